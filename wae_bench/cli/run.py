@@ -1,0 +1,56 @@
+"""`wae-bench run`: train one regularizer on one dataset and architecture."""
+from __future__ import annotations
+
+import click
+
+from wae_bench.config import load_toml, merge, parse_sets
+
+FLAG_KEYS = {"reg": "regularizer", "dataset": "dataset", "arch": "arch", "epochs": "epochs",
+             "batch_size": "batch_size", "lr": "lr", "seed": "seed", "data_root": "data_root",
+             "device": "device", "download": "download", "precision": "precision"}
+
+
+def overrides_from(config: str | None, sets: tuple[str, ...], flags: dict) -> dict:
+    """TOML file, then ``--set``, then explicit flags (later wins)."""
+    out = load_toml(config) if config else {}
+    out = merge(out, parse_sets(sets))
+    for opt, key in FLAG_KEYS.items():
+        if flags.get(opt) is not None:
+            out[key] = flags[opt]
+    if flags.get("lambda_") is not None:
+        out = merge(out, {"reg": {"lambda": flags["lambda_"]}})
+    return out
+
+
+@click.command("run")
+@click.option("--reg", help="Regularizer (see `wae-bench list`). Default: moca.")
+@click.option("--dataset", help="Dataset. Default: digits (embedded, offline).")
+@click.option("--arch", help="Architecture. Default: the dataset's (a1; tiny for digits).")
+@click.option("--epochs", type=int, help="Epochs. Default: the dataset's (100 for cifar10).")
+@click.option("--batch-size", type=int, help="Batch size PER PROCESS (global = × processes). Default 64.")
+@click.option("--lr", type=float, help="Adam learning rate (halved every lr_halve_every epochs). Default 1e-3.")
+@click.option("--lambda", "lambda_", type=float, help="Penalty weight λ (reg.lambda). Default: the paper's.")
+@click.option("--seed", type=int, help="Seed. Default 0.")
+@click.option("--out", type=click.Path(file_okay=False), help="Run directory. Default runs/REG-ARCH-DATASET-sSEED.")
+@click.option("--data-root", help="Dataset folder or archive location.")
+@click.option("--download", is_flag=True, default=None, help="Let torchvision download the dataset (online).")
+@click.option("--device", help="auto, cpu, cuda, cuda:N. Default auto.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), help="bf16 autocast. Default fp32.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--force", is_flag=True, help="With --resume: accept a changed config.")
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="TOML file of settings.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Any config key, e.g. --set max_steps=200 --set reg.K=4096 (repeatable).")
+@click.option("--eval/--no-eval", "do_eval", default=True, help="Score the run when training ends.")
+@click.option("--trust-checkpoint", is_flag=True, help="Load checkpoints that need pickle (unsafe).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run_cmd(resume, force, config, sets, out, do_eval, trust_checkpoint, quiet, **flags):
+    """Train one model; resumable; writes a run directory."""
+    from wae_bench.train import train_run
+
+    path = train_run(overrides_from(config, sets, flags), out, resume=resume, force=force, quiet=quiet,
+                     trust=trust_checkpoint)
+    click.echo(f"run directory: {path}")
+
+
+COMMANDS = [run_cmd]

@@ -1,0 +1,134 @@
+"""Built-in datasets: digits (embedded), cifar10, celeba, mnist, folder.
+
+``cifar10``/``mnist``/``celeba`` use torchvision when ``--data-root`` holds
+torchvision's layout (or with ``--download`` when online); a root holding
+``train``/``test`` folders or ``*train*.zip``/``*test*.zip`` archives of image
+files is read as files instead (variant ``<name>-files``; e.g. the CIFAR-10
+JPEG copies, which should be labelled ``--set data_variant=cifar10-jpeg-q75``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from wae_bench.data.files import find_split, read_images
+from wae_bench.data.spec import DatasetSpec, ImageSet
+from wae_bench.errors import WaeError
+
+
+def _files(name: str, root: Path, split: str, channels: int, expect: int | None = None,
+           resize_to: int | None = None, crop: int | None = None) -> ImageSet:
+    where = find_split(root, split) if root.is_dir() else None
+    if where is None:
+        raise WaeError(f"no {name} {split} split in {str(root)!r}: expected torchvision's layout, or "
+                       f"'{split}/' or '*{split}*.zip' of images there; fix --data-root")
+    return ImageSet(read_images(where, channels, resize_to=resize_to, crop=crop, expect=expect), f"{name}-files")
+
+
+def load_digits(root, split, image_size, download) -> ImageSet:
+    """scikit-learn's bundled 8×8 digits (1,797 images, no network), upsampled;
+    a fixed shuffle puts 1,500 in train and 297 in test."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    x = torch.from_numpy(sk_digits().images.astype(np.float32) / 16.0)[:, None]
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    x = x[order[:1500] if split == "train" else order[1500:]]
+    x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    return ImageSet(x.clamp(0, 1).mul(255).round().to(torch.uint8), "digits-sklearn")
+
+
+def _torchvision(cls_name: str, root: Path, download: bool, **kw):
+    import torchvision.datasets as tvd
+
+    try:
+        return getattr(tvd, cls_name)(str(root), download=download, **kw)
+    except RuntimeError as e:  # torchvision: "Dataset not found or corrupted"
+        raise WaeError(f"{cls_name} not found in {str(root)!r} ({str(e).splitlines()[0]}); pass the folder "
+                       f"that holds it as --data-root, or --download when online") from None
+    except OSError as e:
+        raise WaeError(f"could not download {cls_name} to {str(root)!r} ({e}); download it elsewhere and "
+                       f"pass --data-root, or check the network") from None
+
+
+def load_cifar10(root, split, image_size, download) -> ImageSet:
+    if download or (root / "cifar-10-batches-py").is_dir():
+        ds = _torchvision("CIFAR10", root, download, train=split == "train")
+        x = torch.from_numpy(np.asarray(ds.data)).permute(0, 3, 1, 2).contiguous()
+        variant = "cifar10"
+    else:
+        data = _files("cifar10", root, split, 3, expect=32)
+        x, variant = data.images, data.variant
+    if image_size != 32:
+        x = F.interpolate(x.float(), size=(image_size, image_size), mode="bilinear",
+                          antialias=True).round().clamp(0, 255).to(torch.uint8)
+    return ImageSet(x, variant)
+
+
+def load_mnist(root, split, image_size, download) -> ImageSet:
+    """MNIST 28×28, zero-padded to 32×32 (or resized to another size)."""
+    if download or (root / "MNIST").is_dir():
+        ds = _torchvision("MNIST", root, download, train=split == "train")
+        x, variant = ds.data[:, None].contiguous(), "mnist"
+    else:
+        data = _files("mnist", root, split, 1, expect=28)
+        x, variant = data.images, data.variant
+    pad = (image_size - 28) // 2
+    if image_size == 32:
+        x = F.pad(x, (pad, pad, pad, pad))
+    elif image_size != 28:
+        x = F.interpolate(x.float(), size=(image_size, image_size), mode="bilinear").round().to(torch.uint8)
+    return ImageSet(x, variant)
+
+
+def _celeba_split(names: list[str], partition: Path | None, split: str) -> list[int]:
+    if partition is not None and partition.is_file():
+        part = dict(line.split() for line in partition.read_text().split("\n") if line.strip())
+        want = {"train": "0", "test": "2"}[split]
+        return [i for i, n in enumerate(names) if part.get(Path(n).name) == want]
+    n = len(names)  # the standard partition is by file order: 162,770 / 19,867 / 19,962
+    cut_train, cut_test = (162770, 182637) if n == 202599 else (int(0.8 * n), int(0.9 * n))
+    return list(range(cut_train)) if split == "train" else list(range(cut_test, n))
+
+
+def load_celeba(root, split, image_size, download) -> ImageSet:
+    """CelebA aligned faces, 140×140 centre crop resized to 64×64 (MoCA App. A).
+
+    ``root/celeba/img_align_celeba`` (torchvision's layout, with
+    ``list_eval_partition.txt`` beside it) or any folder/zip of the images.
+    """
+    if download:
+        _torchvision("CelebA", root, True, split="train")
+    base = root / "celeba" if (root / "celeba").is_dir() else root
+    folder = base / "img_align_celeba" if (base / "img_align_celeba").exists() else base
+    split_dir = find_split(folder, split) if folder.is_dir() else None
+    if split_dir is not None:
+        return ImageSet(read_images(split_dir, 3, resize_to=image_size, crop=140), "celeba-files")
+    x = read_images(folder, 3, resize_to=image_size, crop=140)
+    from wae_bench.data.files import _members
+
+    names = [n for n, _ in _members(folder)]
+    idx = _celeba_split(names, base / "list_eval_partition.txt", split)
+    return ImageSet(x[idx], "celeba-140crop")
+
+
+def load_folder(root, split, image_size, download) -> ImageSet:
+    """Any ``train``/``test`` folders or zips of images; resized to ``image_size``
+    when given with ``--set image_size=N``, else they must all be that size."""
+    if root is None:
+        raise WaeError("dataset 'folder' needs --data-root DIR holding train/ and test/ (folders or zips)")
+    return _files("folder", root, split, 3, resize_to=image_size)
+
+
+DIGITS = DatasetSpec("digits", "scikit-learn digits, embedded (offline default)", load_digits,
+                     image_size=16, channels=1, arch="tiny", epochs=30, needs_root=False)
+CIFAR10 = DatasetSpec("cifar10", "CIFAR-10 (Krizhevsky 2009), 50k/10k, 32x32", load_cifar10,
+                      image_size=32, arch="a1", epochs=100)
+CELEBA = DatasetSpec("celeba", "CelebA (Liu et al. 2015), 140 crop -> 64x64", load_celeba,
+                     image_size=64, arch="a1", epochs=200)
+MNIST = DatasetSpec("mnist", "MNIST (LeCun et al. 1998), padded to 32x32", load_mnist,
+                    image_size=32, channels=1, arch="a1", epochs=100)
+FOLDER = DatasetSpec("folder", "your images: train/ and test/ folders or zips", load_folder,
+                     image_size=32, arch="a1", epochs=100)

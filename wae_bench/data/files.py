@@ -1,0 +1,98 @@
+"""Image files from a folder or an uncompressed/deflated zip archive
+(``<class>/<file>.jpg|png``, the layout StyleGAN2-ADA uses).
+
+Archives are read in place, member by member, never extracted: a member name
+cannot write outside the data folder (no path traversal).
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from wae_bench.errors import WaeError
+
+EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+_MODES = {"RGB", "L", "RGBA", "P", "LA", "CMYK", "YCbCr"}
+
+
+def _is_image(name: str) -> bool:
+    return name.lower().endswith(EXTS) and not name.split("/")[-1].startswith(".")
+
+
+def _members(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and _is_image(p.name))
+        for p in files:
+            yield str(p.relative_to(path)), p.read_bytes
+        return
+    try:
+        zf = zipfile.ZipFile(path)
+        names = sorted(n for n in zf.namelist() if _is_image(n))
+    except (zipfile.BadZipFile, OSError) as e:
+        raise WaeError(f"{str(path)!r} is not a readable zip archive ({e}); re-download or re-pack it") from None
+    for n in names:
+        yield n, (lambda n=n: zf.read(n))
+
+
+def _decode(name: str, raw: bytes, channels: int, size: int | None, crop: int | None,
+            where: Path) -> np.ndarray:
+    try:
+        im = Image.open(io.BytesIO(raw))
+        im.load()
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise WaeError(f"cannot read image {name!r} in {str(where)!r} ({e}); remove or replace the file") from None
+    if im.mode not in _MODES:
+        raise WaeError(f"image {name!r} in {str(where)!r} has mode {im.mode}, which cannot be read as "
+                       f"{'RGB' if channels == 3 else 'grayscale'}; convert it to 8-bit RGB")
+    im = im.convert("RGB" if channels == 3 else "L")
+    if crop is not None:
+        w, h = im.size
+        left, top = (w - crop) // 2, (h - crop) // 2
+        im = im.crop((left, top, left + crop, top + crop))
+    if size is not None and im.size != (size, size):
+        im = im.resize((size, size), Image.BICUBIC)
+    a = np.asarray(im, dtype=np.uint8)
+    return a[:, :, None] if a.ndim == 2 else a
+
+
+def read_images(path: Path, channels: int = 3, resize_to: int | None = None, crop: int | None = None,
+                expect: int | None = None) -> torch.Tensor:
+    """All images under ``path`` (folder or zip), sorted by name, as uint8 N×C×H×W.
+
+    ``resize_to``: resize every image (after an optional centre ``crop``);
+    otherwise every image must be ``expect``×``expect`` (or share one size).
+    """
+    arrays, first = [], None
+    try:
+        for name, read in _members(path):
+            a = _decode(name, read(), channels, resize_to, crop, path)
+            if resize_to is None:
+                want = (expect, expect) if expect else (first.shape[:2] if first is not None else a.shape[:2])
+                if a.shape[:2] != tuple(want):
+                    raise WaeError(f"image {name!r} in {str(path)!r} is {a.shape[1]}x{a.shape[0]}, expected "
+                                   f"{want[1]}x{want[0]}; resize the images or pass --set image_size=N to resize them")
+            first = a if first is None else first
+            arrays.append(a)
+    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as e:
+        raise WaeError(f"zip archive {str(path)!r} is truncated or corrupt ({e}); re-download or re-pack it") from None
+    except OSError as e:
+        raise WaeError(f"cannot read {str(path)!r} ({e}); check the file") from None
+    if not arrays:
+        raise WaeError(f"no images ({', '.join(EXTS)}) found in {str(path)!r}; point --data-root at a "
+                       f"folder or zip of <class>/<file>.jpg|png")
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
+def find_split(root: Path, split: str) -> Path | None:
+    """``root/<split>/``, ``root/<split>.zip`` or ``root/*<split>*.zip``, if any."""
+    for cand in (root / split, root / f"{split}.zip"):
+        if cand.exists():
+            return cand
+    zips = sorted(root.glob(f"*{split}*.zip"))
+    return zips[0] if len(zips) == 1 else None

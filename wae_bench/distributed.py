@@ -1,0 +1,78 @@
+"""Multi-process training through ``torchrun`` and DistributedDataParallel.
+
+:meth:`Dist.from_env` reads torchrun's environment (``WORLD_SIZE``, ``RANK``,
+``LOCAL_RANK``) and joins the process group (NCCL on GPUs, gloo on CPU); in a
+plain process it is a no-op single-process :class:`Dist`.  ``--batch-size``
+is per process; the global batch is ``batch_size × world_size``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as td
+from torch import Tensor, nn
+
+from wae_bench.regularizer import Context
+
+
+def gather_with_grad(t: Tensor) -> Tensor:
+    """Concatenate ``t`` from every rank along dim 0, keeping the gradient
+    path to this rank's slice (``torch.distributed.nn.all_gather``)."""
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(t), 0)
+
+
+@torch.no_grad()
+def gather_nograd(t: Tensor) -> Tensor:
+    parts = [torch.empty_like(t) for _ in range(td.get_world_size())]
+    td.all_gather(parts, t.contiguous())
+    return torch.cat(parts, 0)
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls) -> "Dist":
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+        if torch.cuda.is_available():
+            device = torch.device("cuda", local)
+            torch.cuda.set_device(device)
+            backend = "nccl"
+        else:
+            device, backend = torch.device("cpu"), "gloo"
+        if not td.is_initialized():
+            td.init_process_group(backend)
+        return cls(rank, world, local, device)
+
+    def wrap(self, ae: nn.Module) -> nn.Module:
+        if not self.enabled:
+            return ae
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DDP(ae, device_ids=ids, broadcast_buffers=False)
+
+    def context(self, T: int) -> Context:
+        ctx = Context(t=torch.zeros((), dtype=torch.long), T=T, rank=self.rank, world_size=self.world_size)
+        if self.enabled:
+            ctx.gather, ctx.gather_nograd = gather_with_grad, gather_nograd
+        return ctx

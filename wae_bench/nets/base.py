@@ -1,0 +1,63 @@
+"""The autoencoder container and the architecture spec that builds one."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import Tensor, nn
+
+from wae_bench.errors import WaeError
+
+
+class Autoencoder(nn.Module):
+    """``Enc: X -> R^d`` and ``Dec: Z -> X``.
+
+    ``forward(x, constrain)`` returns ``(z, x_hat)`` with
+    ``z = constrain(Enc(x))`` and ``x_hat = Dec(z)``: one call, so that
+    DistributedDataParallel sees the whole autoencoder in its forward.
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int,
+                 image_size: int, channels: int):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+        self.latent_dim, self.image_size, self.channels = latent_dim, image_size, channels
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: Tensor, constrain: Callable[[Tensor], Tensor] | None = None):
+        f = self.encoder(x)
+        z = constrain(f) if constrain is not None else f
+        return z, self.decoder(z)
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """An architecture: ``build(image_size, channels, latent_dim)``; ``sizes``
+    lists the image sizes it takes (None: any multiple of ``multiple``)."""
+
+    name: str
+    paper: str
+    build: Callable[[int, int, int], Autoencoder]
+    sizes: tuple[int, ...] | None = None
+    multiple: int = 4
+
+    def check_size(self, image_size: int) -> None:
+        ok = image_size in self.sizes if self.sizes else image_size % self.multiple == 0
+        if not ok:
+            takes = ", ".join(map(str, self.sizes)) if self.sizes else f"multiples of {self.multiple}"
+            raise WaeError(f"architecture {self.name!r} cannot take {image_size}x{image_size} "
+                           f"images (it takes {takes}); pass --set image_size=N or choose another --arch")
+
+
+def count_params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def build_arch(spec: ArchSpec, image_size: int, channels: int, latent_dim: int) -> Autoencoder:
+    spec.check_size(image_size)
+    return spec.build(image_size, channels, latent_dim)

@@ -1,0 +1,79 @@
+"""Name -> object registries for regularizers, architectures and datasets.
+
+Built-in and third-party plugins arrive the same way: through the Python
+entry-point groups ``wae_bench.regularizers``, ``wae_bench.architectures`` and
+``wae_bench.datasets`` (the mechanism pytest and Lightning use).  In-process
+code may also use the :meth:`Registry.register` decorator.  Duplicate names
+raise; a plugin that fails to import is recorded in :attr:`Registry.broken`
+and reported, not fatal.
+"""
+from __future__ import annotations
+
+import difflib
+from importlib.metadata import entry_points
+from typing import Any, Callable
+
+from wae_bench.errors import WaeError
+
+
+class Registry:
+    def __init__(self, kind: str, group: str):
+        self.kind, self.group = kind, group
+        self._items: dict[str, Any] = {}
+        self.broken: dict[str, str] = {}
+        self._loaded = False
+
+    def add(self, name: str, obj: Any) -> Any:
+        if name in self._items and self._items[name] is not obj:
+            raise WaeError(f"duplicate {self.kind} name {name!r}: already registered by "
+                           f"{_where(self._items[name])}; choose another name")
+        self._items[name] = obj
+        return obj
+
+    def register(self, name: str) -> Callable[[Any], Any]:
+        """Decorator: ``@REGULARIZERS.register("mine")``."""
+        return lambda obj: self.add(name, obj)
+
+    def load_entry_points(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for ep in sorted(entry_points(group=self.group), key=lambda e: e.name):
+            try:
+                obj = ep.load()
+            except Exception as e:  # a broken plugin is reported, not fatal
+                self.broken[ep.name] = f"{ep.value}: {type(e).__name__}: {e}".splitlines()[0]
+                continue
+            self.add(ep.name, obj)
+
+    def names(self) -> list[str]:
+        self.load_entry_points()
+        return sorted(self._items)
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(n, self._items[n]) for n in self.names()]
+
+    def get(self, name: str) -> Any:
+        self.load_entry_points()
+        if name in self._items:
+            return self._items[name]
+        if name in self.broken:
+            raise WaeError(f"{self.kind} {name!r} failed to load ({self.broken[name]}); "
+                           f"fix or uninstall the plugin that provides it")
+        close = difflib.get_close_matches(name, self._items, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise WaeError(f"unknown {self.kind} {name!r}; {hint}choose one of: "
+                       f"{', '.join(self.names())} (see `wae-bench list`)")
+
+    def __contains__(self, name: str) -> bool:
+        self.load_entry_points()
+        return name in self._items
+
+
+def _where(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', obj)}"
+
+
+REGULARIZERS = Registry("regularizer", "wae_bench.regularizers")
+ARCHITECTURES = Registry("architecture", "wae_bench.architectures")
+DATASETS = Registry("dataset", "wae_bench.datasets")

@@ -1,0 +1,182 @@
+"""The plugin contract: what a latent regularizer may do inside a training step.
+
+WAE (Tolstikhin et al. 2018, Thm. 1) minimises reconstruction error subject to
+``Q_Z = Enc#P_X`` matching a prior ``P_Z``; a regularizer is the relaxation of
+that constraint.  One base class hosts every plugin without special cases in
+the trainer (:mod:`wae_bench.trainer`), which owns every ``backward()`` and
+optimiser step, in this fixed order per iteration ``t``:
+
+1. ``z = constrain(Enc(x))`` and ``x_hat = Dec(z)`` (one forward).
+2. Auxiliary step, if :meth:`Regularizer.aux_loss` is implemented (WAE-GAN's
+   discriminator, WAE Algorithm 1): ``aux_loss(z.detach())`` is backpropagated
+   and the plugin's own optimiser (:meth:`make_aux_optimizer`) steps.
+3. Autoencoder step: ``loss = ||x - x_hat||^2 (summed over pixels, averaged
+   over the batch) + penalty(x, z).loss``; Adam steps the encoder and decoder.
+4. ``after_step(x, z, out, ae)`` under ``no_grad`` (MoCA's EMA update and enqueue).
+
+Everything a plugin runs in steps 1-4 must be *capture-safe*: no ``.item()``,
+no Python branching on tensor values, static shapes, schedules computed from
+the device tensor ``ctx.t``.  That lets the whole step be replayed as a CUDA
+graph.  State lives in buffers and sub-modules, so checkpoints carry it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from wae_bench.config import check
+
+
+@dataclass
+class RegularizerConfig:
+    """Settings every regularizer has: the penalty weight ``lambda_`` (λ)."""
+
+    lambda_: float = 1.0
+
+    def __post_init__(self):
+        check(self.lambda_ >= 0, f"lambda must be >= 0, got {self.lambda_}")
+
+
+@dataclass
+class RegOut:
+    """What :meth:`Regularizer.penalty` returns.
+
+    ``loss`` is the λ-weighted scalar added to the reconstruction loss;
+    ``terms`` are unweighted scalars for the metrics log; ``carry`` holds
+    tensors handed on to :meth:`Regularizer.after_step` (e.g. MoCA's keys).
+    """
+
+    loss: Tensor
+    terms: dict[str, Tensor] = field(default_factory=dict)
+    carry: dict[str, Tensor] = field(default_factory=dict)
+
+
+def _identity(t: Tensor) -> Tensor:
+    return t
+
+
+@dataclass
+class Setup:
+    """Static facts a plugin may size itself by (known before the first step)."""
+
+    total_steps: int
+    batch_size: int           # per process
+    world_size: int = 1
+    latent_dim: int = 128
+    arch: str = ""
+    dataset: str = ""
+
+
+@dataclass
+class Context:
+    """Per-step view the trainer hands to plugins.
+
+    ``t`` is the 0-based iteration as a 0-d device tensor (capture-safe),
+    ``T`` the total number of iterations.  ``gather`` concatenates a tensor
+    over all processes along dim 0 *with* gradient; ``gather_nograd`` without
+    (both are the identity in a single process; see :mod:`wae_bench.distributed`).
+    """
+
+    t: Tensor
+    T: int
+    gather: Callable[[Tensor], Tensor] = _identity
+    gather_nograd: Callable[[Tensor], Tensor] = _identity
+    rank: int = 0
+    world_size: int = 1
+
+
+class Regularizer(nn.Module):
+    """Base class of every latent regularizer plugin.
+
+    Subclasses set ``name``, ``paper`` and ``Config`` (a dataclass whose
+    defaults are the paper's, subclassing :class:`RegularizerConfig`), and
+    implement :meth:`penalty`.  Optional hooks have do-nothing defaults.
+    """
+
+    name: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    Config: ClassVar[type[RegularizerConfig]] = RegularizerConfig
+    prior: ClassVar[Literal["gaussian", "sphere"]] = "gaussian"
+    # Passing the whole penalty through a gathered batch (DDP) is the faithful
+    # choice for sample-based divergences; plugins that are per-example set False.
+    gather_batch: ClassVar[bool] = True
+
+    def __init__(self, cfg: RegularizerConfig, setup: Setup):
+        super().__init__()
+        self.cfg = cfg
+        self.setup_info = setup
+
+    # -- construction -----------------------------------------------------
+    @classmethod
+    def defaults(cls, setup: Setup) -> dict:
+        """Config overrides that depend on the architecture or dataset (e.g.
+        MoCA's λ = 1000 for a1, 100 for a2); the user's settings win."""
+        return {}
+
+    def attach(self, ae: nn.Module) -> None:
+        """Called once the autoencoder exists (before the optimiser is made):
+        copy an encoder (MoCA), wrap the decoder (RAE-SN), ..."""
+
+    def decoder_weight_decay(self) -> float:
+        """L2 weight decay on the decoder's parameters (RAE-L2); 0 = none."""
+        return 0.0
+
+    # -- the latent space ---------------------------------------------------
+    def constrain(self, f: Tensor) -> Tensor:
+        """Map the encoder's raw output onto the latent space (identity, or
+        the unit sphere for ``prior = "sphere"``)."""
+        return F.normalize(f, dim=1) if self.prior == "sphere" else f
+
+    def sample_prior(self, n: int, device: torch.device | str = "cpu",
+                     generator: torch.Generator | None = None) -> Tensor:
+        """``n`` latents from the prior P_Z: N(0, σ_z² I), or for the sphere
+        ``z/|z|`` with ``z ~ N(0, I)`` (MoCA's sampling rule)."""
+        d = self.setup_info.latent_dim
+        e = torch.randn(n, d, device=device, generator=generator)
+        if self.prior == "sphere":
+            return F.normalize(e, dim=1)
+        return e * getattr(self.cfg, "sigma_z", 1.0)
+
+    # -- one step -------------------------------------------------------------
+    def penalty(self, x: Tensor, z: Tensor, ae: nn.Module, ctx: Context) -> RegOut:
+        raise NotImplementedError
+
+    def make_aux_optimizer(self) -> torch.optim.Optimizer | None:
+        """An optimiser over the plugin's own trained parameters (WAE-GAN's
+        discriminator), stepped by the trainer on :meth:`aux_loss`; None if
+        the plugin has no auxiliary step."""
+        return None
+
+    def aux_loss(self, z: Tensor, ctx: Context) -> Tensor:
+        """Loss of the auxiliary step on *detached* latents ``z``."""
+        raise NotImplementedError
+
+    def after_step(self, x: Tensor, z: Tensor, out: RegOut, ae: nn.Module, ctx: Context) -> None:
+        """Work after the optimiser step, under ``no_grad`` (EMA, enqueue)."""
+
+    # -- description ------------------------------------------------------------
+    @classmethod
+    def describe(cls) -> str:
+        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+
+def cosine_momentum(m0: float, t: Tensor, T: int) -> Tensor:
+    """BYOL's schedule, MoCA's momentum: ``m_t = 1 - (1 - m0)(cos(π t/T) + 1)/2``
+    (m_0 = m0, m_T = 1); ``t`` a device tensor so it is capture-safe."""
+    ratio = t.to(torch.float32) / max(T, 1)
+    return 1.0 - (1.0 - m0) * (torch.cos(math.pi * ratio) + 1.0) / 2.0
+
+
+@torch.no_grad()
+def ema_update(target: nn.Module, source: nn.Module, m: Tensor) -> None:
+    """``θ_k ← m θ_k + (1 − m) θ`` for every parameter (buffers are left to the
+    target's own forward passes, as MoCo does)."""
+    tk = [p for p in target.parameters()]
+    tq = [p.detach() for p in source.parameters()]
+    torch._foreach_mul_(tk, m)
+    torch._foreach_add_(tk, torch._foreach_mul(tq, 1.0 - m))

@@ -1,0 +1,226 @@
+"""The training step and loop; the only place that calls ``backward()`` and
+``optimizer.step()``.
+
+One iteration (order documented in :mod:`wae_bench.regularizer`)::
+
+    z, x_hat = ae(x, reg.constrain)                       # Enc, constraint, Dec
+    aux = reg.aux_loss(z.detach()); aux.backward(); aux_opt.step()   # if any (WAE Alg. 1)
+    loss = ||x - x_hat||² + reg.penalty(x, z).loss        # MoCA Eq. 5 / WAE Eq. 4
+    loss.backward(); opt.step()
+    reg.after_step(...)                                   # EMA, enqueue
+    meter.add(...); t += 1                                # device-side, no sync
+
+Nothing in :meth:`Trainer.step` reads a tensor on the host; metrics and the
+non-finite guard are read every ``log_every`` steps by :meth:`Meter.read`.
+"""
+from __future__ import annotations
+
+import contextlib
+import random
+import signal
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from wae_bench.errors import WaeError
+from wae_bench.losses import reconstruction
+from wae_bench.regularizer import Context, Regularizer
+
+
+class Meter:
+    """Device-side running sums of named scalars plus a non-finite guard:
+    ``first_bad[i]`` is the first step at which term ``i`` was not finite."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.names = device, None
+        self.sums = self.count = self.first_bad = None
+
+    def add(self, terms: dict[str, Tensor], t: Tensor) -> None:
+        vals = torch.stack([v.detach().float().reshape(()) for v in terms.values()])
+        if self.names is None:
+            self.names = list(terms)
+            self.reset()
+            self.first_bad = torch.full((len(vals),), -1, dtype=torch.long, device=self.device)
+        finite = torch.isfinite(vals)
+        self.sums.add_(torch.where(finite, vals, torch.zeros_like(vals)))
+        self.count.add_(1)
+        self.first_bad.copy_(torch.where(~finite & (self.first_bad < 0), t, self.first_bad))
+
+    def reset(self) -> None:
+        self.sums = torch.zeros(len(self.names), device=self.device)
+        self.count = torch.zeros((), device=self.device)
+
+    def read(self) -> tuple[dict[str, float], dict[str, int]]:
+        """(means since the last read, {term: first non-finite step}); syncs."""
+        if self.names is None:
+            return {}, {}
+        means = (self.sums / self.count.clamp(min=1)).tolist()
+        bad = {n: s for n, s in zip(self.names, self.first_bad.tolist()) if s >= 0}
+        self.reset()
+        return dict(zip(self.names, means)), bad
+
+    def state_dict(self) -> dict:
+        if self.names is None:
+            return {}
+        return {"names": self.names, "sums": self.sums, "count": self.count, "first_bad": self.first_bad}
+
+    def load_state_dict(self, s: dict) -> None:
+        if s:
+            self.names = list(s["names"])
+            self.sums, self.count = s["sums"].to(self.device), s["count"].to(self.device)
+            self.first_bad = s["first_bad"].to(self.device)
+
+
+class NonFinite(WaeError):
+    pass
+
+
+class Trainer:
+    """Owns the optimisers and the step counter ``t`` (a device tensor)."""
+
+    def __init__(self, ae: nn.Module, reg: Regularizer, *, lr: float, total_steps: int,
+                 precision: str = "fp32", model: nn.Module | None = None, ctx: Context | None = None):
+        self.ae, self.reg = ae, reg
+        self.model = model if model is not None else ae   # a DDP wrapper under torchrun
+        self.device = next(ae.parameters()).device
+        self.T = total_steps
+        self.t = torch.zeros((), dtype=torch.long, device=self.device)
+        self.ctx = ctx if ctx is not None else Context(t=self.t, T=total_steps)
+        self.ctx.t, self.ctx.T = self.t, total_steps
+        wd = reg.decoder_weight_decay()
+        groups = [{"params": list(ae.encoder.parameters()), "weight_decay": 0.0},
+                  {"params": list(ae.decoder.parameters()), "weight_decay": wd}]
+        self.opt = torch.optim.Adam(groups, lr=lr)
+        self.aux_opt = reg.make_aux_optimizer()
+        self.base_lr = lr
+        self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) \
+            if precision == "bf16" else contextlib.nullcontext
+        self.meter = Meter(self.device)
+        self.set_to_none = True
+
+    def set_lr(self, lr: float) -> None:
+        for opt in filter(None, (self.opt, self.aux_opt)):
+            for g in opt.param_groups:
+                g["lr"] = lr * g.get("lr_scale", 1.0)
+
+    def step(self, x: Tensor) -> None:
+        """One training iteration on batch ``x`` (float, [0, 1]); capture-safe."""
+        ctx, reg = self.ctx, self.reg
+        with self.autocast():
+            z, x_hat = self.model(x, reg.constrain)
+        terms = {}
+        if self.aux_opt is not None:
+            with self.autocast():
+                aux = reg.aux_loss(z.detach(), ctx)
+            self.aux_opt.zero_grad(set_to_none=self.set_to_none)
+            aux.backward()
+            self.aux_opt.step()
+            terms["aux"] = aux
+        with self.autocast():
+            rec = reconstruction(x_hat, x)
+            out = reg.penalty(x, z, self.ae, ctx)
+        loss = rec + out.loss
+        self.opt.zero_grad(set_to_none=self.set_to_none)
+        loss.backward()
+        self.opt.step()
+        with torch.no_grad():
+            reg.after_step(x, z.detach(), out, self.ae, ctx)
+        self.meter.add({"loss": loss, "rec": rec, "reg": out.loss, **terms,
+                        **{f"{reg.name}/{k}": v for k, v in out.terms.items()}}, self.t)
+        self.t += 1
+
+    # -- state ------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"ae": self.ae.state_dict(), "reg": self.reg.state_dict(), "opt": self.opt.state_dict(),
+                "aux_opt": self.aux_opt.state_dict() if self.aux_opt else None,
+                "t": int(self.t), "meter": self.meter.state_dict(), "rng": rng_state()}
+
+    def load_state_dict(self, s: dict) -> None:
+        self.ae.load_state_dict(s["ae"])
+        self.reg.load_state_dict(s["reg"])
+        self.opt.load_state_dict(s["opt"])
+        if self.aux_opt is not None and s.get("aux_opt") is not None:
+            self.aux_opt.load_state_dict(s["aux_opt"])
+        self.t.fill_(int(s["t"]))
+        self.meter.load_state_dict(s.get("meter") or {})
+        set_rng_state(s["rng"])
+
+    def check_finite(self, bad: dict[str, int]) -> None:
+        """Raise :class:`NonFinite` naming the first step and term that went
+        non-finite, or a parameter that did."""
+        if bad:
+            term, step = min(bad.items(), key=lambda kv: kv[1])
+            raise NonFinite(f"non-finite {term!r} loss at step {step + 1}; lower --lr or --lambda "
+                            f"(the last good checkpoint is kept)")
+        for owner, mod in (("autoencoder", self.ae), ("regularizer", self.reg)):
+            for name, p in mod.named_parameters():
+                if not torch.isfinite(p).all():
+                    raise NonFinite(f"non-finite {owner} parameter {name!r} by step {int(self.t)}; lower --lr "
+                                    f"or --lambda (the last good checkpoint is kept)")
+
+
+def rng_state() -> dict:
+    st = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+          "python_version": random.getstate()[0]}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+def set_rng_state(st: dict) -> None:
+    torch.set_rng_state(st["torch"])
+    random.setstate((st["python_version"], tuple(st["python"]), None))
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
+
+
+class StopFlag:
+    """SIGINT/SIGTERM set a flag; the loop stops between steps and saves."""
+
+    def __init__(self):
+        self.raised: str | None = None
+
+    def __enter__(self):
+        self._old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.raised:  # second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.raised = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def fit(trainer: Trainer, batch: Callable[[int], Tensor], *, start: int, total: int, steps_per_epoch: int,
+        lr_halve_every: int, log_every: int, ckpt_every: int,
+        on_log: Callable[[int, dict], None], on_ckpt: Callable[[int], None]) -> str | None:
+    """Run steps ``start..total-1``; returns the signal name if stopped early."""
+    trainer.ae.train(), trainer.reg.train()
+    with StopFlag() as stop:
+        epoch = None
+        for s in range(start, total):
+            if s // steps_per_epoch != epoch:
+                epoch = s // steps_per_epoch
+                halvings = epoch // lr_halve_every if lr_halve_every else 0
+                trainer.set_lr(trainer.base_lr * 0.5 ** halvings)
+            trainer.step(batch(s))
+            done = s + 1
+            last = done == total or stop.raised
+            if done % log_every == 0 or done % ckpt_every == 0 or last:
+                means, bad = trainer.meter.read()
+                trainer.check_finite(bad)
+                on_log(done, {"epoch": epoch, "lr": trainer.opt.param_groups[0]["lr"], **means})
+            if done % ckpt_every == 0 or last:
+                on_ckpt(done)
+            if stop.raised:
+                return stop.raised
+    return None
