@@ -38,8 +38,8 @@ RESUMABLE = {"device", "log_every", "ckpt_every", "keep_checkpoints", "data_root
 def versions() -> dict[str, str]:
     import torchvision
 
-    return {"wae_bench": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "python": platform.python_version()}
+    return {"wae_bench": __version__, "torch": str(torch.__version__),
+            "torchvision": str(torchvision.__version__), "python": platform.python_version()}
 
 
 def pick_device(name: str) -> torch.device:

@@ -1,0 +1,86 @@
+"""`wae-bench run` end to end on the embedded data, and its one-line errors."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from wae_bench.cli import main
+
+FAST = ["--quiet", "--no-eval", "--set", "max_steps=12", "--set", "log_every=5", "--set", "ckpt_every=5",
+        "--set", "latent_dim=8"]
+
+
+def run_cli(args, capsys):
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def test_run_writes_a_complete_run_directory_and_resume_is_a_no_op(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(["run", "--reg", "moca", "--out", str(out), *FAST], capsys)
+    assert code == 0, err
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["config"]["regularizer"] == "moca" and cfg["config"]["arch"] == "tiny"
+    assert cfg["config"]["reg"]["K"] == 1024 and cfg["total_steps"] == 12 and "torch" in cfg["versions"]
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [5, 10, 12]
+    assert {"loss", "rec", "moca/neg", "moca/pos", "lr", "img_per_s"} <= set(lines[0])
+    for f in ("samples.png", "reconstructions.png", "interpolations.png"):
+        assert (out / f).stat().st_size > 100
+    ckpts = sorted(os.listdir(out / "checkpoints"))
+    assert ckpts == ["step-00000010.pt", "step-00000012.pt"]          # keep_checkpoints = 2
+    code, _, err = run_cli(["run", "--resume", "--out", str(out), "--quiet", "--no-eval"], capsys)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--reg", "mocha"], "unknown regularizer 'mocha'; did you mean 'moca'"),
+    (["--arch", "resnet"], "unknown architecture 'resnet'"),
+    (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+    (["--dataset", "cifar10"], "needs --data-root"),
+    (["--dataset", "cifar10", "--data-root", "/nonexistent/dir"], "does not exist"),
+    (["--arch", "a1", "--set", "image_size=48"], "cannot take 48x48 images"),
+    (["--set", "reg.K=8"], "K (8) must be >= the global batch size (64)"),
+    (["--set", "reg.tau=0"], "tau must be > 0"),
+    (["--set", "reg.m0=2"], "m0 must be in [0, 1]"),
+    (["--lambda", "-1"], "lambda must be >= 0"),
+    (["--epochs", "0"], "epochs must be >= 1"),
+    (["--set", "reg.queue=5"], "unknown config key reg.'queue'"),
+    (["--set", "bogus=1"], "unknown config key 'bogus'"),
+])
+def test_bad_input_is_one_line(args, needle, tmp_path, capsys):
+    code, _, err = run_cli(["run", "--out", str(tmp_path / "r"), *FAST, *args], capsys)
+    assert code == 2
+    assert err.strip().startswith("error:") and err.strip().count("\n") == 0, err
+    assert needle in err
+
+
+def test_existing_run_is_not_overwritten_and_unwritable_out(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert run_cli(["run", "--out", str(out), *FAST], capsys)[0] == 0
+    before = (out / "metrics.jsonl").read_text()
+    code, _, err = run_cli(["run", "--out", str(out), *FAST, "--seed", "1"], capsys)
+    assert code == 2 and "holds a run; pass --resume" in err
+    assert (out / "metrics.jsonl").read_text() == before
+    code, _, err = run_cli(["run", "--resume", "--out", str(out), *FAST, "--seed", "1"], capsys)
+    assert code == 2 and "seed changed" in err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run_cli(["run", "--out", str(blocker / "sub"), *FAST], capsys)
+    assert code == 2 and "cannot write to output directory" in err
+
+
+def test_unreadable_checkpoint(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert run_cli(["run", "--out", str(out), *FAST, "--set", "keep_checkpoints=1"], capsys)[0] == 0
+    (ck,) = (out / "checkpoints").iterdir()
+    ck.write_bytes(ck.read_bytes()[:100])
+    code, _, err = run_cli(["run", "--resume", "--out", str(out), "--quiet", "--no-eval"], capsys)
+    assert code == 2 and "unreadable or truncated" in err

@@ -1,0 +1,52 @@
+"""Typed config: TOML files and --set go through the same validation."""
+from __future__ import annotations
+
+import pytest
+
+from wae_bench.config import TrainConfig, from_dict, load_toml, merge, parse_sets, to_dict
+from wae_bench.errors import WaeError
+
+
+def test_parse_sets_nested_and_typed():
+    d = parse_sets(["epochs=3", "reg.K=100", "reg.tau=0.1", "precision=bf16", "expost=[]", "download=true"])
+    assert d == {"epochs": 3, "reg": {"K": 100, "tau": 0.1}, "precision": "bf16", "expost": [], "download": True}
+    cfg = from_dict(TrainConfig, d)
+    assert cfg.epochs == 3 and cfg.reg == {"K": 100, "tau": 0.1}
+
+
+@pytest.mark.parametrize("data, needle", [
+    ({"epoch": 3}, "unknown config key 'epoch'"),
+    ({"epochs": "three"}, "expected an integer"),
+    ({"epochs": 0}, "epochs must be >= 1"),
+    ({"lr": -1.0}, "lr must be > 0"),
+    ({"precision": "fp8"}, "choose one of fp32, bf16"),
+    ({"download": 1}, "expected true or false"),
+    ({"expost": ["kde"]}, "bad expost density"),
+])
+def test_bad_keys_and_values_are_one_line_errors(data, needle):
+    with pytest.raises(WaeError) as e:
+        from_dict(TrainConfig, data)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_reg_keys_validated_by_the_plugin_config():
+    from regularizers.moca import MoCAConfig
+
+    assert from_dict(MoCAConfig, {"lambda": 5}).lambda_ == 5.0
+    with pytest.raises(WaeError, match="unknown config key reg.'k'|unknown config key 'k'"):
+        from_dict(MoCAConfig, {"k": 5}, where="reg.")
+    assert to_dict(MoCAConfig())["lambda"] == 1000.0
+
+
+def test_toml_file_and_errors(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text('dataset = "digits"\nepochs = 2\n[reg]\nK = 512\n')
+    d = merge(load_toml(p), parse_sets(["reg.tau=0.2"]))
+    assert d == {"dataset": "digits", "epochs": 2, "reg": {"K": 512, "tau": 0.2}}
+    p.write_text("epochs = \n")
+    with pytest.raises(WaeError, match="malformed TOML"):
+        load_toml(p)
+    with pytest.raises(WaeError, match="not found"):
+        load_toml(tmp_path / "missing.toml")
+    with pytest.raises(WaeError, match="write key=value"):
+        parse_sets(["epochs"])

@@ -1,0 +1,117 @@
+"""Datasets: folders and zips of images read in place, the embedded default,
+the real CIFAR-10 copy, and the seeded batcher."""
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from wae_bench.data import Batcher, load_split
+from wae_bench.data.builtin import CELEBA, CIFAR10, DIGITS
+from wae_bench.data.files import read_images
+from wae_bench.errors import WaeError
+
+
+def write_pngs(root, n=6, size=8, mode="RGB", classes=("a", "b")):
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for i in range(n):
+        c = classes[i % len(classes)]
+        (root / c).mkdir(parents=True, exist_ok=True)
+        shape = (size, size, 3) if mode == "RGB" else (size, size)
+        a = rng.integers(0, 256, shape, dtype=np.uint8)
+        Image.fromarray(a, mode=mode).save(root / c / f"{i:03d}.png")
+        arrays[f"{c}/{i:03d}.png"] = a
+    return arrays
+
+
+def test_folder_and_zip_give_the_same_pixels(tmp_path):
+    arrays = write_pngs(tmp_path / "imgs")
+    x = read_images(tmp_path / "imgs")
+    assert x.shape == (6, 3, 8, 8) and x.dtype == torch.uint8
+    names = sorted(arrays)
+    assert np.array_equal(x[0].permute(1, 2, 0).numpy(), arrays[names[0]])
+    with zipfile.ZipFile(tmp_path / "imgs.zip", "w", zipfile.ZIP_STORED) as zf:
+        for n in names:
+            zf.write(tmp_path / "imgs" / n, n)
+    assert torch.equal(read_images(tmp_path / "imgs.zip"), x)
+
+
+def test_grayscale_converted_and_wrong_size_refused(tmp_path):
+    write_pngs(tmp_path / "g", mode="L")
+    assert read_images(tmp_path / "g").shape == (6, 3, 8, 8)
+    write_pngs(tmp_path / "mixed", n=2)
+    Image.new("RGB", (9, 9)).save(tmp_path / "mixed" / "a" / "zzz.png")
+    with pytest.raises(WaeError, match="is 9x9, expected 8x8"):
+        read_images(tmp_path / "mixed")
+    assert read_images(tmp_path / "mixed", resize_to=4).shape == (3, 3, 4, 4)
+
+
+def test_empty_truncated_and_unreadable(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(WaeError, match="no images"):
+        read_images(tmp_path / "empty")
+    write_pngs(tmp_path / "imgs")
+    with zipfile.ZipFile(tmp_path / "t.zip", "w") as zf:
+        for p in sorted((tmp_path / "imgs").rglob("*.png")):
+            zf.write(p, p.relative_to(tmp_path / "imgs"))
+    raw = (tmp_path / "t.zip").read_bytes()
+    (tmp_path / "t.zip").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(WaeError, match="zip"):
+        read_images(tmp_path / "t.zip")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.png").write_bytes(b"not a png")
+    with pytest.raises(WaeError, match="cannot read image"):
+        read_images(tmp_path / "bad")
+
+
+def test_embedded_digits_needs_no_root():
+    tr, te = load_split(DIGITS, None, "train", 16), load_split(DIGITS, None, "test", 16)
+    assert tr.images.shape == (1500, 1, 16, 16) and te.images.shape == (297, 1, 16, 16)
+    assert tr.images.max() > 200
+
+
+def test_missing_root_and_split(tmp_path):
+    with pytest.raises(WaeError, match="needs --data-root"):
+        load_split(CIFAR10, None, "train", 32)
+    with pytest.raises(WaeError, match="does not exist"):
+        load_split(CIFAR10, str(tmp_path / "nope"), "train", 32)
+    with pytest.raises(WaeError, match="no cifar10 train split"):
+        load_split(CIFAR10, str(tmp_path), "train", 32)
+
+
+def test_celeba_folder_is_centre_cropped_to_64(tmp_path):
+    folder = tmp_path / "celeba" / "img_align_celeba"
+    folder.mkdir(parents=True)
+    for i in range(10):
+        a = np.zeros((218, 178, 3), np.uint8)
+        a[109 - 70:109 + 70, 89 - 70:89 + 70] = 200       # the 140x140 centre is bright
+        Image.fromarray(a).save(folder / f"{i:06d}.jpg")
+    tr = load_split(CELEBA, str(tmp_path), "train", 64)
+    te = load_split(CELEBA, str(tmp_path), "test", 64)
+    assert tr.images.shape == (8, 3, 64, 64) and te.images.shape == (1, 3, 64, 64)
+    assert tr.images.float().mean() > 190      # only the bright centre survived the crop
+
+
+def test_real_cifar10_jpeg_copy(shared_data):
+    te = load_split(CIFAR10, str(shared_data), "test", 32)
+    assert te.images.shape == (10000, 3, 32, 32) and te.variant == "cifar10-files"
+
+
+def test_batcher_is_seeded_covers_epoch_and_splits_ranks():
+    imgs = torch.arange(40, dtype=torch.uint8).view(40, 1, 1, 1).expand(40, 1, 2, 2).contiguous()
+    b = Batcher(imgs, 4, seed=3)
+    assert b.steps_per_epoch == 10
+    seen = torch.cat([b.indices(s) for s in range(10)])
+    assert sorted(seen.tolist()) == list(range(40))
+    assert torch.equal(Batcher(imgs, 4, seed=3).indices(13), b.indices(13))   # pure function of step
+    assert not torch.equal(b.indices(0), b.indices(10))                          # new order each epoch
+    ranks = [Batcher(imgs, 2, seed=3, rank=r, world_size=2) for r in range(2)]
+    glob = Batcher(imgs, 4, seed=3)
+    for s in range(5):
+        assert torch.equal(torch.cat([r.indices(s) for r in ranks]), glob.indices(s))
+    x = b.batch(0)
+    assert x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 39 / 255 + 1e-6
