@@ -76,9 +76,16 @@ class MoCA(Regularizer):
         self.enc_k: nn.Module | None = None
 
     def attach(self, ae: nn.Module) -> None:
+        """Enc_k starts as a copy of Enc.  It always runs in training mode (batch
+        statistics, as MoCo's key encoder), so its batch-norm running statistics
+        are never used: they are frozen, which also keeps Enc_k identical on
+        every DDP rank."""
         self.enc_k = copy.deepcopy(ae.encoder)
         for p in self.enc_k.parameters():
             p.requires_grad_(False)
+        for m in self.enc_k.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.momentum = 0.0
 
     def _slots(self, n: int) -> Tensor:
         return (self.ptr + torch.arange(n, device=self.ptr.device)) % self.cfg.K

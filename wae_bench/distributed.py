@@ -69,7 +69,27 @@ class Dist:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DDP(ae, device_ids=ids, broadcast_buffers=False)
+        # broadcast_buffers: rank 0's batch-norm running statistics are copied
+        # to every rank at each forward, so the model is identical everywhere.
+        return DDP(ae, device_ids=ids)
+
+    def seed_rank(self, seed: int) -> None:
+        """After identical initial weights, give each rank its own stream for
+        prior samples and projections (rank 0 keeps the single-process one)."""
+        if self.enabled and self.rank:
+            torch.manual_seed(seed + 1_000_003 * self.rank)
+
+    def gather_objects(self, obj):
+        """``[obj of rank 0, obj of rank 1, ...]`` on every rank."""
+        if not self.enabled:
+            return [obj]
+        out = [None] * self.world_size
+        td.all_gather_object(out, obj)
+        return out
+
+    def barrier(self) -> None:
+        if self.enabled:
+            td.barrier()
 
     def context(self, T: int) -> Context:
         ctx = Context(t=torch.zeros((), dtype=torch.long), T=T, rank=self.rank, world_size=self.world_size)

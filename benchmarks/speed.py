@@ -1,0 +1,177 @@
+"""Step-time benchmark: the wae-bench trainer against plain-PyTorch reference
+loops written in this file, run in the same process (issue: speed).
+
+For every regularizer and net: the trainer's ``Trainer.step`` and, as
+references, (1) a plain eager autoencoder step (reconstruction only) and (2)
+for MoCA a plain eager MoCA step written from the paper without any
+wae-bench code.  Reports ms/step and the ratios
+
+* ``overhead`` = trainer-MoCA / plain-MoCA  (framework overhead; target <= 1.05 on CPU),
+* ``vs_ae``    = trainer-REG / plain-AE     (a regularizer's cost; target <= 1.3).
+
+Timing: warm-up, then ``--repeats`` interleaved rounds of ``--steps`` steps
+each (so drift hits every variant alike); the median round is reported.
+
+    python benchmarks/speed.py --arch tiny --image-size 16 --batch-size 64 \
+        --regs all --out benchmarks/results/speed-cpu-tiny.json
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+
+import torch
+import torch.nn.functional as F
+
+from wae_bench.config import from_dict
+from wae_bench.registry import ARCHITECTURES, REGULARIZERS
+from wae_bench.nets import build_arch
+from wae_bench.regularizer import Setup
+from wae_bench.trainer import Trainer
+
+
+def sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+class PlainAE:
+    """Reference 1: plain eager autoencoder step, no regularizer."""
+
+    def __init__(self, ae):
+        self.ae = ae
+        self.opt = torch.optim.Adam(ae.parameters(), lr=1e-3)
+
+    def step(self, x):
+        x_hat = self.ae.decoder(self.ae.encoder(x))
+        loss = (x_hat - x).pow(2).flatten(1).sum(1).mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+
+
+class PlainMoCA:
+    """Reference 2: MoCA written directly from the paper in plain PyTorch."""
+
+    def __init__(self, ae, K, tau, m0, lam, T):
+        self.ae, self.K, self.tau, self.m0, self.lam, self.T = ae, K, tau, m0, lam, T
+        self.enc_k = copy.deepcopy(ae.encoder).requires_grad_(False)
+        dev = next(ae.parameters()).device
+        self.queue = F.normalize(torch.randn(K, ae.latent_dim, device=dev), dim=1)
+        self.ptr, self.t = 0, 0
+        self.opt = torch.optim.Adam(ae.parameters(), lr=1e-3)
+
+    def step(self, x):
+        q = F.normalize(self.ae.encoder(x), dim=1)
+        x_hat = self.ae.decoder(q)
+        with torch.no_grad():
+            k = F.normalize(self.enc_k(x), dim=1)
+        neg = torch.logsumexp(q @ self.queue.t() / self.tau, 1).mean() - math.log(self.K)
+        pos = (q * k).sum(1).mean() / self.tau
+        loss = (x_hat - x).pow(2).flatten(1).sum(1).mean() + self.lam * (neg - pos)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        m = 1 - (1 - self.m0) * (math.cos(math.pi * self.t / self.T) + 1) / 2
+        with torch.no_grad():
+            for pk, pq in zip(self.enc_k.parameters(), self.ae.encoder.parameters()):
+                pk.mul_(m).add_(pq, alpha=1 - m)
+            idx = (self.ptr + torch.arange(len(k), device=k.device)) % self.K
+            self.queue[idx] = k
+        self.ptr = (self.ptr + len(k)) % self.K
+        self.t += 1
+
+
+def make_trainer(reg_name, arch, size, B, d, dev, T, reg_over):
+    torch.manual_seed(0)
+    ae = build_arch(ARCHITECTURES.get(arch), size, 3, d)
+    cls = REGULARIZERS.get(reg_name)
+    setup = Setup(total_steps=T, batch_size=B, latent_dim=d, arch=arch, dataset="bench")
+    cfg = from_dict(cls.Config, {**cls.defaults(setup), **reg_over.get(reg_name, {})})
+    reg = cls(cfg, setup)
+    reg.attach(ae)
+    return Trainer(ae.to(dev), reg.to(dev), lr=1e-3, total_steps=T)
+
+
+def time_rounds(fns: dict, x, steps, repeats, warmup, dev) -> dict:
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn(x)
+    sync(dev)
+    rounds = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            sync(dev)
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                fn(x)
+            sync(dev)
+            rounds[k].append((time.perf_counter() - t0) / steps * 1e3)
+    return {k: statistics.median(v) for k, v in rounds.items()}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", default="tiny")
+    ap.add_argument("--image-size", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--latent-dim", type=int, default=128)
+    ap.add_argument("--K", type=int, default=4096)
+    ap.add_argument("--regs", default="moca", help="comma list or 'all'")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--out", help="write the results as JSON here")
+    a = ap.parse_args(argv)
+    dev = torch.device("cuda" if a.device == "auto" and torch.cuda.is_available() else
+                       ("cpu" if a.device == "auto" else a.device))
+    regs = REGULARIZERS.names() if a.regs == "all" else a.regs.split(",")
+    T = 10_000
+    over = {"moca": {"K": a.K}}
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(a.batch_size, 3, a.image_size, a.image_size, generator=g).to(dev)
+
+    torch.manual_seed(0)
+    plain_ae = PlainAE(build_arch(ARCHITECTURES.get(a.arch), a.image_size, 3, a.latent_dim).to(dev))
+    torch.manual_seed(0)
+    ae_m = build_arch(ARCHITECTURES.get(a.arch), a.image_size, 3, a.latent_dim).to(dev)
+    plain_moca = PlainMoCA(ae_m, a.K, 0.05, 0.99, 1000.0, T)
+    fns = {"plain-ae": plain_ae.step, "plain-moca": plain_moca.step}
+    for r in regs:
+        fns[f"trainer-{r}"] = make_trainer(r, a.arch, a.image_size, a.batch_size, a.latent_dim, dev, T, over).step
+    ms = time_rounds(fns, x, a.steps, a.repeats, a.warmup, dev)
+
+    rows = []
+    for r in regs:
+        row = {"regularizer": r, "ms_per_step": ms[f"trainer-{r}"], "vs_ae": ms[f"trainer-{r}"] / ms["plain-ae"]}
+        if r == "moca":
+            row["overhead_vs_plain_moca"] = ms["trainer-moca"] / ms["plain-moca"]
+        rows.append(row)
+    result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": " ".join(sys.argv),
+              "device": str(dev), "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine(),
+              "torch": str(torch.__version__), "threads": torch.get_num_threads(),
+              "arch": a.arch, "image_size": a.image_size, "batch_size": a.batch_size, "latent_dim": a.latent_dim,
+              "K": a.K, "steps": a.steps, "repeats": a.repeats,
+              "plain_ae_ms": ms["plain-ae"], "plain_moca_ms": ms["plain-moca"], "rows": rows}
+    print(f"{a.arch} {a.image_size}x{a.image_size} batch {a.batch_size} on {dev}: plain AE {ms['plain-ae']:.3f} ms, "
+          f"plain MoCA {ms['plain-moca']:.3f} ms")
+    print(f"{'regularizer':<12} {'ms/step':>9} {'vs plain AE':>12} {'vs plain MoCA':>14}")
+    for row in rows:
+        ov = f"{row['overhead_vs_plain_moca']:.3f}" if "overhead_vs_plain_moca" in row else ""
+        print(f"{row['regularizer']:<12} {row['ms_per_step']:9.3f} {row['vs_ae']:12.3f} {ov:>14}")
+    if a.out:
+        from wae_bench.checkpoint import write_json
+        write_json(a.out, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Whole-step CUDA graphs (wae_bench/graph.py): what the CPU can check.
+
+The capture itself needs a GPU (covered by benchmarks/gpu_check.sh); here:
+the warm-up that precedes a capture leaves no trace in the training state,
+and without CUDA the step falls back to eager, saying so."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from wae_bench.graph import NoSideEffects, capture_step
+from wae_bench.registry import REGULARIZERS
+from tests.helpers import batch, make_trainer
+
+
+def snapshot(tr):
+    sd = {**{f"ae.{k}": v.clone() for k, v in tr.ae.state_dict().items()},
+          **{f"reg.{k}": v.clone() for k, v in tr.reg.state_dict().items()}}
+    return sd
+
+
+@pytest.mark.parametrize("name", REGULARIZERS.names())
+def test_warmup_leaves_no_trace(name):
+    a, b = make_trainer(name, seed=0), make_trainer(name, seed=0)
+    torch.manual_seed(5)
+    with NoSideEffects(a):
+        for s in range(3):
+            a.step(batch(seed=100 + s))
+    assert int(a.t) == 0
+    before = snapshot(a)
+    assert all(torch.equal(v, w) for v, w in zip(before.values(), snapshot(b).values()))
+    for s in range(3):            # then both train identically
+        torch.manual_seed(s)
+        a.step(batch(seed=s))
+        torch.manual_seed(s)
+        b.step(batch(seed=s))
+    for (k, v), w in zip(snapshot(a).items(), snapshot(b).values()):
+        assert torch.allclose(v.float(), w.float(), atol=1e-6, rtol=1e-5), k
+    assert a.meter.read()[0].keys() == b.meter.read()[0].keys()
+
+
+def test_graph_mode_falls_back_to_eager_on_cpu(capsys):
+    tr = make_trainer("moca")
+    step = capture_step(tr, batch())
+    assert step == tr.step
+    assert "needs a CUDA device" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graph capture needs a GPU")
+def test_captured_step_matches_eager_on_gpu():
+    dev = torch.device("cuda")
+    from wae_bench.trainer import Trainer
+
+    a, b = (make_trainer("moca", seed=0) for _ in range(2))
+    a, b = (Trainer(t.ae.to(dev), t.reg.to(dev), lr=1e-3, total_steps=20) for t in (a, b))
+    step = capture_step(a, batch().to(dev))
+    for s in range(5):
+        step(batch(seed=s).to(dev))
+        b.step(batch(seed=s).to(dev))
+    for (k, v), w in zip(a.ae.state_dict().items(), b.ae.state_dict().values()):
+        assert torch.allclose(v.float(), w.float(), atol=1e-4, rtol=1e-3), k

@@ -1,0 +1,110 @@
+"""Whole-step CUDA graphs: capture :meth:`Trainer.step` once, replay it.
+
+At the paper's batch 64 the A1 step is launch-bound on a modern GPU (the same
+time at batch 64 and 256), so capturing the whole iteration -- forward,
+backward, both optimiser steps, the plugin's after-step work and the metric
+sums -- as one CUDA graph removes the launch overhead.  This relies on the
+contract's capture-safety (no host reads, static shapes, the step counter and
+schedules as device tensors) and on capturable Adam with a tensor learning
+rate (changed in place by :meth:`Trainer.set_lr` between replays).
+
+Where capture is impossible (no CUDA device, more than one process) the step
+stays eager and :func:`capture_step` says so once.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from wae_bench.progress import console
+
+
+def make_capturable(opt: torch.optim.Optimizer | None, device: torch.device) -> None:
+    """Adam with device-side step counts and a tensor lr (before any state exists)."""
+    if opt is None:
+        return
+    for g in opt.param_groups:
+        g["capturable"] = True
+        if not isinstance(g["lr"], Tensor):
+            g["lr"] = torch.tensor(float(g["lr"]), device=device)
+
+
+def _state_tensors(trainer) -> list[Tensor]:
+    """Every tensor a step changes in place (not gradients)."""
+    out = [trainer.t, *trainer.ae.state_dict(keep_vars=True).values(),
+           *trainer.reg.state_dict(keep_vars=True).values()]
+    m = trainer.meter
+    out += [t for t in (m.sums, m.count, m.first_bad) if t is not None]
+    for opt in filter(None, (trainer.opt, trainer.aux_opt)):
+        for st in opt.state.values():
+            out += [v for v in st.values() if isinstance(v, Tensor)]
+    return out
+
+
+class NoSideEffects:
+    """Run warm-up steps, then put every tensor back as it was, in place
+    (tensor identity kept, as a captured graph needs).  Optimiser state and
+    meter sums created by the warm-up are reset to their initial values
+    (zeros; step 0), which is what a fresh Adam state holds."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    def __enter__(self):
+        self.saved = {id(t): (t, t.detach().clone()) for t in _state_tensors(self.trainer)}
+        self.rng = torch.get_rng_state()
+        self.cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+        self.had_meter = self.trainer.meter.names is not None
+        return self
+
+    def __exit__(self, *exc):
+        with torch.no_grad():
+            for t in _state_tensors(self.trainer):
+                if id(t) in self.saved:
+                    t.copy_(self.saved[id(t)][1])
+                else:
+                    t.zero_()
+            if not self.had_meter:
+                self.trainer.meter.first_bad.fill_(-1)
+        torch.set_rng_state(self.rng)
+        if self.cuda_rng is not None:
+            torch.cuda.set_rng_state_all(self.cuda_rng)
+
+
+class CapturedStep:
+    """``step(x)`` copies ``x`` into a static input and replays the graph."""
+
+    def __init__(self, trainer, example: Tensor, warmup: int = 3):
+        self.trainer = trainer
+        self.x = example.clone()
+        eager = trainer.step
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side), NoSideEffects(trainer):   # allocate grads, optimiser state, meter
+            for _ in range(warmup):
+                eager(self.x)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            eager(self.x)
+
+    def __call__(self, x: Tensor) -> None:
+        self.x.copy_(x, non_blocking=True)
+        self.graph.replay()
+
+
+def capture_step(trainer, example: Tensor, *, world_size: int = 1, warmup: int = 3) -> Callable[[Tensor], None]:
+    """The captured step, or the eager one (with a one-time notice) where a
+    CUDA graph cannot be used.  The warm-up leaves no trace in the state."""
+    dev = trainer.device
+    if dev.type != "cuda":
+        console.print("[yellow]step_mode=graph needs a CUDA device; training eagerly[/]")
+        return trainer.step
+    if world_size > 1:
+        console.print("[yellow]step_mode=graph is not used with more than one process; training eagerly[/]")
+        return trainer.step
+    make_capturable(trainer.opt, dev)
+    make_capturable(trainer.aux_opt, dev)
+    return CapturedStep(trainer, example, warmup)
