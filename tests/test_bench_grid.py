@@ -1,0 +1,220 @@
+"""Benchmark specs and grids: validation (one-line refusals before anything
+runs), expansion and layering of settings, --only, --shard, the spec hash and
+the results-folder guard.  No training here (fast)."""
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.bench_helpers import run_cli
+from wae_bench.bench import grid
+from wae_bench.bench import spec as specs
+from wae_bench.bench.folder import ResultsDir
+from wae_bench.errors import WaeError
+from wae_bench.registry import REGULARIZERS
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = """
+[bench]
+name = "t"
+datasets = ["digits"]
+archs = ["tiny"]
+regularizers = ["moca"]
+seeds = [0, 1, 2]
+
+[train]
+epochs = 1
+max_steps = 4
+image_size = 8
+latent_dim = 4
+
+[eval]
+features = "standin"
+fid_samples = 16
+
+[reg.moca]
+K = 64
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "spec.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def load(tmp_path: Path, extra: str = "", sets=()) -> specs.Spec:
+    return specs.load(write(tmp_path, BASE + extra), sets)
+
+
+# -- validation --------------------------------------------------------------------
+@pytest.mark.parametrize("extra, sets, message", [
+    ("", ["train.epochz=3"], "unknown config key train.'epochz'"),
+    ("", ["eval.fid_sampels=3"], "'fid_sampels'"),
+    ("", ["bench.colour=1"], "'colour'"),
+    ("\n[results]\nx = 1\n", [], "'results'"),
+    ("", ["bench.seeds=[]"], "empty grid"),
+    ("", ["bench.regularizers=[]"], "empty grid"),
+    ("\n[grid]\n\"reg.lambda\" = []\n", [], "empty grid"),
+    ("\n[grid]\nlatent_dimm = [2, 4]\n", [], "unknown grid axis"),
+    ("\n[grid]\nlatent_dim = 4\n", [], "is not a list"),
+    ("\n[grid]\n\"reg.lambda\" = [1, 1]\n", [], "lists a value twice"),
+    ("", ["train.regularizer=\"swae\""], "set by the grid"),
+    ("\n[reg.swae]\nlambda = 1\n", [], "not in bench.regularizers"),
+    ("\n[dataset.cifar10]\nepochs = 1\n", [], "not in bench.datasets"),
+    ("\n[reg.moca.arch.a9]\nlambda = 1\n", [], "not in bench.archs"),
+])
+def test_bad_specs_are_refused_in_one_line(tmp_path, extra, sets, message):
+    with pytest.raises(WaeError) as e:
+        load(tmp_path, extra, sets)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["bench.regularizers=[\"moca\", \"mocca\"]"], "unknown regularizer 'mocca'; did you mean 'moca'"),
+    (["reg.moca.Kay=3"], "unknown config key reg.'Kay'"),
+    (["bench.archs=[\"a7\"]"], "unknown architecture 'a7'"),
+    (["bench.datasets=[\"digitz\"]"], "unknown dataset 'digitz'"),
+    (["reg.moca.tau=-1"], "tau must be > 0"),
+])
+def test_registry_errors_name_the_cell_before_anything_runs(tmp_path, sets, message, capsys):
+    spec = write(tmp_path, BASE)
+    out = tmp_path / "results"
+    code, _, err = run_cli(["bench", str(spec), "--out", str(out), *(f"--set={s}" for s in sets)], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()                                    # refused before anything ran
+
+
+# -- expansion ---------------------------------------------------------------------------
+def test_expansion_is_the_full_product_with_readable_unique_ids(tmp_path):
+    s = load(tmp_path, '\n[grid]\n"reg.lambda" = [10, 100.0]\nlatent_dim = [4, 8]\n'
+                       '\n[reg.moca.grid]\n"reg.m0" = [0.9, 0.99]\n')
+    cells = grid.expand(s)
+    assert len(cells) == 2 * 2 * 2 * 3
+    assert len({c.id for c in cells}) == len(cells)
+    assert cells[0].id == "moca-tiny-digits-lambda10-d4-m0_0.9-s0"
+    assert "moca-tiny-digits-lambda100-d8-m0_0.99-s2" in {c.id for c in cells}
+    # the same product, brute force, as (lambda, d, m0, seed)
+    want = set(itertools.product([10, 100.0], [4, 8], [0.9, 0.99], [0, 1, 2]))
+    got = {(c.overrides["reg"]["lambda"], c.overrides["latent_dim"], c.overrides["reg"]["m0"], c.seed) for c in cells}
+    assert got == want
+    assert [c.seed for c in cells[:3]] == [0, 1, 2]            # seeds innermost
+
+
+def test_settings_are_layered_reg_dataset_arch_then_grid(tmp_path):
+    s = load(tmp_path, '\n[dataset.digits]\nlatent_dim = 6\n'
+                       '\n[reg.moca.dataset.digits]\nK = 96\ntau = 0.2\n'
+                       '\n[reg.moca.arch.tiny]\ntau = 0.3\nm0 = 0.5\n'
+                       '\n[grid]\n"reg.m0" = [0.7]\n', ["bench.seeds=[4]"])
+    (c,) = grid.expand(s)
+    o = c.overrides
+    assert o["latent_dim"] == 6 and o["seed"] == 4 and o["epochs"] == 1
+    assert o["reg"] == {"K": 96, "tau": 0.3, "m0": 0.7}
+    cfg = grid.resolve(c)
+    assert cfg.reg["K"] == 96 and cfg.reg["tau"] == 0.3 and cfg.reg["m0"] == 0.7 and cfg.arch == "tiny"
+
+
+def test_default_arch_comes_from_the_dataset(tmp_path):
+    s = load(tmp_path, "", ["bench.archs=[]", "bench.seeds=[0]"])
+    assert [c.arch for c in grid.expand(s)] == ["tiny"]       # digits' default
+
+
+def test_only_filters_by_id_or_glob(tmp_path):
+    s = load(tmp_path, '\n[grid]\n"reg.lambda" = [10, 100]\n')
+    cells = grid.expand(s)
+    assert [c.id for c in grid.select(cells, "*-s1")] == ["moca-tiny-digits-lambda10-s1",
+                                                          "moca-tiny-digits-lambda100-s1"]
+    assert len(grid.select(cells, "moca-tiny-digits-lambda10-s0, *lambda100*")) == 4
+    with pytest.raises(WaeError, match="matches no cell"):
+        grid.select(cells, "swae-*")
+
+
+# -- sharding ---------------------------------------------------------------------------
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 7, 24, 30])
+def test_shards_cover_every_cell_exactly_once(tmp_path, n):
+    s = load(tmp_path, '\n[grid]\n"reg.lambda" = [10, 100]\nlatent_dim = [4, 8]\n')
+    cells = grid.expand(s)                                      # 24 cells
+    shares = [grid.shard(grid.expand(s), grid.parse_shard(f"{i}/{n}")) for i in range(n)]
+    counts = Counter(c.id for share in shares for c in share)
+    assert set(counts) == {c.id for c in cells} and set(counts.values()) == {1}
+    sizes = [len(x) for x in shares]
+    assert max(sizes) - min(sizes) <= 1                         # balanced
+    again = grid.shard(grid.expand(s), (n - 1, n))
+    assert [c.id for c in again] == [c.id for c in shares[-1]]  # deterministic
+
+
+@pytest.mark.parametrize("text", ["3/3", "1", "a/b", "-1/2", "0/0"])
+def test_bad_shard_is_refused(text):
+    with pytest.raises(WaeError, match="bad --shard"):
+        grid.parse_shard(text)
+
+
+# -- the spec hash and the results folder -----------------------------------------------------
+def test_hash_ignores_locations_but_not_results(tmp_path):
+    h = load(tmp_path).hash()
+    assert load(tmp_path, "", ["train.data_root=\"/x\"", "train.device=\"cpu\"", "eval.fid_weights=\"/w\"",
+                               "bench.description=\"other words\""]).hash() == h
+    assert load(tmp_path, "", ["train.epochs=2"]).hash() != h
+    assert load(tmp_path, "", ["reg.moca.K=128"]).hash() != h
+
+
+def test_a_folder_of_another_spec_is_refused_before_anything_runs(tmp_path, capsys):
+    folder = ResultsDir(tmp_path / "results")
+    folder.claim(load(tmp_path))
+    folder.claim(load(tmp_path, "", ["train.data_root=\"/elsewhere\""]))   # same spec, another machine: fine
+    with pytest.raises(WaeError) as e:
+        folder.claim(load(tmp_path, "", ["train.max_steps=5"]))
+    assert "different spec" in str(e.value) and "train.max_steps" in str(e.value)
+    spec = write(tmp_path, BASE)
+    code, _, err = run_cli(["bench", str(spec), "--out", str(folder.path), "--set", "train.max_steps=5"], capsys)
+    assert code == 2 and "different spec" in err and len(err.strip().splitlines()) == 1
+    assert not folder.cells_path.exists()
+
+
+def test_dry_run_lists_cells_and_resolved_configs(tmp_path, capsys):
+    import json
+
+    spec = write(tmp_path, BASE + '\n[grid]\n"reg.lambda" = [10, 100]\n')
+    code, out, err = run_cli(["bench", str(spec), "--out", str(tmp_path / "r"), "--dry-run", "--json",
+                              "--shard", "1/2"], capsys)
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["id"] for r in rows] == ["moca-tiny-digits-lambda10-s1", "moca-tiny-digits-lambda100-s0",
+                                       "moca-tiny-digits-lambda100-s2"]
+    assert all(r["state"] == "pending" for r in rows)
+    assert rows[1]["config"]["reg"]["lambda"] == 100.0 and rows[1]["config"]["reg"]["K"] == 64
+    assert rows[1]["config"]["arch"] == "tiny" and rows[1]["config"]["max_steps"] == 4
+    assert not (tmp_path / "r").exists()                       # a dry run writes nothing
+
+
+# -- the shipped specs ----------------------------------------------------------------------
+SPECS = sorted((ROOT / "benchmarks").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+def test_shipped_specs_parse_and_expand(path):
+    s = specs.load(path)
+    cells = grid.expand(s)
+    assert cells and len({c.id for c in cells}) == len(cells)
+    assert "data_root" not in s.train                          # no machine's paths in a spec
+    missing = [r for r in s.bench.regularizers if r not in REGULARIZERS]
+    if missing:
+        pytest.skip(f"regularizers not registered yet: {missing}")
+    configs = grid.resolve_all(cells)
+    if path.stem.startswith("table1"):
+        assert set(s.bench.regularizers) == set(REGULARIZERS.names())
+        budget = {(c["epochs"], c["batch_size"], c["lr"], c["lr_halve_every"], c["latent_dim"])
+                  for c in configs.values()}
+        assert budget == {(100 if "cifar" in path.stem else 200, 64, 1e-3, 60, 128)}
+        moca = {cid: c["reg"] for cid, c in configs.items() if cid.startswith("moca-")}
+        K = 30000 if "cifar" in path.stem else 60000
+        assert all(r["K"] == K and r["tau"] == 0.05 and r["m0"] == 0.99 for r in moca.values())
+        assert all(r["lambda"] == (1000.0 if "-a1-" in cid else 100.0) for cid, r in moca.items())
+
+
+def test_smoke_spec_lists_every_registered_regularizer():
+    s = specs.load(ROOT / "benchmarks" / "smoke.toml")
+    assert set(s.bench.regularizers) == set(REGULARIZERS.names())

@@ -1,0 +1,206 @@
+"""The grid runner's bookkeeping with real (tiny) training and a fake
+evaluation: a rerun skips done cells, a failing cell is recorded and the grid
+goes on, an interrupted grid resumes from the cell's checkpoint, shards run
+into one folder.  The real evaluation is exercised in test_bench_smoke.py."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+import wae_bench.evaluate
+import wae_bench.train
+from tests.bench_helpers import one_thread  # noqa: F401 (fixture)
+from wae_bench import checkpoint
+from wae_bench.bench import grid, runner
+from wae_bench.bench import spec as specs
+from wae_bench.bench.folder import ResultsDir
+from wae_bench.checkpoint import write_json
+from wae_bench.cli import main
+from wae_bench.trainer import Trainer
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SPEC = """
+[bench]
+name = "runner"
+datasets = ["digits"]
+archs = ["tiny"]
+regularizers = ["moca"]
+seeds = [0, 1]
+
+[train]
+epochs = 1
+max_steps = 6
+batch_size = 32
+image_size = 8
+latent_dim = 4
+expost = []
+ckpt_every = 2
+log_every = 2
+device = "cpu"
+
+[eval]
+fid_samples = 16
+features = "standin"
+
+[reg.moca]
+K = 64
+
+[grid]
+"reg.lambda" = [1, 10]
+"""
+
+
+class Calls:
+    def __init__(self):
+        self.train, self.eval, self.steps = [], [], 0
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Count train_run / evaluate_run calls and Trainer steps; the evaluation is
+    a fake that writes a results.json from the run's saved config."""
+    c = Calls()
+    real_train, real_step = wae_bench.train.train_run, Trainer.step
+
+    def train_run(overrides, out, **kw):
+        c.train.append(Path(out).name)
+        return real_train(overrides, out, **kw)
+
+    def evaluate_run(run_dir, **kw):
+        run_dir = Path(run_dir)
+        c.eval.append(run_dir.name)
+        if "lambda10-s1" in run_dir.name and os.environ.get("FAIL_EVAL"):
+            raise RuntimeError("fake evaluation exploded")
+        cfg = json.loads((run_dir / "config.json").read_text())["config"]
+        res = {"scores": {"samples": {"fid": cfg["reg"]["lambda"] + cfg["seed"]}},
+               "protocol": {"features": kw["features"], "fid_samples": kw["fid_samples"]}, "run": {}}
+        write_json(run_dir / "results.json", res)
+        return res
+
+    def step(self, x):
+        c.steps += 1
+        return real_step(self, x)
+
+    monkeypatch.setattr(wae_bench.train, "train_run", train_run)
+    monkeypatch.setattr(wae_bench.evaluate, "evaluate_run", evaluate_run)
+    monkeypatch.setattr(Trainer, "step", step)
+    return c
+
+
+def bench(tmp_path: Path, *args) -> tuple[int, str]:
+    spec = tmp_path / "runner.toml"
+    spec.write_text(SPEC)
+    try:
+        main(["bench", str(spec), "--out", str(tmp_path / "res"), "--quiet", *args])
+        return 0, ""
+    except SystemExit as e:
+        return e.code, ""
+
+
+IDS = ["moca-tiny-digits-lambda1-s0", "moca-tiny-digits-lambda1-s1", "moca-tiny-digits-lambda10-s0",
+       "moca-tiny-digits-lambda10-s1"]
+
+
+def test_grid_runs_every_cell_then_a_rerun_skips_everything(tmp_path, calls, capsys):
+    assert bench(tmp_path)[0] == 0
+    assert calls.train == IDS and calls.eval == IDS and calls.steps == 4 * 6
+    res = tmp_path / "res"
+    for cid in IDS:
+        r = json.loads((res / "cells" / cid / "results.json").read_text())
+        lam, seed = (1 if "lambda1-" in cid else 10), int(cid[-1])
+        assert r["scores"]["samples"]["fid"] == lam + seed
+        assert checkpoint.latest(res / "cells" / cid)[1]["finished"] is True
+    md = (res / "table.md").read_text()
+    assert "| moca | tiny | 1 | 1.50 ± 0.71 (2/2) |" in md and "| moca | tiny | 10 | 10.50 ± 0.71 (2/2) |" in md
+    spec = json.loads((res / "spec.json").read_text())
+    assert spec["name"] == "runner" and spec["hash"] == specs.spec_hash(spec["spec"]) and "[bench]" in spec["toml"]
+    calls.train.clear(), calls.eval.clear()
+    assert bench(tmp_path)[0] == 0
+    assert calls.train == [] and calls.eval == []             # nothing ran again
+
+
+def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, calls, monkeypatch, capsys):
+    monkeypatch.setenv("FAIL_EVAL", "1")
+    code, _ = bench(tmp_path)
+    err = capsys.readouterr().err
+    assert code == 2 and "1 cell(s) failed (moca-tiny-digits-lambda10-s1)" in err
+    res = tmp_path / "res" / "cells"
+    fail = json.loads((res / IDS[3] / "failed.json").read_text())
+    assert fail["error"] == "RuntimeError: fake evaluation exploded" and "Traceback" in fail["traceback"]
+    assert all((res / cid / "results.json").is_file() for cid in IDS[:3])
+    assert "| moca | tiny | 10 | 10.00 (1/2, 1 failed) |" in (tmp_path / "res" / "table.md").read_text()
+    # --skip-failed leaves it; a plain rerun retries only it (training is finished: evaluation only)
+    calls.train.clear(), calls.eval.clear()
+    assert bench(tmp_path, "--skip-failed")[0] == 0 and calls.eval == []
+    monkeypatch.delenv("FAIL_EVAL")
+    steps = calls.steps
+    assert bench(tmp_path)[0] == 0
+    assert calls.eval == [IDS[3]] and calls.steps == steps     # resumed a finished run: no step retrained
+    assert not (res / IDS[3] / "failed.json").exists()
+
+
+def test_an_interrupted_grid_resumes_from_the_cell_checkpoint(tmp_path, calls, monkeypatch, capsys):
+    real = Trainer.step
+
+    def interrupt_in_second_cell(self, x):
+        out = real(self, x)
+        if len(calls.train) == 2 and calls.steps == 6 + 3:        # third step of the second cell
+            os.kill(os.getpid(), signal.SIGINT)                   # Ctrl-C: the trainer saves and stops
+        return out
+
+    monkeypatch.setattr(Trainer, "step", interrupt_in_second_cell)
+    code, _ = bench(tmp_path)
+    err = capsys.readouterr().err
+    assert code == 130 and "rerun the same bench command to continue" in err
+    cell = tmp_path / "res" / "cells" / IDS[1]
+    path, state = checkpoint.latest(cell)
+    assert int(state["t"]) == 3 and not state.get("finished")
+    assert not (cell / "failed.json").exists() and not (cell / "results.json").exists()
+    assert not (tmp_path / "res" / "cells" / IDS[2]).exists()   # the grid stopped there
+
+    monkeypatch.setattr(Trainer, "step", real)
+    calls.train.clear(), calls.eval.clear()
+    n_before = calls.steps
+    steps = {"n": 0}
+
+    def count(self, x):
+        steps["n"] += 1
+        return real(self, x)
+
+    monkeypatch.setattr(Trainer, "step", count)
+    assert bench(tmp_path)[0] == 0
+    assert calls.train == IDS[1:]                               # the done cell is skipped
+    assert steps["n"] == (6 - 3) + 6 + 6                        # cell 2 resumed at step 3
+    assert n_before == 6 + 3
+    assert checkpoint.latest(cell)[1]["finished"] is True
+    lines = [json.loads(x)["step"] for x in (cell / "metrics.jsonl").read_text().splitlines()]
+    assert lines == [2, 3, 4, 6]
+
+
+def test_shards_fill_one_folder_and_together_cover_the_grid(tmp_path, calls, capsys):
+    one_seed = ("--set", "bench.seeds=[0]")                     # 2 cells, 3 shards: one share is empty
+    assert bench(tmp_path, *one_seed, "--shard", "1/3", "--no-table")[0] == 0
+    assert calls.train == [IDS[2]]
+    assert bench(tmp_path, *one_seed, "--shard", "2/3", "--no-table")[0] == 0
+    assert calls.train == [IDS[2]]
+    assert bench(tmp_path, *one_seed, "--shard", "0/3")[0] == 0
+    assert calls.train == [IDS[2], IDS[0]]
+    rows = [r for r in (tmp_path / "res" / "table.md").read_text().splitlines() if r.startswith("| moca")]
+    assert rows == ["| moca | tiny | 1 | 1.00 (1/1) |", "| moca | tiny | 10 | 10.00 (1/1) |"]
+
+
+def test_run_serial_api_reports_outcomes(tmp_path, calls):
+    p = tmp_path / "runner.toml"
+    p.write_text(SPEC)
+    s = specs.load(p, ["bench.seeds=[0]", 'grid.reg.lambda=[3]'])
+    folder = ResultsDir(tmp_path / "api")
+    folder.claim(s)
+    out = runner.run_serial(folder, s, grid.expand(s), quiet=True)
+    assert [(o.cell.id, o.state, o.ran) for o in out] == [("moca-tiny-digits-lambda3-s0", "done", True)]
+    out = runner.run_serial(folder, s, grid.expand(s), quiet=True)
+    assert [(o.state, o.ran) for o in out] == [("done", False)]

@@ -1,0 +1,171 @@
+"""Spec -> cells.  A cell is one training run plus its evaluation: one
+regularizer, architecture, dataset, seed and one value on each grid axis
+(the rows × columns × seeds of the MoCA paper's Table 1, or one point of an
+ablation curve, Tables 3-4 / Figs. 3-5).
+
+Expansion order is fixed (datasets, archs, regularizers, axes in spec order,
+seeds innermost), so ``--shard i/n`` -- every n-th cell from the i-th -- gives
+every machine a deterministic, disjoint share and the shares cover the grid.
+"""
+from __future__ import annotations
+
+import copy
+import fnmatch
+import hashlib
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from wae_bench.bench.spec import Spec
+from wae_bench.config import TrainConfig, from_dict, merge, to_dict
+from wae_bench.errors import WaeError
+
+# Short names of axes in cell ids and table headers.
+AXIS_NAMES = {"latent_dim": "d", "reg.lambda": "lambda"}
+AXIS_SYMBOLS = {"latent_dim": "d", "reg.lambda": "λ", "reg.tau": "τ", "reg.K": "K", "reg.m0": "m0"}
+
+
+@dataclass(frozen=True)
+class Cell:
+    id: str
+    regularizer: str
+    arch: str
+    dataset: str
+    seed: int
+    axes: tuple[tuple[str, Any], ...] = ()
+    overrides: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def point(self) -> tuple:
+        """What a table row and a plot point are keyed by (all but the seed)."""
+        return (self.regularizer, self.arch, self.dataset, self.axes)
+
+    def axis(self, key: str) -> Any:
+        return dict(self.axes).get(key)
+
+
+def format_value(v: Any) -> str:
+    """``1000.0`` -> ``1000``, ``0.05`` -> ``0.05``: the same text for 1000 and 1000.0."""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return str(v) if isinstance(v, (int, float, str)) else json.dumps(v, sort_keys=True)
+
+
+def _id_part(key: str, value: Any) -> str:
+    name = AXIS_NAMES.get(key, key.split(".")[-1])
+    text = format_value(value)
+    sep = "_" if name[-1].isdigit() or not (text[:1].isdigit() or text[:1] in "-.") else ""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{name}{sep}{text}")
+
+
+def cell_id(regularizer: str, arch: str, dataset: str, axes: Iterable[tuple[str, Any]], seed: int) -> str:
+    parts = [regularizer, arch, dataset, *(_id_part(k, v) for k, v in axes), f"s{seed}"]
+    return "-".join(parts)
+
+
+def default_arch(dataset: str) -> str:
+    from wae_bench.registry import DATASETS
+
+    return DATASETS.get(dataset).arch
+
+
+def expand(spec: Spec) -> list[Cell]:
+    """Every cell of the spec, in the fixed order."""
+    b = spec.bench
+    cells: list[Cell] = []
+    for ds in b.datasets:
+        for arch in (b.archs or [default_arch(ds)]):
+            for reg in b.regularizers:
+                axes = spec.axes_for(reg)
+                for values in itertools.product(*axes.values()):
+                    point = tuple(zip(axes, values))
+                    for seed in b.seeds:
+                        cells.append(Cell(cell_id(reg, arch, ds, point, seed), reg, arch, ds, seed, point,
+                                          _overrides(spec, reg, arch, ds, point, seed)))
+    if not cells:
+        raise WaeError(f"empty grid: spec {spec.name!r} has no cells; list datasets, regularizers and seeds")
+    return _unique(cells)
+
+
+def _overrides(spec: Spec, reg: str, arch: str, ds: str, point: tuple, seed: int) -> dict[str, Any]:
+    """TrainConfig overrides of one cell: [train] < [dataset.D] < the cell's own;
+    reg settings: [reg.R] < [reg.R.dataset.D] < [reg.R.arch.A] < grid axes."""
+    o = merge(copy.deepcopy(spec.train), spec.dataset.get(ds, {}))
+    table = spec.reg.get(reg, {})
+    settings = merge(merge(spec.reg_settings(reg), table.get("dataset", {}).get(ds, {})),
+                     table.get("arch", {}).get(arch, {}))
+    for key, value in point:
+        if key.startswith("reg."):
+            settings[key[4:]] = value
+        else:
+            o[key] = value
+    o.update(regularizer=reg, arch=arch, dataset=ds, seed=seed, reg=settings)
+    return o
+
+
+def _unique(cells: list[Cell]) -> list[Cell]:
+    """Ids are readable; two cells whose values print alike get a short hash."""
+    seen: dict[str, int] = {}
+    for c in cells:
+        seen[c.id] = seen.get(c.id, 0) + 1
+    out = []
+    for c in cells:
+        if seen[c.id] > 1:
+            h = hashlib.sha256(json.dumps(c.overrides, sort_keys=True).encode()).hexdigest()[:6]
+            c = Cell(f"{c.id}-{h}", c.regularizer, c.arch, c.dataset, c.seed, c.axes, c.overrides)
+        out.append(c)
+    if len({c.id for c in out}) != len(out):
+        raise WaeError("two cells of the spec are identical; remove the repeated grid value")
+    return out
+
+
+def resolve(cell: Cell, device: str | None = None) -> TrainConfig:
+    """The cell's fully resolved TrainConfig (dataset/arch/regularizer defaults
+    filled in, the regularizer's settings validated); errors name the cell."""
+    from wae_bench.run import resolve as resolve_run
+
+    o = dict(cell.overrides, **({"device": device} if device else {}))
+    try:
+        return resolve_run(from_dict(TrainConfig, o)).cfg
+    except WaeError as e:
+        raise WaeError(f"cell {cell.id}: {e}") from None
+
+
+def resolve_all(cells: list[Cell]) -> dict[str, dict[str, Any]]:
+    """Resolve every cell before anything runs (unknown regularizer, bad key or
+    value: refused in one line).  Returns ``{cell id: resolved config dict}``."""
+    return {c.id: to_dict(resolve(c)) for c in cells}
+
+
+def select(cells: list[Cell], only: str | None) -> list[Cell]:
+    """``--only``: comma-separated cell ids or glob patterns (``moca-*``, ``*-s0``)."""
+    if not only:
+        return cells
+    patterns = [p.strip() for p in only.split(",") if p.strip()]
+    picked = [c for c in cells if any(fnmatch.fnmatchcase(c.id, p) for p in patterns)]
+    if not picked:
+        raise WaeError(f"--only {only!r} matches no cell; list the cells with --dry-run")
+    return picked
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"i/n"`` (0 <= i < n) -> ``(i, n)``."""
+    if not text:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not m or int(m.group(2)) < 1 or int(m.group(1)) >= int(m.group(2)):
+        raise WaeError(f"bad --shard {text!r}: write I/N with 0 <= I < N, e.g. --shard 0/4 "
+                       f"(a cluster array job: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
+    return int(m.group(1)), int(m.group(2))
+
+
+def shard(cells: list[Cell], part: tuple[int, int] | None) -> list[Cell]:
+    """Every n-th cell from the i-th: disjoint shares covering the grid."""
+    if part is None:
+        return cells
+    i, n = part
+    return cells[i::n]

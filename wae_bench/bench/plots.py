@@ -1,0 +1,177 @@
+"""Plots of a grid (PNG, matplotlib's Agg backend), after the MoCA paper:
+
+- score against each numeric grid axis, mean ± std over seeds as error bars,
+  one line per regularizer / architecture / other axis value (FID against λ
+  on a log axis: Figs. 3-4; FID against K: Table 4);
+- singular-value spectra of the latents, one line per λ (Fig. 5), read from
+  each cell's ``latent_spectrum.json`` (``diagnostics.spectrum`` of its results).
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from wae_bench.bench.aggregate import Entry
+from wae_bench.bench.folder import ResultsDir
+from wae_bench.bench.grid import Cell, format_value
+from wae_bench.bench.spec import Spec, flat_keys
+from wae_bench.bench.table import axis_label, metric_label, points
+from wae_bench.checkpoint import atomic_write
+
+LOG_AXES = {"reg.lambda", "reg.K"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
+
+
+def _numeric(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _save(fig, path: Path) -> Path:
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
+    _pyplot().close(fig)
+    return path
+
+
+def _ylabel(spec: Spec, metric: str) -> str:
+    return f"{metric_label(spec, metric)} (lower is better)"
+
+
+def score_vs_axis(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str, metric: str = "fid",
+                  what: str = "samples") -> list[Path]:
+    """One PNG per dataset: the score against grid axis ``key``."""
+    plt = _pyplot()
+    pts = points(folder, cells, what, metric)
+    out = []
+    for ds in spec.bench.datasets:
+        lines: dict[tuple, list[tuple[float, Entry]]] = {}
+        for (reg, arch, d, axes), e in pts.items():
+            values = dict(axes)
+            if d != ds or key not in values or not _numeric(values[key]) or not e.values:
+                continue
+            others = tuple((k, v) for k, v in axes if k != key)
+            lines.setdefault((reg, arch, others), []).append((float(values[key]), e))
+        if not lines:
+            continue
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        xs_all = []
+        for (reg, arch, others), pts_ in sorted(lines.items(), key=lambda kv: str(kv[0])):
+            pts_.sort(key=lambda p: p[0])
+            xs = [x for x, _ in pts_]
+            xs_all += xs
+            label = " ".join([f"{reg} · {arch}", *(f"{axis_label(k)}={format_value(v)}" for k, v in others)])
+            ax.errorbar(xs, [e.mean for _, e in pts_], yerr=[e.std or 0.0 for _, e in pts_], marker="o",
+                        capsize=3, label=label)
+        for label, pts_ in _cited_lines(spec, ds, key, metric, what).items():
+            ax.plot([x for x, _ in pts_], [y for _, y in pts_], "x--", color="grey", label=label)
+        if key in LOG_AXES or (min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 50):
+            if min(xs_all) > 0:
+                ax.set_xscale("log")
+            else:  # λ = 0 (Fig. 5) has no place on a log axis: linear near 0
+                ax.set_xscale("symlog", linthresh=min([x for x in xs_all if x > 0] or [1.0]))
+        ax.set_xlabel(axis_label(key))
+        ax.set_ylabel(_ylabel(spec, metric))
+        ax.set_title(f"{spec.name}: {ds}, {what}; mean ± std over seeds")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        name = _slug(f"{metric}-vs-{axis_label(key).replace('λ', 'lambda').replace('τ', 'tau')}-{ds}")
+        out.append(_save(fig, folder.path / "plots" / f"{name}.png"))
+    return out
+
+
+def _cited_lines(spec: Spec, ds: str, key: str, metric: str, what: str) -> dict[str, list[tuple[float, float]]]:
+    """The paper's values along axis ``key``, one dashed line per source (never
+    merged with ours)."""
+    lines: dict[str, list[tuple[float, float]]] = {}
+    for c in spec.cited:
+        axes = flat_keys(c.axes) if c.axes else {}
+        if c.dataset == ds and c.metric == metric and c.what == what and _numeric(axes.get(key)):
+            label = f"{c.regularizer} · {c.arch or '?'} (cited: {c.source})"
+            lines.setdefault(label, []).append((float(axes[key]), c.value))
+    return {k: sorted(v) for k, v in lines.items()}
+
+
+def read_spectrum(path: Path) -> list[float] | None:
+    """Singular values from a spectrum JSON: a list, or from a dict its
+    ``normalised`` list (comparable across runs), else ``singular_values``."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if isinstance(data, dict):
+        for k in ("normalised", "normalized", "singular_values", "values"):
+            if isinstance(data.get(k), list):
+                data = data[k]
+                break
+        else:
+            data = next((v for v in data.values() if isinstance(v, list)), None)
+    if isinstance(data, list) and data and all(_numeric(v) for v in data):
+        return [float(v) for v in data]
+    return None
+
+
+def _spectrum_of(folder: ResultsDir, cell: Cell) -> list[float] | None:
+    res = folder.results(cell.id)
+    name = ((res or {}).get("diagnostics") or {}).get("spectrum") if res else None
+    return read_spectrum(folder.cell_dir(cell.id) / name) if isinstance(name, str) else None
+
+
+def spectra(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str = "reg.lambda") -> list[Path]:
+    """One PNG per (regularizer, arch, dataset, other axes): a spectrum per value
+    of ``key`` (the first seed that has one)."""
+    plt = _pyplot()
+    groups: dict[tuple, dict[float, list[float]]] = {}
+    for c in cells:
+        values = dict(c.axes)
+        if key not in values or not _numeric(values[key]):
+            continue
+        g = groups.setdefault((c.regularizer, c.arch, c.dataset, tuple((k, v) for k, v in c.axes if k != key)), {})
+        if float(values[key]) not in g:
+            s = _spectrum_of(folder, c)
+            if s is not None:
+                g[float(values[key])] = s
+    out = []
+    for (reg, arch, ds, others), by_value in groups.items():
+        if not by_value:
+            continue
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        for v in sorted(by_value):
+            s = by_value[v]
+            ax.plot(range(1, len(s) + 1), s, label=f"{axis_label(key)} = {format_value(v)}")
+        ax.set_yscale("log")
+        ax.set_xlabel("index of singular value")
+        ax.set_ylabel("normalised singular value")
+        extra = " ".join(f"{axis_label(k)}={format_value(v)}" for k, v in others)
+        ax.set_title(f"latent spectrum: {reg} · {arch} · {ds} {extra}".strip())
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        name = _slug("-".join(["spectra", reg, arch, ds, *(f"{axis_label(k)}{format_value(v)}" for k, v in others)])
+                     .replace("λ", "lambda").replace("τ", "tau"))
+        out.append(_save(fig, folder.path / "plots" / f"{name}.png"))
+    return out
+
+
+def write_all(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str = "fid",
+              what: str = "samples") -> list[Path]:
+    """Every plot the grid has axes for (none for a grid without numeric axes)."""
+    keys = list(dict.fromkeys(k for c in cells for k, v in c.axes if _numeric(v)))
+    keys = [k for k in keys if len({dict(c.axes).get(k) for c in cells} - {None}) >= 2]
+    out = []
+    for k in keys:
+        out += score_vs_axis(folder, spec, cells, k, metric, what)
+    if "reg.lambda" in keys:
+        out += spectra(folder, spec, cells)
+    return out

@@ -1,0 +1,204 @@
+"""Run the cells of a grid: train (:func:`wae_bench.train.train_run`) then
+evaluate (:func:`wae_bench.evaluate.evaluate_run`) each, one run directory
+per cell, so that every cell gets the same budget and protocol (MoCA paper,
+Table 1: all models trained and scored alike).
+
+- A done cell (its ``results.json`` holds the scores the spec asks for) is skipped.
+- A cell with a ``config.json`` but no scores resumes from its last checkpoint
+  (a finished training goes straight to evaluation).
+- A failing cell writes ``failed.json`` with its one-line error; the grid goes
+  on.  A rerun retries failed cells (unless ``retry_failed`` is off).
+- Ctrl-C / SIGTERM stops the grid after the running cell has saved a
+  checkpoint; rerunning the same command continues.
+- ``devices``: one cell per device at a time, each in its own subprocess
+  (``python -m wae_bench bench SPEC --only ID --device DEV``), never threads.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from wae_bench.bench.folder import ResultsDir, State, has_scores
+from wae_bench.bench.grid import Cell
+from wae_bench.bench.spec import EvalSettings, Spec
+from wae_bench.errors import WaeError
+from wae_bench.progress import console
+
+
+class BenchInterrupted(WaeError):
+    exit_code = 130
+
+
+@dataclass
+class Outcome:
+    cell: Cell
+    state: State
+    seconds: float = 0.0
+    error: str = ""
+    ran: bool = True
+
+
+def check_evaluator() -> None:
+    if importlib.util.find_spec("wae_bench.evaluate") is None:
+        raise WaeError("wae_bench.evaluate is not installed, so cells cannot be scored; update wae-bench, "
+                       "or list the cells with --dry-run")
+
+
+def evaluate_cell(run_dir: Path, ev: EvalSettings, device: str | None, quiet: bool) -> None:
+    from wae_bench.evaluate import evaluate_run
+
+    evaluate_run(run_dir, fid_samples=ev.fid_samples, metrics=tuple(ev.metrics), what=tuple(ev.what),
+                 split=ev.split, fid_weights=ev.fid_weights, features=ev.features, batch_size=ev.batch_size,
+                 seed=ev.seed, device=device or "auto", quiet=quiet)
+
+
+def run_cell(folder: ResultsDir, spec: Spec, cell: Cell, device: str | None = None, quiet: bool = False) -> Outcome:
+    """Train (or resume) and evaluate one cell; a failure is recorded, not raised."""
+    from wae_bench.train import train_run
+
+    t0 = time.perf_counter()
+    run_dir = folder.cell_dir(cell.id)
+    folder.clear_failure(cell)
+    try:
+        overrides = dict(cell.overrides, **({"device": device} if device else {}))
+        train_run(overrides, run_dir, resume=(run_dir / "config.json").is_file(), quiet=quiet)
+        evaluate_cell(run_dir, spec.eval, device, quiet)
+        res = folder.results(cell.id)
+        if res is None or not has_scores(res, spec.eval):
+            raise WaeError(f"the evaluation wrote no {'/'.join(spec.eval.metrics)} score for every one of "
+                           f"{', '.join(spec.eval.what)} in {str(run_dir / 'results.json')!r}")
+    except KeyboardInterrupt:
+        raise BenchInterrupted(f"interrupted in cell {cell.id}; rerun the same command to continue "
+                               f"(done cells are skipped, this one resumes from its checkpoint)") from None
+    except WaeError as e:
+        if str(e).startswith("stopped by "):  # train_run saved a checkpoint on SIGINT/SIGTERM
+            raise BenchInterrupted(f"cell {cell.id} {e}; rerun the same bench command to continue") from None
+        folder.mark_failed(cell, e)
+        return Outcome(cell, "failed", time.perf_counter() - t0, str(e))
+    except Exception as e:  # noqa: BLE001 - one failing cell must not stop the grid
+        folder.mark_failed(cell, e)
+        return Outcome(cell, "failed", time.perf_counter() - t0, folder.failure(cell.id)["error"])
+    return Outcome(cell, "done", time.perf_counter() - t0)
+
+
+def to_run(folder: ResultsDir, spec: Spec, cells: list[Cell], retry_failed: bool) -> list[Cell]:
+    states = {c.id: folder.state(c, spec.eval) for c in cells}
+    return [c for c in cells if states[c.id] != "done" and (retry_failed or states[c.id] != "failed")]
+
+
+def _report(i: int, n: int, o: Outcome) -> None:
+    if o.state == "done":
+        console.print(f"[{i}/{n}] [green]done[/] {o.cell.id} ({o.seconds:.0f} s)")
+    else:
+        console.print(f"[{i}/{n}] [red]failed[/] {o.cell.id}: {o.error}")
+
+
+def run_serial(folder: ResultsDir, spec: Spec, cells: list[Cell], *, device: str | None = None,
+               quiet: bool = False, retry_failed: bool = True) -> list[Outcome]:
+    """Every cell not yet done, one after the other, in this process."""
+    todo = to_run(folder, spec, cells, retry_failed)
+    skipped = [Outcome(c, folder.state(c, spec.eval), ran=False) for c in cells if c not in todo]
+    if skipped:
+        console.print(f"skipping {len(skipped)} cell(s) already done"
+                      + ("" if retry_failed else " or failed (--skip-failed)"))
+    out = []
+    for i, cell in enumerate(todo, 1):
+        console.print(f"[{i}/{len(todo)}] {cell.id} ...")
+        o = run_cell(folder, spec, cell, device, quiet)
+        _report(i, len(todo), o)
+        out.append(o)
+    return skipped + out
+
+
+def run_parallel(folder: ResultsDir, spec: Spec, cells: list[Cell], devices: list[str],
+                 command: Callable[[Cell, str], list[str]], *, retry_failed: bool = True) -> list[Outcome]:
+    """One subprocess per device slot (a device listed twice gets two), each
+    running one cell; ``command(cell, device)`` is its argv."""
+    todo = to_run(folder, spec, cells, retry_failed)
+    skipped = [Outcome(c, folder.state(c, spec.eval), ran=False) for c in cells if c not in todo]
+    if skipped:
+        console.print(f"skipping {len(skipped)} cell(s) already done")
+    queue, running, out = list(todo), {}, []
+    folder.logs_path.mkdir(parents=True, exist_ok=True)
+    env = child_env(devices)
+    old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        while queue or running:
+            for slot, dev in enumerate(devices):
+                if slot not in running and queue:
+                    cell = queue.pop(0)
+                    log = open(folder.log_path(cell.id), "w")
+                    proc = subprocess.Popen(command(cell, dev), stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True, env=env)
+                    running[slot] = (proc, cell, time.perf_counter(), log)
+                    console.print(f"[{len(out) + len(running)}/{len(todo)}] {cell.id} on {dev} (pid {proc.pid})")
+            for slot, (proc, cell, t0, log) in list(running.items()):
+                if proc.poll() is None:
+                    continue
+                log.close()
+                del running[slot]
+                out.append(_finished(folder, spec, cell, proc.returncode, time.perf_counter() - t0))
+                _report(len(out), len(todo), out[-1])
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        for proc, cell, _, log in running.values():
+            proc.send_signal(signal.SIGINT)  # the child saves a checkpoint and stops
+        for proc, cell, _, log in running.values():
+            try:
+                proc.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.close()
+        raise BenchInterrupted(f"interrupted with {len(running)} cell(s) running; rerun the same command to "
+                               f"continue (they resume from their checkpoints)") from None
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+    return skipped + out
+
+
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def child_env(devices: list[str]) -> dict[str, str]:
+    """Workers' environment: CPU workers share the cores (``cores // CPU slots``
+    threads each; oversubscribed OpenMP threads are many times slower), unless
+    the user set the thread variables."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cpu_slots = sum(d.split(":")[0] == "cpu" for d in devices)
+    if cpu_slots > 1:
+        threads = str(max(1, (os.cpu_count() or 1) // cpu_slots))
+        env.update({k: threads for k in THREAD_VARS if k not in os.environ})
+    return env
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _finished(folder: ResultsDir, spec: Spec, cell: Cell, rc: int, seconds: float) -> Outcome:
+    state = folder.state(cell, spec.eval)
+    if state == "done":
+        return Outcome(cell, "done", seconds)
+    fail = folder.failure(cell.id)
+    if fail is None:  # the worker died without recording why (killed, crashed)
+        log = folder.log_path(cell.id)
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.is_file() else []
+        msg = f"worker exited with code {rc} ({tail[0][:200] if tail else 'no output'}); see {log}"
+        folder.mark_failed(cell, msg, returncode=rc)
+        fail = {"error": msg}
+    return Outcome(cell, "failed", seconds, fail["error"])
+
+
+def child_command(spec_path: str, out: Path, passthrough: list[str]) -> Callable[[Cell, str], list[str]]:
+    """The argv of a worker: the same bench command for one cell on one device."""
+    def command(cell: Cell, device: str) -> list[str]:
+        return [sys.executable, "-m", "wae_bench", "bench", spec_path, "--out", str(out), *passthrough,
+                "--only", cell.id, "--device", device, "--no-table", "--quiet"]
+    return command

@@ -1,0 +1,254 @@
+"""A benchmark spec: one TOML file naming a grid of regularizers ×
+architectures × datasets × seeds × hyper-parameter axes, the training budget
+they all share and the evaluation protocol (MoCA paper, Table 1 and Sec. 5).
+
+Sections (unknown keys are refused, as everywhere in wae-bench)::
+
+    [bench]    name, description, datasets, archs (empty: each dataset's
+               default), regularizers, seeds
+    [train]    TrainConfig keys shared by every cell (epochs, batch_size, ...)
+    [dataset.NAME]                  TrainConfig keys for one dataset only
+    [eval]     fid_samples, metrics, what, split, features, batch_size, seed
+    [reg.NAME]                      settings of one regularizer (its Config keys)
+    [reg.NAME.dataset.D] / [reg.NAME.arch.A]   ... for one dataset / architecture
+    [reg.NAME.grid]                 axes for this regularizer only
+    [grid]     axes: "reg.lambda" = [...], latent_dim = [...]
+    [[cited]]  a value the paper reports, shown in a column of its own
+
+The spec's hash covers everything that changes a result; locations and
+bookkeeping (data_root, device, ckpt_every, fid_weights, description, cited)
+are left out, so machines with different paths can share a results folder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wae_bench.config import TrainConfig, from_dict, load_toml, merge, parse_sets
+from wae_bench.errors import WaeError
+
+What = typing.Literal["samples", "rec", "n", "gmm", "interp"]
+WHAT_LABELS = {"samples": "prior samples", "rec": "REC", "n": "N", "gmm": "GMM", "interp": "Interp"}
+
+# TrainConfig keys the grid itself sets; [train] / [dataset.*] may not.
+CELL_KEYS = ("regularizer", "arch", "dataset", "seed", "reg")
+# Keys of a [reg.NAME] table that are not the regularizer's own settings.
+REG_SUBTABLES = ("arch", "dataset", "grid")
+# Settings that say where things are or how often to save, not what is computed.
+LOCATION_KEYS = {"data_root", "download", "device", "data_on_device", "log_every", "ckpt_every",
+                 "keep_checkpoints"}
+
+
+@dataclass
+class BenchInfo:
+    name: str
+    datasets: list[str]
+    regularizers: list[str]
+    description: str = ""
+    archs: list[str] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=lambda: [0])
+
+    def __post_init__(self):
+        for key in ("datasets", "regularizers", "seeds"):
+            if not getattr(self, key):
+                raise WaeError(f"empty grid: bench.{key} is empty; list at least one")
+        for key in ("datasets", "regularizers", "archs", "seeds"):
+            values = getattr(self, key)
+            if len(set(values)) != len(values):
+                raise WaeError(f"bench.{key} lists a value twice ({values}); list each once")
+
+
+@dataclass
+class EvalSettings:
+    """Arguments of :func:`wae_bench.evaluate.evaluate_run` for every cell."""
+
+    fid_samples: int = 10000
+    metrics: list[str] = field(default_factory=lambda: ["fid"])
+    what: list[What] = field(default_factory=lambda: ["samples"])
+    split: typing.Literal["train", "test"] = "test"
+    features: str = "inception"
+    batch_size: int = 250
+    seed: int = 0
+    fid_weights: str | None = None
+
+    def __post_init__(self):
+        if self.fid_samples < 2:
+            raise WaeError(f"eval.fid_samples must be >= 2, got {self.fid_samples}")
+        if not self.metrics or not self.what:
+            raise WaeError("eval.metrics and eval.what must each name at least one entry, e.g. "
+                           "metrics = [\"fid\"], what = [\"samples\"]")
+
+
+@dataclass
+class Cited:
+    """A number the paper reports; never mixed with measured ones.
+    ``arch`` empty: the source does not say; ``axes``: grid values it belongs to."""
+
+    regularizer: str
+    dataset: str
+    value: float
+    source: str
+    arch: str | None = None
+    what: What = "samples"
+    metric: str = "fid"
+    axes: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass
+class Spec:
+    bench: BenchInfo
+    train: dict[str, Any] = field(default_factory=dict)
+    eval: EvalSettings = field(default_factory=EvalSettings)
+    reg: dict[str, Any] = field(default_factory=dict)
+    dataset: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, Any] = field(default_factory=dict)
+    cited: list[Cited] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, init=False)
+    source: str = field(default="", init=False)
+
+    @property
+    def name(self) -> str:
+        return self.bench.name
+
+    def reg_settings(self, regularizer: str) -> dict[str, Any]:
+        """The ``[reg.NAME]`` table without its arch/dataset/grid sub-tables."""
+        table = self.reg.get(regularizer, {})
+        return {k: v for k, v in table.items() if k not in REG_SUBTABLES}
+
+    def axes_for(self, regularizer: str) -> dict[str, list]:
+        """Grid axes of one regularizer: the shared ``[grid]`` then its own."""
+        return {**self.grid, **flatten_axes(self.reg.get(regularizer, {}).get("grid", {}), f"reg.{regularizer}.grid.")}
+
+    def hash(self) -> str:
+        return spec_hash(self.raw)
+
+
+def flatten_axes(table: dict[str, Any], where: str = "grid.") -> dict[str, list]:
+    """``{"reg": {"lambda": [..]}, "latent_dim": [..]}`` -> ``{"reg.lambda": [..], "latent_dim": [..]}``
+    (TOML's dotted keys and quoted ``"reg.lambda"`` keys mean the same)."""
+    out: dict[str, list] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            out.update({f"{key}.{k}": v for k, v in flatten_axes(value, f"{where}{key}.").items()})
+        elif isinstance(value, list):
+            if not value:
+                raise WaeError(f"empty grid: axis {where}{key} has no values; list at least one")
+            if len({json.dumps(v, sort_keys=True) for v in value}) != len(value):
+                raise WaeError(f"grid axis {where}{key} lists a value twice ({value}); list each once")
+            out[key] = value
+        else:
+            raise WaeError(f"grid axis {where}{key} = {value!r} is not a list; write {key} = [{value!r}]")
+    return out
+
+
+def _check_train_keys(table: dict[str, Any], where: str) -> None:
+    for key in table:
+        if key in CELL_KEYS:
+            hint = "[reg.NAME]" if key == "reg" else f"bench.{key}s"
+            raise WaeError(f"{where}.{key} is set by the grid, not here; use {hint} instead")
+    from_dict(TrainConfig, table, where=f"{where}.")  # unknown keys and bad types
+
+
+def _check_axis(key: str, where: str) -> None:
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - set(CELL_KEYS)
+    if key.startswith("reg."):
+        if key.count(".") != 1:
+            raise WaeError(f"grid axis {where}{key!r}: write reg.KEY (one level), e.g. \"reg.lambda\"")
+        return
+    if key not in names:
+        raise WaeError(f"unknown grid axis {where}{key!r}; use reg.KEY for a regularizer setting or one of: "
+                       f"{', '.join(sorted(names))}")
+
+
+def validate(spec: Spec) -> Spec:
+    """Structural checks that need no registry (the registry ones happen when
+    the cells are resolved, :func:`wae_bench.bench.grid.resolve_all`)."""
+    b = spec.bench
+    spec.grid = flatten_axes(spec.grid)
+    _check_train_keys(spec.train, "train")
+    for name, table in spec.dataset.items():
+        if name not in b.datasets:
+            raise WaeError(f"[dataset.{name}] configures a dataset not in bench.datasets ({', '.join(b.datasets)}); "
+                           f"add it there or remove the table")
+        if not isinstance(table, dict):
+            raise WaeError(f"dataset.{name} must be a table of training settings")
+        _check_train_keys(table, f"dataset.{name}")
+    for name, table in spec.reg.items():
+        if name not in b.regularizers:
+            raise WaeError(f"[reg.{name}] configures a regularizer not in bench.regularizers "
+                           f"({', '.join(b.regularizers)}); add it there or remove the table")
+        if not isinstance(table, dict):
+            raise WaeError(f"reg.{name} must be a table of settings, e.g. [reg.{name}] lambda = 10")
+        for sub in REG_SUBTABLES:
+            if not isinstance(table.get(sub, {}), dict):
+                raise WaeError(f"reg.{name}.{sub} must be a table, e.g. [reg.{name}.{sub}.NAME]")
+        for sub in ("arch", "dataset"):
+            for key, over in table.get(sub, {}).items():
+                if not isinstance(over, dict):
+                    raise WaeError(f"reg.{name}.{sub}.{key} must be a table, e.g. "
+                                   f"[reg.{name}.{sub}.{key}] lambda = 100")
+                if sub == "dataset" and key not in b.datasets:
+                    raise WaeError(f"[reg.{name}.dataset.{key}]: {key!r} is not in bench.datasets; fix the name")
+                if sub == "arch" and b.archs and key not in b.archs:
+                    raise WaeError(f"[reg.{name}.arch.{key}]: {key!r} is not in bench.archs; fix the name")
+        for key in spec.axes_for(name):
+            _check_axis(key, f"reg.{name}.grid.")
+    for key in spec.grid:
+        _check_axis(key, "grid.")
+    return spec
+
+
+def parse(data: dict[str, Any], source: str = "") -> Spec:
+    """A spec from its TOML data (already merged with ``--set``)."""
+    if not isinstance(data.get("bench"), dict):
+        raise WaeError(f"spec {source or ''} has no [bench] table; start it with [bench] name = ..., "
+                       f"datasets = [...], regularizers = [...]".replace("  ", " "))
+    spec = from_dict(Spec, data)
+    spec.raw, spec.source = json.loads(json.dumps(data)), source
+    return validate(spec)
+
+
+def load(path: str | Path, sets: typing.Iterable[str] = ()) -> Spec:
+    """Read ``path`` (TOML), apply ``--set section.key=value`` overrides, validate."""
+    p = Path(path)
+    if not p.is_file():
+        raise WaeError(f"benchmark spec {str(p)!r} not found; pass a TOML file such as benchmarks/smoke.toml")
+    return parse(merge(load_toml(p), parse_sets(sets)), str(p))
+
+
+def _strip(data: dict[str, Any]) -> dict[str, Any]:
+    """The part of a spec that decides results (see the module docstring)."""
+    out = {k: v for k, v in data.items() if k != "cited"}
+    out["bench"] = {k: v for k, v in out.get("bench", {}).items() if k != "description"}
+    out["train"] = {k: v for k, v in out.get("train", {}).items() if k not in LOCATION_KEYS}
+    out["dataset"] = {n: {k: v for k, v in t.items() if k not in LOCATION_KEYS}
+                      for n, t in out.get("dataset", {}).items()}
+    out["eval"] = {k: v for k, v in out.get("eval", {}).items() if k != "fid_weights"}
+    return {k: v for k, v in out.items() if v}
+
+
+def spec_hash(raw: dict[str, Any]) -> str:
+    text = json.dumps(_strip(raw), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Dotted keys whose result-deciding values differ between two raw specs."""
+    fa, fb = flat_keys(_strip(a)), flat_keys(_strip(b))
+    return sorted(k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k))
+
+
+def flat_keys(d: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"reg": {"K": 1}}`` -> ``{"reg.K": 1}``."""
+    if not isinstance(d, dict):
+        return {prefix[:-1]: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(flat_keys(v, f"{prefix}{k}."))
+    return out

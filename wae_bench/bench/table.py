@@ -1,0 +1,291 @@
+"""The results table in the layout of the MoCA paper's Table 1: rows =
+regularizer and architecture (and grid values), columns = datasets (optionally
+the RAE paper's REC / N / GMM / Interp columns, Ghosh et al. 2020 Table 1),
+entries = mean ± std over seeds with the number of seeds.  Values the papers
+report sit in columns of their own, marked "(cited)", never mixed with ours.
+The budget and the evaluation protocol are stated above the table.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from wae_bench import checkpoint
+from wae_bench.bench import grid
+from wae_bench.bench.aggregate import Entry
+from wae_bench.bench.folder import ResultsDir, score
+from wae_bench.bench.grid import AXIS_SYMBOLS, Cell, format_value
+from wae_bench.bench.spec import WHAT_LABELS, Cited, Spec, flat_keys
+from wae_bench.config import to_dict
+from wae_bench.errors import WaeError
+
+RowKey = tuple[str, str | None, tuple]          # regularizer, arch, axes
+ColKey = tuple[str, str]                        # dataset, what
+NOT_STATED = "(not stated)"
+
+
+def axis_label(key: str) -> str:
+    return AXIS_SYMBOLS.get(key, key.split(".")[-1])
+
+
+def metric_label(spec: Spec, metric: str) -> str:
+    """``FID``, or a plain warning when the features are a stand-in."""
+    if spec.eval.features != "inception":
+        return f"{metric} on {spec.eval.features} features (NOT {metric.upper()})"
+    return metric.upper()
+
+
+def points(folder: ResultsDir, cells: list[Cell], what: str, metric: str) -> dict[tuple, Entry]:
+    """``{cell.point: Entry}``: each grid point's scores over its seeds."""
+    out: dict[tuple, Entry] = {}
+    for c in cells:
+        e = out.setdefault(c.point, Entry())
+        e.expected += 1
+        res = folder.results(c.id)
+        v = score(res, what, metric) if res else None
+        if v is not None:
+            e.values.append(v)
+        elif folder.failure(c.id) is not None:
+            e.failed += 1
+    return out
+
+
+def _cited_axes(cited: Cited) -> tuple[tuple[str, Any], ...]:
+    return tuple(flat_keys(cited.axes).items()) if cited.axes else ()
+
+
+def _axes_match(cited: Cited, axes: tuple) -> bool:
+    """The same grid values (1000 and 1000.0 alike)."""
+    return ({k: format_value(v) for k, v in _cited_axes(cited)} == {k: format_value(v) for k, v in axes})
+
+
+@dataclass
+class Report:
+    spec: Spec
+    metric: str
+    columns: list[ColKey]
+    rows: list[RowKey]
+    axis_keys: list[str]
+    entries: dict[tuple[RowKey, ColKey], Entry] = field(default_factory=dict)
+    cited: dict[tuple[RowKey, ColKey], Cited] = field(default_factory=dict)
+    budget: list[str] = field(default_factory=list)
+    protocol: list[str] = field(default_factory=list)
+
+    @property
+    def cited_columns(self) -> set[ColKey]:
+        return {col for (_, col) in self.cited}
+
+    @property
+    def sources(self) -> list[str]:
+        return list(dict.fromkeys(c.source for c in self.cited.values()))
+
+    def header(self, col: ColKey, cited: bool = False) -> str:
+        ds, what = col
+        name = ds if [w for _, w in self.columns] == ["samples"] * len(self.columns) else f"{ds}: {WHAT_LABELS[what]}"
+        return f"{name} (cited)" if cited else name
+
+    def layout(self) -> list[tuple[ColKey, bool]]:
+        out = []
+        for col in self.columns:
+            out.append((col, False))
+            if col in self.cited_columns:
+                out.append((col, True))
+        return out
+
+    def row_cells(self, row: RowKey) -> list[str]:
+        reg, arch, axes = row
+        values = dict(axes)
+        return [reg, arch or NOT_STATED, *(format_value(values[k]) if k in values else "" for k in self.axis_keys)]
+
+    def value(self, row: RowKey, col: ColKey, cited: bool) -> str:
+        if cited:
+            c = self.cited.get((row, col))
+            return "" if c is None else f"{c.value:.2f} [{self.sources.index(c.source) + 1}]"
+        e = self.entries.get((row, col))
+        return "" if e is None or not e.expected else e.text()
+
+
+def collect(folder: ResultsDir, columns: list[str] | None = None, metric: str = "fid") -> Report:
+    """Everything the table shows, read from the results folder."""
+    spec = folder.spec()
+    columns = columns or list(spec.eval.what)
+    for w in columns:
+        if w not in WHAT_LABELS:
+            raise WaeError(f"unknown column {w!r}; choose from {', '.join(WHAT_LABELS)}")
+    cells = grid.expand(spec)
+    cols = [(ds, w) for ds in spec.bench.datasets for w in columns]
+    axis_keys = list(dict.fromkeys(k for c in cells for k, _ in c.axes))
+    rows = list(dict.fromkeys((c.regularizer, c.arch, c.axes) for c in cells))
+    rep = Report(spec, metric, cols, rows, axis_keys)
+    for w in columns:
+        for (reg, arch, ds, axes), e in points(folder, cells, w, metric).items():
+            rep.entries[((reg, arch, axes), (ds, w))] = e
+    for c in spec.cited:
+        if c.metric != metric or c.what not in columns:
+            continue
+        row = next((r for r in rows if r[0] == c.regularizer and r[1] == c.arch and _axes_match(c, r[2])), None)
+        if row is None:
+            row = (c.regularizer, c.arch, _cited_axes(c))
+            rows.append(row)
+            rep.axis_keys += [k for k, _ in row[2] if k not in rep.axis_keys]
+        if (c.dataset, c.what) not in rep.columns:
+            rep.columns.append((c.dataset, c.what))
+        rep.cited[(row, (c.dataset, c.what))] = c
+    rep.budget = budget(folder, spec, cells)
+    rep.protocol = protocol(folder, spec, cells)
+    return rep
+
+
+BUDGET_KEYS = ("arch", "epochs", "max_steps", "batch_size", "lr", "lr_halve_every", "latent_dim", "image_size",
+               "precision")
+
+
+def _resolved(cell: Cell) -> dict[str, Any]:
+    try:
+        return to_dict(grid.resolve(cell))
+    except WaeError:  # a plugin no longer installed: show the spec's own values
+        return dict(cell.overrides)
+
+
+def _values(xs: list[Any]) -> str:
+    distinct = list(dict.fromkeys(format_value(x) if x is not None else "none" for x in xs))
+    return distinct[0] if len(distinct) == 1 else f"{' / '.join(distinct)} (varies)"
+
+
+def budget(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
+    """One line per dataset: what every cell of it was given."""
+    lines = []
+    for ds in spec.bench.datasets:
+        mine = [c for c in cells if c.dataset == ds]
+        cfgs = [_resolved(c) for c in mine]
+        runs = [r for r in (folder.config(c.id) for c in mine) if r]
+        v = {k: _values([c.get(k) for c in cfgs]) for k in BUDGET_KEYS}
+        text = (f"{ds}: {len(mine)} cells, arch {v['arch']}, {v['epochs']} epochs"
+                + (f" capped at {v['max_steps']} steps" if v["max_steps"] not in ("0", "none") else "")
+                + f", batch {v['batch_size']}, Adam lr {v['lr']} halved every {v['lr_halve_every']} epochs, "
+                  f"latent d {v['latent_dim']}, {v['image_size']}×{v['image_size']} images, {v['precision']}")
+        if runs:
+            r = {k: _values([run.get(k) for run in runs]) for k in ("total_steps", "data_variant", "n_train", "n_test")}
+            text += (f"; steps per run {r['total_steps']}, data {r['data_variant']} "
+                     f"({r['n_train']} train / {r['n_test']} test)")
+        lines.append(text)
+    return lines
+
+
+def protocol_summary(p: dict[str, Any]) -> str:
+    """The parts of a recorded protocol that decide whether two scores compare
+    (not its timings, paths or device names)."""
+    w, ref = p.get("weights") or {}, p.get("reference") or {}
+    gen = p.get("generated") or {}
+    parts = [str(p.get("implementation", "?")), f"features {p.get('features', '?')}",
+             f"weights {w.get('source', '?')}" + (f" sha256 {str(w['sha256'])[:12]}" if w.get("sha256") else ""),
+             "generated " + ", ".join(f"{k} {v.get('n', '?')}" for k, v in gen.items() if isinstance(v, dict)),
+             f"reference {ref.get('split', '?')} split, {ref.get('n', '?')} images of "
+             f"{ref.get('dataset_variant', p.get('dataset_variant', '?'))} at {p.get('image_size', '?')}px",
+             f"seed {p.get('seed', '?')}"]
+    tf32 = p.get("tf32") or {}
+    if tf32.get("applies"):
+        parts.append(f"TF32 matmul {tf32.get('cuda_matmul')} / cuDNN {tf32.get('cudnn_conv')}")
+    return "; ".join(parts)
+
+
+def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
+    """The evaluation protocol asked for, and as the scored cells recorded it
+    (each distinct one with its number of cells)."""
+    e = spec.eval
+    lines = [f"asked: {'/'.join(e.metrics)} of {', '.join(WHAT_LABELS[w] for w in e.what)}, "
+             f"{e.fid_samples} generated images vs the {e.split} split, features {e.features}, seed {e.seed}"]
+    if e.features != "inception":
+        lines.append(f"NOT FID: eval.features = {e.features!r} is a stand-in feature extractor; these numbers "
+                     f"compare runs within this table only, never with published FIDs")
+    seen: dict[str, int] = {}
+    for c in cells:
+        res = folder.results(c.id)
+        p = res.get("protocol") if res else None
+        if isinstance(p, dict) and p:
+            s = protocol_summary(p)
+            seen[s] = seen.get(s, 0) + 1
+    for s, n in seen.items():
+        lines.append(f"recorded ({n} cell{'s' if n > 1 else ''}): {s}")
+    if len(seen) > 1:
+        lines.append("WARNING: the cells were scored under different protocols (above); compare with care")
+    return lines
+
+
+# -- rendering ----------------------------------------------------------------------
+def _headers(rep: Report) -> list[str]:
+    return ["regularizer", "arch", *(axis_label(k) for k in rep.axis_keys),
+            *(rep.header(col, cited) for col, cited in rep.layout())]
+
+
+def markdown(rep: Report) -> str:
+    s = rep.spec
+    m = metric_label(s, rep.metric)
+    out = [f"# {s.name}: {m} by regularizer and architecture", ""]
+    if s.bench.description:
+        out += [s.bench.description.strip(), ""]
+    out += [f"Entries: {m} (lower is better), mean ± sample std over seeds, then (seeds scored / seeds in the "
+            f"grid). — = not scored yet; failed = every seed failed (see cells/*/failed.json). "
+            f"Columns marked (cited) hold values reported in the papers below, not measured here.", "",
+            "**Budget**", "", *(f"- {b}" for b in rep.budget), "", "**Evaluation**", "",
+            *(f"- {p}" for p in rep.protocol), ""]
+    head = _headers(rep)
+    out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rep.rows:
+        vals = rep.row_cells(row) + [rep.value(row, col, cited) for col, cited in rep.layout()]
+        out.append("| " + " | ".join(v.replace("|", "\\|") for v in vals) + " |")
+    if rep.cited:
+        out += ["", "**Cited**", ""]
+        notes = {c.source: c.note for c in rep.cited.values() if c.note}
+        out += [f"{i}. {src}" + (f" ({notes[src]})" if src in notes else "") for i, src in enumerate(rep.sources, 1)]
+    return "\n".join(out) + "\n"
+
+
+def csv_text(rep: Report) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    head = ["regularizer", "arch", *rep.axis_keys]
+    for col, cited in rep.layout():
+        p = f"{col[0]}:{col[1]}:{rep.metric}"
+        head += [f"{p}:cited", f"{p}:cited_source"] if cited else [f"{p}:{k}" for k in ("mean", "std", "n", "of",
+                                                                                        "status")]
+    w.writerow(head)
+    for row in rep.rows:
+        vals: list[Any] = rep.row_cells(row)
+        for col, cited in rep.layout():
+            if cited:
+                c = rep.cited.get((row, col))
+                vals += [c.value, c.source] if c else ["", ""]
+                continue
+            e = rep.entries.get((row, col))
+            if e is None or not e.expected:
+                vals += ["", "", "", "", "not in grid"]
+            else:
+                vals += [_num(e.mean), _num(e.std), e.n, e.expected, e.status]
+        w.writerow(vals)
+    return buf.getvalue()
+
+
+def _num(v: float | None) -> str:
+    return "" if v is None else repr(v)
+
+
+def rich_table(rep: Report) -> Table:
+    t = Table(title=f"{rep.spec.name}: {metric_label(rep.spec, rep.metric)}, mean ± std (seeds scored/in grid); "
+                    f"(cited) columns are not ours",
+              caption="\n".join(rep.budget + rep.protocol), caption_justify="left")
+    for h in _headers(rep):
+        t.add_column(h, overflow="fold", style="dim" if h.endswith("(cited)") else None)
+    for row in rep.rows:
+        t.add_row(*rep.row_cells(row), *(rep.value(row, col, cited) for col, cited in rep.layout()))
+    return t
+
+
+def write(folder: ResultsDir, rep: Report) -> list[Path]:
+    return [checkpoint.write_text(folder.path / "table.md", markdown(rep)),
+            checkpoint.write_text(folder.path / "table.csv", csv_text(rep))]

@@ -1,0 +1,116 @@
+"""`wae-bench bench SPEC`: train and evaluate every cell of a benchmark grid
+(MoCA paper, Table 1 and Sec. 5 ablations), resumably, on one or several
+devices or machines, into one results folder."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from wae_bench.errors import WaeError
+from wae_bench.progress import console, stdout
+
+
+def _load(spec_path: str, sets: tuple[str, ...], data_root: str | None, fid_weights: str | None):
+    from wae_bench.bench import spec as specs
+
+    extra = [f"train.data_root={json.dumps(data_root)}"] if data_root else []
+    extra += [f"eval.fid_weights={json.dumps(fid_weights)}"] if fid_weights else []
+    return specs.load(spec_path, [*sets, *extra])
+
+
+def _dry_run(folder, spec, cells, configs: dict[str, dict], as_json: bool) -> None:
+    states = {c.id: folder.state(c, spec.eval) for c in cells}
+    if as_json:
+        click.echo(json.dumps([{"id": c.id, "state": states[c.id], "config": configs[c.id]} for c in cells], indent=2))
+        return
+    flat = {cid: {k: json.dumps(v, sort_keys=True) for k, v in cfg.items()} for cid, cfg in configs.items()}
+    keys = list(next(iter(flat.values())))
+    shared = [k for k in keys if len({f[k] for f in flat.values()}) == 1 and k not in ("reg",)]
+    stdout.print(f"[bold]{spec.name}[/]: {len(cells)} cell(s); shared settings: "
+                 + ", ".join(f"{k}={flat[cells[0].id][k]}" for k in shared if k not in ("regularizer", "arch",
+                                                                                      "dataset", "seed")))
+    stdout.print(f"evaluation: {json.dumps({k: v for k, v in vars(spec.eval).items()})}")
+    t = Table(show_lines=False)
+    for h in ("#", "cell", "state", "settings of this cell (resolved)"):
+        t.add_column(h, overflow="fold")
+    for i, c in enumerate(cells, 1):
+        own = {k: configs[c.id][k] for k in keys if k not in shared and k not in ("regularizer", "arch", "dataset",
+                                                                                  "seed")}
+        t.add_row(str(i), c.id, states[c.id], " ".join(f"{k}={json.dumps(v)}" for k, v in own.items()))
+    stdout.print(t)
+
+
+@click.command("bench")
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), help="Results folder. Default runs/bench/<spec name>.")
+@click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override the spec, e.g. --set train.epochs=1 --set bench.seeds=[0] (repeatable).")
+@click.option("--data-root", help="Dataset location for every cell (train.data_root).")
+@click.option("--fid-weights", type=click.Path(dir_okay=False),
+              help="Offline FID Inception weights (eval.fid_weights).")
+@click.option("--only", help="Cells to run: comma-separated ids or globs, e.g. 'moca-*' or '*-s0'.")
+@click.option("--shard", help="I/N: run every N-th cell from the I-th (0 <= I < N), for several machines.")
+@click.option("--device", help="Device of every cell (cpu, cuda, cuda:N). Default auto.")
+@click.option("--devices", help="Comma-separated devices, one cell per device at a time in subprocesses, "
+                                "e.g. cuda:0,cuda:1 (cpu,cpu works too).")
+@click.option("--dry-run", is_flag=True, help="List the cells, their state and resolved settings; run nothing.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: every cell's resolved config as JSON.")
+@click.option("--skip-failed", is_flag=True, help="Do not retry cells that failed before.")
+@click.option("--no-table", is_flag=True, help="Do not write the table and plots at the end.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device, devices, dry_run, as_json,
+              skip_failed, no_table, quiet):
+    """Train + evaluate every cell of the grid in SPEC (a TOML file); resumable."""
+    from wae_bench.bench import grid, runner
+    from wae_bench.bench.folder import ResultsDir
+
+    if device and devices:
+        raise WaeError("--device and --devices exclude each other; use --devices cuda:0,cuda:1 for several")
+    spec = _load(spec_path, sets, data_root, fid_weights)
+    folder = ResultsDir(out or Path("runs") / "bench" / spec.name)
+    cells = grid.expand(spec)
+    configs = grid.resolve_all(cells)  # every cell valid before anything runs
+    cells = grid.select(grid.shard(cells, grid.parse_shard(shard)), only)
+    folder.check(spec)  # a folder of another spec is refused before anything runs
+    if dry_run:
+        _dry_run(folder, spec, cells, configs, as_json)
+        return
+    runner.check_evaluator()
+    folder.claim(spec)
+    if devices:
+        slots = [d.strip() for d in devices.split(",") if d.strip()]
+        passthrough = [a for s in sets for a in ("--set", s)]
+        passthrough += ["--data-root", data_root] if data_root else []
+        passthrough += ["--fid-weights", fid_weights] if fid_weights else []
+        outcomes = runner.run_parallel(folder, spec, cells, slots,
+                                       runner.child_command(str(Path(spec_path).resolve()),
+                                                            folder.path.resolve(), passthrough),
+                                       retry_failed=not skip_failed)
+    else:
+        outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet, retry_failed=not skip_failed)
+    if not no_table:
+        _table(folder)
+    failed = [o.cell.id for o in outcomes if o.state == "failed" and o.ran]
+    left = sum(o.state == "failed" and not o.ran for o in outcomes)
+    done = sum(o.state == "done" for o in outcomes)
+    console.print(f"{done}/{len(outcomes)} cell(s) done in {folder.path}"
+                  + (f"; {left} failed cell(s) left as they were (--skip-failed)" if left else ""))
+    if failed:
+        raise WaeError(f"{len(failed)} cell(s) failed ({', '.join(failed[:3])}{', ...' if len(failed) > 3 else ''}); "
+                       f"see {folder.path}/cells/<id>/failed.json, fix the cause and rerun to retry them")
+
+
+def _table(folder) -> None:
+    from wae_bench.bench import grid, plots, table
+
+    rep = table.collect(folder)
+    paths = table.write(folder, rep)
+    paths += plots.write_all(folder, rep.spec, grid.expand(rep.spec), rep.metric)
+    stdout.print(table.rich_table(rep))
+    console.print("wrote " + ", ".join(str(p) for p in paths))
+
+
+COMMANDS = [bench_cmd]

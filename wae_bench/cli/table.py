@@ -1,0 +1,31 @@
+"""`wae-bench table RESULTS_DIR`: the benchmark table in the MoCA paper's
+Table 1 layout (Markdown + CSV + a rich table on screen) and the plots of the
+grid's axes (FID vs λ / K, spectra per λ; Figs. 3-5, Table 4)."""
+from __future__ import annotations
+
+import click
+
+from wae_bench.progress import console, stdout
+
+
+@click.command("table")
+@click.argument("results_dir", metavar="RESULTS_DIR", type=click.Path(file_okay=False, exists=True))
+@click.option("--columns", help="Comma-separated: samples, rec, n, gmm, interp. Default: the spec's eval.what.")
+@click.option("--metric", default="fid", show_default=True, help="Score to tabulate (e.g. fid, kid).")
+@click.option("--no-plots", is_flag=True, help="Write only table.md and table.csv.")
+def table_cmd(results_dir, columns, metric, no_plots):
+    """Aggregate a results folder: mean ± std over seeds, missing cells marked."""
+    from wae_bench.bench import grid, plots, table
+    from wae_bench.bench.folder import ResultsDir
+
+    folder = ResultsDir(results_dir)
+    cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    rep = table.collect(folder, cols, metric)
+    paths = table.write(folder, rep)
+    if not no_plots:
+        paths += plots.write_all(folder, rep.spec, grid.expand(rep.spec), metric, (cols or rep.spec.eval.what)[0])
+    stdout.print(table.rich_table(rep))
+    console.print("wrote " + ", ".join(str(p) for p in paths))
+
+
+COMMANDS = [table_cmd]
