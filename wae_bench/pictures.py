@@ -1,8 +1,10 @@
 """Picture grids of a trained model (torchvision ``make_grid``/``save_image``):
-prior samples, test reconstructions beside their inputs, and latent
-interpolations ``x_α = Dec(constrain(α z + (1 − α) z'))`` (MoCA Sec. 4)."""
+prior samples, test reconstructions beside their inputs, latent
+interpolations ``x_α = Dec(constrain(α z + (1 − α) z'))`` (MoCA Sec. 4), and
+samples of the ex-post densities (RAE Sec. 4, columns "N" and "GMM")."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
@@ -33,10 +35,29 @@ def interpolate(ae, constrain, xa: Tensor, xb: Tensor, alphas: Tensor) -> Tensor
     return ae.decode(constrain(z.flatten(0, 1)))
 
 
+@contextlib.contextmanager
+def eval_mode(*modules):
+    """Batch norm with running statistics while drawing; modes restored after."""
+    was = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, w in zip(modules, was):
+            m.train(w)
+
+
 @torch.no_grad()
 def write_grids(ae, reg, test_x: Tensor, out: Path, n: int = 64, seed: int = 0) -> list[Path]:
     """samples.png, reconstructions.png (input row, reconstruction row) and
-    interpolations.png (8 pairs of test images, α from 1 to 0 in 10 steps)."""
+    interpolations.png (8 pairs of test images: x_a, α from 1 to 0 in 10
+    steps, x_b; as MoCA Fig. 2), drawn in eval mode."""
+    with eval_mode(ae, reg):
+        return _write_grids(ae, reg, test_x, out, n, seed)
+
+
+def _write_grids(ae, reg, test_x: Tensor, out: Path, n: int, seed: int) -> list[Path]:
     dev = next(ae.parameters()).device
     g = torch.Generator().manual_seed(seed)
     z = reg.sample_prior(n, generator=g).to(dev)
@@ -49,6 +70,23 @@ def write_grids(ae, reg, test_x: Tensor, out: Path, n: int = 64, seed: int = 0) 
     if m:
         xa, xb = test_x[:m].to(dev), test_x[m:2 * m].to(dev)
         alphas = torch.linspace(1, 0, 10)
-        inter = interpolate(ae, reg.constrain, xa, xb, alphas)
-        paths.append(save_grid(inter, out / "interpolations.png", nrow=len(alphas)))
+        inter = interpolate(ae, reg.constrain, xa, xb, alphas).float().clamp(0, 1)
+        inter = inter.view(m, len(alphas), *xa.shape[1:])
+        rows = torch.cat([xa.float()[:, None], inter, xb.float()[:, None]], 1)   # originals at both ends
+        paths.append(save_grid(rows.flatten(0, 1), out / "interpolations.png", nrow=len(alphas) + 2))
+    return paths
+
+
+@torch.no_grad()
+def write_expost_grids(ae, reg, densities: dict, out: Path, n: int = 64, seed: int = 0) -> list[Path]:
+    """samples-n.png / samples-gmm.png: ``Dec(constrain(z))``, ``z`` from each
+    fitted ex-post density (:func:`wae_bench.expost.sample`)."""
+    from wae_bench.expost import sample
+
+    dev = next(ae.parameters()).device
+    paths = []
+    with eval_mode(ae, reg):
+        for kind, density in sorted(densities.items()):
+            z = sample(density, n, generator=torch.Generator().manual_seed(seed)).to(dev)
+            paths.append(save_grid(ae.decode(reg.constrain(z)), out / f"samples-{kind}.png", nrow=8))
     return paths

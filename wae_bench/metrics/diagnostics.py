@@ -1,0 +1,81 @@
+"""Latent diagnostics.
+
+- Spectrum (MoCA Sec. 5.6, Fig. 5): singular values of the N×d matrix of
+  latents of (up to) 10,000 randomly drawn training images, uncentred as in
+  the paper.  Normalised by √N, so that Σ s_i² / N is the mean squared latent
+  norm (1 on the sphere) and a uniform latent on S^{d-1} gives s_i/√N ≈ 1/√d
+  for every i; a flatter spectrum means a more isotropic latent.
+- Mean resultant length ``R = ||(1/N) Σ z_i||`` of unit latents: 0 for a
+  distribution symmetric on the sphere; for N uniform samples E[R²] = 1/N.
+- Reconstruction error on the test set, as the training loss measures it
+  (squared error summed over pixels, averaged over images; MoCA Fig. 3 stops
+  at 50) and per pixel.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from wae_bench.checkpoint import atomic_write, write_json
+from wae_bench.data.batcher import to_float
+
+
+def spectrum(z: Tensor) -> dict:
+    """Singular values of ``z`` (N×d) and summaries of their flatness."""
+    z = z.double()
+    s = torch.linalg.svdvals(z)
+    p = s.pow(2) / s.pow(2).sum()
+    return {"n": len(z), "d": z.shape[1], "centred": False,
+            "singular_values": s.tolist(),
+            "normalised": (s / math.sqrt(len(z))).tolist(),
+            "relative": (s / s[0]).tolist(),
+            "isotropic_reference": 1 / math.sqrt(z.shape[1]),
+            "effective_rank": float(torch.exp(-(p * p.clamp_min(1e-300).log()).sum())),
+            "min_over_max": float(s[-1] / s[0])}
+
+
+def mean_resultant_length(z: Tensor) -> dict:
+    """``R`` of unit-norm latents and its value expected under uniformity."""
+    R = float(z.double().mean(0).norm())
+    return {"mean_resultant_length": R, "mean_resultant_length_uniform": 1 / math.sqrt(len(z))}
+
+
+@torch.no_grad()
+def reconstruction_error(ae, reg, images: Tensor, batch_size: int, device: torch.device) -> dict:
+    """Sum over pixels of (x − Dec(constrain(Enc(x))))², averaged over images
+    (model output unclamped, as in training), and that divided by the pixel count."""
+    total, n = 0.0, len(images)
+    for i in range(0, n, batch_size):
+        x = to_float(images[i:i + batch_size].to(device))
+        x_hat = ae.decode(reg.constrain(ae.encode(x)))
+        total += float((x_hat.float() - x).pow(2).flatten(1).sum(1).double().sum())
+    per_image = total / n
+    return {"rec_mse_test": per_image, "rec_mse_test_per_pixel": per_image / images[0].numel(), "rec_n": n}
+
+
+def plot_spectrum(spec: dict, path: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=120)
+    ax.plot(range(1, len(spec["normalised"]) + 1), spec["normalised"], lw=1.5, label="latents")
+    ax.axhline(spec["isotropic_reference"], color="gray", ls="--", lw=1, label="isotropic (1/√d)")
+    ax.set_yscale("log")
+    ax.set_xlabel("index")
+    ax.set_ylabel("singular value / √N")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png"))
+    plt.close(fig)
+    return path
+
+
+def write_spectrum(spec: dict, run_dir: Path, title: str) -> tuple[Path, Path]:
+    return (write_json(run_dir / "latent_spectrum.json", spec),
+            plot_spectrum(spec, run_dir / "latent_spectrum.png", title))

@@ -1,0 +1,80 @@
+"""Terminal output of an evaluation: a rich table of the scores (the columns
+of RAE's / MoCA's Table 1) with the protocol and diagnostics under it, and
+progress bars for generation and feature extraction."""
+from __future__ import annotations
+
+import sys
+
+_COLS = [("fid", "FID", "{:.2f}"), ("kid_mean", "KID×10³", None), ("precision", "Precision", "{:.3f}"),
+         ("recall", "Recall", "{:.3f}"), ("is_mean", "IS", "{:.2f}")]
+_ROWS = {"samples": "samples (prior)", "n": "ex-post N", "gmm": "ex-post GMM", "rec": "REC", "interp": "Interp"}
+
+
+def print_table(result: dict) -> None:
+    """Rich table of the scores, with the protocol under it."""
+    from rich.table import Table
+
+    from wae_bench.progress import stdout
+
+    s, p = result["scores"], result["protocol"]
+    stand_in = p["features"].startswith("standin")
+    used = [c for c in _COLS if any(c[0] in v for v in s.values())]
+    r = result["run"]
+    t = Table(title=f"{r['regularizer']} · {r['arch']} · {r['dataset']} · step {r['step']}"
+                    + ("  [bold red](stand-in features: NOT FID)[/]" if stand_in else ""))
+    t.add_column("column")
+    t.add_column("n", justify="right")
+    for _, head, _ in used:
+        t.add_column(("stand-in " + head) if stand_in and head == "FID" else head, justify="right")
+    for name, v in s.items():
+        cells = []
+        for key, _, fmt in used:
+            if key not in v:
+                cells.append("")
+            elif key == "kid_mean":
+                cells.append(f"{v['kid_mean'] * 1e3:.2f} ± {v['kid_std'] * 1e3:.2f}")
+            else:
+                cells.append(fmt.format(v[key]))
+        t.add_row(_ROWS.get(name, name), str(p["generated"][name]["n"]), *cells)
+    stdout.print(t)
+    w = p["weights"]
+    ref = p["reference"]
+    stdout.print(f"protocol: {p['implementation']}, {p['features']}, weights {w['source']}"
+                 + (f" sha256 {w['sha256'][:12]}" if w.get("sha256") else "")
+                 + f"; reference {ref['split']} {ref['n']} images of {ref['dataset_variant']} at {p['image_size']}px"
+                 + f"; seed {p['seed']}; TF32 matmul {p['tf32']['cuda_matmul']} / cuDNN {p['tf32']['cudnn_conv']}"
+                 + f" on {p['device']}")
+    d = result["diagnostics"]
+    line = f"diagnostics: test reconstruction {d['rec_mse_test']:.4g} (sum over pixels) · spectrum effective " \
+           f"rank {d['spectrum_effective_rank']:.1f}"
+    if "mean_resultant_length" in d:
+        line += f" · mean resultant length {d['mean_resultant_length']:.4f} " \
+                f"(uniform ≈ {d['mean_resultant_length_uniform']:.4f})"
+    stdout.print(line)
+
+
+class EvalProgress:
+    """Rich bars for generation and feature extraction (lines when not a terminal)."""
+
+    def __init__(self, quiet: bool):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        from wae_bench.progress import console
+
+        self.quiet, self.console = quiet, console
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+                                 disable=quiet or not console.is_terminal)
+
+    def task(self, description: str, total: int):
+        if not self.quiet and not self.console.is_terminal:
+            print(f"eval: {description}", file=sys.stderr, flush=True)
+        return self.progress.add_task(description, total=total)
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.__exit__(*exc)

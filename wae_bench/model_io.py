@@ -1,0 +1,78 @@
+"""Rebuild a trained model from its run directory (:mod:`wae_bench.run`):
+the resolved config saved in the checkpoint (else ``config.json``) ->
+:func:`~wae_bench.run.resolve` -> :func:`~wae_bench.run.build`, then a strict
+load of the newest loadable checkpoint's autoencoder and regularizer."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from wae_bench import checkpoint
+from wae_bench.config import TrainConfig, from_dict
+from wae_bench.errors import WaeError
+from wae_bench.nets import Autoencoder
+from wae_bench.regularizer import Regularizer
+from wae_bench.run import Plan, RunDir, build, pick_device, resolve
+
+
+@dataclass
+class Loaded:
+    ae: Autoencoder
+    reg: Regularizer
+    plan: Plan
+    checkpoint: Path
+    step: int
+    finished: bool
+    expost: dict = field(default_factory=dict)   # {"n": density, "gmm": density}
+    run_info: dict = field(default_factory=dict)  # config.json without "config"
+
+
+def load_model(run_dir: str | Path, device: str | torch.device = "auto", trust: bool = False) -> Loaded:
+    """The run's model in eval mode on ``device`` ("auto": CUDA if available)."""
+    run = RunDir(run_dir)
+    if not run.path.is_dir():
+        raise WaeError(f"run directory {str(run.path)!r} does not exist; pass the --out of a `wae-bench run`")
+    found = checkpoint.latest(run.path, trust)
+    if found is None:
+        raise WaeError(f"run directory {str(run.path)!r} has no checkpoint (checkpoints/step-N.pt); train it first "
+                       f"with `wae-bench run --out {run.path}` (or --resume)")
+    path, state = found
+    saved = state.get("config") or run.saved_config()
+    if not saved:
+        raise WaeError(f"checkpoint {str(path)!r} carries no config and config.json is missing; it cannot be "
+                       f"rebuilt: re-run training")
+    plan = resolve(from_dict(TrainConfig, saved))
+    info = _run_info(run)
+    dev = device if isinstance(device, torch.device) else pick_device(device)
+    T = int(info.get("total_steps") or state.get("t") or 1)
+    ae, reg = build(plan, _channels(state.get("ae") or {}, plan), T, dev)
+    for name, mod, sd in (("autoencoder", ae, state.get("ae")), ("regularizer", reg, state.get("reg"))):
+        try:
+            mod.load_state_dict(sd, strict=True)
+        except (RuntimeError, TypeError, AttributeError) as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise WaeError(f"checkpoint {str(path)!r} does not fit the {name} its config builds ({first[:120]}); "
+                           f"evaluate it with the wae-bench version that trained it") from None
+    ae.eval(), reg.eval()
+    return Loaded(ae, reg, plan, path, int(state.get("t", 0)), bool(state.get("finished")),
+                  dict(state.get("expost") or {}), info)
+
+
+def _channels(ae_state: dict, plan: Plan) -> int:
+    """Input channels: the first conv of the saved encoder (else the dataset's)."""
+    for k, v in ae_state.items():
+        if k.startswith("encoder.") and getattr(v, "dim", lambda: 0)() == 4:
+            return int(v.shape[1])
+    return plan.data.channels or 3
+
+
+def _run_info(run: RunDir) -> dict:
+    try:
+        d = json.loads(run.config_path.read_text()) if run.config_path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        d = {}
+    d.pop("config", None)
+    return d
