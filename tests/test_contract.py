@@ -57,10 +57,12 @@ def test_state_round_trips_through_a_checkpoint(name, tmp_path):
     a.step(batch(seed=9))
     torch.set_rng_state(rng)
     b.step(batch(seed=9))
-    for (ka, va), (kb, vb) in zip(a.ae.state_dict().items(), b.ae.state_dict().items()):
-        assert torch.equal(va, vb), ka
-    for (ka, va), (kb, vb) in zip(a.reg.state_dict().items(), b.reg.state_dict().items()):
-        assert torch.equal(va, vb), ka
+    # (bit-exact resume is tests/test_resume.py's job, in one thread; here
+    # multi-threaded CPU kernels may differ in the last bits)
+    for sa, sb in ((a.ae.state_dict(), b.ae.state_dict()), (a.reg.state_dict(), b.reg.state_dict())):
+        assert sa.keys() == sb.keys()
+        for k in sa:
+            assert torch.allclose(sa[k].double(), sb[k].double(), rtol=1e-5, atol=1e-7), k
 
 
 @pytest.mark.parametrize("name", NAMES)
