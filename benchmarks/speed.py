@@ -34,6 +34,7 @@ from wae_bench.config import from_dict
 from wae_bench.registry import ARCHITECTURES, REGULARIZERS
 from wae_bench.nets import build_arch
 from wae_bench.regularizer import Setup
+from wae_bench.graph import capture_step
 from wae_bench.trainer import Trainer
 
 
@@ -89,15 +90,17 @@ class PlainMoCA:
         self.t += 1
 
 
-def make_trainer(reg_name, arch, size, B, d, dev, T, reg_over):
+def make_trainer(reg_name, arch, size, B, d, dev, T, reg_over, precision="fp32", channels_last=False):
     torch.manual_seed(0)
     ae = build_arch(ARCHITECTURES.get(arch), size, 3, d)
+    if channels_last:
+        ae = ae.to(memory_format=torch.channels_last)
     cls = REGULARIZERS.get(reg_name)
     setup = Setup(total_steps=T, batch_size=B, latent_dim=d, arch=arch, dataset="bench")
     cfg = from_dict(cls.Config, {**cls.defaults(setup), **reg_over.get(reg_name, {})})
     reg = cls(cfg, setup)
     reg.attach(ae)
-    return Trainer(ae.to(dev), reg.to(dev), lr=1e-3, total_steps=T)
+    return Trainer(ae.to(dev), reg.to(dev), lr=1e-3, total_steps=T, precision=precision)
 
 
 def time_rounds(fns: dict, x, steps, repeats, warmup, dev) -> dict:
@@ -129,6 +132,9 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="trainer's autocast")
+    ap.add_argument("--step-mode", choices=["eager", "graph"], default="eager", help="trainer's step")
+    ap.add_argument("--channels-last", action="store_true", help="trainer's memory format")
     ap.add_argument("--out", help="write the results as JSON here")
     a = ap.parse_args(argv)
     dev = torch.device("cuda" if a.device == "auto" and torch.cuda.is_available() else
@@ -145,8 +151,12 @@ def main(argv=None):
     ae_m = build_arch(ARCHITECTURES.get(a.arch), a.image_size, 3, a.latent_dim).to(dev)
     plain_moca = PlainMoCA(ae_m, a.K, 0.05, 0.99, 1000.0, T)
     fns = {"plain-ae": plain_ae.step, "plain-moca": plain_moca.step}
+    xt = x.to(memory_format=torch.channels_last) if a.channels_last else x
     for r in regs:
-        fns[f"trainer-{r}"] = make_trainer(r, a.arch, a.image_size, a.batch_size, a.latent_dim, dev, T, over).step
+        tr = make_trainer(r, a.arch, a.image_size, a.batch_size, a.latent_dim, dev, T, over, a.precision,
+                          a.channels_last)
+        step = capture_step(tr, xt) if a.step_mode == "graph" else tr.step
+        fns[f"trainer-{r}"] = (lambda f: (lambda _x: f(xt)))(step)
     ms = time_rounds(fns, x, a.steps, a.repeats, a.warmup, dev)
 
     rows = []
@@ -159,9 +169,11 @@ def main(argv=None):
               "device": str(dev), "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine(),
               "torch": str(torch.__version__), "threads": torch.get_num_threads(),
               "arch": a.arch, "image_size": a.image_size, "batch_size": a.batch_size, "latent_dim": a.latent_dim,
-              "K": a.K, "steps": a.steps, "repeats": a.repeats,
+              "K": a.K, "steps": a.steps, "repeats": a.repeats, "precision": a.precision,
+              "step_mode": a.step_mode, "channels_last": a.channels_last,
               "plain_ae_ms": ms["plain-ae"], "plain_moca_ms": ms["plain-moca"], "rows": rows}
-    print(f"{a.arch} {a.image_size}x{a.image_size} batch {a.batch_size} on {dev}: plain AE {ms['plain-ae']:.3f} ms, "
+    print(f"{a.arch} {a.image_size}x{a.image_size} batch {a.batch_size} on {dev} (trainer: {a.precision}, "
+          f"{a.step_mode}{', channels_last' if a.channels_last else ''}): plain AE {ms['plain-ae']:.3f} ms, "
           f"plain MoCA {ms['plain-moca']:.3f} ms")
     print(f"{'regularizer':<12} {'ms/step':>9} {'vs plain AE':>12} {'vs plain MoCA':>14}")
     for row in rows:

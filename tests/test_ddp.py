@@ -88,3 +88,35 @@ def test_gathered_penalty_equals_single_process_value_and_gradient(tmp_path):
     # 1/W average of the parameter gradients then gives exactly dE/dθ.
     assert torch.allclose(r0["grad"], W * z_all.grad[:B], atol=1e-5)
     assert torch.allclose(r1["grad"], W * z_all.grad[B:], atol=1e-5)
+
+
+def _eval_worker(rank, run_dir, port):
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(W), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    from wae_bench.evaluate import evaluate_run
+
+    evaluate_run(run_dir, fid_samples=30, what=("samples", "rec"), metrics=("fid",), features="standin",
+                 batch_size=7, quiet=True, device="cpu")
+    td.destroy_process_group()
+
+
+def test_evaluation_does_not_depend_on_the_number_of_processes(tmp_path):
+    import json
+    import socket
+
+    from wae_bench.evaluate import evaluate_run
+    from wae_bench.train import train_run
+
+    run = train_run({"max_steps": 4, "latent_dim": 8, "expost": []}, tmp_path / "run", quiet=True)
+    one = evaluate_run(run, fid_samples=30, what=("samples", "rec"), metrics=("fid",), features="standin",
+                       batch_size=11, quiet=True, device="cpu")
+    (run / "results.json").unlink()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_eval_worker, args=(str(run), port), nprocs=W, join=True)
+    two = json.loads((run / "results.json").read_text())
+    assert two["protocol"]["processes"] == 2 and one["protocol"]["processes"] == 1
+    for col in ("samples", "rec"):
+        assert two["scores"][col]["fid"] == pytest.approx(one["scores"][col]["fid"], rel=1e-9, abs=1e-9)

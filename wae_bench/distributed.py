@@ -87,6 +87,23 @@ class Dist:
         td.all_gather_object(out, obj)
         return out
 
+    def shard(self, n: int) -> tuple[int, int]:
+        """This rank's contiguous share ``[start, stop)`` of ``n`` items."""
+        return n * self.rank // self.world_size, n * (self.rank + 1) // self.world_size
+
+    def gather_rows(self, t: Tensor) -> Tensor:
+        """Concatenate every rank's ``t`` (row counts may differ) in rank order,
+        on every rank; returned on the CPU."""
+        if not self.enabled:
+            return t
+        comm = self.device if td.get_backend() == "nccl" else torch.device("cpu")
+        sizes = [int(s) for s in self.gather_objects(len(t))]
+        pad = torch.zeros((max(sizes), *t.shape[1:]), dtype=t.dtype, device=comm)
+        pad[:len(t)] = t.to(comm)
+        parts = [torch.empty_like(pad) for _ in range(self.world_size)]
+        td.all_gather(parts, pad)
+        return torch.cat([p[:n].cpu() for p, n in zip(parts, sizes)])
+
     def barrier(self) -> None:
         if self.enabled:
             td.barrier()

@@ -20,6 +20,7 @@ import torch
 
 from wae_bench import checkpoint
 from wae_bench.data.batcher import to_float
+from wae_bench.distributed import Dist
 from wae_bench.errors import WaeError
 from wae_bench.metrics import diagnostics as diag
 from wae_bench.metrics import fid as F
@@ -51,7 +52,14 @@ def evaluate_run(run_dir, *, fid_samples: int = 10000, metrics: Sequence[str] = 
                  quiet: bool = False, kid_subset_size: int = 1000, kid_subsets: int = 100,
                  interp_alphas: Sequence[float] = (0.5,), data_root: str | None = None,
                  trust: bool = False) -> dict:
-    """Score the run in ``run_dir``; writes ``results.json`` there and returns it."""
+    """Score the run in ``run_dir``; writes ``results.json`` there and returns it.
+
+    Under torchrun every rank generates its contiguous share of each column's
+    samples (noise seeded by the global sample index, so the images do not
+    depend on the number of processes) and extracts their features; the
+    features are gathered to rank 0, which alone scores and writes.
+    """
+    dist = Dist.from_env()
     metrics = _names(metrics, METRICS, "--metrics")
     what = _names(what, generate.WHAT, "--what")
     if fid_samples < 2:
@@ -85,6 +93,7 @@ def evaluate_run(run_dir, *, fid_samples: int = 10000, metrics: Sequence[str] = 
     if "kid" in metrics:
         n_min = min(fid_samples, len(ref.images)) if "rec" in what else fid_samples
         F.check_kid_size(n_min, len(ref.images), kid_subset_size)
+    quiet = quiet or not dist.is_main
     _warn(m, features, dev, fid_samples * len(what), len(ref.images), quiet)
 
     ext = make_extractor(features, dev, weights.path if weights else None, logits="is" in metrics)
@@ -96,15 +105,22 @@ def evaluate_run(run_dir, *, fid_samples: int = 10000, metrics: Sequence[str] = 
             task = bar.task(f"features {split} ({len(ref.images)})", len(ref.images))
             return extract(ext, ref.images, batch_size, bar.progress, task)[ext.layer]
 
-        ref_stats, ref_feats, cached = reference(key, ref_features, need_feats)
+        if dist.is_main:
+            ref_stats, ref_feats, cached = reference(key, ref_features, need_feats)
         for col in generate.columns(what, m.ae, m.reg, m.expost, ref.images, fid_samples, seed, dev,
                                     interp_alphas):
-            imgs = generate.images(m.ae, col, batch_size, progress=bar.progress,
-                                   task=bar.task(f"generate {col.name}", col.n))
-            feats = extract(ext, imgs, batch_size, bar.progress, bar.task(f"features {col.name}", col.n))
-            scores[col.name] = _score(feats, ext, ref_stats, ref_feats, metrics, kid_subsets, kid_subset_size, seed)
+            start, stop = dist.shard(col.n)
+            imgs = generate.images(m.ae, col, batch_size, start, stop, progress=bar.progress,
+                                   task=bar.task(f"generate {col.name}", stop - start))
+            feats = extract(ext, imgs, batch_size, bar.progress, bar.task(f"features {col.name}", stop - start))
+            feats = {k: dist.gather_rows(v) for k, v in feats.items()}
+            if dist.is_main:
+                scores[col.name] = _score(feats, ext, ref_stats, ref_feats, metrics, kid_subsets,
+                                          kid_subset_size, seed)
             counts[col.name] = {"n": col.n, **col.info}
     elapsed = time.time() - t0
+    if not dist.is_main:
+        return {}
     diagnostics = _diagnostics(m, train.images, ref.images, run_dir, batch_size, seed, dev)
     _pictures(m, ref.images, run_dir, seed)
     result = {"scores": scores,
@@ -203,6 +219,7 @@ def _protocol(ext, weights, features, fid_samples, counts, split, ref_x, variant
          "channels": int(ref_x.shape[1]),
          "seed": seed,
          "noise": f"chunks of {generate.CHUNK}, CPU generator seeded per (seed, column, chunk)",
+         "processes": Dist.from_env().world_size,
          "tf32": tf32_state(dev),
          "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""),
          "metrics": metrics,

@@ -10,22 +10,19 @@ Layout of ``RUN_DIR``::
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-import os
 import platform
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
-from wae_bench import __version__, checkpoint, expost
+from wae_bench import __version__, checkpoint
 from wae_bench.config import TrainConfig, from_dict, to_dict
-from wae_bench.data import Batcher, DatasetSpec, ImageSet, load_split
-from wae_bench.data.batcher import to_float
+from wae_bench.data import DatasetSpec, ImageSet, load_split
 from wae_bench.errors import WaeError
 from wae_bench.nets import ArchSpec, Autoencoder, build_arch
 from wae_bench.registry import ARCHITECTURES, DATASETS, REGULARIZERS
@@ -79,7 +76,7 @@ def resolve(cfg: TrainConfig, world_size: int = 1) -> Plan:
                   arch=arch.name, dataset=data.name)
     user = dict(cfg.reg)
     defaults = {**reg_cls.defaults(setup)}
-    reg_cfg = from_dict(reg_cls.Config, {**defaults, **user}, where=f"reg.")
+    reg_cfg = from_dict(reg_cls.Config, {**defaults, **user}, where="reg.")
     cfg = dataclasses.replace(cfg, reg=to_dict(reg_cfg))
     return Plan(cfg, data, arch, reg_cls, reg_cfg)
 
@@ -87,9 +84,7 @@ def resolve(cfg: TrainConfig, world_size: int = 1) -> Plan:
 def load_data(plan: Plan) -> tuple[ImageSet, ImageSet]:
     c = plan.cfg
     train = load_split(plan.data, c.data_root, "train", c.image_size, c.download)
-    test = load_split(plan.data, c.data_root, "test", c.image_size, False if train else c.download)
-    if train.images.shape[1] != plan.data.channels and plan.data.channels:
-        pass
+    test = load_split(plan.data, c.data_root, "test", c.image_size, False)  # (a download fetched both splits)
     return train, test
 
 
@@ -105,7 +100,7 @@ def total_steps(cfg: TrainConfig, n_train: int, world_size: int = 1) -> tuple[in
 def build(plan: Plan, channels: int, T: int, device: torch.device, world_size: int = 1,
           sync_bn: bool = False) -> tuple[Autoencoder, Regularizer]:
     c = plan.cfg
-    torch.manual_seed(c.seed)  # equal initial weights on every rank
+    seed_everything(c.seed)  # equal initial weights on every rank; a reproducible run
     ae = build_arch(plan.arch, c.image_size, channels, c.latent_dim)
     setup = Setup(total_steps=T, batch_size=c.batch_size, world_size=world_size, latent_dim=c.latent_dim,
                   arch=plan.arch.name, dataset=plan.data.name)
@@ -114,6 +109,18 @@ def build(plan: Plan, channels: int, T: int, device: torch.device, world_size: i
     if sync_bn:
         ae = torch.nn.SyncBatchNorm.convert_sync_batchnorm(ae)
     return ae.to(device), reg.to(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every global RNG a plugin might draw from (torch, Python, NumPy);
+    their states are saved in each checkpoint (:func:`wae_bench.trainer.rng_state`)."""
+    import random
+
+    import numpy as np
+
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
 
 
 class RunDir:
@@ -142,11 +149,21 @@ class RunDir:
             f.write(json.dumps(record) + "\n")
 
     def truncate_metrics(self, step: int) -> None:
-        """Drop metric lines written after the checkpoint we resume from."""
+        """Drop metric lines written after the checkpoint we resume from (and a
+        line torn by a kill mid-append)."""
         p = self.path / "metrics.jsonl"
         if p.is_file():
-            keep = [ln for ln in p.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= step]
+            keep = [ln for ln in p.read_text(errors="replace").splitlines() if _step_of(ln) <= step]
             checkpoint.write_text(p, "".join(ln + "\n" for ln in keep))
+
+
+def _step_of(line: str) -> float:
+    """The ``step`` of a metrics line; infinity for a torn or foreign line."""
+    try:
+        rec = json.loads(line)
+        return float(rec["step"]) if isinstance(rec, dict) and isinstance(rec.get("step"), int) else float("inf")
+    except (json.JSONDecodeError, KeyError):
+        return float("inf")
 
 
 def check_writable(path: Path) -> None:
@@ -156,7 +173,28 @@ def check_writable(path: Path) -> None:
         probe.write_text("")
         probe.unlink()
     except OSError as e:
-        raise WaeError(f"cannot write to output directory {str(path)!r} ({e.strerror or e}); choose another --out") from None
+        raise WaeError(f"cannot write to output directory {str(path)!r} ({e.strerror or e}); "
+                       f"choose another --out") from None
+
+
+@contextlib.contextmanager
+def output_dir(path: Path, main: bool = True) -> Iterator[None]:
+    """Make (and check) the output folder up front, so an unwritable ``--out``
+    fails before data loading; if the block then fails while the folders this
+    made are still empty (bad data, bad settings), remove them again: a bad
+    input leaves nothing behind."""
+    made = [p for p in (path, *path.parents) if not p.exists()]
+    if main:
+        check_writable(path)
+    try:
+        yield
+    except BaseException:
+        for p in made if main else []:
+            try:
+                p.rmdir()          # only ever removes an empty folder
+            except OSError:
+                break
+        raise
 
 
 def default_out(cfg: TrainConfig) -> Path:

@@ -30,7 +30,9 @@ from wae_bench.regularizer import Context, Regularizer
 
 class Meter:
     """Device-side running sums of named scalars plus a non-finite guard:
-    ``first_bad[i]`` is the first step at which term ``i`` was not finite."""
+    ``first_bad[i]`` is the first step at which term ``i`` was not finite.
+    Its tensors are created once and then only changed in place (reset,
+    load), so a captured CUDA graph keeps writing into the tensors read here."""
 
     def __init__(self, device: torch.device):
         self.device, self.names = device, None
@@ -39,17 +41,21 @@ class Meter:
     def add(self, terms: dict[str, Tensor], t: Tensor) -> None:
         vals = torch.stack([v.detach().float().reshape(()) for v in terms.values()])
         if self.names is None:
-            self.names = list(terms)
-            self.reset()
-            self.first_bad = torch.full((len(vals),), -1, dtype=torch.long, device=self.device)
+            self._create(list(terms))
         finite = torch.isfinite(vals)
         self.sums.add_(torch.where(finite, vals, torch.zeros_like(vals)))
         self.count.add_(1)
         self.first_bad.copy_(torch.where(~finite & (self.first_bad < 0), t, self.first_bad))
 
-    def reset(self) -> None:
-        self.sums = torch.zeros(len(self.names), device=self.device)
+    def _create(self, names: list[str]) -> None:
+        self.names = names
+        self.sums = torch.zeros(len(names), device=self.device)
         self.count = torch.zeros((), device=self.device)
+        self.first_bad = torch.full((len(names),), -1, dtype=torch.long, device=self.device)
+
+    def reset(self) -> None:
+        self.sums.zero_()
+        self.count.zero_()
 
     def read(self) -> tuple[dict[str, float], dict[str, int]]:
         """(means since the last read, {term: first non-finite step}); syncs."""
@@ -66,14 +72,17 @@ class Meter:
         return {"names": self.names, "sums": self.sums, "count": self.count, "first_bad": self.first_bad}
 
     def load_state_dict(self, s: dict) -> None:
-        if s:
-            self.names = list(s["names"])
-            self.sums, self.count = s["sums"].to(self.device), s["count"].to(self.device)
-            self.first_bad = s["first_bad"].to(self.device)
+        if not s:
+            return
+        if self.names != list(s["names"]):
+            self._create(list(s["names"]))
+        for mine, saved in ((self.sums, s["sums"]), (self.count, s["count"]), (self.first_bad, s["first_bad"])):
+            mine.copy_(saved)
 
 
 class NonFinite(WaeError):
-    pass
+    """A loss term or parameter went NaN/inf; raised before any checkpoint of
+    that state is written."""
 
 
 class Trainer:
@@ -134,7 +143,18 @@ class Trainer:
     def state_dict(self) -> dict:
         return {"ae": self.ae.state_dict(), "reg": self.reg.state_dict(), "opt": self.opt.state_dict(),
                 "aux_opt": self.aux_opt.state_dict() if self.aux_opt else None,
-                "t": int(self.t), "meter": self.meter.state_dict(), "rng": rng_state()}
+                "t": int(self.t), "meter": self.meter.state_dict(), **self.rng_dict()}
+
+    def rng_dict(self) -> dict:
+        """This process's random state: the global RNGs and the plugins'
+        private generators (one per rank under DDP)."""
+        return {"rng": rng_state(), "generators": {k: g.get_state() for k, g in self._generators().items()}}
+
+    def load_rng(self, s: dict) -> None:
+        set_rng_state(s["rng"])
+        for k, g in self._generators().items():
+            if k in s.get("generators", {}):
+                g.set_state(s["generators"][k])
 
     def load_state_dict(self, s: dict) -> None:
         self.ae.load_state_dict(s["ae"])
@@ -144,33 +164,73 @@ class Trainer:
             self.aux_opt.load_state_dict(s["aux_opt"])
         self.t.fill_(int(s["t"]))
         self.meter.load_state_dict(s.get("meter") or {})
-        set_rng_state(s["rng"])
+        self.load_rng(s)
+
+    def _generators(self) -> dict[str, torch.Generator]:
+        return _generators({"ae": self.ae, "reg": self.reg})
 
     def check_finite(self, bad: dict[str, int]) -> None:
-        """Raise :class:`NonFinite` naming the first step and term that went
-        non-finite, or a parameter that did."""
+        """Raise :class:`NonFinite` naming the first step and the term that went
+        non-finite (the most specific one: a plugin's own term before ``reg``,
+        ``reg``/``rec`` before the total ``loss``), or a parameter that did.
+        One host sync for all parameters; called every ``log_every`` steps and
+        before every checkpoint, so no checkpoint holds a non-finite state."""
         if bad:
-            term, step = min(bad.items(), key=lambda kv: kv[1])
-            raise NonFinite(f"non-finite {term!r} loss at step {step + 1}; lower --lr or --lambda "
-                            f"(the last good checkpoint is kept)")
-        for owner, mod in (("autoencoder", self.ae), ("regularizer", self.reg)):
-            for name, p in mod.named_parameters():
-                if not torch.isfinite(p).all():
-                    raise NonFinite(f"non-finite {owner} parameter {name!r} by step {int(self.t)}; lower --lr "
-                                    f"or --lambda (the last good checkpoint is kept)")
+            step = min(bad.values())
+            first = sorted((n for n, s in bad.items() if s == step), key=_specificity)
+            also = f" (also {', '.join(first[1:])})" if len(first) > 1 else ""
+            raise NonFinite(f"non-finite {first[0]!r} at step {step + 1}{also}; lower --lr or --lambda")
+        named = [(f"{owner} parameter {n!r}", p) for owner, mod in (("autoencoder", self.ae), ("regularizer", self.reg))
+                 for n, p in mod.named_parameters()]
+        if not named:
+            return
+        ok = torch.stack([torch.isfinite(p).all() for _, p in named]).tolist()
+        for (what, _), good in zip(named, ok):
+            if not good:
+                raise NonFinite(f"non-finite {what} by step {int(self.t)}; lower --lr or --lambda")
+
+
+def _specificity(term: str) -> tuple[int, str]:
+    order = {"loss": 4, "reg": 3, "rec": 2, "aux": 1}
+    return order.get(term, 0), term
+
+
+def _generators(mods: dict[str, nn.Module]) -> dict[str, torch.Generator]:
+    """Private ``torch.Generator`` attributes of the modules (e.g. a plugin's
+    projection directions), by ``owner.module.attr``; they are not in
+    ``state_dict()``, so the trainer saves them with the RNG states."""
+    out = {}
+    for owner, mod in mods.items():
+        for mname, m in mod.named_modules():
+            for attr, v in vars(m).items():
+                if isinstance(v, torch.Generator):
+                    out[".".join(filter(None, (owner, mname, attr)))] = v
+    return out
 
 
 def rng_state() -> dict:
-    st = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
-          "python_version": random.getstate()[0]}
+    """Every global RNG: Python's ``random``, NumPy's legacy global, torch CPU
+    and (if initialised) CUDA; as tensors and plain values (safe to load)."""
+    import numpy as np
+
+    version, mt, gauss = random.getstate()
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    st = {"torch": torch.get_rng_state(), "python": list(mt), "python_version": version, "python_gauss": gauss,
+          "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
+                    "gauss": float(cached)}}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         st["cuda"] = torch.cuda.get_rng_state_all()
     return st
 
 
 def set_rng_state(st: dict) -> None:
+    import numpy as np
+
     torch.set_rng_state(st["torch"])
-    random.setstate((st["python_version"], tuple(st["python"]), None))
+    random.setstate((st["python_version"], tuple(st["python"]), st.get("python_gauss")))
+    if "numpy" in st:
+        n = st["numpy"]
+        np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     if "cuda" in st and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(st["cuda"])
 
@@ -202,8 +262,15 @@ class StopFlag:
 
 def fit(trainer: Trainer, batch: Callable[[int], Tensor], *, start: int, total: int, steps_per_epoch: int,
         lr_halve_every: int, log_every: int, ckpt_every: int,
-        on_log: Callable[[int, dict], None], on_ckpt: Callable[[int], None]) -> str | None:
-    """Run steps ``start..total-1``; returns the signal name if stopped early."""
+        on_log: Callable[[int, dict], None], on_ckpt: Callable[[int], None],
+        agree: Callable[[bool], bool] | None = None) -> str | None:
+    """Run steps ``start..total-1``; returns the signal name if stopped early.
+
+    The meter (and with it the non-finite guard) is read every ``log_every``
+    steps and before every checkpoint, so no checkpoint holds a state after a
+    non-finite step.  A SIGINT/SIGTERM stops after the current step with a
+    checkpoint; under DDP ``agree`` (an all-reduce "any rank stopped?") is
+    consulted at log steps only, so every rank stops at the same step."""
     trainer.ae.train(), trainer.reg.train()
     with StopFlag() as stop:
         epoch = None
@@ -214,13 +281,17 @@ def fit(trainer: Trainer, batch: Callable[[int], Tensor], *, start: int, total: 
                 trainer.set_lr(trainer.base_lr * 0.5 ** halvings)
             trainer.step(batch(s))
             done = s + 1
-            last = done == total or stop.raised
+            if agree is None:
+                stopping = stop.raised is not None
+            else:
+                stopping = agree(stop.raised is not None) if done % log_every == 0 else False
+            last = done == total or stopping
             if done % log_every == 0 or done % ckpt_every == 0 or last:
                 means, bad = trainer.meter.read()
                 trainer.check_finite(bad)
                 on_log(done, {"epoch": epoch, "lr": trainer.opt.param_groups[0]["lr"], **means})
             if done % ckpt_every == 0 or last:
                 on_ckpt(done)
-            if stop.raised:
-                return stop.raised
+            if stopping:
+                return stop.raised or "SIGTERM"   # (another rank's signal)
     return None

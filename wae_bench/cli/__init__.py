@@ -1,9 +1,11 @@
 """The ``wae-bench`` command line (click).  Each module of this package adds
 its commands to :data:`main`'s group through :func:`command_modules`.
 
-Errors the user can fix (:class:`WaeError`) print one line and exit 2; any
-other exception prints one line and exits 1; ``--debug`` (or
-``WAE_BENCH_DEBUG=1``) shows the traceback instead.
+Errors the user can fix (:class:`WaeError`, bad options) print one line,
+``error: <problem>; <fix>``, and exit 2; a run stopped by SIGINT/SIGTERM exits
+128 + the signal number after saving; any other exception prints one line
+and exits 1; ``wae-bench --debug ...`` (or ``WAE_BENCH_DEBUG=1``) shows the
+traceback instead.
 """
 from __future__ import annotations
 
@@ -18,13 +20,16 @@ from wae_bench import __version__
 from wae_bench.errors import WaeError
 
 
+_DEBUG = False
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="wae-bench")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 def cli(debug: bool) -> None:
     """Wasserstein-autoencoder latent regularizers, trained alike and compared by FID."""
-    if debug:
-        os.environ["WAE_BENCH_DEBUG"] = "1"
+    global _DEBUG
+    _DEBUG = _DEBUG or debug
 
 
 def command_modules() -> list[str]:
@@ -38,18 +43,52 @@ for _name in command_modules():
 
 
 def _debug() -> bool:
-    return os.environ.get("WAE_BENCH_DEBUG") == "1" or "--debug" in sys.argv[1:2]
+    return _DEBUG or os.environ.get("WAE_BENCH_DEBUG") == "1"
+
+
+def _wants_debug(args: list[str]) -> bool:
+    """``--debug`` given before the command name (a group option)."""
+    for a in args:
+        if a == "--debug":
+            return True
+        if not a.startswith("-"):
+            return False
+    return False
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _usage_hint(e: click.UsageError) -> str:
+    ctx = e.ctx
+    return f"see '{ctx.command_path} --help'" if ctx is not None else "see 'wae-bench --help'"
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point: every failure is one line on stderr and a
+    non-zero exit status (2: bad input or state, 1: internal error, 128+N:
+    stopped by signal N), unless ``--debug`` / ``WAE_BENCH_DEBUG=1``."""
+    global _DEBUG
+    args = [*(sys.argv[1:] if argv is None else argv)]  # (`list` is the cli.list module here)
+    _DEBUG = _wants_debug(args)
     try:
-        cli.main(args=argv, prog_name="wae-bench", standalone_mode=False)
+        cli.main(args=args, prog_name="wae-bench", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as e:  # `wae-bench` alone: help, not an error
+        click.echo(e.ctx.get_help() if e.ctx else str(e))
+        sys.exit(0)
+    except click.UsageError as e:  # bad option or value: one line, not click's three
+        if _debug():
+            raise
+        click.echo(f"error: {_one_line(e.format_message()).rstrip('.')}; {_usage_hint(e)}", err=True)
+        sys.exit(e.exit_code)
     except click.ClickException as e:
-        e.show()
+        if _debug():
+            raise
+        click.echo(f"error: {_one_line(e.format_message())}", err=True)
         sys.exit(e.exit_code)
     except WaeError as e:
         if _debug():
@@ -62,7 +101,11 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:  # noqa: BLE001 - last resort: one line, no traceback
         if _debug():
             raise
-        msg = str(e).splitlines()[0] if str(e) else ""
+        if type(e).__name__ in ("OutOfMemoryError", "MemoryError") or "can't allocate memory" in str(e):
+            click.echo(f"error: out of memory ({_one_line(str(e))[:160]}); lower --batch-size or choose a smaller "
+                       f"--arch, then continue with --resume", err=True)
+            sys.exit(1)
+        msg = _one_line(str(e))[:300]
         click.echo(f"error: internal error {type(e).__name__}: {msg} (rerun with --debug for the traceback "
                    f"and report it)", err=True)
         sys.exit(1)

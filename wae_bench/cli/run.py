@@ -1,8 +1,11 @@
 """`wae-bench run`: train one regularizer on one dataset and architecture."""
 from __future__ import annotations
 
+import os
+
 import click
 
+from wae_bench.cli.eval import eval_options
 from wae_bench.config import load_toml, merge, parse_sets
 
 FLAG_KEYS = {"reg": "regularizer", "dataset": "dataset", "arch": "arch", "epochs": "epochs",
@@ -42,15 +45,32 @@ def overrides_from(config: str | None, sets: tuple[str, ...], flags: dict) -> di
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Any config key, e.g. --set max_steps=200 --set reg.K=4096 (repeatable).")
 @click.option("--eval/--no-eval", "do_eval", default=True, help="Score the run when training ends.")
+@eval_options
 @click.option("--trust-checkpoint", is_flag=True, help="Load checkpoints that need pickle (unsafe).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run_cmd(resume, force, config, sets, out, do_eval, trust_checkpoint, quiet, **flags):
-    """Train one model; resumable; writes a run directory."""
+def run_cmd(resume, force, config, sets, out, do_eval, trust_checkpoint, quiet, fid_samples, metrics, what,
+            fid_weights, features, **flags):
+    """Train one model; resumable; writes a run directory (and scores it, unless --no-eval)."""
     from wae_bench.train import train_run
 
     path = train_run(overrides_from(config, sets, flags), out, resume=resume, force=force, quiet=quiet,
                      trust=trust_checkpoint)
     click.echo(f"run directory: {path}")
+    if do_eval and os.environ.get("RANK", "0") == "0":
+        _evaluate(path, fid_samples=fid_samples, metrics=metrics.split(","), what=what.split(","),
+                  fid_weights=fid_weights, features=features, quiet=quiet, trust=trust_checkpoint)
+
+
+def _evaluate(path, **kw) -> None:
+    """End-of-run evaluation; a failure keeps the trained run and says how to score it later."""
+    from wae_bench.errors import WaeError
+    from wae_bench.evaluate import evaluate_run
+
+    try:
+        evaluate_run(path, **kw)
+    except WaeError as e:
+        raise WaeError(f"{e} (the trained run is kept; score it later with `wae-bench eval {path}`)") from None
+    click.echo(f"results: {path}/results.json")
 
 
 COMMANDS = [run_cmd]

@@ -28,12 +28,27 @@ def _files(name: str, root: Path, split: str, channels: int, expect: int | None 
     return ImageSet(read_images(where, channels, resize_to=resize_to, crop=crop, expect=expect), f"{name}-files")
 
 
+def _digits_8x8() -> np.ndarray:
+    """scikit-learn's bundled digits as float N×8×8 in [0, 16], read from the
+    file it ships (skipping the ~1 s ``import sklearn``), else via sklearn."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(root) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            data = np.loadtxt(path, delimiter=",")
+            if data.shape == (1797, 65):
+                return data[:, :64].reshape(-1, 8, 8)
+    from sklearn.datasets import load_digits as sk_digits
+
+    return sk_digits().images
+
+
 def load_digits(root, split, image_size, download) -> ImageSet:
     """scikit-learn's bundled 8×8 digits (1,797 images, no network), upsampled;
     a fixed shuffle puts 1,500 in train and 297 in test."""
-    from sklearn.datasets import load_digits as sk_digits
-
-    x = torch.from_numpy(sk_digits().images.astype(np.float32) / 16.0)[:, None]
+    x = torch.from_numpy(_digits_8x8().astype(np.float32) / 16.0)[:, None]
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
     x = x[order[:1500] if split == "train" else order[1500:]]
     x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
@@ -115,15 +130,15 @@ def load_celeba(root, split, image_size, download) -> ImageSet:
 
 
 def load_folder(root, split, image_size, download) -> ImageSet:
-    """Any ``train``/``test`` folders or zips of images; resized to ``image_size``
-    when given with ``--set image_size=N``, else they must all be that size."""
+    """Any ``train``/``test`` folders or zips of images, each resized to
+    ``image_size`` (default 32; ``--set image_size=N``)."""
     if root is None:
         raise WaeError("dataset 'folder' needs --data-root DIR holding train/ and test/ (folders or zips)")
     return _files("folder", root, split, 3, resize_to=image_size)
 
 
 DIGITS = DatasetSpec("digits", "scikit-learn digits, embedded (offline default)", load_digits,
-                     image_size=16, channels=1, arch="tiny", epochs=30, needs_root=False)
+                     image_size=16, channels=1, arch="tiny", epochs=30, needs_root=False, downloadable=False)
 CIFAR10 = DatasetSpec("cifar10", "CIFAR-10 (Krizhevsky 2009), 50k/10k, 32x32", load_cifar10,
                       image_size=32, arch="a1", epochs=100)
 CELEBA = DatasetSpec("celeba", "CelebA (Liu et al. 2015), 140 crop -> 64x64", load_celeba,
@@ -131,4 +146,4 @@ CELEBA = DatasetSpec("celeba", "CelebA (Liu et al. 2015), 140 crop -> 64x64", lo
 MNIST = DatasetSpec("mnist", "MNIST (LeCun et al. 1998), padded to 32x32", load_mnist,
                     image_size=32, channels=1, arch="a1", epochs=100)
 FOLDER = DatasetSpec("folder", "your images: train/ and test/ folders or zips", load_folder,
-                     image_size=32, arch="a1", epochs=100)
+                     image_size=32, arch="a1", epochs=100, downloadable=False)

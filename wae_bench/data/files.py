@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -45,7 +46,13 @@ def _decode(name: str, raw: bytes, channels: int, size: int | None, crop: int | 
     try:
         im = Image.open(io.BytesIO(raw))
         im.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+    except UnidentifiedImageError:
+        raise WaeError(f"cannot read image {name!r} in {str(where)!r} (not an image PIL recognises); remove or "
+                       f"replace the file") from None
+    except Image.DecompressionBombError as e:
+        raise WaeError(f"image {name!r} in {str(where)!r} is too large to decode safely ({e}); remove it or "
+                       f"resize it") from None
+    except (OSError, SyntaxError, ValueError) as e:
         raise WaeError(f"cannot read image {name!r} in {str(where)!r} ({e}); remove or replace the file") from None
     if im.mode not in _MODES:
         raise WaeError(f"image {name!r} in {str(where)!r} has mode {im.mode}, which cannot be read as "
@@ -76,10 +83,11 @@ def read_images(path: Path, channels: int = 3, resize_to: int | None = None, cro
                 want = (expect, expect) if expect else (first.shape[:2] if first is not None else a.shape[:2])
                 if a.shape[:2] != tuple(want):
                     raise WaeError(f"image {name!r} in {str(path)!r} is {a.shape[1]}x{a.shape[0]}, expected "
-                                   f"{want[1]}x{want[0]}; resize the images or pass --set image_size=N to resize them")
+                                   f"{want[1]}x{want[0]}; resize the images to {want[1]}x{want[0]}, or read them "
+                                   f"with --dataset folder (which resizes to --set image_size=N)")
             first = a if first is None else first
             arrays.append(a)
-    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as e:
+    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, zlib.error) as e:
         raise WaeError(f"zip archive {str(path)!r} is truncated or corrupt ({e}); re-download or re-pack it") from None
     except OSError as e:
         raise WaeError(f"cannot read {str(path)!r} ({e}); check the file") from None

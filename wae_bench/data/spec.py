@@ -36,7 +36,8 @@ class DatasetSpec:
     """``load(root, split, image_size, download)`` -> :class:`ImageSet`.
 
     ``image_size``/``channels`` are the defaults, ``arch``/``epochs`` the
-    suggested training settings, ``needs_root`` whether ``--data-root`` is
+    suggested training settings, ``downloadable`` whether ``--download`` can
+    fetch it, ``needs_root`` whether ``--data-root`` is
     required (it is not for the embedded default).
     """
 
@@ -48,17 +49,18 @@ class DatasetSpec:
     arch: str = "a1"
     epochs: int = 100
     needs_root: bool = True
+    downloadable: bool = True
 
 
 def load_split(spec: DatasetSpec, root: str | None, split: Split, image_size: int,
                download: bool = False) -> ImageSet:
     """Load one split with the checks every dataset gets."""
+    online = " (or --download when online)" if spec.downloadable else ""
     if spec.needs_root and root is None and not download:
-        raise WaeError(f"dataset {spec.name!r} needs --data-root DIR (or --download when online)")
+        raise WaeError(f"dataset {spec.name!r} needs --data-root DIR{online}")
     path = Path(root).expanduser() if root is not None else None
     if path is not None and not path.exists() and not download:
-        raise WaeError(f"data root {str(path)!r} does not exist; pass an existing --data-root "
-                       f"(or --download to fetch {spec.name} there)")
+        raise WaeError(f"data root {str(path)!r} does not exist; pass an existing --data-root{online}")
     data = spec.load(path, split, image_size, download)
     n, c, h, w = data.images.shape
     if (h, w) != (image_size, image_size):

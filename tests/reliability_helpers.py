@@ -1,0 +1,219 @@
+"""Helpers of the reliability tests (resume, crash safety, bad inputs, security):
+run the CLI in-process or as a subprocess, compare checkpoints bit for bit,
+install a throw-away plugin through a real entry point."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+import torch
+
+from wae_bench import checkpoint
+from wae_bench.cli import main
+
+# Every subprocess runs one intra-op thread, as in-process runs do under
+# :func:`one_thread`: bit-identity is asserted at a fixed thread count.
+ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "WAE_BENCH_DEBUG": "0"}
+# The embedded digits at their native 8×8, a 16-d latent: ~100 steps/s a core.
+TINY = ["--dataset", "digits", "--arch", "tiny", "--set", "image_size=8", "--set", "latent_dim=16", "--quiet",
+        "--no-eval"]
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def cli(args: list[str], capsys) -> tuple[int, str, str]:
+    """``wae-bench ARGS`` in this process: (exit status, stdout, stderr)."""
+    capsys.readouterr()
+    code = 0
+    try:
+        main([str(a) for a in args])
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def env(pythonpath: list[Path] | None = None) -> dict[str, str]:
+    e = {**os.environ, **ENV}
+    if pythonpath:
+        e["PYTHONPATH"] = os.pathsep.join([*map(str, pythonpath), e.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return e
+
+
+def start(args: list[str], pythonpath: list[Path] | None = None, code: str | None = None) -> subprocess.Popen:
+    """``python -m wae_bench ARGS`` (or ``python -c CODE ARGS``) as a child process."""
+    head = [sys.executable, "-c", code] if code else [sys.executable, "-m", "wae_bench"]
+    return subprocess.Popen([*head, *map(str, args)], env=env(pythonpath), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def run_sub(args: list[str], pythonpath: list[Path] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "wae_bench", *map(str, args)], env=env(pythonpath),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def logged_step(run_dir: Path) -> int:
+    """The highest step in ``metrics.jsonl`` (torn lines ignored)."""
+    best = 0
+    p = Path(run_dir) / "metrics.jsonl"
+    if p.is_file():
+        for line in p.read_text(errors="replace").splitlines():
+            with contextlib.suppress(json.JSONDecodeError, TypeError, KeyError):
+                best = max(best, int(json.loads(line)["step"]))
+    return best
+
+
+def kill_when(proc: subprocess.Popen, ready: Callable[[], bool], sig: int, timeout: float = 90) -> threading.Thread:
+    """A thread that sends ``sig`` to ``proc`` as soon as ``ready()`` holds."""
+    def watch():
+        end = time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < end:
+            if ready():
+                proc.send_signal(sig)
+                return
+            time.sleep(0.003)
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    return t
+
+
+def diff_states(a, b, path: str = "") -> list[str]:
+    """Paths where two checkpoint dicts differ: tensors by dtype, shape and
+    ``torch.equal`` (bit for bit; NaN never equal), everything else by ``==``."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        same = (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype
+                and a.shape == b.shape and torch.equal(a, b))
+        return [] if same else [path]
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = [f"{path}.{k} (missing on one side)" for k in set(a) ^ set(b)]
+        for k in a.keys() & b.keys():
+            out += diff_states(a[k], b[k], f"{path}.{k}")
+        return out
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        if len(a) != len(b):
+            return [f"{path} (length)"]
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in diff_states(x, y, f"{path}[{i}]")]
+    return [] if a == b else [path]
+
+
+def final_state(run_dir: Path) -> dict:
+    found = checkpoint.latest(run_dir)
+    assert found is not None, f"no checkpoint in {run_dir}"
+    path, state = found
+    assert state.get("finished"), f"{path} is not a finished run's checkpoint"
+    return state
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> str:
+    """Exit status non-zero, stderr exactly one line starting ``error:`` with no
+    traceback, naming every needle (case-insensitive)."""
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code != 0, f"exit status 0; stderr: {err!r}"
+    assert "Traceback" not in err, err
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}: {err!r}"
+    assert lines[0].startswith("error:"), lines[0]
+    for n in needles:
+        assert n.lower() in lines[0].lower(), f"{n!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+def install_plugin(root: Path, module: str, source: str, entry_points: dict[str, str],
+                   group: str = "wae_bench.regularizers") -> Path:
+    """Write ``module.py`` and a ``.dist-info`` whose entry points name it into
+    ``root``; put ``root`` on PYTHONPATH to install it (a real entry point)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / f"{module}.py").write_text(textwrap.dedent(source))
+    info = root / f"{module}-0.0.1.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.0.1\n")
+    lines = "".join(f"{k} = {v}\n" for k, v in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[{group}]\n{lines}")
+    return root
+
+
+# A test plugin that touches every kind of state a resume must restore: a
+# discriminator with its own Adam (WAE-GAN's shape), prior samples from the
+# global torch RNG, projections from a private torch.Generator (SWAE's shape),
+# Python and NumPy random draws, and a step-counting buffer.
+PROBE = '''
+    import random
+    from dataclasses import dataclass
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from wae_bench.regularizer import RegOut, Regularizer, RegularizerConfig
+
+
+    @dataclass
+    class ProbeConfig(RegularizerConfig):
+        lambda_: float = 1.0
+        L: int = 8
+
+
+    class Probe(Regularizer):
+        """Test plugin: discriminator + own optimiser, global and private RNGs."""
+
+        name = "probe"
+        paper = "test only"
+        Config = ProbeConfig
+
+        def __init__(self, cfg, setup):
+            super().__init__(cfg, setup)
+            self.disc = nn.Sequential(nn.Linear(setup.latent_dim, 16), nn.ReLU(), nn.Linear(16, 1))
+            self.gen = torch.Generator().manual_seed(1234)
+            self.register_buffer("calls", torch.zeros((), dtype=torch.long))
+
+        def make_aux_optimizer(self):
+            return torch.optim.Adam(self.disc.parameters(), lr=1e-3)
+
+        def aux_loss(self, z, ctx):
+            p = self.sample_prior(len(z), z.device)
+            return F.softplus(-self.disc(p)).mean() + F.softplus(self.disc(z)).mean()
+
+        def penalty(self, x, z, ae, ctx):
+            theta = F.normalize(torch.randn(z.shape[1], self.cfg.L, generator=self.gen), dim=0).to(z)
+            p = self.sample_prior(len(z), z.device)
+            sw = (torch.sort(z @ theta, 0).values - torch.sort(p @ theta, 0).values).pow(2).mean()
+            jitter = 1.0 + 0.01 * random.random() + 0.01 * float(np.random.rand())
+            gan = F.softplus(-self.disc(z)).mean()
+            self.calls += 1
+            return RegOut(self.cfg.lambda_ * jitter * (sw + gan), {"sw": sw, "gan": gan})
+'''
+
+
+@pytest.fixture
+def probe_plugin(tmp_path, monkeypatch):
+    """The PROBE plugin, importable here and installed (entry point) for
+    subprocesses given the returned PYTHONPATH entry; registered in-process
+    for this test only."""
+    import importlib
+
+    from wae_bench.registry import REGULARIZERS
+
+    REGULARIZERS.load_entry_points()  # before the plugin is on sys.path: it must not stay registered
+    root = install_plugin(tmp_path / "plugins", "wae_probe_plugin", PROBE, {"probe": "wae_probe_plugin:Probe"})
+    monkeypatch.syspath_prepend(str(root))
+    mod = importlib.import_module("wae_probe_plugin")
+    monkeypatch.setitem(REGULARIZERS._items, "probe", mod.Probe)
+    yield root
+    sys.modules.pop("wae_probe_plugin", None)

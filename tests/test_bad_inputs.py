@@ -1,0 +1,340 @@
+"""Bad input (issue 8, part 4): each row of the README's table, run through the
+CLI.  Every row must give a non-zero exit status, exactly one line on stderr
+starting ``error:`` that names the problem (and the fix), no traceback, and
+lose nothing: files of an existing run are byte-identical afterwards.
+
+Most rows call ``wae_bench.cli.main`` in this process (fast); a few run
+``python -m wae_bench`` to show that no traceback reaches a real stderr.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.reliability_helpers import TINY, assert_one_line_error, cli, install_plugin, one_thread, start
+from wae_bench import checkpoint
+from wae_bench.cli import main
+from wae_bench.errors import WaeError
+
+RUN = ["run", *TINY, "--set", "max_steps=4", "--set", "ckpt_every=2", "--set", "expost=[]"]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """A finished tiny MoCA run (checkpoints at steps 2 and 4)."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    with one_thread():
+        try:
+            main([*RUN, "--out", str(out)])
+        except SystemExit as e:
+            assert e.code in (0, None)
+    return out
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def png(path: Path, size: int = 8, mode: str = "RGB") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "I;16":
+        Image.fromarray(np.full((size, size), 40000, dtype=np.uint16)).save(path)
+    else:
+        Image.new(mode, (size, size), color=(200, 30, 30) if mode == "RGB" else 128).save(path)
+    return path
+
+
+class World:
+    """Builds the files a row needs under ``tmp`` (copies of the finished run,
+    data folders, config files)."""
+
+    def __init__(self, tmp: Path, finished: Path):
+        self.tmp, self.finished, self.keep = tmp, finished, None
+
+    def run_copy(self, name: str = "copy", keep: bool = True) -> Path:
+        dst = self.tmp / name
+        shutil.copytree(self.finished, dst)
+        if keep:
+            self.keep = dst
+        return dst
+
+    def edit_config(self, run: Path, **changes) -> None:
+        cfg = json.loads((run / "config.json").read_text())
+        cfg["config"].update(changes)
+        (run / "config.json").write_text(json.dumps(cfg))
+
+    def images(self, name: str, n: int = 4, size: int = 8, mode: str = "RGB") -> Path:
+        root = self.tmp / name
+        for split in ("train", "test"):
+            for i in range(n):
+                png(root / split / "cls" / f"{i}.png", size, mode)
+        return root
+
+    def file(self, name: str, data: bytes | str) -> Path:
+        p = self.tmp / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data.encode() if isinstance(data, str) else data)
+        return p
+
+
+def _truncated_zip(w: World) -> Path:
+    root = w.images("z")
+    for split in ("train", "test"):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            for p in sorted((root / split).rglob("*.png")):
+                zf.write(p, str(p.relative_to(root / split)))
+        shutil.rmtree(root / split)
+        raw = buf.getvalue()
+        (root / f"{split}.zip").write_bytes(raw[: len(raw) // 2])
+    return root
+
+
+def _corrupt_zip_member(w: World) -> Path:
+    """Whole archives (central directory intact) whose deflated member data is damaged."""
+    root = w.tmp / "cz"
+    root.mkdir()
+    for split in ("train", "test"):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for i in range(3):
+                img = io.BytesIO()
+                Image.fromarray(np.random.default_rng(i).integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(img, "BMP")
+                zf.writestr(f"cls/{i}.bmp", img.getvalue())
+        raw = bytearray(buf.getvalue())
+        start = raw.index(b"cls/0.bmp") + len("cls/0.bmp")
+        raw[start + 5: start + 60] = bytes(55)                   # zero out deflated bytes of member 0
+        (root / f"{split}.zip").write_bytes(bytes(raw))
+    return root
+
+
+def _truncate_checkpoints(w: World) -> Path:
+    run = w.run_copy()
+    for p in checkpoint.checkpoints(run):
+        p.write_bytes(p.read_bytes()[:200])
+    return run
+
+
+def _other_arch(w: World) -> Path:
+    run = w.run_copy()
+    w.edit_config(run, latent_dim=32)
+    return run
+
+
+def _other_regularizer(w: World) -> Path:
+    """A WAE-MMD run's folder holding MoCA checkpoints (copied in by hand)."""
+    from wae_bench.config import TrainConfig, from_dict, to_dict
+    from wae_bench.run import resolve
+
+    run = w.run_copy()
+    saved = json.loads((run / "config.json").read_text())["config"]
+    mmd = resolve(from_dict(TrainConfig, {**saved, "regularizer": "wae-mmd", "reg": {}})).cfg
+    w.edit_config(run, **to_dict(mmd))
+    return run
+
+
+@dataclass
+class Row:
+    id: str
+    problem: str                                 # the README table's "input" column
+    args: Callable[[World], list]
+    needles: tuple[str, ...]
+
+
+ROWS = [
+    Row("unknown-regularizer", "`--reg mocaa`", lambda w: [*RUN, "--reg", "mocaa"],
+        ("unknown regularizer 'mocaa'", "did you mean 'moca'", "wae-bench list")),
+    Row("unknown-arch", "`--arch a3`", lambda w: [*RUN, "--arch", "a3"], ("unknown architecture 'a3'",)),
+    Row("unknown-dataset", "`--dataset cifar100`", lambda w: ["run", "--dataset", "cifar100"],
+        ("unknown dataset 'cifar100'", "did you mean 'cifar10'")),
+    Row("unknown-metric", "`eval RUN --metrics fidd`", lambda w: ["eval", w.run_copy(), "--metrics", "fidd"],
+        ("bad --metrics fidd", "choose from")),
+    Row("negative-lambda", "`--lambda -1`", lambda w: [*RUN, "--lambda", "-1"], ("lambda must be >= 0",)),
+    Row("K-below-batch", "`--set reg.K=16` (batch 64)", lambda w: [*RUN, "--set", "reg.K=16"],
+        ("K (16) must be >= the global batch size (64)", "--batch-size")),
+    Row("tau-not-positive", "`--set reg.tau=0`", lambda w: [*RUN, "--set", "reg.tau=0"], ("tau must be > 0",)),
+    Row("m0-outside-0-1", "`--set reg.m0=1.5`", lambda w: [*RUN, "--set", "reg.m0=1.5"], ("m0 must be in [0, 1]",)),
+    Row("epochs-zero", "`--epochs 0`", lambda w: [*RUN, "--epochs", "0"], ("epochs must be >= 1",)),
+    Row("unknown-key", "`--set foo=1`", lambda w: [*RUN, "--set", "foo=1"], ("unknown config key 'foo'", "valid keys")),
+    Row("unknown-reg-key", "`--set reg.queue=5`", lambda w: [*RUN, "--set", "reg.queue=5"],
+        ("unknown config key", "queue", "valid keys")),
+    Row("bad-value-type", "`--set epochs=abc`", lambda w: [*RUN, "--set", "epochs=abc"], ("expected an integer",)),
+    Row("bad-set-syntax", "`--set epochs`", lambda w: [*RUN, "--set", "epochs"], ("write key=value",)),
+    Row("bad-option-value", "`--epochs abc`", lambda w: [*RUN, "--epochs", "abc"],
+        ("not a valid integer", "--help")),
+    Row("unknown-option", "`--epoch 3`", lambda w: [*RUN, "--epoch", "3"], ("no such option", "--epochs")),
+    Row("malformed-toml", "`--config bad.toml` (`epochs = [`)",
+        lambda w: [*RUN, "--config", w.file("bad.toml", "epochs = [\n")], ("malformed TOML", "bad.toml")),
+    Row("missing-config-file", "`--config missing.toml`", lambda w: [*RUN, "--config", w.tmp / "missing.toml"],
+        ("not found", "--config")),
+    Row("missing-data-folder", "`--dataset folder --data-root /no/such/dir`",
+        lambda w: ["run", "--dataset", "folder", "--data-root", w.tmp / "nope"], ("does not exist", "--data-root")),
+    Row("empty-data-folder", "`--data-root` an empty folder",
+        lambda w: ["run", "--dataset", "folder", "--data-root", (w.tmp / "empty").mkdir() or w.tmp / "empty"],
+        ("no folder train split", "--data-root")),
+    Row("empty-split", "`train/` and `test/` hold no images",
+        lambda w: ["run", "--dataset", "folder", "--data-root",
+                   [(w.tmp / "e" / s).mkdir(parents=True) for s in ("train", "test")] and w.tmp / "e"],
+        ("no images", "--data-root")),
+    Row("wrong-image-size", "`--dataset cifar10` with 16×16 images",
+        lambda w: ["run", "--dataset", "cifar10", "--data-root", w.images("small", size=16)],
+        ("is 16x16, expected 32x32", "--dataset folder")),
+    Row("wrong-image-mode", "a 16-bit grayscale PNG", lambda w: ["run", "--dataset", "folder", "--data-root",
+                                                                w.images("i16", mode="I;16")],
+        ("has mode I;16", "convert it to 8-bit RGB")),
+    Row("corrupt-image", "a `.png` that is not an image",
+        lambda w: ["run", "--dataset", "folder", "--data-root",
+                   (w.file("bad/train/a/0.png", b"not a png"), w.file("bad/test/a/0.png", b"x"))[0].parents[2]],
+        ("cannot read image", "0.png", "remove or replace")),
+    Row("truncated-zip", "`train.zip` cut in half", lambda w: ["run", "--dataset", "folder", "--data-root",
+                                                              _truncated_zip(w)],
+        ("train.zip", "re-download or re-pack")),
+    Row("corrupt-zip-member", "a zip whose member data is damaged",
+        lambda w: ["run", "--dataset", "folder", "--data-root", _corrupt_zip_member(w)],
+        ("train.zip", "truncated or corrupt", "re-download or re-pack")),
+    Row("truncated-checkpoint", "every checkpoint of the run truncated",
+        lambda w: ["run", "--resume", "--out", _truncate_checkpoints(w), "--no-eval"],
+        ("no loadable checkpoint", "truncated")),
+    Row("checkpoint-other-arch", "a checkpoint of latent_dim 16 in a run of latent_dim 32",
+        lambda w: ["run", "--resume", "--out", _other_arch(w), "--no-eval"],
+        ("latent_dim 16, not 32", "start a new --out")),
+    Row("checkpoint-other-regularizer", "a MoCA checkpoint in a WAE-MMD run",
+        lambda w: ["run", "--resume", "--out", _other_regularizer(w), "--no-eval"],
+        ("regularizer 'moca', not 'wae-mmd'",)),
+    Row("out-holds-another-run", "`--out` of an existing run, without `--resume`",
+        lambda w: [*RUN, "--lr", "0.01", "--out", w.run_copy()], ("holds a run", "--resume", "another --out")),
+    Row("out-is-a-file", "`--out` names a file", lambda w: [*RUN, "--out", w.file("afile", "x")],
+        ("is a file",)),
+    Row("resume-changed-config", "`--resume --lr 0.5`", lambda w: ["run", "--resume", "--lr", "0.5", "--out",
+                                                                   w.run_copy(), "--no-eval"],
+        ("different config (lr changed)", "--force")),
+    Row("resume-nothing", "`--resume` into an empty folder",
+        lambda w: ["run", "--resume", "--out", w.tmp / "fresh", "--no-eval"], ("nothing to resume",)),
+    Row("batch-larger-than-data", "`--batch-size 4096` (1,500 images)",
+        lambda w: [*RUN, "--batch-size", "4096", "--set", "reg.K=8192"], ("fewer than one batch", "--batch-size")),
+    Row("image-size-vs-arch", "`--set image_size=10` (tiny takes multiples of 4)",
+        lambda w: [*RUN, "--set", "image_size=10"], ("cannot take 10x10", "image_size")),
+    Row("bad-device", "`--device tpu`", lambda w: [*RUN, "--device", "tpu"], ("bad device 'tpu'",)),
+    Row("trust-needed", "a checkpoint that would run pickled code", lambda w: ["run", "--resume", "--out",
+                                                                             _evil(w), "--no-eval"],
+        ("would run pickled code", "--trust-checkpoint")),
+]
+if not torch.cuda.is_available():
+    ROWS.append(Row("no-gpu", "`--device cuda` without a GPU", lambda w: [*RUN, "--device", "cuda"],
+                    ("no CUDA GPU", "--device cpu")))
+
+
+def _evil(w: World) -> Path:
+    from tests.test_security import plant_evil_checkpoint
+
+    run = w.run_copy()
+    plant_evil_checkpoint(run, w.tmp / "pwned")
+    return run
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
+def test_bad_input_is_one_line_and_loses_nothing(row, finished, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)                      # a default --out would land here
+    w = World(tmp_path, finished)
+    args = row.args(w)
+    before = snapshot(w.keep) if w.keep else None
+    code, _, err = cli(args, capsys)
+    assert_one_line_error(code, err, *row.needles)
+    if before is not None:
+        assert snapshot(w.keep) == before, "files of the existing run changed"
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "pwned").exists()
+
+
+def test_missing_fid_weights_offline(finished, tmp_path, capsys, monkeypatch):
+    for k, v in {"WAE_BENCH_OFFLINE": "1", "WAE_BENCH_CACHE": tmp_path / "cache",
+                 "TORCH_HOME": tmp_path / "torch"}.items():
+        monkeypatch.setenv(k, str(v))
+    monkeypatch.delenv("WAE_BENCH_FID_WEIGHTS", raising=False)
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    before = snapshot(run)
+    code, _, err = cli(["eval", run, "--quiet"], capsys)
+    assert_one_line_error(code, err, "FID Inception weights not found (offline)", "wae-bench fid-weights",
+                          "--fid-weights")
+    assert snapshot(run) == before
+
+
+def test_disk_full_while_writing_a_checkpoint(tmp_path, capsys, monkeypatch):
+    """ENOSPC (simulated) when checkpoint 4 is written: one line, the run's
+    checkpoint 2 intact and loadable, no temp file left, and a resume (disk
+    freed) finishes the run."""
+    import errno
+    import os
+
+    real = checkpoint._open_temp
+
+    class Full(io.FileIO):
+        def write(self, b):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def open_temp(path):
+        f, tmp = real(path)
+        if path.name != "step-00000004.pt":
+            return f, tmp
+        f.close()
+        return Full(tmp, "wb"), tmp
+
+    monkeypatch.setattr(checkpoint, "_open_temp", open_temp)
+    out = tmp_path / "run"
+    with one_thread():
+        code, _, err = cli([*RUN, "--out", out], capsys)
+    assert_one_line_error(code, err, "could not write", "step-00000004.pt", "No space left on device",
+                          "previous version of the file is intact")
+    assert [p.name for p in checkpoint.checkpoints(out)] == ["step-00000002.pt"]
+    assert checkpoint.load(out / "checkpoints" / "step-00000002.pt")["t"] == 2
+    assert not list(out.rglob(".*.tmp"))
+    monkeypatch.undo()
+    with one_thread():
+        code, _, err = cli(["run", "--resume", "--out", out, "--quiet", "--no-eval"], capsys)
+    assert code == 0, err
+    assert checkpoint.load(checkpoint.checkpoints(out)[-1])["finished"]
+
+
+BROKEN = '''
+    raise ImportError("this plugin needs libfoo 9")
+'''
+
+
+def test_broken_third_party_plugin_is_reported_not_fatal(tmp_path):
+    """A real entry point (a dist-info on PYTHONPATH) whose module raises on
+    import: `list` still works and shows it; `run --reg broken` is one line.
+    Also shows, in real processes, that no traceback reaches stderr (unless
+    --debug asks for it)."""
+    root = install_plugin(tmp_path / "plugins", "wae_broken_plugin", BROKEN,
+                          {"broken": "wae_broken_plugin:Broken"})
+    procs = {"list": start(["list"], [root]),
+             "run": start([*RUN, "--reg", "broken", "--out", tmp_path / "r"], [root]),
+             "debug": start(["--debug", *RUN, "--reg", "mocaa", "--out", tmp_path / "d"])}
+    res = {k: (p.wait(timeout=120), *p.communicate()) for k, p in procs.items()}
+    code, out, err = res["list"]
+    assert code == 0 and "Traceback" not in err, err
+    assert "broken" in out and "failed to load" in out and "libfoo 9" in out and "moca" in out
+    assert_one_line_error(res["run"][0], res["run"][2], "regularizer 'broken' failed to load", "ImportError",
+                          "libfoo 9", "fix or uninstall")
+    assert res["run"][0] == 2
+    code, _, err = res["debug"]                                     # --debug: the traceback, on request
+    assert code != 0 and "Traceback" in err and "WaeError: unknown regularizer" in err
+
+
+def test_debug_shows_the_traceback(capsys):
+    with pytest.raises(WaeError, match="unknown regularizer"):
+        main(["--debug", *RUN, "--reg", "mocaa"])
+    code, _, err = cli([*RUN, "--reg", "mocaa"], capsys)    # and the flag does not stick
+    assert_one_line_error(code, err, "unknown regularizer")
