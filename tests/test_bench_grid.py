@@ -52,9 +52,9 @@ def load(tmp_path: Path, extra: str = "", sets=()) -> specs.Spec:
 
 # -- validation --------------------------------------------------------------------
 @pytest.mark.parametrize("extra, sets, message", [
-    ("", ["train.epochz=3"], "unknown config key train.'epochz'"),
-    ("", ["eval.fid_sampels=3"], "'fid_sampels'"),
-    ("", ["bench.colour=1"], "'colour'"),
+    ("", ["train.epochz=3"], "unknown config key 'train.epochz'"),
+    ("", ["eval.fid_sampels=3"], "'eval.fid_sampels'"),
+    ("", ["bench.colour=1"], "'bench.colour'"),
     ("\n[results]\nx = 1\n", [], "'results'"),
     ("", ["bench.seeds=[]"], "empty grid"),
     ("", ["bench.regularizers=[]"], "empty grid"),
@@ -75,7 +75,7 @@ def test_bad_specs_are_refused_in_one_line(tmp_path, extra, sets, message):
 
 @pytest.mark.parametrize("sets, message", [
     (["bench.regularizers=[\"moca\", \"mocca\"]"], "unknown regularizer 'mocca'; did you mean 'moca'"),
-    (["reg.moca.Kay=3"], "unknown config key reg.'Kay'"),
+    (["reg.moca.Kay=3"], "unknown config key 'reg.Kay'"),
     (["bench.archs=[\"a7\"]"], "unknown architecture 'a7'"),
     (["bench.datasets=[\"digitz\"]"], "unknown dataset 'digitz'"),
     (["reg.moca.tau=-1"], "tau must be > 0"),

@@ -52,7 +52,7 @@ def test_run_writes_a_complete_run_directory_and_resume_is_a_no_op(tmp_path, cap
     (["--set", "reg.m0=2"], "m0 must be in [0, 1]"),
     (["--lambda", "-1"], "lambda must be >= 0"),
     (["--epochs", "0"], "epochs must be >= 1"),
-    (["--set", "reg.queue=5"], "unknown config key reg.'queue'"),
+    (["--set", "reg.queue=5"], "unknown config key 'reg.queue'"),
     (["--set", "bogus=1"], "unknown config key 'bogus'"),
 ])
 def test_bad_input_is_one_line(args, needle, tmp_path, capsys):

@@ -33,7 +33,7 @@ def test_reg_keys_validated_by_the_plugin_config():
     from regularizers.moca import MoCAConfig
 
     assert from_dict(MoCAConfig, {"lambda": 5}).lambda_ == 5.0
-    with pytest.raises(WaeError, match="unknown config key reg.'k'|unknown config key 'k'"):
+    with pytest.raises(WaeError, match="unknown config key 'reg.k'"):
         from_dict(MoCAConfig, {"k": 5}, where="reg.")
     assert to_dict(MoCAConfig())["lambda"] == 1000.0
 

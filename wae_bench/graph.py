@@ -29,6 +29,10 @@ def make_capturable(opt: torch.optim.Optimizer | None, device: torch.device) -> 
         g["capturable"] = True
         if not isinstance(g["lr"], Tensor):
             g["lr"] = torch.tensor(float(g["lr"]), device=device)
+        for p in g["params"]:   # a resumed state keeps its step counts on the CPU
+            st = opt.state.get(p, {})
+            if isinstance(st.get("step"), Tensor):
+                st["step"] = st["step"].to(p.device, torch.float32)
 
 
 def _state_tensors(trainer) -> list[Tensor]:

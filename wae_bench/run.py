@@ -102,12 +102,14 @@ def build(plan: Plan, channels: int, T: int, device: torch.device, world_size: i
     c = plan.cfg
     seed_everything(c.seed)  # equal initial weights on every rank; a reproducible run
     ae = build_arch(plan.arch, c.image_size, channels, c.latent_dim)
+    if sync_bn:   # before attach: MoCA's key encoder copies the synchronised batch norm too
+        if device.type != "cuda":
+            raise WaeError("sync_bn needs CUDA devices (NCCL); drop --set sync_bn=true on the CPU")
+        ae = torch.nn.SyncBatchNorm.convert_sync_batchnorm(ae)
     setup = Setup(total_steps=T, batch_size=c.batch_size, world_size=world_size, latent_dim=c.latent_dim,
                   arch=plan.arch.name, dataset=plan.data.name)
     reg = plan.reg_cls(plan.reg_cfg, setup)
     reg.attach(ae)
-    if sync_bn:
-        ae = torch.nn.SyncBatchNorm.convert_sync_batchnorm(ae)
     return ae.to(device), reg.to(device)
 
 

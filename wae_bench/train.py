@@ -56,6 +56,7 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
         ae, reg = build(plan, channels, T, device, dist.world_size, sync_bn=cfg.sync_bn and dist.enabled)
         trainer = Trainer(ae, reg, lr=cfg.lr, total_steps=T, precision=cfg.precision,
                           model=dist.wrap(ae), ctx=dist.context(T))
+        dist.seed_rank(cfg.seed)   # equal initial weights; own prior samples / directions per rank
         start, finished = 0, False
         if resume:
             start, finished = _resume(trainer, run, cfg, trust, dist)
@@ -91,6 +92,10 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
             run.append_metrics({"step": step, **m, **speed, "time": time.time()})
 
     stopped = None
+    if not finished and start < T and cfg.step_mode == "graph":
+        from wae_bench.graph import capture_step
+
+        trainer.step = capture_step(trainer, batch(start), world_size=dist.world_size)
     if not finished and start < T:
         with TrainProgress(T, start, cfg.batch_size * dist.world_size, quiet or not dist.is_main) as bar:
             try:
@@ -113,6 +118,7 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
         from wae_bench.pictures import write_grids  # (imports torchvision: only when it is needed)
 
         write_grids(ae, reg, to_float(test.images[:64]), run.path, seed=cfg.seed)
+    dist.barrier()   # the final checkpoint exists before any rank evaluates it
     return run.path
 
 

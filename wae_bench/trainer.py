@@ -80,6 +80,20 @@ class Meter:
             mine.copy_(saved)
 
 
+def average_gradients(opt: torch.optim.Optimizer) -> None:
+    """Average the gradients of ``opt``'s parameters over all processes (one
+    flattened all-reduce), as DDP does for the autoencoder."""
+    import torch.distributed as td
+
+    grads = [p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    td.all_reduce(flat)
+    flat /= td.get_world_size()
+    torch._foreach_copy_(grads, [f.view_as(g) for f, g in zip(flat.split([g.numel() for g in grads]), grads)])
+
+
 class NonFinite(WaeError):
     """A loss term or parameter went NaN/inf; raised before any checkpoint of
     that state is written."""
@@ -109,9 +123,15 @@ class Trainer:
         self.set_to_none = True
 
     def set_lr(self, lr: float) -> None:
+        """Between steps; a tensor lr (capturable Adam in a CUDA graph) is
+        changed in place so the captured graph sees it."""
         for opt in filter(None, (self.opt, self.aux_opt)):
             for g in opt.param_groups:
-                g["lr"] = lr * g.get("lr_scale", 1.0)
+                value = lr * g.get("lr_scale", 1.0)
+                if isinstance(g["lr"], Tensor):
+                    g["lr"].fill_(value)
+                else:
+                    g["lr"] = value
 
     def step(self, x: Tensor) -> None:
         """One training iteration on batch ``x`` (float, [0, 1]); capture-safe."""
@@ -124,6 +144,8 @@ class Trainer:
                 aux = reg.aux_loss(z.detach(), ctx)
             self.aux_opt.zero_grad(set_to_none=self.set_to_none)
             aux.backward()
+            if ctx.world_size > 1:   # the plugin's own module is synchronised like the autoencoder
+                average_gradients(self.aux_opt)
             self.aux_opt.step()
             terms["aux"] = aux
         with self.autocast():

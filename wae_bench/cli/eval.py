@@ -21,8 +21,9 @@ def _alphas(text: str) -> list[float]:
 def eval_options(f):
     """Options shared by `eval` and `run` (end-of-run evaluation)."""
     for opt in reversed([
-        click.option("--fid-samples", type=int, default=10000, show_default=True,
-                     help="Generated samples per column (the paper: 10,000)."),
+        click.option("--fid-samples", type=int, default=None,
+                     help="Generated samples per column. Default: the dataset's (10,000 as the paper; "
+                          "500 for the embedded digits)."),
         click.option("--metrics", default="fid", show_default=True, help="Comma list of fid, kid, pr, is."),
         click.option("--what", default="samples", show_default=True,
                      help="Comma list of columns: samples, n, gmm (ex-post densities), rec, interp."),

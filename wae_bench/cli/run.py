@@ -48,17 +48,48 @@ def overrides_from(config: str | None, sets: tuple[str, ...], flags: dict) -> di
 @eval_options
 @click.option("--trust-checkpoint", is_flag=True, help="Load checkpoints that need pickle (unsafe).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run_cmd(resume, force, config, sets, out, do_eval, trust_checkpoint, quiet, fid_samples, metrics, what,
+@click.pass_context
+def run_cmd(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, quiet, fid_samples, metrics, what,
             fid_weights, features, **flags):
     """Train one model; resumable; writes a run directory (and scores it, unless --no-eval)."""
     from wae_bench.train import train_run
 
+    ev = dict(fid_samples=fid_samples, metrics=metrics.split(","), what=what.split(","), fid_weights=fid_weights,
+              features=features, quiet=quiet, trust=trust_checkpoint)
+    if do_eval:
+        do_eval = _check_eval(ctx, ev)
     path = train_run(overrides_from(config, sets, flags), out, resume=resume, force=force, quiet=quiet,
                      trust=trust_checkpoint)
-    click.echo(f"run directory: {path}")
-    if do_eval and os.environ.get("RANK", "0") == "0":
-        _evaluate(path, fid_samples=fid_samples, metrics=metrics.split(","), what=what.split(","),
-                  fid_weights=fid_weights, features=features, quiet=quiet, trust=trust_checkpoint)
+    main = os.environ.get("RANK", "0") == "0"
+    if main:
+        click.echo(f"run directory: {path}")
+    if do_eval:   # every process generates its share of the samples (torchrun)
+        _evaluate(path, **ev)
+
+
+def _check_eval(ctx, ev: dict) -> bool:
+    """Check the evaluation settings before training (not hours later).  If
+    the FID weights are missing and no evaluation option was given, the run
+    trains and is not scored (said once); with explicit options it is an error."""
+    from click.core import ParameterSource
+
+    from wae_bench.errors import WaeError
+    from wae_bench.evaluate import check_options
+    from wae_bench.metrics.weights import WeightsMissing
+
+    explicit = any(ctx.get_parameter_source(n) not in (ParameterSource.DEFAULT, None)
+                   for n in ("fid_samples", "metrics", "what", "fid_weights", "features", "do_eval"))
+    try:
+        check_options(ev["metrics"], ev["what"], ev["features"], ev["fid_weights"], ev["fid_samples"])
+    except WeightsMissing as e:
+        if explicit:
+            raise WaeError(f"{e}; or pass --no-eval") from None
+        from wae_bench.progress import console
+
+        console.print(f"[yellow]note:[/] the run will not be scored: {e}; then score it with `wae-bench eval RUN`",
+                      soft_wrap=True)
+        return False
+    return True
 
 
 def _evaluate(path, **kw) -> None:

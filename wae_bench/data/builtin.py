@@ -138,7 +138,8 @@ def load_folder(root, split, image_size, download) -> ImageSet:
 
 
 DIGITS = DatasetSpec("digits", "scikit-learn digits, embedded (offline default)", load_digits,
-                     image_size=16, channels=1, arch="tiny", epochs=30, needs_root=False, downloadable=False)
+                     image_size=16, channels=1, arch="tiny", epochs=30, needs_root=False, downloadable=False,
+                     fid_samples=500)   # Inception on 2 CPU cores: ~6 img/s
 CIFAR10 = DatasetSpec("cifar10", "CIFAR-10 (Krizhevsky 2009), 50k/10k, 32x32", load_cifar10,
                       image_size=32, arch="a1", epochs=100)
 CELEBA = DatasetSpec("celeba", "CelebA (Liu et al. 2015), 140 crop -> 64x64", load_celeba,

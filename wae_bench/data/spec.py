@@ -36,7 +36,8 @@ class DatasetSpec:
     """``load(root, split, image_size, download)`` -> :class:`ImageSet`.
 
     ``image_size``/``channels`` are the defaults, ``arch``/``epochs`` the
-    suggested training settings, ``downloadable`` whether ``--download`` can
+    suggested training settings, ``fid_samples`` the default number of
+    generated samples to score (the paper's 10,000), ``downloadable`` whether ``--download`` can
     fetch it, ``needs_root`` whether ``--data-root`` is
     required (it is not for the embedded default).
     """
@@ -48,6 +49,7 @@ class DatasetSpec:
     channels: int = 3
     arch: str = "a1"
     epochs: int = 100
+    fid_samples: int = 10000
     needs_root: bool = True
     downloadable: bool = True
 

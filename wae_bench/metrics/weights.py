@@ -94,6 +94,10 @@ def _sidecar(path: Path) -> dict:
         return {}
 
 
+class WeightsMissing(WaeError):
+    """The FID weights are neither given, cached, nor downloadable."""
+
+
 def cache_path() -> Path:
     return cache_root() / "weights" / CACHE_FILE
 
@@ -117,7 +121,7 @@ def resolve(explicit: str | None = None, allow_download: bool = True) -> FidWeig
     if hub_path().is_file():
         return _describe(hub_path(), "torch-fidelity download (torch hub cache)")
     if not allow_download or os.environ.get(ENV_OFFLINE):
-        raise WaeError(f"FID Inception weights not found (offline); provision them with `{FIX}` "
+        raise WeightsMissing(f"FID Inception weights not found (offline); provision them with `{FIX}` "
                        f"or pass --fid-weights PATH")
     return _describe(download_hub(), "torch-fidelity download")
 
@@ -132,7 +136,7 @@ def download_hub() -> Path:
         torch.hub.download_url_to_file(URL_INCEPTION_V3, str(dst), progress=False)
     except Exception as e:  # noqa: BLE001 - URLError, OSError, HTTP errors
         msg = str(e).splitlines()[0][:100] if str(e) else type(e).__name__
-        raise WaeError(f"FID Inception weights are not available offline (download failed: {msg}); provision "
+        raise WeightsMissing(f"FID Inception weights are not available offline (download failed: {msg}); provision "
                        f"them with `{FIX}` or pass --fid-weights PATH") from None
     return dst
 
