@@ -104,13 +104,21 @@ def make_trainer(reg_name, arch, size, B, d, dev, T, reg_over, precision="fp32",
 
 
 def time_rounds(fns: dict, x, steps, repeats, warmup, dev) -> dict:
+    """Median ms/step per variant over ``repeats`` rounds; each round runs the
+    variants in a fresh random order so drift and cache effects hit all alike."""
+    import random
+
     for fn in fns.values():
         for _ in range(warmup):
             fn(x)
     sync(dev)
     rounds = {k: [] for k in fns}
+    order = random.Random(0)
     for _ in range(repeats):
-        for k, fn in fns.items():
+        keys = list(fns)
+        order.shuffle(keys)
+        for k in keys:
+            fn = fns[k]
             sync(dev)
             t0 = time.perf_counter()
             for _ in range(steps):
@@ -135,8 +143,11 @@ def main(argv=None):
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="trainer's autocast")
     ap.add_argument("--step-mode", choices=["eager", "graph"], default="eager", help="trainer's step")
     ap.add_argument("--channels-last", action="store_true", help="trainer's memory format")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--out", help="write the results as JSON here")
     a = ap.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     dev = torch.device("cuda" if a.device == "auto" and torch.cuda.is_available() else
                        ("cpu" if a.device == "auto" else a.device))
     regs = REGULARIZERS.names() if a.regs == "all" else a.regs.split(",")

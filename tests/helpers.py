@@ -1,7 +1,9 @@
 """Test helpers: tiny autoencoders and trainers (CPU, seconds)."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -30,3 +32,32 @@ def make_trainer(name: str, reg_cfg: dict | None = None, *, B: int = 8, size: in
 
 def batch(B: int = 8, size: int = 8, seed: int = 1, channels: int = 3) -> torch.Tensor:
     return torch.rand(B, channels, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """One intra-op thread for torch and BLAS/OpenMP: tiny nets run faster on
+    a shared 2-core machine, and bit-identity is asserted at a fixed count."""
+    from threadpoolctl import threadpool_limits
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def run_cli(args, capsys) -> tuple[int, str, str]:
+    """``wae-bench ARGS`` in this process: (exit status, stdout, stderr)."""
+    from wae_bench.cli import main
+
+    capsys.readouterr()
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err

@@ -12,13 +12,14 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 import torch
 
 from wae_bench import checkpoint
 from wae_bench.cli import main
+from tests.helpers import one_thread  # noqa: F401 (re-exported)
 
 # Every subprocess runs one intra-op thread, as in-process runs do under
 # :func:`one_thread`: bit-identity is asserted at a fixed thread count.
@@ -26,16 +27,6 @@ ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "WAE_BENCH_DEBUG": "0"}
 # The embedded digits at their native 8×8, a 16-d latent: ~100 steps/s a core.
 TINY = ["--dataset", "digits", "--arch", "tiny", "--set", "image_size=8", "--set", "latent_dim=16", "--quiet",
         "--no-eval"]
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 def cli(args: list[str], capsys) -> tuple[int, str, str]:

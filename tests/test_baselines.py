@@ -10,11 +10,12 @@ import math
 import numpy as np
 import ot
 import pytest
+
+from tests.helpers import run_cli
 import torch
 
 from tests.helpers import batch, make_trainer
 from wae_bench import checkpoint
-from wae_bench.cli import main
 from wae_bench.config import TrainConfig, from_dict
 from wae_bench.errors import WaeError
 from wae_bench.run import resolve
@@ -299,14 +300,6 @@ def test_rae_l2_needs_attach_before_the_optimiser():
 
 # -- end to end through the CLI -----------------------------------------------------------------
 
-def run_cli(args, capsys):
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
 
 
 SMALL = {"wae-gan": ["--set", "reg.d_hidden=32"]}     # the paper's 4×512 D is covered above; keep this fast

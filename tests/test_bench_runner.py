@@ -13,7 +13,6 @@ import pytest
 
 import wae_bench.evaluate
 import wae_bench.train
-from tests.bench_helpers import one_thread  # noqa: F401 (fixture)
 from wae_bench import checkpoint
 from wae_bench.bench import grid, runner
 from wae_bench.bench import spec as specs
@@ -22,7 +21,7 @@ from wae_bench.checkpoint import write_json
 from wae_bench.cli import main
 from wae_bench.trainer import Trainer
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 SPEC = """
 [bench]

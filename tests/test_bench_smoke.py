@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench_helpers import one_thread, run_cli  # noqa: F401 (fixture)
+from tests.bench_helpers import run_cli
 from wae_bench.bench import grid
 from wae_bench.bench import spec as specs
 from wae_bench.registry import REGULARIZERS
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 SMOKE = Path(__file__).resolve().parents[1] / "benchmarks" / "smoke.toml"
 

