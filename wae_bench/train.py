@@ -48,6 +48,7 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
         what = "holds a run" if run.saved_config() is not None else "is not empty"
         raise WaeError(f"output directory {str(run.path)!r} {what}; pass --resume to continue it, "
                        f"or choose another --out")
+    dist.barrier()   # every rank has checked the folder before rank 0 writes into it
     with output_dir(run.path, dist.is_main):
         device = dist.device if dist.enabled else pick_device(cfg.device)
         train, test = load_data(plan)
