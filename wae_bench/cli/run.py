@@ -88,8 +88,9 @@ def _check_eval(ctx, ev: dict) -> bool:
             raise WaeError(f"{e}; or pass --no-eval") from None
         from wae_bench.progress import console
 
-        console.print(f"[yellow]note:[/] the run will not be scored: {e}; then score it with `wae-bench eval RUN`",
-                      soft_wrap=True)
+        if os.environ.get("RANK", "0") == "0":
+            console.print(f"[yellow]note:[/] the run will not be scored: {e}; then score it with `wae-bench eval RUN`",
+                          soft_wrap=True)
         return False
     return True
 
@@ -103,7 +104,8 @@ def _evaluate(path, **kw) -> None:
         evaluate_run(path, **kw)
     except WaeError as e:
         raise WaeError(f"{e} (the trained run is kept; score it later with `wae-bench eval {path}`)") from None
-    click.echo(f"results: {path}/results.json")
+    if os.environ.get("RANK", "0") == "0":
+        click.echo(f"results: {path}/results.json")
 
 
 COMMANDS = [run_cmd]
