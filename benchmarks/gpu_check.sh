@@ -63,9 +63,9 @@ log "3. FID(train, test) of the CIFAR-10 JPEG copy (reference: 3.1177)"
 timeout 300 python3 benchmarks/fid_reference.py --dataset cifar10 --data-root "$DATA" --variant cifar10-jpeg-q75 \
   --fid-weights "$W" --limit $LIMIT --out "$OUT/fid-reference.json" 2>&1 | tail -12 | tee -a "$OUT/summary.txt"
 
-log "4. MoCA a1 on CIFAR-10, $EPOCHS epochs, captured bf16 step, FID of $FIDN samples"
+log "4. MoCA a1 on CIFAR-10, $EPOCHS epochs, captured bf16 channels-last step, FID of $FIDN samples"
 timeout 600 python3 -m wae_bench run --reg moca --dataset cifar10 --data-root "$DATA" --arch a1 --epochs $EPOCHS \
-  $MAXSTEPS --precision bf16 --set step_mode=graph --set data_variant=cifar10-jpeg-q75 --out /tmp/wae-run \
+  $MAXSTEPS --precision bf16 --set step_mode=graph --set channels_last=true --set data_variant=cifar10-jpeg-q75 --out /tmp/wae-run \
   --fid-weights "$W" --fid-samples $FIDN $FEAT --what samples,rec --quiet 2>&1 | tail -15 | tee -a "$OUT/summary.txt"
 cp /tmp/wae-run/results.json "$OUT/moca-a1-results.json" 2>/dev/null
 cp /tmp/wae-run/samples.png "$OUT/moca-a1-samples.png" 2>/dev/null

@@ -77,3 +77,19 @@ def test_unreadable_checkpoint(tmp_path, capsys):
     ck.write_bytes(ck.read_bytes()[:100])
     code, _, err = run_cli(["run", "--resume", "--out", str(out), "--quiet", "--no-eval"], capsys)
     assert code == 2 and "unreadable or truncated" in err
+
+
+def test_channels_last_trains_the_same_model(tmp_path, capsys):
+    import torch
+
+    from wae_bench import checkpoint
+
+    outs = []
+    for flag in ("false", "true"):
+        out = tmp_path / flag
+        code, _, err = run_cli(["run", "--out", str(out), *FAST, "--set", "expost=[]",
+                                "--set", f"channels_last={flag}"], capsys)
+        assert code == 0, err
+        outs.append(checkpoint.latest(out)[1]["ae"])
+    for k in outs[0]:
+        assert torch.allclose(outs[0][k].float(), outs[1][k].float(), rtol=1e-3, atol=1e-4), k

@@ -190,6 +190,7 @@ class TrainConfig:
     device: str = "auto"
     precision: Precision = "fp32"
     step_mode: StepMode = "eager"
+    channels_last: bool = False
     data_on_device: bool = True
     sync_bn: bool = False
     ckpt_every: int = 1000

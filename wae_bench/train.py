@@ -55,6 +55,8 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
         spe, T = total_steps(cfg, len(train.images), dist.world_size)
         channels = train.images.shape[1]
         ae, reg = build(plan, channels, T, device, dist.world_size, sync_bn=cfg.sync_bn and dist.enabled)
+        if cfg.channels_last:   # NHWC convolutions (tensor cores like them); same maths
+            ae, reg = ae.to(memory_format=torch.channels_last), reg.to(memory_format=torch.channels_last)
         trainer = Trainer(ae, reg, lr=cfg.lr, total_steps=T, precision=cfg.precision,
                           model=dist.wrap(ae), ctx=dist.context(T))
         dist.seed_rank(cfg.seed)   # equal initial weights; own prior samples / directions per rank
@@ -76,6 +78,9 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
     batcher = Batcher(train.images, cfg.batch_size, cfg.seed, dist.rank, dist.world_size,
                       device if cfg.data_on_device else None)
     batch = batcher.batch if cfg.data_on_device else (lambda s: batcher.batch(s).to(device, non_blocking=True))
+    if cfg.channels_last:
+        fetch = batch
+        batch = lambda s: fetch(s).contiguous(memory_format=torch.channels_last)  # noqa: E731
 
     def save(step: int, **extra) -> None:
         ranks = dist.gather_objects(trainer.rng_dict()) if dist.enabled else None   # (collective)
