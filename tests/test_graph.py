@@ -59,3 +59,21 @@ def test_captured_step_matches_eager_on_gpu():
         b.step(batch(seed=s).to(dev))
     for (k, v), w in zip(a.ae.state_dict().items(), b.ae.state_dict().values()):
         assert torch.allclose(v.float(), w.float(), atol=1e-4, rtol=1e-3), k
+
+
+def test_tensor_learning_rate_is_halved_in_place_and_logged_as_a_number():
+    """Graph mode keeps the lr as a device tensor (changed in place between
+    replays); the loop must still halve it and log plain numbers."""
+    import json
+
+    from wae_bench.trainer import fit
+
+    tr = make_trainer("moca", lr=1e-3)
+    for g in tr.opt.param_groups:
+        g["lr"] = torch.tensor(1e-3)
+    lr_tensor = tr.opt.param_groups[0]["lr"]
+    logs = []
+    fit(tr, lambda s: batch(seed=s), start=0, total=4, steps_per_epoch=2, lr_halve_every=1, log_every=2,
+        ckpt_every=100, on_log=lambda step, m: logs.append(json.dumps(m)), on_ckpt=lambda step: None)
+    assert tr.opt.param_groups[0]["lr"] is lr_tensor and float(lr_tensor) == pytest.approx(5e-4)
+    assert [json.loads(x)["lr"] for x in logs] == [pytest.approx(1e-3), pytest.approx(5e-4)]

@@ -1,7 +1,6 @@
 """`wae-bench run`: train one model in a run directory, resumable."""
 from __future__ import annotations
 
-import json
 import signal
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from wae_bench import checkpoint, expost
 from wae_bench.data import Batcher
 from wae_bench.data.batcher import to_float
 from wae_bench.distributed import Dist
+from wae_bench.config import to_dict
 from wae_bench.errors import WaeError
 from wae_bench.nets import count_params
 from wae_bench.progress import TrainProgress, console, stdout
@@ -85,7 +85,7 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
     def save(step: int, **extra) -> None:
         ranks = dist.gather_objects(trainer.rng_dict()) if dist.enabled else None   # (collective)
         if dist.is_main:
-            state = {**trainer.state_dict(), "config": json.loads(json.dumps(_cfg_dict(cfg))),
+            state = {**trainer.state_dict(), "config": to_dict(cfg),
                      "versions": versions(), "world_size": dist.world_size, **extra}
             if ranks is not None:
                 state["rng_ranks"] = ranks
@@ -126,12 +126,6 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
         write_grids(ae, reg, to_float(test.images[:64]), run.path, seed=cfg.seed)
     dist.barrier()   # the final checkpoint exists before any rank evaluates it
     return run.path
-
-
-def _cfg_dict(cfg) -> dict:
-    from wae_bench.config import to_dict
-
-    return to_dict(cfg)
 
 
 def _any_rank(dist: Dist):

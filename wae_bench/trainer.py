@@ -311,7 +311,7 @@ def fit(trainer: Trainer, batch: Callable[[int], Tensor], *, start: int, total: 
             if done % log_every == 0 or done % ckpt_every == 0 or last:
                 means, bad = trainer.meter.read()
                 trainer.check_finite(bad)
-                on_log(done, {"epoch": epoch, "lr": trainer.opt.param_groups[0]["lr"], **means})
+                on_log(done, {"epoch": epoch, "lr": float(trainer.opt.param_groups[0]["lr"]), **means})
             if done % ckpt_every == 0 or last:
                 on_ckpt(done)
             if stopping:

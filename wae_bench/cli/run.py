@@ -62,11 +62,15 @@ def run_cmd(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, qu
         do_eval = _check_eval(ctx, ev)
     path = train_run(overrides_from(config, sets, flags), out, resume=resume, force=force, quiet=quiet,
                      trust=trust_checkpoint)
-    main = os.environ.get("RANK", "0") == "0"
-    if main:
+    if _is_main():
         click.echo(f"run directory: {path}")
     if do_eval:   # every process generates its share of the samples (torchrun)
         _evaluate(path, **ev)
+
+
+def _is_main() -> bool:
+    """Rank 0 under torchrun (or a single process) prints."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _check_eval(ctx, ev: dict) -> bool:
@@ -88,7 +92,7 @@ def _check_eval(ctx, ev: dict) -> bool:
             raise WaeError(f"{e}; or pass --no-eval") from None
         from wae_bench.progress import console
 
-        if os.environ.get("RANK", "0") == "0":
+        if _is_main():
             console.print(f"[yellow]note:[/] the run will not be scored: {e}; then score it with `wae-bench eval RUN`",
                           soft_wrap=True)
         return False
@@ -104,7 +108,7 @@ def _evaluate(path, **kw) -> None:
         evaluate_run(path, **kw)
     except WaeError as e:
         raise WaeError(f"{e} (the trained run is kept; score it later with `wae-bench eval {path}`)") from None
-    if os.environ.get("RANK", "0") == "0":
+    if _is_main():
         click.echo(f"results: {path}/results.json")
 
 
