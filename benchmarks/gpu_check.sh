@@ -1,24 +1,42 @@
 #!/usr/bin/env bash
-# One-call GPU check (H200, ~6 min): run from the repository root on the GPU
-# machine; writes everything under $OUT (default ./gpu-check-out).
+# One-call GPU check (H200, <= 9.5 min): run from the repository root on the
+# GPU machine; every result lands in $OUT (default ./gpu-check-out) as
+# summary.txt and gpu-check.tar.gz (re-packed after each step, so a run cut
+# short still returns what it finished).
 #
 # Prepared on the developer machine (both folders are git-ignored):
 #   .whl/          wheels missing there (cp312 manylinux): torch-fidelity, geomloss, pot
 #                  (see README "Performance" for the pip download command)
 #   .device-data/  cifar10-jpeg.tar.xz and inception-2015-12-05-fp16.pth from ../shared/data/device/
-# Then, through the device tool:  bash benchmarks/gpu_check.sh   (carry .whl and .device-data)
+# Then, through the device tool:  OUT=$OUT bash benchmarks/gpu_check.sh   (carry .whl and .device-data)
 #
-# Steps: (1) capture-vs-eager equivalence test, (2) speed table for every
-# regularizer (a1 and a2, 32x32, batch 64; eager fp32 and captured bf16),
-# (3) FID(train 50k, test 10k) of the CIFAR-10 JPEG copy through wae-bench's
-# code path (reference 3.1177), (4) one short real MoCA training run on
-# CIFAR-10 with its FID of 10,000 samples.
+# Steps, most important first, each with its own time cap inside BUDGET seconds:
+#  1. captured step == eager step (tests/test_graph.py on the GPU, fp32 and bf16)
+#  2. speed, a1 then a2 (32x32, batch 64, K 30000): every regularizer's captured
+#     bf16 channels-last step against plain-PyTorch eager loops in the same
+#     process, with a per-kernel profile of the MoCA step
+#  3. FID(train 50k, test 10k) through wae-bench's code path (reference 3.1177)
+#     and the time of a 10k FID against cached statistics
+#  4. one Table 1 cell: MoCA, a1, CIFAR-10 (JPEG copy), batch 64, FID of 10,000
+#     samples; 100 epochs if the step time of 2. lets it finish in the time
+#     left, else as many epochs as fit (the results say how many)
+#  5. speed, a1, eager fp32 (the framework's overhead without capture)
 # SMALL=1 shrinks every step so the script can be dry-run on a CPU.
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-check-out}
 SMALL=${SMALL:-0}
-mkdir -p "$OUT"
-log() { echo "== $(date -u +%H:%M:%S) $*" | tee -a "$OUT/summary.txt"; }
+BUDGET=${BUDGET:-580}
+WORK=${WORK:-/tmp/gpu-check}
+START=$SECONDS
+mkdir -p "$OUT" "$WORK"
+log() { echo "== $(date -u +%H:%M:%S) +$((SECONDS - START))s $*" | tee -a "$WORK/summary.txt"; }
+cap() { local left=$((BUDGET - (SECONDS - START) - ${2:-0})); [ "$left" -lt "$1" ] && echo $((left > 5 ? left : 5)) || echo "$1"; }
+pack() {   # everything small the steps wrote; checkpoints stay behind
+  cp "$WORK/summary.txt" "$OUT/summary.txt"
+  (cd "$WORK" && find . -type f \( -name '*.json' -o -name '*.jsonl' -o -name '*.txt' -o -name '*.md' \
+     -o -name '*.png' -o -name '*.csv' -o -name '*.log' -o -name '*.toml' \) -size -4M -print0 \
+     | tar --null -czf "$OUT/gpu-check.tar.gz" -T -)
+}
 
 if [ -d .whl ]; then   # the GPU machine: carried wheels, then this project (its entry points) into /tmp/site
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -40,33 +58,65 @@ sd.update(blob["other"])
 torch.save(sd, sys.argv[1])
 PY
 fi
-export WAE_BENCH_CACHE=/tmp/wae-cache WAE_BENCH_OFFLINE=1 PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee -a "$OUT/summary.txt"
-python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee -a "$OUT/summary.txt"
+export WAE_BENCH_CACHE=$WORK/cache WAE_BENCH_OFFLINE=1 PYTHONUNBUFFERED=1
+log "setup done; git $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee -a "$WORK/summary.txt"
+python3 -c "import torch, torch_fidelity; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'torch-fidelity', torch_fidelity.__version__)" 2>&1 | tee -a "$WORK/summary.txt"
 
-if [ "$SMALL" = 1 ]; then STEPS=1; REP=1; WARM=1; ARCHS=a1; REGS=moca; LIMIT=200; EPOCHS=1; MAXSTEPS="--set max_steps=4"; FIDN=100; FEAT="--features standin"
-else STEPS=50; REP=7; WARM=10; ARCHS="a1 a2"; REGS=all; LIMIT=0; EPOCHS=2; MAXSTEPS=""; FIDN=10000; FEAT=""; fi
+if [ "$SMALL" = 1 ]; then
+  STEPS=1; REP=1; WARM=1; REGS=moca,ae; ARCHS=a1; LIMIT=200; EPOCHS_MAX=1; SPE=782
+  CELL_SETS=(--set train.max_steps=4 --set eval.fid_samples=100 --set eval.features=standin); TESTSEL="not matches"
+  FIDFEAT="--features standin"
+else
+  STEPS=30; REP=5; WARM=5; REGS=all; ARCHS="a1 a2"; LIMIT=0; EPOCHS_MAX=100; SPE=782; CELL_SETS=(); TESTSEL="matches"; FIDFEAT=""
+fi
+speed() {  # speed ARCH TAG STEPS REPEATS [speed.py options]
+  local arch=$1 tag=$2 steps=$3 rep=$4; shift 4
+  timeout "$(cap 150 60)" python3 benchmarks/speed.py --arch "$arch" --image-size 32 --batch-size 64 --K 30000 \
+    --regs "$REGS" --steps "$steps" --repeats "$rep" --warmup "$WARM" --out "$WORK/speed-$arch-$tag.json" "$@" \
+    > "$WORK/speed-$arch-$tag.log" 2>&1
+  echo "exit $?" >> "$WORK/speed-$arch-$tag.log"
+  grep -v "^USDT\|^ERROR:.*DeviceProperties\|^\[W" "$WORK/speed-$arch-$tag.log" | tail -14 | tee -a "$WORK/summary.txt"
+  pack
+}
 
 log "1. captured step == eager step"
-timeout 300 python3 -m pytest -q -p no:cacheprovider tests/test_graph.py 2>&1 | tail -3 | tee -a "$OUT/summary.txt"
+timeout "$(cap 120)" python3 -m pytest -q -p no:cacheprovider tests/test_graph.py -k "$TESTSEL" > "$WORK/test-graph.log" 2>&1
+tail -4 "$WORK/test-graph.log" | tee -a "$WORK/summary.txt"; pack
 
-log "2. speed (ms/step, trainer vs plain-PyTorch loops in the same process)"
 for arch in $ARCHS; do
-  for mode in "--precision fp32 --step-mode eager" "--precision bf16 --step-mode graph --channels-last"; do
-    tag="$arch-$(echo $mode | tr -d ' -' | sed 's/precision//;s/stepmode/-/;s/channelslast/-cl/')"
-    timeout 400 python3 benchmarks/speed.py --arch $arch --image-size 32 --batch-size 64 --K 30000 --regs $REGS \
-      --steps $STEPS --repeats $REP --warmup $WARM $mode --out "$OUT/speed-$tag.json" 2>&1 | tail -12 | tee -a "$OUT/summary.txt"
-  done
+  log "2. speed $arch: captured bf16 channels-last step vs plain eager fp32 loops"
+  speed "$arch" graph-bf16-cl "$STEPS" "$REP" --precision bf16 --step-mode graph --channels-last \
+    --profile "$WORK/profile-$arch-graph-bf16-cl.txt"
 done
 
 log "3. FID(train, test) of the CIFAR-10 JPEG copy (reference: 3.1177)"
-timeout 300 python3 benchmarks/fid_reference.py --dataset cifar10 --data-root "$DATA" --variant cifar10-jpeg-q75 \
-  --fid-weights "$W" --limit $LIMIT --out "$OUT/fid-reference.json" 2>&1 | tail -12 | tee -a "$OUT/summary.txt"
+timeout "$(cap 120 200)" python3 benchmarks/fid_reference.py --dataset cifar10 --data-root "$DATA" --variant cifar10-jpeg-q75 \
+  --fid-weights "$W" --limit $LIMIT $FIDFEAT --out "$WORK/fid-reference.json" > "$WORK/fid-reference.log" 2>&1
+tail -22 "$WORK/fid-reference.log" | tee -a "$WORK/summary.txt"
+pack
 
-log "4. MoCA a1 on CIFAR-10, $EPOCHS epochs, captured bf16 channels-last step, FID of $FIDN samples"
-timeout 600 python3 -m wae_bench run --reg moca --dataset cifar10 --data-root "$DATA" --arch a1 --epochs $EPOCHS \
-  $MAXSTEPS --precision bf16 --set step_mode=graph --set channels_last=true --set data_variant=cifar10-jpeg-q75 --out /tmp/wae-run \
-  --fid-weights "$W" --fid-samples $FIDN $FEAT --what samples,rec --quiet 2>&1 | tail -15 | tee -a "$OUT/summary.txt"
-cp /tmp/wae-run/results.json "$OUT/moca-a1-results.json" 2>/dev/null
-cp /tmp/wae-run/samples.png "$OUT/moca-a1-samples.png" 2>/dev/null
+# 4. the Table 1 cell: as many epochs (<= 100) as the measured MoCA step time lets finish, 90 s kept for eval
+EPOCHS=$(python3 - "$WORK/speed-a1-graph-bf16-cl.json" "$((BUDGET - (SECONDS - START) - 45))" "$EPOCHS_MAX" "$SPE" <<'PY'
+import json, sys
+try:
+    ms = next(r["ms_per_step"] for r in json.load(open(sys.argv[1]))["rows"] if r["regularizer"] == "moca")
+except Exception:
+    ms = 4.0
+left, emax, spe = float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+print(max(1, min(emax, int((left - 90) / (1.15 * ms / 1e3 * spe)))))
+PY
+)
+log "4. Table 1 cell moca-a1-cifar10-s0: $EPOCHS epochs, captured bf16 channels-last step, FID of 10,000 samples"
+timeout "$(cap 500 25)" python3 -m wae_bench bench benchmarks/table1-cifar10.toml --only moca-a1-cifar10-s0 \
+  --out "$WORK/table1-cifar10" --data-root "$DATA" --fid-weights "$W" --quiet \
+  --set train.epochs="$EPOCHS" --set train.data_variant=cifar10-jpeg-q75 --set train.step_mode=graph \
+  --set train.precision=bf16 --set train.channels_last=true --set train.ckpt_every=20000 "${CELL_SETS[@]}" > "$WORK/table1-cell.log" 2>&1
+echo "exit $?" >> "$WORK/table1-cell.log"
+tail -25 "$WORK/table1-cell.log" | tee -a "$WORK/summary.txt"; pack
+
+log "5. speed a1: eager fp32 trainer vs plain eager fp32 loops"
+REGS=moca,ae speed a1 eager-fp32 "$((STEPS / 2 > 0 ? STEPS / 2 : 1))" 3
+
 log "done"
+pack

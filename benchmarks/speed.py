@@ -128,6 +128,32 @@ def time_rounds(fns: dict, x, steps, repeats, warmup, dev) -> dict:
     return {k: statistics.median(v) for k, v in rounds.items()}
 
 
+def profile(fn, x, dev, steps: int, path: str) -> None:
+    """Where the time of ``steps`` steps goes: torch.profiler's per-kernel
+    table (device time; a captured graph's kernels are listed too) and the
+    share of the wall time the device was busy."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+    sync(dev)
+    with torch_profile(activities=acts) as prof:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            fn(x)
+        sync(dev)
+        wall = (time.perf_counter() - t0) / steps * 1e3
+    ka = prof.key_averages()
+    key = "self_device_time_total" if hasattr(ka[0], "self_device_time_total") else "self_cuda_time_total"
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    busy = sum(getattr(e, "device_time_total", None) or getattr(e, "cuda_time_total", 0) for e in kernels) / 1e3 / steps
+    table = ka.table(sort_by=key if dev.type == "cuda" else "self_cpu_time_total", row_limit=40, max_name_column_width=90)
+    head = (f"{steps} steps profiled: {wall:.3f} ms/step wall (profiler on), device busy {busy:.3f} ms/step "
+            f"({100 * busy / wall:.0f} %)\n")
+    with open(path, "w") as f:
+        f.write(head + table)
+    print(head.strip())
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default="tiny")
@@ -145,6 +171,7 @@ def main(argv=None):
     ap.add_argument("--channels-last", action="store_true", help="trainer's memory format")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--out", help="write the results as JSON here")
+    ap.add_argument("--profile", help="write a per-kernel table of the trainer's MoCA step (torch.profiler) here")
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -163,16 +190,36 @@ def main(argv=None):
     plain_moca = PlainMoCA(ae_m, a.K, 0.05, 0.99, 1000.0, T)
     fns = {"plain-ae": plain_ae.step, "plain-moca": plain_moca.step}
     xt = x.to(memory_format=torch.channels_last) if a.channels_last else x
+    failed = {}
     for r in regs:
-        tr = make_trainer(r, a.arch, a.image_size, a.batch_size, a.latent_dim, dev, T, over, a.precision,
-                          a.channels_last)
-        step = capture_step(tr, xt) if a.step_mode == "graph" else tr.step
+        try:   # one regularizer that cannot be built or captured must not cost the others' figures
+            tr = make_trainer(r, a.arch, a.image_size, a.batch_size, a.latent_dim, dev, T, over, a.precision,
+                              a.channels_last)
+            step = capture_step(tr, xt) if a.step_mode == "graph" else tr.step
+            step(xt)
+        except Exception as e:  # noqa: BLE001 - reported in the table and the JSON
+            failed[r] = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+            print(f"{r}: FAILED ({failed[r]})", file=sys.stderr)
+            continue
         fns[f"trainer-{r}"] = (lambda f: (lambda _x: f(xt)))(step)
     ms = time_rounds(fns, x, a.steps, a.repeats, a.warmup, dev)
+    if a.profile and "trainer-moca" in fns:
+        profile(fns["trainer-moca"], x, dev, a.steps, a.profile)
+        if a.step_mode == "graph":   # the same step uncaptured: its kernels named by the ops that launch them
+            eager = make_trainer("moca", a.arch, a.image_size, a.batch_size, a.latent_dim, dev, T, over,
+                                 a.precision, a.channels_last)
+            for _ in range(a.warmup):
+                eager.step(xt)
+            profile(lambda _x: eager.step(xt), x, dev, a.steps, a.profile.replace(".txt", "") + "-eager.txt")
 
     rows = []
     for r in regs:
+        if r in failed:
+            rows.append({"regularizer": r, "error": failed[r]})
+            continue
         row = {"regularizer": r, "ms_per_step": ms[f"trainer-{r}"], "vs_ae": ms[f"trainer-{r}"] / ms["plain-ae"]}
+        if "trainer-ae" in ms:
+            row["vs_trainer_ae"] = ms[f"trainer-{r}"] / ms["trainer-ae"]
         if r == "moca":
             row["overhead_vs_plain_moca"] = ms["trainer-moca"] / ms["plain-moca"]
         rows.append(row)
@@ -186,10 +233,14 @@ def main(argv=None):
     print(f"{a.arch} {a.image_size}x{a.image_size} batch {a.batch_size} on {dev} (trainer: {a.precision}, "
           f"{a.step_mode}{', channels_last' if a.channels_last else ''}): plain AE {ms['plain-ae']:.3f} ms, "
           f"plain MoCA {ms['plain-moca']:.3f} ms")
-    print(f"{'regularizer':<12} {'ms/step':>9} {'vs plain AE':>12} {'vs plain MoCA':>14}")
+    print(f"{'regularizer':<12} {'ms/step':>9} {'vs plain AE':>12} {'vs trainer AE':>14} {'vs plain MoCA':>14}")
     for row in rows:
+        if "error" in row:
+            print(f"{row['regularizer']:<12} FAILED: {row['error']}")
+            continue
         ov = f"{row['overhead_vs_plain_moca']:.3f}" if "overhead_vs_plain_moca" in row else ""
-        print(f"{row['regularizer']:<12} {row['ms_per_step']:9.3f} {row['vs_ae']:12.3f} {ov:>14}")
+        tae = f"{row['vs_trainer_ae']:.3f}" if "vs_trainer_ae" in row else ""
+        print(f"{row['regularizer']:<12} {row['ms_per_step']:9.3f} {row['vs_ae']:12.3f} {tae:>14} {ov:>14}")
     if a.out:
         from wae_bench.checkpoint import write_json
         write_json(a.out, result)

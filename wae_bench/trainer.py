@@ -114,10 +114,15 @@ class Trainer:
         wd = reg.decoder_weight_decay()
         groups = [{"params": list(ae.encoder.parameters()), "weight_decay": 0.0},
                   {"params": list(ae.decoder.parameters()), "weight_decay": wd}]
-        self.opt = torch.optim.Adam(groups, lr=lr)
+        # fused Adam on CUDA: one multi-tensor kernel per step (capturable with a tensor lr)
+        self.opt = torch.optim.Adam(groups, lr=lr, fused=True if self.device.type == "cuda" else None)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True   # static shapes: let cuDNN pick each conv's algorithm
         self.aux_opt = reg.make_aux_optimizer()
         self.base_lr = lr
-        self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) \
+        # no cast cache: each weight is cast once per step anyway, and a cache
+        # that outlives a CUDA-graph capture would hold graph-pool tensors
+        self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=False)) \
             if precision == "bf16" else contextlib.nullcontext
         self.meter = Meter(self.device)
         self.set_to_none = True
