@@ -326,6 +326,29 @@ def test_meter_is_read_every_log_every_steps(monkeypatch, nanat):
     assert len(reads) == 4
 
 
+@pytest.mark.parametrize("ckpt_every, ckpt_minutes, expected", [
+    (0, 1.0, [12, 20]),           # by time: the first log step >= 60 s after the last checkpoint, then the end
+    (10, 0.0, [10, 20]),          # by step count only
+    (10, 0.5, [6, 10, 16, 20]),   # both: the clock restarts at every checkpoint (16, not 12)
+    (0, 0.0, [20]),               # neither: the final checkpoint alone
+])
+def test_checkpoints_by_step_count_and_by_time(ckpt_every, ckpt_minutes, expected):
+    """A fake clock that advances 10 s per read (one read at the start, at
+    every log step and after every checkpoint): a checkpoint lands at the
+    first log step ``ckpt_minutes`` or more after the previous one, so a GPU
+    run does not write its state every few seconds."""
+    from wae_bench.trainer import fit
+
+    ticks = iter(range(0, 10 ** 6, 10))
+    tr = make_trainer("ae", T=20)
+    x = batch(B=8, size=8)
+    saved = []
+    fit(tr, lambda s: x, start=0, total=20, steps_per_epoch=5, lr_halve_every=0, log_every=2,
+        ckpt_every=ckpt_every, ckpt_minutes=ckpt_minutes, clock=lambda: next(ticks),
+        on_log=lambda s, m: None, on_ckpt=saved.append)
+    assert saved == expected
+
+
 def test_the_first_bad_step_and_most_specific_term_are_named():
     tr = make_trainer("moca")
     nan, one = torch.tensor(float("nan")), torch.tensor(1.0)

@@ -193,7 +193,8 @@ class TrainConfig:
     channels_last: bool = False
     data_on_device: bool = True
     sync_bn: bool = False
-    ckpt_every: int = 1000
+    ckpt_every: int = 0
+    ckpt_minutes: float = 10.0
     keep_checkpoints: int = 2
     log_every: int = 50
     expost: list[str] = field(default_factory=lambda: ["n", "gmm"])
@@ -207,7 +208,8 @@ class TrainConfig:
         check(self.batch_size >= 2, f"batch_size must be >= 2, got {self.batch_size}")
         check(self.lr > 0, f"lr must be > 0, got {self.lr}")
         check(self.lr_halve_every >= 0, f"lr_halve_every must be >= 0 epochs (0 = never), got {self.lr_halve_every}")
-        check(self.ckpt_every >= 1, f"ckpt_every must be >= 1 step, got {self.ckpt_every}")
+        check(self.ckpt_every >= 0, f"ckpt_every must be >= 0 steps (0 = by time only), got {self.ckpt_every}")
+        check(self.ckpt_minutes >= 0, f"ckpt_minutes must be >= 0 (0 = by step count only), got {self.ckpt_minutes}")
         check(self.keep_checkpoints >= 1, f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
         check(self.log_every >= 1, f"log_every must be >= 1 step, got {self.log_every}")
         check(self.image_size is None or self.image_size >= 4, f"image_size must be >= 4, got {self.image_size}")

@@ -29,7 +29,7 @@ from wae_bench.registry import ARCHITECTURES, DATASETS, REGULARIZERS
 from wae_bench.regularizer import Regularizer, Setup
 
 # Settings that may change when resuming without changing the result.
-RESUMABLE = {"device", "log_every", "ckpt_every", "keep_checkpoints", "data_root", "download", "data_on_device"}
+RESUMABLE = {"device", "log_every", "ckpt_every", "ckpt_minutes", "keep_checkpoints", "data_root", "download", "data_on_device"}
 
 
 def versions() -> dict[str, str]:

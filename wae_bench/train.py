@@ -107,6 +107,7 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
             try:
                 stopped = fit(trainer, batch, start=start, total=T, steps_per_epoch=spe,
                               lr_halve_every=cfg.lr_halve_every, log_every=cfg.log_every, ckpt_every=cfg.ckpt_every,
+                              ckpt_minutes=cfg.ckpt_minutes,
                               on_log=log, on_ckpt=save, agree=_any_rank(dist) if dist.enabled else None)
             except NonFinite as e:
                 last = checkpoint.checkpoints(run.path)

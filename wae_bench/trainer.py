@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import random
 import signal
+import time
 from typing import Callable
 
 import torch
@@ -290,15 +291,22 @@ class StopFlag:
 def fit(trainer: Trainer, batch: Callable[[int], Tensor], *, start: int, total: int, steps_per_epoch: int,
         lr_halve_every: int, log_every: int, ckpt_every: int,
         on_log: Callable[[int, dict], None], on_ckpt: Callable[[int], None],
-        agree: Callable[[bool], bool] | None = None) -> str | None:
+        agree: Callable[[bool], bool] | None = None, ckpt_minutes: float = 0.0,
+        clock: Callable[[], float] = time.monotonic) -> str | None:
     """Run steps ``start..total-1``; returns the signal name if stopped early.
 
+    Checkpoints: every ``ckpt_every`` steps (0: off), at the first log step
+    ``ckpt_minutes`` or more after the last checkpoint (0: off; on a GPU a
+    step takes milliseconds, so a step count alone would write hundreds of
+    MB every few seconds), and at the end.
     The meter (and with it the non-finite guard) is read every ``log_every``
     steps and before every checkpoint, so no checkpoint holds a state after a
     non-finite step.  A SIGINT/SIGTERM stops after the current step with a
-    checkpoint; under DDP ``agree`` (an all-reduce "any rank stopped?") is
-    consulted at log steps only, so every rank stops at the same step."""
+    checkpoint; under DDP ``agree`` (an all-reduce "any rank ...?") is
+    consulted at log steps only, so every rank stops, and checkpoints by
+    time, at the same step."""
     trainer.ae.train(), trainer.reg.train()
+    last_ckpt = clock()
     with StopFlag() as stop:
         epoch = None
         for s in range(start, total):
@@ -308,17 +316,22 @@ def fit(trainer: Trainer, batch: Callable[[int], Tensor], *, start: int, total: 
                 trainer.set_lr(trainer.base_lr * 0.5 ** halvings)
             trainer.step(batch(s))
             done = s + 1
+            at_log = done % log_every == 0
+            due = ckpt_minutes > 0 and at_log and clock() - last_ckpt >= 60 * ckpt_minutes
             if agree is None:
                 stopping = stop.raised is not None
             else:
-                stopping = agree(stop.raised is not None) if done % log_every == 0 else False
+                stopping = agree(stop.raised is not None) if at_log else False
+                due = agree(due) if at_log and ckpt_minutes > 0 else due
             last = done == total or stopping
-            if done % log_every == 0 or done % ckpt_every == 0 or last:
+            ckpt = due or last or (ckpt_every > 0 and done % ckpt_every == 0)
+            if at_log or ckpt:
                 means, bad = trainer.meter.read()
                 trainer.check_finite(bad)
                 on_log(done, {"epoch": epoch, "lr": float(trainer.opt.param_groups[0]["lr"]), **means})
-            if done % ckpt_every == 0 or last:
+            if ckpt:
                 on_ckpt(done)
+                last_ckpt = clock()
             if stopping:
                 return stop.raised or "SIGTERM"   # (another rank's signal)
     return None

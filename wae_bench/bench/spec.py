@@ -40,7 +40,7 @@ CELL_KEYS = ("regularizer", "arch", "dataset", "seed", "reg")
 # Keys of a [reg.NAME] table that are not the regularizer's own settings.
 REG_SUBTABLES = ("arch", "dataset", "grid")
 # Settings that say where things are or how often to save, not what is computed.
-LOCATION_KEYS = {"data_root", "download", "device", "data_on_device", "log_every", "ckpt_every",
+LOCATION_KEYS = {"data_root", "download", "device", "data_on_device", "log_every", "ckpt_every", "ckpt_minutes",
                  "keep_checkpoints"}
 
 

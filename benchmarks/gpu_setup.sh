@@ -1,0 +1,40 @@
+# Sourced by the GPU scripts (gpu_check.sh, gpu_cell.sh): timing helpers,
+# the carried wheels and this project installed into /tmp/site, the CIFAR-10
+# JPEG copy unpacked into $DATA and the compact FID weights expanded into $W.
+# Expects OUT, WORK and BUDGET to be set.
+START=$SECONDS
+mkdir -p "$OUT" "$WORK"
+log() { echo "== $(date -u +%H:%M:%S) +$((SECONDS - START))s $*" | tee -a "$WORK/summary.txt"; }
+cap() { local left=$((BUDGET - (SECONDS - START) - ${2:-0})); [ "$left" -lt "$1" ] && echo $((left > 5 ? left : 5)) || echo "$1"; }
+pack() {   # everything small the steps wrote; checkpoints stay behind
+  cp "$WORK/summary.txt" "$OUT/summary.txt"
+  (cd "$WORK" && find . -type f \( -name '*.json' -o -name '*.jsonl' -o -name '*.txt' -o -name '*.md' \
+     -o -name '*.png' -o -name '*.csv' -o -name '*.log' -o -name '*.toml' \) -size -4M -print0 \
+     | tar --null -czf "$OUT/gpu-check.tar.gz" -T -)
+}
+
+if [ -d .whl ]; then   # the GPU machine: carried wheels, then this project (its entry points) into /tmp/site
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target /tmp/site . || exit 1
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+DATA=${DATA:-/tmp/wae-data}
+W=${W:-/tmp/wae-inception.pth}
+if [ -f .device-data/cifar10-jpeg.tar.xz ] && [ ! -d "$DATA/train" ]; then
+  mkdir -p "$DATA" && tar -xJf .device-data/cifar10-jpeg.tar.xz -C "$DATA"
+fi
+if [ -f .device-data/inception-2015-12-05-fp16.pth ] && [ ! -f "$W" ]; then
+  python3 - "$W" <<'PY'
+import sys, torch   # expand the compact fp16 copy (as ../shared/tools/expand_inception_fp16.py)
+blob = torch.load(".device-data/inception-2015-12-05-fp16.pth", map_location="cpu")
+sd = {k: v.float() for k, v in blob["fp16"].items()}
+sd.update({k: torch.full(shape, value) for k, (shape, value) in blob["const"].items()})
+sd.update(blob["other"])
+torch.save(sd, sys.argv[1])
+PY
+fi
+export WAE_BENCH_CACHE=$WORK/cache WAE_BENCH_OFFLINE=1 PYTHONUNBUFFERED=1
+log "setup done; git $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee -a "$WORK/summary.txt"
+python3 -c "import torch, torch_fidelity; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'torch-fidelity', torch_fidelity.__version__)" 2>&1 | tee -a "$WORK/summary.txt"
+
