@@ -15,6 +15,8 @@
 #  2. speed, a1 then a2 (32x32, batch 64, K 30000): every regularizer's captured
 #     bf16 channels-last step against plain-PyTorch eager loops in the same
 #     process, with a per-kernel profile of the MoCA step
+#  2b. the same for moca and ae with the nets compiled (--compile default; the
+#     compile time is in each row's setup_s)
 #  3. FID(train 50k, test 10k) through wae-bench's code path (reference 3.1177)
 #     and the time of a 10k FID against cached statistics
 #  4. one Table 1 cell: MoCA, a1, CIFAR-10 (JPEG copy), batch 64, FID of 10,000
@@ -54,6 +56,12 @@ for arch in $ARCHS; do
   log "2. speed $arch: captured bf16 channels-last step vs plain eager fp32 loops"
   speed "$arch" graph-bf16-cl "$STEPS" "$REP" --precision bf16 --step-mode graph --channels-last \
     --profile "$WORK/profile-$arch-graph-bf16-cl.txt"
+done
+
+for arch in $ARCHS; do
+  log "2b. speed $arch: the same with the nets compiled (torch.compile inside the captured step)"
+  REGS=moca,ae speed "$arch" graph-bf16-cl-compile "$STEPS" "$REP" --precision bf16 --step-mode graph --channels-last \
+    --compile default
 done
 
 log "3. FID(train, test) of the CIFAR-10 JPEG copy (reference: 3.1177)"

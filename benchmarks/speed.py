@@ -34,6 +34,7 @@ from wae_bench.config import from_dict
 from wae_bench.registry import ARCHITECTURES, REGULARIZERS
 from wae_bench.nets import build_arch
 from wae_bench.regularizer import Setup
+from wae_bench.compile import compile_nets
 from wae_bench.graph import capture_step
 from wae_bench.trainer import Trainer
 
@@ -90,7 +91,8 @@ class PlainMoCA:
         self.t += 1
 
 
-def make_trainer(reg_name, arch, size, B, d, dev, T, reg_over, precision="fp32", channels_last=False):
+def make_trainer(reg_name, arch, size, B, d, dev, T, reg_over, precision="fp32", channels_last=False,
+                 compile_mode="none"):
     torch.manual_seed(0)
     ae = build_arch(ARCHITECTURES.get(arch), size, 3, d)
     if channels_last:
@@ -100,6 +102,7 @@ def make_trainer(reg_name, arch, size, B, d, dev, T, reg_over, precision="fp32",
     cfg = from_dict(cls.Config, {**cls.defaults(setup), **reg_over.get(reg_name, {})})
     reg = cls(cfg, setup)
     reg.attach(ae)
+    compile_nets(ae, reg, compile_mode)
     return Trainer(ae.to(dev), reg.to(dev), lr=1e-3, total_steps=T, precision=precision)
 
 
@@ -169,6 +172,8 @@ def main(argv=None):
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="trainer's autocast")
     ap.add_argument("--step-mode", choices=["eager", "graph"], default="eager", help="trainer's step")
     ap.add_argument("--channels-last", action="store_true", help="trainer's memory format")
+    ap.add_argument("--compile", default="none", choices=["none", "default", "max-autotune-no-cudagraphs"],
+                    help="torch.compile the trainer's nets (the compile time is reported, not timed)")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--profile", help="write a per-kernel table of the trainer's MoCA step (torch.profiler) here")
@@ -190,13 +195,16 @@ def main(argv=None):
     plain_moca = PlainMoCA(ae_m, a.K, 0.05, 0.99, 1000.0, T)
     fns = {"plain-ae": plain_ae.step, "plain-moca": plain_moca.step}
     xt = x.to(memory_format=torch.channels_last) if a.channels_last else x
-    failed = {}
+    failed, setup_s = {}, {}
     for r in regs:
         try:   # one regularizer that cannot be built or captured must not cost the others' figures
+            t0 = time.perf_counter()
             tr = make_trainer(r, a.arch, a.image_size, a.batch_size, a.latent_dim, dev, T, over, a.precision,
-                              a.channels_last)
+                              a.channels_last, a.compile)
             step = capture_step(tr, xt) if a.step_mode == "graph" else tr.step
             step(xt)
+            sync(dev)
+            setup_s[r] = time.perf_counter() - t0
         except Exception as e:  # noqa: BLE001 - reported in the table and the JSON
             failed[r] = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
             print(f"{r}: FAILED ({failed[r]})", file=sys.stderr)
@@ -217,7 +225,8 @@ def main(argv=None):
         if r in failed:
             rows.append({"regularizer": r, "error": failed[r]})
             continue
-        row = {"regularizer": r, "ms_per_step": ms[f"trainer-{r}"], "vs_ae": ms[f"trainer-{r}"] / ms["plain-ae"]}
+        row = {"regularizer": r, "ms_per_step": ms[f"trainer-{r}"], "vs_ae": ms[f"trainer-{r}"] / ms["plain-ae"],
+               "setup_s": setup_s[r]}
         if "trainer-ae" in ms:
             row["vs_trainer_ae"] = ms[f"trainer-{r}"] / ms["trainer-ae"]
         if r == "moca":
@@ -228,10 +237,11 @@ def main(argv=None):
               "torch": str(torch.__version__), "threads": torch.get_num_threads(),
               "arch": a.arch, "image_size": a.image_size, "batch_size": a.batch_size, "latent_dim": a.latent_dim,
               "K": a.K, "steps": a.steps, "repeats": a.repeats, "precision": a.precision,
-              "step_mode": a.step_mode, "channels_last": a.channels_last,
+              "step_mode": a.step_mode, "channels_last": a.channels_last, "compile": a.compile,
               "plain_ae_ms": ms["plain-ae"], "plain_moca_ms": ms["plain-moca"], "rows": rows}
     print(f"{a.arch} {a.image_size}x{a.image_size} batch {a.batch_size} on {dev} (trainer: {a.precision}, "
-          f"{a.step_mode}{', channels_last' if a.channels_last else ''}): plain AE {ms['plain-ae']:.3f} ms, "
+          f"{a.step_mode}{', channels_last' if a.channels_last else ''}"
+          f"{', compile ' + a.compile if a.compile != 'none' else ''}): plain AE {ms['plain-ae']:.3f} ms, "
           f"plain MoCA {ms['plain-moca']:.3f} ms")
     print(f"{'regularizer':<12} {'ms/step':>9} {'vs plain AE':>12} {'vs trainer AE':>14} {'vs plain MoCA':>14}")
     for row in rows:

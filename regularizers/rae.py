@@ -166,6 +166,7 @@ class RaeGp(_RaeBase):
     paper = f"{PAPER}: RAE-GP (gradient penalty), Table 1"
     Config = RaeGpConfig
     decoder_reg = "gp"
+    compilable = False   # the penalty's double backward through the decoder
 
     def penalty(self, x: Tensor, z: Tensor, ae: nn.Module, ctx: Context) -> RegOut:
         loss, terms = self.latent_terms(x, z)

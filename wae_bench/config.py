@@ -166,6 +166,7 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 Precision = typing.Literal["fp32", "bf16"]
 StepMode = typing.Literal["eager", "graph"]
+CompileMode = typing.Literal["none", "default", "max-autotune-no-cudagraphs"]
 
 
 @dataclass
@@ -191,6 +192,7 @@ class TrainConfig:
     precision: Precision = "fp32"
     step_mode: StepMode = "eager"
     channels_last: bool = False
+    compile: CompileMode = "none"
     data_on_device: bool = True
     sync_bn: bool = False
     ckpt_every: int = 0

@@ -105,6 +105,9 @@ class Regularizer(nn.Module):
     # Passing the whole penalty through a gathered batch (DDP) is the faithful
     # choice for sample-based divergences; plugins that are per-example set False.
     gather_batch: ClassVar[bool] = True
+    # torch.compile cannot differentiate a compiled graph twice; a plugin whose
+    # penalty needs a double backward (RAE-GP's decoder gradient) sets False.
+    compilable: ClassVar[bool] = True
 
     def __init__(self, cfg: RegularizerConfig, setup: Setup):
         super().__init__()
@@ -121,6 +124,12 @@ class Regularizer(nn.Module):
     def attach(self, ae: nn.Module) -> None:
         """Called once the autoencoder exists (before the optimiser is made):
         copy an encoder (MoCA), wrap the decoder (RAE-SN), ..."""
+
+    def compile_targets(self) -> list[nn.Module]:
+        """The plugin's own networks that ``compile`` should compile besides
+        the encoder and decoder: by default its direct sub-modules that hold
+        parameters (MoCA's key encoder, WAE-GAN's discriminator)."""
+        return [m for m in self.children() if next(m.parameters(), None) is not None]
 
     def decoder_weight_decay(self) -> float:
         """L2 weight decay on the decoder's parameters (RAE-L2); 0 = none."""

@@ -9,6 +9,7 @@ import torch
 from rich.markup import escape
 
 from wae_bench import checkpoint, expost
+from wae_bench.compile import compile_nets
 from wae_bench.data import Batcher
 from wae_bench.data.batcher import to_float
 from wae_bench.distributed import Dist
@@ -57,6 +58,7 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
         ae, reg = build(plan, channels, T, device, dist.world_size, sync_bn=cfg.sync_bn and dist.enabled)
         if cfg.channels_last:   # NHWC convolutions (tensor cores like them); same maths
             ae, reg = ae.to(memory_format=torch.channels_last), reg.to(memory_format=torch.channels_last)
+        compile_nets(ae, reg, cfg.compile)
         trainer = Trainer(ae, reg, lr=cfg.lr, total_steps=T, precision=cfg.precision,
                           model=dist.wrap(ae), ctx=dist.context(T))
         dist.seed_rank(cfg.seed)   # equal initial weights; own prior samples / directions per rank

@@ -1,0 +1,29 @@
+"""``compile``: ``torch.compile`` of the networks, inside the (captured) step.
+
+Whole-step CUDA graphs remove the launch overhead; what is left of an a1 or
+a2 step on an H200 is kernel work, a fifth of it batch norm, casts and
+element-wise ops that Inductor fuses (benchmarks/results/h200-2026-11-28).
+``nn.Module.compile`` compiles in place, so parameter names, checkpoints and
+the optimiser are unchanged; the first (warm-up) steps pay the compile time.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from wae_bench.progress import console
+
+
+def compile_nets(ae: nn.Module, reg, mode: str) -> bool:
+    """Compile the encoder, the decoder and the plugin's
+    :meth:`~wae_bench.regularizer.Regularizer.compile_targets`; returns
+    whether anything was compiled (``mode="none"``, or a plugin that is not
+    :attr:`~wae_bench.regularizer.Regularizer.compilable`: nothing, said once)."""
+    if mode == "none":
+        return False
+    if not reg.compilable:
+        console.print(f"[yellow]compile={mode} is not used with {reg.name}: its penalty differentiates the "
+                      f"decoder twice, which torch.compile cannot; eager kernels[/]")
+        return False
+    for m in (ae.encoder, ae.decoder, *reg.compile_targets()):
+        m.compile(mode=mode, dynamic=False)
+    return True
