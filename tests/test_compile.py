@@ -15,22 +15,43 @@ from wae_bench.errors import WaeError
 from tests.helpers import batch, make_trainer
 
 
-def test_compiled_moca_step_matches_eager(single_thread):
-    from torch._dynamo.utils import counters
+COMPILED_VS_EAGER = """
+import torch
+from torch._dynamo.utils import counters
+from tests.helpers import batch, make_trainer
+from wae_bench.compile import compile_nets
 
-    counters.clear()
-    a, b = make_trainer("moca", seed=0), make_trainer("moca", seed=0)
-    keys = list(a.ae.state_dict()) + list(a.reg.state_dict())
-    assert compile_nets(a.ae, a.reg, "default")
-    assert list(a.ae.state_dict()) + list(a.reg.state_dict()) == keys   # checkpoints keep their names
-    for s in range(3):
-        a.step(batch(seed=s))
-        b.step(batch(seed=s))
-    assert counters["stats"]["unique_graphs"] >= 3   # encoder, decoder and key encoder were compiled
-    for (k, v), w in zip(a.ae.state_dict().items(), b.ae.state_dict().values()):
-        assert torch.allclose(v.float(), w.float(), atol=1e-5, rtol=1e-4), k
-    assert torch.allclose(a.reg.queue, b.reg.queue, atol=1e-5)
-    assert a.meter.read()[0] == pytest.approx(b.meter.read()[0], rel=1e-4, abs=1e-5)
+torch.set_num_threads(1)
+a, b = make_trainer("moca", seed=0), make_trainer("moca", seed=0)
+keys = list(a.ae.state_dict()) + list(a.reg.state_dict())
+assert compile_nets(a.ae, a.reg, "default")
+assert list(a.ae.state_dict()) + list(a.reg.state_dict()) == keys, "parameter names changed"
+for s in range(3):
+    a.step(batch(seed=s))
+    b.step(batch(seed=s))
+assert counters["stats"]["unique_graphs"] >= 3, counters["stats"]   # encoder, decoder, key encoder
+for (k, v), w in zip(a.ae.state_dict().items(), b.ae.state_dict().values()):
+    assert torch.allclose(v.float(), w.float(), atol=1e-5, rtol=1e-4), k
+assert torch.allclose(a.reg.queue, b.reg.queue, atol=1e-5)
+ma, mb = a.meter.read()[0], b.meter.read()[0]
+assert all(abs(ma[k] - mb[k]) <= 1e-5 + 1e-4 * abs(mb[k]) for k in mb), (ma, mb)
+print("compiled == eager")
+"""
+
+
+def test_compiled_moca_step_matches_eager():
+    """Three compiled MoCA steps leave the same parameters, queue and mean
+    losses as three eager ones, and parameter names (checkpoints) are
+    unchanged.  Run in a fresh process: Inductor leaves threads and
+    environment behind that made later tests' spawned DDP processes abort."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-c", COMPILED_VS_EAGER], cwd=root, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0 and "compiled == eager" in r.stdout, r.stderr[-3000:]
 
 
 def test_a_plugin_that_differentiates_twice_stays_eager(capsys):

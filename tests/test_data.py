@@ -115,3 +115,30 @@ def test_batcher_is_seeded_covers_epoch_and_splits_ranks():
         assert torch.equal(torch.cat([r.indices(s) for r in ranks]), glob.indices(s))
     x = b.batch(0)
     assert x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 39 / 255 + 1e-6
+
+
+def test_a_second_read_of_unchanged_files_is_not_decoded_again(tmp_path, monkeypatch):
+    """train then evaluate (or a bench's cells) in one process decode a split
+    once; a changed file, or other options, decode again."""
+    import os
+
+    from wae_bench.data import files
+
+    arrays = write_pngs(tmp_path / "imgs")
+    decoded = []
+    real = files._decode
+    monkeypatch.setattr(files, "_decode", lambda *a, **k: decoded.append(a[0]) or real(*a, **k))
+    x = read_images(tmp_path / "imgs")
+    assert len(decoded) == 6
+    x.zero_()                                         # the caller's copy is its own
+    y = read_images(tmp_path / "imgs")
+    assert len(decoded) == 6 and y.flatten().max() > 0
+    assert torch.equal(y[0].permute(1, 2, 0), torch.from_numpy(arrays["a/000.png"]))
+    read_images(tmp_path / "imgs", resize_to=4)       # other options: decoded
+    assert len(decoded) == 12
+    a = np.full((8, 8, 3), 7, np.uint8)               # a changed file: decoded again, new pixels
+    Image.fromarray(a).save(tmp_path / "imgs" / "a" / "000.png")
+    st = os.stat(tmp_path / "imgs" / "a" / "000.png")
+    os.utime(tmp_path / "imgs" / "a" / "000.png", ns=(st.st_atime_ns, st.st_mtime_ns + 10 ** 9))
+    z = read_images(tmp_path / "imgs")
+    assert len(decoded) == 18 and int(z[0].max()) == 7
