@@ -12,7 +12,7 @@ import torch.distributed as td
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
-from wae_bench.distributed import Dist, gather_with_grad
+from wae_bench.distributed import Dist, gather_with_grad, leave_process_group
 
 W, B, STEPS = 2, 4, 3
 
@@ -44,7 +44,7 @@ def _worker(rank, store, out, name="moca", reg_cfg=None):
     if name == "moca":
         res.update(enc_k=flat(tr.reg.enc_k), queue=tr.reg.queue.clone(), ptr=tr.reg.ptr.clone())
     torch.save(res, f"{out}/rank{rank}.pt")
-    td.destroy_process_group()
+    leave_process_group()
 
 
 def _moca_worker(rank, store, out):
@@ -90,7 +90,7 @@ def _gather_worker(rank, store, out):
     energy.backward()
     grad = z.grad.clone()
     torch.save({"value": energy.detach(), "grad": grad, "zg": zg.detach()}, f"{out}/rank{rank}.pt")
-    td.destroy_process_group()
+    leave_process_group()
 
 
 def test_gathered_penalty_equals_single_process_value_and_gradient(tmp_path):
@@ -116,7 +116,7 @@ def _eval_worker(rank, run_dir, port):
 
     evaluate_run(run_dir, fid_samples=30, what=("samples", "rec"), metrics=("fid",), features="standin",
                  batch_size=7, quiet=True, device="cpu")
-    td.destroy_process_group()
+    leave_process_group()
 
 
 def test_evaluation_does_not_depend_on_the_number_of_processes(tmp_path):

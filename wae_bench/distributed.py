@@ -32,6 +32,17 @@ def gather_nograd(t: Tensor) -> Tensor:
     return torch.cat(parts, 0)
 
 
+def leave_process_group() -> None:
+    """Under torchrun, at the end: wait for every rank, then destroy the
+    process group.  A rank that left without the barrier (rank 1 finishes an
+    evaluation before rank 0) closes connections that another rank's gloo
+    threads still use, and that process aborts ("terminate called without an
+    active exception")."""
+    if td.is_available() and td.is_initialized():
+        td.barrier()
+        td.destroy_process_group()
+
+
 @dataclass
 class Dist:
     rank: int = 0

@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> None:
     _DEBUG = _wants_debug(args)
     try:
         cli.main(args=args, prog_name="wae-bench", standalone_mode=False)
+        from wae_bench.distributed import leave_process_group
+
+        leave_process_group()
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
