@@ -48,7 +48,7 @@ class SinkhornConfig(GaussianPriorConfig):
     lambda_: float = 500.0
     p: Literal[1, 2] = 1
     blur_rel: float = 1.0
-    scaling: float = 0.9
+    scaling: float = 0.5
 
     def __post_init__(self):
         super().__post_init__()

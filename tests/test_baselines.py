@@ -78,7 +78,8 @@ def test_sinkhorn_penalty_uses_the_scaled_blur():
     torch.manual_seed(7)
     p = torch.randn(len(z), 6) * 2.0
     blur = 0.5 * 2.0 * math.sqrt(2 * 6)                    # blur_rel · σ_z · √(2d)
-    ref = SamplesLoss("sinkhorn", p=2, blur=blur, scaling=0.9, debias=True)(z.detach(), p)
+    ref = SamplesLoss("sinkhorn", p=2, blur=blur, scaling=tr.reg.cfg.scaling, diameter=tr.reg.diameter,
+                      debias=True)(z.detach(), p)
     assert val(out.terms["sinkhorn"]) == pytest.approx(float(ref), rel=1e-3)
     assert val(out.loss) == pytest.approx(500.0 * float(ref), rel=1e-3)
 
