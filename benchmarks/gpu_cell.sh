@@ -14,12 +14,8 @@ SPEC=${SPEC:-benchmarks/table1-cifar10.toml}
 source "$(dirname "$0")/gpu_setup.sh"
 
 log "cells $CELLS of $SPEC: $EPOCHS epochs, captured bf16 channels-last step"
-timeout "$(cap "$BUDGET" 5)" python3 -m wae_bench bench "$SPEC" --only "$CELLS" \
-  --out "$WORK/$(basename "$SPEC" .toml)" --data-root "$DATA" --fid-weights "$W" --quiet \
-  --set train.epochs="$EPOCHS" --set train.data_variant=cifar10-jpeg-q75 --set train.step_mode=graph \
-  --set train.precision=bf16 --set train.channels_last=true --set train.ckpt_every=20000 ${EXTRA:-} \
-  > "$WORK/cells.log" 2>&1
-echo "exit $?" >> "$WORK/cells.log"
+# shellcheck disable=SC2086  # EXTRA: more --set options, split on spaces
+bench_cells "$(cap "$BUDGET" 5)" "$SPEC" "$CELLS" "$EPOCHS" "$WORK/cells.log" ${EXTRA:-}
 grep -v "│" "$WORK/cells.log" | tail -20 | tee -a "$WORK/summary.txt"
 log "done"
 pack

@@ -82,11 +82,8 @@ print(max(1, min(emax, int((left - 90) / (1.15 * ms / 1e3 * spe)))))
 PY
 )
 log "4. Table 1 cell moca-a1-cifar10-s0: $EPOCHS epochs, captured bf16 channels-last step, FID of 10,000 samples"
-timeout "$(cap 500 25)" python3 -m wae_bench bench benchmarks/table1-cifar10.toml --only moca-a1-cifar10-s0 \
-  --out "$WORK/table1-cifar10" --data-root "$DATA" --fid-weights "$W" --quiet \
-  --set train.epochs="$EPOCHS" --set train.data_variant=cifar10-jpeg-q75 --set train.step_mode=graph \
-  --set train.precision=bf16 --set train.channels_last=true --set train.ckpt_every=20000 "${CELL_SETS[@]}" > "$WORK/table1-cell.log" 2>&1
-echo "exit $?" >> "$WORK/table1-cell.log"
+bench_cells "$(cap 500 25)" benchmarks/table1-cifar10.toml moca-a1-cifar10-s0 "$EPOCHS" "$WORK/table1-cell.log" \
+  "${CELL_SETS[@]}"
 tail -25 "$WORK/table1-cell.log" | tee -a "$WORK/summary.txt"; pack
 
 log "5. speed a1: eager fp32 trainer vs plain eager fp32 loops"

@@ -38,3 +38,15 @@ log "setup done; git $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee -a "$WORK/summary.txt"
 python3 -c "import torch, torch_fidelity; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'torch-fidelity', torch_fidelity.__version__)" 2>&1 | tee -a "$WORK/summary.txt"
 
+
+# bench_cells TIMEOUT SPEC CELLS EPOCHS LOG [more --set ...]: train and score
+# cells of SPEC on the CIFAR-10 JPEG copy with the fast GPU settings (captured
+# bf16 channels-last step; few checkpoints: one takes ~1 s, a step 2.5 ms).
+bench_cells() {
+  local limit=$1 spec=$2 cells=$3 epochs=$4 logf=$5; shift 5
+  timeout "$limit" python3 -m wae_bench bench "$spec" --only "$cells" \
+    --out "$WORK/$(basename "$spec" .toml)" --data-root "$DATA" --fid-weights "$W" --quiet \
+    --set train.epochs="$epochs" --set train.data_variant=cifar10-jpeg-q75 --set train.step_mode=graph \
+    --set train.precision=bf16 --set train.channels_last=true --set train.ckpt_every=20000 "$@" > "$logf" 2>&1
+  echo "exit $?" >> "$logf"
+}

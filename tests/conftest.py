@@ -26,3 +26,16 @@ def single_thread():
 def single_thread_module():
     with one_thread():
         yield
+
+
+@pytest.fixture
+def clean_env(tmp_path, monkeypatch) -> Path:
+    """No FID weights anywhere: an empty wae-bench cache and torch hub, and
+    neither the weights nor the offline variable set; returns ``tmp_path``."""
+    from wae_bench.metrics import weights as W
+
+    monkeypatch.setenv("WAE_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv(W.ENV_WEIGHTS, raising=False)
+    monkeypatch.delenv(W.ENV_OFFLINE, raising=False)
+    return tmp_path

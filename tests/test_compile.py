@@ -42,8 +42,9 @@ print("compiled == eager")
 def test_compiled_moca_step_matches_eager():
     """Three compiled MoCA steps leave the same parameters, queue and mean
     losses as three eager ones, and parameter names (checkpoints) are
-    unchanged.  Run in a fresh process: Inductor leaves threads and
-    environment behind that made later tests' spawned DDP processes abort."""
+    unchanged.  Run in a fresh process, so Inductor's global state (its
+    caches, worker threads, the variables it puts into os.environ) stays out
+    of the other tests."""
     import subprocess
     import sys
     from pathlib import Path

@@ -67,12 +67,8 @@ def cache(tmp_path_factory, monkeypatch) -> Path:
 
 
 @pytest.fixture
-def no_weights(tmp_path, monkeypatch):
+def no_weights(clean_env, monkeypatch):
     """Offline, with no weights anywhere."""
-    monkeypatch.setenv("WAE_BENCH_CACHE", str(tmp_path / "empty-cache"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.delenv(W.ENV_WEIGHTS, raising=False)
-
     def offline(*a, **k):
         raise urllib.error.URLError("[Errno -2] Name or service not known")
 

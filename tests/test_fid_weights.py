@@ -37,16 +37,6 @@ def converted(tmp_path_factory, single_thread_module) -> Path:
     return path
 
 
-@pytest.fixture
-def clean_env(tmp_path, monkeypatch):
-    """No weights anywhere: empty wae-bench cache and torch hub, no env var."""
-    monkeypatch.setenv("WAE_BENCH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.delenv(W.ENV_WEIGHTS, raising=False)
-    monkeypatch.delenv(W.ENV_OFFLINE, raising=False)
-    return tmp_path
-
-
 def _ts():
     return H.load_torchscript(H.fid_helper_file())
 
