@@ -132,13 +132,13 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
 
 
 def _any_rank(dist: Dist):
-    """``flag -> any rank's flag`` (an all-reduce; DDP only)."""
+    """``flags -> for each flag, whether any rank raised it`` (one all-reduce; DDP only)."""
     import torch.distributed as td
 
-    def agree(flag: bool) -> bool:
-        t = torch.tensor([int(flag)], device=dist.device)
+    def agree(*flags: bool) -> tuple[bool, ...]:
+        t = torch.tensor([int(f) for f in flags], device=dist.device)
         td.all_reduce(t, op=td.ReduceOp.MAX)
-        return bool(t.item())
+        return tuple(bool(v) for v in t.tolist())
     return agree
 
 

@@ -291,7 +291,7 @@ class StopFlag:
 def fit(trainer: Trainer, batch: Callable[[int], Tensor], *, start: int, total: int, steps_per_epoch: int,
         lr_halve_every: int, log_every: int, ckpt_every: int,
         on_log: Callable[[int, dict], None], on_ckpt: Callable[[int], None],
-        agree: Callable[[bool], bool] | None = None, ckpt_minutes: float = 0.0,
+        agree: Callable[..., tuple[bool, ...]] | None = None, ckpt_minutes: float = 0.0,
         clock: Callable[[], float] = time.monotonic) -> str | None:
     """Run steps ``start..total-1``; returns the signal name if stopped early.
 
@@ -302,9 +302,9 @@ def fit(trainer: Trainer, batch: Callable[[int], Tensor], *, start: int, total: 
     The meter (and with it the non-finite guard) is read every ``log_every``
     steps and before every checkpoint, so no checkpoint holds a state after a
     non-finite step.  A SIGINT/SIGTERM stops after the current step with a
-    checkpoint; under DDP ``agree`` (an all-reduce "any rank ...?") is
-    consulted at log steps only, so every rank stops, and checkpoints by
-    time, at the same step."""
+    checkpoint; under DDP ``agree`` (one all-reduce: "did any rank stop /
+    find a checkpoint due?") is consulted at log steps only, so every rank
+    stops, and checkpoints by time, at the same step."""
     trainer.ae.train(), trainer.reg.train()
     last_ckpt = clock()
     with StopFlag() as stop:
@@ -318,11 +318,9 @@ def fit(trainer: Trainer, batch: Callable[[int], Tensor], *, start: int, total: 
             done = s + 1
             at_log = done % log_every == 0
             due = ckpt_minutes > 0 and at_log and clock() - last_ckpt >= 60 * ckpt_minutes
-            if agree is None:
-                stopping = stop.raised is not None
-            else:
-                stopping = agree(stop.raised is not None) if at_log else False
-                due = agree(due) if at_log and ckpt_minutes > 0 else due
+            stopping = stop.raised is not None
+            if agree is not None:
+                stopping, due = agree(stopping, due) if at_log else (False, False)
             last = done == total or stopping
             ckpt = due or last or (ckpt_every > 0 and done % ckpt_every == 0)
             if at_log or ckpt:

@@ -26,10 +26,13 @@ def _is_image(name: str) -> bool:
     return name.lower().endswith(EXTS) and not name.split("/")[-1].startswith(".")
 
 
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and _is_image(p.name))
+
+
 def _members(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and _is_image(p.name))
-        for p in files:
+        for p in _image_files(path):
             yield str(p.relative_to(path)), p.read_bytes
         return
     try:
@@ -82,8 +85,7 @@ def _fingerprint(path: Path, *options) -> tuple:
     path = path.resolve()
     if path.is_dir():
         files = tuple((str(p.relative_to(path)), st.st_size, st.st_mtime_ns)
-                      for p in sorted(path.rglob("*")) if _is_image(p.name) and p.is_file()
-                      for st in (p.stat(),))
+                      for p in _image_files(path) for st in (p.stat(),))
     else:
         st = path.stat()
         files = (st.st_size, st.st_mtime_ns)
