@@ -213,8 +213,8 @@ def test_gradient_penalty_trains_the_decoder_through_create_graph():
 
 
 def test_default_sinkhorn_annealing_is_converged():
-    """The sinkhorn plugin's default ε-scaling 0.5 (half the iterations of
-    0.9, so half the kernels in the step) gives, at its default p = 1 and
+    """The sinkhorn plugin's default ε-scaling 0.5 (4 ε values from the
+    diameter down to the blur, against 12 at 0.9: fewer kernels per step) gives, at its default p = 1 and
     blur σ_z·√(2d) with d = 128 and B = 64, the divergence and gradient of a
     near-continuous annealing (scaling 0.99)."""
     from regularizers.sinkhorn import SinkhornConfig
