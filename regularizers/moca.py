@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from wae_bench.config import check
 from wae_bench.losses import moca_loss
-from wae_bench.regularizer import (Context, RegOut, Regularizer, RegularizerConfig, Setup,
+from wae_bench.regularizer import (Context, Divergence, RegOut, Regularizer, RegularizerConfig, Setup,
                                    cosine_momentum, ema_update)
 
 
@@ -73,6 +73,7 @@ class MoCA(Regularizer):
         g = torch.Generator().manual_seed(0)
         self.register_buffer("queue", F.normalize(torch.randn(cfg.K, setup.latent_dim, generator=g), dim=1))
         self.register_buffer("ptr", torch.zeros((), dtype=torch.long))
+        self.divergence = Divergence(moca_loss, tau=cfg.tau)
         self.enc_k: nn.Module | None = None
 
     def attach(self, ae: nn.Module) -> None:
@@ -97,7 +98,7 @@ class MoCA(Regularizer):
         queue = self.queue
         if self.cfg.include_current:
             queue = queue.index_copy(0, self._slots(len(k_all)), k_all)
-        neg, pos = moca_loss(z, k, queue, self.cfg.tau)
+        neg, pos = self.divergence(z, k, queue)
         loss_moco = neg - pos
         return RegOut(self.cfg.lambda_ * loss_moco, {"moco": loss_moco, "neg": neg, "pos": pos},
                       carry={"keys": k_all})

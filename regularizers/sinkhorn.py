@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from wae_bench.config import check
 from wae_bench.divergences import sinkhorn, sinkhorn_blur, sinkhorn_diameter
-from wae_bench.regularizer import Context, RegOut, Regularizer, Setup
+from wae_bench.regularizer import Context, Divergence, RegOut, Regularizer, Setup
 
 from regularizers._gaussian import GaussianPriorConfig, check_batch, sample_lambda
 
@@ -74,9 +74,11 @@ class Sinkhorn(Regularizer):
         d = setup.latent_dim
         self.blur = sinkhorn_blur(d, cfg.sigma_z, cfg.blur_rel)
         self.diameter = max(sinkhorn_diameter(d, cfg.sigma_z), 2.0 * self.blur)
+        self.divergence = Divergence(sinkhorn, blur=self.blur, scaling=cfg.scaling, diameter=self.diameter,
+                                     p_exp=cfg.p)
 
     def penalty(self, x: Tensor, z: Tensor, ae: nn.Module, ctx: Context) -> RegOut:
         zg = ctx.gather(z)                                             # (B·W)×d
         p = self.sample_prior(len(zg), device=zg.device)               # (B·W)×d
-        s = sinkhorn(zg, p, self.blur, self.cfg.scaling, self.diameter, p_exp=self.cfg.p)
+        s = self.divergence(zg, p)
         return RegOut(self.cfg.lambda_ * s, {"sinkhorn": s})

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from wae_bench.config import check
 from wae_bench.divergences import sliced_w2, unit_directions
-from wae_bench.regularizer import Context, RegOut, Regularizer, Setup
+from wae_bench.regularizer import Context, Divergence, RegOut, Regularizer, Setup
 
 from regularizers._gaussian import GaussianPriorConfig, check_batch, sample_lambda
 
@@ -63,10 +63,11 @@ class Swae(Regularizer):
     def __init__(self, cfg: SwaeConfig, setup: Setup):
         super().__init__(cfg, setup)
         check_batch(setup, self.name, need=1)
+        self.divergence = Divergence(sliced_w2)
 
     def penalty(self, x: Tensor, z: Tensor, ae: nn.Module, ctx: Context) -> RegOut:
         zg = ctx.gather(z)                                                   # (B·W)×d
         p = self.sample_prior(len(zg), device=zg.device)                     # (B·W)×d
         theta = unit_directions(self.cfg.L, zg.shape[1], device=zg.device)   # L×d
-        sw = sliced_w2(zg, p, theta)
+        sw = self.divergence(zg, p, theta)
         return RegOut(self.cfg.lambda_ * sw, {"sw2": sw})

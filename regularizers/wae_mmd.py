@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from wae_bench.config import check
 from wae_bench.divergences import WAE_SCALES, mmd, wae_scales
-from wae_bench.regularizer import Context, RegOut, Regularizer, Setup
+from wae_bench.regularizer import Context, Divergence, RegOut, Regularizer, Setup
 
 from regularizers._gaussian import GaussianPriorConfig, check_batch, sample_lambda, wae_sigma_z
 
@@ -64,9 +64,10 @@ class WaeMmd(Regularizer):
         super().__init__(cfg, setup)
         check_batch(setup, self.name)
         self.Cs = wae_scales(setup.latent_dim, cfg.sigma_z, cfg.scales)
+        self.divergence = Divergence(mmd, Cs=self.Cs, kernel=cfg.kernel)
 
     def penalty(self, x: Tensor, z: Tensor, ae: nn.Module, ctx: Context) -> RegOut:
         zg = ctx.gather(z)                                             # (B·W)×d
         p = self.sample_prior(len(zg), device=zg.device)               # (B·W)×d
-        m = mmd(zg, p, self.Cs, self.cfg.kernel)
+        m = self.divergence(zg, p)
         return RegOut(self.cfg.lambda_ * m, {"mmd": m})

@@ -1,0 +1,142 @@
+"""Kernel counts, eager against compiled: a CPU proxy for what a plugin adds
+to a captured GPU step (issue: speed).
+
+Inside a whole-step CUDA graph there is no launch overhead left, but every
+kernel still costs its work plus ~1-2 µs, so a penalty made of hundreds of
+tiny kernels costs about its kernel count: on the H200, sinkhorn's extra time
+was the same ~1.57 ms on a1 and a2 (benchmarks/results/h200-2026-11-28), and
+rae-sn's grows with the number of decoder layers.  This script counts, on the
+CPU, for one forward + backward:
+
+* ``penalty`` rows: every plugin that holds a
+  :class:`~wae_bench.regularizer.Divergence`, called with the arguments it
+  gets in a real training step (batch 64, d = 128, the paper's), at its
+  defaults, plus sinkhorn at its former default ε-scaling 0.9;
+* ``decoder`` rows: the a1 decoder plain (ae) and spectrally normalised (rae-sn);
+
+``eager_ops`` = the leaf aten ops that launch work (torch.profiler; views and
+allocations excluded), ``compiled_kernels`` = the kernels Inductor generates
+for the same module (``torch._inductor.metrics.generated_kernel_count``;
+matrix products and convolutions stay library calls, not counted).  Inductor
+fuses differently for the GPU (Triton) than for the CPU (C++), so these are
+proxies; the GPU figure is benchmarks/speed.py --compile.
+
+    python benchmarks/kernel_count.py --out benchmarks/results/kernel-counts-cpu.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from datetime import datetime, timezone
+
+import torch
+from torch import nn
+
+from wae_bench.config import from_dict
+from wae_bench.nets import build_arch
+from wae_bench.nets.tiny import build_tiny
+from wae_bench.registry import ARCHITECTURES, REGULARIZERS
+from wae_bench.regularizer import Divergence, Setup
+from wae_bench.trainer import Trainer
+
+# Ops that launch no kernel of their own (views, metadata, allocation).
+NO_WORK = {"aten::view", "aten::empty", "aten::as_strided", "aten::expand", "aten::reshape", "aten::detach",
+           "aten::t", "aten::transpose", "aten::unsqueeze", "aten::squeeze", "aten::permute", "aten::_unsafe_view",
+           "aten::empty_like", "aten::empty_strided", "aten::slice", "aten::select", "aten::alias",
+           "aten::resolve_conj", "aten::resolve_neg", "aten::result_type", "aten::lift_fresh",
+           "aten::_reshape_alias", "aten::unflatten", "aten::flatten", "aten::contiguous", "aten::clone"}
+
+
+def _backward_of(out) -> None:
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    sum(o.float().sum() for o in outs).backward()
+
+
+def eager_ops(module: nn.Module, args: tuple) -> int:
+    """Leaf aten ops that do work, in one forward + backward."""
+    from torch.profiler import profile
+
+    with profile() as prof:
+        _backward_of(module(*args))
+    return sum(1 for e in prof.events()
+               if e.name.startswith("aten::") and not e.cpu_children and e.name not in NO_WORK)
+
+
+def compiled_kernels(module: nn.Module, args: tuple) -> int:
+    """Kernels Inductor generates for one forward + backward of ``module``."""
+    from torch._inductor import metrics
+
+    torch._dynamo.reset()
+    metrics.reset()
+    _backward_of(torch.compile(module, dynamic=False)(*args))
+    return metrics.generated_kernel_count
+
+
+def divergence_args(name: str, B: int, d: int, cfg: dict) -> tuple[nn.Module, tuple]:
+    """Plugin ``name``'s Divergence (config ``cfg``) and the arguments it is
+    called with in one real trainer step (a tiny 16×16 net, batch B, latent d)."""
+    torch.manual_seed(0)
+    ae = build_tiny(16, 3, d)
+    cls = REGULARIZERS.get(name)
+    setup = Setup(total_steps=10, batch_size=B, latent_dim=d, arch="tiny", dataset="bench")
+    reg = cls(from_dict(cls.Config, cfg), setup)
+    reg.attach(ae)
+    seen: list[tuple] = []
+    reg.divergence.register_forward_hook(lambda m, a, out: seen.append(a))
+    Trainer(ae, reg, lr=1e-3, total_steps=10).step(torch.rand(B, 3, 16, 16))
+    args = tuple(a.detach().clone().requires_grad_(i == 0) for i, a in enumerate(seen[0]))
+    return reg.divergence, args
+
+
+def decoder_args(name: str, d: int) -> tuple[nn.Module, tuple]:
+    """The a1 decoder at 32×32 as plugin ``name`` leaves it (rae-sn: spectrally normalised)."""
+    torch.manual_seed(0)
+    ae = build_arch(ARCHITECTURES.get("a1"), 32, 3, d)
+    cls = REGULARIZERS.get(name)
+    reg = cls(from_dict(cls.Config, {}), Setup(total_steps=10, batch_size=2, latent_dim=d, arch="a1"))
+    reg.attach(ae)
+    return ae.decoder, (torch.randn(2, d, requires_grad=True),)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--latent-dim", type=int, default=128)
+    ap.add_argument("--out", default=None, help="write the rows as JSON here")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    rows = []
+    for name in REGULARIZERS.names():
+        cls = REGULARIZERS.get(name)
+        probe = cls(from_dict(cls.Config, {}), Setup(total_steps=10, batch_size=a.batch_size,
+                                                      latent_dim=a.latent_dim, arch="tiny", dataset="bench"))
+        if not isinstance(getattr(probe, "divergence", None), Divergence):
+            continue
+        for cfg in [{}, *([{"scaling": 0.9}] if name == "sinkhorn" else [])]:
+            mod, args = divergence_args(name, a.batch_size, a.latent_dim, cfg)
+            rows.append({"what": "penalty", "regularizer": name, "function": mod.fn.func.__name__,
+                         "config": cfg, "eager_ops": eager_ops(mod, args),
+                         "compiled_kernels": compiled_kernels(mod, args)})
+    for name in ("ae", "rae-sn"):
+        mod, args = decoder_args(name, a.latent_dim)
+        rows.append({"what": "decoder a1", "regularizer": name, "function": "decoder", "config": {},
+                     "eager_ops": eager_ops(mod, args), "compiled_kernels": compiled_kernels(mod, args)})
+    print(f"{'what':<11} {'regularizer':<12} {'function':<10} {'config':<16} {'eager ops':>10} "
+          f"{'compiled kernels':>17}")
+    for r in rows:
+        cfg = ",".join(f"{k}={v}" for k, v in r["config"].items()) or "default"
+        print(f"{r['what']:<11} {r['regularizer']:<12} {r['function']:<10} {cfg:<16} {r['eager_ops']:>10} "
+              f"{r['compiled_kernels']:>17}")
+    if a.out:
+        meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "torch": torch.__version__,
+                "machine": platform.processor() or platform.machine(), "batch_size": a.batch_size,
+                "latent_dim": a.latent_dim, "command": "python " + " ".join(sys.argv)}
+        with open(a.out, "w") as f:
+            json.dump({"meta": meta, "rows": rows}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
