@@ -15,7 +15,7 @@ pack() {   # everything small the steps wrote; checkpoints stay behind
 
 if [ -d .whl ]; then   # the GPU machine: carried wheels, then this project (its entry points) into /tmp/site
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target /tmp/site . || exit 1
+  python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --upgrade --target /tmp/site . || exit 1
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 DATA=${DATA:-/tmp/wae-data}

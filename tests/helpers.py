@@ -34,6 +34,39 @@ def batch(B: int = 8, size: int = 8, seed: int = 1, channels: int = 3) -> torch.
     return torch.rand(B, channels, size, size, generator=torch.Generator().manual_seed(seed))
 
 
+def cuda_pair(name: str, precision: str, monkeypatch):
+    """Two identical tiny trainers of plugin ``name`` on the GPU (bf16 runs
+    channels_last, as the GPU check's training does) and a batch maker
+    ``x(seed)``.  cuDNN is made deterministic: Adam turns the run-to-run
+    noise of a near-zero gradient into a full lr-sized update."""
+    from wae_bench.trainer import Trainer
+
+    dev = torch.device("cuda")
+    fmt = torch.channels_last if precision == "bf16" else torch.contiguous_format
+    pair = [make_trainer(name, seed=0) for _ in range(2)]
+    a, b = (Trainer(t.ae.to(dev, memory_format=fmt), t.reg.to(dev), lr=1e-3, total_steps=20, precision=precision)
+            for t in pair)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    return a, b, (lambda s: batch(seed=s).to(dev, memory_format=fmt))
+
+
+def assert_trained_alike(a, b, steps: int, tol: float) -> None:
+    """Trainers ``a`` and ``b`` hold the same parameters and buffers and
+    logged the same mean losses after ``steps`` steps, within ``tol``."""
+    import pytest
+
+    for (k, v), w in zip([*a.ae.state_dict().items(), *a.reg.state_dict().items()],
+                         [*b.ae.state_dict().values(), *b.reg.state_dict().values()]):
+        err = (v.float() - w.float()).abs().max().item() if v.numel() else 0.0
+        assert torch.allclose(v.float(), w.float(), atol=tol, rtol=10 * tol), f"{k}: max |diff| {err:.2e}"
+    assert int(a.t) == int(b.t) == steps
+    (ma, _), (mb, _) = a.meter.read(), b.meter.read()
+    assert ma.keys() == mb.keys()
+    for k in ma:
+        assert ma[k] == pytest.approx(mb[k], rel=10 * tol, abs=tol), k
+
+
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
     """One intra-op thread for torch and BLAS/OpenMP: tiny nets run faster on

@@ -10,7 +10,7 @@ import torch
 
 from wae_bench.graph import NoSideEffects, capture_step
 from wae_bench.registry import REGULARIZERS
-from tests.helpers import batch, make_trainer
+from tests.helpers import assert_trained_alike, batch, cuda_pair, make_trainer
 
 
 def snapshot(tr):
@@ -51,32 +51,13 @@ def test_graph_mode_falls_back_to_eager_on_cpu(capsys):
 @pytest.mark.parametrize("name", ["moca", "ae", "rae-l2", "rae-gp", "rae-sn"])   # no prior sampling: same maths
 def test_captured_step_matches_eager_on_gpu(name, precision, monkeypatch):
     """Five replays of the captured step give the same mean losses and leave
-    the same parameters as five eager steps (bf16 runs channels_last, as in
-    the GPU check's training).  cuDNN is made deterministic: Adam turns the
-    run-to-run noise of a near-zero gradient into a full lr-sized update."""
-    dev = torch.device("cuda")
-    from wae_bench.trainer import Trainer
-
-    fmt = torch.channels_last if precision == "bf16" else torch.contiguous_format
-    a, b = (make_trainer(name, seed=0) for _ in range(2))
-    a, b = (Trainer(t.ae.to(dev, memory_format=fmt), t.reg.to(dev), lr=1e-3, total_steps=20, precision=precision)
-            for t in (a, b))
-    x = lambda s: batch(seed=s).to(dev, memory_format=fmt)   # noqa: E731
-    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
-    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    the same parameters as five eager steps."""
+    a, b, x = cuda_pair(name, precision, monkeypatch)
     step = capture_step(a, x(0))
     for s in range(5):
         step(x(s))
         b.step(x(s))
-    tol = 1e-4 if precision == "fp32" else 2e-3
-    for (k, v), w in zip(a.ae.state_dict().items(), b.ae.state_dict().values()):
-        err = (v.float() - w.float()).abs().max().item() if v.numel() else 0.0
-        assert torch.allclose(v.float(), w.float(), atol=tol, rtol=10 * tol), f"{k}: max |diff| {err:.2e}"
-    assert int(a.t) == int(b.t) == 5
-    (ma, _), (mb, _) = a.meter.read(), b.meter.read()
-    assert ma.keys() == mb.keys()
-    for k in ma:
-        assert ma[k] == pytest.approx(mb[k], rel=10 * tol, abs=tol), k
+    assert_trained_alike(a, b, 5, 1e-4 if precision == "fp32" else 2e-3)
 
 
 def test_tensor_learning_rate_is_halved_in_place_and_logged_as_a_number():
