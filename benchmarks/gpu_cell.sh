@@ -5,8 +5,6 @@
 # Same settings as gpu_check.sh's cell: CIFAR-10 JPEG copy, captured bf16
 # channels-last step, FID of 10,000 samples; results in $OUT/gpu-check.tar.gz.
 set -uo pipefail
-OUT=${OUT:-$PWD/gpu-check-out}
-WORK=${WORK:-/tmp/gpu-check}
 BUDGET=${BUDGET:-300}
 CELLS=${CELLS:?name the cells, e.g. CELLS=ae-a1-cifar10-s0}
 EPOCHS=${EPOCHS:-100}

@@ -25,10 +25,7 @@
 #  5. speed, a1, eager fp32 (the framework's overhead without capture)
 # SMALL=1 shrinks every step so the script can be dry-run on a CPU.
 set -uo pipefail
-OUT=${OUT:-$PWD/gpu-check-out}
-SMALL=${SMALL:-0}
 BUDGET=${BUDGET:-580}
-WORK=${WORK:-/tmp/gpu-check}
 source "$(dirname "$0")/gpu_setup.sh"
 
 if [ "$SMALL" = 1 ]; then
@@ -38,15 +35,6 @@ if [ "$SMALL" = 1 ]; then
 else
   STEPS=30; REP=5; WARM=5; REGS=all; ARCHS="a1 a2"; LIMIT=0; EPOCHS_MAX=100; SPE=782; CELL_SETS=(); TESTSEL="matches"; FIDFEAT=""
 fi
-speed() {  # speed ARCH TAG STEPS REPEATS [speed.py options]
-  local arch=$1 tag=$2 steps=$3 rep=$4; shift 4
-  timeout "$(cap 150 60)" python3 benchmarks/speed.py --arch "$arch" --image-size 32 --batch-size 64 --K 30000 \
-    --regs "$REGS" --steps "$steps" --repeats "$rep" --warmup "$WARM" --out "$WORK/speed-$arch-$tag.json" "$@" \
-    > "$WORK/speed-$arch-$tag.log" 2>&1
-  echo "exit $?" >> "$WORK/speed-$arch-$tag.log"
-  grep -v "^USDT\|^ERROR:.*DeviceProperties\|^\[W" "$WORK/speed-$arch-$tag.log" | tail -14 | tee -a "$WORK/summary.txt"
-  pack
-}
 
 log "1. captured step == eager step"
 timeout "$(cap 120)" python3 -m pytest -q -p no:cacheprovider tests/test_graph.py -k "$TESTSEL" > "$WORK/test-graph.log" 2>&1
@@ -54,13 +42,13 @@ tail -4 "$WORK/test-graph.log" | tee -a "$WORK/summary.txt"; pack
 
 for arch in $ARCHS; do
   log "2. speed $arch: captured bf16 channels-last step vs plain eager fp32 loops"
-  speed "$arch" graph-bf16-cl "$STEPS" "$REP" --precision bf16 --step-mode graph --channels-last \
+  speed "$arch" graph-bf16-cl "$REGS" 150 --precision bf16 --step-mode graph --channels-last \
     --profile "$WORK/profile-$arch-graph-bf16-cl.txt"
 done
 
 for arch in $ARCHS; do
   log "2b. speed $arch: the same with the nets compiled (torch.compile inside the captured step)"
-  REGS=moca,ae speed "$arch" graph-bf16-cl-compile "$STEPS" "$REP" --precision bf16 --step-mode graph --channels-last \
+  speed "$arch" graph-bf16-cl-compile moca,ae 150 --precision bf16 --step-mode graph --channels-last \
     --compile default
 done
 
@@ -87,7 +75,7 @@ bench_cells "$(cap 500 25)" benchmarks/table1-cifar10.toml moca-a1-cifar10-s0 "$
 tail -25 "$WORK/table1-cell.log" | tee -a "$WORK/summary.txt"; pack
 
 log "5. speed a1: eager fp32 trainer vs plain eager fp32 loops"
-REGS=moca,ae speed a1 eager-fp32 "$((STEPS / 2 > 0 ? STEPS / 2 : 1))" 3
+speed a1 eager-fp32 moca,ae 150 --steps "$((STEPS / 2 > 0 ? STEPS / 2 : 1))" --repeats 3
 
 log "done"
 pack

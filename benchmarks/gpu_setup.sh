@@ -1,7 +1,10 @@
-# Sourced by the GPU scripts (gpu_check.sh, gpu_cell.sh): timing helpers,
-# the carried wheels and this project installed into /tmp/site, the CIFAR-10
-# JPEG copy unpacked into $DATA and the compact FID weights expanded into $W.
-# Expects OUT, WORK and BUDGET to be set.
+# Sourced by the GPU scripts (gpu_check.sh, gpu_cell.sh, gpu_speed.sh): timing
+# helpers, the carried wheels and this project installed into /tmp/site, the
+# CIFAR-10 JPEG copy unpacked into $DATA and the compact FID weights expanded
+# into $W.  Expects BUDGET (seconds) to be set.
+OUT=${OUT:-$PWD/gpu-check-out}
+WORK=${WORK:-/tmp/gpu-check}
+SMALL=${SMALL:-0}
 START=$SECONDS
 mkdir -p "$OUT" "$WORK"
 log() { echo "== $(date -u +%H:%M:%S) +$((SECONDS - START))s $*" | tee -a "$WORK/summary.txt"; }
@@ -49,4 +52,20 @@ bench_cells() {
     --set train.epochs="$epochs" --set train.data_variant=cifar10-jpeg-q75 --set train.step_mode=graph \
     --set train.precision=bf16 --set train.channels_last=true --set train.ckpt_every=20000 "$@" > "$logf" 2>&1
   echo "exit $?" >> "$logf"
+}
+
+
+# speed ARCH TAG REGS CAP [more speed.py options]: benchmarks/speed.py at batch
+# 64 (image size $SIZE, queue $K; $STEPS steps x $REP rounds after $WARM warm-up
+# steps; later options win), its table appended to the summary.
+speed() {
+  local arch=$1 tag=$2 regs=$3 limit=$4; shift 4
+  local t0=$SECONDS
+  timeout "$(cap "$limit" 20)" python3 benchmarks/speed.py --arch "$arch" --image-size "${SIZE:-32}" --batch-size 64 \
+    --K "${K:-30000}" --regs "$regs" --steps "$STEPS" --repeats "$REP" --warmup "$WARM" \
+    --out "$WORK/speed-$arch-$tag.json" "$@" > "$WORK/speed-$arch-$tag.log" 2>&1
+  echo "exit $? after $((SECONDS - t0)) s" >> "$WORK/speed-$arch-$tag.log"
+  grep -v "^USDT\|^ERROR:.*DeviceProperties\|^\[W\|^W[0-9]" "$WORK/speed-$arch-$tag.log" | tail -14 \
+    | tee -a "$WORK/summary.txt"
+  pack
 }

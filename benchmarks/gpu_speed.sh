@@ -18,30 +18,16 @@
 #  6. a1, moca with max-autotune-no-cudagraphs, if at least 300 s are left
 # SMALL=1 shrinks every step so the script can be dry-run on a CPU.
 set -uo pipefail
-OUT=${OUT:-$PWD/gpu-check-out}
-SMALL=${SMALL:-0}
 BUDGET=${BUDGET:-540}
-WORK=${WORK:-/tmp/gpu-check}
 source "$(dirname "$0")/gpu_setup.sh"
 
 if [ "$SMALL" = 1 ]; then
   STEPS=1; REP=1; WARM=1; ARCHS=tiny; SIZE=16; K=4096; MAIN=ae,moca; REST=ae,swae; TESTSEL="gpu"
 else
-  STEPS=30; REP=5; WARM=5; ARCHS="a1 a2"; SIZE=32; K=30000; MAIN=ae,moca,sinkhorn,rae-sn
+  STEPS=30; REP=5; WARM=5; ARCHS="a1 a2"; MAIN=ae,moca,sinkhorn,rae-sn
   REST=ae,wae-mmd,wae-gan,swae,rae-l2; TESTSEL="gpu or matches"
 fi
 FAST=(--precision bf16 --step-mode graph --channels-last)
-speed() {  # speed ARCH TAG REGS CAP [speed.py options]
-  local arch=$1 tag=$2 regs=$3 limit=$4; shift 4
-  local t0=$SECONDS
-  timeout "$(cap "$limit" 20)" python3 benchmarks/speed.py --arch "$arch" --image-size "$SIZE" --batch-size 64 \
-    --K "$K" --regs "$regs" --steps "$STEPS" --repeats "$REP" --warmup "$WARM" --out "$WORK/speed-$arch-$tag.json" \
-    "$@" > "$WORK/speed-$arch-$tag.log" 2>&1
-  echo "exit $? after $((SECONDS - t0)) s" >> "$WORK/speed-$arch-$tag.log"
-  grep -v "^USDT\|^ERROR:.*DeviceProperties\|^\[W\|^W[0-9]" "$WORK/speed-$arch-$tag.log" | tail -9 \
-    | tee -a "$WORK/summary.txt"
-  pack
-}
 
 for arch in $ARCHS; do
   log "1-2. speed $arch, compiled, captured bf16 channels-last: $MAIN"
