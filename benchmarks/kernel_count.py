@@ -104,11 +104,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--latent-dim", type=int, default=128)
+    ap.add_argument("--regs", default="all", help="comma list of regularizers (penalty rows; ae / rae-sn also "
+                    "give the decoder rows), or 'all'")
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
+    names = REGULARIZERS.names() if a.regs == "all" else a.regs.split(",")
     rows = []
-    for name in REGULARIZERS.names():
+    for name in names:
         cls = REGULARIZERS.get(name)
         probe = cls(from_dict(cls.Config, {}), Setup(total_steps=10, batch_size=a.batch_size,
                                                       latent_dim=a.latent_dim, arch="tiny", dataset="bench"))
@@ -119,7 +122,7 @@ def main(argv=None) -> int:
             rows.append({"what": "penalty", "regularizer": name, "function": mod.fn.func.__name__,
                          "config": cfg, "eager_ops": eager_ops(mod, args),
                          "compiled_kernels": compiled_kernels(mod, args)})
-    for name in ("ae", "rae-sn"):
+    for name in [n for n in ("ae", "rae-sn") if n in names]:
         mod, args = decoder_args(name, a.latent_dim)
         rows.append({"what": "decoder a1", "regularizer": name, "function": "decoder", "config": {},
                      "eager_ops": eager_ops(mod, args), "compiled_kernels": compiled_kernels(mod, args)})

@@ -1,0 +1,56 @@
+"""The speed benchmarks themselves (benchmarks/speed.py, kernel_count.py):
+they run, isolate a plugin that fails, and write what the README and the GPU
+scripts read.  No timing is asserted (speed is a benchmark figure, not a
+test); a GPU call must not be the first place a broken benchmark shows."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_speed_benchmark_reports_every_regularizer_against_the_plain_loops(tmp_path):
+    out, prof = tmp_path / "speed.json", tmp_path / "profile.txt"
+    res = load("speed").main(["--arch", "tiny", "--image-size", "8", "--batch-size", "8", "--latent-dim", "6",
+                              "--K", "32", "--regs", "ae,moca,sinkhorn,rae-gp", "--steps", "1", "--repeats", "1",
+                              "--warmup", "1", "--out", str(out), "--profile", str(prof)])
+    saved = json.loads(out.read_text())
+    assert saved["rows"] == res["rows"] and saved["plain_ae_ms"] > 0 and saved["plain_moca_ms"] > 0
+    rows = {r["regularizer"]: r for r in saved["rows"]}
+    assert set(rows) == {"ae", "moca", "sinkhorn", "rae-gp"}
+    assert all(r["ms_per_step"] > 0 and r["setup_s"] >= 0 for r in rows.values())
+    assert rows["ae"]["vs_trainer_ae"] == 1.0
+    assert rows["moca"]["overhead_vs_plain_moca"] > 0 and "overhead_vs_plain_moca" not in rows["ae"]
+    assert "steps profiled" in prof.read_text()
+
+
+def test_speed_benchmark_reports_a_plugin_that_cannot_be_built_and_times_the_rest(tmp_path, capsys):
+    res = load("speed").main(["--arch", "tiny", "--image-size", "8", "--batch-size", "8", "--latent-dim", "6",
+                              "--K", "4", "--regs", "moca,ae", "--steps", "1", "--repeats", "1", "--warmup", "1"])
+    rows = {r["regularizer"]: r for r in res["rows"]}
+    assert "K (4) must be >= the global batch size (8)" in rows["moca"]["error"]
+    assert rows["ae"]["ms_per_step"] > 0
+    assert "moca: FAILED" in capsys.readouterr().err
+
+
+def test_kernel_count_counts_eager_ops_and_compiled_kernels(tmp_path):
+    """In its own process (Inductor's global state stays out of the other tests)."""
+    out = tmp_path / "k.json"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "kernel_count.py"), "--regs", "swae,ae",
+                        "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [(x["what"], x["regularizer"]) for x in rows] == [("penalty", "swae"), ("decoder a1", "ae")]
+    assert all(x["eager_ops"] > 0 and x["compiled_kernels"] > 0 for x in rows)
+    assert rows[0]["eager_ops"] > rows[0]["compiled_kernels"]      # sliced W2: projections, sorts, a mean, fused
