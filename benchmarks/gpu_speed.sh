@@ -10,7 +10,7 @@
 # Steps, most important first; every speed row is a median of interleaved
 # rounds against plain-PyTorch eager loops in the same process (speed.py):
 #  1. a1, compiled, captured bf16 channels-last: ae, moca, sinkhorn, rae-sn,
-#     with a per-kernel profile of the compiled MoCA step
+#     with per-kernel profiles of the compiled moca, sinkhorn and rae-sn steps
 #  2. a2, the same
 #  3. the GPU tests of compiled steps (compiled [and captured] == eager)
 #  4. a1 and a2, compiled: the other regularizers (vs the compiled ae)
@@ -32,7 +32,7 @@ FAST=(--precision bf16 --step-mode graph --channels-last)
 for arch in $ARCHS; do
   log "1-2. speed $arch, compiled, captured bf16 channels-last: $MAIN"
   speed "$arch" graph-bf16-cl-compile "$MAIN" 230 "${FAST[@]}" --compile default \
-    --profile "$WORK/profile-$arch-graph-bf16-cl-compile.txt"
+    --profile "$WORK/profile-$arch-graph-bf16-cl-compile.txt" --profile-regs "${MAIN#ae,}"
 done
 
 log "3. GPU tests: compiled (and captured) steps == eager steps"

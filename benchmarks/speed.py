@@ -177,6 +177,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--profile", help="write a per-kernel table of the trainer's MoCA step (torch.profiler) here")
+    ap.add_argument("--profile-regs", default="moca",
+                    help="comma list: whose steps --profile tables (moca's at PATH, another's at PATH-NAME.txt)")
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -211,14 +213,17 @@ def main(argv=None):
             continue
         fns[f"trainer-{r}"] = (lambda f: (lambda _x: f(xt)))(step)
     ms = time_rounds(fns, x, a.steps, a.repeats, a.warmup, dev)
-    if a.profile and "trainer-moca" in fns:
-        profile(fns["trainer-moca"], x, dev, a.steps, a.profile)
+    for r in (a.profile_regs.split(",") if a.profile else []):
+        if f"trainer-{r}" not in fns:
+            continue
+        path = a.profile if r == "moca" else a.profile.replace(".txt", "") + f"-{r}.txt"
+        profile(fns[f"trainer-{r}"], x, dev, a.steps, path)
         if a.step_mode == "graph":   # the same step uncaptured: its kernels named by the ops that launch them
-            eager = make_trainer("moca", a.arch, a.image_size, a.batch_size, a.latent_dim, dev, T, over,
+            eager = make_trainer(r, a.arch, a.image_size, a.batch_size, a.latent_dim, dev, T, over,
                                  a.precision, a.channels_last)
             for _ in range(a.warmup):
                 eager.step(xt)
-            profile(lambda _x: eager.step(xt), x, dev, a.steps, a.profile.replace(".txt", "") + "-eager.txt")
+            profile(lambda _x: eager.step(xt), x, dev, a.steps, path.replace(".txt", "") + "-eager.txt")
 
     rows = []
     for r in regs:

@@ -24,7 +24,8 @@ def test_speed_benchmark_reports_every_regularizer_against_the_plain_loops(tmp_p
     out, prof = tmp_path / "speed.json", tmp_path / "profile.txt"
     res = load("speed").main(["--arch", "tiny", "--image-size", "8", "--batch-size", "8", "--latent-dim", "6",
                               "--K", "32", "--regs", "ae,moca,sinkhorn,rae-gp", "--steps", "1", "--repeats", "1",
-                              "--warmup", "1", "--out", str(out), "--profile", str(prof)])
+                              "--warmup", "1", "--out", str(out), "--profile", str(prof),
+                              "--profile-regs", "moca,sinkhorn"])
     saved = json.loads(out.read_text())
     assert saved["rows"] == res["rows"] and saved["plain_ae_ms"] > 0 and saved["plain_moca_ms"] > 0
     rows = {r["regularizer"]: r for r in saved["rows"]}
@@ -33,6 +34,7 @@ def test_speed_benchmark_reports_every_regularizer_against_the_plain_loops(tmp_p
     assert rows["ae"]["vs_trainer_ae"] == 1.0
     assert rows["moca"]["overhead_vs_plain_moca"] > 0 and "overhead_vs_plain_moca" not in rows["ae"]
     assert "steps profiled" in prof.read_text()
+    assert "steps profiled" in (tmp_path / "profile-sinkhorn.txt").read_text()
 
 
 def test_speed_benchmark_reports_a_plugin_that_cannot_be_built_and_times_the_rest(tmp_path, capsys):
