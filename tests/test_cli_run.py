@@ -19,6 +19,7 @@ def test_run_writes_a_complete_run_directory_and_resume_is_a_no_op(tmp_path, cap
     out = tmp_path / "run"
     code, stdout, err = run_cli(["run", "--reg", "moca", "--out", str(out), *FAST], capsys)
     assert code == 0, err
+    assert "12 steps (max_steps: 0.522 of 30 epochs)" in stdout      # 23 steps an epoch, cut by max_steps
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["config"]["regularizer"] == "moca" and cfg["config"]["arch"] == "tiny"
     assert cfg["config"]["reg"]["K"] == 1024 and cfg["total_steps"] == 12 and "torch" in cfg["versions"]

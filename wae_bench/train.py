@@ -75,7 +75,7 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
             stdout.print(f"[bold]{cfg.regularizer}[/] · {cfg.arch} ({count_params(ae) / 1e6:.2f}M params) · "
                          f"{cfg.dataset} \\[{variant}] {len(train.images)} train / {len(test.images)} test · "
                          f"batch {cfg.batch_size} per process × {dist.world_size} = "
-                         f"{cfg.batch_size * dist.world_size} · {T} steps ({cfg.epochs} epochs) · {device} · "
+                         f"{cfg.batch_size * dist.world_size} · {T} steps ({_epochs_text(T, spe, cfg.epochs)}) · {device} · "
                          f"{escape(str(run.path))}", soft_wrap=True)
     batcher = Batcher(train.images, cfg.batch_size, cfg.seed, dist.rank, dist.world_size,
                       device if cfg.data_on_device else None)
@@ -205,3 +205,9 @@ def _check_same(state: dict, cfg, path: Path) -> None:
         if key in saved and saved[key] != getattr(cfg, key):
             raise WaeError(f"checkpoint {str(path)!r} is of {key} {saved[key]!r}, not {getattr(cfg, key)!r}; "
                            f"resume with the run's own settings or start a new --out")
+
+
+def _epochs_text(T: int, spe: int, epochs: int) -> str:
+    """``30 epochs``, or ``max_steps: 1.3 of 30 epochs`` when max_steps cuts the run short."""
+    total = f"{epochs} epoch{'s' if epochs != 1 else ''}"
+    return total if T >= epochs * spe else f"max_steps: {T / spe:.3g} of {total}"
