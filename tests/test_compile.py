@@ -52,6 +52,10 @@ for name in names:
     assert all(abs(ma[k] - mb[k]) <= 1e-5 + 1e-4 * abs(mb[k]) for k in mb), (name, ma, mb)
     print("compiled == eager:", name)
 assert not counters["graph_break"], dict(counters["graph_break"])
+for d in range(7, 13):   # more distinct nets than Dynamo's default limit of 8 graphs per code object
+    tr = make_trainer("ae", d=d)
+    compile_nets(tr.ae, tr.reg, "default")
+    tr.step(batch())
 print("all compiled == eager")
 """
 
@@ -60,7 +64,8 @@ def test_compiled_steps_match_eager_for_every_compilable_plugin():
     """For every built-in plugin that allows ``compile``: three compiled steps
     (nets and the plugin's own modules, its :class:`~wae_bench.regularizer.Divergence`
     included) leave the same parameters, buffers (MoCA's queue) and mean losses
-    as three eager ones, and parameter names (checkpoints) are unchanged.  Run
+    as three eager ones, and parameter names (checkpoints) are unchanged;
+    more nets than Dynamo's default recompile limit stay compiled.  Run
     in a fresh process, so Inductor's global state (its caches, worker
     threads, the variables it puts into os.environ) stays out of the other tests."""
     import subprocess

@@ -8,9 +8,17 @@ the optimiser are unchanged; the first (warm-up) steps pay the compile time.
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from wae_bench.progress import console
+
+# Every compiled module of one class shares a code object (nn.Sequential.forward
+# for the a1 nets, the key encoder, RAE-SN's decoder, WAE-GAN's discriminator),
+# and Dynamo keeps at most ``recompile_limit`` (default 8) graphs per code
+# object before it silently runs the rest eagerly: a bench of several cells in
+# one process, or four nets of different sizes, reaches that.
+RECOMPILE_LIMIT = 64
 
 
 def compile_nets(ae: nn.Module, reg, mode: str) -> bool:
@@ -24,6 +32,7 @@ def compile_nets(ae: nn.Module, reg, mode: str) -> bool:
         console.print(f"[yellow]compile={mode} is not used with {reg.name}: its penalty differentiates the "
                       f"decoder twice, which torch.compile cannot; eager kernels[/]")
         return False
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
     for m in (ae.encoder, ae.decoder, *reg.compile_targets()):
         m.compile(mode=mode, dynamic=False)
     return True
