@@ -56,6 +56,15 @@ for d in range(7, 13):   # more distinct nets than Dynamo's default limit of 8 g
     tr = make_trainer("ae", d=d)
     compile_nets(tr.ae, tr.reg, "default")
     tr.step(batch())
+
+from wae_bench.compile import eager                 # after training: eval-mode passes of new shapes stay eager
+frames = counters["frames"]["total"]
+tr.ae.eval()
+with eager(tr.ae, tr.reg), torch.no_grad():
+    assert tr.ae.encoder._compiled_call_impl is None
+    tr.ae.decoder(tr.ae.encoder(batch(B=5)))
+assert counters["frames"]["total"] == frames, "compiled inside eager()"
+assert tr.ae.encoder._compiled_call_impl is not None and tr.ae.decoder._compiled_call_impl is not None
 print("all compiled == eager")
 """
 
@@ -65,7 +74,9 @@ def test_compiled_steps_match_eager_for_every_compilable_plugin():
     (nets and the plugin's own modules, its :class:`~wae_bench.regularizer.Divergence`
     included) leave the same parameters, buffers (MoCA's queue) and mean losses
     as three eager ones, and parameter names (checkpoints) are unchanged;
-    more nets than Dynamo's default recompile limit stay compiled.  Run
+    more nets than Dynamo's default recompile limit stay compiled, and
+    :func:`~wae_bench.compile.eager` runs them uncompiled for the work after
+    training, then restores them.  Run
     in a fresh process, so Inductor's global state (its caches, worker
     threads, the variables it puts into os.environ) stays out of the other tests."""
     import subprocess

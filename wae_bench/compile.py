@@ -8,6 +8,9 @@ the optimiser are unchanged; the first (warm-up) steps pay the compile time.
 """
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import torch
 from torch import nn
 
@@ -36,3 +39,21 @@ def compile_nets(ae: nn.Module, reg, mode: str) -> bool:
     for m in (ae.encoder, ae.decoder, *reg.compile_targets()):
         m.compile(mode=mode, dynamic=False)
     return True
+
+
+@contextlib.contextmanager
+def eager(*roots: nn.Module) -> Iterator[None]:
+    """Inside the block, every compiled module under ``roots`` runs its eager
+    forward; on exit the compiled one is back.  For the work after training
+    (encoding the training set for the ex-post densities, the picture grids):
+    forward-only, eval-mode, new batch shapes -- each a fresh compilation that
+    would cost more than it saves."""
+    saved = [(m, m._compiled_call_impl) for r in roots for m in r.modules()
+             if getattr(m, "_compiled_call_impl", None) is not None]
+    for m, _ in saved:
+        m._compiled_call_impl = None
+    try:
+        yield
+    finally:
+        for m, fn in saved:
+            m._compiled_call_impl = fn

@@ -9,7 +9,7 @@ import torch
 from rich.markup import escape
 
 from wae_bench import checkpoint, expost
-from wae_bench.compile import compile_nets
+from wae_bench.compile import compile_nets, eager
 from wae_bench.data import Batcher
 from wae_bench.data.batcher import to_float
 from wae_bench.distributed import Dist
@@ -120,13 +120,15 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
     if not finished:
         dens = {}
         if cfg.expost and dist.is_main:
-            lat = encode_all(ae, reg, train.images)
+            with eager(ae, reg):
+                lat = encode_all(ae, reg, train.images)
             dens = {k: expost.fit(lat, k, seed=cfg.seed) for k in cfg.expost}
         save(T, finished=True, expost=dens)
     if dist.is_main:
         from wae_bench.pictures import write_grids  # (imports torchvision: only when it is needed)
 
-        write_grids(ae, reg, to_float(test.images[:64]), run.path, seed=cfg.seed)
+        with eager(ae, reg):
+            write_grids(ae, reg, to_float(test.images[:64]), run.path, seed=cfg.seed)
     dist.barrier()   # the final checkpoint exists before any rank evaluates it
     return run.path
 
