@@ -1,8 +1,10 @@
-"""``compile``: ``torch.compile`` of the networks, inside the (captured) step.
+"""``compile``: ``torch.compile`` of the networks and of the plugin's penalty
+(:class:`~wae_bench.regularizer.Divergence`), inside the (captured) step.
 
 Whole-step CUDA graphs remove the launch overhead; what is left of an a1 or
 a2 step on an H200 is kernel work, ~40 % of it (a1) batch norm, casts and
-element-wise ops that Inductor fuses (benchmarks/results/h200-2026-11-28).
+element-wise ops that Inductor fuses (benchmarks/results/h200-2026-11-28),
+and a small penalty's chain of tiny kernels (benchmarks/kernel_count.py).
 ``nn.Module.compile`` compiles in place, so parameter names, checkpoints and
 the optimiser are unchanged; the first (warm-up) steps pay the compile time.
 """

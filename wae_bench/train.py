@@ -75,8 +75,8 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
             stdout.print(f"[bold]{cfg.regularizer}[/] · {cfg.arch} ({count_params(ae) / 1e6:.2f}M params) · "
                          f"{cfg.dataset} \\[{variant}] {len(train.images)} train / {len(test.images)} test · "
                          f"batch {cfg.batch_size} per process × {dist.world_size} = "
-                         f"{cfg.batch_size * dist.world_size} · {T} steps ({_epochs_text(T, spe, cfg.epochs)}) · {device} · "
-                         f"{escape(str(run.path))}", soft_wrap=True)
+                         f"{cfg.batch_size * dist.world_size} · {T} steps ({_epochs_text(T, spe, cfg.epochs)}) · "
+                         f"{device} · {escape(str(run.path))}", soft_wrap=True)
     batcher = Batcher(train.images, cfg.batch_size, cfg.seed, dist.rank, dist.world_size,
                       device if cfg.data_on_device else None)
     batch = batcher.batch if cfg.data_on_device else (lambda s: batcher.batch(s).to(device, non_blocking=True))
