@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from wae_bench.data import Batcher, load_split
-from wae_bench.data.builtin import CELEBA, CIFAR10, DIGITS
+from wae_bench.data.builtin import CELEBA, CIFAR10, DIGITS, MNIST
 from wae_bench.data.files import read_images
 from wae_bench.errors import WaeError
 
@@ -81,6 +81,70 @@ def test_missing_root_and_split(tmp_path):
         load_split(CIFAR10, str(tmp_path / "nope"), "train", 32)
     with pytest.raises(WaeError, match="no cifar10 train split"):
         load_split(CIFAR10, str(tmp_path), "train", 32)
+
+
+def test_cifar10_in_torchvisions_layout_keeps_each_pixels_channel(tmp_path, monkeypatch):
+    """``cifar-10-batches-py`` read through torchvision: its pickled rows
+    (3×32×32, channel-major) come out as the same CHW images.  The files are
+    synthetic, so torchvision's md5 check is switched off."""
+    import pickle
+
+    import torchvision.datasets.cifar as tv_cifar
+
+    monkeypatch.setattr(tv_cifar, "check_integrity", lambda *a, **k: True)
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    rows = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        rows[name] = rng.integers(0, 256, (2, 3 * 32 * 32), dtype=np.uint8)
+        with open(folder / name, "wb") as f:
+            pickle.dump({"data": rows[name], "labels": [0, 1]}, f)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": [str(i) for i in range(10)]}, f)
+    train, test = (load_split(CIFAR10, str(tmp_path), s, 32) for s in ("train", "test"))
+    want = np.concatenate([rows[f"data_batch_{i}"] for i in range(1, 6)]).reshape(-1, 3, 32, 32)
+    assert train.variant == "cifar10" and torch.equal(train.images, torch.from_numpy(want))
+    assert torch.equal(test.images, torch.from_numpy(rows["test_batch"].reshape(-1, 3, 32, 32)))
+
+
+def test_mnist_in_torchvisions_layout_is_padded_to_32(tmp_path):
+    """``MNIST/raw`` idx files read through torchvision, zero-padded 28 -> 32."""
+    import struct
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    imgs = np.random.default_rng(1).integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    for prefix in ("train", "t10k"):
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, 3, 28, 28) + imgs.tobytes())
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, 3) + bytes([0, 1, 2]))
+    data = load_split(MNIST, str(tmp_path), "train", 32)
+    assert data.variant == "mnist" and data.images.shape == (3, 1, 32, 32)
+    assert torch.equal(data.images[:, 0, 2:30, 2:30], torch.from_numpy(imgs))
+    assert data.images[:, :, :2].sum() == 0 and data.images[:, :, :, 30:].sum() == 0
+
+
+def test_torchvision_download_offline_and_a_corrupt_folder_are_one_line_errors(tmp_path, monkeypatch):
+    """``--download`` with no network, and a ``cifar-10-batches-py`` folder
+    that torchvision rejects: one line each, naming the fix."""
+    import urllib.error
+
+    import torchvision.datasets.cifar as tv_cifar
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("no route to host")
+
+    monkeypatch.setattr(tv_cifar, "download_and_extract_archive", offline)
+    with pytest.raises(WaeError) as e:
+        load_split(CIFAR10, str(tmp_path / "dl"), "train", 32, download=True)
+    assert "could not download CIFAR10" in str(e.value) and "--data-root" in str(e.value)
+    assert "\n" not in str(e.value)
+    (tmp_path / "bad" / "cifar-10-batches-py").mkdir(parents=True)
+    (tmp_path / "bad" / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"not a pickle")
+    with pytest.raises(WaeError) as e:
+        load_split(CIFAR10, str(tmp_path / "bad"), "train", 32)
+    assert "CIFAR10 not found in" in str(e.value) and "--data-root" in str(e.value)
+    assert "\n" not in str(e.value)
 
 
 def test_celeba_folder_is_centre_cropped_to_64(tmp_path):
