@@ -22,13 +22,15 @@ def _init(rank, store):
     return Dist(rank=rank, world_size=W)
 
 
-def _worker(rank, store, out, name="moca", reg_cfg=None):
+def _worker(rank, store, out, name="moca", reg_cfg=None, compile_mode="none"):
     from tests.helpers import make_trainer
+    from wae_bench.compile import compile_nets
     from wae_bench.data import Batcher
     from wae_bench.trainer import Trainer
 
     dist = _init(rank, store)
     tr = make_trainer(name, reg_cfg, B=B, T=STEPS)   # same seed -> same init
+    compile_nets(tr.ae, tr.reg, compile_mode)         # before the DDP wrap, as train.py does
     tr = Trainer(tr.ae, tr.reg, lr=1e-2, total_steps=STEPS, model=dist.wrap(tr.ae), ctx=dist.context(STEPS))
     dist.seed_rank(0)                                 # prior samples differ by rank
     imgs = (torch.rand(64, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
@@ -55,6 +57,11 @@ def _wae_gan_worker(rank, store, out):
     _worker(rank, store, out, "wae-gan")
 
 
+def _moca_compiled_worker(rank, store, out):
+    torch.set_num_threads(1)
+    _worker(rank, store, out, "moca", {"K": 37, "m0": 0.9}, compile_mode="default")
+
+
 def _spawn(fn, tmp_path):
     mp.spawn(fn, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=W, join=True)
     return [torch.load(tmp_path / f"rank{r}.pt") for r in range(W)]
@@ -71,6 +78,16 @@ def test_moca_state_identical_on_ranks_and_queue_in_rank_order(tmp_path):
     assert torch.allclose(r0["queue"][:B], r0["k0"], atol=1e-6)
     assert torch.allclose(r0["queue"][B:2 * B], r1["k0"], atol=1e-6)
     assert not torch.allclose(r0["k0"], r1["k0"])
+
+
+def test_compiled_nets_under_ddp_keep_the_ranks_identical(tmp_path):
+    """``compile`` with DDP: the gradient all-reduce still reaches every
+    parameter of the compiled nets, so both ranks hold the same model, key
+    encoder and queue after training (finite, the queue pointer where it should be)."""
+    r0, r1 = _spawn(_moca_compiled_worker, tmp_path)
+    for key in ("ae", "enc_k", "queue", "ptr"):
+        assert torch.equal(r0[key], r1[key]), key
+    assert torch.isfinite(r0["ae"]).all() and int(r0["ptr"]) == (STEPS * W * B) % 37
 
 
 def test_wae_gan_discriminator_synchronised_across_ranks(tmp_path):
