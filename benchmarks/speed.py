@@ -244,6 +244,13 @@ def main(argv=None):
               "K": a.K, "steps": a.steps, "repeats": a.repeats, "precision": a.precision,
               "step_mode": a.step_mode, "channels_last": a.channels_last, "compile": a.compile,
               "plain_ae_ms": ms["plain-ae"], "plain_moca_ms": ms["plain-moca"], "rows": rows}
+    if a.compile != "none":   # did everything compile, in whole graphs? (a silent fall-back would show here)
+        from torch._dynamo.utils import counters
+
+        result["dynamo"] = {"frames_ok": counters["frames"]["ok"], "frames_total": counters["frames"]["total"],
+                            "unique_graphs": counters["stats"]["unique_graphs"],
+                            "graph_breaks": dict(counters["graph_break"])}
+        print(f"dynamo: {result['dynamo']}")
     print(f"{a.arch} {a.image_size}x{a.image_size} batch {a.batch_size} on {dev} (trainer: {a.precision}, "
           f"{a.step_mode}{', channels_last' if a.channels_last else ''}"
           f"{', compile ' + a.compile if a.compile != 'none' else ''}): plain AE {ms['plain-ae']:.3f} ms, "

@@ -46,6 +46,18 @@ def test_speed_benchmark_reports_a_plugin_that_cannot_be_built_and_times_the_res
     assert "moca: FAILED" in capsys.readouterr().err
 
 
+def test_speed_benchmark_with_compile_reports_dynamos_counters(tmp_path):
+    """In its own process (Inductor's global state stays out of the other tests)."""
+    out = tmp_path / "s.json"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--arch", "tiny", "--image-size", "8",
+                        "--batch-size", "8", "--latent-dim", "6", "--K", "32", "--regs", "ae,sinkhorn", "--steps", "1",
+                        "--repeats", "1", "--warmup", "1", "--compile", "default", "--out", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    dyn = json.loads(out.read_text())["dynamo"]
+    assert dyn["graph_breaks"] == {} and dyn["frames_ok"] == dyn["frames_total"] >= 3   # encoder, decoder, Sinkhorn
+
+
 def test_kernel_count_counts_eager_ops_and_compiled_kernels(tmp_path):
     """In its own process (Inductor's global state stays out of the other tests)."""
     out = tmp_path / "k.json"
