@@ -74,14 +74,17 @@ def compiled_kernels(module: nn.Module, args: tuple) -> int:
     return metrics.generated_kernel_count
 
 
-def divergence_args(name: str, B: int, d: int, cfg: dict) -> tuple[nn.Module, tuple]:
+def divergence_args(name: str, B: int, d: int, cfg: dict) -> tuple[nn.Module, tuple] | None:
     """Plugin ``name``'s Divergence (config ``cfg``) and the arguments it is
-    called with in one real trainer step (a tiny 16×16 net, batch B, latent d)."""
+    called with in one real trainer step (a tiny 16×16 net, batch B, latent
+    d); None if the plugin holds no Divergence."""
     torch.manual_seed(0)
     ae = build_tiny(16, 3, d)
     cls = REGULARIZERS.get(name)
     setup = Setup(total_steps=10, batch_size=B, latent_dim=d, arch="tiny", dataset="bench")
     reg = cls(from_dict(cls.Config, cfg), setup)
+    if not isinstance(getattr(reg, "divergence", None), Divergence):
+        return None
     reg.attach(ae)
     seen: list[tuple] = []
     reg.divergence.register_forward_hook(lambda m, a, out: seen.append(a))
@@ -112,13 +115,11 @@ def main(argv=None) -> int:
     names = REGULARIZERS.names() if a.regs == "all" else a.regs.split(",")
     rows = []
     for name in names:
-        cls = REGULARIZERS.get(name)
-        probe = cls(from_dict(cls.Config, {}), Setup(total_steps=10, batch_size=a.batch_size,
-                                                      latent_dim=a.latent_dim, arch="tiny", dataset="bench"))
-        if not isinstance(getattr(probe, "divergence", None), Divergence):
-            continue
         for cfg in [{}, *([{"scaling": 0.9}] if name == "sinkhorn" else [])]:
-            mod, args = divergence_args(name, a.batch_size, a.latent_dim, cfg)
+            found = divergence_args(name, a.batch_size, a.latent_dim, cfg)
+            if found is None:
+                break
+            mod, args = found
             rows.append({"what": "penalty", "regularizer": name, "function": mod.fn.func.__name__,
                          "config": cfg, "eager_ops": eager_ops(mod, args),
                          "compiled_kernels": compiled_kernels(mod, args)})

@@ -169,6 +169,12 @@ StepMode = typing.Literal["eager", "graph"]
 CompileMode = typing.Literal["none", "default", "max-autotune-no-cudagraphs"]
 
 
+# TrainConfig keys that say where things are or how often to save, not what is
+# computed: a resumed run may change them, and a bench cell's identity ignores them.
+LOCATION_KEYS = frozenset({"data_root", "download", "device", "data_on_device", "log_every", "ckpt_every",
+                           "ckpt_minutes", "keep_checkpoints"})
+
+
 @dataclass
 class TrainConfig:
     """One training run.  ``None`` means "the dataset's / architecture's default",

@@ -21,15 +21,13 @@ from typing import Any, Iterator
 import torch
 
 from wae_bench import __version__, checkpoint
-from wae_bench.config import TrainConfig, from_dict, to_dict
+from wae_bench.config import LOCATION_KEYS, TrainConfig, from_dict, to_dict
 from wae_bench.data import DatasetSpec, ImageSet, load_split
 from wae_bench.errors import WaeError
 from wae_bench.nets import ArchSpec, Autoencoder, build_arch
 from wae_bench.registry import ARCHITECTURES, DATASETS, REGULARIZERS
 from wae_bench.regularizer import Regularizer, Setup
 
-# Settings that may change when resuming without changing the result.
-RESUMABLE = {"device", "log_every", "ckpt_every", "ckpt_minutes", "keep_checkpoints", "data_root", "download", "data_on_device"}
 
 
 def versions() -> dict[str, str]:
@@ -216,7 +214,7 @@ def config_for(overrides: dict, run: RunDir | None, resume: bool, force: bool) -
     merged = {**saved, **{k: v for k, v in overrides.items() if k != "reg"}}
     merged["reg"] = {**saved.get("reg", {}), **overrides.get("reg", {})}
     cfg = from_dict(TrainConfig, merged)
-    changed = [k for k, v in to_dict(resolve(cfg).cfg).items() if k not in RESUMABLE and saved.get(k) != v]
+    changed = [k for k, v in to_dict(resolve(cfg).cfg).items() if k not in LOCATION_KEYS and saved.get(k) != v]
     if changed and not force:
         raise WaeError(f"--resume with a different config ({', '.join(changed)} changed) would not reproduce the "
                        f"run; drop those options, or pass --force to resume anyway")

@@ -117,17 +117,16 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
                 raise NonFinite(f"{e} ({kept})") from None
     if stopped:
         raise Stopped(stopped, int(trainer.t), run.path)
-    if not finished:
-        dens = {}
-        if cfg.expost and dist.is_main:
-            with eager(ae, reg):
+    with eager(ae, reg):   # the work after training: forward-only, new batch sizes (see compile.eager)
+        if not finished:
+            dens = {}
+            if cfg.expost and dist.is_main:
                 lat = encode_all(ae, reg, train.images)
-            dens = {k: expost.fit(lat, k, seed=cfg.seed) for k in cfg.expost}
-        save(T, finished=True, expost=dens)
-    if dist.is_main:
-        from wae_bench.pictures import write_grids  # (imports torchvision: only when it is needed)
+                dens = {k: expost.fit(lat, k, seed=cfg.seed) for k in cfg.expost}
+            save(T, finished=True, expost=dens)
+        if dist.is_main:
+            from wae_bench.pictures import write_grids  # (imports torchvision: only when it is needed)
 
-        with eager(ae, reg):
             write_grids(ae, reg, to_float(test.images[:64]), run.path, seed=cfg.seed)
     dist.barrier()   # the final checkpoint exists before any rank evaluates it
     return run.path

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wae_bench.config import TrainConfig, from_dict, load_toml, merge, parse_sets
+from wae_bench.config import LOCATION_KEYS, TrainConfig, from_dict, load_toml, merge, parse_sets
 from wae_bench.errors import WaeError
 
 What = typing.Literal["samples", "rec", "n", "gmm", "interp"]
@@ -39,9 +39,6 @@ WHAT_LABELS = {"samples": "prior samples", "rec": "REC", "n": "N", "gmm": "GMM",
 CELL_KEYS = ("regularizer", "arch", "dataset", "seed", "reg")
 # Keys of a [reg.NAME] table that are not the regularizer's own settings.
 REG_SUBTABLES = ("arch", "dataset", "grid")
-# Settings that say where things are or how often to save, not what is computed.
-LOCATION_KEYS = {"data_root", "download", "device", "data_on_device", "log_every", "ckpt_every", "ckpt_minutes",
-                 "keep_checkpoints"}
 
 
 @dataclass
