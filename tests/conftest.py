@@ -1,11 +1,25 @@
 """Shared fixtures."""
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import SHARED_DATA, one_thread
+
+
+def pytest_configure(config):
+    """The suite never reads or writes the user's caches and never tries the
+    network: a private wae-bench cache and torch hub for the whole session,
+    and WAE_BENCH_OFFLINE=1 (tests of the download path unset it through
+    ``clean_env``).  Subprocesses inherit these."""
+    root = Path(tempfile.mkdtemp(prefix="wae-bench-tests-"))
+    os.environ["WAE_BENCH_CACHE"] = str(root / "cache")
+    os.environ["TORCH_HOME"] = str(root / "torch")
+    os.environ["WAE_BENCH_OFFLINE"] = "1"
+    os.environ.pop("WAE_BENCH_FID_WEIGHTS", None)
 
 
 @pytest.fixture

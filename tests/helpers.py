@@ -67,6 +67,35 @@ def assert_trained_alike(a, b, steps: int, tol: float) -> None:
         assert ma[k] == pytest.approx(mb[k], rel=10 * tol, abs=tol), k
 
 
+def assert_same_steps(a, b, x, steps: int = 3, tol: float = 1e-3, step_a=None) -> None:
+    """Trainers ``a`` and ``b`` that run *different kernels* of the same maths
+    (memory layout, compile, capture) agree within float tolerance: the first
+    step's gradients (relative error per parameter < ``tol``) and the mean
+    losses of ``steps`` steps.  Not the weights: Adam's first steps move every
+    weight by about lr whatever its gradient's size, so rounding in a
+    near-zero gradient becomes an lr-sized weight difference.  ``x(s)`` makes
+    batch ``s``; ``step_a`` replaces ``a.step`` (e.g. a captured graph); each
+    step draws its prior samples from the same seed in both."""
+    import pytest
+
+    step_a = step_a or a.step
+    for s in range(steps):
+        torch.manual_seed(s)
+        step_a(x(s))
+        torch.manual_seed(s)
+        b.step(x(s))
+        if s == 0:
+            for (k, p), q in zip([*a.ae.named_parameters(), *a.reg.named_parameters()],
+                                 [*b.ae.parameters(), *b.reg.parameters()]):
+                if q.grad is not None:
+                    err = ((p.grad.float() - q.grad.float()).norm() / q.grad.float().norm().clamp_min(1e-12)).item()
+                    assert err < tol, f"{k}: relative gradient error {err:.2e}"
+    (ma, _), (mb, _) = a.meter.read(), b.meter.read()
+    assert ma.keys() == mb.keys()
+    for k in ma:
+        assert ma[k] == pytest.approx(mb[k], rel=tol, abs=tol / 10), k
+
+
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
     """One intra-op thread for torch and BLAS/OpenMP: tiny nets run faster on

@@ -80,17 +80,21 @@ def test_unreadable_checkpoint(tmp_path, capsys):
     assert code == 2 and "unreadable or truncated" in err
 
 
-def test_channels_last_trains_the_same_model(tmp_path, capsys):
+def test_channels_last_computes_the_same_step(tmp_path, capsys):
+    """Channels-last (NHWC) convolutions are other kernels of the same maths:
+    the same first-step gradients and mean losses within float tolerance
+    (not the same weights after training: rounding differs by CPU), and the
+    CLI trains with them."""
     import torch
 
-    from wae_bench import checkpoint
+    from tests.helpers import assert_same_steps, batch, make_trainer
 
-    outs = []
-    for flag in ("false", "true"):
-        out = tmp_path / flag
-        code, _, err = run_cli(["run", "--out", str(out), *FAST, "--set", "expost=[]",
-                                "--set", f"channels_last={flag}"], capsys)
-        assert code == 0, err
-        outs.append(checkpoint.latest(out)[1]["ae"])
-    for k in outs[0]:
-        assert torch.allclose(outs[0][k].float(), outs[1][k].float(), rtol=1e-3, atol=1e-4), k
+    nhwc, plain = make_trainer("moca", seed=0), make_trainer("moca", seed=0)
+    nhwc.ae.to(memory_format=torch.channels_last)
+    assert nhwc.ae.encoder[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert_same_steps(nhwc, plain, lambda s: batch(seed=s).contiguous(memory_format=torch.channels_last))
+    out = tmp_path / "nhwc"
+    code, _, err = run_cli(["run", "--out", str(out), *FAST, "--set", "expost=[]", "--set", "channels_last=true"],
+                           capsys)
+    assert code == 0, err
+    assert json.loads((out / "config.json").read_text())["config"]["channels_last"] is True

@@ -35,8 +35,10 @@ def encode_all(ae, reg, images: torch.Tensor, limit: int = 10000, batch: int = 5
 
 
 def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = False, force: bool = False,
-              quiet: bool = False, trust: bool = False) -> Path:
-    """Train (or resume) one run; returns its directory."""
+              quiet: bool = False, trust: bool = False, notice: str | None = None) -> Path:
+    """Train (or resume) one run; returns its directory.  ``notice`` is printed
+    after the run's header line, once its settings and data have been checked
+    (so a bad input is answered by its error alone)."""
     dist = Dist.from_env()
     run = RunDir(out) if out is not None else None
     if resume and run is None:
@@ -77,6 +79,8 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
                          f"batch {cfg.batch_size} per process × {dist.world_size} = "
                          f"{cfg.batch_size * dist.world_size} · {T} steps ({_epochs_text(T, spe, cfg.epochs)}) · "
                          f"{device} · {escape(str(run.path))}", soft_wrap=True)
+            if notice:
+                console.print(notice, soft_wrap=True)
     batcher = Batcher(train.images, cfg.batch_size, cfg.seed, dist.rank, dist.world_size,
                       device if cfg.data_on_device else None)
     batch = batcher.batch if cfg.data_on_device else (lambda s: batcher.batch(s).to(device, non_blocking=True))

@@ -58,10 +58,11 @@ def run_cmd(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, qu
 
     ev = dict(fid_samples=fid_samples, metrics=metrics.split(","), what=what.split(","), fid_weights=fid_weights,
               features=features, quiet=quiet, trust=trust_checkpoint)
+    notice = None
     if do_eval:
-        do_eval = _check_eval(ctx, ev)
+        do_eval, notice = _check_eval(ctx, ev)
     path = train_run(overrides_from(config, sets, flags), out, resume=resume, force=force, quiet=quiet,
-                     trust=trust_checkpoint)
+                     trust=trust_checkpoint, notice=notice)
     if _is_main():
         click.echo(f"run directory: {path}")
     if do_eval:   # every process generates its share of the samples (torchrun)
@@ -73,10 +74,12 @@ def _is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _check_eval(ctx, ev: dict) -> bool:
-    """Check the evaluation settings before training (not hours later).  If
-    the FID weights are missing and no evaluation option was given, the run
-    trains and is not scored (said once); with explicit options it is an error."""
+def _check_eval(ctx, ev: dict) -> tuple[bool, str | None]:
+    """Check the evaluation settings before training (not hours later):
+    (score the run?, a notice for the run's header).  If the FID weights are
+    missing and no evaluation option was given, the run trains and is not
+    scored (said once, after its settings and data are checked); with
+    explicit options it is an error."""
     from click.core import ParameterSource
 
     from wae_bench.errors import WaeError
@@ -90,13 +93,10 @@ def _check_eval(ctx, ev: dict) -> bool:
     except WeightsMissing as e:
         if explicit:
             raise WaeError(f"{e}; or pass --no-eval") from None
-        from wae_bench.progress import console
+        from rich.markup import escape
 
-        if _is_main():
-            console.print(f"[yellow]note:[/] the run will not be scored: {e}; then score it with `wae-bench eval RUN`",
-                          soft_wrap=True)
-        return False
-    return True
+        return False, f"[yellow]note:[/] the run will not be scored: {escape(str(e))}; then score it with `wae-bench eval RUN`"
+    return True, None
 
 
 def _evaluate(path, **kw) -> None:
