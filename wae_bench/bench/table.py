@@ -218,9 +218,17 @@ def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
 
 
 # -- rendering ----------------------------------------------------------------------
-def _headers(rep: Report) -> list[str]:
+def headers(rep: Report) -> list[str]:
     return ["regularizer", "arch", *(axis_label(k) for k in rep.axis_keys),
             *(rep.header(col, cited) for col, cited in rep.layout())]
+
+
+def legend(rep: Report) -> str:
+    """What an entry of the table means."""
+    return (f"Entries: {metric_label(rep.spec, rep.metric)} (lower is better), mean ± sample std over seeds, then "
+            f"(seeds scored / seeds in the grid). — = not scored yet; failed = every seed failed (see "
+            f"cells/*/failed.json). Columns marked (cited) hold values reported in the papers below, not measured "
+            f"here.")
 
 
 def markdown(rep: Report) -> str:
@@ -229,12 +237,10 @@ def markdown(rep: Report) -> str:
     out = [f"# {s.name}: {m} by regularizer and architecture", ""]
     if s.bench.description:
         out += [s.bench.description.strip(), ""]
-    out += [f"Entries: {m} (lower is better), mean ± sample std over seeds, then (seeds scored / seeds in the "
-            f"grid). — = not scored yet; failed = every seed failed (see cells/*/failed.json). "
-            f"Columns marked (cited) hold values reported in the papers below, not measured here.", "",
+    out += [legend(rep), "",
             "**Budget**", "", *(f"- {b}" for b in rep.budget), "", "**Evaluation**", "",
             *(f"- {p}" for p in rep.protocol), ""]
-    head = _headers(rep)
+    head = headers(rep)
     out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rep.rows:
         vals = rep.row_cells(row) + [rep.value(row, col, cited) for col, cited in rep.layout()]
@@ -279,7 +285,7 @@ def rich_table(rep: Report) -> Table:
     t = Table(title=f"{rep.spec.name}: {metric_label(rep.spec, rep.metric)}, mean ± std (seeds scored/in grid); "
                     f"(cited) columns are not ours",
               caption="\n".join(rep.budget + rep.protocol), caption_justify="left")
-    for h in _headers(rep):
+    for h in headers(rep):
         t.add_column(h, overflow="fold", style="dim" if h.endswith("(cited)") else None)
     for row in rep.rows:
         t.add_row(*rep.row_cells(row), *(rep.value(row, col, cited) for col, cited in rep.layout()))

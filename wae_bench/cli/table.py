@@ -13,7 +13,9 @@ from wae_bench.progress import console, stdout
 @click.option("--columns", help="Comma-separated: samples, rec, n, gmm, interp. Default: the spec's eval.what.")
 @click.option("--metric", default="fid", show_default=True, help="Score to tabulate (e.g. fid, kid).")
 @click.option("--no-plots", is_flag=True, help="Write only table.md and table.csv.")
-def table_cmd(results_dir, columns, metric, no_plots):
+@click.option("--report", "html_report", is_flag=True,
+              help="Also write the HTML report, RESULTS_DIR/report.html (as `wae-bench report`).")
+def table_cmd(results_dir, columns, metric, no_plots, html_report):
     """Aggregate a results folder: mean ± std over seeds, missing cells marked."""
     from wae_bench.bench import grid, plots, table
     from wae_bench.bench.folder import ResultsDir
@@ -24,6 +26,10 @@ def table_cmd(results_dir, columns, metric, no_plots):
     paths = table.write(folder, rep)
     if not no_plots:
         paths += plots.write_all(folder, rep.spec, grid.expand(rep.spec), metric, (cols or rep.spec.eval.what)[0])
+    if html_report:
+        from wae_bench.bench import report
+
+        paths.append(report.write(folder, rep))
     stdout.print(table.rich_table(rep))
     console.print("wrote " + ", ".join(str(p) for p in paths))
 

@@ -1,0 +1,282 @@
+"""One self-contained HTML page of a benchmark results folder
+(``RESULTS_DIR/report.html``, :func:`write`):
+
+- the results table, with the numbers and text of :mod:`wae_bench.bench.table`
+  (MoCA paper Table 1 layout; nothing is recomputed here), its budget and the
+  evaluation protocol, the spec's hash and TOML;
+- every plot PNG under ``RESULTS_DIR/plots/`` (score vs λ / K, spectra per λ,
+  whatever else was written there);
+- the failed cells with their one-line error;
+- per cell its scores, picture grids (prior / ex-post samples,
+  reconstructions, interpolations; :mod:`wae_bench.pictures`) and latent
+  spectrum (MoCA Fig. 5).
+
+Images are embedded as ``data:`` URIs and the CSS is inline: the page opens
+offline, from anywhere, with no script.  Small grids are upscaled by an
+integer factor with ``image-rendering: pixelated`` (nearest neighbour), so
+8-px digits stay crisp.  A file that does not decode is left out and named,
+never shown as a broken image.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from wae_bench import checkpoint
+from wae_bench.bench import grid
+from wae_bench.bench.aggregate import MISSING
+from wae_bench.bench.folder import ResultsDir, score
+from wae_bench.bench.grid import Cell
+from wae_bench.bench.spec import WHAT_LABELS
+from wae_bench.bench.table import Report, headers, legend, metric_label
+from wae_bench.errors import WaeError
+
+REPORT_NAME = "report.html"
+PLOTS_DIR = "plots"
+# A cell's picture grids (written by wae_bench.pictures), in the order shown.
+GRIDS = (("samples.png", "prior samples"), ("samples-n.png", "ex-post N samples"),
+         ("samples-gmm.png", "ex-post GMM samples"), ("reconstructions.png", "reconstructions (input, output)"),
+         ("interpolations.png", "interpolations"))
+SPECTRUM = "latent_spectrum.png"
+GRID_WIDTH = 300    # px: a cell's grids are upscaled by one integer factor until its narrowest is about this wide
+PLOT_WIDTH = 420    # px: the most a cell's plot (its spectrum) is shown
+FOLDER_PLOT_WIDTH = 600   # px: the most a plot of the grid (plots/*.png) is shown
+
+
+# The page's whole style sheet (inline: the page needs no other file).
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#1f2328;
+ max-width:1500px;margin:0 auto;padding:12px 28px 40px}
+h1{font-size:23px;margin:12px 0 6px}
+h2{font-size:18px;border-bottom:1px solid #d0d7de;padding-bottom:3px;margin-top:30px}
+h3{font-size:15px;margin:4px 0 6px}nav a{margin-right:14px}code{font-size:12.5px}
+.meta{color:#59636e;font-size:13px;margin:2px 0}.warn{background:#fff4e0;border:1px solid #e3a008;border-radius:5px;
+ padding:7px 12px}.error{color:#b42318}.scroll{overflow-x:auto}
+table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:6px 0}
+th,td{border:1px solid #d0d7de;padding:4px 10px;text-align:left;vertical-align:top}
+table.results td{white-space:nowrap}table.results th{background:#f3f5f7}
+table.results tbody tr:nth-child(even){background:#f9fafb}td.v{text-align:right}
+.cited{color:#6e7781;font-style:italic}td.failed{color:#b42318}td.missing{color:#8c959f}
+table.kv th{background:#f6f8fa;font-weight:600;font-family:monospace;font-size:12.5px}
+.pics{display:flex;flex-wrap:wrap;gap:14px 20px;align-items:flex-end}
+figure{margin:0}figcaption{font-size:12px;color:#59636e;text-align:center;margin-top:2px}
+img{display:block;max-width:100%;height:auto}img.px{image-rendering:crisp-edges;image-rendering:pixelated}
+.cell{border:1px solid #d0d7de;border-radius:6px;padding:8px 14px 12px;margin:12px 0}
+.state{font-size:12px;font-weight:normal;padding:1px 8px;border-radius:9px;margin-left:6px;background:#eef1f4}
+.state.done{background:#dafbe1;color:#116329}.state.failed{background:#ffebe9;color:#b42318}
+.state.partial{background:#fff8c5;color:#7d4e00}.scores b{font-weight:600}
+pre{background:#f6f8fa;padding:8px 12px;overflow:auto;font-size:12.5px}details{margin:8px 0}
+"""
+
+
+@dataclass
+class Picture:
+    """A decoded PNG: its bytes, natural size and caption."""
+
+    caption: str
+    data: bytes
+    width: int
+    height: int
+
+    def img(self, width: int, pixelated: bool = False) -> str:
+        """An ``<img>`` of this picture ``width`` px wide, embedded as a data URI."""
+        uri = "data:image/png;base64," + base64.b64encode(self.data).decode("ascii")
+        height = max(1, round(self.height * width / self.width))
+        cls = ' class="px"' if pixelated else ""
+        return f'<img{cls} src="{uri}" width="{width}" height="{height}" alt="{_e(self.caption)}">'
+
+    def figure(self, width: int, pixelated: bool = False) -> str:
+        return f"<figure>{self.img(width, pixelated)}<figcaption>{_e(self.caption)}</figcaption></figure>"
+
+
+def read_png(path: Path, caption: str) -> Picture | None:
+    """The PNG at ``path`` if it decodes completely; None otherwise."""
+    from PIL import Image
+
+    try:
+        data = path.read_bytes()
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            if im.format != "PNG":
+                return None
+            w, h = im.size
+    except Exception:  # noqa: BLE001 - PIL raises OSError, SyntaxError, ValueError ... for a bad file
+        return None
+    return Picture(caption, data, w, h) if w and h else None
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _anchor(cell_id: str) -> str:
+    return f"cell-{cell_id}"
+
+
+class _Page:
+    """The report's sections, built from one results folder and its table."""
+
+    def __init__(self, folder: ResultsDir, rep: Report):
+        self.folder, self.rep, self.spec = folder, rep, rep.spec
+        self.record = folder.record() or {}
+        self.cells = grid.expand(rep.spec)
+        self.states = {c.id: folder.state(c, rep.spec.eval) for c in self.cells}
+        self.unreadable: list[str] = []   # image files left out, relative to the folder
+
+    def picture(self, path: Path, caption: str) -> Picture | None:
+        p = read_png(path, caption)
+        if p is None:
+            self.unreadable.append(str(path.relative_to(self.folder.path)))
+        return p
+
+    # -- sections ------------------------------------------------------------------
+    def header(self) -> str:
+        rec = self.record
+        counts = {s: sum(v == s for v in self.states.values()) for s in ("done", "failed", "partial", "pending")}
+        out = [f"<h1>{_e(self.spec.name)}: {_e(metric_label(self.spec, self.rep.metric))}</h1>"]
+        if self.spec.bench.description:
+            out.append(f"<p>{_e(self.spec.bench.description.strip())}</p>")
+        if self.spec.eval.features != "inception":
+            out.append(f'<p class="warn">NOT {_e(self.rep.metric.upper())}: eval.features = '
+                       f'{_e(self.spec.eval.features)} is a stand-in feature extractor; these numbers compare runs '
+                       f'of this table only, never with published scores.</p>')
+        out.append(f'<p class="meta">{len(self.cells)} cells: '
+                   + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+                   + f" · spec hash <code>{_e(rec.get('hash', self.spec.hash()))}</code>"
+                   + (f" · spec file <code>{_e(rec['source'])}</code>" if rec.get("source") else "")
+                   + f" · folder <code>{_e(self.folder.path)}</code></p>")
+        out.append('<nav><a href="#results">results</a><a href="#plots">plots</a><a href="#protocol">protocol</a>'
+                   '<a href="#failed">failed cells</a><a href="#cells">cells</a></nav>')
+        return "\n".join(out)
+
+    def first_cell_of_row(self) -> dict[tuple, str]:
+        """Table row (regularizer, arch, axes) -> the id of its first cell, for the row's link."""
+        out: dict[tuple, str] = {}
+        for c in self.cells:
+            out.setdefault((c.regularizer, c.arch, c.axes), c.id)
+        return out
+
+    def results(self) -> str:
+        rep = self.rep
+        links = self.first_cell_of_row()
+        layout, heads = rep.layout(), headers(rep)
+        cited_head = [False] * (len(heads) - len(layout)) + [cited for _, cited in layout]
+        head = "".join(f'<th{" class=cited" if c else ""}>{_e(h)}</th>' for h, c in zip(heads, cited_head))
+        body = []
+        for row in rep.rows:
+            lead = [_e(v) for v in rep.row_cells(row)]
+            if row in links:
+                lead[0] = f'<a href="#{_anchor(links[row])}">{lead[0]}</a>'
+            tds = [f"<td>{v}</td>" for v in lead]
+            for col, cited in layout:
+                v = rep.value(row, col, cited)
+                kind = "cited" if cited else "failed" if v.startswith("failed") else "missing" if v == MISSING else ""
+                tds.append(f'<td class="v {kind}">{_e(v)}</td>')
+            body.append("<tr>" + "".join(tds) + "</tr>")
+        out = ['<h2 id="results">Results</h2>', f"<p>{_e(legend(rep))}</p>",
+               f'<div class="scroll"><table class="results"><thead><tr>{head}</tr></thead>'
+               f'<tbody>{"".join(body)}</tbody></table></div>']
+        if rep.cited:
+            notes = {c.source: c.note for c in rep.cited.values() if c.note}
+            out.append("<p>Cited:</p><ol>" + "".join(f"<li>{_e(s)}{_e(f' ({notes[s]})') if s in notes else ''}</li>"
+                                                      for s in rep.sources) + "</ol>")
+        out.append("<h3>Budget</h3><ul>" + "".join(f"<li>{_e(b)}</li>" for b in rep.budget) + "</ul>")
+        return "\n".join(out)
+
+    def plots(self) -> str:
+        root = self.folder.path / PLOTS_DIR
+        paths = sorted(root.rglob("*.png")) if root.is_dir() else []
+        pics = [p for p in (self.picture(path, str(path.relative_to(self.folder.path))) for path in paths) if p]
+        out = ['<h2 id="plots">Plots</h2>']
+        if not pics:
+            out.append(f"<p>No plots in {_e(root)} (<code>wae-bench table {_e(self.folder.path)}</code> writes "
+                       f"them for a grid with a numeric axis).</p>")
+        out += ['<div class="pics">'] + [p.figure(min(p.width, FOLDER_PLOT_WIDTH)) for p in pics] + ["</div>"]
+        return "\n".join(out)
+
+    def protocol(self) -> str:
+        rec = self.record
+        settings = "".join(f"<tr><th>eval.{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in vars(self.spec.eval).items())
+        out = ['<h2 id="protocol">Protocol</h2>', "<ul>" + "".join(f"<li>{_e(p)}</li>" for p in self.rep.protocol)
+               + "</ul>", f'<table class="kv"><tbody>{settings}</tbody></table>']
+        if rec.get("toml"):
+            out.append(f"<details><summary>spec TOML (hash {_e(rec.get('hash', ''))})</summary>"
+                       f"<pre>{_e(rec['toml'])}</pre></details>")
+        return "\n".join(out)
+
+    def failed(self) -> str:
+        out = ['<h2 id="failed">Failed cells</h2>']
+        rows = []
+        for c in self.cells:
+            f = self.folder.failure(c.id) if self.states[c.id] == "failed" else None
+            if f is not None:
+                rows.append(f'<tr><td><a href="#{_anchor(c.id)}">{_e(c.id)}</a></td>'
+                            f'<td class="error">{_e(f.get("error", "?"))}</td><td>{_e(f.get("time", ""))}</td></tr>')
+        out.append(f'<table class="results"><thead><tr><th>cell</th><th>error</th><th>when</th></tr></thead>'
+                   f'<tbody>{"".join(rows)}</tbody></table>' if rows else "<p>None.</p>")
+        return "\n".join(out)
+
+    def pictures(self, c: Cell, res: dict) -> tuple[list[Picture], list[Picture]]:
+        """A cell's picture grids (:data:`GRIDS`), then its plots: the latent
+        spectrum and any other PNG in its folder."""
+        d = self.folder.cell_dir(c.id)
+        spectrum = (res.get("diagnostics") or {}).get("spectrum_plot") or SPECTRUM
+        known = [name for name, _ in GRIDS] + [spectrum]
+        grids = [self.picture(d / name, caption) for name, caption in GRIDS if (d / name).is_file()]
+        plots = [self.picture(d / spectrum, "latent spectrum")] if (d / spectrum).is_file() else []
+        plots += [self.picture(p, p.name) for p in sorted(d.glob("*.png")) if p.name not in known]
+        return [p for p in grids if p], [p for p in plots if p]
+
+    def cell(self, c: Cell) -> str:
+        state = self.states[c.id]
+        res = self.folder.results(c.id) or {}
+        out = [f'<section class="cell" id="{_anchor(c.id)}"><h3>{_e(c.id)} <span class="state {state}">{state}'
+               f'</span></h3>']
+        whats = list(dict.fromkeys(w for _, w in self.rep.columns))
+        scores = [(WHAT_LABELS[w], score(res, w, self.rep.metric)) for w in whats]
+        if any(v is not None for _, v in scores):
+            out.append('<p class="scores">' + " · ".join(f"{_e(k)} <b>{MISSING if v is None else f'{v:.2f}'}</b>"
+                                                        for k, v in scores) + "</p>")
+        rank = (res.get("diagnostics") or {}).get("spectrum_effective_rank")
+        if isinstance(rank, (int, float)):
+            d = (res.get("run") or {}).get("latent_dim", "?")
+            out.append(f'<p class="meta">latent spectrum: effective rank {rank:.2f} of d = {_e(d)}</p>')
+        if state == "failed":
+            out.append(f'<p class="error">{_e((self.folder.failure(c.id) or {}).get("error", "?"))}</p>')
+        grids, plots = self.pictures(c, res)
+        scale = max(1, GRID_WIDTH // min(p.width for p in grids)) if grids else 1
+        figs = [p.figure(p.width * scale, pixelated=scale > 1) for p in grids]
+        figs += [p.figure(min(p.width, PLOT_WIDTH)) for p in plots]
+        if figs:
+            out.append('<div class="pics">' + "".join(figs) + "</div>")
+        elif state in ("pending", "partial"):
+            out.append(f'<p class="meta">{"not run yet" if state == "pending" else "started, not scored yet"}</p>')
+        out.append("</section>")
+        return "\n".join(out)
+
+    def html(self) -> str:
+        body = [self.header(), self.results(), self.plots(), self.protocol(), self.failed(),
+                '<h2 id="cells">Cells</h2>', *(self.cell(c) for c in self.cells)]
+        if self.unreadable:
+            body.append(f'<p class="error">Left out, not a readable PNG: {_e(", ".join(self.unreadable))}</p>')
+        return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+                f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+                f"<title>{_e(self.spec.name)}: wae-bench report</title><style>{CSS}</style></head>\n<body>\n"
+                + "\n".join(body) + "\n</body></html>\n")
+
+
+def page(folder: ResultsDir, rep: Report) -> str:
+    """The HTML text of the report of ``folder`` (``rep``: its table, :func:`table.collect`)."""
+    built = _Page(folder, rep)
+    if not any(built.folder.cell_dir(c.id).is_dir() for c in built.cells):
+        raise WaeError(f"{str(folder.path)!r} holds no cell yet, nothing to report; run `wae-bench bench SPEC "
+                       f"--out {folder.path}` first")
+    return built.html()
+
+
+def write(folder: ResultsDir, rep: Report, out: str | Path | None = None) -> Path:
+    """Write the report atomically to ``out`` (default ``RESULTS_DIR/report.html``)."""
+    return checkpoint.write_text(Path(out) if out else folder.path / REPORT_NAME, page(folder, rep))
