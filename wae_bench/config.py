@@ -190,6 +190,7 @@ class TrainConfig:
     latent_dim: int = 128
     epochs: int | None = None
     max_steps: int = 0
+    holdout: int = 0          # training images held out as the validation split (wae_bench.data.holdout); 0 = none
     batch_size: int = 64
     lr: float = 1e-3
     lr_halve_every: int = 60
@@ -213,6 +214,7 @@ class TrainConfig:
         check(self.epochs is None or self.epochs >= 1,
               f"epochs must be >= 1, got {self.epochs}; pass --epochs 1 or more")
         check(self.max_steps >= 0, f"max_steps must be >= 0 (0 = no cap), got {self.max_steps}")
+        check(self.holdout >= 0, f"holdout must be >= 0 training images (0 = none), got {self.holdout}")
         check(self.batch_size >= 2, f"batch_size must be >= 2, got {self.batch_size}")
         check(self.lr > 0, f"lr must be > 0, got {self.lr}")
         check(self.lr_halve_every >= 0, f"lr_halve_every must be >= 0 epochs (0 = never), got {self.lr_halve_every}")

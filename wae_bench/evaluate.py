@@ -32,6 +32,9 @@ from wae_bench.metrics.weights import FidWeights, resolve as resolve_weights
 from wae_bench.model_io import Loaded, load_model
 
 METRICS = ("fid", "kid", "pr", "is")
+# Reference splits: the test split (the paper's), the images trained on, or the
+# validation images the run held out of its training split (wae_bench.data.holdout).
+SPLITS = ("test", "train", "val")
 SPECTRUM_N = 10000
 CPU_IMG_PER_S = 5.0   # TF-Inception on 2 CPU cores
 
@@ -53,7 +56,9 @@ def evaluate_run(run_dir, *, fid_samples: int | None = None, metrics: Sequence[s
                  interp_alphas: Sequence[float] = (0.5,), data_root: str | None = None,
                  trust: bool = False) -> dict:
     """Score the run in ``run_dir``; writes ``results.json`` there and returns it.
-    ``fid_samples=None`` takes the dataset's default (10,000, as the paper;
+    ``split``: the reference images, ``test`` (the paper's), ``train`` (the
+    images trained on) or ``val`` (the training images the run held out,
+    ``holdout``).  ``fid_samples=None`` takes the dataset's default (10,000, as the paper;
     500 for the embedded digits, so that a CPU scores it in minutes).
 
     Under torchrun every rank generates its contiguous share of each column's
@@ -68,8 +73,8 @@ def evaluate_run(run_dir, *, fid_samples: int | None = None, metrics: Sequence[s
         raise WaeError(f"--fid-samples must be >= 2, got {fid_samples}")
     if batch_size < 1:
         raise WaeError(f"--batch-size must be >= 1, got {batch_size}")
-    if split not in ("train", "test"):
-        raise WaeError(f"bad --split {split!r}; choose train or test")
+    if split not in SPLITS:
+        raise WaeError(f"bad --split {split!r}; choose {', '.join(SPLITS)}")
     run_dir = Path(run_dir)
     m = load_model(run_dir, device, trust)
     fid_samples = fid_samples or m.plan.data.fid_samples       # None: the dataset's default (paper: 10,000)
@@ -82,7 +87,7 @@ def evaluate_run(run_dir, *, fid_samples: int | None = None, metrics: Sequence[s
                            f"(the run was trained with expost={list(m.expost) or []})")
     weights = _weights(features, fid_weights, metrics)
 
-    from wae_bench.run import load_data
+    from wae_bench.run import load_data, load_val
 
     plan = m.plan
     if data_root is not None:
@@ -90,7 +95,7 @@ def evaluate_run(run_dir, *, fid_samples: int | None = None, metrics: Sequence[s
 
         plan = dataclasses.replace(plan, cfg=dataclasses.replace(plan.cfg, data_root=data_root))
     train, test = load_data(plan)
-    ref = test if split == "test" else train
+    ref = test if split == "test" else train if split == "train" else load_val(plan)
     variant = m.run_info.get("data_variant") or plan.cfg.data_variant or ref.variant
     need_feats = bool({"kid", "pr"} & set(metrics))
     if "kid" in metrics:
@@ -227,7 +232,8 @@ def _protocol(ext, weights, features, fid_samples, counts, split, ref_x, variant
          "fid_samples": fid_samples,
          "generated": counts,
          "reference": {"split": split, "n": len(ref_x), "dataset_variant": variant, "cache": cache_file(key).name,
-                       "cached": cached, "content_sha256": key.content},
+                       "cached": cached, "content_sha256": key.content,
+                       **({"holdout": m.run_info["holdout"]} if split == "val" and "holdout" in m.run_info else {})},
          "dataset_variant": variant,
          "image_size": int(ref_x.shape[-1]),
          "channels": int(ref_x.shape[1]),

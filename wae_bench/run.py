@@ -22,7 +22,7 @@ import torch
 
 from wae_bench import __version__, checkpoint
 from wae_bench.config import LOCATION_KEYS, TrainConfig, from_dict, to_dict
-from wae_bench.data import DatasetSpec, ImageSet, load_split
+from wae_bench.data import DatasetSpec, ImageSet, holdout, load_split
 from wae_bench.errors import WaeError
 from wae_bench.nets import ArchSpec, Autoencoder, build_arch
 from wae_bench.registry import ARCHITECTURES, DATASETS, REGULARIZERS
@@ -80,10 +80,24 @@ def resolve(cfg: TrainConfig, world_size: int = 1) -> Plan:
 
 
 def load_data(plan: Plan) -> tuple[ImageSet, ImageSet]:
+    """The images trained on (the training split less the ``holdout``
+    validation images, :mod:`wae_bench.data.holdout`) and the test split."""
     c = plan.cfg
     train = load_split(plan.data, c.data_root, "train", c.image_size, c.download)
     test = load_split(plan.data, c.data_root, "test", c.image_size, False)  # (a download fetched both splits)
+    if c.holdout:
+        train = holdout.split(train, c.holdout, plan.data.name)[0]
     return train, test
+
+
+def load_val(plan: Plan) -> ImageSet:
+    """The validation split: the ``holdout`` training images the run never trained on."""
+    c = plan.cfg
+    if not c.holdout:
+        raise WaeError("the run held out no validation images (holdout = 0); score the test split, or train "
+                       "with --set holdout=N to hold out N training images")
+    train = load_split(plan.data, c.data_root, "train", c.image_size, False)
+    return holdout.split(train, c.holdout, plan.data.name)[1]
 
 
 def total_steps(cfg: TrainConfig, n_train: int, world_size: int = 1) -> tuple[int, int]:

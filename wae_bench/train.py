@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from wae_bench import checkpoint, expost
 from wae_bench.compile import compile_nets, eager
-from wae_bench.data import Batcher
+from wae_bench.data import Batcher, holdout
 from wae_bench.data.batcher import to_float
 from wae_bench.distributed import Dist
 from wae_bench.config import to_dict
@@ -69,13 +69,16 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
             start, finished = _resume(trainer, run, cfg, trust, dist)
             finished = finished and start >= T      # --force with a larger max_steps/epochs trains on
         variant = cfg.data_variant or train.variant
+        held = f" (+{cfg.holdout} held out)" if cfg.holdout else ""
         if dist.is_main:
             run.write_config(cfg, {"total_steps": T, "steps_per_epoch": spe, "n_train": len(train.images),
                                    "n_test": len(test.images), "data_variant": variant, "world_size": dist.world_size,
                                    "global_batch_size": cfg.batch_size * dist.world_size,
-                                   "params": count_params(ae)})
+                                   "params": count_params(ae),
+                                   **({"holdout": holdout.record(len(train.images), cfg.holdout, cfg.dataset)}
+                                      if cfg.holdout else {})})
             stdout.print(f"[bold]{cfg.regularizer}[/] · {cfg.arch} ({count_params(ae) / 1e6:.2f}M params) · "
-                         f"{cfg.dataset} \\[{variant}] {len(train.images)} train / {len(test.images)} test · "
+                         f"{cfg.dataset} \\[{variant}] {len(train.images)} train{held} / {len(test.images)} test · "
                          f"batch {cfg.batch_size} per process × {dist.world_size} = "
                          f"{cfg.batch_size * dist.world_size} · {T} steps ({_epochs_text(T, spe, cfg.epochs)}) · "
                          f"{device} · {escape(str(run.path))}", soft_wrap=True)

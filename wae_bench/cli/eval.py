@@ -40,8 +40,8 @@ def eval_options(f):
 @click.command("eval")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @eval_options
-@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True,
-              help="Reference split (the paper: test).")
+@click.option("--split", type=click.Choice(["test", "train", "val"]), default="test", show_default=True,
+              help="Reference split (the paper: test; val: the training images a run held out, --set holdout=N).")
 @click.option("--batch-size", type=int, default=250, show_default=True, help="Generation and feature batch.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated samples.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
