@@ -55,6 +55,9 @@ class MoCA(Regularizer):
     paper = "Arpit et al. 2021, Momentum Contrastive Autoencoder (Sec. 3, App. A)"
     Config = MoCAConfig
     prior = "sphere"
+    # λ from 1/100 to 10× the paper's: in our units the paper's λ starves the
+    # decoder (entropy term at its uniform value), so the grid reaches lower.
+    tuning_spans = {"lambda": (2.0, 1.0)}
 
     @classmethod
     def defaults(cls, setup: Setup) -> dict:

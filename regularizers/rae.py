@@ -119,6 +119,7 @@ class _RaeBase(Regularizer):
     paper = PAPER
     prior = "gaussian"
     gather_batch = False  # per-example terms: no cross-process batch needed
+    sampler = "gmm"       # the nominal prior is a placeholder: judged by ex-post GMM samples
     decoder_reg: ClassVar[str] = "none"
 
     @classmethod
@@ -151,6 +152,7 @@ class RaeL2(_RaeBase):
     paper = f"{PAPER}: RAE-L2 (decoder weight decay), Table 1"
     Config = RaeConfig
     decoder_reg = "l2"
+    tuning_spans = {"lambda": (1.5, 1.5)}   # the decoder weight, 1/30 to 30× the authors'
 
     def decoder_weight_decay(self) -> float:
         if not self.S:
@@ -166,6 +168,7 @@ class RaeGp(_RaeBase):
     paper = f"{PAPER}: RAE-GP (gradient penalty), Table 1"
     Config = RaeGpConfig
     decoder_reg = "gp"
+    tuning_spans = {"lambda": (1.5, 1.5)}   # the decoder weight, 1/30 to 30× the authors'
     compilable = False   # the penalty's double backward through the decoder
 
     def penalty(self, x: Tensor, z: Tensor, ae: nn.Module, ctx: Context) -> RegOut:
@@ -187,6 +190,7 @@ class RaeSn(_RaeBase):
     paper = f"{PAPER}: RAE-SN (spectral norm), Table 1"
     Config = RaeSnConfig
     decoder_reg = "sn"
+    tuning_spans = {"beta": (1.5, 1.5)}     # spectral norm has no weight: the latent weight β
 
     def attach(self, ae: nn.Module) -> None:
         super().attach(ae)

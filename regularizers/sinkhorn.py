@@ -63,6 +63,7 @@ class Sinkhorn(Regularizer):
     paper = "Patrini et al. 2019, Sinkhorn AutoEncoders; Feydy et al. 2019"
     Config = SinkhornConfig
     prior = "gaussian"
+    tuning_spans = {"lambda": (1.5, 1.5)}   # λ from 1/30 to 30× the WAE paper's, on our scale
 
     @classmethod
     def defaults(cls, setup: Setup) -> dict:

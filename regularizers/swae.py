@@ -55,6 +55,7 @@ class Swae(Regularizer):
     paper = "Kolouri et al. 2019, Sliced-Wasserstein Autoencoder (ICLR 2019)"
     Config = SwaeConfig
     prior = "gaussian"
+    tuning_spans = {"lambda": (1.5, 1.5)}   # λ from 1/30 to 30× the WAE paper's, on our scale
 
     @classmethod
     def defaults(cls, setup: Setup) -> dict:

@@ -55,6 +55,7 @@ class WaeMmd(Regularizer):
     paper = "Tolstikhin et al. 2018, Wasserstein Auto-Encoders (Alg. 2, Sec. 4)"
     Config = WaeMmdConfig
     prior = "gaussian"
+    tuning_spans = {"lambda": (1.5, 1.5)}   # λ from 1/30 to 30× the WAE paper's, on our scale
 
     @classmethod
     def defaults(cls, setup: Setup) -> dict:

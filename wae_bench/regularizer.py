@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wae_bench.config import check
+from wae_bench.config import check, from_dict, to_dict
 
 
 @dataclass
@@ -128,6 +128,13 @@ class Regularizer(nn.Module):
     # torch.compile cannot differentiate a compiled graph twice; a plugin whose
     # penalty needs a double backward (RAE-GP's decoder gradient) sets False.
     compilable: ClassVar[bool] = True
+    # The images a generative model of this plugin is judged by, and so what a
+    # tuning run is scored on: prior samples, or an ex-post density ("n",
+    # "gmm") where the prior is only a placeholder (the RAE family).
+    sampler: ClassVar[Literal["samples", "n", "gmm"]] = "samples"
+    # Settings the tuning protocol searches by default, each with the decades
+    # below and above its default value to cover (see :meth:`tuning_grid`).
+    tuning_spans: ClassVar[dict[str, tuple[float, float]]] = {}
 
     def __init__(self, cfg: RegularizerConfig, setup: Setup):
         super().__init__()
@@ -140,6 +147,27 @@ class Regularizer(nn.Module):
         """Config overrides that depend on the architecture or dataset (e.g.
         MoCA's λ = 1000 for a1, 100 for a2); the user's settings win."""
         return {}
+
+    @classmethod
+    def tuning_grid(cls, setup: Setup) -> dict[str, list]:
+        """The axes the tuning protocol searches (a bench spec's ``[tune]``,
+        :mod:`wae_bench.bench.tune`) and their default values, e.g.
+        ``{"reg.lambda": [30, 100, ..., 30000]}``; empty: nothing to tune.
+
+        By default, for each setting of :attr:`tuning_spans`, half-decade steps
+        (:func:`log_grid`) around its default for this ``setup`` -- wide
+        enough to cover every unit convention of the paper's value."""
+        if not cls.tuning_spans:
+            return {}
+        values = to_dict(from_dict(cls.Config, cls.defaults(setup)))
+        out = {}
+        for key, (below, above) in cls.tuning_spans.items():
+            center = values.get(key)
+            check(isinstance(center, (int, float)) and center > 0,
+                  f"{cls.name}: cannot tune {key!r} around its default {center!r}; give [reg.{cls.name}.tune] "
+                  f"values for it in the spec")
+            out[f"reg.{key}"] = log_grid(center, below, above)
+        return out
 
     def attach(self, ae: nn.Module) -> None:
         """Called once the autoencoder exists (before the optimiser is made):
@@ -192,6 +220,14 @@ class Regularizer(nn.Module):
     @classmethod
     def describe(cls) -> str:
         return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+
+def log_grid(center: float, below: float = 1.5, above: float = 1.5) -> list[float]:
+    """Half-decade steps (×1, ×3, ×10, ...) from ``below`` decades under
+    ``center`` to ``above`` decades over it: ``log_grid(1000)`` is
+    ``[30, 100, 300, 1000, 3000, 10000, 30000]`` (three decades)."""
+    ks = range(-round(2 * below), round(2 * above) + 1)
+    return [float(f"{center * 10.0 ** (k // 2) * (3 if k % 2 else 1):.3g}") for k in ks]
 
 
 def cosine_momentum(m0: float, t: Tensor, T: int) -> Tensor:
