@@ -4,6 +4,10 @@
 #   CELLS=ae-a1-cifar10-s0 EPOCHS=100 OUT=$OUT bash benchmarks/gpu_cell.sh
 # Same settings as gpu_check.sh's cell: CIFAR-10 JPEG copy, captured bf16
 # channels-last step, FID of 10,000 samples; results in $OUT/gpu-check.tar.gz.
+# The spec tunes every regularizer ([tune]): a tuned cell such as
+# moca-a1-cifar10-s0 waits until its tuning cells are done, so name them too
+# (CELLS='tune-moca-a1-cifar10-*,moca-a1-cifar10-s0'; their budget:
+# EXTRA='--set tune.epochs=30'); ae-* cells have nothing to tune.
 set -uo pipefail
 BUDGET=${BUDGET:-300}
 CELLS=${CELLS:?name the cells, e.g. CELLS=ae-a1-cifar10-s0}

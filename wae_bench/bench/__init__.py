@@ -3,11 +3,12 @@ data and budget, and tabulate FID as the MoCA paper's Table 1 does (Arpit et
 al. 2021, Table 1; ablations after its Tables 3-4 and Figs. 3-5).
 
 - :mod:`~wae_bench.bench.spec`      a TOML spec, validated (typed dataclasses)
-- :mod:`~wae_bench.bench.grid`      spec -> cells (one run each); ``--only``, ``--shard``
+- :mod:`~wae_bench.bench.grid`      spec -> (tuning cells) -> cells (one run each); ``--only``, ``--shard``
+- :mod:`~wae_bench.bench.tune`      the tuning protocol: validation scores -> each final cell's values
 - :mod:`~wae_bench.bench.folder`    the results folder: spec record, cell states
 - :mod:`~wae_bench.bench.runner`    train + evaluate each cell (in process, or one
   subprocess per device)
 - :mod:`~wae_bench.bench.aggregate` mean ± std over seeds (pure math)
 - :mod:`~wae_bench.bench.table`     the Table-1-style table (Markdown, CSV, rich)
-- :mod:`~wae_bench.bench.plots`     FID vs λ / K, singular-value spectra
+- :mod:`~wae_bench.bench.plots`     FID vs λ / K, validation FID vs each tuned axis, spectra
 """

@@ -5,7 +5,9 @@
         results.json                   scores + protocol (wae_bench.evaluate)
         failed.json                    the error of a failed cell (the grid goes on)
     RESULTS_DIR/logs/<cell-id>.log     output of a cell run in a subprocess (--devices)
-    RESULTS_DIR/table.md  table.csv  plots/*.png                (wae-bench table)
+    RESULTS_DIR/tuning/<cell-id>.json  a final cell's tuned values, grid, budget and
+                                       validation scores ([tune]; wae_bench.bench.tune)
+    RESULTS_DIR/table.md  table.csv  tuning.csv  plots/*.png    (wae-bench table)
 
 A folder belongs to one spec: a run with a spec of another hash is refused
 before anything runs (several machines with the same spec may share it).

@@ -6,6 +6,12 @@ ablation curve, Tables 3-4 / Figs. 3-5).
 Expansion order is fixed (datasets, archs, regularizers, axes in spec order,
 seeds innermost), so ``--shard i/n`` -- every n-th cell from the i-th -- gives
 every machine a deterministic, disjoint share and the shares cover the grid.
+
+With a ``[tune]`` table (:mod:`wae_bench.bench.tune`) the grid starts with the
+tuning cells (``tune-<id>``: each tuned value of each group, at the tuning
+budget, holding out the validation split), then the full-budget cells, whose
+tuned values are chosen when they run ("final" cells; a regularizer with
+nothing to tune keeps "plain" ones).
 """
 from __future__ import annotations
 
@@ -15,16 +21,19 @@ import hashlib
 import itertools
 import json
 import re
-from dataclasses import dataclass, field
-from typing import Any, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Literal
 
-from wae_bench.bench.spec import Spec
+from wae_bench.bench.spec import Spec, check_tuned_axis, flatten_axes
 from wae_bench.config import TrainConfig, from_dict, merge, to_dict
 from wae_bench.errors import WaeError
 
 # Short names of axes in cell ids and table headers.
 AXIS_NAMES = {"latent_dim": "d", "reg.lambda": "lambda"}
-AXIS_SYMBOLS = {"latent_dim": "d", "reg.lambda": "λ", "reg.tau": "τ", "reg.K": "K", "reg.m0": "m0"}
+AXIS_SYMBOLS = {"latent_dim": "d", "reg.lambda": "λ", "reg.tau": "τ", "reg.K": "K", "reg.m0": "m0",
+                "reg.beta": "β"}
+TUNE_PREFIX = "tune-"
+Role = Literal["plain", "tune", "final"]
 
 
 @dataclass(frozen=True)
@@ -36,11 +45,19 @@ class Cell:
     seed: int
     axes: tuple[tuple[str, Any], ...] = ()
     overrides: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    role: Role = "plain"
+    tuned: tuple[str, ...] = ()   # axes set by tuning: tried here ("tune") or chosen for this cell ("final")
 
     @property
     def point(self) -> tuple:
         """What a table row and a plot point are keyed by (all but the seed)."""
         return (self.regularizer, self.arch, self.dataset, self.axes)
+
+    @property
+    def group(self) -> tuple:
+        """The tuning group: a final cell and the tuning cells that choose its
+        values share it (the point without the tuned axes)."""
+        return (self.regularizer, self.arch, self.dataset, tuple((k, v) for k, v in self.axes if k not in self.tuned))
 
     def axis(self, key: str) -> Any:
         return dict(self.axes).get(key)
@@ -88,7 +105,67 @@ def expand(spec: Spec) -> list[Cell]:
                                           _overrides(spec, reg, arch, ds, point, seed)))
     if not cells:
         raise WaeError(f"empty grid: spec {spec.name!r} has no cells; list datasets, regularizers and seeds")
+    if spec.tune is not None:
+        cells = _with_tuning(spec, cells)
     return _unique(cells)
+
+
+def _with_tuning(spec: Spec, cells: list[Cell]) -> list[Cell]:
+    """Tuning cells of every group (in the grid's order), then the grid's own
+    cells as final ones (plain where the regularizer has nothing to tune)."""
+    axes_of: dict[tuple, dict[str, list]] = {}
+    for c in cells:
+        if c.point not in axes_of:
+            axes_of[c.point] = tuning_axes(spec, c)
+    tuning = []
+    for point, axes in axes_of.items():
+        if not axes:
+            continue
+        base = next(c for c in cells if c.point == point)
+        budget = _tuning_budget(spec, base)
+        for values in itertools.product(*axes.values()):
+            pt = base.axes + tuple(zip(axes, values))
+            for seed in spec.tune_seeds:
+                o = {**_overrides(spec, base.regularizer, base.arch, base.dataset, pt, seed), **budget}
+                tuning.append(Cell(TUNE_PREFIX + cell_id(base.regularizer, base.arch, base.dataset, pt, seed),
+                                   base.regularizer, base.arch, base.dataset, seed, pt, o, role="tune",
+                                   tuned=tuple(axes)))
+    return tuning + [replace(c, role="final", tuned=tuple(axes_of[c.point])) if axes_of[c.point] else c
+                     for c in cells]
+
+
+def tuning_axes(spec: Spec, cell: Cell) -> dict[str, list]:
+    """The axes tuned for ``cell``'s group: ``[reg.NAME.tune]``, else the
+    plugin's own :meth:`~wae_bench.regularizer.Regularizer.tuning_grid`."""
+    axes = spec.tune_axes(cell.regularizer)
+    if axes is None:
+        from wae_bench.regularizer import Setup
+
+        plan = _plan(cell)
+        c = plan.cfg
+        setup = Setup(total_steps=0, batch_size=c.batch_size, latent_dim=c.latent_dim, arch=plan.arch.name,
+                      dataset=plan.data.name)
+        axes = flatten_axes(plan.reg_cls.tuning_grid(setup), f"{cell.regularizer}.tuning_grid: ")
+        for key in axes:
+            check_tuned_axis(spec, cell.regularizer, key, f"{cell.regularizer}.tuning_grid: ")
+    return axes
+
+
+def sampler(regularizer: str) -> str:
+    """The column a regularizer's tuning runs are scored on (its ``sampler``)."""
+    from wae_bench.registry import REGULARIZERS
+
+    return getattr(REGULARIZERS.get(regularizer), "sampler", "samples")
+
+
+def _tuning_budget(spec: Spec, cell: Cell) -> dict[str, Any]:
+    """What a tuning run changes in its cell's settings: the budget, the
+    hold-out, and only the ex-post density it is scored by."""
+    t = spec.tune
+    how = sampler(cell.regularizer)
+    out = {"holdout": t.holdout, "expost": [how] if how in ("n", "gmm") else []}
+    out.update({k: v for k, v in (("epochs", t.epochs), ("max_steps", t.max_steps)) if v is not None})
+    return out
 
 
 def _overrides(spec: Spec, reg: str, arch: str, ds: str, point: tuple, seed: int) -> dict[str, Any]:
@@ -116,23 +193,28 @@ def _unique(cells: list[Cell]) -> list[Cell]:
     for c in cells:
         if seen[c.id] > 1:
             h = hashlib.sha256(json.dumps(c.overrides, sort_keys=True).encode()).hexdigest()[:6]
-            c = Cell(f"{c.id}-{h}", c.regularizer, c.arch, c.dataset, c.seed, c.axes, c.overrides)
+            c = replace(c, id=f"{c.id}-{h}")
         out.append(c)
     if len({c.id for c in out}) != len(out):
         raise WaeError("two cells of the spec are identical; remove the repeated grid value")
     return out
 
 
-def resolve(cell: Cell, device: str | None = None) -> TrainConfig:
-    """The cell's fully resolved TrainConfig (dataset/arch/regularizer defaults
-    filled in, the regularizer's settings validated); errors name the cell."""
+def _plan(cell: Cell, device: str | None = None):
+    """The cell's :class:`wae_bench.run.Plan`; errors name the cell."""
     from wae_bench.run import resolve as resolve_run
 
     o = dict(cell.overrides, **({"device": device} if device else {}))
     try:
-        return resolve_run(from_dict(TrainConfig, o)).cfg
+        return resolve_run(from_dict(TrainConfig, o))
     except WaeError as e:
         raise WaeError(f"cell {cell.id}: {e}") from None
+
+
+def resolve(cell: Cell, device: str | None = None) -> TrainConfig:
+    """The cell's fully resolved TrainConfig (dataset/arch/regularizer defaults
+    filled in, the regularizer's settings validated); errors name the cell."""
+    return _plan(cell, device).cfg
 
 
 def resolve_all(cells: list[Cell]) -> dict[str, dict[str, Any]]:

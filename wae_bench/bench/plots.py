@@ -9,14 +9,16 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
 
+from wae_bench.bench import grid, tune
 from wae_bench.bench.aggregate import Entry
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import Cell, format_value
-from wae_bench.bench.spec import Spec, flat_keys
+from wae_bench.bench.spec import WHAT_LABELS, Spec, flat_keys
 from wae_bench.bench.table import axis_label, metric_label, points
 from wae_bench.checkpoint import atomic_write
 
@@ -50,45 +52,112 @@ def _ylabel(spec: Spec, metric: str) -> str:
     return f"{metric_label(spec, metric)} (lower is better)"
 
 
+Curve = dict[tuple, list[tuple[float, Entry]]]   # (regularizer, arch, other axes) -> points along the axis
+
+
+def _curves(pts: dict[tuple, Entry], ds: str, key: str) -> tuple[Curve, dict[tuple, list[float]]]:
+    """Points of dataset ``ds`` along axis ``key``, one curve per regularizer /
+    arch / other axis values; and per curve the values whose every seed failed
+    or scored non-finite (divergence)."""
+    lines: Curve = {}
+    failed: dict[tuple, list[float]] = {}
+    for (reg, arch, d, axes), e in pts.items():
+        values = dict(axes)
+        if d != ds or key not in values or not _numeric(values[key]):
+            continue
+        line = (reg, arch, tuple((k, v) for k, v in axes if k != key))
+        finite = [v for v in e.values if math.isfinite(v)]
+        if finite:
+            lines.setdefault(line, []).append((float(values[key]), Entry(finite, e.expected, e.failed)))
+        elif e.failed or e.values:
+            failed.setdefault(line, []).append(float(values[key]))
+    return lines, failed
+
+
+def _plot(spec: Spec, key: str, lines: Curve, path: Path, title: str, ylabel: str,
+          failed: dict[tuple, list[float]] | None = None, cited: dict[str, list[tuple[float, float]]] | None = None,
+          chosen: dict[tuple, float] | None = None) -> Path:
+    """Score against axis ``key``: mean ± std error bars per curve, failed
+    values as dotted red lines, ``chosen`` values starred, cited values dashed."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    xs_all = []
+    for line, pts_ in sorted(lines.items(), key=lambda kv: str(kv[0])):
+        reg, arch, others = line
+        pts_.sort(key=lambda p: p[0])
+        xs = [x for x, _ in pts_]
+        xs_all += xs
+        label = " ".join([f"{reg} · {arch}", *(f"{axis_label(k)}={format_value(v)}" for k, v in others)])
+        bars = ax.errorbar(xs, [e.mean for _, e in pts_], yerr=[e.std or 0.0 for _, e in pts_], marker="o",
+                           capsize=3, label=label)
+        x = (chosen or {}).get(line)
+        if x is not None and x in xs:
+            ax.plot([x], [pts_[xs.index(x)][1].mean], "*", ms=16, color=bars[0].get_color(),
+                    label=f"chosen: {axis_label(key)} = {format_value(x)}")
+    bad = sorted({x for xs in (failed or {}).values() for x in xs})
+    for i, x in enumerate(bad):
+        ax.axvline(x, color="red", ls=":", alpha=0.6, label="failed / diverged" if i == 0 else None)
+    xs_all += bad
+    for label, pts_ in (cited or {}).items():
+        ax.plot([x for x, _ in pts_], [y for _, y in pts_], "x--", color="grey", label=label)
+    if xs_all and (key in LOG_AXES or (min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 50)):
+        if min(xs_all) > 0:
+            ax.set_xscale("log")
+        else:  # λ = 0 (Fig. 5) has no place on a log axis: linear near 0
+            ax.set_xscale("symlog", linthresh=min([x for x in xs_all if x > 0] or [1.0]))
+    ax.set_xlabel(axis_label(key))
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def _axis_name(key: str) -> str:
+    return axis_label(key).replace("λ", "lambda").replace("τ", "tau").replace("β", "beta")
+
+
 def score_vs_axis(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str, metric: str = "fid",
                   what: str = "samples") -> list[Path]:
     """One PNG per dataset: the score against grid axis ``key``."""
-    plt = _pyplot()
     pts = points(folder, cells, what, metric)
     out = []
     for ds in spec.bench.datasets:
-        lines: dict[tuple, list[tuple[float, Entry]]] = {}
-        for (reg, arch, d, axes), e in pts.items():
-            values = dict(axes)
-            if d != ds or key not in values or not _numeric(values[key]) or not e.values:
-                continue
-            others = tuple((k, v) for k, v in axes if k != key)
-            lines.setdefault((reg, arch, others), []).append((float(values[key]), e))
+        lines, failed = _curves(pts, ds, key)
         if not lines:
             continue
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        xs_all = []
-        for (reg, arch, others), pts_ in sorted(lines.items(), key=lambda kv: str(kv[0])):
-            pts_.sort(key=lambda p: p[0])
-            xs = [x for x, _ in pts_]
-            xs_all += xs
-            label = " ".join([f"{reg} · {arch}", *(f"{axis_label(k)}={format_value(v)}" for k, v in others)])
-            ax.errorbar(xs, [e.mean for _, e in pts_], yerr=[e.std or 0.0 for _, e in pts_], marker="o",
-                        capsize=3, label=label)
-        for label, pts_ in _cited_lines(spec, ds, key, metric, what).items():
-            ax.plot([x for x, _ in pts_], [y for _, y in pts_], "x--", color="grey", label=label)
-        if key in LOG_AXES or (min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 50):
-            if min(xs_all) > 0:
-                ax.set_xscale("log")
-            else:  # λ = 0 (Fig. 5) has no place on a log axis: linear near 0
-                ax.set_xscale("symlog", linthresh=min([x for x in xs_all if x > 0] or [1.0]))
-        ax.set_xlabel(axis_label(key))
-        ax.set_ylabel(_ylabel(spec, metric))
-        ax.set_title(f"{spec.name}: {ds}, {what}; mean ± std over seeds")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        name = _slug(f"{metric}-vs-{axis_label(key).replace('λ', 'lambda').replace('τ', 'tau')}-{ds}")
-        out.append(_save(fig, folder.path / "plots" / f"{name}.png"))
+        name = _slug(f"{metric}-vs-{_axis_name(key)}-{ds}")
+        out.append(_plot(spec, key, lines, folder.path / "plots" / f"{name}.png",
+                         f"{spec.name}: {ds}, {what}; mean ± std over seeds", _ylabel(spec, metric), failed,
+                         _cited_lines(spec, ds, key, metric, what)))
+    return out
+
+
+def tuning_curves(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str = "fid") -> list[Path]:
+    """The tuning protocol's curves: per regularizer, dataset and numeric tuned
+    axis, the validation score of its sampler against the axis (log axis for
+    λ), one curve per architecture, the chosen value starred."""
+    out = []
+    tcells = [c for c in cells if c.role == "tune"]
+    for reg in dict.fromkeys(c.regularizer for c in tcells):
+        mine = [c for c in tcells if c.regularizer == reg]
+        what = grid.sampler(reg)
+        pts = points(folder, mine, what, metric)
+        finals = {c.group: c for c in cells if c.role == "final" and c.regularizer == reg}
+        picks = [(f, tune.chosen(folder, spec, f, cells)) for f in finals.values()]
+        for key in dict.fromkeys(k for c in mine for k in c.tuned if _numeric(dict(c.axes)[k])):
+            for ds in spec.bench.datasets:
+                lines, failed = _curves(pts, ds, key)
+                if not lines and not failed:
+                    continue
+                # the curve a final cell's choice lies on: its group's axes, then the other tuned values
+                chosen = {(f.regularizer, f.arch, f.axes + tuple((k, values[k]) for k in f.tuned if k != key)):
+                          float(values[key]) for f, values in picks if f.dataset == ds and values}
+                name = _slug(f"tune-{metric}-vs-{_axis_name(key)}-{reg}-{ds}")
+                ylabel = f"validation {metric_label(spec, metric)}, {WHAT_LABELS[what]} (lower is better)"
+                out.append(_plot(spec, key, lines, folder.path / "plots" / f"{name}.png",
+                                 f"{spec.name}: tuning {reg} on {ds} (validation split)", ylabel, failed,
+                                 chosen=chosen))
     return out
 
 
@@ -166,7 +235,10 @@ def spectra(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str = "reg.l
 
 def write_all(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str = "fid",
               what: str = "samples") -> list[Path]:
-    """Every plot the grid has axes for (none for a grid without numeric axes)."""
+    """Every plot the grid has axes for (none for a grid without numeric axes),
+    and the tuning protocol's curves (:func:`tuning_curves`)."""
+    tuning = tuning_curves(folder, spec, cells, metric) if spec.tune is not None else []
+    cells = [c for c in cells if c.role != "tune"]
     keys = list(dict.fromkeys(k for c in cells for k, v in c.axes if _numeric(v)))
     keys = [k for k in keys if len({dict(c.axes).get(k) for c in cells} - {None}) >= 2]
     out = []
@@ -174,4 +246,4 @@ def write_all(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str = "
         out += score_vs_axis(folder, spec, cells, k, metric, what)
     if "reg.lambda" in keys:
         out += spectra(folder, spec, cells)
-    return out
+    return out + tuning

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wae_bench import checkpoint
-from wae_bench.bench import grid
+from wae_bench.bench import grid, tune
 from wae_bench.bench.aggregate import MISSING
 from wae_bench.bench.folder import ResultsDir, score
 from wae_bench.bench.grid import Cell
@@ -67,7 +67,7 @@ img{display:block;max-width:100%;height:auto}img.px{image-rendering:crisp-edges;
 .cell{border:1px solid #d0d7de;border-radius:6px;padding:8px 14px 12px;margin:12px 0}
 .state{font-size:12px;font-weight:normal;padding:1px 8px;border-radius:9px;margin-left:6px;background:#eef1f4}
 .state.done{background:#dafbe1;color:#116329}.state.failed{background:#ffebe9;color:#b42318}
-.state.partial{background:#fff8c5;color:#7d4e00}.scores b{font-weight:600}
+.state.partial,.state.diverged{background:#fff8c5;color:#7d4e00}.scores b{font-weight:600}
 pre{background:#f6f8fa;padding:8px 12px;overflow:auto;font-size:12.5px}details{margin:8px 0}
 """
 
@@ -123,7 +123,7 @@ class _Page:
         self.folder, self.rep, self.spec = folder, rep, rep.spec
         self.record = folder.record() or {}
         self.cells = grid.expand(rep.spec)
-        self.states = {c.id: folder.state(c, rep.spec.eval) for c in self.cells}
+        self.states = {c.id: tune.cell_state(folder, rep.spec, c) for c in self.cells}
         self.unreadable: list[str] = []   # image files left out, relative to the folder
 
     def picture(self, path: Path, caption: str) -> Picture | None:
@@ -135,7 +135,8 @@ class _Page:
     # -- sections ------------------------------------------------------------------
     def header(self) -> str:
         rec = self.record
-        counts = {s: sum(v == s for v in self.states.values()) for s in ("done", "failed", "partial", "pending")}
+        counts = {s: sum(v == s for v in self.states.values()) for s in ("done", "failed", "diverged", "partial",
+                                                                           "pending")}
         out = [f"<h1>{_e(self.spec.name)}: {_e(metric_label(self.spec, self.rep.metric))}</h1>"]
         if self.spec.bench.description:
             out.append(f"<p>{_e(self.spec.bench.description.strip())}</p>")
@@ -184,6 +185,8 @@ class _Page:
             out.append("<p>Cited:</p><ol>" + "".join(f"<li>{_e(s)}{_e(f' ({notes[s]})') if s in notes else ''}</li>"
                                                       for s in rep.sources) + "</ol>")
         out.append("<h3>Budget</h3><ul>" + "".join(f"<li>{_e(b)}</li>" for b in rep.budget) + "</ul>")
+        if rep.tuning:
+            out.append("<h3>Tuning</h3><ul>" + "".join(f"<li>{_e(t)}</li>" for t in rep.tuning) + "</ul>")
         return "\n".join(out)
 
     def plots(self) -> str:
@@ -211,7 +214,7 @@ class _Page:
         out = ['<h2 id="failed">Failed cells</h2>']
         rows = []
         for c in self.cells:
-            f = self.folder.failure(c.id) if self.states[c.id] == "failed" else None
+            f = self.folder.failure(c.id) if self.states[c.id] in ("failed", "diverged") else None
             if f is not None:
                 rows.append(f'<tr><td><a href="#{_anchor(c.id)}">{_e(c.id)}</a></td>'
                             f'<td class="error">{_e(f.get("error", "?"))}</td><td>{_e(f.get("time", ""))}</td></tr>')
@@ -235,7 +238,8 @@ class _Page:
         res = self.folder.results(c.id) or {}
         out = [f'<section class="cell" id="{_anchor(c.id)}"><h3>{_e(c.id)} <span class="state {state}">{state}'
                f'</span></h3>']
-        whats = list(dict.fromkeys(w for _, w in self.rep.columns))
+        whats = (tune.eval_settings(self.spec, c).what if c.role == "tune"     # (scored on the validation split)
+                 else list(dict.fromkeys(w for _, w in self.rep.columns)))
         scores = [(WHAT_LABELS[w], score(res, w, self.rep.metric)) for w in whats]
         if any(v is not None for _, v in scores):
             out.append('<p class="scores">' + " · ".join(f"{_e(k)} <b>{MISSING if v is None else f'{v:.2f}'}</b>"
@@ -244,7 +248,7 @@ class _Page:
         if isinstance(rank, (int, float)):
             d = (res.get("run") or {}).get("latent_dim", "?")
             out.append(f'<p class="meta">latent spectrum: effective rank {rank:.2f} of d = {_e(d)}</p>')
-        if state == "failed":
+        if state in ("failed", "diverged"):
             out.append(f'<p class="error">{_e((self.folder.failure(c.id) or {}).get("error", "?"))}</p>')
         grids, plots = self.pictures(c, res)
         scale = max(1, GRID_WIDTH // min(p.width for p in grids)) if grids else 1

@@ -7,11 +7,16 @@ Table 1: all models trained and scored alike).
 - A cell with a ``config.json`` but no scores resumes from its last checkpoint
   (a finished training goes straight to evaluation).
 - A failing cell writes ``failed.json`` with its one-line error; the grid goes
-  on.  A rerun retries failed cells (unless ``retry_failed`` is off).
+  on.  A rerun retries failed cells (unless ``retry_failed`` is off), except
+  tuning cells that diverged (a non-finite loss: a result, never retried).
 - Ctrl-C / SIGTERM stops the grid after the running cell has saved a
   checkpoint; rerunning the same command continues.
 - ``devices``: one cell per device at a time, each in its own subprocess
   (``python -m wae_bench bench SPEC --only ID --device DEV``), never threads.
+- With ``[tune]`` (:mod:`wae_bench.bench.tune`): a tuning cell is scored on the
+  validation split; a final cell trains with its group's best tuned value, or
+  *waits* (not an error) while a tuning cell of its group is not yet done or
+  failed, e.g. on another shard, and runs on a later run.
 """
 from __future__ import annotations
 
@@ -25,9 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from wae_bench.bench.folder import ResultsDir, State, has_scores
+from wae_bench.bench import grid, tune
+from wae_bench.bench.folder import ResultsDir, has_scores
 from wae_bench.bench.grid import Cell
 from wae_bench.bench.spec import EvalSettings, Spec
+from wae_bench.data.holdout import HoldoutSize
 from wae_bench.errors import WaeError
 from wae_bench.progress import console
 
@@ -39,7 +46,7 @@ class BenchInterrupted(WaeError):
 @dataclass
 class Outcome:
     cell: Cell
-    state: State
+    state: str   # a folder State; "diverged" (a tuning cell); "waiting" (a final cell whose tuning is incomplete)
     seconds: float = 0.0
     error: str = ""
     ran: bool = True
@@ -59,29 +66,40 @@ def evaluate_cell(run_dir: Path, ev: EvalSettings, device: str | None, quiet: bo
                  seed=ev.seed, device=device or "auto", quiet=quiet)
 
 
-def run_cell(folder: ResultsDir, spec: Spec, cell: Cell, device: str | None = None, quiet: bool = False) -> Outcome:
-    """Train (or resume) and evaluate one cell; a failure is recorded, not raised."""
+def run_cell(folder: ResultsDir, spec: Spec, cell: Cell, device: str | None = None, quiet: bool = False,
+             cells: list[Cell] | None = None) -> Outcome:
+    """Train (or resume) and evaluate one cell; a failure is recorded, not raised.
+    ``cells``: the spec's whole expansion (a final cell's tuning group is read from it)."""
     from wae_bench.train import train_run
+    from wae_bench.trainer import NonFinite
 
     t0 = time.perf_counter()
     run_dir = folder.cell_dir(cell.id)
+    ev = tune.eval_settings(spec, cell)
     folder.clear_failure(cell)
     try:
-        overrides = dict(cell.overrides, **({"device": device} if device else {}))
+        overrides = tune.overrides(folder, spec, cell, grid.expand(spec) if cells is None else cells)
+        overrides = dict(overrides, **({"device": device} if device else {}))
         train_run(overrides, run_dir, resume=(run_dir / "config.json").is_file(), quiet=quiet)
-        evaluate_cell(run_dir, spec.eval, device, quiet)
+        evaluate_cell(run_dir, ev, device, quiet)
         res = folder.results(cell.id)
-        if res is None or not has_scores(res, spec.eval):
-            raise WaeError(f"the evaluation wrote no {'/'.join(spec.eval.metrics)} score for every one of "
-                           f"{', '.join(spec.eval.what)} in {str(run_dir / 'results.json')!r}")
+        if res is None or not has_scores(res, ev):
+            raise WaeError(f"the evaluation wrote no {'/'.join(ev.metrics)} score for every one of "
+                           f"{', '.join(ev.what)} in {str(run_dir / 'results.json')!r}")
+    except tune.Waiting as e:
+        return Outcome(cell, "waiting", error=str(e), ran=False)
+    except HoldoutSize as e:   # the spec's hold-out, wrong for every cell of the dataset: stop here
+        raise WaeError(f"cell {cell.id}: {e}") from None
     except KeyboardInterrupt:
         raise BenchInterrupted(f"interrupted in cell {cell.id}; rerun the same command to continue "
                                f"(done cells are skipped, this one resumes from its checkpoint)") from None
     except WaeError as e:
         if str(e).startswith("stopped by "):  # train_run saved a checkpoint on SIGINT/SIGTERM
             raise BenchInterrupted(f"cell {cell.id} {e}; rerun the same bench command to continue") from None
-        folder.mark_failed(cell, e)
-        return Outcome(cell, "failed", time.perf_counter() - t0, str(e))
+        diverged = isinstance(e, NonFinite)
+        folder.mark_failed(cell, e, **({"diverged": True} if diverged else {}))
+        return Outcome(cell, "diverged" if diverged and cell.role == "tune" else "failed",
+                       time.perf_counter() - t0, str(e))
     except Exception as e:  # noqa: BLE001 - one failing cell must not stop the grid
         folder.mark_failed(cell, e)
         return Outcome(cell, "failed", time.perf_counter() - t0, folder.failure(cell.id)["error"])
@@ -89,13 +107,17 @@ def run_cell(folder: ResultsDir, spec: Spec, cell: Cell, device: str | None = No
 
 
 def to_run(folder: ResultsDir, spec: Spec, cells: list[Cell], retry_failed: bool) -> list[Cell]:
-    states = {c.id: folder.state(c, spec.eval) for c in cells}
-    return [c for c in cells if states[c.id] != "done" and (retry_failed or states[c.id] != "failed")]
+    states = {c.id: tune.cell_state(folder, spec, c) for c in cells}
+    return [c for c in cells if states[c.id] not in ("done", "diverged") and (retry_failed or states[c.id] != "failed")]
 
 
 def _report(i: int, n: int, o: Outcome) -> None:
     if o.state == "done":
         console.print(f"[{i}/{n}] [green]done[/] {o.cell.id} ({o.seconds:.0f} s)")
+    elif o.state == "waiting":
+        console.print(f"[{i}/{n}] [yellow]waiting[/] {o.error}")
+    elif o.state == "diverged":
+        console.print(f"[{i}/{n}] [yellow]diverged[/] {o.cell.id} (a result: this value is never chosen): {o.error}")
     else:
         console.print(f"[{i}/{n}] [red]failed[/] {o.cell.id}: {o.error}")
 
@@ -104,14 +126,16 @@ def run_serial(folder: ResultsDir, spec: Spec, cells: list[Cell], *, device: str
                quiet: bool = False, retry_failed: bool = True) -> list[Outcome]:
     """Every cell not yet done, one after the other, in this process."""
     todo = to_run(folder, spec, cells, retry_failed)
-    skipped = [Outcome(c, folder.state(c, spec.eval), ran=False) for c in cells if c not in todo]
+    skipped = [Outcome(c, tune.cell_state(folder, spec, c), ran=False) for c in cells if c not in todo]
     if skipped:
         console.print(f"skipping {len(skipped)} cell(s) already done"
+                      + (" or diverged" if any(o.state == "diverged" for o in skipped) else "")
                       + ("" if retry_failed else " or failed (--skip-failed)"))
+    everything = grid.expand(spec)
     out = []
     for i, cell in enumerate(todo, 1):
         console.print(f"[{i}/{len(todo)}] {cell.id} ...")
-        o = run_cell(folder, spec, cell, device, quiet)
+        o = run_cell(folder, spec, cell, device, quiet, everything)
         _report(i, len(todo), o)
         out.append(o)
     return skipped + out
@@ -120,20 +144,29 @@ def run_serial(folder: ResultsDir, spec: Spec, cells: list[Cell], *, device: str
 def run_parallel(folder: ResultsDir, spec: Spec, cells: list[Cell], devices: list[str],
                  command: Callable[[Cell, str], list[str]], *, retry_failed: bool = True) -> list[Outcome]:
     """One subprocess per device slot (a device listed twice gets two), each
-    running one cell; ``command(cell, device)`` is its argv."""
+    running one cell; ``command(cell, device)`` is its argv.  A final cell is
+    started once its tuning group is complete (none queued or running)."""
     todo = to_run(folder, spec, cells, retry_failed)
-    skipped = [Outcome(c, folder.state(c, spec.eval), ran=False) for c in cells if c not in todo]
+    skipped = [Outcome(c, tune.cell_state(folder, spec, c), ran=False) for c in cells if c not in todo]
     if skipped:
         console.print(f"skipping {len(skipped)} cell(s) already done")
+    everything = grid.expand(spec)
     queue, running, out = list(todo), {}, []
     folder.logs_path.mkdir(parents=True, exist_ok=True)
     env = child_env(devices)
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+
+    def runnable() -> int | None:
+        """Index in the queue of the first cell that may start now."""
+        busy = {c.id for c in queue} | {cell.id for _, cell, _, _ in running.values()}
+        return next((i for i, c in enumerate(queue) if tune.ready(folder, spec, c, everything, busy)), None)
+
     try:
         while queue or running:
             for slot, dev in enumerate(devices):
-                if slot not in running and queue:
-                    cell = queue.pop(0)
+                i = runnable() if slot not in running and queue else None
+                if i is not None:
+                    cell = queue.pop(i)
                     log = open(folder.log_path(cell.id), "w")
                     proc = subprocess.Popen(command(cell, dev), stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True, env=env)
@@ -146,6 +179,11 @@ def run_parallel(folder: ResultsDir, spec: Spec, cells: list[Cell], devices: lis
                 del running[slot]
                 out.append(_finished(folder, spec, cell, proc.returncode, time.perf_counter() - t0))
                 _report(len(out), len(todo), out[-1])
+            if queue and not running and runnable() is None:   # the rest wait for other shards' tuning cells
+                for c in queue:
+                    out.append(Outcome(c, "waiting", error=f"cell {c.id} waits for its tuning cells", ran=False))
+                    _report(len(out), len(todo), out[-1])
+                queue.clear()
             time.sleep(0.2)
     except KeyboardInterrupt:
         for proc, cell, _, log in running.values():
@@ -183,9 +221,9 @@ def _raise_interrupt(signum, frame):
 
 
 def _finished(folder: ResultsDir, spec: Spec, cell: Cell, rc: int, seconds: float) -> Outcome:
-    state = folder.state(cell, spec.eval)
-    if state == "done":
-        return Outcome(cell, "done", seconds)
+    state = tune.cell_state(folder, spec, cell)
+    if state in ("done", "diverged"):
+        return Outcome(cell, state, seconds, (folder.failure(cell.id) or {}).get("error", ""))
     fail = folder.failure(cell.id)
     if fail is None:  # the worker died without recording why (killed, crashed)
         log = folder.log_path(cell.id)

@@ -13,6 +13,9 @@ Sections (unknown keys are refused, as everywhere in wae-bench)::
     [reg.NAME.dataset.D] / [reg.NAME.arch.A]   ... for one dataset / architecture
     [reg.NAME.grid]                 axes for this regularizer only
     [grid]     axes: "reg.lambda" = [...], latent_dim = [...]
+    [tune]     the tuning protocol (:mod:`wae_bench.bench.tune`): holdout, epochs,
+               max_steps, fid_samples, seeds, metric
+    [reg.NAME.tune]                 tuning axes replacing the plugin's own grid
     [[cited]]  a value the paper reports, shown in a column of its own
 
 The spec's hash covers everything that changes a result; locations and
@@ -38,7 +41,7 @@ WHAT_LABELS = {"samples": "prior samples", "rec": "REC", "n": "N", "gmm": "GMM",
 # TrainConfig keys the grid itself sets; [train] / [dataset.*] may not.
 CELL_KEYS = ("regularizer", "arch", "dataset", "seed", "reg")
 # Keys of a [reg.NAME] table that are not the regularizer's own settings.
-REG_SUBTABLES = ("arch", "dataset", "grid")
+REG_SUBTABLES = ("arch", "dataset", "grid", "tune")
 
 
 @dataclass
@@ -67,7 +70,7 @@ class EvalSettings:
     fid_samples: int = 10000
     metrics: list[str] = field(default_factory=lambda: ["fid"])
     what: list[What] = field(default_factory=lambda: ["samples"])
-    split: typing.Literal["train", "test"] = "test"
+    split: typing.Literal["train", "test", "val"] = "test"
     features: str = "inception"
     batch_size: int = 250
     seed: int = 0
@@ -79,6 +82,40 @@ class EvalSettings:
         if not self.metrics or not self.what:
             raise WaeError("eval.metrics and eval.what must each name at least one entry, e.g. "
                            "metrics = [\"fid\"], what = [\"samples\"]")
+
+
+@dataclass
+class TuneSettings:
+    """``[tune]``: every regularizer's tunable settings (the plugin's
+    ``tuning_grid``, or ``[reg.NAME.tune]``) are searched by short tuning runs
+    that hold out ``holdout`` training images and are scored on them
+    (``metric`` of ``fid_samples`` images of the plugin's sampler against
+    that validation split); each full-budget cell then uses the best value.
+    The budget of a tuning run, the same for every regularizer: ``epochs``
+    capped at ``max_steps`` (0: no cap; None: the cells' own value).
+    ``seeds``: the seeds of the tuning runs (empty: the first of bench.seeds)."""
+
+    holdout: int = 0
+    epochs: int | None = None
+    max_steps: int | None = None
+    fid_samples: int = 1000
+    seeds: list[int] = field(default_factory=list)
+    metric: str = "fid"
+
+    def __post_init__(self):
+        if self.holdout < 1:
+            raise WaeError("tune.holdout must name how many training images the tuning runs hold out as the "
+                           "validation split, e.g. holdout = 5000 (CIFAR-10) or 300 (digits)")
+        if self.epochs is not None and self.epochs < 1:
+            raise WaeError(f"tune.epochs must be >= 1, got {self.epochs}")
+        if self.max_steps is not None and self.max_steps < 0:
+            raise WaeError(f"tune.max_steps must be >= 0 (0 = no cap), got {self.max_steps}")
+        if self.fid_samples < 2:
+            raise WaeError(f"tune.fid_samples must be >= 2, got {self.fid_samples}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise WaeError(f"tune.seeds lists a value twice ({self.seeds}); list each once")
+        if self.metric not in ("fid", "kid"):
+            raise WaeError(f"tune.metric = {self.metric!r}: tuning picks the lowest score; choose fid or kid")
 
 
 @dataclass
@@ -105,6 +142,7 @@ class Spec:
     reg: dict[str, Any] = field(default_factory=dict)
     dataset: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, Any] = field(default_factory=dict)
+    tune: TuneSettings | None = None
     cited: list[Cited] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, init=False)
     source: str = field(default="", init=False)
@@ -121,6 +159,15 @@ class Spec:
     def axes_for(self, regularizer: str) -> dict[str, list]:
         """Grid axes of one regularizer: the shared ``[grid]`` then its own."""
         return {**self.grid, **flatten_axes(self.reg.get(regularizer, {}).get("grid", {}), f"reg.{regularizer}.grid.")}
+
+    def tune_axes(self, regularizer: str) -> dict[str, list] | None:
+        """``[reg.NAME.tune]``: tuning axes replacing the plugin's own; None if not set."""
+        table = self.reg.get(regularizer, {}).get("tune")
+        return None if table is None else flatten_axes(table, f"reg.{regularizer}.tune.")
+
+    @property
+    def tune_seeds(self) -> list[int]:
+        return (self.tune.seeds or self.bench.seeds[:1]) if self.tune else []
 
     def hash(self) -> str:
         return spec_hash(self.raw)
@@ -163,6 +210,14 @@ def _check_axis(key: str, where: str) -> None:
                        f"{', '.join(sorted(names))}")
 
 
+def check_tuned_axis(spec: Spec, regularizer: str, key: str, where: str) -> None:
+    """A tuned axis is a valid axis and not also a grid axis of the regularizer."""
+    _check_axis(key, where)
+    if key in spec.axes_for(regularizer):
+        raise WaeError(f"{where}{key} is tuned and also a grid axis of {regularizer}; drop it from the grid "
+                       f"(tuning picks its value) or from the tuning axes")
+
+
 def validate(spec: Spec) -> Spec:
     """Structural checks that need no registry (the registry ones happen when
     the cells are resolved, :func:`wae_bench.bench.grid.resolve_all`)."""
@@ -196,6 +251,12 @@ def validate(spec: Spec) -> Spec:
                     raise WaeError(f"[reg.{name}.arch.{key}]: {key!r} is not in bench.archs; fix the name")
         for key in spec.axes_for(name):
             _check_axis(key, f"reg.{name}.grid.")
+        if "tune" in table:
+            if spec.tune is None:
+                raise WaeError(f"[reg.{name}.tune] sets tuning axes but the spec has no [tune] table; add [tune] "
+                               f"holdout = N, or remove [reg.{name}.tune]")
+            for key in spec.tune_axes(name):
+                check_tuned_axis(spec, name, key, f"reg.{name}.tune.")
     for key in spec.grid:
         _check_axis(key, "grid.")
     return spec

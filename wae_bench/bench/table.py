@@ -4,6 +4,11 @@ the RAE paper's REC / N / GMM / Interp columns, Ghosh et al. 2020 Table 1),
 entries = mean ± std over seeds with the number of seeds.  Values the papers
 report sit in columns of their own, marked "(cited)", never mixed with ours.
 The budget and the evaluation protocol are stated above the table.
+
+With a ``[tune]`` table (:mod:`wae_bench.bench.tune`) each row also states the
+value it used and that it was tuned, and a tuning section lists, per group,
+the grid, the budget and every value's validation score (``tuning.csv``
+holds the same numbers).
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from typing import Any
 from rich.table import Table
 
 from wae_bench import checkpoint
-from wae_bench.bench import grid
+from wae_bench.bench import grid, tune
 from wae_bench.bench.aggregate import Entry
 from wae_bench.bench.folder import ResultsDir, score
 from wae_bench.bench.grid import AXIS_SYMBOLS, Cell, format_value
@@ -75,6 +80,9 @@ class Report:
     cited: dict[tuple[RowKey, ColKey], Cited] = field(default_factory=dict)
     budget: list[str] = field(default_factory=list)
     protocol: list[str] = field(default_factory=list)
+    tuned: dict[RowKey, str] = field(default_factory=dict)     # the "tuned" column (specs with [tune])
+    tuning: list[str] = field(default_factory=list)            # the tuning section
+    tuning_rows: list[dict[str, Any]] = field(default_factory=list)   # tuning.csv
 
     @property
     def cited_columns(self) -> set[ColKey]:
@@ -100,7 +108,9 @@ class Report:
     def row_cells(self, row: RowKey) -> list[str]:
         reg, arch, axes = row
         values = dict(axes)
-        return [reg, arch or NOT_STATED, *(format_value(values[k]) if k in values else "" for k in self.axis_keys)]
+        tuned = [self.tuned.get(row, "")] if self.spec.tune is not None else []
+        return [reg, arch or NOT_STATED, *(format_value(values[k]) if k in values else "" for k in self.axis_keys),
+                *tuned]
 
     def value(self, row: RowKey, col: ColKey, cited: bool) -> str:
         if cited:
@@ -117,7 +127,8 @@ def collect(folder: ResultsDir, columns: list[str] | None = None, metric: str = 
     for w in columns:
         if w not in WHAT_LABELS:
             raise WaeError(f"unknown column {w!r}; choose from {', '.join(WHAT_LABELS)}")
-    cells = grid.expand(spec)
+    everything = grid.expand(spec)
+    cells = [c for c in everything if c.role != "tune"]
     cols = [(ds, w) for ds in spec.bench.datasets for w in columns]
     axis_keys = list(dict.fromkeys(k for c in cells for k, _ in c.axes))
     rows = list(dict.fromkeys((c.regularizer, c.arch, c.axes) for c in cells))
@@ -138,6 +149,8 @@ def collect(folder: ResultsDir, columns: list[str] | None = None, metric: str = 
         rep.cited[(row, (c.dataset, c.what))] = c
     rep.budget = budget(folder, spec, cells)
     rep.protocol = protocol(folder, spec, cells)
+    if spec.tune is not None:
+        tuning(rep, folder, everything)
     return rep
 
 
@@ -177,14 +190,16 @@ def budget(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
     return lines
 
 
-def protocol_summary(p: dict[str, Any]) -> str:
+def protocol_summary(p: dict[str, Any], generated: bool = True) -> str:
     """The parts of a recorded protocol that decide whether two scores compare
-    (not its timings, paths or device names)."""
+    (not its timings, paths or device names; ``generated``: nor which columns
+    were generated)."""
     w, ref = p.get("weights") or {}, p.get("reference") or {}
     gen = p.get("generated") or {}
     parts = [str(p.get("implementation", "?")), f"features {p.get('features', '?')}",
              f"weights {w.get('source', '?')}" + (f" sha256 {str(w['sha256'])[:12]}" if w.get("sha256") else ""),
-             "generated " + ", ".join(f"{k} {v.get('n', '?')}" for k, v in gen.items() if isinstance(v, dict)),
+             *(["generated " + ", ".join(f"{k} {v.get('n', '?')}" for k, v in gen.items() if isinstance(v, dict))]
+               if generated else []),
              f"reference {ref.get('split', '?')} split, {ref.get('n', '?')} images of "
              f"{ref.get('dataset_variant', p.get('dataset_variant', '?'))} at {p.get('image_size', '?')}px",
              f"seed {p.get('seed', '?')}"]
@@ -194,7 +209,7 @@ def protocol_summary(p: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
+def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell], generated: bool = True) -> list[str]:
     """The evaluation protocol asked for, and as the scored cells recorded it
     (each distinct one with its number of cells)."""
     e = spec.eval
@@ -208,7 +223,7 @@ def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
         res = folder.results(c.id)
         p = res.get("protocol") if res else None
         if isinstance(p, dict) and p:
-            s = protocol_summary(p)
+            s = protocol_summary(p, generated)
             seen[s] = seen.get(s, 0) + 1
     for s, n in seen.items():
         lines.append(f"recorded ({n} cell{'s' if n > 1 else ''}): {s}")
@@ -217,9 +232,93 @@ def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
     return lines
 
 
+# -- tuning ---------------------------------------------------------------------------
+def _assign(values: dict[str, Any]) -> str:
+    return ", ".join(f"{axis_label(k)} = {format_value(v)}" for k, v in values.items())
+
+
+def _used(rec: dict[str, Any]) -> str:
+    """``λ = 100, tuned over λ ∈ {10, 100} at 1 epoch capped at 6 steps``: a recorded choice."""
+    b = rec.get("budget", {})
+    grid_ = "; ".join(f"{axis_label(k)} ∈ {{{', '.join(map(format_value, vs))}}}" for k, vs in rec["grid"].items())
+    at = f"{b.get('epochs')} epoch{'s' if b.get('epochs') != 1 else ''}" + \
+        (f" capped at {b['max_steps']} steps" if b.get("max_steps") else "")
+    return f"{_assign(rec['values'])}, tuned over {grid_} at {at}"
+
+
+def tuning(rep: Report, folder: ResultsDir, cells: list[Cell]) -> None:
+    """Fill the tuned column, the tuning section and the tuning.csv rows of
+    ``rep`` from the tuning cells and the recorded choices."""
+    spec, t = rep.spec, rep.spec.tune
+    tcells = [c for c in cells if c.role == "tune"]
+    samplers = {c.regularizer: grid.sampler(c.regularizer) for c in tcells}
+    by_sampler = "; ".join(f"{WHAT_LABELS[w]}: {', '.join(r for r, s in samplers.items() if s == w)}"
+                           for w in dict.fromkeys(samplers.values()))
+    rep.tuning = [f"chosen by the {tune.RULE.format(metric=t.metric)}; scored by {t.metric} of {t.fid_samples} "
+                  f"images of each regularizer's sampler ({by_sampler or 'none'}) against the validation split: "
+                  f"{t.holdout} training images held out of every tuning run (a seeded random subset, the same "
+                  f"for every run of a dataset), never the test split; tuning seeds {spec.tune_seeds}"]
+    rep.tuning += [f"tuning budget: {line}" for line in budget(folder, spec, tcells)]
+    rep.tuning += [f"tuning evaluation {line}" for line in protocol(folder, spec, tcells, generated=False)
+                   if line.startswith("recorded")]
+    used: dict[RowKey, dict[str, list[str]]] = {}   # row -> dataset -> the values its final cells used
+    for c in cells:
+        row = (c.regularizer, c.arch, c.axes)
+        if c.role == "plain":
+            rep.tuned[row] = "nothing to tune"
+        elif c.role == "final":
+            rec = tune.recorded(folder, c)
+            per = used.setdefault(row, {}).setdefault(c.dataset, [])
+            text = _used(rec) if rec else f"tuned {', '.join(map(axis_label, c.tuned))} pending"
+            if text not in per:
+                per.append(text)
+    many = len(spec.bench.datasets) > 1
+    for row, per in used.items():
+        rep.tuned[row] = "; ".join(f"{ds}: " * many + " / ".join(texts) for ds, texts in per.items())
+    groups = {c.group: c for c in cells if c.role == "final"}
+    for final in groups.values():
+        rep.tuning.append(_tuning_line(rep, folder, final, cells))
+
+
+def _tuning_line(rep: Report, folder: ResultsDir, final: Cell, cells: list[Cell]) -> str:
+    """One group's grid with every value's validation score, the chosen one
+    marked (and its tuning.csv rows)."""
+    metric = rep.spec.tune.metric
+    rec = tune.recorded(folder, final)
+    ch = tune.choose(folder, rep.spec, final, cells)
+    pick = tune.chosen(folder, rep.spec, final, cells)
+    parts = []
+    for p in ch.points:
+        chosen = p.values == pick
+        value = (f"{p.mean:.2f}" if p.mean is not None else "pending" if p.pending
+                 else f"{p.state} ({p.errors[0].split(': ', 1)[-1].split(';')[0][:100]})")
+        parts.append(f"{_assign(p.values)}: {value}" + (" (chosen)" if chosen else ""))
+        rep.tuning_rows.append({"regularizer": final.regularizer, "arch": final.arch, "dataset": final.dataset,
+                                **{k: format_value(v) for k, v in final.axes},
+                                **{f"tuned:{k}": format_value(v) for k, v in p.values.items()},
+                                "state": p.state, f"val:{metric}": "" if p.mean is None else repr(p.mean),
+                                "seeds": len(p.scores), "chosen": chosen, "error": p.errors[0] if p.errors else ""})
+    status = ("" if rec else " (best so far: its final cells have not run)" if pick
+              else " (waiting for its tuning cells)" if ch.pending else " (every value failed)")
+    where = " · ".join([final.regularizer, final.arch, final.dataset,
+                        *(f"{axis_label(k)} = {format_value(v)}" for k, v in final.axes)])
+    return f"{where}, validation {metric}: " + "; ".join(parts) + status
+
+
+def tuning_csv(rep: Report) -> str:
+    buf = io.StringIO()
+    tail = ["state", f"val:{rep.spec.tune.metric}", "seeds", "chosen", "error"]
+    head = [k for k in dict.fromkeys(k for r in rep.tuning_rows for k in r) if k not in tail] + tail
+    w = csv.DictWriter(buf, head, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rep.tuning_rows)
+    return buf.getvalue()
+
+
 # -- rendering ----------------------------------------------------------------------
 def headers(rep: Report) -> list[str]:
     return ["regularizer", "arch", *(axis_label(k) for k in rep.axis_keys),
+            *(["tuned"] if rep.spec.tune is not None else []),
             *(rep.header(col, cited) for col, cited in rep.layout())]
 
 
@@ -240,6 +339,9 @@ def markdown(rep: Report) -> str:
     out += [legend(rep), "",
             "**Budget**", "", *(f"- {b}" for b in rep.budget), "", "**Evaluation**", "",
             *(f"- {p}" for p in rep.protocol), ""]
+    if rep.tuning:
+        out += ["**Tuning** (validation scores of the tuning cells, per group; plots/tune-*.png)", "",
+                *(f"- {line}" for line in rep.tuning), ""]
     head = headers(rep)
     out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rep.rows:
@@ -255,7 +357,7 @@ def markdown(rep: Report) -> str:
 def csv_text(rep: Report) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    head = ["regularizer", "arch", *rep.axis_keys]
+    head = ["regularizer", "arch", *rep.axis_keys, *(["tuned"] if rep.spec.tune is not None else [])]
     for col, cited in rep.layout():
         p = f"{col[0]}:{col[1]}:{rep.metric}"
         head += [f"{p}:cited", f"{p}:cited_source"] if cited else [f"{p}:{k}" for k in ("mean", "std", "n", "of",
@@ -284,7 +386,7 @@ def _num(v: float | None) -> str:
 def rich_table(rep: Report) -> Table:
     t = Table(title=f"{rep.spec.name}: {metric_label(rep.spec, rep.metric)}, mean ± std (seeds scored/in grid); "
                     f"(cited) columns are not ours",
-              caption="\n".join(rep.budget + rep.protocol), caption_justify="left")
+              caption="\n".join(rep.budget + rep.protocol + rep.tuning), caption_justify="left")
     for h in headers(rep):
         t.add_column(h, overflow="fold", style="dim" if h.endswith("(cited)") else None)
     for row in rep.rows:
@@ -293,5 +395,8 @@ def rich_table(rep: Report) -> Table:
 
 
 def write(folder: ResultsDir, rep: Report) -> list[Path]:
-    return [checkpoint.write_text(folder.path / "table.md", markdown(rep)),
-            checkpoint.write_text(folder.path / "table.csv", csv_text(rep))]
+    out = [checkpoint.write_text(folder.path / "table.md", markdown(rep)),
+           checkpoint.write_text(folder.path / "table.csv", csv_text(rep))]
+    if rep.tuning_rows:
+        out.append(checkpoint.write_text(folder.path / "tuning.csv", tuning_csv(rep)))
+    return out

@@ -21,10 +21,30 @@ def _load(spec_path: str, sets: tuple[str, ...], data_root: str | None, fid_weig
     return specs.load(spec_path, [*sets, *extra])
 
 
-def _dry_run(folder, spec, cells, configs: dict[str, dict], as_json: bool) -> None:
-    states = {c.id: folder.state(c, spec.eval) for c in cells}
+def _tuned(folder, spec, cell, everything) -> tuple[dict | None, str]:
+    """A final cell's tuned values (recorded, or choosable now; None while
+    pending) and a note saying which."""
+    from wae_bench.bench import grid, table, tune
+
+    values = tune.chosen(folder, spec, cell, everything)
+    if values is None:
+        failed = not tune.choose(folder, spec, cell, everything).pending
+        return None, f"tuned {', '.join(map(table.axis_label, cell.tuned))} {'failed' if failed else 'pending'}"
+    return values, "tuned " + ", ".join(f"{table.axis_label(k)} = {grid.format_value(v)}" for k, v in values.items())
+
+
+def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json: bool) -> None:
+    from wae_bench.bench import tune
+
+    states = {c.id: tune.cell_state(folder, spec, c) for c in cells}
+    notes = {}
+    for c in cells:
+        if c.role == "final":   # the tuned settings: the chosen values, or null while pending
+            values, notes[c.id] = _tuned(folder, spec, c, everything)
+            configs[c.id] = tune.apply(configs[c.id], values or {k: None for k in c.tuned})
     if as_json:
-        click.echo(json.dumps([{"id": c.id, "state": states[c.id], "config": configs[c.id]} for c in cells], indent=2))
+        click.echo(json.dumps([{"id": c.id, "role": c.role, "state": states[c.id], "config": configs[c.id],
+                                **({"tuning": notes[c.id]} if c.id in notes else {})} for c in cells], indent=2))
         return
     flat = {cid: {k: json.dumps(v, sort_keys=True) for k, v in cfg.items()} for cid, cfg in configs.items()}
     keys = list(next(iter(flat.values())))
@@ -33,13 +53,17 @@ def _dry_run(folder, spec, cells, configs: dict[str, dict], as_json: bool) -> No
                  + ", ".join(f"{k}={flat[cells[0].id][k]}" for k in shared if k not in ("regularizer", "arch",
                                                                                       "dataset", "seed")))
     stdout.print(f"evaluation: {json.dumps({k: v for k, v in vars(spec.eval).items()})}")
+    if spec.tune is not None:
+        stdout.print(f"tuning: {json.dumps(vars(spec.tune))}; tuning cells are scored on the validation split "
+                     f"(the held-out training images) by their regularizer's sampler")
     t = Table(show_lines=False)
     for h in ("#", "cell", "state", "settings of this cell (resolved)"):
         t.add_column(h, overflow="fold")
     for i, c in enumerate(cells, 1):
         own = {k: configs[c.id][k] for k in keys if k not in shared and k not in ("regularizer", "arch", "dataset",
                                                                                   "seed")}
-        t.add_row(str(i), c.id, states[c.id], " ".join(f"{k}={json.dumps(v)}" for k, v in own.items()))
+        state = f"{states[c.id]} ({notes[c.id]})" if c.id in notes else states[c.id]
+        t.add_row(str(i), c.id, state, " ".join(f"{k}={json.dumps(v)}" for k, v in own.items()))
     stdout.print(t)
 
 
@@ -71,12 +95,12 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
         raise WaeError("--device and --devices exclude each other; use --devices cuda:0,cuda:1 for several")
     spec = _load(spec_path, sets, data_root, fid_weights)
     folder = ResultsDir(out or Path("runs") / "bench" / spec.name)
-    cells = grid.expand(spec)
-    configs = grid.resolve_all(cells)  # every cell valid before anything runs
-    cells = grid.select(grid.shard(cells, grid.parse_shard(shard)), only)
+    everything = grid.expand(spec)
+    configs = grid.resolve_all(everything)  # every cell valid before anything runs
+    cells = grid.select(grid.shard(everything, grid.parse_shard(shard)), only)
     folder.check(spec)  # a folder of another spec is refused before anything runs
     if dry_run:
-        _dry_run(folder, spec, cells, configs, as_json)
+        _dry_run(folder, spec, cells, everything, configs, as_json)
         return
     runner.check_evaluator()
     folder.claim(spec)
@@ -96,8 +120,13 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
     failed = [o.cell.id for o in outcomes if o.state == "failed" and o.ran]
     left = sum(o.state == "failed" and not o.ran for o in outcomes)
     done = sum(o.state == "done" for o in outcomes)
+    waiting = sum(o.state == "waiting" for o in outcomes)
+    diverged = sum(o.state == "diverged" for o in outcomes)
     console.print(f"{done}/{len(outcomes)} cell(s) done in {folder.path}"
-                  + (f"; {left} failed cell(s) left as they were (--skip-failed)" if left else ""))
+                  + (f"; {diverged} tuning cell(s) diverged (recorded, never chosen)" if diverged else "")
+                  + (f"; {left} failed cell(s) left as they were (--skip-failed)" if left else "")
+                  + (f"; {waiting} cell(s) wait for tuning cells not yet run (other shards): rerun the same "
+                     f"command after them" if waiting else ""))
     if failed:
         raise WaeError(f"{len(failed)} cell(s) failed ({', '.join(failed[:3])}{', ...' if len(failed) > 3 else ''}); "
                        f"see {folder.path}/cells/<id>/failed.json, fix the cause and rerun to retry them")
