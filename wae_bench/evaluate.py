@@ -125,7 +125,8 @@ def evaluate_run(run_dir, *, fid_samples: int | None = None, metrics: Sequence[s
             if dist.is_main:
                 scores[col.name] = _score(feats, ext, ref_stats, ref_feats, metrics, kid_subsets,
                                           kid_subset_size, seed)
-            counts[col.name] = {"n": col.n, **col.info}
+            fit = m.run_info.get("expost_fit") if col.name in ("n", "gmm") else None
+            counts[col.name] = {"n": col.n, **col.info, **({"fitted_on": fit} if fit else {})}
     elapsed = time.time() - t0
     if not dist.is_main:
         return {}
@@ -201,10 +202,9 @@ def _diagnostics(m: Loaded, train_x: torch.Tensor, ref_x: torch.Tensor, run_dir:
 
 
 def _pictures(m: Loaded, ref_x: torch.Tensor, run_dir: Path, seed: int) -> None:
-    from wae_bench.pictures import write_expost_grids, write_grids
+    from wae_bench.pictures import spread, write_expost_grids, write_grids
 
-    spread = ref_x[::max(1, len(ref_x) // 64)][:64]          # across classes, not the first class only
-    write_grids(m.ae, m.reg, to_float(spread), run_dir, seed=seed)
+    write_grids(m.ae, m.reg, to_float(spread(ref_x)), run_dir, seed=seed)   # across classes, not the first only
     write_expost_grids(m.ae, m.reg, m.expost, run_dir, seed=seed)
 
 

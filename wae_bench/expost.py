@@ -2,7 +2,8 @@
 "From Variational to Deterministic Autoencoders": ex-post density estimation,
 Table 1 columns "N" and "GMM"): after training, fit a single full-covariance Gaussian ("n") or
 a 10-component full-covariance Gaussian mixture ("gmm") to the latents of the
-training images with scikit-learn's ``GaussianMixture`` (EM, k-means
+training images (at most :data:`FIT_IMAGES` of them, a seeded random subset:
+:func:`fit_indices`) with scikit-learn's ``GaussianMixture`` (EM, k-means
 initialisation, seeded), and sample new latents from it.
 
 The fitted density is kept as plain tensors (float64 weights, means and
@@ -21,9 +22,24 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from wae_bench.data.subset import random_subset
 from wae_bench.errors import WaeError
 
 COMPONENTS = {"n": 1, "gmm": 10}
+FIT_IMAGES = 10000   # training images whose latents a density is fitted on
+
+
+def fit_indices(n: int, seed: int) -> Tensor:
+    """Which of ``n`` training images the densities are fitted on: all, or
+    :data:`FIT_IMAGES` drawn at random with the run's seed (never the first
+    ones: a class-sorted folder would give a few classes)."""
+    return random_subset(n, FIT_IMAGES, f"expost/{seed}")
+
+
+def fit_record(n: int, seed: int) -> dict:
+    """What a run records about its fit (``config.json``; the N / GMM protocol)."""
+    return {"images": min(n, FIT_IMAGES), "of": n,
+            "subset": "all" if n <= FIT_IMAGES else f"seeded random subset (wae_bench.data.subset, 'expost/{seed}')"}
 
 
 def fit(latents: Tensor, kind: str, seed: int = 0, reg_covar: float = 1e-6) -> dict[str, Tensor]:

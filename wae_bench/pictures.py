@@ -14,6 +14,13 @@ from torchvision.utils import make_grid
 from wae_bench.checkpoint import atomic_write
 
 
+def spread(images: Tensor, n: int = 64) -> Tensor:
+    """``n`` images evenly spaced through the set (every class of a
+    class-sorted folder, not the first class only)."""
+    idx = torch.linspace(0, len(images) - 1, min(n, len(images))).round().long()
+    return images[idx]
+
+
 def save_grid(images: Tensor, path: Path, nrow: int) -> Path:
     """uint8 or [0, 1] float N×C×H×W -> PNG, written atomically."""
     from PIL import Image

@@ -76,7 +76,9 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
                                    "global_batch_size": cfg.batch_size * dist.world_size,
                                    "params": count_params(ae),
                                    **({"holdout": holdout.record(len(train.images), cfg.holdout, cfg.dataset)}
-                                      if cfg.holdout else {})})
+                                      if cfg.holdout else {}),
+                                   **({"expost_fit": expost.fit_record(len(train.images), cfg.seed)}
+                                      if cfg.expost else {})})
             stdout.print(f"[bold]{cfg.regularizer}[/] · {cfg.arch} ({count_params(ae) / 1e6:.2f}M params) · "
                          f"{cfg.dataset} \\[{variant}] {len(train.images)} train{held} / {len(test.images)} test · "
                          f"batch {cfg.batch_size} per process × {dist.world_size} = "
@@ -128,13 +130,14 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
         if not finished:
             dens = {}
             if cfg.expost and dist.is_main:
-                lat = encode_all(ae, reg, train.images)
+                idx = expost.fit_indices(len(train.images), cfg.seed)
+                lat = encode_all(ae, reg, train.images[idx], limit=len(idx))
                 dens = {k: expost.fit(lat, k, seed=cfg.seed) for k in cfg.expost}
             save(T, finished=True, expost=dens)
         if dist.is_main:
-            from wae_bench.pictures import write_grids  # (imports torchvision: only when it is needed)
+            from wae_bench.pictures import spread, write_grids  # (imports torchvision: only when needed)
 
-            write_grids(ae, reg, to_float(test.images[:64]), run.path, seed=cfg.seed)
+            write_grids(ae, reg, to_float(spread(test.images)), run.path, seed=cfg.seed)
     dist.barrier()   # the final checkpoint exists before any rank evaluates it
     return run.path
 

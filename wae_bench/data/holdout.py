@@ -4,45 +4,38 @@ so that hyper-parameters can be chosen without looking at the test split
 (the tuning protocol, :mod:`wae_bench.bench.tune`).
 
 The held-out images are one pure function of (training-set size, hold-out
-size, dataset name): :func:`indices`.  Its seed is fixed per dataset
-(:func:`seed`, a hash of the dataset's name), independent of the run's seed,
-so every run of a dataset with the same ``holdout`` holds out the same
-images, and training (:func:`wae_bench.run.load_data`) and evaluation
-(``split = "val"``, :func:`wae_bench.run.load_val`) agree on them.  A random
-subset, not "the first N": image folders and zips are read in sorted order,
-class by class.
+size, dataset name): :func:`indices`, a :func:`~wae_bench.data.subset.random_subset`
+named after the dataset.  Its seed is fixed per dataset (:func:`seed`),
+independent of the run's seed, so every run of a dataset with the same
+``holdout`` holds out the same images, and training
+(:func:`wae_bench.run.load_data`) and evaluation (``split = "val"``,
+:func:`wae_bench.run.load_val`) agree on them.
 """
 from __future__ import annotations
 
-import hashlib
-
 import torch
-from torch import Tensor
 
 from wae_bench.data.spec import ImageSet
+from wae_bench.data.subset import name_seed, random_subset
 from wae_bench.errors import WaeError
+
 
 class HoldoutSize(WaeError):
     """The hold-out does not fit the training set: a setting of the whole
     spec or run, not of one cell (the bench runner stops on it)."""
 
 
-RULE = "randperm(N, generator seeded by sha256('wae-bench/holdout/<dataset>'))[:holdout], sorted"
-
-
 def seed(dataset: str) -> int:
     """The hold-out seed of ``dataset``: fixed per dataset, never the run's seed."""
-    h = hashlib.sha256(f"wae-bench/holdout/{dataset}".encode()).digest()
-    return int.from_bytes(h[:8], "little") >> 1
+    return name_seed(f"holdout/{dataset}")
 
 
-def indices(n: int, size: int, dataset: str) -> Tensor:
+def indices(n: int, size: int, dataset: str) -> torch.Tensor:
     """Sorted indices of the ``size`` held-out images among ``n`` training images."""
     if not 0 < size < n:
         raise HoldoutSize(f"holdout = {size} must be between 1 and {n - 1} (the {dataset} training set has {n} "
-                       f"images); lower holdout")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed(dataset)))
-    return perm[:size].sort().values
+                          f"images); lower holdout")
+    return random_subset(n, size, f"holdout/{dataset}")
 
 
 def split(train: ImageSet, size: int, dataset: str) -> tuple[ImageSet, ImageSet]:
@@ -56,4 +49,5 @@ def split(train: ImageSet, size: int, dataset: str) -> tuple[ImageSet, ImageSet]
 
 def record(n_kept: int, size: int, dataset: str) -> dict:
     """What a run and a score record about their hold-out."""
-    return {"size": size, "of": n_kept + size, "seed": seed(dataset), "rule": RULE}
+    return {"size": size, "of": n_kept + size, "seed": seed(dataset),
+            "rule": f"randperm(N, generator seeded by sha256('wae-bench/holdout/{dataset}'))[:size], sorted"}

@@ -3,7 +3,8 @@ which MoCA's Table 1 builds on.
 
 - ``samples``: ``Dec(z)``, ``z`` from the prior (MoCA: ``z = e/|e|``, ``e ~ N(0, I)``).
 - ``n`` / ``gmm``: ``Dec(constrain(z))``, ``z`` from the ex-post Gaussian / 10-component GMM.
-- ``rec``: ``Dec(constrain(Enc(x)))`` for the first N test images.
+- ``rec``: ``Dec(constrain(Enc(x)))`` for N reference images: all of them, or
+  a seeded random subset (:func:`wae_bench.data.subset.random_subset`), never the first N.
 - ``interp``: ``Dec(constrain(α z_a + (1 − α) z_b))`` between test images (MoCA
   Sec. 4); α = 0.5 (RAE's midpoints) or a grid.
 
@@ -23,6 +24,7 @@ import torch
 from torch import Tensor
 
 from wae_bench import expost
+from wae_bench.data.subset import random_subset
 from wae_bench.data.batcher import to_float, to_uint8
 from wae_bench.errors import WaeError
 
@@ -75,9 +77,11 @@ def columns(what: Sequence[str], ae, reg, densities: dict, test: Tensor, n: int,
                 lambda k, g: expost.sample(d, k, g), w, seed, a, b).to(device)),
                 {"latents": f"ex-post {'Gaussian' if w == 'n' else 'GMM (10 components)'}, then constrain"}))
         elif w == "rec":
-            m = min(n, len(test))
-            out.append(Column(w, m, lambda a, b: _encode(ae, reg, test[a:b], device),
-                              {"latents": f"Enc of the first {m} reference images"}))
+            idx = random_subset(len(test), n, f"rec/{seed}")
+            m = len(idx)
+            which = "all" if m == len(test) else f"a seeded random subset ('rec/{seed}')"
+            out.append(Column(w, m, lambda a, b: _encode(ae, reg, test[idx[a:b]], device),
+                              {"latents": f"Enc of {m} of the {len(test)} reference images ({which})"}))
         elif w == "interp":
             out.append(_interp(ae, reg, test, n, seed, device, alphas))
         else:

@@ -1,0 +1,82 @@
+"""Subsets of a class-sorted dataset are drawn at random, never "the first N"
+(folders and zips are read class by class; CIFAR-10's JPEG copy starts with
+its 5,000 airplanes): the images the ex-post N / GMM densities are fitted
+on, the reference images of the REC column, the reconstruction grids, and the
+validation hold-out each cover every class.  The folder here has 10 classes
+in sorted order, each image a flat grey level that names its class."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import wae_bench.pictures
+import wae_bench.train
+from wae_bench import expost
+from wae_bench.data import holdout
+from wae_bench.evaluate import evaluate_run
+from wae_bench.metrics import generate
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+CLASSES = 10
+
+
+def class_of(images: torch.Tensor) -> set[int]:
+    """The classes of uint8 or [0, 1] images (grey level 20·c + 10)."""
+    x = images.float() * (255 if images.dtype != torch.uint8 else 1)
+    return {int(round((v - 10) / 20)) for v in x.flatten(1).mean(1).tolist()}
+
+
+def sorted_folder(root: Path, per_class: dict[str, int]) -> Path:
+    for split, n in per_class.items():
+        for c in range(CLASSES):
+            d = root / split / f"class{c}"
+            d.mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(np.full((8, 8, 3), 20 * c + 10, dtype=np.uint8)).save(d / f"{i:04d}.png")
+    return root
+
+
+def test_class_sorted_subsets_cover_every_class(tmp_path, monkeypatch):
+    root = sorted_folder(tmp_path / "data", {"train": 30, "test": 10})
+    monkeypatch.setattr(expost, "FIT_IMAGES", 100)               # 100 of 300: the first 100 are 4 classes
+    seen: dict[str, list[torch.Tensor]] = {"fit": [], "grid": [], "rec": []}
+    real_encode, real_grids, real_enc = wae_bench.train.encode_all, wae_bench.pictures.write_grids, generate._encode
+
+    def encode_all(ae, reg, images, limit=10000, batch=500):
+        seen["fit"].append(images[:limit])
+        return real_encode(ae, reg, images, limit, batch)
+
+    def write_grids(ae, reg, x, *a, **kw):
+        seen["grid"].append(x)
+        return real_grids(ae, reg, x, *a, **kw)
+
+    def encode(ae, reg, x, device):
+        seen["rec"].append(x)
+        return real_enc(ae, reg, x, device)
+
+    monkeypatch.setattr(wae_bench.train, "encode_all", encode_all)
+    monkeypatch.setattr(wae_bench.pictures, "write_grids", write_grids)
+    monkeypatch.setattr(generate, "_encode", encode)
+    out = wae_bench.train.train_run({"regularizer": "ae", "dataset": "folder", "arch": "tiny", "data_root": str(root),
+                                     "image_size": 8, "latent_dim": 4, "batch_size": 16, "max_steps": 2,
+                                     "expost": ["gmm"], "log_every": 1}, tmp_path / "run", quiet=True)
+    assert len(seen["fit"]) == 1 and len(seen["fit"][0]) == 100 and class_of(seen["fit"][0]) == set(range(CLASSES))
+    assert class_of(seen["grid"][0]) == set(range(CLASSES))                      # reconstructions.png
+    info = json.loads((out / "config.json").read_text())["expost_fit"]
+    assert info["images"] == 100 and info["of"] == 300 and "random" in info["subset"]
+
+    res = evaluate_run(out, what=["rec", "gmm"], fid_samples=40, features="standin", quiet=True)
+    rec = torch.cat(seen["rec"])
+    assert len(rec) == 40 and len(class_of(rec)) >= 8                           # the first 40 are 4 classes
+    assert "seeded random subset" in res["protocol"]["generated"]["rec"]["latents"]
+    assert res["protocol"]["generated"]["gmm"]["fitted_on"] == info
+    assert class_of(seen["grid"][-1]) == set(range(CLASSES))                     # the evaluation's grids too
+
+    held = holdout.indices(300, 50, "folder")
+    assert {int(i) // 30 for i in held} == set(range(CLASSES))                   # the validation hold-out
