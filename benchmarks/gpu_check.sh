@@ -6,7 +6,7 @@
 #
 # Prepared on the developer machine (both folders are git-ignored):
 #   .whl/          wheels missing there (cp312 manylinux): torch-fidelity, geomloss, pot
-#                  (see README "Performance" for the pip download command)
+#                  (see docs/performance.md, "Measuring on a GPU", for the pip download command)
 #   .device-data/  cifar10-jpeg.tar.xz and inception-2015-12-05-fp16.pth from ../shared/data/device/
 # Then, through the device tool:  OUT=$OUT bash benchmarks/gpu_check.sh   (carry .whl and .device-data)
 #

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# One-call GPU speed check for what the first H200 call left open (README,
-# Performance, "Targets"): the step time with the nets and the penalties
-# compiled (torch.compile inside the captured step), and sinkhorn at its new
-# ε-scaling.  Run from the repository root on the GPU machine, carrying only
-# .whl (no data: speed.py times random batches):
+# One-call GPU speed check for what the first H200 call left open (the speed
+# targets in benchmarks/results/h200-2026-11-28/README.md): the step time with
+# the nets and the penalties compiled (torch.compile inside the captured step),
+# and sinkhorn at its new ε-scaling.  Run from the repository root on the GPU
+# machine, carrying only .whl (no data: speed.py times random batches):
 #   OUT=$OUT bash benchmarks/gpu_speed.sh          (BUDGET seconds, default 540)
 # Results: $OUT/summary.txt and $OUT/gpu-check.tar.gz (re-packed after each step).
 #
