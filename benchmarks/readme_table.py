@@ -1,0 +1,176 @@
+"""The README's results table, generated from the committed results.
+
+    python benchmarks/readme_table.py           # rewrite the block in README.md
+    python benchmarks/readme_table.py --check   # exit 1 if the block is not current
+
+The block sits between ``<!-- results:begin -->`` and ``<!-- results:end -->``
+in README.md.  Its rows come from the scored cells of the results folders
+listed in :data:`SOURCES`: each cell's own ``config.json`` (what was run) and
+``results.json`` (its scores and protocol), so the table never states a number
+that is not in a committed file.  Seeds of one setting are aggregated like the
+bench table (:class:`wae_bench.bench.aggregate.Entry`: mean ± std, then
+seeds scored / seeds committed), scores are read with
+:func:`wae_bench.bench.folder.score` and the protocols are summarised with
+:func:`wae_bench.bench.table.protocol_summary`.
+
+A cell folder is any folder holding ``results.json`` and ``config.json``
+directly under a source (a bench's ``cells/`` included); a folder without
+``results.json`` (e.g. a run whose evaluation was cut off) has no score and is
+left out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wae_bench.bench.aggregate import Entry
+from wae_bench.checkpoint import write_text
+from wae_bench.bench.folder import score
+from wae_bench.bench.grid import format_value
+from wae_bench.bench.spec import WHAT_LABELS
+from wae_bench.bench.table import protocol_summary
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+# The results folders the README shows (paths relative to the repository root).
+SOURCES = ["benchmarks/results/h200-2026-11-28/table1-cifar10"]
+METRIC = "fid"
+
+
+@dataclass
+class Cell:
+    path: Path
+    config: dict[str, Any]          # config.json's "config": the resolved TrainConfig
+    results: dict[str, Any]         # results.json
+
+
+@dataclass
+class Row:
+    """One setting (everything but the seed) and its committed seeds."""
+
+    key: tuple
+    source: str
+    cells: list[Cell] = field(default_factory=list)
+
+
+def cell_dirs(source: Path) -> list[Path]:
+    """Folders directly under ``source`` (or its ``cells/``) that hold a score."""
+    found = []
+    for base in (source, source / "cells"):
+        if base.is_dir():
+            found += [d for d in sorted(base.iterdir()) if (d / "results.json").is_file()
+                      and (d / "config.json").is_file()]
+    return found
+
+
+def read_cell(path: Path) -> Cell:
+    return Cell(path, json.loads((path / "config.json").read_text())["config"],
+                json.loads((path / "results.json").read_text()))
+
+
+def setting(cfg: dict[str, Any]) -> tuple:
+    """What a row is keyed by: the run's config without its seed and locations."""
+    return (cfg["regularizer"], cfg["arch"], cfg["dataset"], cfg.get("data_variant") or cfg["dataset"],
+            cfg["epochs"], cfg.get("max_steps", 0), cfg["latent_dim"],
+            json.dumps(cfg.get("reg", {}), sort_keys=True))
+
+
+def collect(root: Path = ROOT, sources: list[str] = SOURCES) -> list[Row]:
+    rows: dict[tuple, Row] = {}
+    for src in sources:
+        for d in cell_dirs(root / src):
+            cell = read_cell(d)
+            key = (src, setting(cell.config))
+            rows.setdefault(key, Row(key, src)).cells.append(cell)
+    return list(rows.values())
+
+
+def columns(rows: list[Row]) -> list[str]:
+    """The scored columns (prior samples, REC, N, GMM, Interp), in the table's order."""
+    seen = {w for r in rows for c in r.cells for w in (c.results.get("scores") or {})}
+    return [w for w in WHAT_LABELS if w in seen]
+
+
+def entry(row: Row, what: str) -> Entry:
+    e = Entry(expected=len(row.cells))
+    for c in row.cells:
+        v = score(c.results, what, METRIC)
+        if v is not None:
+            e.values.append(v)
+    return e
+
+
+def source_link(source: str) -> str:
+    """A link to the README of the results folder that holds ``source`` (the
+    nearest one below the repository root), or the source's path."""
+    for folder in [ROOT / source, *(ROOT / source).parents]:
+        if folder == ROOT or ROOT not in folder.parents:
+            break
+        if (folder / "README.md").is_file():
+            return f"[{folder.name}]({(folder / 'README.md').relative_to(ROOT).as_posix()})"
+    return f"`{source}`"
+
+
+def render(rows: list[Row]) -> str:
+    """The Markdown between the markers."""
+    if not rows:
+        return "No scored results are committed yet.\n"
+    cols = columns(rows)
+    protocols: list[str] = []
+    head = ["regularizer", "arch", "data", "epochs", "λ", *(WHAT_LABELS[w] for w in cols), "protocol", "source"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cfg = r.cells[0].config
+        lam = cfg.get("reg", {}).get("lambda")
+        refs = []
+        for c in r.cells:
+            p = protocol_summary(c.results.get("protocol") or {})
+            if p not in protocols:
+                protocols.append(p)
+            refs.append(protocols.index(p) + 1)
+        refs = sorted(set(refs))
+        out.append("| " + " | ".join([
+            cfg["regularizer"], cfg["arch"], cfg.get("data_variant") or cfg["dataset"], str(cfg["epochs"]),
+            "" if lam is None else format_value(lam), *(entry(r, w).text() for w in cols),
+            ", ".join(f"[{i}]" for i in refs), source_link(r.source)]) + " |")
+    out += ["", f"{METRIC.upper()}, lower is better: mean ± std over seeds, then (seeds scored / seeds committed). "
+                "Protocols as the cells recorded them:", ""]
+    out += [f"{i}. {p}" for i, p in enumerate(protocols, 1)]
+    return "\n".join(out) + "\n"
+
+
+def block(text: str) -> tuple[int, int]:
+    """Start and end offsets of the block's body in ``text``."""
+    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
+        raise SystemExit(f"README.md must hold one {BEGIN} ... {END} block")
+    return text.index(BEGIN) + len(BEGIN), text.index(END)
+
+
+def rewritten(text: str, body: str) -> str:
+    start, end = block(text)
+    return text[:start] + "\n" + body + text[end:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 if README.md's block is not current")
+    args = ap.parse_args(argv)
+    text = README.read_text()
+    new = rewritten(text, render(collect()))
+    if args.check:
+        if new != text:
+            print("README.md's results block is not current; run python benchmarks/readme_table.py", file=sys.stderr)
+            return 1
+        return 0
+    if new != text:
+        write_text(README, new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
