@@ -1,4 +1,4 @@
-"""Bad input (issue 8, part 4): each row of the README's table, run through the
+"""Bad input (issue 8, part 4): each row of the table in docs/bad-input.md, run through the
 CLI.  Every row must give a non-zero exit status, exactly one line on stderr
 starting ``error:`` that names the problem (and the fix), no traceback, and
 lose nothing: files of an existing run are byte-identical afterwards.
@@ -148,7 +148,7 @@ def _other_regularizer(w: World) -> Path:
 @dataclass
 class Row:
     id: str
-    problem: str                                 # the README table's "input" column
+    problem: str                                 # docs/bad-input.md's "bad input" column
     args: Callable[[World], list]
     needles: tuple[str, ...]
 

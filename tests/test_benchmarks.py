@@ -1,5 +1,5 @@
 """The speed benchmarks themselves (benchmarks/speed.py, kernel_count.py):
-they run, isolate a plugin that fails, and write what the README and the GPU
+they run, isolate a plugin that fails, and write what the docs and the GPU
 scripts read.  No timing is asserted (speed is a benchmark figure, not a
 test); a GPU call must not be the first place a broken benchmark shows."""
 from __future__ import annotations

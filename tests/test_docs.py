@@ -1,0 +1,323 @@
+"""The README and docs/ stay true to the repository (issue 14, part 1):
+
+- every relative link in README.md, docs/*.md and the results READMEs
+  resolves, to a file and, for ``#anchors``, to a heading of that file;
+- every ``wae-bench ...`` command the README and the docs show exists with
+  its flags (checked against the click commands, not run);
+- the README is at most 250 lines, its results block is what
+  ``benchmarks/readme_table.py`` generates from the committed results, its
+  picture's caption states that cell's FID, its head-to-head spec is a valid
+  spec and its plugin trains;
+- docs/index.md links every page; the bad-input page holds every row that
+  ``tests/test_bad_inputs.py`` runs; the shipped-spec table gives each spec's
+  real cell count.
+
+Each checker is also shown to fail on a broken input.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shlex
+import sys
+import tomllib
+import types
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+RESULT_READMES = sorted((ROOT / "benchmarks" / "results").glob("**/README.md"))
+PAGES = [README, *DOCS, *RESULT_READMES]
+
+FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.S | re.M)
+INLINE_CODE = re.compile(r"(`+)(.+?)\1", re.S)
+LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(([^()\s]+)(?:\s+\"[^\"]*\")?\)")
+
+
+def _load_script(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod          # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+readme_table = _load_script("readme_table")
+
+
+# -- Markdown helpers -----------------------------------------------------------------
+def prose(text: str) -> str:
+    """The text without fenced code blocks and inline code (links there are not links)."""
+    return INLINE_CODE.sub("", FENCE.sub("", text))
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[`*_]|\[([^\]]*)\]\([^)]*\)", r"\1", heading.strip()).lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def anchors(text: str) -> set[str]:
+    seen: dict[str, int] = {}
+    out = set()
+    for line in FENCE.sub("", text).splitlines():
+        m = re.match(r"#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if not m:
+            continue
+        a = anchor(m.group(1))
+        n = seen.get(a, 0)
+        seen[a] = n + 1
+        out.add(a if n == 0 else f"{a}-{n}")
+    return out
+
+
+def broken_links(page: Path, text: str | None = None) -> list[str]:
+    """``target (why)`` for each relative link of ``page`` that does not resolve."""
+    text = page.read_text() if text is None else text
+    bad = []
+    for target in LINK.findall(prose(text)):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target):      # https:, mailto:
+            continue
+        path, _, frag = target.partition("#")
+        dest = (page.parent / path).resolve() if path else page
+        if path and not dest.exists():
+            bad.append(f"{target} (no such file)")
+        elif frag and dest.suffix == ".md" and frag not in anchors(dest.read_text() if path else text):
+            bad.append(f"{target} (no heading #{frag})")
+    return bad
+
+
+def code_texts(text: str) -> list[str]:
+    """Fenced blocks, indented blocks and inline code spans."""
+    blocks = [m.group(0) for m in FENCE.finditer(text)]
+    rest = FENCE.sub("", text)
+    blocks += [m.group(2) for m in INLINE_CODE.finditer(rest)]
+    blocks += ["\n".join(ln[4:] for ln in m.group(0).splitlines())
+               for m in re.finditer(r"(?:^(?: {4}|\t).*\n?)+", INLINE_CODE.sub("", rest), re.M)]
+    return blocks
+
+
+def commands(text: str) -> list[list[str]]:
+    """Every ``wae-bench ...`` (or ``python -m wae_bench ...``) command line shown
+    in code, as tokens after the program name.  Continuation lines are joined;
+    a synopsis's ``[--opt X]`` and ``A | B`` are read as options."""
+    out = []
+    for block in code_texts(text):
+        lines: list[str] = []
+        for line in block.replace("\\\n", " ").splitlines():   # a synopsis goes on with "[--opt ...]" lines
+            if lines and line.strip().startswith("[") and re.search(r"wae-bench|wae_bench", lines[-1]):
+                lines[-1] += " " + line.strip()
+            else:
+                lines.append(line)
+        for line in lines:
+            line = re.sub(r"\s+#.*$", "", line).strip()
+            m = re.search(r"(?:^|[\s;&|])(?:wae-bench|-m wae_bench)\s+(.*)$", line)
+            if not m or line.startswith("pip") or "wae-bench[" in line:
+                continue
+            try:
+                tokens = shlex.split(m.group(1))
+            except ValueError:
+                tokens = m.group(1).split()
+            out.append([t.strip("[]") for t in tokens if t not in ("|", "...", "…")])
+    return out
+
+
+def bad_commands(text: str) -> list[str]:
+    from wae_bench.cli import cli
+
+    def opts(cmd) -> set[str]:
+        return {o for p in cmd.params for o in (*p.opts, *p.secondary_opts) if o.startswith("-")} | {"-h", "--help"}
+
+    bad = []
+    for tokens in commands(text):
+        shown = " ".join(tokens)
+        group_opts = opts(cli)
+        while tokens and tokens[0].startswith("-"):
+            if tokens[0] not in group_opts:
+                bad.append(f"wae-bench {shown}: no group option {tokens[0]}")
+            tokens = tokens[1:]
+        if not tokens:
+            continue
+        name = tokens[0]
+        if name not in cli.commands:
+            if not name.isupper():   # a placeholder such as COMMAND
+                bad.append(f"wae-bench {shown}: no command {name!r}")
+            continue
+        known = opts(cli.commands[name])
+        for t in tokens[1:]:
+            if t.startswith("--") and t.split("=")[0] not in known:
+                bad.append(f"wae-bench {shown}: {name} has no option {t.split('=')[0]}")
+    return bad
+
+
+# -- links and commands ---------------------------------------------------------------
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_resolve(page):
+    assert broken_links(page) == []
+
+
+def test_link_checker_finds_broken_links(tmp_path):
+    (tmp_path / "there.md").write_text("# A heading\n\ntext\n")
+    page = tmp_path / "page.md"
+    text = ("[ok](there.md) [ok](there.md#a-heading) [ok](#mine) ![gone](gone.png) [bad](there.md#nope) "
+            "[web](https://example.org) `[code](not-checked.md)`\n\n## Mine\n")
+    assert broken_links(page, text) == ["gone.png (no such file)", "there.md#nope (no heading #nope)"]
+
+
+def test_anchors_follow_github():
+    assert anchor("MoCA's λ in our units") == "mocas-λ-in-our-units"
+    assert anchor("Ex-post density sampling (RAE's \"N\" and \"GMM\")") == "ex-post-density-sampling-raes-n-and-gmm"
+    assert anchor("Shipped specs (`benchmarks/`)") == "shipped-specs-benchmarks"
+    assert anchors("# A\n## A\n```\n# not a heading\n```\n") == {"a", "a-1"}
+
+
+@pytest.mark.parametrize("page", [README, *DOCS], ids=lambda p: str(p.relative_to(ROOT)))
+def test_commands_exist_with_their_flags(page):
+    assert bad_commands(page.read_text()) == []
+
+
+def test_readme_shows_the_main_commands():
+    shown = {" ".join(t[:1]) for t in commands(README.read_text())}
+    assert {"run", "fid-weights", "bench", "table"} <= shown
+
+
+def test_command_checker_finds_unknown_commands_and_flags():
+    text = ("    wae-bench run --reg moca --epochs 3 \\\n        --no-such-flag\n\n"
+            "```bash\nwae-bench trian --reg moca   # a comment --not-a-flag\n```\n"
+            "and `wae-bench bench SPEC [--only IDS] [--shrad I/N]` and `wae-bench --debug run --set a=1`\n")
+    assert bad_commands(text) == [
+        "wae-bench trian --reg moca: no command 'trian'",
+        "wae-bench bench SPEC --only IDS --shrad I/N: bench has no option --shrad",
+        "wae-bench run --reg moca --epochs 3 --no-such-flag: run has no option --no-such-flag",
+    ]
+
+
+# -- the README -----------------------------------------------------------------------
+def test_readme_is_short():
+    n = len(README.read_text().splitlines())
+    assert n <= 250, f"README.md has {n} lines; move detail to docs/"
+
+
+def test_results_block_is_current():
+    text = README.read_text()
+    body = readme_table.render(readme_table.collect())
+    assert readme_table.rewritten(text, body) == text, "run python benchmarks/readme_table.py"
+    assert readme_table.main(["--check"]) == 0
+
+
+def _cell(folder: Path, seed: int, fid: float, **cfg) -> None:
+    folder.mkdir(parents=True)
+    config = {"regularizer": "moca", "arch": "tiny", "dataset": "digits", "data_variant": None, "epochs": 30,
+              "max_steps": 0, "latent_dim": 128, "seed": seed, "data_root": f"/data/{seed}",
+              "reg": {"lambda": 100.0, "K": 1024}, **cfg}
+    (folder / "config.json").write_text(json.dumps({"config": config}))
+    protocol = {"implementation": "torch-fidelity 0.4.0", "features": "inception-v3-compat", "seed": 0,
+                "generated": {"samples": {"n": 500}}, "reference": {"split": "test", "n": 297}}
+    (folder / "results.json").write_text(json.dumps({"scores": {"samples": {"fid": fid}}, "protocol": protocol}))
+
+
+def test_results_table_aggregates_committed_cells(tmp_path):
+    src = tmp_path / "res" / "bench"
+    _cell(src / "cells" / "moca-s0", 0, 10.0)
+    _cell(src / "cells" / "moca-s1", 1, 12.0)                  # same setting, another seed and data_root
+    _cell(src / "cells" / "moca-lam-s0", 0, 30.0, reg={"lambda": 3.0, "K": 1024})
+    (src / "cells" / "unscored").mkdir()                      # no results.json: left out
+    rows = readme_table.collect(tmp_path, ["res/bench"])
+    assert sorted(len(r.cells) for r in rows) == [1, 2]
+    text = readme_table.render(rows)
+    assert "| moca | tiny | digits | 30 | 100 | 11.00 ± 1.41 (2/2) | [1] |" in text
+    assert "| moca | tiny | digits | 30 | 3 | 30.00 (1/1) | [1] |" in text
+    assert "1. torch-fidelity 0.4.0; features inception-v3-compat" in text
+    assert readme_table.render([]) == "No scored results are committed yet.\n"
+
+
+def test_stale_results_block_is_detected(tmp_path, monkeypatch):
+    stale = README.read_text().replace("154.63", "99.99")
+    assert stale != README.read_text()
+    monkeypatch.setattr(readme_table, "README", tmp_path / "README.md")
+    (tmp_path / "README.md").write_text(stale)
+    assert readme_table.main(["--check"]) == 1
+    assert readme_table.main([]) == 0 and (tmp_path / "README.md").read_text() == README.read_text()
+    (tmp_path / "README.md").write_text("no markers\n")
+    with pytest.raises(SystemExit, match="results:begin"):
+        readme_table.main(["--check"])
+
+
+def test_picture_caption_states_its_cells_fid():
+    text = README.read_text()
+    m = re.search(r"!\[[^\]]*\]\((benchmarks/results/[^)]+)/samples\.png\)\s*\n\s*\n\*(.*?)\*\n", text, re.S)
+    assert m, "the README shows one cell's samples.png with an italic caption below it"
+    res = json.loads((ROOT / m.group(1) / "results.json").read_text())
+    fid = res["scores"]["samples"]["fid"]
+    assert f"FID {fid:.1f}" in " ".join(m.group(2).split())
+
+
+def _blocks(lang: str) -> list[str]:
+    return [m.group(1) for m in re.finditer(rf"^```{lang}\n(.*?)^```", README.read_text(), re.S | re.M)]
+
+
+def test_readme_head_to_head_spec_is_valid():
+    from wae_bench.bench import grid, spec
+
+    (h2h,) = [b for b in _blocks("toml") if "[bench]" in b]
+    s = spec.parse(tomllib.loads(h2h))
+    cells = grid.expand(s)
+    assert [c.regularizer for c in cells] == ["moca", "wae-mmd", "swae"]
+    assert s.eval.features == "inception" and s.eval.metrics == ["fid"]   # real FID, not stand-in
+    assert f"runs/bench/{s.name}" in README.read_text()
+
+
+def test_readme_plugin_trains(tmp_path, monkeypatch, capsys):
+    from tests.reliability_helpers import cli
+    from wae_bench.registry import REGULARIZERS
+
+    (code,) = [b for b in _blocks("python") if "class Pull" in b]
+    assert len(code.splitlines()) <= 25
+    (entry,) = [b for b in _blocks("toml") if "wae_bench.regularizers" in b]
+    target = tomllib.loads(entry)["project"]["entry-points"]["wae_bench.regularizers"]["pull"]
+    assert target == "my_pkg.pull:Pull"
+    mod = types.ModuleType("my_pkg.pull")
+    monkeypatch.setitem(sys.modules, "my_pkg.pull", mod)
+    exec(compile(code, "README.md", "exec"), mod.__dict__)
+    REGULARIZERS.names()                                     # entry points first, then the README's plugin
+    monkeypatch.setitem(REGULARIZERS._items, "pull", mod.Pull)
+    code_, out, err = cli(["run", "--reg", "pull", "--quiet", "--no-eval", "--set", "max_steps=3",
+                           "--set", "expost=[]", "--out", tmp_path / "r"], capsys)
+    assert code_ == 0, err
+    assert '"pull/l2"' in (tmp_path / "r" / "metrics.jsonl").read_text()
+
+
+# -- docs/ ----------------------------------------------------------------------------
+def test_index_links_every_page():
+    linked = {(ROOT / "docs" / t.partition("#")[0]).resolve()
+              for t in LINK.findall(prose((ROOT / "docs" / "index.md").read_text()))}
+    missing = [p.name for p in DOCS if p.name != "index.md" and p.resolve() not in linked]
+    assert missing == [], f"docs/index.md does not link {missing}"
+
+
+def test_bad_input_page_holds_every_tested_row():
+    from tests.test_bad_inputs import ROWS
+
+    rows = {}
+    for line in (ROOT / "docs" / "bad-input.md").read_text().splitlines():
+        cols = line.split(" | ")
+        if line.startswith("| ") and len(cols) >= 3:
+            rows[cols[0][2:]] = line.replace("\\|", "|").lower()
+    for r in ROWS:
+        assert r.problem in rows, f"docs/bad-input.md has no row {r.problem!r}"
+        missing = [n for n in r.needles if n.lower() not in rows[r.problem]]
+        assert missing == [], f"the row {r.problem!r} does not show {missing}"
+
+
+def test_shipped_specs_table_gives_real_cell_counts():
+    from wae_bench.bench import grid, spec
+
+    text = (ROOT / "docs" / "benchmarks.md").read_text()
+    rows = re.findall(r"^\| `([\w.-]+\.toml)` \| .* \| (\d+) \|$", text, re.M)
+    assert {name for name, _ in rows} == {p.name for p in (ROOT / "benchmarks").glob("*.toml")}
+    for name, n in rows:
+        assert len(grid.expand(spec.load(ROOT / "benchmarks" / name))) == int(n), name
