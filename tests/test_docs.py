@@ -9,8 +9,8 @@
   picture's caption states that cell's FID, its head-to-head spec is a valid
   spec and its plugin trains;
 - docs/index.md links every page; the bad-input page holds every row that
-  ``tests/test_bad_inputs.py`` runs; the shipped-spec table gives each spec's
-  real cell count.
+  ``tests/test_bad_inputs.py`` runs; the benchmarks page names real specs and
+  their real cell counts.
 
 Each checker is also shown to fail on a broken input.
 """
@@ -313,11 +313,19 @@ def test_bad_input_page_holds_every_tested_row():
         assert missing == [], f"the row {r.problem!r} does not show {missing}"
 
 
-def test_shipped_specs_table_gives_real_cell_counts():
+def test_benchmarks_page_names_real_specs_and_cell_counts():
     from wae_bench.bench import grid, spec
 
     text = (ROOT / "docs" / "benchmarks.md").read_text()
-    rows = re.findall(r"^\| `([\w.-]+\.toml)` \| .* \| (\d+) \|$", text, re.M)
-    assert {name for name, _ in rows} == {p.name for p in (ROOT / "benchmarks").glob("*.toml")}
-    for name, n in rows:
-        assert len(grid.expand(spec.load(ROOT / "benchmarks" / name))) == int(n), name
+    shipped = {p.name for p in (ROOT / "benchmarks").glob("*.toml")}
+    named = set(re.findall(r"`([\w.*-]+\.toml)`", text))
+    assert named and all(any(Path(s).match(n) for s in shipped) for n in named), named - shipped
+    counts = re.findall(r"(benchmarks/[\w.-]+\.toml)[^\n]*--dry-run\s*# lists all (\d+) cells", text)
+    split = re.findall(r"(\d+) tuning cells and (\d+) final\s+cells", text)
+    assert counts and split, "the page states how many cells the Table 1 specs have"
+    for path, n in counts:
+        assert len(grid.expand(spec.load(ROOT / path))) == int(n), path
+    for name in ("table1-cifar10.toml", "table1-celeba.toml"):
+        ids = [c.id for c in grid.expand(spec.load(ROOT / "benchmarks" / name))]
+        tuning = sum(i.startswith("tune-") for i in ids)
+        assert [(str(tuning), str(len(ids) - tuning))] == split, name
