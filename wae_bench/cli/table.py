@@ -19,7 +19,7 @@ from wae_bench.progress import console, stdout
 def table_cmd(results_dir, columns, metric, no_plots, html_report):
     """Aggregate a results folder: mean ± std over seeds, missing cells marked."""
     # (import torch and matplotlib, ~3 s: `wae-bench --help` must not)
-    from wae_bench.bench import grid, plots, table
+    from wae_bench.bench import grid, plots, report, table
     from wae_bench.bench.folder import ResultsDir
 
     folder = ResultsDir(results_dir)
@@ -29,8 +29,6 @@ def table_cmd(results_dir, columns, metric, no_plots, html_report):
     if not no_plots:
         paths += plots.write_all(folder, rep.spec, grid.expand(rep.spec), metric, (cols or rep.spec.eval.what)[0])
     if html_report:
-        from wae_bench.bench import report
-
         paths.append(report.write(folder, rep))
     stdout.print(table.rich_table(rep))
     console.print("wrote " + ", ".join(str(p) for p in paths))
