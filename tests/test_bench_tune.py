@@ -20,6 +20,7 @@ import pytest
 import torch
 
 import wae_bench.evaluate
+import wae_bench.data
 import wae_bench.run.train
 from tests.bench_helpers import run_cli
 from wae_bench.run import checkpoint
@@ -227,7 +228,7 @@ def test_smoke_tuning_end_to_end_killed_mid_tuning_then_resumed(tmp_path, monkey
 
     s = specs.load(SMOKE_TUNE)
     folder = ResultsDir(out)
-    val = holdout.split(wae_bench.run.load_split(
+    val = holdout.split(wae_bench.data.load_split(
         wae_bench.registry.DATASETS.get("digits"), None, "train", 8), 300, "digits")[1].images
     kept_val = {x.numpy().tobytes() for x in val}
     for c in (c for c in grid.expand(s) if c.role == "tune"):
