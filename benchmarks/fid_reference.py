@@ -1,9 +1,9 @@
 """FID between two splits of a dataset through wae-bench's own evaluation
 code path (loaders, torch-fidelity extractor, cached reference statistics),
-as a check of the FID pipeline (issue: evaluation, part 9).
+as a check of the FID pipeline.
 
-Reference value for the CIFAR-10 JPEG copy (../shared/data/README.md, plain
-torch-fidelity call on an H200): FID(train 50k, test 10k) = 3.1177.  The
+Reference value for the CIFAR-10 JPEG copy (a plain torch-fidelity call
+on an H200; benchmarks/results/h200-2026-11-28/fid-reference.json): FID(train 50k, test 10k) = 3.1177.  The
 second timing (``test_vs_cached``: 10k test images against the now cached
 train statistics) is the "FID of 10,000 samples against cached statistics"
 speed figure.
@@ -82,7 +82,7 @@ def main(argv=None):
            "tf32": tf32_state(dev), "timings": timings, "results": results}
     print(json.dumps(out, indent=2))
     if a.out:
-        from wae_bench.checkpoint import write_json
+        from wae_bench.atomic import write_json
         write_json(a.out, out)
     return out
 

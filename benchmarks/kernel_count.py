@@ -1,5 +1,5 @@
 """Kernel counts, eager against compiled: a CPU proxy for what a plugin adds
-to a captured GPU step (issue: speed).
+to a captured GPU step.
 
 Inside a whole-step CUDA graph there is no launch overhead left, but every
 kernel still costs its work plus ~1-2 µs, so a penalty made of hundreds of
@@ -34,12 +34,10 @@ from datetime import datetime, timezone
 import torch
 from torch import nn
 
-from wae_bench.config import from_dict
-from wae_bench.nets import build_arch
-from wae_bench.nets.tiny import build_tiny
-from wae_bench.registry import ARCHITECTURES, REGULARIZERS
-from wae_bench.regularizer import Divergence, Setup
-from wae_bench.trainer import Trainer
+from wae_bench.config import TrainConfig, split_list
+from wae_bench.registry import REGULARIZERS
+from wae_bench.regularizer import Divergence
+from wae_bench.run.build import build_model, build_run, resolve, stand_in_data
 
 # Ops that launch no kernel of their own (views, metadata, allocation).
 NO_WORK = {"aten::view", "aten::empty", "aten::as_strided", "aten::expand", "aten::reshape", "aten::detach",
@@ -74,32 +72,29 @@ def compiled_kernels(module: nn.Module, args: tuple) -> int:
     return metrics.generated_kernel_count
 
 
+def plan_of(name: str, arch: str, size: int, B: int, d: int, cfg: dict):
+    """Plugin ``name`` (settings ``cfg``) on net ``arch`` at ``size``×``size``, resolved as a run is."""
+    config = TrainConfig(regularizer=name, arch=arch, image_size=size, latent_dim=d, batch_size=B, reg=cfg)
+    return resolve(config, data=stand_in_data(size, 3, arch))
+
+
 def divergence_args(name: str, B: int, d: int, cfg: dict) -> tuple[nn.Module, tuple] | None:
     """Plugin ``name``'s Divergence (config ``cfg``) and the arguments it is
     called with in one real trainer step (a tiny 16×16 net, batch B, latent
     d); None if the plugin holds no Divergence."""
-    torch.manual_seed(0)
-    ae = build_tiny(16, 3, d)
-    cls = REGULARIZERS.get(name)
-    setup = Setup(total_steps=10, batch_size=B, latent_dim=d, arch="tiny", dataset="bench")
-    reg = cls(from_dict(cls.Config, cfg), setup)
-    if not isinstance(getattr(reg, "divergence", None), Divergence):
+    run = build_run(plan_of(name, "tiny", 16, B, d, cfg), channels=3, total_steps=10, device=torch.device("cpu"))
+    if not isinstance(getattr(run.reg, "divergence", None), Divergence):
         return None
-    reg.attach(ae)
     seen: list[tuple] = []
-    reg.divergence.register_forward_hook(lambda m, a, out: seen.append(a))
-    Trainer(ae, reg, lr=1e-3, total_steps=10).step(torch.rand(B, 3, 16, 16))
+    run.reg.divergence.register_forward_hook(lambda m, a, out: seen.append(a))
+    run.trainer.step(torch.rand(B, 3, 16, 16))
     args = tuple(a.detach().clone().requires_grad_(i == 0) for i, a in enumerate(seen[0]))
-    return reg.divergence, args
+    return run.reg.divergence, args
 
 
 def decoder_args(name: str, d: int) -> tuple[nn.Module, tuple]:
     """The a1 decoder at 32×32 as plugin ``name`` leaves it (rae-sn: spectrally normalised)."""
-    torch.manual_seed(0)
-    ae = build_arch(ARCHITECTURES.get("a1"), 32, 3, d)
-    cls = REGULARIZERS.get(name)
-    reg = cls(from_dict(cls.Config, {}), Setup(total_steps=10, batch_size=2, latent_dim=d, arch="a1"))
-    reg.attach(ae)
+    ae, _ = build_model(plan_of(name, "a1", 32, 2, d, {}), 3, 10, torch.device("cpu"))
     return ae.decoder, (torch.randn(2, d, requires_grad=True),)
 
 
@@ -112,7 +107,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
-    names = REGULARIZERS.names() if a.regs == "all" else a.regs.split(",")
+    names = REGULARIZERS.names() if a.regs == "all" else split_list(a.regs)
     rows = []
     for name in names:
         for cfg in [{}, *([{"scaling": 0.9}] if name == "sinkhorn" else [])]:

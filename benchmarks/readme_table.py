@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from wae_bench.bench.aggregate import Entry
-from wae_bench.checkpoint import write_text
+from wae_bench.atomic import write_text
 from wae_bench.bench.folder import score
 from wae_bench.bench.grid import format_value
 from wae_bench.bench.spec import WHAT_LABELS

@@ -1,5 +1,5 @@
 """Step-time benchmark: the wae-bench trainer against plain-PyTorch reference
-loops written in this file, run in the same process (issue: speed).
+loops written in this file, run in the same process.
 
 For every regularizer and net: the trainer's ``Trainer.step`` and, as
 references, (1) a plain eager autoencoder step (reconstruction only) and (2)
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import platform
 import statistics
@@ -30,13 +29,11 @@ from datetime import datetime, timezone
 import torch
 import torch.nn.functional as F
 
-from wae_bench.config import from_dict
-from wae_bench.registry import ARCHITECTURES, REGULARIZERS
+from wae_bench.atomic import write_json
+from wae_bench.config import TrainConfig, split_list
 from wae_bench.nets import build_arch
-from wae_bench.regularizer import Setup
-from wae_bench.compile import compile_nets
-from wae_bench.graph import capture_step
-from wae_bench.trainer import Trainer
+from wae_bench.registry import ARCHITECTURES, REGULARIZERS
+from wae_bench.run.build import Run, build_run, resolve, stand_in_data
 
 
 def sync(dev: torch.device) -> None:
@@ -91,19 +88,14 @@ class PlainMoCA:
         self.t += 1
 
 
-def make_trainer(reg_name, arch, size, B, d, dev, T, reg_over, precision="fp32", channels_last=False,
-                 compile_mode="none"):
-    torch.manual_seed(0)
-    ae = build_arch(ARCHITECTURES.get(arch), size, 3, d)
-    if channels_last:
-        ae = ae.to(memory_format=torch.channels_last)
-    cls = REGULARIZERS.get(reg_name)
-    setup = Setup(total_steps=T, batch_size=B, latent_dim=d, arch=arch, dataset="bench")
-    cfg = from_dict(cls.Config, {**cls.defaults(setup), **reg_over.get(reg_name, {})})
-    reg = cls(cfg, setup)
-    reg.attach(ae)
-    compile_nets(ae, reg, compile_mode)
-    return Trainer(ae.to(dev), reg.to(dev), lr=1e-3, total_steps=T, precision=precision)
+def make_run(reg_name: str, a: argparse.Namespace, dev: torch.device, T: int, reg_over: dict,
+             **cfg) -> Run:
+    """The trainer's run of ``reg_name``, built as `wae-bench run` builds one
+    (``cfg``: precision, channels_last, compile, step_mode)."""
+    config = TrainConfig(regularizer=reg_name, arch=a.arch, image_size=a.image_size, latent_dim=a.latent_dim,
+                         batch_size=a.batch_size, lr=1e-3, seed=0, reg=reg_over.get(reg_name, {}), **cfg)
+    plan = resolve(config, data=stand_in_data(a.image_size, 3, a.arch))
+    return build_run(plan, channels=3, total_steps=T, device=dev)
 
 
 def time_rounds(fns: dict, x, steps, repeats, warmup, dev) -> dict:
@@ -184,7 +176,7 @@ def main(argv=None):
         torch.set_num_threads(a.threads)
     dev = torch.device("cuda" if a.device == "auto" and torch.cuda.is_available() else
                        ("cpu" if a.device == "auto" else a.device))
-    regs = REGULARIZERS.names() if a.regs == "all" else a.regs.split(",")
+    regs = REGULARIZERS.names() if a.regs == "all" else split_list(a.regs)
     T = 10_000
     over = {"moca": {"K": a.K}}
     g = torch.Generator().manual_seed(0)
@@ -201,9 +193,10 @@ def main(argv=None):
     for r in regs:
         try:   # one regularizer that cannot be built or captured must not cost the others' figures
             t0 = time.perf_counter()
-            tr = make_trainer(r, a.arch, a.image_size, a.batch_size, a.latent_dim, dev, T, over, a.precision,
-                              a.channels_last, a.compile)
-            step = capture_step(tr, xt) if a.step_mode == "graph" else tr.step
+            run = make_run(r, a, dev, T, over, precision=a.precision, channels_last=a.channels_last,
+                           compile=a.compile, step_mode=a.step_mode)
+            run.capture(xt)
+            step = run.trainer.step
             step(xt)
             sync(dev)
             setup_s[r] = time.perf_counter() - t0
@@ -213,14 +206,13 @@ def main(argv=None):
             continue
         fns[f"trainer-{r}"] = (lambda f: (lambda _x: f(xt)))(step)
     ms = time_rounds(fns, x, a.steps, a.repeats, a.warmup, dev)
-    for r in (a.profile_regs.split(",") if a.profile else []):
+    for r in (split_list(a.profile_regs) if a.profile else []):
         if f"trainer-{r}" not in fns:
             continue
         path = a.profile if r == "moca" else a.profile.replace(".txt", "") + f"-{r}.txt"
         profile(fns[f"trainer-{r}"], x, dev, a.steps, path)
         if a.step_mode == "graph":   # the same step uncaptured: its kernels named by the ops that launch them
-            eager = make_trainer(r, a.arch, a.image_size, a.batch_size, a.latent_dim, dev, T, over,
-                                 a.precision, a.channels_last)
+            eager = make_run(r, a, dev, T, over, precision=a.precision, channels_last=a.channels_last).trainer
             for _ in range(a.warmup):
                 eager.step(xt)
             profile(lambda _x: eager.step(xt), x, dev, a.steps, path.replace(".txt", "") + "-eager.txt")
@@ -264,7 +256,6 @@ def main(argv=None):
         tae = f"{row['vs_trainer_ae']:.3f}" if "vs_trainer_ae" in row else ""
         print(f"{row['regularizer']:<12} {row['ms_per_step']:9.3f} {row['vs_ae']:12.3f} {tae:>14} {ov:>14}")
     if a.out:
-        from wae_bench.checkpoint import write_json
         write_json(a.out, result)
     return result
 

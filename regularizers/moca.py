@@ -25,8 +25,8 @@ from torch import Tensor, nn
 
 from wae_bench.config import check
 from wae_bench.losses import moca_loss
-from wae_bench.regularizer import (Context, Divergence, RegOut, Regularizer, RegularizerConfig, Setup,
-                                   cosine_momentum, ema_update)
+from wae_bench.momentum import cosine_momentum, ema_update
+from wae_bench.regularizer import Context, Divergence, RegOut, Regularizer, RegularizerConfig, Setup
 
 
 @dataclass

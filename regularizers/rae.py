@@ -9,7 +9,7 @@ none and β = 0):
   trainer's Adam ``weight_decay`` on the decoder group (coupled L2, like a
   Keras kernel regulariser; here on all decoder parameters);
 - RAE-GP: gradient penalty ``L_REG = ||∇_z Dec(z)||²`` w.r.t. the latent, through
-  :func:`wae_bench.divergences.decoder_gradient` (``grad``: ``code`` = the
+  :func:`wae_bench.losses.decoder_gradient` (``grad``: ``code`` = the
   authors' ``∇_z Σ Dec(z)²`` (default), ``sum`` = ``∇_z Σ Dec(z)``,
   ``frobenius`` = one-probe estimate of ``||J||_F²``), evaluated in a second
   decoder pass whose batch-norm statistics updates are discarded;
@@ -41,14 +41,14 @@ of every run); the nominal prior N(0, I) is only a placeholder.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from wae_bench.config import check
-from wae_bench.divergences import decoder_gradient
+from wae_bench.losses import decoder_gradient
 from wae_bench.errors import WaeError
 from wae_bench.regularizer import Context, RegOut, Regularizer, RegularizerConfig, Setup
 
@@ -118,9 +118,7 @@ class _RaeBase(Regularizer):
 
     paper = PAPER
     prior = "gaussian"
-    gather_batch = False  # per-example terms: no cross-process batch needed
     sampler = "gmm"       # the nominal prior is a placeholder: judged by ex-post GMM samples
-    decoder_reg: ClassVar[str] = "none"
 
     @classmethod
     def defaults(cls, setup: Setup) -> dict:
@@ -151,13 +149,12 @@ class RaeL2(_RaeBase):
     name = "rae-l2"
     paper = f"{PAPER}: RAE-L2 (decoder weight decay), Table 1"
     Config = RaeConfig
-    decoder_reg = "l2"
     tuning_spans = {"lambda": (1.5, 1.5)}   # the decoder weight, 1/30 to 30× the authors'
 
     def decoder_weight_decay(self) -> float:
         if not self.S:
             raise WaeError("rae-l2's weight decay depends on the image size; call attach(ae) before building "
-                           "the optimiser (wae_bench.run.build does)")
+                           "the optimiser (wae_bench.run.build.build_model does)")
         return 2.0 * self.S * self.cfg.lambda_
 
 
@@ -167,7 +164,6 @@ class RaeGp(_RaeBase):
     name = "rae-gp"
     paper = f"{PAPER}: RAE-GP (gradient penalty), Table 1"
     Config = RaeGpConfig
-    decoder_reg = "gp"
     tuning_spans = {"lambda": (1.5, 1.5)}   # the decoder weight, 1/30 to 30× the authors'
     compilable = False   # the penalty's double backward through the decoder
 
@@ -189,7 +185,6 @@ class RaeSn(_RaeBase):
     name = "rae-sn"
     paper = f"{PAPER}: RAE-SN (spectral norm), Table 1"
     Config = RaeSnConfig
-    decoder_reg = "sn"
     tuning_spans = {"beta": (1.5, 1.5)}     # spectral norm has no weight: the latent weight β
 
     def attach(self, ae: nn.Module) -> None:

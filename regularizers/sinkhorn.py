@@ -31,13 +31,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from torch import Tensor, nn
-
 from wae_bench.config import check
-from wae_bench.divergences import sinkhorn, sinkhorn_blur, sinkhorn_diameter
-from wae_bench.regularizer import Context, Divergence, RegOut, Regularizer, Setup
+from wae_bench.losses import sinkhorn, sinkhorn_blur, sinkhorn_diameter
+from wae_bench.regularizer import Divergence
 
-from regularizers._gaussian import GaussianPriorConfig, check_batch, sample_lambda
+from ._gaussian import GaussianPriorConfig, SampleDivergence
 
 
 @dataclass
@@ -56,30 +54,15 @@ class SinkhornConfig(GaussianPriorConfig):
         check(0.0 < self.scaling < 1.0, f"scaling must be in (0, 1), got {self.scaling}")
 
 
-class Sinkhorn(Regularizer):
+class Sinkhorn(SampleDivergence):
     """Debiased Sinkhorn divergence (geomloss) between z and N(0, σ_z² I) samples."""
 
     name = "sinkhorn"
     paper = "Patrini et al. 2019, Sinkhorn AutoEncoders; Feydy et al. 2019"
     Config = SinkhornConfig
-    prior = "gaussian"
-    tuning_spans = {"lambda": (1.5, 1.5)}   # λ from 1/30 to 30× the WAE paper's, on our scale
+    term = "sinkhorn"
 
-    @classmethod
-    def defaults(cls, setup: Setup) -> dict:
-        return {"lambda_": sample_lambda(setup)}
-
-    def __init__(self, cfg: SinkhornConfig, setup: Setup):
-        super().__init__(cfg, setup)
-        check_batch(setup, self.name, need=1)
-        d = setup.latent_dim
+    def divergence_of(self, cfg: SinkhornConfig, d: int) -> Divergence:
         self.blur = sinkhorn_blur(d, cfg.sigma_z, cfg.blur_rel)
         self.diameter = max(sinkhorn_diameter(d, cfg.sigma_z), 2.0 * self.blur)
-        self.divergence = Divergence(sinkhorn, blur=self.blur, scaling=cfg.scaling, diameter=self.diameter,
-                                     p_exp=cfg.p)
-
-    def penalty(self, x: Tensor, z: Tensor, ae: nn.Module, ctx: Context) -> RegOut:
-        zg = ctx.gather(z)                                             # (B·W)×d
-        p = self.sample_prior(len(zg), device=zg.device)               # (B·W)×d
-        s = self.divergence(zg, p)
-        return RegOut(self.cfg.lambda_ * s, {"sinkhorn": s})
+        return Divergence(sinkhorn, blur=self.blur, scaling=cfg.scaling, diameter=self.diameter, p_exp=cfg.p)

@@ -18,7 +18,7 @@ Defaults: L = 50 (the paper's and the authors' code), σ_z = 1.  λ: the
 authors' code weighs SW₂² by 10 against a *per-pixel mean* BCE + L1
 reconstruction loss, which has no exact counterpart for our per-image sum of
 squared errors; we give every sample-based divergence WAE-MMD's λ on our
-scale (500 on RGB data, 200 on digits; :func:`regularizers._gaussian.wae_lambda`),
+scale (500 on RGB data, 200 on digits; :func:`wae_bench_regularizers._gaussian.wae_lambda`),
 since SW₂² and the IMQ-MMD take values of the same order here (~0.01-0.1
 apart between matched and mismatched latents at d = 128, B = 64).  Under DDP
 SW₂² is taken over the batch gathered from all processes.
@@ -27,13 +27,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from wae_bench.config import check
-from wae_bench.divergences import sliced_w2, unit_directions
-from wae_bench.regularizer import Context, Divergence, RegOut, Regularizer, Setup
+from wae_bench.losses import sliced_w2, unit_directions
+from wae_bench.regularizer import Divergence
 
-from regularizers._gaussian import GaussianPriorConfig, check_batch, sample_lambda
+from ._gaussian import GaussianPriorConfig, SampleDivergence
 
 
 @dataclass
@@ -48,27 +48,16 @@ class SwaeConfig(GaussianPriorConfig):
         check(self.L >= 1, f"L must be >= 1, got {self.L}")
 
 
-class Swae(Regularizer):
+class Swae(SampleDivergence):
     """Sliced W₂² (L random directions, sorted 1-D matching) between z and N(0, σ_z² I) samples."""
 
     name = "swae"
     paper = "Kolouri et al. 2019, Sliced-Wasserstein Autoencoder (ICLR 2019)"
     Config = SwaeConfig
-    prior = "gaussian"
-    tuning_spans = {"lambda": (1.5, 1.5)}   # λ from 1/30 to 30× the WAE paper's, on our scale
+    term = "sw2"
 
-    @classmethod
-    def defaults(cls, setup: Setup) -> dict:
-        return {"lambda_": sample_lambda(setup)}
+    def divergence_of(self, cfg: SwaeConfig, d: int) -> Divergence:
+        return Divergence(sliced_w2)
 
-    def __init__(self, cfg: SwaeConfig, setup: Setup):
-        super().__init__(cfg, setup)
-        check_batch(setup, self.name, need=1)
-        self.divergence = Divergence(sliced_w2)
-
-    def penalty(self, x: Tensor, z: Tensor, ae: nn.Module, ctx: Context) -> RegOut:
-        zg = ctx.gather(z)                                                   # (B·W)×d
-        p = self.sample_prior(len(zg), device=zg.device)                     # (B·W)×d
-        theta = unit_directions(self.cfg.L, zg.shape[1], device=zg.device)   # L×d
-        sw = self.divergence(zg, p, theta)
-        return RegOut(self.cfg.lambda_ * sw, {"sw2": sw})
+    def extra_args(self, zg: Tensor) -> tuple[Tensor]:
+        return (unit_directions(self.cfg.L, zg.shape[1], device=zg.device),)   # L×d

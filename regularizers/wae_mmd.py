@@ -13,7 +13,7 @@ kernel ``exp(−||x − y||²/C)`` over the same constants is the RBF option.
 
 Defaults (paper Sec. 4): λ = 100 and σ_z² = 2 on CelebA (used for every RGB
 dataset), λ = 10 and σ_z² = 1 on MNIST (used for digit datasets), converted
-to our reconstruction scale (:func:`regularizers._gaussian.wae_lambda`: the
+to our reconstruction scale (:func:`wae_bench_regularizers._gaussian.wae_lambda`: the
 authors' code weighs ``0.05·Σ(x − x̂)²`` on [−1, 1] CelebA pixels / [0, 1]
 MNIST pixels): λ = 500 on RGB data, 200 on digits.
 Under DDP the MMD is taken over the batch gathered from all processes.
@@ -24,13 +24,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from torch import Tensor, nn
-
 from wae_bench.config import check
-from wae_bench.divergences import WAE_SCALES, mmd, wae_scales
-from wae_bench.regularizer import Context, Divergence, RegOut, Regularizer, Setup
+from wae_bench.losses import WAE_SCALES, mmd, wae_scales
+from wae_bench.regularizer import Divergence, Setup
 
-from regularizers._gaussian import GaussianPriorConfig, check_batch, sample_lambda, wae_sigma_z
+from ._gaussian import GaussianPriorConfig, SampleDivergence, wae_sigma_z
 
 
 @dataclass
@@ -48,27 +46,19 @@ class WaeMmdConfig(GaussianPriorConfig):
               f"scales must be a non-empty list of positive numbers, got {self.scales}")
 
 
-class WaeMmd(Regularizer):
+class WaeMmd(SampleDivergence):
     """Unbiased MMD (IMQ kernel, summed scales) between z and N(0, σ_z² I) samples."""
 
     name = "wae-mmd"
     paper = "Tolstikhin et al. 2018, Wasserstein Auto-Encoders (Alg. 2, Sec. 4)"
     Config = WaeMmdConfig
-    prior = "gaussian"
-    tuning_spans = {"lambda": (1.5, 1.5)}   # λ from 1/30 to 30× the WAE paper's, on our scale
+    term = "mmd"
+    min_batch = 2
 
     @classmethod
     def defaults(cls, setup: Setup) -> dict:
-        return {"lambda_": sample_lambda(setup), "sigma_z": wae_sigma_z(setup)}
+        return {**super().defaults(setup), "sigma_z": wae_sigma_z(setup)}
 
-    def __init__(self, cfg: WaeMmdConfig, setup: Setup):
-        super().__init__(cfg, setup)
-        check_batch(setup, self.name)
-        self.Cs = wae_scales(setup.latent_dim, cfg.sigma_z, cfg.scales)
-        self.divergence = Divergence(mmd, Cs=self.Cs, kernel=cfg.kernel)
-
-    def penalty(self, x: Tensor, z: Tensor, ae: nn.Module, ctx: Context) -> RegOut:
-        zg = ctx.gather(z)                                             # (B·W)×d
-        p = self.sample_prior(len(zg), device=zg.device)               # (B·W)×d
-        m = self.divergence(zg, p)
-        return RegOut(self.cfg.lambda_ * m, {"mmd": m})
+    def divergence_of(self, cfg: WaeMmdConfig, d: int) -> Divergence:
+        self.Cs = wae_scales(d, cfg.sigma_z, cfg.scales)
+        return Divergence(mmd, Cs=self.Cs, kernel=cfg.kernel)

@@ -7,27 +7,25 @@ from typing import Iterator
 
 import torch
 
-from wae_bench.config import from_dict
-from wae_bench.nets.tiny import build_tiny
+from wae_bench.config import TrainConfig
 from wae_bench.registry import REGULARIZERS
-from wae_bench.regularizer import Setup
-from wae_bench.trainer import Trainer
+from wae_bench.run.build import build_run, resolve, stand_in_data
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def make_trainer(name: str, reg_cfg: dict | None = None, *, B: int = 8, size: int = 8, d: int = 6,
-                 T: int = 20, seed: int = 0, lr: float = 1e-3, channels: int = 3):
-    """A tiny autoencoder + regularizer ``name`` + trainer, built as train.py does."""
-    torch.manual_seed(seed)
-    ae = build_tiny(size, channels, d)
-    cls = REGULARIZERS.get(name)
-    setup = Setup(total_steps=T, batch_size=B, latent_dim=d, arch="tiny", dataset="test")
-    base = {"K": 4 * B} if "K" in {f for f in cls.Config.__dataclass_fields__} else {}
-    cfg = from_dict(cls.Config, {**base, **(reg_cfg or {})})
-    reg = cls(cfg, setup)
-    reg.attach(ae)
-    return Trainer(ae, reg, lr=lr, total_steps=T)
+                 T: int = 20, seed: int = 0, lr: float = 1e-3, channels: int = 3, device: str = "cpu",
+                 dist=None, **cfg):
+    """A tiny autoencoder + regularizer ``name`` + trainer, built the one way
+    a run is built (:func:`wae_bench.run.build.build_run`); ``cfg``: more
+    TrainConfig keys (precision, channels_last, compile)."""
+    fields = REGULARIZERS.get(name).Config.__dataclass_fields__
+    base = {"K": 4 * B} if "K" in fields else {}
+    config = TrainConfig(regularizer=name, image_size=size, latent_dim=d, batch_size=B, lr=lr, seed=seed,
+                         device=device, reg={**base, **(reg_cfg or {})}, **cfg)
+    plan = resolve(config, dist.world_size if dist else 1, data=stand_in_data(size, channels))
+    return build_run(plan, channels=channels, total_steps=T, dist=dist).trainer
 
 
 def batch(B: int = 8, size: int = 8, seed: int = 1, channels: int = 3) -> torch.Tensor:
@@ -39,16 +37,12 @@ def cuda_pair(name: str, precision: str, monkeypatch):
     channels_last, as the GPU check's training does) and a batch maker
     ``x(seed)``.  cuDNN is made deterministic: Adam turns the run-to-run
     noise of a near-zero gradient into a full lr-sized update."""
-    from wae_bench.trainer import Trainer
-
-    dev = torch.device("cuda")
     fmt = torch.channels_last if precision == "bf16" else torch.contiguous_format
-    pair = [make_trainer(name, seed=0) for _ in range(2)]
-    a, b = (Trainer(t.ae.to(dev, memory_format=fmt), t.reg.to(dev), lr=1e-3, total_steps=20, precision=precision)
-            for t in pair)
+    a, b = (make_trainer(name, seed=0, device="cuda", precision=precision, channels_last=precision == "bf16")
+            for _ in range(2))
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
-    return a, b, (lambda s: batch(seed=s).to(dev, memory_format=fmt))
+    return a, b, (lambda s: batch(seed=s).to("cuda", memory_format=fmt))
 
 
 def assert_trained_alike(a, b, steps: int, tol: float) -> None:

@@ -17,7 +17,7 @@ from typing import Callable
 import pytest
 import torch
 
-from wae_bench import checkpoint
+from wae_bench.run import checkpoint
 from wae_bench.cli import main
 from tests.helpers import one_thread  # noqa: F401 (re-exported)
 

@@ -1,4 +1,4 @@
-"""Bad input (issue 8, part 4): each row of the table in docs/bad-input.md, run through the
+"""Bad input: each row of the table in docs/bad-input.md, run through the
 CLI.  Every row must give a non-zero exit status, exactly one line on stderr
 starting ``error:`` that names the problem (and the fix), no traceback, and
 lose nothing: files of an existing run are byte-identical afterwards.
@@ -23,8 +23,9 @@ import torch
 from PIL import Image
 
 from tests.reliability_helpers import TINY, assert_one_line_error, cli, install_plugin, one_thread, start
-from wae_bench import checkpoint
+from wae_bench import atomic
 from wae_bench.cli import main
+from wae_bench.run import checkpoint
 from wae_bench.errors import WaeError
 
 RUN = ["run", *TINY, "--set", "max_steps=4", "--set", "ckpt_every=2", "--set", "expost=[]"]
@@ -136,7 +137,7 @@ def _other_arch(w: World) -> Path:
 def _other_regularizer(w: World) -> Path:
     """A WAE-MMD run's folder holding MoCA checkpoints (copied in by hand)."""
     from wae_bench.config import TrainConfig, from_dict, to_dict
-    from wae_bench.run import resolve
+    from wae_bench.run.build import resolve
 
     run = w.run_copy()
     saved = json.loads((run / "config.json").read_text())["config"]
@@ -283,7 +284,7 @@ def test_disk_full_while_writing_a_checkpoint(tmp_path, capsys, monkeypatch):
     import errno
     import os
 
-    real = checkpoint._open_temp
+    real = atomic._open_temp
 
     class Full(io.FileIO):
         def write(self, b):
@@ -296,7 +297,7 @@ def test_disk_full_while_writing_a_checkpoint(tmp_path, capsys, monkeypatch):
         f.close()
         return Full(tmp, "wb"), tmp
 
-    monkeypatch.setattr(checkpoint, "_open_temp", open_temp)
+    monkeypatch.setattr(atomic, "_open_temp", open_temp)
     out = tmp_path / "run"
     with one_thread():
         code, _, err = cli([*RUN, "--out", out], capsys)

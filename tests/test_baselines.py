@@ -15,10 +15,10 @@ from tests.helpers import run_cli
 import torch
 
 from tests.helpers import batch, make_trainer
-from wae_bench import checkpoint
+from wae_bench.run import checkpoint
 from wae_bench.config import TrainConfig, from_dict
 from wae_bench.errors import WaeError
-from wae_bench.run import resolve
+from wae_bench.run.build import resolve
 
 BASELINES = ["wae-mmd", "wae-gan", "swae", "sinkhorn", "rae-l2", "rae-gp", "rae-sn", "ae"]
 

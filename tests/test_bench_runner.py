@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 import wae_bench.evaluate
-import wae_bench.train
-from wae_bench import checkpoint
+import wae_bench.run.train
+from wae_bench.run import checkpoint
 from wae_bench.bench import grid, runner
 from wae_bench.bench import spec as specs
 from wae_bench.bench.folder import ResultsDir
-from wae_bench.checkpoint import write_json
+from wae_bench.atomic import write_json
 from wae_bench.cli import main
-from wae_bench.trainer import Trainer
+from wae_bench.step.trainer import Trainer
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -64,7 +64,7 @@ def calls(monkeypatch):
     """Count train_run / evaluate_run calls and Trainer steps; the evaluation is
     a fake that writes a results.json from the run's saved config."""
     c = Calls()
-    real_train, real_step = wae_bench.train.train_run, Trainer.step
+    real_train, real_step = wae_bench.run.train.train_run, Trainer.step
 
     def train_run(overrides, out, **kw):
         c.train.append(Path(out).name)
@@ -85,7 +85,7 @@ def calls(monkeypatch):
         c.steps += 1
         return real_step(self, x)
 
-    monkeypatch.setattr(wae_bench.train, "train_run", train_run)
+    monkeypatch.setattr(wae_bench.run.train, "train_run", train_run)
     monkeypatch.setattr(wae_bench.evaluate, "evaluate_run", evaluate_run)
     monkeypatch.setattr(Trainer, "step", step)
     return c

@@ -17,7 +17,7 @@ from wae_bench.bench import grid, plots, table
 from wae_bench.bench import spec as specs
 from wae_bench.bench.aggregate import MISSING, Entry, mean_std
 from wae_bench.bench.folder import ResultsDir
-from wae_bench.checkpoint import write_json
+from wae_bench.atomic import write_json
 
 SPEC = """
 [bench]

@@ -20,20 +20,21 @@ import pytest
 import torch
 
 import wae_bench.evaluate
-import wae_bench.train
+import wae_bench.data
+import wae_bench.run.train
 from tests.bench_helpers import run_cli
-from wae_bench import checkpoint
+from wae_bench.run import checkpoint
 from wae_bench.bench import grid, runner, tune
 from wae_bench.bench import spec as specs
 from wae_bench.bench.folder import ResultsDir
-from wae_bench.checkpoint import write_json
+from wae_bench.atomic import write_json
 from wae_bench.config import TrainConfig, from_dict
 from wae_bench.data import Batcher, holdout
 from wae_bench.errors import WaeError
 from wae_bench.metrics.reference import content_hash
 from wae_bench.registry import REGULARIZERS
 from wae_bench.regularizer import Setup
-from wae_bench.trainer import Trainer
+from wae_bench.step.trainer import Trainer
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -55,7 +56,8 @@ def test_holdout_is_a_seeded_random_subset_fixed_per_dataset():
 
 
 def test_training_and_evaluation_split_the_training_set_the_same_way_whatever_the_run_seed():
-    from wae_bench.run import load_data, load_split, load_val, resolve
+    from wae_bench.data import load_split
+    from wae_bench.run.build import load_data, load_val, resolve
 
     plans = [resolve(from_dict(TrainConfig, {"dataset": "digits", "arch": "tiny", "image_size": 8,
                                              "holdout": 200, "seed": s})) for s in (0, 7)]
@@ -185,7 +187,7 @@ def test_smoke_tuning_end_to_end_killed_mid_tuning_then_resumed(tmp_path, monkey
     out = tmp_path / "res"
     served: dict[str, list[bytes]] = {}
     current = {"cell": ""}
-    real_train, real_batch, real_step = wae_bench.train.train_run, Batcher.batch, Trainer.step
+    real_train, real_batch, real_step = wae_bench.run.train.train_run, Batcher.batch, Trainer.step
 
     def train_run(overrides, run_dir, **kw):
         current["cell"] = Path(run_dir).name
@@ -206,7 +208,7 @@ def test_smoke_tuning_end_to_end_killed_mid_tuning_then_resumed(tmp_path, monkey
         return r
 
     kill = {"on": True}
-    monkeypatch.setattr(wae_bench.train, "train_run", train_run)
+    monkeypatch.setattr(wae_bench.run.train, "train_run", train_run)
     monkeypatch.setattr(Batcher, "batch", batch)
     monkeypatch.setattr(Trainer, "step", step)
     code, _, err = run_cli(["bench", str(SMOKE_TUNE), "--out", str(out), "--quiet"], capsys)
@@ -226,7 +228,7 @@ def test_smoke_tuning_end_to_end_killed_mid_tuning_then_resumed(tmp_path, monkey
 
     s = specs.load(SMOKE_TUNE)
     folder = ResultsDir(out)
-    val = holdout.split(wae_bench.run.load_split(
+    val = holdout.split(wae_bench.data.load_split(
         wae_bench.registry.DATASETS.get("digits"), None, "train", 8), 300, "digits")[1].images
     kept_val = {x.numpy().tobytes() for x in val}
     for c in (c for c in grid.expand(s) if c.role == "tune"):
@@ -322,7 +324,7 @@ def fake(monkeypatch):
         write_json(Path(run_dir) / "results.json", res)
         return res
 
-    monkeypatch.setattr(wae_bench.train, "train_run", train_run)
+    monkeypatch.setattr(wae_bench.run.train, "train_run", train_run)
     monkeypatch.setattr(wae_bench.evaluate, "evaluate_run", evaluate_run)
     return trained
 

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 import wae_bench.pictures
-import wae_bench.train
+import wae_bench.run.train
 from wae_bench import expost
 from wae_bench.data import holdout
 from wae_bench.evaluate import evaluate_run
@@ -46,7 +46,7 @@ def test_class_sorted_subsets_cover_every_class(tmp_path, monkeypatch):
     root = sorted_folder(tmp_path / "data", {"train": 30, "test": 10})
     monkeypatch.setattr(expost, "FIT_IMAGES", 100)               # 100 of 300: the first 100 are 4 classes
     seen: dict[str, list[torch.Tensor]] = {"fit": [], "grid": [], "rec": []}
-    real_encode, real_grids, real_enc = wae_bench.train.encode_all, wae_bench.pictures.write_grids, generate._encode
+    real_encode, real_grids, real_enc = expost.encode_all, wae_bench.pictures.write_grids, generate._encode
 
     def encode_all(ae, reg, images, limit=10000, batch=500):
         seen["fit"].append(images[:limit])
@@ -60,10 +60,10 @@ def test_class_sorted_subsets_cover_every_class(tmp_path, monkeypatch):
         seen["rec"].append(x)
         return real_enc(ae, reg, x, device)
 
-    monkeypatch.setattr(wae_bench.train, "encode_all", encode_all)
+    monkeypatch.setattr(expost, "encode_all", encode_all)
     monkeypatch.setattr(wae_bench.pictures, "write_grids", write_grids)
     monkeypatch.setattr(generate, "_encode", encode)
-    out = wae_bench.train.train_run({"regularizer": "ae", "dataset": "folder", "arch": "tiny", "data_root": str(root),
+    out = wae_bench.run.train.train_run({"regularizer": "ae", "dataset": "folder", "arch": "tiny", "data_root": str(root),
                                      "image_size": 8, "latent_dim": 4, "batch_size": 16, "max_steps": 2,
                                      "expost": ["gmm"], "log_every": 1}, tmp_path / "run", quiet=True)
     assert len(seen["fit"]) == 1 and len(seen["fit"][0]) == 100 and class_of(seen["fit"][0]) == set(range(CLASSES))

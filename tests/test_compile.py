@@ -1,4 +1,4 @@
-"""``compile`` (wae_bench/compile.py): torch.compile of the nets, in place.
+"""``compile`` (wae_bench/step/compile.py): torch.compile of the nets, in place.
 
 Its speed is a GPU figure (benchmarks/speed.py --compile, in gpu_check.sh);
 here: the compiled step trains exactly as the eager one on the CPU, parameter
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from wae_bench.compile import compile_nets
+from wae_bench.step.compile import compile_nets
 from wae_bench.config import TrainConfig, from_dict
 from wae_bench.errors import WaeError
 from tests.helpers import assert_same_steps, cuda_pair, make_trainer
@@ -19,7 +19,7 @@ COMPILED_VS_EAGER = """
 import torch
 from torch._dynamo.utils import counters
 from tests.helpers import batch, make_trainer
-from wae_bench.compile import compile_nets
+from wae_bench.step.compile import compile_nets
 from wae_bench.registry import REGULARIZERS
 
 torch.set_num_threads(1)
@@ -52,7 +52,7 @@ for d in range(7, 13):   # more distinct nets than Dynamo's default limit of 8 g
     compile_nets(tr.ae, tr.reg, "default")
     tr.step(batch())
 
-from wae_bench.compile import eager                 # after training: eval-mode passes of new shapes stay eager
+from wae_bench.step.compile import eager                 # after training: eval-mode passes of new shapes stay eager
 frames = counters["frames"]["total"]
 tr.ae.eval()
 with eager(tr.ae, tr.reg), torch.no_grad():
@@ -71,7 +71,7 @@ def test_compiled_steps_match_eager_for_every_compilable_plugin():
     same mean losses, within float tolerance (:func:`tests.helpers.assert_same_steps`);
     parameter names (checkpoints) are unchanged;
     more nets than Dynamo's default recompile limit stay compiled, and
-    :func:`~wae_bench.compile.eager` runs them uncompiled for the work after
+    :func:`~wae_bench.step.compile.eager` runs them uncompiled for the work after
     training, then restores them.  Run
     in a fresh process, so Inductor's global state (its caches, worker
     threads, the variables it puts into os.environ) stays out of the other tests."""
@@ -102,7 +102,7 @@ def test_compile_targets_are_the_plugins_own_modules():
 def test_a_divergence_module_is_its_function_with_bound_arguments():
     """Eager, :class:`Divergence` returns exactly what the bare function does,
     and it adds nothing to a plugin's checkpoint."""
-    from wae_bench.divergences import mmd
+    from wae_bench.losses import mmd
     from wae_bench.regularizer import Divergence
 
     g = torch.Generator().manual_seed(0)
@@ -130,7 +130,7 @@ def test_compiled_step_matches_eager_on_gpu(name, monkeypatch):
     difference in a near-zero gradient becomes an lr-sized difference in the
     weight (seen on the CPU with the a1 net: 0.5-1 % of the weights, 2·lr
     apart after two steps, at equal losses)."""
-    from wae_bench.graph import capture_step
+    from wae_bench.step.graph import capture_step
 
     a, b, x = cuda_pair(name, "fp32", monkeypatch)
     assert compile_nets(a.ae, a.reg, "default")

@@ -30,7 +30,7 @@ def test_bad_keys_and_values_are_one_line_errors(data, needle):
 
 
 def test_reg_keys_validated_by_the_plugin_config():
-    from regularizers.moca import MoCAConfig
+    from wae_bench_regularizers.moca import MoCAConfig
 
     assert from_dict(MoCAConfig, {"lambda": 5}).lambda_ == 5.0
     with pytest.raises(WaeError, match="unknown config key 'reg.k'"):

@@ -10,7 +10,7 @@ import io
 import pytest
 import torch
 
-from wae_bench import checkpoint
+from wae_bench.run import checkpoint
 from wae_bench.registry import REGULARIZERS
 from tests.helpers import batch, make_trainer
 

@@ -1,4 +1,4 @@
-"""Crash-safe files and numerical guards (issue 8, parts 2, 3 and 6).
+"""Crash-safe files and numerical guards.
 
 * A SIGKILL in the middle of a file write leaves the previous version intact
   and loadable (unit level: a forked child kills itself inside
@@ -32,11 +32,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from tests.helpers import batch, make_trainer
 from tests.reliability_helpers import (TINY, assert_one_line_error, cli, diff_states, final_state, kill_when,
                                        logged_step, one_thread, start)
-from wae_bench import checkpoint
+from wae_bench import atomic
 from wae_bench.cli import main
 from wae_bench.errors import WaeError
 from wae_bench.registry import REGULARIZERS
 from wae_bench.regularizer import RegOut, Regularizer, RegularizerConfig
+from wae_bench.run import checkpoint
 
 T, CKPT, LOG = 120, 40, 10
 ARGS = ["run", "--reg", "moca", *TINY, "--set", f"max_steps={T}", "--set", f"ckpt_every={CKPT}",
@@ -46,8 +47,8 @@ ARGS = ["run", "--reg", "moca", *TINY, "--set", f"max_steps={T}", "--set", f"ckp
 # Run the CLI, but SIGKILL the process half-way through writing checkpoint 80.
 DIE_WRITING_80 = """
 import io, os, signal, sys
-from wae_bench import checkpoint
-real = checkpoint.atomic_write
+from wae_bench import atomic
+real = atomic.atomic_write
 def atomic_write(path, write, mode="wb"):
     if path.name != "step-00000080.pt":
         return real(path, write, mode)
@@ -59,7 +60,7 @@ def atomic_write(path, write, mode="wb"):
         os.fsync(f.fileno())
         os.kill(os.getpid(), signal.SIGKILL)
     return real(path, torn, mode)
-checkpoint.atomic_write = atomic_write
+atomic.atomic_write = atomic_write
 from wae_bench.cli import main
 main(sys.argv[1:])
 """
@@ -107,7 +108,7 @@ def _fork_and_die_inside_write(path: Path, partial: bytes) -> int:
                 f.flush()
                 os.fsync(f.fileno())
                 os.kill(os.getpid(), signal.SIGKILL)
-            checkpoint.atomic_write(path, torn)
+            atomic.atomic_write(path, torn)
         finally:
             os._exit(3)
     return os.waitpid(pid, 0)[1]
@@ -123,10 +124,10 @@ def test_sigkill_inside_atomic_write_keeps_the_previous_version(tmp_path):
     assert torch.equal(checkpoint.load(p)["v"], torch.arange(10))      # the old version, whole
     torn = list(tmp_path.glob(".*.tmp"))
     assert len(torn) == 1 and torn[0].stat().st_size > 0               # the write really was under way
-    assert checkpoint.clean_temp(tmp_path) == torn and not list(tmp_path.glob(".*.tmp"))
+    assert atomic.clean_temp(tmp_path) == torn and not list(tmp_path.glob(".*.tmp"))
     # JSON / text files go through the same path
     j = tmp_path / "results.json"
-    checkpoint.write_json(j, {"fid": 1.0})
+    atomic.write_json(j, {"fid": 1.0})
     status = _fork_and_die_inside_write(j, b'{"fid": 2.')
     assert os.WIFSIGNALED(status) and json.loads(j.read_text()) == {"fid": 1.0}
 
@@ -176,7 +177,7 @@ class _FullDisk(io.FileIO):
         return super().write(b)
 
 
-_OPEN_TEMP = checkpoint._open_temp
+_OPEN_TEMP = atomic._open_temp
 
 
 def _full_disk(path: Path):
@@ -189,14 +190,14 @@ def _full_disk(path: Path):
 def test_disk_full_is_one_line_and_keeps_the_previous_file(kind, tmp_path, monkeypatch):
     p = tmp_path / ("step-00000001.pt" if kind == "checkpoint" else "results.json")
     old = {"v": torch.arange(5)} if kind == "checkpoint" else {"fid": 1.0}
-    (checkpoint.save if kind == "checkpoint" else checkpoint.write_json)(p, old)
+    (checkpoint.save if kind == "checkpoint" else atomic.write_json)(p, old)
     before = p.read_bytes()
-    monkeypatch.setattr(checkpoint, "_open_temp", _full_disk)
+    monkeypatch.setattr(atomic, "_open_temp", _full_disk)
     with pytest.raises(WaeError) as e:
         if kind == "checkpoint":
             checkpoint.save(p, {"v": torch.arange(10_000)})
         else:
-            checkpoint.write_json(p, {"fid": 2.0, "pad": "x" * 1000})
+            atomic.write_json(p, {"fid": 2.0, "pad": "x" * 1000})
     assert "No space left on device" in str(e.value) and "previous version" in str(e.value)
     assert "\n" not in str(e.value)
     assert p.read_bytes() == before and not list(tmp_path.glob(".*.tmp"))
@@ -205,8 +206,8 @@ def test_disk_full_is_one_line_and_keeps_the_previous_file(kind, tmp_path, monke
 def test_written_files_get_ordinary_permissions(tmp_path):
     umask = os.umask(0o022)
     os.umask(umask)
-    p = checkpoint.write_text(tmp_path / "a.txt", "x")
-    assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~checkpoint._UMASK
+    p = atomic.write_text(tmp_path / "a.txt", "x")
+    assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~atomic._UMASK
 
 
 def test_latest_skips_a_truncated_newest_checkpoint(tmp_path):
@@ -314,7 +315,8 @@ def test_training_steps_never_read_the_device(reg, nanat, monkeypatch):
 
 
 def test_meter_is_read_every_log_every_steps(monkeypatch, nanat):
-    from wae_bench.trainer import Meter, fit
+    from wae_bench.step.meter import Meter
+    from wae_bench.step.loop import fit
 
     reads = []
     real = Meter.read
@@ -337,7 +339,7 @@ def test_checkpoints_by_step_count_and_by_time(ckpt_every, ckpt_minutes, expecte
     every log step and after every checkpoint): a checkpoint lands at the
     first log step ``ckpt_minutes`` or more after the previous one, so a GPU
     run does not write its state every few seconds."""
-    from wae_bench.trainer import fit
+    from wae_bench.step.loop import fit
 
     ticks = iter(range(0, 10 ** 6, 10))
     tr = make_trainer("ae", T=20)
@@ -370,7 +372,7 @@ def test_check_finite_names_a_bad_parameter():
 
 
 def test_resume_drops_metric_lines_after_the_checkpoint_and_a_torn_line(tmp_path):
-    from wae_bench.run import RunDir
+    from wae_bench.run.directory import RunDir
 
     run = RunDir(tmp_path)
     lines = [json.dumps({"step": s, "loss": 1.0}) for s in (10, 20, 30, 40)]

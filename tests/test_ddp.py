@@ -12,7 +12,7 @@ import torch.distributed as td
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
-from wae_bench.distributed import Dist, gather_with_grad, leave_process_group
+from wae_bench.step.distributed import Dist, gather_with_grad, leave_process_group
 
 W, B, STEPS = 2, 4, 3
 
@@ -24,15 +24,11 @@ def _init(rank, store):
 
 def _worker(rank, store, out, name="moca", reg_cfg=None, compile_mode="none"):
     from tests.helpers import make_trainer
-    from wae_bench.compile import compile_nets
     from wae_bench.data import Batcher
-    from wae_bench.trainer import Trainer
 
     dist = _init(rank, store)
-    tr = make_trainer(name, reg_cfg, B=B, T=STEPS)   # same seed -> same init
-    compile_nets(tr.ae, tr.reg, compile_mode)         # before the DDP wrap, as train.py does
-    tr = Trainer(tr.ae, tr.reg, lr=1e-2, total_steps=STEPS, model=dist.wrap(tr.ae), ctx=dist.context(STEPS))
-    dist.seed_rank(0)                                 # prior samples differ by rank
+    # same seed -> same init; compiled before the DDP wrap; then prior samples differ by rank
+    tr = make_trainer(name, reg_cfg, B=B, T=STEPS, lr=1e-2, compile=compile_mode, dist=dist)
     imgs = (torch.rand(64, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
     batcher = Batcher(imgs, B, seed=0, rank=rank, world_size=W)
     flat = lambda m: torch.cat([p.detach().flatten() for p in m.parameters()])  # noqa: E731
@@ -141,7 +137,7 @@ def test_evaluation_does_not_depend_on_the_number_of_processes(tmp_path):
     import socket
 
     from wae_bench.evaluate import evaluate_run
-    from wae_bench.train import train_run
+    from wae_bench.run.train import train_run
 
     run = train_run({"max_steps": 4, "latent_dim": 8, "expost": []}, tmp_path / "run", quiet=True)
     one = evaluate_run(run, fid_samples=30, what=("samples", "rec"), metrics=("fid",), features="standin",

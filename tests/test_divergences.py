@@ -1,4 +1,4 @@
-"""wae_bench.divergences against independent references: MMD against a
+"""wae_bench.losses against independent references: MMD against a
 brute-force double loop, SW₂² against POT, the Sinkhorn divergence against
 POT's Sinkhorn solver, POT's exact OT and the closed form of two Gaussians'
 W₂, and RAE-GP's decoder gradient against torch.autograd.functional.jacobian."""
@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from wae_bench.divergences import (WAE_SCALES, decoder_gradient, mmd, sinkhorn, sliced_w2, sq_dists,
+from wae_bench.losses import (WAE_SCALES, decoder_gradient, mmd, sinkhorn, sliced_w2, sq_dists,
                                    unit_directions, wae_scales)
 
 
@@ -217,8 +217,8 @@ def test_default_sinkhorn_annealing_is_converged():
     diameter down to the blur, against 12 at 0.9: fewer kernels per step) gives, at its default p = 1 and
     blur σ_z·√(2d) with d = 128 and B = 64, the divergence and gradient of a
     near-continuous annealing (scaling 0.99)."""
-    from regularizers.sinkhorn import SinkhornConfig
-    from wae_bench.divergences import sinkhorn_blur, sinkhorn_diameter
+    from wae_bench_regularizers.sinkhorn import SinkhornConfig
+    from wae_bench.losses import sinkhorn_blur, sinkhorn_diameter
 
     cfg = SinkhornConfig()
     d = 128

@@ -329,3 +329,45 @@ def test_benchmarks_page_names_real_specs_and_cell_counts():
         ids = [c.id for c in grid.expand(spec.load(ROOT / "benchmarks" / name))]
         tuning = sum(i.startswith("tune-") for i in ids)
         assert [(str(tuning), str(len(ids) - tuning))] == split, name
+
+
+# -- code the docs name ----------------------------------------------------------------
+PATH_REF = re.compile(r"\b((?:wae_bench|regularizers|benchmarks|tests)/[\w/.-]+\.(?:py|toml|sh))")
+DOTTED_REF = re.compile(r"\b(wae_bench(?:\.\w+)+)")
+ENTRY_POINT_GROUPS = {"wae_bench.regularizers", "wae_bench.architectures", "wae_bench.datasets"}
+
+
+def stale_references(text: str) -> list[str]:
+    """Repository paths (``wae_bench/losses.py``) and dotted names
+    (``wae_bench.step.compile.eager``) in inline code and code blocks that
+    name no file, module or attribute (e.g. after a module moved)."""
+    import importlib
+
+    bad = []
+    for code in code_texts(text):
+        bad += [p for p in PATH_REF.findall(code) if not (ROOT / p).exists()]
+        for dotted in set(DOTTED_REF.findall(code)) - ENTRY_POINT_GROUPS:
+            parts, obj = dotted.split("."), None
+            for i in range(len(parts), 0, -1):
+                try:
+                    obj, rest = importlib.import_module(".".join(parts[:i])), parts[i:]
+                    break
+                except ImportError:
+                    continue
+            for name in rest if obj is not None else []:
+                obj = getattr(obj, name, None)
+                if obj is None:
+                    break
+            if obj is None:
+                bad.append(dotted)
+    return bad
+
+
+@pytest.mark.parametrize("page", [README, *DOCS], ids=lambda p: p.name)
+def test_code_the_docs_name_exists(page):
+    assert stale_references(page.read_text()) == []
+
+
+def test_reference_checker_finds_moved_code():
+    text = "see `wae_bench/trainer.py` and `wae_bench.divergences.mmd`; `wae_bench.losses.mmd` is fine"
+    assert stale_references(text) == ["wae_bench/trainer.py", "wae_bench.divergences.mmd"]

@@ -1,5 +1,5 @@
 """`evaluate_run` / `wae-bench eval` end to end on a tiny run trained on real
-CIFAR-10 images (../shared/data), with the stand-in features and with the
+CIFAR-10 images (``SHARED_DATA``, tests/helpers.py), with the stand-in features and with the
 real TF-Inception (converted offline weights, a handful of images), the
 protocol, the diagnostics checked against numpy, and the one-line errors."""
 from __future__ import annotations
@@ -50,7 +50,7 @@ def data(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def run_dir(data, tmp_path_factory) -> Path:
-    from wae_bench.train import train_run
+    from wae_bench.run.train import train_run
 
     out = tmp_path_factory.mktemp("runs") / "moca-tiny"
     train_run({"dataset": "cifar10", "data_root": str(data["main"]), "arch": "tiny", "image_size": 16,
@@ -88,8 +88,8 @@ def _fid_reference(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def test_eval_end_to_end_with_standin_features(run_dir, data, cache):
     from wae_bench.metrics.features import StandInFeatures
-    from wae_bench.model_io import load_model
-    from wae_bench.run import load_data
+    from wae_bench.run.reload import load_model
+    from wae_bench.run.build import load_data
 
     res = evaluate_run(run_dir, fid_samples=40, metrics=["fid", "kid", "pr"],
                        what=["samples", "n", "gmm", "rec", "interp"], features="standin", batch_size=16,
@@ -179,7 +179,7 @@ def test_eval_fid_with_the_real_inception_on_a_few_images(run_dir, data, cache, 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory) -> Path:
     """A tiny run on the embedded digits (no shared data needed): for the errors."""
-    from wae_bench.train import train_run
+    from wae_bench.run.train import train_run
 
     out = tmp_path_factory.mktemp("runs") / "digits"
     train_run({"max_steps": 6, "latent_dim": 8, "device": "cpu", "expost": []}, out, quiet=True)

@@ -11,7 +11,8 @@ import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from wae_bench import checkpoint, expost
+from wae_bench import expost
+from wae_bench.run import checkpoint
 from wae_bench.errors import WaeError
 
 
@@ -114,8 +115,9 @@ def test_density_is_saved_with_the_run_and_reloaded(tmp_path):
     "gmm" fitted on the training latents; loaded without pickle it is the
     same fit as one recomputed from the reloaded model, and it samples."""
     from wae_bench.config import TrainConfig, from_dict
-    from wae_bench.run import build, load_data, resolve
-    from wae_bench.train import encode_all, train_run
+    from wae_bench.expost import encode_all
+    from wae_bench.run.build import build_model, load_data, resolve
+    from wae_bench.run.train import train_run
 
     out = train_run({"regularizer": "rae-l2", "image_size": 8, "latent_dim": 4, "max_steps": 4,
                      "log_every": 2, "ckpt_every": 4}, tmp_path / "run", quiet=True)
@@ -128,7 +130,7 @@ def test_density_is_saved_with_the_run_and_reloaded(tmp_path):
     cfg = json.loads((out / "config.json").read_text())["config"]
     plan = resolve(from_dict(TrainConfig, cfg))
     train, _ = load_data(plan)
-    ae, reg = build(plan, train.images.shape[1], 4, torch.device("cpu"))
+    ae, reg = build_model(plan, train.images.shape[1], 4, torch.device("cpu"))
     ae.load_state_dict(state["ae"])
     lat = encode_all(ae, reg, train.images)
     assert len(lat) == len(train.images)

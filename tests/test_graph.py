@@ -1,4 +1,4 @@
-"""Whole-step CUDA graphs (wae_bench/graph.py): what the CPU can check.
+"""Whole-step CUDA graphs (wae_bench/step/graph.py): what the CPU can check.
 
 The capture itself needs a GPU (covered by benchmarks/gpu_check.sh); here:
 the warm-up that precedes a capture leaves no trace in the training state,
@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from wae_bench.graph import NoSideEffects, capture_step
+from wae_bench.step.graph import NoSideEffects, capture_step
 from wae_bench.registry import REGULARIZERS
 from tests.helpers import assert_trained_alike, batch, cuda_pair, make_trainer
 
@@ -65,7 +65,7 @@ def test_tensor_learning_rate_is_halved_in_place_and_logged_as_a_number():
     replays); the loop must still halve it and log plain numbers."""
     import json
 
-    from wae_bench.trainer import fit
+    from wae_bench.step.loop import fit
 
     tr = make_trainer("moca", lr=1e-3)
     for g in tr.opt.param_groups:

@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from wae_bench.regularizer import Context, cosine_momentum
+from wae_bench.momentum import cosine_momentum
+from wae_bench.regularizer import Context
 from tests.helpers import batch, make_trainer
 
 
@@ -119,7 +120,7 @@ def test_include_current_keys_option():
 
 
 def test_step_changes_weights_and_paper_defaults():
-    from regularizers.moca import MoCA, MoCAConfig
+    from wae_bench_regularizers.moca import MoCA, MoCAConfig
     from wae_bench.regularizer import Setup
 
     c = MoCAConfig()

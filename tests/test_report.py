@@ -19,7 +19,7 @@ from tests.bench_helpers import run_cli
 from wae_bench.bench import grid, report, table
 from wae_bench.bench import spec as specs
 from wae_bench.bench.folder import ResultsDir
-from wae_bench.checkpoint import write_json
+from wae_bench.atomic import write_json
 from wae_bench.pictures import save_grid
 
 SMOKE = Path(__file__).resolve().parents[1] / "benchmarks" / "smoke.toml"

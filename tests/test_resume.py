@@ -1,4 +1,4 @@
-"""Exact resume (issue 8, parts 1 and 6): a run killed with SIGKILL mid-training
+"""Exact resume: a run killed with SIGKILL mid-training
 and continued with ``--resume`` ends bit-identical to the same run never
 interrupted -- weights, batch-norm statistics, Adam states, plugin state
 (MoCA's momentum encoder, queue and pointer; a discriminator and its own
@@ -22,9 +22,9 @@ from tests.helpers import batch, make_trainer
 from tests.reliability_helpers import (TINY, cli, diff_states, final_state, kill_when, logged_step, one_thread,
                                        start)
 from tests.reliability_helpers import probe_plugin as probe_plugin  # noqa: F401 (a fixture)
-from wae_bench import checkpoint
+from wae_bench.run import checkpoint
 from wae_bench.registry import REGULARIZERS
-from wae_bench.trainer import rng_state, set_rng_state
+from wae_bench.step.rng import rng_state, set_rng_state
 
 T, CKPT, LOG = 120, 40, 10
 STEPS = ["--set", f"max_steps={T}", "--set", f"ckpt_every={CKPT}", "--set", f"log_every={LOG}",
@@ -63,7 +63,7 @@ def test_sigkill_mid_training_then_resume_is_bit_identical(reg, tmp_path, capsys
     assert code == 0, err
     a, b = final_state(ref), final_state(victim)
     assert diff_states(a, b) == []
-    # the comparison covers every piece of state the issue names
+    # the comparison covers every piece of state a resume must restore
     assert {"ae", "reg", "opt", "aux_opt", "rng", "meter", "expost", "generators", "config", "versions"} <= set(a)
     assert a["t"] == T and a["expost"]["n"]["means"].isfinite().all()
     if reg == "moca":

@@ -1,4 +1,4 @@
-"""Security (issue 8, part 5): checkpoints and cached files are loaded without
+"""Security: checkpoints and cached files are loaded without
 executing pickled code; a file that needs it is refused in one line unless
 ``--trust-checkpoint``; image archives are read in place, never extracted,
 so member names like ``../x.png`` cannot write anywhere.
@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from tests.reliability_helpers import TINY, assert_one_line_error, cli, one_thread
-from wae_bench import checkpoint
+from wae_bench.run import checkpoint
 from wae_bench.data.files import read_images
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,7 +71,7 @@ def test_checkpoint_that_runs_code_is_refused_unless_trusted(run_dir, tmp_path, 
 
 
 def test_model_loading_for_evaluation_refuses_it_too(run_dir, tmp_path):
-    from wae_bench.model_io import load_model
+    from wae_bench.run.reload import load_model
 
     plant_evil_checkpoint(run_dir, tmp_path / "pwned")
     with pytest.raises(checkpoint.UnsafeFile, match="--trust-checkpoint"):

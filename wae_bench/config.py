@@ -1,28 +1,112 @@
-"""Typed configuration: dataclasses validated on construction, unknown keys refused.
+"""Typed configuration: every option declared once, validated on
+construction, unknown keys refused.
+
+An option is a dataclass field declared with :func:`option` -- its type,
+default and help in one place.  From those declarations come the ``--set``
+keys (:func:`from_dict`), the flags of `wae-bench run` and `wae-bench eval`
+(:mod:`wae_bench.cli.options`) and the option table of ``docs/options.md``.
+Adding an option is adding one field.
+
+* :class:`TrainConfig` -- one training run (`wae-bench run`, a bench cell's
+  ``[train]``);
+* :class:`EvalSettings` -- the scoring of a run (`wae-bench eval`, the
+  end-of-run scoring of `wae-bench run`, a bench spec's ``[eval]``);
+* :class:`RegularizerConfig` -- the base of every plugin's ``Config``
+  (``reg.KEY``), whose penalty weight ``lambda_`` is the ``--lambda`` flag.
 
 Every source of settings -- defaults, a TOML file (``--config``), ``--set
-key=value`` and the CLI's own flags -- goes through :func:`from_dict`, so a bad
-key or value gives the same one-line error wherever it came from.  The
-resolved config is saved beside every checkpoint and result.
+key=value`` and the CLI's own flags -- goes through :func:`from_dict` (and
+:func:`merge`), so a bad key or value gives the same one-line error wherever
+it came from.  Keys that are Python keywords are spelled with a trailing
+underscore in the dataclasses (``lambda_``) and without it in TOML, ``--set``
+and saved configs (``lambda``); :func:`spelled` is the one place that maps
+the one to the other, and a table that gives both is refused.  The resolved
+config is saved beside every checkpoint and result.
 """
 from __future__ import annotations
 
 import dataclasses
+import keyword
 import tomllib
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from wae_bench.errors import WaeError
 
-# Keys that are Python keywords are spelled with a trailing underscore in the
-# dataclasses (``lambda_``) and may be written without it in TOML / --set.
-_ALIASES = {"lambda": "lambda_"}
+
+# -- declaring an option --------------------------------------------------------------
+def option(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any = dataclasses.MISSING,
+           flag: bool | str = False, default_text: str | None = None, location: bool = False,
+           run: bool = True) -> Any:
+    """A config field with its help.  ``flag``: also a command-line flag
+    (True: ``--name-with-dashes``; a string: that flag name); ``default_text``
+    says what a ``None`` default means; ``location``: says where things are
+    or how often to save, not what is computed (a resumed run may change it,
+    a bench cell's identity and a spec's hash ignore it); ``run=False``: an
+    evaluation setting that `wae-bench run` does not take as a flag."""
+    meta = {"help": help, "flag": flag, "default_text": default_text, "location": location, "run": run}
+    if factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
 
 
-def _coerce(value: Any, hint: Any, key: str, where: str) -> Any:
+def location_keys(cls: type) -> frozenset[str]:
+    """The keys of ``cls`` declared ``location=True``."""
+    return frozenset(key_of(f.name) for f in dataclasses.fields(cls) if f.metadata.get("location"))
+
+
+def check(cond: bool, message: str) -> None:
+    """Raise a one-line config error unless ``cond`` holds."""
+    if not cond:
+        raise WaeError(message)
+
+
+# -- the spelling of keys -------------------------------------------------------------
+def key_of(name: str) -> str:
+    """A field's key: ``lambda_`` -> ``lambda`` (a keyword with a trailing underscore)."""
+    return name[:-1] if name.endswith("_") and keyword.iskeyword(name[:-1]) else name
+
+
+def spelled(data: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """``data`` with every key in its key spelling (:func:`key_of`, in nested
+    tables too); a table that gives one key in both spellings is refused."""
+    out: dict[str, Any] = {}
+    for raw, value in data.items():
+        key = key_of(raw) if isinstance(raw, str) else raw
+        if key in out:
+            raise WaeError(f"{where}{key} is given twice, as {key!r} and {key + '_'!r}; give it once")
+        out[key] = spelled(value, f"{where}{key}.") if isinstance(value, dict) else value
+    return out
+
+
+# -- reading values ---------------------------------------------------------------------
+def split_list(text: str) -> list[str]:
+    """A comma list: ``"fid, kid,"`` -> ``["fid", "kid"]`` (the one way every
+    comma-separated setting is read)."""
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: TOML syntax (numbers, booleans, lists, quoted strings),
+    falling back to the bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _bad(value: Any, label: str, why: str) -> WaeError:
+    if label.startswith("--"):
+        return WaeError(f"bad {label} {value!r}: {why}")
+    return WaeError(f"bad value {value!r} for {label}: {why}")
+
+
+def _coerce(value: Any, hint: Any, label: str) -> Any:
+    """``value`` as type ``hint``.  Text (a flag's value, an item of a comma
+    list) is read as TOML where the type is not a string."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(hint)
@@ -33,62 +117,72 @@ def _coerce(value: Any, hint: Any, key: str, where: str) -> Any:
             if a is type(None):
                 continue
             try:
-                return _coerce(value, a, key, where)
+                return _coerce(value, a, label)
             except WaeError as e:
-                errors.append(str(e))
-        raise WaeError(errors[0] if errors else f"bad value for {where}{key}")
+                errors.append(e)
+        raise errors[0] if errors else _bad(value, label, "not allowed")
     if origin is typing.Literal:
         choices = typing.get_args(hint)
+        if value not in choices and isinstance(value, str) and parse_value(value) in choices:
+            value = parse_value(value)
         if value not in choices:
-            raise WaeError(f"bad value {value!r} for {where}{key}: choose one of "
-                           f"{', '.join(map(str, choices))}")
+            raise _bad(value, label, f"choose one of {', '.join(map(str, choices))}")
         return value
     if origin in (list, tuple):
         if isinstance(value, str):
-            value = [v for v in value.split(",") if v]
+            value = split_list(value)
         if not isinstance(value, (list, tuple)):
-            raise WaeError(f"bad value {value!r} for {where}{key}: expected a list")
+            raise _bad(value, label, "expected a list")
         (inner,) = typing.get_args(hint)[:1] or (Any,)
-        return [_coerce(v, inner, key, where) for v in value]
+        return [_coerce(v, inner, label) for v in value]
     if hint is Any:
         return value
+    if hint in (bool, int, float) and isinstance(value, str):
+        parsed = parse_value(value)
+        value = parsed if not isinstance(parsed, str) else value
     if hint is bool:
         if isinstance(value, bool):
             return value
-        raise WaeError(f"bad value {value!r} for {where}{key}: expected true or false")
+        raise _bad(value, label, "expected true or false")
     if hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise WaeError(f"bad value {value!r} for {where}{key}: expected an integer")
+        raise _bad(value, label, "expected an integer")
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-        raise WaeError(f"bad value {value!r} for {where}{key}: expected a number")
+        raise _bad(value, label, "expected a number")
     if hint is str:
         if isinstance(value, str):
             return value
-        raise WaeError(f"bad value {value!r} for {where}{key}: expected a string")
+        raise _bad(value, label, "expected a string")
     if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, dict):
-        return from_dict(hint, value, where=f"{where}{key}.")
-    if hint is dict or typing.get_origin(hint) is dict:
+        return from_dict(hint, value, where=f"{label}.")
+    if hint is dict or origin is dict:
         if not isinstance(value, dict):
-            raise WaeError(f"bad value {value!r} for {where}{key}: expected a table")
+            raise _bad(value, label, "expected a table")
         return dict(value)
     return value
 
 
-def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
+def flag_of(name: str) -> str:
+    """A key's flag spelling: ``fid_samples`` -> ``--fid-samples``."""
+    return "--" + key_of(name).replace("_", "-")
+
+
+def from_dict(cls: type, data: dict[str, Any], where: str = "", flags: bool = False) -> Any:
     """Build dataclass ``cls`` from ``data``; unknown keys and bad types are
-    one-line :class:`WaeError`s naming the key (``where`` prefixes it)."""
+    one-line :class:`WaeError`s naming the key (``where`` prefixes it;
+    ``flags``: named as the command-line flags the values came from)."""
+    data = spelled(data, where)
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    fields = {key_of(f.name): f.name for f in dataclasses.fields(cls) if f.init}
     kwargs = {}
-    for raw_key, value in data.items():
-        key = _ALIASES.get(raw_key, raw_key)
-        if key not in names:
-            shown = [k.rstrip("_") if k.rstrip("_") in _ALIASES else k for k in names]
-            raise WaeError(f"unknown config key {where + str(raw_key)!r}; valid keys: {', '.join(shown)}")
-        kwargs[key] = _coerce(value, hints[key], raw_key, where)
+    for key, value in data.items():
+        if key not in fields:
+            raise WaeError(f"unknown config key {where + str(key)!r}; valid keys: {', '.join(fields)}")
+        label = flag_of(key) if flags else where + key
+        kwargs[fields[key]] = _coerce(value, hints[fields[key]], label)
     try:
         return cls(**kwargs)
     except WaeError:
@@ -102,26 +196,8 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     out = {}
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
-        if dataclasses.is_dataclass(v):
-            v = to_dict(v)
-        key = f.name.rstrip("_") if f.name.rstrip("_") in _ALIASES else f.name
-        out[key] = v
+        out[key_of(f.name)] = to_dict(v) if dataclasses.is_dataclass(v) else v
     return out
-
-
-def check(cond: bool, message: str) -> None:
-    """Raise a one-line config error unless ``cond`` holds."""
-    if not cond:
-        raise WaeError(message)
-
-
-def parse_value(text: str) -> Any:
-    """A ``--set`` value: TOML syntax (numbers, booleans, lists, quoted strings),
-    falling back to the bare string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
 
 
 def parse_sets(items: typing.Iterable[str]) -> dict[str, Any]:
@@ -154,9 +230,10 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """Recursive dict merge; ``over`` wins (tables merge, other values replace)."""
-    out = dict(base)
-    for k, v in over.items():
+    """Recursive dict merge; ``over`` wins (tables merge, other values
+    replace), each side read in its key spelling (:func:`spelled`)."""
+    out = spelled(base)
+    for k, v in spelled(over).items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = merge(out[k], v)
         else:
@@ -164,50 +241,71 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# -- the declared options ---------------------------------------------------------------
 Precision = typing.Literal["fp32", "bf16"]
 StepMode = typing.Literal["eager", "graph"]
 CompileMode = typing.Literal["none", "default", "max-autotune-no-cudagraphs"]
 
 
-# TrainConfig keys that say where things are or how often to save, not what is
-# computed: a resumed run may change them, and a bench cell's identity ignores them.
-LOCATION_KEYS = frozenset({"data_root", "download", "device", "data_on_device", "log_every", "ckpt_every",
-                           "ckpt_minutes", "keep_checkpoints"})
+@dataclass
+class RegularizerConfig:
+    """Settings every regularizer has: the penalty weight ``lambda_`` (λ).
+    Read like the table it came from: ``cfg["lambda"]``."""
+
+    lambda_: float = option(1.0, "Penalty weight λ (reg.lambda).", flag="--lambda",
+                            default_text="the paper's, per regularizer and dataset (`wae-bench list`)")
+
+    def __post_init__(self):
+        check(self.lambda_ >= 0, f"lambda must be >= 0, got {self.lambda_}")
+
+    def __getitem__(self, key: str) -> Any:
+        names = {key_of(f.name): f.name for f in dataclasses.fields(self)}
+        if key not in names:
+            raise KeyError(key)
+        return getattr(self, names[key])
 
 
 @dataclass
 class TrainConfig:
     """One training run.  ``None`` means "the dataset's / architecture's default",
-    resolved by :func:`wae_bench.run.resolve` and saved resolved."""
+    resolved by :func:`wae_bench.run.build.resolve` and saved resolved."""
 
-    regularizer: str = "moca"
-    arch: str | None = None
-    dataset: str = "digits"
-    data_root: str | None = None
-    download: bool = False
-    data_variant: str | None = None
-    image_size: int | None = None
-    latent_dim: int = 128
-    epochs: int | None = None
-    max_steps: int = 0
-    holdout: int = 0          # training images held out as the validation split (wae_bench.data.holdout); 0 = none
-    batch_size: int = 64
-    lr: float = 1e-3
-    lr_halve_every: int = 60
-    seed: int = 0
-    device: str = "auto"
-    precision: Precision = "fp32"
-    step_mode: StepMode = "eager"
-    channels_last: bool = False
-    compile: CompileMode = "none"
-    data_on_device: bool = True
-    sync_bn: bool = False
-    ckpt_every: int = 0
-    ckpt_minutes: float = 10.0
-    keep_checkpoints: int = 2
-    log_every: int = 50
-    expost: list[str] = field(default_factory=lambda: ["n", "gmm"])
-    reg: dict[str, Any] = field(default_factory=dict)
+    regularizer: str = option("moca", "Regularizer (see `wae-bench list`).", flag="--reg")
+    arch: str | None = option(None, "Architecture.", flag=True, default_text="the dataset's (a1; tiny for digits)")
+    dataset: str = option("digits", "Dataset (digits: embedded, offline).", flag=True)
+    data_root: str | None = option(None, "Dataset folder or archive location.", flag=True, location=True,
+                                   default_text="none (the embedded digits need none)")
+    download: bool = option(False, "Let torchvision download the dataset (online).", flag=True, location=True)
+    data_variant: str | None = option(None, "Label of the exact pixels (e.g. cifar10-jpeg-q75), recorded with "
+                                            "every score.", default_text="the dataset's")
+    image_size: int | None = option(None, "Image side in pixels.", default_text="the dataset's")
+    latent_dim: int = option(128, "Latent dimension d.")
+    epochs: int | None = option(None, "Epochs.", flag=True, default_text="the dataset's (100 for cifar10)")
+    max_steps: int = option(0, "Stop after this many steps (0: no cap).")
+    holdout: int = option(0, "Training images held out as the validation split (wae_bench.data.holdout; "
+                             "`eval --split val`); 0: none.")
+    batch_size: int = option(64, "Batch size PER PROCESS (global = × processes).", flag=True)
+    lr: float = option(1e-3, "Adam learning rate (halved every lr_halve_every epochs).", flag=True)
+    lr_halve_every: int = option(60, "Halve the learning rate every this many epochs (0: never).")
+    seed: int = option(0, "Seed of the weights, the data order and the prior samples.", flag=True)
+    device: str = option("auto", "auto, cpu, cuda, cuda:N.", flag=True, location=True)
+    precision: Precision = option("fp32", "bf16: autocast to bfloat16.", flag=True)
+    step_mode: StepMode = option("eager", "graph: capture the whole step as one CUDA graph (CUDA only).", flag=True)
+    channels_last: bool = option(False, "NHWC memory layout for the convolutions.", flag=True)
+    compile: CompileMode = option("none", "torch.compile the nets and the plugin's penalty.", flag=True)
+    data_on_device: bool = option(True, "Hold the whole dataset on the device.", location=True)
+    sync_bn: bool = option(False, "Under torchrun: batch-norm statistics over the global batch (CUDA only).",
+                           flag=True)
+    ckpt_every: int = option(0, "Checkpoint every this many steps (0: by time only).", location=True)
+    ckpt_minutes: float = option(10.0, "Checkpoint at the first log step this many minutes after the last "
+                                       "(0: by step count only).", location=True)
+    keep_checkpoints: int = option(2, "Checkpoints kept.", location=True)
+    log_every: int = option(50, "Log (and check for NaN/inf) every this many steps.", location=True)
+    expost: list[str] = option(help="Ex-post densities fitted after training: n, gmm (or an empty list).",
+                               factory=lambda: ["n", "gmm"])
+    reg: dict[str, Any] | RegularizerConfig = option(
+        help="The regularizer's own settings (reg.KEY; `wae-bench list` shows them); after resolution, its "
+             "validated Config.", factory=dict)
 
     def __post_init__(self):
         check(self.latent_dim >= 1, f"latent_dim must be >= 1, got {self.latent_dim}")
@@ -225,3 +323,51 @@ class TrainConfig:
         check(self.image_size is None or self.image_size >= 4, f"image_size must be >= 4, got {self.image_size}")
         for k in self.expost:
             check(k in ("n", "gmm"), f"bad expost density {k!r}: choose from n, gmm (or an empty list)")
+
+
+# TrainConfig keys that a resumed run may change and a bench cell's identity ignores.
+LOCATION_KEYS = location_keys(TrainConfig)
+
+METRICS = ("fid", "kid", "pr", "is")
+WHAT = ("samples", "n", "gmm", "rec", "interp")
+
+
+def _names(items: list[str], allowed: tuple[str, ...], flag: str) -> list[str]:
+    out = list(dict.fromkeys(s.strip().lower() for s in items if s and s.strip()))
+    bad = [s for s in out if s not in allowed]
+    if bad or not out:
+        raise WaeError(f"bad {flag} {','.join(bad) or '(none)'}; choose from {','.join(allowed)}")
+    return out
+
+
+@dataclass
+class EvalSettings:
+    """How a run is scored (:func:`wae_bench.evaluate.evaluate_run`)."""
+
+    fid_samples: int | None = option(None, "Generated samples per column.", flag=True,
+                                     default_text="the dataset's (10,000 as the paper; 500 for the embedded "
+                                                  "digits)")
+    metrics: list[str] = option(help="Comma list of fid, kid, pr, is.", factory=lambda: ["fid"], flag=True)
+    what: list[str] = option(help="Comma list of columns: samples, n, gmm (ex-post densities), rec, interp.",
+                             factory=lambda: ["samples"], flag=True)
+    split: typing.Literal["test", "train", "val"] = option(
+        "test", "Reference split (the paper: test; val: the training images a run held out, --set holdout=N).",
+        flag=True)
+    features: typing.Literal["inception", "standin"] = option(
+        "inception", "standin: random conv features for smoke tests (NOT FID).", flag=True)
+    fid_weights: str | None = option(None, "torch-fidelity's Inception weight file.", flag=True, location=True,
+                                     default_text="$WAE_BENCH_FID_WEIGHTS, the cache, torch-fidelity's download")
+    batch_size: int = option(250, "Generation and feature batch.", flag=True, run=False)
+    seed: int = option(0, "Seed of the generated samples.", flag=True, run=False)
+    kid_subset_size: int = option(1000, "KID subset size.", flag=True)
+    kid_subsets: int = option(100, "KID subsets.", flag=True)
+    interp_alphas: list[float] = option(help="α of the Interp column: 0.5 (RAE's midpoints) or a grid, "
+                                             "e.g. 0.1,0.2,...", factory=lambda: [0.5], flag=True)
+
+    def __post_init__(self):
+        self.metrics = _names(self.metrics, METRICS, "--metrics")
+        self.what = _names(self.what, WHAT, "--what")
+        check(self.fid_samples is None or self.fid_samples >= 2, f"--fid-samples must be >= 2, got {self.fid_samples}")
+        check(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
+        check(bool(self.interp_alphas) and all(0.0 <= a <= 1.0 for a in self.interp_alphas),
+              f"bad --interp-alphas {self.interp_alphas}: write numbers in [0, 1], e.g. 0.5 or 0.25,0.5,0.75")

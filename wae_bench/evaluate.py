@@ -11,17 +11,21 @@ written together with its protocol.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 import warnings
 from pathlib import Path
-from typing import Sequence
 
 import torch
+import torch_fidelity
+import torchvision
 
-from wae_bench import checkpoint
+from wae_bench import __version__, atomic, pictures
+from wae_bench.config import EvalSettings, from_dict, to_dict
 from wae_bench.data.batcher import to_float
-from wae_bench.distributed import Dist
 from wae_bench.errors import WaeError
+from wae_bench.expost import encode_all
 from wae_bench.metrics import diagnostics as diag
 from wae_bench.metrics import fid as F
 from wae_bench.metrics import generate
@@ -29,36 +33,22 @@ from wae_bench.metrics.features import Extractor, extract, make_extractor
 from wae_bench.metrics.reference import cache_file, make_key, reference
 from wae_bench.metrics.report import EvalProgress, print_table
 from wae_bench.metrics.weights import FidWeights, resolve as resolve_weights
-from wae_bench.model_io import Loaded, load_model
+from wae_bench.progress import console
+from wae_bench.run.build import load_data, load_val
+from wae_bench.run.reload import Loaded, load_model
+from wae_bench.step.distributed import Dist
 
-METRICS = ("fid", "kid", "pr", "is")
-# Reference splits: the test split (the paper's), the images trained on, or the
-# validation images the run held out of its training split (wae_bench.data.holdout).
-SPLITS = ("test", "train", "val")
 SPECTRUM_N = 10000
 CPU_IMG_PER_S = 5.0   # TF-Inception on 2 CPU cores
 
 
-def _names(items: Sequence[str] | str, allowed: Sequence[str], what: str) -> list[str]:
-    if isinstance(items, str):
-        items = items.split(",")
-    out = [s.strip().lower() for s in items if s and s.strip()]
-    bad = [s for s in out if s not in allowed]
-    if bad or not out:
-        raise WaeError(f"bad {what} {','.join(bad) or '(none)'}; choose from {','.join(allowed)}")
-    return list(dict.fromkeys(out))
-
-
-def evaluate_run(run_dir, *, fid_samples: int | None = None, metrics: Sequence[str] = ("fid",),
-                 what: Sequence[str] = ("samples",), split: str = "test", fid_weights: str | None = None,
-                 features: str = "inception", batch_size: int = 250, seed: int = 0, device: str = "auto",
-                 quiet: bool = False, kid_subset_size: int = 1000, kid_subsets: int = 100,
-                 interp_alphas: Sequence[float] = (0.5,), data_root: str | None = None,
-                 trust: bool = False) -> dict:
+def evaluate_run(run_dir, *, device: str = "auto", quiet: bool = False, data_root: str | None = None,
+                 trust: bool = False, **settings) -> dict:
     """Score the run in ``run_dir``; writes ``results.json`` there and returns it.
-    ``split``: the reference images, ``test`` (the paper's), ``train`` (the
-    images trained on) or ``val`` (the training images the run held out,
-    ``holdout``).  ``fid_samples=None`` takes the dataset's default (10,000, as the paper;
+    ``settings`` are :class:`~wae_bench.config.EvalSettings` keys.  ``split``:
+    the reference images, ``test`` (the paper's), ``train`` (the images
+    trained on) or ``val`` (the training images the run held out,
+    ``holdout``).  A ``fid_samples`` of None takes the dataset's default (10,000, as the paper;
     500 for the embedded digits, so that a CPU scores it in minutes).
 
     Under torchrun every rank generates its contiguous share of each column's
@@ -67,17 +57,12 @@ def evaluate_run(run_dir, *, fid_samples: int | None = None, metrics: Sequence[s
     features are gathered to rank 0, which alone scores and writes.
     """
     dist = Dist.from_env()
-    metrics = _names(metrics, METRICS, "--metrics")
-    what = _names(what, generate.WHAT, "--what")
-    if fid_samples is not None and fid_samples < 2:
-        raise WaeError(f"--fid-samples must be >= 2, got {fid_samples}")
-    if batch_size < 1:
-        raise WaeError(f"--batch-size must be >= 1, got {batch_size}")
-    if split not in SPLITS:
-        raise WaeError(f"bad --split {split!r}; choose {', '.join(SPLITS)}")
+    ev = from_dict(EvalSettings, settings)
+    metrics, what, split, features = ev.metrics, ev.what, ev.split, ev.features
+    batch_size, seed, kid_subset_size = ev.batch_size, ev.seed, ev.kid_subset_size
     run_dir = Path(run_dir)
     m = load_model(run_dir, device, trust)
-    fid_samples = fid_samples or m.plan.data.fid_samples       # None: the dataset's default (paper: 10,000)
+    fid_samples = ev.fid_samples or m.plan.data.fid_samples       # None: the dataset's default (paper: 10,000)
     if "kid" in metrics:
         F.check_kid_size(fid_samples, fid_samples, kid_subset_size)   # before any slow work
     dev = next(m.ae.parameters()).device
@@ -85,14 +70,9 @@ def evaluate_run(run_dir, *, fid_samples: int | None = None, metrics: Sequence[s
         if w in ("n", "gmm") and w not in m.expost:
             raise WaeError(f"the run has no ex-post {w!r} density to sample from; drop {w} from --what "
                            f"(the run was trained with expost={list(m.expost) or []})")
-    weights = _weights(features, fid_weights, metrics)
-
-    from wae_bench.run import load_data, load_val
-
+    weights = _weights(features, ev.fid_weights, metrics)
     plan = m.plan
     if data_root is not None:
-        import dataclasses
-
         plan = dataclasses.replace(plan, cfg=dataclasses.replace(plan.cfg, data_root=data_root))
     train, test = load_data(plan)
     ref = test if split == "test" else train if split == "train" else load_val(plan)
@@ -116,14 +96,14 @@ def evaluate_run(run_dir, *, fid_samples: int | None = None, metrics: Sequence[s
         if dist.is_main:
             ref_stats, ref_feats, cached = reference(key, ref_features, need_feats)
         for col in generate.columns(what, m.ae, m.reg, m.expost, ref.images, fid_samples, seed, dev,
-                                    interp_alphas):
+                                    ev.interp_alphas):
             start, stop = dist.shard(col.n)
             imgs = generate.images(m.ae, col, batch_size, start, stop, progress=bar.progress,
                                    task=bar.task(f"generate {col.name}", stop - start))
             feats = extract(ext, imgs, batch_size, bar.progress, bar.task(f"features {col.name}", stop - start))
             feats = {k: dist.gather_rows(v) for k, v in feats.items()}
             if dist.is_main:
-                scores[col.name] = _score(feats, ext, ref_stats, ref_feats, metrics, kid_subsets,
+                scores[col.name] = _score(feats, ext, ref_stats, ref_feats, metrics, ev.kid_subsets,
                                           kid_subset_size, seed)
             fit = m.run_info.get("expost_fit") if col.name in ("n", "gmm") else None
             counts[col.name] = {"n": col.n, **col.info, **({"fitted_on": fit} if fit else {})}
@@ -134,24 +114,20 @@ def evaluate_run(run_dir, *, fid_samples: int | None = None, metrics: Sequence[s
     _pictures(m, ref.images, run_dir, seed)
     result = {"scores": scores,
               "protocol": _protocol(ext, weights, features, fid_samples, counts, split, ref.images, variant, key,
-                                    cached, seed, dev, metrics, kid_subsets, kid_subset_size, m, elapsed),
+                                    cached, seed, dev, metrics, ev.kid_subsets, kid_subset_size, m, elapsed),
               "diagnostics": diagnostics,
               "run": _run(m)}
-    checkpoint.write_json(run_dir / "results.json", result)
+    atomic.write_json(run_dir / "results.json", result)
     if not quiet:
         print_table(result)
     return result
 
 
-def check_options(metrics: Sequence[str], what: Sequence[str], features: str, fid_weights: str | None,
-                  fid_samples: int | None) -> None:
-    """The cheap checks of :func:`evaluate_run`, for `wae-bench run` to make
-    before training (names, sample count, weights available)."""
-    metrics = _names(metrics, METRICS, "--metrics")
-    _names(what, generate.WHAT, "--what")
-    if fid_samples is not None and fid_samples < 2:
-        raise WaeError(f"--fid-samples must be >= 2, got {fid_samples}")
-    _weights(features, fid_weights, metrics)
+def check_options(ev: EvalSettings) -> None:
+    """The cheap check of :func:`evaluate_run` that its settings cannot make
+    themselves, for `wae-bench run` to make before training: the weights
+    are available."""
+    _weights(ev.features, ev.fid_weights, ev.metrics)
 
 
 def _weights(features: str, fid_weights: str | None, metrics: list[str]) -> FidWeights | None:
@@ -159,8 +135,6 @@ def _weights(features: str, fid_weights: str | None, metrics: list[str]) -> FidW
         if "is" in metrics:
             raise WaeError("the Inception Score needs Inception logits; it is not available with --features standin")
         return None
-    if features != "inception":
-        raise WaeError(f"unknown --features {features!r}; choose inception or standin")
     w = resolve_weights(fid_weights)
     if "is" in metrics and not w.has_fc:
         raise WaeError("the Inception Score needs Inception's final fc layer, which these weights (converted from "
@@ -185,8 +159,6 @@ def _score(feats: dict, ext: Extractor, ref_stats, ref_feats, metrics, kid_subse
 
 def _diagnostics(m: Loaded, train_x: torch.Tensor, ref_x: torch.Tensor, run_dir: Path, batch_size: int,
                  seed: int, dev: torch.device) -> dict:
-    from wae_bench.train import encode_all
-
     out = diag.reconstruction_error(m.ae, m.reg, ref_x, batch_size, dev)
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(train_x), generator=g)[:SPECTRUM_N]
@@ -202,10 +174,8 @@ def _diagnostics(m: Loaded, train_x: torch.Tensor, ref_x: torch.Tensor, run_dir:
 
 
 def _pictures(m: Loaded, ref_x: torch.Tensor, run_dir: Path, seed: int) -> None:
-    from wae_bench.pictures import spread, write_expost_grids, write_grids
-
-    write_grids(m.ae, m.reg, to_float(spread(ref_x)), run_dir, seed=seed)   # across classes, not the first only
-    write_expost_grids(m.ae, m.reg, m.expost, run_dir, seed=seed)
+    pictures.write_grids(m.ae, m.reg, to_float(pictures.spread(ref_x)), run_dir, seed=seed)   # across classes
+    pictures.write_expost_grids(m.ae, m.reg, m.expost, run_dir, seed=seed)
 
 
 def tf32_state(dev: torch.device) -> dict:
@@ -219,11 +189,6 @@ def tf32_state(dev: torch.device) -> dict:
 
 def _protocol(ext, weights, features, fid_samples, counts, split, ref_x, variant, key, cached, seed, dev,
               metrics, kid_subsets, kid_subset_size, m: Loaded, elapsed) -> dict:
-    import torch_fidelity
-    import torchvision
-
-    from wae_bench import __version__
-
     p = {"implementation": f"torch-fidelity {torch_fidelity.__version__}",
          "features": ext.label,
          "feature_layer": ext.layer,
@@ -261,12 +226,10 @@ def _run(m: Loaded) -> dict:
     c = m.plan.cfg
     return {"regularizer": c.regularizer, "arch": c.arch, "dataset": c.dataset, "seed": c.seed, "step": m.step,
             "finished": m.finished, "latent_dim": c.latent_dim, "image_size": c.image_size,
-            "lambda": c.reg.get("lambda", c.reg.get("lambda_")), "reg": c.reg}
+            "lambda": c.reg["lambda"], "reg": to_dict(c.reg)}
 
 
 def _warn(m: Loaded, features: str, dev: torch.device, n_gen: int, n_ref: int, quiet: bool) -> None:
-    from wae_bench.progress import console
-
     if quiet:
         return
     if not m.finished:
@@ -282,8 +245,6 @@ def _warn(m: Loaded, features: str, dev: torch.device, n_gen: int, n_ref: int, q
 
 def load_results(run_dir: str | Path) -> dict:
     """``results.json`` of a run; refuses scores without a protocol."""
-    import json
-
     p = Path(run_dir) / "results.json"
     if not p.is_file():
         raise WaeError(f"{str(p)!r} not found; score the run with `wae-bench eval {run_dir}`")
@@ -296,4 +257,4 @@ def load_results(run_dir: str | Path) -> dict:
     return r
 
 
-__all__ = ["evaluate_run", "load_results", "print_table", "METRICS"]
+__all__ = ["evaluate_run", "load_results", "print_table"]

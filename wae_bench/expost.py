@@ -8,7 +8,7 @@ initialisation, seeded), and sample new latents from it.
 
 The fitted density is kept as plain tensors (float64 weights, means and
 Cholesky factors of the covariances) so it is saved in the run's final
-checkpoint (``state["expost"][kind]``, written by :func:`wae_bench.train.train_run`
+checkpoint (``state["expost"][kind]``, written by :func:`wae_bench.run.train.train_run`
 for every regularizer) and loaded with ``weights_only=True``, without pickled
 code.  :func:`sample` draws from it; evaluation and pictures use it for the
 "n" / "gmm" columns of any run.
@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from wae_bench.data.batcher import to_float
 from wae_bench.data.subset import random_subset
 from wae_bench.errors import WaeError
 
@@ -40,6 +41,19 @@ def fit_record(n: int, seed: int) -> dict:
     """What a run records about its fit (``config.json``; the N / GMM protocol)."""
     return {"images": min(n, FIT_IMAGES), "of": n,
             "subset": "all" if n <= FIT_IMAGES else f"seeded random subset (wae_bench.data.subset, 'expost/{seed}')"}
+
+
+@torch.no_grad()
+def encode_all(ae, reg, images: Tensor, limit: int = 10000, batch: int = 500) -> Tensor:
+    """Latents ``constrain(Enc(x))`` of the first ``limit`` images (eval
+    mode, on the CPU): what the densities are fitted to."""
+    dev = next(ae.parameters()).device
+    was = ae.training
+    ae.eval()
+    out = [reg.constrain(ae.encode(to_float(images[i:i + batch].to(dev)))).float().cpu()
+           for i in range(0, min(limit, len(images)), batch)]
+    ae.train(was)
+    return torch.cat(out)
 
 
 def fit(latents: Tensor, kind: str, seed: int = 0, reg_covar: float = 1e-6) -> dict[str, Tensor]:

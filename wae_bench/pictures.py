@@ -11,7 +11,8 @@ import torch
 from torch import Tensor
 from torchvision.utils import make_grid
 
-from wae_bench.checkpoint import atomic_write
+from wae_bench.atomic import atomic_write
+from wae_bench.expost import sample
 
 
 def spread(images: Tensor, n: int = 64) -> Tensor:
@@ -88,8 +89,6 @@ def _write_grids(ae, reg, test_x: Tensor, out: Path, n: int, seed: int) -> list[
 def write_expost_grids(ae, reg, densities: dict, out: Path, n: int = 64, seed: int = 0) -> list[Path]:
     """samples-n.png / samples-gmm.png: ``Dec(constrain(z))``, ``z`` from each
     fitted ex-post density (:func:`wae_bench.expost.sample`)."""
-    from wae_bench.expost import sample
-
     dev = next(ae.parameters()).device
     paths = []
     with eval_mode(ae, reg):

@@ -3,7 +3,7 @@
 WAE (Tolstikhin et al. 2018, Thm. 1) minimises reconstruction error subject to
 ``Q_Z = Enc#P_X`` matching a prior ``P_Z``; a regularizer is the relaxation of
 that constraint.  One base class hosts every plugin without special cases in
-the trainer (:mod:`wae_bench.trainer`), which owns every ``backward()`` and
+the trainer (:mod:`wae_bench.step.trainer`), which owns every ``backward()`` and
 optimiser step, in this fixed order per iteration ``t``:
 
 1. ``z = constrain(Enc(x))`` and ``x_hat = Dec(z)`` (one forward).
@@ -22,7 +22,6 @@ graph.  State lives in buffers and sub-modules, so checkpoints carry it.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Literal
 
@@ -30,17 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wae_bench.config import check, from_dict, to_dict
-
-
-@dataclass
-class RegularizerConfig:
-    """Settings every regularizer has: the penalty weight ``lambda_`` (λ)."""
-
-    lambda_: float = 1.0
-
-    def __post_init__(self):
-        check(self.lambda_ >= 0, f"lambda must be >= 0, got {self.lambda_}")
+from wae_bench.config import RegularizerConfig, check, from_dict, to_dict  # (RegularizerConfig: the base of every plugin's Config)
 
 
 @dataclass
@@ -80,7 +69,7 @@ class Context:
     ``t`` is the 0-based iteration as a 0-d device tensor (capture-safe),
     ``T`` the total number of iterations.  ``gather`` concatenates a tensor
     over all processes along dim 0 *with* gradient; ``gather_nograd`` without
-    (both are the identity in a single process; see :mod:`wae_bench.distributed`).
+    (both are the identity in a single process; see :mod:`wae_bench.step.distributed`).
     """
 
     t: Tensor
@@ -92,7 +81,7 @@ class Context:
 
 
 class Divergence(nn.Module):
-    """A pure penalty function (e.g. :func:`wae_bench.divergences.sinkhorn`)
+    """A pure penalty function (e.g. :func:`wae_bench.losses.sinkhorn`)
     held as a parameter-free sub-module, its fixed arguments bound, so that the
     ``compile`` option compiles it with the nets (:meth:`Regularizer.compile_targets`).
     Eager, it is the function itself; it adds nothing to checkpoints.  A small
@@ -114,7 +103,7 @@ class Regularizer(nn.Module):
     """Base class of every latent regularizer plugin.
 
     Subclasses set ``name``, ``paper`` and ``Config`` (a dataclass whose
-    defaults are the paper's, subclassing :class:`RegularizerConfig`), and
+    defaults are the paper's, subclassing :class:`~wae_bench.config.RegularizerConfig`), and
     implement :meth:`penalty`.  Optional hooks have do-nothing defaults.
     """
 
@@ -122,9 +111,6 @@ class Regularizer(nn.Module):
     paper: ClassVar[str] = ""
     Config: ClassVar[type[RegularizerConfig]] = RegularizerConfig
     prior: ClassVar[Literal["gaussian", "sphere"]] = "gaussian"
-    # Passing the whole penalty through a gathered batch (DDP) is the faithful
-    # choice for sample-based divergences; plugins that are per-example set False.
-    gather_batch: ClassVar[bool] = True
     # torch.compile cannot differentiate a compiled graph twice; a plugin whose
     # penalty needs a double backward (RAE-GP's decoder gradient) sets False.
     compilable: ClassVar[bool] = True
@@ -216,32 +202,9 @@ class Regularizer(nn.Module):
     def after_step(self, x: Tensor, z: Tensor, out: RegOut, ae: nn.Module, ctx: Context) -> None:
         """Work after the optimiser step, under ``no_grad`` (EMA, enqueue)."""
 
-    # -- description ------------------------------------------------------------
-    @classmethod
-    def describe(cls) -> str:
-        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-
-
 def log_grid(center: float, below: float = 1.5, above: float = 1.5) -> list[float]:
     """Half-decade steps (×1, ×3, ×10, ...) from ``below`` decades under
     ``center`` to ``above`` decades over it: ``log_grid(1000)`` is
     ``[30, 100, 300, 1000, 3000, 10000, 30000]`` (three decades)."""
     ks = range(-round(2 * below), round(2 * above) + 1)
     return [float(f"{center * 10.0 ** (k // 2) * (3 if k % 2 else 1):.3g}") for k in ks]
-
-
-def cosine_momentum(m0: float, t: Tensor, T: int) -> Tensor:
-    """BYOL's schedule, MoCA's momentum: ``m_t = 1 - (1 - m0)(cos(π t/T) + 1)/2``
-    (m_0 = m0, m_T = 1); ``t`` a device tensor so it is capture-safe."""
-    ratio = t.to(torch.float32) / max(T, 1)
-    return 1.0 - (1.0 - m0) * (torch.cos(math.pi * ratio) + 1.0) / 2.0
-
-
-@torch.no_grad()
-def ema_update(target: nn.Module, source: nn.Module, m: Tensor) -> None:
-    """``θ_k ← m θ_k + (1 − m) θ`` for every parameter (buffers are left to the
-    target's own forward passes, as MoCo does)."""
-    tk = [p for p in target.parameters()]
-    tq = [p.detach() for p in source.parameters()]
-    torch._foreach_mul_(tk, m)
-    torch._foreach_add_(tk, torch._foreach_mul(tq, 1.0 - m))

@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Literal
 
-from wae_bench import checkpoint
+from wae_bench import atomic
 from wae_bench.bench import spec as specs
 from wae_bench.bench.grid import Cell
 from wae_bench.bench.spec import EvalSettings, Spec
@@ -69,7 +69,7 @@ class ResultsDir:
         new = {"format": FORMAT, "name": spec.name, "hash": spec.hash(), "source": spec.source,
                "toml": source.read_text() if source.is_file() else "", "spec": spec.raw}
         if rec is None or {k: rec.get(k) for k in new} != new:
-            checkpoint.write_json(self.spec_path, {**new, "written": time.strftime("%Y-%m-%dT%H:%M:%S")})
+            atomic.write_json(self.spec_path, {**new, "written": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
     def spec(self) -> Spec:
         rec = self.record()
@@ -119,7 +119,7 @@ class ResultsDir:
     def mark_failed(self, cell: Cell, error: BaseException | str, **extra: Any) -> None:
         line = error if isinstance(error, str) else one_line(error)
         tb = "" if isinstance(error, str) else "".join(traceback.format_exception(error))
-        checkpoint.write_json(self.cell_dir(cell.id) / "failed.json",
+        atomic.write_json(self.cell_dir(cell.id) / "failed.json",
                               {"cell": cell.id, "error": line, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
                                **extra, "traceback": tb})
 

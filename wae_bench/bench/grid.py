@@ -25,8 +25,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Literal
 
 from wae_bench.bench.spec import Spec, check_tuned_axis, flatten_axes
-from wae_bench.config import TrainConfig, from_dict, merge, to_dict
+from wae_bench.config import TrainConfig, from_dict, merge, split_list, to_dict
 from wae_bench.errors import WaeError
+from wae_bench.registry import DATASETS, REGULARIZERS
+from wae_bench.run.build import Plan, resolve as resolve_run
 
 # Short names of axes in cell ids and table headers.
 AXIS_NAMES = {"latent_dim": "d", "reg.lambda": "lambda"}
@@ -85,8 +87,6 @@ def cell_id(regularizer: str, arch: str, dataset: str, axes: Iterable[tuple[str,
 
 
 def default_arch(dataset: str) -> str:
-    from wae_bench.registry import DATASETS
-
     return DATASETS.get(dataset).arch
 
 
@@ -139,13 +139,8 @@ def tuning_axes(spec: Spec, cell: Cell) -> dict[str, list]:
     plugin's own :meth:`~wae_bench.regularizer.Regularizer.tuning_grid`."""
     axes = spec.tune_axes(cell.regularizer)
     if axes is None:
-        from wae_bench.regularizer import Setup
-
         plan = _plan(cell)
-        c = plan.cfg
-        setup = Setup(total_steps=0, batch_size=c.batch_size, latent_dim=c.latent_dim, arch=plan.arch.name,
-                      dataset=plan.data.name)
-        axes = flatten_axes(plan.reg_cls.tuning_grid(setup), f"{cell.regularizer}.tuning_grid: ")
+        axes = flatten_axes(plan.reg_cls.tuning_grid(plan.setup(0)), f"{cell.regularizer}.tuning_grid: ")
         for key in axes:
             check_tuned_axis(spec, cell.regularizer, key, f"{cell.regularizer}.tuning_grid: ")
     return axes
@@ -153,8 +148,6 @@ def tuning_axes(spec: Spec, cell: Cell) -> dict[str, list]:
 
 def sampler(regularizer: str) -> str:
     """The column a regularizer's tuning runs are scored on (its ``sampler``)."""
-    from wae_bench.registry import REGULARIZERS
-
     return getattr(REGULARIZERS.get(regularizer), "sampler", "samples")
 
 
@@ -200,10 +193,8 @@ def _unique(cells: list[Cell]) -> list[Cell]:
     return out
 
 
-def _plan(cell: Cell, device: str | None = None):
-    """The cell's :class:`wae_bench.run.Plan`; errors name the cell."""
-    from wae_bench.run import resolve as resolve_run
-
+def _plan(cell: Cell, device: str | None = None) -> Plan:
+    """The cell's :class:`~wae_bench.run.build.Plan`; errors name the cell."""
     o = dict(cell.overrides, **({"device": device} if device else {}))
     try:
         return resolve_run(from_dict(TrainConfig, o))
@@ -227,7 +218,7 @@ def select(cells: list[Cell], only: str | None) -> list[Cell]:
     """``--only``: comma-separated cell ids or glob patterns (``moca-*``, ``*-s0``)."""
     if not only:
         return cells
-    patterns = [p.strip() for p in only.split(",") if p.strip()]
+    patterns = split_list(only)
     picked = [c for c in cells if any(fnmatch.fnmatchcase(c.id, p) for p in patterns)]
     if not picked:
         raise WaeError(f"--only {only!r} matches no cell; list the cells with --dry-run")

@@ -20,7 +20,7 @@ from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import Cell, format_value
 from wae_bench.bench.spec import WHAT_LABELS, Spec, flat_keys
 from wae_bench.bench.table import axis_label, metric_label, points
-from wae_bench.checkpoint import atomic_write
+from wae_bench.atomic import atomic_write
 
 LOG_AXES = {"reg.lambda", "reg.K"}
 

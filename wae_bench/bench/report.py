@@ -25,7 +25,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from wae_bench import checkpoint
+from wae_bench import atomic
 from wae_bench.bench import grid, tune
 from wae_bench.bench.aggregate import MISSING
 from wae_bench.bench.folder import ResultsDir, score
@@ -283,4 +283,4 @@ def page(folder: ResultsDir, rep: Report) -> str:
 
 def write(folder: ResultsDir, rep: Report, out: str | Path | None = None) -> Path:
     """Write the report atomically to ``out`` (default ``RESULTS_DIR/report.html``)."""
-    return checkpoint.write_text(Path(out) if out else folder.path / REPORT_NAME, page(folder, rep))
+    return atomic.write_text(Path(out) if out else folder.path / REPORT_NAME, page(folder, rep))

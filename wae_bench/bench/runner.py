@@ -1,4 +1,4 @@
-"""Run the cells of a grid: train (:func:`wae_bench.train.train_run`) then
+"""Run the cells of a grid: train (:func:`wae_bench.run.train.train_run`) then
 evaluate (:func:`wae_bench.evaluate.evaluate_run`) each, one run directory
 per cell, so that every cell gets the same budget and protocol (MoCA paper,
 Table 1: all models trained and scored alike).
@@ -20,7 +20,6 @@ Table 1: all models trained and scored alike).
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -30,13 +29,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from wae_bench import evaluate
 from wae_bench.bench import grid, tune
 from wae_bench.bench.folder import ResultsDir, has_scores
 from wae_bench.bench.grid import Cell
-from wae_bench.bench.spec import EvalSettings, Spec
+from wae_bench.bench.spec import Spec
+from wae_bench.config import EvalSettings, to_dict
 from wae_bench.data.holdout import HoldoutSize
 from wae_bench.errors import WaeError
 from wae_bench.progress import console
+from wae_bench.run import train
+from wae_bench.step.trainer import NonFinite
 
 
 class BenchInterrupted(WaeError):
@@ -52,27 +55,14 @@ class Outcome:
     ran: bool = True
 
 
-def check_evaluator() -> None:
-    if importlib.util.find_spec("wae_bench.evaluate") is None:
-        raise WaeError("wae_bench.evaluate is not installed, so cells cannot be scored; update wae-bench, "
-                       "or list the cells with --dry-run")
-
-
 def evaluate_cell(run_dir: Path, ev: EvalSettings, device: str | None, quiet: bool) -> None:
-    from wae_bench.evaluate import evaluate_run
-
-    evaluate_run(run_dir, fid_samples=ev.fid_samples, metrics=tuple(ev.metrics), what=tuple(ev.what),
-                 split=ev.split, fid_weights=ev.fid_weights, features=ev.features, batch_size=ev.batch_size,
-                 seed=ev.seed, device=device or "auto", quiet=quiet)
+    evaluate.evaluate_run(run_dir, **to_dict(ev), device=device or "auto", quiet=quiet)
 
 
 def run_cell(folder: ResultsDir, spec: Spec, cell: Cell, device: str | None = None, quiet: bool = False,
              cells: list[Cell] | None = None) -> Outcome:
     """Train (or resume) and evaluate one cell; a failure is recorded, not raised.
     ``cells``: the spec's whole expansion (a final cell's tuning group is read from it)."""
-    from wae_bench.train import train_run
-    from wae_bench.trainer import NonFinite
-
     t0 = time.perf_counter()
     run_dir = folder.cell_dir(cell.id)
     ev = tune.eval_settings(spec, cell)
@@ -80,7 +70,7 @@ def run_cell(folder: ResultsDir, spec: Spec, cell: Cell, device: str | None = No
     try:
         overrides = tune.overrides(folder, spec, cell, grid.expand(spec) if cells is None else cells)
         overrides = dict(overrides, **({"device": device} if device else {}))
-        train_run(overrides, run_dir, resume=(run_dir / "config.json").is_file(), quiet=quiet)
+        train.train_run(overrides, run_dir, resume=(run_dir / "config.json").is_file(), quiet=quiet)
         evaluate_cell(run_dir, ev, device, quiet)
         res = folder.results(cell.id)
         if res is None or not has_scores(res, ev):

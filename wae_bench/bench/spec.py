@@ -8,7 +8,8 @@ Sections (unknown keys are refused, as everywhere in wae-bench)::
                default), regularizers, seeds
     [train]    TrainConfig keys shared by every cell (epochs, batch_size, ...)
     [dataset.NAME]                  TrainConfig keys for one dataset only
-    [eval]     fid_samples, metrics, what, split, features, batch_size, seed
+    [eval]     EvalSettings keys (wae_bench.config; docs/cli.md): fid_samples,
+               metrics, what, split, features, batch_size, seed, ...
     [reg.NAME]                      settings of one regularizer (its Config keys)
     [reg.NAME.dataset.D] / [reg.NAME.arch.A]   ... for one dataset / architecture
     [reg.NAME.grid]                 axes for this regularizer only
@@ -32,10 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wae_bench.config import LOCATION_KEYS, TrainConfig, from_dict, load_toml, merge, parse_sets
+from wae_bench.config import (LOCATION_KEYS, WHAT, EvalSettings, TrainConfig, from_dict, load_toml, location_keys,
+                              merge, parse_sets)
 from wae_bench.errors import WaeError
 
-What = typing.Literal["samples", "rec", "n", "gmm", "interp"]
+What = typing.Literal[WHAT]
 WHAT_LABELS = {"samples": "prior samples", "rec": "REC", "n": "N", "gmm": "GMM", "interp": "Interp"}
 
 # TrainConfig keys the grid itself sets; [train] / [dataset.*] may not.
@@ -61,27 +63,6 @@ class BenchInfo:
             values = getattr(self, key)
             if len(set(values)) != len(values):
                 raise WaeError(f"bench.{key} lists a value twice ({values}); list each once")
-
-
-@dataclass
-class EvalSettings:
-    """Arguments of :func:`wae_bench.evaluate.evaluate_run` for every cell."""
-
-    fid_samples: int = 10000
-    metrics: list[str] = field(default_factory=lambda: ["fid"])
-    what: list[What] = field(default_factory=lambda: ["samples"])
-    split: typing.Literal["train", "test", "val"] = "test"
-    features: str = "inception"
-    batch_size: int = 250
-    seed: int = 0
-    fid_weights: str | None = None
-
-    def __post_init__(self):
-        if self.fid_samples < 2:
-            raise WaeError(f"eval.fid_samples must be >= 2, got {self.fid_samples}")
-        if not self.metrics or not self.what:
-            raise WaeError("eval.metrics and eval.what must each name at least one entry, e.g. "
-                           "metrics = [\"fid\"], what = [\"samples\"]")
 
 
 @dataclass
@@ -218,6 +199,17 @@ def check_tuned_axis(spec: Spec, regularizer: str, key: str, where: str) -> None
                        f"(tuning picks its value) or from the tuning axes")
 
 
+def _check_table(section: str, name: str, table: Any, listed: list[str], shape: str) -> None:
+    """``[section.name]`` configures something the grid lists, and is a table."""
+    field = {"dataset": "datasets", "reg": "regularizers"}[section]
+    if name not in listed:
+        what = "dataset" if section == "dataset" else "regularizer"
+        raise WaeError(f"[{section}.{name}] configures a {what} not in bench.{field} ({', '.join(listed)}); "
+                       f"add it there or remove the table")
+    if not isinstance(table, dict):
+        raise WaeError(f"{section}.{name} must be {shape}")
+
+
 def validate(spec: Spec) -> Spec:
     """Structural checks that need no registry (the registry ones happen when
     the cells are resolved, :func:`wae_bench.bench.grid.resolve_all`)."""
@@ -225,18 +217,10 @@ def validate(spec: Spec) -> Spec:
     spec.grid = flatten_axes(spec.grid)
     _check_train_keys(spec.train, "train")
     for name, table in spec.dataset.items():
-        if name not in b.datasets:
-            raise WaeError(f"[dataset.{name}] configures a dataset not in bench.datasets ({', '.join(b.datasets)}); "
-                           f"add it there or remove the table")
-        if not isinstance(table, dict):
-            raise WaeError(f"dataset.{name} must be a table of training settings")
+        _check_table("dataset", name, table, b.datasets, "a table of training settings")
         _check_train_keys(table, f"dataset.{name}")
     for name, table in spec.reg.items():
-        if name not in b.regularizers:
-            raise WaeError(f"[reg.{name}] configures a regularizer not in bench.regularizers "
-                           f"({', '.join(b.regularizers)}); add it there or remove the table")
-        if not isinstance(table, dict):
-            raise WaeError(f"reg.{name} must be a table of settings, e.g. [reg.{name}] lambda = 10")
+        _check_table("reg", name, table, b.regularizers, f"a table of settings, e.g. [reg.{name}] lambda = 10")
         for sub in REG_SUBTABLES:
             if not isinstance(table.get(sub, {}), dict):
                 raise WaeError(f"reg.{name}.{sub} must be a table, e.g. [reg.{name}.{sub}.NAME]")
@@ -287,7 +271,7 @@ def _strip(data: dict[str, Any]) -> dict[str, Any]:
     out["train"] = {k: v for k, v in out.get("train", {}).items() if k not in LOCATION_KEYS}
     out["dataset"] = {n: {k: v for k, v in t.items() if k not in LOCATION_KEYS}
                       for n, t in out.get("dataset", {}).items()}
-    out["eval"] = {k: v for k, v in out.get("eval", {}).items() if k != "fid_weights"}
+    out["eval"] = {k: v for k, v in out.get("eval", {}).items() if k not in location_keys(EvalSettings)}
     return {k: v for k, v in out.items() if v}
 
 

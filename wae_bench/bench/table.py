@@ -20,7 +20,7 @@ from typing import Any
 
 from rich.table import Table
 
-from wae_bench import checkpoint
+from wae_bench import atomic
 from wae_bench.bench import grid, tune
 from wae_bench.bench.aggregate import Entry
 from wae_bench.bench.folder import ResultsDir, score
@@ -214,7 +214,7 @@ def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell], generated: bool 
     (each distinct one with its number of cells)."""
     e = spec.eval
     lines = [f"asked: {'/'.join(e.metrics)} of {', '.join(WHAT_LABELS[w] for w in e.what)}, "
-             f"{e.fid_samples} generated images vs the {e.split} split, features {e.features}, seed {e.seed}"]
+             f"{e.fid_samples or 'the dataset’s number of'} generated images vs the {e.split} split, features {e.features}, seed {e.seed}"]
     if e.features != "inception":
         lines.append(f"NOT FID: eval.features = {e.features!r} is a stand-in feature extractor; these numbers "
                      f"compare runs within this table only, never with published FIDs")
@@ -395,8 +395,8 @@ def rich_table(rep: Report) -> Table:
 
 
 def write(folder: ResultsDir, rep: Report) -> list[Path]:
-    out = [checkpoint.write_text(folder.path / "table.md", markdown(rep)),
-           checkpoint.write_text(folder.path / "table.csv", csv_text(rep))]
+    out = [atomic.write_text(folder.path / "table.md", markdown(rep)),
+           atomic.write_text(folder.path / "table.csv", csv_text(rep))]
     if rep.tuning_rows:
-        out.append(checkpoint.write_text(folder.path / "tuning.csv", tuning_csv(rep)))
+        out.append(atomic.write_text(folder.path / "tuning.csv", tuning_csv(rep)))
     return out

@@ -25,11 +25,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from wae_bench import checkpoint
+from wae_bench import atomic
 from wae_bench.bench import grid
 from wae_bench.bench.folder import ResultsDir, State, score
 from wae_bench.bench.grid import Cell
-from wae_bench.bench.spec import EvalSettings, Spec
+from wae_bench.bench.spec import Spec
+from wae_bench.config import EvalSettings
 from wae_bench.errors import WaeError
 
 RULE = "lowest mean validation {metric} over the tuning seeds; failed or diverged values are never chosen"
@@ -196,7 +197,7 @@ def settle(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell]) -> di
         raise WaeError(f"every tuning cell of {final.id} failed or diverged ({ch.points[0].errors[0]}); fix the "
                        f"cause or give [reg.{final.regularizer}.tune] other values, then rerun")
     members_ = members(cells, final)
-    checkpoint.write_json(record_path(folder, final), {
+    atomic.write_json(record_path(folder, final), {
         "cell": final.id, "tuned": True, "values": best.values, "score": best.mean, "grid": ch.grid,
         "budget": budget(spec, members_[0]), "rule": RULE.format(metric=spec.tune.metric),
         "points": [p.as_dict() for p in ch.points], "time": time.strftime("%Y-%m-%dT%H:%M:%S")})

@@ -1,5 +1,9 @@
 """The ``wae-bench`` command line (click).  Each module of this package adds
-its commands to :data:`main`'s group through :func:`command_modules`.
+its commands (its ``COMMANDS``) to :data:`main`'s group through
+:func:`command_modules`; :mod:`~wae_bench.cli.options` derives the flags
+from the option declarations.  Nothing here imports torch at start-up
+(``wae-bench --help`` takes a fraction of a second): a command imports what
+it runs when it runs.
 
 Errors the user can fix (:class:`WaeError`, bad options) print one line,
 ``error: <problem>; <fix>``, and exit 2; a run stopped by SIGINT/SIGTERM exits
@@ -74,9 +78,9 @@ def main(argv: list[str] | None = None) -> None:
     _DEBUG = _wants_debug(args)
     try:
         cli.main(args=args, prog_name="wae-bench", standalone_mode=False)
-        from wae_bench.distributed import leave_process_group
-
-        leave_process_group()
+        dist = sys.modules.get("wae_bench.step.distributed")   # loaded only if a command trained or scored
+        if dist is not None:
+            dist.leave_process_group()                          # (under torchrun: leave cleanly)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

@@ -9,13 +9,13 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from wae_bench.bench import spec as specs
+from wae_bench.config import split_list
 from wae_bench.errors import WaeError
 from wae_bench.progress import console, stdout
 
 
 def _load(spec_path: str, sets: tuple[str, ...], data_root: str | None, fid_weights: str | None):
-    from wae_bench.bench import spec as specs
-
     extra = [f"train.data_root={json.dumps(data_root)}"] if data_root else []
     extra += [f"eval.fid_weights={json.dumps(fid_weights)}"] if fid_weights else []
     return specs.load(spec_path, [*sets, *extra])
@@ -88,6 +88,7 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
 def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device, devices, dry_run, as_json,
               skip_failed, no_table, quiet):
     """Train + evaluate every cell of the grid in SPEC (a TOML file); resumable."""
+    # (import torch, ~2 s: `wae-bench --help` must not)
     from wae_bench.bench import grid, runner
     from wae_bench.bench.folder import ResultsDir
 
@@ -102,10 +103,9 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
     if dry_run:
         _dry_run(folder, spec, cells, everything, configs, as_json)
         return
-    runner.check_evaluator()
     folder.claim(spec)
     if devices:
-        slots = [d.strip() for d in devices.split(",") if d.strip()]
+        slots = split_list(devices)
         passthrough = [a for s in sets for a in ("--set", s)]
         passthrough += ["--data-root", data_root] if data_root else []
         passthrough += ["--fid-weights", fid_weights] if fid_weights else []
@@ -133,6 +133,7 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
 
 
 def _table(folder) -> None:
+    # (import torch and matplotlib, ~3 s: `wae-bench --help` must not)
     from wae_bench.bench import grid, plots, table
 
     rep = table.collect(folder)

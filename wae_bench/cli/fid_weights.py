@@ -15,6 +15,7 @@ from wae_bench.errors import WaeError
 @click.option("--download", is_flag=True, help="torch-fidelity's own download (online).")
 def fid_weights_cmd(helper, path, download):
     """Provision FID Inception weights into the cache; without options, show the ones in use."""
+    # (imports torch and torch-fidelity, ~4 s: `wae-bench --help` must not)
     from wae_bench.metrics import weights as W
 
     if sum(map(bool, (helper, path, download))) > 1:

@@ -10,6 +10,7 @@ from wae_bench.registry import ARCHITECTURES, DATASETS, REGULARIZERS
 
 
 def _params(spec, size: int) -> str:
+    # (imports torch, ~2 s: `wae-bench --help` must not)
     from wae_bench.nets import build_arch, count_params
 
     try:

@@ -14,6 +14,7 @@ from wae_bench.progress import console
 def report_cmd(results_dir, out):
     """One HTML page of a results folder that opens offline: the table, the plots, the protocol, the failed
     cells and every cell's sample / reconstruction / interpolation grids and latent spectrum."""
+    # (import torch and matplotlib, ~3 s: `wae-bench --help` must not)
     from wae_bench.bench import report, table
     from wae_bench.bench.folder import ResultsDir
 

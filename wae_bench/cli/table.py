@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from wae_bench.config import split_list
 from wae_bench.progress import console, stdout
 
 
@@ -17,18 +18,17 @@ from wae_bench.progress import console, stdout
               help="Also write the HTML report, RESULTS_DIR/report.html (as `wae-bench report`).")
 def table_cmd(results_dir, columns, metric, no_plots, html_report):
     """Aggregate a results folder: mean ± std over seeds, missing cells marked."""
-    from wae_bench.bench import grid, plots, table
+    # (import torch and matplotlib, ~3 s: `wae-bench --help` must not)
+    from wae_bench.bench import grid, plots, report, table
     from wae_bench.bench.folder import ResultsDir
 
     folder = ResultsDir(results_dir)
-    cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    cols = split_list(columns) if columns else None
     rep = table.collect(folder, cols, metric)
     paths = table.write(folder, rep)
     if not no_plots:
         paths += plots.write_all(folder, rep.spec, grid.expand(rep.spec), metric, (cols or rep.spec.eval.what)[0])
     if html_report:
-        from wae_bench.bench import report
-
         paths.append(report.write(folder, rep))
     stdout.print(table.rich_table(rep))
     console.print("wrote " + ", ".join(str(p) for p in paths))

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from wae_bench.errors import WaeError
+
 
 class Batcher:
     """Epoch ``e``'s order is ``randperm(N)`` from a generator seeded by
@@ -20,6 +22,9 @@ class Batcher:
         self.images = images if device is None else images.to(device)
         self.B, self.seed, self.rank, self.W = batch_size, seed, rank, world_size
         self.steps_per_epoch = len(images) // (batch_size * world_size)
+        if self.steps_per_epoch == 0:
+            raise WaeError(f"the training set has {len(images)} images, fewer than one batch of "
+                           f"{batch_size * world_size}; lower --batch-size")
         self._epoch, self._perm = -1, None
 
     def perm(self, epoch: int) -> Tensor:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wae_bench.data.files import find_split, read_images
+from wae_bench.data.files import find_split, members, read_images
 from wae_bench.data.spec import DatasetSpec, ImageSet
 from wae_bench.errors import WaeError
 
@@ -122,9 +122,7 @@ def load_celeba(root, split, image_size, download) -> ImageSet:
     if split_dir is not None:
         return ImageSet(read_images(split_dir, 3, resize_to=image_size, crop=140), "celeba-files")
     x = read_images(folder, 3, resize_to=image_size, crop=140)
-    from wae_bench.data.files import _members
-
-    names = [n for n, _ in _members(folder)]
+    names = [n for n, _ in members(folder)]
     idx = _celeba_split(names, base / "list_eval_partition.txt", split)
     return ImageSet(x[idx], "celeba-140crop")
 

@@ -30,7 +30,7 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and _is_image(p.name))
 
 
-def _members(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
+def members(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
     if path.is_dir():
         for p in _image_files(path):
             yield str(p.relative_to(path)), p.read_bytes
@@ -119,7 +119,7 @@ def _read_images(path: Path, channels: int, resize_to: int | None, crop: int | N
                  expect: int | None) -> torch.Tensor:
     arrays, first = [], None
     try:
-        for name, read in _members(path):
+        for name, read in members(path):
             a = _decode(name, read(), channels, resize_to, crop, path)
             if resize_to is None:
                 want = (expect, expect) if expect else (first.shape[:2] if first is not None else a.shape[:2])

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from wae_bench.checkpoint import atomic_write, write_json
+from wae_bench.atomic import atomic_write, write_json
 from wae_bench.data.batcher import to_float
 
 

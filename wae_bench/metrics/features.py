@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
 from wae_bench.errors import WaeError
+from wae_bench.metrics.weights import build_extractor
 
 STANDIN = "standin-randconv"
 FEATURES = ("inception", "standin")
@@ -105,8 +106,6 @@ def make_extractor(features: str, device: torch.device, weights_path: str | None
         return Extractor(net, f"{STANDIN} (not FID)", "128", None, device)
     if features != "inception":
         raise WaeError(f"unknown --features {features!r}; choose one of: {', '.join(FEATURES)}")
-    from wae_bench.metrics.weights import build_extractor
-
     names = ("2048", "logits_unbiased") if logits else ("2048",)
     net = build_extractor(weights_path, names).to(device)
     return Extractor(net, "inception-v3-compat (TF-Inception 2015-12-05, pool3 2048-d)", "2048",

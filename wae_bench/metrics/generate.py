@@ -24,12 +24,12 @@ import torch
 from torch import Tensor
 
 from wae_bench import expost
-from wae_bench.data.subset import random_subset
+from wae_bench.config import WHAT
 from wae_bench.data.batcher import to_float, to_uint8
+from wae_bench.data.subset import random_subset
 from wae_bench.errors import WaeError
 
 CHUNK = 1000
-WHAT = ("samples", "n", "gmm", "rec", "interp")
 
 
 def chunk_generator(seed: int, column: str, chunk: int) -> torch.Generator:

@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from wae_bench.checkpoint import atomic_write
+from wae_bench.atomic import atomic_write
 from wae_bench.metrics.cache import cache_root
 from wae_bench.metrics.fid import Stats, statistics, stats_from_tensors, stats_to_tensors
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import sys
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from wae_bench.progress import console, stdout
+
 _COLS = [("fid", "FID", "{:.2f}"), ("kid_mean", "KID×10³", None), ("precision", "Precision", "{:.3f}"),
          ("recall", "Recall", "{:.3f}"), ("is_mean", "IS", "{:.2f}")]
 _ROWS = {"samples": "samples (prior)", "n": "ex-post N", "gmm": "ex-post GMM", "rec": "REC", "interp": "Interp"}
@@ -12,10 +17,6 @@ _ROWS = {"samples": "samples (prior)", "n": "ex-post N", "gmm": "ex-post GMM", "
 
 def print_table(result: dict) -> None:
     """Rich table of the scores, with the protocol under it."""
-    from rich.table import Table
-
-    from wae_bench.progress import stdout
-
     s, p = result["scores"], result["protocol"]
     stand_in = p["features"].startswith("standin")
     used = [c for c in _COLS if any(c[0] in v for v in s.values())]
@@ -57,11 +58,6 @@ class EvalProgress:
     """Rich bars for generation and feature extraction (lines when not a terminal)."""
 
     def __init__(self, quiet: bool):
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
-
-        from wae_bench.progress import console
-
         self.quiet, self.console = quiet, console
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TimeRemainingColumn(), console=console,

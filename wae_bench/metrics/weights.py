@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from wae_bench.checkpoint import atomic_write, write_json
+from wae_bench.atomic import atomic_write, write_json
 from wae_bench.errors import WaeError
 from wae_bench.metrics.cache import cache_root, sha256_file
 from wae_bench.metrics.fid_helper import (FID_HELPER_SHA1, convert_fid_helper, fid_helper_file, load_torchscript,

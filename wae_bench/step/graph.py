@@ -39,8 +39,7 @@ def _state_tensors(trainer) -> list[Tensor]:
     """Every tensor a step changes in place (not gradients)."""
     out = [trainer.t, *trainer.ae.state_dict(keep_vars=True).values(),
            *trainer.reg.state_dict(keep_vars=True).values()]
-    m = trainer.meter
-    out += [t for t in (m.sums, m.count, m.first_bad) if t is not None]
+    out += trainer.meter.tensors()
     for opt in filter(None, (trainer.opt, trainer.aux_opt)):
         for st in opt.state.values():
             out += [v for v in st.values() if isinstance(v, Tensor)]

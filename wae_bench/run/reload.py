@@ -1,7 +1,7 @@
-"""Rebuild a trained model from its run directory (:mod:`wae_bench.run`):
+"""Rebuild a trained model from its run directory (:mod:`wae_bench.run.directory`):
 the resolved config saved in the checkpoint (else ``config.json``) ->
-:func:`~wae_bench.run.resolve` -> :func:`~wae_bench.run.build`, then a strict
-load of the newest loadable checkpoint's autoencoder and regularizer."""
+:func:`~wae_bench.run.build.resolve` -> :func:`~wae_bench.run.build.build_model`,
+then a strict load of the newest loadable checkpoint's autoencoder and regularizer."""
 from __future__ import annotations
 
 import json
@@ -10,12 +10,13 @@ from pathlib import Path
 
 import torch
 
-from wae_bench import checkpoint
 from wae_bench.config import TrainConfig, from_dict
 from wae_bench.errors import WaeError
 from wae_bench.nets import Autoencoder
 from wae_bench.regularizer import Regularizer
-from wae_bench.run import Plan, RunDir, build, pick_device, resolve
+from wae_bench.run import checkpoint
+from wae_bench.run.build import Plan, build_model, pick_device, resolve
+from wae_bench.run.directory import RunDir
 
 
 @dataclass
@@ -48,7 +49,7 @@ def load_model(run_dir: str | Path, device: str | torch.device = "auto", trust: 
     info = _run_info(run)
     dev = device if isinstance(device, torch.device) else pick_device(device)
     T = int(info.get("total_steps") or state.get("t") or 1)
-    ae, reg = build(plan, _channels(state.get("ae") or {}, plan), T, dev)
+    ae, reg = build_model(plan, _channels(state.get("ae") or {}, plan), T, dev)
     for name, mod, sd in (("autoencoder", ae, state.get("ae")), ("regularizer", reg, state.get("reg"))):
         try:
             mod.load_state_dict(sd, strict=True)

@@ -1,37 +1,31 @@
-"""`wae-bench run`: train one model in a run directory, resumable."""
+"""Train one run in its directory: a new run, or the resumption of a killed
+or stopped one, then the work after training (ex-post densities, the final
+checkpoint, picture grids).  What `wae-bench run` and each bench cell call."""
 from __future__ import annotations
 
 import signal
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
+import torch.distributed as td
 from rich.markup import escape
 
-from wae_bench import checkpoint, expost
-from wae_bench.compile import compile_nets, eager
-from wae_bench.data import Batcher, holdout
-from wae_bench.data.batcher import to_float
-from wae_bench.distributed import Dist
+from wae_bench import atomic, expost, pictures
+from wae_bench.data import holdout
 from wae_bench.config import to_dict
+from wae_bench.data.batcher import to_float
 from wae_bench.errors import WaeError
 from wae_bench.nets import count_params
 from wae_bench.progress import TrainProgress, console, stdout
-from wae_bench.run import (RunDir, build, config_for, default_out, load_data, output_dir, pick_device, resolve,
-                           total_steps, versions)
-from wae_bench.trainer import NonFinite, Trainer, fit
-
-
-@torch.no_grad()
-def encode_all(ae, reg, images: torch.Tensor, limit: int = 10000, batch: int = 500) -> torch.Tensor:
-    """Latents ``constrain(Enc(x))`` of the first ``limit`` images (eval mode)."""
-    dev = next(ae.parameters()).device
-    was = ae.training
-    ae.eval()
-    out = [reg.constrain(ae.encode(to_float(images[i:i + batch].to(dev)))).float().cpu()
-           for i in range(0, min(limit, len(images)), batch)]
-    ae.train(was)
-    return torch.cat(out)
+from wae_bench.run import checkpoint
+from wae_bench.run.build import Run, batches, build_run, load_data, pick_device, total_steps
+from wae_bench.run.directory import RunDir, default_out, output_dir, plan_for, versions
+from wae_bench.step.compile import eager
+from wae_bench.step.distributed import Dist
+from wae_bench.step.loop import fit
+from wae_bench.step.trainer import NonFinite
 
 
 def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = False, force: bool = False,
@@ -43,8 +37,7 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
     run = RunDir(out) if out is not None else None
     if resume and run is None:
         raise WaeError("--resume needs --out RUN_DIR (the run directory to continue)")
-    cfg = config_for(overrides, run, resume, force)
-    plan = resolve(cfg, dist.world_size)
+    plan = plan_for(overrides, run, resume, force, dist.world_size)
     cfg = plan.cfg
     run = run or RunDir(default_out(cfg))
     if not resume and run.path.exists() and any(run.path.iterdir()):
@@ -53,17 +46,12 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
                        f"or choose another --out")
     dist.barrier()   # every rank has checked the folder before rank 0 writes into it
     with output_dir(run.path, dist.is_main):
-        device = dist.device if dist.enabled else pick_device(cfg.device)
+        device = pick_device(cfg.device, dist)
         train, test = load_data(plan)
-        spe, T = total_steps(cfg, len(train.images), dist.world_size)
-        channels = train.images.shape[1]
-        ae, reg = build(plan, channels, T, device, dist.world_size, sync_bn=cfg.sync_bn and dist.enabled)
-        if cfg.channels_last:   # NHWC convolutions (tensor cores like them); same maths
-            ae, reg = ae.to(memory_format=torch.channels_last), reg.to(memory_format=torch.channels_last)
-        compile_nets(ae, reg, cfg.compile)
-        trainer = Trainer(ae, reg, lr=cfg.lr, total_steps=T, precision=cfg.precision,
-                          model=dist.wrap(ae), ctx=dist.context(T))
-        dist.seed_rank(cfg.seed)   # equal initial weights; own prior samples / directions per rank
+        batcher, batch = batches(plan, train.images, device, dist)
+        spe, T = batcher.steps_per_epoch, total_steps(cfg, batcher)
+        built = build_run(plan, channels=train.images.shape[1], total_steps=T, device=device, dist=dist)
+        trainer = built.trainer
         start, finished = 0, False
         if resume:
             start, finished = _resume(trainer, run, cfg, trust, dist)
@@ -71,27 +59,21 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
         variant = cfg.data_variant or train.variant
         held = f" (+{cfg.holdout} held out)" if cfg.holdout else ""
         if dist.is_main:
+            params = count_params(built.ae)
             run.write_config(cfg, {"total_steps": T, "steps_per_epoch": spe, "n_train": len(train.images),
                                    "n_test": len(test.images), "data_variant": variant, "world_size": dist.world_size,
-                                   "global_batch_size": cfg.batch_size * dist.world_size,
-                                   "params": count_params(ae),
+                                   "global_batch_size": cfg.batch_size * dist.world_size, "params": params,
                                    **({"holdout": holdout.record(len(train.images), cfg.holdout, cfg.dataset)}
                                       if cfg.holdout else {}),
                                    **({"expost_fit": expost.fit_record(len(train.images), cfg.seed)}
                                       if cfg.expost else {})})
-            stdout.print(f"[bold]{cfg.regularizer}[/] · {cfg.arch} ({count_params(ae) / 1e6:.2f}M params) · "
+            stdout.print(f"[bold]{cfg.regularizer}[/] · {cfg.arch} ({params / 1e6:.2f}M params) · "
                          f"{cfg.dataset} \\[{variant}] {len(train.images)} train{held} / {len(test.images)} test · "
                          f"batch {cfg.batch_size} per process × {dist.world_size} = "
                          f"{cfg.batch_size * dist.world_size} · {T} steps ({_epochs_text(T, spe, cfg.epochs)}) · "
                          f"{device} · {escape(str(run.path))}", soft_wrap=True)
             if notice:
                 console.print(notice, soft_wrap=True)
-    batcher = Batcher(train.images, cfg.batch_size, cfg.seed, dist.rank, dist.world_size,
-                      device if cfg.data_on_device else None)
-    batch = batcher.batch if cfg.data_on_device else (lambda s: batcher.batch(s).to(device, non_blocking=True))
-    if cfg.channels_last:
-        fetch = batch
-        batch = lambda s: fetch(s).contiguous(memory_format=torch.channels_last)  # noqa: E731
 
     def save(step: int, **extra) -> None:
         ranks = dist.gather_objects(trainer.rng_dict()) if dist.enabled else None   # (collective)
@@ -109,11 +91,8 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
             run.append_metrics({"step": step, **m, **speed, "time": time.time()})
 
     stopped = None
-    if not finished and start < T and cfg.step_mode == "graph":
-        from wae_bench.graph import capture_step
-
-        trainer.step = capture_step(trainer, batch(start), world_size=dist.world_size)
     if not finished and start < T:
+        built.capture(batch(start))
         with TrainProgress(T, start, cfg.batch_size * dist.world_size, quiet or not dist.is_main) as bar:
             try:
                 stopped = fit(trainer, batch, start=start, total=T, steps_per_epoch=spe,
@@ -126,26 +105,31 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
                 raise NonFinite(f"{e} ({kept})") from None
     if stopped:
         raise Stopped(stopped, int(trainer.t), run.path)
-    with eager(ae, reg):   # the work after training: forward-only, new batch sizes (see compile.eager)
-        if not finished:
-            dens = {}
-            if cfg.expost and dist.is_main:
-                idx = expost.fit_indices(len(train.images), cfg.seed)
-                lat = encode_all(ae, reg, train.images[idx], limit=len(idx))
-                dens = {k: expost.fit(lat, k, seed=cfg.seed) for k in cfg.expost}
-            save(T, finished=True, expost=dens)
-        if dist.is_main:
-            from wae_bench.pictures import spread, write_grids  # (imports torchvision: only when needed)
-
-            write_grids(ae, reg, to_float(spread(test.images)), run.path, seed=cfg.seed)
+    _finish(built, T, train.images, test.images, run.path, finished, save)
     dist.barrier()   # the final checkpoint exists before any rank evaluates it
     return run.path
 
 
+def _finish(built: Run, T: int, train_x: torch.Tensor, test_x: torch.Tensor, out: Path, finished: bool,
+            save: Callable[..., None]) -> None:
+    """The work after training: forward-only, new batch sizes, so eager (see
+    :func:`~wae_bench.step.compile.eager`): the ex-post densities of the
+    training latents in the final checkpoint, then the picture grids."""
+    cfg, dist, ae, reg = built.plan.cfg, built.dist, built.ae, built.reg
+    with eager(ae, reg):
+        if not finished:
+            dens = {}
+            if cfg.expost and dist.is_main:
+                idx = expost.fit_indices(len(train_x), cfg.seed)
+                lat = expost.encode_all(ae, reg, train_x[idx], limit=len(idx))
+                dens = {k: expost.fit(lat, k, seed=cfg.seed) for k in cfg.expost}
+            save(T, finished=True, expost=dens)
+        if dist.is_main:
+            pictures.write_grids(ae, reg, to_float(pictures.spread(test_x)), out, seed=cfg.seed)
+
+
 def _any_rank(dist: Dist):
     """``flags -> for each flag, whether any rank raised it`` (one all-reduce; DDP only)."""
-    import torch.distributed as td
-
     def agree(*flags: bool) -> tuple[bool, ...]:
         t = torch.tensor([int(f) for f in flags], device=dist.device)
         td.all_reduce(t, op=td.ReduceOp.MAX)
@@ -171,8 +155,8 @@ def _resume(trainer, run, cfg, trust: bool, dist: Dist) -> tuple[int, bool]:
     Under DDP each rank takes back its own random state."""
     main = dist.is_main
     if main:
-        checkpoint.clean_temp(run.path / "checkpoints")
-        checkpoint.clean_temp(run.path)
+        atomic.clean_temp(run.path / "checkpoints")
+        atomic.clean_temp(run.path)
 
     skipped: list[str] = []
     found = checkpoint.latest(run.path, trust, on_skip=lambda p, why: skipped.append(why))

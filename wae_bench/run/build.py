@@ -1,0 +1,191 @@
+"""Build a run from its config -- the one place that does it.
+
+1. :func:`resolve`: the config against the registries, every ``None``
+   default filled in and the regularizer's settings validated into its own
+   config object (:class:`Plan`; ``plan.cfg.reg`` is the object the plugin is
+   built with, so ``--lambda`` reaches the loss through that one object).
+2. :func:`build_model`: seeded nets and plugin, attached, on the device.
+3. :func:`build_run`: those plus the memory layout, ``compile``, the
+   (DDP-wrapped) :class:`~wae_bench.step.trainer.Trainer` and the per-rank
+   random stream (:class:`Run`); :meth:`Run.capture` makes the step a CUDA
+   graph when ``step_mode = "graph"``.
+4. :func:`batches` and :func:`total_steps`: ``batch_size`` makes the batcher,
+   and the batcher's steps per epoch make the step count.
+
+`wae-bench run` (:mod:`wae_bench.run.train`), the reload for evaluation
+(:mod:`wae_bench.run.reload`), ``benchmarks/speed.py``,
+``benchmarks/kernel_count.py`` and the tests all build through here.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from wae_bench.config import TrainConfig, from_dict, merge, to_dict
+from wae_bench.data import Batcher, DatasetSpec, ImageSet, holdout, load_split
+from wae_bench.errors import WaeError
+from wae_bench.nets import ArchSpec, Autoencoder, build_arch
+from wae_bench.registry import ARCHITECTURES, DATASETS, REGULARIZERS
+from wae_bench.regularizer import Regularizer, Setup
+from wae_bench.step.compile import compile_nets
+from wae_bench.step.distributed import Dist
+from wae_bench.step.graph import capture_step
+from wae_bench.step.rng import seed_everything
+from wae_bench.step.trainer import Trainer
+
+
+@dataclass
+class Plan:
+    """A config resolved against its dataset, architecture and regularizer."""
+
+    cfg: TrainConfig          # every default filled in; ``cfg.reg`` is the plugin's Config object
+    data: DatasetSpec
+    arch: ArchSpec
+    reg_cls: type[Regularizer]
+    world_size: int = 1
+
+    def setup(self, total_steps: int) -> Setup:
+        """The static facts the plugin is sized by (:class:`~wae_bench.regularizer.Setup`)."""
+        c = self.cfg
+        return Setup(total_steps=total_steps, batch_size=c.batch_size, world_size=self.world_size,
+                     latent_dim=c.latent_dim, arch=self.arch.name, dataset=self.data.name)
+
+
+def stand_in_data(image_size: int, channels: int = 3, arch: str = "tiny") -> DatasetSpec:
+    """A dataset without images, for runs fed their own batches (tests,
+    benchmarks); no plugin has defaults for it, so each runs at its Config's."""
+    def load(*args):
+        raise WaeError("the stand-in dataset has no images; feed the trainer batches directly")
+
+    return DatasetSpec("stand-in", "batches fed by the caller", load, image_size, channels, arch)
+
+
+def resolve(cfg: TrainConfig, world_size: int = 1, data: DatasetSpec | None = None) -> Plan:
+    """Fill every ``None`` default and validate the regularizer's settings
+    (its ``defaults(setup)``, then the user's ``reg`` table).  ``data``
+    (:func:`stand_in_data`) replaces the registered ``cfg.dataset`` where no
+    data is loaded."""
+    data = data or DATASETS.get(cfg.dataset)
+    arch = ARCHITECTURES.get(cfg.arch or data.arch)
+    reg_cls = REGULARIZERS.get(cfg.regularizer)
+    if not (isinstance(reg_cls, type) and issubclass(reg_cls, Regularizer)):
+        raise WaeError(f"regularizer {cfg.regularizer!r} is not a wae_bench.Regularizer subclass; fix the plugin")
+    size = cfg.image_size or data.image_size
+    arch.check_size(size)
+    cfg = dataclasses.replace(cfg, dataset=data.name, arch=arch.name, image_size=size,
+                              epochs=cfg.epochs or data.epochs)
+    plan = Plan(cfg, data, arch, reg_cls, world_size)
+    user = cfg.reg if isinstance(cfg.reg, dict) else to_dict(cfg.reg)
+    reg_cfg = from_dict(reg_cls.Config, merge(reg_cls.defaults(plan.setup(0)), user), where="reg.")
+    plan.cfg = dataclasses.replace(cfg, reg=reg_cfg)
+    return plan
+
+
+def load_data(plan: Plan) -> tuple[ImageSet, ImageSet]:
+    """The images trained on (the training split less the ``holdout``
+    validation images, :mod:`wae_bench.data.holdout`) and the test split."""
+    c = plan.cfg
+    train = load_split(plan.data, c.data_root, "train", c.image_size, c.download)
+    test = load_split(plan.data, c.data_root, "test", c.image_size, False)  # (a download fetched both splits)
+    if c.holdout:
+        train = holdout.split(train, c.holdout, plan.data.name)[0]
+    return train, test
+
+
+def load_val(plan: Plan) -> ImageSet:
+    """The validation split: the ``holdout`` training images the run never trained on."""
+    c = plan.cfg
+    if not c.holdout:
+        raise WaeError("the run held out no validation images (holdout = 0); score the test split, or train "
+                       "with --set holdout=N to hold out N training images")
+    train = load_split(plan.data, c.data_root, "train", c.image_size, False)
+    return holdout.split(train, c.holdout, plan.data.name)[1]
+
+
+def pick_device(name: str, dist: Dist | None = None) -> torch.device:
+    """``auto`` (CUDA if there is one), ``cpu``, ``cuda``, ``cuda:N``; under
+    torchrun, the process's own GPU."""
+    if dist is not None and dist.enabled:
+        return dist.device
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise WaeError(f"bad device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise WaeError(f"device {name!r} asked for but no CUDA GPU is available; use --device cpu")
+    return dev
+
+
+def batches(plan: Plan, images: Tensor, device: torch.device,
+            dist: Dist | None = None) -> tuple[Batcher, Callable[[int], Tensor]]:
+    """The batcher of the training images (``batch_size`` per process) and
+    ``batch(step)``: that step's batch on ``device``, in the run's memory layout."""
+    c, dist = plan.cfg, dist or Dist()
+    batcher = Batcher(images, c.batch_size, c.seed, dist.rank, dist.world_size,
+                      device if c.data_on_device else None)
+    fetch = batcher.batch if c.data_on_device else (lambda s: batcher.batch(s).to(device, non_blocking=True))
+    if not c.channels_last:
+        return batcher, fetch
+    return batcher, (lambda s: fetch(s).contiguous(memory_format=torch.channels_last))
+
+
+def total_steps(cfg: TrainConfig, batcher: Batcher) -> int:
+    """``epochs`` of the batcher's steps, capped at ``max_steps`` (0: no cap)."""
+    total = batcher.steps_per_epoch * cfg.epochs
+    return min(total, cfg.max_steps) if cfg.max_steps else total
+
+
+def build_model(plan: Plan, channels: int, total_steps: int, device: torch.device,
+                sync_bn: bool = False) -> tuple[Autoencoder, Regularizer]:
+    """The autoencoder and the plugin (attached), seeded by ``cfg.seed`` so
+    that every rank starts from the same weights, on ``device``."""
+    c = plan.cfg
+    seed_everything(c.seed)
+    ae = build_arch(plan.arch, c.image_size, channels, c.latent_dim)
+    if sync_bn:   # before attach: MoCA's key encoder copies the synchronised batch norm too
+        if device.type != "cuda":
+            raise WaeError("sync_bn needs CUDA devices (NCCL); drop --set sync_bn=true on the CPU")
+        ae = torch.nn.SyncBatchNorm.convert_sync_batchnorm(ae)
+    reg = plan.reg_cls(c.reg, plan.setup(total_steps))
+    reg.attach(ae)
+    return ae.to(device), reg.to(device)
+
+
+@dataclass
+class Run:
+    """The trained objects of one run, as :func:`build_run` makes them."""
+
+    plan: Plan
+    ae: Autoencoder
+    reg: Regularizer
+    trainer: Trainer
+    dist: Dist
+
+    def capture(self, example: Tensor) -> None:
+        """With ``step_mode = "graph"``: replace the trainer's step by its CUDA
+        graph, captured on ``example`` (after any checkpoint is loaded)."""
+        if self.plan.cfg.step_mode == "graph":
+            self.trainer.step = capture_step(self.trainer, example, world_size=self.dist.world_size)
+
+
+def build_run(plan: Plan, *, channels: int, total_steps: int, device: torch.device | None = None,
+              dist: Dist | None = None) -> Run:
+    """Nets, plugin and trainer of a run of ``total_steps`` steps: channels-last
+    if asked, compiled if asked (before the DDP wrap), then each rank's own
+    random stream for prior samples (rank 0 keeps the single-process one)."""
+    c, dist = plan.cfg, dist or Dist()
+    device = pick_device(c.device, dist) if device is None else device
+    ae, reg = build_model(plan, channels, total_steps, device, sync_bn=c.sync_bn and dist.enabled)
+    if c.channels_last:   # NHWC convolutions (tensor cores like them); same maths
+        ae, reg = ae.to(memory_format=torch.channels_last), reg.to(memory_format=torch.channels_last)
+    compile_nets(ae, reg, c.compile)
+    trainer = Trainer(ae, reg, lr=c.lr, total_steps=total_steps, precision=c.precision,
+                      model=dist.wrap(ae), ctx=dist.context(total_steps))
+    dist.seed_rank(c.seed)
+    return Run(plan, ae, reg, trainer, dist)

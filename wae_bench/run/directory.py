@@ -1,0 +1,128 @@
+"""The run directory: its files, the checks on ``--out`` before anything
+is written, and the config of a resumed run.
+
+Layout of ``RUN_DIR``::
+
+    config.json            resolved config, library versions
+    metrics.jsonl          one line per log interval
+    checkpoints/step-N.pt  the last ``keep_checkpoints`` checkpoints
+    samples.png  reconstructions.png  interpolations.png
+    results.json           scores with their protocol (``wae-bench eval``)
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+from pathlib import Path
+from typing import Iterator
+
+import torch
+import torchvision
+
+from wae_bench import __version__, atomic
+from wae_bench.config import LOCATION_KEYS, TrainConfig, from_dict, merge, to_dict
+from wae_bench.errors import WaeError
+from wae_bench.run.build import Plan, resolve
+
+
+def versions() -> dict[str, str]:
+    """The library versions recorded with a run and in every checkpoint."""
+    return {"wae_bench": __version__, "torch": str(torch.__version__),
+            "torchvision": str(torchvision.__version__), "python": platform.python_version()}
+
+
+class RunDir:
+    """Files of one run; every write is atomic (:mod:`wae_bench.atomic`)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    def saved_config(self) -> dict | None:
+        if not self.config_path.is_file():
+            return None
+        try:
+            return json.loads(self.config_path.read_text())["config"]
+        except (json.JSONDecodeError, KeyError, OSError) as e:
+            raise WaeError(f"{str(self.config_path)!r} is unreadable ({e}); restore it or start a new --out") from None
+
+    def write_config(self, cfg: TrainConfig, extra: dict) -> None:
+        atomic.write_json(self.config_path, {"config": to_dict(cfg), "versions": versions(), **extra})
+
+    def append_metrics(self, record: dict) -> None:
+        with open(self.path / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def truncate_metrics(self, step: int) -> None:
+        """Drop metric lines written after the checkpoint we resume from (and a
+        line torn by a kill mid-append)."""
+        p = self.path / "metrics.jsonl"
+        if p.is_file():
+            keep = [ln for ln in p.read_text(errors="replace").splitlines() if _step_of(ln) <= step]
+            atomic.write_text(p, "".join(ln + "\n" for ln in keep))
+
+
+def _step_of(line: str) -> float:
+    """The ``step`` of a metrics line; infinity for a torn or foreign line."""
+    try:
+        rec = json.loads(line)
+        return float(rec["step"]) if isinstance(rec, dict) and isinstance(rec.get("step"), int) else float("inf")
+    except (json.JSONDecodeError, KeyError):
+        return float("inf")
+
+
+def check_writable(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise WaeError(f"cannot write to output directory {str(path)!r} ({e.strerror or e}); "
+                       f"choose another --out") from None
+
+
+@contextlib.contextmanager
+def output_dir(path: Path, main: bool = True) -> Iterator[None]:
+    """Make (and check) the output folder up front, so an unwritable ``--out``
+    fails before data loading; if the block then fails while the folders this
+    made are still empty (bad data, bad settings), remove them again: a bad
+    input leaves nothing behind."""
+    made = [p for p in (path, *path.parents) if not p.exists()]
+    if main:
+        check_writable(path)
+    try:
+        yield
+    except BaseException:
+        for p in made if main else []:
+            try:
+                p.rmdir()          # only ever removes an empty folder
+            except OSError:
+                break
+        raise
+
+
+def default_out(cfg: TrainConfig) -> Path:
+    return Path("runs") / f"{cfg.regularizer}-{cfg.arch}-{cfg.dataset}-s{cfg.seed}"
+
+
+def plan_for(overrides: dict, run: RunDir | None, resume: bool, force: bool, world_size: int = 1) -> Plan:
+    """The resolved config of a new run (``overrides`` on the defaults), or of
+    a resumed run (the saved config; overrides that change the result are
+    refused unless ``force``)."""
+    if not resume:
+        return resolve(from_dict(TrainConfig, overrides), world_size)
+    saved = run.saved_config() if run else None
+    if saved is None:
+        raise WaeError(f"nothing to resume in {str(run.path) if run else '?'!r} (no config.json); drop --resume "
+                       f"to start a new run there")
+    plan = resolve(from_dict(TrainConfig, merge(saved, overrides)), world_size)
+    changed = [k for k, v in to_dict(plan.cfg).items() if k not in LOCATION_KEYS and saved.get(k) != v]
+    if changed and not force:
+        raise WaeError(f"--resume with a different config ({', '.join(changed)} changed) would not reproduce the "
+                       f"run; drop those options, or pass --force to resume anyway")
+    return plan

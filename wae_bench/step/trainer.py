@@ -1,0 +1,167 @@
+"""The training step; the only place that calls ``backward()`` and
+``optimizer.step()``.
+
+One iteration (order documented in :mod:`wae_bench.regularizer`)::
+
+    z, x_hat = ae(x, reg.constrain)                       # Enc, constraint, Dec
+    aux = reg.aux_loss(z.detach()); aux.backward(); aux_opt.step()   # if any (WAE Alg. 1)
+    loss = ||x - x_hat||² + reg.penalty(x, z).loss        # MoCA Eq. 5 / WAE Eq. 4
+    loss.backward(); opt.step()
+    reg.after_step(...)                                   # EMA, enqueue
+    meter.add(...); t += 1                                # device-side, no sync
+
+Nothing in :meth:`Trainer.step` reads a tensor on the host; metrics and the
+non-finite guard are read every ``log_every`` steps (:mod:`wae_bench.step.loop`)
+through :meth:`Meter.read <wae_bench.step.meter.Meter.read>`.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.distributed as td
+from torch import Tensor, nn
+
+from wae_bench.errors import WaeError
+from wae_bench.losses import reconstruction
+from wae_bench.regularizer import Context, Regularizer
+from wae_bench.step.meter import Meter
+from wae_bench.step.rng import module_generators, rng_state, set_rng_state
+
+
+def average_gradients(opt: torch.optim.Optimizer) -> None:
+    """Average the gradients of ``opt``'s parameters over all processes (one
+    flattened all-reduce), as DDP does for the autoencoder."""
+    grads = [p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    td.all_reduce(flat)
+    flat /= td.get_world_size()
+    torch._foreach_copy_(grads, [f.view_as(g) for f, g in zip(flat.split([g.numel() for g in grads]), grads)])
+
+
+class NonFinite(WaeError):
+    """A loss term or parameter went NaN/inf; raised before any checkpoint of
+    that state is written."""
+
+
+class Trainer:
+    """Owns the optimisers and the step counter ``t`` (a device tensor)."""
+
+    def __init__(self, ae: nn.Module, reg: Regularizer, *, lr: float, total_steps: int,
+                 precision: str = "fp32", model: nn.Module | None = None, ctx: Context | None = None):
+        self.ae, self.reg = ae, reg
+        self.model = model if model is not None else ae   # a DDP wrapper under torchrun
+        self.device = next(ae.parameters()).device
+        self.t = torch.zeros((), dtype=torch.long, device=self.device)
+        self.ctx = ctx if ctx is not None else Context(t=self.t, T=total_steps)
+        self.ctx.t, self.ctx.T = self.t, total_steps
+        wd = reg.decoder_weight_decay()
+        groups = [{"params": list(ae.encoder.parameters()), "weight_decay": 0.0},
+                  {"params": list(ae.decoder.parameters()), "weight_decay": wd}]
+        # fused Adam on CUDA: one multi-tensor kernel per step (capturable with a tensor lr)
+        self.opt = torch.optim.Adam(groups, lr=lr, fused=True if self.device.type == "cuda" else None)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True   # static shapes: let cuDNN pick each conv's algorithm
+        self.aux_opt = reg.make_aux_optimizer()
+        self.base_lr = lr
+        # no cast cache: each weight is cast once per step anyway, and a cache
+        # that outlives a CUDA-graph capture would hold graph-pool tensors
+        self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=False)) \
+            if precision == "bf16" else contextlib.nullcontext
+        self.meter = Meter(self.device)
+
+    def set_lr(self, lr: float) -> None:
+        """Between steps; a tensor lr (capturable Adam in a CUDA graph) is
+        changed in place so the captured graph sees it."""
+        for opt in filter(None, (self.opt, self.aux_opt)):
+            for g in opt.param_groups:
+                value = lr * g.get("lr_scale", 1.0)
+                if isinstance(g["lr"], Tensor):
+                    g["lr"].fill_(value)
+                else:
+                    g["lr"] = value
+
+    def step(self, x: Tensor) -> None:
+        """One training iteration on batch ``x`` (float, [0, 1]); capture-safe."""
+        ctx, reg = self.ctx, self.reg
+        with self.autocast():
+            z, x_hat = self.model(x, reg.constrain)
+        terms = {}
+        if self.aux_opt is not None:
+            with self.autocast():
+                aux = reg.aux_loss(z.detach(), ctx)
+            self.aux_opt.zero_grad(set_to_none=True)
+            aux.backward()
+            if ctx.world_size > 1:   # the plugin's own module is synchronised like the autoencoder
+                average_gradients(self.aux_opt)
+            self.aux_opt.step()
+            terms["aux"] = aux
+        with self.autocast():
+            rec = reconstruction(x_hat, x)
+            out = reg.penalty(x, z, self.ae, ctx)
+        loss = rec + out.loss
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        with torch.no_grad():
+            reg.after_step(x, z.detach(), out, self.ae, ctx)
+        self.meter.add({"loss": loss, "rec": rec, "reg": out.loss, **terms,
+                        **{f"{reg.name}/{k}": v for k, v in out.terms.items()}}, self.t)
+        self.t += 1
+
+    # -- state ------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"ae": self.ae.state_dict(), "reg": self.reg.state_dict(), "opt": self.opt.state_dict(),
+                "aux_opt": self.aux_opt.state_dict() if self.aux_opt else None,
+                "t": int(self.t), "meter": self.meter.state_dict(), **self.rng_dict()}
+
+    def rng_dict(self) -> dict:
+        """This process's random state: the global RNGs and the plugins'
+        private generators (one per rank under DDP)."""
+        return {"rng": rng_state(), "generators": {k: g.get_state() for k, g in self._generators().items()}}
+
+    def load_rng(self, s: dict) -> None:
+        set_rng_state(s["rng"])
+        for k, g in self._generators().items():
+            if k in s.get("generators", {}):
+                g.set_state(s["generators"][k])
+
+    def load_state_dict(self, s: dict) -> None:
+        self.ae.load_state_dict(s["ae"])
+        self.reg.load_state_dict(s["reg"])
+        self.opt.load_state_dict(s["opt"])
+        if self.aux_opt is not None and s.get("aux_opt") is not None:
+            self.aux_opt.load_state_dict(s["aux_opt"])
+        self.t.fill_(int(s["t"]))
+        self.meter.load_state_dict(s.get("meter") or {})
+        self.load_rng(s)
+
+    def _generators(self) -> dict[str, torch.Generator]:
+        return module_generators({"ae": self.ae, "reg": self.reg})
+
+    def check_finite(self, bad: dict[str, int]) -> None:
+        """Raise :class:`NonFinite` naming the first step and the term that went
+        non-finite (the most specific one: a plugin's own term before ``reg``,
+        ``reg``/``rec`` before the total ``loss``), or a parameter that did.
+        One host sync for all parameters; called every ``log_every`` steps and
+        before every checkpoint, so no checkpoint holds a non-finite state."""
+        if bad:
+            step = min(bad.values())
+            first = sorted((n for n, s in bad.items() if s == step), key=_specificity)
+            also = f" (also {', '.join(first[1:])})" if len(first) > 1 else ""
+            raise NonFinite(f"non-finite {first[0]!r} at step {step + 1}{also}; lower --lr or --lambda")
+        named = [(f"{owner} parameter {n!r}", p) for owner, mod in (("autoencoder", self.ae), ("regularizer", self.reg))
+                 for n, p in mod.named_parameters()]
+        if not named:
+            return
+        ok = torch.stack([torch.isfinite(p).all() for _, p in named]).tolist()
+        for (what, _), good in zip(named, ok):
+            if not good:
+                raise NonFinite(f"non-finite {what} by step {int(self.t)}; lower --lr or --lambda")
+
+
+def _specificity(term: str) -> tuple[int, str]:
+    order = {"loss": 4, "reg": 3, "rec": 2, "aux": 1}
+    return order.get(term, 0), term
