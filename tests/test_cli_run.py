@@ -23,6 +23,7 @@ def test_run_writes_a_complete_run_directory_and_resume_is_a_no_op(tmp_path, cap
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["config"]["regularizer"] == "moca" and cfg["config"]["arch"] == "tiny"
     assert cfg["config"]["reg"]["K"] == 1024 and cfg["total_steps"] == 12 and "torch" in cfg["versions"]
+    assert cfg["source"] is None or len(cfg["source"].split("-")[0]) >= 7     # the git commit it was run at
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines] == [5, 10, 12]
     assert {"loss", "rec", "moca/neg", "moca/pos", "lr", "img_per_s"} <= set(lines[0])
@@ -98,3 +99,20 @@ def test_channels_last_computes_the_same_step(tmp_path, capsys):
                            capsys)
     assert code == 0, err
     assert json.loads((out / "config.json").read_text())["config"]["channels_last"] is True
+
+
+def test_source_revision_is_the_checkout_or_the_variable(monkeypatch, tmp_path):
+    import subprocess
+
+    from wae_bench.run import directory
+
+    monkeypatch.delenv(directory.SOURCE_ENV, raising=False)
+    here = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          cwd=os.path.dirname(directory.__file__))
+    rev = directory.source_revision()
+    if here.returncode == 0:
+        assert rev.split("-dirty")[0] == here.stdout.strip()
+    else:
+        assert rev is None
+    monkeypatch.setenv(directory.SOURCE_ENV, "abc1234-dirty")
+    assert directory.source_revision() == "abc1234-dirty"

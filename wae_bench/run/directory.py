@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import platform
+import subprocess
 from pathlib import Path
 from typing import Iterator
 
@@ -30,6 +32,30 @@ def versions() -> dict[str, str]:
     """The library versions recorded with a run and in every checkpoint."""
     return {"wae_bench": __version__, "torch": str(torch.__version__),
             "torchvision": str(torchvision.__version__), "python": platform.python_version()}
+
+
+SOURCE_ENV = "WAE_BENCH_SOURCE_REV"
+
+
+def source_revision() -> str | None:
+    """The code a run was made with: ``$WAE_BENCH_SOURCE_REV`` (set where the
+    package is a copy, e.g. the GPU scripts), else the short git commit of
+    the checkout the package is imported from, ``-dirty`` when it has
+    uncommitted changes; None outside a git checkout.  Recorded in
+    ``config.json`` (not in ``versions``: a resume across commits is normal)."""
+    if os.environ.get(SOURCE_ENV):
+        return os.environ[SOURCE_ENV]
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=10)
+        if rev.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
 class RunDir:
@@ -51,7 +77,8 @@ class RunDir:
             raise WaeError(f"{str(self.config_path)!r} is unreadable ({e}); restore it or start a new --out") from None
 
     def write_config(self, cfg: TrainConfig, extra: dict) -> None:
-        atomic.write_json(self.config_path, {"config": to_dict(cfg), "versions": versions(), **extra})
+        atomic.write_json(self.config_path, {"config": to_dict(cfg), "versions": versions(),
+                                              "source": source_revision(), **extra})
 
     def append_metrics(self, record: dict) -> None:
         with open(self.path / "metrics.jsonl", "a") as f:
