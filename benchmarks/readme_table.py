@@ -5,7 +5,7 @@
 
 The block sits between ``<!-- results:begin -->`` and ``<!-- results:end -->``
 in README.md.  Its rows come from the scored cells of the results folders
-listed in :data:`SOURCES`: each cell's own ``config.json`` (what was run) and
+listed in :data:`SOURCES` (every ``benchmarks/results/**/table1-*`` folder): each cell's own ``config.json`` (what was run) and
 ``results.json`` (its scores and protocol), so the table never states a number
 that is not in a committed file.  Seeds of one setting are aggregated like the
 bench table (:class:`wae_bench.bench.aggregate.Entry`: mean ± std, then
@@ -37,8 +37,10 @@ from wae_bench.bench.table import protocol_summary
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-# The results folders the README shows (paths relative to the repository root).
-SOURCES = ["benchmarks/results/h200-2026-11-28/table1-cifar10"]
+# The results folders the README shows: every committed Table 1 results folder
+# (paths relative to the repository root).
+SOURCES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "benchmarks" / "results").glob("**/table1-*")
+                 if p.is_dir())
 METRIC = "fid"
 
 

@@ -371,3 +371,39 @@ def test_code_the_docs_name_exists(page):
 def test_reference_checker_finds_moved_code():
     text = "see `wae_bench/trainer.py` and `wae_bench.divergences.mmd`; `wae_bench.losses.mmd` is fine"
     assert stale_references(text) == ["wae_bench/trainer.py", "wae_bench.divergences.mmd"]
+
+
+# -- the reproduction page ------------------------------------------------------------
+reproduction_page = _load_script("reproduction_page")
+
+
+def test_reproduction_page_is_current():
+    assert reproduction_page.main(["--check"]) == 0, "run python benchmarks/reproduction_page.py"
+
+
+def test_reproduction_page_rows_come_from_committed_cells(tmp_path, monkeypatch):
+    """A committed full-budget cell fills its row (score, data, setting,
+    date, commit); a cell of another budget does not count for it."""
+    res = tmp_path / "benchmarks" / "results" / "x" / "table1-cifar10" / "cells"
+    full = {"arch": "a1", "dataset": "cifar10", "data_variant": "cifar10-jpeg-q75", "epochs": 100, "max_steps": 0,
+            "batch_size": 64, "image_size": 32, "reg": {"lambda": 300.0, "K": 30000}}
+    _cell(res / "moca-a1-cifar10-s0", 0, 61.5, **full)
+    _cell(res / "moca-a1-cifar10-s1", 1, 90.0, **{**full, "epochs": 30})     # a tuning-budget run
+    cfg = json.loads((res / "moca-a1-cifar10-s0" / "config.json").read_text())
+    (res / "moca-a1-cifar10-s0" / "config.json").write_text(json.dumps({**cfg, "source": "abc1234"}))
+    (res.parent / "tuning").mkdir()
+    (res.parent / "tuning" / "moca-a1-cifar10-s0.json").write_text(json.dumps(
+        {"values": {"reg.lambda": 300.0}, "grid": {"reg.lambda": [100.0, 300.0, 1000.0]},
+         "budget": {"epochs": 30, "metric": "fid"}}))
+    import shutil
+
+    shutil.copy(ROOT / "benchmarks" / "table1-cifar10.toml", tmp_path / "benchmarks")
+    monkeypatch.setattr(reproduction_page, "ROOT", tmp_path)
+    monkeypatch.setattr(reproduction_page.readme_table, "ROOT", tmp_path)
+    text = reproduction_page.render([tmp_path / "benchmarks" / "table1-cifar10.toml"],
+                                    reproduction_page.committed(tmp_path))
+    row = next(ln for ln in text.splitlines() if ln.startswith("| moca | a1 |"))
+    assert "| 61.50 (1/3) | cifar10-jpeg-q75 |" in row and "abc1234" in row
+    assert "λ = 300: tuned over λ ∈ {100, 300, 1000} at 30 epochs (validation FID)" in row
+    assert "90.00" not in text
+    assert "| moca | a2 | prior samples | 54.36 | not run |" in text

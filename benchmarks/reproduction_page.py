@@ -1,0 +1,185 @@
+"""docs/reproduction.md: every Table 1 cell of the MoCA paper beside our
+committed score, generated from the Table 1 specs and the committed results.
+
+    python benchmarks/reproduction_page.py           # rewrite docs/reproduction.md
+    python benchmarks/reproduction_page.py --check   # exit 1 if it is not current
+
+One row per final (full-budget) cell of each ``benchmarks/table1-*.toml``
+spec: the paper's value where the spec cites one (``[[cited]]``), ours — the
+mean over the committed seeds of the score of the regularizer's sampler
+(prior samples; the ex-post GMM for the RAE family and AE), read from each
+committed cell's ``results.json`` (cells found as
+``benchmarks/readme_table.py`` finds them, in every folder under
+``benchmarks/results/``) — the data variant it was scored on, the value of
+each tuned setting and how it was chosen (the results folder's
+``tuning/<cell>.json`` when the tuning protocol chose it, else fixed by the
+spec or the plugin's default), the date of the score and the commit of the
+code (``config.json``'s ``source``).  A committed cell counts for a spec's
+row when its regularizer, architecture, dataset and budget (epochs,
+max_steps, batch size, latent dimension, image size) are the row's.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from wae_bench.atomic import write_text
+from wae_bench.bench import grid
+from wae_bench.bench import spec as specs
+from wae_bench.bench.aggregate import Entry
+from wae_bench.bench.folder import score
+from wae_bench.bench.grid import AXIS_SYMBOLS, format_value
+from wae_bench.bench.spec import WHAT_LABELS
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "reproduction.md"
+RESULTS = "benchmarks/results"
+BUDGET_KEYS = ("epochs", "max_steps", "batch_size", "latent_dim", "image_size")
+
+
+def _readme_table():
+    spec = importlib.util.spec_from_file_location("readme_table", Path(__file__).with_name("readme_table.py"))
+    mod = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
+    if spec.name not in sys.modules:
+        sys.modules[spec.name] = mod          # dataclasses look their module up there
+        spec.loader.exec_module(mod)
+    return mod
+
+
+readme_table = _readme_table()
+
+
+@dataclass
+class Row:
+    spec: specs.Spec
+    cell: grid.Cell                        # the seed-0 (first) final cell of this point
+    budget: dict                           # its resolved budget (BUDGET_KEYS)
+    seeds: int
+
+
+def rows_of(spec: specs.Spec) -> list[Row]:
+    """The spec's final cells, one row per point (all seeds of it)."""
+    rows: dict[tuple, Row] = {}
+    for c in grid.expand(spec):
+        if c.role == "tune":
+            continue
+        if c.point in rows:
+            rows[c.point].seeds += 1
+            continue
+        cfg = grid.resolve(c)
+        rows[c.point] = Row(spec, c, {k: getattr(cfg, k) for k in BUDGET_KEYS}, 1)
+    return list(rows.values())
+
+
+def committed(root: Path = ROOT) -> list:
+    """Every committed cell folder (``config.json`` + ``results.json``) under the results folders."""
+    base = root / RESULTS
+    found = sorted(p.parent for p in base.glob("**/results.json") if (p.parent / "config.json").is_file())
+    return [readme_table.read_cell(d) for d in found]
+
+
+def matches(row: Row, cell) -> bool:
+    cfg = cell.config
+    return ((cfg.get("regularizer"), cfg.get("arch"), cfg.get("dataset")) ==
+            (row.cell.regularizer, row.cell.arch, row.cell.dataset)
+            and all(cfg.get(k) == v for k, v in row.budget.items()))
+
+
+def tuning_record(cell) -> dict | None:
+    """The tuning protocol's choice for a committed cell, if its results folder holds one."""
+    folder = cell.path.parent.parent if cell.path.parent.name == "cells" else cell.path.parent
+    p = folder / "tuning" / f"{cell.path.name}.json"
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def _symbol(key: str) -> str:
+    return AXIS_SYMBOLS.get(key, key.split(".")[-1])
+
+
+def setting_text(row: Row, cell) -> str:
+    """The tuned settings' values in ``cell`` and how they were chosen."""
+    keys = list(row.cell.tuned) or ["reg.lambda"]
+    reg = cell.config.get("reg") or {}
+    values = ", ".join(f"{_symbol(k)} = {format_value(reg.get(k[4:]) if k.startswith('reg.') else cell.config.get(k))}"
+                       for k in keys if (reg.get(k[4:]) if k.startswith("reg.") else cell.config.get(k)) is not None)
+    rec = tuning_record(cell)
+    if rec:
+        b = rec.get("budget") or {}
+        budget = f"{b['epochs']} epochs" if b.get("epochs") else f"{b.get('max_steps')} steps"
+        grids = "; ".join(f"{_symbol(k)} ∈ {{{', '.join(format_value(v) for v in vs)}}}"
+                          for k, vs in (rec.get("grid") or {}).items())
+        return f"{values}: tuned over {grids} at {budget} (validation {b.get('metric', 'fid').upper()})"
+    return f"{values}: fixed (not tuned)" if values else "none to tune"
+
+
+def render(spec_paths: list[Path], cells: list) -> str:
+    out = ["# Reproduction status: Table 1", "",
+           "Generated by `python benchmarks/reproduction_page.py` from the Table 1 specs and the committed results;",
+           "do not edit by hand (a test checks it is current). How the cells are tuned and scored:",
+           "[Benchmarks](benchmarks.md#the-tuning-protocol-tune); what is open: [Status](status.md).", ""]
+    for path in spec_paths:
+        spec = specs.load(path)
+        rows = rows_of(spec)
+        ran = sum(any(matches(r, c) for c in cells) for r in rows)
+        out += [f"## {spec.name}", "", f"`{path.relative_to(ROOT).as_posix()}`: {len(rows)} settings × "
+                f"{len(spec.bench.seeds)} seed(s); {ran} with a committed score. Scores are FID (lower is "
+                f"better) of {spec.eval.fid_samples:,} generated images against the {spec.eval.split} split: "
+                f"mean ± std over seeds, then (seeds scored / seeds in the spec).", "",
+                "| regularizer | arch | scored | cited | ours | data | setting, and how it was chosen | date | "
+                "commit | source |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            c0 = r.cell
+            what = grid.sampler(c0.regularizer)
+            cited = [x for x in spec.cited if (x.regularizer, x.dataset, x.what, x.metric) ==
+                     (c0.regularizer, c0.dataset, what, "fid") and x.arch in (None, c0.arch)]
+            paper = ", ".join(format_value(x.value) + ("" if x.arch else " (arch not stated)") for x in cited) or "—"
+            mine = [c for c in cells if matches(r, c)]
+            e = Entry(expected=r.seeds)
+            e.values += [v for c in mine if (v := score(c.results, what, "fid")) is not None]
+            if not mine:
+                out.append(f"| {c0.regularizer} | {c0.arch} | {WHAT_LABELS[what]} | {paper} | not run | | "
+                           f"{'tuned (pending)' if c0.tuned else 'not tuned'} | | | |")
+                continue
+            first = mine[0]
+            src = readme_table.source_link(str(first.path.relative_to(ROOT))).replace("](", "](../", 1)
+            out.append(" | ".join([
+                f"| {c0.regularizer}", c0.arch, WHAT_LABELS[what], paper, e.text(),
+                first.config.get("data_variant") or first.config.get("dataset", ""),
+                "; ".join(dict.fromkeys(setting_text(r, c) for c in mine)),
+                ", ".join(dict.fromkeys(str(c.results.get("protocol", {}).get("time", ""))[:10] for c in mine)),
+                ", ".join(dict.fromkeys(str(_source(c) or "not recorded") for c in mine)),
+                src]) + " |")
+        sources = sorted({x.source for x in spec.cited})
+        if sources:
+            out += ["", "Cited values: " + "; ".join(sources) + "."]
+        out.append("")
+    return "\n".join(out)
+
+
+def _source(cell) -> str | None:
+    path = cell.path / "config.json"
+    return json.loads(path.read_text()).get("source") if path.is_file() else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 if docs/reproduction.md is not current")
+    args = ap.parse_args(argv)
+    text = render(sorted((ROOT / "benchmarks").glob("table1-*.toml")), committed())
+    old = PAGE.read_text() if PAGE.is_file() else ""
+    if args.check:
+        if text != old:
+            print("docs/reproduction.md is not current; run python benchmarks/reproduction_page.py", file=sys.stderr)
+            return 1
+        return 0
+    if text != old:
+        write_text(PAGE, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
