@@ -116,3 +116,22 @@ def test_source_revision_is_the_checkout_or_the_variable(monkeypatch, tmp_path):
         assert rev is None
     monkeypatch.setenv(directory.SOURCE_ENV, "abc1234-dirty")
     assert directory.source_revision() == "abc1234-dirty"
+
+
+def test_sigmoid_decoder_output(tmp_path, capsys):
+    """``decoder_output = "sigmoid"`` ends the decoder in a sigmoid (the RAE
+    authors' nets): every reconstruction and sample lies in (0, 1); the run
+    trains and resumes with it."""
+    import torch
+
+    from wae_bench.run.reload import load_model
+
+    out = tmp_path / "sig"
+    code, _, err = run_cli(["run", "--reg", "ae", "--out", str(out), *FAST, "--set", "expost=[]",
+                            "--set", "decoder_output=sigmoid"], capsys)
+    assert code == 0, err
+    ae = load_model(out, "cpu").ae                     # rebuilt from config.json, strict load
+    assert isinstance(ae.decoder[-1], torch.nn.Sigmoid)
+    with torch.no_grad():
+        y = ae.decode(10 * torch.randn(32, 8))
+    assert 0 < y.min() and y.max() < 1

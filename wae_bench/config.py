@@ -245,6 +245,7 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 Precision = typing.Literal["fp32", "bf16"]
 StepMode = typing.Literal["eager", "graph"]
 CompileMode = typing.Literal["none", "default", "max-autotune-no-cudagraphs"]
+DecoderOutput = typing.Literal["linear", "sigmoid"]
 
 
 @dataclass
@@ -280,6 +281,8 @@ class TrainConfig:
                                             "every score.", default_text="the dataset's")
     image_size: int | None = option(None, "Image side in pixels.", default_text="the dataset's")
     latent_dim: int = option(128, "Latent dimension d.")
+    decoder_output: DecoderOutput = option("linear", "The decoder's last activation: linear (the WAE and MoCA "
+                                                     "nets) or sigmoid (the RAE authors' nets).")
     epochs: int | None = option(None, "Epochs.", flag=True, default_text="the dataset's (100 for cifar10)")
     max_steps: int = option(0, "Stop after this many steps (0: no cap).")
     holdout: int = option(0, "Training images held out as the validation split (wae_bench.data.holdout; "

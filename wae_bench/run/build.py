@@ -148,6 +148,8 @@ def build_model(plan: Plan, channels: int, total_steps: int, device: torch.devic
     c = plan.cfg
     seed_everything(c.seed)
     ae = build_arch(plan.arch, c.image_size, channels, c.latent_dim)
+    if c.decoder_output == "sigmoid":   # Dec ends in a sigmoid, as the RAE authors' nets (images in [0, 1])
+        ae.decoder = torch.nn.Sequential(ae.decoder, torch.nn.Sigmoid())
     if sync_bn:   # before attach: MoCA's key encoder copies the synchronised batch norm too
         if device.type != "cuda":
             raise WaeError("sync_bn needs CUDA devices (NCCL); drop --set sync_bn=true on the CPU")
