@@ -69,6 +69,10 @@ class MoCA(Regularizer):
             out.update(K=1024, lambda_=100.0)
         return out
 
+    @classmethod
+    def memory(cls, cfg: MoCAConfig, setup: Setup) -> dict[str, int]:
+        return {f"MoCA's queue of reg.K × latent_dim = {cfg.K} × {setup.latent_dim} float32": 4 * cfg.K * setup.latent_dim}
+
     def __init__(self, cfg: MoCAConfig, setup: Setup):
         super().__init__(cfg, setup)
         B = setup.batch_size * setup.world_size

@@ -153,6 +153,16 @@ def test_sigterm_stops_after_a_checkpoint_and_resumes_bit_identical(runs, capsys
     assert latest.name == f"step-{step:08d}.pt" and checkpoint.load(latest)["t"] == step
     _resume(out, capsys)
     assert diff_states(runs["reference"], final_state(out)) == []
+    # metrics.jsonl reads as if the run had never stopped: no line at the stop step, the averaging
+    # window goes on in the checkpoint; only the wall-clock fields differ
+    assert metric_lines(out) == metric_lines(runs["ref"])
+    assert [r["step"] for r in metric_lines(out)] == list(range(LOG, T + 1, LOG))
+
+
+def metric_lines(run_dir: Path) -> list[dict]:
+    """metrics.jsonl without the fields a clock sets (``time``, ``img_per_s``)."""
+    lines = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k not in ("time", "img_per_s")} for r in lines]
 
 
 def test_keep_checkpoints_keeps_the_last_k(tmp_path, capsys):
@@ -262,6 +272,86 @@ def test_nan_penalty_stops_naming_step_and_term_and_writes_no_later_checkpoint(n
     state = checkpoint.load(out / "checkpoints" / "step-00000020.pt")
     assert all(v.isfinite().all() for v in state["ae"].values() if v.is_floating_point())
     assert logged_step(out) == 20
+
+
+def test_a_run_that_diverges_before_its_first_checkpoint_leaves_nothing_the_same_command_refuses(tmp_path, capsys):
+    args = [*TINY, "--lr", "1e30", "--set", "max_steps=30", "--set", "log_every=1", "--set", "expost=[]"]
+    made, given = tmp_path / "made" / "run", tmp_path / "given"
+    given.mkdir()
+    for out in (made, made, given, given):            # the same command twice, into a new and an empty folder
+        with one_thread():
+            code, _, err = cli(["run", *args, "--out", out], capsys)
+        assert_one_line_error(code, err, "non-finite", "lower --lr", "no checkpoint was written")
+    assert not (tmp_path / "made").exists()           # the folders it made: removed
+    assert given.is_dir() and list(given.iterdir()) == []   # the user's own folder: kept, empty
+
+
+def test_ctrl_c_after_training_prints_the_command_that_finishes_the_run(tmp_path, capsys, monkeypatch):
+    """Ctrl-C (or SIGTERM) during the ex-post fit or the pictures stops at once
+    with the resume command (exit 130 / 143); during the scoring, with the eval
+    command that scores the kept run."""
+    import wae_bench.expost
+    import wae_bench.metrics.generate
+
+    real_fit, real_images = wae_bench.expost.fit, wae_bench.metrics.generate.images
+    out = tmp_path / "run"
+    args = ["run", *TINY, "--set", "max_steps=4", "--set", 'expost=["n"]', "--out", out]
+
+    def killed(sig):
+        def fn(*a, **kw):
+            os.kill(os.getpid(), sig)                  # a real signal, in the middle of the work
+            return real_fit(*a, **kw)
+        return fn
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        monkeypatch.setattr(wae_bench.expost, "fit", killed(sig))
+        with one_thread():
+            code, _, err = cli(args if sig == signal.SIGINT else ["run", "--resume", "--out", out, "--quiet",
+                                                                  "--no-eval"], capsys)
+        assert_one_line_error(code, err, f"stopped by {signal.Signals(sig).name} after training (step 4)",
+                              f"finish it with: wae-bench run --resume --out {out}")
+        assert code == 128 + sig and not checkpoint.load(checkpoint.checkpoints(out)[-1]).get("finished")
+    monkeypatch.setattr(wae_bench.expost, "fit", real_fit)
+
+    def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(wae_bench.metrics.generate, "images", interrupted)
+    with one_thread():
+        code, _, err = cli(["run", "--resume", "--out", out, "--quiet", "--eval", "--features", "standin",
+                            "--fid-samples", "8"], capsys)
+    assert_one_line_error(code, err, "stopped by SIGINT while scoring (the trained run is kept)",
+                          f"score it with: wae-bench eval {out} --fid-samples 8 --features standin")
+    assert code == 130 and final_state(out)["finished"] and not (out / "results.json").exists()
+    monkeypatch.setattr(wae_bench.metrics.generate, "images", real_images)
+    with one_thread():
+        code, _, err = cli(["eval", out, "--features", "standin", "--fid-samples", "8", "--quiet"], capsys)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("at, resumable", [(3, True), (1, False)])
+def test_out_of_memory_in_training_says_resume_only_when_there_is_a_checkpoint(at, resumable, tmp_path, capsys,
+                                                                                monkeypatch):
+    from wae_bench.step.trainer import Trainer
+
+    real = Trainer.step
+
+    def step(self, x):
+        if int(self.t) + 1 == at:
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")
+        return real(self, x)
+
+    monkeypatch.setattr(Trainer, "step", step)
+    out = tmp_path / "run"
+    with one_thread():
+        code, _, err = cli(["run", *TINY, "--set", "max_steps=6", "--set", "ckpt_every=2", "--set", "expost=[]",
+                            "--out", out], capsys)
+    line = assert_one_line_error(code, err, "out of memory", "lower --batch-size")
+    assert ("--resume" in line) == resumable and (f"continue with: wae-bench run --resume --out {out}" in line
+                                                  or not resumable)
+    assert out.exists() == resumable                  # no checkpoint: nothing kept, the same command runs again
+    if not resumable:
+        assert "rerun the same command" in line
 
 
 def test_huge_learning_rate_is_caught_before_any_bad_checkpoint(tmp_path, capsys):

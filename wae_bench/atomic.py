@@ -3,7 +3,7 @@ fsynced, then ``os.replace``d, and the folder fsynced (timm's saver).
 
 A kill at any instant (``kill -9`` included) leaves either the previous
 version of the file or the new one, never a torn file; a full disk is a
-one-line :class:`WaeError` and the previous version stays intact.
+one-line :class:`WriteFailed` and the previous version stays intact.
 :func:`clean_temp` removes what a killed writer left behind.
 """
 from __future__ import annotations
@@ -15,9 +15,13 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable
 
-from wae_bench.errors import WaeError
+from wae_bench.errors import WaeError, os_fix
 
 TMP_SUFFIX = ".tmp"
+
+
+class WriteFailed(WaeError):
+    """A file could not be written (full disk, permissions, ...); its previous version is intact."""
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -51,8 +55,7 @@ def atomic_write(path: str | Path, write: Callable[[IO], None], mode: str = "wb"
         path.parent.mkdir(parents=True, exist_ok=True)
         f, tmp = _open_temp(path)
     except OSError as e:
-        raise WaeError(f"could not write {str(path)!r} ({e.strerror or e}); free disk space or choose "
-                       f"another --out") from None
+        raise WriteFailed(f"could not write {str(path)!r} ({e.strerror or e}); {os_fix(e)}") from None
     try:
         with f:
             if "b" in mode:
@@ -70,8 +73,8 @@ def atomic_write(path: str | Path, write: Callable[[IO], None], mode: str = "wb"
         err = _os_error(e) if isinstance(e, Exception) else None
         if err is None:
             raise
-        raise WaeError(f"could not write {str(path)!r} ({err.strerror or err}); free disk space or choose "
-                       f"another --out; the previous version of the file is intact") from None
+        raise WriteFailed(f"could not write {str(path)!r} ({err.strerror or err}); {os_fix(err)}; the previous "
+                          f"version of the file is intact") from None
     try:  # make the rename itself durable
         dfd = os.open(path.parent, os.O_RDONLY)
         try:

@@ -146,6 +146,8 @@ def _coerce(value: Any, hint: Any, label: str) -> Any:
         raise _bad(value, label, "expected true or false")
     if hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            if not -2 ** 63 <= value < 2 ** 63:
+                raise _bad(value, label, f"out of range (a 64-bit integer: at most ±{2 ** 63 - 1})")
             return value
         raise _bad(value, label, "expected an integer")
     if hint is float:
@@ -242,6 +244,7 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- the declared options ---------------------------------------------------------------
+MAX_SEED = 2 ** 32 - 1   # NumPy's legacy seeding takes 32 bits; the batcher's epoch seeds stay in 64
 Precision = typing.Literal["fp32", "bf16"]
 StepMode = typing.Literal["eager", "graph"]
 CompileMode = typing.Literal["none", "default", "max-autotune-no-cudagraphs"]
@@ -317,6 +320,7 @@ class TrainConfig:
         check(self.max_steps >= 0, f"max_steps must be >= 0 (0 = no cap), got {self.max_steps}")
         check(self.holdout >= 0, f"holdout must be >= 0 training images (0 = none), got {self.holdout}")
         check(self.batch_size >= 2, f"batch_size must be >= 2, got {self.batch_size}")
+        check(0 <= self.seed <= MAX_SEED, f"seed must be in [0, {MAX_SEED}], got {self.seed}")
         check(self.lr > 0, f"lr must be > 0, got {self.lr}")
         check(self.lr_halve_every >= 0, f"lr_halve_every must be >= 0 epochs (0 = never), got {self.lr_halve_every}")
         check(self.ckpt_every >= 0, f"ckpt_every must be >= 0 steps (0 = by time only), got {self.ckpt_every}")
@@ -372,5 +376,8 @@ class EvalSettings:
         self.what = _names(self.what, WHAT, "--what")
         check(self.fid_samples is None or self.fid_samples >= 2, f"--fid-samples must be >= 2, got {self.fid_samples}")
         check(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
+        check(self.kid_subsets >= 1, f"--kid-subsets must be >= 1, got {self.kid_subsets}; KID is the mean over "
+                                     f"that many random subsets (default 100)")
+        check(0 <= self.seed <= MAX_SEED, f"--seed must be in [0, {MAX_SEED}], got {self.seed}")
         check(bool(self.interp_alphas) and all(0.0 <= a <= 1.0 for a in self.interp_alphas),
               f"bad --interp-alphas {self.interp_alphas}: write numbers in [0, 1], e.g. 0.5 or 0.25,0.5,0.75")

@@ -1,8 +1,13 @@
 """One exception type for every user-facing error.
 
 A :class:`WaeError` carries a one-line message that names the problem and the
-fix; the CLI prints it without a traceback and exits non-zero.
+fix; the CLI prints it without a traceback and exits non-zero.  The CLI also
+answers an out-of-memory error (:func:`is_out_of_memory`) and an OSError
+about a path (:func:`os_error_text`) in one line.
 """
+from __future__ import annotations
+
+import errno
 
 
 class WaeError(Exception):
@@ -12,3 +17,35 @@ class WaeError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """An allocator's out-of-memory error (CUDA's ``OutOfMemoryError``, the
+    CPU allocator's RuntimeError, Python's MemoryError)."""
+    text = str(e)
+    return (type(e).__name__ in ("OutOfMemoryError", "MemoryError") or "can't allocate memory" in text
+            or "not enough memory" in text or "out of memory" in text.lower()[:200])
+
+
+_OS_FIXES = {
+    errno.ENAMETOOLONG: "shorten the path (the filesystem takes at most 255 bytes a name)",
+    errno.EACCES: "check its permissions, or choose another path",
+    errno.EPERM: "check its permissions, or choose another path",
+    errno.EROFS: "the filesystem is read-only: choose another path",
+    errno.ENOSPC: "free disk space",
+    errno.EDQUOT: "free disk space (the quota is used up)",
+    errno.ENOENT: "check the path",
+    errno.ENOTDIR: "a part of the path is a file, not a folder: check the path",
+    errno.EISDIR: "it is a folder, not a file: check the path",
+    errno.ELOOP: "the path has a symbolic-link loop: check the path",
+}
+
+
+def os_fix(e: OSError) -> str:
+    """What to do about an OSError, by its errno."""
+    return _OS_FIXES.get(e.errno, "check the path")
+
+
+def os_error_text(e: OSError) -> str:
+    """One line for an OSError about a path: ``cannot use '…' (File name too long); <fix>``."""
+    return f"cannot use {str(e.filename)!r} ({e.strerror or e}); {os_fix(e)}"

@@ -155,6 +155,16 @@ class Regularizer(nn.Module):
             out[f"reg.{key}"] = log_grid(center, below, above)
         return out
 
+    @classmethod
+    def memory(cls, cfg: RegularizerConfig, setup: Setup) -> dict[str, int]:
+        """Bytes of the large state the plugin allocates when it is built, by a
+        description that names the settings sizing it (MoCA: ``{"its queue of
+        reg.K × latent_dim float32": K·d·4}``), so that a run that cannot fit is
+        refused before anything is allocated (:mod:`wae_bench.run.memory`,
+        which adds it to the autoencoder's own estimate); state too small to
+        matter need not be declared.  Default: nothing."""
+        return {}
+
     def attach(self, ae: nn.Module) -> None:
         """Called once the autoencoder exists (before the optimiser is made):
         copy an encoder (MoCA), wrap the decoder (RAE-SN), ..."""

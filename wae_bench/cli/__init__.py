@@ -5,10 +5,10 @@ from the option declarations.  Nothing here imports torch at start-up
 (``wae-bench --help`` takes a fraction of a second): a command imports what
 it runs when it runs.
 
-Errors the user can fix (:class:`WaeError`, bad options) print one line,
-``error: <problem>; <fix>``, and exit 2; a run stopped by SIGINT/SIGTERM exits
-128 + the signal number after saving; any other exception prints one line
-and exits 1; ``wae-bench --debug ...`` (or ``WAE_BENCH_DEBUG=1``) shows the
+Errors the user can fix (:class:`WaeError`, bad options, a path the system
+refuses, out of memory) print one line, ``error: <problem>; <fix>``, and exit
+2; a run stopped by SIGINT/SIGTERM exits 128 + the signal number after
+saving; any other exception prints one line and exits 1; ``wae-bench --debug ...`` (or ``WAE_BENCH_DEBUG=1``) shows the
 traceback instead.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sys
 import click
 
 from wae_bench import __version__
-from wae_bench.errors import WaeError
+from wae_bench.errors import WaeError, is_out_of_memory, os_error_text
 
 
 _DEBUG = False
@@ -105,13 +105,18 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except OSError as e:  # a path the system refuses (too long, not allowed, read-only, full disk, ...)
+        if _debug() or not e.filename:
+            raise
+        click.echo(f"error: {os_error_text(e)}", err=True)
+        sys.exit(2)
     except Exception as e:  # noqa: BLE001 - last resort: one line, no traceback
         if _debug():
             raise
-        if type(e).__name__ in ("OutOfMemoryError", "MemoryError") or "can't allocate memory" in str(e):
-            click.echo(f"error: out of memory ({_one_line(str(e))[:160]}); lower --batch-size or choose a smaller "
-                       f"--arch, then continue with --resume", err=True)
-            sys.exit(1)
+        if is_out_of_memory(e):
+            click.echo(f"error: out of memory ({_one_line(str(e))[:160]}); lower --batch-size, or choose a smaller "
+                       f"--arch or latent_dim", err=True)
+            sys.exit(2)
         msg = _one_line(str(e))[:300]
         click.echo(f"error: internal error {type(e).__name__}: {msg} (rerun with --debug for the traceback "
                    f"and report it)", err=True)

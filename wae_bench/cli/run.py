@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 
 import click
 from click.core import ParameterSource
@@ -37,7 +38,8 @@ def run_cmd(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, qu
     from wae_bench.run.train import train_run
 
     overrides = overrides_from(config, sets, options.given(options.TRAIN_FLAGS, flags))
-    ev = from_dict(EvalSettings, options.given(options.RUN_EVAL_FLAGS, flags), flags=True)
+    eval_given = options.given(options.RUN_EVAL_FLAGS, flags)
+    ev = from_dict(EvalSettings, eval_given, flags=True)
     notice = None
     if do_eval:
         do_eval, notice = _check_eval(ctx, ev)
@@ -45,7 +47,7 @@ def run_cmd(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, qu
     if _is_main():
         click.echo(f"run directory: {path}")
     if do_eval:   # every process generates its share of the samples (torchrun)
-        _evaluate(path, ev, quiet=quiet, trust=trust_checkpoint)
+        _evaluate(path, ev, _eval_command(path, eval_given), quiet=quiet, trust=trust_checkpoint)
 
 
 def _is_main() -> bool:
@@ -74,15 +76,25 @@ def _check_eval(ctx, ev: EvalSettings) -> tuple[bool, str | None]:
     return True, None
 
 
-def _evaluate(path, ev: EvalSettings, **kw) -> None:
-    """End-of-run evaluation; a failure keeps the trained run and says how to score it later."""
+def _eval_command(path, given: dict) -> str:
+    """The `wae-bench eval` command that scores ``path`` as this run would have."""
+    args = [f"{fl.name} {shlex.quote(str(given[fl.dest]))}" for fl in options.RUN_EVAL_FLAGS if fl.dest in given]
+    return " ".join(["wae-bench eval", shlex.quote(str(path)), *args])
+
+
+def _evaluate(path, ev: EvalSettings, command: str, **kw) -> None:
+    """End-of-run evaluation; a failure or a stop keeps the trained run and says how to score it later."""
     # (imports torch and torch-fidelity, ~4 s: `wae-bench --help` must not)
     from wae_bench.evaluate import evaluate_run
+    from wae_bench.interrupt import Stopped, stop_at_once
 
     try:
-        evaluate_run(path, **to_dict(ev), **kw)
+        with stop_at_once(f"while scoring (the trained run is kept); score it with: {command}"):
+            evaluate_run(path, **to_dict(ev), **kw)
+    except Stopped:
+        raise
     except WaeError as e:
-        raise WaeError(f"{e} (the trained run is kept; score it later with `wae-bench eval {path}`)") from None
+        raise WaeError(f"{e} (the trained run is kept; score it later with `{command}`)") from None
     if _is_main():
         click.echo(f"results: {path}/results.json")
 

@@ -3,6 +3,7 @@
 - :mod:`~wae_bench.run.build`       config -> resolved plan -> nets, plugin, trainer, batches (the one way)
 - :mod:`~wae_bench.run.train`       train or resume a run in its directory, then finish it
 - :mod:`~wae_bench.run.directory`   the run directory: config.json, metrics, ``--out`` checks, resume config
+- :mod:`~wae_bench.run.memory`      what the model needs in memory, estimated before anything is allocated
 - :mod:`~wae_bench.run.checkpoint`  checkpoint files: save, safe load, latest, prune
 - :mod:`~wae_bench.run.reload`      a trained model rebuilt from its directory (for evaluation)
 """

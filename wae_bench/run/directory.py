@@ -12,17 +12,19 @@ Layout of ``RUN_DIR``::
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import platform
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import torch
 import torchvision
 
-from wae_bench import __version__, atomic
+from wae_bench import __version__, atomic, lock
 from wae_bench.config import LOCATION_KEYS, TrainConfig, from_dict, merge, to_dict
 from wae_bench.errors import WaeError
 from wae_bench.run.build import Plan, resolve
@@ -68,13 +70,47 @@ class RunDir:
     def config_path(self) -> Path:
         return self.path / "config.json"
 
-    def saved_config(self) -> dict | None:
+    def record(self) -> dict | None:
+        """``config.json`` as written by :meth:`write_config`; None if there is
+        none; a file that is not a run's record is refused in one line."""
         if not self.config_path.is_file():
             return None
         try:
-            return json.loads(self.config_path.read_text())["config"]
-        except (json.JSONDecodeError, KeyError, OSError) as e:
-            raise WaeError(f"{str(self.config_path)!r} is unreadable ({e}); restore it or start a new --out") from None
+            rec = json.loads(self.config_path.read_text())
+            if not (isinstance(rec, dict) and isinstance(rec.get("config"), dict)):
+                raise ValueError("no \"config\" table: not the config.json of a run")
+            return rec
+        except (ValueError, OSError) as e:
+            raise WaeError(f"{str(self.config_path)!r} is unreadable ({e}); restore it from a copy of the run, "
+                           f"or move the folder aside") from None
+
+    def saved_config(self) -> dict | None:
+        rec = self.record()
+        return None if rec is None else rec["config"]
+
+    def holds_run(self) -> bool:
+        """Whether ``config.json`` is a run's (never raises)."""
+        try:
+            return self.record() is not None
+        except WaeError:
+            return False
+
+    def written_by(self) -> str | None:
+        """The wae-bench version that wrote ``config.json`` (None if unknown)."""
+        try:
+            v = ((self.record() or {}).get("versions") or {}).get("wae_bench")
+        except (WaeError, AttributeError):
+            return None
+        return v if isinstance(v, str) else None
+
+    def info(self) -> dict:
+        """``config.json`` without its config (counts, variant, hold-out, ...); {} if unreadable."""
+        try:
+            rec = dict(self.record() or {})
+        except WaeError:
+            return {}
+        rec.pop("config", None)
+        return rec
 
     def write_config(self, cfg: TrainConfig, extra: dict) -> None:
         atomic.write_json(self.config_path, {"config": to_dict(cfg), "versions": versions(),
@@ -92,6 +128,23 @@ class RunDir:
             keep = [ln for ln in p.read_text(errors="replace").splitlines() if _step_of(ln) <= step]
             atomic.write_text(p, "".join(ln + "\n" for ln in keep))
 
+    def contents(self) -> list[Path]:
+        """What the folder holds, less its lock file."""
+        return [p for p in self.path.iterdir() if not lock.is_lock_file(p)] if self.path.is_dir() else []
+
+    def discard_unstarted(self) -> None:
+        """Remove what a new run wrote before its first checkpoint (its
+        config.json, metrics, an empty checkpoints/ folder, temporary files):
+        a run that failed before it saved anything leaves nothing the same
+        command would refuse."""
+        ckpts = self.path / "checkpoints"
+        atomic.clean_temp(ckpts)
+        atomic.clean_temp(self.path)
+        for p in (self.config_path, self.path / "metrics.jsonl"):
+            atomic.unlink(p)
+        with contextlib.suppress(OSError):
+            ckpts.rmdir()
+
 
 def _step_of(line: str) -> float:
     """The ``step`` of a metrics line; infinity for a torn or foreign line."""
@@ -105,9 +158,9 @@ def _step_of(line: str) -> float:
 def check_writable(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
     except OSError as e:
         raise WaeError(f"cannot write to output directory {str(path)!r} ({e.strerror or e}); "
                        f"choose another --out") from None
@@ -120,21 +173,36 @@ def output_dir(path: Path, main: bool = True) -> Iterator[None]:
     made are still empty (bad data, bad settings), remove them again: a bad
     input leaves nothing behind."""
     made = [p for p in (path, *path.parents) if not p.exists()]
-    if main:
-        check_writable(path)
     try:
+        if main:
+            check_writable(path)
         yield
     except BaseException:
         for p in made if main else []:
             try:
                 p.rmdir()          # only ever removes an empty folder
-            except OSError:
+            except OSError as e:
+                if e.errno in (errno.ENOENT, errno.ENAMETOOLONG):
+                    continue       # (never made: its mkdir failed)
                 break
         raise
 
 
 def default_out(cfg: TrainConfig) -> Path:
     return Path("runs") / f"{cfg.regularizer}-{cfg.arch}-{cfg.dataset}-s{cfg.seed}"
+
+
+def saved_plan(saved: dict, source: str | Path, version: str | None, world_size: int = 1) -> Plan:
+    """The plan of a config a run saved (in ``source``, written by wae-bench
+    ``version``); an error in it is the file's, and the message says so."""
+    try:
+        return resolve(from_dict(TrainConfig, saved), world_size)
+    except WaeError as e:
+        by = f"written by version {version} of wae-bench" if version else "written by an unknown version"
+        fix = (f"use version {version} for this run" if version and version != __version__
+               else "restore the file from a copy of the run")
+        raise WaeError(f"the config saved in {str(source)!r} ({by}, this is {__version__}) does not load: {e}; "
+                       f"{fix}, or edit the file") from None
 
 
 def plan_for(overrides: dict, run: RunDir | None, resume: bool, force: bool, world_size: int = 1) -> Plan:
@@ -147,6 +215,7 @@ def plan_for(overrides: dict, run: RunDir | None, resume: bool, force: bool, wor
     if saved is None:
         raise WaeError(f"nothing to resume in {str(run.path) if run else '?'!r} (no config.json); drop --resume "
                        f"to start a new run there")
+    saved_plan(saved, run.config_path, run.written_by(), world_size)
     plan = resolve(from_dict(TrainConfig, merge(saved, overrides)), world_size)
     changed = [k for k, v in to_dict(plan.cfg).items() if k not in LOCATION_KEYS and saved.get(k) != v]
     if changed and not force:

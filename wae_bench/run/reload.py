@@ -4,19 +4,17 @@ the resolved config saved in the checkpoint (else ``config.json``) ->
 then a strict load of the newest loadable checkpoint's autoencoder and regularizer."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from wae_bench.config import TrainConfig, from_dict
 from wae_bench.errors import WaeError
 from wae_bench.nets import Autoencoder
 from wae_bench.regularizer import Regularizer
 from wae_bench.run import checkpoint
-from wae_bench.run.build import Plan, build_model, pick_device, resolve
-from wae_bench.run.directory import RunDir
+from wae_bench.run.build import Plan, build_model, pick_device
+from wae_bench.run.directory import RunDir, saved_plan
 
 
 @dataclass
@@ -41,12 +39,15 @@ def load_model(run_dir: str | Path, device: str | torch.device = "auto", trust: 
         raise WaeError(f"run directory {str(run.path)!r} has no checkpoint (checkpoints/step-N.pt); train it first "
                        f"with `wae-bench run --out {run.path}` (or --resume)")
     path, state = found
-    saved = state.get("config") or run.saved_config()
+    if isinstance(state.get("config"), dict):
+        saved, source, version = state["config"], path, (state.get("versions") or {}).get("wae_bench")
+    else:
+        saved, source, version = run.saved_config(), run.config_path, run.written_by()
     if not saved:
         raise WaeError(f"checkpoint {str(path)!r} carries no config and config.json is missing; it cannot be "
                        f"rebuilt: re-run training")
-    plan = resolve(from_dict(TrainConfig, saved))
-    info = _run_info(run)
+    plan = saved_plan(saved, source, version)
+    info = run.info()
     dev = device if isinstance(device, torch.device) else pick_device(device)
     T = int(info.get("total_steps") or state.get("t") or 1)
     ae, reg = build_model(plan, _channels(state.get("ae") or {}, plan), T, dev)
@@ -68,12 +69,3 @@ def _channels(ae_state: dict, plan: Plan) -> int:
         if k.startswith("encoder.") and getattr(v, "dim", lambda: 0)() == 4:
             return int(v.shape[1])
     return plan.data.channels or 3
-
-
-def _run_info(run: RunDir) -> dict:
-    try:
-        d = json.loads(run.config_path.read_text()) if run.config_path.is_file() else {}
-    except (OSError, json.JSONDecodeError):
-        d = {}
-    d.pop("config", None)
-    return d

@@ -3,7 +3,7 @@ or stopped one, then the work after training (ex-post densities, the final
 checkpoint, picture grids).  What `wae-bench run` and each bench cell call."""
 from __future__ import annotations
 
-import signal
+import contextlib
 import time
 from pathlib import Path
 from typing import Callable
@@ -12,15 +12,17 @@ import torch
 import torch.distributed as td
 from rich.markup import escape
 
-from wae_bench import atomic, expost, pictures
+from wae_bench import atomic, expost, lock, pictures
+from wae_bench.atomic import WriteFailed
 from wae_bench.data import holdout
 from wae_bench.config import to_dict
 from wae_bench.data.batcher import to_float
-from wae_bench.errors import WaeError
+from wae_bench.errors import WaeError, is_out_of_memory
+from wae_bench.interrupt import Stopped, stop_at_once
 from wae_bench.nets import count_params
 from wae_bench.progress import TrainProgress, console, stdout
-from wae_bench.run import checkpoint
-from wae_bench.run.build import Run, batches, build_run, load_data, pick_device, total_steps
+from wae_bench.run import checkpoint, memory
+from wae_bench.run.build import Plan, Run, batches, build_run, load_data, pick_device, total_steps
 from wae_bench.run.directory import RunDir, default_out, output_dir, plan_for, versions
 from wae_bench.step.compile import eager
 from wae_bench.step.distributed import Dist
@@ -32,48 +34,87 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
               quiet: bool = False, trust: bool = False, notice: str | None = None) -> Path:
     """Train (or resume) one run; returns its directory.  ``notice`` is printed
     after the run's header line, once its settings and data have been checked
-    (so a bad input is answered by its error alone)."""
+    (so a bad input is answered by its error alone).
+
+    The run folder is locked for the whole call (:mod:`wae_bench.lock`); a
+    new run that fails before its first checkpoint takes back what it wrote
+    (:meth:`~wae_bench.run.directory.RunDir.discard_unstarted`), so the same
+    command can be run again."""
     dist = Dist.from_env()
-    run = RunDir(out) if out is not None else None
-    if resume and run is None:
+    if resume and out is None:
         raise WaeError("--resume needs --out RUN_DIR (the run directory to continue)")
-    plan = plan_for(overrides, run, resume, force, dist.world_size)
-    cfg = plan.cfg
-    run = run or RunDir(default_out(cfg))
-    if not resume and run.path.exists() and any(run.path.iterdir()):
-        what = "holds a run" if run.saved_config() is not None else "is not empty"
-        raise WaeError(f"output directory {str(run.path)!r} {what}; pass --resume to continue it, "
-                       f"or choose another --out")
-    dist.barrier()   # every rank has checked the folder before rank 0 writes into it
-    with output_dir(run.path, dist.is_main):
-        device = pick_device(cfg.device, dist)
-        train, test = load_data(plan)
-        batcher, batch = batches(plan, train.images, device, dist)
-        spe, T = batcher.steps_per_epoch, total_steps(cfg, batcher)
-        built = build_run(plan, channels=train.images.shape[1], total_steps=T, device=device, dist=dist)
-        trainer = built.trainer
-        start, finished = 0, False
+    plan = None if resume else plan_for(overrides, None, False, force, dist.world_size)
+    run = RunDir(out if out is not None else default_out(plan.cfg))
+    with output_dir(run.path, dist.is_main), _locked(run.path, dist):
         if resume:
-            start, finished = _resume(trainer, run, cfg, trust, dist)
-            finished = finished and start >= T      # --force with a larger max_steps/epochs trains on
-        variant = cfg.data_variant or train.variant
-        held = f" (+{cfg.holdout} held out)" if cfg.holdout else ""
-        if dist.is_main:
-            params = count_params(built.ae)
-            run.write_config(cfg, {"total_steps": T, "steps_per_epoch": spe, "n_train": len(train.images),
-                                   "n_test": len(test.images), "data_variant": variant, "world_size": dist.world_size,
-                                   "global_batch_size": cfg.batch_size * dist.world_size, "params": params,
-                                   **({"holdout": holdout.record(len(train.images), cfg.holdout, cfg.dataset)}
-                                      if cfg.holdout else {}),
-                                   **({"expost_fit": expost.fit_record(len(train.images), cfg.seed)}
-                                      if cfg.expost else {})})
-            stdout.print(f"[bold]{cfg.regularizer}[/] · {cfg.arch} ({params / 1e6:.2f}M params) · "
-                         f"{cfg.dataset} \\[{variant}] {len(train.images)} train{held} / {len(test.images)} test · "
-                         f"batch {cfg.batch_size} per process × {dist.world_size} = "
-                         f"{cfg.batch_size * dist.world_size} · {T} steps ({_epochs_text(T, spe, cfg.epochs)}) · "
-                         f"{device} · {escape(str(run.path))}", soft_wrap=True)
-            if notice:
-                console.print(notice, soft_wrap=True)
+            plan = plan_for(overrides, run, True, force, dist.world_size)
+        elif run.contents():
+            if run.holds_run():
+                raise WaeError(f"output directory {str(run.path)!r} holds a run; pass --resume to continue it, "
+                               f"or choose another --out")
+            raise WaeError(f"output directory {str(run.path)!r} is not empty and is not a run folder; choose "
+                           f"another --out (or an empty folder)")
+        dist.barrier()   # every rank has checked the folder before rank 0 writes into it
+        try:
+            return _train(plan, run, dist, resume=resume, quiet=quiet, trust=trust, notice=notice)
+        except BaseException as e:
+            if dist.is_main and not resume and not checkpoint.checkpoints(run.path):
+                run.discard_unstarted()
+            if isinstance(e, WriteFailed):
+                raise WriteFailed(f"{e}; {_then_resume(run.path)}") from None
+            if isinstance(e, Exception) and not isinstance(e, WaeError) and is_out_of_memory(e):
+                raise WaeError(f"out of memory ({_first_line(e)}); lower --batch-size, or choose a smaller --arch "
+                               f"or latent_dim, {_then_resume(run.path)}") from None
+            raise
+
+
+def _locked(path: Path, dist: Dist):
+    """The run folder's lock (held by the main process of a torchrun job)."""
+    if not dist.is_main:
+        return contextlib.nullcontext()
+    return lock.hold(path, "wae-bench run", what="run directory",
+                     fix="wait for it to finish (or stop it), or choose another --out")
+
+
+def _train(plan: Plan, run: RunDir, dist: Dist, *, resume: bool, quiet: bool, trust: bool,
+           notice: str | None) -> Path:
+    cfg = plan.cfg
+    device = pick_device(cfg.device, dist)
+    train, test = load_data(plan)
+    batcher, batch = batches(plan, train.images, device, dist)
+    spe, T = batcher.steps_per_epoch, total_steps(cfg, batcher)
+    memory.check(plan, train.images.shape[1], T, device,
+                 train.images.numel() * train.images.element_size() if cfg.data_on_device else 0)
+    try:
+        built = build_run(plan, channels=train.images.shape[1], total_steps=T, device=device, dist=dist)
+    except Exception as e:
+        if is_out_of_memory(e):
+            raise WaeError(f"out of memory building the model ({_first_line(e)}); lower the settings that size "
+                           f"it (--arch, latent_dim, the regularizer's; `wae-bench list`)") from None
+        raise
+    trainer = built.trainer
+    start, finished = 0, False
+    if resume:
+        start, finished = _resume(trainer, run, cfg, trust, dist)
+        finished = finished and start >= T      # --force with a larger max_steps/epochs trains on
+    variant = cfg.data_variant or train.variant
+    held = f" (+{cfg.holdout} held out)" if cfg.holdout else ""
+    if dist.is_main:
+        params = count_params(built.ae)
+        run.write_config(cfg, {"total_steps": T, "steps_per_epoch": spe, "n_train": len(train.images),
+                               "n_test": len(test.images), "data_variant": variant, "world_size": dist.world_size,
+                               "global_batch_size": cfg.batch_size * dist.world_size, "params": params,
+                               **({"holdout": holdout.record(len(train.images), cfg.holdout, cfg.dataset)}
+                                  if cfg.holdout else {}),
+                               **({"expost_fit": expost.fit_record(len(train.images), cfg.seed)}
+                                  if cfg.expost else {})})
+        stdout.print(f"[bold]{cfg.regularizer}[/] · {cfg.arch} ({params / 1e6:.2f}M params) · "
+                     f"{cfg.dataset} \\[{variant}] {len(train.images)} train{held} / {len(test.images)} test · "
+                     f"batch {cfg.batch_size} per process × {dist.world_size} = "
+                     f"{cfg.batch_size * dist.world_size} · {T} steps ({_epochs_text(T, spe, cfg.epochs)}) · "
+                     f"{device} · {escape(str(run.path))}", soft_wrap=True)
+        if notice:
+            console.print(notice, soft_wrap=True)
 
     def save(step: int, **extra) -> None:
         ranks = dist.gather_objects(trainer.rng_dict()) if dist.enabled else None   # (collective)
@@ -91,23 +132,40 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
             run.append_metrics({"step": step, **m, **speed, "time": time.time()})
 
     stopped = None
-    if not finished and start < T:
-        built.capture(batch(start))
-        with TrainProgress(T, start, cfg.batch_size * dist.world_size, quiet or not dist.is_main) as bar:
-            try:
+    try:
+        if not finished and start < T:
+            built.capture(batch(start))
+            with TrainProgress(T, start, cfg.batch_size * dist.world_size, quiet or not dist.is_main) as bar:
                 stopped = fit(trainer, batch, start=start, total=T, steps_per_epoch=spe,
-                              lr_halve_every=cfg.lr_halve_every, log_every=cfg.log_every, ckpt_every=cfg.ckpt_every,
-                              ckpt_minutes=cfg.ckpt_minutes,
+                              lr_halve_every=cfg.lr_halve_every, log_every=cfg.log_every,
+                              ckpt_every=cfg.ckpt_every, ckpt_minutes=cfg.ckpt_minutes,
                               on_log=log, on_ckpt=save, agree=_any_rank(dist) if dist.enabled else None)
-            except NonFinite as e:
-                last = checkpoint.checkpoints(run.path)
-                kept = f"the last good checkpoint, {str(last[-1])!r}, is kept" if last else "no checkpoint was written"
-                raise NonFinite(f"{e} ({kept})") from None
-    if stopped:
-        raise Stopped(stopped, int(trainer.t), run.path)
-    _finish(built, T, train.images, test.images, run.path, finished, save)
+        if stopped:
+            raise Stopped(stopped, f"at step {int(trainer.t)}; checkpoint saved in {str(run.path)!r}; "
+                                   f"continue with: wae-bench run --resume --out {run.path}")
+        with stop_at_once(f"after training (step {T}), before the run was finished (ex-post fit, final "
+                          f"checkpoint, pictures); finish it with: wae-bench run --resume --out {run.path}"):
+            _finish(built, T, train.images, test.images, run.path, finished, save)
+    except NonFinite as e:
+        raise NonFinite(f"{e} ({_kept(run.path)})") from None
     dist.barrier()   # the final checkpoint exists before any rank evaluates it
     return run.path
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0][:160]
+
+
+def _kept(path: Path) -> str:
+    last = checkpoint.checkpoints(path)
+    return f"the last good checkpoint, {str(last[-1])!r}, is kept" if last else "no checkpoint was written"
+
+
+def _then_resume(path: Path) -> str:
+    """How to go on after fixing the cause: resume, if a checkpoint exists."""
+    if checkpoint.checkpoints(path):
+        return f"then continue with: wae-bench run --resume --out {path}"
+    return "then rerun the same command (no checkpoint had been written)"
 
 
 def _finish(built: Run, T: int, train_x: torch.Tensor, test_x: torch.Tensor, out: Path, finished: bool,
@@ -135,16 +193,6 @@ def _any_rank(dist: Dist):
         td.all_reduce(t, op=td.ReduceOp.MAX)
         return tuple(bool(v) for v in t.tolist())
     return agree
-
-
-class Stopped(WaeError):
-    """SIGINT/SIGTERM stopped training between two steps, after a checkpoint;
-    exit status 128 + the signal number, as the shell reports a killed job."""
-
-    def __init__(self, signame: str, step: int, path: Path):
-        super().__init__(f"stopped by {signame} at step {step}; checkpoint saved in {str(path)!r}; "
-                         f"continue with: wae-bench run --resume --out {path}")
-        self.exit_code = 128 + int(signal.Signals[signame])
 
 
 def _resume(trainer, run, cfg, trust: bool, dist: Dist) -> tuple[int, bool]:

@@ -50,8 +50,11 @@ def fit(trainer: Trainer, batch: Callable[[int], Tensor], *, start: int, total: 
     step takes milliseconds, so a step count alone would write hundreds of
     MB every few seconds), and at the end.
     The meter (and with it the non-finite guard) is read every ``log_every``
-    steps and before every checkpoint, so no checkpoint holds a state after a
-    non-finite step.  A SIGINT/SIGTERM stops after the current step with a
+    steps and at every scheduled checkpoint, and the guard alone before a
+    checkpoint taken on a stop, so no checkpoint holds a state after a
+    non-finite step and a stop adds no metrics line: the averaging window
+    goes on in the checkpoint, and a resumed run's ``metrics.jsonl`` is the
+    uninterrupted run's.  A SIGINT/SIGTERM stops after the current step with a
     checkpoint; under DDP ``agree`` (one all-reduce: "did any rank stop /
     find a checkpoint due?") is consulted at log steps only, so every rank
     stops, and checkpoints by time, at the same step."""
@@ -71,12 +74,14 @@ def fit(trainer: Trainer, batch: Callable[[int], Tensor], *, start: int, total: 
             stopping = stop.raised is not None
             if agree is not None:
                 stopping, due = agree(stopping, due) if at_log else (False, False)
-            last = done == total or stopping
-            ckpt = due or last or (ckpt_every > 0 and done % ckpt_every == 0)
-            if at_log or ckpt:
+            scheduled = due or done == total or (ckpt_every > 0 and done % ckpt_every == 0)
+            ckpt = scheduled or stopping
+            if at_log or scheduled:
                 means, bad = trainer.meter.read()
                 trainer.check_finite(bad)
                 on_log(done, {"epoch": epoch, "lr": float(trainer.opt.param_groups[0]["lr"]), **means})
+            elif ckpt:   # stopped between log steps: the guard only; the averaging window is saved, not logged
+                trainer.check_finite(trainer.meter.bad())
             if ckpt:
                 on_ckpt(done)
                 last_ckpt = clock()

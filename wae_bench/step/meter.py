@@ -1,5 +1,7 @@
 """Device-side running sums of the step's loss terms, read on the host only
-every ``log_every`` steps (no sync inside :meth:`Trainer.step`)."""
+every ``log_every`` steps (no sync inside :meth:`Trainer.step`).  The sums
+since the last read (the averaging window) are state, saved in every
+checkpoint, so a resumed run logs what an uninterrupted one would."""
 from __future__ import annotations
 
 import torch
@@ -36,13 +38,20 @@ class Meter:
         self.count.zero_()
 
     def read(self) -> tuple[dict[str, float], dict[str, int]]:
-        """(means since the last read, {term: first non-finite step}); syncs."""
+        """(means since the last read, {term: first non-finite step}); syncs,
+        and starts the next averaging window."""
         if self.names is None:
             return {}, {}
         means = (self.sums / self.count.clamp(min=1)).tolist()
-        bad = {n: s for n, s in zip(self.names, self.first_bad.tolist()) if s >= 0}
+        bad = self.bad()
         self.reset()
         return dict(zip(self.names, means)), bad
+
+    def bad(self) -> dict[str, int]:
+        """{term: first non-finite step}, without ending the averaging window; syncs."""
+        if self.names is None:
+            return {}
+        return {n: s for n, s in zip(self.names, self.first_bad.tolist()) if s >= 0}
 
     def tensors(self) -> list[Tensor]:
         """The tensors a step writes into (for a graph's warm-up to restore)."""
