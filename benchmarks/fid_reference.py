@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 import torch
 
 from wae_bench.data import load_split
+from wae_bench.data.subset import random_subset
 from wae_bench.evaluate import tf32_state
 from wae_bench.metrics import fid as F
 from wae_bench.metrics.features import extract, make_extractor
@@ -38,7 +39,8 @@ def main(argv=None):
     ap.add_argument("--fid-weights")
     ap.add_argument("--features", default="inception", choices=["inception", "standin"])
     ap.add_argument("--batch-size", type=int, default=500)
-    ap.add_argument("--limit", type=int, default=0, help="use the first N images of each split (0: all)")
+    ap.add_argument("--limit", type=int, default=0,
+                    help="use N images of each split, a seeded random subset (0: all)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--out")
     a = ap.parse_args(argv)
@@ -47,8 +49,9 @@ def main(argv=None):
     t0 = time.perf_counter()
     train = load_split(spec, a.data_root, "train", spec.image_size)
     test = load_split(spec, a.data_root, "test", spec.image_size)
-    if a.limit:
-        train.images, test.images = train.images[:a.limit], test.images[:a.limit]
+    if a.limit:   # a random subset: the folders are read class by class
+        train.images = train.images[random_subset(len(train.images), a.limit, "fid-reference/train")]
+        test.images = test.images[random_subset(len(test.images), a.limit, "fid-reference/test")]
     t_load = time.perf_counter() - t0
     variant = a.variant or train.variant
     w = resolve(a.fid_weights) if a.features == "inception" else None

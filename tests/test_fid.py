@@ -64,9 +64,14 @@ def test_kid_matches_brute_force_unbiased_mmd_when_the_subset_is_everything():
 
 
 def test_kid_refuses_fewer_samples_than_its_subset_size():
-    with pytest.raises(WaeError, match="KID needs at least 50 samples per side") as e:
+    with pytest.raises(WaeError, match="KID draws subsets of 50 images.*20 are generated") as e:
         F.kid(_feats(20, 4, 0), _feats(100, 4, 1), subset_size=50)
     assert "\n" not in str(e.value) and "--kid-subset-size" in str(e.value)
+    with pytest.raises(WaeError, match="reference split has only 20; lower --kid-subset-size to 20") as e:
+        F.kid(_feats(100, 4, 0), _feats(20, 4, 1), subset_size=50)
+    assert "--fid-samples" not in str(e.value)                  # more generated samples cannot help
+    with pytest.raises(WaeError, match="at least 1 subset"):
+        F.kid(_feats(100, 4, 0), _feats(100, 4, 1), subsets=0, subset_size=50)
 
 
 def test_precision_recall_match_brute_force_knn_balls():
@@ -178,10 +183,12 @@ def test_interpolation_pairs_and_alphas_follow_the_index():
                            alphas=(0.0, 1.0))[0]
     z = col.latents(0, 12)
     enc = reg.constrain(ae.encode(test.float() / 255))
-    # α = 0 gives z_b, α = 1 gives z_a = Enc(test[p mod 5]) for pair p = i // 2
+    perm = torch.randperm(5, generator=generate.chunk_generator(0, "interp", 0))
+    # α = 0 gives z_b, α = 1 gives z_a = Enc(test[perm[p mod 5]]) for pair p = i // 2, z_b = perm[(j + 2) mod 5]
     for i in range(0, 12, 2):
-        assert torch.allclose(z[i + 1], enc[(i // 2) % 5], atol=1e-5)
-        assert not torch.allclose(z[i], enc[(i // 2) % 5], atol=1e-3)      # z_b is another image
+        j = (i // 2) % 5
+        assert torch.allclose(z[i + 1], enc[perm[j]], atol=1e-5)
+        assert torch.allclose(z[i], enc[perm[(j + 2) % 5]], atol=1e-5)     # z_b is another image
     with pytest.raises(WaeError, match="alphas"):
         generate.columns(["interp"], ae, reg, {}, test, 4, 0, torch.device("cpu"), alphas=(1.5,))
     with pytest.raises(WaeError, match="no ex-post 'gmm' density"):

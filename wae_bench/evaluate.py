@@ -6,8 +6,9 @@ Fig. 5) and picture grids.
 FID as MoCA reports it (App. A): 10,000 generated samples against the test
 set, TF-Inception 2015-12-05 pool3 features through torch-fidelity.  The
 reference side is cached (:mod:`wae_bench.metrics.reference`), the generated
-side never is.  Results go to ``RUN_DIR/results.json``; a score is only ever
-written together with its protocol.
+side never is.  Results go to ``RUN_DIR/results.json`` (:mod:`wae_bench.results`),
+merged with the scores already there; a score is only ever written together
+with its protocol.  The run folder is locked while it is scored.
 """
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ import torch
 import torch_fidelity
 import torchvision
 
-from wae_bench import __version__, atomic, pictures
+from wae_bench import __version__, lock, pictures, results
 from wae_bench.config import EvalSettings, from_dict, to_dict
 from wae_bench.data.batcher import to_float
+from wae_bench.data.subset import random_subset
 from wae_bench.errors import WaeError
 from wae_bench.expost import encode_all
 from wae_bench.metrics import diagnostics as diag
@@ -44,7 +46,8 @@ CPU_IMG_PER_S = 5.0   # TF-Inception on 2 CPU cores
 
 def evaluate_run(run_dir, *, device: str = "auto", quiet: bool = False, data_root: str | None = None,
                  trust: bool = False, **settings) -> dict:
-    """Score the run in ``run_dir``; writes ``results.json`` there and returns it.
+    """Score the run in ``run_dir``; merges the scores into its ``results.json``
+    (:mod:`wae_bench.results`: no earlier score is lost) and returns the file's content.
     ``settings`` are :class:`~wae_bench.config.EvalSettings` keys.  ``split``:
     the reference images, ``test`` (the paper's), ``train`` (the images
     trained on) or ``val`` (the training images the run held out,
@@ -58,13 +61,23 @@ def evaluate_run(run_dir, *, device: str = "auto", quiet: bool = False, data_roo
     """
     dist = Dist.from_env()
     ev = from_dict(EvalSettings, settings)
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise WaeError(f"run directory {str(run_dir)!r} does not exist; pass the --out of a `wae-bench run`")
+    if not dist.is_main:
+        return _evaluate(run_dir, ev, device, quiet, data_root, trust, dist)
+    with lock.hold(run_dir, "wae-bench eval", what="run directory",
+                   fix=f"wait for it to finish, then score it with `wae-bench eval {run_dir}`"):
+        results.read(run_dir)          # an unreadable results.json is refused before any slow work
+        return _evaluate(run_dir, ev, device, quiet, data_root, trust, dist)
+
+
+def _evaluate(run_dir: Path, ev: EvalSettings, device, quiet: bool, data_root: str | None, trust: bool,
+              dist: Dist) -> dict:
     metrics, what, split, features = ev.metrics, ev.what, ev.split, ev.features
     batch_size, seed, kid_subset_size = ev.batch_size, ev.seed, ev.kid_subset_size
-    run_dir = Path(run_dir)
     m = load_model(run_dir, device, trust)
     fid_samples = ev.fid_samples or m.plan.data.fid_samples       # None: the dataset's default (paper: 10,000)
-    if "kid" in metrics:
-        F.check_kid_size(fid_samples, fid_samples, kid_subset_size)   # before any slow work
     dev = next(m.ae.parameters()).device
     for w in what:
         if w in ("n", "gmm") and w not in m.expost:
@@ -78,7 +91,7 @@ def evaluate_run(run_dir, *, device: str = "auto", quiet: bool = False, data_roo
     ref = test if split == "test" else train if split == "train" else load_val(plan)
     variant = m.run_info.get("data_variant") or plan.cfg.data_variant or ref.variant
     need_feats = bool({"kid", "pr"} & set(metrics))
-    if "kid" in metrics:
+    if "kid" in metrics:   # both sizes known, before any slow work
         n_min = min(fid_samples, len(ref.images)) if "rec" in what else fid_samples
         F.check_kid_size(n_min, len(ref.images), kid_subset_size)
     quiet = quiet or not dist.is_main
@@ -117,10 +130,10 @@ def evaluate_run(run_dir, *, device: str = "auto", quiet: bool = False, data_roo
                                     cached, seed, dev, metrics, ev.kid_subsets, kid_subset_size, m, elapsed),
               "diagnostics": diagnostics,
               "run": _run(m)}
-    atomic.write_json(run_dir / "results.json", result)
+    merged = results.write(run_dir, result)
     if not quiet:
         print_table(result)
-    return result
+    return merged
 
 
 def check_options(ev: EvalSettings) -> None:
@@ -160,8 +173,7 @@ def _score(feats: dict, ext: Extractor, ref_stats, ref_feats, metrics, kid_subse
 def _diagnostics(m: Loaded, train_x: torch.Tensor, ref_x: torch.Tensor, run_dir: Path, batch_size: int,
                  seed: int, dev: torch.device) -> dict:
     out = diag.reconstruction_error(m.ae, m.reg, ref_x, batch_size, dev)
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(len(train_x), generator=g)[:SPECTRUM_N]
+    idx = random_subset(len(train_x), SPECTRUM_N, f"spectrum/{seed}")
     z = encode_all(m.ae, m.reg, train_x[idx], limit=len(idx))
     spec = diag.spectrum(z)
     cfg = m.plan.cfg

@@ -58,9 +58,10 @@ def eval_mode(*modules):
 
 @torch.no_grad()
 def write_grids(ae, reg, test_x: Tensor, out: Path, n: int = 64, seed: int = 0) -> list[Path]:
-    """samples.png, reconstructions.png (input row, reconstruction row) and
-    interpolations.png (8 pairs of test images: x_a, α from 1 to 0 in 10
-    steps, x_b; as MoCA Fig. 2), drawn in eval mode."""
+    """samples.png, reconstructions.png (32 test images evenly spaced through
+    ``test_x``, each beside its reconstruction) and interpolations.png (8
+    pairs of test images: x_a, α from 1 to 0 in 10 steps, x_b; as MoCA
+    Fig. 2), drawn in eval mode."""
     with eval_mode(ae, reg):
         return _write_grids(ae, reg, test_x, out, n, seed)
 
@@ -70,13 +71,14 @@ def _write_grids(ae, reg, test_x: Tensor, out: Path, n: int, seed: int) -> list[
     g = torch.Generator().manual_seed(seed)
     z = reg.sample_prior(n, generator=g).to(dev)
     paths = [save_grid(ae.decode(z), out / "samples.png", nrow=8)]
-    x = test_x[:32].to(dev)
+    x = spread(test_x, 32).to(dev)
     rec = ae.decode(reg.constrain(ae.encode(x)))
     rows = torch.stack([x.float(), rec.float().clamp(0, 1)], 1)        # pairs side by side
     paths.append(save_grid(rows.view(-1, *x.shape[1:]), out / "reconstructions.png", nrow=16))
     m = min(8, len(test_x) // 2)
     if m:
-        xa, xb = test_x[:m].to(dev), test_x[m:2 * m].to(dev)
+        ends = spread(test_x, 2 * m).to(dev)                           # x_a from the first half, x_b the second
+        xa, xb = ends[:m], ends[m:]
         alphas = torch.linspace(1, 0, 10)
         inter = interpolate(ae, reg.constrain, xa, xb, alphas).float().clamp(0, 1)
         inter = inter.view(m, len(alphas), *xa.shape[1:])

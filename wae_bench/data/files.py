@@ -63,6 +63,10 @@ def _decode(name: str, raw: bytes, channels: int, size: int | None, crop: int | 
     im = im.convert("RGB" if channels == 3 else "L")
     if crop is not None:
         w, h = im.size
+        if min(w, h) < crop:   # PIL would pad the crop with black
+            raise WaeError(f"image {name!r} in {str(where)!r} is {w}x{h}, smaller than the {crop}x{crop} centre crop "
+                           f"this dataset takes (aligned CelebA images are 178x218); pass the original images, or "
+                           f"read these with --dataset folder (which resizes to --set image_size=N)")
         left, top = (w - crop) // 2, (h - crop) // 2
         im = im.crop((left, top, left + crop, top + crop))
     if size is not None and im.size != (size, size):

@@ -4,9 +4,13 @@ with its 5,000 airplanes), so the first N images are a few classes.
 
 :func:`random_subset` is a pure function of (set size, subset size, a name
 that keys the seed); the validation hold-out (:mod:`wae_bench.data.holdout`),
-the images an ex-post density is fitted on (:func:`wae_bench.expost.fit_indices`)
-and the REC column's reference images (:mod:`wae_bench.metrics.generate`)
-are drawn by it, each under its own name.
+the images an ex-post density is fitted on (:func:`wae_bench.expost.fit_indices`),
+the REC column's reference images and the Interp column's pairs
+(:mod:`wae_bench.metrics.generate`), the latents of the spectrum
+diagnostic (:mod:`wae_bench.evaluate`) and ``benchmarks/fid_reference.py
+--limit`` are drawn by it (or by :func:`name_seed`), each under its own name.
+Picture grids take images evenly spaced through the set
+(:func:`wae_bench.pictures.spread`).
 """
 from __future__ import annotations
 

@@ -38,12 +38,16 @@ def frechet_distance(s1: Stats, s2: Stats) -> float:
 
 
 def check_kid_size(n_gen: int, n_real: int, subset_size: int) -> None:
-    """KID draws subsets of ``subset_size`` from each side without replacement."""
+    """KID draws subsets of ``subset_size`` from each side without replacement
+    (the reference side first: more samples cannot make up for it)."""
     if subset_size < 2:
         raise WaeError(f"KID subset size must be >= 2, got {subset_size}; pass --kid-subset-size 2 or more")
-    if min(n_gen, n_real) < subset_size:
-        raise WaeError(f"KID needs at least {subset_size} samples per side (its subset size), got {n_gen} "
-                       f"generated and {n_real} reference; raise --fid-samples or lower --kid-subset-size")
+    if n_real < subset_size:
+        raise WaeError(f"KID draws subsets of {subset_size} images from each side, but the reference split has "
+                       f"only {n_real}; lower --kid-subset-size to {n_real} or less (more samples cannot help)")
+    if n_gen < subset_size:
+        raise WaeError(f"KID draws subsets of {subset_size} images from each side, but {n_gen} are generated; "
+                       f"raise --fid-samples to {subset_size} or more, or lower --kid-subset-size")
 
 
 def kid(f_gen: Tensor, f_real: Tensor, subsets: int = 100, subset_size: int = 1000,
@@ -52,6 +56,8 @@ def kid(f_gen: Tensor, f_real: Tensor, subsets: int = 100, subset_size: int = 10
     from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 
     check_kid_size(len(f_gen), len(f_real), subset_size)
+    if subsets < 1:
+        raise WaeError(f"KID needs at least 1 subset, got {subsets}; pass --kid-subsets 1 or more")
     out = kid_features_to_metric(f_gen.cpu(), f_real.cpu(), kid_subsets=subsets, kid_subset_size=subset_size,
                                  rng_seed=seed, verbose=False)
     return {"kid_mean": float(out[KEY_METRIC_KID_MEAN]), "kid_std": float(out[KEY_METRIC_KID_STD])}

@@ -10,13 +10,13 @@ which MoCA's Table 1 builds on.
 
 Sample ``i`` depends on its global index only: noise comes in chunks of
 :data:`CHUNK`, chunk ``c`` drawn by a CPU generator seeded by (seed, column, c);
-pair ``p`` of ``interp`` is fixed by one seeded permutation.  So the images do
+pair ``p`` of ``interp`` is fixed by one seeded permutation (random pairs,
+never the first images of a class-sorted set).  So the images do
 not depend on the batch size, the device or how samples are split between
 processes (:meth:`Column.latents` takes any ``start:stop`` range).
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -26,15 +26,14 @@ from torch import Tensor
 from wae_bench import expost
 from wae_bench.config import WHAT
 from wae_bench.data.batcher import to_float, to_uint8
-from wae_bench.data.subset import random_subset
+from wae_bench.data.subset import name_seed, random_subset
 from wae_bench.errors import WaeError
 
 CHUNK = 1000
 
 
 def chunk_generator(seed: int, column: str, chunk: int) -> torch.Generator:
-    h = hashlib.sha256(f"wae-bench/{column}/{seed}/{chunk}".encode()).digest()
-    return torch.Generator().manual_seed(int.from_bytes(h[:8], "little") >> 1)
+    return torch.Generator().manual_seed(name_seed(f"{column}/{seed}/{chunk}"))
 
 
 def chunked_noise(draw: Callable[[int, torch.Generator], Tensor], column: str, seed: int,
@@ -94,8 +93,10 @@ def _encode(ae, reg, x: Tensor, device: torch.device) -> Tensor:
 
 
 def _interp(ae, reg, test: Tensor, n: int, seed: int, device: torch.device, alphas: Sequence[float]) -> Column:
-    """Pair ``p = i // len(alphas)``: test images ``a = p mod N`` and
-    ``perm[a]`` (the next one if equal); ``α = alphas[i mod len(alphas)]``."""
+    """Pair ``p = i // len(alphas)``: test images ``perm[j]`` and
+    ``perm[(j + N // 2) mod N]`` with ``j = p mod N`` (two different images,
+    both at random, so fewer pairs than images are not the first images of
+    a class-sorted set); ``α = alphas[i mod len(alphas)]``."""
     N = len(test)
     if N < 2:
         raise WaeError("interpolation needs at least 2 reference images; drop interp from --what")
@@ -107,14 +108,15 @@ def _interp(ae, reg, test: Tensor, n: int, seed: int, device: torch.device, alph
     def latents(a: int, b: int) -> Tensor:
         i = torch.arange(a, b)
         p, alpha = i // len(al), al[i % len(al)]
-        ia = p % N
-        ib = perm[ia]
-        ib = torch.where(ib == ia, (ib + 1) % N, ib)
+        j = p % N
+        ia, ib = perm[j], perm[(j + N // 2) % N]
         za, zb = _encode(ae, reg, test[ia], device), _encode(ae, reg, test[ib], device)
         t = alpha.to(device)[:, None]
         return reg.constrain(t * za + (1 - t) * zb)
 
     return Column("interp", n, latents, {"latents": "constrain(α Enc(x_a) + (1 − α) Enc(x_b))",
+                                         "pairs": "x_a = perm[j], x_b = perm[(j + N/2) mod N], j = pair mod N; perm "
+                                                  "seeded per (seed, 'interp')",
                                          "alphas": [float(a) for a in alphas]})
 
 

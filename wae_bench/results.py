@@ -1,0 +1,95 @@
+"""``RUN_DIR/results.json``: a run's scores with their protocol, never losing
+a score once computed.
+
+A new evaluation is merged into the one already there (:func:`merge`): when
+the two were computed the same way (:func:`basis` -- the same features,
+weights, reference images, sample count, seed, checkpoint, device and
+versions), the file keeps every column and metric of both under one
+protocol (``eval --what samples`` then ``eval --what rec`` gives both
+columns); otherwise the new evaluation replaces the old one at the top.
+Either way every score that is no longer at the top -- a whole evaluation of
+another protocol, or a value computed again -- is kept in ``history``,
+oldest first, with the protocol it was computed under.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from wae_bench import atomic
+from wae_bench.errors import WaeError
+
+NAME = "results.json"
+# Protocol entries that say what was scored, when and how long it took, not how: not part of the basis.
+PER_EVALUATION = ("generated", "metrics", "seconds", "time", "kid", "precision_recall", "warning")
+# Settings of one metric: the same in both evaluations wherever both have them.
+METRIC_SETTINGS = ("kid", "precision_recall")
+
+
+def basis(protocol: dict[str, Any]) -> dict[str, Any]:
+    """What makes two evaluations' scores comparable: the protocol without
+    the columns and metrics asked for, the timing and the cache hit."""
+    out = {k: v for k, v in protocol.items() if k not in PER_EVALUATION}
+    if isinstance(out.get("reference"), dict):
+        out["reference"] = {k: v for k, v in out["reference"].items() if k != "cached"}
+    return out
+
+
+def compatible(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether two protocols' scores may stand side by side."""
+    return basis(old) == basis(new) and all(old[k] == new[k] for k in METRIC_SETTINGS if k in old and k in new)
+
+
+def merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """``new`` (one evaluation) merged into ``old`` (the file as it was)."""
+    if not old or not isinstance(old.get("scores"), dict) or not isinstance(old.get("protocol"), dict):
+        return new
+    history = list(old.get("history") or [])
+    when = new["protocol"].get("time")
+    if not compatible(old["protocol"], new["protocol"]):
+        history.append({"scores": old["scores"], "protocol": old["protocol"],
+                        "diagnostics": old.get("diagnostics"), "replaced": when})
+        return {**new, "history": history}
+    scores = copy.deepcopy(old["scores"])
+    redone: dict[str, dict] = {}
+    for col, values in new["scores"].items():
+        for metric, v in values.items():
+            before = scores.setdefault(col, {}).get(metric)
+            if before is not None and before != v:
+                redone.setdefault(col, {})[metric] = before
+            scores[col][metric] = v
+    if redone:
+        history.append({"scores": redone, "protocol": old["protocol"], "replaced": when})
+    p, q = old["protocol"], new["protocol"]
+    protocol = {**q, "generated": {**p.get("generated", {}), **q.get("generated", {})},
+                "metrics": list(dict.fromkeys([*p.get("metrics", []), *q.get("metrics", [])]))}
+    for k in METRIC_SETTINGS:
+        if k in p and k not in q:
+            protocol[k] = p[k]
+    out = {**new, "scores": scores, "protocol": protocol}
+    return {**out, "history": history} if history else out
+
+
+def read(run_dir: str | Path) -> dict[str, Any] | None:
+    """The run's ``results.json``; None if there is none.  An unreadable one
+    is refused, naming the fix."""
+    p = Path(run_dir) / NAME
+    if not p.is_file():
+        return None
+    try:
+        r = json.loads(p.read_text())
+        if not isinstance(r, dict):
+            raise ValueError("not a JSON object")
+        return r
+    except (OSError, ValueError) as e:
+        raise WaeError(f"{str(p)!r} is unreadable ({e}); move it aside (its scores are lost otherwise), then "
+                       f"score the run again") from None
+
+
+def write(run_dir: str | Path, result: dict[str, Any]) -> dict[str, Any]:
+    """Merge one evaluation into the run's ``results.json`` (atomically); returns the file's content."""
+    merged = merge(read(run_dir), result)
+    atomic.write_json(Path(run_dir) / NAME, merged)
+    return merged
