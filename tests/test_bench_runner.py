@@ -178,7 +178,7 @@ def test_an_interrupted_grid_resumes_from_the_cell_checkpoint(tmp_path, calls, m
     assert n_before == 6 + 3
     assert checkpoint.latest(cell)[1]["finished"] is True
     lines = [json.loads(x)["step"] for x in (cell / "metrics.jsonl").read_text().splitlines()]
-    assert lines == [2, 3, 4, 6]
+    assert lines == [2, 4, 6]                                   # as if never stopped: no line at the stop step
 
 
 def test_shards_fill_one_folder_and_together_cover_the_grid(tmp_path, calls, capsys):
@@ -203,3 +203,37 @@ def test_run_serial_api_reports_outcomes(tmp_path, calls):
     assert [(o.cell.id, o.state, o.ran) for o in out] == [("moca-tiny-digits-lambda3-s0", "done", True)]
     out = runner.run_serial(folder, s, grid.expand(s), quiet=True)
     assert [(o.state, o.ran) for o in out] == [("done", False)]
+
+
+def test_a_cell_another_process_holds_is_left_to_it_and_a_busy_results_folder_is_refused(tmp_path, calls, capsys):
+    """Locks with real processes (docs/benchmarks.md#one-bench-per-folder): a
+    cell whose folder another process holds is skipped, not failed, and run
+    by the next bench once the holder is gone (killed: its lock taken over);
+    a whole-grid bench refuses a folder another one holds, and so does a shard."""
+    from tests.test_locks import holder
+
+    assert bench(tmp_path, "--only", IDS[0])[0] == 0
+    other = holder(tmp_path / "res" / "cells" / IDS[1])
+    try:
+        assert bench(tmp_path)[0] == 0
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"busy {IDS[1]}: cell {IDS[1]} " in err and f"pid {other.pid}" in err
+        assert "1 cell(s) in use by other processes" in err
+        assert calls.train == [IDS[0], IDS[2], IDS[3]]
+        assert not (tmp_path / "res" / "cells" / IDS[1] / "failed.json").exists()
+    finally:
+        other.kill()
+        other.wait()
+    calls.train.clear()
+    assert bench(tmp_path)[0] == 0 and calls.train == [IDS[1]]
+    capsys.readouterr()
+    other = holder(tmp_path / "res")                       # as a `wae-bench bench` of the whole grid does
+    try:
+        for args in ((), ("--shard", "0/2")):
+            code, _ = bench(tmp_path, *args)
+            lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+            assert code == 2 and len(lines) == 1, lines
+            assert "results folder" in lines[0] and f"is in use by a test holder (pid {other.pid}" in lines[0]
+    finally:
+        other.kill()
+        other.wait()

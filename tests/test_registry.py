@@ -83,6 +83,15 @@ def test_decorator_and_duplicate_names():
         reg.add("a", object())
 
 
+@pytest.mark.parametrize("name", ["../../x", "/abs", "a/b", ".hidden", "", "x" * 65])
+def test_a_name_that_is_a_path_is_refused(name):
+    """A name becomes a run folder and a bench cell id: never a path."""
+    reg = Registry("thing", "wae_bench.none")
+    with pytest.raises(WaeError, match="bad thing name"):
+        reg.add(name, object())
+    reg.add("wae-gan_2.x", object())
+
+
 def test_unknown_name_suggests_close_match():
     with pytest.raises(WaeError, match="did you mean 'moca'"):
         REGULARIZERS.get("mocha")

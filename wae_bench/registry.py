@@ -10,10 +10,14 @@ and reported, not fatal.
 from __future__ import annotations
 
 import difflib
+import re
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
 from wae_bench.errors import WaeError
+
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")   # a plain folder-name part: never a path
 
 
 class Registry:
@@ -24,6 +28,9 @@ class Registry:
         self._loaded = False
 
     def add(self, name: str, obj: Any) -> Any:
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise WaeError(f"bad {self.kind} name {name!r}: names a run folder and a bench cell, so it must be "
+                           f"at most 64 letters, digits, '-', '_' or '.', starting with a letter or digit")
         if name in self._items and self._items[name] is not obj:
             raise WaeError(f"duplicate {self.kind} name {name!r}: already registered by "
                            f"{_where(self._items[name])}; choose another name")
@@ -44,7 +51,10 @@ class Registry:
             except Exception as e:  # a broken plugin is reported, not fatal
                 self.broken[ep.name] = f"{ep.value}: {type(e).__name__}: {e}".splitlines()[0]
                 continue
-            self.add(ep.name, obj)
+            try:
+                self.add(ep.name, obj)
+            except WaeError as e:
+                self.broken[ep.name] = f"{ep.value}: {e}"
 
     def names(self) -> list[str]:
         self.load_entry_points()

@@ -11,22 +11,29 @@
 
 A folder belongs to one spec: a run with a spec of another hash is refused
 before anything runs (several machines with the same spec may share it).
+One `wae-bench bench` of the whole grid works in a folder at a time; shards
+and ``--only`` runs may work side by side, every cell under its own lock
+(:meth:`ResultsDir.lock`, :meth:`ResultsDir.cell_lock`).
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 import traceback
 from pathlib import Path
 from typing import Any, Literal
 
-from wae_bench import atomic
+from wae_bench import atomic, lock
 from wae_bench.bench import spec as specs
 from wae_bench.bench.grid import Cell
 from wae_bench.bench.spec import EvalSettings, Spec
 from wae_bench.errors import WaeError
 
 FORMAT = "wae-bench-results/1"
+WORKER_ENV = "WAE_BENCH_WORKER_OF"   # set for a --devices worker: the results folder its parent has locked
+RECORD_FIELDS = {"name": str, "hash": str, "spec": dict}   # what spec.json must hold
 State = Literal["done", "failed", "partial", "pending"]
 
 
@@ -43,11 +50,15 @@ class ResultsDir:
             return None
         try:
             rec = json.loads(self.spec_path.read_text())
-            if rec.get("format") != FORMAT:
+            if not isinstance(rec, dict) or rec.get("format") != FORMAT:
                 raise ValueError("not a wae-bench results record")
+            missing = [k for k, t in RECORD_FIELDS.items() if not isinstance(rec.get(k), t)]
+            if missing:
+                raise ValueError(f"no {', '.join(missing)}")
             return rec
         except (OSError, ValueError) as e:
-            raise WaeError(f"{str(self.spec_path)!r} is unreadable ({e}); restore it or use another --out") from None
+            raise WaeError(f"{str(self.spec_path)!r} is unreadable ({e}); restore it, or rerun the spec into this "
+                           f"folder after moving spec.json aside, or use another --out") from None
 
     def check(self, spec: Spec) -> dict[str, Any] | None:
         """Refuse (one line) if the folder holds another spec's results; the record."""
@@ -62,8 +73,41 @@ class ResultsDir:
                            f"use another --out, or rerun with the spec that made it")
         return rec
 
+    # -- who works here ---------------------------------------------------------------
+    def lock(self, shard: tuple[int, int] | None = None, only: str | None = None) -> contextlib.AbstractContextManager:
+        """The folder's lock for one `wae-bench bench` (:mod:`wae_bench.lock`):
+        a run of the whole grid holds it alone; ``--shard`` and ``--only`` runs
+        share it (several may work here side by side, each cell under its own
+        lock), a shard also holding its own; a ``--devices`` worker relies on
+        its parent's (:data:`WORKER_ENV`)."""
+        if os.environ.get(WORKER_ENV) == str(self.path.resolve()):
+            return contextlib.nullcontext()
+        what = "results folder"
+        if shard is None and not only:
+            return lock.hold(self.path, "wae-bench bench", what=what,
+                             fix="wait for it to finish, or choose another --out")
+        stack = contextlib.ExitStack()
+        command = "wae-bench bench " + (f"--shard {shard[0]}/{shard[1]}" if shard else f"--only {only}")
+        stack.enter_context(lock.hold(self.path, command, what=what, shared=True,
+                                      fix="wait for it to finish, or choose another --out"))
+        if shard is not None:
+            stack.enter_context(lock.hold(self.path, command, what=f"shard {shard[0]}/{shard[1]} of results folder",
+                                          name=f"{lock.LOCK_NAME}-shard-{shard[0]}-of-{shard[1]}",
+                                          fix="wait for it to finish, or run another --shard"))
+        return stack
+
+    def cell_lock(self, cell: Cell) -> contextlib.AbstractContextManager:
+        """A cell's run folder, held while it trains and is scored."""
+        return lock.hold(self.cell_dir(cell.id), f"wae-bench bench (cell {cell.id})", what=f"cell {cell.id}",
+                         fix="it runs in that process; rerun this command after it to pick up what is left")
+
     def claim(self, spec: Spec) -> None:
-        """Record ``spec`` here, or refuse if the folder holds another spec's results."""
+        """Record ``spec`` here, or refuse if the folder holds another spec's
+        results (one process at a time: two specs cannot both claim it)."""
+        with lock.hold(self.path, "wae-bench bench (claiming the folder)", name=f"{lock.LOCK_NAME}-spec", wait=True):
+            self._claim(spec)
+
+    def _claim(self, spec: Spec) -> None:
         rec = self.check(spec)
         source = Path(spec.source)
         new = {"format": FORMAT, "name": spec.name, "hash": spec.hash(), "source": spec.source,
@@ -86,25 +130,16 @@ class ResultsDir:
         return self.logs_path / f"{cell_id}.log"
 
     def results(self, cell_id: str) -> dict[str, Any] | None:
-        p = self.cell_dir(cell_id) / "results.json"
-        try:
-            return json.loads(p.read_text()) if p.is_file() else None
-        except (OSError, ValueError):
-            return None
+        return _json_object(self.cell_dir(cell_id) / "results.json")
 
     def failure(self, cell_id: str) -> dict[str, Any] | None:
         p = self.cell_dir(cell_id) / "failed.json"
-        try:
-            return json.loads(p.read_text()) if p.is_file() else None
-        except (OSError, ValueError):
-            return {"error": f"{p} is unreadable"}
+        if not p.is_file():
+            return None
+        return _json_object(p) or {"error": f"{p} is unreadable"}
 
     def config(self, cell_id: str) -> dict[str, Any] | None:
-        p = self.cell_dir(cell_id) / "config.json"
-        try:
-            return json.loads(p.read_text()) if p.is_file() else None
-        except (OSError, ValueError):
-            return None
+        return _json_object(self.cell_dir(cell_id) / "config.json")
 
     def state(self, cell: Cell, ev: EvalSettings) -> State:
         res = self.results(cell.id)
@@ -127,11 +162,26 @@ class ResultsDir:
         (self.cell_dir(cell.id) / "failed.json").unlink(missing_ok=True)
 
 
+def _json_object(p: Path) -> dict[str, Any] | None:
+    """The JSON object in ``p``; None if missing, unreadable or not an object."""
+    try:
+        data = json.loads(p.read_text()) if p.is_file() else None
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def one_line(e: BaseException) -> str:
     if isinstance(e, WaeError):
         return str(e)
     msg = str(e).splitlines()[0] if str(e) else ""
     return f"{type(e).__name__}: {msg}"
+
+
+# The scores each --metrics entry gives, by the names a table takes (kid, is: their mean), the first its own.
+METRIC_SCORES = {"fid": ("fid",), "kid": ("kid", "kid_std"), "pr": ("precision", "recall", "f_score"),
+                 "is": ("is", "is_std")}
+SCORE_NAMES = tuple(n for names in METRIC_SCORES.values() for n in names)
 
 
 def score(res: dict[str, Any], what: str, metric: str) -> float | None:

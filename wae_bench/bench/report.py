@@ -34,6 +34,7 @@ from wae_bench.bench.spec import WHAT_LABELS
 from wae_bench.bench.table import Report, headers, legend, metric_label
 from wae_bench.errors import WaeError
 
+TITLE_MARK = ": wae-bench report</title>"   # (how a file is known to be a report)
 REPORT_NAME = "report.html"
 PLOTS_DIR = "plots"
 # A cell's picture grids (written by wae_bench.pictures), in the order shown.
@@ -268,7 +269,7 @@ class _Page:
             body.append(f'<p class="error">Left out, not a readable PNG: {_e(", ".join(self.unreadable))}</p>')
         return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
                 f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-                f"<title>{_e(self.spec.name)}: wae-bench report</title><style>{CSS}</style></head>\n<body>\n"
+                f"<title>{_e(self.spec.name)}{TITLE_MARK}<style>{CSS}</style></head>\n<body>\n"
                 + "\n".join(body) + "\n</body></html>\n")
 
 
@@ -282,5 +283,19 @@ def page(folder: ResultsDir, rep: Report) -> str:
 
 
 def write(folder: ResultsDir, rep: Report, out: str | Path | None = None) -> Path:
-    """Write the report atomically to ``out`` (default ``RESULTS_DIR/report.html``)."""
-    return atomic.write_text(Path(out) if out else folder.path / REPORT_NAME, page(folder, rep))
+    """Write the report atomically to ``out`` (default ``RESULTS_DIR/report.html``);
+    a file there that is not a wae-bench report is refused, never replaced."""
+    path = Path(out) if out else folder.path / REPORT_NAME
+    if path.is_file() and not _is_report(path):
+        raise WaeError(f"{str(path)!r} exists and is not a report written by wae-bench; refusing to replace it: "
+                       f"pass another --out")
+    return atomic.write_text(path, page(folder, rep))
+
+
+def _is_report(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return head.startswith(b"<!DOCTYPE html>") and TITLE_MARK.encode() in head

@@ -11,6 +11,9 @@ Table 1: all models trained and scored alike).
   tuning cells that diverged (a non-finite loss: a result, never retried).
 - Ctrl-C / SIGTERM stops the grid after the running cell has saved a
   checkpoint; rerunning the same command continues.
+- Each cell trains and is scored under its folder's lock; a cell another
+  process holds is left to it ("busy"), and one it finished meanwhile is
+  not run again.
 - ``devices``: one cell per device at a time, each in its own subprocess
   (``python -m wae_bench bench SPEC --only ID --device DEV``), never threads.
 - With ``[tune]`` (:mod:`wae_bench.bench.tune`): a tuning cell is scored on the
@@ -31,14 +34,17 @@ from typing import Callable
 
 from wae_bench import evaluate
 from wae_bench.bench import grid, tune
-from wae_bench.bench.folder import ResultsDir, has_scores
+from wae_bench.bench.folder import WORKER_ENV, ResultsDir, has_scores
 from wae_bench.bench.grid import Cell
 from wae_bench.bench.spec import Spec
 from wae_bench.config import EvalSettings, to_dict
 from wae_bench.data.holdout import HoldoutSize
 from wae_bench.errors import WaeError
+from wae_bench.interrupt import Stopped
+from wae_bench.lock import Busy
 from wae_bench.progress import console
 from wae_bench.run import train
+from wae_bench.run.directory import output_dir
 from wae_bench.step.trainer import NonFinite
 
 
@@ -49,7 +55,8 @@ class BenchInterrupted(WaeError):
 @dataclass
 class Outcome:
     cell: Cell
-    state: str   # a folder State; "diverged" (a tuning cell); "waiting" (a final cell whose tuning is incomplete)
+    state: str   # a folder State; "diverged" (a tuning cell); "waiting" (a final cell whose tuning is
+    #              incomplete); "busy" (another process holds the cell's lock)
     seconds: float = 0.0
     error: str = ""
     ran: bool = True
@@ -66,26 +73,31 @@ def run_cell(folder: ResultsDir, spec: Spec, cell: Cell, device: str | None = No
     t0 = time.perf_counter()
     run_dir = folder.cell_dir(cell.id)
     ev = tune.eval_settings(spec, cell)
-    folder.clear_failure(cell)
     try:
         overrides = tune.overrides(folder, spec, cell, grid.expand(spec) if cells is None else cells)
         overrides = dict(overrides, **({"device": device} if device else {}))
-        train.train_run(overrides, run_dir, resume=(run_dir / "config.json").is_file(), quiet=quiet)
-        evaluate_cell(run_dir, ev, device, quiet)
+        with output_dir(run_dir), folder.cell_lock(cell):   # (a cell that fails before writing leaves no folder)
+            if tune.cell_state(folder, spec, cell) in ("done", "diverged"):   # another process finished it
+                return Outcome(cell, tune.cell_state(folder, spec, cell), ran=False)
+            folder.clear_failure(cell)
+            train.train_run(overrides, run_dir, resume=(run_dir / "config.json").is_file(), quiet=quiet)
+            evaluate_cell(run_dir, ev, device, quiet)
         res = folder.results(cell.id)
         if res is None or not has_scores(res, ev):
             raise WaeError(f"the evaluation wrote no {'/'.join(ev.metrics)} score for every one of "
                            f"{', '.join(ev.what)} in {str(run_dir / 'results.json')!r}")
     except tune.Waiting as e:
         return Outcome(cell, "waiting", error=str(e), ran=False)
+    except Busy as e:           # another process runs this cell: its work, not a failure
+        return Outcome(cell, "busy", error=str(e), ran=False)
     except HoldoutSize as e:   # the spec's hold-out, wrong for every cell of the dataset: stop here
         raise WaeError(f"cell {cell.id}: {e}") from None
     except KeyboardInterrupt:
         raise BenchInterrupted(f"interrupted in cell {cell.id}; rerun the same command to continue "
                                f"(done cells are skipped, this one resumes from its checkpoint)") from None
+    except Stopped as e:        # a checkpoint was saved (or training was over) when SIGINT/SIGTERM came
+        raise BenchInterrupted(f"cell {cell.id} {e}; rerun the same bench command to continue") from None
     except WaeError as e:
-        if str(e).startswith("stopped by "):  # train_run saved a checkpoint on SIGINT/SIGTERM
-            raise BenchInterrupted(f"cell {cell.id} {e}; rerun the same bench command to continue") from None
         diverged = isinstance(e, NonFinite)
         folder.mark_failed(cell, e, **({"diverged": True} if diverged else {}))
         return Outcome(cell, "diverged" if diverged and cell.role == "tune" else "failed",
@@ -106,6 +118,8 @@ def _report(i: int, n: int, o: Outcome) -> None:
         console.print(f"[{i}/{n}] [green]done[/] {o.cell.id} ({o.seconds:.0f} s)")
     elif o.state == "waiting":
         console.print(f"[{i}/{n}] [yellow]waiting[/] {o.error}")
+    elif o.state == "busy":
+        console.print(f"[{i}/{n}] [yellow]busy[/] {o.cell.id}: {o.error}")
     elif o.state == "diverged":
         console.print(f"[{i}/{n}] [yellow]diverged[/] {o.cell.id} (a result: this value is never chosen): {o.error}")
     else:
@@ -143,7 +157,7 @@ def run_parallel(folder: ResultsDir, spec: Spec, cells: list[Cell], devices: lis
     everything = grid.expand(spec)
     queue, running, out = list(todo), {}, []
     folder.logs_path.mkdir(parents=True, exist_ok=True)
-    env = child_env(devices)
+    env = {**child_env(devices), WORKER_ENV: str(folder.path.resolve())}   # (the workers share this lock)
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
 
     def runnable() -> int | None:
@@ -215,6 +229,9 @@ def _finished(folder: ResultsDir, spec: Spec, cell: Cell, rc: int, seconds: floa
     if state in ("done", "diverged"):
         return Outcome(cell, state, seconds, (folder.failure(cell.id) or {}).get("error", ""))
     fail = folder.failure(cell.id)
+    if fail is None and rc == 0:   # the worker left the cell alone: another process runs it
+        return Outcome(cell, "busy", seconds, f"{cell.id} is in use by another process (see {folder.log_path(cell.id)})",
+                       ran=False)
     if fail is None:  # the worker died without recording why (killed, crashed)
         log = folder.log_path(cell.id)
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.is_file() else []

@@ -46,6 +46,23 @@ CELL_KEYS = ("regularizer", "arch", "dataset", "seed", "reg")
 REG_SUBTABLES = ("arch", "dataset", "grid", "tune")
 
 
+def check_name(name: str) -> None:
+    """``bench.name`` names the default results folder (``runs/bench/<name>``):
+    one plain folder name, never a path that would write elsewhere."""
+    bad = (not name.strip() or name in (".", "..") or any(c in name for c in "/\\\0")
+           or name.startswith(("~", "-")) or len(name.encode()) > 200)
+    if bad:
+        raise WaeError(f"bench.name {name!r} must be one plain folder name (no '/', '\\', '..', leading '~' or "
+                       f"'-', at most 200 bytes), e.g. name = \"my-ablation\"; it names runs/bench/<name>")
+
+
+def same_value_key(v: Any) -> str:
+    """Equal grid values get equal keys (``1`` and ``1.0`` alike, as cell ids print them)."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return repr(float(v))
+    return json.dumps(v, sort_keys=True)
+
+
 @dataclass
 class BenchInfo:
     name: str
@@ -56,6 +73,7 @@ class BenchInfo:
     seeds: list[int] = field(default_factory=lambda: [0])
 
     def __post_init__(self):
+        check_name(self.name)
         for key in ("datasets", "regularizers", "seeds"):
             if not getattr(self, key):
                 raise WaeError(f"empty grid: bench.{key} is empty; list at least one")
@@ -164,7 +182,7 @@ def flatten_axes(table: dict[str, Any], where: str = "grid.") -> dict[str, list]
         elif isinstance(value, list):
             if not value:
                 raise WaeError(f"empty grid: axis {where}{key} has no values; list at least one")
-            if len({json.dumps(v, sort_keys=True) for v in value}) != len(value):
+            if len({same_value_key(v) for v in value}) != len(value):
                 raise WaeError(f"grid axis {where}{key} lists a value twice ({value}); list each once")
             out[key] = value
         else:

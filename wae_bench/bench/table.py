@@ -23,7 +23,7 @@ from rich.table import Table
 from wae_bench import atomic
 from wae_bench.bench import grid, tune
 from wae_bench.bench.aggregate import Entry
-from wae_bench.bench.folder import ResultsDir, score
+from wae_bench.bench.folder import METRIC_SCORES, SCORE_NAMES, ResultsDir, score
 from wae_bench.bench.grid import AXIS_SYMBOLS, Cell, format_value
 from wae_bench.bench.spec import WHAT_LABELS, Cited, Spec, flat_keys
 from wae_bench.config import to_dict
@@ -120,8 +120,10 @@ class Report:
         return "" if e is None or not e.expected else e.text()
 
 
-def collect(folder: ResultsDir, columns: list[str] | None = None, metric: str = "fid") -> Report:
-    """Everything the table shows, read from the results folder."""
+def collect(folder: ResultsDir, columns: list[str] | None = None, metric: str | None = None) -> Report:
+    """Everything the table shows, read from the results folder; ``metric``:
+    a score name (:data:`~wae_bench.bench.folder.SCORE_NAMES`), by default
+    the first the spec scores."""
     spec = folder.spec()
     columns = columns or list(spec.eval.what)
     for w in columns:
@@ -129,6 +131,8 @@ def collect(folder: ResultsDir, columns: list[str] | None = None, metric: str = 
             raise WaeError(f"unknown column {w!r}; choose from {', '.join(WHAT_LABELS)}")
     everything = grid.expand(spec)
     cells = [c for c in everything if c.role != "tune"]
+    metric = metric or METRIC_SCORES[spec.eval.metrics[0]][0]
+    _check_metric(folder, spec, cells, columns, metric)
     cols = [(ds, w) for ds in spec.bench.datasets for w in columns]
     axis_keys = list(dict.fromkeys(k for c in cells for k, _ in c.axes))
     rows = list(dict.fromkeys((c.regularizer, c.arch, c.axes) for c in cells))
@@ -152,6 +156,20 @@ def collect(folder: ResultsDir, columns: list[str] | None = None, metric: str = 
     if spec.tune is not None:
         tuning(rep, folder, everything)
     return rep
+
+
+def _check_metric(folder: ResultsDir, spec: Spec, cells: list[Cell], columns: list[str], metric: str) -> None:
+    """A metric the spec scores, or that some cell has: anything else would
+    write an empty table over the last one."""
+    if metric not in SCORE_NAMES:
+        raise WaeError(f"unknown --metric {metric!r}; choose one of: {', '.join(SCORE_NAMES)}")
+    if any(metric in METRIC_SCORES[m] for m in spec.eval.metrics):
+        return
+    if any(score(folder.results(c.id) or {}, w, metric) is not None for c in cells for w in columns):
+        return
+    raise WaeError(f"no cell of {str(folder.path)!r} has a {metric} score (its spec scores "
+                   f"{', '.join(spec.eval.metrics)}); choose --metric {METRIC_SCORES[spec.eval.metrics[0]][0]}, or "
+                   f"score the cells with `wae-bench eval CELL --metrics ...` first")
 
 
 BUDGET_KEYS = ("arch", "epochs", "max_steps", "batch_size", "lr", "lr_halve_every", "latent_dim", "image_size",

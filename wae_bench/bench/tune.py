@@ -157,7 +157,11 @@ def recorded(folder: ResultsDir, final: Cell) -> dict[str, Any] | None:
     """The choice recorded for ``final`` (None before it first ran)."""
     p = record_path(folder, final)
     try:
-        return json.loads(p.read_text()) if p.is_file() else None
+        rec = json.loads(p.read_text()) if p.is_file() else None
+        if rec is not None and not (isinstance(rec, dict) and isinstance(rec.get("values"), dict)
+                                    and isinstance(rec.get("grid"), dict)):
+            raise ValueError("no values and grid tables: not a tuning record")
+        return rec
     except (OSError, ValueError) as e:
         raise WaeError(f"{str(p)!r} is unreadable ({e}); delete it to choose again from the tuning cells") from None
 

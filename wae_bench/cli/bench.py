@@ -89,7 +89,7 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
               skip_failed, no_table, quiet):
     """Train + evaluate every cell of the grid in SPEC (a TOML file); resumable."""
     # (import torch, ~2 s: `wae-bench --help` must not)
-    from wae_bench.bench import grid, runner
+    from wae_bench.bench import grid
     from wae_bench.bench.folder import ResultsDir
 
     if device and devices:
@@ -98,12 +98,22 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
     folder = ResultsDir(out or Path("runs") / "bench" / spec.name)
     everything = grid.expand(spec)
     configs = grid.resolve_all(everything)  # every cell valid before anything runs
-    cells = grid.select(grid.shard(everything, grid.parse_shard(shard)), only)
+    part = grid.parse_shard(shard)
+    cells = grid.select(grid.shard(everything, part), only)
     folder.check(spec)  # a folder of another spec is refused before anything runs
     if dry_run:
         _dry_run(folder, spec, cells, everything, configs, as_json)
         return
-    folder.claim(spec)
+    with folder.lock(part, only):
+        folder.claim(spec)
+        _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, devices, skip_failed, no_table,
+             quiet)
+
+
+def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, devices, skip_failed, no_table,
+         quiet) -> None:
+    from wae_bench.bench import runner
+
     if devices:
         slots = split_list(devices)
         passthrough = [a for s in sets for a in ("--set", s)]
@@ -122,8 +132,10 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
     done = sum(o.state == "done" for o in outcomes)
     waiting = sum(o.state == "waiting" for o in outcomes)
     diverged = sum(o.state == "diverged" for o in outcomes)
+    busy = sum(o.state == "busy" for o in outcomes)
     console.print(f"{done}/{len(outcomes)} cell(s) done in {folder.path}"
                   + (f"; {diverged} tuning cell(s) diverged (recorded, never chosen)" if diverged else "")
+                  + (f"; {busy} cell(s) in use by other processes, left to them" if busy else "")
                   + (f"; {left} failed cell(s) left as they were (--skip-failed)" if left else "")
                   + (f"; {waiting} cell(s) wait for tuning cells not yet run (other shards): rerun the same "
                      f"command after them" if waiting else ""))

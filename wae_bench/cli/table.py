@@ -12,7 +12,8 @@ from wae_bench.progress import console, stdout
 @click.command("table")
 @click.argument("results_dir", metavar="RESULTS_DIR", type=click.Path(file_okay=False, exists=True))
 @click.option("--columns", help="Comma-separated: samples, rec, n, gmm, interp. Default: the spec's eval.what.")
-@click.option("--metric", default="fid", show_default=True, help="Score to tabulate (e.g. fid, kid).")
+@click.option("--metric", help="Score to tabulate: fid, kid, kid_std, precision, recall, f_score, is, is_std. "
+                               "Default: the first the spec scores.")
 @click.option("--no-plots", is_flag=True, help="Write only table.md and table.csv.")
 @click.option("--report", "html_report", is_flag=True,
               help="Also write the HTML report, RESULTS_DIR/report.html (as `wae-bench report`).")
@@ -27,7 +28,8 @@ def table_cmd(results_dir, columns, metric, no_plots, html_report):
     rep = table.collect(folder, cols, metric)
     paths = table.write(folder, rep)
     if not no_plots:
-        paths += plots.write_all(folder, rep.spec, grid.expand(rep.spec), metric, (cols or rep.spec.eval.what)[0])
+        paths += plots.write_all(folder, rep.spec, grid.expand(rep.spec), rep.metric,
+                                 (cols or rep.spec.eval.what)[0])
     if html_report:
         paths.append(report.write(folder, rep))
     stdout.print(table.rich_table(rep))
