@@ -146,6 +146,50 @@ def _other_regularizer(w: World) -> Path:
     return run
 
 
+LONG = "a" * 300                                 # one path component over the filesystem's 255-byte limit
+
+
+def _foreign_config(w: World) -> Path:
+    """A folder whose config.json is not a run's (``[1, 2]``)."""
+    d = w.tmp / "foreign"
+    d.mkdir()
+    (d / "config.json").write_text("[1, 2]\n")
+    w.keep = d
+    return d
+
+
+def _unknown_key(w: World) -> Path:
+    """A run whose config.json has a key this version does not know, written by another version."""
+    run = w.run_copy()
+    rec = json.loads((run / "config.json").read_text())
+    rec["config"]["foo"] = 1
+    rec["versions"]["wae_bench"] = "9.9.9"
+    (run / "config.json").write_text(json.dumps(rec))
+    return run
+
+
+def _results_folder(w: World, drop: tuple[str, ...] = ()) -> Path:
+    """A results folder of a one-cell spec that scores FID, with a table.md
+    (made by hand: nothing trained); ``drop``: fields left out of spec.json."""
+    from wae_bench.bench.folder import FORMAT
+    from wae_bench.bench.spec import spec_hash
+
+    raw = {"bench": {"name": "t", "datasets": ["digits"], "regularizers": ["ae"]}}
+    root = w.tmp / "res"
+    root.mkdir()
+    rec = {"format": FORMAT, "name": "t", "hash": spec_hash(raw), "source": "", "toml": "", "spec": raw}
+    (root / "spec.json").write_text(json.dumps({k: v for k, v in rec.items() if k not in drop}))
+    (root / "table.md").write_text("the table of the last run\n")
+    (root / "notes.html").write_text("<p>my notes</p>\n")
+    w.keep = root
+    return root
+
+
+def _spec(w: World, name: str = "s", extra: str = "") -> Path:
+    return w.file(f"spec-{len(list(w.tmp.glob('spec-*')))}.toml",
+                  f'[bench]\nname = {json.dumps(name)}\ndatasets = ["digits"]\nregularizers = ["moca"]\n{extra}')
+
+
 @dataclass
 class Row:
     id: str
@@ -233,6 +277,57 @@ ROWS = [
     Row("val-split-without-holdout", "`eval RUN --split val` (the run held out nothing)",
         lambda w: ["eval", w.run_copy(), "--split", "val", "--features", "standin"],
         ("held out no validation images", "--set holdout=N")),
+    Row("seed-out-of-range", "`--seed 99999999999999999999`", lambda w: [*RUN, "--seed", "99999999999999999999"],
+        ("for seed", "out of range")),
+    Row("seed-over-32-bits", "`--seed 4294967296`", lambda w: [*RUN, "--seed", "4294967296"],
+        ("seed must be in [0, 4294967295]",)),
+    Row("eval-seed-negative", "`eval RUN --seed -1`", lambda w: ["eval", w.run_copy(), "--seed", "-1"],
+        ("--seed must be in [0, 4294967295]",)),
+    Row("out-holds-foreign-config", "`--out` holding a `config.json` that is not a run's (`[1, 2]`)",
+        lambda w: [*RUN, "--out", _foreign_config(w)], ("is not empty and is not a run folder", "another --out")),
+    Row("resume-foreign-config", "`--resume` into a folder whose `config.json` is `[1, 2]`",
+        lambda w: ["run", "--resume", "--out", _foreign_config(w), "--no-eval"],
+        ("config.json", "unreadable", "not the config.json of a run")),
+    Row("resume-unknown-key", "`--resume` of a run whose `config.json` has a key this version does not know",
+        lambda w: ["run", "--resume", "--out", _unknown_key(w), "--no-eval"],
+        ("the config saved in", "config.json", "written by version 9.9.9", "unknown config key 'foo'",
+         "use version 9.9.9 for this run")),
+    Row("data-root-name-too-long", "`--data-root` with a 300-byte folder name",
+        lambda w: ["run", "--dataset", "folder", "--data-root", w.tmp / LONG], ("File name too long", "shorten the path")),
+    Row("config-name-too-long", "`--config` with a 300-byte file name",
+        lambda w: [*RUN, "--config", w.tmp / f"{LONG}.toml"], ("File name too long", "shorten the path")),
+    Row("eval-name-too-long", "`eval` of a 300-byte folder name", lambda w: ["eval", w.tmp / LONG],
+        ("File name too long", "shorten the path")),
+    Row("out-name-too-long", "`--out new/` + a 300-byte folder name", lambda w: [*RUN, "--out", w.tmp / "new" / LONG],
+        ("cannot write to output directory", "File name too long")),
+    Row("huge-queue", "`--set reg.K=1000000000000` (a 64 TB queue)",
+        lambda w: [*RUN, "--set", "reg.K=1000000000000"],
+        ("the run needs at least", "MoCA's queue of reg.K × latent_dim", "GB free", "lower the setting it names")),
+    Row("celeba-small-images", "`--dataset celeba` with 32×32 images",
+        lambda w: ["run", "--dataset", "celeba", "--arch", "tiny", "--data-root", w.images("c32", size=32),
+                   "--quiet", "--no-eval"],
+        ("is 32x32, smaller than the 140x140 centre crop", "--dataset folder")),
+    Row("kid-reference-too-small", "`eval RUN --metrics kid` (digits: 297 test images, subsets of 1,000)",
+        lambda w: ["eval", w.run_copy(), "--metrics", "kid", "--features", "standin"],
+        ("reference split has only 297", "lower --kid-subset-size to 297", "more samples cannot help")),
+    Row("kid-subsets-zero", "`eval RUN --kid-subsets 0`",
+        lambda w: ["eval", w.run_copy(), "--metrics", "kid", "--kid-subsets", "0"], ("--kid-subsets must be >= 1",)),
+    Row("spec-name-absolute", "a spec whose `name` is `\"/abs/dir\"`",
+        lambda w: ["bench", _spec(w, "/abs/dir"), "--quiet"], ("bench.name '/abs/dir'", "one plain folder name")),
+    Row("spec-name-parent", "a spec whose `name` is `\"../../x\"`", lambda w: ["bench", _spec(w, "../../x"), "--quiet"],
+        ("bench.name '../../x'", "one plain folder name")),
+    Row("grid-repeated-value", "a grid axis `\"reg.lambda\" = [1, 1.0]`",
+        lambda w: ["bench", _spec(w, extra='[grid]\n"reg.lambda" = [1, 1.0]\n'), "--dry-run"],
+        ("grid axis grid.reg.lambda lists a value twice", "list each once")),
+    Row("spec-json-lacks-a-field", "`table RESULTS` whose `spec.json` lacks `spec`",
+        lambda w: ["table", _results_folder(w, drop=("spec",))], ("spec.json", "unreadable (no spec)")),
+    Row("table-unknown-metric", "`table RESULTS --metric foo`", lambda w: ["table", _results_folder(w), "--metric", "foo"],
+        ("unknown --metric 'foo'", "choose one of")),
+    Row("table-metric-not-scored", "`table RESULTS --metric kid` (the spec scores FID, no cell has KID)",
+        lambda w: ["table", _results_folder(w), "--metric", "kid"], ("has a kid score", "--metric fid")),
+    Row("report-over-a-foreign-file", "`report RESULTS --out notes.html` (a file that is not a report)",
+        lambda w: ["report", _results_folder(w), "--out", w.tmp / "res" / "notes.html"],
+        ("is not a report written by wae-bench", "another --out")),
     Row("trust-needed", "a checkpoint that would run pickled code", lambda w: ["run", "--resume", "--out",
                                                                              _evil(w), "--no-eval"],
         ("would run pickled code", "--trust-checkpoint")),
@@ -311,6 +406,47 @@ def test_disk_full_while_writing_a_checkpoint(tmp_path, capsys, monkeypatch):
         code, _, err = cli(["run", "--resume", "--out", out, "--quiet", "--no-eval"], capsys)
     assert code == 0, err
     assert checkpoint.load(checkpoint.checkpoints(out)[-1])["finished"]
+
+
+def test_eval_that_cannot_write_its_results_gives_advice_eval_can_follow(finished, tmp_path, capsys, monkeypatch):
+    """No "--out" (eval has none): the fix is the disk's; results.json is as it was."""
+    import errno
+    import os
+
+    real = atomic._open_temp
+
+    def open_temp(path):
+        if path.name == "results.json":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(path)
+
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    monkeypatch.setattr(atomic, "_open_temp", open_temp)
+    code, _, err = cli(["eval", run, "--features", "standin", "--fid-samples", "8", "--quiet"], capsys)
+    line = assert_one_line_error(code, err, "could not write", "results.json", "No space left on device",
+                                 "free disk space")
+    assert "--out" not in line and not (run / "results.json").exists()
+
+
+def test_the_memory_estimate_counts_the_nets_and_the_queue():
+    """The up-front estimate (wae_bench.run.memory) of an a1 MoCA run: 30.4M
+    parameters × 4 floats (weight, gradient, Adam's two moments) and the K×d queue."""
+    from wae_bench.config import TrainConfig, from_dict
+    from wae_bench.run import memory
+    from wae_bench.run.build import resolve
+
+    plan = resolve(from_dict(TrainConfig, {"dataset": "cifar10", "arch": "a1"}))
+    parts = {k.split(" ")[1] if k.startswith("the ") else k.split("'")[0]: b for k, (b, _) in
+             memory.estimate(plan, 3, 100).items()}
+    assert parts["a1"] == pytest.approx(16 * 30.43e6, rel=0.01)
+    assert parts["MoCA"] == 4 * 30000 * 128
+
+
+def test_an_unwritable_new_out_leaves_nothing_behind(tmp_path, capsys):
+    code, _, err = cli([*RUN, "--out", tmp_path / "new" / LONG], capsys)
+    assert_one_line_error(code, err, "File name too long")
+    assert not (tmp_path / "new").exists()
 
 
 BROKEN = '''
