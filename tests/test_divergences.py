@@ -230,7 +230,7 @@ def test_default_sinkhorn_annealing_is_converged():
             z = (c * torch.randn(64, d, generator=g(21))).requires_grad_(True)
             v = sinkhorn(z, torch.randn(64, d, generator=g(22)), blur, scaling, diam, p_exp=cfg.p)
             v.backward()
-            out[scaling] = (float(v), z.grad)
+            out[scaling] = (v.item(), z.grad)
         (v, gr), (v_ref, gr_ref) = out[cfg.scaling], out[0.99]
         assert v == pytest.approx(v_ref, rel=1e-4)
         assert float((gr - gr_ref).norm() / gr_ref.norm()) < 1e-3
