@@ -59,7 +59,7 @@ class SampleDivergence(Regularizer):
     """Penalty ``λ · D(z, z̃)``: a divergence (:attr:`divergence`, a
     :class:`~wae_bench.regularizer.Divergence`) between the batch ``z``
     gathered from all processes and as many prior samples ``z̃ ~ N(0, σ_z² I)``
-    (WAE Eq. 4 with a sample-based D).  A subclass sets ``term`` (its name in
+    (WAE Eq. 4 with a sample-based D), drawn from the run's generator.  A subclass sets ``term`` (its name in
     the metrics log) and makes the divergence in :meth:`divergence_of`."""
 
     prior = "gaussian"
@@ -79,12 +79,13 @@ class SampleDivergence(Regularizer):
     def divergence_of(self, cfg: GaussianPriorConfig, d: int) -> Divergence:
         raise NotImplementedError
 
-    def extra_args(self, zg: Tensor) -> tuple[Tensor, ...]:
-        """Further tensor arguments of the divergence drawn each step (SWAE's directions)."""
+    def extra_args(self, zg: Tensor, ctx: Context) -> tuple[Tensor, ...]:
+        """Further tensor arguments of the divergence drawn each step from
+        ``ctx.generator`` (SWAE's directions)."""
         return ()
 
     def penalty(self, x: Tensor, z: Tensor, ae: nn.Module, ctx: Context) -> RegOut:
-        zg = ctx.gather(z)                                             # (B·W)×d
-        p = self.sample_prior(len(zg), device=zg.device)               # (B·W)×d
-        value = self.divergence(zg, p, *self.extra_args(zg))
+        zg = ctx.gather(z)                                                       # (B·W)×d
+        p = self.sample_prior(len(zg), device=zg.device, generator=ctx.generator)   # (B·W)×d
+        value = self.divergence(zg, p, *self.extra_args(zg, ctx))
         return RegOut(self.cfg.lambda_ * value, {self.term: value})

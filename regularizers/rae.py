@@ -172,7 +172,8 @@ class RaeGp(_RaeBase):
         dec = ae.decoder
         # A second decoder pass whose batch-norm running statistics go to throw-away copies.
         state = {**dict(dec.named_parameters()), **{n: b.clone() for n, b in dec.named_buffers()}}
-        g = decoder_gradient(lambda zz: torch.func.functional_call(dec, state, (zz,)), z, self.cfg.grad)
+        g = decoder_gradient(lambda zz: torch.func.functional_call(dec, state, (zz,)), z, self.cfg.grad,
+                             generator=ctx.generator)
         S, d = x.shape[-2] * x.shape[-1], z.shape[1]
         gp = g.float().pow(2).sum(1).mean()                     # mean_i ||g_i||²
         loss = loss + S * self.cfg.lambda_ * gp / d

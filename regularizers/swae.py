@@ -11,8 +11,9 @@ samples, over L directions θ_l drawn uniformly on the unit sphere each step::
 authors' code computes exactly this with ``top_k``).  Checked against POT's
 ``ot.sliced_wasserstein_distance`` in ``tests/test_divergences.py``.
 
-Directions come from ``torch.randn`` with the default generator on z's device:
-capture-safe, and exact on resume since the global RNG state is checkpointed.
+Prior samples, then directions, come from the run's generator
+(``ctx.generator``, on z's device): capture-safe, and exact on resume since
+its state is checkpointed.
 
 Defaults: L = 50 (the paper's and the authors' code), σ_z = 1.  λ: the
 authors' code weighs SW₂² by 10 against a *per-pixel mean* BCE + L1
@@ -31,7 +32,7 @@ from torch import Tensor
 
 from wae_bench.config import check
 from wae_bench.losses import sliced_w2, unit_directions
-from wae_bench.regularizer import Divergence
+from wae_bench.regularizer import Context, Divergence
 
 from ._gaussian import GaussianPriorConfig, SampleDivergence
 
@@ -59,5 +60,5 @@ class Swae(SampleDivergence):
     def divergence_of(self, cfg: SwaeConfig, d: int) -> Divergence:
         return Divergence(sliced_w2)
 
-    def extra_args(self, zg: Tensor) -> tuple[Tensor]:
-        return (unit_directions(self.cfg.L, zg.shape[1], device=zg.device),)   # L×d
+    def extra_args(self, zg: Tensor, ctx: Context) -> tuple[Tensor]:
+        return (unit_directions(self.cfg.L, zg.shape[1], device=zg.device, generator=ctx.generator),)   # L×d

@@ -29,8 +29,9 @@ authors' MNIST config; their CelebA config uses 1024 units); D's Adam with
 5e-4 vs 1e-3 on MNIST, 5e-5 vs 1e-4 on CelebA); σ_z² = 2 on RGB data (the
 paper's CelebA value; the authors' code uses 1) and 1 on digits.
 Under DDP, D is trained on the latents gathered from all processes and on
-prior samples from the global RNG, which every rank seeds alike, so D's
-update is the same on every rank.
+prior samples from each rank's own generator, and its gradients are averaged
+over the ranks before its optimiser steps, so D's update is the same on
+every rank.
 """
 from __future__ import annotations
 
@@ -120,7 +121,7 @@ class WaeGan(Regularizer):
 
     def aux_loss(self, z: Tensor, ctx: Context) -> Tensor:
         zq = ctx.gather_nograd(z)                                  # (B·W)×d, detached
-        zp = self.sample_prior(len(zq), device=zq.device)          # (B·W)×d
+        zp = self.sample_prior(len(zq), device=zq.device, generator=ctx.generator)   # (B·W)×d
         lp, lq = self.logits(zp), self.logits(zq)
         bce = F.binary_cross_entropy_with_logits
         return self.cfg.lambda_ * (bce(lp, torch.ones_like(lp)) + bce(lq, torch.zeros_like(lq)))

@@ -140,14 +140,12 @@ def install_plugin(root: Path, module: str, source: str, entry_points: dict[str,
 
 
 # A test plugin that touches every kind of state a resume must restore: a
-# discriminator with its own Adam (WAE-GAN's shape), prior samples from the
-# global torch RNG, projections from a private torch.Generator (SWAE's shape),
-# Python and NumPy random draws, and a step-counting buffer.
+# discriminator with its own Adam (WAE-GAN's shape), prior samples and a
+# jitter from the run's generator (ctx.generator), projections from a private
+# torch.Generator (SWAE's shape), and a step-counting buffer.
 PROBE = '''
-    import random
     from dataclasses import dataclass
 
-    import numpy as np
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -162,7 +160,7 @@ PROBE = '''
 
 
     class Probe(Regularizer):
-        """Test plugin: discriminator + own optimiser, global and private RNGs."""
+        """Test plugin: discriminator + own optimiser, the run's and a private generator."""
 
         name = "probe"
         paper = "test only"
@@ -178,14 +176,14 @@ PROBE = '''
             return torch.optim.Adam(self.disc.parameters(), lr=1e-3)
 
         def aux_loss(self, z, ctx):
-            p = self.sample_prior(len(z), z.device)
+            p = self.sample_prior(len(z), z.device, generator=ctx.generator)
             return F.softplus(-self.disc(p)).mean() + F.softplus(self.disc(z)).mean()
 
         def penalty(self, x, z, ae, ctx):
             theta = F.normalize(torch.randn(z.shape[1], self.cfg.L, generator=self.gen), dim=0).to(z)
-            p = self.sample_prior(len(z), z.device)
+            p = self.sample_prior(len(z), z.device, generator=ctx.generator)
             sw = (torch.sort(z @ theta, 0).values - torch.sort(p @ theta, 0).values).pow(2).mean()
-            jitter = 1.0 + 0.01 * random.random() + 0.01 * float(np.random.rand())
+            jitter = 1.0 + 0.01 * torch.rand((), generator=ctx.generator, device=z.device)
             gan = F.softplus(-self.disc(z)).mean()
             self.calls += 1
             return RegOut(self.cfg.lambda_ * jitter * (sw + gan), {"sw": sw, "gan": gan})

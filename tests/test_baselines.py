@@ -33,15 +33,22 @@ def forward(tr, seed: int = 0):
     return x, z
 
 
+def replay(tr) -> torch.Generator:
+    """A copy of the run's generator as it is now: what the next draws of a
+    penalty will be, drawn again for the reference."""
+    g = torch.Generator()
+    g.set_state(tr.ctx.generator.get_state())
+    return g
+
+
 # -- sample-based penalties, with the prior draw replayed ----------------------------
 
 def test_wae_mmd_penalty_is_lambda_times_the_wae_estimator():
     tr = make_trainer("wae-mmd", {"lambda": 3.0, "sigma_z": 1.5}, d=6)
     x, z = forward(tr)
-    torch.manual_seed(5)
+    g = replay(tr)
     out = tr.reg.penalty(x, z, tr.ae, tr.ctx)
-    torch.manual_seed(5)
-    p = (torch.randn(len(z), 6) * 1.5).double().numpy()
+    p = (torch.randn(len(z), 6, generator=g) * 1.5).double().numpy()
     zz = z.detach().double().numpy()
     n, ref = len(zz), 0.0
     for s in (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0):          # WAE Alg. 2, C = 2·d·σ_z²·s
@@ -56,11 +63,10 @@ def test_wae_mmd_penalty_is_lambda_times_the_wae_estimator():
 def test_swae_penalty_is_lambda_times_pot_sliced_w2():
     tr = make_trainer("swae", {"lambda": 2.0, "L": 13}, d=6)
     x, z = forward(tr)
-    torch.manual_seed(6)
+    g = replay(tr)
     out = tr.reg.penalty(x, z, tr.ae, tr.ctx)
-    torch.manual_seed(6)                                    # prior first, then the directions
-    p = torch.randn(len(z), 6)
-    theta = torch.randn(13, 6)
+    p = torch.randn(len(z), 6, generator=g)                 # prior first, then the directions
+    theta = torch.randn(13, 6, generator=g)
     theta = theta / theta.norm(dim=1, keepdim=True)
     sw = ot.sliced_wasserstein_distance(z.detach().double().numpy(), p.double().numpy(),
                                         projections=theta.double().numpy().T, p=2) ** 2
@@ -73,10 +79,9 @@ def test_sinkhorn_penalty_uses_the_scaled_blur():
 
     tr = make_trainer("sinkhorn", {"blur_rel": 0.5, "sigma_z": 2.0, "p": 2}, d=6)
     x, z = forward(tr)
-    torch.manual_seed(7)
+    g = replay(tr)
     out = tr.reg.penalty(x, z, tr.ae, tr.ctx)
-    torch.manual_seed(7)
-    p = torch.randn(len(z), 6) * 2.0
+    p = torch.randn(len(z), 6, generator=g) * 2.0
     blur = 0.5 * 2.0 * math.sqrt(2 * 6)                    # blur_rel · σ_z · √(2d)
     ref = SamplesLoss("sinkhorn", p=2, blur=blur, scaling=tr.reg.cfg.scaling, diameter=tr.reg.diameter,
                       debias=True)(z.detach(), p)
@@ -90,10 +95,9 @@ def test_wae_gan_losses_are_the_papers_cross_entropies():
     tr = make_trainer("wae-gan", {"lambda": 2.0, "d_hidden": 16}, d=6)
     x, z = forward(tr)
     D = tr.reg.D
-    torch.manual_seed(8)
+    g = replay(tr)
     aux = tr.reg.aux_loss(z.detach(), tr.ctx)
-    torch.manual_seed(8)
-    p = torch.randn(len(z), 6) * math.sqrt(2.0)
+    p = torch.randn(len(z), 6, generator=g) * math.sqrt(2.0)
     sig = lambda t: torch.sigmoid(D(t).squeeze(1))
     want = -2.0 * (torch.log(sig(p)).mean() + torch.log(1 - sig(z.detach())).mean())
     assert val(aux) == pytest.approx(val(want), rel=1e-5)

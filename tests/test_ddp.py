@@ -38,7 +38,7 @@ def _worker(rank, store, out, name="moca", reg_cfg=None, compile_mode="none"):
             res["k0"] = F.normalize(tr.reg.enc_k(batcher.batch(0)), dim=1)
     for s in range(STEPS):
         tr.step(batcher.batch(s))
-    res.update(ae=flat(tr.ae), reg=flat(tr.reg), prior=tr.reg.sample_prior(4))
+    res.update(ae=flat(tr.ae), reg=flat(tr.reg), prior=tr.reg.sample_prior(4, generator=tr.ctx.generator))
     if name == "moca":
         res.update(enc_k=flat(tr.reg.enc_k), queue=tr.reg.queue.clone(), ptr=tr.reg.ptr.clone())
     torch.save(res, f"{out}/rank{rank}.pt")

@@ -2,7 +2,8 @@
 and continued with ``--resume`` ends bit-identical to the same run never
 interrupted -- weights, batch-norm statistics, Adam states, plugin state
 (MoCA's momentum encoder, queue and pointer; a discriminator and its own
-optimiser; a private generator), meter, RNG states and the ex-post density.
+optimiser; a private generator), meter, the run's generator and the ex-post
+density.
 
 The uninterrupted reference runs in this process while the victim runs as a
 ``python -m wae_bench`` child (both one intra-op thread, so the two cores run
@@ -24,7 +25,7 @@ from tests.reliability_helpers import (TINY, cli, diff_states, final_state, kill
 from tests.reliability_helpers import probe_plugin as probe_plugin  # noqa: F401 (a fixture)
 from wae_bench.run import checkpoint
 from wae_bench.registry import REGULARIZERS
-from wae_bench.step.rng import rng_state, set_rng_state
+from wae_bench.step.rng import generator_state, load_generator, run_generator
 
 T, CKPT, LOG = 120, 40, 10
 STEPS = ["--set", f"max_steps={T}", "--set", f"ckpt_every={CKPT}", "--set", f"log_every={LOG}",
@@ -64,7 +65,8 @@ def test_sigkill_mid_training_then_resume_is_bit_identical(reg, tmp_path, capsys
     a, b = final_state(ref), final_state(victim)
     assert diff_states(a, b) == []
     # the comparison covers every piece of state a resume must restore
-    assert {"ae", "reg", "opt", "aux_opt", "rng", "meter", "expost", "generators", "config", "versions"} <= set(a)
+    assert {"ae", "reg", "opt", "aux_opt", "generator", "meter", "expost", "generators", "config", "versions"} <= set(a)
+    assert "rng" not in a          # the process-global generators are no part of a run
     assert a["t"] == T and a["expost"]["n"]["means"].isfinite().all()
     if reg == "moca":
         assert {"enc_k.0.weight", "queue", "ptr"} <= set(a["reg"]) and int(a["reg"]["ptr"]) == T * 64 % 1024
@@ -79,8 +81,9 @@ def test_sigkill_mid_training_then_resume_is_bit_identical(reg, tmp_path, capsys
 
 def test_trainer_state_round_trip_through_a_file(tmp_path, probe_plugin):
     """Unit level: save at step 3, load into a fresh trainer and process, step
-    on: identical to stepping on without the round trip (probe plugin: global
-    torch, Python, NumPy RNGs, a private generator, an auxiliary optimiser)."""
+    on: identical to stepping on without the round trip (probe plugin: the
+    run's generator, a private generator, an auxiliary optimiser; the global
+    generators scrambled in between do not matter)."""
     x = batch(B=8, size=8)
     a = make_trainer("probe")
     for _ in range(3):
@@ -99,14 +102,21 @@ def test_trainer_state_round_trip_through_a_file(tmp_path, probe_plugin):
     assert diff_states(a.state_dict(), b.state_dict()) == []
 
 
-def test_rng_state_restores_every_global_generator():
-    random.gauss(0, 1), np.random.randn()   # leave a cached second normal in both
-    st = rng_state()
-    first = (torch.rand(3), random.random(), random.gauss(0, 1), np.random.rand(2), np.random.randn())
-    set_rng_state(st)
-    again = (torch.rand(3), random.random(), random.gauss(0, 1), np.random.rand(2), np.random.randn())
-    assert torch.equal(first[0], again[0]) and first[1:3] == again[1:3]
-    assert np.array_equal(first[3], again[3]) and first[4] == again[4]
+def test_generator_state_round_trips_and_a_missing_one_is_said(capsys):
+    g = run_generator(3)
+    st = generator_state(g)
+    first = torch.rand(5, generator=g)
+    h = run_generator(99)
+    load_generator(h, st)
+    assert torch.equal(torch.rand(5, generator=h), first)
+    assert capsys.readouterr().err == ""
+    # a checkpoint written before runs had their own generator, or on another device type
+    before = h.get_state()
+    load_generator(h, None)
+    load_generator(h, {"device": "cuda", "state": torch.zeros(16, dtype=torch.uint8)})
+    assert torch.equal(h.get_state(), before)
+    err = capsys.readouterr().err
+    assert err.count("random draws after the resume differ") == 2 and "older wae-bench" in err
 
 
 def test_changed_config_is_refused_unless_forced(tmp_path, capsys):

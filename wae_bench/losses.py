@@ -157,7 +157,7 @@ GradMode = Literal["code", "sum", "frobenius"]
 
 
 def decoder_gradient(decode: Callable[[Tensor], Tensor], z: Tensor, mode: GradMode = "code",
-                     v: Tensor | None = None) -> Tensor:
+                     v: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
     """Per-example gradients ``g_i`` (B×d) of the decoder output w.r.t. ``z`` for
     RAE-GP's penalty ``||∇_z Dec(z)||²`` (Ghosh et al. 2020), with the
     graph kept (``create_graph``) so the penalty can be trained through:
@@ -169,7 +169,8 @@ def decoder_gradient(decode: Callable[[Tensor], Tensor], z: Tensor, mode: GradMo
       the summed output (``tf.gradients(Dec(z), z)``);
     - ``"frobenius"``: ``g_i = J_iᵀ v_i`` with ``v ~ N(0, I)`` over the output,
       so ``E||g_i||² = ||J_i||_F²``, the squared Frobenius norm of the Jacobian
-      (one-probe Hutchinson estimate).  ``v`` may be given (same shape as the output).
+      (one-probe Hutchinson estimate).  ``v`` may be given (same shape as the
+      output); else it is drawn from ``generator`` (in a step: ``ctx.generator``).
 
     ``J_i = ∂Dec(z)_i / ∂z_i``.  With a decoder whose examples do not interact
     (eval-mode batch norm) these are exact per-example quantities; with
@@ -183,7 +184,8 @@ def decoder_gradient(decode: Callable[[Tensor], Tensor], z: Tensor, mode: GradMo
     elif mode == "sum":
         s = out.float().sum()
     elif mode == "frobenius":
-        v = torch.randn_like(out, dtype=torch.float32) if v is None else v
+        if v is None:
+            v = torch.randn(out.shape, dtype=torch.float32, device=out.device, generator=generator)
         s = (out.float() * v).sum()
     else:
         raise ValueError(f"unknown gradient mode {mode!r}; choose code, sum or frobenius")

@@ -17,7 +17,8 @@ optimiser step, in this fixed order per iteration ``t``:
 Everything a plugin runs in steps 1-4 must be *capture-safe*: no ``.item()``,
 no Python branching on tensor values, static shapes, schedules computed from
 the device tensor ``ctx.t``.  That lets the whole step be replayed as a CUDA
-graph.  State lives in buffers and sub-modules, so checkpoints carry it.
+graph.  Every random draw comes from the run's generator ``ctx.generator``.
+State lives in buffers and sub-modules, so checkpoints carry it.
 """
 from __future__ import annotations
 
@@ -67,9 +68,15 @@ class Context:
     """Per-step view the trainer hands to plugins.
 
     ``t`` is the 0-based iteration as a 0-d device tensor (capture-safe),
-    ``T`` the total number of iterations.  ``gather`` concatenates a tensor
-    over all processes along dim 0 *with* gradient; ``gather_nograd`` without
-    (both are the identity in a single process; see :mod:`wae_bench.step.distributed`).
+    ``T`` the total number of iterations.  ``generator`` is the run's own
+    random stream on its device (:mod:`wae_bench.step.rng`): **every random
+    draw inside a step uses it** (``torch.randn(..., generator=ctx.generator)``,
+    :meth:`Regularizer.sample_prior`), never a process-global generator, so
+    that runs sharing a process, resumed runs and CUDA-graph replays draw what
+    the run alone would; it is saved in every checkpoint.  ``gather``
+    concatenates a tensor over all processes along dim 0 *with* gradient;
+    ``gather_nograd`` without (both are the identity in a single process; see
+    :mod:`wae_bench.step.distributed`).
     """
 
     t: Tensor
@@ -78,6 +85,7 @@ class Context:
     gather_nograd: Callable[[Tensor], Tensor] = _identity
     rank: int = 0
     world_size: int = 1
+    generator: torch.Generator | None = None
 
 
 class Divergence(nn.Module):
@@ -188,7 +196,8 @@ class Regularizer(nn.Module):
     def sample_prior(self, n: int, device: torch.device | str = "cpu",
                      generator: torch.Generator | None = None) -> Tensor:
         """``n`` latents from the prior P_Z: N(0, σ_z² I), or for the sphere
-        ``z/|z|`` with ``z ~ N(0, I)`` (MoCA's sampling rule)."""
+        ``z/|z|`` with ``z ~ N(0, I)`` (MoCA's sampling rule), drawn from
+        ``generator`` (inside a step: ``ctx.generator``; on ``device``)."""
         d = self.setup_info.latent_dim
         e = torch.randn(n, d, device=device, generator=generator)
         if self.prior == "sphere":

@@ -6,8 +6,8 @@
    built with, so ``--lambda`` reaches the loss through that one object).
 2. :func:`build_model`: seeded nets and plugin, attached, on the device.
 3. :func:`build_run`: those plus the memory layout, ``compile``, the
-   (DDP-wrapped) :class:`~wae_bench.step.trainer.Trainer` and the per-rank
-   random stream (:class:`Run`); :meth:`Run.capture` makes the step a CUDA
+   (DDP-wrapped) :class:`~wae_bench.step.trainer.Trainer` and the run's own
+   random stream per rank (:class:`Run`); :meth:`Run.capture` makes the step a CUDA
    graph when ``step_mode = "graph"``.
 4. :func:`batches` and :func:`total_steps`: ``batch_size`` makes the batcher,
    and the batcher's steps per epoch make the step count.
@@ -34,7 +34,7 @@ from wae_bench.regularizer import Regularizer, Setup
 from wae_bench.step.compile import compile_nets
 from wae_bench.step.distributed import Dist
 from wae_bench.step.graph import capture_step
-from wae_bench.step.rng import seed_everything
+from wae_bench.step.rng import run_generator, seed_everything
 from wae_bench.step.trainer import Trainer
 
 
@@ -179,15 +179,16 @@ class Run:
 def build_run(plan: Plan, *, channels: int, total_steps: int, device: torch.device | None = None,
               dist: Dist | None = None) -> Run:
     """Nets, plugin and trainer of a run of ``total_steps`` steps: channels-last
-    if asked, compiled if asked (before the DDP wrap), then each rank's own
-    random stream for prior samples (rank 0 keeps the single-process one)."""
+    if asked, compiled if asked (before the DDP wrap), and the step context
+    with the run's own generator on ``device``, seeded by the run's seed and
+    this process's rank (:func:`~wae_bench.step.rng.run_generator`)."""
     c, dist = plan.cfg, dist or Dist()
     device = pick_device(c.device, dist) if device is None else device
     ae, reg = build_model(plan, channels, total_steps, device, sync_bn=c.sync_bn and dist.enabled)
     if c.channels_last:   # NHWC convolutions (tensor cores like them); same maths
         ae, reg = ae.to(memory_format=torch.channels_last), reg.to(memory_format=torch.channels_last)
     compile_nets(ae, reg, c.compile)
+    ctx = dist.context(total_steps, generator=run_generator(c.seed, device, dist.rank))
     trainer = Trainer(ae, reg, lr=c.lr, total_steps=total_steps, precision=c.precision,
-                      model=dist.wrap(ae), ctx=dist.context(total_steps))
-    dist.seed_rank(c.seed)
+                      model=dist.wrap(ae), ctx=ctx)
     return Run(plan, ae, reg, trainer, dist)

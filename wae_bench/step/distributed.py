@@ -84,12 +84,6 @@ class Dist:
         # to every rank at each forward, so the model is identical everywhere.
         return DDP(ae, device_ids=ids)
 
-    def seed_rank(self, seed: int) -> None:
-        """After identical initial weights, give each rank its own stream for
-        prior samples and projections (rank 0 keeps the single-process one)."""
-        if self.enabled and self.rank:
-            torch.manual_seed(seed + 1_000_003 * self.rank)
-
     def gather_objects(self, obj):
         """``[obj of rank 0, obj of rank 1, ...]`` on every rank."""
         if not self.enabled:
@@ -119,8 +113,13 @@ class Dist:
         if self.enabled:
             td.barrier()
 
-    def context(self, T: int) -> Context:
-        ctx = Context(t=torch.zeros((), dtype=torch.long), T=T, rank=self.rank, world_size=self.world_size)
+    def context(self, T: int, generator: torch.Generator | None = None) -> Context:
+        """The step context of this process: its rank, the gathers under DDP,
+        and ``generator``, this rank's own random stream (after identical
+        initial weights, every rank draws its own prior samples and
+        projections; rank 0 draws the single-process stream)."""
+        ctx = Context(t=torch.zeros((), dtype=torch.long), T=T, rank=self.rank, world_size=self.world_size,
+                      generator=generator)
         if self.enabled:
             ctx.gather, ctx.gather_nograd = gather_with_grad, gather_nograd
         return ctx

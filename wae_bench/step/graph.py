@@ -48,7 +48,8 @@ def _state_tensors(trainer) -> list[Tensor]:
 
 class NoSideEffects:
     """Run warm-up steps, then put every tensor back as it was, in place
-    (tensor identity kept, as a captured graph needs).  Optimiser state and
+    (tensor identity kept, as a captured graph needs), and every generator of
+    the run (:meth:`Trainer.generators`) at its state before.  Optimiser state and
     meter sums created by the warm-up are reset to their initial values
     (zeros; step 0), which is what a fresh Adam state holds."""
 
@@ -57,8 +58,7 @@ class NoSideEffects:
 
     def __enter__(self):
         self.saved = {id(t): (t, t.detach().clone()) for t in _state_tensors(self.trainer)}
-        self.rng = torch.get_rng_state()
-        self.cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+        self.rng = [(g, g.get_state()) for g in self.trainer.generators()]
         self.had_meter = self.trainer.meter.names is not None
         return self
 
@@ -71,13 +71,20 @@ class NoSideEffects:
                     t.zero_()
             if not self.had_meter:
                 self.trainer.meter.first_bad.fill_(-1)
-        torch.set_rng_state(self.rng)
-        if self.cuda_rng is not None:
-            torch.cuda.set_rng_state_all(self.cuda_rng)
+        for g, state in self.rng:
+            g.set_state(state)
 
 
 class CapturedStep:
-    """``step(x)`` copies ``x`` into a static input and replays the graph."""
+    """``step(x)`` copies ``x`` into a static input and replays the graph, on
+    the stream that is current when it is called (each cell of ``bench
+    --concurrent`` replays on its own).
+
+    The run's CUDA generators are registered with the graph before capture
+    (``CUDAGraph.register_generator_state``): each replay then reads the
+    generator's seed and offset as they are and advances the offset by what
+    the whole step consumed, as eager steps would (so a checkpoint after N
+    replays holds the generator state of N eager steps)."""
 
     def __init__(self, trainer, example: Tensor, warmup: int = 3):
         self.trainer = trainer
@@ -90,6 +97,9 @@ class CapturedStep:
                 eager(self.x)
         torch.cuda.current_stream().wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
+        for g in trainer.generators():
+            if g.device.type == "cuda":
+                self.graph.register_generator_state(g)
         with torch.cuda.graph(self.graph):
             eager(self.x)
 

@@ -1,27 +1,59 @@
-"""The random state of a run: the global RNGs (Python, NumPy, torch CPU and
-CUDA) and the plugins' private ``torch.Generator`` attributes, saved in every
-checkpoint so that a resumed run draws what an uninterrupted one would."""
+"""The random state of a run: its own ``torch.Generator`` (the step context's
+:attr:`~wae_bench.regularizer.Context.generator`, on the run's device), the
+plugins' private ``torch.Generator`` attributes, and how both go into a
+checkpoint.
+
+Randomness belongs to a run, not to the process: every draw inside a
+training step (prior samples, projection directions, probes) comes from the
+run's generator, seeded from the run's seed (and the process's rank under
+DDP).  So several runs in one process (``bench --concurrent``) draw exactly
+what each would draw alone, a resumed run continues its own stream, and the
+process-global generators are used only while building a run (the initial
+weights, :func:`seed_everything`).
+
+CUDA graphs: a captured step's draws read the generator's seed and offset
+from device tensors that each replay refreshes from the generator's host
+state and then advances by the graph's total offset increment, so replays
+draw what eager steps would (torch's "CUDA Graph-safe RNG states";
+:class:`~wae_bench.step.graph.CapturedStep` registers the run's generators
+with its graph through ``CUDAGraph.register_generator_state``).
+"""
 from __future__ import annotations
 
+import hashlib
 import random
 
 import numpy as np
 import torch
 from torch import nn
 
+from wae_bench.progress import console
+
 
 def seed_everything(seed: int) -> None:
-    """Seed every global RNG a plugin might draw from (torch, Python, NumPy);
-    their states are saved in each checkpoint (:func:`rng_state`)."""
+    """Seed the global RNGs (torch, Python, NumPy) before a run's nets and
+    plugin are built, so that the initial weights are a function of the seed."""
     torch.manual_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2 ** 32)
 
 
+def stream_seed(seed: int, rank: int = 0) -> int:
+    """The seed of a run's generator: a hash of the run's seed and rank (a
+    stream of its own, unrelated to the other seeded streams of a run)."""
+    h = hashlib.sha256(f"wae-bench/step/{seed}/{rank}".encode()).digest()
+    return int.from_bytes(h[:8], "little") >> 1
+
+
+def run_generator(seed: int, device: torch.device | str = "cpu", rank: int = 0) -> torch.Generator:
+    """The run's own generator on ``device``: every draw inside a step uses it."""
+    return torch.Generator(device=device).manual_seed(stream_seed(seed, rank))
+
+
 def module_generators(mods: dict[str, nn.Module]) -> dict[str, torch.Generator]:
     """Private ``torch.Generator`` attributes of the modules (e.g. a plugin's
     projection directions), by ``owner.module.attr``; they are not in
-    ``state_dict()``, so the trainer saves them with the RNG states."""
+    ``state_dict()``, so the trainer saves them with the run's generator."""
     out = {}
     for owner, mod in mods.items():
         for mname, m in mod.named_modules():
@@ -31,24 +63,23 @@ def module_generators(mods: dict[str, nn.Module]) -> dict[str, torch.Generator]:
     return out
 
 
-def rng_state() -> dict:
-    """Every global RNG: Python's ``random``, NumPy's legacy global, torch CPU
-    and (if initialised) CUDA; as tensors and plain values (safe to load)."""
-    version, mt, gauss = random.getstate()
-    _, keys, pos, has_gauss, cached = np.random.get_state()
-    st = {"torch": torch.get_rng_state(), "python": list(mt), "python_version": version, "python_gauss": gauss,
-          "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
-                    "gauss": float(cached)}}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        st["cuda"] = torch.cuda.get_rng_state_all()
-    return st
+def generator_state(g: torch.Generator) -> dict:
+    """A generator's state as a checkpoint holds it (a CPU byte tensor and its device type)."""
+    return {"device": g.device.type, "state": g.get_state()}
 
 
-def set_rng_state(st: dict) -> None:
-    torch.set_rng_state(st["torch"])
-    random.setstate((st["python_version"], tuple(st["python"]), st.get("python_gauss")))
-    if "numpy" in st:
-        n = st["numpy"]
-        np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-    if "cuda" in st and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(st["cuda"])
+def load_generator(g: torch.Generator, saved: dict | None, what: str = "the run's generator") -> None:
+    """Restore :func:`generator_state` into ``g``.  A checkpoint without it
+    (written before runs had their own generator) or of another device type
+    (the state of a CPU generator is not a CUDA one's) leaves ``g`` as it is,
+    with a warning: the draws after the resume then differ from an
+    uninterrupted run's."""
+    if not saved:
+        console.print(f"[yellow]warning:[/] the checkpoint holds no state of {what} (written by an older "
+                      f"wae-bench); random draws after the resume differ from an uninterrupted run's", soft_wrap=True)
+        return
+    if saved.get("device") != g.device.type:
+        console.print(f"[yellow]warning:[/] {what} was saved on {saved.get('device')}, this run draws on "
+                      f"{g.device.type}; random draws after the resume differ from an uninterrupted run's", soft_wrap=True)
+        return
+    g.set_state(saved["state"])

@@ -26,7 +26,7 @@ from wae_bench.errors import WaeError
 from wae_bench.losses import reconstruction
 from wae_bench.regularizer import Context, Regularizer
 from wae_bench.step.meter import Meter
-from wae_bench.step.rng import module_generators, rng_state, set_rng_state
+from wae_bench.step.rng import generator_state, load_generator, module_generators, run_generator
 
 
 def average_gradients(opt: torch.optim.Optimizer) -> None:
@@ -47,7 +47,9 @@ class NonFinite(WaeError):
 
 
 class Trainer:
-    """Owns the optimisers and the step counter ``t`` (a device tensor)."""
+    """Owns the optimisers, the step counter ``t`` (a device tensor) and the
+    step context ``ctx``, whose ``generator`` is the run's random stream (the
+    caller's, else one seeded from seed 0 on the nets' device)."""
 
     def __init__(self, ae: nn.Module, reg: Regularizer, *, lr: float, total_steps: int,
                  precision: str = "fp32", model: nn.Module | None = None, ctx: Context | None = None):
@@ -57,6 +59,8 @@ class Trainer:
         self.t = torch.zeros((), dtype=torch.long, device=self.device)
         self.ctx = ctx if ctx is not None else Context(t=self.t, T=total_steps)
         self.ctx.t, self.ctx.T = self.t, total_steps
+        if self.ctx.generator is None:
+            self.ctx.generator = run_generator(0, self.device)
         wd = reg.decoder_weight_decay()
         groups = [{"params": list(ae.encoder.parameters()), "weight_decay": 0.0},
                   {"params": list(ae.decoder.parameters()), "weight_decay": wd}]
@@ -118,12 +122,15 @@ class Trainer:
                 "t": int(self.t), "meter": self.meter.state_dict(), **self.rng_dict()}
 
     def rng_dict(self) -> dict:
-        """This process's random state: the global RNGs and the plugins'
-        private generators (one per rank under DDP)."""
-        return {"rng": rng_state(), "generators": {k: g.get_state() for k, g in self._generators().items()}}
+        """The run's random state in this process: its generator and the
+        plugins' private generators (one set per rank under DDP).  The
+        process-global generators are not part of it: nothing in a step draws
+        from them (:mod:`wae_bench.step.rng`)."""
+        return {"generator": generator_state(self.ctx.generator),
+                "generators": {k: g.get_state() for k, g in self._generators().items()}}
 
     def load_rng(self, s: dict) -> None:
-        set_rng_state(s["rng"])
+        load_generator(self.ctx.generator, s.get("generator"))
         for k, g in self._generators().items():
             if k in s.get("generators", {}):
                 g.set_state(s["generators"][k])
@@ -140,6 +147,10 @@ class Trainer:
 
     def _generators(self) -> dict[str, torch.Generator]:
         return module_generators({"ae": self.ae, "reg": self.reg})
+
+    def generators(self) -> list[torch.Generator]:
+        """Every generator a step may draw from: the run's own, then the plugins' private ones."""
+        return [self.ctx.generator, *self._generators().values()]
 
     def check_finite(self, bad: dict[str, int]) -> None:
         """Raise :class:`NonFinite` naming the first step and the term that went
