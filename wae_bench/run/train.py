@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 import torch.distributed as td
@@ -26,7 +26,7 @@ from wae_bench.run.build import Plan, Run, batches, build_run, load_data, pick_d
 from wae_bench.run.directory import RunDir, default_out, output_dir, plan_for, versions
 from wae_bench.step.compile import eager
 from wae_bench.step.distributed import Dist
-from wae_bench.step.loop import fit
+from wae_bench.step.loop import StopFlag, Stepper
 from wae_bench.step.trainer import NonFinite
 
 
@@ -40,67 +40,86 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
     new run that fails before its first checkpoint takes back what it wrote
     (:meth:`~wae_bench.run.directory.RunDir.discard_unstarted`), so the same
     command can be run again."""
-    dist = Dist.from_env()
-    if resume and out is None:
-        raise WaeError("--resume needs --out RUN_DIR (the run directory to continue)")
-    plan = None if resume else plan_for(overrides, None, False, force, dist.world_size)
-    run = RunDir(out if out is not None else default_out(plan.cfg))
-    with output_dir(run.path, dist.is_main), _locked(run.path, dist):
-        if resume:
-            plan = plan_for(overrides, run, True, force, dist.world_size)
-        elif run.contents():
-            if run.holds_run():
-                raise WaeError(f"output directory {str(run.path)!r} holds a run; pass --resume to continue it, "
-                               f"or choose another --out")
-            raise WaeError(f"output directory {str(run.path)!r} is not empty and is not a run folder; choose "
-                           f"another --out (or an empty folder)")
-        dist.barrier()   # every rank has checked the folder before rank 0 writes into it
+    t = Training(overrides, out, resume=resume, force=force, quiet=quiet, trust=trust, notice=notice)
+    with StopFlag() as stop:
+        t.begin(stop)
+        while not t.over:
+            t.advance()
+    return t.finish()
+
+
+class Training:
+    """One run's training in phases, so that one process can interleave
+    several (``bench --concurrent``) as :func:`train_run` loops over one:
+
+    - construction: the checks on the settings and ``out``, the run folder's
+      lock, the data, the memory check, the build, the resume of a
+      checkpoint, ``config.json`` and the header line;
+    - :meth:`begin`: the step captured as a CUDA graph if asked, the progress bar;
+    - :meth:`advance`: one step (logs and checkpoints when due);
+    - :meth:`finish`: the work after training (or :class:`Stopped` after a
+      stop); then the folder is released.
+
+    A phase that fails releases the folder (a new run without a checkpoint
+    takes back what it wrote) and raises the failure, worded for the user
+    (out of memory, a failed write: how to go on); :meth:`release` lets go of
+    a run that is left as it is (a stopped grid)."""
+
+    def __init__(self, overrides: dict, out: str | Path | None = None, *, resume: bool = False,
+                 force: bool = False, quiet: bool = False, trust: bool = False, notice: str | None = None):
+        self.dist = dist = Dist.from_env()
+        if resume and out is None:
+            raise WaeError("--resume needs --out RUN_DIR (the run directory to continue)")
+        plan = None if resume else plan_for(overrides, None, False, force, dist.world_size)
+        self.run = run = RunDir(out if out is not None else default_out(plan.cfg))
+        self.resume, self.quiet = resume, quiet
+        self.stepper: Stepper | None = None
+        self.bar: TrainProgress | None = None
+        self.signal: StopFlag | None = None
+        self._armed = False            # set once the folder is ours: a failure then takes back an unstarted run
+        self._held = contextlib.ExitStack()
+        self._held.enter_context(output_dir(run.path, dist.is_main))
+        with self._phase():            # (the lock and the checks: a refusal leaves the folder as it is)
+            self._held.enter_context(_locked(run.path, dist))
+            if resume:
+                plan = plan_for(overrides, run, True, force, dist.world_size)
+            elif run.contents():
+                if run.holds_run():
+                    raise WaeError(f"output directory {str(run.path)!r} holds a run; pass --resume to continue "
+                                   f"it, or choose another --out")
+                raise WaeError(f"output directory {str(run.path)!r} is not empty and is not a run folder; choose "
+                               f"another --out (or an empty folder)")
+            dist.barrier()   # every rank has checked the folder before rank 0 writes into it
+        self._armed = True
+        with self._phase():
+            self._open(plan, trust, notice)
+
+    def _open(self, plan: Plan, trust: bool, notice: str | None) -> None:
+        self.cfg = cfg = plan.cfg
+        dist, run = self.dist, self.run
+        self.device = device = pick_device(cfg.device, dist)
+        self.train, self.test = train, test = load_data(plan)
+        self.batcher, self.batch = batches(plan, train.images, device, dist)
+        self.spe, self.T = spe, T = self.batcher.steps_per_epoch, total_steps(cfg, self.batcher)
+        memory.check(plan, train.images.shape[1], T, device,
+                     train.images.numel() * train.images.element_size() if cfg.data_on_device else 0)
         try:
-            return _train(plan, run, dist, resume=resume, quiet=quiet, trust=trust, notice=notice)
-        except BaseException as e:
-            if dist.is_main and not resume and not checkpoint.checkpoints(run.path):
-                run.discard_unstarted()
-            if isinstance(e, WriteFailed):
-                raise WriteFailed(f"{e}; {_then_resume(run.path)}") from None
-            if isinstance(e, Exception) and not isinstance(e, WaeError) and is_out_of_memory(e):
-                raise WaeError(f"out of memory ({_first_line(e)}); lower --batch-size, or choose a smaller --arch "
-                               f"or latent_dim, {_then_resume(run.path)}") from None
+            self.built = build_run(plan, channels=train.images.shape[1], total_steps=T, device=device, dist=dist)
+        except Exception as e:
+            if is_out_of_memory(e):
+                raise WaeError(f"out of memory building the model ({_first_line(e)}); lower the settings that "
+                               f"size it (--arch, latent_dim, the regularizer's; `wae-bench list`)") from None
             raise
-
-
-def _locked(path: Path, dist: Dist):
-    """The run folder's lock (held by the main process of a torchrun job)."""
-    if not dist.is_main:
-        return contextlib.nullcontext()
-    return lock.hold(path, "wae-bench run", what="run directory",
-                     fix="wait for it to finish (or stop it), or choose another --out")
-
-
-def _train(plan: Plan, run: RunDir, dist: Dist, *, resume: bool, quiet: bool, trust: bool,
-           notice: str | None) -> Path:
-    cfg = plan.cfg
-    device = pick_device(cfg.device, dist)
-    train, test = load_data(plan)
-    batcher, batch = batches(plan, train.images, device, dist)
-    spe, T = batcher.steps_per_epoch, total_steps(cfg, batcher)
-    memory.check(plan, train.images.shape[1], T, device,
-                 train.images.numel() * train.images.element_size() if cfg.data_on_device else 0)
-    try:
-        built = build_run(plan, channels=train.images.shape[1], total_steps=T, device=device, dist=dist)
-    except Exception as e:
-        if is_out_of_memory(e):
-            raise WaeError(f"out of memory building the model ({_first_line(e)}); lower the settings that size "
-                           f"it (--arch, latent_dim, the regularizer's; `wae-bench list`)") from None
-        raise
-    trainer = built.trainer
-    start, finished = 0, False
-    if resume:
-        start, finished = _resume(trainer, run, cfg, trust, dist)
-        finished = finished and start >= T      # --force with a larger max_steps/epochs trains on
-    variant = cfg.data_variant or train.variant
-    held = f" (+{cfg.holdout} held out)" if cfg.holdout else ""
-    if dist.is_main:
-        params = count_params(built.ae)
+        self.trainer = trainer = self.built.trainer
+        self.start, self.finished = 0, False
+        if self.resume:
+            self.start, finished = _resume(trainer, run, cfg, trust, dist)
+            self.finished = finished and self.start >= T   # --force with a larger max_steps/epochs trains on
+        if not dist.is_main:
+            return
+        variant = cfg.data_variant or train.variant
+        held = f" (+{cfg.holdout} held out)" if cfg.holdout else ""
+        params = count_params(self.built.ae)
         run.write_config(cfg, {"total_steps": T, "steps_per_epoch": spe, "n_train": len(train.images),
                                "n_test": len(test.images), "data_variant": variant, "world_size": dist.world_size,
                                "global_batch_size": cfg.batch_size * dist.world_size, "params": params,
@@ -116,40 +135,116 @@ def _train(plan: Plan, run: RunDir, dist: Dist, *, resume: bool, quiet: bool, tr
         if notice:
             console.print(notice, soft_wrap=True)
 
-    def save(step: int, **extra) -> None:
+    @contextlib.contextmanager
+    def _phase(self) -> Iterator[None]:
+        """A failure in the block: close the bar, take back an unstarted new
+        run (once the folder is ours), release the folder, and raise the
+        failure as the user reads it."""
+        try:
+            yield
+        except BaseException as e:
+            self.close()
+            run = self.run
+            if self._armed and self.dist.is_main and not self.resume and not checkpoint.checkpoints(run.path):
+                run.discard_unstarted()
+            if isinstance(e, WriteFailed):
+                new = WriteFailed(f"{e}; {_then_resume(run.path)}")
+            elif isinstance(e, NonFinite):
+                new = NonFinite(f"{e} ({_kept(run.path)})")
+            elif isinstance(e, Exception) and not isinstance(e, WaeError) and is_out_of_memory(e):
+                new = WaeError(f"out of memory ({_first_line(e)}); lower --batch-size, or choose a smaller --arch "
+                               f"or latent_dim, {_then_resume(run.path)}")
+            else:
+                new = e
+            self._held.__exit__(type(new), new, new.__traceback__)
+            if new is e:
+                raise
+            raise new from None
+
+    @property
+    def over(self) -> bool:
+        """No training step left (done, stopped, or a finished run resumed)."""
+        return self.stepper is None or self.stepper.over
+
+    def begin(self, stop: StopFlag | None = None) -> None:
+        """Capture the step (``step_mode = "graph"``) on the first batch and
+        open the progress bar; nothing to do for a finished run.  ``stop``:
+        the signal flag whose raising ends the run after the current step,
+        with a checkpoint."""
+        self.signal = stop
+        if self.finished or self.start >= self.T:
+            return
+        cfg, dist = self.cfg, self.dist
+        with self._phase():
+            self.built.capture(self.batch(self.start))
+            self.bar = TrainProgress(self.T, self.start, cfg.batch_size * dist.world_size,
+                                     self.quiet or not dist.is_main).__enter__()
+            self.stepper = Stepper(self.trainer, self.batch, start=self.start, total=self.T,
+                                   steps_per_epoch=self.spe, lr_halve_every=cfg.lr_halve_every,
+                                   log_every=cfg.log_every, ckpt_every=cfg.ckpt_every,
+                                   ckpt_minutes=cfg.ckpt_minutes, on_log=self._log, on_ckpt=self.save,
+                                   agree=_any_rank(dist) if dist.enabled else None,
+                                   stop=stop.is_set if stop is not None else (lambda: False))
+
+    def advance(self) -> bool:
+        """One step (see :class:`~wae_bench.step.loop.Stepper`); returns :attr:`over`."""
+        with self._phase():
+            over = self.stepper.advance()
+        if over:
+            self.close()
+        return over
+
+    def close(self) -> None:
+        """Close the progress bar (after the last step, or a failure)."""
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+    def finish(self) -> Path:
+        """The work after training, then the folder is released; returns the
+        run directory.  After a stop: :class:`Stopped` (the checkpoint is written)."""
+        T, run = self.T, self.run
+        with self._phase():
+            if self.stepper is not None and self.stepper.stopped:
+                signame = getattr(self.signal, "raised", None) or "SIGTERM"   # (SIGTERM: another rank's signal)
+                raise Stopped(signame, f"at step {int(self.trainer.t)}; checkpoint saved in {str(run.path)!r}; "
+                                       f"continue with: wae-bench run --resume --out {run.path}")
+            with stop_at_once(f"after training (step {T}), before the run was finished (ex-post fit, final "
+                              f"checkpoint, pictures); finish it with: wae-bench run --resume --out {run.path}"):
+                _finish(self.built, T, self.train.images, self.test.images, run.path, self.finished, self.save)
+        self.release()
+        self.dist.barrier()   # the final checkpoint exists before any rank evaluates it
+        return run.path
+
+    def release(self) -> None:
+        """Let go of the run folder as it is (its lock; nothing is taken back)."""
+        self.close()
+        self._held.close()
+
+    def save(self, step: int, **extra) -> None:
+        """A checkpoint of the run at ``step`` (rank 0 writes; under DDP with every rank's random state)."""
+        dist, trainer, cfg = self.dist, self.trainer, self.cfg
         ranks = dist.gather_objects(trainer.rng_dict()) if dist.enabled else None   # (collective)
         if dist.is_main:
             state = {**trainer.state_dict(), "config": to_dict(cfg),
                      "versions": versions(), "world_size": dist.world_size, **extra}
             if ranks is not None:
                 state["rng_ranks"] = ranks
-            checkpoint.save(run.path / "checkpoints" / f"step-{step:08d}.pt", state)
-            checkpoint.prune(run.path, cfg.keep_checkpoints)
+            checkpoint.save(self.run.path / "checkpoints" / f"step-{step:08d}.pt", state)
+            checkpoint.prune(self.run.path, cfg.keep_checkpoints)
 
-    def log(step: int, m: dict) -> None:
-        speed = bar.update(step, m)
-        if dist.is_main:
-            run.append_metrics({"step": step, **m, **speed, "time": time.time()})
+    def _log(self, step: int, m: dict) -> None:
+        speed = self.bar.update(step, m)
+        if self.dist.is_main:
+            self.run.append_metrics({"step": step, **m, **speed, "time": time.time()})
 
-    stopped = None
-    try:
-        if not finished and start < T:
-            built.capture(batch(start))
-            with TrainProgress(T, start, cfg.batch_size * dist.world_size, quiet or not dist.is_main) as bar:
-                stopped = fit(trainer, batch, start=start, total=T, steps_per_epoch=spe,
-                              lr_halve_every=cfg.lr_halve_every, log_every=cfg.log_every,
-                              ckpt_every=cfg.ckpt_every, ckpt_minutes=cfg.ckpt_minutes,
-                              on_log=log, on_ckpt=save, agree=_any_rank(dist) if dist.enabled else None)
-        if stopped:
-            raise Stopped(stopped, f"at step {int(trainer.t)}; checkpoint saved in {str(run.path)!r}; "
-                                   f"continue with: wae-bench run --resume --out {run.path}")
-        with stop_at_once(f"after training (step {T}), before the run was finished (ex-post fit, final "
-                          f"checkpoint, pictures); finish it with: wae-bench run --resume --out {run.path}"):
-            _finish(built, T, train.images, test.images, run.path, finished, save)
-    except NonFinite as e:
-        raise NonFinite(f"{e} ({_kept(run.path)})") from None
-    dist.barrier()   # the final checkpoint exists before any rank evaluates it
-    return run.path
+
+def _locked(path: Path, dist: Dist):
+    """The run folder's lock (held by the main process of a torchrun job)."""
+    if not dist.is_main:
+        return contextlib.nullcontext()
+    return lock.hold(path, "wae-bench run", what="run directory",
+                     fix="wait for it to finish (or stop it), or choose another --out")
 
 
 def _first_line(e: BaseException) -> str:

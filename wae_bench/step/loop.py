@@ -1,7 +1,9 @@
 """The loop over training steps: the learning-rate schedule (halved every
 ``lr_halve_every`` epochs), logging and the non-finite guard every
 ``log_every`` steps, checkpoints by step count and by time, and a clean stop
-between two steps on SIGINT/SIGTERM."""
+between two steps on SIGINT/SIGTERM.  :class:`Stepper` runs one step per
+call (several runs interleave: ``bench --concurrent``); :func:`fit` loops
+one run to its end."""
 from __future__ import annotations
 
 import signal
@@ -28,6 +30,9 @@ class StopFlag:
                 pass
         return self
 
+    def is_set(self) -> bool:
+        return self.raised is not None
+
     def _handle(self, signum, frame):
         if self.raised:  # second Ctrl-C: stop now
             raise KeyboardInterrupt
@@ -38,12 +43,10 @@ class StopFlag:
             signal.signal(sig, old)
 
 
-def fit(trainer: Trainer, batch: Callable[[int], Tensor], *, start: int, total: int, steps_per_epoch: int,
-        lr_halve_every: int, log_every: int, ckpt_every: int,
-        on_log: Callable[[int, dict], None], on_ckpt: Callable[[int], None],
-        agree: Callable[..., tuple[bool, ...]] | None = None, ckpt_minutes: float = 0.0,
-        clock: Callable[[], float] = time.monotonic) -> str | None:
-    """Run steps ``start..total-1``; returns the signal name if stopped early.
+class Stepper:
+    """Steps ``start..total-1`` of one run, one per :meth:`advance`, so that a
+    caller can interleave several runs (``bench --concurrent``) or loop over
+    one (:func:`fit`).
 
     Checkpoints: every ``ckpt_every`` steps (0: off), at the first log step
     ``ckpt_minutes`` or more after the last checkpoint (0: off; on a GPU a
@@ -54,37 +57,69 @@ def fit(trainer: Trainer, batch: Callable[[int], Tensor], *, start: int, total: 
     checkpoint taken on a stop, so no checkpoint holds a state after a
     non-finite step and a stop adds no metrics line: the averaging window
     goes on in the checkpoint, and a resumed run's ``metrics.jsonl`` is the
-    uninterrupted run's.  A SIGINT/SIGTERM stops after the current step with a
-    checkpoint; under DDP ``agree`` (one all-reduce: "did any rank stop /
-    find a checkpoint due?") is consulted at log steps only, so every rank
+    uninterrupted run's.  A stop (``stop()`` true after a step: a signal
+    arrived) ends the run after that step, with a checkpoint; under DDP ``agree`` (one all-reduce: "did any rank stop
+    / find a checkpoint due?") is consulted at log steps only, so every rank
     stops, and checkpoints by time, at the same step."""
-    trainer.ae.train(), trainer.reg.train()
-    last_ckpt = clock()
+
+    def __init__(self, trainer: Trainer, batch: Callable[[int], Tensor], *, start: int, total: int,
+                 steps_per_epoch: int, lr_halve_every: int, log_every: int, ckpt_every: int,
+                 on_log: Callable[[int, dict], None], on_ckpt: Callable[[int], None],
+                 agree: Callable[..., tuple[bool, ...]] | None = None, ckpt_minutes: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic, stop: Callable[[], bool] = lambda: False):
+        self.trainer, self.batch, self.total = trainer, batch, total
+        self.spe, self.lr_halve_every, self.log_every, self.ckpt_every = (steps_per_epoch, lr_halve_every,
+                                                                          log_every, ckpt_every)
+        self.on_log, self.on_ckpt, self.agree, self.ckpt_minutes, self.clock = (on_log, on_ckpt, agree,
+                                                                                ckpt_minutes, clock)
+        self.stop = stop               # asked after each step: has a signal arrived?
+        self.next = start              # the step the next advance() runs
+        self.epoch: int | None = None
+        self.stopped = False           # ended by a stop (a signal) rather than by its last step
+        self.last_ckpt = clock()
+        trainer.ae.train(), trainer.reg.train()
+
+    @property
+    def over(self) -> bool:
+        """No step left to run: the last one ran, or a stop ended the run."""
+        return self.stopped or self.next >= self.total
+
+    def advance(self) -> bool:
+        """Run the next step; log and checkpoint when due; after a stop,
+        checkpoint and end (under DDP at the next log step, when every rank
+        agrees).  Returns :attr:`over`."""
+        tr, s = self.trainer, self.next
+        if s // self.spe != self.epoch:
+            self.epoch = s // self.spe
+            halvings = self.epoch // self.lr_halve_every if self.lr_halve_every else 0
+            tr.set_lr(tr.base_lr * 0.5 ** halvings)
+        tr.step(self.batch(s))
+        done = self.next = s + 1
+        at_log = done % self.log_every == 0
+        due = self.ckpt_minutes > 0 and at_log and self.clock() - self.last_ckpt >= 60 * self.ckpt_minutes
+        stop = self.stop()
+        if self.agree is not None:
+            stop, due = self.agree(stop, due) if at_log else (False, False)
+        scheduled = due or done == self.total or (self.ckpt_every > 0 and done % self.ckpt_every == 0)
+        ckpt = scheduled or stop
+        if at_log or scheduled:
+            means, bad = tr.meter.read()
+            tr.check_finite(bad)
+            self.on_log(done, {"epoch": self.epoch, "lr": float(tr.opt.param_groups[0]["lr"]), **means})
+        elif ckpt:   # stopped between log steps: the guard only; the averaging window is saved, not logged
+            tr.check_finite(tr.meter.bad())
+        if ckpt:
+            self.on_ckpt(done)
+            self.last_ckpt = self.clock()
+        self.stopped = stop
+        return self.over
+
+
+def fit(trainer: Trainer, batch: Callable[[int], Tensor], *, start: int, total: int, **settings) -> str | None:
+    """Run steps ``start..total-1`` (:class:`Stepper` with ``settings``);
+    returns the signal name if SIGINT/SIGTERM stopped it early."""
     with StopFlag() as stop:
-        epoch = None
-        for s in range(start, total):
-            if s // steps_per_epoch != epoch:
-                epoch = s // steps_per_epoch
-                halvings = epoch // lr_halve_every if lr_halve_every else 0
-                trainer.set_lr(trainer.base_lr * 0.5 ** halvings)
-            trainer.step(batch(s))
-            done = s + 1
-            at_log = done % log_every == 0
-            due = ckpt_minutes > 0 and at_log and clock() - last_ckpt >= 60 * ckpt_minutes
-            stopping = stop.raised is not None
-            if agree is not None:
-                stopping, due = agree(stopping, due) if at_log else (False, False)
-            scheduled = due or done == total or (ckpt_every > 0 and done % ckpt_every == 0)
-            ckpt = scheduled or stopping
-            if at_log or scheduled:
-                means, bad = trainer.meter.read()
-                trainer.check_finite(bad)
-                on_log(done, {"epoch": epoch, "lr": float(trainer.opt.param_groups[0]["lr"]), **means})
-            elif ckpt:   # stopped between log steps: the guard only; the averaging window is saved, not logged
-                trainer.check_finite(trainer.meter.bad())
-            if ckpt:
-                on_ckpt(done)
-                last_ckpt = clock()
-            if stopping:
-                return stop.raised or "SIGTERM"   # (another rank's signal)
-    return None
+        stepper = Stepper(trainer, batch, start=start, total=total, stop=stop.is_set, **settings)
+        while not stepper.over:
+            stepper.advance()
+    return (stop.raised or "SIGTERM") if stepper.stopped else None   # (SIGTERM: another rank's signal)
