@@ -16,6 +16,8 @@ Table 1: all models trained and scored alike).
   not run again.
 - ``devices``: one cell per device at a time, each in its own subprocess
   (``python -m wae_bench bench SPEC --only ID --device DEV``), never threads.
+- ``--concurrent N`` (:mod:`wae_bench.bench.concurrent`): N cells at once in
+  this process on one device, each on its own CUDA stream.
 - With ``[tune]`` (:mod:`wae_bench.bench.tune`): a tuning cell is scored on the
   validation split; a final cell trains with its group's best tuned value, or
   *waits* (not an error) while a tuning cell of its group is not yet done or
@@ -23,6 +25,7 @@ Table 1: all models trained and scored alike).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -30,7 +33,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from wae_bench import evaluate
 from wae_bench.bench import grid, tune
@@ -66,26 +69,32 @@ def evaluate_cell(run_dir: Path, ev: EvalSettings, device: str | None, quiet: bo
     evaluate.evaluate_run(run_dir, **to_dict(ev), device=device or "auto", quiet=quiet)
 
 
-def run_cell(folder: ResultsDir, spec: Spec, cell: Cell, device: str | None = None, quiet: bool = False,
-             cells: list[Cell] | None = None) -> Outcome:
-    """Train (or resume) and evaluate one cell; a failure is recorded, not raised.
-    ``cells``: the spec's whole expansion (a final cell's tuning group is read from it)."""
-    t0 = time.perf_counter()
-    run_dir = folder.cell_dir(cell.id)
-    ev = tune.eval_settings(spec, cell)
+def cell_overrides(folder: ResultsDir, spec: Spec, cell: Cell, cells: list[Cell], device: str | None) -> dict:
+    """What ``cell`` trains with: its overrides, a final cell's tuned values
+    (:class:`~wae_bench.bench.tune.Waiting` while its group is incomplete), the device."""
+    overrides = tune.overrides(folder, spec, cell, cells)
+    return dict(overrides, **({"device": device} if device else {}))
+
+
+def score_cell(folder: ResultsDir, spec: Spec, cell: Cell, device: str | None, quiet: bool) -> None:
+    """Evaluate a trained cell as the spec asks; an evaluation that wrote no
+    score for every column asked for is an error."""
+    run_dir, ev = folder.cell_dir(cell.id), tune.eval_settings(spec, cell)
+    evaluate_cell(run_dir, ev, device, quiet)
+    res = folder.results(cell.id)
+    if res is None or not has_scores(res, ev):
+        raise WaeError(f"the evaluation wrote no {'/'.join(ev.metrics)} score for every one of "
+                       f"{', '.join(ev.what)} in {str(run_dir / 'results.json')!r}")
+
+
+def attempt(folder: ResultsDir, cell: Cell, t0: float, work: Callable[[], object]) -> Outcome | None:
+    """Run ``work()`` for ``cell``: None when it succeeded, else the cell's
+    :class:`Outcome` (a failure is recorded in ``failed.json``, never raised,
+    so the grid goes on).  A Ctrl-C, or a training stopped by a signal,
+    raises :class:`BenchInterrupted`; a hold-out that fits no cell of the
+    dataset stops the grid."""
     try:
-        overrides = tune.overrides(folder, spec, cell, grid.expand(spec) if cells is None else cells)
-        overrides = dict(overrides, **({"device": device} if device else {}))
-        with output_dir(run_dir), folder.cell_lock(cell):   # (a cell that fails before writing leaves no folder)
-            if tune.cell_state(folder, spec, cell) in ("done", "diverged"):   # another process finished it
-                return Outcome(cell, tune.cell_state(folder, spec, cell), ran=False)
-            folder.clear_failure(cell)
-            train.train_run(overrides, run_dir, resume=(run_dir / "config.json").is_file(), quiet=quiet)
-            evaluate_cell(run_dir, ev, device, quiet)
-        res = folder.results(cell.id)
-        if res is None or not has_scores(res, ev):
-            raise WaeError(f"the evaluation wrote no {'/'.join(ev.metrics)} score for every one of "
-                           f"{', '.join(ev.what)} in {str(run_dir / 'results.json')!r}")
+        result = work()
     except tune.Waiting as e:
         return Outcome(cell, "waiting", error=str(e), ran=False)
     except Busy as e:           # another process runs this cell: its work, not a failure
@@ -105,7 +114,41 @@ def run_cell(folder: ResultsDir, spec: Spec, cell: Cell, device: str | None = No
     except Exception as e:  # noqa: BLE001 - one failing cell must not stop the grid
         folder.mark_failed(cell, e)
         return Outcome(cell, "failed", time.perf_counter() - t0, folder.failure(cell.id)["error"])
-    return Outcome(cell, "done", time.perf_counter() - t0)
+    return result if isinstance(result, Outcome) else None
+
+
+@contextlib.contextmanager
+def held(folder: ResultsDir, spec: Spec, cell: Cell) -> Iterator[Outcome | None]:
+    """The cell's folder, made and locked for the block (a cell that fails
+    before writing leaves no folder; a cell another process holds raises
+    :class:`~wae_bench.lock.Busy`); yields the cell's outcome when another
+    process finished it meanwhile, else None (its failure record cleared)."""
+    with output_dir(folder.cell_dir(cell.id)), folder.cell_lock(cell):
+        state = tune.cell_state(folder, spec, cell)
+        if state in ("done", "diverged"):
+            yield Outcome(cell, state, ran=False)
+            return
+        folder.clear_failure(cell)
+        yield None
+
+
+def run_cell(folder: ResultsDir, spec: Spec, cell: Cell, device: str | None = None, quiet: bool = False,
+             cells: list[Cell] | None = None) -> Outcome:
+    """Train (or resume) and evaluate one cell; a failure is recorded, not raised.
+    ``cells``: the spec's whole expansion (a final cell's tuning group is read from it)."""
+    t0 = time.perf_counter()
+    run_dir = folder.cell_dir(cell.id)
+
+    def work() -> Outcome | None:
+        overrides = cell_overrides(folder, spec, cell, grid.expand(spec) if cells is None else cells, device)
+        with held(folder, spec, cell) as other:
+            if other is not None:
+                return other
+            train.train_run(overrides, run_dir, resume=(run_dir / "config.json").is_file(), quiet=quiet)
+            score_cell(folder, spec, cell, device, quiet)
+        return None
+
+    return attempt(folder, cell, t0, work) or Outcome(cell, "done", time.perf_counter() - t0)
 
 
 def to_run(folder: ResultsDir, spec: Spec, cells: list[Cell], retry_failed: bool) -> list[Cell]:
@@ -113,7 +156,18 @@ def to_run(folder: ResultsDir, spec: Spec, cells: list[Cell], retry_failed: bool
     return [c for c in cells if states[c.id] not in ("done", "diverged") and (retry_failed or states[c.id] != "failed")]
 
 
-def _report(i: int, n: int, o: Outcome) -> None:
+def split_todo(folder: ResultsDir, spec: Spec, cells: list[Cell], retry_failed: bool) -> tuple[list[Cell], list[Outcome]]:
+    """(the cells to run, the others as not-run outcomes), said in one line."""
+    todo = to_run(folder, spec, cells, retry_failed)
+    skipped = [Outcome(c, tune.cell_state(folder, spec, c), ran=False) for c in cells if c not in todo]
+    if skipped:
+        console.print(f"skipping {len(skipped)} cell(s) already done"
+                      + (" or diverged" if any(o.state == "diverged" for o in skipped) else "")
+                      + ("" if retry_failed else " or failed (--skip-failed)"))
+    return todo, skipped
+
+
+def report(i: int, n: int, o: Outcome) -> None:
     if o.state == "done":
         console.print(f"[{i}/{n}] [green]done[/] {o.cell.id} ({o.seconds:.0f} s)")
     elif o.state == "waiting":
@@ -129,18 +183,13 @@ def _report(i: int, n: int, o: Outcome) -> None:
 def run_serial(folder: ResultsDir, spec: Spec, cells: list[Cell], *, device: str | None = None,
                quiet: bool = False, retry_failed: bool = True) -> list[Outcome]:
     """Every cell not yet done, one after the other, in this process."""
-    todo = to_run(folder, spec, cells, retry_failed)
-    skipped = [Outcome(c, tune.cell_state(folder, spec, c), ran=False) for c in cells if c not in todo]
-    if skipped:
-        console.print(f"skipping {len(skipped)} cell(s) already done"
-                      + (" or diverged" if any(o.state == "diverged" for o in skipped) else "")
-                      + ("" if retry_failed else " or failed (--skip-failed)"))
+    todo, skipped = split_todo(folder, spec, cells, retry_failed)
     everything = grid.expand(spec)
     out = []
     for i, cell in enumerate(todo, 1):
         console.print(f"[{i}/{len(todo)}] {cell.id} ...")
         o = run_cell(folder, spec, cell, device, quiet, everything)
-        _report(i, len(todo), o)
+        report(i, len(todo), o)
         out.append(o)
     return skipped + out
 
@@ -150,10 +199,7 @@ def run_parallel(folder: ResultsDir, spec: Spec, cells: list[Cell], devices: lis
     """One subprocess per device slot (a device listed twice gets two), each
     running one cell; ``command(cell, device)`` is its argv.  A final cell is
     started once its tuning group is complete (none queued or running)."""
-    todo = to_run(folder, spec, cells, retry_failed)
-    skipped = [Outcome(c, tune.cell_state(folder, spec, c), ran=False) for c in cells if c not in todo]
-    if skipped:
-        console.print(f"skipping {len(skipped)} cell(s) already done")
+    todo, skipped = split_todo(folder, spec, cells, retry_failed)
     everything = grid.expand(spec)
     queue, running, out = list(todo), {}, []
     folder.logs_path.mkdir(parents=True, exist_ok=True)
@@ -182,11 +228,11 @@ def run_parallel(folder: ResultsDir, spec: Spec, cells: list[Cell], devices: lis
                 log.close()
                 del running[slot]
                 out.append(_finished(folder, spec, cell, proc.returncode, time.perf_counter() - t0))
-                _report(len(out), len(todo), out[-1])
+                report(len(out), len(todo), out[-1])
             if queue and not running and runnable() is None:   # the rest wait for other shards' tuning cells
                 for c in queue:
                     out.append(Outcome(c, "waiting", error=f"cell {c.id} waits for its tuning cells", ran=False))
-                    _report(len(out), len(todo), out[-1])
+                    report(len(out), len(todo), out[-1])
                 queue.clear()
             time.sleep(0.2)
     except KeyboardInterrupt:

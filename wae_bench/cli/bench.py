@@ -80,13 +80,16 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
 @click.option("--device", help="Device of every cell (cpu, cuda, cuda:N). Default auto.")
 @click.option("--devices", help="Comma-separated devices, one cell per device at a time in subprocesses, "
                                 "e.g. cuda:0,cuda:1 (cpu,cpu works too).")
+@click.option("--concurrent", type=int, metavar="N",
+              help="Train N cells at once in this process on one device, each on its own CUDA stream "
+                   "(on the CPU: interleaved steps); each cell's result is what it would be alone.")
 @click.option("--dry-run", is_flag=True, help="List the cells, their state and resolved settings; run nothing.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: every cell's resolved config as JSON.")
 @click.option("--skip-failed", is_flag=True, help="Do not retry cells that failed before.")
 @click.option("--no-table", is_flag=True, help="Do not write the table and plots at the end.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device, devices, dry_run, as_json,
-              skip_failed, no_table, quiet):
+def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device, devices, concurrent, dry_run,
+              as_json, skip_failed, no_table, quiet):
     """Train + evaluate every cell of the grid in SPEC (a TOML file); resumable."""
     # (import torch, ~2 s: `wae-bench --help` must not)
     from wae_bench.bench import grid
@@ -94,6 +97,11 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
 
     if device and devices:
         raise WaeError("--device and --devices exclude each other; use --devices cuda:0,cuda:1 for several")
+    if concurrent is not None and devices:
+        raise WaeError("--concurrent and --devices exclude each other; --concurrent N trains N cells in this "
+                       "process on one --device")
+    if concurrent is not None and concurrent < 1:
+        raise WaeError(f"--concurrent {concurrent}: give a number of cells >= 1")
     spec = _load(spec_path, sets, data_root, fid_weights)
     folder = ResultsDir(out or Path("runs") / "bench" / spec.name)
     everything = grid.expand(spec)
@@ -123,6 +131,10 @@ def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, d
                                        runner.child_command(str(Path(spec_path).resolve()),
                                                             folder.path.resolve(), passthrough),
                                        retry_failed=not skip_failed)
+    elif concurrent is not None:
+        from wae_bench.bench.concurrent import run_concurrent
+
+        outcomes = run_concurrent(folder, spec, cells, concurrent, device=device, retry_failed=not skip_failed)
     else:
         outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet, retry_failed=not skip_failed)
     if not no_table:
