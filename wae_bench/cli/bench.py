@@ -33,8 +33,19 @@ def _tuned(folder, spec, cell, everything) -> tuple[dict | None, str]:
     return values, "tuned " + ", ".join(f"{table.axis_label(k)} = {grid.format_value(v)}" for k, v in values.items())
 
 
-def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json: bool) -> None:
-    from wae_bench.bench import tune
+def _estimate(spec, cells, configs, states, device: str | None, estimate_on: str | None, concurrent: int | None):
+    """The time estimate of the cells still to run (:mod:`wae_bench.bench.estimate`), or None without rates."""
+    from wae_bench.bench import estimate, tune
+
+    todo = [c for c in cells if states[c.id] not in ("done", "diverged")]
+    kind = estimate_on or estimate.device_kind(device or (configs[cells[0].id]["device"] if cells else "auto"))
+    return estimate.estimate(todo, configs, {c.id: tune.eval_settings(spec, c) for c in todo}, kind,
+                             concurrent or 1), len(todo)
+
+
+def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json: bool, device: str | None = None,
+             estimate_on: str | None = None, concurrent: int | None = None) -> None:
+    from wae_bench.bench import estimate, tune
 
     states = {c.id: tune.cell_state(folder, spec, c) for c in cells}
     notes = {}
@@ -42,9 +53,12 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
         if c.role == "final":   # the tuned settings: the chosen values, or null while pending
             values, notes[c.id] = _tuned(folder, spec, c, everything)
             configs[c.id] = tune.apply(configs[c.id], values or {k: None for k in c.tuned})
+    est, n_todo = _estimate(spec, cells, configs, states, device, estimate_on, concurrent)
     if as_json:
         click.echo(json.dumps([{"id": c.id, "role": c.role, "state": states[c.id], "config": configs[c.id],
-                                **({"tuning": notes[c.id]} if c.id in notes else {})} for c in cells], indent=2))
+                                **({"tuning": notes[c.id]} if c.id in notes else {}),
+                                **({"estimate": est.cells[c.id].as_dict()} if est and c.id in est.cells else {})}
+                               for c in cells], indent=2))
         return
     flat = {cid: {k: json.dumps(v, sort_keys=True) for k, v in cfg.items()} for cid, cfg in configs.items()}
     keys = list(next(iter(flat.values())))
@@ -57,14 +71,22 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
         stdout.print(f"tuning: {json.dumps(vars(spec.tune))}; tuning cells are scored on the validation split "
                      f"(the held-out training images) by their regularizer's sampler")
     t = Table(show_lines=False)
-    for h in ("#", "cell", "state", "settings of this cell (resolved)"):
+    for h in ("#", "cell", "state", "est. train", "settings of this cell (resolved)"):
         t.add_column(h, overflow="fold")
     for i, c in enumerate(cells, 1):
         own = {k: configs[c.id][k] for k in keys if k not in shared and k not in ("regularizer", "arch", "dataset",
                                                                                   "seed")}
         state = f"{states[c.id]} ({notes[c.id]})" if c.id in notes else states[c.id]
-        t.add_row(str(i), c.id, state, " ".join(f"{k}={json.dumps(v)}" for k, v in own.items()))
+        e = est.cells.get(c.id) if est else None
+        t.add_row(str(i), c.id, state, "?" if e is None or e.train_s is None else estimate.duration(e.train_s),
+                  " ".join(f"{k}={json.dumps(v)}" for k, v in own.items()))
     stdout.print(t)
+    if est is None:
+        stdout.print(f"no time estimate: no measured rates at {estimate.rates_path()} (benchmarks/rates.py writes "
+                     f"them; WAE_BENCH_RATES=PATH names another file)")
+    else:
+        for line in estimate.summary(est, n_todo):
+            stdout.print(line, soft_wrap=True)
 
 
 @click.command("bench")
@@ -83,13 +105,17 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
 @click.option("--concurrent", type=int, metavar="N",
               help="Train N cells at once in this process on one device, each on its own CUDA stream "
                    "(on the CPU: interleaved steps); each cell's result is what it would be alone.")
-@click.option("--dry-run", is_flag=True, help="List the cells, their state and resolved settings; run nothing.")
+@click.option("--dry-run", is_flag=True, help="List the cells, their state and resolved settings, and estimate the "
+                                            "time of those left from measured rates; run nothing.")
+@click.option("--estimate-on", metavar="DEVICE",
+              help="With --dry-run: estimate for this device kind of the rates file, e.g. 'NVIDIA H200' or cpu "
+                   "(default: this machine's).")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: every cell's resolved config as JSON.")
 @click.option("--skip-failed", is_flag=True, help="Do not retry cells that failed before.")
 @click.option("--no-table", is_flag=True, help="Do not write the table and plots at the end.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device, devices, concurrent, dry_run,
-              as_json, skip_failed, no_table, quiet):
+              estimate_on, as_json, skip_failed, no_table, quiet):
     """Train + evaluate every cell of the grid in SPEC (a TOML file); resumable."""
     # (import torch, ~2 s: `wae-bench --help` must not)
     from wae_bench.bench import grid
@@ -110,7 +136,7 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
     cells = grid.select(grid.shard(everything, part), only)
     folder.check(spec)  # a folder of another spec is refused before anything runs
     if dry_run:
-        _dry_run(folder, spec, cells, everything, configs, as_json)
+        _dry_run(folder, spec, cells, everything, configs, as_json, device, estimate_on, concurrent)
         return
     with folder.lock(part, only):
         folder.claim(spec)

@@ -137,12 +137,12 @@ def load_folder(root, split, image_size, download) -> ImageSet:
 
 DIGITS = DatasetSpec("digits", "scikit-learn digits, embedded (offline default)", load_digits,
                      image_size=16, channels=1, arch="tiny", epochs=30, needs_root=False, downloadable=False,
-                     fid_samples=500)   # Inception on 2 CPU cores: ~6 img/s
+                     fid_samples=500, n_train=1500, n_test=297)   # Inception on 2 CPU cores: ~6 img/s
 CIFAR10 = DatasetSpec("cifar10", "CIFAR-10 (Krizhevsky 2009), 50k/10k, 32x32", load_cifar10,
-                      image_size=32, arch="a1", epochs=100)
+                      image_size=32, arch="a1", epochs=100, n_train=50000, n_test=10000)
 CELEBA = DatasetSpec("celeba", "CelebA (Liu et al. 2015), 140 crop -> 64x64", load_celeba,
-                     image_size=64, arch="a1", epochs=200)
+                     image_size=64, arch="a1", epochs=200, n_train=162770, n_test=19962)
 MNIST = DatasetSpec("mnist", "MNIST (LeCun et al. 1998), padded to 32x32", load_mnist,
-                    image_size=32, channels=1, arch="a1", epochs=100)
+                    image_size=32, channels=1, arch="a1", epochs=100, n_train=60000, n_test=10000)
 FOLDER = DatasetSpec("folder", "your images: train/ and test/ folders or zips", load_folder,
                      image_size=32, arch="a1", epochs=100, downloadable=False)

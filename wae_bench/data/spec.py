@@ -39,7 +39,9 @@ class DatasetSpec:
     suggested training settings, ``fid_samples`` the default number of
     generated samples to score (the paper's 10,000), ``downloadable`` whether ``--download`` can
     fetch it, ``needs_root`` whether ``--data-root`` is
-    required (it is not for the embedded default).
+    required (it is not for the embedded default).  ``n_train``/``n_test``:
+    the split sizes of the standard copy, known without loading it (for the
+    time estimates of ``bench --dry-run``); None where they depend on the files.
     """
 
     name: str
@@ -52,6 +54,8 @@ class DatasetSpec:
     fid_samples: int = 10000
     needs_root: bool = True
     downloadable: bool = True
+    n_train: int | None = None
+    n_test: int | None = None
 
 
 def load_split(spec: DatasetSpec, root: str | None, split: Split, image_size: int,

@@ -1,0 +1,101 @@
+"""``bench --dry-run`` time estimates (wae_bench/bench/estimate.py) from the
+committed measured rates (benchmarks/results/rates.json, written by
+benchmarks/rates.py from the measurement files beside it)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_cli
+from wae_bench.bench import estimate, grid, tune
+from wae_bench.bench import spec as specs
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["train.precision=bf16", "train.step_mode=graph", "train.channels_last=true", "bench.seeds=[0]"]
+
+
+def rates_module():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import rates
+    finally:
+        sys.path.pop(0)
+    return rates
+
+
+def test_the_committed_rates_are_what_their_source_files_give():
+    """rates.json holds no typed-in number: benchmarks/rates.py rebuilds it
+    from the committed measurements exactly, and every row names its file."""
+    committed = json.loads((ROOT / "benchmarks/results/rates.json").read_text())
+    assert rates_module().collect(ROOT / "benchmarks/results") == committed
+    for row in committed["steps"] + committed["fid"]:
+        assert (ROOT / "benchmarks/results" / row["source"]).is_file(), row["source"]
+    moca = [r for r in committed["steps"] if r["device"] == "NVIDIA H200" and r["regularizer"] == "moca"
+            and r["arch"] == "a1" and r["step_mode"] == "graph"]
+    assert [r["ms_per_step"] for r in moca] == [pytest.approx(2.5013, abs=1e-4)]   # the README's 2.50 ms
+
+
+def cells_of(spec_name: str, sets: list[str], only: str):
+    s = specs.load(ROOT / "benchmarks" / spec_name, sets)
+    cells = grid.select(grid.expand(s), only)
+    configs = grid.resolve_all(cells)
+    return s, cells, configs, {c.id: tune.eval_settings(s, c) for c in cells}
+
+
+def test_a_cell_is_its_steps_times_the_measured_step_time_and_unknown_combinations_are_said():
+    s, cells, configs, evals = cells_of("table1-cifar10.toml", FAST, "moca-a1-*,tune-moca-a1-*-lambda1000-s0,"
+                                                                      "rae-gp-a2-*")
+    rates = estimate.load_rates()
+    g = estimate.estimate(cells, configs, evals, "NVIDIA H200", 1, rates)
+    row = estimate.Estimator(rates, "NVIDIA H200").step_rate(configs["moca-a1-cifar10-s0"])
+    final, tuning = g.cells["moca-a1-cifar10-s0"], g.cells["tune-moca-a1-cifar10-lambda1000-s0"]
+    assert final.steps == 50000 // 64 * 100 and final.train_s == pytest.approx(final.steps * row["ms_per_step"] / 1e3)
+    assert tuning.steps == (50000 - 5000) // 64 * 30          # the hold-out is not trained on
+    assert final.eval_images == 5 * 10000 and tuning.eval_images == 5000
+    assert g.cells["rae-gp-a2-cifar10-s0"].train_s is not None
+    assert g.train_s == pytest.approx(sum(e.train_s for e in g.cells.values()))
+    # at a concurrency nobody measured, nothing is guessed
+    g4 = estimate.estimate(cells, configs, evals, "NVIDIA H200", 4, rates)
+    assert g4.train_s == 0 and all(e.train_s is None for e in g4.cells.values())
+    assert all("at concurrency 4 on NVIDIA H200" in why for why in g4.unknown)
+    # nor on a device without rates, nor for a dataset whose size depends on its files
+    gx = estimate.estimate(cells, configs, evals, "NVIDIA B200", 1, rates)
+    assert gx.train_s == 0 and gx.no_fid_rate == len(cells)
+    folder_cfg = dict(configs["moca-a1-cifar10-s0"], dataset="folder")
+    assert "not known without its files" in estimate.Estimator(rates, "cpu").cell(folder_cfg, s.eval).missing
+
+
+def test_a_concurrent_rate_divides_the_grid_by_the_cells_at_once():
+    s, cells, configs, evals = cells_of("table1-cifar10.toml", FAST, "moca-a1-*,moca-a2-*")
+    rows = [{"device": "X", **{k: configs[c.id][k] for k in estimate.KEY if k not in ("device", "concurrency")},
+             "concurrency": 4, "ms_per_step": 4.0 if c.arch == "a1" else 8.0, "source": "made-up.json"}
+            for c in cells]
+    g = estimate.estimate(cells, configs, evals, "X", 4, {"format": estimate.FORMAT, "steps": rows, "fid": []})
+    assert g.train_s == pytest.approx(78100 * (4.0 + 8.0) / 1e3 / 4)
+
+
+def test_dry_run_prints_the_estimate_of_the_cells_left(tmp_path, capsys, monkeypatch):
+    args = ["bench", str(ROOT / "benchmarks/table1-cifar10.toml"), "--dry-run", "--out", str(tmp_path / "res"),
+            "--only", "moca-a1-*,ae-a1-*", "--estimate-on", "NVIDIA H200", *(a for x in FAST for a in ("--set", x))]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "time estimate on NVIDIA H200, 1 cell(s) at once (measured rates: " in text
+    est = estimate.Estimator(estimate.load_rates(), "NVIDIA H200")
+    ms = sum(est.step_rate(c)["ms_per_step"] for c in grid.resolve_all(
+        grid.select(grid.expand(specs.load(ROOT / "benchmarks/table1-cifar10.toml", FAST)), "moca-a1-*,ae-a1-*")).values())
+    assert f"training {78100 * ms / 60e3:.1f} min for 2 of 2 cell(s) left" in text   # 78,100 steps each
+    assert "Inception images/s" in text
+    code, out, err = run_cli([*args, "--concurrent", "4"], capsys)
+    assert code == 0 and "no measured rate for moca a1 32px batch 64 d 128 bf16 graph channels-last " \
+                          "compile=none at concurrency 4 on NVIDIA H200" in " ".join(out.split())
+    code, out, err = run_cli([*args, "--json"], capsys)
+    cells = {c["id"]: c for c in json.loads(out)}
+    assert cells["ae-a1-cifar10-s0"]["estimate"]["steps"] == 78100
+    assert cells["ae-a1-cifar10-s0"]["estimate"]["rate_source"] == "h200-2026-11-28/speed-a1-graph-bf16-cl.json"
+    monkeypatch.setenv("WAE_BENCH_RATES", str(tmp_path / "none.json"))
+    code, out, err = run_cli(args, capsys)
+    assert code == 0 and "no time estimate: no measured rates at" in " ".join(out.split())

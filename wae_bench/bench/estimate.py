@@ -1,0 +1,220 @@
+"""How long a grid will take, from committed measured rates (``bench
+--dry-run``), so that one sees before starting whether it fits a GPU window.
+
+The rates are ``benchmarks/results/rates.json`` (written by
+``python benchmarks/rates.py`` from the measurement files beside it, each row
+citing its file; ``WAE_BENCH_RATES=PATH`` names another):
+
+- a training step's wall time for one cell when ``concurrency`` cells train at
+  once, keyed by :data:`KEY` (device kind, architecture, regularizer,
+  precision, step mode, memory layout, compile, batch, image size, latent
+  dimension, concurrency), matched exactly: where no row matches a cell,
+  the estimate says so instead of guessing;
+- the evaluation's Inception rate per device kind (images per second: a
+  whole scored cell's evaluation where one was measured, else the FID of the
+  test split against cached statistics), applied to the images a cell's
+  evaluation generates, and once per reference split to its statistics.
+  Cells scored with stand-in features are not estimated.
+
+Not counted: building a cell, capture and compilation, the ex-post fit, the
+checkpoints and the picture grids (seconds per cell on a GPU).
+
+A cell's training time is its step count (epochs × steps per epoch from the
+dataset's standard size, less the hold-out; capped at ``max_steps``) times
+its step time; with ``--concurrent N`` the grid's training time is the sum
+over cells divided by N.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wae_bench.bench.grid import Cell
+from wae_bench.config import EvalSettings
+from wae_bench.registry import DATASETS
+
+FORMAT = "wae-bench-rates/1"
+KEY = ("device", "arch", "regularizer", "precision", "step_mode", "channels_last", "compile", "batch_size",
+       "image_size", "latent_dim", "concurrency")
+RATES = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rates.json"
+
+
+def rates_path() -> Path:
+    return Path(os.environ.get("WAE_BENCH_RATES") or RATES)
+
+
+def load_rates(path: Path | None = None) -> dict | None:
+    """The rates file, or None where there is none (an installed package without the repository)."""
+    p = path or rates_path()
+    try:
+        doc = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and doc.get("format") == FORMAT else None
+
+
+def device_kind(device: str) -> str:
+    """The rates' name of a cell's device here: the GPU's name (``NVIDIA H200``) or ``cpu``."""
+    import torch
+
+    if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
+        return "cpu"
+    if not torch.cuda.is_available():
+        return device
+    return torch.cuda.get_device_name(torch.device(device) if device.startswith("cuda:") else None)
+
+
+@dataclass
+class CellEstimate:
+    steps: int | None
+    train_s: float | None = None
+    eval_images: int = 0
+    eval_s: float | None = None
+    rate: dict | None = None
+    missing: str = ""                # why there is no training estimate
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps, "train_s": self.train_s, "eval_images": self.eval_images,
+                "eval_s": self.eval_s, "rate_source": self.rate["source"] if self.rate else None,
+                **({"missing": self.missing} if self.missing else {})}
+
+
+def total_steps(cfg: dict) -> int | None:
+    """A cell's step count from its dataset's standard size, or None when unknown."""
+    spec = DATASETS.get(cfg["dataset"])
+    n = getattr(spec, "n_train", None)
+    if n is None:
+        return None
+    spe = (n - (cfg.get("holdout") or 0)) // cfg["batch_size"]
+    T = spe * cfg["epochs"]
+    return min(T, cfg["max_steps"]) if cfg.get("max_steps") else T
+
+
+def eval_images(cfg: dict, ev: EvalSettings) -> tuple[int, tuple[str, str, int]]:
+    """(images a cell's evaluation generates, its reference (dataset, split, size))."""
+    spec = DATASETS.get(cfg["dataset"])
+    n = ev.fid_samples or spec.fid_samples
+    ref = {"test": spec.n_test, "train": spec.n_train, "val": cfg.get("holdout")}.get(ev.split) or 0
+    total = sum(min(n, ref) if w == "rec" and ref else n for w in ev.what)
+    return total, (cfg["dataset"], ev.split, ref)
+
+
+class Estimator:
+    """Look-ups in one rates file for one device kind and concurrency."""
+
+    def __init__(self, rates: dict, device: str, concurrency: int = 1):
+        self.device, self.concurrency = device, concurrency
+        self.steps = [r for r in rates.get("steps", []) if r.get("device") == device]
+        fid = {r["what"]: r for r in sorted(rates.get("fid", []), key=lambda r: r.get("measured", ""))
+               if r.get("device") == device}
+        self.fid = fid.get("cell_evaluation") or fid.get("test_vs_cached")
+        self.ref_rate = fid.get("reference_statistics") or fid.get("test_vs_cached")
+
+    def step_rate(self, cfg: dict) -> dict | None:
+        want = {k: cfg.get(k) for k in KEY if k not in ("device", "concurrency")}
+        rows = [r for r in self.steps if r.get("concurrency") == self.concurrency
+                and all(r.get(k) == v for k, v in want.items())]
+        return max(rows, key=lambda r: r.get("measured", "")) if rows else None
+
+    def cell(self, cfg: dict, ev: EvalSettings) -> CellEstimate:
+        est = CellEstimate(total_steps(cfg))
+        if est.steps is None:
+            est.missing = f"the size of dataset {cfg['dataset']!r} is not known without its files"
+        else:
+            est.rate = self.step_rate(cfg)
+            if est.rate is None:
+                est.missing = (f"no measured rate for {describe(cfg)} at concurrency {self.concurrency} "
+                               f"on {self.device}")
+            else:
+                est.train_s = est.steps * est.rate["ms_per_step"] / 1e3
+        if ev.features == "inception":
+            est.eval_images = eval_images(cfg, ev)[0]
+            if self.fid is not None:
+                est.eval_s = est.eval_images / self.fid["images_per_s"]
+        return est
+
+
+def describe(cfg: dict) -> str:
+    """The rate key of a cell, as one reads it."""
+    return (f"{cfg['regularizer']} {cfg['arch']} {cfg['image_size']}px batch {cfg['batch_size']} "
+            f"d {cfg['latent_dim']} {cfg['precision']} {cfg['step_mode']}"
+            f"{' channels-last' if cfg['channels_last'] else ''} compile={cfg['compile']}")
+
+
+@dataclass
+class GridEstimate:
+    device: str
+    concurrency: int
+    source: str
+    cells: dict[str, CellEstimate] = field(default_factory=dict)
+    train_s: float = 0.0          # over the cells with a rate, divided by the concurrency
+    eval_s: float = 0.0           # generated images plus each reference split's statistics once
+    unknown: dict[str, list[str]] = field(default_factory=dict)   # why -> cell ids
+    no_fid_rate: int = 0          # Inception-scored cells without an evaluation rate
+    standin: int = 0              # cells scored with stand-in features (not estimated)
+    eval_rate: dict | None = None
+
+
+def estimate(cells: list[Cell], configs: dict[str, dict], evals: dict[str, EvalSettings], device: str,
+             concurrency: int = 1, rates: dict | None = None, source: str = "") -> GridEstimate | None:
+    """The grid's estimate on ``device`` (a rates device kind); None without a rates file."""
+    rates = rates if rates is not None else load_rates()
+    if rates is None:
+        return None
+    est = Estimator(rates, device, concurrency)
+    out = GridEstimate(device, concurrency, source or _shown(rates_path()))
+    refs = set()
+    train = 0.0
+    for c in cells:
+        cfg, ev = configs[c.id], evals[c.id]
+        e = out.cells[c.id] = est.cell(cfg, ev)
+        if e.train_s is None:
+            out.unknown.setdefault(e.missing, []).append(c.id)
+        else:
+            train += e.train_s
+        if ev.features != "inception":
+            out.standin += 1
+        elif e.eval_s is None:
+            out.no_fid_rate += 1
+        else:
+            out.eval_s += e.eval_s
+            refs.add(eval_images(cfg, ev)[1])
+    out.train_s = train / concurrency
+    out.eval_rate = est.fid
+    if est.ref_rate is not None:
+        out.eval_s += sum(n for _, _, n in refs) / est.ref_rate["images_per_s"]
+    return out
+
+
+def _shown(p: Path) -> str:
+    """``p`` relative to the working directory where it is under it."""
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
+
+
+def summary(g: GridEstimate, n_cells: int) -> list[str]:
+    """The lines ``--dry-run`` prints."""
+    known = n_cells - sum(len(v) for v in g.unknown.values())
+    scored = n_cells - g.standin - g.no_fid_rate
+    lines = [f"time estimate on {g.device}, {g.concurrency} cell(s) at once (measured rates: {g.source}): "
+             f"training {duration(g.train_s)} for {known} of {n_cells} cell(s) left"
+             + (f", evaluation {duration(g.eval_s)} for {scored} ({g.eval_rate['images_per_s']:,.0f} Inception "
+                f"images/s, {g.eval_rate['source']})" if scored else "")
+             + "; building, capture, ex-post fits, checkpoints and pictures not counted"]
+    for why, ids in g.unknown.items():
+        lines.append(f"  not estimated ({len(ids)} cell(s), e.g. {ids[0]}): {why}")
+    if g.no_fid_rate:
+        lines.append(f"  evaluation not estimated ({g.no_fid_rate} cell(s)): no measured Inception rate on {g.device}")
+    if g.standin:
+        lines.append(f"  evaluation not estimated ({g.standin} cell(s)): stand-in features")
+    return lines
+
+
+def duration(s: float) -> str:
+    """``42 s``, ``12.5 min``."""
+    return f"{s / 60:.1f} min" if s >= 60 else f"{s:.0f} s"
