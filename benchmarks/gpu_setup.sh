@@ -1,4 +1,4 @@
-# Sourced by the GPU scripts (gpu_check.sh, gpu_cell.sh, gpu_speed.sh): timing
+# Sourced by the GPU scripts (gpu_session.sh, gpu_check.sh, gpu_cell.sh, gpu_speed.sh): timing
 # helpers, the carried wheels and this project installed into /tmp/site, the
 # CIFAR-10 JPEG copy unpacked into $DATA and the compact FID weights expanded
 # into $W.  Expects BUDGET (seconds) to be set.
@@ -69,6 +69,24 @@ speed() {
     --out "$WORK/speed-$arch-$tag.json" "$@" > "$WORK/speed-$arch-$tag.log" 2>&1
   echo "exit $? after $((SECONDS - t0)) s" >> "$WORK/speed-$arch-$tag.log"
   grep -v "^USDT\|^ERROR:.*DeviceProperties\|^\[W\|^W[0-9]" "$WORK/speed-$arch-$tag.log" | tail -14 \
+    | tee -a "$WORK/summary.txt"
+  pack
+}
+
+
+# throughput ARCH TAG CAP [more throughput.py options]: N = $NS cells at once
+# (benchmarks/throughput.py: MoCA, batch 64, image size $SIZE, queue $K, the
+# captured bf16 channels-last step, $TSTEPS timed steps per cell), its table
+# appended to the summary.
+throughput() {
+  local arch=$1 tag=$2 limit=$3; shift 3
+  local t0=$SECONDS
+  timeout "$(cap "$limit" 20)" python3 benchmarks/throughput.py --arch "$arch" --image-size "${SIZE:-32}" \
+    --batch-size 64 --K "${K:-30000}" --concurrency "$NS" --steps "$TSTEPS" --warmup "$WARM" \
+    --precision bf16 --step-mode graph --channels-last --out "$WORK/throughput-$arch-$tag.json" "$@" \
+    > "$WORK/throughput-$arch-$tag.log" 2>&1
+  echo "exit $? after $((SECONDS - t0)) s" >> "$WORK/throughput-$arch-$tag.log"
+  grep -v "^USDT\|^ERROR:.*DeviceProperties\|^\[W\|^W[0-9]" "$WORK/throughput-$arch-$tag.log" | tail -8 \
     | tee -a "$WORK/summary.txt"
   pack
 }

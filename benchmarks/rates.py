@@ -3,7 +3,7 @@ grid's time from into ``benchmarks/results/rates.json``, each row citing the
 file it was read from (nothing is typed in by hand):
 
 * step times: every ``benchmarks/speed.py`` JSON under ``benchmarks/results/``
-  (one cell alone: concurrency 1) and every ``benchmarks/concurrent.py`` JSON
+  (one cell alone: concurrency 1) and every ``benchmarks/throughput.py`` JSON
   (N cells at once: each cell's wall time per step at concurrency N);
 * evaluation: every ``benchmarks/fid_reference.py`` JSON: Inception features
   and the FID of the test split against cached statistics (images/s), and the
@@ -50,7 +50,7 @@ def speed_rows(doc: dict, source: str) -> list[dict]:
 
 
 def concurrent_rows(doc: dict, source: str) -> list[dict]:
-    """A concurrent.py result: per row, N cells at once and each cell's wall ms per step."""
+    """A throughput.py result: per row, N cells at once and each cell's wall ms per step."""
     out = []
     for r in doc["rows"]:
         if "ms_per_step_per_cell" not in r:
@@ -110,7 +110,7 @@ def collect(root: Path) -> dict:
         cmd = str(doc.get("command", ""))
         if "speed.py" in cmd and "rows" in doc:
             steps += speed_rows(doc, source)
-        elif "concurrent.py" in cmd and "rows" in doc:
+        elif "throughput.py" in cmd and "rows" in doc:
             steps += concurrent_rows(doc, source)
         elif "fid_reference.py" in cmd and "results" in doc:
             fid += fid_rows(doc, source)
@@ -118,7 +118,7 @@ def collect(root: Path) -> dict:
             fid.append(row)
     return {"format": FORMAT, "written_by": "python benchmarks/rates.py", "key": list(KEY),
             "note": "step rows: a trainer step's wall time of one cell when `concurrency` cells train at once "
-                    "(benchmarks/speed.py: alone; benchmarks/concurrent.py: N at once); matched on every field "
+                    "(benchmarks/speed.py: alone; benchmarks/throughput.py: N at once); matched on every field "
                     "of `key`; K: MoCA's queue size in the measurement. fid rows: images per second.",
             "steps": steps, "fid": fid}
 
