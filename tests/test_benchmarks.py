@@ -1,4 +1,4 @@
-"""The speed benchmarks themselves (benchmarks/speed.py, kernel_count.py):
+"""The speed benchmarks themselves (benchmarks/speed.py, kernel_count.py, throughput.py, rates.py, cells_summary.py):
 they run, isolate a plugin that fails, and write what the docs and the GPU
 scripts read.  No timing is asserted (speed is a benchmark figure, not a
 test); a GPU call must not be the first place a broken benchmark shows."""
@@ -68,3 +68,50 @@ def test_kernel_count_counts_eager_ops_and_compiled_kernels(tmp_path):
     assert [(x["what"], x["regularizer"]) for x in rows] == [("penalty", "swae"), ("decoder a1", "ae")]
     assert all(x["eager_ops"] > 0 and x["compiled_kernels"] > 0 for x in rows)
     assert rows[0]["eager_ops"] > rows[0]["compiled_kernels"]      # sliced W2: projections, sorts, a mean, fused
+
+
+def test_throughput_benchmark_feeds_the_concurrent_rates_of_the_time_estimates(tmp_path):
+    """benchmarks/throughput.py (N cells advanced round robin, as bench
+    --concurrent does) writes rows that benchmarks/rates.py turns into
+    concurrency-N step rates, which the dry-run estimate then uses."""
+    from wae_bench.bench import estimate
+
+    out = tmp_path / "results" / "throughput.json"
+    out.parent.mkdir()
+    res = load("throughput").main(["--arch", "tiny", "--image-size", "8", "--batch-size", "8", "--latent-dim", "6",
+                                   "--K", "32", "--images", "64", "--concurrency", "1,2", "--steps", "2",
+                                   "--warmup", "1", "--step-mode", "eager", "--precision", "fp32", "--device", "cpu",
+                                   "--out", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert rows == res["rows"] and [r["concurrency"] for r in rows] == [1, 2]
+    assert all(r["images_per_s"] > 0 and r["ms_per_step_per_cell"] > 0 for r in rows)
+    assert rows[0]["speedup_vs_1"] == 1.0 and rows[1]["images_per_s"] == rows[1]["speedup_vs_1"] * rows[0]["images_per_s"]
+    res["command"] = "benchmarks/throughput.py ..."       # (the in-process call's argv is pytest's)
+    out.write_text(json.dumps(res))
+    rates = load("rates").collect(out.parent)
+    (two,) = [r for r in rates["steps"] if r["concurrency"] == 2]
+    assert two["ms_per_step"] == round(rows[1]["ms_per_step_per_cell"], 4) and two["source"] == "throughput.json"
+    cfg = {"regularizer": "moca", "arch": "tiny", "dataset": "digits", "epochs": 1, "max_steps": 0, "holdout": 0,
+           "batch_size": 8, "image_size": 8, "latent_dim": 6, "precision": "fp32", "step_mode": "eager",
+           "channels_last": False, "compile": "none"}
+    e = estimate.Estimator(rates, "cpu", 2).cell(cfg, estimate.EvalSettings(features="standin"))
+    assert e.steps == 1500 // 8 and e.train_s == e.steps * two["ms_per_step"] / 1e3
+
+
+def test_cells_summary_reads_every_cell_of_a_results_folder(tmp_path, capsys):
+    from wae_bench.atomic import write_json
+
+    cell = tmp_path / "cells" / "tune-moca-a1-cifar10-lambda30-s0"
+    write_json(cell / "config.json", {"config": {"regularizer": "moca", "arch": "a1", "reg": {"lambda": 30.0}},
+                                      "total_steps": 10})
+    (cell / "metrics.jsonl").write_text(json.dumps({"step": 10, "rec": 4.5, "moca/neg": 1.7, "img_per_s": 9.0}) + "\n")
+    write_json(cell / "results.json", {"scores": {"samples": {"fid": 80.5}}, "protocol": {
+        "reference": {"split": "val"}, "seconds": 3.0}, "diagnostics": {"rec_mse_test": 5.0,
+                                                                        "spectrum_effective_rank": 90.0}})
+    failed = tmp_path / "cells" / "ae-a1-cifar10-s0"
+    write_json(failed / "failed.json", {"error": "boom"})
+    load("cells_summary").main([str(tmp_path), "--json", str(tmp_path / "s.json")])
+    out = capsys.readouterr().out
+    assert "tune-moca-a1-cifar10-lambda30-s0: λ 30; step 10/10; samples 80.5 (val); rec error 5; " \
+           "train rec 4.5, moca/neg 1.7; effective rank 90; 9 img/s" in out and "FAILED: boom" in out
+    assert [r["cell"] for r in json.loads((tmp_path / "s.json").read_text())] == [failed.name, cell.name]
