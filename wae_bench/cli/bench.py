@@ -140,12 +140,12 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
         return
     with folder.lock(part, only):
         folder.claim(spec)
-        _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, devices, skip_failed, no_table,
-             quiet)
+        _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, devices, concurrent, skip_failed,
+             no_table, quiet)
 
 
-def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, devices, skip_failed, no_table,
-         quiet) -> None:
+def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, devices, concurrent, skip_failed,
+         no_table, quiet) -> None:
     from wae_bench.bench import runner
 
     if devices:
