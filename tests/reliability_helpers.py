@@ -17,6 +17,7 @@ from typing import Callable
 import pytest
 import torch
 
+from wae_bench.atomic import write_json
 from wae_bench.run import checkpoint
 from wae_bench.cli import main
 from tests.helpers import one_thread  # noqa: F401 (re-exported)
@@ -110,6 +111,27 @@ def final_state(run_dir: Path) -> dict:
     path, state = found
     assert state.get("finished"), f"{path} is not a finished run's checkpoint"
     return state
+
+
+def fake_evaluate_run(score: Callable[[dict], float], fails: Callable[[str], bool] = lambda name: False,
+                      seen: list[str] | None = None) -> Callable:
+    """A stand-in for ``wae_bench.evaluate.evaluate_run`` in bench tests: it
+    writes a results.json whose prior-sample FID is ``score(config)`` (the
+    run's saved config), raises for a run folder named so that ``fails(name)``,
+    and appends each run folder's name to ``seen``."""
+    def evaluate_run(run_dir, **kw):
+        run_dir = Path(run_dir)
+        if seen is not None:
+            seen.append(run_dir.name)
+        if fails(run_dir.name):
+            raise RuntimeError("fake evaluation exploded")
+        cfg = json.loads((run_dir / "config.json").read_text())["config"]
+        res = {"scores": {"samples": {"fid": score(cfg)}},
+               "protocol": {"features": kw["features"], "fid_samples": kw["fid_samples"]}, "run": {}}
+        write_json(run_dir / "results.json", res)
+        return res
+
+    return evaluate_run
 
 
 def assert_one_line_error(code: int, err: str, *needles: str) -> str:

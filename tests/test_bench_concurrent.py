@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 import wae_bench.evaluate
-from tests.reliability_helpers import assert_one_line_error, cli, diff_states, final_state
-from wae_bench.atomic import write_json
+from tests.reliability_helpers import assert_one_line_error, cli, diff_states, fake_evaluate_run, final_state
 from wae_bench.bench import concurrent
 from wae_bench.run import checkpoint
 from wae_bench.step.trainer import Trainer
@@ -67,15 +66,8 @@ def steps(monkeypatch):
         calls.append(id(self))
         return real(self, x)
 
-    def evaluate_run(run_dir, **kw):
-        run_dir = Path(run_dir)
-        if os.environ.get("FAIL_EVAL") and os.environ["FAIL_EVAL"] in run_dir.name:
-            raise RuntimeError("fake evaluation exploded")
-        cfg = json.loads((run_dir / "config.json").read_text())["config"]
-        res = {"scores": {"samples": {"fid": float(cfg["reg"]["lambda"])}},
-               "protocol": {"features": kw["features"], "fid_samples": kw["fid_samples"]}, "run": {}}
-        write_json(run_dir / "results.json", res)
-        return res
+    evaluate_run = fake_evaluate_run(lambda cfg: float(cfg["reg"]["lambda"]),
+                                     lambda name: bool(os.environ.get("FAIL_EVAL")) and os.environ["FAIL_EVAL"] in name)
 
     monkeypatch.setattr(Trainer, "step", step)
     monkeypatch.setattr(wae_bench.evaluate, "evaluate_run", evaluate_run)

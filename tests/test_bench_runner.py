@@ -17,9 +17,9 @@ from wae_bench.run import checkpoint
 from wae_bench.bench import grid, runner
 from wae_bench.bench import spec as specs
 from wae_bench.bench.folder import ResultsDir
-from wae_bench.atomic import write_json
 from wae_bench.cli import main
 from wae_bench.step.trainer import Trainer
+from tests.reliability_helpers import fake_evaluate_run
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -70,16 +70,9 @@ def calls(monkeypatch):
         c.train.append(Path(out).name)
         return real_train(overrides, out, **kw)
 
-    def evaluate_run(run_dir, **kw):
-        run_dir = Path(run_dir)
-        c.eval.append(run_dir.name)
-        if "lambda10-s1" in run_dir.name and os.environ.get("FAIL_EVAL"):
-            raise RuntimeError("fake evaluation exploded")
-        cfg = json.loads((run_dir / "config.json").read_text())["config"]
-        res = {"scores": {"samples": {"fid": cfg["reg"]["lambda"] + cfg["seed"]}},
-               "protocol": {"features": kw["features"], "fid_samples": kw["fid_samples"]}, "run": {}}
-        write_json(run_dir / "results.json", res)
-        return res
+    evaluate_run = fake_evaluate_run(lambda cfg: cfg["reg"]["lambda"] + cfg["seed"],
+                                     lambda name: "lambda10-s1" in name and bool(os.environ.get("FAIL_EVAL")),
+                                     c.eval)
 
     def step(self, x):
         c.steps += 1
