@@ -64,6 +64,12 @@ def test_a_cell_is_its_steps_times_the_measured_step_time_and_unknown_combinatio
     # nor on a device without rates, nor for a dataset whose size depends on its files
     gx = estimate.estimate(cells, configs, evals, "NVIDIA B200", 1, rates)
     assert gx.train_s == 0 and gx.no_fid_rate == len(cells)
+    assert "the rates file has: NVIDIA H200" in " ".join(estimate.summary(gx, len(cells)))
+    # a device named as a user types it is the rates' device
+    for typed in ("nvidia-h200", "h200", "NVIDIA  H200"):
+        gt = estimate.estimate(cells, configs, evals, typed, 1, rates)
+        assert gt.train_s == pytest.approx(g.train_s) and not gt.other_devices
+    assert not estimate.same_device("", "NVIDIA H200") and not estimate.same_device("h100", "NVIDIA H200")
     folder_cfg = dict(configs["moca-a1-cifar10-s0"], dataset="folder")
     assert "not known without its files" in estimate.Estimator(rates, "cpu").cell(folder_cfg, s.eval).missing
 

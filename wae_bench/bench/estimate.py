@@ -67,6 +67,13 @@ def device_kind(device: str) -> str:
     return torch.cuda.get_device_name(torch.device(device) if device.startswith("cuda:") else None)
 
 
+def same_device(wanted: str, recorded: str) -> bool:
+    """Whether a device name a user typed (``nvidia-h200``, ``h200``, ``NVIDIA H200``)
+    names a rates file's device: case, spaces and dashes aside, equal or its end."""
+    a, b = ("".join(ch for ch in s.lower() if ch.isalnum()) for s in (wanted, recorded))
+    return bool(a) and b.endswith(a)
+
+
 @dataclass
 class CellEstimate:
     steps: int | None
@@ -107,9 +114,9 @@ class Estimator:
 
     def __init__(self, rates: dict, device: str, concurrency: int = 1):
         self.device, self.concurrency = device, concurrency
-        self.steps = [r for r in rates.get("steps", []) if r.get("device") == device]
+        self.steps = [r for r in rates.get("steps", []) if same_device(device, r.get("device", ""))]
         fid = {r["what"]: r for r in sorted(rates.get("fid", []), key=lambda r: r.get("measured", ""))
-               if r.get("device") == device}
+               if same_device(device, r.get("device", ""))}
         self.fid = fid.get("cell_evaluation") or fid.get("test_vs_cached")
         self.ref_rate = fid.get("reference_statistics") or fid.get("test_vs_cached")
 
@@ -156,6 +163,7 @@ class GridEstimate:
     no_fid_rate: int = 0          # Inception-scored cells without an evaluation rate
     standin: int = 0              # cells scored with stand-in features (not estimated)
     eval_rate: dict | None = None
+    other_devices: list[str] = field(default_factory=list)   # the rates' devices, when none is this one
 
 
 def estimate(cells: list[Cell], configs: dict[str, dict], evals: dict[str, EvalSettings], device: str,
@@ -184,6 +192,9 @@ def estimate(cells: list[Cell], configs: dict[str, dict], evals: dict[str, EvalS
             refs.add(eval_images(cfg, ev)[1])
     out.train_s = train / concurrency
     out.eval_rate = est.fid
+    if not est.steps and est.fid is None:
+        out.other_devices = sorted({r["device"] for part in ("steps", "fid") for r in rates.get(part, [])
+                                    if r.get("device")})
     if est.ref_rate is not None:
         out.eval_s += sum(n for _, _, n in refs) / est.ref_rate["images_per_s"]
     return out
@@ -206,6 +217,9 @@ def summary(g: GridEstimate, n_cells: int) -> list[str]:
              + (f", evaluation {duration(g.eval_s)} for {scored} ({g.eval_rate['images_per_s']:,.0f} Inception "
                 f"images/s, {g.eval_rate['source']})" if scored else "")
              + "; building, capture, ex-post fits, checkpoints and pictures not counted"]
+    if g.other_devices:
+        lines.append(f"  nothing measured on {g.device}; the rates file has: {', '.join(g.other_devices)} "
+                     f"(choose one with --estimate-on)")
     for why, ids in g.unknown.items():
         lines.append(f"  not estimated ({len(ids)} cell(s), e.g. {ids[0]}): {why}")
     if g.no_fid_rate:
