@@ -17,6 +17,7 @@ EMA update, enqueue (wrapping around; K need not divide by B).  Sampling:
 from __future__ import annotations
 
 import copy
+import typing
 from dataclasses import dataclass
 
 import torch
@@ -33,16 +34,21 @@ from wae_bench.regularizer import Context, Divergence, RegOut, Regularizer, Regu
 class MoCAConfig(RegularizerConfig):
     """K: queue size; tau: temperature τ; m0: base momentum; include_current:
     negatives are the queue *after* enqueueing this batch's keys (the paper's
-    literal "K most recent") instead of MoCo's queue-before-this-batch."""
+    literal "K most recent") instead of MoCo's queue-before-this-batch;
+    key_bn: how Enc_k's batch norm normalises -- "train" (MoCo's and the
+    default: the batch's own statistics) or "eval" (running statistics, which
+    then follow Enc's by the same EMA as the parameters; the paper is silent)."""
 
     lambda_: float = 1000.0
     K: int = 30000
     tau: float = 0.05
     m0: float = 0.99
     include_current: bool = False
+    key_bn: typing.Literal["train", "eval"] = "train"
 
     def __post_init__(self):
         super().__post_init__()
+        check(self.key_bn in ("train", "eval"), f"key_bn must be 'train' or 'eval', got {self.key_bn!r}")
         check(self.K >= 1, f"K must be >= 1, got {self.K}")
         check(self.tau > 0, f"tau must be > 0, got {self.tau}")
         check(0.0 <= self.m0 <= 1.0, f"m0 must be in [0, 1], got {self.m0}")
@@ -84,16 +90,25 @@ class MoCA(Regularizer):
         self.enc_k: nn.Module | None = None
 
     def attach(self, ae: nn.Module) -> None:
-        """Enc_k starts as a copy of Enc.  It always runs in training mode (batch
-        statistics, as MoCo's key encoder), so its batch-norm running statistics
-        are never used: they are frozen, which also keeps Enc_k identical on
-        every DDP rank."""
+        """Enc_k starts as a copy of Enc.  With key_bn = "train" (the default) it
+        always runs in training mode (batch statistics, as MoCo's key encoder),
+        so its batch-norm running statistics are never used: they are frozen,
+        which also keeps Enc_k identical on every DDP rank.  With key_bn =
+        "eval" it always runs in eval mode on running statistics that
+        :meth:`after_step` EMA-updates from Enc's (per rank, unless sync_bn)."""
         self.enc_k = copy.deepcopy(ae.encoder)
         for p in self.enc_k.parameters():
             p.requires_grad_(False)
         for m in self.enc_k.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.momentum = 0.0
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "MoCA":
+        super().train(mode)
+        if self.enc_k is not None and self.cfg.key_bn == "eval":
+            self.enc_k.eval()
+        return self
 
     def _slots(self, n: int) -> Tensor:
         return (self.ptr + torch.arange(n, device=self.ptr.device)) % self.cfg.K
@@ -113,7 +128,7 @@ class MoCA(Regularizer):
     @torch.no_grad()
     def after_step(self, x: Tensor, z: Tensor, out: RegOut, ae: nn.Module, ctx: Context) -> None:
         m = cosine_momentum(self.cfg.m0, ctx.t, ctx.T)
-        ema_update(self.enc_k, ae.encoder, m)
+        ema_update(self.enc_k, ae.encoder, m, buffers=self.cfg.key_bn == "eval")
         keys = out.carry["keys"]
         self.queue.index_copy_(0, self._slots(len(keys)), keys.to(self.queue.dtype))
         self.ptr.copy_((self.ptr + len(keys)) % self.cfg.K)

@@ -2,6 +2,7 @@
 paper's equations, written independently here."""
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -119,12 +120,53 @@ def test_include_current_keys_option():
     assert out.terms["neg"].item() == pytest.approx(neg, rel=1e-5)
 
 
+def _bn_buffers(module):
+    return [b.detach().clone() for b in module.buffers() if b.is_floating_point()]
+
+
+def test_key_bn_train_uses_batch_statistics_so_its_buffers_are_unused():
+    """Default key_bn = "train": Enc_k normalises with the batch's statistics,
+    so whether the EMA covers its running statistics cannot change a key."""
+    tr = make_trainer("moca")
+    reg = tr.reg
+    tr.step(batch(seed=2))
+    x = batch(seed=5)
+    with torch.no_grad():
+        before = reg.enc_k(x)
+        for b in reg.enc_k.buffers():
+            if b.is_floating_point():
+                b.add_(3.0)
+        assert torch.equal(reg.enc_k(x), before)
+    assert reg.enc_k.training
+
+
+def test_key_bn_eval_runs_on_running_statistics_that_follow_the_encoder():
+    T = 50
+    tr = make_trainer("moca", {"K": 16, "m0": 0.9, "key_bn": "eval"}, T=T)
+    reg, ae = tr.reg, tr.ae
+    tr.step(batch(seed=3))                      # t = 0 -> 1
+    old_k = _bn_buffers(reg.enc_k)
+    tr.step(batch(seed=4))                      # t = 1 -> 2; the trainer calls reg.train()
+    assert reg.training and not reg.enc_k.training
+    m = cosine_momentum(0.9, torch.tensor(1), T).item()
+    for bk, bk_old, bq in zip(_bn_buffers(reg.enc_k), old_k, _bn_buffers(ae.encoder)):
+        assert torch.allclose(bk, m * bk_old + (1 - m) * bq, atol=1e-6)
+    assert any(not torch.allclose(a, b) for a, b in zip(old_k, _bn_buffers(reg.enc_k)))
+    # the keys are the eval-mode forward of a copy of Enc_k (running statistics, not the batch's)
+    x = batch(seed=6)
+    twin = copy.deepcopy(reg.enc_k).eval()
+    with torch.no_grad():
+        out = reg.penalty(x, F.normalize(ae.encode(x), dim=1), ae, Context(t=torch.ones((), dtype=torch.long), T=T))
+        assert torch.allclose(out.carry["keys"], F.normalize(twin(x), dim=1), atol=1e-6)
+        assert not torch.allclose(out.carry["keys"], F.normalize(twin.train()(x), dim=1), atol=1e-3)
+
+
 def test_step_changes_weights_and_paper_defaults():
     from wae_bench_regularizers.moca import MoCA, MoCAConfig
     from wae_bench.regularizer import Setup
 
     c = MoCAConfig()
-    assert (c.K, c.tau, c.m0, c.lambda_) == (30000, 0.05, 0.99, 1000.0)
+    assert (c.K, c.tau, c.m0, c.lambda_, c.key_bn) == (30000, 0.05, 0.99, 1000.0, "train")
     assert MoCA.defaults(Setup(1, 64, arch="a2", dataset="cifar10"))["lambda_"] == 100.0
     assert MoCA.defaults(Setup(1, 64, arch="a1", dataset="celeba"))["K"] == 60000
     tr = make_trainer("moca")
@@ -142,7 +184,7 @@ def test_paper_scale_queue_K30000_B64():
     assert not bad and math.isfinite(means["loss"])
 
 
-@pytest.mark.parametrize("bad", [{"K": 4}, {"tau": 0.0}, {"m0": 1.5}, {"lambda": -1.0}])
+@pytest.mark.parametrize("bad", [{"K": 4}, {"tau": 0.0}, {"m0": 1.5}, {"lambda": -1.0}, {"key_bn": "batch"}])
 def test_bad_values_are_one_line_errors(bad):
     from wae_bench.errors import WaeError
 

@@ -17,10 +17,14 @@ def cosine_momentum(m0: float, t: Tensor, T: int) -> Tensor:
 
 
 @torch.no_grad()
-def ema_update(target: nn.Module, source: nn.Module, m: Tensor) -> None:
+def ema_update(target: nn.Module, source: nn.Module, m: Tensor, buffers: bool = False) -> None:
     """``θ_k ← m θ_k + (1 − m) θ`` for every parameter (buffers are left to the
-    target's own forward passes, as MoCo does)."""
+    target's own forward passes, as MoCo does); ``buffers``: the floating-point
+    buffers too (batch-norm running statistics)."""
     tk = [p for p in target.parameters()]
     tq = [p.detach() for p in source.parameters()]
+    if buffers:
+        tk += [b for b in target.buffers() if b.is_floating_point()]
+        tq += [b for b in source.buffers() if b.is_floating_point()]
     torch._foreach_mul_(tk, m)
     torch._foreach_add_(tk, torch._foreach_mul(tq, 1.0 - m))
