@@ -6,16 +6,24 @@ are exactly uniform on the sphere and K → ∞: log E_u exp(qᵀu/τ) for u uni
 on S^{d-1}, which is log(Γ(ν+1) (2τ)^ν I_ν(1/τ)) with ν = d/2 − 1 (von
 Mises-Fisher normaliser; ≈ 1/(2dτ²) for large d).
 
-Coverage of the sphere (prior = "sphere" cells): the median, over 500 prior
-samples, of the cosine to the nearest of the 1,500 training latents, beside
-the median over training latents of the cosine to their nearest *other*
-training latent.  Equal: prior samples land as close to the data's codes as
-the codes are to each other (the latents are as uniform as 1,500 points can
-be); prior far below train: the prior's samples fall in holes between codes.
-It needs the cells' checkpoints, so ``--coverage`` computes it once and writes
-``coverage.json`` into each cell; the table reads that file when present.
+Checks that need the cells' checkpoints (``--checks`` computes them once and
+writes ``checks.json`` into each cell; the table reads that file when
+present):
 
-    python benchmarks/digits_summary.py [--coverage] RESULTS_DIR [RESULTS_DIR ...]
+- the reconstruction error of the *training* images with the encoder and
+  decoder in eval mode (as ``rec test`` is measured): beside ``rec test`` it
+  is the generalisation gap; beside the logged training ``rec`` (train-mode
+  batch norm) it is the batch-norm-mode gap;
+- the test reconstruction error with train-mode batch norm (batches of 64,
+  as in training; running statistics left untouched);
+- coverage of the sphere (prior = "sphere" cells): the median, over 500
+  prior samples, of the cosine to the nearest of the 1,500 training latents,
+  beside the median over training latents of the cosine to their nearest
+  *other* training latent.  Equal: prior samples land as close to the data's
+  codes as the codes are to each other; prior far below train: the prior's
+  samples fall in holes between codes.
+
+    python benchmarks/digits_summary.py [--checks] RESULTS_DIR [RESULTS_DIR ...]
 
 prints one markdown table (cells with no results.json are left out).
 """
@@ -26,19 +34,24 @@ import math
 import sys
 from pathlib import Path
 
-from scipy.special import gammaln, ive
+import numpy as np
+from scipy.special import gammaln, logsumexp
 
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import expand
 
-COLUMNS = ("cell", "FID", "rec test", "rec train (last log)", "moca/neg", "moca/neg if uniform", "moca/pos",
-           "mean resultant length", "NN cos prior→train", "NN cos train→train")
+COLUMNS = ("folder", "cell", "FID", "rec test", "rec train (eval BN)", "rec test (train BN)", "rec train (last log)",
+           "moca/neg", "moca/neg if uniform", "moca/pos", "mean resultant length", "spectrum effective rank",
+           "NN cos prior→train", "NN cos train→train")
 
 
 def uniform_neg(d: int, tau: float) -> float:
-    """log E_u exp(qᵀu/τ), u uniform on S^{d-1} (I_ν = ive · e^κ, κ = 1/τ)."""
+    """log E_u exp(qᵀu/τ), u uniform on S^{d-1}: with κ = 1/τ, Γ(ν+1)(2/κ)^ν I_ν(κ)
+    is the series Σ_k (κ²/4)^k / (k! (ν+1)_k), summed in log space (no
+    under- or overflow at any d; its terms fall fast after k ≈ κ/2)."""
     nu, kappa = d / 2 - 1, 1 / tau
-    return float(gammaln(nu + 1) + nu * math.log(2 / kappa) + math.log(ive(nu, kappa)) + kappa)
+    k = np.arange(int(10 * kappa) + 100)
+    return float(logsumexp(k * math.log(kappa ** 2 / 4) - gammaln(k + 1) - gammaln(nu + 1 + k) + gammaln(nu + 1)))
 
 
 def last_log(run_dir: Path) -> dict:
@@ -46,33 +59,37 @@ def last_log(run_dir: Path) -> dict:
     return json.loads(lines[-1]) if lines else {}
 
 
-def coverage(run_dir: Path, n_prior: int = 500) -> dict | None:
-    """Nearest-neighbour cosines of prior samples and of training latents
-    (eval-mode encoder, as the evaluation uses it); None for a non-sphere prior."""
+def checks(run_dir: Path, n_prior: int = 500) -> dict:
+    """The checkpoint checks of the module docstring, as one dict."""
+    import copy
+
     import torch
     import torch.nn.functional as F
 
+    from wae_bench.data.batcher import to_float
     from wae_bench.data.spec import load_split
-    from wae_bench.model_io import load_model
+    from wae_bench.metrics.diagnostics import reconstruction_error
+    from wae_bench.run.reload import load_model
 
     m = load_model(run_dir, device="cpu")
-    if m.reg.prior != "sphere":
-        return None
-    cfg = m.plan.cfg
-    x = load_split(m.plan.data, cfg.data_root, "train", cfg.image_size).images.float() / 255
-    with torch.no_grad():
-        z = F.normalize(torch.cat([m.ae.encode(b) for b in x.split(500)]), dim=1)
-        s = m.reg.sample_prior(n_prior, generator=torch.Generator().manual_seed(0))
-        zz = z @ z.T
-        zz.fill_diagonal_(-2.0)
-        return {"prior_to_train": float((s @ z.T).max(1).values.median()),
+    cfg, cpu = m.plan.cfg, torch.device("cpu")
+    x = {s: load_split(m.plan.data, cfg.data_root, s, cfg.image_size).images for s in ("train", "test")}
+    out = {"rec_train_eval_bn": reconstruction_error(m.ae.eval(), m.reg, x["train"], 500, cpu)["rec_mse_test"]}
+    train_bn = copy.deepcopy(m.ae).train()  # batch statistics of training-size batches; the model's own untouched
+    out["rec_test_train_bn"] = reconstruction_error(train_bn, m.reg, x["test"], cfg.batch_size, cpu)["rec_mse_test"]
+    if m.reg.prior == "sphere":
+        with torch.no_grad():
+            z = F.normalize(torch.cat([m.ae.encode(to_float(b)) for b in x["train"].split(500)]), dim=1)
+            s = m.reg.sample_prior(n_prior, generator=torch.Generator().manual_seed(0))
+            zz = z @ z.T
+            zz.fill_diagonal_(-2.0)
+        out |= {"prior_to_train": float((s @ z.T).max(1).values.median()),
                 "train_to_train": float(zz.max(1).values.median()), "n_prior": n_prior, "n_train": len(z)}
+    return out
 
 
-def write_coverage(folder: ResultsDir, cell_id: str) -> None:
-    cov = coverage(folder.cell_dir(cell_id))
-    if cov is not None:
-        (folder.cell_dir(cell_id) / "coverage.json").write_text(json.dumps(cov, indent=1) + "\n")
+def write_checks(folder: ResultsDir, cell_id: str) -> None:
+    (folder.cell_dir(cell_id) / "checks.json").write_text(json.dumps(checks(folder.cell_dir(cell_id)), indent=1) + "\n")
 
 
 def row(folder: ResultsDir, cell_id: str) -> list[str] | None:
@@ -83,21 +100,23 @@ def row(folder: ResultsDir, cell_id: str) -> list[str] | None:
     scores = ", ".join(f"{what} {s['fid']:.1f}" for what, s in res["scores"].items() if "fid" in s)
     tau = run.get("reg", {}).get("tau")
     uniform = f"{uniform_neg(run['latent_dim'], tau):.2f}" if tau else ""
-    cov_path = folder.cell_dir(cell_id) / "coverage.json"
-    cov = json.loads(cov_path.read_text()) if cov_path.is_file() else {}
+    chk_path = folder.cell_dir(cell_id) / "checks.json"
+    chk = json.loads(chk_path.read_text()) if chk_path.is_file() else {}
     num = lambda v: "" if v is None else f"{v:.2f}"  # noqa: E731
-    return [cell_id, scores, num(diag.get("rec_mse_test")), num(log.get("rec")), num(log.get("moca/neg")), uniform,
-            num(log.get("moca/pos")), num(diag.get("mean_resultant_length")), num(cov.get("prior_to_train")),
-            num(cov.get("train_to_train"))]
+    return [folder.path.name, cell_id, scores, num(diag.get("rec_mse_test")), num(chk.get("rec_train_eval_bn")),
+            num(chk.get("rec_test_train_bn")), num(log.get("rec")), num(log.get("moca/neg")), uniform,
+            num(log.get("moca/pos")), num(diag.get("mean_resultant_length")),
+            f"{diag['spectrum_effective_rank']:.1f}" if "spectrum_effective_rank" in diag else "",
+            num(chk.get("prior_to_train")), num(chk.get("train_to_train"))]
 
 
-def main(paths: list[str], with_coverage: bool = False) -> str:
+def main(paths: list[str], with_checks: bool = False) -> str:
     rows = []
     for p in paths:
         folder = ResultsDir(p)
         for c in expand(folder.spec()):
-            if with_coverage and folder.results(c.id) is not None:
-                write_coverage(folder, c.id)
+            if with_checks and folder.results(c.id) is not None:
+                write_checks(folder, c.id)
             if (r := row(folder, c.id)) is not None:
                 rows.append(r)
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
@@ -106,8 +125,8 @@ def main(paths: list[str], with_coverage: bool = False) -> str:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    flag = "--coverage" in args
-    paths = [a for a in args if a != "--coverage"]
+    flag = "--checks" in args
+    paths = [a for a in args if a != "--checks"]
     if not paths:
-        sys.exit("usage: python benchmarks/digits_summary.py [--coverage] RESULTS_DIR [RESULTS_DIR ...]")
+        sys.exit("usage: python benchmarks/digits_summary.py [--checks] RESULTS_DIR [RESULTS_DIR ...]")
     print(main(paths, flag))
