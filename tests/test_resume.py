@@ -137,6 +137,26 @@ def test_changed_config_is_refused_unless_forced(tmp_path, capsys):
     assert state["t"] == 6 and state["config"]["max_steps"] == 6
 
 
+def test_a_run_older_than_an_option_resumes_with_its_default(tmp_path, capsys):
+    """A config.json written before an option existed (no ``decoder_output``,
+    no ``holdout`` key) resumes: the missing option is its default, the
+    behaviour of the version that wrote it; giving it another value still counts as a change."""
+    out = tmp_path / "run"
+    with one_thread():
+        assert cli(["run", *TINY, "--set", "max_steps=4", "--set", "ckpt_every=2", "--set", "expost=[]",
+                    "--out", out], capsys)[0] == 0
+        cfg_path = out / "config.json"
+        saved = json.loads(cfg_path.read_text())
+        cfg = saved.get("config", saved)
+        for key in ("decoder_output", "holdout"):
+            cfg.pop(key)
+        cfg_path.write_text(json.dumps(saved))
+        code, _, err = cli(["run", "--resume", "--out", out, *TINY, "--set", "decoder_output=sigmoid"], capsys)
+        assert code == 2 and "decoder_output changed" in err
+        code, _, err = cli(["run", "--resume", "--out", out, *TINY], capsys)
+        assert code == 0, err
+
+
 @pytest.mark.slow
 @pytest.mark.skipif("wae-gan" not in REGULARIZERS, reason="needs the wae-gan plugin")
 def test_ddp_sigterm_then_resume_is_bit_identical(tmp_path):

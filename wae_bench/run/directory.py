@@ -215,9 +215,10 @@ def plan_for(overrides: dict, run: RunDir | None, resume: bool, force: bool, wor
     if saved is None:
         raise WaeError(f"nothing to resume in {str(run.path) if run else '?'!r} (no config.json); drop --resume "
                        f"to start a new run there")
-    saved_plan(saved, run.config_path, run.written_by(), world_size)
+    # an option newer than the run reads as its default (the behaviour before it existed)
+    before = to_dict(saved_plan(saved, run.config_path, run.written_by(), world_size).cfg)
     plan = resolve(from_dict(TrainConfig, merge(saved, overrides)), world_size)
-    changed = [k for k, v in to_dict(plan.cfg).items() if k not in LOCATION_KEYS and saved.get(k) != v]
+    changed = [k for k, v in to_dict(plan.cfg).items() if k not in LOCATION_KEYS and before.get(k) != v]
     if changed and not force:
         raise WaeError(f"--resume with a different config ({', '.join(changed)} changed) would not reproduce the "
                        f"run; drop those options, or pass --force to resume anyway")
