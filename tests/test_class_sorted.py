@@ -61,16 +61,17 @@ def test_class_sorted_subsets_cover_every_class(tmp_path, monkeypatch):
         seen["rec"].append(x)
         return real_enc(ae, reg, x, device)
 
-    real_save = wae_bench.pictures.save_grid
+    real_grid = wae_bench.pictures.grid
     saved: dict[str, list[torch.Tensor]] = {}
+    named = {16: "reconstructions.png", 12: "interpolations.png"}   # pictures.grids: 16 a row, 10 alphas + 2 ends
 
-    def save_grid(images, path, nrow):
-        saved.setdefault(path.name, []).append(images)
-        return real_save(images, path, nrow)
+    def grid(images, nrow):      # the (upscaled) images of each grid: the mean grey level is kept
+        saved.setdefault(named.get(nrow, "other"), []).append(images)
+        return real_grid(images, nrow)
 
     monkeypatch.setattr(expost, "encode_all", encode_all)
     monkeypatch.setattr(wae_bench.pictures, "write_grids", write_grids)
-    monkeypatch.setattr(wae_bench.pictures, "save_grid", save_grid)
+    monkeypatch.setattr(wae_bench.pictures, "grid", grid)
     monkeypatch.setattr(generate, "_encode", encode)
     out = wae_bench.run.train.train_run({"regularizer": "ae", "dataset": "folder", "arch": "tiny", "data_root": str(root),
                                      "image_size": 8, "latent_dim": 4, "batch_size": 16, "max_steps": 2,

@@ -1,10 +1,16 @@
 """Picture grids of a trained model (torchvision ``make_grid``/``save_image``):
 prior samples, test reconstructions beside their inputs, latent
 interpolations ``x_α = Dec(constrain(α z + (1 − α) z'))`` (MoCA Sec. 4), and
-samples of the ex-post densities (RAE Sec. 4, columns "N" and "GMM")."""
+samples of the ex-post densities (RAE Sec. 4, columns "N" and "GMM").
+
+Small images are upscaled, nearest neighbour, by the smallest integer factor
+that makes a tile at least :data:`MIN_TILE` pixels (8-px digits: 8×), so a
+grid is viewable as it is; the pixels themselves are unchanged.
+"""
 from __future__ import annotations
 
 import contextlib
+import math
 from pathlib import Path
 
 import torch
@@ -22,15 +28,35 @@ def spread(images: Tensor, n: int = 64) -> Tensor:
     return images[idx]
 
 
-def save_grid(images: Tensor, path: Path, nrow: int) -> Path:
-    """uint8 or [0, 1] float N×C×H×W -> PNG, written atomically."""
+MIN_TILE = 64   # px: the smallest side of a tile in a model's picture grids
+GRID_NAMES = ("samples", "reconstructions", "interpolations")   # grids(): written as NAME.png
+
+
+def upscale(images: Tensor, min_side: int = MIN_TILE) -> Tensor:
+    """N×C×H×W images repeated ``f``×``f`` (nearest neighbour), ``f`` the
+    smallest integer with ``f · min(H, W) >= min_side`` (1: unchanged)."""
+    f = max(1, math.ceil(min_side / min(images.shape[-2:])))
+    return images if f == 1 else images.repeat_interleave(f, -2).repeat_interleave(f, -1)
+
+
+def grid(images: Tensor, nrow: int) -> Tensor:
+    """uint8 or [0, 1] float N×C×H×W -> one uint8 C×H×W grid (2-px white gaps)."""
+    x = images.float() / 255 if images.dtype == torch.uint8 else images.float().clamp(0, 1)
+    return make_grid(x, nrow=nrow, padding=2, pad_value=1.0).mul(255).round().to(torch.uint8).cpu()
+
+
+def save_png(image: Tensor, path: Path) -> Path:
+    """A uint8 C×H×W image -> PNG, written atomically."""
     from PIL import Image
 
-    x = images.float() / 255 if images.dtype == torch.uint8 else images.float().clamp(0, 1)
-    grid = make_grid(x, nrow=nrow, padding=2, pad_value=1.0)
-    arr = grid.mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    arr = image.permute(1, 2, 0).numpy()
     img = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
     return atomic_write(path, lambda f: img.save(f, format="PNG"))
+
+
+def save_grid(images: Tensor, path: Path, nrow: int) -> Path:
+    """uint8 or [0, 1] float N×C×H×W -> PNG grid, written atomically."""
+    return save_png(grid(images, nrow), path)
 
 
 @torch.no_grad()
@@ -57,24 +83,26 @@ def eval_mode(*modules):
 
 
 @torch.no_grad()
-def write_grids(ae, reg, test_x: Tensor, out: Path, n: int = 64, seed: int = 0) -> list[Path]:
-    """samples.png, reconstructions.png (32 test images evenly spaced through
-    ``test_x``, each beside its reconstruction) and interpolations.png (8
-    pairs of test images: x_a, α from 1 to 0 in 10 steps, x_b; as MoCA
-    Fig. 2), drawn in eval mode."""
+def grids(ae, reg, test_x: Tensor, n: int = 64, seed: int = 0) -> dict[str, Tensor]:
+    """:data:`GRID_NAMES` -> uint8 C×H×W grid:
+    ``n`` prior samples; 32 test images evenly spaced through ``test_x``, each
+    beside its reconstruction; 8 pairs of test images x_a, α from 1 to 0 in
+    10 steps, x_b (as MoCA Fig. 2).
+    Drawn in eval mode, from a generator seeded by ``seed`` (the global RNGs
+    are not touched)."""
     with eval_mode(ae, reg):
-        return _write_grids(ae, reg, test_x, out, n, seed)
+        return _grids(ae, reg, test_x, n, seed)
 
 
-def _write_grids(ae, reg, test_x: Tensor, out: Path, n: int, seed: int) -> list[Path]:
+def _grids(ae, reg, test_x: Tensor, n: int, seed: int) -> dict[str, Tensor]:
     dev = next(ae.parameters()).device
     g = torch.Generator().manual_seed(seed)
     z = reg.sample_prior(n, generator=g).to(dev)
-    paths = [save_grid(ae.decode(z), out / "samples.png", nrow=8)]
+    out = {"samples": grid(upscale(ae.decode(z)), nrow=8)}
     x = spread(test_x, 32).to(dev)
     rec = ae.decode(reg.constrain(ae.encode(x)))
     rows = torch.stack([x.float(), rec.float().clamp(0, 1)], 1)        # pairs side by side
-    paths.append(save_grid(rows.view(-1, *x.shape[1:]), out / "reconstructions.png", nrow=16))
+    out["reconstructions"] = grid(upscale(rows.view(-1, *x.shape[1:])), nrow=16)
     m = min(8, len(test_x) // 2)
     if m:
         ends = spread(test_x, 2 * m).to(dev)                           # x_a from the first half, x_b the second
@@ -83,8 +111,13 @@ def _write_grids(ae, reg, test_x: Tensor, out: Path, n: int, seed: int) -> list[
         inter = interpolate(ae, reg.constrain, xa, xb, alphas).float().clamp(0, 1)
         inter = inter.view(m, len(alphas), *xa.shape[1:])
         rows = torch.cat([xa.float()[:, None], inter, xb.float()[:, None]], 1)   # originals at both ends
-        paths.append(save_grid(rows.flatten(0, 1), out / "interpolations.png", nrow=len(alphas) + 2))
-    return paths
+        out["interpolations"] = grid(upscale(rows.flatten(0, 1)), nrow=len(alphas) + 2)
+    return out
+
+
+def write_grids(ae, reg, test_x: Tensor, out: Path, n: int = 64, seed: int = 0) -> list[Path]:
+    """samples.png, reconstructions.png and interpolations.png (:func:`grids`)."""
+    return [save_png(image, out / f"{name}.png") for name, image in grids(ae, reg, test_x, n, seed).items()]
 
 
 @torch.no_grad()
@@ -96,5 +129,5 @@ def write_expost_grids(ae, reg, densities: dict, out: Path, n: int = 64, seed: i
     with eval_mode(ae, reg):
         for kind, density in sorted(densities.items()):
             z = sample(density, n, generator=torch.Generator().manual_seed(seed)).to(dev)
-            paths.append(save_grid(ae.decode(reg.constrain(z)), out / f"samples-{kind}.png", nrow=8))
+            paths.append(save_grid(upscale(ae.decode(reg.constrain(z))), out / f"samples-{kind}.png", nrow=8))
     return paths
