@@ -105,3 +105,17 @@ def test_dry_run_prints_the_estimate_of_the_cells_left(tmp_path, capsys, monkeyp
     monkeypatch.setenv("WAE_BENCH_RATES", str(tmp_path / "none.json"))
     code, out, err = run_cli(args, capsys)
     assert code == 0 and "no time estimate: no measured rates at" in " ".join(out.split())
+
+
+def test_a_default_cell_is_estimated_with_the_step_mode_it_gets_on_the_device():
+    """step_mode = "auto", channels_last unset (the defaults): a GPU's rate is
+    the captured NHWC step's, the CPU's the eager one's."""
+    _, cells, configs, _ = cells_of("table1-cifar10.toml", ["train.precision=bf16", "bench.seeds=[0]"],
+                                    "moca-a1-cifar10-s0")
+    cfg = configs["moca-a1-cifar10-s0"]
+    assert (cfg["step_mode"], cfg["channels_last"]) == ("auto", None)
+    rates = estimate.load_rates()
+    gpu = estimate.Estimator(rates, "NVIDIA H200").step_rate(cfg)
+    assert (gpu["step_mode"], gpu["channels_last"]) == ("graph", True)
+    on_cpu = estimate.Estimator(rates, "cpu").on_device(cfg)
+    assert (on_cpu["step_mode"], on_cpu["channels_last"]) == ("eager", False)

@@ -79,3 +79,33 @@ def test_tensor_learning_rate_is_halved_in_place_and_logged_as_a_number():
         ckpt_every=100, on_log=lambda step, m: logs.append(json.dumps(m)), on_ckpt=lambda step: None)
     assert tr.opt.param_groups[0]["lr"] is lr_tensor and float(lr_tensor) == pytest.approx(5e-4)
     assert [json.loads(x)["lr"] for x in logs] == [pytest.approx(1e-3), pytest.approx(5e-4)]
+
+
+@pytest.mark.parametrize("asked, layout, device, world, want", [
+    ("auto", None, "cuda", 1, ("graph", True)),       # the fast path by default on one GPU
+    ("auto", None, "cpu", 1, ("eager", False)),
+    ("auto", None, "cuda", 2, ("eager", False)),      # DDP: capture is not used
+    ("auto", False, "cuda", 1, ("graph", False)),     # what is asked is kept
+    ("eager", None, "cuda", 1, ("eager", True)),
+    ("graph", None, "cpu", 1, ("graph", False)),      # (capture_step then says it trains eagerly)
+    ("eager", True, "cpu", 1, ("eager", True)),
+])
+def test_fast_path_resolves_auto_by_device(asked, layout, device, world, want):
+    from wae_bench.step.graph import FastPath, fast_path
+
+    assert fast_path(asked, layout, device, world) == FastPath(*want)
+
+
+def test_a_plan_resolves_its_fast_path_for_a_cuda_device_without_one():
+    """The defaults, resolved for a (not present) CUDA device and for the CPU;
+    a run built from them on the CPU keeps the default layout."""
+    from wae_bench.config import TrainConfig
+    from wae_bench.run.build import resolve
+
+    plan = resolve(TrainConfig())
+    assert (plan.cfg.step_mode, plan.cfg.channels_last) == ("auto", None)     # saved as asked
+    assert plan.fast(torch.device("cuda")).describe() == "CUDA graph, channels-last"
+    assert plan.fast(torch.device("cpu")).describe() == "eager"
+    assert resolve(TrainConfig(), world_size=2).fast(torch.device("cuda:1")).step_mode == "eager"
+    tr = make_trainer("moca")
+    assert not tr.ae.encoder[0].weight.is_contiguous(memory_format=torch.channels_last)

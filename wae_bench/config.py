@@ -246,7 +246,7 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 # -- the declared options ---------------------------------------------------------------
 MAX_SEED = 2 ** 32 - 1   # NumPy's legacy seeding takes 32 bits; the batcher's epoch seeds stay in 64
 Precision = typing.Literal["fp32", "bf16"]
-StepMode = typing.Literal["eager", "graph"]
+StepMode = typing.Literal["auto", "eager", "graph"]
 CompileMode = typing.Literal["none", "default", "max-autotune-no-cudagraphs"]
 DecoderOutput = typing.Literal["linear", "sigmoid"]
 
@@ -296,8 +296,10 @@ class TrainConfig:
     seed: int = option(0, "Seed of the weights, the data order and the prior samples.", flag=True)
     device: str = option("auto", "auto, cpu, cuda, cuda:N.", flag=True, location=True)
     precision: Precision = option("fp32", "bf16: autocast to bfloat16.", flag=True)
-    step_mode: StepMode = option("eager", "graph: capture the whole step as one CUDA graph (CUDA only).", flag=True)
-    channels_last: bool = option(False, "NHWC memory layout for the convolutions.", flag=True)
+    step_mode: StepMode = option("auto", "graph: capture the whole step as one CUDA graph (CUDA only); auto: graph "
+                                         "on a single CUDA device, eager elsewhere.", flag=True)
+    channels_last: bool | None = option(None, "NHWC memory layout for the convolutions.", flag=True,
+                                        default_text="on on a single CUDA device, off elsewhere")
     compile: CompileMode = option("none", "torch.compile the nets and the plugin's penalty.", flag=True)
     data_on_device: bool = option(True, "Hold the whole dataset on the device.", location=True)
     sync_bn: bool = option(False, "Under torchrun: batch-norm statistics over the global batch (CUDA only).",
@@ -307,6 +309,10 @@ class TrainConfig:
                                        "(0: by step count only).", location=True)
     keep_checkpoints: int = option(2, "Checkpoints kept.", location=True)
     log_every: int = option(50, "Log (and check for NaN/inf) every this many steps.", location=True)
+    log: typing.Literal["jsonl", "tensorboard"] = option(
+        "jsonl", "tensorboard: also write RUN_DIR/tensorboard/ (scalars every log step, picture grids at "
+                 "checkpoints, the config as hparams with the final scores; pip install 'wae-bench[tensorboard]'). "
+                 "metrics.jsonl is always written.", flag=True, location=True)
     expost: list[str] = option(help="Ex-post densities fitted after training: n, gmm (or an empty list).",
                                factory=lambda: ["n", "gmm"])
     reg: dict[str, Any] | RegularizerConfig = option(

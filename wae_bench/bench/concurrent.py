@@ -1,6 +1,7 @@
 """``bench --concurrent N``: N cells train at the same time in this process,
 on one device.  On a GPU each cell runs on its own CUDA stream with its own
-step (captured as its own CUDA graph with ``step_mode = "graph"``), so the
+step (captured as its own CUDA graph: ``step_mode`` "graph", or the default
+"auto" on a GPU), so the
 kernels of several small steps overlap on the chip; on the CPU their steps
 interleave.
 

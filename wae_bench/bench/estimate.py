@@ -120,7 +120,19 @@ class Estimator:
         self.fid = fid.get("cell_evaluation") or fid.get("test_vs_cached")
         self.ref_rate = fid.get("reference_statistics") or fid.get("test_vs_cached")
 
+    def on_device(self, cfg: dict) -> dict:
+        """``cfg`` with the step mode and layout a cell gets on this device kind
+        (``step_mode = "auto"``, ``channels_last`` unset: one process, so a
+        GPU captures the step in NHWC, the CPU runs it eagerly;
+        :func:`~wae_bench.step.graph.fast_path`)."""
+        from wae_bench.step.graph import fast_path
+
+        fast = fast_path(cfg.get("step_mode"), cfg.get("channels_last"),
+                         "cpu" if same_device(self.device, "cpu") else "cuda", 1)
+        return {**cfg, "step_mode": fast.step_mode, "channels_last": fast.channels_last}
+
     def step_rate(self, cfg: dict) -> dict | None:
+        cfg = self.on_device(cfg)
         want = {k: cfg.get(k) for k in KEY if k not in ("device", "concurrency")}
         rows = [r for r in self.steps if r.get("concurrency") == self.concurrency
                 and all(r.get(k) == v for k, v in want.items())]
@@ -133,8 +145,8 @@ class Estimator:
         else:
             est.rate = self.step_rate(cfg)
             if est.rate is None:
-                est.missing = (f"no measured rate for {describe(cfg)} at concurrency {self.concurrency} "
-                               f"on {self.device}")
+                est.missing = (f"no measured rate for {describe(self.on_device(cfg))} at concurrency "
+                               f"{self.concurrency} on {self.device}")
             else:
                 est.train_s = est.steps * est.rate["ms_per_step"] / 1e3
         if ev.features == "inception":

@@ -32,7 +32,8 @@ class Flag:
 
     @property
     def is_bool(self) -> bool:
-        return self.hint is bool
+        """A switch, ``--name/--no-name`` (a ``bool | None`` one: not given, the default decides)."""
+        return self.hint is bool or set(typing.get_args(self.hint)) == {bool, type(None)}
 
     def click_option(self) -> Callable:
         decls = [f"{self.name}/--no-{self.name[2:]}" if self.is_bool else self.name, self.dest]

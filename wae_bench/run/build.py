@@ -8,7 +8,8 @@
 3. :func:`build_run`: those plus the memory layout, ``compile``, the
    (DDP-wrapped) :class:`~wae_bench.step.trainer.Trainer` and the run's own
    random stream per rank (:class:`Run`); :meth:`Run.capture` makes the step a CUDA
-   graph when ``step_mode = "graph"``.
+   graph where :meth:`Plan.fast` says so (``step_mode`` "graph", or "auto"
+   on a single CUDA device).
 4. :func:`batches` and :func:`total_steps`: ``batch_size`` makes the batcher,
    and the batcher's steps per epoch make the step count.
 
@@ -33,7 +34,7 @@ from wae_bench.registry import ARCHITECTURES, DATASETS, REGULARIZERS
 from wae_bench.regularizer import Regularizer, Setup
 from wae_bench.step.compile import compile_nets
 from wae_bench.step.distributed import Dist
-from wae_bench.step.graph import capture_step
+from wae_bench.step.graph import FastPath, capture_step, fast_path
 from wae_bench.step.rng import run_generator, seed_everything
 from wae_bench.step.trainer import Trainer
 
@@ -53,6 +54,11 @@ class Plan:
         c = self.cfg
         return Setup(total_steps=total_steps, batch_size=c.batch_size, world_size=self.world_size,
                      latent_dim=c.latent_dim, arch=self.arch.name, dataset=self.data.name)
+
+    def fast(self, device: torch.device) -> FastPath:
+        """The step mode and memory layout on ``device`` (``auto`` resolved;
+        :func:`~wae_bench.step.graph.fast_path`)."""
+        return fast_path(self.cfg.step_mode, self.cfg.channels_last, device.type, self.world_size)
 
 
 def stand_in_data(image_size: int, channels: int = 3, arch: str = "tiny") -> DatasetSpec:
@@ -130,7 +136,7 @@ def batches(plan: Plan, images: Tensor, device: torch.device,
     batcher = Batcher(images, c.batch_size, c.seed, dist.rank, dist.world_size,
                       device if c.data_on_device else None)
     fetch = batcher.batch if c.data_on_device else (lambda s: batcher.batch(s).to(device, non_blocking=True))
-    if not c.channels_last:
+    if not plan.fast(device).channels_last:
         return batcher, fetch
     return batcher, (lambda s: fetch(s).contiguous(memory_format=torch.channels_last))
 
@@ -168,27 +174,30 @@ class Run:
     reg: Regularizer
     trainer: Trainer
     dist: Dist
+    fast: FastPath
 
     def capture(self, example: Tensor) -> None:
-        """With ``step_mode = "graph"``: replace the trainer's step by its CUDA
-        graph, captured on ``example`` (after any checkpoint is loaded)."""
-        if self.plan.cfg.step_mode == "graph":
+        """In graph mode: replace the trainer's step by its CUDA graph,
+        captured on ``example`` (after any checkpoint is loaded)."""
+        if self.fast.step_mode == "graph":
             self.trainer.step = capture_step(self.trainer, example, world_size=self.dist.world_size)
 
 
 def build_run(plan: Plan, *, channels: int, total_steps: int, device: torch.device | None = None,
               dist: Dist | None = None) -> Run:
     """Nets, plugin and trainer of a run of ``total_steps`` steps: channels-last
-    if asked, compiled if asked (before the DDP wrap), and the step context
-    with the run's own generator on ``device``, seeded by the run's seed and
-    this process's rank (:func:`~wae_bench.step.rng.run_generator`)."""
+    where :meth:`Plan.fast` says so, compiled if asked (before the DDP wrap),
+    and the step context with the run's own generator on ``device``, seeded
+    by the run's seed and this process's rank
+    (:func:`~wae_bench.step.rng.run_generator`)."""
     c, dist = plan.cfg, dist or Dist()
     device = pick_device(c.device, dist) if device is None else device
+    fast = plan.fast(device)
     ae, reg = build_model(plan, channels, total_steps, device, sync_bn=c.sync_bn and dist.enabled)
-    if c.channels_last:   # NHWC convolutions (tensor cores like them); same maths
+    if fast.channels_last:   # NHWC convolutions (tensor cores like them); same maths
         ae, reg = ae.to(memory_format=torch.channels_last), reg.to(memory_format=torch.channels_last)
     compile_nets(ae, reg, c.compile)
     ctx = dist.context(total_steps, generator=run_generator(c.seed, device, dist.rank))
     trainer = Trainer(ae, reg, lr=c.lr, total_steps=total_steps, precision=c.precision,
                       model=dist.wrap(ae), ctx=ctx)
-    return Run(plan, ae, reg, trainer, dist)
+    return Run(plan, ae, reg, trainer, dist, fast)

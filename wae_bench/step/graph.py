@@ -9,16 +9,41 @@ schedules as device tensors) and on capturable Adam with a tensor learning
 rate (changed in place by :meth:`Trainer.set_lr` between replays).
 
 Where capture is impossible (no CUDA device, more than one process) the step
-stays eager and :func:`capture_step` says so once.
+stays eager and :func:`capture_step` says so once.  ``step_mode = "auto"``
+(the default) asks for it exactly where it is possible (:func:`fast_path`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import Tensor
 
 from wae_bench.progress import console
+
+
+@dataclass(frozen=True)
+class FastPath:
+    """How a run's step executes on its device: ``step_mode`` "graph" or
+    "eager", and the NHWC memory layout."""
+
+    step_mode: str
+    channels_last: bool
+
+    def describe(self) -> str:
+        return ", ".join(["CUDA graph" if self.step_mode == "graph" else "eager",
+                          *(["channels-last"] if self.channels_last else [])])
+
+
+def fast_path(step_mode: str, channels_last: bool | None, device_type: str, world_size: int) -> FastPath:
+    """Resolve ``auto`` (pure): on a single CUDA device the whole step is
+    captured and the layout is channels-last; elsewhere (the CPU, several
+    processes: capture is not used under DDP) it is eager in the default
+    layout.  An explicit ``eager``/``graph`` or ``channels_last`` is kept."""
+    single_gpu = device_type == "cuda" and world_size == 1
+    mode = ("graph" if single_gpu else "eager") if step_mode == "auto" else step_mode
+    return FastPath(mode, single_gpu if channels_last is None else bool(channels_last))
 
 
 def make_capturable(opt: torch.optim.Optimizer | None, device: torch.device) -> None:
