@@ -20,10 +20,12 @@ def test_run_writes_a_complete_run_directory_and_resume_is_a_no_op(tmp_path, cap
     code, stdout, err = run_cli(["run", "--reg", "moca", "--out", str(out), *FAST], capsys)
     assert code == 0, err
     assert "12 steps (max_steps: 0.522 of 30 epochs)" in stdout      # 23 steps an epoch, cut by max_steps
+    assert " · cpu (eager) · " in stdout                              # step_mode auto on the CPU
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["config"]["regularizer"] == "moca" and cfg["config"]["arch"] == "tiny"
     assert cfg["config"]["reg"]["K"] == 1024 and cfg["total_steps"] == 12 and "torch" in cfg["versions"]
     assert cfg["source"] is None or len(cfg["source"].split("-")[0]) >= 7     # the git commit it was run at
+    assert cfg["config"]["log"] == "jsonl" and not (out / "tensorboard").exists()     # no event files by default
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines] == [5, 10, 12]
     assert {"loss", "rec", "moca/neg", "moca/pos", "lr", "img_per_s"} <= set(lines[0])
@@ -95,10 +97,10 @@ def test_channels_last_computes_the_same_step(tmp_path, capsys):
     assert nhwc.ae.encoder[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert_same_steps(nhwc, plain, lambda s: batch(seed=s).contiguous(memory_format=torch.channels_last))
     out = tmp_path / "nhwc"
-    code, _, err = run_cli(["run", "--out", str(out), *FAST, "--set", "expost=[]", "--set", "channels_last=true"],
-                           capsys)
+    code, stdout, err = run_cli(["run", "--out", str(out), *FAST, "--set", "expost=[]", "--channels-last"], capsys)
     assert code == 0, err
     assert json.loads((out / "config.json").read_text())["config"]["channels_last"] is True
+    assert " · cpu (eager, channels-last) · " in stdout
 
 
 def test_source_revision_is_the_checkout_or_the_variable(monkeypatch, tmp_path):

@@ -45,9 +45,12 @@ CPU_IMG_PER_S = 5.0   # TF-Inception on 2 CPU cores
 
 
 def evaluate_run(run_dir, *, device: str = "auto", quiet: bool = False, data_root: str | None = None,
-                 trust: bool = False, **settings) -> dict:
+                 trust: bool = False, table: bool | None = None, **settings) -> dict:
     """Score the run in ``run_dir``; merges the scores into its ``results.json``
     (:mod:`wae_bench.results`: no earlier score is lost) and returns the file's content.
+    ``quiet``: no progress bars or warnings; ``table``: print the scores
+    (default: unless ``quiet``; `wae-bench run --quiet` and `eval --quiet`
+    keep them).
     ``settings`` are :class:`~wae_bench.config.EvalSettings` keys.  ``split``:
     the reference images, ``test`` (the paper's), ``train`` (the images
     trained on) or ``val`` (the training images the run held out,
@@ -64,16 +67,17 @@ def evaluate_run(run_dir, *, device: str = "auto", quiet: bool = False, data_roo
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise WaeError(f"run directory {str(run_dir)!r} does not exist; pass the --out of a `wae-bench run`")
+    table = not quiet if table is None else table
     if not dist.is_main:
-        return _evaluate(run_dir, ev, device, quiet, data_root, trust, dist)
+        return _evaluate(run_dir, ev, device, quiet, data_root, trust, dist, table)
     with lock.hold(run_dir, "wae-bench eval", what="run directory",
                    fix=f"wait for it to finish, then score it with `wae-bench eval {run_dir}`"):
         results.read(run_dir)          # an unreadable results.json is refused before any slow work
-        return _evaluate(run_dir, ev, device, quiet, data_root, trust, dist)
+        return _evaluate(run_dir, ev, device, quiet, data_root, trust, dist, table)
 
 
 def _evaluate(run_dir: Path, ev: EvalSettings, device, quiet: bool, data_root: str | None, trust: bool,
-              dist: Dist) -> dict:
+              dist: Dist, table: bool) -> dict:
     metrics, what, split, features = ev.metrics, ev.what, ev.split, ev.features
     batch_size, seed, kid_subset_size = ev.batch_size, ev.seed, ev.kid_subset_size
     m = load_model(run_dir, device, trust)
@@ -131,9 +135,24 @@ def _evaluate(run_dir: Path, ev: EvalSettings, device, quiet: bool, data_root: s
               "diagnostics": diagnostics,
               "run": _run(m)}
     merged = results.write(run_dir, result)
-    if not quiet:
+    if m.plan.cfg.log == "tensorboard":
+        _tensorboard_hparams(m, run_dir, scores)
+    if table:
         print_table(result)
     return merged
+
+
+def _tensorboard_hparams(m: Loaded, run_dir: Path, scores: dict) -> None:
+    """The run's TensorBoard log gets its config as hparams with these scores
+    (where tensorboard is installed: the scores are in results.json anyway)."""
+    from wae_bench.run import tensorboard
+
+    try:
+        tensorboard.check_installed()
+    except WaeError as e:
+        console.print(f"[yellow]warning:[/] no hparams written to the run's TensorBoard log: {e}", soft_wrap=True)
+        return
+    tensorboard.write_hparams(run_dir, to_dict(m.plan.cfg), scores, m.step)
 
 
 def check_options(ev: EvalSettings) -> None:

@@ -14,7 +14,7 @@ from wae_bench.config import EvalSettings, from_dict, to_dict
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--data-root", help="Dataset location if it moved since training.")
 @click.option("--trust-checkpoint", is_flag=True, help="Load checkpoints that need pickle (unsafe).")
-@click.option("--quiet", is_flag=True, help="No progress bars and no table.")
+@click.option("--quiet", is_flag=True, help="No progress bars or warnings; the scores are still printed.")
 def eval_cmd(run_dir, device, data_root, trust_checkpoint, quiet, **flags):
     """Score a finished run; writes RUN_DIR/results.json (scores with their protocol)."""
     # (imports torch and torch-fidelity, ~4 s: `wae-bench --help` must not)
@@ -24,7 +24,7 @@ def eval_cmd(run_dir, device, data_root, trust_checkpoint, quiet, **flags):
     ev = from_dict(EvalSettings, options.given(options.EVAL_FLAGS, flags), flags=True)
     with stop_at_once(f"while scoring (results.json is as it was); score the run with: wae-bench eval {run_dir}"):
         evaluate_run(run_dir, **to_dict(ev), device=device, quiet=quiet, data_root=data_root,
-                     trust=trust_checkpoint)
+                     trust=trust_checkpoint, table=True)
     click.echo(f"results: {run_dir.rstrip('/')}/results.json")
 
 

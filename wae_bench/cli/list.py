@@ -4,7 +4,8 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from wae_bench.config import to_dict
+from wae_bench.config import TrainConfig, to_dict
+from wae_bench.errors import WaeError
 from wae_bench.progress import stdout as console
 from wae_bench.registry import ARCHITECTURES, DATASETS, REGULARIZERS
 
@@ -19,15 +20,45 @@ def _params(spec, size: int) -> str:
         return f"[red]fails: {type(e).__name__}[/]"
 
 
+def _defaults(name: str, dataset: str, arch: str | None) -> dict | None:
+    """The settings a run of ``name`` on ``dataset`` (and ``arch``) starts
+    from: its Config's defaults with the plugin's ``defaults(setup)`` applied
+    (the one resolution a run uses; None where that combination is invalid)."""
+    # (imports torch, ~2 s: `wae-bench --help` must not)
+    from wae_bench.config import TrainConfig
+    from wae_bench.run.build import resolve
+
+    try:
+        return to_dict(resolve(TrainConfig(regularizer=name, dataset=dataset, arch=arch)).cfg.reg)
+    except WaeError:
+        return None
+
+
+def _varying(name: str) -> set[str]:
+    """Keys of ``name`` whose default differs between datasets or architectures."""
+    seen = [d for ds in DATASETS.names() for a in (None, *ARCHITECTURES.names())
+            if (d := _defaults(name, ds, a)) is not None]
+    return {k for k in (seen[0] if seen else {}) if len({repr(d.get(k)) for d in seen}) > 1}
+
+
 @click.command("list")
-def list_cmd():
+@click.option("--dataset", default=TrainConfig.dataset, show_default=True,
+              help="Show the regularizers' defaults on this dataset (they vary by dataset and architecture).")
+@click.option("--arch", help="... and this architecture. Default: the dataset's.")
+def list_cmd(dataset, arch):
     """Show regularizers (paper, defaults), architectures (parameters) and datasets."""
-    t = Table(title="regularizers  (--reg; settings with --set reg.KEY=VALUE)", show_lines=False)
+    spec = DATASETS.get(dataset)
+    arch = ARCHITECTURES.get(arch).name if arch else spec.arch
+    t = Table(title=f"regularizers  (--reg; settings with --set reg.KEY=VALUE)\ndefaults on {dataset} with {arch}; "
+                    f"* varies by dataset or architecture: see `wae-bench list --dataset NAME [--arch NAME]`",
+              show_lines=False)
     for c in ("name", "paper", "prior", "defaults"):
         t.add_column(c, overflow="fold")
     for name, cls in REGULARIZERS.items():
-        d = to_dict(cls.Config())
-        t.add_row(name, cls.paper, cls.prior, " ".join(f"{k}={v}" for k, v in d.items()))
+        d, vary = _defaults(name, dataset, arch), _varying(name)
+        shown = " ".join(f"{k}={v}{'*' if k in vary else ''}" for k, v in d.items()) if d is not None \
+            else f"[red]not valid with {arch} on {dataset}[/]"
+        t.add_row(name, cls.paper, cls.prior, shown)
     for name, why in REGULARIZERS.broken.items():
         t.add_row(name, f"[red]failed to load: {why}[/]", "", "")
     console.print(t)

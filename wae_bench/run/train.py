@@ -21,7 +21,7 @@ from wae_bench.errors import WaeError, is_out_of_memory
 from wae_bench.interrupt import Stopped, stop_at_once
 from wae_bench.nets import count_params
 from wae_bench.progress import TrainProgress, console, stdout
-from wae_bench.run import checkpoint, memory
+from wae_bench.run import checkpoint, memory, tensorboard
 from wae_bench.run.build import Plan, Run, batches, build_run, load_data, pick_device, total_steps
 from wae_bench.run.directory import RunDir, default_out, output_dir, plan_for, versions
 from wae_bench.step.compile import eager
@@ -31,16 +31,18 @@ from wae_bench.step.trainer import NonFinite
 
 
 def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = False, force: bool = False,
-              quiet: bool = False, trust: bool = False, notice: str | None = None) -> Path:
-    """Train (or resume) one run; returns its directory.  ``notice`` is printed
-    after the run's header line, once its settings and data have been checked
-    (so a bad input is answered by its error alone).
+              quiet: bool = False, trust: bool = False, before: Callable[[], str | None] | None = None) -> Path:
+    """Train (or resume) one run; returns its directory.  ``before`` (the
+    check of the evaluation settings) is called once the run's settings and
+    data have been checked, before training (so a bad input is answered by
+    its error alone); the notice it returns is printed after the run's
+    header line.
 
     The run folder is locked for the whole call (:mod:`wae_bench.lock`); a
     new run that fails before its first checkpoint takes back what it wrote
     (:meth:`~wae_bench.run.directory.RunDir.discard_unstarted`), so the same
     command can be run again."""
-    t = Training(overrides, out, resume=resume, force=force, quiet=quiet, trust=trust, notice=notice)
+    t = Training(overrides, out, resume=resume, force=force, quiet=quiet, trust=trust, before=before)
     with StopFlag() as stop:
         t.begin(stop)
         while not t.over:
@@ -53,8 +55,10 @@ class Training:
     several (``bench --concurrent``) as :func:`train_run` loops over one:
 
     - construction: the checks on the settings and ``out``, the run folder's
-      lock, the data, the memory check, the build, the resume of a
-      checkpoint, ``config.json`` and the header line;
+      lock, the data, the memory check, the build, ``before`` (the
+      evaluation settings' check), the resume of a checkpoint,
+      ``config.json``, the header line and the TensorBoard log
+      (``log = "tensorboard"``);
     - :meth:`begin`: the step captured as a CUDA graph if asked, the progress bar;
     - :meth:`advance`: one step (logs and checkpoints when due);
     - :meth:`finish`: the work after training (or :class:`Stopped` after a
@@ -66,7 +70,8 @@ class Training:
     a run that is left as it is (a stopped grid)."""
 
     def __init__(self, overrides: dict, out: str | Path | None = None, *, resume: bool = False,
-                 force: bool = False, quiet: bool = False, trust: bool = False, notice: str | None = None):
+                 force: bool = False, quiet: bool = False, trust: bool = False,
+                 before: Callable[[], str | None] | None = None):
         self.dist = dist = Dist.from_env()
         if resume and out is None:
             raise WaeError("--resume needs --out RUN_DIR (the run directory to continue)")
@@ -92,11 +97,14 @@ class Training:
             dist.barrier()   # every rank has checked the folder before rank 0 writes into it
         self._armed = True
         with self._phase():
-            self._open(plan, trust, notice)
+            self._open(plan, trust, before)
 
-    def _open(self, plan: Plan, trust: bool, notice: str | None) -> None:
+    def _open(self, plan: Plan, trust: bool, before: Callable[[], str | None] | None) -> None:
         self.cfg = cfg = plan.cfg
         dist, run = self.dist, self.run
+        self.tb: tensorboard.TrainingLog | None = None
+        if cfg.log == "tensorboard":
+            tensorboard.check_installed()
         self.device = device = pick_device(cfg.device, dist)
         self.train, self.test = train, test = load_data(plan)
         self.batcher, self.batch = batches(plan, train.images, device, dist)
@@ -110,6 +118,7 @@ class Training:
                 raise WaeError(f"out of memory building the model ({_first_line(e)}); lower the settings that "
                                f"size it (--arch, latent_dim, the regularizer's; `wae-bench list`)") from None
             raise
+        notice = before() if before else None
         self.trainer = trainer = self.built.trainer
         self.start, self.finished = 0, False
         if self.resume:
@@ -131,9 +140,15 @@ class Training:
                      f"{cfg.dataset} \\[{variant}] {len(train.images)} train{held} / {len(test.images)} test · "
                      f"batch {cfg.batch_size} per process × {dist.world_size} = "
                      f"{cfg.batch_size * dist.world_size} · {T} steps ({_epochs_text(T, spe, cfg.epochs)}) · "
-                     f"{device} · {escape(str(run.path))}", soft_wrap=True)
+                     f"{device} ({self.built.fast.describe()}) · {escape(str(run.path))}", soft_wrap=True)
         if notice:
             console.print(notice, soft_wrap=True)
+        if device.type == "cuda" and cfg.precision == "fp32":
+            _suggest_bf16()
+        if cfg.log == "tensorboard":
+            self.tb = tensorboard.TrainingLog(run.path, self.start)
+            self._shown = to_float(pictures.spread(test.images))    # the test images of the grids
+            self._drawn: set[int] = set()   # steps whose grids are logged (the last is saved twice: last, finished)
 
     @contextlib.contextmanager
     def _phase(self) -> Iterator[None]:
@@ -167,10 +182,11 @@ class Training:
         return self.stepper is None or self.stepper.over
 
     def begin(self, stop: StopFlag | None = None) -> None:
-        """Capture the step (``step_mode = "graph"``) on the first batch and
-        open the progress bar; nothing to do for a finished run.  ``stop``:
-        the signal flag whose raising ends the run after the current step,
-        with a checkpoint."""
+        """Capture the step on the first batch (where
+        :meth:`~wae_bench.run.build.Plan.fast` says graph) and open the
+        progress bar; nothing to do for a finished run.  ``stop``: the signal
+        flag whose raising ends the run after the current step, with a
+        checkpoint."""
         self.signal = stop
         if self.finished or self.start >= self.T:
             return
@@ -212,6 +228,8 @@ class Training:
             with stop_at_once(f"after training (step {T}), before the run was finished (ex-post fit, final "
                               f"checkpoint, pictures); finish it with: wae-bench run --resume --out {run.path}"):
                 _finish(self.built, T, self.train.images, self.test.images, run.path, self.finished, self.save)
+            if self.tb:
+                self.tb.close()   # (a run that stops or fails early has flushed every event it logged)
         self.release()
         self.dist.barrier()   # the final checkpoint exists before any rank evaluates it
         return run.path
@@ -232,11 +250,18 @@ class Training:
                 state["rng_ranks"] = ranks
             checkpoint.save(self.run.path / "checkpoints" / f"step-{step:08d}.pt", state)
             checkpoint.prune(self.run.path, cfg.keep_checkpoints)
+        if self.tb and step not in self._drawn:
+            self._drawn.add(step)
+            ae, reg = self.built.ae, self.built.reg
+            with eager(ae, reg):
+                self.tb.grids(step, pictures.grids(ae, reg, self._shown, seed=cfg.seed))
 
     def _log(self, step: int, m: dict) -> None:
         speed = self.bar.update(step, m)
         if self.dist.is_main:
             self.run.append_metrics({"step": step, **m, **speed, "time": time.time()})
+        if self.tb:
+            self.tb.scalars(step, {**m, **speed})
 
 
 def _locked(path: Path, dist: Dist):
@@ -279,6 +304,17 @@ def _finish(built: Run, T: int, train_x: torch.Tensor, test_x: torch.Tensor, out
             save(T, finished=True, expost=dens)
         if dist.is_main:
             pictures.write_grids(ae, reg, to_float(pictures.spread(test_x)), out, seed=cfg.seed)
+
+
+_SUGGESTED: list[bool] = []
+
+
+def _suggest_bf16() -> None:
+    """Once per process, on a GPU: bf16 is the faster path, and stays opt-in."""
+    if not _SUGGESTED:
+        _SUGGESTED.append(True)
+        console.print("tip: --precision bf16 trains faster on a GPU (opt-in: bfloat16 autocast changes the numbers)",
+                      soft_wrap=True)
 
 
 def _any_rank(dist: Dist):
