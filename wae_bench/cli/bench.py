@@ -164,7 +164,12 @@ def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, d
     else:
         outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet, retry_failed=not skip_failed)
     if not no_table:
-        _table(folder)
+        write_table(folder)
+    summarize(folder, outcomes)
+
+
+def summarize(folder, outcomes) -> None:
+    """One line on the cells of this run; an error naming the cells that failed."""
     failed = [o.cell.id for o in outcomes if o.state == "failed" and o.ran]
     left = sum(o.state == "failed" and not o.ran for o in outcomes)
     done = sum(o.state == "done" for o in outcomes)
@@ -182,7 +187,9 @@ def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, d
                        f"see {folder.path}/cells/<id>/failed.json, fix the cause and rerun to retry them")
 
 
-def _table(folder) -> None:
+def write_table(folder):
+    """The table and plots of ``folder``, written and printed; returns the
+    :class:`~wae_bench.bench.table.Report`."""
     # (import torch and matplotlib, ~3 s: `wae-bench --help` must not)
     from wae_bench.bench import grid, plots, table
 
@@ -191,6 +198,7 @@ def _table(folder) -> None:
     paths += plots.write_all(folder, rep.spec, grid.expand(rep.spec), rep.metric)
     stdout.print(table.rich_table(rep))
     console.print("wrote " + ", ".join(str(p) for p in paths))
+    return rep
 
 
 COMMANDS = [bench_cmd]

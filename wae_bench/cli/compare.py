@@ -1,0 +1,104 @@
+"""`wae-bench compare REG REG ...`: a head-to-head in one line -- a bench spec
+generated into its results folder (:mod:`wae_bench.bench.compare`), its
+cells run through the bench runner (resumable, done cells skipped), then the
+table, one picture row per regularizer and the HTML report."""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from pathlib import Path
+
+import click
+
+from wae_bench.config import TrainConfig, split_list
+from wae_bench.errors import WaeError
+from wae_bench.progress import stdout
+
+
+@click.command("compare")
+@click.argument("regularizers", metavar="REG...", nargs=-1, required=True)
+@click.option("--dataset", default=TrainConfig.dataset, show_default=True, help="Dataset of every cell.")
+@click.option("--data-root", help="Dataset location (train.data_root); the embedded digits need none.")
+@click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds, e.g. 0,1,2.")
+@click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override the generated spec, e.g. --set train.epochs=5 --set eval.fid_samples=200 (repeatable).")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Results folder. Default runs/compare/DATASET-REGS (plus the spec's hash with --set or --seeds).")
+@click.option("--fid-weights", type=click.Path(dir_okay=False), help="Offline FID Inception weights (eval.fid_weights).")
+@click.option("--device", help="Device of every cell (cpu, cuda, cuda:N). Default auto.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def compare_cmd(regularizers, dataset, data_root, seeds, sets, out, fid_weights, device, quiet):
+    """Train and score REG... alike (the dataset's default budget, real FID), then print the table and
+    each one's pictures and write the HTML report. Resumable: rerun it to continue."""
+    # (import torch, ~2 s: `wae-bench --help` must not)
+    from wae_bench.bench import compare, grid, report, runner
+    from wae_bench.bench import spec as specs
+    from wae_bench.bench.folder import ResultsDir
+    from wae_bench.cli.bench import summarize, write_table
+
+    try:
+        seed_list = [int(s) for s in split_list(seeds)]
+    except ValueError:
+        raise WaeError(f"bad --seeds {seeds!r}: write integers, e.g. --seeds 0,1,2") from None
+    locations = [*([f"train.data_root={json.dumps(data_root)}"] if data_root else []),
+                 *([f"eval.fid_weights={json.dumps(fid_weights)}"] if fid_weights else [])]
+    data = compare.spec_data(list(regularizers), dataset, seed_list or [0], [*sets, *locations])
+    spec = specs.parse(data)
+    folder = ResultsDir(out or compare.default_out(spec, changed=bool(sets) or seed_list != [0]))
+    cells = grid.expand(spec)
+    grid.resolve_all(cells)          # every cell valid before anything runs
+    folder.check(spec)               # a folder of another spec is refused before anything is written
+    _check_weights(spec)
+    path = folder.path / compare.SPEC_FILE
+    args = [*regularizers, *(["--dataset", dataset] if dataset != TrainConfig.dataset else []),
+            *(["--seeds", seeds] if seed_list != [0] else []), *(a for s in sets for a in ("--set", s))]
+    _write_once(path, compare.spec_file_text(data, shlex.join(["wae-bench", "compare", *args])))
+    spec = specs.load(path)
+    folder.claim(spec)
+    outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet)
+    rep = write_table(folder)
+    _print_pictures(compare.picture_rows(folder, cells), report.write(folder, rep))
+    summarize(folder, outcomes)
+
+
+def _check_weights(spec) -> None:
+    """The FID weights are there (or provisioned now), before any training."""
+    # (import torch-fidelity, ~2 s)
+    from wae_bench.evaluate import check_options
+    from wae_bench.metrics.weights import WeightsMissing
+
+    try:
+        check_options(spec.eval)
+    except WeightsMissing as e:
+        raise WaeError(f"{e}; or, for a smoke test that is not FID, --set eval.features=standin") from None
+
+
+def _write_once(path: Path, text: str) -> None:
+    """The generated spec, unless the folder already holds the same text."""
+    from wae_bench import atomic
+
+    if not (path.is_file() and path.read_text() == text):
+        atomic.write_text(path, text)
+
+
+def _shown(p: Path | None) -> str:
+    if p is None:
+        return "(none)"
+    try:
+        return os.path.relpath(p)
+    except ValueError:   # another drive (Windows)
+        return str(p)
+
+
+def _print_pictures(rows, report_path: Path) -> None:
+    """One line per regularizer: the paths of its sample, reconstruction and
+    interpolation grids (a terminal cannot show PNGs; the report does)."""
+    stdout.print(f"pictures (prior samples, reconstructions, interpolations; all of them in {_shown(report_path)}):",
+                 soft_wrap=True, highlight=False)
+    width = max(len(reg) for reg, _ in rows)
+    for reg, paths in rows:
+        stdout.print(f"  {reg:<{width}}  " + "  ".join(_shown(p) for p in paths), soft_wrap=True, highlight=False)
+
+
+COMMANDS = [compare_cmd]
