@@ -6,8 +6,8 @@
   its flags (checked against the click commands, not run);
 - the README is at most 250 lines, its results block is what
   ``benchmarks/readme_table.py`` generates from the committed results, its
-  picture's caption states that cell's FID, its head-to-head spec is a valid
-  spec and its plugin trains;
+  picture's caption states that cell's FID, its head-to-head is a valid
+  `wae-bench compare` and its plugin trains;
 - docs/index.md links every page; the bad-input page holds every row that
   ``tests/test_bad_inputs.py`` runs; the benchmarks page names real specs and
   their real cell counts.
@@ -182,7 +182,7 @@ def test_commands_exist_with_their_flags(page):
 
 def test_readme_shows_the_main_commands():
     shown = {" ".join(t[:1]) for t in commands(README.read_text())}
-    assert {"run", "fid-weights", "bench", "table"} <= shown
+    assert {"run", "fid-weights", "compare", "bench", "table"} <= shown
 
 
 def test_command_checker_finds_unknown_commands_and_flags():
@@ -260,15 +260,21 @@ def _blocks(lang: str) -> list[str]:
     return [m.group(1) for m in re.finditer(rf"^```{lang}\n(.*?)^```", README.read_text(), re.S | re.M)]
 
 
-def test_readme_head_to_head_spec_is_valid():
-    from wae_bench.bench import grid, spec
+def test_readme_head_to_head_is_a_valid_compare():
+    """The README's `wae-bench compare` line: its spec, its folder and what
+    the README says it scores."""
+    from wae_bench.bench import compare, grid, spec
+    from wae_bench.registry import DATASETS
 
-    (h2h,) = [b for b in _blocks("toml") if "[bench]" in b]
-    s = spec.parse(tomllib.loads(h2h))
+    (h2h,) = [t for t in commands(README.read_text()) if t[0] == "compare"]
+    s = spec.parse(compare.spec_data(h2h[1:], "digits", [0]))
     cells = grid.expand(s)
-    assert [c.regularizer for c in cells] == ["moca", "wae-mmd", "swae"]
+    assert [c.regularizer for c in cells] == h2h[1:] == ["moca", "wae-mmd", "swae"]
     assert s.eval.features == "inception" and s.eval.metrics == ["fid"]   # real FID, not stand-in
-    assert f"runs/bench/{s.name}" in README.read_text()
+    assert s.eval.what == ["samples", "rec"] and s.eval.fid_samples is None   # the dataset's number of samples
+    assert grid.resolve(cells[0]).dataset == "digits" and DATASETS.get("digits").fid_samples == 500
+    assert "FID of 500 prior samples and of the test reconstructions" in " ".join(README.read_text().split())
+    assert compare.default_out(s, changed=False).as_posix() in README.read_text()
 
 
 def test_readme_plugin_trains(tmp_path, monkeypatch, capsys):
