@@ -3,7 +3,9 @@ regularizers named on the command line, on one dataset, every one with that
 dataset's default budget (the budget of `wae-bench run --dataset D`: its
 architecture, epochs and number of FID samples) and scored by real FID of
 the prior samples and the test reconstructions (MoCA Table 1's "prior
-samples" and RAE's "REC").
+samples" and RAE's "REC"), and of every named plugin's own sampler where
+that is another column (the AE and RAE family: the ex-post GMM), so each
+regularizer is judged by the samples it is meant to be used with.
 
 The spec is written as TOML into its results folder (``compare.toml``), so
 the cells run through the bench runner (:mod:`wae_bench.bench.runner`):
@@ -18,6 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from wae_bench.bench import grid
 from wae_bench.bench import spec as specs
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import Cell
@@ -29,6 +32,12 @@ WHAT = ["samples", "rec"]
 PICTURES = [f"{name}.png" for name in GRID_NAMES]     # a picture row: the grids every run writes
 
 
+def scored(regularizers: list[str]) -> list[str]:
+    """The columns scored: prior samples, reconstructions, then each plugin's
+    sampler (:attr:`~wae_bench.regularizer.Regularizer.sampler`) not among them."""
+    return list(dict.fromkeys([*WHAT, *(grid.sampler(r) for r in regularizers)]))
+
+
 def spec_data(regularizers: list[str], dataset: str, seeds: list[int], sets: list[str] = ()) -> dict[str, Any]:
     """The spec of a head-to-head, with ``sets`` (``section.key=value``) applied."""
     name = f"compare-{dataset}-{'-'.join(regularizers)}"
@@ -36,7 +45,7 @@ def spec_data(regularizers: list[str], dataset: str, seeds: list[int], sets: lis
                       "description": f"Head-to-head of {', '.join(regularizers)} on {dataset} (wae-bench compare): "
                                      f"the dataset's default budget for every regularizer, real FID.",
                       "datasets": [dataset], "regularizers": list(regularizers), "seeds": list(seeds)},
-            "eval": {"metrics": ["fid"], "what": list(WHAT), "features": "inception"}}
+            "eval": {"metrics": ["fid"], "what": scored(regularizers), "features": "inception"}}
     return merge(data, parse_sets(sets))
 
 
@@ -77,6 +86,13 @@ def spec_file_text(data: dict[str, Any], command: str) -> str:
             f"# The same run: wae-bench bench THIS_FILE --out THIS_FOLDER\n\n" + toml_text(data))
 
 
+def pictures_of(regularizer: str) -> list[str]:
+    """A regularizer's picture row: the samples of its own sampler (the AE's
+    ``samples-gmm.png``, MoCA's prior ``samples.png``), its reconstructions and interpolations."""
+    sampler = grid.sampler(regularizer)
+    return [PICTURES[0] if sampler == "samples" else f"samples-{sampler}.png", *PICTURES[1:]]
+
+
 def picture_rows(folder: ResultsDir, cells: list[Cell]) -> list[tuple[str, list[Path | None]]]:
     """One row per regularizer (its first cell): the paths of its sample,
     reconstruction and interpolation grids (None where not written)."""
@@ -84,5 +100,5 @@ def picture_rows(folder: ResultsDir, cells: list[Cell]) -> list[tuple[str, list[
     for c in cells:
         if c.regularizer not in rows:
             d = folder.cell_dir(c.id)
-            rows[c.regularizer] = [d / n if (d / n).is_file() else None for n in PICTURES]
+            rows[c.regularizer] = [d / n if (d / n).is_file() else None for n in pictures_of(c.regularizer)]
     return list(rows.items())

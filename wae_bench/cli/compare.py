@@ -94,7 +94,7 @@ def _shown(p: Path | None) -> str:
 def _print_pictures(rows, report_path: Path) -> None:
     """One line per regularizer: the paths of its sample, reconstruction and
     interpolation grids (a terminal cannot show PNGs; the report does)."""
-    stdout.print(f"pictures (prior samples, reconstructions, interpolations; all of them in {_shown(report_path)}):",
+    stdout.print(f"pictures (samples of each one's sampler, reconstructions, interpolations; all of them in {_shown(report_path)}):",
                  soft_wrap=True, highlight=False)
     width = max(len(reg) for reg, _ in rows)
     for reg, paths in rows:
