@@ -27,6 +27,7 @@ FOLDERS = {
     "baselines": (BASE, []),
     "baselines-seeds": (BASE, AE128 + ["bench.seeds=[1, 2]"]),
     "baselines-epochs100": (BASE, AE128 + ["train.epochs=100"]),
+    "baselines-epochs100-seeds": (BASE, AE128 + ["train.epochs=100", "bench.seeds=[1, 2]"]),
     "hypotheses/tau": (HYP, ["reg.moca.grid.reg.tau=[0.2, 0.5, 1.0]"]),
     "hypotheses/include_current": (HYP, ["reg.moca.grid.reg.include_current=[true]"]),
     "hypotheses/key_bn": (HYP, ['reg.moca.grid.reg.key_bn=["eval"]']),
