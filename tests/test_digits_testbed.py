@@ -35,6 +35,7 @@ FOLDERS = {
     "hypotheses/seeds": (HYP, ["bench.seeds=[1, 2]"]),
     "hypotheses/epochs": (HYP, ["reg.moca.grid.epochs=[100]"]),
     "hypotheses/epochs100-seed1": (HYP, ["reg.moca.grid.epochs=[100]", "bench.seeds=[1]"]),
+    "hypotheses/epochs100-lambda": (HYP, ["reg.moca.grid.epochs=[100]", "reg.moca.grid.reg.lambda=[10, 100]"]),
     "hypotheses/epochs300": (HYP, ["reg.moca.grid.epochs=[300]"]),
     "hypotheses/expost-gmm": (HYP, ['eval.what=["gmm"]', "reg.moca.grid.reg.tau=[0.05, 0.2]"]),
 }
