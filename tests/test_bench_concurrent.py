@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import wae_bench.evaluate
+from tests.bench_helpers import tiny_spec
 from tests.reliability_helpers import assert_one_line_error, cli, diff_states, fake_evaluate_run, final_state
 from wae_bench.bench import concurrent
 from wae_bench.run import checkpoint
@@ -24,33 +25,6 @@ from wae_bench.step.trainer import Trainer
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-SPEC = """
-[bench]
-name = "conc"
-datasets = ["digits"]
-archs = ["tiny"]
-regularizers = {regs}
-seeds = [0]
-
-[train]
-epochs = 1
-max_steps = {steps}
-batch_size = 32
-image_size = 8
-latent_dim = 4
-expost = ["n"]
-ckpt_every = 4
-log_every = 2
-device = "cpu"
-
-[eval]
-fid_samples = 16
-features = "standin"
-
-[reg.moca]
-K = 64
-{grid}
-"""
 TIMING = ("img_per_s", "time")
 
 
@@ -76,7 +50,7 @@ def steps(monkeypatch):
 
 def spec_file(tmp_path: Path, regs: list[str], steps: int = 10, grid: str = "") -> Path:
     p = tmp_path / "conc.toml"
-    p.write_text(SPEC.format(regs=json.dumps(regs), steps=steps, grid=grid))
+    p.write_text(tiny_spec("conc", regs, [0], steps, ["n"], ckpt_every=4, grid=grid))
     return p
 
 

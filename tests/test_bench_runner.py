@@ -19,39 +19,12 @@ from wae_bench.bench import spec as specs
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.cli import main
 from wae_bench.step.trainer import Trainer
+from tests.bench_helpers import tiny_spec
 from tests.reliability_helpers import fake_evaluate_run
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-SPEC = """
-[bench]
-name = "runner"
-datasets = ["digits"]
-archs = ["tiny"]
-regularizers = ["moca"]
-seeds = [0, 1]
-
-[train]
-epochs = 1
-max_steps = 6
-batch_size = 32
-image_size = 8
-latent_dim = 4
-expost = []
-ckpt_every = 2
-log_every = 2
-device = "cpu"
-
-[eval]
-fid_samples = 16
-features = "standin"
-
-[reg.moca]
-K = 64
-
-[grid]
-"reg.lambda" = [1, 10]
-"""
+SPEC = tiny_spec("runner", ["moca"], [0, 1], 6, [], ckpt_every=2, grid='[grid]\n"reg.lambda" = [1, 10]')
 
 
 class Calls:
