@@ -158,20 +158,26 @@ def rewritten(text: str, body: str) -> str:
     return text[:start] + "\n" + body + text[end:]
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="exit 1 if README.md's block is not current")
+def generate(path: Path, new: str, old: str, argv: list[str] | None, script: str) -> int:
+    """A generated file's command line: ``--check`` exits 1 when ``path``
+    (holding ``old``) is not ``new``; otherwise write it, atomically, if it changed."""
+    ap = argparse.ArgumentParser(description=f"Regenerate {path.name}.")
+    ap.add_argument("--check", action="store_true", help=f"exit 1 if {path.name} is not current")
     args = ap.parse_args(argv)
-    text = README.read_text()
-    new = rewritten(text, render(collect()))
     if args.check:
-        if new != text:
-            print("README.md's results block is not current; run python benchmarks/readme_table.py", file=sys.stderr)
+        if new != old:
+            shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+            print(f"{shown} is not current; run python benchmarks/{script}", file=sys.stderr)
             return 1
         return 0
-    if new != text:
-        write_text(README, new)
+    if new != old:
+        write_text(path, new)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    text = README.read_text()
+    return generate(README, rewritten(text, render(collect())), text, argv, "readme_table.py")
 
 
 if __name__ == "__main__":

@@ -20,14 +20,12 @@ max_steps, batch size, latent dimension, image size) are the row's.
 """
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from wae_bench.atomic import write_text
 from wae_bench.bench import grid
 from wae_bench.bench import spec as specs
 from wae_bench.bench.aggregate import Entry
@@ -166,19 +164,9 @@ def _source(cell) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="exit 1 if docs/reproduction.md is not current")
-    args = ap.parse_args(argv)
     text = render(sorted((ROOT / "benchmarks").glob("table1-*.toml")), committed())
     old = PAGE.read_text() if PAGE.is_file() else ""
-    if args.check:
-        if text != old:
-            print("docs/reproduction.md is not current; run python benchmarks/reproduction_page.py", file=sys.stderr)
-            return 1
-        return 0
-    if text != old:
-        write_text(PAGE, text)
-    return 0
+    return _readme_table().generate(PAGE, text, old, argv, "reproduction_page.py")
 
 
 if __name__ == "__main__":
