@@ -24,7 +24,9 @@
 #     images), with its reconstruction error, moca/neg and latent spectrum
 #     (benchmarks/cells_summary.py prints them per lambda)
 #  2. issue 15 3: aggregate images/s of MoCA a1 and a2 cells at N = 1, 2, 4, 8
-#     concurrently (benchmarks/throughput.py), then the step-time targets with the
+#     concurrently (benchmarks/throughput.py: N runs on N streams), the same N
+#     cells as one stacked model (benchmarks/stacked.py: the torch.func
+#     alternative, kept if faster), then the step-time targets with the
 #     nets compiled (benchmarks/speed.py: ae and moca, a1 then a2), throughput
 #     compiled, and the 1.3x rule for the other regularizers compiled (a1)
 #  3. what fits after, 8 cells at once: the AE a1 cell with a sigmoid decoder
@@ -43,6 +45,7 @@ A1_GRID=(10 30 100 300 1000 3000)
 # the AE cells twice, linear and sigmoid decoder output (both parts: one results folder, one spec)
 AE_OUTPUTS=(--set 'reg.ae.grid.decoder_output=["linear","sigmoid"]')
 FAST=(--precision bf16 --step-mode graph --channels-last)
+STACKED=()
 if [ "$SMALL" = 1 ]; then   # the tiny net for both archs (a1 trains at images per second on a CPU); fp32
   # (bf16 autocast on a CPU without bf16 units is many times slower)
   A1=tiny; A2=tiny
@@ -50,21 +53,22 @@ if [ "$SMALL" = 1 ]; then   # the tiny net for both archs (a1 trains at images p
              --set eval.features=standin --set train.ckpt_every=2 --set train.precision=fp32
              --set 'bench.archs=["tiny"]')
   FAST=(--precision fp32 --step-mode graph --channels-last)
+  STACKED=(--precision fp32 --step-mode eager)   # (a CUDA graph needs a GPU)
   TESTSEL="warmup or falls_back"; NS=1,2; TSTEPS=3; WARM=1; STEPS=1; REP=1; TARCH=tiny; SIZE=16; K=4096
   SPEED_ARCHS=tiny; OTHERS=ae,swae
-  CAP_TESTS=200; CAP_A=420; CAP_T=60; CAP_S=90; CAP_C=300
+  CAP_TESTS=200; CAP_A=420; CAP_T=60; CAP_ST=60; CAP_S=90; CAP_C=300
 else
   A1=a1; A2=a2
   CELL_SETS=()
   TESTSEL="gpu"; NS=1,2,4,8; TSTEPS=300; WARM=20; STEPS=30; REP=5; TARCH=""; SPEED_ARCHS="a1 a2"
   OTHERS=ae,wae-mmd,wae-gan,swae,sinkhorn,rae-sn,rae-l2,rae-gp
-  CAP_TESTS=75; CAP_A=330; CAP_T=45; CAP_S=70; CAP_C=600
+  CAP_TESTS=75; CAP_A=330; CAP_T=45; CAP_ST=30; CAP_S=70; CAP_C=600
 fi
 
 A1_CELLS="ae-$A1-cifar10-decoder_output_linear-s0$(printf ",tune-moca-$A1-cifar10-lambda%s-s0" "${A1_GRID[@]}")"
 
 log "0. GPU tests: captured step == eager step for every plugin (the run's generator in the graph)"
-timeout "$(cap "$CAP_TESTS" 400)" python3 -m pytest -q -p no:cacheprovider tests/test_graph.py -k "$TESTSEL" \
+timeout "$(cap "$CAP_TESTS" 400)" python3 -m pytest -q -p no:cacheprovider tests/test_graph.py tests/test_benchmarks.py -k "$TESTSEL" \
   > "$WORK/test-graph.log" 2>&1
 tail -4 "$WORK/test-graph.log" | tee -a "$WORK/summary.txt"; pack
 
@@ -77,13 +81,15 @@ python3 benchmarks/cells_summary.py "$WORK/table1-cifar10" --json "$WORK/cells-s
 
 for arch in ${TARCH:-a1 a2}; do
   log "2a. throughput $arch: MoCA cells at N = $NS at once, captured bf16 channels-last, not compiled"
-  throughput "$arch" graph-bf16-cl "$CAP_T" "${FAST[@]}"
+  at_once throughput "$arch" graph-bf16-cl "$CAP_T" "${FAST[@]}"
+  log "2a'. the alternative, $arch: the same N cells as one stacked model (torch.func.vmap), captured bf16"
+  at_once stacked "$arch" graph-bf16 "$CAP_ST" "${STACKED[@]}"
 done
 for arch in $SPEED_ARCHS; do
   log "2b. speed $arch, compiled, captured bf16 channels-last: ae, moca (targets a1 <= 2.0 ms, a2 <= 5.0 ms)"
   speed "$arch" graph-bf16-cl-compile ae,moca "$CAP_S" "${FAST[@]}" --compile default
   log "2c. throughput ${TARCH:-$arch}: the same cells compiled"
-  throughput "${TARCH:-$arch}" graph-bf16-cl-compile "$CAP_T" "${FAST[@]}" --compile default
+  at_once throughput "${TARCH:-$arch}" graph-bf16-cl-compile "$CAP_T" "${FAST[@]}" --compile default
 done
 log "2d. speed ${SPEED_ARCHS%% *}, compiled: every regularizer against the trainer's ae (<= 1.3x, rae-gp exempt)"
 speed "${SPEED_ARCHS%% *}" graph-bf16-cl-compile-all "$OTHERS" "$((CAP_S + 30))" "${FAST[@]}" --compile default

@@ -74,19 +74,18 @@ speed() {
 }
 
 
-# throughput ARCH TAG CAP [more throughput.py options]: N = $NS cells at once
-# (benchmarks/throughput.py: MoCA, batch 64, image size $SIZE, queue $K, the
-# captured bf16 channels-last step, $TSTEPS timed steps per cell), its table
+# at_once SCRIPT ARCH TAG CAP [more options]: N = $NS MoCA cells at once,
+# batch 64, image size $SIZE, queue $K, bf16, captured step, $TSTEPS timed
+# steps, by benchmarks/SCRIPT.py (throughput: N runs on N streams, as
+# bench --concurrent; stacked: N cells as one vmapped model), its table
 # appended to the summary.
-throughput() {
-  local arch=$1 tag=$2 limit=$3; shift 3
-  local t0=$SECONDS
-  timeout "$(cap "$limit" 20)" python3 benchmarks/throughput.py --arch "$arch" --image-size "${SIZE:-32}" \
+at_once() {
+  local script=$1 arch=$2 tag=$3 limit=$4; shift 4
+  local t0=$SECONDS name="$script-$arch-$tag"
+  timeout "$(cap "$limit" 20)" python3 "benchmarks/$script.py" --arch "$arch" --image-size "${SIZE:-32}" \
     --batch-size 64 --K "${K:-30000}" --concurrency "$NS" --steps "$TSTEPS" --warmup "$WARM" \
-    --precision bf16 --step-mode graph --channels-last --out "$WORK/throughput-$arch-$tag.json" "$@" \
-    > "$WORK/throughput-$arch-$tag.log" 2>&1
-  echo "exit $? after $((SECONDS - t0)) s" >> "$WORK/throughput-$arch-$tag.log"
-  grep -v "^USDT\|^ERROR:.*DeviceProperties\|^\[W\|^W[0-9]" "$WORK/throughput-$arch-$tag.log" | tail -8 \
-    | tee -a "$WORK/summary.txt"
+    --precision bf16 --step-mode graph --out "$WORK/$name.json" "$@" > "$WORK/$name.log" 2>&1
+  echo "exit $? after $((SECONDS - t0)) s" >> "$WORK/$name.log"
+  grep -v "^USDT\|^ERROR:.*DeviceProperties\|^\[W\|^W[0-9]" "$WORK/$name.log" | tail -8 | tee -a "$WORK/summary.txt"
   pack
 }

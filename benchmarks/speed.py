@@ -86,6 +86,15 @@ class PlainMoCA:
             self.queue[idx] = k
         self.ptr = (self.ptr + len(k)) % self.K
         self.t += 1
+        return loss.detach()
+
+
+def provenance(dev: torch.device) -> dict:
+    """What a result JSON records of where and how it was measured."""
+    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": " ".join(sys.argv),
+            "device": str(dev), "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda"
+            else platform.processor() or platform.machine(), "torch": str(torch.__version__),
+            "threads": torch.get_num_threads()}
 
 
 def make_run(reg_name: str, a: argparse.Namespace, dev: torch.device, T: int, reg_over: dict,
@@ -229,10 +238,7 @@ def main(argv=None):
         if r == "moca":
             row["overhead_vs_plain_moca"] = ms["trainer-moca"] / ms["plain-moca"]
         rows.append(row)
-    result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": " ".join(sys.argv),
-              "device": str(dev), "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine(),
-              "torch": str(torch.__version__), "threads": torch.get_num_threads(),
-              "arch": a.arch, "image_size": a.image_size, "batch_size": a.batch_size, "latent_dim": a.latent_dim,
+    result = {**provenance(dev), "arch": a.arch, "image_size": a.image_size, "batch_size": a.batch_size, "latent_dim": a.latent_dim,
               "K": a.K, "steps": a.steps, "repeats": a.repeats, "precision": a.precision,
               "step_mode": a.step_mode, "channels_last": a.channels_last, "compile": a.compile,
               "plain_ae_ms": ms["plain-ae"], "plain_moca_ms": ms["plain-moca"], "rows": rows}

@@ -19,17 +19,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from speed import make_run, sync  # noqa: E402
+from speed import make_run, provenance, sync  # noqa: E402
 
 from wae_bench.atomic import write_json  # noqa: E402
 from wae_bench.config import split_list  # noqa: E402
@@ -73,19 +71,25 @@ def rounds(group: list[tuple[Stepper, object]], k: int) -> None:
                     stepper.advance()
 
 
-def measure(n: int, a: argparse.Namespace, dev: torch.device) -> dict:
+def measure(n: int, a: argparse.Namespace, dev: torch.device, build=None, advance=None) -> dict:
+    """One N: build the group (``build(n)``, default: ``cells``), ``a.warmup``
+    rounds, then ``a.steps`` timed rounds (``advance(group, k)``, default:
+    ``rounds``); aggregate images/s, wall ms per step per cell, setup seconds
+    and the device memory per cell."""
+    build = build or (lambda k: cells(k, a, dev))
+    advance = advance or rounds
     gc.collect()
     if dev.type == "cuda":
         torch.cuda.empty_cache()
     before = reserved(dev)
     t0 = time.perf_counter()
-    group = cells(n, a, dev)
-    rounds(group, a.warmup)
+    group = build(n)
+    advance(group, a.warmup)
     sync(dev)
     setup = time.perf_counter() - t0
     mem = (reserved(dev) - before) / n
     t0 = time.perf_counter()
-    rounds(group, a.steps)
+    advance(group, a.steps)
     sync(dev)
     wall = time.perf_counter() - t0
     del group
@@ -121,17 +125,22 @@ def main(argv=None):
     base = {"arch": a.arch, "regularizer": a.regularizer, "precision": a.precision, "step_mode": a.step_mode,
             "channels_last": a.channels_last, "compile": a.compile, "batch_size": a.batch_size,
             "image_size": a.image_size, "latent_dim": a.latent_dim, "K": a.K}
-    result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": " ".join(sys.argv),
-              "device": str(dev), "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda"
-              else platform.processor() or platform.machine(), "torch": str(torch.__version__),
-              "threads": torch.get_num_threads(), **base, "rows": []}
+    result = {**provenance(dev), **base, "rows": []}
     print(f"{a.regularizer} {a.arch} {a.image_size}px batch {a.batch_size} on {dev} ({a.precision}, {a.step_mode}"
           f"{', channels_last' if a.channels_last else ''}, compile {a.compile}); {a.steps} steps per cell")
+    return sweep(split_list(a.concurrency), lambda n: measure(n, a, dev), base, result, a.out)
+
+
+def sweep(concurrency, measure_n, base: dict, result: dict, out: str | None) -> dict:
+    """Measure every N (``measure_n(n)`` -> a row), print the table and keep
+    ``result["rows"]`` with each row's speed-up over N = 1; an N that fails
+    (out of memory) is recorded and the others go on.  ``result`` is written
+    to ``out`` after each N.  Shared with ``benchmarks/stacked.py``."""
     print(f"{'N':>3} {'images/s':>10} {'× N=1':>7} {'ms/step/cell':>13} {'GiB/cell':>9} {'setup s':>8}")
     one = None
-    for n in map(int, split_list(a.concurrency)):
+    for n in map(int, concurrency):
         try:   # N that does not fit (out of memory) must not cost the figures of the others
-            row = {**base, **measure(n, a, dev)}
+            row = {**base, **measure_n(n)}
         except Exception as e:  # noqa: BLE001 - reported in the table and the JSON
             row = {**base, "concurrency": n, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"}
             print(f"{n:>3} FAILED: {row['error']}")
@@ -144,10 +153,10 @@ def main(argv=None):
         print(f"{n:>3} {row['images_per_s']:>10,.0f} {row.get('speedup_vs_1', float('nan')):>7.2f} "
               f"{row['ms_per_step_per_cell']:>13.3f} {row.get('memory_per_cell_gib', float('nan')):>9.2f} "
               f"{row['setup_s']:>8.1f}", flush=True)
-        if a.out:
-            write_json(a.out, result)
-    if a.out:
-        write_json(a.out, result)
+        if out:
+            write_json(out, result)
+    if out:
+        write_json(out, result)
     return result
 
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,3 +119,70 @@ def test_cells_summary_reads_every_cell_of_a_results_folder(tmp_path, capsys):
     assert "tune-moca-a1-cifar10-lambda30-s0: λ 30; step 10/10; samples 80.5 (val); rec error 5; " \
            "train rec 4.5, moca/neg 1.7; effective rank 90; 9 img/s" in out and "FAILED: boom" in out
     assert [r["cell"] for r in json.loads((tmp_path / "s.json").read_text())] == [failed.name, cell.name]
+
+
+def test_stacked_cells_compute_what_each_cell_computes_alone():
+    """benchmarks/stacked.py: N MoCA cells vmapped as one stacked model take the
+    same steps as the same N plain cells (speed.PlainMoCA) stepped one by one —
+    losses, weights, key encoders and queues, within float tolerance (the
+    stacked convolutions are grouped kernels, not the same computation)."""
+    import argparse
+
+    import torch
+
+    stacked = load("stacked")
+    a = argparse.Namespace(arch="tiny", image_size=8, latent_dim=6, K=16)
+    model = stacked.StackedMoCA(stacked.plain_cells(3, a, torch.device("cpu")))
+    alone = stacked.plain_cells(3, a, torch.device("cpu"))
+    for c in alone:
+        c.T = 4                      # a short cosine schedule, so that m_t moves between the steps
+    model.T = 4
+    x = torch.rand(4, 3, 4, 3, 8, 8, generator=torch.Generator().manual_seed(0))   # 4 steps x 3 cells x batch 4
+    for s in range(4):
+        losses = model.step(x[s])
+        for i, c in enumerate(alone):
+            assert float(losses[i]) == pytest.approx(float(c.step(x[s, i])), rel=1e-4)
+    for i, c in enumerate(alone):
+        for name, p in c.ae.encoder.named_parameters():
+            torch.testing.assert_close(model.enc_p[name][i], p, rtol=1e-4, atol=1e-5)
+        for name, p in c.ae.decoder.named_parameters():
+            torch.testing.assert_close(model.dec_p[name][i], p, rtol=1e-4, atol=1e-5)
+        for name, p in c.enc_k.named_parameters():
+            torch.testing.assert_close(model.key_p[name][i], p, rtol=1e-4, atol=1e-5)
+        for name, b in c.ae.encoder.named_buffers():
+            torch.testing.assert_close(model.enc_b[name][i].to(b.dtype), b, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(model.queue[i], c.queue, rtol=1e-4, atol=1e-5)
+    assert int(model.ptr) == alone[0].ptr == (4 * 4) % 16
+
+
+def test_stacked_benchmark_reports_rows_as_the_throughput_benchmark_does(tmp_path):
+    out = tmp_path / "stacked.json"
+    res = load("stacked").main(["--arch", "tiny", "--image-size", "8", "--batch-size", "4", "--latent-dim", "6",
+                                "--K", "16", "--concurrency", "1,2", "--steps", "2", "--warmup", "1",
+                                "--step-mode", "eager", "--precision", "fp32", "--device", "cpu", "--out", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert rows == res["rows"] and [r["concurrency"] for r in rows] == [1, 2]
+    assert all(r["images_per_s"] > 0 and r["ms_per_step_per_cell"] > 0 and "error" not in r for r in rows)
+    assert rows[0]["speedup_vs_1"] == 1.0 and res["runner"].startswith("stacked")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="a CUDA graph needs a GPU")
+def test_stacked_cells_captured_on_a_gpu_take_the_eager_steps():
+    """The captured stacked step (what stacked.py times on a GPU) takes the
+    steps the eager stacked step takes, momentum schedule and queue pointer
+    included (they live on the device so that replays advance them)."""
+    import argparse
+
+    stacked = load("stacked")
+    dev = torch.device("cuda")
+    a = argparse.Namespace(arch="tiny", image_size=8, latent_dim=6, K=16)
+    eager = stacked.StackedMoCA(stacked.plain_cells(2, a, dev))
+    model = stacked.StackedMoCA(stacked.plain_cells(2, a, dev), capturable=True)
+    x = torch.rand(6, 2, 4, 3, 8, 8, generator=torch.Generator().manual_seed(0)).to(dev)
+    for s in range(3):                       # CapturedStep's own warm-up steps, on the eager twin
+        eager.step(x[0])
+    captured = stacked.CapturedStep(model, x[0], warmup=3)
+    for s in range(1, 6):
+        torch.testing.assert_close(captured.step(x[s]), eager.step(x[s]), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(model.queue, eager.queue, rtol=1e-4, atol=1e-4)
+    assert int(model.ptr) == int(eager.ptr) and model.t == eager.t
