@@ -26,10 +26,13 @@ W=${W:-/tmp/wae-inception.pth}
 if [ -f .device-data/cifar10-jpeg.tar.xz ] && [ ! -d "$DATA/train" ]; then
   mkdir -p "$DATA" && tar -xJf .device-data/cifar10-jpeg.tar.xz -C "$DATA"
 fi
-if [ -f .device-data/inception-2015-12-05-fp16.pth ] && [ ! -f "$W" ]; then
-  python3 - "$W" <<'PY'
-import sys, torch   # expand the compact fp16 copy (as ../shared/tools/expand_inception_fp16.py)
-blob = torch.load(".device-data/inception-2015-12-05-fp16.pth", map_location="cpu")
+FP16=$(ls .device-data/inception-2015-12-05-fp16.pth.xz .device-data/inception-2015-12-05-fp16.pth 2>/dev/null | head -1)
+if [ -n "$FP16" ] && [ ! -f "$W" ]; then
+  python3 - "$W" "$FP16" <<'PY'
+import io, lzma, sys, torch   # expand the compact fp16 copy (as ../shared/tools/expand_inception_fp16.py)
+src = sys.argv[2]   # xz-compressed to fit the carry limit (benchmarks/GPU.md), or as ../shared has it
+raw = lzma.open(src).read() if src.endswith(".xz") else open(src, "rb").read()
+blob = torch.load(io.BytesIO(raw), map_location="cpu")
 sd = {k: v.float() for k, v in blob["fp16"].items()}
 sd.update({k: torch.full(shape, value) for k, (shape, value) in blob["const"].items()})
 sd.update(blob["other"])

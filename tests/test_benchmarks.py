@@ -186,3 +186,34 @@ def test_stacked_cells_captured_on_a_gpu_take_the_eager_steps():
         torch.testing.assert_close(captured.step(x[s]), eager.step(x[s]), rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(model.queue, eager.queue, rtol=1e-4, atol=1e-4)
     assert int(model.ptr) == int(eager.ptr) and model.t == eager.t
+
+
+def test_committed_files_leave_room_for_what_the_gpu_call_carries():
+    """The device tool carries at most 64 MiB: the working tree plus the
+    CIFAR-10 copy, the FID weights and two wheels.  Results committed under
+    benchmarks/results/ count against it (shrink pictures with
+    benchmarks/shrink_pngs.py)."""
+    payload = load("payload")
+    tree, carried = payload.tree_bytes(), sum(payload.CARRIED.values())
+    assert tree + carried <= payload.LIMIT, (
+        f"the tracked files ({tree:,} bytes) and the carried data ({carried:,}) exceed the device tool's "
+        f"{payload.LIMIT:,}: the prepared GPU call would not start")
+    share = ROOT.parent / "shared" / "data" / "device" / "cifar10-jpeg.tar.xz"
+    if share.exists():                            # the carried copy of the data is the one measured
+        assert share.stat().st_size == payload.CARRIED[".device-data/cifar10-jpeg.tar.xz"]
+
+
+def test_pngs_are_shrunk_only_losslessly(tmp_path):
+    from PIL import Image
+    import numpy as np
+
+    a = np.random.default_rng(0).integers(0, 256, (20, 20), dtype=np.uint8)
+    Image.fromarray(np.stack([a] * 3, -1)).save(tmp_path / "grey.png")
+    Image.fromarray(np.stack([a, a, a // 2], -1)).save(tmp_path / "colour.png")
+    before = (tmp_path / "colour.png").read_bytes()
+    assert load("shrink_pngs").main([str(tmp_path)]) == 0
+    grey = Image.open(tmp_path / "grey.png")
+    assert grey.mode == "L" and np.array_equal(np.asarray(grey), a)
+    colour = Image.open(tmp_path / "colour.png")
+    assert colour.mode == "RGB" and np.array_equal(np.asarray(colour)[..., 2], a // 2)
+    assert len((tmp_path / "colour.png").read_bytes()) <= len(before)

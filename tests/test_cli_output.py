@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import numpy as np
 import torch
 
 from tests.helpers import make_trainer, run_cli
@@ -50,6 +51,21 @@ def test_small_images_are_upscaled_to_viewable_tiles(side, factor):
     assert up.shape[-1] == side * factor >= pictures.MIN_TILE
     assert torch.equal(up[..., ::factor, ::factor], x)                   # nearest neighbour: the same pixels
     assert torch.equal(up[..., factor - 1::factor, factor - 1::factor], x)
+
+
+def test_grey_images_are_saved_as_grey_pngs_with_the_pixels_of_the_colour_grid(tmp_path):
+    """One channel stays one (a third of the bytes of make_grid's RGB copy),
+    three stay three; the pixels are make_grid's."""
+    from PIL import Image
+    from torchvision.utils import make_grid
+
+    x = torch.rand(6, 1, 8, 8)
+    g = pictures.grid(x, nrow=3)
+    rgb = make_grid(x, nrow=3, padding=2, pad_value=1.0).mul(255).round().to(torch.uint8)
+    assert g.shape == (1, *rgb.shape[1:]) and torch.equal(g[0], rgb[0]) and torch.equal(rgb[0], rgb[2])
+    grey = Image.open(pictures.save_grid(x, tmp_path / "grey.png", nrow=3))
+    assert grey.mode == "L" and torch.equal(torch.from_numpy(np.asarray(grey).copy()), g[0])
+    assert Image.open(pictures.save_grid(torch.rand(6, 3, 8, 8), tmp_path / "rgb.png", nrow=3)).mode == "RGB"
 
 
 def test_a_models_grids_have_64_pixel_tiles():

@@ -40,13 +40,15 @@ def upscale(images: Tensor, min_side: int = MIN_TILE) -> Tensor:
 
 
 def grid(images: Tensor, nrow: int) -> Tensor:
-    """uint8 or [0, 1] float N×C×H×W -> one uint8 C×H×W grid (2-px white gaps)."""
+    """uint8 or [0, 1] float N×C×H×W -> one uint8 C×H×W grid (2-px white gaps;
+    one channel stays one: ``make_grid`` repeats it to three)."""
     x = images.float() / 255 if images.dtype == torch.uint8 else images.float().clamp(0, 1)
-    return make_grid(x, nrow=nrow, padding=2, pad_value=1.0).mul(255).round().to(torch.uint8).cpu()
+    g = make_grid(x, nrow=nrow, padding=2, pad_value=1.0)
+    return g[: images.shape[1]].mul(255).round().to(torch.uint8).cpu()
 
 
 def save_png(image: Tensor, path: Path) -> Path:
-    """A uint8 C×H×W image -> PNG, written atomically."""
+    """A uint8 C×H×W image -> PNG (grey for one channel), written atomically."""
     from PIL import Image
 
     arr = image.permute(1, 2, 0).numpy()
