@@ -38,7 +38,7 @@ from torch.func import functional_call, stack_module_state, vmap
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from speed import PlainMoCA, provenance  # noqa: E402
-from throughput import measure, sweep  # noqa: E402
+from throughput import device_of, measure, shared_options, sweep  # noqa: E402
 
 from wae_bench.config import split_list  # noqa: E402
 from wae_bench.nets import build_arch  # noqa: E402
@@ -186,25 +186,9 @@ def advance(g, k: int) -> None:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--arch", default="tiny")
-    ap.add_argument("--image-size", type=int, default=32)
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--latent-dim", type=int, default=128)
-    ap.add_argument("--K", type=int, default=30000)
-    ap.add_argument("--concurrency", default="1,2,4,8", help="comma list of N")
-    ap.add_argument("--steps", type=int, default=300, help="timed steps")
-    ap.add_argument("--warmup", type=int, default=20, help="steps before timing (after the capture)")
-    ap.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
-    ap.add_argument("--step-mode", choices=["eager", "graph"], default="graph")
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--out", help="write the results as JSON here (re-written after each N)")
+    ap = shared_options(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     a = ap.parse_args(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    dev = torch.device("cuda" if a.device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if a.device == "auto" else a.device))
+    dev = device_of(a)
     if a.step_mode == "graph" and dev.type != "cuda":
         ap.error("--step-mode graph needs a CUDA device; use --step-mode eager on the CPU")
     base = {"arch": a.arch, "regularizer": "moca", "runner": "stacked (torch.func.vmap)", "precision": a.precision,

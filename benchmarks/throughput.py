@@ -98,30 +98,40 @@ def measure(n: int, a: argparse.Namespace, dev: torch.device, build=None, advanc
             **({"memory_per_cell_gib": mem / GiB} if dev.type == "cuda" else {})}
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def shared_options(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of N cells at once that this script and stacked.py share."""
     ap.add_argument("--arch", default="tiny")
-    ap.add_argument("--regularizer", default="moca")
     ap.add_argument("--image-size", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--latent-dim", type=int, default=128)
     ap.add_argument("--K", type=int, default=30000)
-    ap.add_argument("--images", type=int, default=4096, help="random training images per cell")
     ap.add_argument("--concurrency", default="1,2,4,8", help="comma list of N")
     ap.add_argument("--steps", type=int, default=300, help="timed steps per cell")
     ap.add_argument("--warmup", type=int, default=20, help="steps per cell before timing (after the capture)")
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
     ap.add_argument("--step-mode", choices=["eager", "graph"], default="graph")
-    ap.add_argument("--channels-last", action="store_true")
-    ap.add_argument("--compile", default="none", choices=["none", "default", "max-autotune-no-cudagraphs"])
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", help="write the results as JSON here (re-written after each N)")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def device_of(a: argparse.Namespace) -> torch.device:
+    """The device ``--device`` names (auto: CUDA if there is one), with ``--threads`` set."""
     if a.threads:
         torch.set_num_threads(a.threads)
-    dev = torch.device("cuda" if a.device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if a.device == "auto" else a.device))
+    return torch.device("cuda" if a.device == "auto" and torch.cuda.is_available() else
+                        ("cpu" if a.device == "auto" else a.device))
+
+
+def main(argv=None):
+    ap = shared_options(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
+    ap.add_argument("--regularizer", default="moca")
+    ap.add_argument("--images", type=int, default=4096, help="random training images per cell")
+    ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--compile", default="none", choices=["none", "default", "max-autotune-no-cudagraphs"])
+    a = ap.parse_args(argv)
+    dev = device_of(a)
     base = {"arch": a.arch, "regularizer": a.regularizer, "precision": a.precision, "step_mode": a.step_mode,
             "channels_last": a.channels_last, "compile": a.compile, "batch_size": a.batch_size,
             "image_size": a.image_size, "latent_dim": a.latent_dim, "K": a.K}
