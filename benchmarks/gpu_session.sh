@@ -82,6 +82,8 @@ python3 benchmarks/cells_summary.py "$WORK/table1-cifar10" --json "$WORK/cells-s
 for arch in ${TARCH:-a1 a2}; do
   log "2a. throughput $arch: MoCA cells at N = $NS at once, captured bf16 channels-last, not compiled"
   at_once throughput "$arch" graph-bf16-cl "$CAP_T" "${FAST[@]}"
+done
+for arch in ${TARCH:-a1 a2}; do   # (after both archs' streams: those are what bench --concurrent runs today)
   log "2a'. the alternative, $arch: the same N cells as one stacked model (torch.func.vmap), captured bf16"
   at_once stacked "$arch" graph-bf16 "$CAP_ST" "${STACKED[@]}"
 done
