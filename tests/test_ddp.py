@@ -159,7 +159,7 @@ def test_torchrun_cli_trains_one_model_writes_one_run_directory_and_scores_it(tm
     import sys
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "wae_bench", "run",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "wae_bench", "run",
            "--reg", "moca", "--quiet", "--batch-size", "16", "--set", "max_steps=6", "--set", "latent_dim=8",
            "--set", "reg.K=64", "--set", "expost=[]", "--features", "standin", "--fid-samples", "40",
            "--out", "run"]

@@ -169,7 +169,7 @@ def test_ddp_sigterm_then_resume_is_bit_identical(tmp_path):
     from tests.reliability_helpers import env
 
     args = ["run", "--reg", "wae-gan", *TINY, "--batch-size", "32", *STEPS]
-    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "wae_bench"]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "wae_bench"]
     ref, victim = tmp_path / "ref", tmp_path / "victim"
     procs = [subprocess.Popen([*launch, *args, "--out", str(d)], env=env(), stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True) for d in (ref, victim)]
