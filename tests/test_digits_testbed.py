@@ -28,6 +28,7 @@ FOLDERS = {
     "baselines-seeds": (BASE, AE128 + ["bench.seeds=[1, 2]"]),
     "baselines-epochs100": (BASE, AE128 + ["train.epochs=100"]),
     "baselines-epochs100-seeds": (BASE, AE128 + ["train.epochs=100", "bench.seeds=[1, 2]"]),
+    "baselines-epochs300": (BASE, AE128 + ["train.epochs=300", "bench.seeds=[0, 1, 2]"]),
     "hypotheses/tau": (HYP, ["reg.moca.grid.reg.tau=[0.2, 0.5, 1.0]"]),
     "hypotheses/include_current": (HYP, ["reg.moca.grid.reg.include_current=[true]"]),
     "hypotheses/key_bn": (HYP, ['reg.moca.grid.reg.key_bn=["eval"]']),
@@ -35,8 +36,11 @@ FOLDERS = {
     "hypotheses/seeds": (HYP, ["bench.seeds=[1, 2]"]),
     "hypotheses/epochs": (HYP, ["reg.moca.grid.epochs=[100]"]),
     "hypotheses/epochs100-seed1": (HYP, ["reg.moca.grid.epochs=[100]", "bench.seeds=[1]"]),
+    "hypotheses/epochs100-seed2": (HYP, ["reg.moca.grid.epochs=[100]", "bench.seeds=[2]"]),
     "hypotheses/epochs100-lambda": (HYP, ["reg.moca.grid.epochs=[100]", "reg.moca.grid.reg.lambda=[10, 100]"]),
     "hypotheses/epochs300": (HYP, ["reg.moca.grid.epochs=[300]"]),
+    "hypotheses/epochs300-seeds": (HYP, ["reg.moca.grid.epochs=[300]", "bench.seeds=[1, 2]"]),
+    "hypotheses/epochs300-expost-gmm": (HYP, ['eval.what=["gmm", "samples"]', "reg.moca.grid.epochs=[300]"]),
     "hypotheses/expost-gmm": (HYP, ['eval.what=["gmm"]', "reg.moca.grid.reg.tau=[0.05, 0.2]"]),
 }
 
