@@ -2,7 +2,8 @@
 tree as it travels (tracked files and untracked files git does not ignore)
 plus the carried folders ``.whl`` and ``.device-data`` (benchmarks/GPU.md).
 
-    python benchmarks/payload.py          # measures the prepared checkout; exit 1 if over
+    python benchmarks/payload.py              # measures the prepared checkout; exit 1 if over
+    python benchmarks/payload.py --largest 10 # and the tree's 10 largest folders
 
 Committed results count against the same 64 MiB as the CIFAR-10 copy and the
 FID weights, so ``tests/test_benchmarks.py`` checks that the tracked files
@@ -26,11 +27,16 @@ CARRIED = {".device-data/cifar10-jpeg.tar.xz": 18_443_812,
            ".whl (torch-fidelity, geomloss)": 168_556}
 
 
-def tree_bytes(root: Path = ROOT) -> int:
-    """Bytes of the files that travel with the working tree."""
+def tree_files(root: Path = ROOT) -> dict[str, int]:
+    """Bytes of each file that travels with the working tree."""
     out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
                          capture_output=True, check=True).stdout
-    return sum((root / p).stat().st_size for p in out.decode().split("\0") if p and (root / p).is_file())
+    return {p: (root / p).stat().st_size for p in out.decode().split("\0") if p and (root / p).is_file()}
+
+
+def tree_bytes(root: Path = ROOT) -> int:
+    """Bytes of the files that travel with the working tree."""
+    return sum(tree_files(root).values())
 
 
 def carried_bytes(root: Path = ROOT) -> dict[str, int]:
@@ -40,8 +46,18 @@ def carried_bytes(root: Path = ROOT) -> dict[str, int]:
 
 
 def main(argv=None) -> int:
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
-    tree, carried = tree_bytes(), carried_bytes()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--largest", type=int, default=0, metavar="N", help="also list the N largest folders of the tree")
+    a = ap.parse_args(argv)
+    files = tree_files()
+    tree, carried = sum(files.values()), carried_bytes()
+    if a.largest:
+        folders: dict[str, int] = {}
+        for p, size in files.items():
+            for parent in list(Path(p).parents)[:-1]:
+                folders[str(parent)] = folders.get(str(parent), 0) + size
+        for name, size in sorted(folders.items(), key=lambda kv: -kv[1])[:a.largest]:
+            print(f"{size:>12,}  {name}/")
     for name, size in carried.items():
         print(f"{size:>12,}  {name}")
     print(f"{tree:>12,}  working tree")
