@@ -25,6 +25,7 @@ class Registry:
         self.kind, self.group = kind, group
         self._items: dict[str, Any] = {}
         self.broken: dict[str, str] = {}
+        self._dists: dict[str, str] = {}   # name -> "DIST VERSION" of the package whose entry point gave it
         self._loaded = False
 
     def add(self, name: str, obj: Any) -> Any:
@@ -55,6 +56,10 @@ class Registry:
                 self.add(ep.name, obj)
             except WaeError as e:
                 self.broken[ep.name] = f"{ep.value}: {e}"
+                continue
+            dist = getattr(ep, "dist", None)
+            if dist is not None and self._items[ep.name] is obj:
+                self._dists[ep.name] = f"{dist.metadata['Name'] or dist.name} {dist.version}"
 
     def names(self) -> list[str]:
         self.load_entry_points()
@@ -74,6 +79,14 @@ class Registry:
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise WaeError(f"unknown {self.kind} {name!r}; {hint}choose one of: "
                        f"{', '.join(self.names())} (see `wae-bench list`)")
+
+    def provider(self, name: str) -> str:
+        """Who provides ``name``: the distribution and version of the package
+        whose entry point registered it (``"my-pkg 0.1"``; the built-ins:
+        wae-bench's own), else the module of an object registered another way
+        (``"module my_mod"``).  Recorded with every run (its ``versions``)."""
+        obj = self.get(name)
+        return self._dists.get(name) or f"module {getattr(obj, '__module__', '?')}"
 
     def __contains__(self, name: str) -> bool:
         self.load_entry_points()

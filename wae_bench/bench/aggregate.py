@@ -31,6 +31,7 @@ class Entry:
     values: list[float] = field(default_factory=list)
     expected: int = 0   # seeds in the grid
     failed: int = 0     # seeds whose cell failed
+    stale: int = 0      # seeds whose score is of a run trained with other settings (not in ``values``)
 
     @property
     def n(self) -> int:
@@ -50,15 +51,17 @@ class Entry:
             return "ok"
         if self.n:
             return "partial"
-        return "failed" if self.failed else "missing"
+        return "failed" if self.failed else "stale" if self.stale else "missing"
 
     def text(self, digits: int = 2) -> str:
-        """``54.36 ± 1.20 (3/3)``, ``54.36 (1/3)``, ``—``, ``failed``."""
+        """``54.36 ± 1.20 (3/3)``, ``54.36 (1/3, 1 stale)``, ``—``, ``failed``, ``stale (3/3)``."""
         if not self.values:
+            if self.stale and not self.failed:
+                return f"stale ({self.stale}/{self.expected})"
             if not self.failed:
                 return MISSING
             return "failed" if self.failed == self.expected else f"failed ({self.failed}/{self.expected})"
         m, s = mean_std(self.values)
         body = f"{m:.{digits}f}" + (f" ± {s:.{digits}f}" if s is not None else "")
-        extra = f", {self.failed} failed" if self.failed else ""
+        extra = (f", {self.failed} failed" if self.failed else "") + (f", {self.stale} stale" if self.stale else "")
         return f"{body} ({self.n}/{self.expected}{extra})"

@@ -157,7 +157,9 @@ def to_run(folder: ResultsDir, spec: Spec, cells: list[Cell], retry_failed: bool
 
 
 def split_todo(folder: ResultsDir, spec: Spec, cells: list[Cell], retry_failed: bool) -> tuple[list[Cell], list[Outcome]]:
-    """(the cells to run, the others as not-run outcomes), said in one line."""
+    """(the cells to run, the others as not-run outcomes), said in one line;
+    a stale cell among them is refused (:func:`~wae_bench.bench.tune.refuse_stale`)."""
+    tune.refuse_stale(folder, cells)
     todo = to_run(folder, spec, cells, retry_failed)
     skipped = [Outcome(c, tune.cell_state(folder, spec, c), ran=False) for c in cells if c not in todo]
     if skipped:

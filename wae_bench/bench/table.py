@@ -46,14 +46,18 @@ def metric_label(spec: Spec, metric: str) -> str:
 
 
 def points(folder: ResultsDir, cells: list[Cell], what: str, metric: str) -> dict[tuple, Entry]:
-    """``{cell.point: Entry}``: each grid point's scores over its seeds."""
+    """``{cell.point: Entry}``: each grid point's scores over its seeds; the
+    score of a stale cell (:func:`~wae_bench.bench.tune.changes`: trained with
+    settings other than the spec's now) is counted as stale, not shown as current."""
     out: dict[tuple, Entry] = {}
     for c in cells:
         e = out.setdefault(c.point, Entry())
         e.expected += 1
         res = folder.results(c.id)
         v = score(res, what, metric) if res else None
-        if v is not None:
+        if v is not None and tune.changes(folder, c):
+            e.stale += 1
+        elif v is not None:
             e.values.append(v)
         elif folder.failure(c.id) is not None:
             e.failed += 1
@@ -344,7 +348,8 @@ def legend(rep: Report) -> str:
     """What an entry of the table means."""
     return (f"Entries: {metric_label(rep.spec, rep.metric)} (lower is better), mean ± sample std over seeds, then "
             f"(seeds scored / seeds in the grid). — = not scored yet; failed = every seed failed (see "
-            f"cells/*/failed.json). Columns marked (cited) hold values reported in the papers below, not measured "
+            f"cells/*/failed.json); stale = seeds trained with settings other than the spec resolves to now, "
+            f"left out of the mean (`wae-bench bench SPEC --dry-run` lists what changed). Columns marked (cited) hold values reported in the papers below, not measured "
             f"here.")
 
 

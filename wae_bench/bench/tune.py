@@ -32,6 +32,7 @@ from wae_bench.bench.grid import Cell
 from wae_bench.bench.spec import Spec
 from wae_bench.config import EvalSettings
 from wae_bench.errors import WaeError
+from wae_bench.run.directory import RunDir, stale
 
 RULE = "lowest mean validation {metric} over the tuning seeds; failed or diverged values are never chosen"
 
@@ -52,12 +53,47 @@ def eval_settings(spec: Spec, cell: Cell) -> EvalSettings:
 
 
 def cell_state(folder: ResultsDir, spec: Spec, cell: Cell) -> str:
-    """The folder's state of ``cell`` (:meth:`ResultsDir.state`), or
-    "diverged" for a tuning cell that failed on a non-finite loss."""
+    """The folder's state of ``cell`` (:meth:`ResultsDir.state`); "stale" for
+    a cell whose run was trained with settings other than those it resolves
+    to now (:func:`changes`: never done, never resumed); "diverged" for a
+    tuning cell that failed on a non-finite loss."""
     state: State = folder.state(cell, eval_settings(spec, cell))
+    if state != "pending" and changes(folder, cell):
+        return "stale"
     if state == "failed" and cell.role == "tune" and (folder.failure(cell.id) or {}).get("diverged"):
         return "diverged"
     return state
+
+
+def changes(folder: ResultsDir, cell: Cell) -> list[str]:
+    """How the run in ``cell``'s folder differs from what the cell resolves to
+    now, e.g. ``["reg.lambda 0.5 -> 2.0"]`` after a plugin's default changed
+    (:func:`wae_bench.run.directory.stale`); a final cell is compared with
+    its recorded tuned values.  [] for a folder without a run."""
+    run = RunDir(folder.cell_dir(cell.id))
+    if not run.config_path.is_file():
+        return []
+    o = cell.overrides
+    if cell.role == "final":
+        rec = recorded(folder, cell)
+        if rec is None:   # (its tuned values were never recorded: nothing to compare them with)
+            return []
+        o = apply(o, rec["values"])
+    return stale(run, o)
+
+
+def refuse_stale(folder: ResultsDir, cells: list[Cell]) -> None:
+    """Refuse, in one line naming each such cell, its changed settings and
+    the fix, to train, resume or skip as done a cell whose run no longer
+    matches its settings: retraining would replace a result, reusing it
+    would present an old one as current."""
+    found = [(c, d) for c in cells for d in [changes(folder, c)] if d]
+    if not found:
+        return
+    shown = "; ".join(f"{c.id} ({', '.join(d)})" for c, d in found[:3]) + ("; ..." if len(found) > 3 else "")
+    raise WaeError(f"{len(found)} cell(s) in {str(folder.path)!r} were trained with settings other than the spec "
+                   f"resolves to now: {shown}; remove those cells' folders ({str(folder.cells_path)}/ID) to retrain "
+                   f"them, or use another --out")
 
 
 def members(cells: list[Cell], final: Cell) -> list[Cell]:

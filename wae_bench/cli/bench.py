@@ -48,6 +48,7 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
     from wae_bench.bench import estimate, tune
 
     states = {c.id: tune.cell_state(folder, spec, c) for c in cells}
+    stale = {c.id: ", ".join(tune.changes(folder, c)) for c in cells if states[c.id] == "stale"}
     notes = {}
     for c in cells:
         if c.role == "final":   # the tuned settings: the chosen values, or null while pending
@@ -57,6 +58,7 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
     if as_json:
         click.echo(json.dumps([{"id": c.id, "role": c.role, "state": states[c.id], "config": configs[c.id],
                                 **({"tuning": notes[c.id]} if c.id in notes else {}),
+                                **({"stale": stale[c.id]} if c.id in stale else {}),
                                 **({"estimate": est.cells[c.id].as_dict()} if est and c.id in est.cells else {})}
                                for c in cells], indent=2))
         return
@@ -76,7 +78,8 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
     for i, c in enumerate(cells, 1):
         own = {k: configs[c.id][k] for k in keys if k not in shared and k not in ("regularizer", "arch", "dataset",
                                                                                   "seed")}
-        state = f"{states[c.id]} ({notes[c.id]})" if c.id in notes else states[c.id]
+        state = f"stale: {stale[c.id]}" if c.id in stale else states[c.id]
+        state = f"{state} ({notes[c.id]})" if c.id in notes else state
         e = est.cells.get(c.id) if est else None
         t.add_row(str(i), c.id, state, "?" if e is None or e.train_s is None else estimate.duration(e.train_s),
                   " ".join(f"{k}={json.dumps(v)}" for k, v in own.items()))

@@ -27,13 +27,20 @@ import torchvision
 from wae_bench import __version__, atomic, lock
 from wae_bench.config import LOCATION_KEYS, TrainConfig, from_dict, merge, to_dict
 from wae_bench.errors import WaeError
+from wae_bench.registry import REGULARIZERS
 from wae_bench.run.build import Plan, resolve
 
 
-def versions() -> dict[str, str]:
-    """The library versions recorded with a run and in every checkpoint."""
-    return {"wae_bench": __version__, "torch": str(torch.__version__),
-            "torchvision": str(torchvision.__version__), "python": platform.python_version()}
+def versions(regularizer: str | None = None) -> dict[str, str]:
+    """The library versions recorded with a run and in every checkpoint; with
+    ``regularizer``, also who provides it (``"regularizer": "my-pkg 0.1"``,
+    :meth:`~wae_bench.registry.Registry.provider`): a plugin's defaults are
+    part of the result."""
+    out = {"wae_bench": __version__, "torch": str(torch.__version__),
+           "torchvision": str(torchvision.__version__), "python": platform.python_version()}
+    if regularizer is not None:
+        out["regularizer"] = f"{regularizer}: {REGULARIZERS.provider(regularizer)}"
+    return out
 
 
 SOURCE_ENV = "WAE_BENCH_SOURCE_REV"
@@ -113,7 +120,7 @@ class RunDir:
         return rec
 
     def write_config(self, cfg: TrainConfig, extra: dict) -> None:
-        atomic.write_json(self.config_path, {"config": to_dict(cfg), "versions": versions(),
+        atomic.write_json(self.config_path, {"config": to_dict(cfg), "versions": versions(cfg.regularizer),
                                               "source": source_revision(), **extra})
 
     def append_metrics(self, record: dict) -> None:
@@ -205,6 +212,43 @@ def saved_plan(saved: dict, source: str | Path, version: str | None, world_size:
                        f"{fix}, or edit the file") from None
 
 
+def saved_resolved(run: RunDir, world_size: int = 1) -> dict:
+    """The resolved config of the run in ``run`` (its ``config.json``): an
+    option newer than the run reads as its default (the behaviour before it existed)."""
+    return to_dict(saved_plan(run.saved_config(), run.config_path, run.written_by(), world_size).cfg)
+
+
+def changes(before: dict, after: dict) -> list[tuple[str, object, object]]:
+    """``(key, before, after)`` for each setting that differs between two
+    resolved configs (:func:`~wae_bench.config.to_dict`), location keys
+    aside; the regularizer's own settings as ``reg.KEY``."""
+    out = []
+    for k in dict.fromkeys([*before, *after]):
+        if k in LOCATION_KEYS:
+            continue
+        b, a = before.get(k), after.get(k)
+        if k == "reg" and isinstance(b, dict) and isinstance(a, dict):
+            out += [(f"reg.{r}", b.get(r), a.get(r)) for r in dict.fromkeys([*b, *a]) if b.get(r) != a.get(r)]
+        elif b != a:
+            out.append((k, b, a))
+    return out
+
+
+def stale(run: RunDir, overrides: dict) -> list[str]:
+    """How the run in ``run`` differs from what ``overrides`` resolve to now
+    (e.g. ``["reg.lambda 0.5 -> 2.0"]`` after a plugin's default changed):
+    the comparison of :func:`plan_for`'s resume; [] when it is the same run.
+    A saved config that no longer loads is a difference too."""
+    try:
+        if run.saved_config() is None:
+            return []
+        before = saved_resolved(run)
+    except WaeError as e:
+        return [f"its config.json no longer loads ({e})"]
+    now = to_dict(resolve(from_dict(TrainConfig, overrides)).cfg)
+    return [f"{k} {json.dumps(b)} -> {json.dumps(a)}" for k, b, a in changes(before, now)]
+
+
 def plan_for(overrides: dict, run: RunDir | None, resume: bool, force: bool, world_size: int = 1) -> Plan:
     """The resolved config of a new run (``overrides`` on the defaults), or of
     a resumed run (the saved config; overrides that change the result are
@@ -215,10 +259,9 @@ def plan_for(overrides: dict, run: RunDir | None, resume: bool, force: bool, wor
     if saved is None:
         raise WaeError(f"nothing to resume in {str(run.path) if run else '?'!r} (no config.json); drop --resume "
                        f"to start a new run there")
-    # an option newer than the run reads as its default (the behaviour before it existed)
-    before = to_dict(saved_plan(saved, run.config_path, run.written_by(), world_size).cfg)
+    before = saved_resolved(run, world_size)
     plan = resolve(from_dict(TrainConfig, merge(saved, overrides)), world_size)
-    changed = [k for k, v in to_dict(plan.cfg).items() if k not in LOCATION_KEYS and before.get(k) != v]
+    changed = [k for k, _, _ in changes(before, to_dict(plan.cfg))]
     if changed and not force:
         raise WaeError(f"--resume with a different config ({', '.join(changed)} changed) would not reproduce the "
                        f"run; drop those options, or pass --force to resume anyway")

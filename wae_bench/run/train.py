@@ -245,7 +245,7 @@ class Training:
         ranks = dist.gather_objects(trainer.rng_dict()) if dist.enabled else None   # (collective)
         if dist.is_main:
             state = {**trainer.state_dict(), "config": to_dict(cfg),
-                     "versions": versions(), "world_size": dist.world_size, **extra}
+                     "versions": versions(cfg.regularizer), "world_size": dist.world_size, **extra}
             if ranks is not None:
                 state["rng_ranks"] = ranks
             checkpoint.save(self.run.path / "checkpoints" / f"step-{step:08d}.pt", state)
@@ -361,7 +361,7 @@ def _resume(trainer, run, cfg, trust: bool, dist: Dist) -> tuple[int, bool]:
     if saved_ws != dist.world_size and main:
         console.print(f"[yellow]warning:[/] resuming a run of {saved_ws} process(es) on {dist.world_size}: the "
                       f"global batch and random streams change, so the result will differ", soft_wrap=True)
-    now = versions()
+    now = versions(cfg.regularizer)
     old = {k: v for k, v in (state.get("versions") or {}).items() if now.get(k) != v}
     if old and main:
         console.print(f"[yellow]warning:[/] resuming a checkpoint written with "
