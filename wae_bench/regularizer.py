@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wae_bench.config import RegularizerConfig, check, from_dict, to_dict  # (RegularizerConfig: the base of every plugin's Config)
+from wae_bench.errors import WaeError
 
 
 @dataclass
@@ -45,6 +46,29 @@ class RegOut:
     loss: Tensor
     terms: dict[str, Tensor] = field(default_factory=dict)
     carry: dict[str, Tensor] = field(default_factory=dict)
+
+
+def check_penalty(name: str, out: object) -> None:
+    """Refuse, naming the plugin, a :meth:`Regularizer.penalty` return value
+    that breaks the contract: not a :class:`RegOut`, a loss that is not a
+    scalar (0-d) tensor, or terms that are not a table of scalar tensors.
+    Reads only types and shapes (no host sync: capture-safe); the trainer
+    checks the first step's only."""
+    def kind(v: object) -> str:
+        return f"a tensor of shape {tuple(v.shape)}" if isinstance(v, Tensor) else type(v).__name__
+
+    fix = "return RegOut(loss=..., terms={...}) (wae_bench.regularizer.RegOut) with a scalar (0-d) tensor loss"
+    if not isinstance(out, RegOut):
+        raise WaeError(f"plugin {name!r}: penalty() returned {kind(out)}; {fix}")
+    if not (isinstance(out.loss, Tensor) and out.loss.dim() == 0):
+        raise WaeError(f"plugin {name!r}: penalty() returned RegOut with loss = {kind(out.loss)}; {fix} "
+                       f"(reduce it, e.g. .mean())")
+    terms = out.terms.items() if isinstance(out.terms, dict) else [(None, out.terms)]
+    bad = [(k, v) for k, v in terms if not (isinstance(v, Tensor) and v.dim() == 0)]
+    if bad:
+        where = "terms" if bad[0][0] is None else f"terms[{bad[0][0]!r}]"
+        raise WaeError(f"plugin {name!r}: penalty() returned RegOut with {where} = {kind(bad[0][1])}; terms must "
+                       f"be {{name: scalar (0-d) tensor}}, e.g. terms={{'mmd': mmd}}")
 
 
 def _identity(t: Tensor) -> Tensor:

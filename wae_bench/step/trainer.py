@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from wae_bench.errors import WaeError
 from wae_bench.losses import reconstruction
-from wae_bench.regularizer import Context, Regularizer
+from wae_bench.regularizer import Context, Regularizer, check_penalty
 from wae_bench.step.meter import Meter
 from wae_bench.step.rng import generator_state, load_generator, module_generators, run_generator
 
@@ -75,6 +75,7 @@ class Trainer:
         self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=False)) \
             if precision == "bf16" else contextlib.nullcontext
         self.meter = Meter(self.device)
+        self.checked = False   # penalty()'s return value checked (check_penalty, on the first step)
 
     def set_lr(self, lr: float) -> None:
         """Between steps; a tensor lr (capturable Adam in a CUDA graph) is
@@ -105,6 +106,9 @@ class Trainer:
         with self.autocast():
             rec = reconstruction(x_hat, x)
             out = reg.penalty(x, z, self.ae, ctx)
+        if not self.checked:   # the plugin's return value, once (types and shapes: no host read)
+            check_penalty(reg.name or type(reg).__qualname__, out)
+            self.checked = True
         loss = rec + out.loss
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
