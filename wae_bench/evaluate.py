@@ -136,6 +136,9 @@ def _evaluate(run_dir: Path, ev: EvalSettings, device, quiet: bool, data_root: s
               "diagnostics": diagnostics,
               "run": _run(m)}
     merged = results.write(run_dir, result)
+    if results.inception(merged["protocol"]) and not results.inception(result["protocol"]) and not quiet:
+        console.print(f"results.json: an Inception evaluation stays at the top; these stand-in scores are kept in "
+                      f"its history", soft_wrap=True)
     if m.plan.cfg.log == "tensorboard":
         _tensorboard_hparams(m, run_dir, scores)
     if table:

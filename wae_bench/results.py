@@ -6,7 +6,10 @@ the two were computed the same way (:func:`basis` -- the same features,
 weights, reference images, sample count, seed, checkpoint, device and
 versions), the file keeps every column and metric of both under one
 protocol (``eval --what samples`` then ``eval --what rec`` gives both
-columns); otherwise the new evaluation replaces the old one at the top.
+columns); otherwise the new evaluation replaces the old one at the top --
+except that stand-in features never displace an Inception evaluation
+(:func:`inception`): whatever the order they were computed in, the top
+holds the real FID, and the stand-in scores go to the history.
 Either way every score that is no longer at the top -- a whole evaluation of
 another protocol, or a value computed again -- is kept in ``history``,
 oldest first, with the protocol it was computed under.
@@ -42,12 +45,25 @@ def compatible(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return basis(old) == basis(new) and all(old[k] == new[k] for k in METRIC_SETTINGS if k in old and k in new)
 
 
+def inception(protocol: dict[str, Any]) -> bool:
+    """Whether a protocol's features are the FID Inception network's (not a stand-in)."""
+    return str(protocol.get("features", "")).startswith("inception")
+
+
+BELOW_INCEPTION = "stand-in features never displace an Inception evaluation at the top"
+
+
 def merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
     """``new`` (one evaluation) merged into ``old`` (the file as it was)."""
     if not old or not isinstance(old.get("scores"), dict) or not isinstance(old.get("protocol"), dict):
         return new
     history = list(old.get("history") or [])
     when = new["protocol"].get("time")
+    if not compatible(old["protocol"], new["protocol"]) and inception(old["protocol"]) \
+            and not inception(new["protocol"]):
+        history.append({"scores": new["scores"], "protocol": new["protocol"],
+                        "diagnostics": new.get("diagnostics"), "replaced": when, "kept_below": BELOW_INCEPTION})
+        return {**old, "history": history}
     if not compatible(old["protocol"], new["protocol"]):
         history.append({"scores": old["scores"], "protocol": old["protocol"],
                         "diagnostics": old.get("diagnostics"), "replaced": when})
