@@ -121,9 +121,11 @@ class Training:
         notice = before() if before else None
         self.trainer = trainer = self.built.trainer
         self.start, self.finished = 0, False
+        resumed = None
         if self.resume:
-            self.start, finished = _resume(trainer, run, cfg, trust, dist)
+            self.start, finished, found = _resume(trainer, run, cfg, trust, dist)
             self.finished = finished and self.start >= T   # --force with a larger max_steps/epochs trains on
+            resumed = _resumed_text(self.start, found, run.path)
         if not dist.is_main:
             return
         variant = cfg.data_variant or train.variant
@@ -141,6 +143,8 @@ class Training:
                      f"batch {cfg.batch_size} per process × {dist.world_size} = "
                      f"{cfg.batch_size * dist.world_size} · {T} steps ({_epochs_text(T, spe, cfg.epochs)}) · "
                      f"{device} ({self.built.fast.describe()}) · {escape(str(run.path))}", soft_wrap=True)
+        if resumed:
+            stdout.print(escape(resumed), soft_wrap=True)
         if notice:
             console.print(notice, soft_wrap=True)
         if device.type == "cuda" and cfg.precision == "fp32":
@@ -326,9 +330,16 @@ def _any_rank(dist: Dist):
     return agree
 
 
-def _resume(trainer, run, cfg, trust: bool, dist: Dist) -> tuple[int, bool]:
+def _resumed_text(step: int, found: Path | None, path: Path) -> str:
+    """The line a resume prints: where it starts from (docs/resume.md)."""
+    if found is None:
+        return f"no checkpoint in {path}: starting from step 0"
+    return f"resuming from step {step} (checkpoint {found})"
+
+
+def _resume(trainer, run, cfg, trust: bool, dist: Dist) -> tuple[int, bool, Path | None]:
     """Load the newest good checkpoint of ``run`` into ``trainer``; returns
-    (step, finished).  Metric lines after that step are dropped, temp files of
+    (step, finished, the checkpoint's path or None).  Metric lines after that step are dropped, temp files of
     a killed write removed; an unreadable newest checkpoint is skipped with a
     warning.  No checkpoint yet (killed before the first): start at step 0.
     Under DDP each rank takes back its own random state."""
@@ -342,7 +353,7 @@ def _resume(trainer, run, cfg, trust: bool, dist: Dist) -> tuple[int, bool]:
     if found is None:
         if main:
             run.truncate_metrics(0)
-        return 0, False
+        return 0, False, None
     path, state = found
     for why in skipped if main else []:
         console.print(f"[yellow]warning:[/] skipping {escape(why)}; resuming from {escape(str(path))}",
@@ -370,7 +381,7 @@ def _resume(trainer, run, cfg, trust: bool, dist: Dist) -> tuple[int, bool]:
     step = int(state["t"])
     if main:
         run.truncate_metrics(step)
-    return step, bool(state.get("finished"))
+    return step, bool(state.get("finished")), path
 
 
 def _check_same(state: dict, cfg, path: Path) -> None:
