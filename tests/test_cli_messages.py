@@ -24,3 +24,21 @@ def test_a_resume_says_which_checkpoint_it_starts_from(tmp_path, capsys):
     code, stdout, err = run_cli(["run", "--resume", "--out", str(out), "--quiet", "--no-eval"], capsys)
     assert code == 0, err
     assert f"no checkpoint in {out}: starting from step 0" in stdout
+
+
+def test_list_prints_a_plugin_load_error_as_written(tmp_path, monkeypatch):
+    """Neither rich markup (`[bold]`, a stray `[/]`) nor emoji codes (`:X:`)
+    in a plugin's error text are interpreted."""
+    from tests.test_registry import cli, fake_install
+
+    monkeypatch.setenv("COLUMNS", "400")          # (the error text on one table row)
+    site = tmp_path / "site"
+    site.mkdir()
+    fake_install(site, "wae_marked", "wae_marked", "raise ImportError('needs [bold]libfoo[/] :X: here')\n",
+                 "marked = wae_marked:Marked")
+    fake_install(site, "wae_gone", "wae_gone_stub", "", "gone = wae_nothere:X")
+    r = cli(["list"], site, tmp_path)
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stdout.split())
+    assert "needs [bold]libfoo[/] :X: here" in text
+    assert "wae_nothere:X" in text and "\u274c" not in r.stdout

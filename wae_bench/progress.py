@@ -8,8 +8,9 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
-console = Console(stderr=True)
-stdout = Console()
+# emoji=False: text such as a plugin's error `mod:X: ...` prints as written, never as an emoji
+console = Console(stderr=True, emoji=False)
+stdout = Console(emoji=False)
 
 
 class TrainProgress:
