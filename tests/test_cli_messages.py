@@ -42,3 +42,18 @@ def test_list_prints_a_plugin_load_error_as_written(tmp_path, monkeypatch):
     text = " ".join(r.stdout.split())
     assert "needs [bold]libfoo[/] :X: here" in text
     assert "wae_nothere:X" in text and "\u274c" not in r.stdout
+
+
+def test_a_default_out_holding_a_run_of_other_settings_names_them(tmp_path, monkeypatch, capsys):
+    """The hint is --resume only where the settings match (a resume with
+    other settings is refused); otherwise the settings that differ, and
+    another --out."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["run", "--quiet", *TINY], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["run", "--quiet", *TINY], capsys)
+    assert code == 2 and "holds a run; pass --resume to continue it" in err
+    code, _, err = run_cli(["run", "--quiet", "--lambda", "10", "--lr", "0.01", *TINY], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert ("'runs/moca-tiny-digits-s0' holds a run with other settings: that run has lr=0.001, reg.lambda=100.0, "
+            "this one lr=0.01, reg.lambda=10.0; choose another --out (not --resume") in err

@@ -205,6 +205,31 @@ def saved_plan(saved: dict, source: str | Path, version: str | None, world_size:
                        f"{fix}, or edit the file") from None
 
 
+def saved_settings(run: RunDir, world_size: int = 1) -> dict:
+    """The resolved settings of the run in ``run`` (its ``config.json``); an
+    option newer than the run reads as its default (the behaviour before it
+    existed)."""
+    return to_dict(saved_plan(run.saved_config(), run.config_path, run.written_by(), world_size).cfg)
+
+
+def changed_settings(before: dict, now: dict) -> list[tuple[str, object, object]]:
+    """The settings that change a result (all but the location keys) on
+    which two resolved configs differ, as ``(key, before, now)``; the
+    regularizer's table key by key (``reg.lambda``), unless the regularizer
+    itself differs."""
+    out = []
+    for k, v in now.items():
+        if k in LOCATION_KEYS or before.get(k) == v:
+            continue
+        old = before.get(k)
+        if isinstance(v, dict) and isinstance(old, dict) and before.get("regularizer") == now.get("regularizer"):
+            out += [(f"{k}.{kk}", old.get(kk), vv) for kk, vv in v.items() if old.get(kk) != vv]
+            out += [(f"{k}.{kk}", ov, None) for kk, ov in old.items() if kk not in v]
+        else:
+            out.append((k, old, v))
+    return out
+
+
 def plan_for(overrides: dict, run: RunDir | None, resume: bool, force: bool, world_size: int = 1) -> Plan:
     """The resolved config of a new run (``overrides`` on the defaults), or of
     a resumed run (the saved config; overrides that change the result are
@@ -215,10 +240,9 @@ def plan_for(overrides: dict, run: RunDir | None, resume: bool, force: bool, wor
     if saved is None:
         raise WaeError(f"nothing to resume in {str(run.path) if run else '?'!r} (no config.json); drop --resume "
                        f"to start a new run there")
-    # an option newer than the run reads as its default (the behaviour before it existed)
-    before = to_dict(saved_plan(saved, run.config_path, run.written_by(), world_size).cfg)
+    before = saved_settings(run, world_size)
     plan = resolve(from_dict(TrainConfig, merge(saved, overrides)), world_size)
-    changed = [k for k, v in to_dict(plan.cfg).items() if k not in LOCATION_KEYS and before.get(k) != v]
+    changed = [k for k, _, _ in changed_settings(before, to_dict(plan.cfg))]
     if changed and not force:
         raise WaeError(f"--resume with a different config ({', '.join(changed)} changed) would not reproduce the "
                        f"run; drop those options, or pass --force to resume anyway")

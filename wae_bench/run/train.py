@@ -4,6 +4,7 @@ checkpoint, picture grids).  What `wae-bench run` and each bench cell call."""
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -23,7 +24,8 @@ from wae_bench.nets import count_params
 from wae_bench.progress import TrainProgress, console, stdout
 from wae_bench.run import checkpoint, memory, tensorboard
 from wae_bench.run.build import Plan, Run, batches, build_run, load_data, pick_device, total_steps
-from wae_bench.run.directory import RunDir, default_out, output_dir, plan_for, versions
+from wae_bench.run.directory import (RunDir, changed_settings, default_out, output_dir, plan_for, saved_settings,
+                                     versions)
 from wae_bench.step.compile import eager
 from wae_bench.step.distributed import Dist
 from wae_bench.step.loop import StopFlag, Stepper
@@ -90,8 +92,7 @@ class Training:
                 plan = plan_for(overrides, run, True, force, dist.world_size)
             elif run.contents():
                 if run.holds_run():
-                    raise WaeError(f"output directory {str(run.path)!r} holds a run; pass --resume to continue "
-                                   f"it, or choose another --out")
+                    raise WaeError(_holds_run(run, plan, dist.world_size))
                 raise WaeError(f"output directory {str(run.path)!r} is not empty and is not a run folder; choose "
                                f"another --out (or an empty folder)")
             dist.barrier()   # every rank has checked the folder before rank 0 writes into it
@@ -266,6 +267,28 @@ class Training:
             self.run.append_metrics({"step": step, **m, **speed, "time": time.time()})
         if self.tb:
             self.tb.scalars(step, {**m, **speed})
+
+
+def _holds_run(run: RunDir, plan: Plan, world_size: int) -> str:
+    """Why a new run may not start in ``run``'s folder, which holds a run:
+    with the same settings, --resume continues it; with other settings (which
+    --resume would refuse) the message names them and asks for another --out."""
+    try:
+        changed = changed_settings(saved_settings(run, world_size), to_dict(plan.cfg))
+    except WaeError:            # a config.json this version cannot load: no comparison
+        changed = []
+    where = f"output directory {str(run.path)!r} holds a run"
+    if not changed:
+        return f"{where}; pass --resume to continue it, or choose another --out"
+    shown = changed[:3]
+    more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
+    return (f"{where} with other settings: that run has {', '.join(f'{k}={_shown(a)}' for k, a, _ in shown)}, this "
+            f"one {', '.join(f'{k}={_shown(b)}' for k, _, b in shown)}{more}; choose another --out (not --resume: "
+            f"it continues a run only with its own settings)")
+
+
+def _shown(v) -> str:
+    return v if isinstance(v, str) else json.dumps(v)
 
 
 def _locked(path: Path, dist: Dist):
