@@ -57,3 +57,23 @@ def test_a_default_out_holding_a_run_of_other_settings_names_them(tmp_path, monk
     assert code == 2 and err.count("\n") == 1, err
     assert ("'runs/moca-tiny-digits-s0' holds a run with other settings: that run has lr=0.001, reg.lambda=100.0, "
             "this one lr=0.01, reg.lambda=10.0; choose another --out (not --resume") in err
+
+
+def test_output_to_a_file_is_not_wrapped_at_80_columns(tmp_path):
+    """Piped or in a log, rich would wrap at 80 columns and break cell ids
+    mid-name; the consoles are then at least 160 wide and a cell id is one
+    word."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    spec = Path(__file__).resolve().parents[1] / "benchmarks" / "smoke-tune.toml"
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    r = subprocess.run([sys.executable, "-m", "wae_bench", "bench", str(spec), "--dry-run", "--out",
+                        str(tmp_path / "b")], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert any("tune-moca-tiny-digits-lambda1e_39-s0" in ln for ln in lines), r.stdout
+    assert any(ln.startswith("evaluation: {") and ln.rstrip().endswith("}") for ln in lines)   # one line
+    assert max(map(len, lines)) > 80

@@ -8,9 +8,20 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
-# emoji=False: text such as a plugin's error `mod:X: ...` prints as written, never as an emoji
-console = Console(stderr=True, emoji=False)
-stdout = Console(emoji=False)
+LOG_WIDTH = 160   # the least width of output that is not a terminal (a file, a pipe, a Slurm log)
+
+
+def _console(**kw) -> Console:
+    """A console that prints text as written (``emoji=False``: a plugin's
+    error ``mod:X: ...`` never becomes an emoji) and, when its stream is not
+    a terminal, is at least :data:`LOG_WIDTH` wide: rich would otherwise wrap
+    a log at 80 columns, breaking cell ids and settings mid-name."""
+    c = Console(emoji=False, **kw)
+    return c if c.is_terminal else Console(emoji=False, width=max(c.width, LOG_WIDTH), **kw)
+
+
+console = _console(stderr=True)
+stdout = _console()
 
 
 class TrainProgress:

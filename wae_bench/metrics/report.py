@@ -44,14 +44,14 @@ def print_table(result: dict) -> None:
                  + (f" sha256 {w['sha256'][:12]}" if w.get("sha256") else "")
                  + f"; reference {ref['split']} {ref['n']} images of {ref['dataset_variant']} at {p['image_size']}px"
                  + f"; seed {p['seed']}; TF32 matmul {p['tf32']['cuda_matmul']} / cuDNN {p['tf32']['cudnn_conv']}"
-                 + f" on {p['device']}")
+                 + f" on {p['device']}", soft_wrap=True)
     d = result["diagnostics"]
     line = f"diagnostics: test reconstruction {d['rec_mse_test']:.4g} (sum over pixels) · spectrum effective " \
            f"rank {d['spectrum_effective_rank']:.1f}"
     if "mean_resultant_length" in d:
         line += f" · mean resultant length {d['mean_resultant_length']:.4f} " \
                 f"(uniform ≈ {d['mean_resultant_length_uniform']:.4f})"
-    stdout.print(line)
+    stdout.print(line, soft_wrap=True)
 
 
 class EvalProgress:
