@@ -17,6 +17,7 @@ def test_a_resume_says_which_checkpoint_it_starts_from(tmp_path, capsys):
     code, stdout, err = run_cli(["run", "--out", str(out), "--quiet", "--set", "ckpt_every=2", *TINY], capsys)
     assert code == 0, err
     assert "resuming" not in stdout and "no checkpoint" not in stdout          # a new run says nothing of it
+    assert " · cpu (eager) · fp32 · " in stdout
     code, stdout, err = run_cli(["run", "--resume", "--out", str(out), "--quiet", "--no-eval"], capsys)
     assert code == 0, err
     assert f"resuming from step 4 (checkpoint {out / 'checkpoints' / 'step-00000004.pt'})" in stdout
@@ -77,3 +78,18 @@ def test_output_to_a_file_is_not_wrapped_at_80_columns(tmp_path):
     assert any("tune-moca-tiny-digits-lambda1e_39-s0" in ln for ln in lines), r.stdout
     assert any(ln.startswith("evaluation: {") and ln.rstrip().endswith("}") for ln in lines)   # one line
     assert max(map(len, lines)) > 80
+
+
+def test_the_header_shows_the_precision_and_bf16_on_a_cpu_warns_once(tmp_path, capsys, monkeypatch):
+    """(fp32 in the header: the resume test above.)"""
+    from wae_bench.run import train
+
+    monkeypatch.setattr(train, "_SAID", set())
+    code, stdout, err = run_cli(["run", "--out", str(tmp_path / "b"), "--quiet", "--precision", "bf16", "--device",
+                                 "cpu", *TINY, "--set", "image_size=8", "--batch-size", "16", "--set", "max_steps=1"],
+                                capsys)
+    assert code == 0, err
+    assert " · cpu (eager) · bf16 autocast · " in stdout
+    assert err.count("bf16 on a CPU trains much slower than fp32") == 1, err
+    train._warn_bf16_on_cpu()                       # (the next cell of a bench, in the same process)
+    assert capsys.readouterr().err == ""

@@ -143,13 +143,16 @@ class Training:
                      f"{cfg.dataset} \\[{variant}] {len(train.images)} train{held} / {len(test.images)} test · "
                      f"batch {cfg.batch_size} per process × {dist.world_size} = "
                      f"{cfg.batch_size * dist.world_size} · {T} steps ({_epochs_text(T, spe, cfg.epochs)}) · "
-                     f"{device} ({self.built.fast.describe()}) · {escape(str(run.path))}", soft_wrap=True)
+                     f"{device} ({self.built.fast.describe()}) · {_precision_text(cfg.precision)} · "
+                     f"{escape(str(run.path))}", soft_wrap=True)
         if resumed:
             stdout.print(escape(resumed), soft_wrap=True)
         if notice:
             console.print(notice, soft_wrap=True)
         if device.type == "cuda" and cfg.precision == "fp32":
             _suggest_bf16()
+        if device.type == "cpu" and cfg.precision == "bf16":
+            _warn_bf16_on_cpu()
         if cfg.log == "tensorboard":
             self.tb = tensorboard.TrainingLog(run.path, self.start)
             self._shown = to_float(pictures.spread(test.images))    # the test images of the grids
@@ -333,15 +336,30 @@ def _finish(built: Run, T: int, train_x: torch.Tensor, test_x: torch.Tensor, out
             pictures.write_grids(ae, reg, to_float(pictures.spread(test_x)), out, seed=cfg.seed)
 
 
-_SUGGESTED: list[bool] = []
+_SAID: set[str] = set()
+
+
+def _once(text: str) -> None:
+    """Print a tip or warning about the settings once per process (not once
+    per bench cell): bf16 is the faster path on a GPU (and stays opt-in), and
+    the much slower one on a CPU."""
+    if text not in _SAID:
+        _SAID.add(text)
+        console.print(text, soft_wrap=True)
 
 
 def _suggest_bf16() -> None:
-    """Once per process, on a GPU: bf16 is the faster path, and stays opt-in."""
-    if not _SUGGESTED:
-        _SUGGESTED.append(True)
-        console.print("tip: --precision bf16 trains faster on a GPU (opt-in: bfloat16 autocast changes the numbers)",
-                      soft_wrap=True)
+    _once("tip: --precision bf16 trains faster on a GPU (opt-in: bfloat16 autocast changes the numbers)")
+
+
+def _warn_bf16_on_cpu() -> None:
+    _once("[yellow]warning:[/] --precision bf16 on a CPU trains much slower than fp32 (bfloat16 autocast has no "
+          "fast kernels on most CPUs); use fp32 here, bf16 on a GPU")
+
+
+def _precision_text(precision: str) -> str:
+    """The header's precision: ``fp32``, or ``bf16 autocast``."""
+    return "bf16 autocast" if precision == "bf16" else precision
 
 
 def _any_rank(dist: Dist):
