@@ -93,3 +93,49 @@ def test_the_header_shows_the_precision_and_bf16_on_a_cpu_warns_once(tmp_path, c
     assert err.count("bf16 on a CPU trains much slower than fp32") == 1, err
     train._warn_bf16_on_cpu()                       # (the next cell of a bench, in the same process)
     assert capsys.readouterr().err == ""
+
+
+def _signal_at_step(monkeypatch, sig, at: int) -> None:
+    """A real ``sig`` to this process during training step ``at`` (1-based)."""
+    import os
+
+    from wae_bench.step.trainer import Trainer
+
+    real, seen = Trainer.step, []
+
+    def step(self, x):
+        seen.append(1)
+        if len(seen) == at:
+            os.kill(os.getpid(), sig)
+        return real(self, x)
+
+    monkeypatch.setattr(Trainer, "step", step)
+
+
+def test_a_run_stopped_by_sigint_says_so_without_error_and_exits_130(tmp_path, capsys, monkeypatch):
+    import signal
+
+    _signal_at_step(monkeypatch, signal.SIGINT, 2)
+    out = tmp_path / "r"
+    code, _, err = run_cli(["run", "--out", str(out), "--quiet", *TINY], capsys)
+    lines = err.strip().splitlines()
+    assert code == 130 and len(lines) == 1, err
+    assert lines[0].startswith("stopped by SIGINT at step 2; checkpoint saved in ")
+    assert lines[0].endswith(f"continue with: wae-bench run --resume --out {out}")
+
+
+def test_a_bench_stopped_by_sigterm_exits_143(tmp_path, capsys, monkeypatch):
+    """143 (128 + SIGTERM) is what a scheduler reports for its SIGTERM; a
+    bench used to exit 130 whatever the signal."""
+    import signal
+
+    from tests.bench_helpers import tiny_spec
+
+    spec = tmp_path / "s.toml"
+    spec.write_text(tiny_spec("stop", ["moca"], [0], 6, [], ckpt_every=2))
+    _signal_at_step(monkeypatch, signal.SIGTERM, 3)
+    code, _, err = run_cli(["bench", str(spec), "--out", str(tmp_path / "res"), "--quiet"], capsys)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 143, err
+    assert lines[-1].startswith("cell moca-tiny-digits-s0 stopped by SIGTERM at step 3; checkpoint saved"), err
+    assert "rerun the same bench command to continue" in lines[-1] and "error:" not in err
