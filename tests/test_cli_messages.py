@@ -139,3 +139,45 @@ def test_a_bench_stopped_by_sigterm_exits_143(tmp_path, capsys, monkeypatch):
     assert code == 143, err
     assert lines[-1].startswith("cell moca-tiny-digits-s0 stopped by SIGTERM at step 3; checkpoint saved"), err
     assert "rerun the same bench command to continue" in lines[-1] and "error:" not in err
+
+
+def test_slow_phases_are_announced_and_eval_counts_without_a_terminal(tmp_path, capsys, monkeypatch):
+    """A line before the ex-post fit and the pictures; the evaluation, not
+    on a terminal (here: captured), prints its counts every LINE_EVERY_S
+    seconds (0 here: every batch)."""
+    from wae_bench import progress
+
+    out = tmp_path / "r"
+    code, _, err = run_cli(["run", "--out", str(out), *TINY, "--set", "expost=[\"n\"]"], capsys)
+    assert code == 0, err
+    assert "fitting ex-post N on 1,500 latents ..." in err and "writing pictures (" in err
+    monkeypatch.setattr(progress, "LINE_EVERY_S", 0.0)
+    code, _, err = run_cli(["eval", str(out), "--features", "standin", "--fid-samples", "32", "--batch-size", "8",
+                            "--what", "samples"], capsys)
+    assert code == 0, err
+    lines = err.splitlines()
+    assert "eval: features samples" in lines
+    assert [ln for ln in lines if ln.startswith("eval: features samples ")] == [
+        f"eval: features samples {n}/32" for n in (8, 16, 24)], err            # (not 32/32: the task is done)
+    code, _, err = run_cli(["run", "--out", str(tmp_path / "q"), "--quiet", *TINY, "--set", "expost=[\"n\"]"], capsys)
+    assert code == 0 and "fitting" not in err and "writing pictures" not in err, err
+
+
+def test_a_large_read_of_images_says_so_first(tmp_path, capsys, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from wae_bench.data import files
+
+    folder = tmp_path / "imgs" / "a"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((4, 4, 3), i, np.uint8)).save(folder / f"{i}.png")
+    monkeypatch.setattr(files, "DECODE_NOTICE", 3)
+    capsys.readouterr()
+    assert files.read_images(tmp_path / "imgs").shape == (3, 3, 4, 4)
+    assert capsys.readouterr().err == "decoding 3 images from imgs ...\n"
+    monkeypatch.setattr(files, "DECODE_NOTICE", 4)
+    files._CACHE.clear()
+    files.read_images(tmp_path / "imgs")
+    assert capsys.readouterr().err == ""

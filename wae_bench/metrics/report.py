@@ -8,7 +8,7 @@ import sys
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from wae_bench.progress import console, stdout
+from wae_bench.progress import Lines, console, stdout
 
 _COLS = [("fid", "FID", "{:.2f}"), ("kid_mean", "KID×10³", None), ("precision", "Precision", "{:.3f}"),
          ("recall", "Recall", "{:.3f}"), ("is_mean", "IS", "{:.2f}")]
@@ -55,13 +55,15 @@ def print_table(result: dict) -> None:
 
 
 class EvalProgress:
-    """Rich bars for generation and feature extraction (lines when not a terminal)."""
+    """Rich bars for generation and feature extraction; when not a terminal,
+    a line as each starts and its count every so often
+    (:class:`wae_bench.progress.Lines`)."""
 
     def __init__(self, quiet: bool):
         self.quiet, self.console = quiet, console
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console,
-                                 disable=quiet or not console.is_terminal)
+                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=quiet) \
+            if quiet or console.is_terminal else Lines("eval")
 
     def task(self, description: str, total: int):
         if not self.quiet and not self.console.is_terminal:

@@ -21,7 +21,7 @@ from wae_bench.data.batcher import to_float
 from wae_bench.errors import WaeError, is_out_of_memory
 from wae_bench.interrupt import Stopped, stop_at_once
 from wae_bench.nets import count_params
-from wae_bench.progress import TrainProgress, console, stdout
+from wae_bench.progress import TrainProgress, console, phase, stdout
 from wae_bench.run import checkpoint, memory, tensorboard
 from wae_bench.run.build import Plan, Run, batches, build_run, load_data, pick_device, total_steps
 from wae_bench.run.directory import (RunDir, changed_settings, default_out, output_dir, plan_for, saved_settings,
@@ -235,7 +235,8 @@ class Training:
                                        f"continue with: wae-bench run --resume --out {run.path}")
             with stop_at_once(f"after training (step {T}), before the run was finished (ex-post fit, final "
                               f"checkpoint, pictures); finish it with: wae-bench run --resume --out {run.path}"):
-                _finish(self.built, T, self.train.images, self.test.images, run.path, self.finished, self.save)
+                _finish(self.built, T, self.train.images, self.test.images, run.path, self.finished, self.save,
+                        quiet=self.quiet)
             if self.tb:
                 self.tb.close()   # (a run that stops or fails early has flushed every event it logged)
         self.release()
@@ -319,20 +320,24 @@ def _then_resume(path: Path) -> str:
 
 
 def _finish(built: Run, T: int, train_x: torch.Tensor, test_x: torch.Tensor, out: Path, finished: bool,
-            save: Callable[..., None]) -> None:
+            save: Callable[..., None], quiet: bool = False) -> None:
     """The work after training: forward-only, new batch sizes, so eager (see
     :func:`~wae_bench.step.compile.eager`): the ex-post densities of the
-    training latents in the final checkpoint, then the picture grids."""
+    training latents in the final checkpoint, then the picture grids (each
+    announced by a line unless ``quiet``: they take seconds to minutes)."""
     cfg, dist, ae, reg = built.plan.cfg, built.dist, built.ae, built.reg
+    quiet = quiet or not dist.is_main
     with eager(ae, reg):
         if not finished:
             dens = {}
             if cfg.expost and dist.is_main:
                 idx = expost.fit_indices(len(train_x), cfg.seed)
+                phase(f"fitting ex-post {' / '.join(k.upper() for k in cfg.expost)} on {len(idx):,} latents", quiet)
                 lat = expost.encode_all(ae, reg, train_x[idx], limit=len(idx))
                 dens = {k: expost.fit(lat, k, seed=cfg.seed) for k in cfg.expost}
             save(T, finished=True, expost=dens)
         if dist.is_main:
+            phase("writing pictures (samples, reconstructions, interpolations)", quiet)
             pictures.write_grids(ae, reg, to_float(pictures.spread(test_x)), out, seed=cfg.seed)
 
 
