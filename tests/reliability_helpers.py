@@ -134,14 +134,15 @@ def fake_evaluate_run(score: Callable[[dict], float], fails: Callable[[str], boo
     return evaluate_run
 
 
-def assert_one_line_error(code: int, err: str, *needles: str) -> str:
-    """Exit status non-zero, stderr exactly one line starting ``error:`` with no
-    traceback, naming every needle (case-insensitive)."""
+def assert_one_line_error(code: int, err: str, *needles: str, prefix: str = "error:") -> str:
+    """Exit status non-zero, stderr exactly one line starting ``error:`` (a
+    deliberate stop: ``prefix="stopped by"``) with no traceback, naming every
+    needle (case-insensitive)."""
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert code != 0, f"exit status 0; stderr: {err!r}"
     assert "Traceback" not in err, err
     assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}: {err!r}"
-    assert lines[0].startswith("error:"), lines[0]
+    assert lines[0].startswith(prefix), lines[0]
     for n in needles:
         assert n.lower() in lines[0].lower(), f"{n!r} not in {lines[0]!r}"
     return lines[0]

@@ -89,7 +89,7 @@ def test_a_run_prints_no_library_warning(tmp_path):
 def test_bf16_is_suggested_once_per_process(capsys, monkeypatch):
     from wae_bench.run import train
 
-    monkeypatch.setattr(train, "_SUGGESTED", [])
+    monkeypatch.setattr(train, "_SAID", set())
     train._suggest_bf16()
     train._suggest_bf16()
     err = capsys.readouterr().err

@@ -64,7 +64,7 @@ def test_existing_run_is_not_overwritten_and_unwritable_out(tmp_path, capsys):
     assert run_cli(["run", "--out", str(out), *FAST], capsys)[0] == 0
     before = (out / "metrics.jsonl").read_text()
     code, _, err = run_cli(["run", "--out", str(out), *FAST, "--seed", "1"], capsys)
-    assert code == 2 and "holds a run; pass --resume" in err
+    assert code == 2 and "holds a run with other settings: that run has seed=0, this one seed=1" in err
     assert (out / "metrics.jsonl").read_text() == before
     code, _, err = run_cli(["run", "--resume", "--out", str(out), *FAST, "--seed", "1"], capsys)
     assert code == 2 and "seed changed" in err

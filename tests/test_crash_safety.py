@@ -145,7 +145,7 @@ def test_cli_killed_while_writing_a_checkpoint_resumes_bit_identical(runs, capsy
 
 def test_sigterm_stops_after_a_checkpoint_and_resumes_bit_identical(runs, capsys):
     out, status = runs["term"], runs["term_status"]
-    line = assert_one_line_error(status, runs["term_err"], "stopped by SIGTERM", "--resume")
+    line = assert_one_line_error(status, runs["term_err"], "stopped by SIGTERM", "--resume", prefix="stopped by")
     assert status == 128 + signal.SIGTERM
     step = int(line.split("at step ")[1].split(";")[0])
     assert CKPT < step < T and step % CKPT                                 # off the checkpoint grid
@@ -309,7 +309,7 @@ def test_ctrl_c_after_training_prints_the_command_that_finishes_the_run(tmp_path
             code, _, err = cli(args if sig == signal.SIGINT else ["run", "--resume", "--out", out, "--quiet",
                                                                   "--no-eval"], capsys)
         assert_one_line_error(code, err, f"stopped by {signal.Signals(sig).name} after training (step 4)",
-                              f"finish it with: wae-bench run --resume --out {out}")
+                              f"finish it with: wae-bench run --resume --out {out}", prefix="stopped by")
         assert code == 128 + sig and not checkpoint.load(checkpoint.checkpoints(out)[-1]).get("finished")
     monkeypatch.setattr(wae_bench.expost, "fit", real_fit)
 
@@ -321,7 +321,8 @@ def test_ctrl_c_after_training_prints_the_command_that_finishes_the_run(tmp_path
         code, _, err = cli(["run", "--resume", "--out", out, "--quiet", "--eval", "--features", "standin",
                             "--fid-samples", "8"], capsys)
     assert_one_line_error(code, err, "stopped by SIGINT while scoring (the trained run is kept)",
-                          f"score it with: wae-bench eval {out} --fid-samples 8 --features standin")
+                          f"score it with: wae-bench eval {out} --fid-samples 8 --features standin",
+                          prefix="stopped by")
     assert code == 130 and final_state(out)["finished"] and not (out / "results.json").exists()
     monkeypatch.setattr(wae_bench.metrics.generate, "images", real_images)
     with one_thread():

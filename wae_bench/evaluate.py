@@ -277,13 +277,13 @@ def _warn(m: Loaded, features: str, dev: torch.device, n_gen: int, n_ref: int, q
         return
     if not m.finished:
         console.print(f"[yellow]warning: the run is not finished (checkpoint at step {m.step}); scoring it as it "
-                      f"is (results.json records finished: false)")
+                      f"is (results.json records finished: false)", soft_wrap=True)
     if features == "inception" and dev.type == "cpu":
         mins = (n_gen + n_ref) / CPU_IMG_PER_S / 60
         if mins > 2:
             console.print(f"[yellow]Inception on CPU (~{CPU_IMG_PER_S:.0f} img/s here): up to {n_gen + n_ref} "
                           f"images ≈ {mins:.0f} min (the reference side is cached after the first run); "
-                          f"lower --fid-samples or use a GPU")
+                          f"lower --fid-samples or use a GPU", soft_wrap=True)
 
 
 def load_results(run_dir: str | Path) -> dict:

@@ -6,7 +6,8 @@ fit, the pictures, the scoring) has no steps to stop between, so there a
 signal stops it at once (:func:`stop_at_once`).  Either way the command ends
 with :class:`Stopped`: one line that says what is kept and the command that
 finishes the work, and exit status 128 + the signal number, as the shell
-reports a killed job.
+reports a killed job.  The message of such a stop has no ``error:``
+prefix: it is a deliberate stop, not a failure (:func:`is_stop`).
 """
 from __future__ import annotations
 
@@ -26,6 +27,34 @@ class Stopped(WaeError):
         self.exit_code = 128 + int(signal.Signals[signame])
 
 
+_RECEIVED: list[str] = []   # each SIGINT/SIGTERM this process was stopped by, in order
+
+
+def note(signame: str) -> None:
+    """Record that ``signame`` stopped (or began to stop) the work."""
+    _RECEIVED.append(signame)
+
+
+def is_stop(e: WaeError) -> bool:
+    """Whether ``e`` reports a stop by a signal (exit status 128 + N)."""
+    return e.exit_code >= 128
+
+
+@contextlib.contextmanager
+def exit_status_of_stops() -> Iterator[None]:
+    """A stop raised in the block (:func:`is_stop`; a bench reports its
+    stopped grid as one) exits 128 + the number of the last signal received
+    in the block: a grid stopped by SIGTERM exits 143, as the shell and a
+    scheduler report a job the signal ended, not a fixed 130."""
+    start = len(_RECEIVED)
+    try:
+        yield
+    except WaeError as e:
+        if is_stop(e) and len(_RECEIVED) > start:
+            e.exit_code = 128 + int(signal.Signals[_RECEIVED[-1]])
+        raise
+
+
 class _Signal(KeyboardInterrupt):
     def __init__(self, signame: str):
         super().__init__(signame)
@@ -37,6 +66,7 @@ def stop_at_once(then: str) -> Iterator[None]:
     """For the block, SIGINT and SIGTERM stop it at once with
     ``Stopped(signame, then)`` (``then``: "while scoring; ...")."""
     def handle(signum, frame):
+        note(signal.Signals(signum).name)
         raise _Signal(signal.Signals(signum).name)
 
     old = {}

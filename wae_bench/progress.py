@@ -1,4 +1,6 @@
-"""Rich progress bar and console output for training and evaluation."""
+"""Rich progress bar and console output for training and evaluation, and
+the plain lines that replace the bars when the output is not a terminal
+(a log must not go silent for minutes)."""
 from __future__ import annotations
 
 import sys
@@ -8,8 +10,57 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
-console = Console(stderr=True)
-stdout = Console()
+LOG_WIDTH = 160   # the least width of output that is not a terminal (a file, a pipe, a Slurm log)
+
+
+def _console(**kw) -> Console:
+    """A console that prints text as written (``emoji=False``: a plugin's
+    error ``mod:X: ...`` never becomes an emoji) and, when its stream is not
+    a terminal, is at least :data:`LOG_WIDTH` wide: rich would otherwise wrap
+    a log at 80 columns, breaking cell ids and settings mid-name."""
+    c = Console(emoji=False, **kw)
+    return c if c.is_terminal else Console(emoji=False, width=max(c.width, LOG_WIDTH), **kw)
+
+
+console = _console(stderr=True)
+stdout = _console()
+
+
+def phase(text: str, quiet: bool = False) -> None:
+    """One line on stderr before a slow step that has no bar (``decoding
+    60,000 images from train.zip ...``, the ex-post fit, the pictures)."""
+    if not quiet:
+        console.print(f"{text} ...", soft_wrap=True, markup=False, highlight=False)
+
+
+LINE_EVERY_S = 30.0   # without a terminal, a bar's count is printed at most this often
+
+
+class Lines:
+    """What a bar's owner calls on a rich ``Progress`` (``add_task``,
+    ``advance``), printed as ``PREFIX: DESCRIPTION done/total`` lines on
+    stderr at most every :data:`LINE_EVERY_S` seconds: the bar of a log."""
+
+    def __init__(self, prefix: str):
+        self.prefix, self.tasks = prefix, []
+
+    def add_task(self, description: str, total: int) -> int:
+        self.tasks.append([description, total, 0, time.monotonic()])
+        return len(self.tasks) - 1
+
+    def advance(self, task: int, n: int) -> None:
+        t = self.tasks[task]
+        t[2] += n
+        now = time.monotonic()
+        if now - t[3] >= LINE_EVERY_S and t[2] < t[1]:
+            t[3] = now
+            print(f"{self.prefix}: {t[0]} {t[2]}/{t[1]}", file=sys.stderr, flush=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
 
 
 class TrainProgress:

@@ -7,8 +7,9 @@ it runs when it runs.
 
 Errors the user can fix (:class:`WaeError`, bad options, a path the system
 refuses, out of memory) print one line, ``error: <problem>; <fix>``, and exit
-2; a run stopped by SIGINT/SIGTERM exits 128 + the signal number after
-saving; any other exception prints one line and exits 1; ``wae-bench --debug ...`` (or ``WAE_BENCH_DEBUG=1``) shows the
+2; a run (or a bench) stopped by SIGINT/SIGTERM prints one line ``stopped by
+SIG... ; continue with: ...`` (no ``error:``) and exits 128 + the signal
+number after saving; any other exception prints one line and exits 1; ``wae-bench --debug ...`` (or ``WAE_BENCH_DEBUG=1``) shows the
 traceback instead.
 """
 from __future__ import annotations
@@ -76,8 +77,11 @@ def main(argv: list[str] | None = None) -> None:
     global _DEBUG
     args = [*(sys.argv[1:] if argv is None else argv)]  # (`list` is the cli.list module here)
     _DEBUG = _wants_debug(args)
+    from wae_bench.interrupt import exit_status_of_stops, is_stop
+
     try:
-        cli.main(args=args, prog_name="wae-bench", standalone_mode=False)
+        with exit_status_of_stops():
+            cli.main(args=args, prog_name="wae-bench", standalone_mode=False)
         dist = sys.modules.get("wae_bench.step.distributed")   # loaded only if a command trained or scored
         if dist is not None:
             dist.leave_process_group()                          # (under torchrun: leave cleanly)
@@ -100,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     except WaeError as e:
         if _debug():
             raise
-        click.echo(f"error: {e}", err=True)
+        click.echo(str(e) if is_stop(e) else f"error: {e}", err=True)   # (a stop is deliberate: no "error:")
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

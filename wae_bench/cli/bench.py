@@ -67,14 +67,15 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
     shared = [k for k in keys if len({f[k] for f in flat.values()}) == 1 and k not in ("reg",)]
     stdout.print(f"[bold]{spec.name}[/]: {len(cells)} cell(s); shared settings: "
                  + ", ".join(f"{k}={flat[cells[0].id][k]}" for k in shared if k not in ("regularizer", "arch",
-                                                                                      "dataset", "seed")))
-    stdout.print(f"evaluation: {json.dumps({k: v for k, v in vars(spec.eval).items()})}")
+                                                                                      "dataset", "seed")),
+                 soft_wrap=True)
+    stdout.print(f"evaluation: {json.dumps({k: v for k, v in vars(spec.eval).items()})}", soft_wrap=True)
     if spec.tune is not None:
         stdout.print(f"tuning: {json.dumps(vars(spec.tune))}; tuning cells are scored on the validation split "
-                     f"(the held-out training images) by their regularizer's sampler")
+                     f"(the held-out training images) by their regularizer's sampler", soft_wrap=True)
     t = Table(show_lines=False)
     for h in ("#", "cell", "state", "est. train", "settings of this cell (resolved)"):
-        t.add_column(h, overflow="fold")
+        t.add_column(h, overflow="fold", no_wrap=h == "cell")   # (a cell id is one word to copy)
     for i, c in enumerate(cells, 1):
         own = {k: configs[c.id][k] for k in keys if k not in shared and k not in ("regularizer", "arch", "dataset",
                                                                                   "seed")}
@@ -86,7 +87,7 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
     stdout.print(t)
     if est is None:
         stdout.print(f"no time estimate: no measured rates at {estimate.rates_path()} (benchmarks/rates.py writes "
-                     f"them; WAE_BENCH_RATES=PATH names another file)")
+                     f"them; WAE_BENCH_RATES=PATH names another file)", soft_wrap=True)
     else:
         for line in estimate.summary(est, n_todo):
             stdout.print(line, soft_wrap=True)
@@ -184,7 +185,7 @@ def summarize(folder, outcomes) -> None:
                   + (f"; {busy} cell(s) in use by other processes, left to them" if busy else "")
                   + (f"; {left} failed cell(s) left as they were (--skip-failed)" if left else "")
                   + (f"; {waiting} cell(s) wait for tuning cells not yet run (other shards): rerun the same "
-                     f"command after them" if waiting else ""))
+                     f"command after them" if waiting else ""), soft_wrap=True)
     if failed:
         raise WaeError(f"{len(failed)} cell(s) failed ({', '.join(failed[:3])}{', ...' if len(failed) > 3 else ''}); "
                        f"see {folder.path}/cells/<id>/failed.json, fix the cause and rerun to retry them")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from wae_bench.config import TrainConfig, to_dict
@@ -60,7 +61,7 @@ def list_cmd(dataset, arch):
             else f"[red]not valid with {arch} on {dataset}[/]"
         t.add_row(name, cls.paper, cls.prior, shown)
     for name, why in REGULARIZERS.broken.items():
-        t.add_row(name, f"[red]failed to load: {why}[/]", "", "")
+        t.add_row(name, f"[red]failed to load: {escape(why)}[/]", "", "")
     console.print(t)
     a = Table(title="architectures  (--arch; parameters at 32x32 / 64x64, d=128, RGB)")
     for c in ("name", "source", "image sizes", "params"):
@@ -70,7 +71,7 @@ def list_cmd(dataset, arch):
         a.add_row(name, spec.paper, ", ".join(map(str, spec.sizes)) if spec.sizes else f"multiples of {spec.multiple}",
                   " / ".join(_params(spec, s) for s in sizes))
     for name, why in ARCHITECTURES.broken.items():
-        a.add_row(name, f"[red]failed to load: {why}[/]", "", "")
+        a.add_row(name, f"[red]failed to load: {escape(why)}[/]", "", "")
     console.print(a)
     d = Table(title="datasets  (--dataset, --data-root)")
     for c in ("name", "source", "size", "default arch", "epochs"):
@@ -78,7 +79,7 @@ def list_cmd(dataset, arch):
     for name, spec in DATASETS.items():
         d.add_row(name, spec.source, f"{spec.image_size}x{spec.image_size}x{spec.channels}", spec.arch, str(spec.epochs))
     for name, why in DATASETS.broken.items():
-        d.add_row(name, f"[red]failed to load: {why}[/]", "", "", "")
+        d.add_row(name, f"[red]failed to load: {escape(why)}[/]", "", "", "")
     console.print(d)
 
 

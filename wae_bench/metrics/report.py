@@ -8,7 +8,7 @@ import sys
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from wae_bench.progress import console, stdout
+from wae_bench.progress import Lines, console, stdout
 
 _COLS = [("fid", "FID", "{:.2f}"), ("kid_mean", "KID×10³", None), ("precision", "Precision", "{:.3f}"),
          ("recall", "Recall", "{:.3f}"), ("is_mean", "IS", "{:.2f}")]
@@ -44,24 +44,26 @@ def print_table(result: dict) -> None:
                  + (f" sha256 {w['sha256'][:12]}" if w.get("sha256") else "")
                  + f"; reference {ref['split']} {ref['n']} images of {ref['dataset_variant']} at {p['image_size']}px"
                  + f"; seed {p['seed']}; TF32 matmul {p['tf32']['cuda_matmul']} / cuDNN {p['tf32']['cudnn_conv']}"
-                 + f" on {p['device']}")
+                 + f" on {p['device']}", soft_wrap=True)
     d = result["diagnostics"]
     line = f"diagnostics: test reconstruction {d['rec_mse_test']:.4g} (sum over pixels) · spectrum effective " \
            f"rank {d['spectrum_effective_rank']:.1f}"
     if "mean_resultant_length" in d:
         line += f" · mean resultant length {d['mean_resultant_length']:.4f} " \
                 f"(uniform ≈ {d['mean_resultant_length_uniform']:.4f})"
-    stdout.print(line)
+    stdout.print(line, soft_wrap=True)
 
 
 class EvalProgress:
-    """Rich bars for generation and feature extraction (lines when not a terminal)."""
+    """Rich bars for generation and feature extraction; when not a terminal,
+    a line as each starts and its count every so often
+    (:class:`wae_bench.progress.Lines`)."""
 
     def __init__(self, quiet: bool):
         self.quiet, self.console = quiet, console
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console,
-                                 disable=quiet or not console.is_terminal)
+                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=quiet) \
+            if quiet or console.is_terminal else Lines("eval")
 
     def task(self, description: str, total: int):
         if not self.quiet and not self.console.is_terminal:

@@ -4,6 +4,7 @@ checkpoint, picture grids).  What `wae-bench run` and each bench cell call."""
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -20,10 +21,11 @@ from wae_bench.data.batcher import to_float
 from wae_bench.errors import WaeError, is_out_of_memory
 from wae_bench.interrupt import Stopped, stop_at_once
 from wae_bench.nets import count_params
-from wae_bench.progress import TrainProgress, console, stdout
+from wae_bench.progress import TrainProgress, console, phase, stdout
 from wae_bench.run import checkpoint, memory, tensorboard
 from wae_bench.run.build import Plan, Run, batches, build_run, load_data, pick_device, total_steps
-from wae_bench.run.directory import RunDir, default_out, output_dir, plan_for, versions
+from wae_bench.run.directory import (RunDir, changes, default_out, output_dir, plan_for, saved_resolved,
+                                     versions)
 from wae_bench.step.compile import eager
 from wae_bench.step.distributed import Dist
 from wae_bench.step.loop import StopFlag, Stepper
@@ -90,8 +92,7 @@ class Training:
                 plan = plan_for(overrides, run, True, force, dist.world_size)
             elif run.contents():
                 if run.holds_run():
-                    raise WaeError(f"output directory {str(run.path)!r} holds a run; pass --resume to continue "
-                                   f"it, or choose another --out")
+                    raise WaeError(_holds_run(run, plan, dist.world_size))
                 raise WaeError(f"output directory {str(run.path)!r} is not empty and is not a run folder; choose "
                                f"another --out (or an empty folder)")
             dist.barrier()   # every rank has checked the folder before rank 0 writes into it
@@ -121,9 +122,11 @@ class Training:
         notice = before() if before else None
         self.trainer = trainer = self.built.trainer
         self.start, self.finished = 0, False
+        resumed = None
         if self.resume:
-            self.start, finished = _resume(trainer, run, cfg, trust, dist)
+            self.start, finished, found = _resume(trainer, run, cfg, trust, dist)
             self.finished = finished and self.start >= T   # --force with a larger max_steps/epochs trains on
+            resumed = _resumed_text(self.start, found, run.path)
         if not dist.is_main:
             return
         variant = cfg.data_variant or train.variant
@@ -140,11 +143,16 @@ class Training:
                      f"{cfg.dataset} \\[{variant}] {len(train.images)} train{held} / {len(test.images)} test · "
                      f"batch {cfg.batch_size} per process × {dist.world_size} = "
                      f"{cfg.batch_size * dist.world_size} · {T} steps ({_epochs_text(T, spe, cfg.epochs)}) · "
-                     f"{device} ({self.built.fast.describe()}) · {escape(str(run.path))}", soft_wrap=True)
+                     f"{device} ({self.built.fast.describe()}) · {_precision_text(cfg.precision)} · "
+                     f"{escape(str(run.path))}", soft_wrap=True)
+        if resumed:
+            stdout.print(escape(resumed), soft_wrap=True)
         if notice:
             console.print(notice, soft_wrap=True)
         if device.type == "cuda" and cfg.precision == "fp32":
             _suggest_bf16()
+        if device.type == "cpu" and cfg.precision == "bf16":
+            _warn_bf16_on_cpu()
         if cfg.log == "tensorboard":
             self.tb = tensorboard.TrainingLog(run.path, self.start)
             self._shown = to_float(pictures.spread(test.images))    # the test images of the grids
@@ -227,7 +235,8 @@ class Training:
                                        f"continue with: wae-bench run --resume --out {run.path}")
             with stop_at_once(f"after training (step {T}), before the run was finished (ex-post fit, final "
                               f"checkpoint, pictures); finish it with: wae-bench run --resume --out {run.path}"):
-                _finish(self.built, T, self.train.images, self.test.images, run.path, self.finished, self.save)
+                _finish(self.built, T, self.train.images, self.test.images, run.path, self.finished, self.save,
+                        quiet=self.quiet)
             if self.tb:
                 self.tb.close()   # (a run that stops or fails early has flushed every event it logged)
         self.release()
@@ -264,6 +273,28 @@ class Training:
             self.tb.scalars(step, {**m, **speed})
 
 
+def _holds_run(run: RunDir, plan: Plan, world_size: int) -> str:
+    """Why a new run may not start in ``run``'s folder, which holds a run:
+    with the same settings, --resume continues it; with other settings (which
+    --resume would refuse) the message names them and asks for another --out."""
+    try:
+        changed = changes(saved_resolved(run, world_size), to_dict(plan.cfg))
+    except WaeError:            # a config.json this version cannot load: no comparison
+        changed = []
+    where = f"output directory {str(run.path)!r} holds a run"
+    if not changed:
+        return f"{where}; pass --resume to continue it, or choose another --out"
+    shown = changed[:3]
+    more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
+    return (f"{where} with other settings: that run has {', '.join(f'{k}={_shown(a)}' for k, a, _ in shown)}, this "
+            f"one {', '.join(f'{k}={_shown(b)}' for k, _, b in shown)}{more}; choose another --out (not --resume: "
+            f"it continues a run only with its own settings)")
+
+
+def _shown(v) -> str:
+    return v if isinstance(v, str) else json.dumps(v)
+
+
 def _locked(path: Path, dist: Dist):
     """The run folder's lock (held by the main process of a torchrun job)."""
     if not dist.is_main:
@@ -289,32 +320,51 @@ def _then_resume(path: Path) -> str:
 
 
 def _finish(built: Run, T: int, train_x: torch.Tensor, test_x: torch.Tensor, out: Path, finished: bool,
-            save: Callable[..., None]) -> None:
+            save: Callable[..., None], quiet: bool = False) -> None:
     """The work after training: forward-only, new batch sizes, so eager (see
     :func:`~wae_bench.step.compile.eager`): the ex-post densities of the
-    training latents in the final checkpoint, then the picture grids."""
+    training latents in the final checkpoint, then the picture grids (each
+    announced by a line unless ``quiet``: they take seconds to minutes)."""
     cfg, dist, ae, reg = built.plan.cfg, built.dist, built.ae, built.reg
+    quiet = quiet or not dist.is_main
     with eager(ae, reg):
         if not finished:
             dens = {}
             if cfg.expost and dist.is_main:
                 idx = expost.fit_indices(len(train_x), cfg.seed)
+                phase(f"fitting ex-post {' / '.join(k.upper() for k in cfg.expost)} on {len(idx):,} latents", quiet)
                 lat = expost.encode_all(ae, reg, train_x[idx], limit=len(idx))
                 dens = {k: expost.fit(lat, k, seed=cfg.seed) for k in cfg.expost}
             save(T, finished=True, expost=dens)
         if dist.is_main:
+            phase("writing pictures (samples, reconstructions, interpolations)", quiet)
             pictures.write_grids(ae, reg, to_float(pictures.spread(test_x)), out, seed=cfg.seed)
 
 
-_SUGGESTED: list[bool] = []
+_SAID: set[str] = set()
+
+
+def _once(text: str) -> None:
+    """Print a tip or warning about the settings once per process (not once
+    per bench cell): bf16 is the faster path on a GPU (and stays opt-in), and
+    the much slower one on a CPU."""
+    if text not in _SAID:
+        _SAID.add(text)
+        console.print(text, soft_wrap=True)
 
 
 def _suggest_bf16() -> None:
-    """Once per process, on a GPU: bf16 is the faster path, and stays opt-in."""
-    if not _SUGGESTED:
-        _SUGGESTED.append(True)
-        console.print("tip: --precision bf16 trains faster on a GPU (opt-in: bfloat16 autocast changes the numbers)",
-                      soft_wrap=True)
+    _once("tip: --precision bf16 trains faster on a GPU (opt-in: bfloat16 autocast changes the numbers)")
+
+
+def _warn_bf16_on_cpu() -> None:
+    _once("[yellow]warning:[/] --precision bf16 on a CPU trains much slower than fp32 (bfloat16 autocast has no "
+          "fast kernels on most CPUs); use fp32 here, bf16 on a GPU")
+
+
+def _precision_text(precision: str) -> str:
+    """The header's precision: ``fp32``, or ``bf16 autocast``."""
+    return "bf16 autocast" if precision == "bf16" else precision
 
 
 def _any_rank(dist: Dist):
@@ -326,9 +376,16 @@ def _any_rank(dist: Dist):
     return agree
 
 
-def _resume(trainer, run, cfg, trust: bool, dist: Dist) -> tuple[int, bool]:
+def _resumed_text(step: int, found: Path | None, path: Path) -> str:
+    """The line a resume prints: where it starts from (docs/resume.md)."""
+    if found is None:
+        return f"no checkpoint in {path}: starting from step 0"
+    return f"resuming from step {step} (checkpoint {found})"
+
+
+def _resume(trainer, run, cfg, trust: bool, dist: Dist) -> tuple[int, bool, Path | None]:
     """Load the newest good checkpoint of ``run`` into ``trainer``; returns
-    (step, finished).  Metric lines after that step are dropped, temp files of
+    (step, finished, the checkpoint's path or None).  Metric lines after that step are dropped, temp files of
     a killed write removed; an unreadable newest checkpoint is skipped with a
     warning.  No checkpoint yet (killed before the first): start at step 0.
     Under DDP each rank takes back its own random state."""
@@ -342,7 +399,7 @@ def _resume(trainer, run, cfg, trust: bool, dist: Dist) -> tuple[int, bool]:
     if found is None:
         if main:
             run.truncate_metrics(0)
-        return 0, False
+        return 0, False, None
     path, state = found
     for why in skipped if main else []:
         console.print(f"[yellow]warning:[/] skipping {escape(why)}; resuming from {escape(str(path))}",
@@ -370,7 +427,7 @@ def _resume(trainer, run, cfg, trust: bool, dist: Dist) -> tuple[int, bool]:
     step = int(state["t"])
     if main:
         run.truncate_metrics(step)
-    return step, bool(state.get("finished"))
+    return step, bool(state.get("finished")), path
 
 
 def _check_same(state: dict, cfg, path: Path) -> None:

@@ -12,6 +12,7 @@ from typing import Callable
 
 from torch import Tensor
 
+from wae_bench import interrupt
 from wae_bench.step.trainer import Trainer
 
 
@@ -34,6 +35,7 @@ class StopFlag:
         return self.raised is not None
 
     def _handle(self, signum, frame):
+        interrupt.note(signal.Signals(signum).name)
         if self.raised:  # second Ctrl-C: stop now
             raise KeyboardInterrupt
         self.raised = signal.Signals(signum).name

@@ -1,0 +1,183 @@
+"""What the commands say in the cases a newcomer found silent or wrong
+(docs/cli.md, docs/resume.md): where a resume starts from, plugin errors in
+`wae-bench list` printed literally, why a default --out is refused, wide
+output without a terminal, the run header's precision, the exit statuses
+and wording of a deliberate stop, and progress lines before slow phases."""
+from __future__ import annotations
+
+import shutil
+
+from tests.helpers import run_cli
+
+TINY = ["--no-eval", "--set", "max_steps=4", "--set", "latent_dim=8", "--set", "expost=[]"]
+
+
+def test_a_resume_says_which_checkpoint_it_starts_from(tmp_path, capsys):
+    out = tmp_path / "r"
+    code, stdout, err = run_cli(["run", "--out", str(out), "--quiet", "--set", "ckpt_every=2", *TINY], capsys)
+    assert code == 0, err
+    assert "resuming" not in stdout and "no checkpoint" not in stdout          # a new run says nothing of it
+    assert " · cpu (eager) · fp32 · " in stdout
+    code, stdout, err = run_cli(["run", "--resume", "--out", str(out), "--quiet", "--no-eval"], capsys)
+    assert code == 0, err
+    assert f"resuming from step 4 (checkpoint {out / 'checkpoints' / 'step-00000004.pt'})" in stdout
+    shutil.rmtree(out / "checkpoints")                                          # as if killed before the first
+    code, stdout, err = run_cli(["run", "--resume", "--out", str(out), "--quiet", "--no-eval"], capsys)
+    assert code == 0, err
+    assert f"no checkpoint in {out}: starting from step 0" in stdout
+
+
+def test_list_prints_a_plugin_load_error_as_written(tmp_path, monkeypatch):
+    """Neither rich markup (`[bold]`, a stray `[/]`) nor emoji codes (`:X:`)
+    in a plugin's error text are interpreted."""
+    from tests.test_registry import cli, fake_install
+
+    monkeypatch.setenv("COLUMNS", "400")          # (the error text on one table row)
+    site = tmp_path / "site"
+    site.mkdir()
+    fake_install(site, "wae_marked", "wae_marked", "raise ImportError('needs [bold]libfoo[/] :X: here')\n",
+                 "marked = wae_marked:Marked")
+    fake_install(site, "wae_gone", "wae_gone_stub", "", "gone = wae_nothere:X")
+    r = cli(["list"], site, tmp_path)
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stdout.split())
+    assert "needs [bold]libfoo[/] :X: here" in text
+    assert "wae_nothere:X" in text and "\u274c" not in r.stdout
+
+
+def test_a_default_out_holding_a_run_of_other_settings_names_them(tmp_path, monkeypatch, capsys):
+    """The hint is --resume only where the settings match (a resume with
+    other settings is refused); otherwise the settings that differ, and
+    another --out."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["run", "--quiet", *TINY], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["run", "--quiet", *TINY], capsys)
+    assert code == 2 and "holds a run; pass --resume to continue it" in err
+    code, _, err = run_cli(["run", "--quiet", "--lambda", "10", "--lr", "0.01", *TINY], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert ("'runs/moca-tiny-digits-s0' holds a run with other settings: that run has lr=0.001, reg.lambda=100.0, "
+            "this one lr=0.01, reg.lambda=10.0; choose another --out (not --resume") in err
+
+
+def test_output_to_a_file_is_not_wrapped_at_80_columns(tmp_path):
+    """Piped or in a log, rich would wrap at 80 columns and break cell ids
+    mid-name; the consoles are then at least 160 wide and a cell id is one
+    word."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    spec = Path(__file__).resolve().parents[1] / "benchmarks" / "smoke-tune.toml"
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    r = subprocess.run([sys.executable, "-m", "wae_bench", "bench", str(spec), "--dry-run", "--out",
+                        str(tmp_path / "b")], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert any("tune-moca-tiny-digits-lambda1e_39-s0" in ln for ln in lines), r.stdout
+    assert any(ln.startswith("evaluation: {") and ln.rstrip().endswith("}") for ln in lines)   # one line
+    assert max(map(len, lines)) > 80
+
+
+def test_the_header_shows_the_precision_and_bf16_on_a_cpu_warns_once(tmp_path, capsys, monkeypatch):
+    """(fp32 in the header: the resume test above.)"""
+    from wae_bench.run import train
+
+    monkeypatch.setattr(train, "_SAID", set())
+    code, stdout, err = run_cli(["run", "--out", str(tmp_path / "b"), "--quiet", "--precision", "bf16", "--device",
+                                 "cpu", *TINY, "--set", "image_size=8", "--batch-size", "16", "--set", "max_steps=1"],
+                                capsys)
+    assert code == 0, err
+    assert " · cpu (eager) · bf16 autocast · " in stdout
+    assert err.count("bf16 on a CPU trains much slower than fp32") == 1, err
+    train._warn_bf16_on_cpu()                       # (the next cell of a bench, in the same process)
+    assert capsys.readouterr().err == ""
+
+
+def _signal_at_step(monkeypatch, sig, at: int) -> None:
+    """A real ``sig`` to this process during training step ``at`` (1-based)."""
+    import os
+
+    from wae_bench.step.trainer import Trainer
+
+    real, seen = Trainer.step, []
+
+    def step(self, x):
+        seen.append(1)
+        if len(seen) == at:
+            os.kill(os.getpid(), sig)
+        return real(self, x)
+
+    monkeypatch.setattr(Trainer, "step", step)
+
+
+def test_a_run_stopped_by_sigint_says_so_without_error_and_exits_130(tmp_path, capsys, monkeypatch):
+    import signal
+
+    _signal_at_step(monkeypatch, signal.SIGINT, 2)
+    out = tmp_path / "r"
+    code, _, err = run_cli(["run", "--out", str(out), "--quiet", *TINY], capsys)
+    lines = err.strip().splitlines()
+    assert code == 130 and len(lines) == 1, err
+    assert lines[0].startswith("stopped by SIGINT at step 2; checkpoint saved in ")
+    assert lines[0].endswith(f"continue with: wae-bench run --resume --out {out}")
+
+
+def test_a_bench_stopped_by_sigterm_exits_143(tmp_path, capsys, monkeypatch):
+    """143 (128 + SIGTERM) is what a scheduler reports for its SIGTERM; a
+    bench used to exit 130 whatever the signal."""
+    import signal
+
+    from tests.bench_helpers import tiny_spec
+
+    spec = tmp_path / "s.toml"
+    spec.write_text(tiny_spec("stop", ["moca"], [0], 6, [], ckpt_every=2))
+    _signal_at_step(monkeypatch, signal.SIGTERM, 3)
+    code, _, err = run_cli(["bench", str(spec), "--out", str(tmp_path / "res"), "--quiet"], capsys)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 143, err
+    assert lines[-1].startswith("cell moca-tiny-digits-s0 stopped by SIGTERM at step 3; checkpoint saved"), err
+    assert "rerun the same bench command to continue" in lines[-1] and "error:" not in err
+
+
+def test_slow_phases_are_announced_and_eval_counts_without_a_terminal(tmp_path, capsys, monkeypatch):
+    """A line before the ex-post fit and the pictures; the evaluation, not
+    on a terminal (here: captured), prints its counts every LINE_EVERY_S
+    seconds (0 here: every batch)."""
+    from wae_bench import progress
+
+    out = tmp_path / "r"
+    code, _, err = run_cli(["run", "--out", str(out), *TINY, "--set", "expost=[\"n\"]"], capsys)
+    assert code == 0, err
+    assert "fitting ex-post N on 1,500 latents ..." in err and "writing pictures (" in err
+    monkeypatch.setattr(progress, "LINE_EVERY_S", 0.0)
+    code, _, err = run_cli(["eval", str(out), "--features", "standin", "--fid-samples", "32", "--batch-size", "8",
+                            "--what", "samples"], capsys)
+    assert code == 0, err
+    lines = err.splitlines()
+    assert "eval: features samples" in lines
+    assert [ln for ln in lines if ln.startswith("eval: features samples ")] == [
+        f"eval: features samples {n}/32" for n in (8, 16, 24)], err            # (not 32/32: the task is done)
+    code, _, err = run_cli(["run", "--out", str(tmp_path / "q"), "--quiet", *TINY, "--set", "expost=[\"n\"]"], capsys)
+    assert code == 0 and "fitting" not in err and "writing pictures" not in err, err
+
+
+def test_a_large_read_of_images_says_so_first(tmp_path, capsys, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from wae_bench.data import files
+
+    folder = tmp_path / "imgs" / "a"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((4, 4, 3), i, np.uint8)).save(folder / f"{i}.png")
+    monkeypatch.setattr(files, "DECODE_NOTICE", 3)
+    capsys.readouterr()
+    assert files.read_images(tmp_path / "imgs").shape == (3, 3, 4, 4)
+    assert capsys.readouterr().err == "decoding 3 images from imgs ...\n"
+    monkeypatch.setattr(files, "DECODE_NOTICE", 4)
+    files._CACHE.clear()
+    files.read_images(tmp_path / "imgs")
+    assert capsys.readouterr().err == ""
