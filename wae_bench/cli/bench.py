@@ -33,14 +33,20 @@ def _tuned(folder, spec, cell, everything) -> tuple[dict | None, str]:
     return values, "tuned " + ", ".join(f"{table.axis_label(k)} = {grid.format_value(v)}" for k, v in values.items())
 
 
-def _estimate(spec, cells, configs, states, device: str | None, estimate_on: str | None, concurrent: int | None):
+def _estimate(folder, spec, cells, everything, configs, states, device: str | None, estimate_on: str | None,
+              concurrent: int | None):
     """The time estimate of the cells still to run (:mod:`wae_bench.bench.estimate`), or None without rates."""
     from wae_bench.bench import estimate, tune
 
     todo = [c for c in cells if states[c.id] not in ("done", "diverged")]
     kind = estimate_on or estimate.device_kind(device or (configs[cells[0].id]["device"] if cells else "auto"))
-    return estimate.estimate(todo, configs, {c.id: tune.eval_settings(spec, c) for c in todo}, kind,
-                             concurrent or 1), len(todo)
+    est = estimate.estimate(todo, configs, {c.id: tune.eval_settings(spec, c) for c in todo}, kind, concurrent or 1)
+    if est is not None:   # the tuning cells the selected final cells wait for, left out by --only or --shard
+        chosen = {c.id for c in cells}
+        waited = {t.id: t for c in todo if c.role == "final" for t in tune.members(everything, c) if t.id not in chosen}
+        est.unselected_tuning = sum(tune.cell_state(folder, spec, t) not in ("done", "diverged")
+                                    for t in waited.values())
+    return est, len(todo)
 
 
 def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json: bool, device: str | None = None,
@@ -54,7 +60,7 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
         if c.role == "final":   # the tuned settings: the chosen values, or null while pending
             values, notes[c.id] = _tuned(folder, spec, c, everything)
             configs[c.id] = tune.apply(configs[c.id], values or {k: None for k in c.tuned})
-    est, n_todo = _estimate(spec, cells, configs, states, device, estimate_on, concurrent)
+    est, n_todo = _estimate(folder, spec, cells, everything, configs, states, device, estimate_on, concurrent)
     if as_json:
         click.echo(json.dumps([{"id": c.id, "role": c.role, "state": states[c.id], "config": configs[c.id],
                                 **({"tuning": notes[c.id]} if c.id in notes else {}),
