@@ -415,3 +415,14 @@ def test_parallel_workers_start_a_final_cell_only_after_its_tuning_group(tmp_pat
     out = runner.run_parallel(other, s, [c for c in cells if c.role != "tune"], ["cpu"], command)
     assert {o.cell.id: o.state for o in out if o.cell.regularizer == "moca"} == {
         "moca-tiny-digits-s0": "waiting", "moca-tiny-digits-s1": "waiting"}
+
+
+def test_a_tune_spec_says_which_regularizers_have_nothing_to_tune(tmp_path, capsys):
+    """No silent "no tuning cells": a plugin without tuning_spans (here ae) is
+    named in one line with the fix; the others are not."""
+    spec = ROOT / "benchmarks/smoke-tune.toml"
+    code, out, err = run_cli(["bench", str(spec), "--dry-run", "--out", str(tmp_path / "r")], capsys)
+    assert code == 0, err
+    assert "ae: nothing to tune (no tuning_spans); give [reg.ae.tune] values to tune it" in err
+    assert "moca: nothing" not in err and "rae-sn: nothing" not in err
+    assert err.count("nothing to tune") == 1

@@ -144,6 +144,10 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
     part = grid.parse_shard(shard)
     cells = grid.select(grid.shard(everything, part), only)
     folder.check(spec)  # a folder of another spec is refused before anything runs
+    from wae_bench.bench.tune import nothing_to_tune
+
+    for line in nothing_to_tune(spec, everything):
+        console.print(line, markup=False)
     if dry_run:
         _dry_run(folder, spec, cells, everything, configs, as_json, device, estimate_on, concurrent)
         return
