@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -279,7 +281,9 @@ def tuning(rep: Report, folder: ResultsDir, cells: list[Cell]) -> None:
     rep.tuning = [f"chosen by the {tune.RULE.format(metric=t.metric)}; scored by {t.metric} of {t.fid_samples} "
                   f"images of each regularizer's sampler ({by_sampler or 'none'}) against the validation split: "
                   f"{t.holdout} training images held out of every tuning run (a seeded random subset, the same "
-                  f"for every run of a dataset), never the test split; tuning seeds {spec.tune_seeds}"]
+                  f"for every run of a dataset), never the test split; tuning seeds {spec.tune_seeds}"
+                  + ("; one tuning seed: spread unknown, so a choice by a small margin may be noise (give "
+                     "tune.seeds two or more seeds)" if len(spec.tune_seeds) == 1 else "")]
     rep.tuning += [f"tuning budget: {line}" for line in budget(folder, spec, tcells)]
     rep.tuning += [f"tuning evaluation {line}" for line in protocol(folder, spec, tcells, generated=False)
                    if line.startswith("recorded")]
@@ -320,11 +324,28 @@ def _tuning_line(rep: Report, folder: ResultsDir, final: Cell, cells: list[Cell]
                                 **{f"tuned:{k}": format_value(v) for k, v in p.values.items()},
                                 "state": p.state, f"val:{metric}": "" if p.mean is None else repr(p.mean),
                                 "seeds": len(p.scores), "chosen": chosen, "error": p.errors[0] if p.errors else ""})
-    status = ("" if rec else " (best so far: its final cells have not run)" if pick
+    status = _within_spread(ch, pick) + ("" if rec else " (best so far: its final cells have not run)" if pick
               else " (waiting for its tuning cells)" if ch.pending else " (every value failed)")
     where = " · ".join([final.regularizer, final.arch, final.dataset,
                         *(f"{axis_label(k)} = {format_value(v)}" for k, v in final.axes)])
     return f"{where}, validation {metric}: " + "; ".join(parts) + status
+
+
+def _within_spread(ch: tune.Choice, pick: dict[str, Any] | None) -> str:
+    """A note where the chosen value beats the next best by less than the
+    seed spread (the pooled sample std of the two points' scores); nothing
+    with one seed (the header says the spread is unknown there)."""
+    ok = [p for p in ch.points if p.mean is not None]
+    best = next((p for p in ok if p.values == pick), None)
+    rest = sorted((p for p in ok if p is not best), key=lambda p: p.mean)
+    if best is None or not rest or min(len(best.scores), len(rest[0].scores)) < 2:
+        return ""
+    spread = math.sqrt((statistics.variance(best.scores) + statistics.variance(rest[0].scores)) / 2)
+    margin = rest[0].mean - best.mean
+    if margin >= spread:
+        return ""
+    return (f" (margin {margin:.2f} to {_assign(rest[0].values)} is below the seed spread, std {spread:.2f}: "
+            f"the choice may be noise)")
 
 
 def tuning_csv(rep: Report) -> str:

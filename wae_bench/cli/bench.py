@@ -76,7 +76,7 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
                                                                                       "dataset", "seed")))
     stdout.print(f"evaluation: {json.dumps({k: v for k, v in vars(spec.eval).items()})}")
     if spec.tune is not None:
-        stdout.print(f"tuning: {json.dumps(vars(spec.tune))}; tuning cells are scored on the validation split "
+        stdout.print(f"tuning: {json.dumps({**vars(spec.tune), 'seeds': spec.tune_seeds})}; tuning cells are scored on the validation split "
                      f"(the held-out training images) by their regularizer's sampler")
     t = Table(show_lines=False)
     for h in ("#", "cell", "state", "est. train", "settings of this cell (resolved)"):
