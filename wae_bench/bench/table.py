@@ -202,9 +202,10 @@ def budget(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
         cfgs = [_resolved(c) for c in mine]
         runs = [r for r in (folder.config(c.id) for c in mine) if r]
         v = {k: _values([c.get(k) for c in cfgs]) for k in BUDGET_KEYS}
-        text = (f"{ds}: {len(mine)} cells, arch {v['arch']}, {v['epochs']} epochs"
+        text = (f"{ds}: {len(mine)} cell{'s' if len(mine) != 1 else ''}, arch {v['arch']}, "
+                f"{v['epochs']} epoch{'' if v['epochs'] == '1' else 's'}"
                 + (f" capped at {v['max_steps']} steps" if v["max_steps"] not in ("0", "none") else "")
-                + f", batch {v['batch_size']}, Adam lr {v['lr']} halved every {v['lr_halve_every']} epochs, "
+                + f", batch {v['batch_size']}, Adam lr {v['lr']} halved every {v['lr_halve_every']} epoch{'' if v['lr_halve_every'] == '1' else 's'}, "
                   f"latent d {v['latent_dim']}, {v['image_size']}×{v['image_size']} images, {v['precision']}")
         if runs:
             r = {k: _values([run.get(k) for run in runs]) for k in ("total_steps", "data_variant", "n_train", "n_test")}
