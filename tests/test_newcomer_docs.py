@@ -63,3 +63,16 @@ def test_every_command_the_docs_name_is_in_the_help(capsys):
 
     code, out, err = run_cli(["--help"], capsys)
     assert code == 0 and "options-table" in out and "fid-weights" in out
+
+
+def test_a_misspelt_setting_is_answered_with_the_close_key():
+    import pytest
+
+    from wae_bench.config import TrainConfig, from_dict
+    from wae_bench.errors import WaeError
+
+    with pytest.raises(WaeError, match=r"unknown config key 'train.epoch'; did you mean 'train.epochs'\? valid keys"):
+        from_dict(TrainConfig, {"epoch": 3}, "train.")
+    with pytest.raises(WaeError) as e:
+        from_dict(TrainConfig, {"zzzzzz": 3}, "train.")
+    assert "did you mean" not in str(e.value)
