@@ -76,3 +76,11 @@ def test_a_misspelt_setting_is_answered_with_the_close_key():
     with pytest.raises(WaeError) as e:
         from_dict(TrainConfig, {"zzzzzz": 3}, "train.")
     assert "did you mean" not in str(e.value)
+
+
+def test_a_protocol_names_its_weights_by_hash_not_by_a_local_path():
+    from wae_bench.bench.table import protocol_summary
+
+    p = protocol_summary({"weights": {"source": "file /tmp/wae-inception.pth", "sha256": "c11de22c76e3" + "0" * 52}})
+    assert "/tmp" not in p and "weights a --fid-weights file sha256 c11de22c76e3" in p
+    assert "/tmp/" not in (ROOT / "README.md").read_text().split("<!-- results:begin -->")[1].split("<!-- results:end")[0]

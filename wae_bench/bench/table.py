@@ -215,6 +215,13 @@ def budget(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
     return lines
 
 
+def _weights_source(w: dict[str, Any]) -> str:
+    """Where the FID weights came from, without a local path (``file
+    /tmp/x.pth``: a file given with --fid-weights; its sha256 names it)."""
+    source = str(w.get("source", "?"))
+    return "a --fid-weights file" if source.startswith("file ") else source
+
+
 def protocol_summary(p: dict[str, Any], generated: bool = True) -> str:
     """The parts of a recorded protocol that decide whether two scores compare
     (not its timings, paths or device names; ``generated``: nor which columns
@@ -222,7 +229,7 @@ def protocol_summary(p: dict[str, Any], generated: bool = True) -> str:
     w, ref = p.get("weights") or {}, p.get("reference") or {}
     gen = p.get("generated") or {}
     parts = [str(p.get("implementation", "?")), f"features {p.get('features', '?')}",
-             f"weights {w.get('source', '?')}" + (f" sha256 {str(w['sha256'])[:12]}" if w.get("sha256") else ""),
+             f"weights {_weights_source(w)}" + (f" sha256 {str(w['sha256'])[:12]}" if w.get("sha256") else ""),
              *(["generated " + ", ".join(f"{k} {v.get('n', '?')}" for k, v in gen.items() if isinstance(v, dict))]
                if generated else []),
              f"reference {ref.get('split', '?')} split, {ref.get('n', '?')} images of "
