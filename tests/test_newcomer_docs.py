@@ -84,3 +84,45 @@ def test_a_protocol_names_its_weights_by_hash_not_by_a_local_path():
     p = protocol_summary({"weights": {"source": "file /tmp/wae-inception.pth", "sha256": "c11de22c76e3" + "0" * 52}})
     assert "/tmp" not in p and "weights a --fid-weights file sha256 c11de22c76e3" in p
     assert "/tmp/" not in (ROOT / "README.md").read_text().split("<!-- results:begin -->")[1].split("<!-- results:end")[0]
+
+
+def test_the_cifar10_jpeg_recipe_makes_archives_the_loader_reads(tmp_path, monkeypatch):
+    """benchmarks/cifar10_jpeg.py on a synthetic cifar-10-batches-py (md5
+    check off): two zips of <class>/<NNNN>.jpg that `--dataset cifar10`
+    reads as files, each image within JPEG-q75 error of its source."""
+    import pickle
+    import sys
+
+    import numpy as np
+    import torch
+    import torchvision.datasets.cifar as tv_cifar
+
+    from wae_bench.data.builtin import CIFAR10
+    from wae_bench.data import load_split
+
+    monkeypatch.setattr(tv_cifar, "check_integrity", lambda *a, **k: True)
+    folder = tmp_path / "src" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    yy, xx = np.mgrid[0:32, 0:32]
+    smooth = np.stack([(yy * 8) % 256, (xx * 8) % 256, (yy + xx) * 4 % 256]).astype(np.uint8)   # CHW
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(folder / name, "wb") as f:
+            pickle.dump({"data": np.stack([smooth.reshape(-1)] * 2), "labels": [0, 3]}, f)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                                     "ship", "truck"]}, f)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import cifar10_jpeg
+    finally:
+        sys.path.pop(0)
+    assert cifar10_jpeg.main(["--data-root", str(tmp_path / "src"), "--out", str(tmp_path / "out")]) == 0
+    import zipfile
+
+    names = zipfile.ZipFile(tmp_path / "out" / "cifar10-jpeg-train.zip").namelist()
+    assert sorted(names)[:2] == ["airplane/0000.jpg", "airplane/0001.jpg"] and len(names) == 10
+    train = load_split(CIFAR10, str(tmp_path / "out"), "train", 32)
+    assert train.variant == "cifar10-files" and train.images.shape == (10, 3, 32, 32)
+    err = (train.images[0].float() - torch.from_numpy(smooth).float()).abs().mean()
+    assert err < 12, err
+
