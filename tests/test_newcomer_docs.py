@@ -126,3 +126,14 @@ def test_the_cifar10_jpeg_recipe_makes_archives_the_loader_reads(tmp_path, monke
     err = (train.images[0].float() - torch.from_numpy(smooth).float()).abs().mean()
     assert err < 12, err
 
+
+
+def test_the_plugin_pyproject_in_the_docs_is_a_whole_one():
+    """README and plugins.md show a pyproject.toml pip can build: a build
+    system, the project's name and version, the entry point."""
+    for doc in ("README.md", "docs/plugins.md"):
+        text = (ROOT / doc).read_text()
+        block = next(b for b in text.split("```toml")[1:] if "wae_bench.regularizers" in b).split("```")[0]
+        data = tomllib.loads(block)
+        assert data["build-system"]["build-backend"] and data["project"]["name"] and data["project"]["version"], doc
+        assert data["project"]["entry-points"]["wae_bench.regularizers"] == {"pull": "my_pkg.pull:Pull"}, doc
