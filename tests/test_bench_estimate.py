@@ -119,3 +119,49 @@ def test_a_default_cell_is_estimated_with_the_step_mode_it_gets_on_the_device():
     assert (gpu["step_mode"], gpu["channels_last"]) == ("graph", True)
     on_cpu = estimate.Estimator(rates, "cpu").on_device(cfg)
     assert (on_cpu["step_mode"], on_cpu["channels_last"]) == ("eager", False)
+
+
+def test_a_grid_without_any_matching_rate_says_which_settings_have_rates_and_the_flags_for_them():
+    """Never "training 0 s for 0 of N cells": the shipped spec (fp32) on the
+    H200, whose rates are bf16 graph channels-last (and fp32 eager)."""
+    s, cells, configs, evals = cells_of("table1-cifar10.toml", ["bench.seeds=[0]"], "moca-a1-*,ae-a1-*")
+    g = estimate.estimate(cells, configs, evals, "h200", 1, estimate.load_rates())
+    head = estimate.summary(g, len(cells))[0]
+    assert "training 0 s" not in head and "for 0 of" not in head
+    assert ("training not estimated: no measured rates for fp32 graph channels-last compile=none at concurrency 1 "
+            "on h200; rates exist for bf16 graph channels-last compile=none") in head
+    assert f"(for {len(cells)} of these cells with --set train.precision=bf16)" in head
+    # the flags it names do give the estimate
+    s2, cells2, configs2, evals2 = cells_of("table1-cifar10.toml", ["bench.seeds=[0]", "train.precision=bf16"],
+                                            "moca-a1-*,ae-a1-*")
+    g2 = estimate.estimate(cells2, configs2, evals2, "h200", 1, estimate.load_rates())
+    assert not g2.unknown and g2.train_s > 0
+    assert estimate.set_flags(("fp32", "eager", False, "none"), ("bf16", "graph", True, "none")) == \
+        "--set train.precision=bf16 --set train.step_mode=graph --set train.channels_last=true"
+
+
+def test_dry_run_of_final_cells_counts_the_tuning_cells_they_wait_for(tmp_path, capsys):
+    args = ["bench", str(ROOT / "benchmarks/table1-cifar10.toml"), "--dry-run", "--out", str(tmp_path / "res"),
+            "--estimate-on", "NVIDIA H200", *(a for x in FAST for a in ("--set", x))]
+    code, out, err = run_cli([*args, "--only", "moca-a1-*"], capsys)
+    assert code == 0, err
+    spec = specs.load(ROOT / "benchmarks/table1-cifar10.toml", FAST)
+    final = grid.select(grid.expand(spec), "moca-a1-*")
+    n_tune = len(tune.members(grid.expand(spec), final[0]))
+    assert n_tune > 0
+    assert f"for 1 of 1 cell(s) left + {n_tune} tuning cell(s) not selected (they run first" in " ".join(out.split())
+    code, out, err = run_cli([*args, "--only", "moca-a1-*,tune-moca-a1-*"], capsys)   # selected: not mentioned
+    assert code == 0 and "not selected" not in out
+
+
+@pytest.mark.parametrize("only", [None, "moca-*,wae-*,swae-*,sinkhorn-*,rae-*,ae-*"])
+def test_the_estimates_quoted_in_benchmarks_md_are_what_the_commands_beside_them_print(tmp_path, capsys, only):
+    args = ["bench", str(ROOT / "benchmarks/table1-cifar10.toml"), "--dry-run", "--out", str(tmp_path / "res"),
+            "--estimate-on", "NVIDIA H200", *(a for x in FAST for a in ("--set", x)),
+            *(["--only", only] if only else [])]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    flat = " ".join(out.split())
+    printed = "time estimate on" + flat.split("time estimate on", 1)[1].split("not counted")[0] + "not counted"
+    docs = " ".join((ROOT / "docs/benchmarks.md").read_text().split())
+    assert printed in docs, printed

@@ -48,7 +48,7 @@ def test_smoke_spec_end_to_end_then_rerun_skips_everything(tmp_path, capsys):
     for r in rows:
         entries = r.strip("| ").split(" | ")[3:]
         assert len(entries) == 5 and all(e.endswith("(2/2)") for e in entries), r   # every cell, both seeds
-    assert "NOT FID" in md and "1 epochs capped at 8 steps, batch 32" in md
+    assert "NOT FID" in md and "1 epoch capped at 8 steps, batch 32" in md
     table = list(csv.DictReader(io.StringIO((out / "table.csv").read_text())))
     assert {row["digits:samples:fid:status"] for row in table} == {"ok"}
     for name in ("fid-vs-lambda-digits.png", "spectra-moca-tiny-digits.png"):

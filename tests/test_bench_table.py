@@ -125,7 +125,7 @@ def test_table_aggregates_over_seeds_and_marks_missing_and_failed(tmp_path):
     assert "70.50 [2]" in rows[("| vae", "(not stated)", "")]
     assert "1. Somebody et al. 2021, Table 1" in md and "2. Other et al. 2019, Table 2" in md
     assert "| 0.00" not in md and " 0 (" not in md
-    assert "digits: 12 cells, arch tiny, 1 epochs capped at 4 steps, batch 64" in md   # the budget is stated
+    assert "digits: 12 cells, arch tiny, 1 epoch capped at 4 steps, batch 64" in md   # the budget is stated
 
 
 def test_missing_before_anything_ran_is_a_dash(tmp_path):

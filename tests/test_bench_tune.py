@@ -415,3 +415,45 @@ def test_parallel_workers_start_a_final_cell_only_after_its_tuning_group(tmp_pat
     out = runner.run_parallel(other, s, [c for c in cells if c.role != "tune"], ["cpu"], command)
     assert {o.cell.id: o.state for o in out if o.cell.regularizer == "moca"} == {
         "moca-tiny-digits-s0": "waiting", "moca-tiny-digits-s1": "waiting"}
+
+
+def test_a_tune_spec_says_which_regularizers_have_nothing_to_tune(tmp_path, capsys):
+    """No silent "no tuning cells": a plugin without tuning_spans (here ae) is
+    named in one line with the fix; the others are not."""
+    spec = ROOT / "benchmarks/smoke-tune.toml"
+    code, out, err = run_cli(["bench", str(spec), "--dry-run", "--out", str(tmp_path / "r")], capsys)
+    assert code == 0, err
+    assert "ae: nothing to tune (no tuning_spans); give [reg.ae.tune] values to tune it" in err
+    assert "moca: nothing" not in err and "rae-sn: nothing" not in err
+    assert err.count("nothing to tune") == 1
+
+
+def test_the_tuning_section_says_when_the_choice_may_be_seed_noise(tmp_path, capsys, fake, monkeypatch):
+    """One tuning seed: "spread unknown"; two: a choice that beats the next
+    value by less than the seed spread is marked.  The dry-run shows the
+    resolved tuning seeds (the first of bench.seeds by default), not []."""
+    code, out, err = run_cli(["bench", str(SMOKE_TUNE), "--out", str(tmp_path / "d"), "--dry-run"], capsys)
+    assert code == 0 and '"seeds": [0]' in " ".join(out.split()), out
+
+    def noisy(run_dir, **kw):     # λ = 10: 5.0 and 7.0 (mean 6.0, std 1.41); λ = 1: 6.2 twice; λ = 1000: 7.0
+        cfg = json.loads((Path(run_dir) / "config.json").read_text())["config"]
+        lam, seed = cfg["reg"].get("lambda") or 10, cfg["seed"]
+        fid = {1: 6.2, 10: 5.0 + 2 * seed}.get(lam, 7.0)
+        res = {"scores": {w: {"fid": fid} for w in kw["what"]}, "protocol": {"reference": {"split": kw["split"]}},
+               "run": {}}
+        write_json(Path(run_dir) / "results.json", res)
+        return res
+
+    code, err = sched(tmp_path, capsys, "--set", "bench.seeds=[0]")
+    assert code == 0, err
+    md = " ".join((tmp_path / "res" / "table.md").read_text().split())
+    assert "one tuning seed: spread unknown" in md and "below the seed spread" not in md
+    monkeypatch.setattr(wae_bench.evaluate, "evaluate_run", noisy)
+    p = tmp_path / "sched.toml"
+    code, _, err = run_cli(["bench", str(p), "--out", str(tmp_path / "res2"), "--quiet", "--set", "bench.seeds=[0]",
+                            "--set", "tune.seeds=[0,1]"], capsys)
+    assert code == 0, err
+    md = " ".join((tmp_path / "res2" / "table.md").read_text().split())
+    assert "one tuning seed" not in md
+    assert "λ = 10: 6.00 (chosen)" in md
+    assert "(margin 0.20 to λ = 1 is below the seed spread, std 1.00: the choice may be noise)" in md

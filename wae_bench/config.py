@@ -26,6 +26,7 @@ config is saved beside every checkpoint and result.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import keyword
 import tomllib
 import types
@@ -182,7 +183,9 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "", flags: bool = Fa
     kwargs = {}
     for key, value in data.items():
         if key not in fields:
-            raise WaeError(f"unknown config key {where + str(key)!r}; valid keys: {', '.join(fields)}")
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f"did you mean {where + close[0]!r}? " if close else ""
+            raise WaeError(f"unknown config key {where + str(key)!r}; {hint}valid keys: {', '.join(fields)}")
         label = flag_of(key) if flags else where + key
         kwargs[fields[key]] = _coerce(value, hints[fields[key]], label)
     try:

@@ -41,12 +41,32 @@ def scored(regularizers: list[str]) -> list[str]:
 def spec_data(regularizers: list[str], dataset: str, seeds: list[int], sets: list[str] = ()) -> dict[str, Any]:
     """The spec of a head-to-head, with ``sets`` (``section.key=value``) applied."""
     name = f"compare-{dataset}-{'-'.join(regularizers)}"
-    data = {"bench": {"name": name,
-                      "description": f"Head-to-head of {', '.join(regularizers)} on {dataset} (wae-bench compare): "
-                                     f"the dataset's default budget for every regularizer, real FID.",
-                      "datasets": [dataset], "regularizers": list(regularizers), "seeds": list(seeds)},
+    data = {"bench": {"name": name, "datasets": [dataset], "regularizers": list(regularizers), "seeds": list(seeds)},
             "eval": {"metrics": ["fid"], "what": scored(regularizers), "features": "inception"}}
-    return merge(data, parse_sets(sets))
+    overrides = parse_sets(sets)
+    data = merge(data, overrides)
+    about = data["bench"].get("description") or description(regularizers, dataset, overrides, data["eval"])
+    data["bench"] = {"name": data["bench"]["name"], "description": about, **data["bench"]}
+    return data
+
+
+BUDGET = {"train": ("arch", "epochs", "max_steps", "batch_size", "image_size", "latent_dim"),
+          "eval": ("fid_samples",)}   # the settings a "default budget" claim is about
+
+
+def description(regularizers: list[str], dataset: str, overrides: dict[str, Any], ev: dict[str, Any]) -> str:
+    """What the head-to-head is, from the settings it uses: "the dataset's
+    default budget" only where no budget setting is overridden (else the
+    overrides), "real FID" only with Inception features."""
+    changed = [f"{sec}.{k}={_value(overrides[sec][k])}" for sec, keys in BUDGET.items()
+               for k in keys if k in (overrides.get(sec) or {})]
+    budget = (f"the dataset's default budget but {', '.join(changed)}" if changed
+              else "the dataset's default budget")
+    features = ev.get("features")
+    score = "real FID" if features == "inception" else \
+        f"{'stand-in' if features == 'standin' else features} features (NOT FID)"
+    return (f"Head-to-head of {', '.join(regularizers)} on {dataset} (wae-bench compare): "
+            f"{budget} for every regularizer, {score}.")
 
 
 def default_out(spec: specs.Spec, changed: bool) -> Path:

@@ -39,6 +39,7 @@ from wae_bench.registry import DATASETS
 FORMAT = "wae-bench-rates/1"
 KEY = ("device", "arch", "regularizer", "precision", "step_mode", "channels_last", "compile", "batch_size",
        "image_size", "latent_dim", "concurrency")
+SETTINGS = ("precision", "step_mode", "channels_last", "compile")   # of KEY: what ``--set train.X=`` chooses
 RATES = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rates.json"
 
 
@@ -82,6 +83,7 @@ class CellEstimate:
     eval_s: float | None = None
     rate: dict | None = None
     missing: str = ""                # why there is no training estimate
+    settings: tuple | None = None    # its SETTINGS on the device, where no rate matched them
 
     def as_dict(self) -> dict[str, Any]:
         return {"steps": self.steps, "train_s": self.train_s, "eval_images": self.eval_images,
@@ -145,6 +147,7 @@ class Estimator:
         else:
             est.rate = self.step_rate(cfg)
             if est.rate is None:
+                est.settings = settings_of(self.on_device(cfg))
                 est.missing = (f"no measured rate for {describe(self.on_device(cfg))} at concurrency "
                                f"{self.concurrency} on {self.device}")
             else:
@@ -154,6 +157,22 @@ class Estimator:
             if self.fid is not None:
                 est.eval_s = est.eval_images / self.fid["images_per_s"]
         return est
+
+
+def settings_of(cfg: dict) -> tuple:
+    """A cell's (or a rate row's) :data:`SETTINGS` values."""
+    return tuple(cfg.get(k) for k in SETTINGS)
+
+
+def describe_settings(settings: tuple) -> str:
+    """``bf16 graph channels-last compile=none``."""
+    precision, step_mode, channels_last, compile_ = settings
+    return f"{precision} {step_mode}{' channels-last' if channels_last else ''} compile={compile_}"
+
+
+def set_flags(have: tuple, want: tuple) -> str:
+    """The ``--set`` flags that turn settings ``have`` into ``want``."""
+    return " ".join(f"--set train.{k}={w if isinstance(w, str) else json.dumps(w)}" for k, h, w in zip(SETTINGS, have, want) if h != w)
 
 
 def describe(cfg: dict) -> str:
@@ -176,6 +195,9 @@ class GridEstimate:
     standin: int = 0              # cells scored with stand-in features (not estimated)
     eval_rate: dict | None = None
     other_devices: list[str] = field(default_factory=list)   # the rates' devices, when none is this one
+    measured: dict[tuple, int] = field(default_factory=dict)  # SETTINGS measured on this device at this
+    #                                  concurrency -> how many of the unestimated cells each would cover
+    unselected_tuning: int = 0    # tuning cells left that the selected final cells wait for, not selected
 
 
 def estimate(cells: list[Cell], configs: dict[str, dict], evals: dict[str, EvalSettings], device: str,
@@ -203,6 +225,7 @@ def estimate(cells: list[Cell], configs: dict[str, dict], evals: dict[str, EvalS
             out.eval_s += e.eval_s
             refs.add(eval_images(cfg, ev)[1])
     out.train_s = train / concurrency
+    out.measured = _measured(est, [configs[c.id] for c in cells if out.cells[c.id].settings is not None])
     out.eval_rate = est.fid
     if not est.steps and est.fid is None:
         out.other_devices = sorted({r["device"] for part in ("steps", "fid") for r in rates.get(part, [])
@@ -210,6 +233,18 @@ def estimate(cells: list[Cell], configs: dict[str, dict], evals: dict[str, EvalS
     if est.ref_rate is not None:
         out.eval_s += sum(n for _, _, n in refs) / est.ref_rate["images_per_s"]
     return out
+
+
+def _measured(est: Estimator, unestimated: list[dict]) -> dict[tuple, int]:
+    """The settings measured on ``est``'s device at its concurrency, each with
+    the number of ``unestimated`` cells it has a rate for, most first (ties:
+    the settings with the most rows)."""
+    rows = [settings_of(r) for r in est.steps if r.get("concurrency") == est.concurrency]
+    cover = {}
+    for settings in dict.fromkeys(rows):
+        cover[settings] = sum(est.step_rate({**cfg, **dict(zip(SETTINGS, settings))}) is not None
+                              for cfg in unestimated)
+    return dict(sorted(cover.items(), key=lambda kv: (-kv[1], -rows.count(kv[0]))))   # ties: the most measured
 
 
 def _shown(p: Path) -> str:
@@ -224,14 +259,20 @@ def summary(g: GridEstimate, n_cells: int) -> list[str]:
     """The lines ``--dry-run`` prints."""
     known = n_cells - sum(len(v) for v in g.unknown.values())
     scored = n_cells - g.standin - g.no_fid_rate
+    training = (f"training {duration(g.train_s)} for {known} of {n_cells} cell(s) left" if known or not n_cells
+                else f"training not estimated: {_no_rates(g)}")
     lines = [f"time estimate on {g.device}, {g.concurrency} cell(s) at once (measured rates: {g.source}): "
-             f"training {duration(g.train_s)} for {known} of {n_cells} cell(s) left"
+             + training
+             + (f" + {g.unselected_tuning} tuning cell(s) not selected (they run first; not in this estimate)"
+                if g.unselected_tuning else "")
              + (f", evaluation {duration(g.eval_s)} for {scored} ({g.eval_rate['images_per_s']:,.0f} Inception "
                 f"images/s, {g.eval_rate['source']})" if scored else "")
              + "; building, capture, ex-post fits, checkpoints and pictures not counted"]
     if g.other_devices:
         lines.append(f"  nothing measured on {g.device}; the rates file has: {', '.join(g.other_devices)} "
                      f"(choose one with --estimate-on)")
+    if known and g.measured and any(e.settings for e in g.cells.values()):
+        lines.append(f"  {_no_rates(g)}")
     for why, ids in g.unknown.items():
         lines.append(f"  not estimated ({len(ids)} cell(s), e.g. {ids[0]}): {why}")
     if g.no_fid_rate:
@@ -239,6 +280,21 @@ def summary(g: GridEstimate, n_cells: int) -> list[str]:
     if g.standin:
         lines.append(f"  evaluation not estimated ({g.standin} cell(s)): stand-in features")
     return lines
+
+
+def _no_rates(g: GridEstimate) -> str:
+    """Which settings have no rates on the device, which do, and the flags for the best of those."""
+    missing = list(dict.fromkeys(e.settings for e in g.cells.values() if e.settings is not None))
+    if not missing:
+        return "the dataset sizes are not known (below)"
+    text = (f"no measured rates for {', '.join(map(describe_settings, missing))} at concurrency {g.concurrency} "
+            f"on {g.device}")
+    if not g.measured:
+        return text
+    best, covers = next(iter(g.measured.items()))
+    text += f"; rates exist for {', '.join(map(describe_settings, g.measured))}"
+    flags = set_flags(missing[0], best) if len(missing) == 1 else ""
+    return text + (f" (for {covers} of these cells with {flags})" if covers and flags else "")
 
 
 def duration(s: float) -> str:

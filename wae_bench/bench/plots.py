@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,7 @@ def _plot(spec: Spec, key: str, lines: Curve, path: Path, title: str, ylabel: st
         else:  # λ = 0 (Fig. 5) has no place on a log axis: linear near 0
             ax.set_xscale("symlog", linthresh=min([x for x in xs_all if x > 0] or [1.0]))
     ax.set_xlabel(axis_label(key))
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(textwrap.fill(ylabel, 45))   # a long label would run off the figure
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,9 +202,10 @@ def budget(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
         cfgs = [_resolved(c) for c in mine]
         runs = [r for r in (folder.config(c.id) for c in mine) if r]
         v = {k: _values([c.get(k) for c in cfgs]) for k in BUDGET_KEYS}
-        text = (f"{ds}: {len(mine)} cells, arch {v['arch']}, {v['epochs']} epochs"
+        text = (f"{ds}: {len(mine)} cell{'s' if len(mine) != 1 else ''}, arch {v['arch']}, "
+                f"{v['epochs']} epoch{'' if v['epochs'] == '1' else 's'}"
                 + (f" capped at {v['max_steps']} steps" if v["max_steps"] not in ("0", "none") else "")
-                + f", batch {v['batch_size']}, Adam lr {v['lr']} halved every {v['lr_halve_every']} epochs, "
+                + f", batch {v['batch_size']}, Adam lr {v['lr']} halved every {v['lr_halve_every']} epoch{'' if v['lr_halve_every'] == '1' else 's'}, "
                   f"latent d {v['latent_dim']}, {v['image_size']}×{v['image_size']} images, {v['precision']}")
         if runs:
             r = {k: _values([run.get(k) for run in runs]) for k in ("total_steps", "data_variant", "n_train", "n_test")}
@@ -212,6 +215,13 @@ def budget(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
     return lines
 
 
+def _weights_source(w: dict[str, Any]) -> str:
+    """Where the FID weights came from, without a local path (``file
+    /tmp/x.pth``: a file given with --fid-weights; its sha256 names it)."""
+    source = str(w.get("source", "?"))
+    return "a --fid-weights file" if source.startswith("file ") else source
+
+
 def protocol_summary(p: dict[str, Any], generated: bool = True) -> str:
     """The parts of a recorded protocol that decide whether two scores compare
     (not its timings, paths or device names; ``generated``: nor which columns
@@ -219,7 +229,7 @@ def protocol_summary(p: dict[str, Any], generated: bool = True) -> str:
     w, ref = p.get("weights") or {}, p.get("reference") or {}
     gen = p.get("generated") or {}
     parts = [str(p.get("implementation", "?")), f"features {p.get('features', '?')}",
-             f"weights {w.get('source', '?')}" + (f" sha256 {str(w['sha256'])[:12]}" if w.get("sha256") else ""),
+             f"weights {_weights_source(w)}" + (f" sha256 {str(w['sha256'])[:12]}" if w.get("sha256") else ""),
              *(["generated " + ", ".join(f"{k} {v.get('n', '?')}" for k, v in gen.items() if isinstance(v, dict))]
                if generated else []),
              f"reference {ref.get('split', '?')} split, {ref.get('n', '?')} images of "
@@ -279,7 +289,9 @@ def tuning(rep: Report, folder: ResultsDir, cells: list[Cell]) -> None:
     rep.tuning = [f"chosen by the {tune.RULE.format(metric=t.metric)}; scored by {t.metric} of {t.fid_samples} "
                   f"images of each regularizer's sampler ({by_sampler or 'none'}) against the validation split: "
                   f"{t.holdout} training images held out of every tuning run (a seeded random subset, the same "
-                  f"for every run of a dataset), never the test split; tuning seeds {spec.tune_seeds}"]
+                  f"for every run of a dataset), never the test split; tuning seeds {spec.tune_seeds}"
+                  + ("; one tuning seed: spread unknown, so a choice by a small margin may be noise (give "
+                     "tune.seeds two or more seeds)" if len(spec.tune_seeds) == 1 else "")]
     rep.tuning += [f"tuning budget: {line}" for line in budget(folder, spec, tcells)]
     rep.tuning += [f"tuning evaluation {line}" for line in protocol(folder, spec, tcells, generated=False)
                    if line.startswith("recorded")]
@@ -320,11 +332,28 @@ def _tuning_line(rep: Report, folder: ResultsDir, final: Cell, cells: list[Cell]
                                 **{f"tuned:{k}": format_value(v) for k, v in p.values.items()},
                                 "state": p.state, f"val:{metric}": "" if p.mean is None else repr(p.mean),
                                 "seeds": len(p.scores), "chosen": chosen, "error": p.errors[0] if p.errors else ""})
-    status = ("" if rec else " (best so far: its final cells have not run)" if pick
+    status = _within_spread(ch, pick) + ("" if rec else " (best so far: its final cells have not run)" if pick
               else " (waiting for its tuning cells)" if ch.pending else " (every value failed)")
     where = " · ".join([final.regularizer, final.arch, final.dataset,
                         *(f"{axis_label(k)} = {format_value(v)}" for k, v in final.axes)])
     return f"{where}, validation {metric}: " + "; ".join(parts) + status
+
+
+def _within_spread(ch: tune.Choice, pick: dict[str, Any] | None) -> str:
+    """A note where the chosen value beats the next best by less than the
+    seed spread (the pooled sample std of the two points' scores); nothing
+    with one seed (the header says the spread is unknown there)."""
+    ok = [p for p in ch.points if p.mean is not None]
+    best = next((p for p in ok if p.values == pick), None)
+    rest = sorted((p for p in ok if p is not best), key=lambda p: p.mean)
+    if best is None or not rest or min(len(best.scores), len(rest[0].scores)) < 2:
+        return ""
+    spread = math.sqrt((statistics.variance(best.scores) + statistics.variance(rest[0].scores)) / 2)
+    margin = rest[0].mean - best.mean
+    if margin >= spread:
+        return ""
+    return (f" (margin {margin:.2f} to {_assign(rest[0].values)} is below the seed spread, std {spread:.2f}: "
+            f"the choice may be noise)")
 
 
 def tuning_csv(rep: Report) -> str:

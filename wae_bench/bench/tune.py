@@ -101,6 +101,16 @@ def members(cells: list[Cell], final: Cell) -> list[Cell]:
     return [c for c in cells if c.role == "tune" and c.group == final.group]
 
 
+def nothing_to_tune(spec: Spec, cells: list[Cell]) -> list[str]:
+    """One line per regularizer of a ``[tune]`` spec whose cells have nothing
+    to tune (its plugin has no :attr:`~wae_bench.regularizer.Regularizer.tuning_spans`
+    and the spec gives no ``[reg.NAME.tune]``): they train once at their settings."""
+    if spec.tune is None:
+        return []
+    regs = dict.fromkeys(c.regularizer for c in cells if c.role == "plain")
+    return [f"{r}: nothing to tune (no tuning_spans); give [reg.{r}.tune] values to tune it" for r in regs]
+
+
 def tuned_values(cell: Cell) -> dict[str, Any]:
     return {k: v for k, v in cell.axes if k in cell.tuned}
 

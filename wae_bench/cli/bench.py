@@ -33,14 +33,20 @@ def _tuned(folder, spec, cell, everything) -> tuple[dict | None, str]:
     return values, "tuned " + ", ".join(f"{table.axis_label(k)} = {grid.format_value(v)}" for k, v in values.items())
 
 
-def _estimate(spec, cells, configs, states, device: str | None, estimate_on: str | None, concurrent: int | None):
+def _estimate(folder, spec, cells, everything, configs, states, device: str | None, estimate_on: str | None,
+              concurrent: int | None):
     """The time estimate of the cells still to run (:mod:`wae_bench.bench.estimate`), or None without rates."""
     from wae_bench.bench import estimate, tune
 
     todo = [c for c in cells if states[c.id] not in ("done", "diverged")]
     kind = estimate_on or estimate.device_kind(device or (configs[cells[0].id]["device"] if cells else "auto"))
-    return estimate.estimate(todo, configs, {c.id: tune.eval_settings(spec, c) for c in todo}, kind,
-                             concurrent or 1), len(todo)
+    est = estimate.estimate(todo, configs, {c.id: tune.eval_settings(spec, c) for c in todo}, kind, concurrent or 1)
+    if est is not None:   # the tuning cells the selected final cells wait for, left out by --only or --shard
+        chosen = {c.id for c in cells}
+        waited = {t.id: t for c in todo if c.role == "final" for t in tune.members(everything, c) if t.id not in chosen}
+        est.unselected_tuning = sum(tune.cell_state(folder, spec, t) not in ("done", "diverged")
+                                    for t in waited.values())
+    return est, len(todo)
 
 
 def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json: bool, device: str | None = None,
@@ -54,7 +60,7 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
         if c.role == "final":   # the tuned settings: the chosen values, or null while pending
             values, notes[c.id] = _tuned(folder, spec, c, everything)
             configs[c.id] = tune.apply(configs[c.id], values or {k: None for k in c.tuned})
-    est, n_todo = _estimate(spec, cells, configs, states, device, estimate_on, concurrent)
+    est, n_todo = _estimate(folder, spec, cells, everything, configs, states, device, estimate_on, concurrent)
     if as_json:
         click.echo(json.dumps([{"id": c.id, "role": c.role, "state": states[c.id], "config": configs[c.id],
                                 **({"tuning": notes[c.id]} if c.id in notes else {}),
@@ -71,8 +77,9 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
                  soft_wrap=True)
     stdout.print(f"evaluation: {json.dumps({k: v for k, v in vars(spec.eval).items()})}", soft_wrap=True)
     if spec.tune is not None:
-        stdout.print(f"tuning: {json.dumps(vars(spec.tune))}; tuning cells are scored on the validation split "
-                     f"(the held-out training images) by their regularizer's sampler", soft_wrap=True)
+        stdout.print(f"tuning: {json.dumps({**vars(spec.tune), 'seeds': spec.tune_seeds})}; tuning cells are scored on "
+                     f"the validation split (the held-out training images) by their regularizer's sampler",
+                     soft_wrap=True)
     t = Table(show_lines=False)
     for h in ("#", "cell", "state", "est. train", "settings of this cell (resolved)"):
         t.add_column(h, overflow="fold", no_wrap=h == "cell")   # (a cell id is one word to copy)
@@ -139,6 +146,10 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
     part = grid.parse_shard(shard)
     cells = grid.select(grid.shard(everything, part), only)
     folder.check(spec)  # a folder of another spec is refused before anything runs
+    from wae_bench.bench.tune import nothing_to_tune
+
+    for line in nothing_to_tune(spec, everything):
+        console.print(line, markup=False)
     if dry_run:
         _dry_run(folder, spec, cells, everything, configs, as_json, device, estimate_on, concurrent)
         return

@@ -164,9 +164,9 @@ def markdown() -> str:
     return "\n".join(out)
 
 
-@click.command("options-table", hidden=True)
+@click.command("options-table")
 def options_table_cmd():
-    """Print docs/options.md: the table of every declared option."""
+    """Print the table of every declared option (docs/options.md) as Markdown."""
     click.echo(markdown(), nl=False)
 
 
