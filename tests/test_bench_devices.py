@@ -55,3 +55,28 @@ def test_cpu_workers_share_the_cores(monkeypatch):
     assert "OMP_NUM_THREADS" not in child_env(["cuda:0", "cuda:1"])
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert child_env(["cpu", "cpu"])["OMP_NUM_THREADS"] == "3"     # the user's setting wins
+
+
+def test_a_sigterm_to_the_parent_of_workers_exits_143(tmp_path):
+    """A scheduler's SIGTERM to `bench --devices` stops the workers and exits
+    128 + SIGTERM, as a sequential bench does (it used to exit 130)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.bench_helpers import tiny_spec
+    from tests.reliability_helpers import env
+
+    spec = tmp_path / "s.toml"
+    spec.write_text(tiny_spec("term", ["moca"], [0, 1], 100000, [], ckpt_every=50))
+    out = tmp_path / "res"
+    p = subprocess.Popen([sys.executable, "-m", "wae_bench", "bench", str(spec), "--out", str(out), "--devices",
+                          "cpu,cpu", "--quiet"], env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True)
+    deadline = time.time() + 240
+    while not list(out.glob("cells/*/metrics.jsonl")) and time.time() < deadline and p.poll() is None:
+        time.sleep(0.5)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=240)
+    assert p.returncode == 128 + signal.SIGTERM, err[-2000:]

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from wae_bench import evaluate
+from wae_bench import evaluate, interrupt
 from wae_bench.bench import grid, tune
 from wae_bench.bench.folder import WORKER_ENV, ResultsDir, has_scores
 from wae_bench.bench.grid import Cell
@@ -269,6 +269,7 @@ def child_env(devices: list[str]) -> dict[str, str]:
 
 
 def _raise_interrupt(signum, frame):
+    interrupt.note(signal.Signals(signum).name)   # (the exit status is 128 + N of the signal received)
     raise KeyboardInterrupt
 
 
