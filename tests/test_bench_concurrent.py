@@ -174,3 +174,22 @@ def test_a_grid_that_will_not_fit_is_refused_in_one_line(tmp_path, steps, capsys
     code, _, err = bench(spec, tmp_path / "res", capsys, "--concurrent", "3")
     assert code == 0, err
     assert all((c / "results.json").is_file() for c in cells(tmp_path / "res"))
+
+
+def test_a_final_cell_waiting_for_its_tuning_cells_is_not_rechecked_every_round(tmp_path, steps, capsys,
+                                                                                 monkeypatch):
+    """Whether a queued cell may start changes only when a cell ends: the
+    scheduler asks again then, not on every round of steps (each ask reads
+    and resolves every tuning cell's run: milliseconds against a GPU step's
+    2.5)."""
+    from wae_bench.bench import tune
+
+    real, asked = tune.ready, []
+    monkeypatch.setattr(tune, "ready", lambda *a, **k: asked.append(1) or real(*a, **k))
+    tuned = '[tune]\nholdout = 100\nmax_steps = 24\n\n[reg.moca.tune]\n"reg.lambda" = [1, 10]\n'
+    spec = tmp_path / "t.toml"
+    spec.write_text(tiny_spec("tuned", ["moca"], [0], 4, ["n"], ckpt_every=50, grid=tuned))
+    code, _, err = bench(spec, tmp_path / "res", capsys, "--concurrent", "3")
+    assert code == 0, err
+    assert len(steps) == 2 * 24 + 4                        # both tuning cells, then the final one
+    assert len(asked) <= 8, len(asked)                      # (was one ask per round: ~24)

@@ -231,12 +231,15 @@ def run_concurrent(folder: ResultsDir, spec: Spec, cells: list[Cell], n: int, *,
             slot.stream.synchronize()
             gc.collect()
 
+    blocked = -1   # len(out) when no queued cell could start: none can until another cell ends
     with StopFlag() as stop:
         try:
             while queue or active:
-                while queue and len(active) < n and not stop.is_set() and _room(memory, active):
+                while queue and len(active) < n and blocked != len(out) and not stop.is_set() and _room(memory,
+                                                                                                        active):
                     i = runnable()
                     if i is None:
+                        blocked = len(out)
                         break
                     slot = start(queue.pop(i))
                     if slot is not None:

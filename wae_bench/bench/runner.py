@@ -213,11 +213,16 @@ def run_parallel(folder: ResultsDir, spec: Spec, cells: list[Cell], devices: lis
         busy = {c.id for c in queue} | {cell.id for _, cell, _, _ in running.values()}
         return next((i for i, c in enumerate(queue) if tune.ready(folder, spec, c, everything, busy)), None)
 
+    blocked = -1   # len(out) when no queued cell could start: none can until another cell ends
     try:
         while queue or running:
             for slot, dev in enumerate(devices):
-                i = runnable() if slot not in running and queue else None
-                if i is not None:
+                if slot in running or not queue or blocked == len(out):
+                    continue
+                i = runnable()
+                if i is None:
+                    blocked = len(out)
+                else:
                     cell = queue.pop(i)
                     log = open(folder.log_path(cell.id), "w")
                     proc = subprocess.Popen(command(cell, dev), stdout=log, stderr=subprocess.STDOUT,
