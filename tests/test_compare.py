@@ -93,3 +93,21 @@ def test_missing_fid_weights_is_one_line_before_any_training(clean_env, capsys, 
     assert code == 2 and err.count("\n") == 1, err
     assert "FID Inception weights not found" in err and "--set eval.features=standin" in err
     assert not (clean_env / "runs").exists()
+
+
+def test_the_shorthand_flags_make_the_spec_their_sets_make(tmp_path, capsys, monkeypatch):
+    """--epochs, --fid-samples and --features are --set train.epochs, eval.fid_samples
+    and eval.features: the same generated spec, so the same (cached) folder."""
+    monkeypatch.chdir(tmp_path)
+    small = ["--set", "train.max_steps=2", "--set", "train.latent_dim=8", "--set", "train.image_size=8",
+             "--set", 'train.expost=["gmm"]', "--quiet"]
+    code, _, err = run_cli(["compare", "moca", "--epochs", "1", "--fid-samples", "16", "--features", "standin",
+                            *small], capsys)
+    assert code == 0, err
+    (folder,) = (tmp_path / "runs" / "compare").iterdir()
+    spec = specs.load(folder / compare.SPEC_FILE)
+    assert (spec.train["epochs"], spec.eval.fid_samples, spec.eval.features) == (1, 16, "standin")
+    code, _, err = run_cli(["compare", "moca", "--set", "train.epochs=1", "--set", "eval.fid_samples=16",
+                            "--set", 'eval.features="standin"', *small], capsys)
+    assert code == 0 and "skipping 1 cell(s) already done" in err, err
+    assert len(list((tmp_path / "runs" / "compare").iterdir())) == 1

@@ -23,20 +23,31 @@ from wae_bench.progress import stdout
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds, e.g. 0,1,2.")
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override the generated spec, e.g. --set train.epochs=5 --set eval.fid_samples=200 (repeatable).")
+@click.option("--epochs", type=int, help="Training epochs of every cell (the same as --set train.epochs=N).")
+@click.option("--fid-samples", type=int, help="Generated images per FID (the same as --set eval.fid_samples=N).")
+@click.option("--features", type=click.Choice(["inception", "standin"]),
+              help="standin: a quick smoke test that is NOT FID (the same as --set eval.features=standin).")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Results folder. Default runs/compare/DATASET-REGS (plus the spec's hash with --set or --seeds).")
 @click.option("--fid-weights", type=click.Path(dir_okay=False), help="Offline FID Inception weights (eval.fid_weights).")
 @click.option("--device", help="Device of every cell (cpu, cuda, cuda:N). Default auto.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def compare_cmd(regularizers, dataset, data_root, seeds, sets, out, fid_weights, device, quiet):
+def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_samples, features, out, fid_weights,
+                device, quiet):
     """Train and score REG... alike (the dataset's default budget, real FID), then print the table and
-    each one's pictures and write the HTML report. Resumable: rerun it to continue."""
+    each one's pictures and write the HTML report. Scores the prior samples, the reconstructions (REC) and
+    each regularizer's own sampler (the ex-post GMM for the AE and the RAE family). Resumable: rerun it
+    to continue."""
     # (import torch, ~2 s: `wae-bench --help` must not)
     from wae_bench.bench import compare, grid, report, runner
     from wae_bench.bench import spec as specs
     from wae_bench.bench.folder import ResultsDir
     from wae_bench.cli.bench import summarize, write_table
 
+    shorthand = [*([f"train.epochs={epochs}"] if epochs is not None else []),
+                 *([f"eval.fid_samples={fid_samples}"] if fid_samples is not None else []),
+                 *([f"eval.features={json.dumps(features)}"] if features else [])]
+    sets = (*shorthand, *sets)   # (a --set of the same key, given after, wins)
     try:
         seed_list = [int(s) for s in split_list(seeds)]
     except ValueError:
