@@ -161,6 +161,52 @@ def test_hash_ignores_locations_but_not_results(tmp_path):
     assert load(tmp_path, "", ["reg.moca.K=128"]).hash() != h
 
 
+TUNE = """
+[tune]
+holdout = 300
+epochs = 1
+"""
+
+
+def test_hash_leaves_out_the_seeds_but_not_the_tuning_seeds_they_imply(tmp_path):
+    h = load(tmp_path).hash()                                       # seeds 0, 1, 2
+    assert load(tmp_path, "", ["bench.seeds=[0]"]).hash() == h
+    assert load(tmp_path, "", ["bench.seeds=[0,1,2,3,4]"]).hash() == h
+    # with [tune] and no tune.seeds, the first seed is the tuning seed: it decides every choice
+    t = load(tmp_path, TUNE).hash()
+    assert t != h and load(tmp_path, TUNE, ["bench.seeds=[0,5]"]).hash() == t
+    assert load(tmp_path, TUNE, ["bench.seeds=[1,0]"]).hash() != t
+    assert load(tmp_path, TUNE, ["tune.seeds=[0]"]).hash() == t      # the same seeds, spelled out
+    fixed = load(tmp_path, TUNE, ["tune.seeds=[7]"]).hash()
+    assert fixed != t and load(tmp_path, TUNE, ["tune.seeds=[7]", "bench.seeds=[3]"]).hash() == fixed
+
+
+def test_more_seeds_are_added_to_a_folder_and_its_record_keeps_every_seed(tmp_path):
+    folder = ResultsDir(tmp_path / "results")
+    assert folder.claim(load(tmp_path, "", ["bench.seeds=[0]"])) == []
+    assert folder.claim(load(tmp_path, "", ["bench.seeds=[0,1,2]"])) == [1, 2]
+    assert folder.spec().bench.seeds == [0, 1, 2]
+    assert folder.claim(load(tmp_path, "", ["bench.seeds=[1]"])) == []        # fewer: nothing dropped
+    assert folder.spec().bench.seeds == [0, 1, 2]
+    assert folder.claim(load(tmp_path, "", ["bench.seeds=[4,0]"])) == [4]
+    assert folder.spec().bench.seeds == [0, 1, 2, 4]
+    with pytest.raises(WaeError, match="different spec"):                   # the grid itself still counts
+        folder.claim(load(tmp_path, "", ["bench.seeds=[5]", "train.max_steps=5"]))
+
+
+def test_a_folder_recorded_under_an_older_hash_stays_its_specs(tmp_path):
+    """What the hash covers may change between versions (it left out the seeds
+    later): the recorded spec is hashed again, so its folder is not refused."""
+    import json
+
+    folder = ResultsDir(tmp_path / "results")
+    folder.claim(load(tmp_path))
+    rec = json.loads(folder.spec_path.read_text())
+    folder.spec_path.write_text(json.dumps({**rec, "hash": "0123456789abcdef"}))
+    folder.claim(load(tmp_path))
+    assert json.loads(folder.spec_path.read_text())["hash"] == load(tmp_path).hash()
+
+
 def test_a_folder_of_another_spec_is_refused_before_anything_runs(tmp_path, capsys):
     folder = ResultsDir(tmp_path / "results")
     folder.claim(load(tmp_path))

@@ -89,6 +89,22 @@ def test_grid_runs_every_cell_then_a_rerun_skips_everything(tmp_path, calls, cap
     assert calls.train == [] and calls.eval == []             # nothing ran again
 
 
+def test_seeds_added_to_a_finished_grid_train_only_their_cells(tmp_path, calls, capsys):
+    assert bench(tmp_path, "--set", "bench.seeds=[0]")[0] == 0
+    assert calls.train == [i for i in IDS if i.endswith("s0")]
+    calls.train.clear(), calls.eval.clear()
+    capsys.readouterr()
+    assert bench(tmp_path)[0] == 0                                      # the spec's seeds 0, 1
+    assert calls.train == calls.eval == [i for i in IDS if i.endswith("s1")]
+    err = capsys.readouterr().err
+    assert "adding seed 1 to" in err and "cells already done are kept" in err
+    md = (tmp_path / "res" / "table.md").read_text()
+    assert "| moca | tiny | 1 | 1.50 ± 0.71 (2/2) |" in md
+    calls.train.clear()
+    assert bench(tmp_path, "--set", "bench.seeds=[0]")[0] == 0          # fewer seeds: seed 1 stays in the table
+    assert calls.train == [] and "(2/2)" in (tmp_path / "res" / "table.md").read_text()
+
+
 def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, calls, monkeypatch, capsys):
     monkeypatch.setenv("FAIL_EVAL", "1")
     code, _ = bench(tmp_path)

@@ -72,7 +72,8 @@ def description(regularizers: list[str], dataset: str, overrides: dict[str, Any]
 def default_out(spec: specs.Spec, changed: bool) -> Path:
     """``runs/compare/<dataset>-<regularizers>``; with settings changed from
     the defaults, the spec's hash is appended, so each setting has its own
-    cache instead of a refused folder."""
+    cache instead of a refused folder (seeds are not in the hash: more seeds
+    add to the folder of the same settings)."""
     name = spec.name.removeprefix("compare-")
     return Path("runs") / "compare" / (f"{name}-{spec.hash()[:8]}" if changed else name)
 

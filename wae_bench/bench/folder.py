@@ -11,6 +11,8 @@
 
 A folder belongs to one spec: a run with a spec of another hash is refused
 before anything runs (several machines with the same spec may share it).
+The hash leaves out ``bench.seeds``, so a spec run again with more seeds
+adds their cells here; spec.json then lists every seed asked for.
 One `wae-bench bench` of the whole grid works in a folder at a time; shards
 and ``--only`` runs may work side by side, every cell under its own lock
 (:meth:`ResultsDir.lock`, :meth:`ResultsDir.cell_lock`).
@@ -65,7 +67,9 @@ class ResultsDir:
         rec = self.record()
         if rec is None and self.cells_path.is_dir() and any(self.cells_path.iterdir()):
             raise WaeError(f"{str(self.path)!r} holds cells but no spec.json; use another --out")
-        if rec is not None and rec["hash"] != spec.hash():
+        # (the recorded spec's hash as computed now: a folder written before a
+        # change of what the hash covers stays its spec's)
+        if rec is not None and specs.spec_hash(rec["spec"]) != spec.hash():
             changed = specs.differences(rec["spec"], spec.raw)
             shown = ", ".join(changed[:4]) + (", ..." if len(changed) > 4 else "")
             raise WaeError(f"results folder {str(self.path)!r} was made by a different spec "
@@ -101,19 +105,23 @@ class ResultsDir:
         return lock.hold(self.cell_dir(cell.id), f"wae-bench bench (cell {cell.id})", what=f"cell {cell.id}",
                          fix="it runs in that process; rerun this command after it to pick up what is left")
 
-    def claim(self, spec: Spec) -> None:
+    def claim(self, spec: Spec) -> list[int]:
         """Record ``spec`` here, or refuse if the folder holds another spec's
-        results (one process at a time: two specs cannot both claim it)."""
+        results (one process at a time: two specs cannot both claim it).
+        Returns the seeds ``spec`` adds to the recorded ones; the record keeps
+        every seed asked for so far (:func:`~wae_bench.bench.spec.seeds_added`)."""
         with lock.hold(self.path, "wae-bench bench (claiming the folder)", name=f"{lock.LOCK_NAME}-spec", wait=True):
-            self._claim(spec)
+            return self._claim(spec)
 
-    def _claim(self, spec: Spec) -> None:
+    def _claim(self, spec: Spec) -> list[int]:
         rec = self.check(spec)
+        added, raw = ([], spec.raw) if rec is None else specs.seeds_added(rec["spec"], spec.raw)
         source = Path(spec.source)
         new = {"format": FORMAT, "name": spec.name, "hash": spec.hash(), "source": spec.source,
-               "toml": source.read_text() if source.is_file() else "", "spec": spec.raw}
+               "toml": source.read_text() if source.is_file() else "", "spec": raw}
         if rec is None or {k: rec.get(k) for k in new} != new:
             atomic.write_json(self.spec_path, {**new, "written": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        return added
 
     def spec(self) -> Spec:
         rec = self.record()

@@ -22,6 +22,9 @@ Sections (unknown keys are refused, as everywhere in wae-bench)::
 The spec's hash covers everything that changes a result; locations and
 bookkeeping (data_root, device, ckpt_every, fid_weights, description, cited)
 are left out, so machines with different paths can share a results folder.
+So is ``bench.seeds`` (each cell id carries its seed): a finished grid takes
+more seeds in the same folder (``--set 'bench.seeds=[0,1,2]'``) as long as
+the tuning seeds stay the same.
 """
 from __future__ import annotations
 
@@ -70,7 +73,8 @@ class BenchInfo:
     regularizers: list[str]
     description: str = ""
     archs: list[str] = field(default_factory=list)
-    seeds: list[int] = field(default_factory=lambda: [0])
+    seeds: list[int] = field(default_factory=lambda: list(BenchInfo.DEFAULT_SEEDS))
+    DEFAULT_SEEDS: typing.ClassVar[tuple[int, ...]] = (0,)
 
     def __post_init__(self):
         check_name(self.name)
@@ -283,9 +287,15 @@ def load(path: str | Path, sets: typing.Iterable[str] = ()) -> Spec:
 
 
 def _strip(data: dict[str, Any]) -> dict[str, Any]:
-    """The part of a spec that decides results (see the module docstring)."""
+    """The part of a spec that decides results (see the module docstring).
+    ``bench.seeds`` is not part of it (cell ids carry their seed, so seeds can
+    be added to a results folder, :func:`seeds_added`), but the tuning seeds
+    it gives by default are: they decide every final cell's tuned values."""
     out = {k: v for k, v in data.items() if k != "cited"}
-    out["bench"] = {k: v for k, v in out.get("bench", {}).items() if k != "description"}
+    bench = out.get("bench", {})
+    if "tune" in out and not out["tune"].get("seeds"):
+        out["tune"] = {**out["tune"], "seeds": list(bench.get("seeds", BenchInfo.DEFAULT_SEEDS))[:1]}
+    out["bench"] = {k: v for k, v in bench.items() if k not in ("description", "seeds")}
     out["train"] = {k: v for k, v in out.get("train", {}).items() if k not in LOCATION_KEYS}
     out["dataset"] = {n: {k: v for k, v in t.items() if k not in LOCATION_KEYS}
                       for n, t in out.get("dataset", {}).items()}
@@ -296,6 +306,20 @@ def _strip(data: dict[str, Any]) -> dict[str, Any]:
 def spec_hash(raw: dict[str, Any]) -> str:
     text = json.dumps(_strip(raw), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def seeds_added(recorded: dict[str, Any], raw: dict[str, Any]) -> tuple[list[int], dict[str, Any]]:
+    """A results folder recorded with raw spec ``recorded`` is asked to run
+    spec ``raw`` of the same hash: the seeds ``raw`` adds, and the raw spec to
+    record, whose ``bench.seeds`` are the recorded ones then the added ones
+    (a run of fewer seeds never drops the others' cells from the table)."""
+    def seeds(d: dict[str, Any]) -> list[int]:
+        return list(d.get("bench", {}).get("seeds", BenchInfo.DEFAULT_SEEDS))
+    old = seeds(recorded)
+    added = [s for s in seeds(raw) if s not in old]
+    if old == seeds(raw):
+        return added, raw
+    return added, {**raw, "bench": {**raw.get("bench", {}), "seeds": old + added}}
 
 
 def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:

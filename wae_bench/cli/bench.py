@@ -154,7 +154,7 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
         _dry_run(folder, spec, cells, everything, configs, as_json, device, estimate_on, concurrent)
         return
     with folder.lock(part, only):
-        folder.claim(spec)
+        claim(folder, spec)
         _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, devices, concurrent, skip_failed,
              no_table, quiet)
 
@@ -181,6 +181,15 @@ def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, d
     if not no_table:
         write_table(folder)
     summarize(folder, outcomes)
+
+
+def claim(folder, spec) -> None:
+    """Record ``spec`` in ``folder`` (:meth:`ResultsDir.claim`), saying which seeds it adds."""
+    added = folder.claim(spec)
+    if added:
+        console.print(f"adding seed{'s' if len(added) > 1 else ''} {', '.join(map(str, added))} to {folder.path} "
+                      f"(the cells already done are kept; its table now covers seeds "
+                      f"{', '.join(map(str, folder.spec().bench.seeds))})", soft_wrap=True)
 
 
 def summarize(folder, outcomes) -> None:

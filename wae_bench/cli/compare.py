@@ -28,7 +28,8 @@ from wae_bench.progress import stdout
 @click.option("--features", type=click.Choice(["inception", "standin"]),
               help="standin: a quick smoke test that is NOT FID (the same as --set eval.features=standin).")
 @click.option("--out", type=click.Path(file_okay=False),
-              help="Results folder. Default runs/compare/DATASET-REGS (plus the spec's hash with --set or --seeds).")
+              help="Results folder. Default runs/compare/DATASET-REGS (plus the spec's hash with --set); more --seeds "
+                   "add to the same folder.")
 @click.option("--fid-weights", type=click.Path(dir_okay=False), help="Offline FID Inception weights (eval.fid_weights).")
 @click.option("--device", help="Device of every cell (cpu, cuda, cuda:N). Default auto.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
@@ -42,7 +43,7 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
     from wae_bench.bench import compare, grid, report, runner
     from wae_bench.bench import spec as specs
     from wae_bench.bench.folder import ResultsDir
-    from wae_bench.cli.bench import summarize, write_table
+    from wae_bench.cli.bench import claim, summarize, write_table
 
     shorthand = [*([f"train.epochs={epochs}"] if epochs is not None else []),
                  *([f"eval.fid_samples={fid_samples}"] if fid_samples is not None else []),
@@ -56,7 +57,7 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
                  *([f"eval.fid_weights={json.dumps(fid_weights)}"] if fid_weights else [])]
     data = compare.spec_data(list(regularizers), dataset, seed_list or [0], [*sets, *locations])
     spec = specs.parse(data)
-    folder = ResultsDir(out or compare.default_out(spec, changed=bool(sets) or seed_list != [0]))
+    folder = ResultsDir(out or compare.default_out(spec, changed=bool(sets)))
     cells = grid.expand(spec)
     grid.resolve_all(cells)          # every cell valid before anything runs
     folder.check(spec)               # a folder of another spec is refused before anything is written
@@ -66,7 +67,7 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
             *(["--seeds", seeds] if seed_list != [0] else []), *(a for s in sets for a in ("--set", s))]
     _write_once(path, compare.spec_file_text(data, shlex.join(["wae-bench", "compare", *args])))
     spec = specs.load(path)
-    folder.claim(spec)
+    claim(folder, spec)
     outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet)
     rep = write_table(folder)
     _print_pictures(compare.picture_rows(folder, cells), report.write(folder, rep))
