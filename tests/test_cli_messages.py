@@ -95,6 +95,38 @@ def test_the_header_shows_the_precision_and_bf16_on_a_cpu_warns_once(tmp_path, c
     assert capsys.readouterr().err == ""
 
 
+def test_a_provisional_default_is_flagged_in_list_and_a_run_unless_given(tmp_path, capsys, monkeypatch):
+    """MoCA's paper λ on CIFAR-10 / CelebA is not settled in our units: `list`
+    marks it, a run that uses it says so once, a λ the user gives is not flagged."""
+    from wae_bench.config import TrainConfig
+    from wae_bench.registry import REGULARIZERS
+    from wae_bench.run import train
+    from wae_bench.run.build import resolve
+
+    def plan(**kw):
+        return resolve(TrainConfig(regularizer="moca", **kw))
+    assert set(plan(dataset="cifar10").provisional) == {"lambda_"}
+    assert "FID 154.6" in plan(dataset="cifar10").provisional["lambda_"]
+    assert set(plan(dataset="celeba", arch="a2").provisional) == {"lambda_"}
+    assert plan(dataset="digits").provisional == {}
+    assert plan(dataset="cifar10", reg={"lambda": 30.0}).provisional == {}
+    assert resolve(TrainConfig(regularizer="wae-mmd", dataset="cifar10")).provisional == {}
+    code, out, _ = run_cli(["list", "--dataset", "cifar10"], capsys)
+    assert code == 0 and "lambda=1000.0*†" in out and "† moca's lambda on cifar10 with a1 is provisional" in out
+    code, out, _ = run_cli(["list"], capsys)
+    assert code == 0 and "†" not in out
+    # a run: the note once (the digits default stands in for a provisional one)
+    moca = REGULARIZERS.get("moca")
+    monkeypatch.setattr(moca, "provisional", classmethod(lambda cls, setup: {"lambda_": "WHY"}))
+    monkeypatch.setattr(train, "_SAID", set())
+    args = ["--quiet", "--device", "cpu", *TINY, "--set", "image_size=8", "--batch-size", "16", "--set", "max_steps=1"]
+    code, _, err = run_cli(["run", "--out", str(tmp_path / "a"), *args], capsys)
+    assert code == 0 and err.count("note: moca's lambda = 100 on tiny/digits is provisional: WHY") == 1, err
+    monkeypatch.setattr(train, "_SAID", set())
+    code, _, err = run_cli(["run", "--out", str(tmp_path / "b"), "--lambda", "30", *args], capsys)
+    assert code == 0 and "provisional" not in err, err
+
+
 def _signal_at_step(monkeypatch, sig, at: int) -> None:
     """A real ``sig`` to this process during training step ``at`` (1-based)."""
     import os

@@ -167,6 +167,14 @@ class Regularizer(nn.Module):
         return {}
 
     @classmethod
+    def provisional(cls, setup: Setup) -> dict[str, str]:
+        """Defaults for this ``setup`` that measurement has not settled yet,
+        each with why (``{"lambda_": "the paper's value, ..."}``): `wae-bench
+        list` marks them and a run that uses one says so once.  Empty by
+        default; a setting the user gives is never flagged."""
+        return {}
+
+    @classmethod
     def tuning_grid(cls, setup: Setup) -> dict[str, list]:
         """The axes the tuning protocol searches (a bench spec's ``[tune]``,
         :mod:`wae_bench.bench.tune`) and their default values, e.g.

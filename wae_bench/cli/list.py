@@ -35,6 +35,18 @@ def _defaults(name: str, dataset: str, arch: str | None) -> dict | None:
         return None
 
 
+def _provisional(name: str, dataset: str, arch: str | None) -> dict[str, str]:
+    """Defaults of ``name`` here that measurement has not settled (:meth:`Regularizer.provisional`)."""
+    from wae_bench.config import TrainConfig, key_of
+    from wae_bench.run.build import resolve
+
+    try:
+        return {key_of(k): why for k, why in
+                resolve(TrainConfig(regularizer=name, dataset=dataset, arch=arch)).provisional.items()}
+    except WaeError:
+        return {}
+
+
 def _varying(name: str) -> set[str]:
     """Keys of ``name`` whose default differs between datasets or architectures."""
     seen = [d for ds in DATASETS.names() for a in (None, *ARCHITECTURES.names())
@@ -55,14 +67,18 @@ def list_cmd(dataset, arch):
               show_lines=False)
     for c in ("name", "paper", "prior", "defaults"):
         t.add_column(c, overflow="fold")
+    notes = []
     for name, cls in REGULARIZERS.items():
-        d, vary = _defaults(name, dataset, arch), _varying(name)
-        shown = " ".join(f"{k}={v}{'*' if k in vary else ''}" for k, v in d.items()) if d is not None \
-            else f"[red]not valid with {arch} on {dataset}[/]"
+        d, vary, unsettled = _defaults(name, dataset, arch), _varying(name), _provisional(name, dataset, arch)
+        shown = " ".join(f"{k}={v}{'*' if k in vary else ''}{'†' if k in unsettled else ''}" for k, v in d.items()) \
+            if d is not None else f"[red]not valid with {arch} on {dataset}[/]"
         t.add_row(name, cls.paper, cls.prior, shown)
+        notes += [f"† {name}'s {k} on {dataset} with {arch} is provisional: {why}" for k, why in unsettled.items()]
     for name, why in REGULARIZERS.broken.items():
         t.add_row(name, f"[red]failed to load: {escape(why)}[/]", "", "")
     console.print(t)
+    for line in notes:
+        console.print(line, markup=False, soft_wrap=True)
     a = Table(title="architectures  (--arch; parameters at 32x32 / 64x64, d=128, RGB)")
     for c in ("name", "source", "image sizes", "params"):
         a.add_column(c, overflow="fold")

@@ -26,7 +26,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from wae_bench.config import TrainConfig, from_dict, merge, to_dict
+from wae_bench.config import TrainConfig, from_dict, key_of, merge, to_dict
 from wae_bench.data import Batcher, DatasetSpec, ImageSet, holdout, load_split
 from wae_bench.errors import WaeError
 from wae_bench.nets import ArchSpec, Autoencoder, build_arch
@@ -48,6 +48,9 @@ class Plan:
     arch: ArchSpec
     reg_cls: type[Regularizer]
     world_size: int = 1
+    # Defaults this run uses that measurement has not settled (the plugin's
+    # :meth:`~wae_bench.regularizer.Regularizer.provisional`, less the user's settings)
+    provisional: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def setup(self, total_steps: int) -> Setup:
         """The static facts the plugin is sized by (:class:`~wae_bench.regularizer.Setup`)."""
@@ -88,6 +91,8 @@ def resolve(cfg: TrainConfig, world_size: int = 1, data: DatasetSpec | None = No
     user = cfg.reg if isinstance(cfg.reg, dict) else to_dict(cfg.reg)
     reg_cfg = from_dict(reg_cls.Config, merge(reg_cls.defaults(plan.setup(0)), user), where="reg.")
     plan.cfg = dataclasses.replace(cfg, reg=reg_cfg)
+    given = {key_of(k) for k in user}
+    plan.provisional = {k: why for k, why in reg_cls.provisional(plan.setup(0)).items() if key_of(k) not in given}
     return plan
 
 

@@ -16,7 +16,7 @@ from rich.markup import escape
 from wae_bench import atomic, expost, lock, pictures
 from wae_bench.atomic import WriteFailed
 from wae_bench.data import holdout
-from wae_bench.config import to_dict
+from wae_bench.config import TrainConfig, key_of, to_dict
 from wae_bench.data.batcher import to_float
 from wae_bench.errors import WaeError, is_out_of_memory
 from wae_bench.interrupt import Stopped, stop_at_once
@@ -153,6 +153,8 @@ class Training:
             _suggest_bf16()
         if device.type == "cpu" and cfg.precision == "bf16":
             _warn_bf16_on_cpu()
+        for key, why in plan.provisional.items():
+            _note_provisional(cfg, key, why)
         if cfg.log == "tensorboard":
             self.tb = tensorboard.TrainingLog(run.path, self.start)
             self._shown = to_float(pictures.spread(test.images))    # the test images of the grids
@@ -360,6 +362,15 @@ def _suggest_bf16() -> None:
 def _warn_bf16_on_cpu() -> None:
     _once("[yellow]warning:[/] --precision bf16 on a CPU trains much slower than fp32 (bfloat16 autocast has no "
           "fast kernels on most CPUs); use fp32 here, bf16 on a GPU")
+
+
+def _note_provisional(cfg: TrainConfig, key: str, why: str) -> None:
+    """Once per process: a default the run uses that measurement has not settled
+    (:meth:`~wae_bench.regularizer.Regularizer.provisional`)."""
+    value = to_dict(cfg.reg).get(key_of(key))
+    shown = f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
+    _once(f"[yellow]note:[/] {cfg.regularizer}'s {key_of(key)} = {shown} on {cfg.arch}/{cfg.dataset} is "
+          f"provisional: {escape(why)}")
 
 
 def _precision_text(precision: str) -> str:
