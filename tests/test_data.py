@@ -127,18 +127,26 @@ def test_mnist_in_torchvisions_layout_is_padded_to_32(tmp_path):
 def test_torchvision_download_offline_and_a_corrupt_folder_are_one_line_errors(tmp_path, monkeypatch):
     """``--download`` with no network, and a ``cifar-10-batches-py`` folder
     that torchvision rejects: one line each, naming the fix."""
+    import os
     import urllib.error
 
     import torchvision.datasets.cifar as tv_cifar
 
-    def offline(*a, **k):
+    def offline(url, download_root, *a, **k):     # as torchvision's: the folder first, then the fetch
+        os.makedirs(download_root, exist_ok=True)
         raise urllib.error.URLError("no route to host")
 
     monkeypatch.setattr(tv_cifar, "download_and_extract_archive", offline)
     with pytest.raises(WaeError) as e:
-        load_split(CIFAR10, str(tmp_path / "dl"), "train", 32, download=True)
+        load_split(CIFAR10, str(tmp_path / "dl" / "cifar"), "train", 32, download=True)
     assert "could not download CIFAR10" in str(e.value) and "--data-root" in str(e.value)
     assert "\n" not in str(e.value)
+    assert not (tmp_path / "dl").exists()               # the folders it made are not left behind
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("a user's file")
+    with pytest.raises(WaeError, match="could not download CIFAR10"):
+        load_split(CIFAR10, str(tmp_path / "mine"), "train", 32, download=True)
+    assert (tmp_path / "mine" / "notes.txt").is_file()  # a folder that was there stays, with its files
     (tmp_path / "bad" / "cifar-10-batches-py").mkdir(parents=True)
     (tmp_path / "bad" / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"not a pickle")
     with pytest.raises(WaeError) as e:

@@ -8,6 +8,8 @@ JPEG copies, which should be labelled ``--set data_variant=cifar10-jpeg-q75``).
 """
 from __future__ import annotations
 
+import contextlib
+
 from pathlib import Path
 
 import numpy as np
@@ -56,16 +58,28 @@ def load_digits(root, split, image_size, download) -> ImageSet:
 
 
 def _torchvision(cls_name: str, root: Path, download: bool, **kw):
+    """torchvision's ``cls_name`` dataset at ``root``; its errors as one line,
+    and the folders a failed download made (still empty) removed again."""
     import torchvision.datasets as tvd
 
+    made = [p for p in (root, *root.parents) if not p.exists()]
     try:
         return getattr(tvd, cls_name)(str(root), download=download, **kw)
     except RuntimeError as e:  # torchvision: "Dataset not found or corrupted"
+        _remove_empty(made)
         raise WaeError(f"{cls_name} not found in {str(root)!r} ({str(e).splitlines()[0]}); pass the folder "
                        f"that holds it as --data-root, or --download when online") from None
     except OSError as e:
+        _remove_empty(made)
         raise WaeError(f"could not download {cls_name} to {str(root)!r} ({e}); download it elsewhere and "
                        f"pass --data-root, or check the network") from None
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) where they exist and are empty."""
+    for p in folders:
+        with contextlib.suppress(OSError):
+            p.rmdir()
 
 
 def load_cifar10(root, split, image_size, download) -> ImageSet:
