@@ -77,6 +77,25 @@ def test_a_models_grids_have_64_pixel_tiles():
     assert grids["samples"].dtype == torch.uint8
 
 
+def test_saved_reconstructions_and_interpolations_name_their_columns(tmp_path):
+    """A white band on top labels each column (input / output; x_a, α, x_b),
+    with text over every column; the grid's pixels are kept below it."""
+    from PIL import Image
+
+    tr = make_trainer("moca", size=8)
+    x = torch.rand(32, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    grids = pictures.grids(tr.ae, tr.reg, x)
+    pictures.write_grids(tr.ae, tr.reg, x, tmp_path)
+    assert pictures.column_labels("interpolations", 12)[:3] == ["x_a", "1.00", "0.89"]
+    for name, columns in (("reconstructions", 16), ("interpolations", 12), ("samples", 0)):
+        png = torch.from_numpy(np.asarray(Image.open(tmp_path / f"{name}.png")).copy()).permute(2, 0, 1)
+        band = pictures.LABEL_BAND if columns else 0
+        assert torch.equal(png[:, band:], grids[name]), name
+        if columns:
+            ink = (png[:, :band].amin(0) < 128).any(0)                 # dark text pixels, by x
+            assert all(ink[2 + 66 * i: 2 + 66 * (i + 1)].any() for i in range(columns)), name
+
+
 def test_a_run_prints_no_library_warning(tmp_path):
     """A default-style run in a fresh process, Python's default warning filters."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}

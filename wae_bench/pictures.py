@@ -30,6 +30,7 @@ def spread(images: Tensor, n: int = 64) -> Tensor:
 
 MIN_TILE = 64   # px: the smallest side of a tile in a model's picture grids
 GRID_NAMES = ("samples", "reconstructions", "interpolations")   # grids(): written as NAME.png
+GRID_COLUMNS = {"reconstructions": 16, "interpolations": 12}     # grids(): at most, a row
 
 
 def upscale(images: Tensor, min_side: int = MIN_TILE) -> Tensor:
@@ -104,22 +105,63 @@ def _grids(ae, reg, test_x: Tensor, n: int, seed: int) -> dict[str, Tensor]:
     x = spread(test_x, 32).to(dev)
     rec = ae.decode(reg.constrain(ae.encode(x)))
     rows = torch.stack([x.float(), rec.float().clamp(0, 1)], 1)        # pairs side by side
-    out["reconstructions"] = grid(upscale(rows.view(-1, *x.shape[1:])), nrow=16)
+    out["reconstructions"] = grid(upscale(rows.view(-1, *x.shape[1:])), nrow=GRID_COLUMNS["reconstructions"])
     m = min(8, len(test_x) // 2)
     if m:
         ends = spread(test_x, 2 * m).to(dev)                           # x_a from the first half, x_b the second
         xa, xb = ends[:m], ends[m:]
-        alphas = torch.linspace(1, 0, 10)
+        alphas = torch.linspace(1, 0, GRID_COLUMNS["interpolations"] - 2)
         inter = interpolate(ae, reg.constrain, xa, xb, alphas).float().clamp(0, 1)
         inter = inter.view(m, len(alphas), *xa.shape[1:])
         rows = torch.cat([xa.float()[:, None], inter, xb.float()[:, None]], 1)   # originals at both ends
-        out["interpolations"] = grid(upscale(rows.flatten(0, 1)), nrow=len(alphas) + 2)
+        out["interpolations"] = grid(upscale(rows.flatten(0, 1)), nrow=GRID_COLUMNS["interpolations"])
+    return out
+
+
+LABEL_BAND = 16   # px: the white band above a grid that names its columns
+
+
+def label_columns(image: Tensor, labels: list[str]) -> Tensor:
+    """A uint8 C×H×W grid of ``len(labels)`` equal columns (:func:`grid`'s
+    2-px gaps) with a white band on top naming each column, the text
+    centred over it; the grid's pixels are kept below the band."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    C, H, W = image.shape
+    band = Image.new("L", (W, LABEL_BAND), 255)
+    draw, font = ImageDraw.Draw(band), ImageFont.load_default()
+    step = (W - 2) / len(labels)
+    for i, text in enumerate(labels):
+        left, _, right, _ = draw.textbbox((0, 0), text, font=font)
+        draw.text((2 + step * (i + 0.5) - (right - left) / 2, 2), text, fill=0, font=font)
+    top = torch.frombuffer(bytearray(band.tobytes()), dtype=torch.uint8).view(1, LABEL_BAND, W).expand(C, -1, -1)
+    return torch.cat([top, image], 1)
+
+
+def column_labels(name: str, columns: int) -> list[str] | None:
+    """What each column of grid ``name`` shows: input and output in turn
+    (reconstructions), x_a, α from 1 to 0, x_b (interpolations); None: unlabelled."""
+    if name == "reconstructions":
+        return ["input", "output"] * (columns // 2)
+    if name == "interpolations":
+        return ["x_a", *(f"{a:.2f}" for a in torch.linspace(1, 0, columns - 2).tolist()), "x_b"]
+    return None
+
+
+
+def labelled_grids(ae, reg, test_x: Tensor, n: int = 64, seed: int = 0) -> dict[str, Tensor]:
+    """:func:`grids`, the columns of reconstructions and interpolations named
+    in a band on top (:func:`label_columns`): the pictures a run saves and logs."""
+    out, tile = {}, upscale(test_x[:1]).shape[-1]
+    for name, image in grids(ae, reg, test_x, n, seed).items():
+        labels = column_labels(name, (image.shape[-1] - 2) // (tile + 2))
+        out[name] = label_columns(image, labels) if labels else image
     return out
 
 
 def write_grids(ae, reg, test_x: Tensor, out: Path, n: int = 64, seed: int = 0) -> list[Path]:
-    """samples.png, reconstructions.png and interpolations.png (:func:`grids`)."""
-    return [save_png(image, out / f"{name}.png") for name, image in grids(ae, reg, test_x, n, seed).items()]
+    """samples.png, reconstructions.png and interpolations.png (:func:`labelled_grids`)."""
+    return [save_png(image, out / f"{name}.png") for name, image in labelled_grids(ae, reg, test_x, n, seed).items()]
 
 
 @torch.no_grad()

@@ -5,7 +5,7 @@
   ``train/rec``, ``train/reg``, the plugin's terms ``train/moca/pos``, ...,
   ``train/lr``, ``train/img_per_s``);
 - every checkpoint: the picture grids (``samples``, ``reconstructions``,
-  ``interpolations``; :func:`wae_bench.pictures.grids`);
+  ``interpolations``; :func:`wae_bench.pictures.labelled_grids`);
 - when the run is scored (:func:`wae_bench.evaluate.evaluate_run`): the
   resolved config as hparams, with the final scores as their metrics
   (``score/samples/fid``, ...).

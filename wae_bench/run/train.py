@@ -265,7 +265,7 @@ class Training:
             self._drawn.add(step)
             ae, reg = self.built.ae, self.built.reg
             with eager(ae, reg):
-                self.tb.grids(step, pictures.grids(ae, reg, self._shown, seed=cfg.seed))
+                self.tb.grids(step, pictures.labelled_grids(ae, reg, self._shown, seed=cfg.seed))
 
     def _log(self, step: int, m: dict) -> None:
         speed = self.bar.update(step, m)
