@@ -3,7 +3,9 @@ committed measured rates (benchmarks/results/rates.json, written by
 benchmarks/rates.py from the measurement files beside it)."""
 from __future__ import annotations
 
+
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -165,3 +167,8 @@ def test_the_estimates_quoted_in_benchmarks_md_are_what_the_commands_beside_them
     printed = "time estimate on" + flat.split("time estimate on", 1)[1].split("not counted")[0] + "not counted"
     docs = " ".join((ROOT / "docs/benchmarks.md").read_text().split())
     assert printed in docs, printed
+    # docs/status.md quotes the same figures (the whole spec, then the final cells alone)
+    minutes = re.search(r"training ([\d.]+) min", printed).group(1)
+    status = " ".join((ROOT / "docs/status.md").read_text().split())
+    quoted = f"estimated at {minutes} GPU-minutes of training" if only is None else f"the final cells alone at {minutes}"
+    assert quoted in status, quoted
