@@ -3,7 +3,6 @@ committed measured rates (benchmarks/results/rates.json, written by
 benchmarks/rates.py from the measurement files beside it)."""
 from __future__ import annotations
 
-
 import json
 import re
 import sys
