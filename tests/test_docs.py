@@ -335,6 +335,9 @@ def test_benchmarks_page_names_real_specs_and_cell_counts():
         ids = [c.id for c in grid.expand(spec.load(ROOT / "benchmarks" / name))]
         tuning = sum(i.startswith("tune-") for i in ids)
         assert [(str(tuning), str(len(ids) - tuning))] == split, name
+    status = " ".join((ROOT / "docs" / "status.md").read_text().split())     # the same counts, quoted there
+    assert re.findall(r"\((\d+) tuning cells at \d+ epochs on a [\d,]+-image validation hold-out, then (\d+) final "
+                      r"cells", status) == split
 
 
 # -- code the docs name ----------------------------------------------------------------
