@@ -7,29 +7,13 @@ from typing import Iterator
 
 import torch
 
-from wae_bench.config import TrainConfig
-from wae_bench.registry import REGULARIZERS
-from wae_bench.run.build import build_run, resolve, stand_in_data
+from wae_bench.run.build import stand_in_batch, stand_in_trainer
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def make_trainer(name: str, reg_cfg: dict | None = None, *, B: int = 8, size: int = 8, d: int = 6,
-                 T: int = 20, seed: int = 0, lr: float = 1e-3, channels: int = 3, device: str = "cpu",
-                 dist=None, **cfg):
-    """A tiny autoencoder + regularizer ``name`` + trainer, built the one way
-    a run is built (:func:`wae_bench.run.build.build_run`); ``cfg``: more
-    TrainConfig keys (precision, channels_last, compile)."""
-    fields = REGULARIZERS.get(name).Config.__dataclass_fields__
-    base = {"K": 4 * B} if "K" in fields else {}
-    config = TrainConfig(regularizer=name, image_size=size, latent_dim=d, batch_size=B, lr=lr, seed=seed,
-                         device=device, reg={**base, **(reg_cfg or {})}, **cfg)
-    plan = resolve(config, dist.world_size if dist else 1, data=stand_in_data(size, channels))
-    return build_run(plan, channels=channels, total_steps=T, dist=dist).trainer
-
-
-def batch(B: int = 8, size: int = 8, seed: int = 1, channels: int = 3) -> torch.Tensor:
-    return torch.rand(B, channels, size, size, generator=torch.Generator().manual_seed(seed))
+make_trainer = stand_in_trainer   # a tiny run's trainer, built the one way runs are built
+batch = stand_in_batch            # tiny random images
 
 
 def cuda_pair(name: str, precision: str, monkeypatch):

@@ -15,7 +15,8 @@
 
 `wae-bench run` (:mod:`wae_bench.run.train`), the reload for evaluation
 (:mod:`wae_bench.run.reload`), ``benchmarks/speed.py``,
-``benchmarks/kernel_count.py`` and the tests all build through here.
+``benchmarks/kernel_count.py``, the plugin checks (:func:`stand_in_trainer`) and the
+tests all build through here.
 """
 from __future__ import annotations
 
@@ -71,6 +72,30 @@ def stand_in_data(image_size: int, channels: int = 3, arch: str = "tiny") -> Dat
         raise WaeError("the stand-in dataset has no images; feed the trainer batches directly")
 
     return DatasetSpec("stand-in", "batches fed by the caller", load, image_size, channels, arch)
+
+
+def stand_in_batch(B: int = 8, size: int = 8, seed: int = 1, channels: int = 3) -> Tensor:
+    """``B`` random images in [0, 1] of ``size``×``size`` for a stand-in run,
+    the same for the same ``seed`` (drawn from a generator of their own)."""
+    return torch.rand(B, channels, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def stand_in_trainer(name: str, reg_cfg: dict | None = None, *, B: int = 8, size: int = 8, d: int = 6,
+                     T: int = 20, seed: int = 0, lr: float = 1e-3, channels: int = 3, device: str = "cpu",
+                     dist: Dist | None = None, **cfg) -> Trainer:
+    """The trainer of a tiny run of plugin ``name`` (the ``tiny`` net on
+    :func:`stand_in_data`, ``d`` latents, batches of ``B``; seconds on a
+    CPU), built as every run is (:func:`resolve`, :func:`build_run`), for
+    the plugin checks (:mod:`wae_bench.plugin_check`), the tests and the
+    benchmarks; ``reg_cfg``: the plugin's settings (a queue ``K``, where the
+    plugin has one, defaults to 4 batches); ``cfg``: more TrainConfig keys
+    (precision, channels_last, compile)."""
+    fields = REGULARIZERS.get(name).Config.__dataclass_fields__
+    base = {"K": 4 * B} if "K" in fields else {}
+    config = TrainConfig(regularizer=name, image_size=size, latent_dim=d, batch_size=B, lr=lr, seed=seed,
+                         device=device, reg={**base, **(reg_cfg or {})}, **cfg)
+    plan = resolve(config, dist.world_size if dist else 1, data=stand_in_data(size, channels))
+    return build_run(plan, channels=channels, total_steps=T, dist=dist).trainer
 
 
 def resolve(cfg: TrainConfig, world_size: int = 1, data: DatasetSpec | None = None) -> Plan:

@@ -1,0 +1,396 @@
+"""Check a regularizer plugin against the step contract
+(:mod:`wae_bench.regularizer`) on tiny CPU runs, in seconds.
+
+What the contract asks of a plugin, each as a plain function of its
+registered name (:data:`CHECKS`, in this order):
+
+- :func:`builds`: a tiny run of it can be built (``tiny`` net, stand-in data);
+- :func:`finite_step`: three steps give finite loss terms and move the encoder;
+- :func:`penalty_reaches_encoder`: ``penalty()`` returns a :class:`RegOut`
+  with a finite scalar loss and scalar terms, and ``reconstruction + loss``
+  backpropagates into the encoder;
+- :func:`state_round_trips`: a run resumed from a checkpoint trains on as the
+  original does (all state in buffers and sub-modules);
+- :func:`draws_only_from_run_generator`: a step leaves torch's, Python's and
+  NumPy's global generators as they were (every draw from ``ctx.generator``);
+- :func:`aux_step_touches_only_its_own`: an auxiliary step (WAE Algorithm 1's
+  discriminator step) moves the plugin's own parameters and nothing else;
+- :func:`capture_safe`: a step reads no tensor on the host (``item``,
+  ``tolist``, ``bool``/``float``/``int`` of a tensor: what breaks CUDA-graph
+  capture), torch's own CPU Adam excepted;
+- :func:`documented`: ``paper``, class, Config and module docstrings, for
+  ``wae-bench list``.
+
+A check returns None when the plugin passes, a reason when it does not apply
+(a skip), and raises :class:`ContractBroken` -- one line naming the plugin,
+what broke and the fix -- when it fails; an exception of the plugin's own
+propagates.  :func:`run_checks` runs them all and turns each failure into an
+:class:`Outcome`; ``wae-bench check-plugin`` (:mod:`wae_bench.cli.check_plugin`)
+prints those, and ``tests/test_contract.py`` runs the same functions over
+every registered plugin.
+"""
+from __future__ import annotations
+
+import contextlib
+import random
+import tempfile
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from wae_bench.errors import WaeError
+from wae_bench.registry import REGULARIZERS
+from wae_bench.regularizer import check_penalty
+from wae_bench.run import checkpoint
+from wae_bench.run.build import stand_in_batch as batch, stand_in_trainer as trainer
+from wae_bench.step.trainer import Trainer
+
+
+class ContractBroken(WaeError):
+    """A plugin broke the step contract; ``str(e)``: the plugin, what broke, the fix."""
+
+
+def _broken(name: str, what: str, fix: str) -> ContractBroken:
+    return ContractBroken(f"plugin {name!r}: {what}; {fix}")
+
+
+# -- the checks -----------------------------------------------------------------------------
+def builds(name: str) -> None:
+    """A tiny run of ``name`` builds (its Config, ``__init__``, ``attach``,
+    ``make_aux_optimizer``)."""
+    trainer(name)
+
+
+def finite_step(name: str) -> None:
+    """Three steps on tiny data: every logged term is finite and the encoder's
+    weights moved."""
+    tr = trainer(name)
+    before = [p.detach().clone() for p in tr.ae.encoder.parameters()]
+    for s in range(3):
+        tr.step(batch(seed=s))
+    means, bad = tr.meter.read()
+    bad = sorted({*bad, *(k for k, v in means.items() if not np.isfinite(v))})
+    if bad:
+        raise _broken(name, f"3 steps on tiny data gave non-finite loss terms {bad}",
+                      "keep the penalty finite (guard divisions and logs, e.g. x.clamp_min(1e-12))")
+    if all(torch.equal(a, b) for a, b in zip(before, tr.ae.encoder.parameters())):
+        raise _broken(name, "3 steps left the encoder's weights unchanged",
+                      "let the trainer's optimiser step the encoder: do not detach z in constrain() or "
+                      "overwrite the encoder's parameters")
+
+
+def penalty_reaches_encoder(name: str) -> None:
+    """``penalty()`` returns a RegOut with a finite scalar loss and scalar
+    terms (:func:`~wae_bench.regularizer.check_penalty`), and the gradient of
+    reconstruction + loss reaches the encoder."""
+    tr = trainer(name)
+    x = batch()
+    z, x_hat = tr.ae(x, tr.reg.constrain)
+    out = tr.reg.penalty(x, z, tr.ae, tr.ctx)
+    check_penalty(name, out)
+    if not torch.isfinite(out.loss):
+        raise _broken(name, f"penalty() returned a non-finite loss ({out.loss}) on tiny data",
+                      "keep the penalty finite (guard divisions and logs, e.g. x.clamp_min(1e-12))")
+    loss = ((x_hat - x) ** 2).sum() + out.loss
+    loss.backward()
+    grads = [p.grad for p in tr.ae.encoder.parameters() if p.grad is not None]
+    if not (grads and any(g.abs().sum() > 0 for g in grads)):
+        raise _broken(name, "no gradient of reconstruction + penalty reaches the encoder",
+                      "compute the penalty from the z it is given, without detaching it, and keep "
+                      "constrain() differentiable")
+
+
+@contextlib.contextmanager
+def _global_rng_kept() -> Iterator[None]:
+    """Torch's, Python's and NumPy's global generators as they were on entry, on exit."""
+    state = torch.get_rng_state(), random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        torch.set_rng_state(state[0])
+        random.setstate(state[1])
+        np.random.set_state(state[2])
+
+
+def _first_difference(a: dict, b: dict) -> str | None:
+    if a.keys() != b.keys():
+        return f"its keys differ: {sorted(a.keys() ^ b.keys())[:3]}"
+    for k in a:
+        if not torch.allclose(a[k].double(), b[k].double(), rtol=1e-5, atol=1e-7):
+            return f"{k!r} differs"
+    return None
+
+
+def state_round_trips(name: str) -> None:
+    """Two steps, a checkpoint saved and loaded (``weights_only``) into a run
+    built from another seed, then one more step of each on the same batch:
+    the autoencoder's and the plugin's ``state_dict`` agree (within float
+    tolerance: multi-threaded CPU kernels may differ in the last bits; the
+    bit-exact resume is tests/test_resume.py's).  Both steps see the same
+    global generators, so a global draw fails :func:`draws_only_from_run_generator`,
+    not this check."""
+    a = trainer(name, seed=0)
+    for s in range(2):
+        a.step(batch(seed=s))
+    with tempfile.TemporaryDirectory(prefix="wae-bench-check-") as tmp:
+        path = Path(tmp) / "c.pt"
+        checkpoint.save(path, a.state_dict())
+        state = checkpoint.load(path)                   # weights_only
+    b = trainer(name, seed=123)                         # another init and run generator
+    b.load_state_dict(state)
+    with _global_rng_kept():
+        a.step(batch(seed=9))
+    b.step(batch(seed=9))
+    for part, sa, sb in (("the autoencoder's", a.ae.state_dict(), b.ae.state_dict()),
+                         ("the plugin's", a.reg.state_dict(), b.reg.state_dict())):
+        diff = _first_difference(sa, sb)
+        if diff:
+            raise _broken(name, f"a run resumed from a checkpoint trains differently ({part} state_dict: "
+                                f"{diff} one step after the resume)",
+                          "keep every piece of state in a buffer (self.register_buffer(...)), a parameter or "
+                          "a sub-module, not a plain tensor attribute, so that the checkpoint carries it")
+
+
+def draws_only_from_run_generator(name: str, reg_cfg: dict | None = None,
+                                  expect_draws: bool | None = None) -> None:
+    """Two steps leave the process-global generators (torch, Python, NumPy)
+    as they were: every draw comes from ``ctx.generator``, so runs sharing a
+    process draw what each would alone and a resume is exact.  With
+    ``expect_draws`` True (False) the run's generator must (must not) have
+    moved; None (a plugin that declares nothing): either."""
+    tr = trainer(name, reg_cfg)
+    before = (torch.get_rng_state(), random.getstate(), np.random.get_state()[1].copy())
+    g0 = tr.ctx.generator.get_state()
+    for s in range(2):
+        tr.step(batch(seed=s))
+    fix = ("draw from the run's generator: torch.randn(..., generator=ctx.generator), "
+           "self.sample_prior(n, z.device, ctx.generator)")
+    if not torch.equal(torch.get_rng_state(), before[0]):
+        raise _broken(name, "a step drew from torch's global generator", fix)
+    if random.getstate() != before[1]:
+        raise _broken(name, "a step drew from Python's random module", fix)
+    if not np.array_equal(np.random.get_state()[1], before[2]):
+        raise _broken(name, "a step drew from NumPy's global generator", fix)
+    moved = not torch.equal(tr.ctx.generator.get_state(), g0)
+    if expect_draws is not None and moved != expect_draws:
+        raise _broken(name, f"a step {'did not draw' if expect_draws else 'drew'} from ctx.generator, "
+                            f"expected {'to' if expect_draws else 'not to'}",
+                      "update the expectation if the plugin's sampling changed")
+
+
+def aux_step_touches_only_its_own(name: str) -> str | None:
+    """One auxiliary step (``aux_loss`` on detached latents, the plugin's own
+    optimiser) moves the plugin's own parameters and not the autoencoder's;
+    skipped (returns why) for a plugin without an auxiliary optimiser."""
+    tr = trainer(name)
+    if tr.aux_opt is None:
+        return f"{name} has no auxiliary optimiser (make_aux_optimizer() returns None)"
+    aux_params = {id(p) for g in tr.aux_opt.param_groups for p in g["params"]}
+    ae_params = {id(p) for g in tr.opt.param_groups for p in g["params"]}
+    if not aux_params or aux_params & ae_params:
+        raise _broken(name, "make_aux_optimizer() optimises " + ("nothing" if not aux_params else
+                                                                 "parameters of the autoencoder"),
+                      "give it only the plugin's own parameters (e.g. self.disc.parameters())")
+    own = [p for p in tr.reg.parameters() if id(p) in aux_params]
+    ae_before = [p.detach().clone() for p in tr.ae.parameters()]
+    aux_before = [p.detach().clone() for p in own]
+    z, _ = tr.ae(batch(), tr.reg.constrain)
+    tr.aux_opt.zero_grad()
+    tr.reg.aux_loss(z.detach(), tr.ctx).backward()
+    tr.aux_opt.step()
+    if not all(torch.equal(a, b) for a, b in zip(ae_before, tr.ae.parameters())):
+        raise _broken(name, "the auxiliary step changed the autoencoder's weights",
+                      "compute aux_loss() from the detached z it is given and the plugin's own modules only")
+    if not any(not torch.equal(a, b) for a, b in zip(aux_before, own)):
+        raise _broken(name, "the auxiliary step left the plugin's own parameters unchanged",
+                      "make aux_loss() depend on the parameters that make_aux_optimizer() optimises, "
+                      "and make those sub-modules of the plugin")
+    return None
+
+
+# -- capture safety -------------------------------------------------------------------------
+HOST_READS = ("item", "tolist", "__bool__", "__float__", "__int__")
+HOOKS = ("constrain", "aux_loss", "penalty", "after_step")   # the plugin's code inside a step
+
+
+class _Reads:
+    """Host reads of tensor values seen inside :func:`no_host_reads`, and which
+    plugin hook (:data:`HOOKS`) was running at each."""
+
+    def __init__(self):
+        self.allowed = False
+        self.hooks: list[str] = []
+        self.seen: list[tuple[str, str | None, str]] = []   # (Tensor method, hook, file:line)
+
+
+_READS = _Reads()
+
+
+def _where(frames: list[traceback.FrameSummary]) -> str:
+    """The innermost of ``frames`` outside torch and this module, as ``file:line``."""
+    torch_dir = str(Path(torch.__file__).parent)
+    for f in reversed(frames):
+        if not f.filename.startswith(torch_dir) and f.filename != __file__:
+            return f"{Path(f.filename).name}:{f.lineno}"
+    return "?"
+
+
+def _host_read_error(name: str, method: str, hook: str | None, where: str) -> ContractBroken:
+    who = f"{hook}()" if hook else "the training step"
+    fix = ("branch with torch.where (or compute both sides) instead of an `if` on a tensor value"
+           if method == "__bool__" else "keep values as tensors, log them via RegOut.terms")
+    return ContractBroken(f"plugin {name!r}: {who} reads a tensor on the host (Tensor.{method}, at {where}) "
+                          f"inside the step; this breaks CUDA-graph capture — {fix}")
+
+
+@contextlib.contextmanager
+def no_host_reads(name: str = "?") -> Iterator[_Reads]:
+    """Make every host read of a tensor value (:data:`HOST_READS`) raise
+    :class:`ContractBroken` and be recorded (what breaks CUDA graphs); reads
+    inside :func:`allowed` pass."""
+    saved = {n: getattr(torch.Tensor, n) for n in HOST_READS}
+
+    def guard(method: str):
+        def read(self, *a, **k):
+            if _READS.allowed:
+                return saved[method](self, *a, **k)
+            hook, where = (_READS.hooks[-1] if _READS.hooks else None), _where(traceback.extract_stack()[:-1])
+            _READS.seen.append((method, hook, where))
+            raise _host_read_error(name, method, hook, where)
+        return read
+    _READS.seen.clear()
+    try:
+        for n in saved:
+            setattr(torch.Tensor, n, guard(n))
+        yield _READS
+    finally:
+        for n, f in saved.items():
+            setattr(torch.Tensor, n, f)
+
+
+def allowed(fn: Callable) -> Callable:
+    """``fn`` whose host reads :func:`no_host_reads` lets pass (torch's own
+    non-capturable CPU Adam; capturable on the GPU)."""
+    def call(*a, **k):
+        _READS.allowed = True
+        try:
+            return fn(*a, **k)
+        finally:
+            _READS.allowed = False
+    return call
+
+
+def _tracking_hooks(tr: Trainer) -> None:
+    """Wrap the plugin's step hooks of ``tr`` so a host read names the hook it came from."""
+    def tracked(hook: str, fn: Callable) -> Callable:
+        def call(*a, **k):
+            _READS.hooks.append(hook)
+            try:
+                return fn(*a, **k)
+            finally:
+                _READS.hooks.pop()
+        return call
+    for hook in HOOKS:
+        object.__setattr__(tr.reg, hook, tracked(hook, getattr(tr.reg, hook)))
+
+
+def capture_safe(name: str) -> None:
+    """A step (after a first one that may size lazily-built state) reads no
+    tensor on the host, torch's CPU Adam of either optimiser excepted (its
+    capturable form runs on the GPU).  A read the plugin catches still fails."""
+    tr = trainer(name)
+    tr.step(batch(seed=0))
+    for opt in filter(None, (tr.opt, tr.aux_opt)):
+        opt.step = allowed(opt.step)
+    _tracking_hooks(tr)
+    with no_host_reads(name) as reads:
+        try:
+            tr.step(batch(seed=1))
+        except ContractBroken:
+            pass
+    if reads.seen:
+        raise _host_read_error(name, *reads.seen[0])
+
+
+# -- documentation --------------------------------------------------------------------------
+def documented(name: str) -> None:
+    """``wae-bench list`` has what to show: a ``paper``, a class docstring, a
+    Config docstring (its settings; not the dataclass's generated signature)
+    and a module docstring citing the paper."""
+    cls = REGULARIZERS.get(name)
+    if not (cls.paper or "").strip():
+        raise _broken(name, "its class has no paper", "set paper = 'Author et al. YEAR, Eq. N' (wae-bench list "
+                                                       "shows it)")
+    if not (cls.__doc__ or "").strip():
+        raise _broken(name, f"class {cls.__qualname__} has no docstring",
+                      "say in one line what its penalty is")
+    config = type(cls.Config())
+    doc = (config.__doc__ or "").strip()
+    if not doc or doc.startswith(f"{config.__name__}("):    # (a dataclass without one gets its signature)
+        raise _broken(name, f"its Config {config.__qualname__} has no docstring",
+                      "document each setting there, e.g. \"lambda_: weight of the penalty\"")
+    mod = __import__(cls.__module__, fromlist=["_"])
+    if not (mod.__doc__ or "").strip():
+        raise _broken(name, f"module {cls.__module__} has no docstring",
+                      "cite the paper and the equation or algorithm it implements there")
+
+
+# -- running them ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Check:
+    key: str                               # short name, printed
+    what: str                              # what passing means, one line
+    run: Callable[[str], str | None]       # None: pass; a string: skipped, why
+
+
+CHECKS: tuple[Check, ...] = (
+    Check("builds", "a tiny run of it builds", builds),
+    Check("finite-step", "3 steps: finite losses, the encoder moves", finite_step),
+    Check("penalty", "a scalar RegOut whose gradient reaches the encoder", penalty_reaches_encoder),
+    Check("state", "a run resumed from a checkpoint trains on alike", state_round_trips),
+    Check("randomness", "draws only from ctx.generator, no global generator", draws_only_from_run_generator),
+    Check("aux-step", "the auxiliary step moves only the plugin's own parameters", aux_step_touches_only_its_own),
+    Check("capture-safe", "no host read of a tensor inside a step", capture_safe),
+    Check("documented", "paper, class, Config and module docstrings", documented),
+)
+
+
+@dataclass
+class Outcome:
+    check: Check
+    status: str                            # "pass", "skip", "FAIL", "not run"
+    text: str = ""                         # why (skip, FAIL, not run)
+    error: BaseException | None = None     # the plugin's own exception, if it raised one
+
+
+def run_check(name: str, check: Check) -> Outcome:
+    """``check`` of plugin ``name``; a plugin's own exception is that check's failure."""
+    try:
+        skip = check.run(name)
+    except WaeError as e:                  # the contract's own findings (ContractBroken, check_penalty)
+        return Outcome(check, "FAIL", str(e))
+    except Exception as e:  # noqa: BLE001 - the plugin's code raised: report it, do not crash
+        msg = " ".join(str(e).split())[:200]
+        return Outcome(check, "FAIL", f"plugin {name!r}: raised {type(e).__name__}: {msg} (at "
+                                      f"{_where(traceback.extract_tb(e.__traceback__))}); fix the plugin", e)
+    return Outcome(check, "skip", skip) if skip else Outcome(check, "pass")
+
+
+def run_checks(name: str) -> Iterator[Outcome]:
+    """Every check of :data:`CHECKS` on plugin ``name``, as it ends; after a
+    failed ``builds`` (a plugin that fails to load, too) the others are not
+    run.  An unknown name raises the registry's WaeError (did you mean ...)."""
+    if name not in REGULARIZERS.broken:
+        REGULARIZERS.get(name)
+    built = True
+    for check in CHECKS:
+        if not built:
+            yield Outcome(check, "not run", "it does not build")
+            continue
+        out = run_check(name, check)
+        built = not (check is CHECKS[0] and out.status == "FAIL")
+        yield out
