@@ -18,7 +18,7 @@ registered name (:data:`CHECKS`, in this order):
 - :func:`capture_safe`: a step reads no tensor on the host (``item``,
   ``tolist``, ``bool``/``float``/``int`` of a tensor: what breaks CUDA-graph
   capture), torch's own CPU Adam excepted;
-- :func:`documented`: ``paper``, class, Config and module docstrings, for
+- :func:`documented`: ``paper``, class and Config docstrings, for
   ``wae-bench list``.
 
 A check returns None when the plugin passes, a reason when it does not apply
@@ -317,10 +317,11 @@ def capture_safe(name: str) -> None:
 
 
 # -- documentation --------------------------------------------------------------------------
-def documented(name: str) -> None:
-    """``wae-bench list`` has what to show: a ``paper``, a class docstring, a
-    Config docstring (its settings; not the dataclass's generated signature)
-    and a module docstring citing the paper."""
+def documented(name: str, module_docstring: bool = False) -> None:
+    """``wae-bench list`` has what to show: a ``paper``, a class docstring and
+    a Config docstring (its settings; not the dataclass's generated
+    signature); with ``module_docstring`` (this repository's rule for its
+    built-ins, DESIGN.md) also a module docstring citing the paper."""
     cls = REGULARIZERS.get(name)
     if not (cls.paper or "").strip():
         raise _broken(name, "its class has no paper", "set paper = 'Author et al. YEAR, Eq. N' (wae-bench list "
@@ -334,7 +335,7 @@ def documented(name: str) -> None:
         raise _broken(name, f"its Config {config.__qualname__} has no docstring",
                       "document each setting there, e.g. \"lambda_: weight of the penalty\"")
     mod = __import__(cls.__module__, fromlist=["_"])
-    if not (mod.__doc__ or "").strip():
+    if module_docstring and not (mod.__doc__ or "").strip():
         raise _broken(name, f"module {cls.__module__} has no docstring",
                       "cite the paper and the equation or algorithm it implements there")
 
@@ -355,15 +356,15 @@ CHECKS: tuple[Check, ...] = (
     Check("randomness", "draws only from ctx.generator, no global generator", draws_only_from_run_generator),
     Check("aux-step", "the auxiliary step moves only the plugin's own parameters", aux_step_touches_only_its_own),
     Check("capture-safe", "no host read of a tensor inside a step", capture_safe),
-    Check("documented", "paper, class, Config and module docstrings", documented),
+    Check("documented", "a paper, class and Config docstrings", documented),
 )
 
 
 @dataclass
 class Outcome:
     check: Check
-    status: str                            # "pass", "skip", "FAIL", "not run"
-    text: str = ""                         # why (skip, FAIL, not run)
+    status: str                            # "pass", "skip", "FAIL"
+    text: str = ""                         # why (skip, FAIL)
     error: BaseException | None = None     # the plugin's own exception, if it raised one
 
 
@@ -389,7 +390,7 @@ def run_checks(name: str) -> Iterator[Outcome]:
     built = True
     for check in CHECKS:
         if not built:
-            yield Outcome(check, "not run", "it does not build")
+            yield Outcome(check, "skip", "not run: it does not build")
             continue
         out = run_check(name, check)
         built = not (check is CHECKS[0] and out.status == "FAIL")

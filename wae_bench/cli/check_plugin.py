@@ -34,13 +34,13 @@ def check_plugin_cmd(names):
             text = out.text if out.status != "pass" else out.check.what
             if out.error is not None and not _debug():
                 text += " (rerun with --debug for the traceback)"
-            click.echo(f"  {out.status:<7} {out.check.key:<{width}}  {text}")
+            click.echo(f"  {out.status:<4} {out.check.key:<{width}}  {text}")
             if out.error is not None and _debug():
                 sys.stdout.flush()
                 traceback.print_exception(out.error)
         if counts.get("FAIL"):
             failed.append(name)
-        click.echo(f"{name}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+        click.echo(f"{name}: " + ", ".join(f"{counts[s]} {s}" for s in ("pass", "FAIL", "skip") if s in counts))
     if failed:   # (exit status 1: a plugin fails; 2 is kept for bad input, e.g. an unknown name)
         click.echo(f"{len(failed)} of {len(names)} plugins fail the contract checks: {', '.join(failed)}")
         sys.exit(1)
