@@ -5,9 +5,10 @@
 # short still returns what it finished).
 #
 # Prepared on the developer machine (both folders are git-ignored):
-#   .whl/          wheels missing there (cp312 manylinux): torch-fidelity, geomloss, pot
-#                  (see docs/performance.md, "Measuring on a GPU", for the pip download command)
-#   .device-data/  cifar10-jpeg.tar.xz and inception-2015-12-05-fp16.pth from ../shared/data/device/
+#   .whl/          wheels missing there (cp312 manylinux): torch-fidelity, geomloss (pot, 33 MB,
+#                  would not fit; benchmarks/GPU.md has the pip download command)
+#   .device-data/  cifar10-jpeg.tar.xz and the xz-compressed FID weights (benchmarks/GPU.md)
+# (The first GPU call, kept for reference; the next one is benchmarks/gpu_session.sh.)
 # Then, through the device tool:  OUT=$OUT bash benchmarks/gpu_check.sh   (carry .whl and .device-data)
 #
 # Steps, most important first, each with its own time cap inside BUDGET seconds:

@@ -23,7 +23,9 @@ if [ -d .whl ]; then   # the GPU machine: carried wheels, then this project (its
 fi
 DATA=${DATA:-/tmp/wae-data}
 W=${W:-/tmp/wae-inception.pth}
-if [ -f .device-data/cifar10-jpeg.tar.xz ] && [ ! -d "$DATA/train" ]; then
+# (unpacked only where $DATA holds no copy yet: neither train/ nor the *train*.zip archives a
+# dry run's DATA=../shared/data has, which must not receive 60,000 JPEGs)
+if [ -f .device-data/cifar10-jpeg.tar.xz ] && [ ! -d "$DATA/train" ] && ! ls "$DATA"/*train*.zip >/dev/null 2>&1; then
   mkdir -p "$DATA" && tar -xJf .device-data/cifar10-jpeg.tar.xz -C "$DATA"
 fi
 FP16=$(ls .device-data/inception-2015-12-05-fp16.pth.xz .device-data/inception-2015-12-05-fp16.pth 2>/dev/null | head -1)

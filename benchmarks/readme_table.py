@@ -16,7 +16,9 @@ seeds scored / seeds committed), scores are read with
 A cell folder is any folder holding ``results.json`` and ``config.json``
 directly under a source (a bench's ``cells/`` included); a folder without
 ``results.json`` (e.g. a run whose evaluation was cut off) has no score and is
-left out.
+left out, and so are tuning cells (:func:`is_tuning`): short runs scored on the
+validation hold-out, which choose a final cell's values and are not results of
+Table 1 (the tuning table of ``wae-bench table`` shows them).
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from typing import Any
 from wae_bench.bench.aggregate import Entry
 from wae_bench.atomic import write_text
 from wae_bench.bench.folder import score
-from wae_bench.bench.grid import format_value
+from wae_bench.bench.grid import TUNE_PREFIX, format_value
 from wae_bench.bench.spec import WHAT_LABELS
 from wae_bench.bench.table import protocol_summary
 
@@ -86,11 +88,19 @@ def setting(cfg: dict[str, Any]) -> tuple:
             json.dumps(cfg.get("reg", {}), sort_keys=True))
 
 
+def is_tuning(cell: Cell) -> bool:
+    """A tuning cell of the ``[tune]`` protocol: its id, or the training
+    images it held out as the validation split, say so."""
+    return cell.path.name.startswith(TUNE_PREFIX) or bool(cell.config.get("holdout"))
+
+
 def collect(root: Path = ROOT, sources: list[str] = SOURCES) -> list[Row]:
     rows: dict[tuple, Row] = {}
     for src in sources:
         for d in cell_dirs(root / src):
             cell = read_cell(d)
+            if is_tuning(cell):
+                continue
             key = (src, setting(cell.config))
             rows.setdefault(key, Row(key, src)).cells.append(cell)
     return list(rows.values())

@@ -226,6 +226,8 @@ def test_results_table_aggregates_committed_cells(tmp_path):
     _cell(src / "cells" / "moca-s1", 1, 12.0)                  # same setting, another seed and data_root
     _cell(src / "cells" / "moca-lam-s0", 0, 30.0, reg={"lambda": 3.0, "K": 1024})
     (src / "cells" / "unscored").mkdir()                      # no results.json: left out
+    _cell(src / "cells" / "tune-moca-lambda10-s0", 0, 5.0, holdout=300)   # tuning cells: left out
+    _cell(src / "cells" / "held-out-s0", 0, 6.0, holdout=300)
     rows = readme_table.collect(tmp_path, ["res/bench"])
     assert sorted(len(r.cells) for r in rows) == [1, 2]
     text = readme_table.render(rows)
