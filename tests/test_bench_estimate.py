@@ -122,6 +122,18 @@ def test_a_default_cell_is_estimated_with_the_step_mode_it_gets_on_the_device():
     assert (on_cpu["step_mode"], on_cpu["channels_last"]) == ("eager", False)
 
 
+def test_a_grid_whose_settings_are_measured_but_not_its_nets_says_so():
+    """On the CPU the rates are of the tiny net at fp32 eager: a1 cells at
+    those settings are not estimated for their net, not for their settings."""
+    s, cells, configs, evals = cells_of("table1-cifar10.toml", ["bench.seeds=[0]", "train.device=\"cpu\""],
+                                        "moca-a1-*")
+    g = estimate.estimate(cells, configs, evals, "cpu", 1, estimate.load_rates())
+    head = estimate.summary(g, len(cells))[0]
+    assert ("training not estimated: no measured rates for a1 on cpu at concurrency 1 (its rates are for tiny: "
+            "measure these nets with benchmarks/speed.py)") in head, head
+    assert "rates exist for" not in head
+
+
 def test_a_grid_without_any_matching_rate_says_which_settings_have_rates_and_the_flags_for_them():
     """Never "training 0 s for 0 of N cells": the shipped spec (fp32) on the
     H200, whose rates are bf16 graph channels-last (and fp32 eager)."""

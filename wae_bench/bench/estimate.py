@@ -198,6 +198,8 @@ class GridEstimate:
     measured: dict[tuple, int] = field(default_factory=dict)  # SETTINGS measured on this device at this
     #                                  concurrency -> how many of the unestimated cells each would cover
     unselected_tuning: int = 0    # tuning cells left that the selected final cells wait for, not selected
+    nets: tuple[list[str], list[str]] = ([], [])   # the unestimated cells' architectures, and those the
+    #                                  device's rates at this concurrency are for
 
 
 def estimate(cells: list[Cell], configs: dict[str, dict], evals: dict[str, EvalSettings], device: str,
@@ -225,7 +227,10 @@ def estimate(cells: list[Cell], configs: dict[str, dict], evals: dict[str, EvalS
             out.eval_s += e.eval_s
             refs.add(eval_images(cfg, ev)[1])
     out.train_s = train / concurrency
-    out.measured = _measured(est, [configs[c.id] for c in cells if out.cells[c.id].settings is not None])
+    unestimated = [configs[c.id] for c in cells if out.cells[c.id].settings is not None]
+    out.measured = _measured(est, unestimated)
+    out.nets = (sorted({cfg["arch"] for cfg in unestimated}),
+                sorted({r["arch"] for r in est.steps if r.get("concurrency") == concurrency and r.get("arch")}))
     out.eval_rate = est.fid
     if not est.steps and est.fid is None:
         out.other_devices = sorted({r["device"] for part in ("steps", "fid") for r in rates.get(part, [])
@@ -291,6 +296,10 @@ def _no_rates(g: GridEstimate) -> str:
             f"on {g.device}")
     if not g.measured:
         return text
+    cells_nets, measured_nets = g.nets
+    if set(missing) <= set(g.measured) and not set(cells_nets) & set(measured_nets):   # the settings, not the nets
+        return (f"no measured rates for {', '.join(cells_nets)} on {g.device} at concurrency {g.concurrency} "
+                f"(its rates are for {', '.join(measured_nets)}: measure these nets with benchmarks/speed.py)")
     best, covers = next(iter(g.measured.items()))
     text += f"; rates exist for {', '.join(map(describe_settings, g.measured))}"
     flags = set_flags(missing[0], best) if len(missing) == 1 else ""
