@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.table import Table
 
 from wae_bench import atomic
@@ -436,14 +437,27 @@ def _num(v: float | None) -> str:
 
 
 def rich_table(rep: Report) -> Table:
-    t = Table(title=f"{rep.spec.name}: {metric_label(rep.spec, rep.metric)}, mean ± std (seeds scored/in grid); "
-                    f"(cited) columns are not ours",
-              caption="\n".join(rep.budget + rep.protocol + rep.tuning), caption_justify="left")
+    t = Table()
     for h in headers(rep):
         t.add_column(h, overflow="fold", style="dim" if h.endswith("(cited)") else None)
     for row in rep.rows:
         t.add_row(*rep.row_cells(row), *(rep.value(row, col, cited) for col, cited in rep.layout()))
     return t
+
+
+def title(rep: Report) -> str:
+    return (f"{rep.spec.name}: {metric_label(rep.spec, rep.metric)}, mean ± std (seeds scored/in grid); "
+            f"(cited) columns are not ours")
+
+
+def print_rich(rep: Report, console: Console) -> None:
+    """The table on ``console``: its title on a line above it, the budget,
+    protocol and tuning notes as lines under it (left-aligned, each wrapped
+    to the console, never to the table's width)."""
+    console.print(title(rep), soft_wrap=True, markup=False, highlight=False)
+    console.print(rich_table(rep))
+    for line in rep.budget + rep.protocol + rep.tuning:
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 def write(folder: ResultsDir, rep: Report) -> list[Path]:

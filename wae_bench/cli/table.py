@@ -32,7 +32,7 @@ def table_cmd(results_dir, columns, metric, no_plots, html_report):
                                  (cols or rep.spec.eval.what)[0])
     if html_report:
         paths.append(report.write(folder, rep))
-    stdout.print(table.rich_table(rep))
+    table.print_rich(rep, stdout)
     console.print("wrote " + ", ".join(str(p) for p in paths))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.markup import escape
 from rich.table import Table
 
 from wae_bench.progress import Lines, console, stdout
@@ -16,13 +17,15 @@ _ROWS = {"samples": "samples (prior)", "n": "ex-post N", "gmm": "ex-post GMM", "
 
 
 def print_table(result: dict) -> None:
-    """Rich table of the scores, with the protocol under it."""
+    """Rich table of the scores, its title on a line above it, the protocol under it."""
     s, p = result["scores"], result["protocol"]
     stand_in = p["features"].startswith("standin")
     used = [c for c in _COLS if any(c[0] in v for v in s.values())]
     r = result["run"]
-    t = Table(title=f"{r['regularizer']} · {r['arch']} · {r['dataset']} · step {r['step']}"
-                    + ("  [bold red](stand-in features: NOT FID)[/]" if stand_in else ""))
+    title = escape(f"{r['regularizer']} · {r['arch']} · {r['dataset']} · step {r['step']}")
+    stdout.print(f"[bold]{title}[/]" + ("  [bold red](stand-in features: NOT FID)[/]" if stand_in else ""),
+                 soft_wrap=True)   # (a line of its own: a table's title wraps and centres within the table)
+    t = Table()
     t.add_column("column")
     t.add_column("n", justify="right")
     for _, head, _ in used:
