@@ -35,7 +35,7 @@ from wae_bench.metrics.features import Extractor, extract, make_extractor
 from wae_bench.metrics.reference import cache_file, make_key, reference
 from wae_bench.metrics.report import EvalProgress, print_table
 from wae_bench.metrics.weights import FidWeights, resolve as resolve_weights
-from wae_bench.progress import console
+from wae_bench.progress import console, notice
 from wae_bench.run.build import load_data, load_val
 from wae_bench.run.directory import versions
 from wae_bench.run.reload import Loaded, load_model
@@ -154,7 +154,7 @@ def _tensorboard_hparams(m: Loaded, run_dir: Path, scores: dict) -> None:
     try:
         tensorboard.check_installed()
     except WaeError as e:
-        console.print(f"[yellow]warning:[/] no hparams written to the run's TensorBoard log: {e}", soft_wrap=True)
+        notice(f"[yellow]warning:[/] no hparams written to the run's TensorBoard log: {e}")
         return
     tensorboard.write_hparams(run_dir, to_dict(m.plan.cfg), scores, m.step)
 
@@ -276,14 +276,14 @@ def _warn(m: Loaded, features: str, dev: torch.device, n_gen: int, n_ref: int, q
     if quiet:
         return
     if not m.finished:
-        console.print(f"[yellow]warning: the run is not finished (checkpoint at step {m.step}); scoring it as it "
-                      f"is (results.json records finished: false)", soft_wrap=True)
+        notice(f"[yellow]warning: the run is not finished (checkpoint at step {m.step}); scoring it as it "
+               f"is (results.json records finished: false)")
     if features == "inception" and dev.type == "cpu":
         mins = (n_gen + n_ref) / CPU_IMG_PER_S / 60
         if mins > 2:
-            console.print(f"[yellow]Inception on CPU (~{CPU_IMG_PER_S:.0f} img/s here): up to {n_gen + n_ref} "
-                          f"images ≈ {mins:.0f} min (the reference side is cached after the first run); "
-                          f"lower --fid-samples or use a GPU", soft_wrap=True)
+            notice(f"[yellow]Inception on CPU (~{CPU_IMG_PER_S:.0f} img/s here): up to {n_gen + n_ref} "
+                   f"images ≈ {mins:.0f} min (the reference side is cached after the first run); "
+                   f"lower --fid-samples or use a GPU")
 
 
 def load_results(run_dir: str | Path) -> dict:

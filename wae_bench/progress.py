@@ -3,8 +3,10 @@ the plain lines that replace the bars when the output is not a terminal
 (a log must not go silent for minutes)."""
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from typing import Callable, Iterator
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
@@ -13,7 +15,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 LOG_WIDTH = 160   # the least width of output that is not a terminal (a file, a pipe, a Slurm log)
 
 
-def _console(**kw) -> Console:
+def make_console(**kw) -> Console:
     """A console that prints text as written (``emoji=False``: a plugin's
     error ``mod:X: ...`` never becomes an emoji) and, when its stream is not
     a terminal, is at least :data:`LOG_WIDTH` wide: rich would otherwise wrap
@@ -22,8 +24,30 @@ def _console(**kw) -> Console:
     return c if c.is_terminal else Console(emoji=False, width=max(c.width, LOG_WIDTH), **kw)
 
 
-console = _console(stderr=True)
-stdout = _console()
+console = make_console(stderr=True)
+stdout = make_console()
+
+_LISTENERS: list[Callable[[str, bool], None]] = []
+
+
+def notice(text: str, markup: bool = True) -> None:
+    """A warning, or a one-time event the user must see (bf16 on a CPU, FID
+    weights converted, a checkpoint skipped): a line on stderr like any
+    other, and also given to whoever listens (:func:`listening`): a bench
+    whose cell's output goes to the cell's log shows it on its console too."""
+    console.print(text, soft_wrap=True, markup=markup)
+    for listener in list(_LISTENERS):
+        listener(text, markup)
+
+
+@contextlib.contextmanager
+def listening(listener: Callable[[str, bool], None]) -> Iterator[None]:
+    """``listener(text, markup)`` is called with every :func:`notice` of the block."""
+    _LISTENERS.append(listener)
+    try:
+        yield
+    finally:
+        _LISTENERS.remove(listener)
 
 
 def phase(text: str, quiet: bool = False) -> None:

@@ -39,11 +39,10 @@ import torch
 from wae_bench.bench import grid, tune
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import Cell
-from wae_bench.bench.runner import (BenchInterrupted, Outcome, attempt, cell_overrides, held, report, score_cell,
-                                    split_todo)
+from wae_bench.bench.output import CellOutput, Output
+from wae_bench.bench.runner import BenchInterrupted, Outcome, attempt, cell_overrides, held, score_cell, split_todo
 from wae_bench.bench.spec import Spec
 from wae_bench.errors import WaeError
-from wae_bench.progress import console
 from wae_bench.run.train import Training
 from wae_bench.step.loop import StopFlag
 
@@ -53,24 +52,28 @@ HEADROOM = 0.9   # of the free memory: the caching allocator's slack, cuDNN work
 
 @dataclass
 class Slot:
-    """One running cell: its training, its stream (None on the CPU), when it
-    started, and its folder held (made and locked: :func:`~wae_bench.bench.runner.held`)."""
+    """One running cell: its training, its stream (None on the CPU), its
+    output (:class:`~wae_bench.bench.output.CellOutput`: each of its calls runs
+    inside it), when it started, and its folder held (made and locked:
+    :func:`~wae_bench.bench.runner.held`)."""
 
     cell: Cell
     index: int                                   # the slot (and stream) it holds
     stream: object | None
+    output: CellOutput
     t0: float = field(default_factory=time.perf_counter)
     training: Training | None = None
     folder: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @contextlib.contextmanager
     def on_stream(self) -> Iterator[None]:
-        """The cell's steps and its evaluation are issued on its own stream."""
-        if self.stream is None:
-            yield
-        else:
-            with torch.cuda.stream(self.stream):
+        """The cell's steps and its evaluation are issued on its own stream, what they print goes to its output."""
+        with self.output:
+            if self.stream is None:
                 yield
+            else:
+                with torch.cuda.stream(self.stream):
+                    yield
 
 
 def tensor_bytes(t: Training) -> int:
@@ -147,19 +150,23 @@ def fits(n: int, per_cell: int, free: int) -> int:
 
 
 def run_concurrent(folder: ResultsDir, spec: Spec, cells: list[Cell], n: int, *, device: str | None = None,
-                   retry_failed: bool = True) -> list[Outcome]:
-    """Every cell not yet done, ``n`` at a time (see the module docstring)."""
+                   retry_failed: bool = True, quiet: bool = False, output: Output | None = None) -> list[Outcome]:
+    """Every cell not yet done, ``n`` at a time (see the module docstring);
+    each cell's output goes to its log (:mod:`wae_bench.bench.output`)."""
     if n < 1:
         raise WaeError(f"--concurrent {n}: give a number of cells >= 1")
+    output = output or Output(folder, spec, quiet=quiet)
     todo, skipped = split_todo(folder, spec, cells, retry_failed)
     everything = grid.expand(spec)
     queue, active, out = list(todo), [], []
     memory: Memory | None = None
     streams: dict[int, object] = {}
 
-    def done(o: Outcome) -> None:
+    def done(o: Outcome, slot: Slot | None = None) -> None:
+        if slot is not None:
+            slot.output.close()
         out.append(o)
-        report(len(out), len(todo), o)
+        output.finished(len(out), len(todo), o)
 
     def runnable() -> int | None:
         busy = {c.id for c in queue} | {s.cell.id for s in active}
@@ -169,21 +176,22 @@ def run_concurrent(folder: ResultsDir, spec: Spec, cells: list[Cell], n: int, *,
         """Open and begin ``cell`` in a free slot; None if it ended (failed, waiting, or scored at once)."""
         nonlocal memory
         index = min(set(range(n)) - {s.index for s in active})
-        slot = Slot(cell, index, None)
+        slot = Slot(cell, index, None, output.cell(cell, len(out) + len(active) + 1, len(todo)))
         run_dir = folder.cell_dir(cell.id)
 
         def open_() -> Outcome | None:
             overrides = cell_overrides(folder, spec, cell, everything, device)
             other = slot.folder.enter_context(held(folder, spec, cell))
             if other is None:
-                slot.training = Training(overrides, run_dir, resume=(run_dir / "config.json").is_file(), quiet=True)
+                slot.training = Training(overrides, run_dir, resume=(run_dir / "config.json").is_file(), quiet=quiet)
             return other
 
         mark = memory.mark() if memory is not None else Memory.mark_any()
-        o = attempt(folder, cell, slot.t0, open_)     # (built on the default stream; the cell's steps wait for it)
+        with slot.output:     # (built on the default stream; the cell's steps wait for it)
+            o = attempt(folder, cell, slot.t0, open_)
         if o is not None:
             slot.folder.close()
-            done(o)
+            done(o, slot)
             return None
         t = slot.training
         first = memory is None
@@ -195,7 +203,7 @@ def run_concurrent(folder: ResultsDir, spec: Spec, cells: list[Cell], n: int, *,
             o = attempt(folder, cell, slot.t0, lambda: (t.begin(stop), t.over or t.advance()))
         if o is not None:
             slot.folder.close()
-            done(o)
+            done(o, slot)
             return None
         used = memory.measure(t, mark)
         if first:
@@ -204,13 +212,14 @@ def run_concurrent(folder: ResultsDir, spec: Spec, cells: list[Cell], n: int, *,
             if k < want:
                 t.release()
                 slot.folder.close()
+                slot.output.close()
                 raise WaeError(f"--concurrent {n} will not fit: each cell takes ~{used / GiB:.2f} GiB of "
                                f"{memory.where()} (measured on {cell.id}) and {free / GiB:.2f} GiB are free beside "
                                f"it; use --concurrent {k} or fewer (the started cell resumes on the rerun)")
-            console.print(f"concurrent: each cell takes ~{used / GiB:.2f} GiB of {memory.where()} (measured on "
-                          f"{cell.id}); {want} at once need ~{want * used / GiB:.2f} GiB, "
-                          f"{(free + used) / GiB:.1f} GiB are free", soft_wrap=True)
-        console.print(f"[{len(out) + len(active) + 1}/{len(todo)}] {cell.id} started (slot {index})")
+            output.say(f"concurrent: each cell takes ~{used / GiB:.2f} GiB of {memory.where()} (measured on "
+                       f"{cell.id}); {want} at once need ~{want * used / GiB:.2f} GiB, "
+                       f"{(free + used) / GiB:.1f} GiB are free", markup=False)
+        output.started(len(out) + len(active) + 1, len(todo), cell, f"started (slot {index})")
         return slot
 
     def end(slot: Slot) -> None:
@@ -218,9 +227,9 @@ def run_concurrent(folder: ResultsDir, spec: Spec, cells: list[Cell], n: int, *,
         t = slot.training
         with slot.on_stream():
             o = attempt(folder, slot.cell, slot.t0,
-                        lambda: (t.finish(), score_cell(folder, spec, slot.cell, device, True)))
+                        lambda: (t.finish(), score_cell(folder, spec, slot.cell, device, quiet)))
         release(slot)
-        done(o or Outcome(slot.cell, "done", time.perf_counter() - slot.t0))
+        done(o or Outcome(slot.cell, "done", time.perf_counter() - slot.t0), slot)
 
     def release(slot: Slot) -> None:
         """Drop a cell that ended (its training released the run folder itself) and its folder's lock."""
@@ -258,7 +267,7 @@ def run_concurrent(folder: ResultsDir, spec: Spec, cells: list[Cell], n: int, *,
                         o = attempt(folder, slot.cell, slot.t0, slot.training.advance)
                     if o is not None:
                         release(slot)
-                        done(o)
+                        done(o, slot)
                     elif slot.training.over and not slot.training.stepper.stopped:
                         end(slot)
                 if stopping:
@@ -273,8 +282,10 @@ def run_concurrent(folder: ResultsDir, spec: Spec, cells: list[Cell], n: int, *,
         finally:   # (a stopped grid: each running cell's checkpoint is written; let go of its folder)
             for slot in active:
                 if slot.training is not None:
-                    slot.training.release()
+                    with slot.output:
+                        slot.training.release()
                 slot.folder.close()
+                slot.output.close()
     return skipped + out
 
 

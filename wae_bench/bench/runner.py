@@ -31,14 +31,15 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import IO, Callable, Iterator
 
 from wae_bench import evaluate, interrupt
 from wae_bench.bench import grid, tune
 from wae_bench.bench.folder import WORKER_ENV, ResultsDir, has_scores
 from wae_bench.bench.grid import Cell
+from wae_bench.bench.output import CellOutput, Output, open_log
 from wae_bench.bench.spec import Spec
 from wae_bench.config import EvalSettings, to_dict
 from wae_bench.data.holdout import HoldoutSize
@@ -169,49 +170,69 @@ def split_todo(folder: ResultsDir, spec: Spec, cells: list[Cell], retry_failed: 
     return todo, skipped
 
 
-def report(i: int, n: int, o: Outcome) -> None:
-    if o.state == "done":
-        console.print(f"[{i}/{n}] [green]done[/] {o.cell.id} ({o.seconds:.0f} s)")
-    elif o.state == "waiting":
-        console.print(f"[{i}/{n}] [yellow]waiting[/] {o.error}")
-    elif o.state == "busy":
-        console.print(f"[{i}/{n}] [yellow]busy[/] {o.cell.id}: {o.error}")
-    elif o.state == "diverged":
-        console.print(f"[{i}/{n}] [yellow]diverged[/] {o.cell.id} (a result: this value is never chosen): {o.error}")
-    else:
-        console.print(f"[{i}/{n}] [red]failed[/] {o.cell.id}: {o.error}")
-
-
 def run_serial(folder: ResultsDir, spec: Spec, cells: list[Cell], *, device: str | None = None,
-               quiet: bool = False, retry_failed: bool = True) -> list[Outcome]:
-    """Every cell not yet done, one after the other, in this process."""
+               quiet: bool = False, retry_failed: bool = True, output: Output | None = None) -> list[Outcome]:
+    """Every cell not yet done, one after the other, in this process; each
+    cell's output goes to its log (:mod:`wae_bench.bench.output`; ``output``
+    default: a start and a finished line a cell on the console)."""
+    output = output or Output(folder, spec, quiet=quiet)
     todo, skipped = split_todo(folder, spec, cells, retry_failed)
     everything = grid.expand(spec)
     out = []
     for i, cell in enumerate(todo, 1):
-        console.print(f"[{i}/{len(todo)}] {cell.id} ...")
-        o = run_cell(folder, spec, cell, device, quiet, everything)
-        report(i, len(todo), o)
+        output.started(i, len(todo), cell)
+        with output.running(cell, i, len(todo)):
+            o = run_cell(folder, spec, cell, device, quiet, everything)
+        output.finished(i, len(todo), o)
         out.append(o)
     return skipped + out
 
 
+@dataclass
+class Worker:
+    """A cell running in a subprocess: its output goes to ``log`` (the cell's log) from offset ``start``."""
+
+    proc: subprocess.Popen
+    cell: Cell
+    log: IO[str]
+    start: int
+    shown: CellOutput
+    t0: float = field(default_factory=time.perf_counter)
+
+
 def run_parallel(folder: ResultsDir, spec: Spec, cells: list[Cell], devices: list[str],
-                 command: Callable[[Cell, str], list[str]], *, retry_failed: bool = True) -> list[Outcome]:
+                 command: Callable[[Cell, str], list[str]], *, retry_failed: bool = True,
+                 output: Output | None = None) -> list[Outcome]:
     """One subprocess per device slot (a device listed twice gets two), each
-    running one cell; ``command(cell, device)`` is its argv.  A final cell is
-    started once its tuning group is complete (none queued or running)."""
+    running one cell, its output into the cell's log; ``command(cell, device)``
+    is its argv.  A final cell is started once its tuning group is complete
+    (none queued or running)."""
+    output = output or Output(folder, spec)
     todo, skipped = split_todo(folder, spec, cells, retry_failed)
     everything = grid.expand(spec)
     queue, running, out = list(todo), {}, []
-    folder.logs_path.mkdir(parents=True, exist_ok=True)
     env = {**child_env(devices), WORKER_ENV: str(folder.path.resolve())}   # (the workers share this lock)
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
 
     def runnable() -> int | None:
         """Index in the queue of the first cell that may start now."""
-        busy = {c.id for c in queue} | {cell.id for _, cell, _, _ in running.values()}
+        busy = {c.id for c in queue} | {w.cell.id for w in running.values()}
         return next((i for i, c in enumerate(queue) if tune.ready(folder, spec, c, everything, busy)), None)
+
+    def start(cell: Cell, dev: str) -> Worker:
+        log = open_log(folder, cell)
+        proc = subprocess.Popen(command(cell, dev), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                env=env)
+        i = len(out) + len(running) + 1
+        output.started(i, len(todo), cell, f"on {dev} (pid {proc.pid})")
+        return Worker(proc, cell, log, log.tell(), output.cell(cell, i, len(todo), log=False))
+
+    def end(w: Worker) -> None:
+        w.log.close()
+        if output.verbose:   # (its whole output at once: the cells running beside it do not interleave)
+            output.say(read_from(folder.log_path(w.cell.id), w.start).rstrip("\n"), markup=False)
+        out.append(_finished(folder, spec, w.cell, w.proc.returncode, time.perf_counter() - w.t0))
+        output.finished(len(out), len(todo), out[-1])
 
     blocked = -1   # len(out) when no queued cell could start: none can until another cell ends
     try:
@@ -223,34 +244,29 @@ def run_parallel(folder: ResultsDir, spec: Spec, cells: list[Cell], devices: lis
                 if i is None:
                     blocked = len(out)
                 else:
-                    cell = queue.pop(i)
-                    log = open(folder.log_path(cell.id), "w")
-                    proc = subprocess.Popen(command(cell, dev), stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True, env=env)
-                    running[slot] = (proc, cell, time.perf_counter(), log)
-                    console.print(f"[{len(out) + len(running)}/{len(todo)}] {cell.id} on {dev} (pid {proc.pid})")
-            for slot, (proc, cell, t0, log) in list(running.items()):
-                if proc.poll() is None:
-                    continue
-                log.close()
-                del running[slot]
-                out.append(_finished(folder, spec, cell, proc.returncode, time.perf_counter() - t0))
-                report(len(out), len(todo), out[-1])
+                    running[slot] = start(queue.pop(i), dev)
+            for slot, w in list(running.items()):
+                if w.proc.poll() is None:
+                    w.shown.tick(lambda: last_line(folder.log_path(w.cell.id)))
+                else:
+                    del running[slot]
+                    end(w)
             if queue and not running and runnable() is None:   # the rest wait for other shards' tuning cells
                 for c in queue:
                     out.append(Outcome(c, "waiting", error=f"cell {c.id} waits for its tuning cells", ran=False))
-                    report(len(out), len(todo), out[-1])
+                    output.finished(len(out), len(todo), out[-1])
                 queue.clear()
             time.sleep(0.2)
     except KeyboardInterrupt:
-        for proc, cell, _, log in running.values():
-            proc.send_signal(signal.SIGINT)  # the child saves a checkpoint and stops
-        for proc, cell, _, log in running.values():
+        output.clear()
+        for w in running.values():
+            w.proc.send_signal(signal.SIGINT)  # the child saves a checkpoint and stops
+        for w in running.values():
             try:
-                proc.wait(timeout=300)
+                w.proc.wait(timeout=300)
             except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
+                w.proc.kill()
+            w.log.close()
         raise BenchInterrupted(f"interrupted with {len(running)} cell(s) running; rerun the same command to "
                                f"continue (they resume from their checkpoints)") from None
     finally:
@@ -288,16 +304,37 @@ def _finished(folder: ResultsDir, spec: Spec, cell: Cell, rc: int, seconds: floa
                        ran=False)
     if fail is None:  # the worker died without recording why (killed, crashed)
         log = folder.log_path(cell.id)
-        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.is_file() else []
-        msg = f"worker exited with code {rc} ({tail[0][:200] if tail else 'no output'}); see {log}"
+        msg = f"worker exited with code {rc} ({last_line(log)[:200] or 'no output'}); see {log}"
         folder.mark_failed(cell, msg, returncode=rc)
         fail = {"error": msg}
     return Outcome(cell, "failed", seconds, fail["error"])
 
 
+def read_from(path: Path, offset: int) -> str:
+    """A log's text from ``offset`` on."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def last_line(path: Path) -> str:
+    """The last line of text of a log ("" when there is none)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(f.seek(0, os.SEEK_END) - 4096, 0))
+            tail = f.read().decode(errors="replace").replace("\r", "\n").strip().splitlines()
+    except OSError:
+        return ""
+    return tail[-1].strip() if tail else ""
+
+
 def child_command(spec_path: str, out: Path, passthrough: list[str]) -> Callable[[Cell, str], list[str]]:
-    """The argv of a worker: the same bench command for one cell on one device."""
+    """The argv of a worker: the same bench command for one cell on one device,
+    its full output (``--verbose``) written to the cell's log by its parent."""
     def command(cell: Cell, device: str) -> list[str]:
         return [sys.executable, "-m", "wae_bench", "bench", spec_path, "--out", str(out), *passthrough,
-                "--only", cell.id, "--device", device, "--no-table", "--quiet"]
+                "--only", cell.id, "--device", device, "--no-table", "--verbose"]
     return command

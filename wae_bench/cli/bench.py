@@ -124,9 +124,11 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: every cell's resolved config as JSON.")
 @click.option("--skip-failed", is_flag=True, help="Do not retry cells that failed before.")
 @click.option("--no-table", is_flag=True, help="Do not write the table and plots at the end.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--quiet", is_flag=True, help="No progress bars or progress lines.")
+@click.option("--verbose", is_flag=True, help="Each cell's full output (header, steps, score table, protocol) on the "
+                                            "console too, not only in RESULTS_DIR/logs/<cell-id>.log.")
 def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device, devices, concurrent, dry_run,
-              estimate_on, as_json, skip_failed, no_table, quiet):
+              estimate_on, as_json, skip_failed, no_table, quiet, verbose):
     """Train + evaluate every cell of the grid in SPEC (a TOML file); resumable."""
     # (import torch, ~2 s: `wae-bench --help` must not)
     from wae_bench.bench import grid
@@ -156,12 +158,19 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
     with folder.lock(part, only):
         claim(folder, spec)
         _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, devices, concurrent, skip_failed,
-             no_table, quiet)
+             no_table, quiet, verbose)
 
 
 def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, devices, concurrent, skip_failed,
-         no_table, quiet) -> None:
+         no_table, quiet, verbose) -> None:
+    import os
+
     from wae_bench.bench import runner
+    from wae_bench.bench.folder import WORKER_ENV
+    from wae_bench.bench.output import Output
+
+    worker = os.environ.get(WORKER_ENV) == str(folder.path.resolve())   # (its output is its cell's log)
+    output = Output(folder, spec, verbose=verbose, quiet=quiet, worker=worker)
 
     if devices:
         slots = split_list(devices)
@@ -171,13 +180,15 @@ def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, d
         outcomes = runner.run_parallel(folder, spec, cells, slots,
                                        runner.child_command(str(Path(spec_path).resolve()),
                                                             folder.path.resolve(), passthrough),
-                                       retry_failed=not skip_failed)
+                                       retry_failed=not skip_failed, output=output)
     elif concurrent is not None:
         from wae_bench.bench.concurrent import run_concurrent
 
-        outcomes = run_concurrent(folder, spec, cells, concurrent, device=device, retry_failed=not skip_failed)
+        outcomes = run_concurrent(folder, spec, cells, concurrent, device=device, retry_failed=not skip_failed,
+                                  quiet=quiet, output=output)
     else:
-        outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet, retry_failed=not skip_failed)
+        outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet, retry_failed=not skip_failed,
+                                     output=output)
     if not no_table:
         write_table(folder)
     summarize(folder, outcomes)
@@ -220,7 +231,7 @@ def write_table(folder):
     rep = table.collect(folder)
     paths = table.write(folder, rep)
     paths += plots.write_all(folder, rep.spec, grid.expand(rep.spec), rep.metric)
-    stdout.print(table.rich_table(rep))
+    table.print_rich(rep, stdout)
     console.print("wrote " + ", ".join(str(p) for p in paths))
     return rep
 

@@ -43,6 +43,7 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
     from wae_bench.bench import compare, grid, report, runner
     from wae_bench.bench import spec as specs
     from wae_bench.bench.folder import ResultsDir
+    from wae_bench.bench.output import Output
     from wae_bench.cli.bench import claim, summarize, write_table
 
     shorthand = [*([f"train.epochs={epochs}"] if epochs is not None else []),
@@ -68,7 +69,8 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
     _write_once(path, compare.spec_file_text(data, shlex.join(["wae-bench", "compare", *args])))
     spec = specs.load(path)
     claim(folder, spec)
-    outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet)
+    outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet,   # (a few cells: each one's block)
+                                 output=Output(folder, spec, verbose=True, quiet=quiet))
     rep = write_table(folder)
     _print_pictures(compare.picture_rows(folder, cells), report.write(folder, rep))
     summarize(folder, outcomes)

