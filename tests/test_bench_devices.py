@@ -23,8 +23,13 @@ def test_two_cpu_workers_run_cells_concurrently_into_one_folder(tmp_path, capsys
         r = json.loads((out / "cells" / cid / "results.json").read_text())
         assert r["protocol"]["device"] == "cpu" and r["scores"]["samples"]["fid"] > 0
         log = (out / "logs" / f"{cid}.log").read_text()
-        assert "moca · tiny" in log
+        assert "moca · tiny" in log and "step 8/8 " in log and "eval: generate samples" in log     # the block
+        assert "moca · tiny · digits · step 8  (stand-in features: NOT FID)" in log.splitlines()
         assert "on cpu (pid" in err
+        done = [ln for ln in err.splitlines() if f"done {cid} (" in ln]                # one line, its scores
+        assert len(done) == 1 and f"· stand-in FID (NOT FID): prior samples {r['scores']['samples']['fid']:.2f}" \
+            in done[0], err
+    assert "eval:" not in err and "step 8/8" not in err
     pids = {line.split("pid ")[1].rstrip(")") for line in err.splitlines() if "(pid " in line}
     assert len(pids) == 2                                           # two worker processes
     assert "| moca | tiny | 10 | " in (out / "table.md").read_text()

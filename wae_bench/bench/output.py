@@ -259,11 +259,12 @@ class _Stream:
 
 @contextlib.contextmanager
 def _warnings_to(say: Callable[[str, bool], None]) -> Iterator[None]:
-    """Python warnings of the block: written as usual (to the cell's log), and one line of each given to ``say``."""
+    """Python warnings of the block: written as Python writes them to ``sys.stderr`` (the cell's log), and
+    one line of each given to ``say``."""
     shown = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):
-        shown(message, category, filename, lineno, file, line)
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
         say(f"warning: {category.__name__}: {message} ({Path(filename).name}:{lineno})", False)
 
     warnings.showwarning = show
