@@ -164,3 +164,16 @@ def test_headline_names_the_metric_its_results_carry():
                         output.headline({**res, "scores": {"gmm": {"kid_mean": 0.00123}}},
                                         EvalSettings(what=["gmm"], metrics=["kid"], split="val")))
     assert output.headline(None, ev) == ""
+
+
+def test_a_cells_log_has_no_colour_codes_when_the_console_is_a_terminal(tmp_path, spec_file, capsys, monkeypatch):
+    from rich.color import ColorSystem
+
+    monkeypatch.setattr(progress.console, "_color_system", ColorSystem.TRUECOLOR)   # as made on a terminal
+    out, cells, _ = grid_output(tmp_path, spec_file)
+    with out.running(cells[0], 1, 1):
+        progress.console.print("[bold]moca[/] · [yellow]warning:[/] styled")
+    log = (tmp_path / "res" / "logs" / f"{cells[0].id}.log").read_text()
+    assert "moca · warning: styled" in log and "\x1b" not in log
+    progress.console.print("[bold]after[/]")                             # its colours back after the cell
+    assert "\x1b[1mafter" in capsys.readouterr().err

@@ -27,6 +27,23 @@ def make_console(**kw) -> Console:
 console = make_console(stderr=True)
 stdout = make_console()
 
+
+
+@contextlib.contextmanager
+def plain() -> Iterator[None]:
+    """What :data:`console` and :data:`stdout` print in the block has no
+    colours or styles (it goes to a file while they were made on a terminal:
+    rich fixes a console's colour system when it is made)."""
+    saved = [(c, c._color_system) for c in (console, stdout)]
+    for c, _ in saved:
+        c._color_system = None
+    try:
+        yield
+    finally:
+        for c, system in saved:
+            c._color_system = system
+
+
 _LISTENERS: list[Callable[[str, bool], None]] = []
 
 

@@ -4,7 +4,7 @@
     RESULTS_DIR/cells/<cell-id>/       one run directory per cell (wae-bench run layout)
         results.json                   scores + protocol (wae_bench.evaluate)
         failed.json                    the error of a failed cell (the grid goes on)
-    RESULTS_DIR/logs/<cell-id>.log     output of a cell run in a subprocess (--devices)
+    RESULTS_DIR/logs/<cell-id>.log     a cell's full output (wae_bench.bench.output; --devices workers')
     RESULTS_DIR/tuning/<cell-id>.json  a final cell's tuned values, grid, budget and
                                        validation scores ([tune]; wae_bench.bench.tune)
     RESULTS_DIR/table.md  table.csv  tuning.csv  plots/*.png    (wae-bench table)

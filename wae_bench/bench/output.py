@@ -220,6 +220,7 @@ class CellOutput:
         stack = contextlib.ExitStack()
         stack.enter_context(contextlib.redirect_stdout(self.stream))
         stack.enter_context(contextlib.redirect_stderr(self.stream))
+        stack.enter_context(progress.plain())
         if not self.out.verbose:   # (verbose: the notices reach the console with the rest)
             stack.enter_context(progress.listening(self.out.notice))
             stack.enter_context(_warnings_to(self.out.notice))
@@ -233,6 +234,7 @@ class CellOutput:
         if self.partial:
             self.see(self.partial)
             self.partial = ""
+        self.out.clear()   # (an error line may follow: not after a transient line)
         if self.file is not None:
             self.file.close()
             self.file = None

@@ -14,6 +14,9 @@ Table 1: all models trained and scored alike).
 - Each cell trains and is scored under its folder's lock; a cell another
   process holds is left to it ("busy"), and one it finished meanwhile is
   not run again.
+- Each cell prints a start and a finished line with its headline scores; its
+  full output goes to ``RESULTS_DIR/logs/<cell-id>.log`` (and the console with
+  ``--verbose``; :mod:`wae_bench.bench.output`).
 - ``devices``: one cell per device at a time, each in its own subprocess
   (``python -m wae_bench bench SPEC --only ID --device DEV``), never threads.
 - ``--concurrent N`` (:mod:`wae_bench.bench.concurrent`): N cells at once in
