@@ -16,6 +16,17 @@ make_trainer = stand_in_trainer   # a tiny run's trainer, built the one way runs
 batch = stand_in_batch            # tiny random images
 
 
+def builtin_names(group: str = "wae_bench.regularizers") -> list[str]:
+    """This distribution's own plugins in entry-point ``group``: what
+    wae-bench's installed metadata declares, not every installed package's
+    (a third-party plugin in the same environment is not a built-in).
+    tests/test_registry.py checks that it equals pyproject.toml's table, so a
+    new built-in is never left out because ``pip install -e .`` was not rerun."""
+    from importlib.metadata import distribution
+
+    return sorted(ep.name for ep in distribution("wae-bench").entry_points if ep.group == group)
+
+
 def cuda_pair(name: str, precision: str, monkeypatch):
     """Two identical tiny trainers of plugin ``name`` on the GPU (bf16 runs
     channels_last, as the GPU check's training does) and a batch maker

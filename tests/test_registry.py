@@ -102,3 +102,33 @@ def test_builtin_plugins_arrive_through_entry_points():
 
     names = {ep.name for ep in entry_points(group="wae_bench.regularizers")}
     assert "moca" in names and set(REGULARIZERS.names()) >= names
+
+
+@pytest.mark.parametrize("group", ["wae_bench.regularizers", "wae_bench.architectures", "wae_bench.datasets"])
+def test_installed_entry_points_are_pyprojects(group):
+    """An entry point added to pyproject.toml takes effect only after `pip
+    install -e .`; until then the registry-parametrised tests silently skip
+    the new plugin.  This names the cause."""
+    import tomllib
+    from importlib.metadata import distribution
+
+    from wae_bench.registry import source_entry_points
+
+    root = Path(__file__).resolve().parents[1]
+    declared = tomllib.loads((root / "pyproject.toml").read_text())["project"]["entry-points"][group]
+    installed = {ep.name: ep.value for ep in distribution("wae-bench").entry_points if ep.group == group}
+    assert installed == declared, (f"the installed {group} entry points are not pyproject.toml's: "
+                                   f"run `pip install -e .`")
+    assert source_entry_points(group) == declared
+
+
+def test_an_entry_point_in_pyproject_but_not_installed_names_the_reinstall(monkeypatch):
+    import wae_bench.registry as R
+
+    monkeypatch.setattr(R, "source_entry_points", lambda group: {"energy": "wae_bench_regularizers.energy:Energy"})
+    with pytest.raises(WaeError) as e:
+        REGULARIZERS.get("energy")
+    assert "in pyproject.toml" in str(e.value) and "run `pip install -e .`" in str(e.value)
+    monkeypatch.undo()
+    with pytest.raises(WaeError, match="unknown regularizer 'energy'; choose one of"):
+        REGULARIZERS.get("energy")

@@ -75,6 +75,9 @@ class Registry:
         if name in self.broken:
             raise WaeError(f"{self.kind} {name!r} failed to load ({self.broken[name]}); "
                            f"fix or uninstall the plugin that provides it")
+        if name in source_entry_points(self.group):
+            raise WaeError(f"{self.kind} {name!r} is in pyproject.toml's {self.group} entry points but not "
+                           f"installed; run `pip install -e .` in the source tree")
         close = difflib.get_close_matches(name, self._items, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise WaeError(f"unknown {self.kind} {name!r}; {hint}choose one of: "
@@ -91,6 +94,21 @@ class Registry:
     def __contains__(self, name: str) -> bool:
         self.load_entry_points()
         return name in self._items
+
+
+def source_entry_points(group: str) -> dict[str, str]:
+    """``group``'s entry points in the pyproject.toml beside this package,
+    where wae-bench runs from a source tree (an editable install); ``{}``
+    elsewhere.  Read only to explain an unknown name: an entry point added
+    there takes effect only after ``pip install -e .``."""
+    import tomllib
+    from pathlib import Path
+
+    try:
+        project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+        return dict(project["entry-points"][group])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def _where(obj: Any) -> str:
