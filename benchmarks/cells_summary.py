@@ -2,7 +2,8 @@
 error, the last logged training terms (reconstruction, MoCA's ``moca/neg``),
 the latent spectrum's effective rank and the training rate, from the cells'
 ``results.json``, ``metrics.jsonl`` and ``failed.json`` (what the GPU
-session's summary shows per λ).
+session's summary shows per λ).  The cells are found in either layout
+(:func:`wae_bench.bench.folder.cell_folders`: under ``cells/`` or directly).
 
     python benchmarks/cells_summary.py RESULTS_DIR [--json OUT]
 """
@@ -11,6 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+from wae_bench.bench.folder import cell_folders
+from wae_bench.errors import WaeError, run_script
 
 
 def last_metrics(cell: Path) -> dict:
@@ -55,7 +59,10 @@ def main(argv=None) -> None:
     ap.add_argument("results")
     ap.add_argument("--json", help="also write the rows here")
     a = ap.parse_args(argv)
-    rows = [summarise(p) for p in sorted((Path(a.results) / "cells").iterdir()) if p.is_dir()]
+    rows = [summarise(p) for p in cell_folders(a.results)]
+    if not rows:
+        raise WaeError(f"no cells in {a.results!r} (neither under cells/ nor directly); pass a bench results "
+                       f"folder (its --out)")
     for r in rows:
         lam = (r.get("reg") or {}).get("lambda")
         scores = ", ".join(f"{k} {fmt(v)}" for k, v in (r.get("scores") or {}).items()) or "not scored"
@@ -69,4 +76,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -29,9 +29,9 @@ prints one markdown table (cells with no results.json are left out).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,7 @@ from scipy.special import gammaln, logsumexp
 
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import expand
+from wae_bench.errors import run_script
 
 COLUMNS = ("folder", "cell", "FID", "rec test", "rec train (eval BN)", "rec test (train BN)", "rec train (last log)",
            "moca/neg", "moca/neg if uniform", "moca/pos", "mean resultant length", "spectrum effective rank",
@@ -123,10 +124,14 @@ def main(paths: list[str], with_checks: bool = False) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
+def cli(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("results", nargs="+", metavar="RESULTS_DIR", help="a bench results folder (its --out)")
+    ap.add_argument("--checks", action="store_true",
+                    help="compute the checkpoint checks once and write checks.json into each scored cell")
+    a = ap.parse_args(argv)
+    print(main(a.results, a.checks))
+
+
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    flag = "--checks" in args
-    paths = [a for a in args if a != "--checks"]
-    if not paths:
-        sys.exit("usage: python benchmarks/digits_summary.py [--checks] RESULTS_DIR [RESULTS_DIR ...]")
-    print(main(paths, flag))
+    run_script(cli)

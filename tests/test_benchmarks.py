@@ -121,6 +121,18 @@ def test_cells_summary_reads_every_cell_of_a_results_folder(tmp_path, capsys):
     assert [r["cell"] for r in json.loads((tmp_path / "s.json").read_text())] == [failed.name, cell.name]
 
 
+def test_cells_summary_reads_a_committed_copy_and_refuses_a_folder_without_cells_in_one_line(tmp_path, capsys):
+    """A committed results copy holds its cells directly (no ``cells/``); a
+    folder without cells, or none at all, is one line ``error: ...``, exit 2."""
+    load("cells_summary").main([str(ROOT / "benchmarks" / "results" / "h200-2026-11-28" / "table1-cifar10")])
+    assert "moca-a1-cifar10-s0: λ 1000; step 78100/78100; samples 154.6" in capsys.readouterr().out
+    for bad, needle in ((tmp_path, "no cells in"), (tmp_path / "missing", "is not a folder")):
+        r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cells_summary.py"), str(bad)],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and r.stderr.startswith("error: ") and needle in r.stderr, r.stderr
+        assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
 def test_stacked_cells_compute_what_each_cell_computes_alone():
     """benchmarks/stacked.py: N MoCA cells vmapped as one stacked model take the
     same steps as the same N plain cells (speed.PlainMoCA) stepped one by one —

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -115,3 +117,13 @@ def test_checks_on_a_tiny_digits_run(tmp_path, single_thread):
     assert chk["rec_test_train_bn"] != pytest.approx(rec["test"], rel=1e-3)
     assert -1 <= chk["prior_to_train"] <= 1 and -1 <= chk["train_to_train"] <= 1
     assert (chk["n_prior"], chk["n_train"]) == (500, 1500)
+
+
+def test_summary_script_has_help_and_one_line_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        load("digits_summary").cli(["--help"])
+    assert e.value.code == 0 and "RESULTS_DIR" in capsys.readouterr().out
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "digits_summary.py"), str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and "no spec.json" in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr

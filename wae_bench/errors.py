@@ -8,6 +8,10 @@ about a path (:func:`os_error_text`) in one line.
 from __future__ import annotations
 
 import errno
+import sys
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
 
 
 class WaeError(Exception):
@@ -49,3 +53,14 @@ def os_fix(e: OSError) -> str:
 def os_error_text(e: OSError) -> str:
     """One line for an OSError about a path: ``cannot use '…' (File name too long); <fix>``."""
     return f"cannot use {str(e.filename)!r} ({e.strerror or e}); {os_fix(e)}"
+
+
+def run_script(main: Callable[[], T]) -> T:
+    """Run a script's ``main`` (benchmarks/*.py) as the CLI answers bad
+    input: a :class:`WaeError` is one line ``error: <problem>; <fix>`` on
+    stderr and exit status 2, never a traceback."""
+    try:
+        return main()
+    except WaeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)

@@ -170,6 +170,19 @@ class ResultsDir:
         (self.cell_dir(cell.id) / "failed.json").unlink(missing_ok=True)
 
 
+def cell_folders(source: str | Path) -> list[Path]:
+    """The cell folders of a results folder in either layout: under its
+    ``cells/`` (what ``wae-bench bench`` writes) or directly in it (a
+    committed copy, e.g. ``benchmarks/results/h200-2026-11-28/table1-cifar10``).
+    A cell folder holds a ``config.json`` (a run started) or a
+    ``failed.json``."""
+    source = Path(source)
+    if not source.is_dir():
+        raise WaeError(f"{str(source)!r} is not a folder; pass a bench results folder (its --out)")
+    return [d for base in (source, source / "cells") if base.is_dir() for d in sorted(base.iterdir())
+            if (d / "config.json").is_file() or (d / "failed.json").is_file()]
+
+
 def _json_object(p: Path) -> dict[str, Any] | None:
     """The JSON object in ``p``; None if missing, unreadable or not an object."""
     try:
