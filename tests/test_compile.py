@@ -118,7 +118,7 @@ def test_bad_compile_mode_is_refused_in_one_line():
     assert "compile" in str(e.value) and "\n" not in str(e.value)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="Triton kernels need a GPU")
+@pytest.mark.gpu(reason="Triton kernels need a GPU")
 @pytest.mark.parametrize("name", ["moca", "rae-sn", "sinkhorn", "wae-mmd"])
 def test_compiled_step_matches_eager_on_gpu(name, monkeypatch):
     """On the GPU (Triton kernels), a compiled step -- captured as one CUDA

@@ -46,7 +46,7 @@ def test_graph_mode_falls_back_to_eager_on_cpu(capsys):
     assert "needs a CUDA device" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graph capture needs a GPU")
+@pytest.mark.gpu(reason="CUDA graph capture needs a GPU")
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("name", REGULARIZERS.names())
 def test_captured_step_matches_eager_on_gpu(name, precision, monkeypatch):
