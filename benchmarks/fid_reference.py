@@ -9,7 +9,7 @@ train statistics) is the "FID of 10,000 samples against cached statistics"
 speed figure.
 
     python benchmarks/fid_reference.py --dataset cifar10 --data-root DATA \
-        --variant cifar10-jpeg-q75 --fid-weights W.pth --out benchmarks/results/fid-reference.json
+        --variant cifar10-jpeg-q75 --fid-weights W.pth --out benchmarks/results/h200-DATE/fid-reference.json
 """
 from __future__ import annotations
 

@@ -1,14 +1,25 @@
 """wae-bench: Wasserstein-autoencoder latent regularizers as plugins, compared by FID.
 
-Where things are:
+Where things are (the shape and the step order: docs/architecture.md):
 
 - :mod:`wae_bench.regularizer`  the plugin contract; :mod:`wae_bench.registry` the registries
+- :mod:`wae_bench.plugin_check` the contract's checks (``wae-bench check-plugin``, tests/test_contract.py)
 - :mod:`wae_bench.config`       every option, declared once (types, defaults, help)
 - :mod:`wae_bench.losses`       the pure loss maths; :mod:`wae_bench.momentum` EMA helpers for plugins
+- :mod:`wae_bench.nets`         the autoencoder type and the built-in architectures (a1, a2, tiny)
+- :mod:`wae_bench.data`         datasets as whole tensors, the seeded batcher, the hold-out
 - :mod:`wae_bench.run`          one run: built from its config, trained, its directory and checkpoints
 - :mod:`wae_bench.step`         the training step, its loop and its speed-ups (CUDA graph, compile, DDP)
-- :mod:`wae_bench.evaluate`     scoring a run (with :mod:`wae_bench.metrics`)
-- :mod:`wae_bench.bench`        benchmark grids; :mod:`wae_bench.cli` the command line
+- scoring a finished run: :mod:`wae_bench.evaluate` (what is scored, its protocol), with
+  :mod:`wae_bench.metrics` (generation, features, FID/KID/PR, reference statistics, diagnostics),
+  :mod:`wae_bench.expost` (RAE's ex-post densities, fitted after training),
+  :mod:`wae_bench.results` (``results.json``, merged, never losing a score) and
+  :mod:`wae_bench.pictures` (sample, reconstruction and interpolation grids)
+- :mod:`wae_bench.bench`        benchmark grids; :mod:`wae_bench.cli` the command line;
+  :mod:`wae_bench.progress` progress bars and plain progress lines
+- plumbing: :mod:`wae_bench.errors` (:class:`WaeError`, one-line errors), :mod:`wae_bench.atomic`
+  (crash-safe writes), :mod:`wae_bench.lock` (one process per folder), :mod:`wae_bench.interrupt`
+  (stopping on SIGINT/SIGTERM with the command that continues)
 """
 __version__ = "0.1.0"
 

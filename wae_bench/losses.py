@@ -21,6 +21,10 @@ place, and the step (:mod:`wae_bench.step.trainer`) only adds them up.
   through geomloss's ``SamplesLoss`` (cost ``|x − y|²/2`` for p = 2).
 - :func:`decoder_gradient` — the gradient ``∇_z`` of the decoder output used by
   RAE-GP (Ghosh et al. 2020), in three variants (see its docstring).
+- Their helpers: :func:`sq_dists`, :func:`wae_scales`, :func:`unit_directions`,
+  :func:`sinkhorn_blur`, :func:`sinkhorn_diameter`.
+
+(tests/test_module_maps.py checks that this list names every function here.)
 
 Everything here is capture-safe when its Python arguments are fixed: static
 shapes, no ``.item()``, no branching on tensor values.

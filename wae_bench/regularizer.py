@@ -8,11 +8,11 @@ optimiser step, in this fixed order per iteration ``t``:
 
 1. ``z = constrain(Enc(x))`` and ``x_hat = Dec(z)`` (one forward).
 2. Auxiliary step, if :meth:`Regularizer.aux_loss` is implemented (WAE-GAN's
-   discriminator, WAE Algorithm 1): ``aux_loss(z.detach())`` is backpropagated
+   discriminator, WAE Algorithm 1): ``aux_loss(z.detach(), ctx)`` is backpropagated
    and the plugin's own optimiser (:meth:`make_aux_optimizer`) steps.
 3. Autoencoder step: ``loss = ||x - x_hat||^2 (summed over pixels, averaged
-   over the batch) + penalty(x, z).loss``; Adam steps the encoder and decoder.
-4. ``after_step(x, z, out, ae)`` under ``no_grad`` (MoCA's EMA update and enqueue).
+   over the batch) + penalty(x, z, ae, ctx).loss``; Adam steps the encoder and decoder.
+4. ``after_step(x, z, out, ae, ctx)`` under ``no_grad`` (MoCA's EMA update and enqueue).
 
 Everything a plugin runs in steps 1-4 must be *capture-safe*: no ``.item()``,
 no Python branching on tensor values, static shapes, schedules computed from

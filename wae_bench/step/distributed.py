@@ -47,7 +47,6 @@ def leave_process_group() -> None:
 class Dist:
     rank: int = 0
     world_size: int = 1
-    local_rank: int = 0
     device: torch.device = torch.device("cpu")
 
     @property
@@ -72,7 +71,7 @@ class Dist:
             device, backend = torch.device("cpu"), "gloo"
         if not td.is_initialized():
             td.init_process_group(backend)
-        return cls(rank, world, local, device)
+        return cls(rank=rank, world_size=world, device=device)
 
     def wrap(self, ae: nn.Module) -> nn.Module:
         if not self.enabled:
