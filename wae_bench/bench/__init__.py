@@ -10,6 +10,8 @@ al. 2021, Table 1; ablations after its Tables 3-4 and Figs. 3-5).
   subprocess per device)
 - :mod:`~wae_bench.bench.concurrent` N cells at once in one process on one device
   (``--concurrent``), each on its own CUDA stream
+- :mod:`~wae_bench.bench.output`    what bench prints: a line a finished cell, each cell's full
+  output in its log (``--verbose``: on the console too)
 - :mod:`~wae_bench.bench.aggregate` mean ± std over seeds (pure math)
 - :mod:`~wae_bench.bench.table`     the Table-1-style table (Markdown, CSV, rich)
 - :mod:`~wae_bench.bench.plots`     FID vs λ / K, validation FID vs each tuned axis, spectra
