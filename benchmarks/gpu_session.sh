@@ -59,13 +59,13 @@ if [ "$SMALL" = 1 ]; then   # the tiny net for both archs (a1 trains at images p
              --set 'bench.archs=["tiny"]')
   FAST=(--precision fp32 --step-mode graph --channels-last)
   STACKED=(--precision fp32 --step-mode eager)   # (a CUDA graph needs a GPU)
-  TESTSEL="warmup or falls_back"; NS=1,2; TSTEPS=3; WARM=1; STEPS=1; REP=1; TARCH=tiny; SIZE=16; K=4096
+  TESTSEL=(-k "warmup or falls_back"); NS=1,2; TSTEPS=3; WARM=1; STEPS=1; REP=1; TARCH=tiny; SIZE=16; K=4096
   SPEED_ARCHS=tiny; OTHERS=ae,swae
   CAP_TESTS=200; CAP_COMPILE=60; CAP_A=420; CAP_T=60; CAP_ST=60; CAP_S=90; CAP_C=300
 else
   A1=a1; A2=a2
   CELL_SETS=()
-  TESTSEL="gpu"; NS=1,2,4,8; TSTEPS=300; WARM=20; STEPS=30; REP=5; TARCH=""; SPEED_ARCHS="a1 a2"
+  TESTSEL=(-m gpu); NS=1,2,4,8; TSTEPS=300; WARM=20; STEPS=30; REP=5; TARCH=""; SPEED_ARCHS="a1 a2"
   OTHERS=ae,wae-mmd,wae-gan,swae,sinkhorn,rae-sn,rae-l2,rae-gp
   CAP_TESTS=75; CAP_COMPILE=45; CAP_A=330; CAP_T=45; CAP_ST=30; CAP_S=70; CAP_C=600
 fi
@@ -73,11 +73,11 @@ fi
 A1_CELLS="ae-$A1-cifar10-decoder_output_linear-s0$(printf ",tune-moca-$A1-cifar10-lambda%s-s0" "${A1_GRID[@]}")"
 
 log "0. GPU tests: captured step == eager step for every plugin (the run's generator in the graph)"
-timeout "$(cap "$CAP_TESTS" 400)" python3 -m pytest -q -p no:cacheprovider tests/test_graph.py tests/test_benchmarks.py -k "$TESTSEL" \
+timeout "$(cap "$CAP_TESTS" 400)" python3 -m pytest -q -p no:cacheprovider tests/test_graph.py tests/test_benchmarks.py "${TESTSEL[@]}" \
   > "$WORK/test-graph.log" 2>&1
 tail -4 "$WORK/test-graph.log" | tee -a "$WORK/summary.txt"; pack
 log "0'. GPU tests: compiled (Triton) step == eager step (tests/test_compile.py)"
-timeout "$(cap "$CAP_COMPILE" 400)" python3 -m pytest -q -p no:cacheprovider tests/test_compile.py -k gpu \
+timeout "$(cap "$CAP_COMPILE" 400)" python3 -m pytest -q -p no:cacheprovider tests/test_compile.py -m gpu \
   > "$WORK/test-compile.log" 2>&1
 tail -4 "$WORK/test-compile.log" | tee -a "$WORK/summary.txt"; pack
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from wae_bench.bench.aggregate import Entry
 from wae_bench.atomic import write_text
-from wae_bench.bench.folder import score
+from wae_bench.bench.folder import cell_folders, score
 from wae_bench.bench.grid import TUNE_PREFIX, format_value
 from wae_bench.bench.spec import WHAT_LABELS
 from wae_bench.bench.table import protocol_summary
@@ -67,13 +67,8 @@ class Row:
 
 
 def cell_dirs(source: Path) -> list[Path]:
-    """Folders directly under ``source`` (or its ``cells/``) that hold a score."""
-    found = []
-    for base in (source, source / "cells"):
-        if base.is_dir():
-            found += [d for d in sorted(base.iterdir()) if (d / "results.json").is_file()
-                      and (d / "config.json").is_file()]
-    return found
+    """The cell folders of ``source`` (either layout, :func:`cell_folders`) that hold a score."""
+    return [d for d in cell_folders(source) if (d / "results.json").is_file() and (d / "config.json").is_file()]
 
 
 def read_cell(path: Path) -> Cell:
