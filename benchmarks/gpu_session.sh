@@ -84,7 +84,7 @@ tail -4 "$WORK/test-compile.log" | tee -a "$WORK/summary.txt"; pack
 log "1. AE $A1 100 epochs + MoCA $A1 lambda grid (${A1_GRID[*]}) at 30 epochs: 7 cells at once"
 bench_cells "$(cap "$CAP_A" 100)" "$SPEC" "$A1_CELLS" 100 "$WORK/table1-a1.log" --concurrent 7 "${AE_OUTPUTS[@]}" \
   "${CELL_SETS[@]}"
-grep -v "│\|━\|─" "$WORK/table1-a1.log" | grep -v "^\s*$" | tail -30 | tee -a "$WORK/summary.txt"
+grep -v "│\|┃\|━\|─" "$WORK/table1-a1.log" | grep -v "^\s*$" | tail -30 | tee -a "$WORK/summary.txt"
 python3 benchmarks/cells_summary.py "$WORK/table1-cifar10" --json "$WORK/cells-summary.json" 2>&1 \
   | tee -a "$WORK/summary.txt"; pack
 
@@ -109,7 +109,7 @@ log "3. what fits: MoCA $A1 at lambda 10000, AE $A1 with sigmoid output, the MoC
 if [ "$(cap "$CAP_C" 30)" -ge 60 ]; then
   bench_cells "$(cap "$CAP_C" 30)" "$SPEC" "tune-moca-$A1-cifar10-lambda10000-s0,ae-$A1-cifar10-decoder_output_sigmoid-s0,tune-moca-$A2-cifar10-*,moca-$A2-cifar10-s0" 100 \
     "$WORK/table1-a2.log" --concurrent 10 "${AE_OUTPUTS[@]}" "${CELL_SETS[@]}"
-  grep -v "│\|━\|─" "$WORK/table1-a2.log" | grep -v "^\s*$" | tail -20 | tee -a "$WORK/summary.txt"
+  grep -v "│\|┃\|━\|─" "$WORK/table1-a2.log" | grep -v "^\s*$" | tail -20 | tee -a "$WORK/summary.txt"
   python3 benchmarks/cells_summary.py "$WORK/table1-cifar10" --json "$WORK/cells-summary.json" 2>&1 \
     | tee -a "$WORK/summary.txt"
 else

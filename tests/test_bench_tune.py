@@ -362,6 +362,22 @@ def test_a_final_cell_waits_for_tuning_cells_on_another_shard_then_runs(tmp_path
     assert "| moca | tiny | λ = 10, tuned over λ ∈ {1, 10, 1000} at 30 epochs capped at 2 steps |" in md
 
 
+def test_the_tuning_line_reads_the_choice_of_any_final_cell_of_its_group(tmp_path, capsys, fake):
+    """Seed 0's final cell ran (its choice recorded), seed 1's not yet: the
+    group's line marks the choice, not "best so far", and its status is set
+    apart from the last value."""
+    code, err = sched(tmp_path, capsys, "--only", "tune-moca-*,moca-tiny-digits-s0")
+    assert code == 0 and fake == [*TUNE_IDS, "moca-tiny-digits-s0"], err
+    (line,) = [ln for ln in (tmp_path / "res" / "table.md").read_text().splitlines()
+               if "moca · tiny · digits, validation" in ln]
+    assert line.endswith("λ = 1: 6.00; λ = 10: 5.00 (chosen); λ = 1000: 7.00"), line
+    (tmp_path / "b").mkdir()
+    code, err = sched(tmp_path / "b", capsys, "--only", "tune-moca-tiny-digits-lambda1-s0")
+    (line,) = [ln for ln in (tmp_path / "b" / "res" / "table.md").read_text().splitlines()
+               if "moca · tiny · digits, validation" in ln]
+    assert line.endswith("λ = 1: 6.00; λ = 10: pending; λ = 1000: pending — (waiting for its tuning cells)"), line
+
+
 def test_failed_tuning_values_are_never_chosen_and_all_failed_fails_the_final_cell(tmp_path, capsys, fake,
                                                                                     monkeypatch):
     monkeypatch.setenv("FAIL_LAMBDAS", "10")                  # the best value crashes: the next best is chosen

@@ -310,8 +310,12 @@ def tuning(rep: Report, folder: ResultsDir, cells: list[Cell]) -> None:
     many = len(spec.bench.datasets) > 1
     for row, per in used.items():
         rep.tuned[row] = "; ".join(f"{ds}: " * many + " / ".join(texts) for ds, texts in per.items())
-    groups = {c.group: c for c in cells if c.role == "final"}
-    for final in groups.values():
+    groups: dict[Any, list[Cell]] = {}
+    for c in cells:
+        if c.role == "final":
+            groups.setdefault(c.group, []).append(c)
+    for finals in groups.values():   # (the group's choice is shared: any of its final cells that recorded it)
+        final = next((c for c in finals if tune.recorded(folder, c) is not None), finals[0])
         rep.tuning.append(_tuning_line(rep, folder, final, cells))
 
 
@@ -337,7 +341,7 @@ def _tuning_line(rep: Report, folder: ResultsDir, final: Cell, cells: list[Cell]
               else " (waiting for its tuning cells)" if ch.pending else " (every value failed)")
     where = " · ".join([final.regularizer, final.arch, final.dataset,
                         *(f"{axis_label(k)} = {format_value(v)}" for k, v in final.axes)])
-    return f"{where}, validation {metric}: " + "; ".join(parts) + status
+    return f"{where}, validation {metric}: " + "; ".join(parts) + (f" —{status}" if status else "")
 
 
 def _within_spread(ch: tune.Choice, pick: dict[str, Any] | None) -> str:
