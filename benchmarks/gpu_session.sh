@@ -11,9 +11,7 @@
 #
 # Parts, in the order of need:
 #  0. the GPU tests of the captured step: capture == eager for every plugin, the
-#     run's generator registered with the graph (tests/test_graph.py); then,
-#     under a cap of their own, the compiled (Triton) steps against eager ones
-#     (tests/test_compile.py), which part 2 times
+#     run's generator registered with the graph (tests/test_graph.py)
 #  1. issue 17 3(a)+(b) at once, 7 cells concurrently (bench --concurrent 7) on
 #     the CIFAR-10 JPEG copy, captured bf16 channels-last step: AE a1 at 100
 #     epochs scored for samples, REC, N, GMM and Interp with the linear decoder
@@ -28,7 +26,9 @@
 #  2. issue 15 3: aggregate images/s of MoCA a1 and a2 cells at N = 1, 2, 4, 8
 #     concurrently (benchmarks/throughput.py: N runs on N streams), the same N
 #     cells as one stacked model (benchmarks/stacked.py: the torch.func
-#     alternative, kept if faster), then the step-time targets with the
+#     alternative, kept if faster), then (after the GPU tests of compiled
+#     steps against eager ones, tests/test_compile.py, under a cap of their
+#     own, so they run only where the compiled timings do) the step-time targets with the
 #     nets compiled (benchmarks/speed.py: ae and moca, a1 then a2), throughput
 #     compiled, and the 1.3x rule for the other regularizers compiled (a1)
 #  3. what fits after, 10 cells at once: the MoCA a1 tuning cell at lambda =
@@ -78,10 +78,6 @@ log "0. GPU tests: captured step == eager step for every plugin (the run's gener
 timeout "$(cap "$CAP_TESTS" 400)" python3 -m pytest -q -p no:cacheprovider tests/test_graph.py tests/test_benchmarks.py "${TESTSEL[@]}" \
   > "$WORK/test-graph.log" 2>&1
 tail -4 "$WORK/test-graph.log" | tee -a "$WORK/summary.txt"; pack
-log "0'. GPU tests: compiled (Triton) step == eager step (tests/test_compile.py)"
-timeout "$(cap "$CAP_COMPILE" 400)" python3 -m pytest -q -p no:cacheprovider tests/test_compile.py -m gpu \
-  > "$WORK/test-compile.log" 2>&1
-tail -4 "$WORK/test-compile.log" | tee -a "$WORK/summary.txt"; pack
 
 log "1. AE $A1 100 epochs + MoCA $A1 lambda grid (${A1_GRID[*]}) at 30 epochs: 7 cells at once"
 bench_cells "$(cap "$CAP_A" 100)" "$SPEC" "$A1_CELLS" 100 "$WORK/table1-a1.log" --concurrent 7 "${AE_OUTPUTS[@]}" \
@@ -98,6 +94,10 @@ for arch in ${TARCH:-a1 a2}; do   # (after both archs' streams: those are what b
   log "2a'. the alternative, $arch: the same N cells as one stacked model (torch.func.vmap), captured bf16"
   at_once stacked "$arch" graph-bf16 "$CAP_ST" "${STACKED[@]}"
 done
+log "2b0. GPU tests: compiled (Triton) step == eager step (tests/test_compile.py), before the compiled timings"
+timeout "$(cap "$CAP_COMPILE" 60)" python3 -m pytest -q -p no:cacheprovider tests/test_compile.py -m gpu \
+  > "$WORK/test-compile.log" 2>&1
+tail -4 "$WORK/test-compile.log" | tee -a "$WORK/summary.txt"; pack
 for arch in $SPEED_ARCHS; do
   log "2b. speed $arch, compiled, captured bf16 channels-last: ae, moca (targets a1 <= 2.0 ms, a2 <= 5.0 ms)"
   speed "$arch" graph-bf16-cl-compile ae,moca "$CAP_S" "${FAST[@]}" --compile default
