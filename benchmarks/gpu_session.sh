@@ -31,7 +31,9 @@
 #     own, so they run only where the compiled timings do) the step-time targets with the
 #     nets compiled (benchmarks/speed.py: ae and moca, a1 then a2), throughput
 #     compiled, and the 1.3x rule for the other regularizers compiled (a1)
-#  3. what fits after, 10 cells at once: the MoCA a1 tuning cell at lambda =
+#  3. what fits after, 10 cells at once: part 1's AE a1 cell if its cap cut it
+#     (it resumes from the checkpoint the cap's SIGTERM wrote; skipped if done),
+#     the MoCA a1 tuning cell at lambda =
 #     10,000 (the last of the spec's a1 grid, 10 ... 10,000: the a1 final cell
 #     waits for it; left out of part 1, where at the paper's 1000 the decoder
 #     already starved, to keep part 1's AE cell inside its cap), the AE a1 cell
@@ -107,9 +109,9 @@ done
 log "2d. speed ${SPEED_ARCHS%% *}, compiled: every regularizer against the trainer's ae (<= 1.3x, rae-gp exempt)"
 speed "${SPEED_ARCHS%% *}" graph-bf16-cl-compile-all "$OTHERS" "$((CAP_S + 30))" "${FAST[@]}" --compile default
 
-log "3. what fits: MoCA $A1 at lambda 10000, AE $A1 with sigmoid output, the MoCA $A2 lambda grid at 30 epochs, then MoCA $A2 100 epochs at its tuned lambda: 10 cells at once"
+log "3. what fits: part 1's AE $A1 if cut, MoCA $A1 at lambda 10000, AE $A1 with sigmoid output, the MoCA $A2 lambda grid at 30 epochs, then MoCA $A2 100 epochs at its tuned lambda: 10 cells at once"
 if [ "$(cap "$CAP_C" 30)" -ge 60 ]; then
-  bench_cells "$(cap "$CAP_C" 30)" "$SPEC" "tune-moca-$A1-cifar10-lambda10000-s0,ae-$A1-cifar10-decoder_output_sigmoid-s0,tune-moca-$A2-cifar10-*,moca-$A2-cifar10-s0" 100 \
+  bench_cells "$(cap "$CAP_C" 30)" "$SPEC" "ae-$A1-cifar10-decoder_output_linear-s0,tune-moca-$A1-cifar10-lambda10000-s0,ae-$A1-cifar10-decoder_output_sigmoid-s0,tune-moca-$A2-cifar10-*,moca-$A2-cifar10-s0" 100 \
     "$WORK/table1-a2.log" --concurrent 10 "${AE_OUTPUTS[@]}" "${CELL_SETS[@]}"
   grep -v "│\|┃\|━\|─" "$WORK/table1-a2.log" | grep -v "^\s*$" | tail -20 | tee -a "$WORK/summary.txt"
   python3 benchmarks/cells_summary.py "$WORK/table1-cifar10" --json "$WORK/cells-summary.json" 2>&1 \
