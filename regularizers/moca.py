@@ -83,7 +83,7 @@ class MoCA(Regularizer):
         # default was chosen on this machine's d × λ grid.
         if setup.dataset == "digits":
             return {}
-        measured = " (at A1 on CIFAR-10 it starves the decoder: FID 154.6)" if setup.arch != "a2" else ""
+        measured = " (at A1 on CIFAR-10 it starves the decoder: FID 154.6)" if setup.arch == "a1" else ""
         return {"lambda_": f"the paper's value, not yet settled in our units{measured}; tune it with a [tune] "
                            f"bench or pass --lambda (docs/status.md#mocas-λ-in-our-units)"}
 
