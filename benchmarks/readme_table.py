@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from wae_bench.bench.aggregate import Entry
+from wae_bench.config import LOCATION_KEYS
 from wae_bench.atomic import write_text
 from wae_bench.bench.folder import cell_folders, score
 from wae_bench.bench.grid import TUNE_PREFIX, format_value
@@ -76,11 +77,38 @@ def read_cell(path: Path) -> Cell:
                 json.loads((path / "results.json").read_text()))
 
 
+SHOWN = ("regularizer", "arch", "dataset", "data_variant", "epochs", "reg")   # keys with columns of their own
+NOT_A_SETTING = {"seed", *LOCATION_KEYS}   # what seeds of one setting (and machines) may differ in
+
+
+def others(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The config's result-deciding keys that have no column of their own
+    (``decoder_output``, ``latent_dim``, ``precision``, ...)."""
+    return {k: v for k, v in cfg.items() if k not in NOT_A_SETTING and k not in SHOWN}
+
+
 def setting(cfg: dict[str, Any]) -> tuple:
-    """What a row is keyed by: the run's config without its seed and locations."""
+    """What a row is keyed by: the run's config without its seed and
+    locations (cells that differ in anything else, e.g. the decoder output,
+    are different rows, never seeds of one)."""
     return (cfg["regularizer"], cfg["arch"], cfg["dataset"], cfg.get("data_variant") or cfg["dataset"],
-            cfg["epochs"], cfg.get("max_steps", 0), cfg["latent_dim"],
-            json.dumps(cfg.get("reg", {}), sort_keys=True))
+            cfg["epochs"], json.dumps(cfg.get("reg", {}), sort_keys=True), json.dumps(others(cfg), sort_keys=True))
+
+
+def differing(rows: list[Row]) -> dict[int, str]:
+    """For rows of one regularizer, arch and data that differ in a key without
+    a column: that key's value per row (``decoder_output=sigmoid``), by row index."""
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(rows):
+        c = r.cells[0].config
+        groups.setdefault((c["regularizer"], c["arch"], c.get("data_variant") or c["dataset"]), []).append(i)
+    text = {}
+    for members in groups.values():
+        cfgs = [others(rows[i].cells[0].config) for i in members]
+        keys = sorted(k for k in set().union(*cfgs) if len({json.dumps(c.get(k)) for c in cfgs}) > 1)
+        for i, c in zip(members, cfgs):
+            text[i] = ", ".join(f"{k}={format_value(c.get(k))}" for k in keys)
+    return text
 
 
 def is_tuning(cell: Cell) -> bool:
@@ -133,9 +161,12 @@ def render(rows: list[Row]) -> str:
         return "No scored results are committed yet.\n"
     cols = columns(rows)
     protocols: list[str] = []
-    head = ["regularizer", "arch", "data", "epochs", "λ", *(WHAT_LABELS[w] for w in cols), "protocol", "source"]
+    diff = differing(rows)
+    shown = any(diff.values())   # a column for the settings that tell apart rows of one regularizer, arch and data
+    head = ["regularizer", "arch", "data", "epochs", "λ", *(["setting"] if shown else []),
+            *(WHAT_LABELS[w] for w in cols), "protocol", "source"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
+    for i, r in enumerate(rows):
         cfg = r.cells[0].config
         lam = cfg.get("reg", {}).get("lambda")
         refs = []
@@ -147,7 +178,8 @@ def render(rows: list[Row]) -> str:
         refs = sorted(set(refs))
         out.append("| " + " | ".join([
             cfg["regularizer"], cfg["arch"], cfg.get("data_variant") or cfg["dataset"], str(cfg["epochs"]),
-            "" if lam is None else format_value(lam), *(entry(r, w).text() for w in cols),
+            "" if lam is None else format_value(lam), *([diff.get(i, "")] if shown else []),
+            *(entry(r, w).text() for w in cols),
             ", ".join(f"[{i}]" for i in refs), source_link(r.source)]) + " |")
     out += ["", f"{METRIC.upper()}, lower is better: mean ± std over seeds, then (seeds scored / seeds committed). "
                 "Protocols as the cells recorded them:", ""]

@@ -15,11 +15,13 @@ each tuned setting and how it was chosen (the results folder's
 ``tuning/<cell>.json`` when the tuning protocol chose it, else fixed by the
 spec or the plugin's default), the date of the score and the commit of the
 code (``config.json``'s ``source``).  A committed cell counts for a spec's
-row when its regularizer, architecture, dataset and budget (epochs,
-max_steps, batch size, latent dimension, image size) are the row's.
+row when its regularizer, architecture, dataset, budget (epochs,
+max_steps, batch size, latent dimension, image size) and model settings
+(decoder output, learning rate and its schedule, hold-out) are the row's.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -32,11 +34,17 @@ from wae_bench.bench.aggregate import Entry
 from wae_bench.bench.folder import score
 from wae_bench.bench.grid import AXIS_SYMBOLS, format_value
 from wae_bench.bench.spec import WHAT_LABELS
+from wae_bench.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "reproduction.md"
 RESULTS = "benchmarks/results"
 BUDGET_KEYS = ("epochs", "max_steps", "batch_size", "latent_dim", "image_size")
+# ... and what else makes a cell another model than the row's (an AE cell with a sigmoid
+# decoder output is not a seed of the spec's linear one; a tuning run holds images out)
+MODEL_KEYS = ("decoder_output", "lr", "lr_halve_every", "holdout")
+# a key an older config.json lacks had its default then
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
 
 def _readme_table():
@@ -55,7 +63,7 @@ readme_table = _readme_table()
 class Row:
     spec: specs.Spec
     cell: grid.Cell                        # the seed-0 (first) final cell of this point
-    budget: dict                           # its resolved budget (BUDGET_KEYS)
+    budget: dict                           # its resolved budget and model settings (BUDGET_KEYS, MODEL_KEYS)
     seeds: int
 
 
@@ -69,7 +77,7 @@ def rows_of(spec: specs.Spec) -> list[Row]:
             rows[c.point].seeds += 1
             continue
         cfg = grid.resolve(c)
-        rows[c.point] = Row(spec, c, {k: getattr(cfg, k) for k in BUDGET_KEYS}, 1)
+        rows[c.point] = Row(spec, c, {k: getattr(cfg, k) for k in (*BUDGET_KEYS, *MODEL_KEYS)}, 1)
     return list(rows.values())
 
 
@@ -84,7 +92,7 @@ def matches(row: Row, cell) -> bool:
     cfg = cell.config
     return ((cfg.get("regularizer"), cfg.get("arch"), cfg.get("dataset")) ==
             (row.cell.regularizer, row.cell.arch, row.cell.dataset)
-            and all(cfg.get(k) == v for k, v in row.budget.items()))
+            and all(cfg.get(k, DEFAULTS.get(k)) == v for k, v in row.budget.items()))
 
 
 def tuning_record(cell) -> dict | None:

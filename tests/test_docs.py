@@ -235,6 +235,13 @@ def test_results_table_aggregates_committed_cells(tmp_path):
     assert "| moca | tiny | digits | 30 | 3 | 30.00 (1/1) | [1] |" in text
     assert "1. torch-fidelity 0.4.0; features inception-v3-compat" in text
     assert readme_table.render([]) == "No scored results are committed yet.\n"
+    # cells that differ in a key without a column of its own are rows of their own, told apart
+    _cell(src / "cells" / "ae-linear-s0", 0, 70.0, regularizer="ae", reg={"lambda": 0.0}, decoder_output="linear")
+    _cell(src / "cells" / "ae-sigmoid-s0", 0, 80.0, regularizer="ae", reg={"lambda": 0.0}, decoder_output="sigmoid")
+    text = readme_table.render(readme_table.collect(tmp_path, ["res/bench"]))
+    assert "| ae | tiny | digits | 30 | 0 | decoder_output=linear | 70.00 (1/1) |" in text
+    assert "| ae | tiny | digits | 30 | 0 | decoder_output=sigmoid | 80.00 (1/1) |" in text
+    assert "| moca | tiny | digits | 30 | 100 |  | 11.00 ± 1.41 (2/2) |" in text
 
 
 def test_stale_results_block_is_detected(tmp_path, monkeypatch):
@@ -402,6 +409,12 @@ def test_reproduction_page_rows_come_from_committed_cells(tmp_path, monkeypatch)
             "batch_size": 64, "image_size": 32, "reg": {"lambda": 300.0, "K": 30000}}
     _cell(res / "moca-a1-cifar10-s0", 0, 61.5, **full)
     _cell(res / "moca-a1-cifar10-s1", 1, 90.0, **{**full, "epochs": 30})     # a tuning-budget run
+    ae = {**full, "regularizer": "ae", "reg": {"lambda": 0.0}}
+    _cell(res / "ae-a1-cifar10-decoder_output_linear-s0", 0, 76.0, **ae, decoder_output="linear")
+    _cell(res / "ae-a1-cifar10-decoder_output_sigmoid-s0", 0, 95.0, **ae, decoder_output="sigmoid")   # another model
+    for name, fid in (("linear", 76.0), ("sigmoid", 95.0)):      # (the AE is judged by its GMM samples)
+        p = res / f"ae-a1-cifar10-decoder_output_{name}-s0" / "results.json"
+        p.write_text(json.dumps({**json.loads(p.read_text()), "scores": {"gmm": {"fid": fid}}}))
     cfg = json.loads((res / "moca-a1-cifar10-s0" / "config.json").read_text())
     (res / "moca-a1-cifar10-s0" / "config.json").write_text(json.dumps({**cfg, "source": "abc1234"}))
     (res.parent / "tuning").mkdir()
@@ -419,4 +432,6 @@ def test_reproduction_page_rows_come_from_committed_cells(tmp_path, monkeypatch)
     assert "| 61.50 (1/3) | cifar10-jpeg-q75 |" in row and "abc1234" in row
     assert "λ = 300: tuned over λ ∈ {100, 300, 1000} at 30 epochs (validation FID)" in row
     assert "90.00" not in text
+    ae_row = next(ln for ln in text.splitlines() if ln.startswith("| ae | a1 |"))
+    assert "| 76.47 | 76.00 (1/3) |" in ae_row and "95.00" not in text   # the spec's linear output, not a seed more
     assert "| moca | a2 | prior samples | 54.36 | not run |" in text
