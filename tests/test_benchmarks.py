@@ -133,6 +133,44 @@ def test_cells_summary_reads_a_committed_copy_and_refuses_a_folder_without_cells
         assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
 
 
+def test_prune_pictures_keeps_each_cells_sampler_grid_and_every_number(tmp_path, capsys):
+    """benchmarks/prune_pictures.py: a MoCA cell keeps samples.png, an AE cell
+    samples-gmm.png (what their FIDs judge), at any depth; JSON and the
+    folder's plots stay; nothing goes without --apply; --keep-final spares
+    final cells; a bad folder is one line, exit 2."""
+    import json
+
+    grids = ("samples.png", "samples-n.png", "samples-gmm.png", "reconstructions.png", "interpolations.png",
+             "latent_spectrum.png")
+    cells = {"a/cells/moca-tiny-digits-s0": "moca", "a/cells/tune-moca-tiny-digits-lambda10-s0": "moca",
+             "b/deeper/ae-tiny-digits-s0": "ae"}
+    for where, reg in cells.items():
+        d = tmp_path / where
+        d.mkdir(parents=True)
+        (d / "config.json").write_text(json.dumps({"config": {"regularizer": reg}}))
+        (d / "results.json").write_text("{}")
+        for g in grids:
+            (d / g).write_bytes(b"x" * 10)
+    (tmp_path / "a" / "plots").mkdir()
+    (tmp_path / "a" / "plots" / "fid-vs-lambda.png").write_bytes(b"p")
+    prune = load("prune_pictures")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    prune.main([str(tmp_path)])
+    assert "would remove 15 pictures, 150 bytes" in capsys.readouterr().out
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()) == before
+    prune.main([str(tmp_path), "--keep-final", "--apply"])
+    assert "removed 5 pictures" in capsys.readouterr().out              # the tuning cell's only
+    assert len(list((tmp_path / "a/cells/moca-tiny-digits-s0").glob("*.png"))) == 6
+    prune.main([str(tmp_path), "--apply"])
+    left = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.png")}
+    assert left == {"a/cells/moca-tiny-digits-s0/samples.png", "a/cells/tune-moca-tiny-digits-lambda10-s0/samples.png",
+                    "b/deeper/ae-tiny-digits-s0/samples-gmm.png", "a/plots/fid-vs-lambda.png"}
+    assert all((tmp_path / w / "results.json").is_file() and (tmp_path / w / "config.json").is_file() for w in cells)
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "prune_pictures.py"), str(tmp_path / "missing")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
+
+
 def test_stacked_cells_compute_what_each_cell_computes_alone():
     """benchmarks/stacked.py: N MoCA cells vmapped as one stacked model take the
     same steps as the same N plain cells (speed.PlainMoCA) stepped one by one —
