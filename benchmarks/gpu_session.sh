@@ -7,7 +7,8 @@
 #   OUT=$OUT bash benchmarks/gpu_session.sh
 # Every part runs under its own `timeout` (a cap loses only that part; a bench
 # stopped by it checkpoints its running cells and records what finished), and
-# $OUT/summary.txt and $OUT/gpu-check.tar.gz are re-packed after each part.
+# $OUT/summary.txt, $OUT/gpu-check.tar.gz and $OUT/gpu-pictures.tar.gz are
+# re-packed after each part (gpu_setup.sh's pack says what goes in which).
 #
 # Parts, in the order of need:
 #  0. the GPU tests of the captured step: capture == eager for every plugin, the

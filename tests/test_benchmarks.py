@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -169,6 +170,40 @@ def test_prune_pictures_keeps_each_cells_sampler_grid_and_every_number(tmp_path,
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "prune_pictures.py"), str(tmp_path / "missing")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_the_gpu_calls_pack_splits_what_comes_back_so_the_numbers_always_do(tmp_path):
+    """gpu_setup.sh's pack: a file comes back from the GPU call only under
+    16 MiB, so the numbers, logs, plots and each cell's sampler grids go in
+    gpu-check.tar.gz and the other grids (most of the bytes) in
+    gpu-pictures.tar.gz; checkpoints in neither."""
+    import tarfile
+
+    work, out = tmp_path / "work", tmp_path / "out"
+    cell = work / "table1-cifar10" / "cells" / "ae-a1-cifar10-s0"
+    (work / "table1-cifar10" / "plots").mkdir(parents=True)
+    (cell / "checkpoints").mkdir(parents=True)
+    files = {"summary.txt", "table1-cifar10/plots/fid-vs-lambda.png", "table1-cifar10/logs.log",
+             *(f"table1-cifar10/cells/ae-a1-cifar10-s0/{n}" for n in (
+                 "results.json", "metrics.jsonl", "samples.png", "samples-gmm.png", "samples-n.png",
+                 "reconstructions.png", "interpolations.png", "latent_spectrum.png", "checkpoints/step-1.pt"))}
+    for f in files:
+        (work / f).write_bytes(b"x")
+    env = {**os.environ, "OUT": str(out), "WORK": str(work), "BUDGET": "30"}
+    r = subprocess.run(["bash", "-c", f"source {ROOT / 'benchmarks' / 'gpu_setup.sh'} > /dev/null 2>&1; pack"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+
+    def members(name):
+        with tarfile.open(out / name) as t:
+            return {m.name.removeprefix("./") for m in t.getmembers() if m.isfile()}
+    cell_files = "table1-cifar10/cells/ae-a1-cifar10-s0/"
+    assert members("gpu-check.tar.gz") == {"summary.txt", "table1-cifar10/plots/fid-vs-lambda.png",
+                                            "table1-cifar10/logs.log", *(cell_files + n for n in (
+                                                "results.json", "metrics.jsonl", "samples.png", "samples-gmm.png"))}
+    assert members("gpu-pictures.tar.gz") == {cell_files + n for n in (
+        "samples-n.png", "reconstructions.png", "interpolations.png", "latent_spectrum.png")}
+    assert (out / "summary.txt").is_file()
 
 
 def test_stacked_cells_compute_what_each_cell_computes_alone():
