@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import textwrap
 from pathlib import Path
 from typing import Iterator
 
@@ -110,3 +111,40 @@ def run_cli(args, capsys) -> tuple[int, str, str]:
         code = e.code
     cap = capsys.readouterr()
     return code, cap.out, cap.err
+
+
+# A third-party plugin's whole module: installed by tests/test_registry.py,
+# the good plugin of tests/test_check_plugin.py (:func:`pull_plugin`).
+PULL_PLUGIN = textwrap.dedent('''
+    """A third-party plugin: an L2 pull of z towards 0 (test only)."""
+    from dataclasses import dataclass
+    from wae_bench.regularizer import RegOut, Regularizer, RegularizerConfig
+
+    @dataclass
+    class PullConfig(RegularizerConfig):
+        """lambda_: weight of |z|^2."""
+        lambda_: float = 0.5
+
+    class Pull(Regularizer):
+        """Pull latents to the origin."""
+        name = "pull"
+        paper = "third-party test plugin"
+        Config = PullConfig
+
+        def penalty(self, x, z, ae, ctx):
+            p = z.pow(2).sum(1).mean()
+            return RegOut(self.cfg.lambda_ * p, {"l2": p})
+''')
+
+
+def pull_plugin():
+    """:data:`PULL_PLUGIN` as a module (``tests.pull_plugin``), to subclass."""
+    import sys
+    import types
+
+    mod = sys.modules.get("tests.pull_plugin")
+    if mod is None:
+        mod = types.ModuleType("tests.pull_plugin")
+        sys.modules[mod.__name__] = mod
+        exec(compile(PULL_PLUGIN, "tests.pull_plugin", "exec"), mod.__dict__)
+    return mod

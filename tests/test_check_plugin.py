@@ -16,29 +16,20 @@ from torch import nn
 
 from wae_bench import plugin_check as C
 from wae_bench.registry import REGULARIZERS
-from wae_bench.regularizer import RegOut, Regularizer, RegularizerConfig
-from tests.helpers import run_cli
+from wae_bench.regularizer import RegOut, RegularizerConfig
+from tests.helpers import pull_plugin, run_cli
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-@dataclass
-class PullConfig(RegularizerConfig):
-    """lambda_: weight of |z|^2."""
-
-    lambda_: float = 0.5
+PullConfig = pull_plugin().PullConfig
 
 
-class Pull(Regularizer):
-    """Pull latents to the origin: the good plugin."""
+class Pull(pull_plugin().Pull):
+    """Pull latents to the origin: the good plugin (the third-party plugin
+    tests/test_registry.py installs, declared in this module)."""
 
-    name = "pull"
     paper = "test plugin"
-    Config = PullConfig
-
-    def penalty(self, x, z, ae, ctx):
-        p = z.pow(2).sum(1).mean()
-        return RegOut(self.cfg.lambda_ * p, {"l2": p})
 
 
 class Itemy(Pull):

@@ -5,34 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from wae_bench.errors import WaeError
 from wae_bench.registry import REGULARIZERS, Registry
+from tests.helpers import PULL_PLUGIN as PLUGIN
 
-PLUGIN = textwrap.dedent('''
-    """A third-party plugin: an L2 pull of z towards 0 (test only)."""
-    from dataclasses import dataclass
-    from wae_bench.regularizer import RegOut, Regularizer, RegularizerConfig
-
-    @dataclass
-    class PullConfig(RegularizerConfig):
-        """lambda_: weight of |z|^2."""
-        lambda_: float = 0.5
-
-    class Pull(Regularizer):
-        """Pull latents to the origin."""
-        name = "pull"
-        paper = "third-party test plugin"
-        Config = PullConfig
-
-        def penalty(self, x, z, ae, ctx):
-            p = z.pow(2).sum(1).mean()
-            return RegOut(self.cfg.lambda_ * p, {"l2": p})
-''')
 
 
 def fake_install(root: Path, dist: str, module: str, source: str, entry: str) -> None:
