@@ -5,7 +5,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from wae_bench.config import TrainConfig, to_dict
+from wae_bench.config import TrainConfig, key_of, to_dict
 from wae_bench.errors import WaeError
 from wae_bench.progress import stdout as console
 from wae_bench.registry import ARCHITECTURES, DATASETS, REGULARIZERS
@@ -21,30 +21,24 @@ def _params(spec, size: int) -> str:
         return f"[red]fails: {type(e).__name__}[/]"
 
 
-def _defaults(name: str, dataset: str, arch: str | None) -> dict | None:
-    """The settings a run of ``name`` on ``dataset`` (and ``arch``) starts
-    from: its Config's defaults with the plugin's ``defaults(setup)`` applied
-    (the one resolution a run uses; None where that combination is invalid)."""
+def _plan(name: str, dataset: str, arch: str | None):
+    """The one resolution a run of ``name`` on ``dataset`` (and ``arch``)
+    uses: its Config's defaults with the plugin's ``defaults(setup)`` applied,
+    and which of them are provisional; None where that combination is invalid."""
     # (imports torch, ~2 s: `wae-bench --help` must not)
     from wae_bench.config import TrainConfig
     from wae_bench.run.build import resolve
 
     try:
-        return to_dict(resolve(TrainConfig(regularizer=name, dataset=dataset, arch=arch)).cfg.reg)
+        return resolve(TrainConfig(regularizer=name, dataset=dataset, arch=arch))
     except WaeError:
         return None
 
 
-def _provisional(name: str, dataset: str, arch: str | None) -> dict[str, str]:
-    """Defaults of ``name`` here that measurement has not settled (:meth:`Regularizer.provisional`)."""
-    from wae_bench.config import TrainConfig, key_of
-    from wae_bench.run.build import resolve
-
-    try:
-        return {key_of(k): why for k, why in
-                resolve(TrainConfig(regularizer=name, dataset=dataset, arch=arch)).provisional.items()}
-    except WaeError:
-        return {}
+def _defaults(name: str, dataset: str, arch: str | None) -> dict | None:
+    """The settings a run of ``name`` there starts from (:func:`_plan`)."""
+    plan = _plan(name, dataset, arch)
+    return None if plan is None else to_dict(plan.cfg.reg)
 
 
 def _varying(name: str) -> set[str]:
@@ -69,7 +63,9 @@ def list_cmd(dataset, arch):
         t.add_column(c, overflow="fold")
     notes = []
     for name, cls in REGULARIZERS.items():
-        d, vary, unsettled = _defaults(name, dataset, arch), _varying(name), _provisional(name, dataset, arch)
+        plan, vary = _plan(name, dataset, arch), _varying(name)
+        d = None if plan is None else to_dict(plan.cfg.reg)
+        unsettled = {} if plan is None else {key_of(k): why for k, why in plan.provisional.items()}
         shown = " ".join(f"{k}={v}{'*' if k in vary else ''}{'†' if k in unsettled else ''}" for k, v in d.items()) \
             if d is not None else f"[red]not valid with {arch} on {dataset}[/]"
         t.add_row(name, cls.paper, cls.prior, shown)
