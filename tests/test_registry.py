@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from wae_bench.errors import WaeError
 from wae_bench.registry import REGULARIZERS, Registry
-from tests.helpers import PULL_PLUGIN as PLUGIN
+from tests.helpers import PULL_PLUGIN as PLUGIN, pull_plugin
 
 
 
@@ -50,6 +51,57 @@ def test_third_party_plugin_is_listed_and_trains_and_broken_one_is_reported(tmp_
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
     assert "failed to load" in r.stderr and "needs libfoo" in r.stderr
+
+
+MISDECLARED = PLUGIN + textwrap.dedent('''
+    class Caps(Pull):
+        """Says its sampler in capitals."""
+        sampler = "GMM"
+
+    class Sphere(Pull):
+        """Says its prior in capitals."""
+        prior = "Sphere"
+''')
+
+
+def test_a_plugin_with_an_unknown_sampler_or_prior_is_broken_and_refused_in_one_line(tmp_path, monkeypatch):
+    """As for a plugin that fails to import (whose `list` and `run` lines the
+    test above runs): what the registry loads through the entry points."""
+    from wae_bench.registry import _check_regularizer
+
+    fake_install(tmp_path, "wae_caps", "wae_caps", MISDECLARED, "caps = wae_caps:Caps\nsphere = wae_caps:Sphere")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = Registry("regularizer", "wae_bench.regularizers", check=_check_regularizer)
+    assert reg.broken == {
+        "caps": "wae_caps:Caps: plugin 'caps': sampler = 'GMM' is not one of samples, n, gmm; set one of them in "
+                "class Caps",
+        "sphere": "wae_caps:Sphere: plugin 'sphere': prior = 'Sphere' is not one of gaussian, sphere; set one of "
+                  "them in class Sphere"}
+    assert "moca" in reg and "caps" not in reg.names()
+    with pytest.raises(WaeError) as e:
+        reg.get("caps")
+    assert str(e.value) == ("regularizer 'caps' failed to load (wae_caps:Caps: plugin 'caps': sampler = 'GMM' is "
+                            "not one of samples, n, gmm; set one of them in class Caps); fix or uninstall the "
+                            "plugin that provides it")
+
+
+def test_the_known_samplers_are_the_prior_and_the_ex_post_densities():
+    from wae_bench.config import WHAT
+    from wae_bench.expost import COMPONENTS
+    from wae_bench.regularizer import SAMPLERS
+
+    assert SAMPLERS == ("samples", *COMPONENTS) and set(SAMPLERS) <= set(WHAT)
+
+
+def test_a_registry_check_refuses_at_registration():
+    from wae_bench.registry import _check_regularizer
+
+    Bad = type("Bad", (pull_plugin().Pull,), {"prior": "sphere ", "__doc__": "x"})
+    reg = Registry("regularizer", "wae_bench.none", check=_check_regularizer)
+    with pytest.raises(WaeError, match=r"plugin 'bad': prior = 'sphere ' is not one of gaussian, sphere; set one"):
+        reg.add("bad", Bad)
+    assert "bad" not in reg
+    reg.add("pull", pull_plugin().Pull)
 
 
 def test_decorator_and_duplicate_names():

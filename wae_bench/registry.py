@@ -4,8 +4,9 @@ Built-in and third-party plugins arrive the same way: through the Python
 entry-point groups ``wae_bench.regularizers``, ``wae_bench.architectures`` and
 ``wae_bench.datasets`` (the mechanism pytest and Lightning use).  In-process
 code may also use the :meth:`Registry.register` decorator.  Duplicate names
-raise; a plugin that fails to import is recorded in :attr:`Registry.broken`
-and reported, not fatal.
+raise; a plugin that fails to import, or that a registry's ``check`` refuses
+(a regularizer's ``prior`` or ``sampler`` outside what the framework knows),
+is recorded in :attr:`Registry.broken` and reported, not fatal.
 """
 from __future__ import annotations
 
@@ -21,10 +22,12 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")   # a plain folder-name pa
 
 
 class Registry:
-    def __init__(self, kind: str, group: str):
-        self.kind, self.group = kind, group
+    """``check(name, obj)``, if given, refuses (a WaeError) an object unfit to register."""
+
+    def __init__(self, kind: str, group: str, check: Callable[[str, Any], None] | None = None):
+        self.kind, self.group, self.check = kind, group, check
         self._items: dict[str, Any] = {}
-        self.broken: dict[str, str] = {}
+        self._broken: dict[str, str] = {}
         self._dists: dict[str, str] = {}   # name -> "DIST VERSION" of the package whose entry point gave it
         self._loaded = False
 
@@ -35,6 +38,8 @@ class Registry:
         if name in self._items and self._items[name] is not obj:
             raise WaeError(f"duplicate {self.kind} name {name!r}: already registered by "
                            f"{_where(self._items[name])}; choose another name")
+        if self.check is not None:
+            self.check(name, obj)
         self._items[name] = obj
         return obj
 
@@ -50,16 +55,22 @@ class Registry:
             try:
                 obj = ep.load()
             except Exception as e:  # a broken plugin is reported, not fatal
-                self.broken[ep.name] = f"{ep.value}: {type(e).__name__}: {e}".splitlines()[0]
+                self._broken[ep.name] = f"{ep.value}: {type(e).__name__}: {e}".splitlines()[0]
                 continue
             try:
                 self.add(ep.name, obj)
             except WaeError as e:
-                self.broken[ep.name] = f"{ep.value}: {e}"
+                self._broken[ep.name] = f"{ep.value}: {e}"
                 continue
             dist = getattr(ep, "dist", None)
             if dist is not None and self._items[ep.name] is obj:
                 self._dists[ep.name] = f"{dist.metadata['Name'] or dist.name} {dist.version}"
+
+    @property
+    def broken(self) -> dict[str, str]:
+        """``{name: why}`` of each entry point that failed to load or was refused."""
+        self.load_entry_points()
+        return self._broken
 
     def names(self) -> list[str]:
         self.load_entry_points()
@@ -115,6 +126,16 @@ def _where(obj: Any) -> str:
     return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', obj)}"
 
 
-REGULARIZERS = Registry("regularizer", "wae_bench.regularizers")
+def _check_regularizer(name: str, obj: Any) -> None:
+    """A Regularizer subclass declares a known ``prior`` and ``sampler``
+    (:func:`wae_bench.regularizer.check_declared`); another object is refused
+    when a run is built from it."""
+    from wae_bench.regularizer import Regularizer, check_declared   # (torch: imported by the plugin anyway)
+
+    if isinstance(obj, type) and issubclass(obj, Regularizer):
+        check_declared(name, obj)
+
+
+REGULARIZERS = Registry("regularizer", "wae_bench.regularizers", check=_check_regularizer)
 ARCHITECTURES = Registry("architecture", "wae_bench.architectures")
 DATASETS = Registry("dataset", "wae_bench.datasets")

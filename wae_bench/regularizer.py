@@ -7,18 +7,24 @@ the trainer (:mod:`wae_bench.step.trainer`), which owns every ``backward()`` and
 optimiser step, in this fixed order per iteration ``t``:
 
 1. ``z = constrain(Enc(x))`` and ``x_hat = Dec(z)`` (one forward).
-2. Auxiliary step, if :meth:`Regularizer.aux_loss` is implemented (WAE-GAN's
-   discriminator, WAE Algorithm 1): ``aux_loss(z.detach(), ctx)`` is backpropagated
-   and the plugin's own optimiser (:meth:`make_aux_optimizer`) steps.
+2. Auxiliary step, if :meth:`Regularizer.make_aux_optimizer` returns an
+   optimiser (WAE-GAN's discriminator, WAE Algorithm 1): ``aux_loss(z.detach(),
+   ctx)`` is backpropagated and that optimiser steps.  (An ``aux_loss`` without
+   one is never called.)
 3. Autoencoder step: ``loss = ||x - x_hat||^2 (summed over pixels, averaged
    over the batch) + penalty(x, z, ae, ctx).loss``; Adam steps the encoder and decoder.
 4. ``after_step(x, z, out, ae, ctx)`` under ``no_grad`` (MoCA's EMA update and enqueue).
 
-Everything a plugin runs in steps 1-4 must be *capture-safe*: no ``.item()``,
-no Python branching on tensor values, static shapes, schedules computed from
-the device tensor ``ctx.t``.  That lets the whole step be replayed as a CUDA
-graph.  Every random draw comes from the run's generator ``ctx.generator``.
-State lives in buffers and sub-modules, so checkpoints carry it.
+The trainer owns the learning rate of every optimiser, the plugin's too: each
+param group gets the run's lr × its ``lr_scale`` key (default 1) and follows
+the schedule.  Everything a plugin runs in steps 1-4 must be *capture-safe*:
+no ``.item()``, no Python branching on tensor values, static shapes,
+schedules computed from the device tensor ``ctx.t``, no Python-side state
+that changes per step (counters, lists).  That lets the whole step be
+replayed as a CUDA graph.  Every random draw comes from the run's generator
+``ctx.generator``.  State lives in buffers and sub-modules, so checkpoints
+carry it.  ``x`` and ``z`` are never modified in place (not even the detached
+``z`` of steps 2 and 4: it shares storage with the trained latent).
 """
 from __future__ import annotations
 
@@ -32,6 +38,22 @@ from torch import Tensor, nn
 
 from wae_bench.config import RegularizerConfig, check, from_dict, to_dict  # (RegularizerConfig: the base of every plugin's Config)
 from wae_bench.errors import WaeError
+
+
+PRIORS = ("gaussian", "sphere")          # Regularizer.prior: constrain() and sample_prior() know these
+SAMPLERS = ("samples", "n", "gmm")        # Regularizer.sampler: prior samples or an ex-post density (expost.COMPONENTS)
+
+
+def check_declared(name: str, cls: type) -> None:
+    """Refuse, naming the plugin, a class attribute outside what the framework
+    knows: ``prior`` not in :data:`PRIORS`, ``sampler`` not in :data:`SAMPLERS`
+    (a misspelt one would silently be a Gaussian prior, or no picture and no
+    score).  The registry calls it on every plugin it loads."""
+    for attr, allowed in (("prior", PRIORS), ("sampler", SAMPLERS)):
+        value = getattr(cls, attr, None)
+        if value not in allowed:
+            raise WaeError(f"plugin {name!r}: {attr} = {value!r} is not one of {', '.join(allowed)}; "
+                           f"set one of them in class {getattr(cls, '__qualname__', cls)}")
 
 
 @dataclass
@@ -48,6 +70,10 @@ class RegOut:
     carry: dict[str, Tensor] = field(default_factory=dict)
 
 
+class BrokenPenalty(WaeError):
+    """:meth:`Regularizer.penalty` returned a value that breaks the contract (:func:`check_penalty`)."""
+
+
 def check_penalty(name: str, out: object) -> None:
     """Refuse, naming the plugin, a :meth:`Regularizer.penalty` return value
     that breaks the contract: not a :class:`RegOut`, a loss that is not a
@@ -59,15 +85,15 @@ def check_penalty(name: str, out: object) -> None:
 
     fix = "return RegOut(loss=..., terms={...}) (wae_bench.regularizer.RegOut) with a scalar (0-d) tensor loss"
     if not isinstance(out, RegOut):
-        raise WaeError(f"plugin {name!r}: penalty() returned {kind(out)}; {fix}")
+        raise BrokenPenalty(f"plugin {name!r}: penalty() returned {kind(out)}; {fix}")
     if not (isinstance(out.loss, Tensor) and out.loss.dim() == 0):
-        raise WaeError(f"plugin {name!r}: penalty() returned RegOut with loss = {kind(out.loss)}; {fix} "
+        raise BrokenPenalty(f"plugin {name!r}: penalty() returned RegOut with loss = {kind(out.loss)}; {fix} "
                        f"(reduce it, e.g. .mean())")
     terms = out.terms.items() if isinstance(out.terms, dict) else [(None, out.terms)]
     bad = [(k, v) for k, v in terms if not (isinstance(v, Tensor) and v.dim() == 0)]
     if bad:
         where = "terms" if bad[0][0] is None else f"terms[{bad[0][0]!r}]"
-        raise WaeError(f"plugin {name!r}: penalty() returned RegOut with {where} = {kind(bad[0][1])}; terms must "
+        raise BrokenPenalty(f"plugin {name!r}: penalty() returned RegOut with {where} = {kind(bad[0][1])}; terms must "
                        f"be {{name: scalar (0-d) tensor}}, e.g. terms={{'mmd': mmd}}")
 
 
@@ -142,13 +168,13 @@ class Regularizer(nn.Module):
     name: ClassVar[str] = ""
     paper: ClassVar[str] = ""
     Config: ClassVar[type[RegularizerConfig]] = RegularizerConfig
-    prior: ClassVar[Literal["gaussian", "sphere"]] = "gaussian"
+    prior: ClassVar[Literal["gaussian", "sphere"]] = "gaussian"    # one of PRIORS (check_declared)
     # torch.compile cannot differentiate a compiled graph twice; a plugin whose
     # penalty needs a double backward (RAE-GP's decoder gradient) sets False.
     compilable: ClassVar[bool] = True
     # The images a generative model of this plugin is judged by, and so what a
     # tuning run is scored on: prior samples, or an ex-post density ("n",
-    # "gmm") where the prior is only a placeholder (the RAE family).
+    # "gmm") where the prior is only a placeholder (the RAE family); one of SAMPLERS.
     sampler: ClassVar[Literal["samples", "n", "gmm"]] = "samples"
     # Settings the tuning protocol searches by default, each with the decades
     # below and above its default value to cover (see :meth:`tuning_grid`).
@@ -243,11 +269,20 @@ class Regularizer(nn.Module):
     def make_aux_optimizer(self) -> torch.optim.Optimizer | None:
         """An optimiser over the plugin's own trained parameters (WAE-GAN's
         discriminator), stepped by the trainer on :meth:`aux_loss`; None if
-        the plugin has no auxiliary step."""
+        the plugin has no auxiliary step (then :meth:`aux_loss` is never called).
+
+        The trainer owns its learning rate, as the autoencoder's: every param
+        group gets the run's lr × the group's ``lr_scale`` key (default 1) and
+        follows the schedule, whatever ``lr`` it was built with.  For a
+        discriminator at half the autoencoder's rate give
+        ``[{"params": self.D.parameters(), "lr_scale": 0.5}]``, not ``lr=...``
+        (`wae-bench check-plugin` fails a group whose lr is not the run's lr ×
+        its lr_scale).  Other settings (Adam's betas) are kept."""
         return None
 
     def aux_loss(self, z: Tensor, ctx: Context) -> Tensor:
-        """Loss of the auxiliary step on *detached* latents ``z``."""
+        """Loss of the auxiliary step on *detached* latents ``z`` (they share
+        storage with the trained ones: never modify them in place)."""
         raise NotImplementedError
 
     def after_step(self, x: Tensor, z: Tensor, out: RegOut, ae: nn.Module, ctx: Context) -> None:
