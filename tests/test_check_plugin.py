@@ -57,12 +57,13 @@ class GlobalDraw(Pull):
     Config = GlobalConfig
 
     def penalty(self, x, z, ae, ctx):
-        if self.cfg.source == "torch":
-            e = torch.randn(z.shape)
-        elif self.cfg.source == "python":
-            e = torch.full(z.shape, random.gauss(0.0, 1.0))
-        else:
-            e = torch.from_numpy(np.random.standard_normal(z.shape)).float()
+        e = torch.zeros(z.shape)
+        if "torch" in self.cfg.source:
+            e = e + torch.randn(z.shape)
+        if "python" in self.cfg.source:
+            e = e + random.gauss(0.0, 1.0)
+        if "numpy" in self.cfg.source:
+            e = e + torch.from_numpy(np.random.standard_normal(z.shape)).float()
         p = (z - e).pow(2).sum(1).mean()
         return RegOut(p, {"l2": p})
 
@@ -159,8 +160,95 @@ class Raiser(Pull):
         raise ValueError("shapes do not match")
 
 
+class Counter(Pull):
+    """Warms its weight up with a Python step counter."""
+
+    name = "counter"
+
+    def __init__(self, cfg, setup):
+        super().__init__(cfg, setup)
+        self.calls = 0
+
+    def penalty(self, x, z, ae, ctx):
+        self.calls += 1
+        p = z.pow(2).sum(1).mean()
+        return RegOut(min(1.0, self.calls / 2) * p, {"l2": p})
+
+
+class PerSample(Pull):
+    """Returns a loss per sample (not reduced)."""
+
+    name = "persample"
+
+    def penalty(self, x, z, ae, ctx):
+        p = z.pow(2).sum(1)
+        return RegOut(p, {"l2": p.mean()})
+
+
+class Critic(Pull):
+    """A critic of z with its own Adam (WAE-GAN's shape): the lr of its
+    optimiser as built, ``lr`` (None: Adam's default) and ``lr_scale`` (None:
+    no key), are the test's to set."""
+
+    name = "critic"
+    lr: float | None = None
+    lr_scale: float | None = None
+
+    def __init__(self, cfg, setup):
+        super().__init__(cfg, setup)
+        self.D = nn.Linear(setup.latent_dim, 1)
+
+    def make_aux_optimizer(self):
+        group = {"params": list(self.D.parameters())} | ({} if self.lr_scale is None else {"lr_scale": self.lr_scale})
+        return torch.optim.Adam([group], betas=(0.5, 0.999), **({} if self.lr is None else {"lr": self.lr}))
+
+    def aux_loss(self, z, ctx):
+        return self.D(z).mean() - self.D(self.sample_prior(len(z), z.device, ctx.generator)).mean()
+
+    def penalty(self, x, z, ae, ctx):
+        p = -self.D(z).mean()
+        return RegOut(p, {"d": p})
+
+
+class NoAuxOpt(Critic):
+    """Has a critic and an aux_loss, but no make_aux_optimizer."""
+
+    name = "noauxopt"
+
+    def make_aux_optimizer(self):
+        return None
+
+
+@dataclass
+class UndocumentedConfig(RegularizerConfig):
+    lambda_: float = 0.5
+
+
+class Undocumented(Pull):
+    name = "undocumented"
+    paper = ""
+    Config = UndocumentedConfig
+
+
+class Tunable(Pull):
+    """Tunes λ by the plugin's own grid (``grid``: the test's to set)."""
+
+    name = "tunable"
+    grid: dict = {"reg.lambda": [0.1, 1.0]}
+
+    @classmethod
+    def tuning_grid(cls, setup):
+        return cls.grid
+
+
+class Misdeclared(Pull):
+    """Misspells its sampler or prior (the test sets which)."""
+
+    name = "misdeclared"
+
+
 PLUGINS = (Pull, Itemy, GlobalDraw, Forgetful, NanPenalty, Branchy, AeGrabber, IdleCritic, Unpapered,
-           Unbuildable, Raiser)
+           Unbuildable, Raiser, Counter, PerSample, Critic, NoAuxOpt, Undocumented, Tunable, Misdeclared)
 
 
 @pytest.fixture
@@ -185,7 +273,7 @@ def statuses(checks: dict[str, str]) -> dict[str, str]:
     return {k: v.split(" ")[0] for k, v in checks.items()}
 
 
-ALL_PASS = {c.key: "pass" for c in C.CHECKS} | {"aux-step": "skip"}
+ALL_PASS = {c.key: "pass" for c in C.CHECKS} | {"aux-step": "skip", "tuning": "skip"}
 
 
 def test_each_bad_plugin_fails_exactly_its_check_and_the_good_one_passes(plugins, capsys):
@@ -202,8 +290,9 @@ def test_each_bad_plugin_fails_exactly_its_check_and_the_good_one_passes(plugins
     assert got["globaldraw"]["randomness"] == (
         "FAIL plugin 'globaldraw': a step drew from torch's global generator; draw from the run's generator: "
         "torch.randn(..., generator=ctx.generator), self.sample_prior(n, z.device, ctx.generator)")
-    assert got["forgetful"]["state"].startswith("FAIL plugin 'forgetful': a run resumed from a checkpoint "
-                                                "trains differently (the autoencoder's state_dict: ")
+    assert got["forgetful"]["state"].startswith("FAIL plugin 'forgetful': self.mu (a tensor of shape (6,)) "
+                                                "changed during a step, but a checkpoint does not carry a plain "
+                                                "attribute")
     assert "self.register_buffer" in got["forgetful"]["state"]
     assert out.splitlines()[-1] == "3 of 4 plugins fail the contract checks: itemy, globaldraw, forgetful"
     (line,) = [ln for ln in out.splitlines() if "plugin 'itemy'" in ln and "FAIL" in ln]
@@ -215,7 +304,7 @@ def test_a_good_plugin_exits_0(plugins, capsys):
     code, out, err = run_cli(["check-plugin", "pull"], capsys)
     assert code == 0 and err == ""
     assert statuses(report(out)["pull"]) == ALL_PASS
-    assert out.splitlines()[-1] == "pull: 7 pass, 1 skip"
+    assert out.splitlines()[-1] == "pull: 7 pass, 2 skip"
 
 
 def test_an_unknown_name_is_one_line_with_a_suggestion(plugins, capsys):
@@ -252,12 +341,15 @@ def test_a_plugin_that_does_not_build_is_not_checked_further(plugins, capsys):
     (C.finite_step, "nanpenalty", {}, "3 steps on tiny data gave non-finite loss terms ['loss', 'nanpenalty/l2', "
                                       "'reg']"),
     (C.penalty_reaches_encoder, "nanpenalty", {}, "penalty() returned a non-finite loss"),
-    (C.state_round_trips, "forgetful", {}, "a run resumed from a checkpoint trains differently"),
+    (C.state_round_trips, "forgetful", {}, "self.mu (a tensor of shape (6,)) changed during a step"),
+    (C.state_round_trips, "counter", {}, "self.calls (an int: 2 -> 3) changed during a step"),
     (C.draws_only_from_run_generator, "globaldraw", {}, "a step drew from torch's global generator"),
     (C.draws_only_from_run_generator, "globaldraw", {"reg_cfg": {"source": "python"}},
      "a step drew from Python's random module"),
     (C.draws_only_from_run_generator, "globaldraw", {"reg_cfg": {"source": "numpy"}},
-     "a step drew from NumPy's global generator"),
+     "a step drew from NumPy's global generator;"),
+    (C.draws_only_from_run_generator, "globaldraw", {"reg_cfg": {"source": "numpy+python"}},
+     "a step drew from Python's random module and NumPy's global generator;"),
     (C.draws_only_from_run_generator, "pull", {"expect_draws": True}, "a step did not draw from ctx.generator"),
     (C.draws_only_from_run_generator, "swae", {"expect_draws": False}, "a step drew from ctx.generator"),
     (C.aux_step_touches_only_its_own, "aegrabber", {}, "make_aux_optimizer() optimises parameters of the "
@@ -266,7 +358,9 @@ def test_a_plugin_that_does_not_build_is_not_checked_further(plugins, capsys):
                                                          "unchanged"),
     (C.capture_safe, "itemy", {}, "penalty() reads a tensor on the host (Tensor.item"),
     (C.capture_safe, "branchy", {}, "penalty() reads a tensor on the host (Tensor.__bool__"),
-    (C.documented, "unpapered", {}, "its class has no paper"),
+    (C.documented, "unpapered", {}, "its class has no paper;"),
+    (C.aux_step_touches_only_its_own, "noauxopt", {}, "it overrides aux_loss() but make_aux_optimizer() returns "
+                                                       "None, so the trainer never runs the auxiliary step"),
 ])
 def test_each_check_fails_on_a_plugin_that_breaks_it(plugins, check, name, kwargs, says):
     with pytest.raises(C.ContractBroken) as e:
@@ -316,3 +410,116 @@ def test_the_host_read_guard_is_removed_afterwards():
         with C.no_host_reads():
             t.item()
     assert t.item() == 1.0 and bool(t) and float(t) == 1.0
+
+
+# -- what the checks say ------------------------------------------------------------------------
+def test_a_resumed_run_that_differs_without_a_plain_attribute_says_so(plugins, monkeypatch):
+    """State the attribute diff cannot see (here: a list's hidden contents
+    inside an opaque object) still fails by the round trip."""
+    class Box:
+        pass
+
+    def attach(self, ae):
+        self.box = Box()
+        self.box.mu = torch.zeros(self.setup_info.latent_dim)
+
+    def after_step(self, x, z, out, ae, ctx):
+        self.box.mu.mul_(0.5).add_(0.5 * z.mean(0))
+
+    def penalty(self, x, z, ae, ctx):
+        p = (z - self.box.mu).pow(2).sum(1).mean()
+        return RegOut(p, {"l2": p})
+
+    for hook in (attach, after_step, penalty):
+        monkeypatch.setattr(Forgetful, hook.__name__, hook)
+    with pytest.raises(C.ContractBroken, match="a run resumed from a checkpoint trains differently "
+                                               r"\(the autoencoder's state_dict: "):
+        C.state_round_trips("forgetful")
+
+
+def test_a_broken_return_value_is_reported_once_and_the_later_step_checks_are_not_run(plugins, capsys):
+    code, out, _ = run_cli(["check-plugin", "persample"], capsys)
+    got = report(out)["persample"]
+    assert code == 1
+    assert got["finite-step"] == ("FAIL plugin 'persample': penalty() returned RegOut with loss = a tensor of "
+                                  "shape (8,); return RegOut(loss=..., terms={...}) (wae_bench.regularizer.RegOut) "
+                                  "with a scalar (0-d) tensor loss (reduce it, e.g. .mean())")
+    assert out.count("penalty() returned RegOut") == 1
+    later = {c.key for c in C.CHECKS[2:] if c.steps}
+    assert later == {"penalty", "state", "randomness", "capture-safe"}
+    assert {k: got[k] for k in later} == {k: "skip not run: penalty() returns a value that breaks the contract "
+                                             "(see finite-step)" for k in later}
+    assert statuses(got) == ALL_PASS | {"finite-step": "FAIL"} | {k: "skip" for k in later}
+
+
+def test_documented_names_every_gap_in_one_line(plugins):
+    with pytest.raises(C.ContractBroken) as e:
+        C.documented("undocumented", module_docstring=True)
+    assert str(e.value) == (
+        "plugin 'undocumented': its class has no paper, class Undocumented has no docstring and its Config "
+        "UndocumentedConfig has no docstring; set paper = 'Author et al. YEAR, Eq. N' (wae-bench list shows it); "
+        "say in one line what its penalty is; document each setting there, e.g. \"lambda_: weight of the penalty\"")
+
+
+@pytest.mark.parametrize("lr, lr_scale, fails", [
+    (None, None, False),     # Adam's default lr, the run's
+    (1e-3, 0.5, True),       # lr_scale 0.5: the trainer gives it 5e-4
+    (5e-4, 0.5, False),
+    (None, 0.5, True),
+])
+def test_aux_step_fails_an_lr_the_trainer_would_replace(plugins, monkeypatch, lr, lr_scale, fails):
+    monkeypatch.setattr(Critic, "lr", lr)
+    monkeypatch.setattr(Critic, "lr_scale", lr_scale)
+    if not fails:
+        assert C.aux_step_touches_only_its_own("critic") is None
+        return
+    with pytest.raises(C.ContractBroken) as e:
+        C.aux_step_touches_only_its_own("critic")
+    assert str(e.value) == (
+        "plugin 'critic': make_aux_optimizer() set lr=0.001, but the trainer sets every group's lr to the run's "
+        "lr × the group's 'lr_scale' (here 0.001 × 0.5) and follows the schedule, so that lr is never used; "
+        "give {'params': ..., 'lr_scale': 1} instead (lr_scale 1 is lr=0.001 at this run's lr 0.001)")
+
+
+def test_aux_step_names_the_lr_a_plugin_set_and_the_lr_scale_to_give(plugins, capsys, monkeypatch):
+    monkeypatch.setattr(Critic, "lr", 2e-4)
+    code, out, _ = run_cli(["check-plugin", "critic"], capsys)
+    got = report(out)["critic"]
+    assert code == 1 and statuses(got) == ALL_PASS | {"aux-step": "FAIL"}
+    assert got["aux-step"].startswith("FAIL plugin 'critic': make_aux_optimizer() set lr=0.0002, but the trainer ")
+    assert "give {'params': ..., 'lr_scale': 0.2} instead" in got["aux-step"]
+
+
+@pytest.mark.parametrize("grid, says", [
+    ({"reg.lambda": [0.1, 1.0]}, None),
+    ({"lambda": [1, 30]}, "unknown grid axis tunable.tuning_grid: 'lambda'; use reg.KEY for a regularizer setting"),
+    ({"reg.lamda": [1, 30]}, "unknown config key 'reg.lamda'; did you mean 'reg.lambda'?"),
+    ({"reg.lambda": ["big"]}, "reg.lambda"),
+    ({"reg.lambda": []}, "empty grid: axis tunable.tuning_grid: reg.lambda has no values"),
+])
+def test_the_tuning_check_refuses_what_a_bench_refuses(plugins, monkeypatch, grid, says):
+    monkeypatch.setattr(Tunable, "grid", grid)
+    if says is None:
+        assert C.tuning_grid_is_a_bench_grid("tunable") is None
+        return
+    with pytest.raises(C.ContractBroken) as e:
+        C.tuning_grid_is_a_bench_grid("tunable")
+    assert str(e.value).startswith("plugin 'tunable': a bench cannot tune it by its tuning_grid(): ")
+    assert says in str(e.value) and "\n" not in str(e.value)
+
+
+def test_the_tuning_check_skips_a_plugin_with_nothing_to_tune_and_passes_the_builtins(plugins):
+    assert C.tuning_grid_is_a_bench_grid("pull") == "pull has nothing to tune (tuning_grid() is empty: no tuning_spans)"
+    assert C.tuning_grid_is_a_bench_grid("moca") is None
+
+
+@pytest.mark.parametrize("attr, value, allowed", [("sampler", "GMM", "samples, n, gmm"),
+                                                  ("prior", "Sphere", "gaussian, sphere")])
+def test_builds_refuses_an_unknown_sampler_or_prior(plugins, monkeypatch, capsys, attr, value, allowed):
+    monkeypatch.setattr(Misdeclared, attr, value)
+    code, out, _ = run_cli(["check-plugin", "misdeclared"], capsys)
+    got = report(out)["misdeclared"]
+    assert code == 1
+    assert got["builds"] == (f"FAIL plugin 'misdeclared': {attr} = {value!r} is not one of {allowed}; set one of "
+                             f"them in class Misdeclared")
+    assert {k for k, v in got.items() if v == "skip not run: it does not build"} == {c.key for c in C.CHECKS[1:]}

@@ -3,11 +3,12 @@ the shipped checks of :mod:`wae_bench.plugin_check` (what `wae-bench
 check-plugin` runs) over the registry -- finite loss, gradients reach the
 encoder, state round-trips through a checkpoint, draws only from the run's
 generator, auxiliary steps touch only their own parameters, the step is
-capture-safe (never reads a tensor on the host), and the plugin is
-documented.  Every installed plugin gets them; the rules of this
-repository's own plugins (say whether they draw, a module docstring) are
-asked of the built-ins only (:func:`tests.helpers.builtin_names`), so a
-third-party plugin in the same environment does not fail them."""
+capture-safe (never reads a tensor on the host), its tuning grid is one a
+bench can tune, and the plugin is documented.  Every installed plugin gets
+them; the rules of this repository's own plugins (say whether they draw, a
+module docstring) are asked of the built-ins only
+(:func:`tests.helpers.builtin_names`), so a third-party plugin in the same
+environment does not fail them."""
 from __future__ import annotations
 
 import pytest
@@ -68,6 +69,13 @@ def test_step_is_capture_safe(name):
     """Everything the plugin and trainer run in a step, bar torch's CPU Adam
     (capturable on the GPU), must not read tensors on the host."""
     C.capture_safe(name)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tuning_grid_is_one_a_bench_can_tune(name):
+    skipped = C.tuning_grid_is_a_bench_grid(name)
+    if skipped:
+        pytest.skip(skipped)
 
 
 @pytest.mark.parametrize("name", NAMES)

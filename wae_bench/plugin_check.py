@@ -4,27 +4,33 @@
 What the contract asks of a plugin, each as a plain function of its
 registered name (:data:`CHECKS`, in this order):
 
-- :func:`builds`: a tiny run of it can be built (``tiny`` net, stand-in data);
+- :func:`builds`: it declares a known ``prior`` and ``sampler`` and a tiny run
+  of it can be built (``tiny`` net, stand-in data);
 - :func:`finite_step`: three steps give finite loss terms and move the encoder;
 - :func:`penalty_reaches_encoder`: ``penalty()`` returns a :class:`RegOut`
   with a finite scalar loss and scalar terms, and ``reconstruction + loss``
   backpropagates into the encoder;
-- :func:`state_round_trips`: a run resumed from a checkpoint trains on as the
-  original does (all state in buffers and sub-modules);
+- :func:`state_round_trips`: a step changes no plain attribute of the plugin,
+  and a run resumed from a checkpoint trains on as the original does (all
+  state in buffers and sub-modules);
 - :func:`draws_only_from_run_generator`: a step leaves torch's, Python's and
   NumPy's global generators as they were (every draw from ``ctx.generator``);
 - :func:`aux_step_touches_only_its_own`: an auxiliary step (WAE Algorithm 1's
-  discriminator step) moves the plugin's own parameters and nothing else;
+  discriminator step) moves the plugin's own parameters and nothing else, at
+  the lr the trainer gives it (an ``aux_loss`` needs ``make_aux_optimizer``);
 - :func:`capture_safe`: a step reads no tensor on the host (``item``,
   ``tolist``, ``bool``/``float``/``int`` of a tensor: what breaks CUDA-graph
   capture), torch's own CPU Adam excepted;
+- :func:`tuning_grid_is_a_bench_grid`: ``tuning_grid(setup)`` gives axes a
+  bench spec's ``[tune]`` accepts (checked by the bench's own code);
 - :func:`documented`: ``paper``, class and Config docstrings, for
   ``wae-bench list``.
 
 A check returns None when the plugin passes, a reason when it does not apply
 (a skip), and raises :class:`ContractBroken` -- one line naming the plugin,
-what broke and the fix -- when it fails; an exception of the plugin's own
-propagates.  :func:`run_checks` runs them all and turns each failure into an
+what broke and the fix -- when it fails (or the trainer's own WaeError, e.g.
+:class:`~wae_bench.regularizer.BrokenPenalty`); an exception of the plugin's
+own propagates.  :func:`run_checks` runs them all and turns each failure into an
 :class:`Outcome`; ``wae-bench check-plugin`` (:mod:`wae_bench.cli.check_plugin`)
 prints those, and ``tests/test_contract.py`` runs the same functions over
 every registered plugin.
@@ -32,6 +38,8 @@ every registered plugin.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import math
 import random
 import tempfile
 import traceback
@@ -41,10 +49,12 @@ from typing import Callable, Iterator
 
 import numpy as np
 import torch
+from torch import Tensor, nn
 
+from wae_bench.config import from_dict, merge
 from wae_bench.errors import WaeError
 from wae_bench.registry import REGULARIZERS
-from wae_bench.regularizer import check_penalty
+from wae_bench.regularizer import BrokenPenalty, Regularizer, check_declared, check_penalty
 from wae_bench.run import checkpoint
 from wae_bench.run.build import stand_in_batch as batch, stand_in_trainer as trainer
 from wae_bench.step.trainer import Trainer
@@ -58,10 +68,18 @@ def _broken(name: str, what: str, fix: str) -> ContractBroken:
     return ContractBroken(f"plugin {name!r}: {what}; {fix}")
 
 
+def _and(items: list[str]) -> str:
+    """``["a", "b", "c"]`` -> ``"a, b and c"``."""
+    return ", ".join(items[:-1]) + f" and {items[-1]}" if len(items) > 1 else items[0]
+
+
 # -- the checks -----------------------------------------------------------------------------
 def builds(name: str) -> None:
-    """A tiny run of ``name`` builds (its Config, ``__init__``, ``attach``,
-    ``make_aux_optimizer``)."""
+    """``name`` declares a known ``prior`` and ``sampler``
+    (:func:`~wae_bench.regularizer.check_declared`, as the registry checks
+    what it loads) and a tiny run of it builds (its Config, ``__init__``,
+    ``attach``, ``make_aux_optimizer``)."""
+    check_declared(name, REGULARIZERS.get(name))
     trainer(name)
 
 
@@ -125,10 +143,68 @@ def _first_difference(a: dict, b: dict) -> str | None:
     return None
 
 
+_MODULE_ATTRIBUTES = frozenset(vars(nn.Module()))   # what nn.Module itself keeps (its parameters, buffers, ...)
+
+
+def _snapshot(v: object) -> object:
+    """``v`` as a value to compare after a step: tensors and arrays by their
+    bytes, containers and dataclasses element-wise, scalars as they are;
+    modules and generators (checkpointed elsewhere) and other objects by
+    identity."""
+    if isinstance(v, Tensor):
+        t = v.detach().cpu().contiguous().reshape(-1)
+        return ("tensor", str(v.dtype), tuple(v.shape), t.view(torch.uint8).numpy().tobytes())
+    if isinstance(v, np.ndarray):
+        return ("array", str(v.dtype), v.shape, v.tobytes())
+    if v is None or isinstance(v, (bool, int, float, complex, str, bytes)):
+        return v
+    if isinstance(v, (list, tuple)):
+        return (type(v).__name__, tuple(_snapshot(x) for x in v))
+    if isinstance(v, dict):
+        return ("dict", tuple((repr(k), _snapshot(x)) for k, x in v.items()))
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return (type(v), tuple(_snapshot(getattr(v, f.name)) for f in dataclasses.fields(v)))
+    return ("object", id(v))
+
+
+def _plain_attributes(reg: nn.Module) -> dict[str, object]:
+    """The plugin's attributes that are neither sub-modules, parameters nor
+    buffers (a checkpoint carries none of them), as :func:`_snapshot` s."""
+    return {k: _snapshot(v) for k, v in vars(reg).items() if k not in _MODULE_ATTRIBUTES}
+
+
+def _short(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else repr(v)[:40]
+
+
+def _changed(reg: nn.Module, before: dict[str, object]) -> list[str]:
+    """Each plain attribute of ``reg`` that differs from ``before``, described
+    (``self.calls (an int: 1 -> 2)``, ``self.mu (a tensor of shape (6,))``)."""
+    after = _plain_attributes(reg)
+    out = []
+    for k in sorted(before.keys() | after.keys()):
+        if k in before and k in after and before[k] == after[k]:
+            continue
+        v = getattr(reg, k, None)
+        kind = type(v).__name__
+        if k not in after:
+            out.append(f"self.{k} (deleted)")
+        elif isinstance(v, Tensor):
+            out.append(f"self.{k} (a tensor of shape {tuple(v.shape)})")
+        elif isinstance(v, (bool, int, float, str)) and isinstance(before.get(k), (bool, int, float, str)):
+            out.append(f"self.{k} (a{'n' * (kind[0] in 'aeiou')} {kind}: {_short(before[k])} -> {_short(v)})")
+        else:
+            out.append(f"self.{k} (a{'n' * (kind[0] in 'aeiou')} {kind})")
+    return out
+
+
 def state_round_trips(name: str) -> None:
-    """Two steps, a checkpoint saved and loaded (``weights_only``) into a run
-    built from another seed, then one more step of each on the same batch:
-    the autoencoder's and the plugin's ``state_dict`` agree (within float
+    """A step leaves the plugin's plain attributes (neither sub-modules,
+    parameters nor buffers: a checkpoint does not carry them, and a CUDA-graph
+    replay does not run the Python that updates them) as they were.  And: two
+    steps, a checkpoint saved and loaded (``weights_only``) into a run built
+    from another seed, then one more step of each on the same batch: the
+    autoencoder's and the plugin's ``state_dict`` agree (within float
     tolerance: multi-threaded CPU kernels may differ in the last bits; the
     bit-exact resume is tests/test_resume.py's).  Both steps see the same
     global generators, so a global draw fails :func:`draws_only_from_run_generator`,
@@ -142,8 +218,15 @@ def state_round_trips(name: str) -> None:
         state = checkpoint.load(path)                   # weights_only
     b = trainer(name, seed=123)                         # another init and run generator
     b.load_state_dict(state)
+    plain = _plain_attributes(a.reg)
     with _global_rng_kept():
         a.step(batch(seed=9))
+    changed = _changed(a.reg, plain)
+    if changed:
+        raise _broken(name, f"{_and(changed)} changed during a step, but a checkpoint does not carry a plain "
+                            f"attribute and a CUDA-graph replay does not run the Python that updates it",
+                      "keep per-step state in a buffer (self.register_buffer(...), updated in place) or derive "
+                      "it from ctx.t")
     b.step(batch(seed=9))
     for part, sa, sb in (("the autoencoder's", a.ae.state_dict(), b.ae.state_dict()),
                          ("the plugin's", a.reg.state_dict(), b.reg.state_dict())):
@@ -169,12 +252,12 @@ def draws_only_from_run_generator(name: str, reg_cfg: dict | None = None,
         tr.step(batch(seed=s))
     fix = ("draw from the run's generator: torch.randn(..., generator=ctx.generator), "
            "self.sample_prior(n, z.device, ctx.generator)")
-    if not torch.equal(torch.get_rng_state(), before[0]):
-        raise _broken(name, "a step drew from torch's global generator", fix)
-    if random.getstate() != before[1]:
-        raise _broken(name, "a step drew from Python's random module", fix)
-    if not np.array_equal(np.random.get_state()[1], before[2]):
-        raise _broken(name, "a step drew from NumPy's global generator", fix)
+    drew = [what for what, moved in (
+        ("torch's global generator", not torch.equal(torch.get_rng_state(), before[0])),
+        ("Python's random module", random.getstate() != before[1]),
+        ("NumPy's global generator", not np.array_equal(np.random.get_state()[1], before[2]))) if moved]
+    if drew:
+        raise _broken(name, f"a step drew from {_and(drew)}", fix)
     moved = not torch.equal(tr.ctx.generator.get_state(), g0)
     if expect_draws is not None and moved != expect_draws:
         raise _broken(name, f"a step {'did not draw' if expect_draws else 'drew'} from ctx.generator, "
@@ -184,10 +267,19 @@ def draws_only_from_run_generator(name: str, reg_cfg: dict | None = None,
 
 def aux_step_touches_only_its_own(name: str) -> str | None:
     """One auxiliary step (``aux_loss`` on detached latents, the plugin's own
-    optimiser) moves the plugin's own parameters and not the autoencoder's;
-    skipped (returns why) for a plugin without an auxiliary optimiser."""
+    optimiser) moves the plugin's own parameters and not the autoencoder's,
+    and each of the optimiser's param groups was built with the lr the
+    trainer gives it (the run's lr × its ``lr_scale``: the trainer owns every
+    lr); skipped (returns why) for a plugin without an auxiliary step, failed
+    for one that overrides ``aux_loss`` without an optimiser (the trainer keys
+    the auxiliary step on ``make_aux_optimizer``, so it would never run)."""
     tr = trainer(name)
     if tr.aux_opt is None:
+        if type(tr.reg).aux_loss is not Regularizer.aux_loss:
+            raise _broken(name, "it overrides aux_loss() but make_aux_optimizer() returns None, so the trainer "
+                                "never runs the auxiliary step (what aux_loss() trains is never trained)",
+                          "return an optimiser over the plugin's own parameters from make_aux_optimizer(), "
+                          "e.g. torch.optim.Adam([{'params': self.D.parameters(), 'lr_scale': 1.0}])")
         return f"{name} has no auxiliary optimiser (make_aux_optimizer() returns None)"
     aux_params = {id(p) for g in tr.aux_opt.param_groups for p in g["params"]}
     ae_params = {id(p) for g in tr.opt.param_groups for p in g["params"]}
@@ -209,7 +301,23 @@ def aux_step_touches_only_its_own(name: str) -> str | None:
         raise _broken(name, "the auxiliary step left the plugin's own parameters unchanged",
                       "make aux_loss() depend on the parameters that make_aux_optimizer() optimises, "
                       "and make those sub-modules of the plugin")
+    _aux_lr_is_the_trainers(name, tr)
     return None
+
+
+def _aux_lr_is_the_trainers(name: str, tr: Trainer) -> None:
+    """Each param group of ``tr.aux_opt`` was built with ``lr`` = the run's lr
+    × its ``lr_scale`` (what :meth:`Trainer.set_lr` sets before the first
+    step): else the plugin's own lr setting silently does nothing."""
+    for i, g in enumerate(tr.aux_opt.param_groups):
+        lr, scale = float(g["lr"]), g.get("lr_scale", 1.0)
+        if not math.isclose(lr, tr.base_lr * scale, rel_tol=1e-6):
+            group = f" in param group {i}" if len(tr.aux_opt.param_groups) > 1 else ""
+            raise _broken(name, f"make_aux_optimizer() set lr={lr:g}{group}, but the trainer sets every group's lr "
+                                f"to the run's lr × the group's 'lr_scale' (here {tr.base_lr:g} × {scale:g}) and "
+                                f"follows the schedule, so that lr is never used",
+                          f"give {{'params': ..., 'lr_scale': {lr / tr.base_lr:g}}} instead (lr_scale "
+                          f"{lr / tr.base_lr:g} is lr={lr:g} at this run's lr {tr.base_lr:g})")
 
 
 # -- capture safety -------------------------------------------------------------------------
@@ -316,6 +424,33 @@ def capture_safe(name: str) -> None:
         raise _host_read_error(name, *reads.seen[0])
 
 
+# -- tuning ---------------------------------------------------------------------------------
+def tuning_grid_is_a_bench_grid(name: str) -> str | None:
+    """``tuning_grid(setup)`` of a tiny run gives axes that a bench spec's
+    ``[tune]`` accepts, checked by the bench's own code
+    (:func:`~wae_bench.bench.spec.flatten_axes`,
+    :func:`~wae_bench.bench.spec.check_tuned_axis`), each ``reg.KEY`` value
+    one the plugin's Config takes (as a tuning cell is resolved); skipped
+    (returns why) when it is empty."""
+    from wae_bench.bench.spec import BenchInfo, Spec, check_tuned_axis, flatten_axes
+
+    tr = trainer(name)
+    cls, setup = type(tr.reg), tr.reg.setup_info
+    where = f"{name}.tuning_grid: "
+    try:
+        axes = flatten_axes(cls.tuning_grid(setup), where)
+        spec = Spec(BenchInfo(name="check-plugin", datasets=[setup.dataset], regularizers=[name]))
+        for key, values in axes.items():
+            check_tuned_axis(spec, name, key, where)
+            for v in values if key.startswith("reg.") else ():
+                from_dict(cls.Config, merge(cls.defaults(setup), {key[4:]: v}), where="reg.")
+    except WaeError as e:
+        raise ContractBroken(f"plugin {name!r}: a bench cannot tune it by its tuning_grid(): {e}") from None
+    if not axes:
+        return f"{name} has nothing to tune (tuning_grid() is empty: no tuning_spans)"
+    return None
+
+
 # -- documentation --------------------------------------------------------------------------
 def documented(name: str, module_docstring: bool = False) -> None:
     """``wae-bench list`` has what to show: a ``paper``, a class docstring and
@@ -323,21 +458,21 @@ def documented(name: str, module_docstring: bool = False) -> None:
     signature); with ``module_docstring`` (this repository's rule for its
     built-ins, DESIGN.md) also a module docstring citing the paper."""
     cls = REGULARIZERS.get(name)
-    if not (cls.paper or "").strip():
-        raise _broken(name, "its class has no paper", "set paper = 'Author et al. YEAR, Eq. N' (wae-bench list "
-                                                       "shows it)")
-    if not (cls.__doc__ or "").strip():
-        raise _broken(name, f"class {cls.__qualname__} has no docstring",
-                      "say in one line what its penalty is")
     config = type(cls.Config())
     doc = (config.__doc__ or "").strip()
-    if not doc or doc.startswith(f"{config.__name__}("):    # (a dataclass without one gets its signature)
-        raise _broken(name, f"its Config {config.__qualname__} has no docstring",
-                      "document each setting there, e.g. \"lambda_: weight of the penalty\"")
     mod = __import__(cls.__module__, fromlist=["_"])
-    if module_docstring and not (mod.__doc__ or "").strip():
-        raise _broken(name, f"module {cls.__module__} has no docstring",
-                      "cite the paper and the equation or algorithm it implements there")
+    gaps = [(what, fix) for missing, what, fix in (
+        (not (cls.paper or "").strip(), "its class has no paper",
+         "set paper = 'Author et al. YEAR, Eq. N' (wae-bench list shows it)"),
+        (not (cls.__doc__ or "").strip(), f"class {cls.__qualname__} has no docstring",
+         "say in one line what its penalty is"),
+        (not doc or doc.startswith(f"{config.__name__}("),    # (a dataclass without one gets its signature)
+         f"its Config {config.__qualname__} has no docstring",
+         "document each setting there, e.g. \"lambda_: weight of the penalty\""),
+        (module_docstring and not (mod.__doc__ or "").strip(), f"module {cls.__module__} has no docstring",
+         "cite the paper and the equation or algorithm it implements there")) if missing]
+    if gaps:
+        raise _broken(name, _and([w for w, _ in gaps]), "; ".join(f for _, f in gaps))
 
 
 # -- running them ---------------------------------------------------------------------------
@@ -346,16 +481,20 @@ class Check:
     key: str                               # short name, printed
     what: str                              # what passing means, one line
     run: Callable[[str], str | None]       # None: pass; a string: skipped, why
+    steps: bool = False                    # runs penalty() (a training step)
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("builds", "a tiny run of it builds", builds),
-    Check("finite-step", "3 steps: finite losses, the encoder moves", finite_step),
-    Check("penalty", "a scalar RegOut whose gradient reaches the encoder", penalty_reaches_encoder),
-    Check("state", "a run resumed from a checkpoint trains on alike", state_round_trips),
-    Check("randomness", "draws only from ctx.generator, no global generator", draws_only_from_run_generator),
-    Check("aux-step", "the auxiliary step moves only the plugin's own parameters", aux_step_touches_only_its_own),
-    Check("capture-safe", "no host read of a tensor inside a step", capture_safe),
+    Check("builds", "a known prior and sampler; a tiny run of it builds", builds),
+    Check("finite-step", "3 steps: finite losses, the encoder moves", finite_step, steps=True),
+    Check("penalty", "a scalar RegOut whose gradient reaches the encoder", penalty_reaches_encoder, steps=True),
+    Check("state", "no plain attribute changes; a resumed run trains on alike", state_round_trips, steps=True),
+    Check("randomness", "draws only from ctx.generator, no global generator", draws_only_from_run_generator,
+          steps=True),
+    Check("aux-step", "the auxiliary step moves only the plugin's own parameters, at the trainer's lr",
+          aux_step_touches_only_its_own),
+    Check("capture-safe", "no host read of a tensor inside a step", capture_safe, steps=True),
+    Check("tuning", "tuning_grid() gives axes a bench can tune", tuning_grid_is_a_bench_grid),
     Check("documented", "a paper, class and Config docstrings", documented),
 )
 
@@ -366,6 +505,7 @@ class Outcome:
     status: str                            # "pass", "skip", "FAIL"
     text: str = ""                         # why (skip, FAIL)
     error: BaseException | None = None     # the plugin's own exception, if it raised one
+    broken_penalty: bool = False           # penalty() returned a value that breaks the contract
 
 
 def run_check(name: str, check: Check) -> Outcome:
@@ -373,7 +513,7 @@ def run_check(name: str, check: Check) -> Outcome:
     try:
         skip = check.run(name)
     except WaeError as e:                  # the contract's own findings (ContractBroken, check_penalty)
-        return Outcome(check, "FAIL", str(e))
+        return Outcome(check, "FAIL", str(e), broken_penalty=isinstance(e, BrokenPenalty))
     except Exception as e:  # noqa: BLE001 - the plugin's code raised: report it, do not crash
         msg = " ".join(str(e).split())[:200]
         return Outcome(check, "FAIL", f"plugin {name!r}: raised {type(e).__name__}: {msg} (at "
@@ -384,14 +524,22 @@ def run_check(name: str, check: Check) -> Outcome:
 def run_checks(name: str) -> Iterator[Outcome]:
     """Every check of :data:`CHECKS` on plugin ``name``, as it ends; after a
     failed ``builds`` (a plugin that fails to load, too) the others are not
-    run.  An unknown name raises the registry's WaeError (did you mean ...)."""
+    run, and after a check found penalty()'s return value broken
+    (:class:`~wae_bench.regularizer.BrokenPenalty`) the later ones that run a
+    step are not (each would repeat it).  An unknown name raises the
+    registry's WaeError (did you mean ...)."""
     if name not in REGULARIZERS.broken:
         REGULARIZERS.get(name)
-    built = True
+    built, broken_by = True, None
     for check in CHECKS:
         if not built:
             yield Outcome(check, "skip", "not run: it does not build")
             continue
+        if broken_by and check.steps:
+            yield Outcome(check, "skip", f"not run: penalty() returns a value that breaks the contract "
+                                         f"(see {broken_by})")
+            continue
         out = run_check(name, check)
         built = not (check is CHECKS[0] and out.status == "FAIL")
+        broken_by = broken_by or (check.key if out.broken_penalty else None)
         yield out

@@ -13,8 +13,8 @@ import click
 @click.argument("names", nargs=-1, required=True, metavar="NAME [NAME...]")
 def check_plugin_cmd(names):
     """Check regularizer plugins against the step contract (seconds, on the CPU): finite steps, gradients,
-    checkpoint round-trip, randomness, auxiliary step, capture safety, docstrings. Exit status 1 if any
-    check fails."""
+    checkpoint round-trip, randomness, auxiliary step, capture safety, tuning grid, docstrings. Exit status 1
+    if any check fails."""
     # (imports torch, ~2 s: `wae-bench --help` must not)
     from wae_bench.cli import _debug
     from wae_bench.plugin_check import CHECKS, run_checks
