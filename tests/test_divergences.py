@@ -1,4 +1,5 @@
-"""wae_bench.losses against independent references: MMD against a
+"""wae_bench.losses against independent references: the reconstruction
+term against a plain loop (and the value a training step logs), MMD against a
 brute-force double loop, SW₂² against POT, the Sinkhorn divergence against
 POT's Sinkhorn solver, POT's exact OT and the closed form of two Gaussians'
 W₂, and RAE-GP's decoder gradient against torch.autograd.functional.jacobian."""
@@ -12,12 +13,50 @@ import pytest
 import torch
 from torch import nn
 
-from wae_bench.losses import (WAE_SCALES, decoder_gradient, mmd, sinkhorn, sliced_w2, sq_dists,
-                                   unit_directions, wae_scales)
+from wae_bench.losses import (WAE_SCALES, decoder_gradient, mmd, reconstruction, reconstruction_per_image,
+                              sinkhorn, sliced_w2, sq_dists, unit_directions, wae_scales)
 
 
 def g(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
+
+
+# -- reconstruction (MoCA Eq. 5, first term) ---------------------------------------
+
+def reconstruction_loop(x_hat, x) -> float:
+    """``(1/B) Σ_i Σ_{c,h,w} (x̂ − x)²`` as plain loops over Python floats."""
+    B, C, H, W = x.shape
+    per_image = [sum((float(x_hat[i, c, h, w]) - float(x[i, c, h, w])) ** 2
+                     for c in range(C) for h in range(H) for w in range(W)) for i in range(B)]
+    return sum(per_image) / B
+
+
+def test_reconstruction_sums_over_pixels_and_averages_over_the_batch():
+    x = torch.rand(2, 3, 4, 4, generator=g(0))
+    x_hat = torch.rand(2, 3, 4, 4, generator=g(1)) * 1.4 - 0.2
+    assert float(reconstruction(x_hat, x)) == pytest.approx(reconstruction_loop(x_hat, x), rel=1e-6)
+    per_image = reconstruction_per_image(x_hat, x)
+    assert per_image.shape == (2,)
+    for i in range(2):
+        assert float(per_image[i]) == pytest.approx(reconstruction_loop(x_hat[i:i + 1], x[i:i + 1]), rel=1e-6)
+
+
+def test_a_training_step_logs_the_reconstruction_term():
+    """The ``rec`` the meter holds after one :meth:`Trainer.step` is the plain
+    loop's value on that step's batch and decoder output (read from the model's
+    forward pass), so the λ's units are those of the sum over pixels."""
+    from tests.helpers import batch, make_trainer
+
+    tr = make_trainer("moca", B=4, size=4, d=3)
+    x = batch(B=4, size=4, seed=2)
+    seen = []
+    hook = tr.model.register_forward_hook(lambda mod, args, out: seen.append(out[1].detach().clone()))
+    tr.step(x)
+    hook.remove()
+    (x_hat,) = seen
+    means, _ = tr.meter.read()
+    assert x_hat.shape == x.shape
+    assert means["rec"] == pytest.approx(reconstruction_loop(x_hat, x), rel=1e-5)
 
 
 # -- MMD ------------------------------------------------------------------------

@@ -6,7 +6,9 @@ The reconstruction term lives here beside the penalties rather than in the
 step: both are pure maths, tested against independent references in one
 place, and the step (:mod:`wae_bench.step.trainer`) only adds them up.
 
-- :func:`reconstruction` — ``(1/B) Σ_i ||x_i − x̂_i||²`` (MoCA Eq. 5, first term).
+- :func:`reconstruction` — ``(1/B) Σ_i ||x_i − x̂_i||²`` (MoCA Eq. 5, first term),
+  the mean of :func:`reconstruction_per_image` (``||x_i − x̂_i||²`` of each image,
+  also the test-set error of :mod:`wae_bench.metrics.diagnostics`).
 - :func:`moca_loss` — MoCA's L_MoCo against a queue of keys (Sec. 3, Eq. 5).
 - :func:`mmd` — the unbiased MMD estimate of WAE-MMD (Tolstikhin et al. 2018,
   Algorithm 2), with the inverse multiquadratics kernel
@@ -38,10 +40,18 @@ import torch
 from geomloss import SamplesLoss
 from torch import Tensor
 
+def reconstruction_per_image(x_hat: Tensor, x: Tensor) -> Tensor:
+    """``||x_i − Dec(Enc(x_i))||²₂`` of each image ``i``, summed over pixels and
+    channels, in fp32: a vector of B."""
+    return (x_hat.float() - x.float()).pow(2).flatten(1).sum(1)
+
+
 def reconstruction(x_hat: Tensor, x: Tensor) -> Tensor:
     """``(1/B) Σ_i ||x_i − Dec(Enc(x_i))||²₂`` summed over pixels and channels
-    (MoCA Eq. 5, first term), in fp32."""
-    return (x_hat.float() - x.float()).pow(2).flatten(1).sum(1).mean()
+    (MoCA Eq. 5, first term), in fp32: the batch mean of
+    :func:`reconstruction_per_image`.  Every λ of the project is set in these
+    units (a sum over the pixels, not a per-pixel mean)."""
+    return reconstruction_per_image(x_hat, x).mean()
 
 
 def moca_loss(q: Tensor, k: Tensor, queue: Tensor, tau: float) -> tuple[Tensor, Tensor]:

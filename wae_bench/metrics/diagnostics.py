@@ -21,6 +21,7 @@ from torch import Tensor
 
 from wae_bench.atomic import atomic_write, write_json
 from wae_bench.data.batcher import to_float
+from wae_bench.losses import reconstruction_per_image
 
 
 def spectrum(z: Tensor) -> dict:
@@ -46,12 +47,13 @@ def mean_resultant_length(z: Tensor) -> dict:
 @torch.no_grad()
 def reconstruction_error(ae, reg, images: Tensor, batch_size: int, device: torch.device) -> dict:
     """Sum over pixels of (x − Dec(constrain(Enc(x))))², averaged over images
-    (model output unclamped, as in training), and that divided by the pixel count."""
+    (model output unclamped, as in training: :func:`~wae_bench.losses.reconstruction_per_image`,
+    the training loss's per-image term), and that divided by the pixel count."""
     total, n = 0.0, len(images)
     for i in range(0, n, batch_size):
         x = to_float(images[i:i + batch_size].to(device))
         x_hat = ae.decode(reg.constrain(ae.encode(x)))
-        total += float((x_hat.float() - x).pow(2).flatten(1).sum(1).double().sum())
+        total += float(reconstruction_per_image(x_hat, x).double().sum())
     per_image = total / n
     return {"rec_mse_test": per_image, "rec_mse_test_per_pixel": per_image / images[0].numel(), "rec_n": n}
 
