@@ -15,7 +15,6 @@ code.  :func:`sample` draws from it; evaluation and pictures use it for the
 """
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
@@ -109,15 +108,3 @@ def sample(density: dict[str, Tensor], n: int, generator: torch.Generator | None
     eps = torch.randn(n, mu.shape[1], generator=generator, dtype=torch.float64)
     return (mu[comp] + torch.einsum("nij,nj->ni", L[comp], eps)).float()
 
-
-def log_prob(density: dict[str, Tensor], z: Tensor) -> Tensor:
-    """Log-density of the fitted mixture at ``z`` (N×d), float64."""
-    w, mu, L = density["weights"], density["means"], density["chol"]
-    z = z.double()
-    diff = z[None] - mu[:, None]                                                 # k×N×d
-    sol = torch.linalg.solve_triangular(L, diff.transpose(1, 2), upper=False)    # k×d×N
-    maha = sol.pow(2).sum(1)                                                     # k×N
-    logdet = 2 * torch.log(torch.diagonal(L, dim1=1, dim2=2)).sum(1)             # k
-    d = mu.shape[1]
-    comp = -0.5 * (maha + logdet[:, None] + d * math.log(2 * math.pi))
-    return torch.logsumexp(torch.log(w)[:, None] + comp, dim=0)
