@@ -179,16 +179,19 @@ def test_generated_images_do_not_depend_on_batch_size_or_process_split(monkeypat
 def test_interpolation_pairs_and_alphas_follow_the_index():
     ae, reg = _tiny_model()
     test = torch.randint(0, 256, (5, 3, 8, 8), generator=torch.Generator().manual_seed(4), dtype=torch.uint8)
-    col = generate.columns(["interp"], ae, reg, {}, test, 12, seed=0, device=torch.device("cpu"),
-                           alphas=(0.0, 1.0))[0]
-    z = col.latents(0, 12)
+    col = generate.columns(["interp"], ae, reg, {}, test, 18, seed=0, device=torch.device("cpu"),
+                           alphas=(0.0, 1.0, 0.25))[0]
+    z = col.latents(0, 18)
     enc = reg.constrain(ae.encode(test.float() / 255))
     perm = torch.randperm(5, generator=generate.chunk_generator(0, "interp", 0))
-    # α = 0 gives z_b, α = 1 gives z_a = Enc(test[perm[p mod 5]]) for pair p = i // 2, z_b = perm[(j + 2) mod 5]
-    for i in range(0, 12, 2):
-        j = (i // 2) % 5
-        assert torch.allclose(z[i + 1], enc[perm[j]], atol=1e-5)
-        assert torch.allclose(z[i], enc[perm[(j + 2) % 5]], atol=1e-5)     # z_b is another image
+    # pair p = i // 3 joins z_a = Enc(test[perm[j]]) and z_b = Enc(test[perm[(j + 2) mod 5]]), j = p mod 5;
+    # α = 0 gives z_b, α = 1 gives z_a, α = 0.25 gives constrain(0.25 z_a + 0.75 z_b) (MoCA's sphere projection)
+    for i in range(0, 18, 3):
+        j = (i // 3) % 5
+        za, zb = enc[perm[j]], enc[perm[(j + 2) % 5]]                       # z_b is another image
+        assert torch.allclose(z[i], zb, atol=1e-5)
+        assert torch.allclose(z[i + 1], za, atol=1e-5)
+        assert torch.allclose(z[i + 2], torch.nn.functional.normalize(0.25 * za + 0.75 * zb, dim=0), atol=1e-5)
     with pytest.raises(WaeError, match="alphas"):
         generate.columns(["interp"], ae, reg, {}, test, 4, 0, torch.device("cpu"), alphas=(1.5,))
     with pytest.raises(WaeError, match="no ex-post 'gmm' density"):
