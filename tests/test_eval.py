@@ -1,7 +1,9 @@
-"""`evaluate_run` / `wae-bench eval` end to end on a tiny run trained on real
-CIFAR-10 images (``SHARED_DATA``, tests/helpers.py), with the stand-in features and with the
-real TF-Inception (converted offline weights, a handful of images), the
-protocol, the diagnostics checked against numpy, and the one-line errors."""
+"""`evaluate_run` / `wae-bench eval` end to end: on a tiny run trained on the
+embedded digits (always present, so these never skip) with the stand-in
+features, the protocol and the diagnostics checked against numpy; on a tiny
+run trained on real CIFAR-10 images (``SHARED_DATA``, tests/helpers.py) with
+the real TF-Inception (converted offline weights, a handful of images); and
+the one-line errors."""
 from __future__ import annotations
 
 import json
@@ -13,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import run_cli as _cli
+from tests.helpers import SHARED_DATA, run_cli as _cli
 import scipy.linalg
 import torch
 
@@ -22,9 +24,6 @@ from wae_bench.evaluate import evaluate_run, load_results
 from wae_bench.metrics import weights as W
 from wae_bench.metrics.cache import sha256_file
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
 pytestmark = pytest.mark.usefixtures("single_thread_module")
 
 
@@ -32,7 +31,7 @@ def _subset(dst: Path, n_train: int, n_test: int) -> Path:
     """``dst/train.zip`` and ``dst/test.zip`` with images spread over all classes."""
     dst.mkdir(parents=True, exist_ok=True)
     for split, k in (("train", n_train), ("test", n_test)):
-        src = zipfile.ZipFile(SHARED / f"cifar10-jpeg-{split}.zip")
+        src = zipfile.ZipFile(SHARED_DATA / f"cifar10-jpeg-{split}.zip")
         names = sorted(n for n in src.namelist() if n.endswith(".jpg"))
         with zipfile.ZipFile(dst / f"{split}.zip", "w", zipfile.ZIP_STORED) as z:
             for name in names[::len(names) // k][:k]:
@@ -42,17 +41,30 @@ def _subset(dst: Path, n_train: int, n_test: int) -> Path:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> dict[str, Path]:
-    if not (SHARED / "cifar10-jpeg-test.zip").is_file():
-        pytest.skip(f"real CIFAR-10 copy not found at {SHARED} (../shared/data beside the repo)")
+    if not (SHARED_DATA / "cifar10-jpeg-test.zip").is_file():
+        pytest.skip(f"real CIFAR-10 copy not found at {SHARED_DATA} (../shared/data beside the repo)")
     root = tmp_path_factory.mktemp("data")
     return {"main": _subset(root / "main", 64, 20), "small": _subset(root / "small", 24, 6)}
 
 
 @pytest.fixture(scope="module")
-def run_dir(data, tmp_path_factory) -> Path:
+def run_dir(tmp_path_factory) -> Path:
+    """A tiny MoCA run on the embedded digits (1,500 train and 297 test images,
+    16×16, one channel), with both ex-post densities."""
     from wae_bench.run.train import train_run
 
-    out = tmp_path_factory.mktemp("runs") / "moca-tiny"
+    out = tmp_path_factory.mktemp("runs") / "moca-digits"
+    train_run({"latent_dim": 16, "max_steps": 30, "batch_size": 16, "device": "cpu", "reg": {"K": 64},
+               "log_every": 10}, out, quiet=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cifar_run(data, tmp_path_factory) -> Path:
+    """A tiny run on 64 real CIFAR-10 images, for the real-Inception tests."""
+    from wae_bench.run.train import train_run
+
+    out = tmp_path_factory.mktemp("runs") / "moca-cifar"
     train_run({"dataset": "cifar10", "data_root": str(data["main"]), "arch": "tiny", "image_size": 16,
                "latent_dim": 16, "max_steps": 30, "batch_size": 16, "device": "cpu",
                "data_variant": "cifar10-jpeg-q75", "reg": {"K": 64}, "log_every": 10}, out, quiet=True)
@@ -86,12 +98,12 @@ def _fid_reference(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(((x.mean(0) - y.mean(0)) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr)
 
 
-def test_eval_end_to_end_with_standin_features(run_dir, data, cache):
+def test_eval_end_to_end_with_standin_features(run_dir, cache):
     from wae_bench.metrics.features import StandInFeatures
     from wae_bench.run.reload import load_model
     from wae_bench.run.build import load_data
 
-    res = evaluate_run(run_dir, fid_samples=40, metrics=["fid", "kid", "pr"],
+    res = evaluate_run(run_dir, fid_samples=300, metrics=["fid", "kid", "pr"],      # rec: all 297 test images
                        what=["samples", "n", "gmm", "rec", "interp"], features="standin", batch_size=16,
                        kid_subset_size=10, quiet=False)
     assert res == json.loads((run_dir / "results.json").read_text()) == load_results(run_dir)
@@ -101,10 +113,10 @@ def test_eval_end_to_end_with_standin_features(run_dir, data, cache):
         assert all(math.isfinite(v) for v in s.values()) and s["fid"] > 0, col
     p = res["protocol"]
     assert "not FID" in p["features"] and "NOT FID" in p["warning"]
-    assert p["dataset_variant"] == "cifar10-jpeg-q75" and p["image_size"] == 16 and p["seed"] == 0
-    assert p["reference"] == {**p["reference"], "split": "test", "n": 20, "cached": False}
-    assert {k: v["n"] for k, v in p["generated"].items()} == {"samples": 40, "n": 40, "gmm": 40, "rec": 20,
-                                                               "interp": 40}
+    assert p["dataset_variant"] == "digits-sklearn" and p["image_size"] == 16 and p["seed"] == 0
+    assert p["reference"] == {**p["reference"], "split": "test", "n": 297, "cached": False}
+    assert {k: v["n"] for k, v in p["generated"].items()} == {"samples": 300, "n": 300, "gmm": 300, "rec": 297,
+                                                               "interp": 300}
     assert set(p["tf32"]) >= {"cuda_matmul", "cudnn_conv", "applies"} and p["implementation"].startswith(
         "torch-fidelity")
     assert p["kid"]["subset_size"] == 10 and res["run"]["regularizer"] == "moca" and res["run"]["step"] == 30
@@ -112,30 +124,31 @@ def test_eval_end_to_end_with_standin_features(run_dir, data, cache):
               "reconstructions.png", "interpolations.png"):
         assert (run_dir / f).is_file(), f
 
-    # independent recomputation: reconstructions of the 20 test images, stand-in features, scipy FID
+    # independent recomputation: reconstructions of the 297 test images, stand-in features, scipy FID
     m = load_model(run_dir, "cpu")
     train, test = (s.images for s in load_data(m.plan))      # the 16x16 images the run was trained on
-    assert test.shape == (20, 3, 16, 16)
+    assert test.shape == (297, 1, 16, 16)
     with torch.no_grad():
         x = test.float() / 255
         x_hat = m.ae.decode(m.reg.constrain(m.ae.encode(x)))
         rec = x_hat.clamp(0, 1).mul(255).round().to(torch.uint8)
         net = StandInFeatures()
-        f_rec, f_test = net(rec)[0], net(test)[0]
+        rgb = lambda t: t.expand(-1, 3, -1, -1).contiguous()              # the one grey channel, three times
+        f_rec, f_test = net(rgb(rec))[0], net(rgb(test))[0]
         z = m.reg.constrain(m.ae.encode(train.float() / 255)).double().numpy()
     assert res["scores"]["rec"]["fid"] == pytest.approx(_fid_reference(f_rec, f_test), rel=1e-3)
     d = res["diagnostics"]
     mse = float(((x_hat.double() - x.double()) ** 2).sum((1, 2, 3)).mean())
     assert d["rec_mse_test"] == pytest.approx(mse, rel=1e-5)
-    assert d["rec_mse_test_per_pixel"] == pytest.approx(mse / (3 * 16 * 16), rel=1e-5)
+    assert d["rec_mse_test_per_pixel"] == pytest.approx(mse / (1 * 16 * 16), rel=1e-5)
     spec = json.loads((run_dir / "latent_spectrum.json").read_text())
-    s = np.linalg.svd(z, compute_uv=False)                 # all 64 training images (order is irrelevant)
+    s = np.linalg.svd(z, compute_uv=False)                 # all 1,500 training images (order is irrelevant)
     np.testing.assert_allclose(spec["singular_values"], s, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(spec["normalised"], s / math.sqrt(len(z)), rtol=1e-4, atol=1e-6)
     assert d["mean_resultant_length"] == pytest.approx(float(np.linalg.norm(z.mean(0))), rel=1e-5)
-    assert d["mean_resultant_length_uniform"] == pytest.approx(1 / math.sqrt(64))
+    assert d["mean_resultant_length_uniform"] == pytest.approx(1 / math.sqrt(1500))
 
-    again = evaluate_run(run_dir, fid_samples=40, metrics=["fid", "kid", "pr"],
+    again = evaluate_run(run_dir, fid_samples=300, metrics=["fid", "kid", "pr"],
                          what=["samples", "n", "gmm", "rec", "interp"], features="standin", batch_size=7,
                          kid_subset_size=10, quiet=True)
     assert again["protocol"]["reference"]["cached"] is True               # reference statistics from the cache
@@ -178,12 +191,12 @@ def _inception_eval(run_dir, data, w, metrics):
                         batch_size=4, kid_subset_size=4, data_root=str(data["small"]), quiet=True)
 
 
-def test_eval_with_the_real_inception_on_a_few_images(run_dir, data, cache, inception_weights):
+def test_eval_with_the_real_inception_on_a_few_images(cifar_run, data, cache, inception_weights):
     """KID and precision/recall here; FID's 2048×2048 eigenvalue problem takes
     5-40 s on a shared 2-core CPU, so the FID variant below is marked slow (the
     FID math itself is checked against scipy in test_fid.py)."""
     w = inception_weights
-    res = _inception_eval(run_dir, data, w, ["kid", "pr"])
+    res = _inception_eval(cifar_run, data, w, ["kid", "pr"])
     p = res["protocol"]
     assert p["features"].startswith("inception-v3-compat") and "warning" not in p
     assert p["weights"]["sha256"] == sha256_file(w.path) and p["weights"]["has_fc"] is False
@@ -195,8 +208,8 @@ def test_eval_with_the_real_inception_on_a_few_images(run_dir, data, cache, ince
 
 
 @pytest.mark.slow
-def test_eval_fid_with_the_real_inception_on_a_few_images(run_dir, data, cache, inception_weights):
-    res = _inception_eval(run_dir, data, inception_weights, ["fid"])
+def test_eval_fid_with_the_real_inception_on_a_few_images(cifar_run, data, cache, inception_weights):
+    res = _inception_eval(cifar_run, data, inception_weights, ["fid"])
     assert math.isfinite(res["scores"]["samples"]["fid"]) and res["scores"]["samples"]["fid"] > 0
 
 

