@@ -13,6 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
+from wae_bench.atomic import write_text
 from wae_bench.bench.folder import cell_folders
 from wae_bench.errors import WaeError, run_script
 
@@ -72,7 +73,7 @@ def main(argv=None) -> None:
               f"{fmt(r.get('effective_rank'))}; {fmt(r['img_per_s'])} img/s"
               + (f"; FAILED: {r['failed']}" if r.get("failed") else ""))
     if a.json:
-        Path(a.json).write_text(json.dumps(rows, indent=1) + "\n")
+        write_text(a.json, json.dumps(rows, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import gammaln, logsumexp
 
+from wae_bench.atomic import write_text
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import expand
 from wae_bench.errors import run_script
@@ -90,7 +91,7 @@ def checks(run_dir: Path, n_prior: int = 500) -> dict:
 
 
 def write_checks(folder: ResultsDir, cell_id: str) -> None:
-    (folder.cell_dir(cell_id) / "checks.json").write_text(json.dumps(checks(folder.cell_dir(cell_id)), indent=1) + "\n")
+    write_text(folder.cell_dir(cell_id) / "checks.json", json.dumps(checks(folder.cell_dir(cell_id)), indent=1) + "\n")
 
 
 def row(folder: ResultsDir, cell_id: str) -> list[str] | None:

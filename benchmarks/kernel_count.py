@@ -34,7 +34,9 @@ from datetime import datetime, timezone
 import torch
 from torch import nn
 
+from wae_bench.atomic import write_text
 from wae_bench.config import TrainConfig, split_list
+from wae_bench.errors import run_script
 from wae_bench.registry import REGULARIZERS
 from wae_bench.regularizer import Divergence
 from wae_bench.run.build import build_model, build_run, resolve, stand_in_data
@@ -108,6 +110,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     names = REGULARIZERS.names() if a.regs == "all" else split_list(a.regs)
+    for name in names:   # an unknown name is one line before anything is compiled
+        REGULARIZERS.get(name)
     rows = []
     for name in names:
         for cfg in [{}, *([{"scaling": 0.9}] if name == "sinkhorn" else [])]:
@@ -132,10 +136,9 @@ def main(argv=None) -> int:
         meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "torch": torch.__version__,
                 "machine": platform.processor() or platform.machine(), "batch_size": a.batch_size,
                 "latent_dim": a.latent_dim, "command": "python " + " ".join(sys.argv)}
-        with open(a.out, "w") as f:
-            json.dump({"meta": meta, "rows": rows}, f, indent=1)
+        write_text(a.out, json.dumps({"meta": meta, "rows": rows}, indent=1))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

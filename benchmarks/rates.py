@@ -12,6 +12,10 @@ file it was read from (nothing is typed in by hand):
   evaluation's generated images per second.
 
     python benchmarks/rates.py            # rewrites benchmarks/results/rates.json
+
+A ``--results`` that is not a folder, or one holding none of those files, is
+refused in one line and nothing is written (the dry run reads the rates file);
+the file is replaced atomically (:mod:`wae_bench.atomic`).
 """
 from __future__ import annotations
 
@@ -25,7 +29,9 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE.parent))
 
+from wae_bench.atomic import write_text  # noqa: E402
 from wae_bench.bench.estimate import FORMAT, KEY  # noqa: E402
+from wae_bench.errors import WaeError, run_script  # noqa: E402
 
 
 def device_kind(doc: dict) -> str:
@@ -128,10 +134,17 @@ def main(argv=None) -> None:
     ap.add_argument("--results", default=str(RESULTS), help="folder searched for measurement JSONs")
     ap.add_argument("--out", default=str(RESULTS / "rates.json"))
     a = ap.parse_args(argv)
-    doc = collect(Path(a.results))
-    Path(a.out).write_text(json.dumps(doc, indent=1) + "\n")
+    root = Path(a.results)
+    if not root.is_dir():
+        raise WaeError(f"{a.results!r} is not a folder, so {a.out!r} was not written; pass --results of a results "
+                       f"folder (default {RESULTS})")
+    doc = collect(root)
+    if not doc["steps"] and not doc["fid"]:
+        raise WaeError(f"no speed.py, throughput.py or fid_reference.py JSON and no scored results.json under "
+                       f"{a.results!r}, so {a.out!r} was not written; pass --results of a results folder")
+    write_text(a.out, json.dumps(doc, indent=1) + "\n")
     print(f"{len(doc['steps'])} step rates, {len(doc['fid'])} evaluation rates -> {a.out}")
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

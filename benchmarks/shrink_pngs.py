@@ -20,6 +20,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wae_bench.atomic import atomic_write  # noqa: E402
+from wae_bench.errors import WaeError, run_script  # noqa: E402
 
 
 def shrunk(path: Path) -> bytes | None:
@@ -42,6 +43,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folders", nargs="+", type=Path)
     a = ap.parse_args(argv)
+    for folder in a.folders:
+        if not folder.is_dir():
+            raise WaeError(f"{str(folder)!r} is not a folder; pass results folders")
     before = after = 0
     for folder in a.folders:
         for path in sorted(folder.rglob("*.png")):
@@ -56,4 +60,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 import torch
 import torch.nn.functional as F
 
-from wae_bench.atomic import write_json
+from wae_bench.atomic import write_json, write_text
 from wae_bench.config import TrainConfig, split_list
 from wae_bench.nets import build_arch
 from wae_bench.registry import ARCHITECTURES, REGULARIZERS
@@ -153,8 +153,7 @@ def profile(fn, x, dev, steps: int, path: str) -> None:
     table = ka.table(sort_by=key if dev.type == "cuda" else "self_cpu_time_total", row_limit=40, max_name_column_width=90)
     head = (f"{steps} steps profiled: {wall:.3f} ms/step wall (profiler on), device busy {busy:.3f} ms/step "
             f"({100 * busy / wall:.0f} %)\n")
-    with open(path, "w") as f:
-        f.write(head + table)
+    write_text(path, head + table)
     print(head.strip())
 
 

@@ -1,12 +1,13 @@
 """The speed benchmarks themselves (benchmarks/speed.py, kernel_count.py, throughput.py, rates.py, cells_summary.py):
 they run, isolate a plugin that fails, and write what the docs and the GPU
-scripts read.  No timing is asserted (speed is a benchmark figure, not a
+scripts read, through wae_bench.atomic; bad input to a script is one line.  No timing is asserted (speed is a benchmark figure, not a
 test); a GPU call must not be the first place a broken benchmark shows."""
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -302,3 +303,46 @@ def test_pngs_are_shrunk_only_losslessly(tmp_path):
     colour = Image.open(tmp_path / "colour.png")
     assert colour.mode == "RGB" and np.array_equal(np.asarray(colour)[..., 2], a // 2)
     assert len((tmp_path / "colour.png").read_bytes()) <= len(before)
+
+
+def script(name: str, *args: str) -> subprocess.CompletedProcess:
+    """``python benchmarks/NAME.py ARGS`` in its own process."""
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def one_line_error(r: subprocess.CompletedProcess, needle: str) -> None:
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and needle in r.stderr, r.stderr[-3000:]
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+def test_rates_rewrites_the_committed_file_exactly_and_refuses_a_folder_with_nothing_to_collect(tmp_path):
+    """benchmarks/rates.py: from the committed measurements it writes the
+    committed rates.json byte for byte; a misspelt --results, or a folder
+    without measurements, is one line and the rates file is left as it was
+    (the dry run's estimates read it)."""
+    out = tmp_path / "rates.json"
+    load("rates").main(["--out", str(out)])
+    assert out.read_bytes() == (ROOT / "benchmarks/results/rates.json").read_bytes()
+    out.write_text("kept\n")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.json").write_text('{"command": "something else"}')
+    one_line_error(script("rates", "--results", str(tmp_path / "reslts"), "--out", str(out)), "is not a folder")
+    one_line_error(script("rates", "--results", str(tmp_path / "empty"), "--out", str(out)),
+                   "no speed.py, throughput.py or fid_reference.py JSON")
+    assert out.read_text() == "kept\n"
+
+
+def test_kernel_count_and_shrink_pngs_answer_bad_input_in_one_line(tmp_path):
+    one_line_error(script("kernel_count", "--regs", "nosuch"), "unknown regularizer 'nosuch'")
+    one_line_error(script("shrink_pngs", str(tmp_path / "nonexistent")), "is not a folder")
+
+
+def test_benchmark_scripts_write_files_only_through_wae_bench_atomic():
+    """A kill mid-write never leaves a torn result file: no script under
+    benchmarks/ writes with ``open(..., "w")``, ``json.dump`` or
+    ``Path.write_text``/``write_bytes``; they use ``wae_bench.atomic``."""
+    plain = re.compile(r"\.write_(text|bytes)\(|\bjson\.dump\(|\bopen\([^)]*[\"'][wax]b?\+?[\"']")
+    found = [f"{p.name}:{i}: {line.strip()}" for p in sorted((ROOT / "benchmarks").glob("*.py"))
+             for i, line in enumerate(p.read_text().splitlines(), 1) if plain.search(line)]
+    assert not found, f"write these through wae_bench.atomic (write_text / write_json / atomic_write): {found}"
