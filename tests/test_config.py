@@ -50,3 +50,33 @@ def test_toml_file_and_errors(tmp_path):
         load_toml(tmp_path / "missing.toml")
     with pytest.raises(WaeError, match="write key=value"):
         parse_sets(["epochs"])
+
+
+def test_a_table_without_its_required_keys_names_them_with_an_example_and_the_doc():
+    """One line naming the section (no trailing dot), each missing key with an
+    example (the field's ``example`` metadata, else a value of its type) and
+    the page documenting the section; never Python's TypeError text."""
+    import dataclasses
+
+    from wae_bench.bench import spec
+
+    with pytest.raises(WaeError) as e:
+        spec.parse({"bench": {"name": "x"}})
+    assert str(e.value) == ('[bench] needs datasets and regularizers (e.g. datasets = ["..."], '
+                            'regularizers = ["..."]); see docs/benchmarks.md')
+    with pytest.raises(WaeError) as e:
+        spec.parse({"bench": {"name": "x", "datasets": ["digits"], "regularizers": ["moca"]},
+                    "cited": [{"regularizer": "moca", "dataset": "digits", "source": "a paper"}]})
+    assert str(e.value) == "[cited] needs value (e.g. value = 1.0); see docs/benchmarks.md"
+
+    @dataclasses.dataclass
+    class Needs:
+        n: int
+        out: str = dataclasses.field(metadata={"example": '"runs/x"'})
+        lambda_: float = 1.0
+
+    with pytest.raises(WaeError) as e:
+        from_dict(Needs, {"lambda": 2.0})
+    assert str(e.value) == 'Needs needs n and out (e.g. n = 1, out = "runs/x")'
+    with pytest.raises(WaeError, match=r"^\[reg\] needs out \(e\.g\. out = \"runs/x\"\)$"):
+        from_dict(Needs, {"n": 3}, where="reg.")

@@ -173,10 +173,44 @@ def flag_of(name: str) -> str:
     return "--" + key_of(name).replace("_", "-")
 
 
+# Where the sections of each module's dataclasses are documented: the page a
+# "needs KEY" error (:func:`missing_keys_error`) points to.
+SECTION_DOCS = {"wae_bench.bench.spec": "docs/benchmarks.md", __name__: "docs/options.md"}
+
+
+def example_value(hint: Any) -> str:
+    """A TOML value of type ``hint`` to show in an error: ``"..."``, ``["..."]``, ``1.0``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return example_value(next(a for a in args if a is not type(None)))
+    if origin is typing.Literal:
+        return repr(args[0]).replace("'", '"')
+    if origin in (list, tuple):
+        return f"[{example_value(args[0] if args else str)}]"
+    if origin is dict or hint is dict or (isinstance(hint, type) and dataclasses.is_dataclass(hint)):
+        return "{ ... }"
+    return {bool: "true", int: "1", float: "1.0"}.get(hint, '"..."')
+
+
+def missing_keys_error(cls: type, missing: list[str], hints: dict[str, Any], where: str) -> WaeError:
+    """One line for a table without its required keys: the section (``[bench]``),
+    the keys, an example of each (a field's ``example`` metadata, else a value
+    of its type) and the page documenting the section."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    section = f"[{where.rstrip('.')}]" if where.strip(".") else cls.__name__
+    examples = ", ".join(f"{key_of(n)} = {fields[n].metadata.get('example') or example_value(hints[n])}"
+                         for n in missing)
+    keys = [key_of(n) for n in missing]
+    names = keys[0] if len(keys) == 1 else ", ".join(keys[:-1]) + " and " + keys[-1]
+    doc = SECTION_DOCS.get(cls.__module__)
+    return WaeError(f"{section} needs {names} (e.g. {examples})" + (f"; see {doc}" if doc else ""))
+
+
 def from_dict(cls: type, data: dict[str, Any], where: str = "", flags: bool = False) -> Any:
-    """Build dataclass ``cls`` from ``data``; unknown keys and bad types are
-    one-line :class:`WaeError`s naming the key (``where`` prefixes it;
-    ``flags``: named as the command-line flags the values came from)."""
+    """Build dataclass ``cls`` from ``data``; unknown keys, missing required
+    keys and bad types are one-line :class:`WaeError`s naming the key
+    (``where`` prefixes it; ``flags``: named as the command-line flags the
+    values came from)."""
     data = spelled(data, where)
     hints = typing.get_type_hints(cls)
     fields = {key_of(f.name): f.name for f in dataclasses.fields(cls) if f.init}
@@ -188,6 +222,10 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "", flags: bool = Fa
             raise WaeError(f"unknown config key {where + str(key)!r}; {hint}valid keys: {', '.join(fields)}")
         label = flag_of(key) if flags else where + key
         kwargs[fields[key]] = _coerce(value, hints[fields[key]], label)
+    missing = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in kwargs
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise missing_keys_error(cls, missing, hints, where)
     try:
         return cls(**kwargs)
     except WaeError:
