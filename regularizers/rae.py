@@ -131,12 +131,18 @@ class _RaeBase(Regularizer):
     def attach(self, ae: nn.Module) -> None:
         self.S = int(ae.image_size) ** 2
 
+    def pixels(self) -> int:
+        """S = H·W, the factor between the authors' units and ours (set by :meth:`attach`)."""
+        if not self.S:
+            raise WaeError(f"{self.name}'s weights depend on the image size; call attach(ae) before training "
+                           f"(wae_bench.run.build.build_model does)")
+        return self.S
+
     def latent_terms(self, x: Tensor, z: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        S = x.shape[-2] * x.shape[-1]
         zf = z.float()
         beta = getattr(self.cfg, "beta", 0.0)
         lz = zf.pow(2).sum(1).mean() / 2                        # L_Z = mean_i ||z_i||²/2
-        return S * beta * zf.pow(2).mean(), {"lz": lz}
+        return self.pixels() * beta * zf.pow(2).mean(), {"lz": lz}
 
     def penalty(self, x: Tensor, z: Tensor, ae: nn.Module, ctx: Context) -> RegOut:
         loss, terms = self.latent_terms(x, z)
@@ -152,10 +158,7 @@ class RaeL2(_RaeBase):
     tuning_spans = {"lambda": (1.5, 1.5)}   # the decoder weight, 1/30 to 30× the authors'
 
     def decoder_weight_decay(self) -> float:
-        if not self.S:
-            raise WaeError("rae-l2's weight decay depends on the image size; call attach(ae) before building "
-                           "the optimiser (wae_bench.run.build.build_model does)")
-        return 2.0 * self.S * self.cfg.lambda_
+        return 2.0 * self.pixels() * self.cfg.lambda_
 
 
 class RaeGp(_RaeBase):
@@ -174,9 +177,8 @@ class RaeGp(_RaeBase):
         state = {**dict(dec.named_parameters()), **{n: b.clone() for n, b in dec.named_buffers()}}
         g = decoder_gradient(lambda zz: torch.func.functional_call(dec, state, (zz,)), z, self.cfg.grad,
                              generator=ctx.generator)
-        S, d = x.shape[-2] * x.shape[-1], z.shape[1]
         gp = g.float().pow(2).sum(1).mean()                     # mean_i ||g_i||²
-        loss = loss + S * self.cfg.lambda_ * gp / d
+        loss = loss + self.pixels() * self.cfg.lambda_ * gp / z.shape[1]
         return RegOut(loss, {**terms, "gp": gp})
 
 

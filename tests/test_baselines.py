@@ -303,14 +303,18 @@ def test_bad_settings_are_one_line_errors(name, reg, needle):
     assert needle in str(e.value) and "\n" not in str(e.value)
 
 
-def test_rae_l2_needs_attach_before_the_optimiser():
+def test_rae_needs_attach_before_the_optimiser_and_the_penalty():
+    """The pixel count S (the factor between the authors' units and ours) has
+    one source, ``attach``: without it the weight decay and the penalty are
+    refused, never computed with S = 0."""
     from wae_bench.registry import REGULARIZERS
     from wae_bench.regularizer import Setup
 
-    cls = REGULARIZERS.get("rae-l2")
-    reg = cls(cls.Config(), Setup(total_steps=1, batch_size=4))
-    with pytest.raises(WaeError, match="attach"):
-        reg.decoder_weight_decay()
+    for name in ("rae-l2", "rae-gp"):
+        cls = REGULARIZERS.get(name)
+        reg = cls(cls.Config(), Setup(total_steps=1, batch_size=4))
+        with pytest.raises(WaeError, match="attach"):
+            reg.decoder_weight_decay() if name == "rae-l2" else reg.penalty(batch(B=4), torch.randn(4, 6), None, None)
 
 
 # -- end to end through the CLI -----------------------------------------------------------------
