@@ -69,8 +69,9 @@ def test_compiled_steps_match_eager_for_every_compilable_plugin():
     (nets and the plugin's own modules, its :class:`~wae_bench.regularizer.Divergence`
     included) computes the eager step's gradients and three steps log the
     same mean losses, within float tolerance (:func:`tests.helpers.assert_same_steps`);
-    parameter names (checkpoints) are unchanged;
-    more nets than Dynamo's default recompile limit stay compiled, and
+    parameter names (checkpoints) are unchanged; the first (compiling)
+    step draws from no process-global generator (no warning); more nets
+    than Dynamo's default recompile limit stay compiled, and
     :func:`~wae_bench.step.compile.eager` runs them uncompiled for the work after
     training, then restores them.  Run
     in a fresh process, so Inductor's global state (its caches, worker
@@ -83,6 +84,7 @@ def test_compiled_steps_match_eager_for_every_compilable_plugin():
     r = subprocess.run([sys.executable, "-c", COMPILED_VS_EAGER], cwd=root, capture_output=True, text=True,
                        timeout=900)
     assert r.returncode == 0 and "all compiled == eager" in r.stdout, r.stdout[-2000:] + r.stderr[-3000:]
+    assert "drew from" not in r.stderr, r.stderr[-3000:]   # compiling draws from no global generator (first_step)
 
 
 def test_a_plugin_that_differentiates_twice_stays_eager(capsys):

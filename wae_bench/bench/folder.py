@@ -32,6 +32,7 @@ from wae_bench.bench import spec as specs
 from wae_bench.bench.grid import Cell
 from wae_bench.bench.spec import EvalSettings, Spec
 from wae_bench.errors import WaeError
+from wae_bench.plugin_fault import plugin_fault
 
 FORMAT = "wae-bench-results/1"
 WORKER_ENV = "WAE_BENCH_WORKER_OF"   # set for a --devices worker: the results folder its parent has locked
@@ -193,8 +194,13 @@ def _json_object(p: Path) -> dict[str, Any] | None:
 
 
 def one_line(e: BaseException) -> str:
+    """A cell's failure in one line: a WaeError's message, a plugin's bug as
+    :func:`~wae_bench.plugin_fault.plugin_fault` words it, else ``Type: message``."""
     if isinstance(e, WaeError):
         return str(e)
+    fault = plugin_fault(e)
+    if fault is not None:
+        return fault
     msg = str(e).splitlines()[0] if str(e) else ""
     return f"{type(e).__name__}: {msg}"
 

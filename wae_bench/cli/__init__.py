@@ -9,8 +9,11 @@ Errors the user can fix (:class:`WaeError`, bad options, a path the system
 refuses, out of memory) print one line, ``error: <problem>; <fix>``, and exit
 2; a run (or a bench) stopped by SIGINT/SIGTERM prints one line ``stopped by
 SIG... ; continue with: ...`` (no ``error:``) and exits 128 + the signal
-number after saving; any other exception prints one line and exits 1; ``wae-bench --debug ...`` (or ``WAE_BENCH_DEBUG=1``) shows the
-traceback instead.
+number after saving; an exception raised from a plugin's own code prints
+``error: plugin 'NAME' raised ...; run wae-bench check-plugin NAME``
+(:mod:`wae_bench.plugin_fault`) and exits 2; any other exception prints one
+line and exits 1; ``wae-bench --debug ...`` (or ``WAE_BENCH_DEBUG=1``) shows
+the traceback instead.
 
 The command modules: :mod:`~wae_bench.cli.run`, :mod:`~wae_bench.cli.eval`,
 :mod:`~wae_bench.cli.list`, :mod:`~wae_bench.cli.check_plugin`,
@@ -30,6 +33,7 @@ import click
 
 from wae_bench import __version__
 from wae_bench.errors import WaeError, is_out_of_memory, os_error_text
+from wae_bench.plugin_fault import plugin_fault
 
 
 _DEBUG = False
@@ -79,7 +83,7 @@ def _usage_hint(e: click.UsageError) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: every failure is one line on stderr and a
-    non-zero exit status (2: bad input or state, 1: internal error, 128+N:
+    non-zero exit status (2: bad input or state, or a plugin's bug; 1: internal error, 128+N:
     stopped by signal N), unless ``--debug`` / ``WAE_BENCH_DEBUG=1``."""
     global _DEBUG
     args = [*(sys.argv[1:] if argv is None else argv)]  # (`list` is the cli.list module here)
@@ -127,6 +131,10 @@ def main(argv: list[str] | None = None) -> None:
         if is_out_of_memory(e):
             click.echo(f"error: out of memory ({_one_line(str(e))[:160]}); lower --batch-size, or choose a smaller "
                        f"--arch or latent_dim", err=True)
+            sys.exit(2)
+        fault = plugin_fault(e)
+        if fault is not None:   # a bug in a plugin's own code: the plugin's to fix, not ours to report
+            click.echo(f"error: {fault}", err=True)
             sys.exit(2)
         msg = _one_line(str(e))[:300]
         click.echo(f"error: internal error {type(e).__name__}: {msg} (rerun with --debug for the traceback "

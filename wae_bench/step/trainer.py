@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from wae_bench.errors import WaeError
 from wae_bench.losses import reconstruction
 from wae_bench.regularizer import Context, Regularizer, check_penalty
+from wae_bench.step.first_step import LATER, FirstStep
 from wae_bench.step.meter import Meter
 from wae_bench.step.rng import generator_state, load_generator, module_generators, run_generator
 
@@ -75,7 +76,8 @@ class Trainer:
         self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=False)) \
             if precision == "bf16" else contextlib.nullcontext
         self.meter = Meter(self.device)
-        self.checked = False   # penalty()'s return value checked (check_penalty, on the first step)
+        self.checked = False   # the first step's checks done (check_penalty, wae_bench.step.first_step)
+        self.plugin = reg.name or type(reg).__qualname__
 
     def set_lr(self, lr: float) -> None:
         """Between steps; a tensor lr (capturable Adam in a CUDA graph) is
@@ -89,26 +91,31 @@ class Trainer:
                     g["lr"] = value
 
     def step(self, x: Tensor) -> None:
-        """One training iteration on batch ``x`` (float, [0, 1]); capture-safe."""
+        """One training iteration on batch ``x`` (float, [0, 1]); capture-safe
+        (the plugin's first step, always eager, is checked: ``check``)."""
         ctx, reg = self.ctx, self.reg
+        check = LATER if self.checked else FirstStep(self.plugin, self.device, ctx.rank)
         with self.autocast():
             z, x_hat = self.model(x, reg.constrain)
         terms = {}
         if self.aux_opt is not None:
+            check.watch(z)
             with self.autocast():
                 aux = reg.aux_loss(z.detach(), ctx)
+            check.kept(z, "aux_loss")
             self.aux_opt.zero_grad(set_to_none=True)
             aux.backward()
             if ctx.world_size > 1:   # the plugin's own module is synchronised like the autoencoder
                 average_gradients(self.aux_opt)
             self.aux_opt.step()
             terms["aux"] = aux
+        check.watch(z)
         with self.autocast():
             rec = reconstruction(x_hat, x)
             out = reg.penalty(x, z, self.ae, ctx)
+        check.kept(z, "penalty")
         if not self.checked:   # the plugin's return value, once (types and shapes: no host read)
-            check_penalty(reg.name or type(reg).__qualname__, out)
-            self.checked = True
+            check_penalty(self.plugin, out)
         loss = rec + out.loss
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -118,6 +125,8 @@ class Trainer:
         self.meter.add({"loss": loss, "rec": rec, "reg": out.loss, **terms,
                         **{f"{reg.name}/{k}": v for k, v in out.terms.items()}}, self.t)
         self.t += 1
+        check.done()
+        self.checked = True
 
     # -- state ------------------------------------------------------------------
     def state_dict(self) -> dict:
