@@ -137,3 +137,25 @@ def test_sigmoid_decoder_output(tmp_path, capsys):
     with torch.no_grad():
         y = ae.decode(10 * torch.randn(32, 8))
     assert 0 < y.min() and y.max() < 1
+
+
+def test_run_scores_the_sampler_its_plugin_is_judged_by_unless_what_is_given(tmp_path, capsys):
+    """rae-l2 is judged by its ex-post GMM (``Regularizer.sampler``): `run`
+    without --what scores the prior samples and the GMM; an explicit --what
+    is kept; a run that fits no GMM (expost=[]) says so in one note and
+    scores the prior samples."""
+    base = ["run", "--quiet", "--set", "max_steps=2", "--set", "latent_dim=8", "--features", "standin",
+            "--fid-samples", "16"]
+
+    def columns(name: str, *args: str) -> tuple[set, str]:
+        out = tmp_path / name
+        code, stdout, err = run_cli([*base, "--out", str(out), *args], capsys)
+        assert code == 0, err
+        return set(json.loads((out / "results.json").read_text())["scores"]), err
+
+    assert columns("gmm", "--reg", "rae-l2")[0] == {"samples", "gmm"}
+    assert columns("given", "--reg", "rae-l2", "--what", "samples")[0] == {"samples"}
+    got, err = columns("unfitted", "--reg", "ae", "--set", "expost=[]")
+    assert got == {"samples"}
+    assert ("note: ae is judged by its gmm sampler, but this run fits no ex-post gmm density (expost=[]); scoring "
+            "its prior samples only (add gmm to expost to score it)") in " ".join(err.split())

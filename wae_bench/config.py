@@ -403,7 +403,9 @@ class EvalSettings:
                                                   "digits)")
     metrics: list[str] = option(help="Comma list of fid, kid, pr, is.", factory=lambda: ["fid"], flag=True)
     what: list[str] = option(help="Comma list of columns: samples, n, gmm (ex-post densities), rec, interp.",
-                             factory=lambda: ["samples"], flag=True)
+                             factory=lambda: ["samples"], flag=True,
+                             default_text="samples; `wae-bench run`: samples and the regularizer's own sampler "
+                                          "where it is n or gmm (ae, the RAE family), if the run fits it")
     split: typing.Literal["test", "train", "val"] = option(
         "test", "Reference split (the paper: test; val: the training images a run held out, --set holdout=N).",
         flag=True)

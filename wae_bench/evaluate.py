@@ -166,6 +166,22 @@ def check_options(ev: EvalSettings) -> None:
     _weights(ev.features, ev.fid_weights, ev.metrics)
 
 
+def run_columns(regularizer: str, sampler: str, expost: list[str]) -> tuple[list[str], str | None]:
+    """What `wae-bench run` scores without ``--what``: the prior samples and,
+    for a plugin judged by an ex-post density (its
+    :attr:`~wae_bench.regularizer.Regularizer.sampler`, ``n`` or ``gmm``: the
+    AE, the RAE family, where the prior is a placeholder), that density's
+    samples too, if the run fits it (``expost``, both by default).  Returns
+    (the columns, a note for a run that does not fit its sampler)."""
+    if sampler == "samples":
+        return ["samples"], None
+    if sampler in expost:
+        return ["samples", sampler], None
+    return ["samples"], (f"{regularizer} is judged by its {sampler} sampler, but this run fits no ex-post "
+                         f"{sampler} density (expost={list(expost)}); scoring its prior samples only (add "
+                         f"{sampler} to expost to score it)")
+
+
 def _weights(features: str, fid_weights: str | None, metrics: list[str]) -> FidWeights | None:
     if features == "standin":
         if "is" in metrics:

@@ -1,6 +1,7 @@
 """`wae-bench run`: train one regularizer on one dataset and architecture."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 
@@ -42,10 +43,13 @@ def run_cmd(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, qu
     ev = from_dict(EvalSettings, eval_given, flags=True)
     scored = do_eval
 
-    def check_eval() -> str | None:   # once the run's own settings and data are checked, before training
-        nonlocal scored
+    def check_eval(plan) -> str | None:   # once the run's own settings and data are checked, before training
+        nonlocal scored, ev, eval_given
+        note = None
+        if "what" not in eval_given:      # the prior samples, and the plugin's own sampler (rae-l2, ae: gmm)
+            ev, eval_given, note = _sampler_columns(plan, ev, eval_given)
         scored, notice = _check_eval(ctx, ev)
-        return notice
+        return "\n".join(filter(None, (note, notice))) or None
 
     path = train_run(overrides, out, resume=resume, force=force, quiet=quiet, trust=trust_checkpoint,
                      before=check_eval if do_eval else None)
@@ -58,6 +62,18 @@ def run_cmd(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, qu
 def _is_main() -> bool:
     """Rank 0 under torchrun (or a single process) prints."""
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def _sampler_columns(plan, ev: EvalSettings, given: dict) -> tuple[EvalSettings, dict, str | None]:
+    """Without ``--what``: the columns of :func:`wae_bench.evaluate.run_columns`
+    for the run's plugin (``plan``), as settings and as the flags of the
+    `wae-bench eval` command that scores it alike, and a note where the run
+    does not fit the plugin's sampler."""
+    from wae_bench.evaluate import run_columns
+
+    what, why_not = run_columns(plan.cfg.regularizer, plan.reg_cls.sampler, plan.cfg.expost)
+    given = {**given, "what": ",".join(what)} if what != ev.what else given
+    return dataclasses.replace(ev, what=what), given, f"[yellow]note:[/] {escape(why_not)}" if why_not else None
 
 
 def _check_eval(ctx, ev: EvalSettings) -> tuple[bool, str | None]:

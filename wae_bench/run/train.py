@@ -33,11 +33,12 @@ from wae_bench.step.trainer import NonFinite
 
 
 def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = False, force: bool = False,
-              quiet: bool = False, trust: bool = False, before: Callable[[], str | None] | None = None) -> Path:
-    """Train (or resume) one run; returns its directory.  ``before`` (the
-    check of the evaluation settings) is called once the run's settings and
-    data have been checked, before training (so a bad input is answered by
-    its error alone); the notice it returns is printed after the run's
+              quiet: bool = False, trust: bool = False, before: Callable[[Plan], str | None] | None = None) -> Path:
+    """Train (or resume) one run; returns its directory.  ``before(plan)``
+    (the check of the evaluation settings, given the run's resolved
+    :class:`~wae_bench.run.build.Plan`) is called once the run's settings
+    and data have been checked, before training (so a bad input is answered
+    by its error alone); the notice it returns is printed after the run's
     header line.
 
     The run folder is locked for the whole call (:mod:`wae_bench.lock`); a
@@ -73,7 +74,7 @@ class Training:
 
     def __init__(self, overrides: dict, out: str | Path | None = None, *, resume: bool = False,
                  force: bool = False, quiet: bool = False, trust: bool = False,
-                 before: Callable[[], str | None] | None = None):
+                 before: Callable[[Plan], str | None] | None = None):
         self.dist = dist = Dist.from_env()
         if resume and out is None:
             raise WaeError("--resume needs --out RUN_DIR (the run directory to continue)")
@@ -100,7 +101,7 @@ class Training:
         with self._phase():
             self._open(plan, trust, before)
 
-    def _open(self, plan: Plan, trust: bool, before: Callable[[], str | None] | None) -> None:
+    def _open(self, plan: Plan, trust: bool, before: Callable[[Plan], str | None] | None) -> None:
         self.cfg = cfg = plan.cfg
         dist, run = self.dist, self.run
         self.tb: tensorboard.TrainingLog | None = None
@@ -119,7 +120,7 @@ class Training:
                 raise WaeError(f"out of memory building the model ({_first_line(e)}); lower the settings that "
                                f"size it (--arch, latent_dim, the regularizer's; `wae-bench list`)") from None
             raise
-        notice = before() if before else None
+        notice = before(plan) if before else None
         self.trainer = trainer = self.built.trainer
         self.start, self.finished = 0, False
         resumed = None
