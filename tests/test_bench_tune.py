@@ -476,3 +476,18 @@ def test_the_tuning_section_says_when_the_choice_may_be_seed_noise(tmp_path, cap
     assert "one tuning seed" not in md
     assert "λ = 10: 6.00 (chosen)" in md
     assert "(margin 0.20 to λ = 1 is below the seed spread, std 1.00: the choice may be noise)" in md
+
+
+def test_a_choice_at_the_edge_of_its_grid_says_to_widen_it(tmp_path, capsys, fake):
+    """λ = 10 is best; over {10, 100, 1000} it is the lowest value, so the
+    best may lie below: the tuning line says so and names the table to widen
+    (over {1, 10, 1000} it is not: no note, as the tests above assert)."""
+    p = tmp_path / "sched.toml"
+    p.write_text(SPEC.replace('"reg.lambda" = [1, 10, 1000]', '"reg.lambda" = [10, 100, 1000]'))
+    code, _, err = run_cli(["bench", str(p), "--out", str(tmp_path / "res"), "--quiet", "--set", "bench.seeds=[0]"],
+                           capsys)
+    assert code == 0, err
+    (line,) = [ln for ln in (tmp_path / "res" / "table.md").read_text().splitlines()
+               if "moca · tiny · digits, validation" in ln]
+    assert line.endswith("λ = 10: 5.00 (chosen); λ = 100: 6.00; λ = 1000: 7.00 — (at the edge of the grid: "
+                         "λ = 10, its lowest value; widen [reg.moca.tune])"), line

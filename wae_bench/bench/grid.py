@@ -62,6 +62,11 @@ class Cell:
         return (self.regularizer, self.arch, self.dataset, tuple((k, v) for k, v in self.axes if k not in self.tuned))
 
 
+def is_number(v: Any) -> bool:
+    """An axis value on a number line (not a bool)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def format_value(v: Any) -> str:
     """``1000.0`` -> ``1000``, ``0.05`` -> ``0.05``: the same text for 1000 and 1000.0."""
     if isinstance(v, bool):

@@ -18,7 +18,7 @@ from typing import Any
 from wae_bench.bench import grid, tune
 from wae_bench.bench.aggregate import Entry
 from wae_bench.bench.folder import ResultsDir
-from wae_bench.bench.grid import Cell, format_value
+from wae_bench.bench.grid import Cell, format_value, is_number
 from wae_bench.bench.spec import WHAT_LABELS, Spec, flat_keys
 from wae_bench.bench.table import axis_label, metric_label, points
 from wae_bench.atomic import atomic_write
@@ -37,10 +37,6 @@ def _pyplot():
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
-
-
-def _numeric(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _save(fig, path: Path) -> Path:
@@ -64,7 +60,7 @@ def _curves(pts: dict[tuple, Entry], ds: str, key: str) -> tuple[Curve, dict[tup
     failed: dict[tuple, list[float]] = {}
     for (reg, arch, d, axes), e in pts.items():
         values = dict(axes)
-        if d != ds or key not in values or not _numeric(values[key]):
+        if d != ds or key not in values or not is_number(values[key]):
             continue
         line = (reg, arch, tuple((k, v) for k, v in axes if k != key))
         finite = [v for v in e.values if math.isfinite(v)]
@@ -146,7 +142,7 @@ def tuning_curves(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str
         pts = points(folder, mine, what, metric)
         finals = {c.group: c for c in cells if c.role == "final" and c.regularizer == reg}
         picks = [(f, tune.chosen(folder, spec, f, cells)) for f in finals.values()]
-        for key in dict.fromkeys(k for c in mine for k in c.tuned if _numeric(dict(c.axes)[k])):
+        for key in dict.fromkeys(k for c in mine for k in c.tuned if is_number(dict(c.axes)[k])):
             for ds in spec.bench.datasets:
                 lines, failed = _curves(pts, ds, key)
                 if not lines and not failed:
@@ -168,7 +164,7 @@ def _cited_lines(spec: Spec, ds: str, key: str, metric: str, what: str) -> dict[
     lines: dict[str, list[tuple[float, float]]] = {}
     for c in spec.cited:
         axes = flat_keys(c.axes) if c.axes else {}
-        if c.dataset == ds and c.metric == metric and c.what == what and _numeric(axes.get(key)):
+        if c.dataset == ds and c.metric == metric and c.what == what and is_number(axes.get(key)):
             label = f"{c.regularizer} · {c.arch or '?'} (cited: {c.source})"
             lines.setdefault(label, []).append((float(axes[key]), c.value))
     return {k: sorted(v) for k, v in lines.items()}
@@ -188,7 +184,7 @@ def read_spectrum(path: Path) -> list[float] | None:
                 break
         else:
             data = next((v for v in data.values() if isinstance(v, list)), None)
-    if isinstance(data, list) and data and all(_numeric(v) for v in data):
+    if isinstance(data, list) and data and all(is_number(v) for v in data):
         return [float(v) for v in data]
     return None
 
@@ -206,7 +202,7 @@ def spectra(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str = "reg.l
     groups: dict[tuple, dict[float, list[float]]] = {}
     for c in cells:
         values = dict(c.axes)
-        if key not in values or not _numeric(values[key]):
+        if key not in values or not is_number(values[key]):
             continue
         g = groups.setdefault((c.regularizer, c.arch, c.dataset, tuple((k, v) for k, v in c.axes if k != key)), {})
         if float(values[key]) not in g:
@@ -240,7 +236,7 @@ def write_all(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str = "
     and the tuning protocol's curves (:func:`tuning_curves`)."""
     tuning = tuning_curves(folder, spec, cells, metric) if spec.tune is not None else []
     cells = [c for c in cells if c.role != "tune"]
-    keys = list(dict.fromkeys(k for c in cells for k, v in c.axes if _numeric(v)))
+    keys = list(dict.fromkeys(k for c in cells for k, v in c.axes if is_number(v)))
     keys = [k for k in keys if len({dict(c.axes).get(k) for c in cells} - {None}) >= 2]
     out = []
     for k in keys:

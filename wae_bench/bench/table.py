@@ -337,11 +337,22 @@ def _tuning_line(rep: Report, folder: ResultsDir, final: Cell, cells: list[Cell]
                                 **{f"tuned:{k}": format_value(v) for k, v in p.values.items()},
                                 "state": p.state, f"val:{metric}": "" if p.mean is None else repr(p.mean),
                                 "seeds": len(p.scores), "chosen": chosen, "error": p.errors[0] if p.errors else ""})
-    status = _within_spread(ch, pick) + ("" if rec else " (best so far: its final cells have not run)" if pick
-              else " (waiting for its tuning cells)" if ch.pending else " (every value failed)")
+    status = _within_spread(ch, pick) + _at_edge(ch, pick, final.regularizer) + (
+        "" if rec else " (best so far: its final cells have not run)" if pick
+        else " (waiting for its tuning cells)" if ch.pending else " (every value failed)")
     where = " · ".join([final.regularizer, final.arch, final.dataset,
                         *(f"{axis_label(k)} = {format_value(v)}" for k, v in final.axes)])
     return f"{where}, validation {metric}: " + "; ".join(parts) + (f" —{status}" if status else "")
+
+
+def _at_edge(ch: tune.Choice, pick: dict[str, Any] | None, regularizer: str) -> str:
+    """A note where the chosen value is the lowest or highest of its axis
+    (:meth:`~wae_bench.bench.tune.Choice.edges`): the best may lie beyond the grid."""
+    edges = ch.edges(pick or {})
+    if not edges:
+        return ""
+    where = "; ".join(f"{axis_label(k)} = {format_value(pick[k])}, its {side} value" for k, side in edges.items())
+    return f" (at the edge of the grid: {where}; widen [reg.{regularizer}.tune])"
 
 
 def _within_spread(ch: tune.Choice, pick: dict[str, Any] | None) -> str:

@@ -161,6 +161,16 @@ class Choice:
         keys = list(self.points[0].values) if self.points else []
         return {k: list(dict.fromkeys(p.values[k] for p in self.points)) for k in keys}
 
+    def edges(self, values: dict[str, Any]) -> dict[str, str]:
+        """The numeric axes of two or more values on which ``values`` (a
+        choice) is the grid's ``"lowest"`` or ``"highest"`` value: the best
+        may lie beyond it, so the grid should be widened."""
+        out = {}
+        for key, vs in self.grid.items():
+            if len(vs) > 1 and all(map(grid.is_number, vs)) and values.get(key) in (min(vs), max(vs)):
+                out[key] = "lowest" if values[key] == min(vs) else "highest"
+        return out
+
 
 def choose(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell]) -> Choice:
     """Read the tuning cells of ``final``'s group from the results folder."""
