@@ -183,3 +183,23 @@ def test_the_estimates_quoted_in_benchmarks_md_are_what_the_commands_beside_them
     status = " ".join((ROOT / "docs/status.md").read_text().split())
     quoted = f"estimated at {minutes} GPU-minutes of training" if only is None else f"the final cells alone at {minutes}"
     assert quoted in status, quoted
+
+
+def test_a_plugin_without_rates_is_named_with_its_cells_not_as_unmeasured_settings():
+    """On the CPU the smoke cells' settings (fp32 eager, tiny) are measured
+    for every built-in; a plugin's cell at the same settings has no rate.
+    The line says that regularizer has none and how to time it -- not "no
+    measured rates for fp32 eager ...; rates exist for fp32 eager ..."."""
+    s, cells, configs, evals = cells_of("smoke.toml", ["bench.seeds=[0]", "train.device=\"cpu\""], "moca-*")
+    plugin = grid.Cell("pull-tiny-digits-s0", "pull", "tiny", "digits", 0)
+    configs = {**configs, plugin.id: dict(configs[cells[0].id], regularizer="pull")}
+    evals = {**evals, plugin.id: evals[cells[0].id]}
+    g = estimate.estimate([*cells, plugin], configs, evals, "cpu", 1, estimate.load_rates())
+    assert g.cells[cells[0].id].train_s is not None and g.cells[plugin.id].train_s is None
+    lines = estimate.summary(g, len(cells) + 1)
+    assert f"for {len(cells)} of {len(cells) + 1} cell(s) left" in lines[0]
+    (why,) = [ln.strip() for ln in lines[1:] if "(1 cell(s))" in ln]
+    assert why.startswith("no measured rates for pull (1 cell(s)) on cpu at concurrency 1: its rates are for ae, "
+                          "moca, "), why
+    assert why.endswith("(a plugin has none; time one of its cells with --only pull-tiny-digits-s0)"), why
+    assert "rates exist for" not in " ".join(lines)

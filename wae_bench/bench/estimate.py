@@ -200,6 +200,10 @@ class GridEstimate:
     unselected_tuning: int = 0    # tuning cells left that the selected final cells wait for, not selected
     nets: tuple[list[str], list[str]] = ([], [])   # the unestimated cells' architectures, and those the
     #                                  device's rates at this concurrency are for
+    unmeasured: dict[str, list[str]] = field(default_factory=dict)   # a regularizer the device's rates at
+    #                                  this concurrency do not cover (a plugin) -> its unestimated cells whose
+    #                                  settings they do cover
+    regularizers: list[str] = field(default_factory=list)   # the regularizers those rates are for
 
 
 def estimate(cells: list[Cell], configs: dict[str, dict], evals: dict[str, EvalSettings], device: str,
@@ -231,6 +235,12 @@ def estimate(cells: list[Cell], configs: dict[str, dict], evals: dict[str, EvalS
     out.measured = _measured(est, unestimated)
     out.nets = (sorted({cfg["arch"] for cfg in unestimated}),
                 sorted({r["arch"] for r in est.steps if r.get("concurrency") == concurrency and r.get("arch")}))
+    out.regularizers = sorted({r["regularizer"] for r in est.steps if r.get("concurrency") == concurrency
+                               and r.get("regularizer")})
+    for c in cells:
+        e = out.cells[c.id]
+        if e.settings in out.measured and configs[c.id]["regularizer"] not in out.regularizers:
+            out.unmeasured.setdefault(configs[c.id]["regularizer"], []).append(c.id)
     out.eval_rate = est.fid
     if not est.steps and est.fid is None:
         out.other_devices = sorted({r["device"] for part in ("steps", "fid") for r in rates.get(part, [])
@@ -288,22 +298,34 @@ def summary(g: GridEstimate, n_cells: int) -> list[str]:
 
 
 def _no_rates(g: GridEstimate) -> str:
-    """Which settings have no rates on the device, which do, and the flags for the best of those."""
-    missing = list(dict.fromkeys(e.settings for e in g.cells.values() if e.settings is not None))
-    if not missing:
+    """Why the unestimated cells have no rate on the device: settings it has no
+    rates at (which it has, and the flags for the best of those), nets it
+    has none of, regularizers it has none of (a plugin); each said of the
+    cells it holds for."""
+    unrated = [e.settings for e in g.cells.values() if e.settings is not None]
+    if not unrated:
         return "the dataset sizes are not known (below)"
-    text = (f"no measured rates for {', '.join(map(describe_settings, missing))} at concurrency {g.concurrency} "
-            f"on {g.device}")
-    if not g.measured:
-        return text
+    missing = list(dict.fromkeys(st for st in unrated if st not in g.measured))
     cells_nets, measured_nets = g.nets
-    if set(missing) <= set(g.measured) and not set(cells_nets) & set(measured_nets):   # the settings, not the nets
-        return (f"no measured rates for {', '.join(cells_nets)} on {g.device} at concurrency {g.concurrency} "
-                f"(its rates are for {', '.join(measured_nets)}: measure these nets with benchmarks/speed.py)")
-    best, covers = next(iter(g.measured.items()))
-    text += f"; rates exist for {', '.join(map(describe_settings, g.measured))}"
-    flags = set_flags(missing[0], best) if len(missing) == 1 else ""
-    return text + (f" (for {covers} of these cells with {flags})" if covers and flags else "")
+    parts = []
+    if missing:
+        text = (f"no measured rates for {', '.join(map(describe_settings, missing))} at concurrency {g.concurrency} "
+                f"on {g.device}")
+        if g.measured:
+            best, covers = next(iter(g.measured.items()))
+            text += f"; rates exist for {', '.join(map(describe_settings, g.measured))}"
+            flags = set_flags(missing[0], best) if len(missing) == 1 else ""
+            text += f" (for {covers} of these cells with {flags})" if covers and flags else ""
+        parts.append(text)
+    elif not set(cells_nets) & set(measured_nets):   # the settings are measured, not the nets
+        parts.append(f"no measured rates for {', '.join(cells_nets)} on {g.device} at concurrency {g.concurrency} "
+                     f"(its rates are for {', '.join(measured_nets)}: measure these nets with benchmarks/speed.py)")
+    for reg, ids in g.unmeasured.items():
+        parts.append(f"no measured rates for {reg} ({len(ids)} cell(s)) on {g.device} at concurrency "
+                     f"{g.concurrency}: its rates are for {', '.join(g.regularizers)} (a plugin has none; time one "
+                     f"of its cells with --only {ids[0]})")
+    return "; ".join(parts) or ("no measured rate for these cells' batch size, image size or latent dimension "
+                                "(below)")
 
 
 def duration(s: float) -> str:
