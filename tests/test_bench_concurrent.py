@@ -126,6 +126,9 @@ def test_a_stopped_concurrent_grid_checkpoints_every_running_cell_and_resumes(tm
     code, _, err = bench(spec, out, capsys, "--concurrent", "2")
     assert code == 0, err
     assert "skipping 1 cell(s) already done" in err
+    flat = " ".join(err.split())                                # (--quiet: the start lines say where each resumes)
+    assert f"{mid.name} started (slot 0) (resumed from step 7)" in flat, flat
+    assert f"{long_.name} started (slot 1) (resumed from step 4)" in flat, flat
     assert len(steps) - n_steps == (12 - 7) + (16 - 4)         # resumed where each stopped; the done cell untouched
     for cell in (short, mid, long_):
         ref = tmp_path / "ref" / "cells" / cell.name

@@ -155,6 +155,9 @@ def test_an_interrupted_grid_resumes_from_the_cell_checkpoint(tmp_path, calls, m
 
     monkeypatch.setattr(Trainer, "step", count)
     assert bench(tmp_path)[0] == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"[1/3] {IDS[1]} (resumed from step 3) ..." in err    # on its start line, --quiet as it is
+    assert f"[2/3] {IDS[2]} ..." in err and "resumed from step" not in err.split(IDS[2])[1]
     assert calls.train == IDS[1:]                               # the done cell is skipped
     assert steps["n"] == (6 - 3) + 6 + 6                        # cell 2 resumed at step 3
     assert n_before == 6 + 3

@@ -219,7 +219,7 @@ def run_concurrent(folder: ResultsDir, spec: Spec, cells: list[Cell], n: int, *,
             output.say(f"concurrent: each cell takes ~{used / GiB:.2f} GiB of {memory.where()} (measured on "
                        f"{cell.id}); {want} at once need ~{want * used / GiB:.2f} GiB, "
                        f"{(free + used) / GiB:.1f} GiB are free", markup=False)
-        output.started(len(out) + len(active) + 1, len(todo), cell, f"started (slot {index})")
+        output.started(len(out) + len(active) + 1, len(todo), cell, f"started (slot {index})", start=t.start)
         return slot
 
     def end(slot: Slot) -> None:

@@ -31,6 +31,7 @@ from wae_bench.bench.folder import ResultsDir, score
 from wae_bench.bench.grid import Cell
 from wae_bench.bench.spec import WHAT_LABELS, Spec
 from wae_bench.config import EvalSettings
+from wae_bench.run import checkpoint
 
 PROGRESS_EVERY_S = 60.0    # without a terminal: a running cell's progress line at most this often
 TRANSIENT_EVERY_S = 0.2    # on a terminal: the transient line redrawn at most this often
@@ -98,13 +99,19 @@ class Output:
         self.clear()
         self.console.print(text, soft_wrap=True, markup=markup, highlight=False)
 
-    def started(self, i: int, n: int, cell: Cell, where: str = "...") -> None:
-        """A cell's start line; before the first, where each cell's full output goes."""
+    def started(self, i: int, n: int, cell: Cell, where: str = "", start: int | None = None) -> None:
+        """A cell's start line (``where`` it runs: a slot, a device), saying
+        where a cell that resumes starts from (docs/resume.md; also with
+        ``--quiet``): ``start``, the step its training began at, or for a
+        cell that has not begun (None) its newest checkpoint's.  Before the
+        first, where each cell's full output goes."""
         if not (self.announced or self.worker):
             self.announced = True
             self.say(f"full output of each cell: {self.folder.logs_path}/<cell-id>.log"
                      + ("" if self.verbose else " (--verbose: on the console too)"), markup=False)
-        self.say(f"[{i}/{n}] {cell.id} {where}", markup=False)
+        step = checkpoint.latest_step(self.folder.cell_dir(cell.id)) if start is None else start
+        resumed = f" (resumed from step {step})" if step else ""
+        self.say(f"[{i}/{n}] {cell.id}" + (f" {where}{resumed}" if where else f"{resumed} ..."), markup=False)
 
     def finished(self, i: int, n: int, o) -> None:
         """The one line of a cell that ended (an :class:`~wae_bench.bench.runner.Outcome`)."""

@@ -85,6 +85,14 @@ def checkpoints(run_dir: str | Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def latest_step(run_dir: str | Path) -> int | None:
+    """The step of the run's newest checkpoint, from its file name (nothing
+    is loaded); None without one.  What a resume of the run starts from,
+    unless that file is unreadable (:func:`latest` then falls back, and says so)."""
+    found = checkpoints(run_dir)
+    return int(_CKPT.match(found[-1].name).group(1)) if found else None
+
+
 def latest(run_dir: str | Path, trust: bool = False,
            on_skip: Callable[[Path, str], None] | None = None) -> tuple[Path, dict] | None:
     """The newest loadable checkpoint, or None if the run has none.
