@@ -3,7 +3,8 @@
 Where things are (the shape and the step order: docs/architecture.md):
 
 - :mod:`wae_bench.regularizer`  the plugin contract; :mod:`wae_bench.registry` the registries
-- :mod:`wae_bench.plugin_check` the contract's checks (``wae-bench check-plugin``, tests/test_contract.py)
+- :mod:`wae_bench.plugin_check` the contract's checks (``wae-bench check-plugin``, tests/test_contract.py);
+  :mod:`wae_bench.plugin_fault` whether an error came from a plugin's own code (the line that says so)
 - :mod:`wae_bench.config`       every option, declared once (types, defaults, help)
 - :mod:`wae_bench.losses`       the pure loss maths; :mod:`wae_bench.momentum` EMA helpers for plugins
 - :mod:`wae_bench.nets`         the autoencoder type and the built-in architectures (a1, a2, tiny)
