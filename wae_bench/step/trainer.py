@@ -12,7 +12,11 @@ One iteration (order documented in :mod:`wae_bench.regularizer`)::
 
 Nothing in :meth:`Trainer.step` reads a tensor on the host; metrics and the
 non-finite guard are read every ``log_every`` steps (:mod:`wae_bench.step.loop`)
-through :meth:`Meter.read <wae_bench.step.meter.Meter.read>`.
+through :meth:`Meter.read <wae_bench.step.meter.Meter.read>`.  The first step,
+always eager (a CUDA graph is captured after warm-up steps), also checks the
+plugin: its return value (:func:`~wae_bench.regularizer.check_penalty`), a
+``z`` modified in place, draws from process-global generators
+(:mod:`wae_bench.step.first_step`); host-side facts only, no sync.
 """
 from __future__ import annotations
 
