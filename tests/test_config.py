@@ -62,12 +62,12 @@ def test_a_table_without_its_required_keys_names_them_with_an_example_and_the_do
 
     with pytest.raises(WaeError) as e:
         spec.parse({"bench": {"name": "x"}})
-    assert str(e.value) == ('[bench] needs datasets and regularizers (e.g. datasets = ["..."], '
-                            'regularizers = ["..."]); see docs/benchmarks.md')
+    assert str(e.value) == ('[bench] needs datasets and regularizers (e.g. datasets = ["digits"], '
+                            'regularizers = ["moca", "ae"]); see docs/benchmarks.md')
     with pytest.raises(WaeError) as e:
         spec.parse({"bench": {"name": "x", "datasets": ["digits"], "regularizers": ["moca"]},
                     "cited": [{"regularizer": "moca", "dataset": "digits", "source": "a paper"}]})
-    assert str(e.value) == "[cited] needs value (e.g. value = 1.0); see docs/benchmarks.md"
+    assert str(e.value) == "[cited] needs value (e.g. value = 54.36); see docs/benchmarks.md"
 
     @dataclasses.dataclass
     class Needs:

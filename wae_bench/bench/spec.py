@@ -68,9 +68,9 @@ def same_value_key(v: Any) -> str:
 
 @dataclass
 class BenchInfo:
-    name: str
-    datasets: list[str]
-    regularizers: list[str]
+    name: str = field(metadata={"example": '"my-grid"'})
+    datasets: list[str] = field(metadata={"example": '["digits"]'})
+    regularizers: list[str] = field(metadata={"example": '["moca", "ae"]'})
     description: str = ""
     archs: list[str] = field(default_factory=list)
     seeds: list[int] = field(default_factory=lambda: list(BenchInfo.DEFAULT_SEEDS))
@@ -126,10 +126,10 @@ class Cited:
     """A number the paper reports; never mixed with measured ones.
     ``arch`` empty: the source does not say; ``axes``: grid values it belongs to."""
 
-    regularizer: str
-    dataset: str
-    value: float
-    source: str
+    regularizer: str = field(metadata={"example": '"moca"'})
+    dataset: str = field(metadata={"example": '"cifar10"'})
+    value: float = field(metadata={"example": "54.36"})
+    source: str = field(metadata={"example": '"Arpit et al. 2021, Table 1"'})
     arch: str | None = None
     what: What = "samples"
     metric: str = "fid"
