@@ -80,6 +80,35 @@ def test_output_to_a_file_is_not_wrapped_at_80_columns(tmp_path):
     assert max(map(len, lines)) > 80
 
 
+def test_a_log_console_neither_wraps_a_message_nor_cuts_a_wider_table():
+    """A file's console (160 wide): a 300-character message stays one line,
+    and a table wider than 160 is printed whole (every row ends in its
+    border), at its own width, not wrapped or cut at the console's edge."""
+    import io
+
+    from rich.table import Table
+
+    from wae_bench.progress import LOG_WIDTH, make_console
+
+    out = io.StringIO()
+    c = make_console(file=out)
+    assert c.width == LOG_WIDTH
+    message = "wrote " + ", ".join(f"runs/bench/grid/plots/plot-{i:02d}.png" for i in range(10))
+    c.print(message)
+    t = Table()
+    for i in range(9):
+        t.add_column(f"column {i}")
+    t.add_row(*[f"cell-{i}-" + "x" * 16 for i in range(9)])
+    c.print(t)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == message and len(message) > LOG_WIDTH
+    rows = lines[1:]
+    assert max(map(len, rows)) > LOG_WIDTH and len(set(map(len, rows))) == 1, rows
+    assert all(r[-1] in "┓┃┩│┘" for r in rows), rows
+    assert all(f"cell-{i}-" + "x" * 16 in rows[3] for i in range(9)), rows[3]   # no cell cut short
+    assert c.width == LOG_WIDTH                                                  # restored after the table
+
+
 def test_the_header_shows_the_precision_and_bf16_on_a_cpu_warns_once(tmp_path, capsys, monkeypatch):
     """(fp32 in the header: the resume test above.)"""
     from wae_bench.run import train

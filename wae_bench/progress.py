@@ -9,19 +9,41 @@ import time
 from typing import Callable, Iterator
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
+from rich.text import Text
 
 LOG_WIDTH = 160   # the least width of output that is not a terminal (a file, a pipe, a Slurm log)
+
+
+class LogConsole(Console):
+    """The console of output that is not a terminal (a file, a pipe, a Slurm
+    log): text is never wrapped (a line of the log is one message), and a
+    table wider than the console is printed at its own width, not cut."""
+
+    def print(self, *objects, **kw) -> None:
+        wide = [o for o in objects if not isinstance(o, (str, Text))]
+        if not wide:
+            kw.setdefault("soft_wrap", True)
+            return super().print(*objects, **kw)
+        natural = max(Measurement.get(self, self.options.update_width(10**6), o).maximum for o in wide)
+        saved = self.width
+        self.width = max(saved, natural)
+        try:
+            super().print(*objects, **kw)
+        finally:
+            self.width = saved
 
 
 def make_console(**kw) -> Console:
     """A console that prints text as written (``emoji=False``: a plugin's
     error ``mod:X: ...`` never becomes an emoji) and, when its stream is not
-    a terminal, is at least :data:`LOG_WIDTH` wide: rich would otherwise wrap
-    a log at 80 columns, breaking cell ids and settings mid-name."""
+    a terminal, a :class:`LogConsole` at least :data:`LOG_WIDTH` wide: rich
+    would otherwise wrap a log at 80 columns, breaking cell ids and settings
+    mid-name, and cut a wider table at the console's edge."""
     c = Console(emoji=False, **kw)
-    return c if c.is_terminal else Console(emoji=False, width=max(c.width, LOG_WIDTH), **kw)
+    return c if c.is_terminal else LogConsole(emoji=False, width=max(c.width, LOG_WIDTH), **kw)
 
 
 console = make_console(stderr=True)
