@@ -29,7 +29,7 @@ registered name (:data:`CHECKS`, in this order):
 A check returns None when the plugin passes, a reason when it does not apply
 (a skip), and raises :class:`ContractBroken` -- one line naming the plugin,
 what broke and the fix -- when it fails (or the trainer's own WaeError, e.g.
-:class:`~wae_bench.regularizer.BrokenPenalty`); an exception of the plugin's
+:class:`~wae_bench.regularizer.BrokenStep`); an exception of the plugin's
 own propagates.  :func:`run_checks` runs them all and turns each failure into an
 :class:`Outcome`; ``wae-bench check-plugin`` (:mod:`wae_bench.cli.check_plugin`)
 prints those, and ``tests/test_contract.py`` runs the same functions over
@@ -54,7 +54,7 @@ from torch import Tensor, nn
 from wae_bench.config import from_dict, merge
 from wae_bench.errors import WaeError
 from wae_bench.registry import REGULARIZERS
-from wae_bench.regularizer import BrokenPenalty, Regularizer, check_declared, check_penalty
+from wae_bench.regularizer import BrokenStep, Regularizer, check_declared, check_penalty
 from wae_bench.run import checkpoint
 from wae_bench.run.build import stand_in_batch as batch, stand_in_trainer as trainer
 from wae_bench.step.trainer import Trainer
@@ -505,7 +505,7 @@ class Outcome:
     status: str                            # "pass", "skip", "FAIL"
     text: str = ""                         # why (skip, FAIL)
     error: BaseException | None = None     # the plugin's own exception, if it raised one
-    broken_penalty: bool = False           # penalty() returned a value that breaks the contract
+    broken_step: bool = False              # a step broke in a way every later step repeats
 
 
 def run_check(name: str, check: Check) -> Outcome:
@@ -513,20 +513,22 @@ def run_check(name: str, check: Check) -> Outcome:
     try:
         skip = check.run(name)
     except WaeError as e:                  # the contract's own findings (ContractBroken, check_penalty)
-        return Outcome(check, "FAIL", str(e), broken_penalty=isinstance(e, BrokenPenalty))
+        return Outcome(check, "FAIL", str(e), broken_step=check.steps and isinstance(e, BrokenStep))
     except Exception as e:  # noqa: BLE001 - the plugin's code raised: report it, do not crash
         msg = " ".join(str(e).split())[:200]
         return Outcome(check, "FAIL", f"plugin {name!r}: raised {type(e).__name__}: {msg} (at "
-                                      f"{_where(traceback.extract_tb(e.__traceback__))}); fix the plugin", e)
+                                      f"{_where(traceback.extract_tb(e.__traceback__))}); fix the plugin", e,
+                       broken_step=check.steps)
     return Outcome(check, "skip", skip) if skip else Outcome(check, "pass")
 
 
 def run_checks(name: str) -> Iterator[Outcome]:
     """Every check of :data:`CHECKS` on plugin ``name``, as it ends; after a
     failed ``builds`` (a plugin that fails to load, too) the others are not
-    run, and after a check found penalty()'s return value broken
-    (:class:`~wae_bench.regularizer.BrokenPenalty`) the later ones that run a
-    step are not (each would repeat it).  An unknown name raises the
+    run, and after a step broke in a way every step repeats (the plugin's
+    own exception, or :class:`~wae_bench.regularizer.BrokenStep`: penalty()'s
+    return value, z modified in place) the later checks that run a step are
+    not (each would repeat it).  An unknown name raises the
     registry's WaeError (did you mean ...)."""
     if name not in REGULARIZERS.broken:
         REGULARIZERS.get(name)
@@ -536,10 +538,9 @@ def run_checks(name: str) -> Iterator[Outcome]:
             yield Outcome(check, "skip", "not run: it does not build")
             continue
         if broken_by and check.steps:
-            yield Outcome(check, "skip", f"not run: penalty() returns a value that breaks the contract "
-                                         f"(see {broken_by})")
+            yield Outcome(check, "skip", f"not run: a step breaks the contract (see {broken_by})")
             continue
         out = run_check(name, check)
         built = not (check is CHECKS[0] and out.status == "FAIL")
-        broken_by = broken_by or (check.key if out.broken_penalty else None)
+        broken_by = broken_by or (check.key if out.broken_step else None)
         yield out

@@ -70,7 +70,12 @@ class RegOut:
     carry: dict[str, Tensor] = field(default_factory=dict)
 
 
-class BrokenPenalty(WaeError):
+class BrokenStep(WaeError):
+    """A plugin's hook broke the step contract in a way every later step
+    repeats (e.g. it modified ``z`` in place: :mod:`wae_bench.step.first_step`)."""
+
+
+class BrokenPenalty(BrokenStep):
     """:meth:`Regularizer.penalty` returned a value that breaks the contract (:func:`check_penalty`)."""
 
 

@@ -30,8 +30,8 @@ import torch
 from rich.markup import escape
 from torch import Tensor
 
-from wae_bench.errors import WaeError
 from wae_bench.progress import notice
+from wae_bench.regularizer import BrokenStep
 
 _WARNED: set[str] = set()   # plugins already warned about in this process
 _SILENT = [False]            # inside draws_unwarned()
@@ -75,7 +75,7 @@ class FirstStep:
         if z._version != self.version:
             shared = (" (the z it gets is z.detach(), which shares storage with the trained latent)"
                       if hook == "aux_loss" else "")
-            raise WaeError(f"plugin {self.name!r}: {hook}() modified z in place{shared}, e.g. z.div_, z.clamp_, "
+            raise BrokenStep(f"plugin {self.name!r}: {hook}() modified z in place{shared}, e.g. z.div_, z.clamp_, "
                            f"z[...] = ...; compute a new tensor (z = z / ...) instead")
 
     def done(self) -> None:
