@@ -200,6 +200,7 @@ def test_a_bench_stopped_by_sigterm_exits_143(tmp_path, capsys, monkeypatch):
     assert code == 143, err
     assert lines[-1].startswith("cell moca-tiny-digits-s0 stopped by SIGTERM at step 3; checkpoint saved"), err
     assert "rerun the same bench command to continue" in lines[-1] and "error:" not in err
+    assert "wae-bench run --resume" not in lines[-1], err     # (the bench's own command is the one to rerun)
 
 
 def test_slow_phases_are_announced_and_eval_counts_without_a_terminal(tmp_path, capsys, monkeypatch):

@@ -19,10 +19,13 @@ from wae_bench.errors import WaeError
 
 
 class Stopped(WaeError):
-    """Stopped by ``signame``; the message says what is kept and how to go on."""
+    """Stopped by ``signame``; the message says what is kept (``message``,
+    also :attr:`kept`) and how to go on (``go_on``, the command that finishes
+    the work; a bench, which goes on by its own command, shows only :attr:`kept`)."""
 
-    def __init__(self, signame: str, message: str):
-        super().__init__(f"stopped by {signame} {message}")
+    def __init__(self, signame: str, message: str, go_on: str = ""):
+        self.kept = f"stopped by {signame} {message}"
+        super().__init__(self.kept + (f"; {go_on}" if go_on else ""))
         self.signame = signame
         self.exit_code = 128 + int(signal.Signals[signame])
 
@@ -62,9 +65,9 @@ class _Signal(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def stop_at_once(then: str) -> Iterator[None]:
+def stop_at_once(then: str, go_on: str = "") -> Iterator[None]:
     """For the block, SIGINT and SIGTERM stop it at once with
-    ``Stopped(signame, then)`` (``then``: "while scoring; ...")."""
+    ``Stopped(signame, then, go_on)`` (``then``: "while scoring; ...")."""
     def handle(signum, frame):
         note(signal.Signals(signum).name)
         raise _Signal(signal.Signals(signum).name)
@@ -78,9 +81,9 @@ def stop_at_once(then: str) -> Iterator[None]:
     try:
         yield
     except _Signal as s:
-        raise Stopped(s.signame, then) from None
+        raise Stopped(s.signame, then, go_on) from None
     except KeyboardInterrupt:
-        raise Stopped("SIGINT", then) from None
+        raise Stopped("SIGINT", then, go_on) from None
     finally:
         for sig, h in old.items():
             signal.signal(sig, h)

@@ -109,7 +109,7 @@ def attempt(folder: ResultsDir, cell: Cell, t0: float, work: Callable[[], object
         raise BenchInterrupted(f"interrupted in cell {cell.id}; rerun the same command to continue "
                                f"(done cells are skipped, this one resumes from its checkpoint)") from None
     except Stopped as e:        # a checkpoint was saved (or training was over) when SIGINT/SIGTERM came
-        raise BenchInterrupted(f"cell {cell.id} {e}; rerun the same bench command to continue") from None
+        raise BenchInterrupted(f"cell {cell.id} {e.kept}; rerun the same bench command to continue") from None
     except WaeError as e:
         diverged = isinstance(e, NonFinite)
         folder.mark_failed(cell, e, **({"diverged": True} if diverged else {}))

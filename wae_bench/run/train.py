@@ -234,10 +234,10 @@ class Training:
         with self._phase():
             if self.stepper is not None and self.stepper.stopped:
                 signame = getattr(self.signal, "raised", None) or "SIGTERM"   # (SIGTERM: another rank's signal)
-                raise Stopped(signame, f"at step {int(self.trainer.t)}; checkpoint saved in {str(run.path)!r}; "
-                                       f"continue with: wae-bench run --resume --out {run.path}")
+                raise Stopped(signame, f"at step {int(self.trainer.t)}; checkpoint saved in {str(run.path)!r}",
+                              f"continue with: wae-bench run --resume --out {run.path}")
             with stop_at_once(f"after training (step {T}), before the run was finished (ex-post fit, final "
-                              f"checkpoint, pictures); finish it with: wae-bench run --resume --out {run.path}"):
+                              f"checkpoint, pictures)", f"finish it with: wae-bench run --resume --out {run.path}"):
                 _finish(self.built, T, self.train.images, self.test.images, run.path, self.finished, self.save,
                         quiet=self.quiet)
             if self.tb:
