@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import urllib.error
 import zipfile
 from pathlib import Path
@@ -333,3 +334,61 @@ def test_run_evaluates_at_the_end_and_checks_weights_before_training(tmp_path, c
     r = load_results(out2)
     assert set(r["scores"]) == {"samples", "rec"} and "not FID" in r["protocol"]["features"]
     assert r["protocol"]["dataset_variant"] == "digits-sklearn" and r["protocol"]["channels"] == 1
+
+
+def test_eval_on_val_decodes_no_test_split_and_names_the_split_it_reconstructed(tmp_path, cache, capsys,
+                                                                                  monkeypatch):
+    """`eval --split val` reads only the training split; its reconstruction
+    diagnostics say `val` (rec_split, the printed line); --diagnostics-limit
+    caps the images the diagnostics reconstruct and encode and is recorded;
+    their time is in protocol.seconds; FID from fewer images than the
+    feature dimension (128 for the stand-in) gets one note."""
+    import types
+
+    import wae_bench.evaluate as E
+    import wae_bench.run.build as B
+    from wae_bench.metrics import diagnostics
+    from wae_bench.run.train import train_run
+
+    run = tmp_path / "val-run"
+    train_run({"max_steps": 4, "latent_dim": 8, "device": "cpu", "expost": [], "holdout": 64}, run, quiet=True)
+    decoded = []
+    real_load = B.load_split
+    monkeypatch.setattr(B, "load_split", lambda spec, root, split, *a, **k: (decoded.append(split),
+                                                                            real_load(spec, root, split, *a, **k))[1])
+    clock = [1000.0]                                  # evaluate's clock: only the diagnostics advance it
+    monkeypatch.setattr(E, "time", types.SimpleNamespace(time=lambda: clock[0], strftime=time.strftime))
+    real_rec = diagnostics.reconstruction_error
+
+    def slow_rec(*a, **k):
+        clock[0] += 100.0
+        return real_rec(*a, **k)
+
+    monkeypatch.setattr(diagnostics, "reconstruction_error", slow_rec)
+    code, out, err = _cli(["eval", str(run), "--split", "val", "--features", "standin", "--fid-samples", "40"],
+                          capsys)
+    assert code == 0, err
+    assert decoded == ["train"], decoded
+    r = load_results(run)
+    d = r["diagnostics"]
+    assert d["rec_split"] == "val" and d["rec_n"] == 64 and d["spectrum_n"] == 1500 - 64 and "limit" not in d
+    assert "diagnostics: val reconstruction " in out and "test reconstruction" not in out
+    assert r["protocol"]["seconds"] == 100.0
+    assert "eval: diagnostics (reconstructing 64 val images, encoding 1,436 train images for the latent " \
+           "spectrum) ..." in err.splitlines(), err
+    notes = [ln for ln in err.splitlines() if "smoke check" in ln]
+    assert len(notes) == 1 and "FID from 40 images (fewer than the 128 feature dimensions" in notes[0], err
+
+    code, out, err = _cli(["eval", str(run), "--split", "val", "--features", "standin", "--fid-samples", "40",
+                           "--diagnostics-limit", "16", "--quiet"], capsys)
+    assert code == 0 and "eval: diagnostics" not in err and "smoke check" not in err, err
+    d = load_results(run)["diagnostics"]
+    assert (d["limit"], d["rec_n"], d["spectrum_n"]) == (16, 16, 16), d
+    assert json.loads((run / "latent_spectrum.json").read_text())["n"] == 16
+    assert "16 reconstructed, 16 encoded (--diagnostics-limit 16)" in out
+    # enough images on both sides: no note; the test split's diagnostics say test
+    code, out, err = _cli(["eval", str(run), "--features", "standin", "--fid-samples", "200"], capsys)
+    assert code == 0 and "smoke check" not in err and "diagnostics: test reconstruction " in out, err
+    assert decoded[-2:] == ["train", "test"] and load_results(run)["diagnostics"]["rec_split"] == "test"
+    code, _, err = _cli(["eval", str(run), "--features", "standin", "--diagnostics-limit", "0"], capsys)
+    assert code == 2 and "--diagnostics-limit must be >= 1" in err and err.count("\n") == 1, err

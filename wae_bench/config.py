@@ -419,6 +419,10 @@ class EvalSettings:
     kid_subsets: int = option(100, "KID subsets.", flag=True)
     interp_alphas: list[float] = option(help="α of the Interp column: 0.5 (RAE's midpoints) or a grid, "
                                              "e.g. 0.1,0.2,...", factory=lambda: [0.5], flag=True)
+    diagnostics_limit: int | None = option(
+        None, "At most this many images for the diagnostics: reference images reconstructed, training images "
+              "encoded for the latent spectrum (seeded random subsets; recorded as diagnostics.limit).",
+        flag=True, default_text="none: the whole reference split and 10,000 training images")
 
     def __post_init__(self):
         self.metrics = _names(self.metrics, METRICS, "--metrics")
@@ -428,5 +432,7 @@ class EvalSettings:
         check(self.kid_subsets >= 1, f"--kid-subsets must be >= 1, got {self.kid_subsets}; KID is the mean over "
                                      f"that many random subsets (default 100)")
         check(0 <= self.seed <= MAX_SEED, f"--seed must be in [0, {MAX_SEED}], got {self.seed}")
+        check(self.diagnostics_limit is None or self.diagnostics_limit >= 1,
+              f"--diagnostics-limit must be >= 1 image (leave it out for all), got {self.diagnostics_limit}")
         check(bool(self.interp_alphas) and all(0.0 <= a <= 1.0 for a in self.interp_alphas),
               f"bad --interp-alphas {self.interp_alphas}: write numbers in [0, 1], e.g. 0.5 or 0.25,0.5,0.75")

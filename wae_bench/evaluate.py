@@ -35,8 +35,8 @@ from wae_bench.metrics.features import Extractor, extract, make_extractor
 from wae_bench.metrics.reference import cache_file, make_key, reference
 from wae_bench.metrics.terminal import EvalProgress, print_table
 from wae_bench.metrics.weights import FidWeights, resolve as resolve_weights
-from wae_bench.progress import console, notice
-from wae_bench.run.build import load_data, load_val
+from wae_bench.progress import console, notice, phase
+from wae_bench.run.build import load_test, load_train
 from wae_bench.run.directory import versions
 from wae_bench.run.reload import Loaded, load_model
 from wae_bench.step.distributed import Dist
@@ -92,8 +92,8 @@ def _evaluate(run_dir: Path, ev: EvalSettings, device, quiet: bool, data_root: s
     plan = m.plan
     if data_root is not None:
         plan = dataclasses.replace(plan, cfg=dataclasses.replace(plan.cfg, data_root=data_root))
-    train, test = load_data(plan)
-    ref = test if split == "test" else train if split == "train" else load_val(plan)
+    train, val = load_train(plan, val=split == "val")
+    ref = val if split == "val" else train if split == "train" else load_test(plan)   # (no split decoded unused)
     variant = m.run_info.get("data_variant") or plan.cfg.data_variant or ref.variant
     need_feats = bool({"kid", "pr"} & set(metrics))
     if "kid" in metrics:   # both sizes known, before any slow work
@@ -125,11 +125,14 @@ def _evaluate(run_dir: Path, ev: EvalSettings, device, quiet: bool, data_root: s
                                           kid_subset_size, seed)
             fit = m.run_info.get("expost_fit") if col.name in ("n", "gmm") else None
             counts[col.name] = {"n": col.n, **col.info, **({"fitted_on": fit} if fit else {})}
-    elapsed = time.time() - t0
     if not dist.is_main:
         return {}
-    diagnostics = _diagnostics(m, train.images, ref.images, run_dir, batch_size, seed, dev)
+    if not quiet:
+        _few_samples_note(counts, len(ref.images), len(ref_stats["mu"]), metrics)
+    diagnostics = _diagnostics(m, train.images, ref.images, split, run_dir, batch_size, seed, dev,
+                               ev.diagnostics_limit, quiet)
     _pictures(m, ref.images, run_dir, seed)
+    elapsed = time.time() - t0          # (the diagnostics and pictures included)
     result = {"scores": scores,
               "protocol": _protocol(ext, weights, features, fid_samples, counts, split, ref.images, variant, key,
                                     cached, seed, dev, metrics, ev.kid_subsets, kid_subset_size, m, elapsed),
@@ -209,19 +212,37 @@ def _score(feats: dict, ext: Extractor, ref_stats, ref_feats, metrics, kid_subse
     return out
 
 
-def _diagnostics(m: Loaded, train_x: torch.Tensor, ref_x: torch.Tensor, run_dir: Path, batch_size: int,
-                 seed: int, dev: torch.device) -> dict:
-    out = diag.reconstruction_error(m.ae, m.reg, ref_x, batch_size, dev)
-    idx = random_subset(len(train_x), SPECTRUM_N, f"spectrum/{seed}")
+def _diagnostics(m: Loaded, train_x: torch.Tensor, ref_x: torch.Tensor, split: str, run_dir: Path,
+                 batch_size: int, seed: int, dev: torch.device, limit: int | None, quiet: bool) -> dict:
+    """Reconstruction error of the reference images and the latent spectrum
+    of (up to) :data:`SPECTRUM_N` training images; ``limit``: at most that
+    many of each, seeded random subsets (recorded as ``limit``)."""
+    rec_x = ref_x if limit is None else ref_x[random_subset(len(ref_x), limit, f"diagnostics-rec/{seed}")]
+    idx = random_subset(len(train_x), min(SPECTRUM_N, limit or SPECTRUM_N), f"spectrum/{seed}")
+    phase(f"eval: diagnostics (reconstructing {len(rec_x):,} {split} images, encoding {len(idx):,} train images "
+          f"for the latent spectrum)", quiet)
+    out = diag.reconstruction_error(m.ae, m.reg, rec_x, batch_size, dev)
+    out["rec_split"] = split     # (whose images rec_mse_test averages over; the key keeps its name for its readers)
     z = encode_all(m.ae, m.reg, train_x[idx], limit=len(idx))
     spec = diag.spectrum(z)
     cfg = m.plan.cfg
     diag.write_spectrum(spec, run_dir, f"{cfg.regularizer} {cfg.arch} {cfg.dataset}: latents of {len(z)} train images")
-    out.update(spectrum="latent_spectrum.json", spectrum_plot="latent_spectrum.png",
+    out.update(spectrum="latent_spectrum.json", spectrum_plot="latent_spectrum.png", spectrum_n=len(z),
                spectrum_effective_rank=spec["effective_rank"], spectrum_min_over_max=spec["min_over_max"])
     if m.reg.prior == "sphere":
         out.update(diag.mean_resultant_length(z))
+    if limit is not None:
+        out["limit"] = limit
     return out
+
+
+def _few_samples_note(counts: dict, n_ref: int, dim: int, metrics: list[str]) -> None:
+    """One line when an FID's covariance comes from fewer images than the
+    feature dimension (singular: the number only shows that the pipeline runs)."""
+    n = min([n_ref, *(c["n"] for c in counts.values())])
+    if "fid" in metrics and n < dim:
+        notice(f"[yellow]note:[/] FID from {n} images (fewer than the {dim} feature dimensions: a singular "
+               f"covariance); the number is only a smoke check, not comparable to any paper")
 
 
 def _pictures(m: Loaded, ref_x: torch.Tensor, run_dir: Path, seed: int) -> None:

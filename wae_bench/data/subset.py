@@ -7,7 +7,8 @@ that keys the seed); the validation hold-out (:mod:`wae_bench.data.holdout`),
 the images an ex-post density is fitted on (:func:`wae_bench.expost.fit_indices`),
 the REC column's reference images and the Interp column's pairs
 (:mod:`wae_bench.metrics.generate`), the latents of the spectrum
-diagnostic (:mod:`wae_bench.evaluate`) and ``benchmarks/fid_reference.py
+diagnostic and the images reconstructed under ``--diagnostics-limit``
+(:mod:`wae_bench.evaluate`) and ``benchmarks/fid_reference.py
 --limit`` are drawn by it (or by :func:`name_seed`), each under its own name.
 Picture grids take images evenly spaced through the set
 (:func:`wae_bench.pictures.spread`).

@@ -49,11 +49,13 @@ def print_table(result: dict) -> None:
                  + f"; seed {p['seed']}; TF32 matmul {p['tf32']['cuda_matmul']} / cuDNN {p['tf32']['cudnn_conv']}"
                  + f" on {p['device']}", soft_wrap=True)
     d = result["diagnostics"]
-    line = f"diagnostics: test reconstruction {d['rec_mse_test']:.4g} (sum over pixels) · spectrum effective " \
-           f"rank {d['spectrum_effective_rank']:.1f}"
+    line = f"diagnostics: {d.get('rec_split', 'test')} reconstruction {d['rec_mse_test']:.4g} (sum over pixels) · " \
+           f"spectrum effective rank {d['spectrum_effective_rank']:.1f}"
     if "mean_resultant_length" in d:
         line += f" · mean resultant length {d['mean_resultant_length']:.4f} " \
                 f"(uniform ≈ {d['mean_resultant_length_uniform']:.4f})"
+    if "limit" in d:
+        line += f" · {d['rec_n']} reconstructed, {d['spectrum_n']} encoded (--diagnostics-limit {d['limit']})"
     stdout.print(line, soft_wrap=True)
 
 

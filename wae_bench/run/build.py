@@ -124,22 +124,33 @@ def resolve(cfg: TrainConfig, world_size: int = 1, data: DatasetSpec | None = No
 def load_data(plan: Plan) -> tuple[ImageSet, ImageSet]:
     """The images trained on (the training split less the ``holdout``
     validation images, :mod:`wae_bench.data.holdout`) and the test split."""
+    return load_train(plan)[0], load_test(plan)
+
+
+def load_train(plan: Plan, *, val: bool = False) -> tuple[ImageSet, ImageSet | None]:
+    """The images trained on and, with ``val``, the validation split: the
+    ``holdout`` training images the run never trained on (else None); the
+    training split is decoded once for both."""
     c = plan.cfg
+    if val and not c.holdout:
+        raise WaeError("the run held out no validation images (holdout = 0); score the test split, or train "
+                       "with --set holdout=N to hold out N training images")
     train = load_split(plan.data, c.data_root, "train", c.image_size, c.download)
-    test = load_split(plan.data, c.data_root, "test", c.image_size, False)  # (a download fetched both splits)
-    if c.holdout:
-        train = holdout.split(train, c.holdout, plan.data.name)[0]
-    return train, test
+    if not c.holdout:
+        return train, None
+    kept, held_out = holdout.split(train, c.holdout, plan.data.name)
+    return kept, held_out if val else None
+
+
+def load_test(plan: Plan) -> ImageSet:
+    """The test split (a download fetched it with the training split)."""
+    c = plan.cfg
+    return load_split(plan.data, c.data_root, "test", c.image_size, False)
 
 
 def load_val(plan: Plan) -> ImageSet:
     """The validation split: the ``holdout`` training images the run never trained on."""
-    c = plan.cfg
-    if not c.holdout:
-        raise WaeError("the run held out no validation images (holdout = 0); score the test split, or train "
-                       "with --set holdout=N to hold out N training images")
-    train = load_split(plan.data, c.data_root, "train", c.image_size, False)
-    return holdout.split(train, c.holdout, plan.data.name)[1]
+    return load_train(plan, val=True)[1]
 
 
 def pick_device(name: str, dist: Dist | None = None) -> torch.device:
