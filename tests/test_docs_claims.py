@@ -1,12 +1,14 @@
 """What the docs and generated texts claim, checked: the generated compare
 spec's description, Markdown tables, the README's measured first-run time,
 the commands the docs name, the close-key hint, weights named by hash, the
-CIFAR-10 JPEG recipe, and the plugin pyproject the docs show."""
+CIFAR-10 JPEG recipe, the plugin pyproject the docs show, and the checkpoint sizes."""
 from __future__ import annotations
 
 import re
 import tomllib
 from pathlib import Path
+
+import pytest
 
 from wae_bench.bench import compare
 from wae_bench.bench import spec as specs
@@ -139,3 +141,31 @@ def test_the_plugin_pyproject_in_the_docs_is_a_whole_one():
         data = tomllib.loads(block)
         assert data["build-system"]["build-backend"] and data["project"]["name"] and data["project"]["version"], doc
         assert data["project"]["entry-points"]["wae_bench.regularizers"] == {"pull": "my_pkg.pull:Pull"}, doc
+
+
+def test_the_checkpoint_sizes_in_the_docs_are_those_of_the_nets():
+    """docs/cli.md gives the measured size of a MoCA checkpoint on CIFAR-10
+    (A1 without, the tiny net with its ex-post N and GMM): the tensors of the
+    nets and plugin, Adam's two moments of every trained parameter, the
+    densities in float64; pickling adds a fraction of a percent."""
+    import torch
+
+    from wae_bench.config import TrainConfig, from_dict
+    from wae_bench.expost import COMPONENTS
+    from wae_bench.run.build import build_model, resolve
+
+    text = " ".join((ROOT / "docs" / "cli.md").read_text().split())
+    m = re.search(r"MoCA's on CIFAR-10 is ([\d,]+) bytes with A1 .*? and ([\d,]+) bytes with the tiny net", text)
+    assert m, "docs/cli.md: the checkpoint-size line is gone"
+
+    def nbytes(tensors):
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    for arch, documented, expost in (("a1", m[1], []), ("tiny", m[2], ["n", "gmm"])):
+        plan = resolve(from_dict(TrainConfig, {"dataset": "cifar10", "arch": arch, "expost": expost}))
+        ae, reg = build_model(plan, 3, 10, torch.device("cpu"))
+        trained = [p for p in (*ae.parameters(), *reg.parameters()) if p.requires_grad]
+        d = plan.cfg.latent_dim
+        size = (nbytes([*ae.state_dict().values(), *reg.state_dict().values()]) + 2 * nbytes(trained)
+                + sum(COMPONENTS[e] * (1 + d + d * d) * 8 for e in expost))
+        assert size == pytest.approx(int(documented.replace(",", "")), rel=0.005), arch
