@@ -376,19 +376,19 @@ def test_eval_on_val_decodes_no_test_split_and_names_the_split_it_reconstructed(
     assert r["protocol"]["seconds"] == 100.0
     assert "eval: diagnostics (reconstructing 64 val images, encoding 1,436 train images for the latent " \
            "spectrum) ..." in err.splitlines(), err
-    notes = [ln for ln in err.splitlines() if "smoke check" in ln]
+    notes = [ln for ln in err.splitlines() if "scored alike" in ln]
     assert len(notes) == 1 and "FID from 40 images (fewer than the 128 feature dimensions" in notes[0], err
 
     code, out, err = _cli(["eval", str(run), "--split", "val", "--features", "standin", "--fid-samples", "40",
                            "--diagnostics-limit", "16", "--quiet"], capsys)
-    assert code == 0 and "eval: diagnostics" not in err and "smoke check" not in err, err
+    assert code == 0 and "eval: diagnostics" not in err and "scored alike" not in err, err
     d = load_results(run)["diagnostics"]
     assert (d["limit"], d["rec_n"], d["spectrum_n"]) == (16, 16, 16), d
     assert json.loads((run / "latent_spectrum.json").read_text())["n"] == 16
     assert "16 reconstructed, 16 encoded (--diagnostics-limit 16)" in out
     # enough images on both sides: no note; the test split's diagnostics say test
     code, out, err = _cli(["eval", str(run), "--features", "standin", "--fid-samples", "200"], capsys)
-    assert code == 0 and "smoke check" not in err and "diagnostics: test reconstruction " in out, err
+    assert code == 0 and "scored alike" not in err and "diagnostics: test reconstruction " in out, err
     assert decoded[-2:] == ["train", "test"] and load_results(run)["diagnostics"]["rec_split"] == "test"
     code, _, err = _cli(["eval", str(run), "--features", "standin", "--diagnostics-limit", "0"], capsys)
     assert code == 2 and "--diagnostics-limit must be >= 1" in err and err.count("\n") == 1, err
