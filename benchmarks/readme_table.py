@@ -11,7 +11,7 @@ that is not in a committed file.  Seeds of one setting are aggregated like the
 bench table (:class:`wae_bench.bench.aggregate.Entry`: mean ± std, then
 seeds scored / seeds committed), scores are read with
 :func:`wae_bench.bench.folder.score` and the protocols are summarised with
-:func:`wae_bench.bench.table.protocol_summary`.
+:func:`wae_bench.bench.table_notes.protocol_summary`.
 
 A cell folder is any folder holding ``results.json`` and ``config.json``
 directly under a source (a bench's ``cells/`` included); a folder without
@@ -35,7 +35,7 @@ from wae_bench.atomic import write_text
 from wae_bench.bench.folder import cell_folders, score
 from wae_bench.bench.grid import TUNE_PREFIX, format_value
 from wae_bench.bench.spec import WHAT_LABELS
-from wae_bench.bench.table import protocol_summary
+from wae_bench.bench.table_notes import protocol_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from wae_bench.bench import grid, plots, table
+from wae_bench.bench import grid, plots, table, table_render
 from wae_bench.bench import spec as specs
 from wae_bench.bench.aggregate import MISSING, Entry, mean_std
 from wae_bench.bench.folder import ResultsDir
@@ -105,7 +105,7 @@ def fill(tmp_path: Path):
 def test_table_aggregates_over_seeds_and_marks_missing_and_failed(tmp_path):
     folder, s, truth = fill(tmp_path)
     rep = table.collect(folder)
-    md = table.markdown(rep)
+    md = table_render.markdown(rep)
     rows = {tuple(r.split(" | ")[:3]): r for r in md.splitlines() if r.startswith("| moca") or r.startswith("| ae")
             or r.startswith("| vae")}
     # moca λ=10: three seeds, all scored
@@ -133,7 +133,7 @@ def test_missing_before_anything_ran_is_a_dash(tmp_path):
     p.write_text(SPEC)
     folder = ResultsDir(tmp_path / "results")
     folder.claim(specs.load(p))
-    md = table.markdown(table.collect(folder))
+    md = table_render.markdown(table.collect(folder))
     row = next(r for r in md.splitlines() if r.startswith("| ae"))
     assert row == f"| ae | tiny |  | {MISSING} |  | {MISSING} |"       # samples, (cited: none), GMM
 
@@ -141,7 +141,7 @@ def test_missing_before_anything_ran_is_a_dash(tmp_path):
 def test_csv_holds_the_same_numbers(tmp_path):
     folder, s, truth = fill(tmp_path)
     rep = table.collect(folder, ["samples"])
-    paths = table.write(folder, rep)
+    paths = table_render.write(folder, rep)
     rows = list(csv.DictReader(io.StringIO(paths[1].read_text())))
     by = {(r["regularizer"], r["reg.lambda"]): r for r in rows}
     r = by[("moca", "100")]

@@ -83,7 +83,7 @@ def test_a_misspelt_setting_is_answered_with_the_close_key():
 
 
 def test_a_protocol_names_its_weights_by_hash_not_by_a_local_path():
-    from wae_bench.bench.table import protocol_summary
+    from wae_bench.bench.table_notes import protocol_summary
 
     p = protocol_summary({"weights": {"source": "file /tmp/wae-inception.pth", "sha256": "c11de22c76e3" + "0" * 52}})
     assert "/tmp" not in p and "weights a --fid-weights file sha256 c11de22c76e3" in p

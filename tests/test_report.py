@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from tests.bench_helpers import run_cli
-from wae_bench.bench import grid, report, table
+from wae_bench.bench import grid, report, table, table_render
 from wae_bench.bench import spec as specs
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.atomic import write_json
@@ -123,12 +123,12 @@ def test_the_table_is_table_collects_cell_by_cell(tmp_path):
     rep = table.collect(folder)
     page = report.page(folder, rep)
     results = Parsed(page).tables[0]
-    want = [table.headers(rep)] + [rep.row_cells(r) + [rep.value(r, col, cited) for col, cited in rep.layout()]
+    want = [table_render.headers(rep)] + [rep.row_cells(r) + [rep.value(r, col, cited) for col, cited in rep.layout()]
                                    for r in rep.rows]
     assert results == want
     flat = [v for row in results for v in row]
     assert "54.36 [1]" in flat and "42.00 (1/2, 1 failed)" in flat and "44.00 (1/2)" in flat
-    for line in [table.legend(rep), *rep.budget, *rep.protocol, "A cited paper, Table 1", folder.spec().hash()]:
+    for line in [table_render.legend(rep), *rep.budget, *rep.protocol, "A cited paper, Table 1", folder.spec().hash()]:
         assert line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in page.replace("&#x27;", "'")
     assert "A results folder written by hand &lt;for the report&gt;." in page      # escaped, not markup
 

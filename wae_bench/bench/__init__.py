@@ -13,7 +13,10 @@ al. 2021, Table 1; ablations after its Tables 3-4 and Figs. 3-5).
 - :mod:`~wae_bench.bench.output`    what bench prints: a line a finished cell, each cell's full
   output in its log (``--verbose``: on the console too)
 - :mod:`~wae_bench.bench.aggregate` mean ± std over seeds (pure math)
-- :mod:`~wae_bench.bench.table`     the Table-1-style table (Markdown, CSV, rich)
+- :mod:`~wae_bench.bench.table`     the Table-1-style table's entries: scores per row and column, cited values
+- :mod:`~wae_bench.bench.table_notes` the budget and evaluation-protocol notes stated above the table
+- :mod:`~wae_bench.bench.tuning_summary` with ``[tune]``: each row's tuned value, the tuning section, ``tuning.csv``
+- :mod:`~wae_bench.bench.table_render` the table written and printed (Markdown, CSV, rich)
 - :mod:`~wae_bench.bench.plots`     FID vs λ / K, validation FID vs each tuned axis, spectra
 - :mod:`~wae_bench.bench.report`    the results folder as one self-contained HTML page
 - :mod:`~wae_bench.bench.estimate`  how long a grid will take, from committed measured rates (``--dry-run``)

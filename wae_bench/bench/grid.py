@@ -76,6 +76,11 @@ def format_value(v: Any) -> str:
     return str(v) if isinstance(v, (int, float, str)) else json.dumps(v, sort_keys=True)
 
 
+def axis_label(key: str) -> str:
+    """``reg.lambda`` -> ``λ``: an axis's name in table headers, tuning notes and plots."""
+    return AXIS_SYMBOLS.get(key, key.split(".")[-1])
+
+
 def _id_part(key: str, value: Any) -> str:
     name = AXIS_NAMES.get(key, key.split(".")[-1])
     text = format_value(value)

@@ -18,9 +18,9 @@ from typing import Any
 from wae_bench.bench import grid, tune
 from wae_bench.bench.aggregate import Entry
 from wae_bench.bench.folder import ResultsDir
-from wae_bench.bench.grid import Cell, format_value, is_number
+from wae_bench.bench.grid import Cell, axis_label, format_value, is_number
 from wae_bench.bench.spec import WHAT_LABELS, Spec, flat_keys
-from wae_bench.bench.table import axis_label, metric_label, points
+from wae_bench.bench.table import metric_label, points
 from wae_bench.atomic import atomic_write
 
 LOG_AXES = {"reg.lambda", "reg.K"}

@@ -31,7 +31,8 @@ from wae_bench.bench.aggregate import MISSING
 from wae_bench.bench.folder import ResultsDir, score
 from wae_bench.bench.grid import Cell
 from wae_bench.bench.spec import WHAT_LABELS
-from wae_bench.bench.table import Report, headers, legend, metric_label
+from wae_bench.bench.table import Report, metric_label
+from wae_bench.bench.table_render import headers, legend
 from wae_bench.errors import WaeError
 
 TITLE_MARK = ": wae-bench report</title>"   # (how a file is known to be a report)

@@ -24,13 +24,13 @@ def _load(spec_path: str, sets: tuple[str, ...], data_root: str | None, fid_weig
 def _tuned(folder, spec, cell, everything) -> tuple[dict | None, str]:
     """A final cell's tuned values (recorded, or choosable now; None while
     pending) and a note saying which."""
-    from wae_bench.bench import grid, table, tune
+    from wae_bench.bench import grid, tune
 
     values = tune.chosen(folder, spec, cell, everything)
     if values is None:
         failed = not tune.choose(folder, spec, cell, everything).pending
-        return None, f"tuned {', '.join(map(table.axis_label, cell.tuned))} {'failed' if failed else 'pending'}"
-    return values, "tuned " + ", ".join(f"{table.axis_label(k)} = {grid.format_value(v)}" for k, v in values.items())
+        return None, f"tuned {', '.join(map(grid.axis_label, cell.tuned))} {'failed' if failed else 'pending'}"
+    return values, "tuned " + ", ".join(f"{grid.axis_label(k)} = {grid.format_value(v)}" for k, v in values.items())
 
 
 def _estimate(folder, spec, cells, everything, configs, states, device: str | None, estimate_on: str | None,
@@ -226,12 +226,12 @@ def write_table(folder):
     """The table and plots of ``folder``, written and printed; returns the
     :class:`~wae_bench.bench.table.Report`."""
     # (import torch and matplotlib, ~3 s: `wae-bench --help` must not)
-    from wae_bench.bench import grid, plots, table
+    from wae_bench.bench import grid, plots, table, table_render
 
     rep = table.collect(folder)
-    paths = table.write(folder, rep)
+    paths = table_render.write(folder, rep)
     paths += plots.write_all(folder, rep.spec, grid.expand(rep.spec), rep.metric)
-    table.print_rich(rep, stdout)
+    table_render.print_rich(rep, stdout)
     console.print("wrote " + ", ".join(str(p) for p in paths))
     return rep
 

@@ -20,19 +20,19 @@ from wae_bench.progress import console, stdout
 def table_cmd(results_dir, columns, metric, no_plots, html_report):
     """Aggregate a results folder: mean ± std over seeds, missing cells marked."""
     # (import torch and matplotlib, ~3 s: `wae-bench --help` must not)
-    from wae_bench.bench import grid, plots, report, table
+    from wae_bench.bench import grid, plots, report, table, table_render
     from wae_bench.bench.folder import ResultsDir
 
     folder = ResultsDir(results_dir)
     cols = split_list(columns) if columns else None
     rep = table.collect(folder, cols, metric)
-    paths = table.write(folder, rep)
+    paths = table_render.write(folder, rep)
     if not no_plots:
         paths += plots.write_all(folder, rep.spec, grid.expand(rep.spec), rep.metric,
                                  (cols or rep.spec.eval.what)[0])
     if html_report:
         paths.append(report.write(folder, rep))
-    table.print_rich(rep, stdout)
+    table_render.print_rich(rep, stdout)
     console.print("wrote " + ", ".join(str(p) for p in paths))
 
 

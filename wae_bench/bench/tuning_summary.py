@@ -1,0 +1,146 @@
+"""The tuning summary of a results table with a ``[tune]`` table
+(:mod:`wae_bench.bench.tune`): each row's "tuned" text (the value it used and
+that it was tuned), and a tuning section listing, per group, the grid, the
+budget and every value's validation score (``tuning.csv`` holds the same
+numbers)."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from wae_bench.bench import grid, tune
+from wae_bench.bench.folder import ResultsDir
+from wae_bench.bench.grid import Cell, axis_label, format_value
+from wae_bench.bench.spec import WHAT_LABELS, Spec
+from wae_bench.bench.table_notes import budget, protocol
+
+
+@dataclass
+class TuningSummary:
+    tuned: dict[tuple, str] = field(default_factory=dict)     # row (regularizer, arch, axes) -> the "tuned" column
+    lines: list[str] = field(default_factory=list)            # the tuning section
+    rows: list[dict[str, Any]] = field(default_factory=list)  # tuning.csv
+
+
+def _assign(values: dict[str, Any]) -> str:
+    return ", ".join(f"{axis_label(k)} = {format_value(v)}" for k, v in values.items())
+
+
+def _used(rec: dict[str, Any]) -> str:
+    """``λ = 100, tuned over λ ∈ {10, 100} at 1 epoch capped at 6 steps``: a recorded choice."""
+    b = rec.get("budget", {})
+    grid_ = "; ".join(f"{axis_label(k)} ∈ {{{', '.join(map(format_value, vs))}}}" for k, vs in rec["grid"].items())
+    at = f"{b.get('epochs')} epoch{'s' if b.get('epochs') != 1 else ''}" + \
+        (f" capped at {b['max_steps']} steps" if b.get("max_steps") else "")
+    return f"{_assign(rec['values'])}, tuned over {grid_} at {at}"
+
+
+def tuning(spec: Spec, folder: ResultsDir, cells: list[Cell]) -> TuningSummary:
+    """The tuned column, the tuning section and the tuning.csv rows of the
+    table of ``spec``, from the tuning cells and the recorded choices."""
+    t = spec.tune
+    out = TuningSummary()
+    tcells = [c for c in cells if c.role == "tune"]
+    samplers = {c.regularizer: grid.sampler(c.regularizer) for c in tcells}
+    by_sampler = "; ".join(f"{WHAT_LABELS[w]}: {', '.join(r for r, s in samplers.items() if s == w)}"
+                           for w in dict.fromkeys(samplers.values()))
+    out.lines = [f"chosen by the {tune.RULE.format(metric=t.metric)}; scored by {t.metric} of {t.fid_samples} "
+                  f"images of each regularizer's sampler ({by_sampler or 'none'}) against the validation split: "
+                  f"{t.holdout} training images held out of every tuning run (a seeded random subset, the same "
+                  f"for every run of a dataset), never the test split; tuning seeds {spec.tune_seeds}"
+                  + ("; one tuning seed: spread unknown, so a choice by a small margin may be noise (give "
+                     "tune.seeds two or more seeds)" if len(spec.tune_seeds) == 1 else "")]
+    out.lines += [f"tuning budget: {line}" for line in budget(folder, spec, tcells)]
+    out.lines += [f"tuning evaluation {line}" for line in protocol(folder, spec, tcells, generated=False)
+                   if line.startswith("recorded")]
+    used: dict[tuple, dict[str, list[str]]] = {}   # row -> dataset -> the values its final cells used
+    for c in cells:
+        row = (c.regularizer, c.arch, c.axes)
+        if c.role == "plain":
+            out.tuned[row] = "nothing to tune"
+        elif c.role == "final":
+            rec = tune.recorded(folder, c)
+            per = used.setdefault(row, {}).setdefault(c.dataset, [])
+            text = _used(rec) if rec else f"tuned {', '.join(map(axis_label, c.tuned))} pending"
+            if text not in per:
+                per.append(text)
+    many = len(spec.bench.datasets) > 1
+    for row, per in used.items():
+        out.tuned[row] = "; ".join(f"{ds}: " * many + " / ".join(texts) for ds, texts in per.items())
+    groups: dict[Any, list[Cell]] = {}
+    for c in cells:
+        if c.role == "final":
+            groups.setdefault(c.group, []).append(c)
+    for finals in groups.values():   # (the group's choice is shared: any of its final cells that recorded it)
+        final = next((c for c in finals if tune.recorded(folder, c) is not None), finals[0])
+        out.lines.append(_tuning_line(spec, out.rows, folder, final, cells))
+    return out
+
+
+def _tuning_line(spec: Spec, rows: list[dict[str, Any]], folder: ResultsDir, final: Cell, cells: list[Cell]) -> str:
+    """One group's grid with every value's validation score, the chosen one
+    marked (and its tuning.csv rows, appended to ``rows``)."""
+    metric = spec.tune.metric
+    rec = tune.recorded(folder, final)
+    ch = tune.choose(folder, spec, final, cells)
+    pick = tune.chosen(folder, spec, final, cells)
+    parts = []
+    for p in ch.points:
+        chosen = p.values == pick
+        value = (f"{p.mean:.2f}" if p.mean is not None else "pending" if p.pending
+                 else f"{p.state} ({p.errors[0].split(': ', 1)[-1].split(';')[0][:100]})")
+        parts.append(f"{_assign(p.values)}: {value}" + (" (chosen)" if chosen else ""))
+        rows.append({"regularizer": final.regularizer, "arch": final.arch, "dataset": final.dataset,
+                                **{k: format_value(v) for k, v in final.axes},
+                                **{f"tuned:{k}": format_value(v) for k, v in p.values.items()},
+                                "state": p.state, f"val:{metric}": "" if p.mean is None else repr(p.mean),
+                                "seeds": len(p.scores), "chosen": chosen, "error": p.errors[0] if p.errors else ""})
+    status = _within_spread(ch, pick) + _at_edge(ch, pick, final.regularizer) + (
+        "" if rec else " (best so far: its final cells have not run)" if pick
+        else " (waiting for its tuning cells)" if ch.pending else " (every value failed)")
+    where = " · ".join([final.regularizer, final.arch, final.dataset,
+                        *(f"{axis_label(k)} = {format_value(v)}" for k, v in final.axes)])
+    return f"{where}, validation {metric}: " + "; ".join(parts) + (f" —{status}" if status else "")
+
+
+def _at_edge(ch: tune.Choice, pick: dict[str, Any] | None, regularizer: str) -> str:
+    """A note where the chosen value is the lowest or highest of its axis
+    (:meth:`~wae_bench.bench.tune.Choice.edges`): the best may lie beyond the grid."""
+    edges = ch.edges(pick or {})
+    if not edges:
+        return ""
+    where = "; ".join(f"{axis_label(k)} = {format_value(pick[k])}, its {side} value" for k, side in edges.items())
+    return f" (at the edge of the grid: {where}; widen [reg.{regularizer}.tune])"
+
+
+def _within_spread(ch: tune.Choice, pick: dict[str, Any] | None) -> str:
+    """A note where the chosen value beats the next best by less than the
+    seed spread (the pooled sample std of the two points' scores); nothing
+    with one seed (the header says the spread is unknown there)."""
+    ok = [p for p in ch.points if p.mean is not None]
+    best = next((p for p in ok if p.values == pick), None)
+    rest = sorted((p for p in ok if p is not best), key=lambda p: p.mean)
+    if best is None or not rest or min(len(best.scores), len(rest[0].scores)) < 2:
+        return ""
+    spread = math.sqrt((statistics.variance(best.scores) + statistics.variance(rest[0].scores)) / 2)
+    margin = rest[0].mean - best.mean
+    if margin >= spread:
+        return ""
+    return (f" (margin {margin:.2f} to {_assign(rest[0].values)} is below the seed spread, std {spread:.2f}: "
+            f"the choice may be noise)")
+
+
+def tuning_csv(metric: str, rows: list[dict[str, Any]]) -> str:
+    """``tuning.csv``: the :attr:`TuningSummary.rows`, ``metric`` the tuning metric."""
+    buf = io.StringIO()
+    tail = ["state", f"val:{metric}", "seeds", "chosen", "error"]
+    head = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in tail] + tail
+    w = csv.DictWriter(buf, head, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
