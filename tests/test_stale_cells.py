@@ -142,3 +142,35 @@ def test_the_provider_of_a_regularizer_is_its_distribution_or_module(tmp_path, m
     from wae_bench.run.directory import versions
     assert versions("moca")["regularizer"] == f"moca: wae-bench {__version__}"
     assert "regularizer" not in versions()
+
+
+def test_a_per_device_default_matches_the_choice_a_cell_recorded_but_a_real_change_does_not():
+    """step_mode "auto" and an unset channels_last are chosen per device when a
+    run builds: a cell that recorded "eager"/false (the defaults before auto)
+    or "graph"/true is the same setting, not stale; eager against graph, or
+    any other setting, still is (wae_bench.run.directory.changes)."""
+    from wae_bench.run.directory import changes
+
+    base = {"epochs": 30, "reg": {"lambda": 30.0}}
+    old = {**base, "step_mode": "eager", "channels_last": False}
+    assert changes(old, {**base, "step_mode": "auto", "channels_last": None}) == []
+    assert changes({**base, "step_mode": "graph", "channels_last": True}, {**base, "step_mode": "auto"}) == []
+    assert changes(old, {**base, "step_mode": "graph", "channels_last": True}) == [
+        ("step_mode", "eager", "graph"), ("channels_last", False, True)]
+    assert changes(old, {**old, "epochs": 100}) == [("epochs", 30, 100)]
+
+
+def test_the_committed_digits_cells_are_not_stale_under_todays_defaults():
+    """The digits testbed's cells trained before step_mode auto was the
+    default (their config.json records "eager"): none is stale now, so
+    re-tabling the committed folder keeps its numbers."""
+    from wae_bench.bench import spec as spec_mod
+    from wae_bench.bench.folder import ResultsDir
+    from wae_bench.bench.grid import expand
+    from wae_bench.bench.tune import changes
+
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    folder = ResultsDir(root / "results" / "digits-d-lambda")
+    cells = [c for c in expand(spec_mod.load(root / "digits-d-lambda.toml")) if folder.cell_dir(c.id).is_dir()]
+    assert len(cells) >= 10
+    assert {c.id: changes(folder, c) for c in cells if changes(folder, c)} == {}

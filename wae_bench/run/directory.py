@@ -218,15 +218,26 @@ def saved_resolved(run: RunDir, world_size: int = 1) -> dict:
     return to_dict(saved_plan(run.saved_config(), run.config_path, run.written_by(), world_size).cfg)
 
 
+#: Settings whose default is chosen per device when a run builds (step_mode
+#: "auto": a CUDA graph on one CUDA device, eager elsewhere; channels_last
+#: unset: on with the graph).  Either choice is the same computation (other
+#: kernels, within float tolerance), so a run that recorded one is not
+#: changed by the default now, nor the default by a recorded choice.
+PER_DEVICE_DEFAULTS = {"step_mode": "auto", "channels_last": None}
+
+
 def changes(before: dict, after: dict) -> list[tuple[str, object, object]]:
     """``(key, before, after)`` for each setting that differs between two
     resolved configs (:func:`~wae_bench.config.to_dict`), location keys
-    aside; the regularizer's own settings as ``reg.KEY``."""
+    aside, and a :data:`PER_DEVICE_DEFAULTS` default against either of its
+    choices; the regularizer's own settings as ``reg.KEY``."""
     out = []
     for k in dict.fromkeys([*before, *after]):
         if k in LOCATION_KEYS:
             continue
         b, a = before.get(k), after.get(k)
+        if k in PER_DEVICE_DEFAULTS and PER_DEVICE_DEFAULTS[k] in (b, a):
+            continue
         if k == "reg" and isinstance(b, dict) and isinstance(a, dict):
             out += [(f"reg.{r}", b.get(r), a.get(r)) for r in dict.fromkeys([*b, *a]) if b.get(r) != a.get(r)]
         elif b != a:
