@@ -57,7 +57,10 @@ from wae_bench.registry import REGULARIZERS
 from wae_bench.regularizer import BrokenStep, Regularizer, check_declared, check_penalty
 from wae_bench.run import checkpoint
 from wae_bench.run.build import stand_in_batch as batch, stand_in_trainer as trainer
+from wae_bench.step.first_step import drawn_from, global_rng_states
 from wae_bench.step.trainer import Trainer
+
+CPU = torch.device("cpu")   # where the checks' tiny runs train
 
 
 class ContractBroken(WaeError):
@@ -246,16 +249,15 @@ def draws_only_from_run_generator(name: str, reg_cfg: dict | None = None,
     ``expect_draws`` True (False) the run's generator must (must not) have
     moved; None (a plugin that declares nothing): either."""
     tr = trainer(name, reg_cfg)
-    before = (torch.get_rng_state(), random.getstate(), np.random.get_state()[1].copy())
+    before = global_rng_states(CPU)
     g0 = tr.ctx.generator.get_state()
     for s in range(2):
         tr.step(batch(seed=s))
     fix = ("draw from the run's generator: torch.randn(..., generator=ctx.generator), "
            "self.sample_prior(n, z.device, ctx.generator)")
-    drew = [what for what, moved in (
-        ("torch's global generator", not torch.equal(torch.get_rng_state(), before[0])),
-        ("Python's random module", random.getstate() != before[1]),
-        ("NumPy's global generator", not np.array_equal(np.random.get_state()[1], before[2]))) if moved]
+    moved_global = drawn_from(before, CPU)
+    drew = [what for what in ("torch's global generator", "Python's random module", "NumPy's global generator")
+            if what in moved_global]
     if drew:
         raise _broken(name, f"a step drew from {_and(drew)}", fix)
     moved = not torch.equal(tr.ctx.generator.get_state(), g0)

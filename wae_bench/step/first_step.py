@@ -47,6 +47,11 @@ def global_rng_states(device: torch.device) -> dict[str, object]:
     return states
 
 
+def drawn_from(before: dict[str, object], device: torch.device) -> list[str]:
+    """The global generators whose state moved since ``before`` (:func:`global_rng_states`)."""
+    return [what for what, s in global_rng_states(device).items() if not _same(s, before[what])]
+
+
 def _same(a: object, b: object) -> bool:
     if isinstance(a, Tensor):
         return torch.equal(a, b)
@@ -80,7 +85,7 @@ class FirstStep:
 
     def done(self) -> None:
         """After the step: warn (once per plugin and process) if it drew from a global generator."""
-        drawn = [what for what, s in global_rng_states(self.device).items() if not _same(s, self.rng[what])]
+        drawn = drawn_from(self.rng, self.device)
         if drawn and self.rank == 0 and not _SILENT[0] and self.name not in _WARNED:
             _WARNED.add(self.name)
             notice(escape(f"warning: plugin {self.name!r} drew from {', '.join(drawn)} in a training step: its "
