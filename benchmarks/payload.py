@@ -64,6 +64,9 @@ def main(argv=None) -> int:
     total = tree + sum(carried.values())
     print(f"{total:>12,}  in all, of {LIMIT:,} ({(LIMIT - total) / 2**20:+.2f} MiB to spare)")
     if not carried:
+        measured = tree + sum(CARRIED.values())
+        print(f"{measured:>12,}  with the carried files as measured (CARRIED): "
+              f"{(LIMIT - measured) / 2**20:+.2f} MiB to spare")
         print("(no .whl or .device-data here: prepare them as benchmarks/GPU.md says, then run this again)")
     if total > LIMIT:
         print("over the device tool's limit: the call would not start; shrink what is committed "

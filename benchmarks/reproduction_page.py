@@ -14,7 +14,8 @@ committed cell's ``results.json`` (cells found as
 each tuned setting and how it was chosen (the results folder's
 ``tuning/<cell>.json`` when the tuning protocol chose it, else fixed by the
 spec or the plugin's default), the date of the score and the commit of the
-code (``config.json``'s ``source``).  A committed cell counts for a spec's
+code (``config.json``'s ``source``, else the results folder's
+``provenance.json``: :func:`provenance`).  A committed cell counts for a spec's
 row when its regularizer, architecture, dataset, budget (epochs,
 max_steps, batch size, latent dimension, image size) and model settings
 (decoder output, learning rate and its schedule, hold-out) are the row's.
@@ -167,8 +168,28 @@ def render(spec_paths: list[Path], cells: list) -> str:
 
 
 def _source(cell) -> str | None:
+    """The commit of a cell's code: its ``config.json``'s ``source``, else the
+    commit its results folder's ``provenance.json`` gives (:func:`provenance`)."""
     path = cell.path / "config.json"
-    return json.loads(path.read_text()).get("source") if path.is_file() else None
+    recorded = json.loads(path.read_text()).get("source") if path.is_file() else None
+    if recorded:
+        return recorded
+    found = provenance(cell.path)
+    return f"{found[1]['commit']} ({found[0].parent.name}/provenance.json)" if found and found[1].get("commit") else None
+
+
+def provenance(cell_dir: Path) -> tuple[Path, dict] | None:
+    """The nearest ``provenance.json`` above a committed cell (up to
+    ``benchmarks/results``) and its contents: what is known of the code of
+    cells that record no ``source`` (made before runs recorded it), with the
+    evidence for it."""
+    results = ROOT / "benchmarks" / "results"
+    for folder in Path(cell_dir).resolve().parents:
+        if (folder / "provenance.json").is_file():
+            return folder / "provenance.json", json.loads((folder / "provenance.json").read_text())
+        if folder == results:
+            return None
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

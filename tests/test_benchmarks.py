@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def load(name: str):
     spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod           # (dataclasses look their module up there)
     spec.loader.exec_module(mod)
     return mod
 
@@ -346,3 +347,30 @@ def test_benchmark_scripts_write_files_only_through_wae_bench_atomic():
     found = [f"{p.name}:{i}: {line.strip()}" for p in sorted((ROOT / "benchmarks").glob("*.py"))
              for i, line in enumerate(p.read_text().splitlines(), 1) if plain.search(line)]
     assert not found, f"write these through wae_bench.atomic (write_text / write_json / atomic_write): {found}"
+
+
+def test_every_committed_cell_records_the_code_it_ran_and_every_recorded_commit_is_in_the_history():
+    """A committed cell says which code made it: ``config.json``'s ``source``,
+    or (cells made before runs recorded it) its results folder's
+    ``provenance.json`` with a commit or the evidence why none is known; a
+    recorded commit is in this repository's history, or named unreachable
+    in ``provenance.json`` with the reason."""
+    page = load("reproduction_page")
+    cells = [p.parent for p in (ROOT / "benchmarks" / "results").rglob("config.json")]
+    assert len(cells) >= 40
+    in_history = None
+    if (ROOT / ".git").exists() and subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--is-shallow-repository"],
+                                                   capture_output=True, text=True).stdout.strip() == "false":
+        in_history = lambda c: subprocess.run(["git", "-C", str(ROOT), "merge-base", "--is-ancestor", c, "HEAD"],
+                                              capture_output=True).returncode == 0
+    for cell in cells:
+        source = json.loads((cell / "config.json").read_text()).get("source")
+        found = page.provenance(cell)
+        if not source:
+            assert found and (found[1].get("commit") or found[1].get("evidence")), \
+                f"{cell.relative_to(ROOT)} records no source and no provenance.json above it says which code made it"
+            continue
+        commit = source.removesuffix("-dirty")
+        if in_history and not in_history(commit):
+            assert found and commit in found[1].get("unreachable", {}), \
+                f"{cell.relative_to(ROOT)} records commit {commit}, which is not in the history (name it in provenance.json)"

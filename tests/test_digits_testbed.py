@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+import re
 import sys
 
 import pytest
@@ -127,3 +128,38 @@ def test_summary_script_has_help_and_one_line_errors(tmp_path, capsys):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "no spec.json" in r.stderr, r.stderr
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+def test_the_readmes_all_cells_table_is_what_its_command_prints():
+    """README.md's "All cells" table is ``digits_summary.py``'s output for the
+    folders its command names, in that order (pasted, so checked here)."""
+    readme = (RESULTS / "README.md").read_text()
+    command = re.search(r"python benchmarks/digits_summary\.py \$R (.*?)\n(?!\s)", readme, re.S).group(1)
+    order = ["."] + [w for part in command.replace("\\\n", " ").split()
+                     for w in _brace_expand(part.removeprefix("$R/"))]
+    assert sorted(order) == sorted(FOLDERS), "the README's digits_summary command does not name every folder"
+    text = load("digits_summary").main([str(RESULTS / w) for w in order])
+    assert text in readme, ("README.md's 'All cells' table is stale: paste the output of its "
+                            "`python benchmarks/digits_summary.py $R ...` command")
+
+
+def _brace_expand(word: str) -> list[str]:
+    """``a/{b,c}`` -> ``a/b``, ``a/c`` (the shell's brace expansion, one level)."""
+    m = re.fullmatch(r"(.*)\{(.*)\}(.*)", word)
+    return [m.group(1) + x + m.group(3) for x in m.group(2).split(",")] if m else [word]
+
+
+def test_the_readmes_matched_budget_table_is_what_its_commands_print():
+    """The matched-budget table (per-seed FIDs, means ± std, difference and
+    ratio of means) is what the ``$MEAN`` and ``$GAP`` commands beside it print."""
+    readme = (RESULTS / "README.md").read_text()
+    block = readme[readme.index("MEAN='"):]
+    block = block[:block.index("```")]
+    script = block.replace("python -c", f"{sys.executable} -c").replace("cd benchmarks/results/digits-d-lambda\n", "")
+    out = subprocess.run(["bash", "-c", script], cwd=RESULTS, capture_output=True, text=True, check=True).stdout
+    means = re.findall(r"^\w+ ([\d. /]+) mean ([\d.]+) ± ([\d.]+) over 3 seeds$", out, re.M)
+    gaps = re.findall(r"^difference of means ([\d.]+), ratio of means ([\d.]+)$", out, re.M)
+    assert len(means) == 6 and len(gaps) == 3, out
+    for epochs, (ae, moca, gap) in zip((30, 100, 300), zip(means[:3], means[3:], gaps)):
+        row = f"| {epochs} | {ae[0]}: {ae[1]} ± {ae[2]} | {moca[0]}: {moca[1]} ± {moca[2]} | {gap[0]} | {gap[1]} |"
+        assert row in readme, f"the README's matched-budget row for {epochs} epochs is not {row!r}"
