@@ -340,6 +340,63 @@ if not torch.cuda.is_available():
                     ("no CUDA GPU", "--device cpu")))
 
 
+# -- data layouts: CelebA's partition file, finding the splits, TOML spelling (helper `data`) --
+DATA = ["run", "--arch", "tiny", "--set", "image_size=16", "--no-eval"]
+
+
+def _celeba(w: World, partition: str) -> Path:
+    """CelebA's layout with 4 aligned-size images and ``partition`` as list_eval_partition.txt."""
+    root = w.tmp / "cel"
+    for i in range(4):
+        p = root / "celeba" / "img_align_celeba" / f"{i + 1:06d}.jpg"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (178, 218), (90, 60, 40)).save(p)
+    (root / "celeba" / "list_eval_partition.txt").write_text(partition)
+    return root
+
+
+def _zips(w: World, names: tuple[str, ...], folders: tuple[str, ...] = ()) -> Path:
+    """A data root holding a zip of images under each of ``names`` and image folders ``folders``."""
+    src = w.images("src")
+    root = w.tmp / "zips"
+    root.mkdir()
+    for name in names:
+        with zipfile.ZipFile(root / name, "w") as zf:
+            for f in sorted((src / "train").rglob("*.png")):
+                zf.write(f, str(f.relative_to(src / "train")))
+    for folder in folders:
+        shutil.copytree(src / "train", root / folder)
+    return root
+
+
+ROWS += [
+    Row("celeba-partition-bad-line", "`--dataset celeba`, a `list_eval_partition.txt` line with 3 fields",
+        lambda w: [*DATA, "--dataset", "celeba", "--data-root",
+                   _celeba(w, "image_id partition extra\n000001.jpg 0\n")],
+        ("list_eval_partition.txt' line 1 ('image_id partition extra')", "expected '<file> <0|1|2>'")),
+    Row("celeba-partition-empty-split", "`--dataset celeba`, a `list_eval_partition.txt` with no test (`2`) entries",
+        lambda w: [*DATA, "--dataset", "celeba", "--data-root",
+                   _celeba(w, "".join(f"{i:06d}.jpg {p}\n" for i, p in zip(range(1, 5), "0001")))],
+        ("list_eval_partition.txt' puts no image in the test split (2)", "move it aside")),
+    Row("two-train-zips", "`--data-root` holding `data-train.zip`, `data-train-old.zip`, `data-test.zip`",
+        lambda w: [*DATA, "--dataset", "folder", "--data-root",
+                   _zips(w, ("data-train.zip", "data-train-old.zip", "data-test.zip"))],
+        ("2 candidates for the train split", "(data-train-old.zip, data-train.zip)", "rename it train.zip")),
+    Row("train-folder-and-zip", "`--data-root` holding both `train/` and `train.zip`",
+        lambda w: [*DATA, "--dataset", "folder", "--data-root", _zips(w, ("train.zip",), ("train", "test"))],
+        ("both 'train/' and 'train.zip'", "move one of them aside")),
+    Row("split-folder-as-root", "`--data-root DIR/train` (the split folder, not the folder holding it)",
+        lambda w: [*DATA, "--dataset", "folder", "--data-root", w.images("mine") / "train"],
+        ("no folder train split in", "pass its parent")),
+    Row("train-only-folder", "`--data-root` holding `train/` only",
+        lambda w: [*DATA, "--dataset", "folder", "--data-root",
+                   shutil.rmtree(w.images("one") / "test") or w.tmp / "one"],
+        ("no folder test split in", "move some of the training images (e.g. 10%) into")),
+    Row("toml-bool-for-an-integer", "`epochs = true` in a `--config` TOML",
+        lambda w: [*RUN, "--config", w.file("b.toml", "epochs = true\n")], ("bad value true for epochs",)),
+]
+
+
 def _evil(w: World) -> Path:
     from tests.test_security import plant_evil_checkpoint
 

@@ -168,6 +168,115 @@ def test_celeba_folder_is_centre_cropped_to_64(tmp_path):
     assert tr.images.float().mean() > 190      # only the bright centre survived the crop
 
 
+def celeba_images(folder, n=10):
+    """``n`` aligned-CelebA-sized images ``000001.jpg``...; image i is uniformly 20 + 20·i."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(np.full((218, 178, 3), 20 + 20 * i, np.uint8)).save(folder / f"{i + 1:06d}.jpg")
+
+
+PARTITION = [0, 0, 0, 0, 0, 1, 2, 2, 0, 2]   # of images 1..10: train 1-5 and 9, test 7, 8 and 10
+
+
+def which(images):
+    """The indices (0-based) of the ``celeba_images`` in a loaded split, by brightness."""
+    return [round((float(v) - 20) / 20) for v in images.float().mean(dim=(1, 2, 3))]
+
+
+def partition_text(sep=" ", header="", newline="\n"):
+    return header + "".join(f"{i + 1:06d}.jpg{sep}{p}{newline}" for i, p in enumerate(PARTITION))
+
+
+def test_celeba_split_follows_the_partition_file_in_each_layout(tmp_path):
+    """torchvision's layout (CRLF too), its zip, Kaggle's nested folder with a
+    .csv and header, a zip passed itself: the split the file says, labelled
+    celeba-140crop; no file: the file-order split, labelled as such."""
+    def check(root, variant="celeba-140crop", train=(0, 1, 2, 3, 4, 8), test=(6, 7, 9)):
+        tr, te = (load_split(CELEBA, str(root), s, 16) for s in ("train", "test"))
+        assert (tr.variant, te.variant) == (variant, variant)
+        assert which(tr.images) == list(train) and which(te.images) == list(test)
+
+    tv = tmp_path / "tv"
+    celeba_images(tv / "celeba" / "img_align_celeba")
+    (tv / "celeba" / "list_eval_partition.txt").write_bytes(partition_text(newline="\r\n").encode())
+    check(tv)
+    kaggle = tmp_path / "kaggle"
+    celeba_images(kaggle / "img_align_celeba" / "img_align_celeba")
+    (kaggle / "list_eval_partition.csv").write_text(partition_text(",", "image_id,partition\n"))
+    check(kaggle)
+    zipped = tmp_path / "zipped" / "celeba"
+    celeba_images(tmp_path / "imgs")
+    zipped.mkdir(parents=True)
+    with zipfile.ZipFile(zipped / "img_align_celeba.zip", "w") as zf:
+        for f in sorted((tmp_path / "imgs").iterdir()):
+            zf.write(f, f"img_align_celeba/{f.name}")
+    (zipped / "list_eval_partition.txt").write_text(partition_text())
+    check(zipped.parent)
+    check(zipped / "img_align_celeba.zip")                     # the zip itself: the file beside it still counts
+    (zipped / "list_eval_partition.txt").unlink()
+    check(zipped.parent, "celeba-140crop-fileorder", train=range(8), test=[9])
+
+
+@pytest.mark.parametrize("text, needles", [
+    ("image_id partition extra\n" + partition_text(), ("line 1 ('image_id partition extra')", "'<file> <0|1|2>'")),
+    (partition_text() + "000011.jpg 3\n", ("line 11 ('000011.jpg 3')",)),
+    (partition_text().replace(" 2", " 1"), ("puts no image in the test split (2): no line gives 2;",)),
+    ("".join(f"{i:06d}.png 2\n" for i in range(1, 4)),
+     ("puts no image in the test split (2): its 3 lines that give 2 name none of the 10 images in",)),
+])
+def test_a_bad_partition_file_is_one_line_naming_the_file(tmp_path, text, needles):
+    celeba_images(tmp_path / "img_align_celeba")
+    (tmp_path / "list_eval_partition.txt").write_text(text)
+    with pytest.raises(WaeError) as e:
+        load_split(CELEBA, str(tmp_path), "test", 16)
+    msg = str(e.value)
+    assert "list_eval_partition.txt" in msg and "\n" not in msg
+    assert all(n in msg for n in needles), msg
+
+
+def test_celeba_without_images_says_where_they_are_looked_for(tmp_path):
+    (tmp_path / "celeba").mkdir()
+    with pytest.raises(WaeError, match="no CelebA images in .*img_align_celeba/ or img_align_celeba.zip"):
+        load_split(CELEBA, str(tmp_path), "train", 16)
+
+
+def test_split_discovery_refuses_ambiguity_and_hints_the_fix(tmp_path):
+    from wae_bench.data.builtin import FOLDER
+
+    def error(root, split="train"):
+        with pytest.raises(WaeError) as e:
+            load_split(FOLDER, str(root), split, 8)
+        assert "\n" not in str(e.value)
+        return str(e.value)
+
+    write_pngs(tmp_path / "imgs")
+    packed = tmp_path / "imgs.zip"
+    with zipfile.ZipFile(packed, "w") as zf:
+        for f in sorted((tmp_path / "imgs").rglob("*.png")):
+            zf.write(f, str(f.relative_to(tmp_path / "imgs")))
+    two = tmp_path / "two"
+    two.mkdir()
+    for name in ("data-train.zip", "data-train-old.zip", "data-test.zip"):
+        (two / name).write_bytes(packed.read_bytes())
+    assert "2 candidates for the train split in" in error(two)
+    assert "(data-train-old.zip, data-train.zip); keep one, or rename it train.zip" in error(two)
+    (two / "train.zip").write_bytes(packed.read_bytes())          # the exact name settles it
+    assert len(load_split(FOLDER, str(two), "train", 8).images) == 6
+    both = tmp_path / "both"
+    write_pngs(both / "train")
+    write_pngs(both / "test")
+    (both / "train.zip").write_bytes(packed.read_bytes())
+    assert "both 'train/' and 'train.zip' in" in error(both) and "move one of them aside" in error(both)
+    (both / "train.zip").unlink()
+    assert f"pass its parent {str(both)!r} as --data-root" in error(both / "train")
+    only = tmp_path / "only"
+    write_pngs(only / "train")
+    assert len(load_split(FOLDER, str(only), "train", 8).images) == 6
+    assert "move some of the training images (e.g. 10%) into test/<class>/ beside train/" in error(only, "test")
+    (tmp_path / "empty").mkdir()
+    assert error(tmp_path / "empty").endswith("of images there; fix --data-root")
+
+
 def test_real_cifar10_jpeg_copy(shared_data):
     te = load_split(CIFAR10, str(shared_data), "test", 32)
     assert te.images.shape == (10000, 3, 32, 32) and te.variant == "cifar10-files"

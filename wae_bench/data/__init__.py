@@ -7,6 +7,7 @@ a pure function of (seed, epoch), and an exact position to resume from.
 - :mod:`~wae_bench.data.spec`     the dataset contract: :class:`DatasetSpec` -> :class:`ImageSet`
 - :mod:`~wae_bench.data.builtin`  the built-in datasets (digits, cifar10, celeba, mnist, folder)
 - :mod:`~wae_bench.data.files`    image files from a folder or a zip, read in place
+- :mod:`~wae_bench.data.celeba`   CelebA's layouts and list_eval_partition (which images each split takes)
 - :mod:`~wae_bench.data.batcher`  seeded batches from the whole-dataset tensor
 - :mod:`~wae_bench.data.holdout`  the validation split held out of the training images (tuning)
 - :mod:`~wae_bench.data.subset`   seeded random subsets, never "the first N"

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wae_bench.data import celeba
 from wae_bench.data.files import find_split, members, read_images
 from wae_bench.data.spec import DatasetSpec, ImageSet
 from wae_bench.errors import WaeError
@@ -26,8 +27,18 @@ def _files(name: str, root: Path, split: str, channels: int, expect: int | None 
     where = find_split(root, split) if root.is_dir() else None
     if where is None:
         raise WaeError(f"no {name} {split} split in {str(root)!r}: expected torchvision's layout, or "
-                       f"'{split}/' or '*{split}*.zip' of images there; fix --data-root")
+                       f"'{split}/' or '*{split}*.zip' of images there; {_split_hint(root, split)}")
     return ImageSet(read_images(where, channels, resize_to=resize_to, crop=crop, expect=expect), f"{name}-files")
+
+
+def _split_hint(root: Path, split: str) -> str:
+    """The fix for a missing split: pass the parent of a split folder given
+    itself, or make a test split of a train-only folder; else fix --data-root."""
+    if root.name in ("train", "test") and root.is_dir() and find_split(root.parent, split) is not None:
+        return f"pass its parent {str(root.parent)!r} as --data-root"
+    if split == "test" and root.is_dir() and find_split(root, "train") is not None:
+        return "move some of the training images (e.g. 10%) into test/<class>/ beside train/, or fix --data-root"
+    return "fix --data-root"
 
 
 def _digits_8x8() -> np.ndarray:
@@ -112,33 +123,28 @@ def load_mnist(root, split, image_size, download) -> ImageSet:
     return ImageSet(x, variant)
 
 
-def _celeba_split(names: list[str], partition: Path | None, split: str) -> list[int]:
-    if partition is not None and partition.is_file():
-        part = dict(line.split() for line in partition.read_text().split("\n") if line.strip())
-        want = {"train": "0", "test": "2"}[split]
-        return [i for i, n in enumerate(names) if part.get(Path(n).name) == want]
-    n = len(names)  # the standard partition is by file order: 162,770 / 19,867 / 19,962
-    cut_train, cut_test = (162770, 182637) if n == 202599 else (int(0.8 * n), int(0.9 * n))
-    return list(range(cut_train)) if split == "train" else list(range(cut_test, n))
-
-
 def load_celeba(root, split, image_size, download) -> ImageSet:
     """CelebA aligned faces, 140×140 centre crop resized to 64×64 (MoCA App. A).
 
-    ``root/celeba/img_align_celeba`` (torchvision's layout, with
-    ``list_eval_partition.txt`` beside it) or any folder/zip of the images.
+    ``root/celeba/img_align_celeba`` (torchvision's layout, folder or zip,
+    with ``list_eval_partition.txt`` beside it), Kaggle's layout, or any
+    folder/zip of the images (:mod:`wae_bench.data.celeba`); a folder holding
+    ``train``/``test`` splits is read as files (variant ``celeba-files``).
     """
     if download:
         _torchvision("CelebA", root, True, split="train")
-    base = root / "celeba" if (root / "celeba").is_dir() else root
-    folder = base / "img_align_celeba" if (base / "img_align_celeba").exists() else base
-    split_dir = find_split(folder, split) if folder.is_dir() else None
+    images = celeba.images_path(root)
+    split_dir = find_split(images, split) if images.is_dir() else None
     if split_dir is not None:
         return ImageSet(read_images(split_dir, 3, resize_to=image_size, crop=140), "celeba-files")
-    x = read_images(folder, 3, resize_to=image_size, crop=140)
-    names = [n for n, _ in members(folder)]
-    idx = _celeba_split(names, base / "list_eval_partition.txt", split)
-    return ImageSet(x[idx], "celeba-140crop")
+    names = [n for n, _ in members(images)]
+    if not names:
+        raise WaeError(f"no CelebA images in {str(images)!r}: expected {celeba.IMAGES}/ or {celeba.IMAGES}.zip of "
+                       f"the aligned .jpg images (with {celeba.PARTITION_FILES[0]} beside it) under --data-root "
+                       f"or its celeba/; fix --data-root")
+    idx, variant = celeba.split_indices(names, images, celeba.partition_path(root, images), split)
+    x = read_images(images, 3, resize_to=image_size, crop=140)
+    return ImageSet(x[idx], variant)
 
 
 def load_folder(root, split, image_size, download) -> ImageSet:

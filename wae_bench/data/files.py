@@ -149,9 +149,20 @@ def _read_images(path: Path, channels: int, resize_to: int | None, crop: int | N
 
 
 def find_split(root: Path, split: str) -> Path | None:
-    """``root/<split>/``, ``root/<split>.zip`` or ``root/*<split>*.zip``, if any."""
-    for cand in (root / split, root / f"{split}.zip"):
+    """``root/<split>/``, else ``root/<split>.zip``, else the one ``root/*<split>*.zip``; None if none.
+
+    Ambiguity is refused rather than resolved silently: both ``<split>/`` and
+    ``<split>.zip``, or no exact name and more than one ``*<split>*.zip``.
+    """
+    folder, archive = root / split, root / f"{split}.zip"
+    if folder.exists() and archive.exists():
+        raise WaeError(f"both '{split}/' and '{split}.zip' in {str(root)!r} could be the {split} split; "
+                       f"move one of them aside")
+    for cand in (folder, archive):
         if cand.exists():
             return cand
     zips = sorted(root.glob(f"*{split}*.zip"))
-    return zips[0] if len(zips) == 1 else None
+    if len(zips) > 1:
+        raise WaeError(f"{len(zips)} candidates for the {split} split in {str(root)!r} "
+                       f"({', '.join(z.name for z in zips)}); keep one, or rename it {split}.zip")
+    return zips[0] if zips else None
