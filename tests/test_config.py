@@ -80,3 +80,13 @@ def test_a_table_without_its_required_keys_names_them_with_an_example_and_the_do
     assert str(e.value) == 'Needs needs n and out (e.g. n = 1, out = "runs/x")'
     with pytest.raises(WaeError, match=r"^\[reg\] needs out \(e\.g\. out = \"runs/x\"\)$"):
         from_dict(Needs, {"n": 3}, where="reg.")
+
+
+def test_a_bad_value_is_shown_as_toml_spells_it():
+    """`epochs = true` in a TOML file (or --set) is shown as `true`, never Python's `True`."""
+    with pytest.raises(WaeError, match=r"^bad value true for epochs: expected an integer$"):
+        from_dict(TrainConfig, {"epochs": True})
+    with pytest.raises(WaeError, match=r"^bad value \{a = \[1, false\]\} for expost: expected a list$"):
+        from_dict(TrainConfig, {"expost": {"a": [1, False]}})
+    with pytest.raises(WaeError, match=r"^bad value 'abc' for epochs: "):
+        from_dict(TrainConfig, parse_sets(["epochs=abc"]))

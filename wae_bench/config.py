@@ -99,10 +99,22 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def toml_spelling(value: Any) -> str:
+    """``value`` as TOML (and ``--set``) write it: ``true``/``false``, not
+    Python's ``True``/``False``, also inside lists and tables."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(toml_spelling, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_spelling(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
 def _bad(value: Any, label: str, why: str) -> WaeError:
     if label.startswith("--"):
-        return WaeError(f"bad {label} {value!r}: {why}")
-    return WaeError(f"bad value {value!r} for {label}: {why}")
+        return WaeError(f"bad {label} {toml_spelling(value)}: {why}")
+    return WaeError(f"bad value {toml_spelling(value)} for {label}: {why}")
 
 
 def _coerce(value: Any, hint: Any, label: str) -> Any:
