@@ -203,3 +203,37 @@ def test_a_plugin_without_rates_is_named_with_its_cells_not_as_unmeasured_settin
                           "moca, "), why
     assert why.endswith("(a plugin has none; time one of its cells with --only pull-tiny-digits-s0)"), why
     assert "rates exist for" not in " ".join(lines)
+
+
+def test_evaluate_warns_with_the_cpu_rate_the_dry_run_uses(tmp_path, monkeypatch):
+    """One source for the CPU Inception rate: `eval`'s warning prints the rate
+    `bench --dry-run` applies (the newest cpu evaluation row of the rates
+    file), and the constant only where the file has none."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from wae_bench import evaluate
+    from wae_bench.progress import listening
+
+    rates = {"format": estimate.FORMAT, "steps": [], "fid": [
+        {"device": "cpu", "what": "cell_evaluation", "images_per_s": 3.1, "measured": "2026-01-01T00:00:00+0000",
+         "source": "old/results.json"},
+        {"device": "cpu", "what": "cell_evaluation", "images_per_s": 1.2, "measured": "2026-02-01T00:00:00+0000",
+         "source": "new/results.json"}]}
+    path = tmp_path / "rates.json"
+    path.write_text(json.dumps(rates))
+    monkeypatch.setenv("WAE_BENCH_RATES", str(path))
+
+    def warning() -> str:
+        said = []
+        with listening(lambda text, markup: said.append(text)):
+            evaluate._warn(SimpleNamespace(finished=True, step=1), "inception", torch.device("cpu"), 500, 297, False)
+        return " ".join(said)
+
+    _, cells, configs, evals = cells_of("digits-d-lambda.toml", [], "moca-tiny-digits-d128-lambda30-s0")
+    dry = " ".join(estimate.summary(estimate.estimate(cells, configs, evals, "cpu", 1, rates), len(cells)))
+    assert "(1 Inception images/s, new/results.json)" in dry
+    assert "Inception on CPU (~1 img/s, measured: new/results.json): up to 797 images ≈ 11 min" in warning()
+    monkeypatch.setenv("WAE_BENCH_RATES", str(tmp_path / "none.json"))
+    assert "Inception on CPU (~5 img/s, a guess: no measured CPU rate): up to 797 images ≈ 3 min" in warning()

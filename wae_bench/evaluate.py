@@ -42,7 +42,7 @@ from wae_bench.run.reload import Loaded, load_model
 from wae_bench.step.distributed import Dist
 
 SPECTRUM_N = 10000
-CPU_IMG_PER_S = 5.0   # TF-Inception on 2 CPU cores
+CPU_IMG_PER_S = 5.0   # TF-Inception on 2 CPU cores: only where rates.json has no measured CPU evaluation rate
 
 
 def evaluate_run(run_dir, *, device: str = "auto", quiet: bool = False, data_root: str | None = None,
@@ -319,11 +319,25 @@ def _warn(m: Loaded, features: str, dev: torch.device, n_gen: int, n_ref: int, q
         notice(f"[yellow]warning: the run is not finished (checkpoint at step {m.step}); scoring it as it "
                f"is (results.json records finished: false)")
     if features == "inception" and dev.type == "cpu":
-        mins = (n_gen + n_ref) / CPU_IMG_PER_S / 60
+        rate, source = cpu_eval_rate()
+        mins = (n_gen + n_ref) / rate / 60
         if mins > 2:
-            notice(f"[yellow]Inception on CPU (~{CPU_IMG_PER_S:.0f} img/s here): up to {n_gen + n_ref} "
+            notice(f"[yellow]Inception on CPU (~{rate:,.0f} img/s, {source}): up to {n_gen + n_ref} "
                    f"images ≈ {mins:.0f} min (the reference side is cached after the first run); "
                    f"lower --fid-samples or use a GPU")
+
+
+def cpu_eval_rate() -> tuple[float, str]:
+    """Images per second a CPU evaluation goes through Inception, and where the
+    figure is from: the measured rate ``bench --dry-run`` uses
+    (:func:`wae_bench.bench.estimate.evaluation_rate`, rates.json's cpu
+    ``cell_evaluation`` rows), else :data:`CPU_IMG_PER_S`."""
+    from wae_bench.bench.estimate import evaluation_rate
+
+    row = evaluation_rate("cpu")
+    if row is None or not row.get("images_per_s"):
+        return CPU_IMG_PER_S, "a guess: no measured CPU rate"
+    return float(row["images_per_s"]), f"measured: {row.get('source', 'rates.json')}"
 
 
 def load_results(run_dir: str | Path) -> dict:

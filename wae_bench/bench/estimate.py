@@ -159,6 +159,13 @@ class Estimator:
         return est
 
 
+def evaluation_rate(device: str, rates: dict | None = None) -> dict | None:
+    """The evaluation rate row (``images_per_s``, ``source``) that ``--dry-run``
+    applies on ``device`` (a rates device kind, e.g. ``cpu``); None without one."""
+    rates = rates if rates is not None else load_rates()
+    return Estimator(rates, device).fid if rates is not None else None
+
+
 def settings_of(cfg: dict) -> tuple:
     """A cell's (or a rate row's) :data:`SETTINGS` values."""
     return tuple(cfg.get(k) for k in SETTINGS)
