@@ -119,7 +119,14 @@ class RunDir:
         rec.pop("config", None)
         return rec
 
-    def write_config(self, cfg: TrainConfig, extra: dict) -> None:
+    def write_config(self, cfg: TrainConfig, extra: dict, keep: tuple[str, ...] = ()) -> None:
+        """Write ``config.json``: the resolved config, the versions, the
+        source revision and ``extra``; the ``keep`` keys of the one there are
+        kept as recorded (a resume keeps what the run recorded about its data
+        when it started, :data:`~wae_bench.run.fingerprint.RECORDED_AT_START`)."""
+        old = self.info() if keep else {}
+        if old:   # (an unreadable config.json keeps nothing)
+            extra = {**{k: v for k, v in extra.items() if k not in keep}, **{k: old[k] for k in keep if k in old}}
         atomic.write_json(self.config_path, {"config": to_dict(cfg), "versions": versions(cfg.regularizer),
                                               "source": source_revision(), **extra})
 

@@ -22,7 +22,7 @@ from wae_bench.errors import WaeError, is_out_of_memory
 from wae_bench.interrupt import Stopped, stop_at_once
 from wae_bench.nets import count_params
 from wae_bench.progress import TrainProgress, phase, stdout
-from wae_bench.run import checkpoint, memory, tensorboard
+from wae_bench.run import checkpoint, fingerprint, memory, tensorboard
 from wae_bench.run.build import Plan, Run, batches, build_run, load_data, pick_device, total_steps
 from wae_bench.run.directory import (RunDir, changes, default_out, output_dir, plan_for, saved_resolved,
                                      versions)
@@ -80,7 +80,7 @@ class Training:
             raise WaeError("--resume needs --out RUN_DIR (the run directory to continue)")
         plan = None if resume else plan_for(overrides, None, False, force, dist.world_size)
         self.run = run = RunDir(out if out is not None else default_out(plan.cfg))
-        self.resume, self.quiet = resume, quiet
+        self.resume, self.quiet, self.force = resume, quiet, force
         self.stepper: Stepper | None = None
         self.bar: TrainProgress | None = None
         self.signal: StopFlag | None = None
@@ -109,6 +109,10 @@ class Training:
             tensorboard.check_installed()
         self.device = device = pick_device(cfg.device, dist)
         self.train, self.test = train, test = load_data(plan)
+        # a resume continues on the data the run started on (one with no checkpoint yet starts afresh)
+        continues = self.resume and bool(checkpoint.checkpoints(run.path))
+        data = fingerprint.of(train.images, test.images, cfg.holdout)
+        data_warning = fingerprint.check(run.info(), data, _data_place(cfg), self.force) if continues else None
         self.batcher, self.batch = batches(plan, train.images, device, dist)
         self.spe, self.T = spe, T = self.batcher.steps_per_epoch, total_steps(cfg, self.batcher)
         memory.check(plan, train.images.shape[1], T, device,
@@ -123,11 +127,11 @@ class Training:
         notice = before(plan) if before else None
         self.trainer = trainer = self.built.trainer
         self.start, self.finished = 0, False
-        resumed = None
+        resumed = resumed_from = None
         if self.resume:
-            self.start, finished, found = _resume(trainer, run, cfg, trust, dist)
+            self.start, finished, resumed_from = _resume(trainer, run, cfg, trust, dist)
             self.finished = finished and self.start >= T   # --force with a larger max_steps/epochs trains on
-            resumed = _resumed_text(self.start, found, run.path)
+            resumed = _resumed_text(self.start, resumed_from, run.path)
         if not dist.is_main:
             return
         variant = cfg.data_variant or train.variant
@@ -139,7 +143,9 @@ class Training:
                                **({"holdout": holdout.record(len(train.images), cfg.holdout, cfg.dataset)}
                                   if cfg.holdout else {}),
                                **({"expost_fit": expost.fit_record(len(train.images), cfg.seed)}
-                                  if cfg.expost else {})})
+                                  if cfg.expost else {}),
+                               fingerprint.KEY: data},
+                         keep=fingerprint.RECORDED_AT_START if resumed_from else ())
         stdout.print(f"[bold]{cfg.regularizer}[/] · {cfg.arch} ({params / 1e6:.2f}M params) · "
                      f"{cfg.dataset} \\[{variant}] {len(train.images)} train{held} / {len(test.images)} test · "
                      f"batch {cfg.batch_size} per process × {dist.world_size} = "
@@ -148,6 +154,8 @@ class Training:
                      f"{escape(str(run.path))}", soft_wrap=True)
         if resumed:
             stdout.print(escape(resumed), soft_wrap=True)
+        if data_warning:
+            progress.notice(f"[yellow]warning:[/] {escape(data_warning)}")
         if notice:
             progress.notice(notice)
         if device.type == "cuda" and cfg.precision == "fp32":
@@ -406,15 +414,16 @@ def _resume(trainer, run, cfg, trust: bool, dist: Dist) -> tuple[int, bool, Path
         atomic.clean_temp(run.path / "checkpoints")
         atomic.clean_temp(run.path)
 
-    skipped: list[str] = []
-    found = checkpoint.latest(run.path, trust, on_skip=lambda p, why: skipped.append(why))
+    skipped: list[tuple[Path, str]] = []
+    found = checkpoint.latest(run.path, trust, on_skip=lambda p, why: skipped.append((p, why)))
     if found is None:
         if main:
             run.truncate_metrics(0)
         return 0, False, None
     path, state = found
-    for why in skipped if main else []:
-        progress.notice(f"[yellow]warning:[/] skipping {escape(why)}; resuming from {escape(str(path))}")
+    for p, why in skipped if main else []:
+        progress.notice(f"[yellow]warning:[/] "
+                        f"{escape(checkpoint.skipped_text(p, why, 'resuming from', path, int(state['t'])))}")
     _check_same(state, cfg, path)
     try:
         trainer.load_state_dict(state)
@@ -447,6 +456,11 @@ def _check_same(state: dict, cfg, path: Path) -> None:
         if key in saved and saved[key] != getattr(cfg, key):
             raise WaeError(f"checkpoint {str(path)!r} is of {key} {saved[key]!r}, not {getattr(cfg, key)!r}; "
                            f"resume with the run's own settings or start a new --out")
+
+
+def _data_place(cfg: TrainConfig) -> str:
+    """Where the run's data is, for a message: ``'dcopy'``, or the dataset's default place."""
+    return repr(str(cfg.data_root)) if cfg.data_root else f"{cfg.dataset}'s default --data-root"
 
 
 def _epochs_text(T: int, spe: int, epochs: int) -> str:
