@@ -233,7 +233,8 @@ def test_a_run_from_before_the_fingerprint_compares_its_counts(tmp_path, capsys)
 def test_ddp_sigterm_then_resume_is_bit_identical(tmp_path):
     """torchrun, 2 CPU processes (gloo): SIGTERM to the launcher, every rank
     stops at the same (agreed) step with a checkpoint holding each rank's
-    random state; the resumed run equals the uninterrupted one.  ~30 s."""
+    random state, rank 0 alone says so; the resumed run equals the
+    uninterrupted one.  ~30 s."""
     import subprocess
     import sys
 
@@ -245,10 +246,13 @@ def test_ddp_sigterm_then_resume_is_bit_identical(tmp_path):
     procs = [subprocess.Popen([*launch, *args, "--out", str(d)], env=env(), stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True) for d in (ref, victim)]
     killer = kill_when(procs[1], lambda: logged_step(victim) > CKPT, signal.SIGTERM)
-    for p in procs:
-        p.communicate(timeout=300)
+    errs = [p.communicate(timeout=300)[1] for p in procs]
     killer.join()
     assert procs[0].returncode == 0
+    # one stop line (rank 0's), whose command is the torchrun launch again (ops 4)
+    stops = [ln for ln in errs[1].splitlines() if ln.startswith("stopped by SIGTERM")]
+    assert len(stops) == 1 and "rerunning your torchrun command (2 processes) with --resume --out" in stops[0], \
+        errs[1][-2000:]
     left = checkpoint.checkpoints(victim)
     assert left and not checkpoint.load(left[-1]).get("finished")
     assert len(checkpoint.load(left[-1])["rng_ranks"]) == 2

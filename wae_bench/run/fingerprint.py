@@ -61,14 +61,14 @@ def differences(before: dict, now: dict) -> list[str]:
 def check(info: dict, now: dict, where: str, force: bool) -> str | None:
     """Refuse to resume the run whose ``config.json`` is ``info`` on data
     (``now``, its fingerprint) that differs from the data it started on
-    (``where``: the data's place, for the message); with ``force``, return
+    (``where``: which data, "the data in 'dcopy'"); with ``force``, return
     the warning to print instead.  None when the data is the same (or the
     record has nothing to compare)."""
     before = recorded(info)
     changed = differences(before, now) if before else []
     if not changed:
         return None
-    what = f"the data in {where} changed since this run started ({'; '.join(changed)})"
+    what = f"{where} changed since this run started ({'; '.join(changed)})"
     if force:
         return (f"{what}; resuming anyway (--force): the result is not that of one run on one dataset, and "
                 f"config.json keeps the data it started on")

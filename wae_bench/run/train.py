@@ -86,7 +86,7 @@ class Training:
         self.signal: StopFlag | None = None
         self._armed = False            # set once the folder is ours: a failure then takes back an unstarted run
         self._held = contextlib.ExitStack()
-        self._held.enter_context(output_dir(run.path, dist.is_main))
+        self._held.enter_context(output_dir(run.path, dist.is_main, resume))
         with self._phase():            # (the lock and the checks: a refusal leaves the folder as it is)
             self._held.enter_context(_locked(run.path, dist))
             if resume:
@@ -182,12 +182,12 @@ class Training:
             if self._armed and self.dist.is_main and not self.resume and not checkpoint.checkpoints(run.path):
                 run.discard_unstarted()
             if isinstance(e, WriteFailed):
-                new = WriteFailed(f"{e}; {_then_resume(run.path)}")
+                new = WriteFailed(f"{e}; {_then_resume(run.path, self.dist.world_size)}")
             elif isinstance(e, NonFinite):
                 new = NonFinite(f"{e} ({_kept(run.path)})")
             elif isinstance(e, Exception) and not isinstance(e, WaeError) and is_out_of_memory(e):
                 new = WaeError(f"out of memory ({_first_line(e)}); lower --batch-size, or choose a smaller --arch "
-                               f"or latent_dim, {_then_resume(run.path)}")
+                               f"or latent_dim, {_then_resume(run.path, self.dist.world_size)}")
             else:
                 new = e
             self._held.__exit__(type(new), new, new.__traceback__)
@@ -243,9 +243,9 @@ class Training:
             if self.stepper is not None and self.stepper.stopped:
                 signame = getattr(self.signal, "raised", None) or "SIGTERM"   # (SIGTERM: another rank's signal)
                 raise Stopped(signame, f"at step {int(self.trainer.t)}; checkpoint saved in {str(run.path)!r}",
-                              f"continue with: wae-bench run --resume --out {run.path}")
+                              _go_on("continue", run.path, self.dist.world_size))
             with stop_at_once(f"after training (step {T}), before the run was finished (ex-post fit, final "
-                              f"checkpoint, pictures)", f"finish it with: wae-bench run --resume --out {run.path}"):
+                              f"checkpoint, pictures)", _go_on("finish it", run.path, self.dist.world_size)):
                 _finish(self.built, T, self.train.images, self.test.images, run.path, self.finished, self.save,
                         quiet=self.quiet)
             if self.tb:
@@ -323,10 +323,21 @@ def _kept(path: Path) -> str:
     return f"the last good checkpoint, {str(last[-1])!r}, is kept" if last else "no checkpoint was written"
 
 
-def _then_resume(path: Path) -> str:
+def _go_on(verb: str, path: Path, world_size: int) -> str:
+    """How to resume the run in ``path`` (``verb``: "continue", "finish it"):
+    ``continue with: wae-bench run --resume --out P``; under torchrun the
+    same launch with --resume (as many processes resume exactly; one would
+    not, docs/multi-gpu.md)."""
+    if world_size > 1:
+        return (f"{verb} by rerunning your torchrun command ({world_size} processes) with --resume --out "
+                f"{path}")
+    return f"{verb} with: wae-bench run --resume --out {path}"
+
+
+def _then_resume(path: Path, world_size: int = 1) -> str:
     """How to go on after fixing the cause: resume, if a checkpoint exists."""
     if checkpoint.checkpoints(path):
-        return f"then continue with: wae-bench run --resume --out {path}"
+        return f"then {_go_on('continue', path, world_size)}"
     return "then rerun the same command (no checkpoint had been written)"
 
 
@@ -459,8 +470,8 @@ def _check_same(state: dict, cfg, path: Path) -> None:
 
 
 def _data_place(cfg: TrainConfig) -> str:
-    """Where the run's data is, for a message: ``'dcopy'``, or the dataset's default place."""
-    return repr(str(cfg.data_root)) if cfg.data_root else f"{cfg.dataset}'s default --data-root"
+    """The run's data, for a message: ``the data in 'dcopy'``, or ``the digits data`` (its default place)."""
+    return f"the data in {str(cfg.data_root)!r}" if cfg.data_root else f"the {cfg.dataset} data"
 
 
 def _epochs_text(T: int, spe: int, epochs: int) -> str:
