@@ -111,7 +111,7 @@ class Training:
         self.train, self.test = train, test = load_data(plan)
         # a resume continues on the data the run started on (one with no checkpoint yet starts afresh)
         continues = self.resume and bool(checkpoint.checkpoints(run.path))
-        data = fingerprint.of(train.images, test.images, cfg.holdout)
+        data = fingerprint.of(train.images, test.images, cfg.holdout) if continues or dist.is_main else None
         data_warning = fingerprint.check(run.info(), data, _data_place(cfg), self.force) if continues else None
         self.batcher, self.batch = batches(plan, train.images, device, dist)
         self.spe, self.T = spe, T = self.batcher.steps_per_epoch, total_steps(cfg, self.batcher)
