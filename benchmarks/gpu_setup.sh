@@ -53,8 +53,9 @@ torch.save(sd, sys.argv[1])
 PY
 fi
 export WAE_BENCH_CACHE=$WORK/cache WAE_BENCH_OFFLINE=1 PYTHONUNBUFFERED=1
-# the commit every run's config.json records (the package in /tmp/site is a copy, not a checkout)
-WAE_BENCH_SOURCE_REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo -dirty)
+# the commit every run's config.json records (the package in /tmp/site is a copy, not a checkout);
+# -dirty: uncommitted changes in the code paths only (wae_bench.run.directory.CODE_PATHS, docs/resume.md)
+WAE_BENCH_SOURCE_REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- wae_bench regularizers pyproject.toml 2>/dev/null || echo -dirty)
 export WAE_BENCH_SOURCE_REV
 log "setup done; git $WAE_BENCH_SOURCE_REV"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee -a "$WORK/summary.txt"

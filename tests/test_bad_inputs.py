@@ -128,6 +128,15 @@ def _truncate_checkpoints(w: World) -> Path:
     return run
 
 
+def _data_changed(w: World) -> Path:
+    """A run whose config.json records a train split of 1,400 images; digits has 1,500 now."""
+    run = w.run_copy()
+    rec = json.loads((run / "config.json").read_text())
+    rec["data_fingerprint"]["holdout_of"] = 1400
+    (run / "config.json").write_text(json.dumps(rec))
+    return run
+
+
 def _other_arch(w: World) -> Path:
     run = w.run_copy()
     w.edit_config(run, latent_dim=32)
@@ -252,6 +261,9 @@ ROWS = [
     Row("truncated-checkpoint", "every checkpoint of the run truncated",
         lambda w: ["run", "--resume", "--out", _truncate_checkpoints(w), "--no-eval"],
         ("no loadable checkpoint", "truncated")),
+    Row("data-changed", "`--resume` after images were added to the data the run started on",
+        lambda w: ["run", "--resume", "--out", _data_changed(w), "--no-eval"],
+        ("changed since this run started (train split 1400 -> 1500 images)", "restore it", "start a new --out")),
     Row("checkpoint-other-arch", "a checkpoint of latent_dim 16 in a run of latent_dim 32",
         lambda w: ["run", "--resume", "--out", _other_arch(w), "--no-eval"],
         ("latent_dim 16, not 32", "start a new --out")),
@@ -540,3 +552,44 @@ def test_debug_shows_the_traceback(capsys):
         main(["--debug", *RUN, "--reg", "mocaa"])
     code, _, err = cli([*RUN, "--reg", "mocaa"], capsys)    # and the flag does not stick
     assert_one_line_error(code, err, "unknown regularizer")
+
+
+def test_a_read_only_run_folder_is_copied_to_resume(finished, tmp_path, capsys, monkeypatch):
+    """ops 7: a resume cannot choose another --out; it is told to copy the run (EROFS simulated: root ignores modes)."""
+    import errno
+    import os
+
+    from wae_bench.run import directory
+
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    before = snapshot(run)
+
+    def read_only(*a, **k):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(directory.tempfile, "mkstemp", read_only)
+    code, _, err = cli(["run", "--resume", "--out", run, "--no-eval"], capsys)
+    assert_one_line_error(code, err, "cannot write to output directory", "Read-only file system",
+                          "copy the run to a writable place and resume it there")
+    assert "choose another --out" not in err and snapshot(run) == before
+
+
+def test_a_read_only_weights_cache_names_the_setting_that_moves_it(tmp_path, monkeypatch):
+    """ops 7: provisioning the FID weights into a cache it cannot write names
+    $WAE_BENCH_CACHE and --fid-weights (EROFS simulated)."""
+    import errno
+    import os
+
+    from wae_bench.metrics import weights
+
+    def read_only(path):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setenv("WAE_BENCH_CACHE", str(tmp_path / "rocache"))
+    monkeypatch.setattr(atomic, "_open_temp", read_only)
+    with pytest.raises(atomic.WriteFailed) as e:
+        weights._install({}, {"source": "test"})
+    text = str(e.value)
+    assert "Read-only file system" in text and "set WAE_BENCH_CACHE to a writable folder" in text
+    assert "--fid-weights PATH" in text and str(tmp_path / "rocache") in text and "\n" not in text

@@ -80,7 +80,7 @@ def test_unreadable_checkpoint(tmp_path, capsys):
     (ck,) = (out / "checkpoints").iterdir()
     ck.write_bytes(ck.read_bytes()[:100])
     code, _, err = run_cli(["run", "--resume", "--out", str(out), "--quiet", "--no-eval"], capsys)
-    assert code == 2 and "unreadable or truncated" in err
+    assert code == 2 and "is unreadable (truncated or corrupt" in err and "restore the run from a copy" in err
 
 
 def test_channels_last_computes_the_same_step(tmp_path, capsys):
@@ -118,6 +118,38 @@ def test_source_revision_is_the_checkout_or_the_variable(monkeypatch, tmp_path):
         assert rev is None
     monkeypatch.setenv(directory.SOURCE_ENV, "abc1234-dirty")
     assert directory.source_revision() == "abc1234-dirty"
+
+
+def test_dirty_means_uncommitted_changes_in_the_code_paths_only(tmp_path):
+    """claims 2: a regenerated table or a run written into the checkout does
+    not make the revision ``-dirty``; a change under wae_bench/, regularizers/
+    or pyproject.toml does."""
+    import subprocess
+
+    from wae_bench.run import directory
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    for name in ("wae_bench/run/x.py", "regularizers/r.py", "pyproject.toml", "docs/a.md",
+                 "benchmarks/results/t/table.md"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("a\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    here = tmp_path / "wae_bench" / "run"
+    clean = directory.git_revision(here)
+    assert clean and not clean.endswith("-dirty")
+    (tmp_path / "docs/a.md").write_text("b\n")
+    (tmp_path / "benchmarks/results/t/table.md").write_text("b\n")
+    (tmp_path / "wae_bench/untracked.py").write_text("b\n")
+    assert directory.git_revision(here) == clean
+    for name in ("wae_bench/run/x.py", "regularizers/r.py", "pyproject.toml"):
+        (tmp_path / name).write_text("b\n")
+        assert directory.git_revision(here) == f"{clean}-dirty", name
+        git("checkout", "-q", "--", name)
+    assert directory.git_revision(tmp_path / "docs") == clean      # (from anywhere in the checkout)
 
 
 def test_sigmoid_decoder_output(tmp_path, capsys):

@@ -157,12 +157,84 @@ def test_a_run_older_than_an_option_resumes_with_its_default(tmp_path, capsys):
         assert code == 0, err
 
 
+def _image_folder(root, n_train: int, n_test: int = 4):
+    """A ``--dataset folder`` root of distinct 8×8 PNGs: ``train/c0/``, ``test/c0/``."""
+    from PIL import Image
+
+    for split, n in (("train", n_train), ("test", n_test)):
+        (root / split / "c0").mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            pixels = np.random.default_rng([i, split == "test"]).integers(0, 255, (8, 8, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / split / "c0" / f"{i:03d}.png")
+    return root
+
+
+def test_a_resume_on_changed_data_is_refused_and_config_json_keeps_the_data_it_started_on(tmp_path, capsys):
+    """ops 1: images added to the data folder (or one replaced) after the run
+    started: the resume is refused in one line naming the counts, nothing of
+    the run changes; the data restored (even in another folder), it resumes;
+    --force resumes with a warning and config.json keeps the starting numbers."""
+    data = _image_folder(tmp_path / "data", 12)
+    out = tmp_path / "run"
+    flags = ["--dataset", "folder", "--data-root", data, "--arch", "tiny", "--set", "image_size=8",
+             "--set", "latent_dim=16", "--batch-size", "4", "--quiet", "--no-eval", "--set", "holdout=2",
+             "--set", "expost=[]", "--set", "ckpt_every=2", "--set", "max_steps=4"]
+    with one_thread():
+        assert cli(["run", *flags, "--out", out], capsys)[0] == 0
+        rec = json.loads((out / "config.json").read_text())
+        assert rec["data_fingerprint"]["holdout_of"] == 12 and rec["n_train"] == 10 and rec["n_test"] == 4
+        files = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        _image_folder(data, 20)                                     # 8 more training images
+        code, _, err = cli(["run", "--resume", "--out", out, "--no-eval", "--quiet"], capsys)
+        assert code == 2 and err.count("\n") == 1, err
+        assert f"the data in '{data}' changed since this run started (train split 12 -> 20 images)" in err
+        assert "restore it" in err and "--force" in err
+        assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == files
+        for p in sorted((data / "train" / "c0").iterdir())[12:]:
+            p.unlink()
+        moved = data.rename(tmp_path / "moved")                    # the folder may move; its contents may not
+        code, _, err = cli(["run", "--resume", "--out", out, "--data-root", moved, "--no-eval", "--quiet"], capsys)
+        assert code == 0, err
+        first = moved / "train" / "c0" / "000.png"
+        first.write_bytes((moved / "train" / "c0" / "001.png").read_bytes())    # same count, other contents
+        code, _, err = cli(["run", "--resume", "--out", out, "--data-root", moved, "--no-eval", "--quiet"], capsys)
+        assert code == 2 and "the same 12 images in number, other contents" in err, err
+        _image_folder(moved, 20)
+        code, _, err = cli(["run", "--resume", "--force", "--out", out, "--data-root", moved, "--no-eval",
+                            "--set", "max_steps=6"], capsys)
+        assert code == 0 and "warning: the data in" in err and "resuming anyway (--force)" in err, err
+    after = json.loads((out / "config.json").read_text())
+    assert final_state(out)["t"] == 6
+    for key in ("n_train", "n_test", "holdout", "data_fingerprint"):
+        assert after[key] == rec[key], key
+
+
+def test_a_run_from_before_the_fingerprint_compares_its_counts(tmp_path, capsys):
+    """A config.json without ``data_fingerprint`` (an older run): the same data
+    resumes, and a changed number of images is still refused; the record is not rewritten."""
+    out = tmp_path / "run"
+    base = ["run", *TINY, "--set", "max_steps=4", "--set", "ckpt_every=2", "--set", "expost=[]"]
+    with one_thread():
+        assert cli([*base, "--out", out], capsys)[0] == 0
+        rec = json.loads((out / "config.json").read_text())
+        del rec["data_fingerprint"]
+        (out / "config.json").write_text(json.dumps(rec))
+        code, _, err = cli(["run", "--resume", "--out", out, *TINY], capsys)
+        assert code == 0, err
+        assert "data_fingerprint" not in json.loads((out / "config.json").read_text())
+        rec["n_train"] += 1
+        (out / "config.json").write_text(json.dumps(rec))
+        code, _, err = cli(["run", "--resume", "--out", out, *TINY], capsys)
+    assert code == 2 and f"train split {rec['n_train']} -> {rec['n_train'] - 1} images" in err, err
+
+
 @pytest.mark.slow
 @pytest.mark.skipif("wae-gan" not in REGULARIZERS, reason="needs the wae-gan plugin")
 def test_ddp_sigterm_then_resume_is_bit_identical(tmp_path):
     """torchrun, 2 CPU processes (gloo): SIGTERM to the launcher, every rank
     stops at the same (agreed) step with a checkpoint holding each rank's
-    random state; the resumed run equals the uninterrupted one.  ~30 s."""
+    random state, rank 0 alone says so; the resumed run equals the
+    uninterrupted one.  ~30 s."""
     import subprocess
     import sys
 
@@ -174,10 +246,13 @@ def test_ddp_sigterm_then_resume_is_bit_identical(tmp_path):
     procs = [subprocess.Popen([*launch, *args, "--out", str(d)], env=env(), stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True) for d in (ref, victim)]
     killer = kill_when(procs[1], lambda: logged_step(victim) > CKPT, signal.SIGTERM)
-    for p in procs:
-        p.communicate(timeout=300)
+    errs = [p.communicate(timeout=300)[1] for p in procs]
     killer.join()
     assert procs[0].returncode == 0
+    # one stop line (rank 0's), whose command is the torchrun launch again (ops 4)
+    stops = [ln for ln in errs[1].splitlines() if ln.startswith("stopped by SIGTERM")]
+    assert len(stops) == 1 and "rerunning your torchrun command (2 processes) with --resume --out" in stops[0], \
+        errs[1][-2000:]
     left = checkpoint.checkpoints(victim)
     assert left and not checkpoint.load(left[-1]).get("finished")
     assert len(checkpoint.load(left[-1])["rng_ranks"]) == 2

@@ -166,3 +166,43 @@ def test_training_on_a_hostile_zip_writes_only_the_run(tmp_path, capsys, monkeyp
     assert code == 0, err
     assert {p for p in _tree(tmp_path) - before if not p.startswith(str(out))} == set()
     assert np.isfinite(checkpoint.load(checkpoint.checkpoints(out)[-1])["ae"]["encoder.0.weight"].numpy()).all()
+
+
+def _flip_bytes(path: Path, every: int = 4096) -> None:
+    """Bit rot in the pickle inside the torch zip: one byte in every ``every``
+    of it flipped, from its first (so the unpickler meets it, not a tensor's
+    bytes or the zip's headers, which torch reports as a bad archive)."""
+    import zipfile
+
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        member = next(i for i in z.infolist() if i.filename.endswith("data.pkl"))
+    name_len, extra_len = int.from_bytes(raw[member.header_offset + 26:member.header_offset + 28], "little"), \
+        int.from_bytes(raw[member.header_offset + 28:member.header_offset + 30], "little")
+    start = member.header_offset + 30 + name_len + extra_len
+    for k in range(start, start + member.compress_size, every):
+        raw[k] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+def test_a_corrupt_checkpoint_is_unreadable_not_unsafe_and_is_skipped_with_a_warning(run_dir, capsys):
+    """ops 2, 3: a byte-flipped checkpoint ("Unsupported operand ...") is not
+    a file that would run code: resume and eval fall back to the checkpoint
+    before it, each with one warning line naming the skipped file and the step used."""
+    newest = run_dir / "checkpoints" / "step-00000004.pt"
+    _flip_bytes(newest)
+    with pytest.raises(checkpoint.Unreadable, match="truncated or corrupt: UnpicklingError: Unsupported operand"):
+        checkpoint.load(newest)
+    skipped = []
+    path, state = checkpoint.latest(run_dir, on_skip=lambda p, why: skipped.append(p))
+    assert state["t"] == 2 and skipped == [newest]
+    code, _, err = cli(["eval", run_dir, "--features", "standin", "--fid-samples", "8", "--quiet"], capsys)
+    assert code == 0, err
+    warned = [ln for ln in err.splitlines() if "skipped" in ln]
+    assert warned == [f"warning: skipped unreadable checkpoint {newest} (truncated or corrupt: UnpicklingError: "
+                      f"Unsupported operand 127); scoring step 2 ({run_dir / 'checkpoints' / 'step-00000002.pt'})"]
+    with one_thread():
+        code, _, err = cli(["run", "--resume", "--out", run_dir, "--quiet", "--no-eval"], capsys)
+    assert code == 0, err
+    warned = [ln for ln in err.splitlines() if "skipped" in ln]
+    assert len(warned) == 1 and "; resuming from step 2 (" in warned[0] and "delete it" not in warned[0], err

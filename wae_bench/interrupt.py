@@ -12,6 +12,7 @@ prefix: it is a deliberate stop, not a failure (:func:`is_stop`).
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from typing import Iterator
 
@@ -56,6 +57,19 @@ def exit_status_of_stops() -> Iterator[None]:
         if is_stop(e) and len(_RECEIVED) > start:
             e.exit_code = 128 + int(signal.Signals[_RECEIVED[-1]])
         raise
+
+
+@contextlib.contextmanager
+def said_by_rank0() -> Iterator[None]:
+    """Under torchrun every process stops on the forwarded signal; only rank 0
+    ($RANK, none: a single process) says so: a stop raised in the block on
+    another rank exits with its status (128 + N) and no line."""
+    try:
+        yield
+    except Stopped as e:
+        if int(os.environ.get("RANK", "0")) == 0:
+            raise
+        raise SystemExit(e.exit_code) from None
 
 
 class _Signal(KeyboardInterrupt):

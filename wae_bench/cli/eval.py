@@ -19,10 +19,11 @@ def eval_cmd(run_dir, device, data_root, trust_checkpoint, quiet, **flags):
     """Score a finished run; writes RUN_DIR/results.json (scores with their protocol)."""
     # (imports torch and torch-fidelity, ~4 s: `wae-bench --help` must not)
     from wae_bench.evaluate import evaluate_run
-    from wae_bench.interrupt import stop_at_once
+    from wae_bench.interrupt import said_by_rank0, stop_at_once
 
     ev = from_dict(EvalSettings, options.given(options.EVAL_FLAGS, flags), flags=True)
-    with stop_at_once(f"while scoring (results.json is as it was); score the run with: wae-bench eval {run_dir}"):
+    with said_by_rank0(), stop_at_once(f"while scoring (results.json is as it was); score the run with: "
+                                       f"wae-bench eval {run_dir}"):
         evaluate_run(run_dir, **to_dict(ev), device=device, quiet=quiet, data_root=data_root,
                      trust=trust_checkpoint, table=True)
     click.echo(f"results: {run_dir.rstrip('/')}/results.json")

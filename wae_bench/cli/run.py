@@ -36,6 +36,7 @@ def overrides_from(config: str | None, sets: tuple[str, ...], flags: dict) -> di
 def run_cmd(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, quiet, **flags):
     """Train one model; resumable; writes a run directory (and scores it, unless --no-eval)."""
     # (imports torch, ~2 s: `wae-bench --help` must not)
+    from wae_bench.interrupt import said_by_rank0
     from wae_bench.run.train import train_run
 
     overrides = overrides_from(config, sets, options.given(options.TRAIN_FLAGS, flags))
@@ -51,12 +52,13 @@ def run_cmd(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, qu
         scored, notice = _check_eval(ctx, ev)
         return "\n".join(filter(None, (note, notice))) or None
 
-    path = train_run(overrides, out, resume=resume, force=force, quiet=quiet, trust=trust_checkpoint,
-                     before=check_eval if do_eval else None)
-    if _is_main():
-        click.echo(f"run directory: {path}")
-    if scored:   # every process generates its share of the samples (torchrun)
-        _evaluate(path, ev, _eval_command(path, eval_given), quiet=quiet, trust=trust_checkpoint)
+    with said_by_rank0():     # (torchrun: one stop line, not one a process)
+        path = train_run(overrides, out, resume=resume, force=force, quiet=quiet, trust=trust_checkpoint,
+                         before=check_eval if do_eval else None)
+        if _is_main():
+            click.echo(f"run directory: {path}")
+        if scored:   # every process generates its share of the samples (torchrun)
+            _evaluate(path, ev, _eval_command(path, eval_given), quiet=quiet, trust=trust_checkpoint)
 
 
 def _is_main() -> bool:

@@ -26,9 +26,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from wae_bench.atomic import atomic_write, write_json
+from wae_bench.atomic import WriteFailed, atomic_write, write_json
 from wae_bench.errors import WaeError
-from wae_bench.metrics.cache import cache_root, sha256_file
+from wae_bench.metrics.cache import ENV_CACHE, cache_root, sha256_file
 from wae_bench.metrics.fid_helper import (FID_HELPER_SHA1, convert_fid_helper, fid_helper_file, fid_helper_installed,
                                           load_torchscript, max_feature_diff)
 from wae_bench.progress import notice
@@ -160,7 +160,12 @@ def _install(sd: dict[str, Tensor], meta: dict, dest: Path | None = None,
              verify_against: torch.jit.ScriptModule | None = None) -> FidWeights:
     """Save ``sd`` atomically into the cache after a strict load into
     torch-fidelity's extractor (and, for a conversion, equal features)."""
-    dest = dest or cache_path()
+    if dest is None:
+        try:
+            return _install(sd, meta, cache_path(), verify_against)
+        except WriteFailed as e:
+            raise WriteFailed(f"{e}; or set {ENV_CACHE} to a writable folder (the cache: {cache_root()}), or pass "
+                              f"--fid-weights PATH (a weights file used where it is)") from None
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.check")   # (several processes may provision at once)
     atomic_write(tmp, lambda f: torch.save(sd, f))
     try:

@@ -5,6 +5,7 @@
 - :mod:`~wae_bench.run.directory`   the run directory: config.json, metrics, ``--out`` checks, resume config
 - :mod:`~wae_bench.run.memory`      what the model needs in memory, estimated before anything is allocated
 - :mod:`~wae_bench.run.checkpoint`  checkpoint files: save, safe load, latest, prune
+- :mod:`~wae_bench.run.fingerprint` the data a run started on, recorded and compared on resume
 - :mod:`~wae_bench.run.reload`      a trained model rebuilt from its directory (for evaluation)
 - :mod:`~wae_bench.run.tensorboard` the optional TensorBoard log beside ``metrics.jsonl`` (``--log tensorboard``)
 """

@@ -6,8 +6,14 @@
 * :func:`load_torch` uses ``torch.load(weights_only=True)``; a file that would
   need unsafe unpickling is refused (:class:`UnsafeFile`) unless the caller
   passes ``trust=True`` (the CLI's ``--trust-checkpoint``).
-* :func:`latest` falls back past an unreadable (e.g. truncated) newest
+* :func:`latest` falls back past an unreadable (truncated or corrupt) newest
   checkpoint to the one before it; :func:`prune` keeps the last ``keep``.
+
+The safe unpickler refuses a damaged stream too ("Unsupported operand 103"),
+and refusing it is safe either way; only a refusal that names a global (a
+class or function the file asks to import: ``GLOBAL``) is a file that needs
+unsafe loading (:class:`UnsafeFile`), where ``--trust-checkpoint`` is the
+choice to offer.  Anything else is an unreadable file.
 """
 from __future__ import annotations
 
@@ -34,6 +40,15 @@ class UnsafeFile(WaeError):
     """A file that only unsafe (code-executing) unpickling could load."""
 
 
+class Unreadable(WaeError):
+    """A file that is truncated or corrupt; :attr:`reason` says how it failed
+    (``truncated or corrupt: UnpicklingError: Unsupported operand 103``)."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
 def save(path: str | Path, state: dict) -> Path:
     return atomic.atomic_write(path, lambda f: torch.save({"format": FORMAT, **state}, f))
 
@@ -45,10 +60,41 @@ def _first_line_of_interest(msg: str) -> str:
     return msg.splitlines()[0] if msg else ""
 
 
+def _names_global(msg: str) -> bool:
+    """Whether torch's weights-only refusal names a global to import (the
+    file needs unsafe unpickling), not a stream it cannot parse (a damaged file)."""
+    return "GLOBAL" in msg
+
+
+def _plain_pickle_global(path: Path) -> str | None:
+    """The first global a plain pickle (not torch's zip format, whose pickle
+    the weights-only unpickler reads in full) would import, read op by op
+    without running it (:mod:`pickletools`); None for a zip, a pickle
+    without one, or bytes that are no pickle.  (The weights-only unpickler
+    stops at a newer protocol's first opcode, before it meets a global.)"""
+    import pickletools
+    import zipfile
+
+    if zipfile.is_zipfile(path):
+        return None
+    strings: list[str] = []
+    try:
+        for op, arg, _ in pickletools.genops(path.read_bytes()):
+            if op.name in ("GLOBAL", "INST"):
+                return f"GLOBAL {str(arg).replace(' ', '.')}"
+            if op.name == "STACK_GLOBAL":
+                return f"GLOBAL {'.'.join(strings[-2:])}"
+            if isinstance(arg, str):
+                strings.append(arg)
+    except (ValueError, EOFError, OSError):
+        return None
+    return None
+
+
 def load_torch(path: str | Path, trust: bool = False, what: str = "file") -> Any:
     """``torch.load`` without executing pickled code (unless ``trust``); any
-    failure is one line: :class:`UnsafeFile` for code the safe unpickler
-    refused, :class:`WaeError` for a missing, unreadable or truncated file."""
+    failure is one line: :class:`UnsafeFile` for a global the safe unpickler
+    refused to import, :class:`WaeError` for a missing, truncated or corrupt file."""
     path = Path(path)
     if not path.is_file():
         raise WaeError(f"{what} {str(path)!r} not found; check the path")
@@ -58,13 +104,13 @@ def load_torch(path: str | Path, trust: bool = False, what: str = "file") -> Any
             return torch.load(path, map_location="cpu", weights_only=not trust)
     except Exception as e:  # unpickling errors come in many types
         msg = str(e)
-        if not trust and ("Weights only load failed" in msg or "Unsupported global" in msg
-                          or "weights_only" in msg):
-            raise UnsafeFile(f"{what} {str(path)!r} would run pickled code to load "
-                             f"({_first_line_of_interest(msg)[:160]}); refused: pass --trust-checkpoint only "
-                             f"if you trust its source") from None
-        raise WaeError(f"{what} {str(path)!r} is unreadable or truncated ({type(e).__name__}); delete it "
-                       f"to fall back to an earlier one, or start a new run") from None
+        unsafe = None if trust else _first_line_of_interest(msg) if _names_global(msg) else _plain_pickle_global(path)
+        if unsafe:
+            raise UnsafeFile(f"{what} {str(path)!r} would run pickled code to load ({unsafe[:160]}); refused: "
+                             f"pass --trust-checkpoint only if you trust its source") from None
+        why = _first_line_of_interest(msg)[:80]
+        reason = f"truncated or corrupt: {type(e).__name__}{': ' + why if why and 'Weights only' not in why else ''}"
+        raise Unreadable(f"{what} {str(path)!r} is unreadable ({reason})", reason) from None
 
 
 def load(path: str | Path, trust: bool = False) -> dict:
@@ -98,8 +144,9 @@ def latest(run_dir: str | Path, trust: bool = False,
     """The newest loadable checkpoint, or None if the run has none.
 
     An unreadable newest checkpoint (truncated, corrupt) falls back to the one
-    before it, reported through ``on_skip(path, why)``; one that needs unsafe
-    loading is refused (no silent fall-back to older state)."""
+    before it, reported through ``on_skip(path, reason)`` (:func:`skipped_text`
+    words it); one that needs unsafe loading is refused (no silent fall-back
+    to older state)."""
     errors = []
     for p in reversed(checkpoints(run_dir)):
         try:
@@ -109,11 +156,20 @@ def latest(run_dir: str | Path, trust: bool = False,
         except WaeError as e:
             errors.append(str(e))
             if on_skip is not None:
-                on_skip(p, str(e))
+                on_skip(p, getattr(e, "reason", str(e)))
     if errors:
         raise WaeError(f"no loadable checkpoint in {str(Path(run_dir) / 'checkpoints')!r} "
-                       f"({len(errors)} unreadable, newest: {errors[0]})")
+                       f"({len(errors)} unreadable, newest: {errors[0]}); restore the run from a copy, or "
+                       f"start a new run")
     return None
+
+
+def skipped_text(path: Path, reason: str, doing: str, used: Path, step: int) -> str:
+    """The warning for a checkpoint :func:`latest` skipped (``reason``: why it
+    did not load) and what the command goes on with (``doing``: "resuming
+    from", "scoring"): ``skipped unreadable checkpoint .../step-00000099.pt
+    (truncated or corrupt: ...); resuming from step 23 (.../step-00000023.pt)``."""
+    return f"skipped unreadable checkpoint {path} ({reason}); {doing} step {step} ({used})"
 
 
 def prune(run_dir: str | Path, keep: int) -> None:

@@ -44,24 +44,36 @@ def versions(regularizer: str | None = None) -> dict[str, str]:
 
 
 SOURCE_ENV = "WAE_BENCH_SOURCE_REV"
+#: The paths of the checkout whose changes change what a run computes: an
+#: uncommitted change there makes the revision ``-dirty``; one in docs/,
+#: tests/ or benchmarks/ (a regenerated table, a run written into
+#: benchmarks/results/) does not.  benchmarks/gpu_setup.sh checks the same paths.
+CODE_PATHS = ("wae_bench", "regularizers", "pyproject.toml")
 
 
 def source_revision() -> str | None:
     """The code a run was made with: ``$WAE_BENCH_SOURCE_REV`` (set where the
     package is a copy, e.g. the GPU scripts), else the short git commit of
-    the checkout the package is imported from, ``-dirty`` when it has
-    uncommitted changes; None outside a git checkout.  Recorded in
-    ``config.json`` (not in ``versions``: a resume across commits is normal)."""
+    the checkout the package is imported from, ``-dirty`` when a tracked
+    file under :data:`CODE_PATHS` has uncommitted changes; None outside a
+    git checkout.  Recorded in ``config.json`` (not in ``versions``: a
+    resume across commits is normal)."""
     if os.environ.get(SOURCE_ENV):
         return os.environ[SOURCE_ENV]
-    here = Path(__file__).resolve().parent
+    return git_revision(Path(__file__).resolve().parent)
+
+
+def git_revision(here: Path) -> str | None:
+    """The short commit of the git checkout holding ``here``, ``-dirty`` when
+    a tracked file under :data:`CODE_PATHS` of it has uncommitted changes;
+    None outside a checkout."""
     try:
         rev = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True, timeout=10)
         if rev.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no", "--",
+                                *(f":(top){p}" for p in CODE_PATHS)], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
@@ -119,7 +131,14 @@ class RunDir:
         rec.pop("config", None)
         return rec
 
-    def write_config(self, cfg: TrainConfig, extra: dict) -> None:
+    def write_config(self, cfg: TrainConfig, extra: dict, keep: tuple[str, ...] = ()) -> None:
+        """Write ``config.json``: the resolved config, the versions, the
+        source revision and ``extra``; the ``keep`` keys of the one there are
+        kept as recorded (a resume keeps what the run recorded about its data
+        when it started, :data:`~wae_bench.run.fingerprint.RECORDED_AT_START`)."""
+        old = self.info() if keep else {}
+        if old:   # (an unreadable config.json keeps nothing)
+            extra = {**{k: v for k, v in extra.items() if k not in keep}, **{k: old[k] for k in keep if k in old}}
         atomic.write_json(self.config_path, {"config": to_dict(cfg), "versions": versions(cfg.regularizer),
                                               "source": source_revision(), **extra})
 
@@ -162,19 +181,22 @@ def _step_of(line: str) -> float:
         return float("inf")
 
 
-def check_writable(path: Path) -> None:
+def check_writable(path: Path, resume: bool = False) -> None:
+    """Make ``path`` and write a probe file into it; a failure is one line
+    (a resume cannot choose another --out: it is told to copy the run)."""
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise WaeError(f"cannot write to output directory {str(path)!r} ({e.strerror or e}); "
-                       f"choose another --out") from None
+        fix = (f"copy the run to a writable place and resume it there (wae-bench run --resume --out COPY)"
+               if resume else "choose another --out")
+        raise WaeError(f"cannot write to output directory {str(path)!r} ({e.strerror or e}); {fix}") from None
 
 
 @contextlib.contextmanager
-def output_dir(path: Path, main: bool = True) -> Iterator[None]:
+def output_dir(path: Path, main: bool = True, resume: bool = False) -> Iterator[None]:
     """Make (and check) the output folder up front, so an unwritable ``--out``
     fails before data loading; if the block then fails while the folders this
     made are still empty (bad data, bad settings), remove them again: a bad
@@ -182,7 +204,7 @@ def output_dir(path: Path, main: bool = True) -> Iterator[None]:
     made = [p for p in (path, *path.parents) if not p.exists()]
     try:
         if main:
-            check_writable(path)
+            check_writable(path, resume)
         yield
     except BaseException:
         for p in made if main else []:

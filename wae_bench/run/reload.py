@@ -4,11 +4,15 @@ the resolved config saved in the checkpoint (else ``config.json``) ->
 then a strict load of the newest loadable checkpoint's autoencoder and regularizer."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
+from rich.markup import escape
 
+from wae_bench import progress
 from wae_bench.errors import WaeError
 from wae_bench.nets import Autoencoder
 from wae_bench.regularizer import Regularizer
@@ -29,16 +33,24 @@ class Loaded:
     run_info: dict = field(default_factory=dict)  # config.json without "config"
 
 
-def load_model(run_dir: str | Path, device: str | torch.device = "auto", trust: bool = False) -> Loaded:
-    """The run's model in eval mode on ``device`` ("auto": CUDA if available)."""
+def load_model(run_dir: str | Path, device: str | torch.device = "auto", trust: bool = False,
+               on_skip: Callable[[str], None] | None = None) -> Loaded:
+    """The run's model in eval mode on ``device`` ("auto": CUDA if available).
+    An unreadable newest checkpoint is skipped for the one before it, and
+    ``on_skip(warning)`` is told in one line
+    (:func:`~wae_bench.run.checkpoint.skipped_text`; by default a warning on
+    stderr from the main process: what is scored is then not the newest step)."""
     run = RunDir(run_dir)
     if not run.path.is_dir():
         raise WaeError(f"run directory {str(run.path)!r} does not exist; pass the --out of a `wae-bench run`")
-    found = checkpoint.latest(run.path, trust)
+    skipped: list[tuple[Path, str]] = []
+    found = checkpoint.latest(run.path, trust, on_skip=lambda p, why: skipped.append((p, why)))
     if found is None:
         raise WaeError(f"run directory {str(run.path)!r} has no checkpoint (checkpoints/step-N.pt); train it first "
                        f"with `wae-bench run --out {run.path}` (or --resume)")
     path, state = found
+    for p, why in skipped:
+        (on_skip or _warn)(checkpoint.skipped_text(p, why, "scoring", path, int(state.get("t", 0))))
     if isinstance(state.get("config"), dict):
         saved, source, version = state["config"], path, (state.get("versions") or {}).get("wae_bench")
     else:
@@ -61,6 +73,11 @@ def load_model(run_dir: str | Path, device: str | torch.device = "auto", trust: 
     ae.eval(), reg.eval()
     return Loaded(ae, reg, plan, path, int(state.get("t", 0)), bool(state.get("finished")),
                   dict(state.get("expost") or {}), info)
+
+
+def _warn(text: str) -> None:
+    if int(os.environ.get("RANK", "0")) == 0:     # (torchrun: one line, not one per process)
+        progress.notice(f"[yellow]warning:[/] {escape(text)}")
 
 
 def _channels(ae_state: dict, plan: Plan) -> int:

@@ -22,7 +22,7 @@ from wae_bench.errors import WaeError, is_out_of_memory
 from wae_bench.interrupt import Stopped, stop_at_once
 from wae_bench.nets import count_params
 from wae_bench.progress import TrainProgress, phase, stdout
-from wae_bench.run import checkpoint, memory, tensorboard
+from wae_bench.run import checkpoint, fingerprint, memory, tensorboard
 from wae_bench.run.build import Plan, Run, batches, build_run, load_data, pick_device, total_steps
 from wae_bench.run.directory import (RunDir, changes, default_out, output_dir, plan_for, saved_resolved,
                                      versions)
@@ -80,13 +80,13 @@ class Training:
             raise WaeError("--resume needs --out RUN_DIR (the run directory to continue)")
         plan = None if resume else plan_for(overrides, None, False, force, dist.world_size)
         self.run = run = RunDir(out if out is not None else default_out(plan.cfg))
-        self.resume, self.quiet = resume, quiet
+        self.resume, self.quiet, self.force = resume, quiet, force
         self.stepper: Stepper | None = None
         self.bar: TrainProgress | None = None
         self.signal: StopFlag | None = None
         self._armed = False            # set once the folder is ours: a failure then takes back an unstarted run
         self._held = contextlib.ExitStack()
-        self._held.enter_context(output_dir(run.path, dist.is_main))
+        self._held.enter_context(output_dir(run.path, dist.is_main, resume))
         with self._phase():            # (the lock and the checks: a refusal leaves the folder as it is)
             self._held.enter_context(_locked(run.path, dist))
             if resume:
@@ -109,6 +109,10 @@ class Training:
             tensorboard.check_installed()
         self.device = device = pick_device(cfg.device, dist)
         self.train, self.test = train, test = load_data(plan)
+        # a resume continues on the data the run started on (one with no checkpoint yet starts afresh)
+        continues = self.resume and bool(checkpoint.checkpoints(run.path))
+        data = fingerprint.of(train.images, test.images, cfg.holdout) if continues or dist.is_main else None
+        data_warning = fingerprint.check(run.info(), data, _data_place(cfg), self.force) if continues else None
         self.batcher, self.batch = batches(plan, train.images, device, dist)
         self.spe, self.T = spe, T = self.batcher.steps_per_epoch, total_steps(cfg, self.batcher)
         memory.check(plan, train.images.shape[1], T, device,
@@ -123,11 +127,11 @@ class Training:
         notice = before(plan) if before else None
         self.trainer = trainer = self.built.trainer
         self.start, self.finished = 0, False
-        resumed = None
+        resumed = resumed_from = None
         if self.resume:
-            self.start, finished, found = _resume(trainer, run, cfg, trust, dist)
+            self.start, finished, resumed_from = _resume(trainer, run, cfg, trust, dist)
             self.finished = finished and self.start >= T   # --force with a larger max_steps/epochs trains on
-            resumed = _resumed_text(self.start, found, run.path)
+            resumed = _resumed_text(self.start, resumed_from, run.path)
         if not dist.is_main:
             return
         variant = cfg.data_variant or train.variant
@@ -139,7 +143,9 @@ class Training:
                                **({"holdout": holdout.record(len(train.images), cfg.holdout, cfg.dataset)}
                                   if cfg.holdout else {}),
                                **({"expost_fit": expost.fit_record(len(train.images), cfg.seed)}
-                                  if cfg.expost else {})})
+                                  if cfg.expost else {}),
+                               fingerprint.KEY: data},
+                         keep=fingerprint.RECORDED_AT_START if resumed_from else ())
         stdout.print(f"[bold]{cfg.regularizer}[/] · {cfg.arch} ({params / 1e6:.2f}M params) · "
                      f"{cfg.dataset} \\[{variant}] {len(train.images)} train{held} / {len(test.images)} test · "
                      f"batch {cfg.batch_size} per process × {dist.world_size} = "
@@ -148,6 +154,8 @@ class Training:
                      f"{escape(str(run.path))}", soft_wrap=True)
         if resumed:
             stdout.print(escape(resumed), soft_wrap=True)
+        if data_warning:
+            progress.notice(f"[yellow]warning:[/] {escape(data_warning)}")
         if notice:
             progress.notice(notice)
         if device.type == "cuda" and cfg.precision == "fp32":
@@ -174,12 +182,12 @@ class Training:
             if self._armed and self.dist.is_main and not self.resume and not checkpoint.checkpoints(run.path):
                 run.discard_unstarted()
             if isinstance(e, WriteFailed):
-                new = WriteFailed(f"{e}; {_then_resume(run.path)}")
+                new = WriteFailed(f"{e}; {_then_resume(run.path, self.dist.world_size)}")
             elif isinstance(e, NonFinite):
                 new = NonFinite(f"{e} ({_kept(run.path)})")
             elif isinstance(e, Exception) and not isinstance(e, WaeError) and is_out_of_memory(e):
                 new = WaeError(f"out of memory ({_first_line(e)}); lower --batch-size, or choose a smaller --arch "
-                               f"or latent_dim, {_then_resume(run.path)}")
+                               f"or latent_dim, {_then_resume(run.path, self.dist.world_size)}")
             else:
                 new = e
             self._held.__exit__(type(new), new, new.__traceback__)
@@ -235,9 +243,9 @@ class Training:
             if self.stepper is not None and self.stepper.stopped:
                 signame = getattr(self.signal, "raised", None) or "SIGTERM"   # (SIGTERM: another rank's signal)
                 raise Stopped(signame, f"at step {int(self.trainer.t)}; checkpoint saved in {str(run.path)!r}",
-                              f"continue with: wae-bench run --resume --out {run.path}")
+                              _go_on("continue", run.path, self.dist.world_size))
             with stop_at_once(f"after training (step {T}), before the run was finished (ex-post fit, final "
-                              f"checkpoint, pictures)", f"finish it with: wae-bench run --resume --out {run.path}"):
+                              f"checkpoint, pictures)", _go_on("finish it", run.path, self.dist.world_size)):
                 _finish(self.built, T, self.train.images, self.test.images, run.path, self.finished, self.save,
                         quiet=self.quiet)
             if self.tb:
@@ -315,10 +323,21 @@ def _kept(path: Path) -> str:
     return f"the last good checkpoint, {str(last[-1])!r}, is kept" if last else "no checkpoint was written"
 
 
-def _then_resume(path: Path) -> str:
+def _go_on(verb: str, path: Path, world_size: int) -> str:
+    """How to resume the run in ``path`` (``verb``: "continue", "finish it"):
+    ``continue with: wae-bench run --resume --out P``; under torchrun the
+    same launch with --resume (as many processes resume exactly; one would
+    not, docs/multi-gpu.md)."""
+    if world_size > 1:
+        return (f"{verb} by rerunning your torchrun command ({world_size} processes) with --resume --out "
+                f"{path}")
+    return f"{verb} with: wae-bench run --resume --out {path}"
+
+
+def _then_resume(path: Path, world_size: int = 1) -> str:
     """How to go on after fixing the cause: resume, if a checkpoint exists."""
     if checkpoint.checkpoints(path):
-        return f"then continue with: wae-bench run --resume --out {path}"
+        return f"then {_go_on('continue', path, world_size)}"
     return "then rerun the same command (no checkpoint had been written)"
 
 
@@ -406,15 +425,16 @@ def _resume(trainer, run, cfg, trust: bool, dist: Dist) -> tuple[int, bool, Path
         atomic.clean_temp(run.path / "checkpoints")
         atomic.clean_temp(run.path)
 
-    skipped: list[str] = []
-    found = checkpoint.latest(run.path, trust, on_skip=lambda p, why: skipped.append(why))
+    skipped: list[tuple[Path, str]] = []
+    found = checkpoint.latest(run.path, trust, on_skip=lambda p, why: skipped.append((p, why)))
     if found is None:
         if main:
             run.truncate_metrics(0)
         return 0, False, None
     path, state = found
-    for why in skipped if main else []:
-        progress.notice(f"[yellow]warning:[/] skipping {escape(why)}; resuming from {escape(str(path))}")
+    for p, why in skipped if main else []:
+        progress.notice(f"[yellow]warning:[/] "
+                        f"{escape(checkpoint.skipped_text(p, why, 'resuming from', path, int(state['t'])))}")
     _check_same(state, cfg, path)
     try:
         trainer.load_state_dict(state)
@@ -447,6 +467,11 @@ def _check_same(state: dict, cfg, path: Path) -> None:
         if key in saved and saved[key] != getattr(cfg, key):
             raise WaeError(f"checkpoint {str(path)!r} is of {key} {saved[key]!r}, not {getattr(cfg, key)!r}; "
                            f"resume with the run's own settings or start a new --out")
+
+
+def _data_place(cfg: TrainConfig) -> str:
+    """The run's data, for a message: ``the data in 'dcopy'``, or ``the digits data`` (its default place)."""
+    return f"the data in {str(cfg.data_root)!r}" if cfg.data_root else f"the {cfg.dataset} data"
 
 
 def _epochs_text(T: int, spe: int, epochs: int) -> str:
