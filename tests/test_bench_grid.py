@@ -184,15 +184,71 @@ def test_hash_leaves_out_the_seeds_but_not_the_tuning_seeds_they_imply(tmp_path)
 
 def test_more_seeds_are_added_to_a_folder_and_its_record_keeps_every_seed(tmp_path):
     folder = ResultsDir(tmp_path / "results")
-    assert folder.claim(load(tmp_path, "", ["bench.seeds=[0]"])) == []
-    assert folder.claim(load(tmp_path, "", ["bench.seeds=[0,1,2]"])) == [1, 2]
+    assert folder.claim(load(tmp_path, "", ["bench.seeds=[0]"])) == {}
+    assert folder.claim(load(tmp_path, "", ["bench.seeds=[0,1,2]"])) == {"seeds": [1, 2]}
     assert folder.spec().bench.seeds == [0, 1, 2]
-    assert folder.claim(load(tmp_path, "", ["bench.seeds=[1]"])) == []        # fewer: nothing dropped
+    assert folder.claim(load(tmp_path, "", ["bench.seeds=[1]"])) == {}        # fewer: nothing dropped
     assert folder.spec().bench.seeds == [0, 1, 2]
-    assert folder.claim(load(tmp_path, "", ["bench.seeds=[4,0]"])) == [4]
+    assert folder.claim(load(tmp_path, "", ["bench.seeds=[4,0]"])) == {"seeds": [4]}
     assert folder.spec().bench.seeds == [0, 1, 2, 4]
     with pytest.raises(WaeError, match="different spec"):                   # the grid itself still counts
         folder.claim(load(tmp_path, "", ["bench.seeds=[5]", "train.max_steps=5"]))
+
+
+def test_the_record_keeps_every_set_override_given_and_the_resolved_spec(tmp_path):
+    import json
+
+    folder = ResultsDir(tmp_path / "results")
+    folder.claim(load(tmp_path, "", ["train.max_steps=4", "bench.seeds=[0]"]))
+    folder.claim(load(tmp_path, "", ["bench.seeds=[0,1]", "train.max_steps=4"]))
+    rec = json.loads(folder.spec_path.read_text())
+    assert rec["overrides"] == ["train.max_steps=4", "bench.seeds=[0]", "bench.seeds=[0,1]"]
+    assert rec["spec"]["bench"]["seeds"] == [0, 1] and "seeds = [0, 1, 2]" in rec["toml"]   # the file as written
+    assert rec["hash"] == specs.spec_hash(rec["spec"])
+
+
+def test_regularizers_archs_and_datasets_are_added_to_a_folder_like_seeds(tmp_path):
+    """Cell ids name the regularizer, arch and dataset too: a grid grows by
+    them, and a run of fewer keeps the others' cells and settings."""
+    folder = ResultsDir(tmp_path / "results")
+    folder.claim(load(tmp_path))
+    swae = '\n[reg.swae]\nlambda = 5.0\n'
+    grown = load(tmp_path, swae, ['bench.regularizers=["moca", "swae"]'])
+    assert folder.claim(grown) == {"regularizers": ["swae"]}
+    assert folder.spec().bench.regularizers == ["moca", "swae"]
+    assert folder.spec().reg["swae"] == {"lambda": 5.0}
+    assert folder.claim(load(tmp_path, swae, ['bench.regularizers=["swae", "moca"]'])) == {}   # order: the same grid
+    # a run of moca alone leaves swae and its settings in the record
+    assert folder.claim(load(tmp_path)) == {}
+    assert folder.spec().bench.regularizers == ["moca", "swae"] and folder.spec().reg["swae"] == {"lambda": 5.0}
+    assert folder.claim(load(tmp_path, "", ['bench.archs=["tiny", "dcgan"]'])) == {"archs": ["dcgan"]}
+    assert folder.spec().bench.archs == ["tiny", "dcgan"]
+    assert folder.spec().hash() == specs.spec_hash(folder.record()["spec"])
+
+
+@pytest.mark.parametrize("extra, sets, named", [
+    ("\n[reg.swae]\nlambda = 6.0\n", ['bench.regularizers=["moca", "swae"]'], "reg.swae.lambda"),  # swae changed
+    ("", ["reg.moca.K=128", 'bench.regularizers=["moca", "ae"]'], "reg.moca.K"),   # added one, changed another
+    ("", ['bench.regularizers=["moca", "ae"]', "train.max_steps=5"], "train.max_steps"),
+    ("\n[reg.moca.arch.tiny]\nlambda = 3.0\n", ['bench.archs=["tiny", "dcgan"]'], "reg.moca.arch.tiny.lambda"),
+    ("", ["bench.archs=[]"], "bench.archs"),                     # the defaults are another grid
+])
+def test_growing_a_folder_refuses_any_change_to_its_cells_by_name(tmp_path, extra, sets, named):
+    folder = ResultsDir(tmp_path / "results")
+    folder.claim(load(tmp_path, "\n[reg.swae]\nlambda = 5.0\n", ['bench.regularizers=["moca", "swae"]']))
+    before = folder.spec_path.read_text()
+    with pytest.raises(WaeError) as e:
+        folder.claim(load(tmp_path, extra, sets))
+    assert "different spec" in str(e.value) and named in str(e.value) and "\n" not in str(e.value)
+    assert folder.spec_path.read_text() == before
+
+
+def test_the_tuning_seed_a_run_implies_must_be_the_folders(tmp_path):
+    folder = ResultsDir(tmp_path / "results")
+    folder.claim(load(tmp_path, TUNE))
+    with pytest.raises(WaeError, match="tune.seeds"):
+        folder.claim(load(tmp_path, TUNE, ["bench.seeds=[1,0]"]))       # would tune on seed 1
+    assert folder.claim(load(tmp_path, TUNE, ["bench.seeds=[0,5]"])) == {"seeds": [5]}
 
 
 def test_a_folder_recorded_under_an_older_hash_stays_its_specs(tmp_path):

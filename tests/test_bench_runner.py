@@ -105,6 +105,21 @@ def test_seeds_added_to_a_finished_grid_train_only_their_cells(tmp_path, calls, 
     assert calls.train == [] and "(2/2)" in (tmp_path / "res" / "table.md").read_text()
 
 
+def test_a_regularizer_added_to_a_finished_grid_trains_only_its_cells(tmp_path, calls, capsys):
+    assert bench(tmp_path)[0] == 0
+    calls.train.clear(), calls.eval.clear()
+    capsys.readouterr()
+    assert bench(tmp_path, "--set", 'bench.regularizers=["moca", "swae"]')[0] == 0
+    assert calls.train and all(i.startswith("swae-") for i in calls.train)
+    err = capsys.readouterr().err
+    assert "adding regularizer swae to" in err and "covers regularizers moca, swae" in err
+    md = (tmp_path / "res" / "table.md").read_text()
+    assert "| moca | tiny | 1 | 1.50 ± 0.71 (2/2) |" in md and "| swae |" in md
+    rec = json.loads((tmp_path / "res" / "spec.json").read_text())
+    assert rec["overrides"] == ['bench.regularizers=["moca", "swae"]']
+    assert rec["hash"] == specs.spec_hash(rec["spec"])
+
+
 def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, calls, monkeypatch, capsys):
     monkeypatch.setenv("FAIL_EVAL", "1")
     code, _ = bench(tmp_path)

@@ -1,6 +1,6 @@
 """The results folder of one spec::
 
-    RESULTS_DIR/spec.json              the spec (TOML text, parsed data) and its hash
+    RESULTS_DIR/spec.json              the spec (file text, resolved data, --set overrides) and its hash
     RESULTS_DIR/cells/<cell-id>/       one run directory per cell (wae-bench run layout)
         results.json                   scores + protocol (wae_bench.evaluate)
         failed.json                    the error of a failed cell (the grid goes on)
@@ -9,10 +9,11 @@
                                        validation scores ([tune]; wae_bench.bench.tune)
     RESULTS_DIR/table.md  table.csv  tuning.csv  plots/*.png    (wae-bench table)
 
-A folder belongs to one spec: a run with a spec of another hash is refused
-before anything runs (several machines with the same spec may share it).
-The hash leaves out ``bench.seeds``, so a spec run again with more seeds
-adds their cells here; spec.json then lists every seed asked for.
+A folder belongs to one spec: a run with a spec that differs for any cell
+the folder holds is refused before anything runs (several machines with the
+same spec may share it). A spec run again with more seeds, regularizers,
+archs or datasets adds their cells here (every cell id names them); spec.json
+then lists every member asked for, and every ``--set`` override given.
 One `wae-bench bench` of the whole grid works in a folder at a time; shards
 and ``--only`` runs may work side by side, every cell under its own lock
 (:meth:`ResultsDir.lock`, :meth:`ResultsDir.cell_lock`).
@@ -64,18 +65,21 @@ class ResultsDir:
                            f"folder after moving spec.json aside, or use another --out") from None
 
     def check(self, spec: Spec) -> dict[str, Any] | None:
-        """Refuse (one line) if the folder holds another spec's results; the record."""
+        """Refuse (one line) if the folder holds another spec's results; the record.
+        A spec that only adds (or leaves out) regularizers, archs, datasets or
+        seeds is this folder's (:func:`~wae_bench.bench.spec.grow`)."""
         rec = self.record()
         if rec is None and self.cells_path.is_dir() and any(self.cells_path.iterdir()):
             raise WaeError(f"{str(self.path)!r} holds cells but no spec.json; use another --out")
-        # (the recorded spec's hash as computed now: a folder written before a
-        # change of what the hash covers stays its spec's)
-        if rec is not None and specs.spec_hash(rec["spec"]) != spec.hash():
-            changed = specs.differences(rec["spec"], spec.raw)
-            shown = ", ".join(changed[:4]) + (", ..." if len(changed) > 4 else "")
-            raise WaeError(f"results folder {str(self.path)!r} was made by a different spec "
-                           f"({rec['name']!r}, hash {rec['hash']}; differs in {shown or 'its grid'}); "
-                           f"use another --out, or rerun with the spec that made it")
+        # (the recorded spec compared as what the hash covers now: a folder
+        # written before a change of what the hash covers stays its spec's)
+        if rec is not None:
+            changed = specs.grow(rec["spec"], spec.raw)[2]
+            if changed:
+                shown = ", ".join(changed[:4]) + (", ..." if len(changed) > 4 else "")
+                raise WaeError(f"results folder {str(self.path)!r} was made by a different spec "
+                               f"({rec['name']!r}, hash {rec['hash']}; differs in {shown}); "
+                               f"use another --out, or rerun with the spec that made it")
         return rec
 
     # -- who works here ---------------------------------------------------------------
@@ -106,20 +110,24 @@ class ResultsDir:
         return lock.hold(self.cell_dir(cell.id), f"wae-bench bench (cell {cell.id})", what=f"cell {cell.id}",
                          fix="it runs in that process; rerun this command after it to pick up what is left")
 
-    def claim(self, spec: Spec) -> list[int]:
+    def claim(self, spec: Spec) -> dict[str, list]:
         """Record ``spec`` here, or refuse if the folder holds another spec's
         results (one process at a time: two specs cannot both claim it).
-        Returns the seeds ``spec`` adds to the recorded ones; the record keeps
-        every seed asked for so far (:func:`~wae_bench.bench.spec.seeds_added`)."""
+        Returns the members ``spec`` adds to the recorded grid (``{"seeds":
+        [2], "regularizers": ["sinkhorn"]}``); the record keeps every member
+        asked for so far (:func:`~wae_bench.bench.spec.grow`) and every
+        ``--set`` override given so far (``overrides``, in the order first given)."""
         with lock.hold(self.path, "wae-bench bench (claiming the folder)", name=f"{lock.LOCK_NAME}-spec", wait=True):
             return self._claim(spec)
 
-    def _claim(self, spec: Spec) -> list[int]:
+    def _claim(self, spec: Spec) -> dict[str, list]:
         rec = self.check(spec)
-        added, raw = ([], spec.raw) if rec is None else specs.seeds_added(rec["spec"], spec.raw)
+        added, raw = ({}, spec.raw) if rec is None else specs.grow(rec["spec"], spec.raw)[:2]
         source = Path(spec.source)
-        new = {"format": FORMAT, "name": spec.name, "hash": spec.hash(), "source": spec.source,
-               "toml": source.read_text() if source.is_file() else "", "spec": raw}
+        before = list((rec or {}).get("overrides", []))
+        new = {"format": FORMAT, "name": spec.name, "hash": specs.spec_hash(raw), "source": spec.source,
+               "toml": source.read_text() if source.is_file() else "", "spec": raw,
+               "overrides": before + [o for o in spec.overrides if o not in before]}
         if rec is None or {k: rec.get(k) for k in new} != new:
             atomic.write_json(self.spec_path, {**new, "written": time.strftime("%Y-%m-%dT%H:%M:%S")})
         return added

@@ -22,9 +22,10 @@ Sections (unknown keys are refused, as everywhere in wae-bench)::
 The spec's hash covers everything that changes a result; locations and
 bookkeeping (data_root, device, ckpt_every, fid_weights, description, cited)
 are left out, so machines with different paths can share a results folder.
-So is ``bench.seeds`` (each cell id carries its seed): a finished grid takes
-more seeds in the same folder (``--set 'bench.seeds=[0,1,2]'``) as long as
-the tuning seeds stay the same.
+So is ``bench.seeds`` (each cell id carries its seed). A results folder
+checks a spec with :func:`grow`, not by hash: a finished grid takes more
+seeds, regularizers, archs or datasets (every cell id names them) as long as
+nothing the existing cells depend on changes and the tuning seeds stay the same.
 """
 from __future__ import annotations
 
@@ -149,6 +150,7 @@ class Spec:
     cited: list[Cited] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, init=False)
     source: str = field(default="", init=False)
+    overrides: list[str] = field(default_factory=list, init=False)   # the --set lines applied to source
 
     @property
     def name(self) -> str:
@@ -283,13 +285,15 @@ def load(path: str | Path, sets: typing.Iterable[str] = ()) -> Spec:
     p = Path(path)
     if not p.is_file():
         raise WaeError(f"benchmark spec {str(p)!r} not found; pass a TOML file such as benchmarks/smoke.toml")
-    return parse(merge(load_toml(p), parse_sets(sets)), str(p))
+    spec = parse(merge(load_toml(p), parse_sets(sets)), str(p))
+    spec.overrides = list(sets)
+    return spec
 
 
 def _strip(data: dict[str, Any]) -> dict[str, Any]:
     """The part of a spec that decides results (see the module docstring).
     ``bench.seeds`` is not part of it (cell ids carry their seed, so seeds can
-    be added to a results folder, :func:`seeds_added`), but the tuning seeds
+    be added to a results folder, :func:`grow`), but the tuning seeds
     it gives by default are: they decide every final cell's tuned values."""
     out = {k: v for k, v in data.items() if k != "cited"}
     bench = out.get("bench", {})
@@ -308,18 +312,71 @@ def spec_hash(raw: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def seeds_added(recorded: dict[str, Any], raw: dict[str, Any]) -> tuple[list[int], dict[str, Any]]:
+# The grid's member lists a results folder can grow (:func:`grow`), and the
+# spec tables each member owns (``[reg.NAME]``; ``[dataset.NAME]``;
+# ``[reg.R.dataset.NAME]`` / ``[reg.R.arch.NAME]``, which the regularizer R owns too).
+MEMBERS = {"regularizers": "regularizer", "datasets": "dataset", "archs": "arch", "seeds": "seed"}
+
+
+def _members(d: dict[str, Any], key: str) -> list:
+    default = BenchInfo.DEFAULT_SEEDS if key == "seeds" else ()
+    return list(d.get("bench", {}).get(key, default))
+
+
+def _owners(key: str) -> list[tuple[str, str]]:
+    """The grid members (list, name) a dotted spec key belongs to; none: every cell's."""
+    parts = key.split(".")
+    owners = []
+    if parts[0] == "reg" and len(parts) > 2:
+        owners.append(("regularizers", parts[1]))
+        if len(parts) > 4 and parts[2] in ("dataset", "arch"):
+            owners.append((f"{parts[2]}s", parts[3]))
+    elif parts[0] == "dataset" and len(parts) > 2:
+        owners.append(("datasets", parts[1]))
+    return owners
+
+
+def grow(recorded: dict[str, Any], raw: dict[str, Any]) -> tuple[dict[str, list], dict[str, Any], list[str]]:
     """A results folder recorded with raw spec ``recorded`` is asked to run
-    spec ``raw`` of the same hash: the seeds ``raw`` adds, and the raw spec to
-    record, whose ``bench.seeds`` are the recorded ones then the added ones
-    (a run of fewer seeds never drops the others' cells from the table)."""
-    def seeds(d: dict[str, Any]) -> list[int]:
-        return list(d.get("bench", {}).get("seeds", BenchInfo.DEFAULT_SEEDS))
-    old = seeds(recorded)
-    added = [s for s in seeds(raw) if s not in old]
-    if old == seeds(raw):
-        return added, raw
-    return added, {**raw, "bench": {**raw.get("bench", {}), "seeds": old + added}}
+    spec ``raw``. Cell ids carry their regularizer, arch, dataset and seed, so
+    ``raw`` may list members the record lacks (their cells are new) or fewer
+    (the others' cells stay in the table), as long as nothing an existing cell
+    depends on changes. Returns the members ``raw`` adds (``{"seeds": [2]}``),
+    the raw spec to record (``raw`` with the recorded members first, then the
+    added ones, and the recorded tables of the members ``raw`` leaves out),
+    and the dotted keys that differ for cells both specs hold (empty: the
+    folder takes ``raw``). An empty ``bench.archs`` (each dataset's default)
+    only matches itself. ``raw``'s implied tuning seeds must be the record's."""
+    merged = json.loads(json.dumps(raw))
+    bench = merged.setdefault("bench", {})
+    added: dict[str, list] = {}
+    grown = set()                                     # the member lists taken as a union
+    for key in MEMBERS:
+        old, new = _members(recorded, key), _members(raw, key)
+        if key == "archs" and (not old or not new):
+            continue                                  # (empty means the defaults: no union to take)
+        grown.add(f"bench.{key}")
+        added.update({key: [m for m in new if m not in old]} if any(m not in old for m in new) else {})
+        if old + added.get(key, []) != new:
+            bench[key] = old + added.get(key, [])
+    listed = {k: set(_members(raw, k)) for k in MEMBERS}
+    tables = recorded.get("reg", {})
+    for name, table in tables.items():               # the tables of members the run leaves out, kept
+        if name not in listed["regularizers"]:
+            merged.setdefault("reg", {})[name] = table
+            continue
+        for sub in ("dataset", "arch"):
+            for member, over in table.get(sub, {}).items():
+                if member not in listed[f"{sub}s"]:
+                    merged.setdefault("reg", {}).setdefault(name, {}).setdefault(sub, {})[member] = over
+    for name, table in recorded.get("dataset", {}).items():
+        if name not in listed["datasets"]:
+            merged.setdefault("dataset", {})[name] = table
+
+    def own(key: str) -> bool:   # a key of the grown lists, or of cells only one side has
+        return key in grown or any((m in _members(recorded, lst)) != (m in listed[lst]) for lst, m in _owners(key))
+    changed = {k for k in differences(recorded, merged) + differences(merged, raw) if not own(k)}
+    return added, merged, sorted(changed)
 
 
 def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:

@@ -18,7 +18,9 @@ from wae_bench.progress import console, stdout
 def _load(spec_path: str, sets: tuple[str, ...], data_root: str | None, fid_weights: str | None):
     extra = [f"train.data_root={json.dumps(data_root)}"] if data_root else []
     extra += [f"eval.fid_weights={json.dumps(fid_weights)}"] if fid_weights else []
-    return specs.load(spec_path, [*sets, *extra])
+    spec = specs.load(spec_path, [*sets, *extra])
+    spec.overrides = list(sets)   # (what spec.json records: the locations are this machine's, outside the hash)
+    return spec
 
 
 def _tuned(folder, spec, cell, everything) -> tuple[dict | None, str]:
@@ -195,12 +197,16 @@ def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, d
 
 
 def claim(folder, spec) -> None:
-    """Record ``spec`` in ``folder`` (:meth:`ResultsDir.claim`), saying which seeds it adds."""
+    """Record ``spec`` in ``folder`` (:meth:`ResultsDir.claim`), one line per
+    kind of member it adds (seeds, regularizers, archs, datasets)."""
     added = folder.claim(spec)
-    if added:
-        console.print(f"adding seed{'s' if len(added) > 1 else ''} {', '.join(map(str, added))} to {folder.path} "
-                      f"(the cells already done are kept; its table now covers seeds "
-                      f"{', '.join(map(str, folder.spec().bench.seeds))})", soft_wrap=True)
+    if not added:
+        return
+    bench = folder.spec().bench
+    for key, members in added.items():
+        word = specs.MEMBERS[key] + ("s" if len(members) > 1 else "")
+        console.print(f"adding {word} {', '.join(map(str, members))} to {folder.path} (the cells already done are "
+                      f"kept; its table now covers {key} {', '.join(map(str, getattr(bench, key)))})", soft_wrap=True)
 
 
 def summarize(folder, outcomes) -> None:
