@@ -133,6 +133,23 @@ def test_the_table_is_table_collects_cell_by_cell(tmp_path):
     assert "A results folder written by hand &lt;for the report&gt;." in page      # escaped, not markup
 
 
+def test_the_protocol_shows_the_resolved_spec_the_hash_covers_and_the_overrides(tmp_path):
+    """What ran, not the file as written: a --set shows in the resolved spec
+    and in the list of overrides; the file is shown too, said to be without them."""
+    p = tmp_path / "page.toml"
+    p.write_text(SPEC)
+    folder = ResultsDir(tmp_path / "results")
+    folder.claim(specs.load(p, ["train.max_steps=3", "eval.fid_samples=17"]))
+    folder.cell_dir(grid.expand(folder.spec())[0].id).mkdir(parents=True)   # (a cell begun: a page to write)
+    page = report.page(folder, table.collect(folder))
+    resolved = page.split("resolved spec (hash ")[1].split("</details>")[0]
+    assert resolved.startswith(folder.spec().hash()) and "max_steps = 3" in resolved and "fid_samples = 17" in resolved
+    assert specs.spec_hash(folder.record()["spec"]) == folder.spec().hash()
+    assert "<code>train.max_steps=3</code>, <code>eval.fid_samples=17</code>" in page
+    written = page.split("spec file as written")[1].split("</details>")[0]
+    assert "without the overrides" in written and "max_steps = 3" not in written
+
+
 def test_every_picture_is_embedded_byte_for_byte_and_nothing_is_fetched(tmp_path):
     folder = fill(tmp_path)
     page = report.page(folder, table.collect(folder))

@@ -28,6 +28,7 @@ from pathlib import Path
 from wae_bench import atomic
 from wae_bench.bench import grid, tune
 from wae_bench.bench.aggregate import MISSING
+from wae_bench.bench.compare import toml_text
 from wae_bench.bench.folder import ResultsDir, score
 from wae_bench.bench.grid import Cell
 from wae_bench.bench.spec import WHAT_LABELS
@@ -207,9 +208,15 @@ class _Page:
         settings = "".join(f"<tr><th>eval.{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in vars(self.spec.eval).items())
         out = ['<h2 id="protocol">Protocol</h2>', "<ul>" + "".join(f"<li>{_e(p)}</li>" for p in self.rep.protocol)
                + "</ul>", f'<table class="kv"><tbody>{settings}</tbody></table>']
+        out.append(f"<details open><summary>resolved spec (hash {_e(rec.get('hash', ''))}, computed over this: "
+                   f"the spec file with every --set override and every run's seeds and regularizers "
+                   f"applied; what the cells ran)</summary><pre>{_e(resolved_toml(rec['spec']))}</pre></details>")
+        given = rec.get("overrides") or []
+        out.append("<p>--set overrides given to the runs into this folder: "
+                   + (", ".join(f"<code>{_e(o)}</code>" for o in given) if given else "none") + "</p>")
         if rec.get("toml"):
-            out.append(f"<details><summary>spec TOML (hash {_e(rec.get('hash', ''))})</summary>"
-                       f"<pre>{_e(rec['toml'])}</pre></details>")
+            out.append(f"<details><summary>spec file as written ({_e(rec.get('source', ''))}; without the "
+                       f"overrides)</summary><pre>{_e(rec['toml'])}</pre></details>")
         return "\n".join(out)
 
     def failed(self) -> str:
@@ -284,6 +291,13 @@ def page(folder: ResultsDir, rep: Report) -> str:
         raise WaeError(f"{str(folder.path)!r} holds no cell yet, nothing to report; run `wae-bench bench SPEC "
                        f"--out {folder.path}` first")
     return built.html()
+
+
+
+def resolved_toml(raw: dict) -> str:
+    """The resolved spec of spec.json as TOML (``[[cited]]`` rows, not part of
+    what ran, are shown in the table's cited columns instead)."""
+    return toml_text({k: v for k, v in raw.items() if k != "cited"})
 
 
 def write(folder: ResultsDir, rep: Report, out: str | Path | None = None) -> Path:
