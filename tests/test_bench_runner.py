@@ -213,13 +213,18 @@ def test_a_cell_another_process_holds_is_left_to_it_and_a_busy_results_folder_is
     from tests.test_locks import holder
 
     assert bench(tmp_path, "--only", IDS[0])[0] == 0
+    assert bench(tmp_path, "--only", IDS[1])[0] == 0
+    (tmp_path / "res" / "cells" / IDS[1] / "results.json").unlink()    # trained, not scored: it would resume
+    calls.train.clear()
+    capsys.readouterr()
     other = holder(tmp_path / "res" / "cells" / IDS[1])
     try:
         assert bench(tmp_path)[0] == 0
         err = " ".join(capsys.readouterr().err.split())
         assert f"busy {IDS[1]}: cell {IDS[1]} " in err and f"pid {other.pid}" in err
+        assert f"{IDS[1]} ..." in err and f"{IDS[1]} (resumed" not in err     # the other process has it
         assert "1 cell(s) in use by other processes" in err
-        assert calls.train == [IDS[0], IDS[2], IDS[3]]
+        assert calls.train == [IDS[2], IDS[3]]                              # (IDS[0] done before)
         assert not (tmp_path / "res" / "cells" / IDS[1] / "failed.json").exists()
     finally:
         other.kill()

@@ -93,3 +93,20 @@ def test_shared_holders_coexist_and_exclude_an_exclusive_one(tmp_path):
             pass
         assert path.is_file()
     assert not path.exists()
+
+
+def test_held_elsewhere_reads_the_holder_without_taking_the_lock(tmp_path):
+    """For a message only (the bench's start line): a live other holder is
+    named; a free folder, our own hold and a killed holder's leftover file are not."""
+    folder = tmp_path / "cell"
+    assert lock.held_elsewhere(folder) is None                      # no folder, no lock file
+    with lock.hold(folder, "this test"):
+        assert lock.held_elsewhere(folder) is None                  # held here
+    other = holder(folder)
+    try:
+        assert lock.held_elsewhere(folder)["pid"] == other.pid
+    finally:
+        other.kill()
+        other.wait()
+    assert (folder / lock.LOCK_NAME).is_file()                      # (kill -9 left it)
+    assert lock.held_elsewhere(folder) is None

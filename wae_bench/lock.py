@@ -122,6 +122,31 @@ def hold(folder: str | Path, command: str, *, what: str = "folder", shared: bool
         os.close(fd)   # (releases the lock)
 
 
+def held_elsewhere(folder: str | Path, name: str = LOCK_NAME) -> dict | None:
+    """The holder of ``folder``'s exclusive lock when another process holds it
+    (None: free, held here, or its holder gone), read from the lock file
+    without taking the lock (a probing ``flock`` would make a process taking
+    it at that instant see it busy). For messages only: :func:`hold` decides.
+    A holder on another host is taken to be alive (its file outlived it only
+    if it was killed)."""
+    path = Path(folder) / name
+    if str(Path(folder).resolve() / name) in _HELD:
+        return None
+    holder = read_holder(path)
+    pid = holder.get("pid")
+    if not isinstance(pid, int) or pid == os.getpid() and holder.get("host") == socket.gethostname():
+        return None
+    if holder.get("host") != socket.gethostname():
+        return holder
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:   # (alive, another user's)
+        pass
+    return holder
+
+
 def is_lock_file(p: Path) -> bool:
     """A lock file of :func:`hold` (not part of what a folder holds)."""
     return p.name.startswith(LOCK_NAME)

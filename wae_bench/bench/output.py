@@ -26,7 +26,7 @@ from typing import Callable, Iterator, TextIO
 
 from rich.markup import escape
 
-from wae_bench import progress, results
+from wae_bench import lock, progress, results
 from wae_bench.bench.folder import ResultsDir, score
 from wae_bench.bench.grid import Cell
 from wae_bench.bench.spec import WHAT_LABELS, Spec
@@ -103,14 +103,17 @@ class Output:
         """A cell's start line (``where`` it runs: a slot, a device), saying
         where a cell that resumes starts from (docs/resume.md; also with
         ``--quiet``): ``start``, the step its training began at, or for a
-        cell that has not begun (None) its newest checkpoint's.  Before the
+        cell that has not begun (None) its newest checkpoint's; not for a
+        cell another process holds (it is left to that one).  Before the
         first, where each cell's full output goes."""
         if not (self.announced or self.worker):
             self.announced = True
             self.say(f"full output of each cell: {self.folder.logs_path}/<cell-id>.log"
                      + ("" if self.verbose else " (--verbose: on the console too)"), markup=False)
-        step = checkpoint.latest_step(self.folder.cell_dir(cell.id)) if start is None else start
-        resumed = f" (resumed from step {step})" if step else ""
+        d = self.folder.cell_dir(cell.id)
+        step = checkpoint.latest_step(d) if start is None else start
+        # (a cell another process holds is not resumed here: its `busy` line follows)
+        resumed = f" (resumed from step {step})" if step and lock.held_elsewhere(d) is None else ""
         self.say(f"[{i}/{n}] {cell.id}" + (f" {where}{resumed}" if where else f"{resumed} ..."), markup=False)
 
     def finished(self, i: int, n: int, o) -> None:
