@@ -1,8 +1,9 @@
-"""One line per cell of a bench results folder: its scores, reconstruction
-error, the last logged training terms (reconstruction, MoCA's ``moca/neg``),
-the latent spectrum's effective rank and the training rate, from the cells'
-``results.json``, ``metrics.jsonl`` and ``failed.json`` (what the GPU
-session's summary shows per λ).  The cells are found in either layout
+"""One line per cell of a bench results folder: its scores (marked NOT FID
+on stand-in features), reconstruction error, the last logged training terms
+(reconstruction, MoCA's ``moca/neg``), the latent spectrum's effective rank
+and the training rate, from the cells' ``results.json``, ``metrics.jsonl``
+and ``failed.json`` (what the GPU session's summary shows per λ; the cell's
+record itself is :func:`wae_bench.bench.export.cell_row`'s).  The cells are found in either layout
 (:func:`wae_bench.bench.folder.cell_folders`: under ``cells/`` or directly).
 
     python benchmarks/cells_summary.py RESULTS_DIR [--json OUT]
@@ -13,8 +14,10 @@ import argparse
 import json
 from pathlib import Path
 
+from wae_bench import results
 from wae_bench.atomic import write_text
-from wae_bench.bench.folder import cell_folders
+from wae_bench.bench.export import cell_row
+from wae_bench.bench.folder import cell_folders, json_object
 from wae_bench.errors import WaeError, run_script
 
 
@@ -30,25 +33,32 @@ def last_metrics(cell: Path) -> dict:
 
 
 def summarise(cell: Path) -> dict:
-    out: dict = {"cell": cell.name}
-    cfg = json.loads((cell / "config.json").read_text()) if (cell / "config.json").is_file() else {}
-    c = cfg.get("config", {})
-    out.update(regularizer=c.get("regularizer"), arch=c.get("arch"), reg=c.get("reg"),
-               total_steps=cfg.get("total_steps"))
+    """The cell's record (:func:`wae_bench.bench.export.cell_row`: settings,
+    scores, protocol, error) plus what the GPU summary adds: the training
+    terms last logged, the training rate and the evaluation's diagnostics."""
+    row = cell_row(cell)
+    cfg = json_object(cell / "config.json") or {}
+    out: dict = {"cell": cell.name, "regularizer": row["regularizer"], "arch": row["arch"], "reg": row["settings"],
+                 "total_steps": cfg.get("total_steps")}
     m = last_metrics(cell)
     out.update(step=m.get("step"), train_rec=m.get("rec"), train_neg=m.get("moca/neg"),
                img_per_s=m.get("img_per_s"))
-    res = json.loads((cell / "results.json").read_text()) if (cell / "results.json").is_file() else None
-    if res:
-        d = res.get("diagnostics", {})
-        out.update(scores={k: v.get("fid", v.get("kid_mean")) for k, v in res.get("scores", {}).items()},
-                   split=res.get("protocol", {}).get("reference", {}).get("split"),
+    if "scores" in row:
+        res = json_object(cell / "results.json") or {}
+        d, p = res.get("diagnostics") or {}, row["protocol"]
+        out.update(scores={k: v.get("fid", v.get("kid_mean")) for k, v in row["scores"].items()},
+                   features=p["features"], split=p["reference"].get("split"),
                    rec_error=d.get("rec_mse_test"), effective_rank=d.get("spectrum_effective_rank"),
-                   eval_s=res.get("protocol", {}).get("seconds"))
-    fail = cell / "failed.json"
-    if fail.is_file():
-        out["failed"] = json.loads(fail.read_text()).get("error")
+                   eval_s=(res.get("protocol") or {}).get("seconds"))
+    if "error" in row:
+        out["failed"] = row["error"]
     return out
+
+
+def standin(r: dict) -> str:
+    """`` on standin features (NOT FID)`` where the scores' features are recorded and are a stand-in."""
+    f = r.get("features")
+    return f" on {f} features (NOT FID)" if f and not results.inception({"features": f}) else ""
 
 
 def fmt(v) -> str:
@@ -68,7 +78,7 @@ def main(argv=None) -> None:
         lam = (r.get("reg") or {}).get("lambda")
         scores = ", ".join(f"{k} {fmt(v)}" for k, v in (r.get("scores") or {}).items()) or "not scored"
         print(f"{r['cell']}: λ {fmt(lam)}; step {fmt(r['step'])}/{fmt(r['total_steps'])}; {scores}"
-              f"{' (' + r['split'] + ')' if r.get('split') else ''}; rec error {fmt(r.get('rec_error'))}; "
+              f"{' (' + r['split'] + ')' if r.get('split') else ''}{standin(r)}; rec error {fmt(r.get('rec_error'))}; "
               f"train rec {fmt(r['train_rec'])}, moca/neg {fmt(r['train_neg'])}; effective rank "
               f"{fmt(r.get('effective_rank'))}; {fmt(r['img_per_s'])} img/s"
               + (f"; FAILED: {r['failed']}" if r.get("failed") else ""))

@@ -147,16 +147,16 @@ class ResultsDir:
         return self.logs_path / f"{cell_id}.log"
 
     def results(self, cell_id: str) -> dict[str, Any] | None:
-        return _json_object(self.cell_dir(cell_id) / "results.json")
+        return json_object(self.cell_dir(cell_id) / "results.json")
 
     def failure(self, cell_id: str) -> dict[str, Any] | None:
         p = self.cell_dir(cell_id) / "failed.json"
         if not p.is_file():
             return None
-        return _json_object(p) or {"error": f"{p} is unreadable"}
+        return json_object(p) or {"error": f"{p} is unreadable"}
 
     def config(self, cell_id: str) -> dict[str, Any] | None:
-        return _json_object(self.cell_dir(cell_id) / "config.json")
+        return json_object(self.cell_dir(cell_id) / "config.json")
 
     def state(self, cell: Cell, ev: EvalSettings) -> State:
         res = self.results(cell.id)
@@ -192,7 +192,7 @@ def cell_folders(source: str | Path) -> list[Path]:
             if (d / "config.json").is_file() or (d / "failed.json").is_file()]
 
 
-def _json_object(p: Path) -> dict[str, Any] | None:
+def json_object(p: Path) -> dict[str, Any] | None:
     """The JSON object in ``p``; None if missing, unreadable or not an object."""
     try:
         data = json.loads(p.read_text()) if p.is_file() else None

@@ -15,18 +15,24 @@ from wae_bench.progress import console, stdout
 @click.option("--metric", help="Score to tabulate: fid, kid, kid_std, precision, recall, f_score, is, is_std. "
                                "Default: the first the spec scores.")
 @click.option("--no-plots", is_flag=True, help="Write only table.md and table.csv.")
+@click.option("--format", "formats", metavar="FORMATS",
+              help="Also write, comma-separated: json (RESULTS_DIR/cells.json: per cell its seed, settings, scores "
+                   "per column with their protocol, state), seeds (table-seeds.csv: one line per cell and score), "
+                   "latex (table.tex: booktabs, mean ± std).")
 @click.option("--report", "html_report", is_flag=True,
               help="Also write the HTML report, RESULTS_DIR/report.html (as `wae-bench report`).")
-def table_cmd(results_dir, columns, metric, no_plots, html_report):
+def table_cmd(results_dir, columns, metric, no_plots, formats, html_report):
     """Aggregate a results folder: mean ± std over seeds, missing cells marked."""
     # (import torch and matplotlib, ~3 s: `wae-bench --help` must not)
-    from wae_bench.bench import grid, plots, report, table, table_render
+    from wae_bench.bench import export, grid, plots, report, table, table_render
     from wae_bench.bench.folder import ResultsDir
 
     folder = ResultsDir(results_dir)
     cols = split_list(columns) if columns else None
+    asked = export.parse_formats(formats) if formats is not None else []
     rep = table.collect(folder, cols, metric)
     paths = table_render.write(folder, rep)
+    paths += export.write(folder, rep, asked)
     if not no_plots:
         paths += plots.write_all(folder, rep.spec, grid.expand(rep.spec), rep.metric,
                                  (cols or rep.spec.eval.what)[0])

@@ -1,0 +1,99 @@
+"""Numbers out of a results folder (wae_bench.bench.export; `wae-bench table
+--format`): per-cell JSON rows and the per-seed CSV carry each cell's own
+recorded scores, settings, protocol and state; stand-in scores are named as
+such; the LaTeX table has the table's entries.  No training here (fast)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from tests.bench_helpers import run_cli
+from tests.test_bench_table import fill
+from wae_bench.atomic import write_json
+from wae_bench.bench import export, grid, table, table_render
+from wae_bench.config import to_dict
+from wae_bench.bench.folder import ResultsDir
+
+
+def test_cell_rows_are_each_cells_recorded_scores_settings_protocol_and_state(tmp_path):
+    folder, s, truth = fill(tmp_path)
+    cid = "moca-tiny-digits-lambda10-s1"
+    (cell,) = [c for c in grid.expand(s) if c.id == cid]
+    resolved = to_dict(grid.resolve(cell))                              # what a run records
+    write_json(folder.cell_dir(cid) / "config.json", {"config": resolved})
+    rows = {r["cell"]: r for r in export.cell_rows(folder)}
+    assert len(rows) == 12
+    r = rows[cid]
+    assert (r["regularizer"], r["arch"], r["dataset"], r["seed"], r["axes"]) == ("moca", "tiny", "digits", 1,
+                                                                                 {"reg.lambda": 10})
+    assert r["settings"] == resolved["reg"] and r["settings"]["lambda"] == 10.0
+    assert r["state"] == "done" and r["role"] == "plain"
+    assert r["scores"] == truth[cid]
+    assert r["protocol"]["real_fid"] is True and r["protocol"]["features"] == "inception"
+    assert r["protocol"]["reference"] == {"split": "test", "n": 297}
+    ids = {row["protocol"]["id"] for row in rows.values() if "protocol" in row}
+    assert len(ids) == 1                                               # one protocol, one id
+    assert rows["moca-tiny-digits-lambda0-s0"]["error"] == "RuntimeError: CUDA out of memory"
+    assert rows["moca-tiny-digits-lambda0-s0"]["state"] == "failed"
+    assert "scores" not in rows["ae-tiny-digits-s2"] and rows["ae-tiny-digits-s2"]["state"] == "pending"
+
+
+def test_the_seeds_csv_has_every_scored_value_once_and_names_stand_in_scores(tmp_path):
+    folder, s, truth = fill(tmp_path)
+    rows = export.cell_rows(folder)
+    got = list(csv.DictReader(io.StringIO(export.seeds_csv(rows))))
+    values = {(g["cell"], g["column"]): float(g["value"]) for g in got if g["value"]}
+    assert values == {(cid, what): sc["fid"] for cid, scores in truth.items() for what, sc in scores.items()}
+    assert {g["metric"] for g in got if g["value"]} == {"fid"}
+    assert [g["state"] for g in got if g["cell"] == "ae-tiny-digits-s2"] == ["pending"]   # one line, no value
+    # the same cells scored on stand-in features: NOT FID, in the name
+    for r in rows:
+        if "protocol" in r:
+            r["protocol"]["real_fid"], r["protocol"]["features"] = False, "standin"
+    got = list(csv.DictReader(io.StringIO(export.seeds_csv(rows))))
+    assert {g["metric"] for g in got if g["value"]} == {"standin-fid"}
+    assert {g["real_fid"] for g in got if g["value"]} == {"false"}
+
+
+def test_the_latex_table_has_the_tables_entries_in_booktabs(tmp_path):
+    folder, s, truth = fill(tmp_path)
+    rep = table.collect(folder)
+    text = export.latex(rep)
+    assert text.count(r"\toprule") == text.count(r"\midrule") == text.count(r"\bottomrule") == 1
+    body = text.split("\\midrule\n")[1].split("\\bottomrule")[0].strip().splitlines()
+    assert len(body) == len(rep.rows)
+    for line, row in zip(body, rep.rows):
+        want = rep.row_cells(row) + [rep.value(row, col, cited) for col, cited in rep.layout()]
+        assert line == " & ".join(export.tex(v) for v in want) + r" \\"
+    assert r"$\pm$" in text and "±" not in text and r"\caption{" in text
+    head = text.split("\\toprule\n")[1].split("\n")[0]
+    assert head == " & ".join(export.tex(h) for h in table_render.headers(rep)) + r" \\"
+
+
+def test_table_format_writes_the_exports_and_refuses_an_unknown_one_in_one_line(tmp_path, capsys):
+    folder, s, truth = fill(tmp_path)
+    code, out, err = run_cli(["table", str(folder.path), "--no-plots", "--format", "json,seeds,latex"], capsys)
+    assert code == 0, err
+    rows = json.loads((folder.path / "cells.json").read_text())
+    assert {r["cell"]: r.get("scores") for r in rows if "scores" in r} == truth
+    assert (folder.path / "table-seeds.csv").read_text().startswith(",".join(export.SEED_COLUMNS))
+    assert (folder.path / "table.tex").read_text().startswith(r"\begin{table}")
+    code, out, err = run_cli(["table", str(folder.path), "--format", "xlsx"], capsys)
+    assert code == 2 and "--format 'xlsx': choose from json, seeds, latex" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_cell_folder_alone_gives_its_row(tmp_path):
+    """What benchmarks/cells_summary.py reads, in either layout."""
+    d = tmp_path / "moca-a1-cifar10-s0"
+    write_json(d / "config.json", {"config": {"regularizer": "moca", "arch": "a1", "dataset": "cifar10", "seed": 0,
+                                              "reg": {"lambda": 1000.0}}})
+    write_json(d / "results.json", {"scores": {"samples": {"fid": 154.6, "note": "x"}},
+                                    "protocol": {"features": "standin", "reference": {"split": "test"}},
+                                    "history": [{"scores": {"samples": {"fid": 150.0}},
+                                                 "protocol": {"features": "inception"}}]})
+    r = export.cell_row(d)
+    assert r["settings"] == {"lambda": 1000.0} and r["scores"] == {"samples": {"fid": 154.6}}
+    assert r["protocol"]["real_fid"] is False and r["history"][0]["protocol"]["real_fid"] is True
+    assert r["history"][0]["protocol"]["id"] != r["protocol"]["id"] and "error" not in r
+    assert ResultsDir(tmp_path).record() is None

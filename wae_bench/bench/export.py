@@ -1,0 +1,177 @@
+"""Numbers out of a results folder for scripts and papers (``wae-bench table
+RESULTS_DIR --format json,seeds,latex``; docs/benchmarks.md "The table and
+plots"), read from each cell's own files (``config.json``, ``results.json``,
+``failed.json``), never recomputed:
+
+- :func:`cell_row` / :func:`cell_rows`: one object per cell: its id,
+  regularizer, arch, dataset, seed, grid values, role and state, the
+  regularizer's settings it trained with (``config.json``'s ``reg``), and per
+  scored column (``samples``, ``rec``, ``gmm``, ...) its scores, with the
+  protocol they were computed under (features; ``real_fid`` false for
+  stand-in features, whose scores are NOT FID) and the earlier evaluations
+  ``results.json`` keeps in its history.  Written as ``cells.json``.
+- :func:`seeds_csv`: one line per final cell, column and score (the per-seed
+  values a significance test needs), the metric named ``standin-fid`` etc.
+  where the features are a stand-in.  Written as ``table-seeds.csv``.
+- :func:`latex`: the table's entries (mean ± sample std over seeds, and
+  seeds scored / in the grid) as a booktabs ``tabular`` in a ``table``
+  whose caption holds the legend and the asked protocol.  Written as ``table.tex``.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from wae_bench import atomic, results
+from wae_bench.bench import grid, tune
+from wae_bench.bench.folder import SCORE_NAMES, ResultsDir, json_object
+from wae_bench.bench.table import Report, metric_label
+from wae_bench.bench.table_notes import protocol_summary
+from wae_bench.bench.table_render import headers, legend
+from wae_bench.errors import WaeError
+
+FORMATS = {"json": "cells.json", "seeds": "table-seeds.csv", "latex": "table.tex"}
+SEED_COLUMNS = ("cell", "regularizer", "arch", "dataset", "seed", "axes", "settings", "state", "column", "metric",
+                "value", "features", "real_fid", "protocol")
+
+
+def protocol_id(p: dict[str, Any]) -> str:
+    """A short id of what makes two evaluations' scores comparable
+    (:func:`wae_bench.results.basis`): equal ids, scores that compare."""
+    return hashlib.sha256(json.dumps(results.basis(p), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _protocol(p: dict[str, Any]) -> dict[str, Any]:
+    gen = p.get("generated") or {}
+    return {"id": protocol_id(p), "features": p.get("features"), "real_fid": results.inception(p),
+            "generated": {k: v.get("n") for k, v in gen.items() if isinstance(v, dict)},
+            "reference": p.get("reference") or {}, "summary": protocol_summary(p)}
+
+
+def _scores(block: Any) -> dict[str, dict[str, float]]:
+    """``{column: {score name: value}}`` of a results.json ``scores`` block (numbers only)."""
+    out: dict[str, dict[str, float]] = {}
+    for what, scores in (block or {}).items():
+        if isinstance(scores, dict):
+            nums = {k: float(v) for k, v in scores.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            out[what] = nums
+    return out
+
+
+def _evaluation(e: dict[str, Any]) -> dict[str, Any]:
+    p = e.get("protocol") if isinstance(e.get("protocol"), dict) else {}
+    return {"scores": _scores(e.get("scores")), "protocol": _protocol(p)}
+
+
+def cell_row(cell_dir: str | Path) -> dict[str, Any]:
+    """What one cell folder records: its regularizer, arch, dataset and seed
+    and the settings it trained with (``config.json``), its scores with their
+    protocol and history (``results.json``), its error (``failed.json``).
+    A file that is missing leaves its keys out (``None`` for the settings)."""
+    d = Path(cell_dir)
+    cfg = (json_object(d / "config.json") or {}).get("config") or {}
+    row: dict[str, Any] = {"cell": d.name, **{k: cfg.get(k) for k in ("regularizer", "arch", "dataset", "seed")},
+                           "settings": cfg.get("reg")}
+    res = json_object(d / results.NAME)
+    if res is not None:
+        row.update(_evaluation(res))
+        row["history"] = [_evaluation(e) for e in res.get("history") or [] if isinstance(e, dict)]
+    fail = json_object(d / "failed.json")
+    if fail is not None or (d / "failed.json").is_file():
+        row["error"] = (fail or {}).get("error", f"{d / 'failed.json'} is unreadable")
+    return row
+
+
+def cell_rows(folder: ResultsDir) -> list[dict[str, Any]]:
+    """One row per cell of the folder's spec (:func:`cell_row`, with the
+    grid's own id, axes, role and state; a cell not begun has no scores)."""
+    spec = folder.spec()
+    out = []
+    for c in grid.expand(spec):
+        row = cell_row(folder.cell_dir(c.id))
+        row.update(cell=c.id, regularizer=c.regularizer, arch=c.arch, dataset=c.dataset, seed=c.seed,
+                   axes=dict(c.axes), role=c.role, state=tune.cell_state(folder, spec, c))
+        out.append(row)
+    return out
+
+
+def metric_name(name: str, real_fid: bool) -> str:
+    """A score's name in the CSV: ``fid``, or ``standin-fid`` when its features are a stand-in."""
+    return name if real_fid else f"standin-{name}"
+
+
+def seeds_csv(rows: list[dict[str, Any]]) -> str:
+    """The per-seed CSV of :func:`cell_rows` (final and plain cells; tuning
+    cells are scored on the validation split, see tuning.csv)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(SEED_COLUMNS)
+    for r in rows:
+        if r.get("role") == "tune":
+            continue
+        head = [r["cell"], r["regularizer"], r["arch"], r["dataset"], r["seed"], json.dumps(r.get("axes") or {}),
+                json.dumps(r.get("settings"), sort_keys=True), r.get("state", "")]
+        p = r.get("protocol") or {}
+        lines = [(what, metric_name(name, p.get("real_fid", False)), value)
+                 for what, scores in (r.get("scores") or {}).items() for name, value in scores.items()
+                 if name in SCORE_NAMES]
+        for what, name, value in lines or [("", "", "")]:
+            w.writerow([*head, what, name, value, p.get("features", "") if lines else "",
+                        str(p.get("real_fid", "")).lower() if lines else "", p.get("id", "") if lines else ""])
+    return buf.getvalue()
+
+
+_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX_SYMBOLS = {"±": r"$\pm$", "—": "--", "λ": r"$\lambda$", "τ": r"$\tau$", "β": r"$\beta$", "×": r"$\times$",
+                  "−": "-", "’": "'"}
+
+
+def tex(text: str) -> str:
+    """``text`` as LaTeX body text (special characters escaped, ± etc. as math)."""
+    out = "".join(_LATEX.get(ch, ch) for ch in str(text))
+    for sym, rep in _LATEX_SYMBOLS.items():
+        out = out.replace(sym, rep)
+    return out
+
+
+def latex(rep: Report) -> str:
+    """The table of ``rep`` as a booktabs table: the same headers and entries
+    as table.md (:func:`~wae_bench.bench.table_render.headers`), the legend
+    and the asked protocol (with its NOT FID line) as the caption."""
+    head = headers(rep)
+    body = [rep.row_cells(r) + [rep.value(r, col, cited) for col, cited in rep.layout()] for r in rep.rows]
+    caption = " ".join([f"{rep.spec.name}: {metric_label(rep.spec, rep.metric)}.", legend(rep),
+                        *(f"{line}." for line in rep.protocol if not line.startswith(("recorded", "WARNING")))])
+    lines = [r"\begin{table}[t]", r"\centering", rf"\begin{{tabular}}{{{'l' * (len(head) - len(rep.layout()))}"
+             rf"{'r' * len(rep.layout())}}}", r"\toprule", " & ".join(tex(h) for h in head) + r" \\", r"\midrule"]
+    lines += [" & ".join(tex(v) for v in row) + r" \\" for row in body]
+    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{tex(caption)}}}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def parse_formats(text: str) -> list[str]:
+    """``json,latex`` -> ``["json", "latex"]``; an unknown name is one clear line."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in FORMATS]
+    if bad or not names:
+        raise WaeError(f"--format {text!r}: choose from {', '.join(FORMATS)} (comma-separated), "
+                       f"e.g. --format json,seeds")
+    return list(dict.fromkeys(names))
+
+
+def write(folder: ResultsDir, rep: Report, formats: list[str]) -> list[Path]:
+    """Write the asked exports into the folder (atomically); their paths."""
+    rows = cell_rows(folder) if {"json", "seeds"} & set(formats) else []
+    texts = {"json": lambda: json.dumps(rows, indent=1) + "\n", "seeds": lambda: seeds_csv(rows),
+             "latex": lambda: latex(rep)}
+    paths = []
+    for name in formats:
+        path = folder.path / FORMATS[name]
+        atomic.write_text(path, texts[name]())
+        paths.append(path)
+    return paths
