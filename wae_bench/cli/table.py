@@ -1,6 +1,8 @@
 """`wae-bench table RESULTS_DIR`: the benchmark table in the MoCA paper's
 Table 1 layout (Markdown + CSV + a rich table on screen) and the plots of the
-grid's axes (FID vs λ / K, spectra per λ; Figs. 3-5, Table 4)."""
+grid's axes (FID vs λ / K, spectra per λ; Figs. 3-5, Table 4); with
+``--format``, the per-cell JSON, per-seed CSV and LaTeX of
+:mod:`wae_bench.bench.export`."""
 from __future__ import annotations
 
 import click
