@@ -17,6 +17,7 @@ al. 2021, Table 1; ablations after its Tables 3-4 and Figs. 3-5).
 - :mod:`~wae_bench.bench.table_notes` the budget and evaluation-protocol notes stated above the table
 - :mod:`~wae_bench.bench.tuning_summary` with ``[tune]``: each row's tuned value, the tuning section, ``tuning.csv``
 - :mod:`~wae_bench.bench.table_render` the table written and printed (Markdown, CSV, rich)
+- :mod:`~wae_bench.bench.export`    numbers out for scripts and papers: per-cell JSON, per-seed CSV, LaTeX
 - :mod:`~wae_bench.bench.plots`     FID vs λ / K, validation FID vs each tuned axis, spectra
 - :mod:`~wae_bench.bench.report`    the results folder as one self-contained HTML page
 - :mod:`~wae_bench.bench.estimate`  how long a grid will take, from committed measured rates (``--dry-run``)
