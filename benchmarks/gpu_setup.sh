@@ -32,6 +32,11 @@ if [ -d .whl ]; then   # the GPU machine: carried wheels, then this project (its
   python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --upgrade --target /tmp/site . || exit 1
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
+# every part needs the package and its entry points (the built-in regularizers) for python3
+python3 -c "from importlib.metadata import entry_points as e; import wae_bench
+[x for x in e(group='wae_bench.regularizers') if x.name == 'moca'][0].load()" 2>/dev/null || {
+  echo "error: python3 cannot load wae_bench with its entry points: prepare .whl as benchmarks/GPU.md says" \
+       "(the GPU call installs it then), or pip install -e . into this python3 for a dry run" >&2; exit 1; }
 DATA=${DATA:-/tmp/wae-data}
 W=${W:-/tmp/wae-inception.pth}
 # (unpacked only where $DATA holds no copy yet: neither train/ nor the *train*.zip archives a
