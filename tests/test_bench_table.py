@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from wae_bench.bench import grid, plots, table, table_render
+from wae_bench.bench import grid, plots, table, table_notes, table_render
 from wae_bench.bench import spec as specs
 from wae_bench.bench.aggregate import MISSING, Entry, mean_std
 from wae_bench.bench.folder import ResultsDir
@@ -112,12 +112,13 @@ def test_table_aggregates_over_seeds_and_marks_missing_and_failed(tmp_path):
     vals = [truth[f"moca-tiny-digits-lambda10-s{k}"]["samples"]["fid"] for k in range(3)]
     want = f"{statistics.fmean(vals):.2f} ± {statistics.stdev(vals):.2f} (3/3)"
     assert want in rows[("| moca", "tiny", "10")]
-    # ae: seed 2 never ran -> mean of two seeds, n = 2 of 3, not a zero averaged in
+    # ae: seed 2 never ran -> mean of two seeds, n = 2 of 3, not a zero averaged in, the seed missing named;
+    # ae is not on the λ axis: its own λ (0) fills the column
     vals = [truth[f"ae-tiny-digits-s{k}"]["gmm"]["fid"] for k in range(2)]
-    assert f"{statistics.fmean(vals):.2f} ± {statistics.stdev(vals):.2f} (2/3)" in rows[("| ae", "tiny", "")]
-    # λ = 0: every seed failed; λ = 100: one failed
+    assert f"{statistics.fmean(vals):.2f} ± {statistics.stdev(vals):.2f} (2/3, no s2)" in rows[("| ae", "tiny", "0")]
+    # λ = 0: every seed failed; λ = 100: one failed, named
     assert rows[("| moca", "tiny", "0")].count("| failed") == 2
-    assert "(2/3, 1 failed)" in rows[("| moca", "tiny", "100")]
+    assert "(2/3, s1 failed)" in rows[("| moca", "tiny", "100")]
     # cited values: own column, marked, matched to the λ = 10 row only; an uncited row gets nothing
     head = next(r for r in md.splitlines() if r.startswith("| regularizer"))
     assert "digits: prior samples (cited)" in head and "digits: GMM (cited)" not in head
@@ -135,7 +136,7 @@ def test_missing_before_anything_ran_is_a_dash(tmp_path):
     folder.claim(specs.load(p))
     md = table_render.markdown(table.collect(folder))
     row = next(r for r in md.splitlines() if r.startswith("| ae"))
-    assert row == f"| ae | tiny |  | {MISSING} |  | {MISSING} |"       # samples, (cited: none), GMM
+    assert row == f"| ae | tiny | 0 | {MISSING} |  | {MISSING} |"       # λ (ae's own), samples, (cited: none), GMM
 
 
 def test_csv_holds_the_same_numbers(tmp_path):
@@ -150,6 +151,7 @@ def test_csv_holds_the_same_numbers(tmp_path):
     assert float(r["digits:samples:fid:std"]) == pytest.approx(statistics.stdev(vals))
     got = (r["digits:samples:fid:n"], r["digits:samples:fid:of"], r["digits:samples:fid:status"])
     assert got == ("2", "3", "partial")
+    assert r["digits:samples:fid:seeds"] == "0 2"
     f = by[("moca", "0")]
     assert f["digits:samples:fid:mean"] == "" and f["digits:samples:fid:status"] == "failed"
     assert by[("moca", "10")]["digits:samples:fid:cited"] == "54.36"
@@ -171,3 +173,138 @@ def test_failed_json_holds_the_error_line(tmp_path):
     folder, _, _ = fill(tmp_path)
     fail = json.loads((folder.cell_dir("moca-tiny-digits-lambda0-s0") / "failed.json").read_text())
     assert fail["error"] == "RuntimeError: CUDA out of memory" and fail["cell"] == "moca-tiny-digits-lambda0-s0"
+
+
+# -- what a paper table needs stated (settings, protocol, marks) ----------------------------
+H2H = """
+[bench]
+name = "h2h"
+description = "Head to head at 30 steps."
+datasets = ["digits"]
+archs = ["tiny"]
+regularizers = ["moca", "ae"]
+seeds = [0, 1, 2]
+
+[train]
+epochs = 1
+max_steps = 30
+
+[eval]
+what = ["samples", "gmm"]
+fid_samples = 128
+features = "standin"
+
+[reg.moca]
+K = 64
+"""
+
+
+def _protocol(n: int, features: str = "standin-randconv") -> dict:
+    return {"implementation": "x", "features": features, "generated": {"samples": {"n": n}, "gmm": {"n": n}},
+            "reference": {"split": "test", "n": 297}, "seed": 0,
+            "versions": {"wae_bench": "0.1.0", "torch": "2.14.1+cu130"}}
+
+
+def h2h(tmp_path: Path, scores: dict, sets: tuple = (), eval_64: str | None = None):
+    """A results folder of H2H (with ``sets``): ``scores`` {cell id: (samples, gmm)} at 128 samples; the
+    cell ``eval_64`` scored again at 64 samples (the 128-sample scores kept in its history)."""
+    p = tmp_path / "h2h.toml"
+    p.write_text(H2H)
+    s = specs.load(p, sets)
+    folder = ResultsDir(tmp_path / "results")
+    folder.claim(s)
+    for c in grid.expand(s):
+        if c.id not in scores:
+            continue
+        write_json(folder.cell_dir(c.id) / "config.json",
+                   {"config": table_notes.resolved(c), "source": "abc1234",
+                    "versions": {"wae_bench": "0.1.0", "torch": "2.14.1+cu130"}})
+        sa, gm = scores[c.id]
+        res = {"scores": {"samples": {"fid": sa}, "gmm": {"fid": gm}}, "protocol": _protocol(128)}
+        if c.id == eval_64:
+            res = {"scores": {"samples": {"fid": sa + 50}, "gmm": {"fid": gm + 50}}, "protocol": _protocol(64),
+                   "history": [{**res, "replaced": "later"}]}
+        write_json(folder.cell_dir(c.id) / "results.json", res)
+    return folder
+
+
+SCORES = {"moca-tiny-digits-s0": (5.0, 9.0), "moca-tiny-digits-s1": (6.0, 9.5), "moca-tiny-digits-s2": (7.0, 9.9),
+          "ae-tiny-digits-s0": (1.0, 6.2), "ae-tiny-digits-s1": (2.0, 5.6)}
+
+
+def test_an_entry_reads_the_evaluation_the_spec_asks_for_and_marks_one_that_has_none(tmp_path):
+    folder = h2h(tmp_path, SCORES, eval_64="moca-tiny-digits-s0")
+    md = table_render.markdown(table.collect(folder))
+    moca = next(r for r in md.splitlines() if r.startswith("| moca"))
+    assert f"{statistics.fmean([5.0, 6.0, 7.0]):.2f} ± 1.00 (3/3)" in moca   # the 128-sample score from history
+    assert "‡" not in md.split("**Evaluation**")[1] and "WARNING" not in md
+    # the spec now asks for 64: only moca s0 has such an evaluation, the others are marked and named
+    (tmp_path / "other").mkdir()
+    folder = h2h(tmp_path / "other", SCORES, sets=("eval.fid_samples=64",), eval_64="moca-tiny-digits-s0")
+    rep = table.collect(folder)
+    md = table_render.markdown(rep)
+    moca = next(r for r in md.splitlines() if r.startswith("| moca"))
+    assert f"{statistics.fmean([55.0, 6.0, 7.0]):.2f}" in moca and "(3/3)‡" in moca
+    line = next(x for x in rep.protocol if x.startswith("‡"))
+    assert "4 seeds scored under another protocol" in line
+    assert "moca-tiny-digits-s1, moca-tiny-digits-s2, ae-tiny-digits-s0, ae-tiny-digits-s1" in line
+    warn = next(x for x in rep.protocol if x.startswith("WARNING"))
+    assert "moca-tiny-digits-s0" in warn and "moca-tiny-digits-s1" not in warn   # the odd one out named
+
+
+def test_settings_versions_seeds_and_standin_names_are_stated(tmp_path):
+    folder = h2h(tmp_path, SCORES)
+    rep = table.collect(folder)
+    md = table_render.markdown(rep)
+    settings = md.split("**Settings**")[1].split("**Evaluation**")[0]
+    moca = next(x for x in settings.splitlines() if x.startswith("- moca:"))
+    assert "[reg.moca]: K = 64" in moca and "plugin default for digits/tiny: λ = " in moca
+    assert any(x.startswith("- ae: plugin default for digits/tiny: λ = 0") for x in settings.splitlines())
+    assert "wae-bench 0.1.0 (abc1234), torch 2.14.1+cu130" in md             # the code that scored it
+    assert "(2/3, no s2)" in next(r for r in md.splitlines() if r.startswith("| ae"))
+    assert "FID from" not in md                    # stand-in features: no Inception few-images note
+    assert "(cited)" not in table_render.title(rep) and "(cited)" not in md
+    rows = list(csv.DictReader(io.StringIO(table_render.csv_text(rep))))
+    ae = next(r for r in rows if r["regularizer"] == "ae")
+    assert ae["digits:gmm:standin-fid:seeds"] == "0 1" and ae["judged_by"] == "gmm"
+    assert json.loads(next(r for r in rows if r["regularizer"] == "moca")["settings"])["K"] == 64
+    assert not any(k.endswith(":fid:mean") for k in rows[0])                 # NOT FID never named fid
+
+
+def test_own_sampler_entries_and_the_best_are_marked(tmp_path):
+    folder = h2h(tmp_path, SCORES)
+    rep = table.collect(folder)
+    md = table_render.markdown(rep)
+    moca = next(r for r in md.splitlines() if r.startswith("| moca")).split(" | ")
+    ae = next(r for r in md.splitlines() if r.startswith("| ae")).split(" | ")
+    # ae is judged by its GMM column (5.90), moca by its prior samples (6.00): ae's is best, moca's within
+    # the seed spread of it (margin 0.10 < pooled std); ae's lower prior-samples score is not crowned
+    assert moca[2] == "≈6.00 ± 1.00 (3/3)†" and "†" not in moca[3]
+    assert ae[3].startswith("**5.90") and ae[3].rstrip(" |").endswith("† best**") and "†" not in ae[2]
+    rows = {r["regularizer"]: r for r in csv.DictReader(io.StringIO(table_render.csv_text(rep)))}
+    assert rows["ae"]["digits:gmm:standin-fid:mark"] == "best"
+    assert rows["moca"]["digits:samples:standin-fid:mark"] == "within spread"
+    assert "moca: prior samples" not in md and "prior samples for moca; GMM for ae" in md   # the legend says so
+
+
+def test_few_images_note_is_in_the_evaluation_block_with_inception_features(tmp_path):
+    folder = h2h(tmp_path, SCORES, sets=("eval.features=inception",))
+    for cid in SCORES:
+        p = folder.cell_dir(cid) / "results.json"
+        res = json.loads(p.read_text())
+        res["protocol"] = _protocol(128, "inception-v3-compat (TF-Inception 2015-12-05, pool3 2048-d)")
+        write_json(p, res)
+    rep = table.collect(folder)
+    from wae_bench.metrics.fid import few_images_note
+    assert f"note: {few_images_note(128, 2048)}" in rep.protocol
+    assert "digits:samples:fid:mean" in table_render.csv_text(rep)
+
+
+def test_the_description_names_the_set_overrides_it_ran_with(tmp_path):
+    folder = h2h(tmp_path, SCORES, sets=("train.max_steps=4",))
+    md = table_render.markdown(table.collect(folder))
+    assert "Head to head at 30 steps. As run, with --set: train.max_steps=4" in md
+    assert "capped at 4 steps" in md
+    (tmp_path / "plain").mkdir()
+    folder = h2h(tmp_path / "plain", SCORES)
+    assert "As run" not in table_render.markdown(table.collect(folder))

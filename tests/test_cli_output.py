@@ -86,7 +86,7 @@ def test_saved_reconstructions_and_interpolations_name_their_columns(tmp_path):
     x = torch.rand(32, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     grids = pictures.grids(tr.ae, tr.reg, x)
     pictures.write_grids(tr.ae, tr.reg, x, tmp_path)
-    assert pictures.column_labels("interpolations", 12)[:3] == ["x_a", "1.00", "0.89"]
+    assert pictures.column_labels("interpolations", 12)[:3] == ["x_a", "α=1.00", "α=0.89"]
     for name, columns in (("reconstructions", 16), ("interpolations", 12), ("samples", 0)):
         png = torch.from_numpy(np.asarray(Image.open(tmp_path / f"{name}.png")).copy()).permute(2, 0, 1)
         band = pictures.LABEL_BAND if columns else 0

@@ -127,7 +127,8 @@ def test_the_table_is_table_collects_cell_by_cell(tmp_path):
                                    for r in rep.rows]
     assert results == want
     flat = [v for row in results for v in row]
-    assert "54.36 [1]" in flat and "42.00 (1/2, 1 failed)" in flat and "44.00 (1/2)" in flat
+    assert "54.36 [1]" in flat and "42.00 (1/2, s1 failed)†" in flat and "44.00 (1/2, no s1)" in flat
+    assert "32.00 (1/2, no s1)† best" in flat          # ae judged by its GMM column, the best of the own-sampler ones
     for line in [table_render.legend(rep), *rep.budget, *rep.protocol, "A cited paper, Table 1", folder.spec().hash()]:
         assert line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in page.replace("&#x27;", "'")
     assert "A results folder written by hand &lt;for the report&gt;." in page      # escaped, not markup

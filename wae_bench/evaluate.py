@@ -240,12 +240,11 @@ def _few_samples_note(counts: dict, n_ref: int, dim: int, metrics: list[str]) ->
     """One line when an FID's covariance comes from fewer images than the
     feature dimension (singular, so the FID is biased high: comparable only
     with runs scored alike, e.g. the embedded digits' cells with each other);
-    in the evaluation's output only (a bench's cell log), not a :func:`notice`."""
+    in the evaluation's output (a bench's cell log; its table states it too), not a :func:`notice`."""
     n = min([n_ref, *(c["n"] for c in counts.values())])
-    if "fid" in metrics and n < dim:
-        console.print(f"[yellow]note:[/] FID from {n} images (fewer than the {dim} feature dimensions: a singular "
-                      f"covariance, biased high); compare it only with runs scored alike, never with a published FID",
-                      soft_wrap=True)
+    note = F.few_images_note(n, dim)
+    if "fid" in metrics and note:
+        console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
 
 
 def _pictures(m: Loaded, ref_x: torch.Tensor, run_dir: Path, seed: int) -> None:

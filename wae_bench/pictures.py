@@ -54,7 +54,7 @@ def save_png(image: Tensor, path: Path) -> Path:
 
     arr = image.permute(1, 2, 0).numpy()
     img = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
-    return atomic_write(path, lambda f: img.save(f, format="PNG"))
+    return atomic_write(path, lambda f: img.save(f, format="PNG", optimize=True))
 
 
 def save_grid(images: Tensor, path: Path, nrow: int) -> Path:
@@ -129,7 +129,7 @@ def label_columns(image: Tensor, labels: list[str]) -> Tensor:
 
     C, H, W = image.shape
     band = Image.new("L", (W, LABEL_BAND), 255)
-    draw, font = ImageDraw.Draw(band), ImageFont.load_default()
+    draw, font = ImageDraw.Draw(band), _label_font()
     step = (W - 2) / len(labels)
     for i, text in enumerate(labels):
         left, _, right, _ = draw.textbbox((0, 0), text, font=font)
@@ -138,13 +138,26 @@ def label_columns(image: Tensor, labels: list[str]) -> Tensor:
     return torch.cat([top, image], 1)
 
 
+def _label_font():
+    """DejaVu Sans (matplotlib's own font, which has α), else PIL's default."""
+    from PIL import ImageFont
+
+    try:
+        import matplotlib
+
+        return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), 10)
+    except (ImportError, OSError):
+        return ImageFont.load_default()
+
+
 def column_labels(name: str, columns: int) -> list[str] | None:
     """What each column of grid ``name`` shows: input and output in turn
-    (reconstructions), x_a, α from 1 to 0, x_b (interpolations); None: unlabelled."""
+    (reconstructions), x_a, the weight α of x_a from 1 to 0, x_b
+    (interpolations: Dec(constrain(α Enc(x_a) + (1 − α) Enc(x_b)))); None: unlabelled."""
     if name == "reconstructions":
         return ["input", "output"] * (columns // 2)
     if name == "interpolations":
-        return ["x_a", *(f"{a:.2f}" for a in torch.linspace(1, 0, columns - 2).tolist()), "x_b"]
+        return ["x_a", *(f"α={a:.2f}" for a in torch.linspace(1, 0, columns - 2).tolist()), "x_b"]
     return None
 
 

@@ -3,7 +3,10 @@ the number of seeds, for one table entry or plot point (MoCA paper, Table 1
 reports one number per entry; we report mean ± std and n).
 
 A missing seed is *missing*, never zero: it does not enter the mean, it
-lowers ``n``, and an entry with no score at all prints "—" (or "failed").
+lowers ``n``, and an entry with no score at all prints "—" (or "failed");
+where the entry knows its seeds, it names the ones it lacks (``(2/3, no s2)``).
+Two entries differ by less than the seed spread (:func:`within_spread`) when
+their margin is below the pooled sample std of their scores.
 """
 from __future__ import annotations
 
@@ -11,6 +14,26 @@ import math
 from dataclasses import dataclass, field
 
 MISSING = "—"
+OTHER_PROTOCOL = "‡"   # an entry with a seed scored under a protocol other than the spec asks
+
+
+def pooled_std(a: list[float], b: list[float]) -> float | None:
+    """The seed spread of two points: √((s_a² + s_b²) / 2), sample variances
+    (None where either has fewer than two scores: the spread is unknown)."""
+    if min(len(a), len(b)) < 2:
+        return None
+    return math.sqrt((mean_std(a)[1] ** 2 + mean_std(b)[1] ** 2) / 2)
+
+
+def within_spread(best: list[float], other: list[float]) -> tuple[float, float] | None:
+    """``(margin, spread)`` where ``other``'s mean exceeds ``best``'s by less
+    than their pooled std (:func:`pooled_std`); None where it does not, or
+    where the spread is unknown."""
+    spread = pooled_std(best, other)
+    if spread is None:
+        return None
+    margin = mean_std(other)[0] - mean_std(best)[0]
+    return (margin, spread) if margin < spread else None
 
 
 def mean_std(values: list[float]) -> tuple[float, float | None]:
@@ -32,6 +55,9 @@ class Entry:
     expected: int = 0   # seeds in the grid
     failed: int = 0     # seeds whose cell failed
     stale: int = 0      # seeds whose score is of a run trained with other settings (not in ``values``)
+    seeds: list[int] = field(default_factory=list)        # the seed of each of ``values`` (where known)
+    unscored: dict[int, str] = field(default_factory=dict)  # seed -> "missing" / "failed" / "stale" (where known)
+    other_protocol: list[str] = field(default_factory=list)  # cells scored under another protocol than asked
 
     @property
     def n(self) -> int:
@@ -53,8 +79,20 @@ class Entry:
             return "partial"
         return "failed" if self.failed else "stale" if self.stale else "missing"
 
+    def _lacking(self) -> str:
+        """``, no s2, s1 failed``: the seeds not in the mean, by name where
+        known, else their numbers (``, 1 failed, 1 stale``)."""
+        if self.unscored:
+            return "".join(f", {'no ' if why == 'missing' else ''}s{seed}{'' if why == 'missing' else ' ' + why}"
+                           for seed, why in sorted(self.unscored.items()))
+        return (f", {self.failed} failed" if self.failed else "") + (f", {self.stale} stale" if self.stale else "")
+
     def text(self, digits: int = 2) -> str:
-        """``54.36 ± 1.20 (3/3)``, ``54.36 (1/3, 1 stale)``, ``—``, ``failed``, ``stale (3/3)``."""
+        """``54.36 ± 1.20 (3/3)``, ``54.36 (1/3, 1 stale)``, ``54.36 (2/3, no s2)``, ``—``, ``failed``,
+        ``stale (3/3)``; :data:`OTHER_PROTOCOL` after it where a seed was scored under another protocol."""
+        return self._text(digits) + (OTHER_PROTOCOL if self.other_protocol else "")
+
+    def _text(self, digits: int) -> str:
         if not self.values:
             if self.stale and not self.failed:
                 return f"stale ({self.stale}/{self.expected})"
@@ -63,5 +101,4 @@ class Entry:
             return "failed" if self.failed == self.expected else f"failed ({self.failed}/{self.expected})"
         m, s = mean_std(self.values)
         body = f"{m:.{digits}f}" + (f" ± {s:.{digits}f}" if s is not None else "")
-        extra = (f", {self.failed} failed" if self.failed else "") + (f", {self.stale} stale" if self.stale else "")
-        return f"{body} ({self.n}/{self.expected}{extra})"
+        return f"{body} ({self.n}/{self.expected}{self._lacking()})"

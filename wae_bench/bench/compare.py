@@ -58,7 +58,7 @@ def description(regularizers: list[str], dataset: str, overrides: dict[str, Any]
     """What the head-to-head is, from the settings it uses: "the dataset's
     default budget" only where no budget setting is overridden (else the
     overrides), "real FID" only with Inception features."""
-    changed = [f"{sec}.{k}={_value(overrides[sec][k])}" for sec, keys in BUDGET.items()
+    changed = [assignment(f"{sec}.{k}", overrides[sec][k]) for sec, keys in BUDGET.items()
                for k in keys if k in (overrides.get(sec) or {})]
     budget = (f"the dataset's default budget but {', '.join(changed)}" if changed
               else "the dataset's default budget")
@@ -67,6 +67,11 @@ def description(regularizers: list[str], dataset: str, overrides: dict[str, Any]
         f"{'stand-in' if features == 'standin' else features} features (NOT FID)"
     return (f"Head-to-head of {', '.join(regularizers)} on {dataset} (wae-bench compare): "
             f"{budget} for every regularizer, {score}.")
+
+
+def assignment(key: str, value: Any) -> str:
+    """``train.epochs=300``: a setting as ``--set`` writes it (the value in TOML)."""
+    return f"{key}={_value(value)}"
 
 
 def default_out(spec: specs.Spec, changed: bool) -> Path:

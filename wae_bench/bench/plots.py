@@ -40,7 +40,8 @@ def _slug(text: str) -> str:
 
 
 def _save(fig, path: Path) -> Path:
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight",
+                                             pil_kwargs={"optimize": True}))
     _pyplot().close(fig)
     return path
 
@@ -133,7 +134,8 @@ def score_vs_axis(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str, m
 def tuning_curves(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str = "fid") -> list[Path]:
     """The tuning protocol's curves: per regularizer, dataset and numeric tuned
     axis, the validation score of its sampler against the axis (log axis for
-    λ), one curve per architecture, the chosen value starred."""
+    λ), one curve per architecture, error bars the std over the tuning
+    seeds, the chosen value starred."""
     out = []
     tcells = [c for c in cells if c.role == "tune"]
     for reg in dict.fromkeys(c.regularizer for c in tcells):
@@ -153,7 +155,9 @@ def tuning_curves(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str
                 name = _slug(f"tune-{metric}-vs-{_axis_name(key)}-{reg}-{ds}")
                 ylabel = f"validation {metric_label(spec, metric)}, {WHAT_LABELS[what]} (lower is better)"
                 out.append(_plot(spec, key, lines, folder.path / "plots" / f"{name}.png",
-                                 f"{spec.name}: tuning {reg} on {ds} (validation split)", ylabel, failed,
+                                 f"{spec.name}: tuning {reg} on {ds} (validation split); mean ± std over "
+                                 f"{len(spec.tune_seeds)} tuning seed{'s' if len(spec.tune_seeds) != 1 else ''}",
+                                 ylabel, failed,
                                  chosen=chosen))
     return out
 

@@ -3,7 +3,12 @@ rows = regularizer and architecture (and grid values), columns = datasets
 (optionally the RAE paper's REC / N / GMM / Interp columns, Ghosh et al. 2020
 Table 1), entries = mean ± std over seeds with the number of seeds.  Values
 the papers report sit in columns of their own, marked "(cited)", never mixed
-with ours.  The budget and the evaluation protocol stated above the table come
+with ours.  Each row's entry in the column of its
+plugin's own sampler (the one that judges it: prior samples, or the ex-post
+GMM for the AE and RAE family) is marked, the best of those per dataset and
+architecture too, and those within the seed spread of it
+(:func:`~wae_bench.bench.aggregate.within_spread`).  The description, budget,
+settings and evaluation protocol stated above the table come
 from :mod:`~wae_bench.bench.table_notes`; with a ``[tune]`` table, each row's
 tuned value and the tuning section from
 :mod:`~wae_bench.bench.tuning_summary`.  :mod:`~wae_bench.bench.table_render`
@@ -15,17 +20,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wae_bench.bench import grid, tune
-from wae_bench.bench.aggregate import Entry
+from wae_bench.bench.aggregate import Entry, within_spread
 from wae_bench.bench.folder import METRIC_SCORES, SCORE_NAMES, ResultsDir, score
 from wae_bench.bench.grid import Cell, format_value
 from wae_bench.bench.spec import WHAT_LABELS, Cited, Spec, flat_keys
-from wae_bench.bench.table_notes import budget, protocol
+from wae_bench.bench.table_notes import (budget, description, evaluation, one_or_varies, protocol, resolved,
+                                         row_settings, settings)
 from wae_bench.bench.tuning_summary import tuning
 from wae_bench.errors import WaeError
 
 RowKey = tuple[str, str | None, tuple]          # regularizer, arch, axes
 ColKey = tuple[str, str]                        # dataset, what
 NOT_STATED = "(not stated)"
+OWN = "†"    # the entry of the row's own sampler: the column that judges it
+NEAR = "≈"   # within the seed spread of the best own-sampler entry
 
 
 def metric_label(spec: Spec, metric: str) -> str:
@@ -36,21 +44,33 @@ def metric_label(spec: Spec, metric: str) -> str:
 
 
 def points(folder: ResultsDir, cells: list[Cell], what: str, metric: str) -> dict[tuple, Entry]:
-    """``{cell.point: Entry}``: each grid point's scores over its seeds; the
-    score of a stale cell (:func:`~wae_bench.bench.tune.changes`: trained with
-    settings other than the spec's now) is counted as stale, not shown as current."""
+    """``{cell.point: Entry}``: each grid point's scores over its seeds, each
+    cell's from the evaluation whose protocol the spec asks for
+    (:func:`~wae_bench.bench.table_notes.evaluation`; a cell with none is
+    listed in the entry's ``other_protocol``); the score of a stale cell
+    (:func:`~wae_bench.bench.tune.changes`: trained with settings other than
+    the spec's now) is counted as stale, not shown as current."""
+    ev = folder.spec().eval if cells else None
     out: dict[tuple, Entry] = {}
     for c in cells:
         e = out.setdefault(c.point, Entry())
         e.expected += 1
         res = folder.results(c.id)
-        v = score(res, what, metric) if res else None
+        used, matched = evaluation(ev, res, what, c.dataset) if res else ({}, True)
+        v = score(used, what, metric) if res else None
         if v is not None and tune.changes(folder, c):
             e.stale += 1
+            e.unscored[c.seed] = "stale"
         elif v is not None:
             e.values.append(v)
+            e.seeds.append(c.seed)
+            if not matched:
+                e.other_protocol.append(c.id)
         elif folder.failure(c.id) is not None:
             e.failed += 1
+            e.unscored[c.seed] = "failed"
+        else:
+            e.unscored[c.seed] = "missing"
     return out
 
 
@@ -72,7 +92,13 @@ class Report:
     axis_keys: list[str]
     entries: dict[tuple[RowKey, ColKey], Entry] = field(default_factory=dict)
     cited: dict[tuple[RowKey, ColKey], Cited] = field(default_factory=dict)
+    description: str = ""
     budget: list[str] = field(default_factory=list)
+    settings: list[str] = field(default_factory=list)                 # one line per regularizer
+    row_settings: dict[RowKey, dict[str, Any]] = field(default_factory=dict)   # table.csv's settings column
+    axis_values: dict[RowKey, dict[str, str]] = field(default_factory=dict)    # each row's resolved axis values
+    marks: dict[tuple[RowKey, ColKey], str] = field(default_factory=dict)     # "best" / "near" (own sampler's)
+    judged_by: dict[str, str] = field(default_factory=dict)   # regularizer -> its plugin's sampler
     protocol: list[str] = field(default_factory=list)
     tuned: dict[RowKey, str] = field(default_factory=dict)     # the "tuned" column (specs with [tune])
     tuning: list[str] = field(default_factory=list)            # the tuning section
@@ -99,19 +125,39 @@ class Report:
                 out.append((col, True))
         return out
 
+    def own(self, row: RowKey) -> str | None:
+        """The column kind that judges a row: its plugin's sampler (``samples``, ``gmm``, ``n``;
+        None for a row only cited)."""
+        return self.judged_by.get(row[0])
+
     def row_cells(self, row: RowKey) -> list[str]:
         reg, arch, axes = row
-        values = dict(axes)
+        values = {**self.axis_values.get(row, {}), **{k: format_value(v) for k, v in axes}}
         tuned = [self.tuned.get(row, "")] if self.spec.tune is not None else []
-        return [reg, arch or NOT_STATED, *(format_value(values[k]) if k in values else "" for k in self.axis_keys),
-                *tuned]
+        return [reg, arch or NOT_STATED, *(values.get(k, "") for k in self.axis_keys), *tuned]
+
+    @property
+    def marks_own(self) -> bool:
+        """Whether own-sampler entries are marked :data:`OWN`: where the
+        table has more than one kind of column to judge a row by."""
+        return len({w for _, w in self.columns}) > 1
 
     def value(self, row: RowKey, col: ColKey, cited: bool) -> str:
+        """An entry's text with its marks: :data:`OWN` after the row's
+        own-sampler entry (:attr:`marks_own`), :data:`NEAR` before one within
+        the seed spread of the best, ``best`` after the best."""
         if cited:
             c = self.cited.get((row, col))
             return "" if c is None else f"{c.value:.2f} [{self.sources.index(c.source) + 1}]"
         e = self.entries.get((row, col))
-        return "" if e is None or not e.expected else e.text()
+        if e is None or not e.expected:
+            return ""
+        text = e.text()
+        if not e.values or col[1] != self.own(row):
+            return text
+        mark = self.marks.get((row, col))
+        return (NEAR if mark == "near" else "") + text + (OWN if self.marks_own else "") + \
+            (" best" if mark == "best" else "")
 
 
 def collect(folder: ResultsDir, columns: list[str] | None = None, metric: str | None = None) -> Report:
@@ -130,7 +176,7 @@ def collect(folder: ResultsDir, columns: list[str] | None = None, metric: str | 
     cols = [(ds, w) for ds in spec.bench.datasets for w in columns]
     axis_keys = list(dict.fromkeys(k for c in cells for k, _ in c.axes))
     rows = list(dict.fromkeys((c.regularizer, c.arch, c.axes) for c in cells))
-    rep = Report(spec, metric, cols, rows, axis_keys)
+    rep = Report(spec, metric, cols, rows, axis_keys, judged_by={r: grid.sampler(r) for r in spec.bench.regularizers})
     for w in columns:
         for (reg, arch, ds, axes), e in points(folder, cells, w, metric).items():
             rep.entries[((reg, arch, axes), (ds, w))] = e
@@ -145,12 +191,55 @@ def collect(folder: ResultsDir, columns: list[str] | None = None, metric: str | 
         if (c.dataset, c.what) not in rep.columns:
             rep.columns.append((c.dataset, c.what))
         rep.cited[(row, (c.dataset, c.what))] = c
+    _axis_values(rep, cells)
+    _mark_best(rep)
+    other = list(dict.fromkeys(cid for e in rep.entries.values() for cid in e.other_protocol))
+    rep.description = description(folder, spec)
     rep.budget = budget(folder, spec, cells)
-    rep.protocol = protocol(folder, spec, cells)
+    rep.settings = settings(folder, spec, cells)
+    for row in rep.rows:
+        mine = [c for c in cells if (c.regularizer, c.arch, c.axes) == row]
+        if mine:
+            rep.row_settings[row] = row_settings(folder, mine)
+    rep.protocol = protocol(folder, spec, cells, other=other)
     if spec.tune is not None:
         t = tuning(spec, folder, everything)
         rep.tuned, rep.tuning, rep.tuning_rows = t.tuned, t.lines, t.rows
     return rep
+
+
+def _axis_values(rep: Report, cells: list[Cell]) -> None:
+    """Each row's value on the axes it is not a point of (``d`` 8 for the
+    rows trained at the default latent dimension), as its cells resolve."""
+    for row in rep.rows:
+        mine = [c for c in cells if (c.regularizer, c.arch, c.axes) == row]
+        given = dict(row[2])
+        for k in rep.axis_keys:
+            if k in given or not mine:
+                continue
+            found = [flat_keys(resolved(c)).get(k) for c in mine]
+            if all(v is not None for v in found):
+                rep.axis_values.setdefault(row, {})[k] = one_or_varies(found)
+
+
+def _mark_best(rep: Report) -> None:
+    """Per dataset and architecture, the lowest scored own-sampler entry
+    (:meth:`Report.own`) is "best", those within the seed spread of it
+    "near" (where two or more rows compete)."""
+    groups: dict[tuple, list[tuple[RowKey, ColKey]]] = {}
+    for row in rep.rows:
+        for ds, what in rep.columns:
+            e = rep.entries.get((row, (ds, what)))
+            if what == rep.own(row) and e is not None and e.values:
+                groups.setdefault((ds, row[1]), []).append((row, (ds, what)))
+    for keys in groups.values():
+        if len(keys) < 2:
+            continue
+        best = min(keys, key=lambda k: rep.entries[k].mean)
+        rep.marks[best] = "best"
+        for k in keys:
+            if k != best and within_spread(rep.entries[best].values, rep.entries[k].values) is not None:
+                rep.marks[k] = "near"
 
 
 def _check_metric(folder: ResultsDir, spec: Spec, cells: list[Cell], columns: list[str], metric: str) -> None:

@@ -1,30 +1,82 @@
-"""The notes stated above the results table: the budget every cell of a
-dataset was given, and the evaluation protocol asked for and as the scored
-cells recorded it (:func:`protocol_summary`: the parts that decide whether
-two scores compare)."""
+"""The notes stated above the results table: the spec's description as run
+(amended for ``--set`` overrides), the budget every cell of a dataset was
+given, each regularizer's settings and where they came from, and the
+evaluation protocol asked for and as the scored cells recorded it
+(:func:`protocol_summary`: the parts that decide whether two scores compare;
+:func:`asked`: whether a recorded evaluation is the one the spec asks for)."""
 from __future__ import annotations
 
+import json
+import tomllib
 from typing import Any
 
 from wae_bench.bench import grid
+from wae_bench.bench.aggregate import OTHER_PROTOCOL
+from wae_bench.bench.compare import assignment
 from wae_bench.bench.folder import ResultsDir
-from wae_bench.bench.grid import Cell, format_value
-from wae_bench.bench.spec import WHAT_LABELS, Spec
+from wae_bench.bench.grid import Cell, axis_label, format_value
+from wae_bench.bench.spec import WHAT_LABELS, EvalSettings, Spec, flat_keys
 from wae_bench.config import to_dict
 from wae_bench.errors import WaeError
+from wae_bench.metrics.fid import few_images_note
+from wae_bench.registry import DATASETS
 
 BUDGET_KEYS = ("arch", "epochs", "max_steps", "batch_size", "lr", "lr_halve_every", "latent_dim", "image_size",
                "precision")
 
 
-def _resolved(cell: Cell) -> dict[str, Any]:
+def score_name(spec: Spec, metric: str) -> str:
+    """A score's name in CSV headers: ``fid``, or ``standin-fid`` where the
+    features are a stand-in (NOT FID), so a CSV says what it holds."""
+    return metric if spec.eval.features == "inception" else f"{spec.eval.features}-{metric}"
+
+
+def overrides(folder: ResultsDir) -> list[str]:
+    """The settings the folder's spec ran with other than its file says
+    (``--set`` overrides, seeds added): ``["train.epochs=300"]``, from the
+    TOML text and the resolved spec recorded in spec.json."""
+    rec = folder.record() or {}
+    try:
+        written = tomllib.loads(rec.get("toml") or "")
+    except tomllib.TOMLDecodeError:
+        return []
+    if not written:
+        return []
+    a, b = flat_keys({k: v for k, v in written.items() if k != "cited"}), \
+        flat_keys({k: v for k, v in (rec.get("spec") or {}).items() if k != "cited"})
+    return [_assign(k, b[k]) for k in b if a.get(k) != b[k]]
+
+
+def _assign(key: str, value: Any) -> str:
+    try:
+        return assignment(key, value)
+    except TypeError:     # (no TOML form: a table or none)
+        return f"{key}={json.dumps(value)}"
+
+
+def description(folder: ResultsDir, spec: Spec) -> str:
+    """The spec's description, with the settings it ran with other than its
+    file says (:func:`overrides`) appended, so the text does not contradict
+    the budget (as :func:`wae_bench.bench.compare.description` names a
+    head-to-head's overrides)."""
+    text = (spec.bench.description or "").strip()
+    changed = overrides(folder)
+    if not changed:
+        return text
+    return (text + " " if text else "") + (f"As run, with --set: {', '.join(changed)} (the spec file "
+                                           f"says otherwise; the budget below is what ran).")
+
+
+def resolved(cell: Cell) -> dict[str, Any]:
+    """The cell's TrainConfig as it resolves now, as a dict."""
     try:
         return to_dict(grid.resolve(cell))
     except WaeError:  # a plugin no longer installed: show the spec's own values
         return dict(cell.overrides)
 
 
-def _values(xs: list[Any]) -> str:
+def one_or_varies(xs: list[Any]) -> str:
+    """``8``, or ``8 / 16 (varies)``: the distinct values of ``xs``."""
     distinct = list(dict.fromkeys(format_value(x) if x is not None else "none" for x in xs))
     return distinct[0] if len(distinct) == 1 else f"{' / '.join(distinct)} (varies)"
 
@@ -34,20 +86,88 @@ def budget(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
     lines = []
     for ds in spec.bench.datasets:
         mine = [c for c in cells if c.dataset == ds]
-        cfgs = [_resolved(c) for c in mine]
+        cfgs = [resolved(c) for c in mine]
         runs = [r for r in (folder.config(c.id) for c in mine) if r]
-        v = {k: _values([c.get(k) for c in cfgs]) for k in BUDGET_KEYS}
+        v = {k: one_or_varies([c.get(k) for c in cfgs]) for k in BUDGET_KEYS}
         text = (f"{ds}: {len(mine)} cell{'s' if len(mine) != 1 else ''}, arch {v['arch']}, "
                 f"{v['epochs']} epoch{'' if v['epochs'] == '1' else 's'}"
                 + (f" capped at {v['max_steps']} steps" if v["max_steps"] not in ("0", "none") else "")
                 + f", batch {v['batch_size']}, Adam lr {v['lr']} halved every {v['lr_halve_every']} epoch{'' if v['lr_halve_every'] == '1' else 's'}, "
                   f"latent d {v['latent_dim']}, {v['image_size']}×{v['image_size']} images, {v['precision']}")
         if runs:
-            r = {k: _values([run.get(k) for run in runs]) for k in ("total_steps", "data_variant", "n_train", "n_test")}
+            r = {k: one_or_varies([run.get(k) for run in runs]) for k in ("total_steps", "data_variant", "n_train", "n_test")}
             text += (f"; steps per run {r['total_steps']}, data {r['data_variant']} "
                      f"({r['n_train']} train / {r['n_test']} test)")
         lines.append(text)
     return lines
+
+
+def _reg_of(folder: ResultsDir, cell: Cell) -> dict[str, Any]:
+    """The regularizer settings a cell ran with (its config.json), else as they resolve now."""
+    cfg = (folder.config(cell.id) or {}).get("config")
+    reg = cfg.get("reg") if isinstance(cfg, dict) else None
+    return reg if isinstance(reg, dict) else dict(resolved(cell).get("reg") or {})
+
+
+def _origin(spec: Spec, cell: Cell, key: str) -> str:
+    """Where a cell's setting ``reg.KEY`` came from."""
+    if f"reg.{key}" in cell.tuned:
+        return "tuned"
+    if f"reg.{key}" in dict(cell.axes):
+        return "grid"
+    table = spec.reg.get(cell.regularizer, {})
+    if key in spec.reg_settings(cell.regularizer) or key in table.get("dataset", {}).get(cell.dataset, {}) \
+            or key in table.get("arch", {}).get(cell.arch, {}):
+        return f"[reg.{cell.regularizer}]"
+    return f"plugin default for {cell.dataset}/{cell.arch}"
+
+
+def row_settings(folder: ResultsDir, cells: list[Cell]) -> dict[str, Any]:
+    """The regularizer settings of a row's cells: each key's value, or the
+    list of its distinct values where the cells differ (table.csv's ``settings``)."""
+    regs = [_reg_of(folder, c) for c in cells]
+    out: dict[str, Any] = {}
+    for k in dict.fromkeys(k for r in regs for k in r):
+        vs = list(dict.fromkeys(json.dumps(r.get(k), sort_keys=True) for r in regs))
+        out[k] = json.loads(vs[0]) if len(vs) == 1 else [json.loads(v) for v in vs]
+    return out
+
+
+def settings(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
+    """One line per regularizer: its settings (``λ = 100``) as its cells ran
+    with them, grouped by where they came from (the plugin's default for the
+    dataset/arch, the spec's ``[reg.X]``, a grid axis, tuning)."""
+    lines = []
+    for reg in dict.fromkeys(c.regularizer for c in cells):
+        mine = [c for c in cells if c.regularizer == reg]
+        regs = [_reg_of(folder, c) for c in mine]
+        by_origin: dict[str, list[str]] = {}
+        for k in dict.fromkeys(k for r in regs for k in r):
+            origin = " / ".join(dict.fromkeys(_origin(spec, c, k) for c in mine))
+            by_origin.setdefault(origin, []).append(f"{axis_label('reg.' + k)} = {one_or_varies([r.get(k) for r in regs])}")
+        text = "; ".join(f"{origin}: {', '.join(parts)}" for origin, parts in by_origin.items())
+        lines.append(f"{reg}: {text or 'no settings'}")
+    return lines
+
+
+def asked(ev: EvalSettings, p: dict[str, Any], what: str, dataset: str) -> bool:
+    """Whether a recorded protocol is the evaluation ``ev`` asks for: its
+    features, reference split, seed and number of generated images of column
+    ``what`` (the dataset's default where ``ev`` names none; reconstructions:
+    at most the reference images).  What the protocol does not record does
+    not count against it."""
+    if "features" in p and not str(p["features"]).startswith(ev.features):
+        return False
+    ref = p.get("reference") or {}
+    if ref.get("split", ev.split) != ev.split or p.get("seed", ev.seed) != ev.seed:
+        return False
+    n = ((p.get("generated") or {}).get(what) or {}).get("n")
+    want = ev.fid_samples or getattr(DATASETS.get(dataset), "fid_samples", None)
+    if n is None or want is None:
+        return True
+    if what == "rec" and isinstance(ref.get("n"), int):
+        want = min(want, ref["n"])
+    return n == want
 
 
 def _weights_source(w: dict[str, Any]) -> str:
@@ -57,10 +177,11 @@ def _weights_source(w: dict[str, Any]) -> str:
     return "a --fid-weights file" if source.startswith("file ") else source
 
 
-def protocol_summary(p: dict[str, Any], generated: bool = True) -> str:
+def protocol_summary(p: dict[str, Any], generated: bool = True, source: str | None = None) -> str:
     """The parts of a recorded protocol that decide whether two scores compare
     (not its timings, paths or device names; ``generated``: nor which columns
-    were generated)."""
+    were generated), then the code that scored it: wae-bench's version and
+    commit (``source``, config.json's) and torch's version."""
     w, ref = p.get("weights") or {}, p.get("reference") or {}
     gen = p.get("generated") or {}
     parts = [str(p.get("implementation", "?")), f"features {p.get('features', '?')}",
@@ -73,28 +194,76 @@ def protocol_summary(p: dict[str, Any], generated: bool = True) -> str:
     tf32 = p.get("tf32") or {}
     if tf32.get("applies"):
         parts.append(f"TF32 matmul {tf32.get('cuda_matmul')} / cuDNN {tf32.get('cudnn_conv')}")
+    v = p.get("versions") or {}
+    if v or source:
+        parts.append("wae-bench" + (f" {v['wae_bench']}" if v.get("wae_bench") else "") + (f" ({source})" if source else "")
+                     + (f", torch {v['torch']}" if v.get("torch") else ""))
     return "; ".join(parts)
 
 
-def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell], generated: bool = True) -> list[str]:
+def evaluation(ev: EvalSettings, res: dict[str, Any], what: str, dataset: str) -> tuple[dict[str, Any], bool]:
+    """The evaluation of a cell's results.json (the top, else the newest of
+    its ``history`` holding column ``what``) whose protocol the spec asks
+    for (:func:`asked`), and True; else the top, and False."""
+    tops = [res, *reversed([h for h in res.get("history") or [] if isinstance(h, dict)])]
+    for e in tops:
+        p = e.get("protocol")
+        if isinstance(p, dict) and isinstance((e.get("scores") or {}).get(what), dict) and asked(ev, p, what, dataset):
+            return e, True
+    return res, not isinstance(res.get("protocol"), dict)
+
+
+def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell], generated: bool = True,
+             other: list[str] = ()) -> list[str]:
     """The evaluation protocol asked for, and as the scored cells recorded it
-    (each distinct one with its number of cells)."""
+    (each distinct one with its number of cells, the one each table entry
+    reads: :func:`evaluation`); ``other``: the cells scored under another
+    protocol than asked, named in the warning.  With Inception features and
+    fewer images than feature dimensions, the few-images FID note."""
     e = spec.eval
     lines = [f"asked: {'/'.join(e.metrics)} of {', '.join(WHAT_LABELS[w] for w in e.what)}, "
              f"{e.fid_samples or 'the dataset’s number of'} generated images vs the {e.split} split, features {e.features}, seed {e.seed}"]
     if e.features != "inception":
         lines.append(f"NOT FID: eval.features = {e.features!r} is a stand-in feature extractor; these numbers "
                      f"compare runs within this table only, never with published FIDs")
-    seen: dict[str, int] = {}
+    seen: dict[str, list[str]] = {}
+    fewest: tuple[int, int] | None = None     # (n, feature dimensions) of the smallest Inception FID
     for c in cells:
         res = folder.results(c.id)
-        p = res.get("protocol") if res else None
-        if isinstance(p, dict) and p:
-            s = protocol_summary(p, generated)
-            seen[s] = seen.get(s, 0) + 1
-    for s, n in seen.items():
+        if not res:
+            continue
+        for p in dict.fromkeys(json.dumps(evaluation(e, res, w, c.dataset)[0].get("protocol") or {}, sort_keys=True)
+                               for w in e.what):
+            p = json.loads(p)
+            if not p:
+                continue
+            src = (folder.config(c.id) or {}).get("source")
+            seen.setdefault(protocol_summary(p, generated, src), []).append(c.id)
+            n = _fewest_images(p)
+            dim = int(p.get("feature_layer", 2048)) if str(p.get("feature_layer", "")).isdigit() else 2048
+            if n is not None and str(p.get("features", "")).startswith("inception") and n < dim \
+                    and (fewest is None or n < fewest[0]):
+                fewest = (n, dim)
+    for s, ids in seen.items():
+        n = len(ids)
         lines.append(f"recorded ({n} cell{'s' if n > 1 else ''}): {s}")
+    if fewest is not None and "fid" in e.metrics:
+        lines.append(f"note: {few_images_note(*fewest)}")
+    if other:
+        lines.append(f"{OTHER_PROTOCOL} {len(other)} seed{'s' if len(other) > 1 else ''} scored under another protocol "
+                     f"than asked (no evaluation of {'them' if len(other) > 1 else 'it'} matches; `wae-bench eval` "
+                     f"it as asked): {', '.join(other)}")
     if len(seen) > 1:
-        lines.append("WARNING: the cells were scored under different protocols (above); compare with care")
+        most = max(seen.values(), key=len)
+        named = "; ".join(f"recorded line {i}: {', '.join(ids)}" for i, ids in enumerate(seen.values(), 1)
+                          if ids is not most)
+        lines.append(f"WARNING: the cells were scored under different protocols (above; {named}); compare with care")
     return lines
 
+
+def _fewest_images(p: dict[str, Any]) -> int | None:
+    """The fewest images any FID of protocol ``p`` was computed from (generated or reference)."""
+    ns = [v.get("n") for v in (p.get("generated") or {}).values() if isinstance(v, dict)]
+    ns.append((p.get("reference") or {}).get("n"))
+    ns = [n for n in ns if isinstance(n, int)]
+    return min(ns) if ns else None

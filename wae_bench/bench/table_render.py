@@ -1,21 +1,38 @@
 """The results table (:class:`~wae_bench.bench.table.Report`) rendered: as
 Markdown (``table.md``), CSV (``table.csv``, and ``tuning.csv`` with a
-``[tune]`` table) and a rich table on the console."""
+``[tune]`` table) and a rich table on the console.  Each row's own-sampler
+entry is marked (:meth:`~wae_bench.bench.table.Report.value`), the best of
+those per dataset and architecture also bold (Markdown, console); table.csv
+has the marks in words."""
 from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from wae_bench import atomic
+from wae_bench.bench.aggregate import OTHER_PROTOCOL
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import axis_label
-from wae_bench.bench.table import Report, metric_label
+from wae_bench.bench.spec import WHAT_LABELS
+from wae_bench.bench.table import NEAR, OWN, Report, metric_label
+from wae_bench.bench.table_notes import score_name
 from wae_bench.bench.tuning_summary import tuning_csv
+
+MARK_WORDS = {"best": "best", "near": "within spread"}   # table.csv's mark column
+COLUMNS = {   # what each kind of column scores (the legend)
+    "samples": "images decoded from draws of the regularizer's prior",
+    "rec": "reconstructions Dec(Enc(x)) of the reference split's images",
+    "n": "images decoded from draws of an ex-post Gaussian fitted to the training latents",
+    "gmm": "images decoded from draws of an ex-post Gaussian mixture fitted to the training latents",
+    "interp": "images decoded from interpolations between the latents of two reference images",
+}
 
 
 def headers(rep: Report) -> list[str]:
@@ -25,30 +42,47 @@ def headers(rep: Report) -> list[str]:
 
 
 def legend(rep: Report) -> str:
-    """What an entry of the table means."""
+    """What an entry and each column of the table mean."""
+    kinds = list(dict.fromkeys(w for _, w in rep.columns))
+    cols = " ".join(f"{WHAT_LABELS[w]}: {COLUMNS[w]}." for w in kinds)
+    own = "; ".join(f"{WHAT_LABELS[w]} for {', '.join(r for r, s in rep.judged_by.items() if s == w)}"
+                    for w in dict.fromkeys(rep.judged_by.values()))
+    marks = (f"{OWN} marks each row's own sampler, the column that judges it ({own}); " if rep.marks_own else "")
     return (f"Entries: {metric_label(rep.spec, rep.metric)} (lower is better), mean ± sample std over seeds, then "
-            f"(seeds scored / seeds in the grid). — = not scored yet; failed = every seed failed (see "
-            f"cells/*/failed.json); stale = seeds trained with settings other than the spec resolves to now, "
-            f"left out of the mean (`wae-bench bench SPEC --dry-run` lists what changed). Columns marked (cited) hold values reported in the papers below, not measured "
-            f"here.")
+            f"(seeds scored / seeds in the grid, and the seeds missing: no s2). — = not scored yet; failed = every "
+            f"seed failed (see cells/*/failed.json); stale = seeds trained with settings other than the spec "
+            f"resolves to now, left out of the mean (`wae-bench bench SPEC --dry-run` lists what changed); "
+            f"{OTHER_PROTOCOL} = a seed scored under another protocol than asked (see Evaluation). Columns: {cols} "
+            f"{marks}the best entry of a row's own sampler per dataset and architecture is bold and marked best, "
+            f"{NEAR} marks those within the seed spread of it (a margin under the pooled sample std)."
+            + (" Columns marked (cited) hold values reported in the papers below, not measured here."
+               if rep.cited else ""))
+
+
+def entry_text(rep: Report, row, col, cited: bool) -> str:
+    """An entry of table.md: :meth:`~wae_bench.bench.table.Report.value`, the best in bold."""
+    text = rep.value(row, col, cited)
+    return f"**{text}**" if not cited and rep.marks.get((row, col)) == "best" else text
 
 
 def markdown(rep: Report) -> str:
     s = rep.spec
     m = metric_label(s, rep.metric)
     out = [f"# {s.name}: {m} by regularizer and architecture", ""]
-    if s.bench.description:
-        out += [s.bench.description.strip(), ""]
+    if rep.description:
+        out += [rep.description, ""]
     out += [legend(rep), "",
-            "**Budget**", "", *(f"- {b}" for b in rep.budget), "", "**Evaluation**", "",
-            *(f"- {p}" for p in rep.protocol), ""]
+            "**Budget**", "", *(f"- {b}" for b in rep.budget), "",
+            "**Settings** (each regularizer's, as its cells ran, and where each came from)", "",
+            *(f"- {line}" for line in rep.settings), "",
+            "**Evaluation**", "", *(f"- {p}" for p in rep.protocol), ""]
     if rep.tuning:
         out += ["**Tuning** (validation scores of the tuning cells, per group; plots/tune-*.png)", "",
                 *(f"- {line}" for line in rep.tuning), ""]
     head = headers(rep)
     out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rep.rows:
-        vals = rep.row_cells(row) + [rep.value(row, col, cited) for col, cited in rep.layout()]
+        vals = rep.row_cells(row) + [entry_text(rep, row, col, cited) for col, cited in rep.layout()]
         out.append("| " + " | ".join(v.replace("|", "\\|") for v in vals) + " |")
     if rep.cited:
         out += ["", "**Cited**", ""]
@@ -58,16 +92,23 @@ def markdown(rep: Report) -> str:
 
 
 def csv_text(rep: Report) -> str:
+    """table.csv: per row its settings (JSON) and the column judging it, per
+    entry mean, std, n, of, status, the seeds scored and its mark; the score
+    named ``standin-fid`` where the features are not Inception (NOT FID)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    head = ["regularizer", "arch", *rep.axis_keys, *(["tuned"] if rep.spec.tune is not None else [])]
+    metric = score_name(rep.spec, rep.metric)
+    head = ["regularizer", "arch", *rep.axis_keys, *(["tuned"] if rep.spec.tune is not None else []),
+            "settings", "judged_by"]
     for col, cited in rep.layout():
-        p = f"{col[0]}:{col[1]}:{rep.metric}"
+        p = f"{col[0]}:{col[1]}:{metric}"
         head += [f"{p}:cited", f"{p}:cited_source"] if cited else [f"{p}:{k}" for k in ("mean", "std", "n", "of",
-                                                                                        "status")]
+                                                                                        "status", "seeds", "mark")]
     w.writerow(head)
     for row in rep.rows:
-        vals: list[Any] = rep.row_cells(row)
+        settings = rep.row_settings.get(row)
+        vals: list[Any] = [*rep.row_cells(row), "" if settings is None else json.dumps(settings, sort_keys=True),
+                           rep.own(row) or ""]
         for col, cited in rep.layout():
             if cited:
                 c = rep.cited.get((row, col))
@@ -75,9 +116,12 @@ def csv_text(rep: Report) -> str:
                 continue
             e = rep.entries.get((row, col))
             if e is None or not e.expected:
-                vals += ["", "", "", "", "not in grid"]
+                vals += ["", "", "", "", "not in grid", "", ""]
             else:
-                vals += [_num(e.mean), _num(e.std), e.n, e.expected, e.status]
+                mark = MARK_WORDS.get(rep.marks.get((row, col), ""), "")
+                if e.other_protocol:
+                    mark = " ".join(filter(None, [mark, "other protocol"]))
+                vals += [_num(e.mean), _num(e.std), e.n, e.expected, e.status, " ".join(map(str, e.seeds)), mark]
         w.writerow(vals)
     return buf.getvalue()
 
@@ -91,13 +135,19 @@ def rich_table(rep: Report) -> Table:
     for h in headers(rep):
         t.add_column(h, overflow="fold", style="dim" if h.endswith("(cited)") else None)
     for row in rep.rows:
-        t.add_row(*rep.row_cells(row), *(rep.value(row, col, cited) for col, cited in rep.layout()))
+        t.add_row(*rep.row_cells(row), *(_rich_entry(rep, row, col, cited) for col, cited in rep.layout()))
     return t
 
 
+def _rich_entry(rep: Report, row, col, cited: bool) -> str:
+    text = rep.value(row, col, cited)
+    return f"[bold]{escape(text)}[/]" if rep.marks.get((row, col)) == "best" and not cited else escape(text)
+
+
 def title(rep: Report) -> str:
-    return (f"{rep.spec.name}: {metric_label(rep.spec, rep.metric)}, mean ± std (seeds scored/in grid); "
-            f"(cited) columns are not ours")
+    return (f"{rep.spec.name}: {metric_label(rep.spec, rep.metric)}, mean ± std (seeds scored/in grid)"
+            + (f"; {OWN} = the row's own sampler (the column that judges it)" if rep.marks_own else "")
+            + ("; (cited) columns are not ours" if rep.cited else ""))
 
 
 def print_rich(rep: Report, console: Console) -> None:
@@ -106,7 +156,7 @@ def print_rich(rep: Report, console: Console) -> None:
     to the console, never to the table's width)."""
     console.print(title(rep), soft_wrap=True, markup=False, highlight=False)
     console.print(rich_table(rep))
-    for line in rep.budget + rep.protocol + rep.tuning:
+    for line in rep.budget + rep.settings + rep.protocol + rep.tuning:
         console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
@@ -114,5 +164,6 @@ def write(folder: ResultsDir, rep: Report) -> list[Path]:
     out = [atomic.write_text(folder.path / "table.md", markdown(rep)),
            atomic.write_text(folder.path / "table.csv", csv_text(rep))]
     if rep.tuning_rows:
-        out.append(atomic.write_text(folder.path / "tuning.csv", tuning_csv(rep.spec.tune.metric, rep.tuning_rows)))
+        out.append(atomic.write_text(folder.path / "tuning.csv", tuning_csv(score_name(rep.spec, rep.spec.tune.metric),
+                                                                            rep.tuning_rows)))
     return out

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import csv
 import io
-import math
-import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
 from wae_bench.bench import grid, tune
+from wae_bench.bench.aggregate import within_spread
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import Cell, axis_label, format_value
 from wae_bench.bench.spec import WHAT_LABELS, Spec
-from wae_bench.bench.table_notes import budget, protocol
+from wae_bench.bench.table_notes import budget, protocol, score_name
 
 
 @dataclass
@@ -97,7 +96,7 @@ def _tuning_line(spec: Spec, rows: list[dict[str, Any]], folder: ResultsDir, fin
         rows.append({"regularizer": final.regularizer, "arch": final.arch, "dataset": final.dataset,
                                 **{k: format_value(v) for k, v in final.axes},
                                 **{f"tuned:{k}": format_value(v) for k, v in p.values.items()},
-                                "state": p.state, f"val:{metric}": "" if p.mean is None else repr(p.mean),
+                                "state": p.state, f"val:{score_name(spec, metric)}": "" if p.mean is None else repr(p.mean),
                                 "seeds": len(p.scores), "chosen": chosen, "error": p.errors[0] if p.errors else ""})
     status = _within_spread(ch, pick) + _at_edge(ch, pick, final.regularizer) + (
         "" if rec else " (best so far: its final cells have not run)" if pick
@@ -119,23 +118,22 @@ def _at_edge(ch: tune.Choice, pick: dict[str, Any] | None, regularizer: str) -> 
 
 def _within_spread(ch: tune.Choice, pick: dict[str, Any] | None) -> str:
     """A note where the chosen value beats the next best by less than the
-    seed spread (the pooled sample std of the two points' scores); nothing
+    seed spread (:func:`~wae_bench.bench.aggregate.within_spread`); nothing
     with one seed (the header says the spread is unknown there)."""
     ok = [p for p in ch.points if p.mean is not None]
     best = next((p for p in ok if p.values == pick), None)
     rest = sorted((p for p in ok if p is not best), key=lambda p: p.mean)
-    if best is None or not rest or min(len(best.scores), len(rest[0].scores)) < 2:
+    close = within_spread(best.scores, rest[0].scores) if best is not None and rest else None
+    if close is None:
         return ""
-    spread = math.sqrt((statistics.variance(best.scores) + statistics.variance(rest[0].scores)) / 2)
-    margin = rest[0].mean - best.mean
-    if margin >= spread:
-        return ""
+    margin, spread = close
     return (f" (margin {margin:.2f} to {_assign(rest[0].values)} is below the seed spread, std {spread:.2f}: "
             f"the choice may be noise)")
 
 
 def tuning_csv(metric: str, rows: list[dict[str, Any]]) -> str:
-    """``tuning.csv``: the :attr:`TuningSummary.rows`, ``metric`` the tuning metric."""
+    """``tuning.csv``: the :attr:`TuningSummary.rows`, ``metric`` the tuning
+    metric's name (:func:`~wae_bench.bench.table_notes.score_name`: ``standin-fid`` with stand-in features)."""
     buf = io.StringIO()
     tail = ["state", f"val:{metric}", "seeds", "chosen", "error"]
     head = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in tail] + tail

@@ -37,6 +37,16 @@ def frechet_distance(s1: Stats, s2: Stats) -> float:
     return float(fid_statistics_to_metric(s1, s2, verbose=False)[KEY_METRIC_FID])
 
 
+def few_images_note(n: int, dim: int) -> str | None:
+    """The caution for an FID whose covariance comes from ``n`` images, fewer
+    than the ``dim`` feature dimensions (singular, so the FID is biased high);
+    None where ``n >= dim``.  `wae-bench eval` prints it, the bench table states it."""
+    if n >= dim:
+        return None
+    return (f"FID from {n} images (fewer than the {dim} feature dimensions: a singular covariance, biased high); "
+            f"compare it only with runs scored alike, never with a published FID")
+
+
 def check_kid_size(n_gen: int, n_real: int, subset_size: int) -> None:
     """KID draws subsets of ``subset_size`` from each side without replacement
     (the reference side first: more samples cannot make up for it)."""
