@@ -129,7 +129,7 @@ def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, calls, monkey
     fail = json.loads((res / IDS[3] / "failed.json").read_text())
     assert fail["error"] == "RuntimeError: fake evaluation exploded" and "Traceback" in fail["traceback"]
     assert all((res / cid / "results.json").is_file() for cid in IDS[:3])
-    assert "| moca | tiny | 10 | 10.00 (1/2, 1 failed) |" in (tmp_path / "res" / "table.md").read_text()
+    assert "| moca | tiny | 10 | 10.00 (1/2, s1 failed) |" in (tmp_path / "res" / "table.md").read_text()
     # --skip-failed leaves it; a plain rerun retries only it (training is finished: evaluation only)
     calls.train.clear(), calls.eval.clear()
     assert bench(tmp_path, "--skip-failed")[0] == 0 and calls.eval == []

@@ -225,7 +225,7 @@ def _axis_values(rep: Report, cells: list[Cell]) -> None:
 def _mark_best(rep: Report) -> None:
     """Per dataset and architecture, the lowest scored own-sampler entry
     (:meth:`Report.own`) is "best", those within the seed spread of it
-    "near" (where two or more rows compete)."""
+    "near" (where two or more regularizers compete: a head-to-head, not one's own grid alone)."""
     groups: dict[tuple, list[tuple[RowKey, ColKey]]] = {}
     for row in rep.rows:
         for ds, what in rep.columns:
@@ -233,7 +233,7 @@ def _mark_best(rep: Report) -> None:
             if what == rep.own(row) and e is not None and e.values:
                 groups.setdefault((ds, row[1]), []).append((row, (ds, what)))
     for keys in groups.values():
-        if len(keys) < 2:
+        if len({row[0] for row, _ in keys}) < 2:
             continue
         best = min(keys, key=lambda k: rep.entries[k].mean)
         rep.marks[best] = "best"

@@ -177,11 +177,10 @@ def _weights_source(w: dict[str, Any]) -> str:
     return "a --fid-weights file" if source.startswith("file ") else source
 
 
-def protocol_summary(p: dict[str, Any], generated: bool = True, source: str | None = None) -> str:
+def protocol_summary(p: dict[str, Any], generated: bool = True) -> str:
     """The parts of a recorded protocol that decide whether two scores compare
     (not its timings, paths or device names; ``generated``: nor which columns
-    were generated), then the code that scored it: wae-bench's version and
-    commit (``source``, config.json's) and torch's version."""
+    were generated)."""
     w, ref = p.get("weights") or {}, p.get("reference") or {}
     gen = p.get("generated") or {}
     parts = [str(p.get("implementation", "?")), f"features {p.get('features', '?')}",
@@ -194,11 +193,17 @@ def protocol_summary(p: dict[str, Any], generated: bool = True, source: str | No
     tf32 = p.get("tf32") or {}
     if tf32.get("applies"):
         parts.append(f"TF32 matmul {tf32.get('cuda_matmul')} / cuDNN {tf32.get('cudnn_conv')}")
-    v = p.get("versions") or {}
-    if v or source:
-        parts.append("wae-bench" + (f" {v['wae_bench']}" if v.get("wae_bench") else "") + (f" ({source})" if source else "")
-                     + (f", torch {v['torch']}" if v.get("torch") else ""))
     return "; ".join(parts)
+
+
+def code_version(p: dict[str, Any], source: str | None = None) -> str:
+    """``wae-bench 0.1.0 (a4921ac), torch 2.14.1``: the code that scored
+    under protocol ``p`` (its versions; ``source``: config.json's commit)."""
+    v = p.get("versions") or {}
+    if not (v or source):
+        return ""
+    return ("wae-bench" + (f" {v['wae_bench']}" if v.get("wae_bench") else "") + (f" ({source})" if source else "")
+            + (f", torch {v['torch']}" if v.get("torch") else ""))
 
 
 def evaluation(ev: EvalSettings, res: dict[str, Any], what: str, dataset: str) -> tuple[dict[str, Any], bool]:
@@ -216,8 +221,8 @@ def evaluation(ev: EvalSettings, res: dict[str, Any], what: str, dataset: str) -
 def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell], generated: bool = True,
              other: list[str] = ()) -> list[str]:
     """The evaluation protocol asked for, and as the scored cells recorded it
-    (each distinct one with its number of cells, the one each table entry
-    reads: :func:`evaluation`); ``other``: the cells scored under another
+    (each distinct one with its number of cells and the code that scored it,
+    :func:`code_version`; the one each table entry reads: :func:`evaluation`); ``other``: the cells scored under another
     protocol than asked, named in the warning.  With Inception features and
     fewer images than feature dimensions, the few-images FID note."""
     e = spec.eval
@@ -237,8 +242,8 @@ def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell], generated: bool 
             p = json.loads(p)
             if not p:
                 continue
-            src = (folder.config(c.id) or {}).get("source")
-            seen.setdefault(protocol_summary(p, generated, src), []).append(c.id)
+            code = code_version(p, (folder.config(c.id) or {}).get("source"))
+            seen.setdefault("; ".join(filter(None, [protocol_summary(p, generated), code])), []).append(c.id)
             n = _fewest_images(p)
             dim = int(p.get("feature_layer", 2048)) if str(p.get("feature_layer", "")).isdigit() else 2048
             if n is not None and str(p.get("features", "")).startswith("inception") and n < dim \
