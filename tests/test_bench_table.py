@@ -305,6 +305,9 @@ def test_the_description_names_the_set_overrides_it_ran_with(tmp_path):
     md = table_render.markdown(table.collect(folder))
     assert "Head to head at 30 steps. As run, with --set: train.max_steps=4" in md
     assert "capped at 4 steps" in md
+    rec = json.loads(folder.spec_path.read_text())       # a folder recorded before spec.json kept the overrides:
+    write_json(folder.spec_path, {k: v for k, v in rec.items() if k != "overrides"})   # the file vs what ran
+    assert "As run, with --set: train.max_steps=4 " in table_render.markdown(table.collect(folder))
     (tmp_path / "plain").mkdir()
     folder = h2h(tmp_path / "plain", SCORES)
     assert "As run" not in table_render.markdown(table.collect(folder))

@@ -32,10 +32,13 @@ def score_name(spec: Spec, metric: str) -> str:
 
 
 def overrides(folder: ResultsDir) -> list[str]:
-    """The settings the folder's spec ran with other than its file says
-    (``--set`` overrides, seeds added): ``["train.epochs=300"]``, from the
-    TOML text and the resolved spec recorded in spec.json."""
+    """The settings the folder's spec ran with other than its file says:
+    the ``--set`` overrides spec.json records (``["train.epochs=300"]``);
+    for a folder recorded before it kept them, the keys where the resolved
+    spec it records differs from its TOML text."""
     rec = folder.record() or {}
+    if isinstance(rec.get("overrides"), list):
+        return [str(o) for o in rec["overrides"]]
     try:
         written = tomllib.loads(rec.get("toml") or "")
     except tomllib.TOMLDecodeError:
