@@ -67,6 +67,8 @@ def test_the_latex_table_has_the_tables_entries_in_booktabs(tmp_path):
         want = rep.row_cells(row) + [rep.value(row, col, cited) for col, cited in rep.layout()]
         assert line == " & ".join(export.tex(v) for v in want) + r" \\"
     assert r"$\pm$" in text and "±" not in text and r"\caption{" in text
+    assert not any(ord(ch) > 127 for ch in text + export.tex("‡≈1.0 ± 0.1† best, α λ τ β")), \
+        "LaTeX without inputenc needs ASCII (the table's marks †, ‡, ≈ too)"
     head = text.split("\\toprule\n")[1].split("\n")[0]
     assert head == " & ".join(export.tex(h) for h in table_render.headers(rep)) + r" \\"
 

@@ -7,6 +7,7 @@ with no missing or broken image, and a screenshot is taken."""
 from __future__ import annotations
 
 import base64
+import html
 import json
 import shutil
 from html.parser import HTMLParser
@@ -149,6 +150,11 @@ def test_the_protocol_shows_the_resolved_spec_the_hash_covers_and_the_overrides(
     assert "<code>train.max_steps=3</code>, <code>eval.fid_samples=17</code>" in page
     written = page.split("spec file as written")[1].split("</details>")[0]
     assert "without the overrides" in written and "max_steps = 3" not in written
+    # the header's description and the Settings block are the table's (table_notes)
+    rep = table.collect(folder)
+    assert "As run, with --set" in rep.description and html.escape(rep.description.strip()) in page
+    assert rep.settings and "<h3>Settings</h3>" in page
+    assert all(html.escape(line) in page for line in rep.settings)
 
 
 def test_every_picture_is_embedded_byte_for_byte_and_nothing_is_fetched(tmp_path):

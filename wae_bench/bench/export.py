@@ -30,7 +30,7 @@ from wae_bench import atomic, results
 from wae_bench.bench import grid, tune
 from wae_bench.bench.folder import SCORE_NAMES, ResultsDir, json_object
 from wae_bench.bench.table import Report, metric_label
-from wae_bench.bench.table_notes import protocol_summary
+from wae_bench.bench.table_notes import named_score, protocol_summary
 from wae_bench.bench.table_render import headers, legend
 from wae_bench.errors import WaeError
 
@@ -99,11 +99,6 @@ def cell_rows(folder: ResultsDir) -> list[dict[str, Any]]:
     return out
 
 
-def metric_name(name: str, real_fid: bool) -> str:
-    """A score's name in the CSV: ``fid``, or ``standin-fid`` when its features are a stand-in."""
-    return name if real_fid else f"standin-{name}"
-
-
 def seeds_csv(rows: list[dict[str, Any]]) -> str:
     """The per-seed CSV of :func:`cell_rows` (final and plain cells; tuning
     cells are scored on the validation split, see tuning.csv)."""
@@ -116,7 +111,7 @@ def seeds_csv(rows: list[dict[str, Any]]) -> str:
         head = [r["cell"], r["regularizer"], r["arch"], r["dataset"], r["seed"], json.dumps(r.get("axes") or {}),
                 json.dumps(r.get("settings"), sort_keys=True), r.get("state", "")]
         p = r.get("protocol") or {}
-        lines = [(what, metric_name(name, p.get("real_fid", False)), value)
+        lines = [(what, named_score(name, p.get("real_fid", False)), value)
                  for what, scores in (r.get("scores") or {}).items() for name, value in scores.items()
                  if name in SCORE_NAMES]
         for what, name, value in lines or [("", "", "")]:
@@ -128,7 +123,8 @@ def seeds_csv(rows: list[dict[str, Any]]) -> str:
 _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
           "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 _LATEX_SYMBOLS = {"±": r"$\pm$", "—": "--", "λ": r"$\lambda$", "τ": r"$\tau$", "β": r"$\beta$", "×": r"$\times$",
-                  "−": "-", "’": "'"}
+                  "−": "-", "’": "'", "†": r"\textsuperscript{\dag}", "‡": r"\textsuperscript{\ddag}",
+                  "≈": r"$\approx$", "α": r"$\alpha$"}
 
 
 def tex(text: str) -> str:

@@ -141,8 +141,8 @@ class _Page:
         counts = {s: sum(v == s for v in self.states.values()) for s in ("done", "failed", "diverged", "partial",
                                                                            "pending")}
         out = [f"<h1>{_e(self.spec.name)}: {_e(metric_label(self.spec, self.rep.metric))}</h1>"]
-        if self.spec.bench.description:
-            out.append(f"<p>{_e(self.spec.bench.description.strip())}</p>")
+        if self.rep.description:
+            out.append(f"<p>{_e(self.rep.description.strip())}</p>")
         if self.spec.eval.features != "inception":
             out.append(f'<p class="warn">NOT {_e(self.rep.metric.upper())}: eval.features = '
                        f'{_e(self.spec.eval.features)} is a stand-in feature extractor; these numbers compare runs '
@@ -188,6 +188,8 @@ class _Page:
             out.append("<p>Cited:</p><ol>" + "".join(f"<li>{_e(s)}{_e(f' ({notes[s]})') if s in notes else ''}</li>"
                                                       for s in rep.sources) + "</ol>")
         out.append("<h3>Budget</h3><ul>" + "".join(f"<li>{_e(b)}</li>" for b in rep.budget) + "</ul>")
+        if rep.settings:
+            out.append("<h3>Settings</h3><ul>" + "".join(f"<li>{_e(s)}</li>" for s in rep.settings) + "</ul>")
         if rep.tuning:
             out.append("<h3>Tuning</h3><ul>" + "".join(f"<li>{_e(t)}</li>" for t in rep.tuning) + "</ul>")
         return "\n".join(out)

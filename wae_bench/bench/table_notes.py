@@ -28,7 +28,13 @@ BUDGET_KEYS = ("arch", "epochs", "max_steps", "batch_size", "lr", "lr_halve_ever
 def score_name(spec: Spec, metric: str) -> str:
     """A score's name in CSV headers: ``fid``, or ``standin-fid`` where the
     features are a stand-in (NOT FID), so a CSV says what it holds."""
-    return metric if spec.eval.features == "inception" else f"{spec.eval.features}-{metric}"
+    return named_score(metric, spec.eval.features == "inception")
+
+
+def named_score(metric: str, real: bool) -> str:
+    """``metric`` as a CSV names it: itself when computed on the Inception
+    features, else ``standin-`` before it."""
+    return metric if real else f"standin-{metric}"
 
 
 def overrides(folder: ResultsDir) -> list[str]:
