@@ -261,6 +261,12 @@ def test_settings_versions_seeds_and_standin_names_are_stated(tmp_path):
     assert "[reg.moca]: K = 64" in moca and "plugin default for digits/tiny: λ = " in moca
     assert any(x.startswith("- ae: plugin default for digits/tiny: λ = 0") for x in settings.splitlines())
     assert "wae-bench 0.1.0 (abc1234), torch 2.14.1+cu130" in md             # the code that scored it
+    # cells scored alike by different commits (seeds added later) are one protocol: no warning, each code named
+    cfg = folder.cell_dir("ae-tiny-digits-s1") / "config.json"
+    write_json(cfg, {**json.loads(cfg.read_text()), "source": "def5678"})
+    md = table_render.markdown(table.collect(folder))
+    assert "WARNING" not in md and md.count("recorded (") == 1
+    assert "(abc1234), torch 2.14.1+cu130 (4 cells), wae-bench 0.1.0 (def5678), torch 2.14.1+cu130 (1 cell)" in md
     assert "(2/3, no s2)" in next(r for r in md.splitlines() if r.startswith("| ae"))
     assert "FID from" not in md                    # stand-in features: no Inception few-images note
     assert "(cited)" not in table_render.title(rep) and "(cited)" not in md

@@ -374,3 +374,24 @@ def test_every_committed_cell_records_the_code_it_ran_and_every_recorded_commit_
         if in_history and not in_history(commit):
             assert found and commit in found[1].get("unreachable", {}), \
                 f"{cell.relative_to(ROOT)} records commit {commit}, which is not in the history (name it in provenance.json)"
+
+
+def _committed_bench_folders() -> list[Path]:
+    return sorted(p.parent for p in (ROOT / "benchmarks" / "results").rglob("spec.json")
+                  if (p.parent / "table.md").is_file())
+
+
+@pytest.mark.parametrize("where", [str(p.relative_to(ROOT / "benchmarks" / "results"))
+                                   for p in _committed_bench_folders()])
+def test_each_committed_table_is_what_wae_bench_table_prints_now(where):
+    """A committed results folder's ``table.md`` and ``table.csv`` are what
+    ``wae-bench table`` renders from its cells today (a change to the table's
+    rendering regenerates them; the plots are left as they are)."""
+    from wae_bench.bench import table, table_render
+    from wae_bench.bench.folder import ResultsDir
+
+    folder = ResultsDir(ROOT / "benchmarks" / "results" / where)
+    rep = table.collect(folder)
+    fix = f"stale: run `wae-bench table benchmarks/results/{where} --no-plots`"
+    assert (folder.path / "table.md").read_text() == table_render.markdown(rep), fix
+    assert (folder.path / "table.csv").read_text() == table_render.csv_text(rep), fix

@@ -230,9 +230,10 @@ def evaluation(ev: EvalSettings, res: dict[str, Any], what: str, dataset: str) -
 def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell], generated: bool = True,
              other: list[str] = ()) -> list[str]:
     """The evaluation protocol asked for, and as the scored cells recorded it
-    (each distinct one with its number of cells and the code that scored it,
-    :func:`code_version`; the one each table entry reads: :func:`evaluation`); ``other``: the cells scored under another
-    protocol than asked, named in the warning.  With Inception features and
+    (each distinct one with its number of cells and the code that scored
+    them, :func:`code_version`, which does not make a protocol of its own;
+    the one each table entry reads: :func:`evaluation`); ``other``: the
+    cells scored under another protocol than asked, named in the warning.  With Inception features and
     fewer images than feature dimensions, the few-images FID note."""
     e = spec.eval
     lines = [f"asked: {'/'.join(e.metrics)} of {', '.join(WHAT_LABELS[w] for w in e.what)}, "
@@ -240,7 +241,8 @@ def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell], generated: bool 
     if e.features != "inception":
         lines.append(f"NOT FID: eval.features = {e.features!r} is a stand-in feature extractor; these numbers "
                      f"compare runs within this table only, never with published FIDs")
-    seen: dict[str, list[str]] = {}
+    seen: dict[str, list[str]] = {}           # protocol -> its cells
+    codes: dict[str, dict[str, int]] = {}     # protocol -> the code that scored its cells, with their number
     fewest: tuple[int, int] | None = None     # (n, feature dimensions) of the smallest Inception FID
     for c in cells:
         res = folder.results(c.id)
@@ -251,16 +253,20 @@ def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell], generated: bool 
             p = json.loads(p)
             if not p:
                 continue
+            summary = protocol_summary(p, generated)
+            seen.setdefault(summary, []).append(c.id)
             code = code_version(p, (folder.config(c.id) or {}).get("source"))
-            seen.setdefault("; ".join(filter(None, [protocol_summary(p, generated), code])), []).append(c.id)
+            if code:
+                codes.setdefault(summary, {})[code] = codes.get(summary, {}).get(code, 0) + 1
             n = _fewest_images(p)
             dim = int(p.get("feature_layer", 2048)) if str(p.get("feature_layer", "")).isdigit() else 2048
             if n is not None and str(p.get("features", "")).startswith("inception") and n < dim \
                     and (fewest is None or n < fewest[0]):
                 fewest = (n, dim)
     for s, ids in seen.items():
-        n = len(ids)
-        lines.append(f"recorded ({n} cell{'s' if n > 1 else ''}): {s}")
+        n, by = len(ids), codes.get(s, {})
+        code = ", ".join(f"{v} ({k} cell{'s' if k > 1 else ''})" if len(by) > 1 else v for v, k in by.items())
+        lines.append(f"recorded ({n} cell{'s' if n > 1 else ''}): {s}" + (f"; scored by {code}" if code else ""))
     if fewest is not None and "fid" in e.metrics:
         lines.append(f"note: {few_images_note(*fewest)}")
     if other:

@@ -47,14 +47,17 @@ def legend(rep: Report) -> str:
     cols = " ".join(f"{WHAT_LABELS[w]}: {COLUMNS[w]}." for w in kinds)
     own = "; ".join(f"{WHAT_LABELS[w]} for {', '.join(r for r, s in rep.judged_by.items() if s == w)}"
                     for w in dict.fromkeys(rep.judged_by.values()))
-    marks = (f"{OWN} marks each row's own sampler, the column that judges it ({own}); " if rep.marks_own else "")
+    marks = [f"{OWN} marks each row's own sampler, the column that judges it ({own})"] if rep.marks_own else []
+    if rep.marks:
+        marks.append(f"the best entry of a row's own sampler per dataset and architecture is bold and marked best, "
+                     f"{NEAR} marks those within the seed spread of it (a margin under the pooled sample std)")
+    said = "; ".join(marks)
     return (f"Entries: {metric_label(rep.spec, rep.metric)} (lower is better), mean ± sample std over seeds, then "
-            f"(seeds scored / seeds in the grid, and the seeds missing: no s2). — = not scored yet; failed = every "
+            f"(seeds scored / seeds in the grid, then any seed missing, e.g. no s2). — = not scored yet; failed = every "
             f"seed failed (see cells/*/failed.json); stale = seeds trained with settings other than the spec "
             f"resolves to now, left out of the mean (`wae-bench bench SPEC --dry-run` lists what changed); "
-            f"{OTHER_PROTOCOL} = a seed scored under another protocol than asked (see Evaluation). Columns: {cols} "
-            f"{marks}the best entry of a row's own sampler per dataset and architecture is bold and marked best, "
-            f"{NEAR} marks those within the seed spread of it (a margin under the pooled sample std)."
+            f"{OTHER_PROTOCOL} = a seed scored under another protocol than asked (see Evaluation). Columns: {cols}"
+            + (f" {said[0].upper()}{said[1:]}." if said else "")
             + (" Columns marked (cited) hold values reported in the papers below, not measured here."
                if rep.cited else ""))
 
