@@ -10,6 +10,7 @@ import json
 import tomllib
 from typing import Any
 
+from wae_bench import results
 from wae_bench.bench import grid
 from wae_bench.bench.aggregate import OTHER_PROTOCOL
 from wae_bench.bench.compare import assignment
@@ -243,7 +244,7 @@ def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell], generated: bool 
                      f"compare runs within this table only, never with published FIDs")
     seen: dict[str, list[str]] = {}           # protocol -> its cells
     codes: dict[str, dict[str, int]] = {}     # protocol -> the code that scored its cells, with their number
-    fewest: tuple[int, int] | None = None     # (n, feature dimensions) of the smallest Inception FID
+    fewest: tuple[int, int] | None = None     # (n, feature dimensions) of the Inception FID from the fewest images
     for c in cells:
         res = folder.results(c.id)
         if not res:
@@ -259,16 +260,15 @@ def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell], generated: bool 
             if code:
                 codes.setdefault(summary, {})[code] = codes.get(summary, {}).get(code, 0) + 1
             n = _fewest_images(p)
-            dim = int(p.get("feature_layer", 2048)) if str(p.get("feature_layer", "")).isdigit() else 2048
-            if n is not None and str(p.get("features", "")).startswith("inception") and n < dim \
-                    and (fewest is None or n < fewest[0]):
-                fewest = (n, dim)
+            if n is not None and results.inception(p) and (fewest is None or n < fewest[0]):
+                fewest = (n, int(p["feature_layer"]) if str(p.get("feature_layer", "")).isdigit() else 2048)
     for s, ids in seen.items():
         n, by = len(ids), codes.get(s, {})
         code = ", ".join(f"{v} ({k} cell{'s' if k > 1 else ''})" if len(by) > 1 else v for v, k in by.items())
         lines.append(f"recorded ({n} cell{'s' if n > 1 else ''}): {s}" + (f"; scored by {code}" if code else ""))
-    if fewest is not None and "fid" in e.metrics:
-        lines.append(f"note: {few_images_note(*fewest)}")
+    note = few_images_note(*fewest) if fewest else None      # (None where the images outnumber the dimensions)
+    if note and "fid" in e.metrics:
+        lines.append(f"note: {note}")
     if other:
         lines.append(f"{OTHER_PROTOCOL} {len(other)} seed{'s' if len(other) > 1 else ''} scored under another protocol "
                      f"than asked (no evaluation of {'them' if len(other) > 1 else 'it'} matches; `wae-bench eval` "
