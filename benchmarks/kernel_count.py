@@ -27,12 +27,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import platform
 import sys
 from datetime import datetime, timezone
 
-import torch
-from torch import nn
+# The profiler's own C++ log lines (profiler_start/stop, "gpuGetDeviceCount
+# failed" on a machine without CUDA) are noise on stderr: level 6 is above
+# its ERROR and USDT levels.  Read when the profiler starts, so set first.
+os.environ.setdefault("KINETO_LOG_LEVEL", "6")
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
 
 from wae_bench.atomic import write_text
 from wae_bench.config import TrainConfig, split_list
@@ -109,6 +115,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
+    # Inductor's "No CUDA runtime is found, using CUDA_HOME=..." on a CPU-only machine: noise here
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     names = REGULARIZERS.names() if a.regs == "all" else split_list(a.regs)
     for name in names:   # an unknown name is one line before anything is compiled
         REGULARIZERS.get(name)

@@ -72,16 +72,23 @@ def logged_step(run_dir: Path) -> int:
     return best
 
 
-def kill_when(proc: subprocess.Popen, ready: Callable[[], bool], sig: int, timeout: float = 90) -> threading.Thread:
-    """A thread that sends ``sig`` to ``proc`` as soon as ``ready()`` holds."""
+def kill_when(proc: subprocess.Popen, ready: Callable[[], bool], sig: int, timeout: float = 600) -> threading.Thread:
+    """A thread that sends ``sig`` to ``proc`` as soon as ``ready()`` holds.
+
+    ``timeout`` only bounds a watcher whose child never gets ready; it is
+    generous because a loaded machine (CI beside other jobs) can take a
+    minute just to import torch in the child.  The thread's ``fired`` says
+    whether the signal was sent, for the caller's failure message."""
     def watch():
         end = time.monotonic() + timeout
         while proc.poll() is None and time.monotonic() < end:
             if ready():
                 proc.send_signal(sig)
+                t.fired = True
                 return
             time.sleep(0.003)
     t = threading.Thread(target=watch, daemon=True)
+    t.fired = False
     t.start()
     return t
 

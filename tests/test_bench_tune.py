@@ -344,9 +344,14 @@ def test_a_final_cell_waits_for_tuning_cells_on_another_shard_then_runs(tmp_path
     code, err = sched(tmp_path, capsys, "--shard", "1/2")
     assert code == 0 and fake == [TUNE_IDS[1], "ae-tiny-digits-s0"], err
     assert "waiting" in err and "1 cell(s) wait for tuning cells not yet run" in err
-    assert "| moca | tiny | tuned λ pending |" in (tmp_path / "res" / "table.md").read_text()
+    md = (tmp_path / "res" / "table.md").read_text()
+    assert "| moca | tiny | tuned λ pending |" in md
+    # the Settings block does not show the plugin default as the tuned value (closing5)
+    assert "- moca: tuned: λ = not chosen yet" in md, md
     code, err = sched(tmp_path, capsys, "--shard", "0/2")    # lambda1, lambda1000, moca s1, ae s1
     assert code == 0 and fake[2:] == [TUNE_IDS[0], TUNE_IDS[2], "moca-tiny-digits-s1", "ae-tiny-digits-s1"], err
+    # chosen, moca s0 not run yet: its settings are the chosen ones, not the plugin default's 100
+    assert "- moca: tuned: λ = 10;" in (tmp_path / "res" / "table.md").read_text()
     code, err = sched(tmp_path, capsys, "--shard", "1/2")
     assert code == 0 and fake[6:] == ["moca-tiny-digits-s0"], err
     res = tmp_path / "res"

@@ -74,6 +74,8 @@ def test_kernel_count_counts_eager_ops_and_compiled_kernels(tmp_path):
     assert [(x["what"], x["regularizer"]) for x in rows] == [("penalty", "swae"), ("decoder a1", "ae")]
     assert all(x["eager_ops"] > 0 and x["compiled_kernels"] > 0 for x in rows)
     assert rows[0]["eager_ops"] > rows[0]["compiled_kernels"]      # sliced W2: projections, sorts, a mean, fused
+    # the profiler's and Inductor's own log lines are kept off stderr (closing5: noise)
+    assert not [ln for ln in r.stderr.splitlines() if "profiler_st" in ln or "CUDA_HOME" in ln], r.stderr
 
 
 def test_throughput_benchmark_feeds_the_concurrent_rates_of_the_time_estimates(tmp_path):

@@ -52,9 +52,11 @@ def test_sigkill_mid_training_then_resume_is_bit_identical(reg, tmp_path, capsys
     with one_thread():
         code, _, err = cli([*args, "--out", ref], capsys)
     assert code == 0, err
-    proc.wait(timeout=120)
+    proc.wait(timeout=600)
     killer.join()
-    assert proc.returncode == -signal.SIGKILL, f"victim not killed (status {proc.returncode}): {proc.stderr.read()}"
+    assert proc.returncode == -signal.SIGKILL, (f"victim not killed (status {proc.returncode}, signal sent: "
+                                                f"{killer.fired}, last logged step {logged_step(victim)}): "
+                                                f"{proc.stderr.read()}")
     left = checkpoint.checkpoints(victim)
     assert left and max(int(p.stem.split("-")[1]) for p in left) < T, f"victim ran to the end: {left}"
     assert not checkpoint.load(left[-1]).get("finished")

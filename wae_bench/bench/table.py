@@ -196,11 +196,11 @@ def collect(folder: ResultsDir, columns: list[str] | None = None, metric: str | 
     other = list(dict.fromkeys(cid for e in rep.entries.values() for cid in e.other_protocol))
     rep.description = description(folder, spec)
     rep.budget = budget(folder, spec, cells)
-    rep.settings = settings(folder, spec, cells)
+    rep.settings = settings(folder, spec, cells, everything)
     for row in rep.rows:
         mine = [c for c in cells if (c.regularizer, c.arch, c.axes) == row]
         if mine:
-            rep.row_settings[row] = row_settings(folder, mine)
+            rep.row_settings[row] = row_settings(folder, spec, mine, everything)
     rep.protocol = protocol(folder, spec, cells, other=other)
     if spec.tune is not None:
         t = tuning(spec, folder, everything)

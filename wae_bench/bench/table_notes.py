@@ -11,7 +11,7 @@ import tomllib
 from typing import Any
 
 from wae_bench import results
-from wae_bench.bench import grid
+from wae_bench.bench import grid, tune
 from wae_bench.bench.aggregate import OTHER_PROTOCOL
 from wae_bench.bench.compare import assignment
 from wae_bench.bench.folder import ResultsDir
@@ -112,11 +112,23 @@ def budget(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
     return lines
 
 
-def _reg_of(folder: ResultsDir, cell: Cell) -> dict[str, Any]:
-    """The regularizer settings a cell ran with (its config.json), else as they resolve now."""
+NOT_CHOSEN = "not chosen yet"   # a tuned setting of a final cell whose tuning is not complete
+
+
+def _reg_of(folder: ResultsDir, spec: Spec, cell: Cell, everything: list[Cell]) -> dict[str, Any]:
+    """The regularizer settings a cell ran with (its config.json), else as it
+    will run: as they resolve now, with a final cell's tuned values once its
+    tuning has chosen them (:data:`NOT_CHOSEN` until then, never the plugin
+    default it will not use)."""
     cfg = (folder.config(cell.id) or {}).get("config")
     reg = cfg.get("reg") if isinstance(cfg, dict) else None
-    return reg if isinstance(reg, dict) else dict(resolved(cell).get("reg") or {})
+    if isinstance(reg, dict):
+        return reg
+    reg = dict(resolved(cell).get("reg") or {})
+    if cell.role == "final":
+        values = tune.chosen(folder, spec, cell, everything) or {}
+        reg.update({k[4:]: values.get(k, NOT_CHOSEN) for k in cell.tuned if k.startswith("reg.")})
+    return reg
 
 
 def _origin(spec: Spec, cell: Cell, key: str) -> str:
@@ -132,10 +144,10 @@ def _origin(spec: Spec, cell: Cell, key: str) -> str:
     return f"plugin default for {cell.dataset}/{cell.arch}"
 
 
-def row_settings(folder: ResultsDir, cells: list[Cell]) -> dict[str, Any]:
+def row_settings(folder: ResultsDir, spec: Spec, cells: list[Cell], everything: list[Cell]) -> dict[str, Any]:
     """The regularizer settings of a row's cells: each key's value, or the
     list of its distinct values where the cells differ (table.csv's ``settings``)."""
-    regs = [_reg_of(folder, c) for c in cells]
+    regs = [_reg_of(folder, spec, c, everything) for c in cells]
     out: dict[str, Any] = {}
     for k in dict.fromkeys(k for r in regs for k in r):
         vs = list(dict.fromkeys(json.dumps(r.get(k), sort_keys=True) for r in regs))
@@ -143,14 +155,15 @@ def row_settings(folder: ResultsDir, cells: list[Cell]) -> dict[str, Any]:
     return out
 
 
-def settings(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
+def settings(folder: ResultsDir, spec: Spec, cells: list[Cell], everything: list[Cell]) -> list[str]:
     """One line per regularizer: its settings (``λ = 100``) as its cells ran
     with them, grouped by where they came from (the plugin's default for the
-    dataset/arch, the spec's ``[reg.X]``, a grid axis, tuning)."""
+    dataset/arch, the spec's ``[reg.X]``, a grid axis, tuning; ``cells``: the
+    table's, ``everything``: with the tuning cells)."""
     lines = []
     for reg in dict.fromkeys(c.regularizer for c in cells):
         mine = [c for c in cells if c.regularizer == reg]
-        regs = [_reg_of(folder, c) for c in mine]
+        regs = [_reg_of(folder, spec, c, everything) for c in mine]
         by_origin: dict[str, list[str]] = {}
         for k in dict.fromkeys(k for r in regs for k in r):
             origin = " / ".join(dict.fromkeys(_origin(spec, c, k) for c in mine))

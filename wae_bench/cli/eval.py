@@ -14,7 +14,7 @@ from wae_bench.config import EvalSettings, from_dict, to_dict
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--data-root", help="Dataset location if it moved since training.")
 @click.option("--trust-checkpoint", is_flag=True, help="Load checkpoints that need pickle (unsafe).")
-@click.option("--quiet", is_flag=True, help="No progress bars or warnings; the scores are still printed.")
+@click.option("--quiet", is_flag=True, help="No progress bars or advisory warnings; the scores are still printed, and so is a skipped unreadable checkpoint (what is scored is then not the newest step).")
 def eval_cmd(run_dir, device, data_root, trust_checkpoint, quiet, **flags):
     """Score a finished run; writes RUN_DIR/results.json (scores with their protocol)."""
     # (imports torch and torch-fidelity, ~4 s: `wae-bench --help` must not)
