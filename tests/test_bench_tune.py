@@ -9,6 +9,8 @@ evaluation (stand-in features); the scheduling tests fake the training and
 the evaluation so that the chosen value is known in advance."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -481,6 +483,12 @@ def test_the_tuning_section_says_when_the_choice_may_be_seed_noise(tmp_path, cap
     assert "one tuning seed" not in md
     assert "λ = 10: 6.00 (chosen)" in md
     assert "(margin 0.20 to λ = 1 is below the seed spread, std 1.00: the choice may be noise)" in md
+    # tuning.csv: each value's seed scores and their sample std (empty with one seed: see the first table)
+    rows = {r["tuned:reg.lambda"]: r for r in csv.DictReader(io.StringIO((tmp_path / "res2" / "tuning.csv").read_text()))}
+    assert rows["10"]["val:standin-fid:scores"] == "5.0 7.0" and float(rows["10"]["val:standin-fid:std"]) == pytest.approx(2 ** 0.5)
+    assert rows["1"]["val:standin-fid:std"] == "0.0" and rows["10"]["chosen"] == "True"
+    one = list(csv.DictReader(io.StringIO((tmp_path / "res" / "tuning.csv").read_text())))
+    assert one and all(r["val:standin-fid:std"] == "" and len(r["val:standin-fid:scores"].split()) == 1 for r in one)
 
 
 def test_a_choice_at_the_edge_of_its_grid_says_to_widen_it(tmp_path, capsys, fake):

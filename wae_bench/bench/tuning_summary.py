@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wae_bench.bench import grid, tune
-from wae_bench.bench.aggregate import within_spread
+from wae_bench.bench.aggregate import mean_std, within_spread
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import Cell, axis_label, format_value
 from wae_bench.bench.spec import WHAT_LABELS, Spec
@@ -93,11 +93,15 @@ def _tuning_line(spec: Spec, rows: list[dict[str, Any]], folder: ResultsDir, fin
         value = (f"{p.mean:.2f}" if p.mean is not None else "pending" if p.pending
                  else f"{p.state} ({p.errors[0].split(': ', 1)[-1].split(';')[0][:100]})")
         parts.append(f"{_assign(p.values)}: {value}" + (" (chosen)" if chosen else ""))
+        std = mean_std(p.scores)[1] if p.mean is not None else None
+        name = f"val:{score_name(spec, metric)}"
         rows.append({"regularizer": final.regularizer, "arch": final.arch, "dataset": final.dataset,
-                                **{k: format_value(v) for k, v in final.axes},
-                                **{f"tuned:{k}": format_value(v) for k, v in p.values.items()},
-                                "state": p.state, f"val:{score_name(spec, metric)}": "" if p.mean is None else repr(p.mean),
-                                "seeds": len(p.scores), "chosen": chosen, "error": p.errors[0] if p.errors else ""})
+                     **{k: format_value(v) for k, v in final.axes},
+                     **{f"tuned:{k}": format_value(v) for k, v in p.values.items()},
+                     "state": p.state, name: "" if p.mean is None else repr(p.mean),
+                     f"{name}:std": "" if std is None else repr(std),
+                     f"{name}:scores": " ".join(map(repr, p.scores)),
+                     "seeds": len(p.scores), "chosen": chosen, "error": p.errors[0] if p.errors else ""})
     status = _within_spread(ch, pick) + _at_edge(ch, pick, final.regularizer) + (
         "" if rec else " (best so far: its final cells have not run)" if pick
         else " (waiting for its tuning cells)" if ch.pending else " (every value failed)")
@@ -132,10 +136,12 @@ def _within_spread(ch: tune.Choice, pick: dict[str, Any] | None) -> str:
 
 
 def tuning_csv(metric: str, rows: list[dict[str, Any]]) -> str:
-    """``tuning.csv``: the :attr:`TuningSummary.rows`, ``metric`` the tuning
+    """``tuning.csv``: the :attr:`TuningSummary.rows` (per value of the tuned
+    axes: the mean validation score over the tuning seeds, its sample std --
+    empty with one seed -- and each seed's score), ``metric`` the tuning
     metric's name (:func:`~wae_bench.bench.table_notes.score_name`: ``standin-fid`` with stand-in features)."""
     buf = io.StringIO()
-    tail = ["state", f"val:{metric}", "seeds", "chosen", "error"]
+    tail = ["state", f"val:{metric}", f"val:{metric}:std", f"val:{metric}:scores", "seeds", "chosen", "error"]
     head = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in tail] + tail
     w = csv.DictWriter(buf, head, lineterminator="\n")
     w.writeheader()
