@@ -5,6 +5,7 @@ HTML report.  Stand-in features and a tiny budget here; the defaults (real
 FID, the dataset's budget) are checked on the generated spec."""
 from __future__ import annotations
 
+import json
 import tomllib
 
 import pytest
@@ -93,6 +94,33 @@ def test_missing_fid_weights_is_one_line_before_any_training(clean_env, capsys, 
     assert code == 2 and err.count("\n") == 1, err
     assert "FID Inception weights not found" in err and "--set eval.features=standin" in err
     assert not (clean_env / "runs").exists()
+
+
+def test_a_compare_with_more_regularizers_takes_over_the_cells_done_alike_beside_it(tmp_path, capsys, monkeypatch):
+    """h2h 7: `compare moca ae swae` after `compare moca ae` trains swae only;
+    the two cells done there with the same settings are copied in (checkpoints
+    hard-linked), each with a record of its source.  A cell trained with other
+    settings is never taken over."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["compare", "moca", "ae", *TINY], capsys)
+    assert code == 0, err
+    (first,) = (tmp_path / "runs" / "compare").iterdir()
+    code, out, err = run_cli(["compare", "moca", "ae", "swae", *TINY], capsys)
+    assert code == 0, err
+    (second,) = [p for p in (tmp_path / "runs" / "compare").iterdir() if p != first]
+    assert (f"reusing 2 finished cell(s) from runs/compare/{first.name} (trained and scored there with the same "
+            f"settings): moca-tiny-digits-s0, ae-tiny-digits-s0") in " ".join(out.split()), out
+    assert "skipping 2 cell(s) already done" in err             # only swae trained
+    ckpt = "cells/moca-tiny-digits-s0/checkpoints/step-00000004.pt"
+    assert (second / ckpt).stat().st_ino == (first / ckpt).stat().st_ino
+    assert json.loads((second / "cells" / "ae-tiny-digits-s0" / "reused.json").read_text())["from"] == str(first)
+    assert (first / "cells" / "ae-tiny-digits-s0" / "results.json").read_bytes() == \
+        (second / "cells" / "ae-tiny-digits-s0" / "results.json").read_bytes()
+    assert "moca" in out.split("pictures (")[0] and "swae" in out.split("pictures (")[0]
+    # other settings (a learning rate): the same cell ids, but nothing is taken over
+    code, out, err = run_cli(["compare", "moca", *TINY, "--set", "train.lr=0.002"], capsys)
+    assert code == 0 and "reusing" not in out, out
+    assert "skipping" not in err
 
 
 def test_the_shorthand_flags_make_the_spec_their_sets_make(tmp_path, capsys, monkeypatch):

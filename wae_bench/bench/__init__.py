@@ -22,4 +22,5 @@ al. 2021, Table 1; ablations after its Tables 3-4 and Figs. 3-5).
 - :mod:`~wae_bench.bench.report`    the results folder as one self-contained HTML page
 - :mod:`~wae_bench.bench.estimate`  how long a grid will take, from committed measured rates (``--dry-run``)
 - :mod:`~wae_bench.bench.compare`   ``wae-bench compare REG REG ...``: a head-to-head as a generated spec
+- :mod:`~wae_bench.bench.reuse`     finished cells taken over from a sibling head-to-head done alike
 """

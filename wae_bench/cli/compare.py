@@ -69,11 +69,24 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
     _write_once(path, compare.spec_file_text(data, shlex.join(["wae-bench", "compare", *args])))
     spec = specs.load(path)
     claim(folder, spec)
+    _take_over(folder, spec, cells)
     outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet,   # (a few cells: each one's block)
                                  output=Output(folder, spec, verbose=True, quiet=quiet))
     rep = write_table(folder)
     _print_pictures(compare.picture_rows(folder, cells), report.write(folder, rep))
     summarize(folder, outcomes)
+
+
+def _take_over(folder, spec, cells) -> None:
+    """The cells another head-to-head beside this one already trained and
+    scored alike (:mod:`wae_bench.bench.reuse`), taken over, in one line."""
+    from wae_bench.bench import compare, reuse
+
+    taken = reuse.take_over(folder, spec, cells, reuse.siblings(folder, compare.SPEC_FILE))
+    for source in dict.fromkeys(r.source for r in taken):
+        ids = [r.cell for r in taken if r.source == source]
+        stdout.print(f"reusing {len(ids)} finished cell(s) from {_shown(source)} (trained and scored there with "
+                     f"the same settings): {', '.join(ids)}", soft_wrap=True, highlight=False)
 
 
 def _check_weights(spec) -> None:

@@ -1,0 +1,101 @@
+"""Finished cells taken over from a sibling results folder: `wae-bench
+compare moca ae sinkhorn` after `wae-bench compare moca ae` trains only
+sinkhorn.
+
+Each head-to-head has a folder of its own (``runs/compare/digits-moca-ae``,
+:func:`~wae_bench.bench.compare.default_out`), and cell ids carry their
+regularizer, arch, dataset and seed, so the moca and ae cells of the second
+command are the first one's cells if they were trained and scored alike. A
+cell is taken over only when, in the sibling folder, it is done for this
+spec's evaluation (:meth:`~wae_bench.bench.folder.ResultsDir.state`) and its
+run resolves to exactly the settings the cell resolves to here
+(:func:`~wae_bench.bench.tune.changes` is empty: no stale result is ever
+presented as current). It is copied, its checkpoints hard-linked where the
+file system allows (they are never written in place), into a temporary
+folder renamed into place, and it records where it came from
+(``reused.json``). A cell already present here is never replaced.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from wae_bench import atomic, lock
+from wae_bench.bench import tune
+from wae_bench.bench.folder import ResultsDir
+from wae_bench.bench.grid import Cell
+from wae_bench.bench.spec import Spec
+
+RECORD = "reused.json"
+
+
+@dataclass(frozen=True)
+class Reused:
+    cell: str
+    source: Path      # the sibling results folder
+
+
+def siblings(folder: ResultsDir, marker: str) -> list[ResultsDir]:
+    """The other results folders beside ``folder`` holding a ``marker`` file
+    (``compare.toml``: the folders `wae-bench compare` made), by name."""
+    parent = folder.path.resolve().parent
+    if not parent.is_dir():
+        return []
+    return [ResultsDir(p) for p in sorted(parent.iterdir())
+            if p.is_dir() and p.resolve() != folder.path.resolve() and (p / marker).is_file()]
+
+
+def take_over(folder: ResultsDir, spec: Spec, cells: list[Cell], sources: list[ResultsDir]) -> list[Reused]:
+    """Copy into ``folder`` every plain cell of ``cells`` that it lacks and a
+    folder of ``sources`` holds done with the same settings (the first such)."""
+    out = []
+    for cell in cells:
+        if cell.role != "plain" or folder.cell_dir(cell.id).exists():
+            continue
+        src = next((s for s in sources if _done_alike(s, spec, cell)), None)
+        if src is not None and _copy_cell(src.cell_dir(cell.id), folder.cell_dir(cell.id), src.path):
+            out.append(Reused(cell.id, src.path))
+    return out
+
+
+def _done_alike(src: ResultsDir, spec: Spec, cell: Cell) -> bool:
+    """``cell`` is done in ``src`` for ``spec``'s evaluation, with the same
+    resolved settings, and no process is working on it there."""
+    if lock.held_elsewhere(src.cell_dir(cell.id)) is not None:
+        return False
+    try:
+        return tune.cell_state(src, spec, cell) == "done" and not tune.changes(src, cell)
+    except Exception:   # (a sibling folder this code cannot read is simply not a source)
+        return False
+
+
+def _copy_cell(src: Path, dst: Path, source: Path) -> bool:
+    """``src`` copied to ``dst`` (checkpoints hard-linked where possible)
+    through a temporary folder; False if ``dst`` appeared meanwhile."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.parent / f".{dst.name}.reuse-{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp, copy_function=_link_or_copy, ignore=shutil.ignore_patterns(lock.LOCK_NAME, "*.tmp"))
+    atomic.write_json(tmp / RECORD, {"from": str(source.resolve()), "cell": dst.name,
+                                     "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    with contextlib.suppress(OSError):   # (another process made dst first: its cell stays)
+        if not dst.exists():
+            os.rename(tmp, dst)
+    taken = not tmp.exists()
+    shutil.rmtree(tmp, ignore_errors=True)
+    return taken
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """Checkpoints (never written in place: :mod:`wae_bench.atomic`) are
+    hard-linked, everything else copied (logs and results are appended to or
+    rewritten in the new folder, never in the sibling's)."""
+    if src.endswith(".pt"):
+        with contextlib.suppress(OSError):
+            os.link(src, dst)
+            return
+    shutil.copy2(src, dst)
