@@ -117,10 +117,12 @@ def test_a_compare_with_more_regularizers_takes_over_the_cells_done_alike_beside
     assert (first / "cells" / "ae-tiny-digits-s0" / "results.json").read_bytes() == \
         (second / "cells" / "ae-tiny-digits-s0" / "results.json").read_bytes()
     assert "moca" in out.split("pictures (")[0] and "swae" in out.split("pictures (")[0]
-    # other settings (a learning rate): the same cell ids, but nothing is taken over
-    code, out, err = run_cli(["compare", "moca", *TINY, "--set", "train.lr=0.002"], capsys)
-    assert code == 0 and "reusing" not in out, out
-    assert "skipping" not in err
+    # other settings (a learning rate), or scored otherwise (more images): the same cell ids, but nothing is
+    # taken over
+    for other in ("train.lr=0.002", "eval.fid_samples=20"):
+        code, out, err = run_cli(["compare", "moca", *TINY, "--set", other], capsys)
+        assert code == 0 and "reusing" not in out, (other, out)
+        assert "skipping" not in err
 
 
 def test_the_shorthand_flags_make_the_spec_their_sets_make(tmp_path, capsys, monkeypatch):

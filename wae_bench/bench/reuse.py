@@ -7,7 +7,8 @@ Each head-to-head has a folder of its own (``runs/compare/digits-moca-ae``,
 regularizer, arch, dataset and seed, so the moca and ae cells of the second
 command are the first one's cells if they were trained and scored alike. A
 cell is taken over only when, in the sibling folder, it is done for this
-spec's evaluation (:meth:`~wae_bench.bench.folder.ResultsDir.state`) and its
+spec's evaluation (:meth:`~wae_bench.bench.folder.ResultsDir.state`), scored
+under the protocol it asks for, and its
 run resolves to exactly the settings the cell resolves to here
 (:func:`~wae_bench.bench.tune.changes` is empty: no stale result is ever
 presented as current). It is copied, its checkpoints hard-linked where the
@@ -29,6 +30,7 @@ from wae_bench.bench import tune
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import Cell
 from wae_bench.bench.spec import Spec
+from wae_bench.bench.table_notes import evaluation
 
 RECORD = "reused.json"
 
@@ -63,12 +65,17 @@ def take_over(folder: ResultsDir, spec: Spec, cells: list[Cell], sources: list[R
 
 
 def _done_alike(src: ResultsDir, spec: Spec, cell: Cell) -> bool:
-    """``cell`` is done in ``src`` for ``spec``'s evaluation, with the same
-    resolved settings, and no process is working on it there."""
+    """``cell`` is done in ``src`` for ``spec``'s evaluation, scored under the
+    protocol it asks for (features, split, seed, number of images:
+    :func:`~wae_bench.bench.table_notes.evaluation`), with the same resolved
+    settings, and no process is working on it there."""
     if lock.held_elsewhere(src.cell_dir(cell.id)) is not None:
         return False
     try:
-        return tune.cell_state(src, spec, cell) == "done" and not tune.changes(src, cell)
+        ev = tune.eval_settings(spec, cell)
+        res = src.results(cell.id) or {}
+        return (tune.cell_state(src, spec, cell) == "done" and not tune.changes(src, cell)
+                and all(evaluation(ev, res, what, cell.dataset)[1] for what in ev.what))
     except Exception:   # (a sibling folder this code cannot read is simply not a source)
         return False
 
