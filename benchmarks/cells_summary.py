@@ -65,12 +65,18 @@ def fmt(v) -> str:
     return "—" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+def order(r: dict) -> tuple:
+    """Cells by regularizer, arch, then λ as a number (10 before 100 before 1000, not as text), then name."""
+    lam = (r.get("reg") or {}).get("lambda")
+    return (r["regularizer"] or "", r["arch"] or "", lam if isinstance(lam, (int, float)) else float("inf"), r["cell"])
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results")
     ap.add_argument("--json", help="also write the rows here")
     a = ap.parse_args(argv)
-    rows = [summarise(p) for p in cell_folders(a.results)]
+    rows = sorted((summarise(p) for p in cell_folders(a.results)), key=order)
     if not rows:
         raise WaeError(f"no cells in {a.results!r} (neither under cells/ nor directly); pass a bench results "
                        f"folder (its --out)")

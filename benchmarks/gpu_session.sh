@@ -6,40 +6,44 @@
 # exact device call):
 #   OUT=$OUT bash benchmarks/gpu_session.sh
 # Every part runs under its own `timeout` (a cap loses only that part; a bench
-# stopped by it checkpoints its running cells and records what finished), and
+# stopped by it checkpoints its running cells and records what finished); a
+# part left less than its minimum is skipped with a line saying so.
 # $OUT/summary.txt, $OUT/gpu-check.tar.gz and $OUT/gpu-pictures.tar.gz are
-# re-packed after each part (gpu_setup.sh's pack says what goes in which).
+# re-packed after each part and every 30 s in between (gpu_setup.sh's pack),
+# so a call cut in the middle of a part still brings back what it finished.
 #
-# Parts, in the order of need:
+# It continues what earlier calls committed: the newest
+# benchmarks/results/h200-*/table1-cifar10 bench folder (cells without
+# checkpoints: a done cell is skipped, tuning choices are made from them) is
+# copied into the work folder first, if the bench accepts it as this spec's;
+# a throughput measurement already committed is not repeated.
+#
+# Parts, in the order of need (the figures no later call can do without first):
 #  0. the GPU tests of the captured step: capture == eager for every plugin, the
 #     run's generator registered with the graph (tests/test_graph.py)
-#  1. issue 17 3(a)+(b) at once, 7 cells concurrently (bench --concurrent 7) on
-#     the CIFAR-10 JPEG copy, captured bf16 channels-last step: AE a1 at 100
-#     epochs scored for samples, REC, N, GMM and Interp with the linear decoder
-#     output of our nets (issue 17 section 2: the RAE authors' AE scores GMM FID
-#     76.47; the same cell with their sigmoid output is an AE grid axis
-#     decoder_output, so the results folder's spec adds it, and runs in part 3),
-#     and the MoCA a1 tuning
-#     cells at 30 epochs for lambda in {10, 30, 100, 300, 1000, 3000}, each scored by
+#  1. issue 15: aggregate images/s of MoCA a1 cells at N = 1, 2, 4, 8 at once
+#     (benchmarks/throughput.py: N runs on N streams, as bench --concurrent),
+#     and of AE a1 cells at N = 1, 4 (the other regularizers' estimates);
+#     about 40 s, and it says how many cells the later parts should run at once
+#  2. issue 17 section 2, the pipeline check "before anything else": AE a1 at 100
+#     epochs on the CIFAR-10 JPEG copy, captured bf16 channels-last step, scored
+#     for samples, REC, N, GMM and Interp (the RAE authors' AE: GMM FID 76.47),
+#     beside the MoCA a1 tuning cell at lambda = 100 (bench --concurrent 2)
+#  3. issue 17 3(b): the other MoCA a1 tuning cells (30 epochs, lambda 10 ...
+#     10,000, two at a time: a cut loses at most the two running), each scored by
 #     FID of 5,000 prior samples on the validation split (5,000 held-out training
 #     images), with its reconstruction error, moca/neg and latent spectrum
-#     (benchmarks/cells_summary.py prints them per lambda)
-#  2. issue 15 3: aggregate images/s of MoCA a1 and a2 cells at N = 1, 2, 4, 8
-#     concurrently (benchmarks/throughput.py: N runs on N streams), the same N
-#     cells as one stacked model (benchmarks/stacked.py: the torch.func
-#     alternative, kept if faster), then (after the GPU tests of compiled
-#     steps against eager ones, tests/test_compile.py, under a cap of their
-#     own, so they run only where the compiled timings do) the step-time targets with the
-#     nets compiled (benchmarks/speed.py: ae and moca, a1 then a2), throughput
-#     compiled, and the 1.3x rule for the other regularizers compiled (a1)
-#  3. what fits after, 10 cells at once: part 1's AE a1 cell if its cap cut it
-#     (it resumes from the checkpoint the cap's SIGTERM wrote; skipped if done),
-#     the MoCA a1 tuning cell at lambda =
-#     10,000 (the last of the spec's a1 grid, 10 ... 10,000: the a1 final cell
-#     waits for it; left out of part 1, where at the paper's 1000 the decoder
-#     already starved, to keep part 1's AE cell inside its cap), the AE a1 cell
-#     with a sigmoid decoder output, the MoCA a2 tuning cells (7 lambdas, 30
-#     epochs), then MoCA a2 at 100 epochs at its tuned lambda
+#     (benchmarks/cells_summary.py prints them per lambda), then MoCA a1 at 100
+#     epochs at its tuned lambda (it waits until every a1 tuning cell is done:
+#     in this call or a later one)
+#  4. issue 15: the step-time targets with the nets compiled (after the GPU tests
+#     of compiled steps against eager ones, tests/test_compile.py; benchmarks/speed.py
+#     ae and moca, a1 <= 2.0 ms, then a2 <= 5.0 ms), a2's throughput, the
+#     stacked (torch.func) alternative, compiled throughput, and the 1.3x rule
+#     for the other regularizers compiled (a1, in small groups so that a cut
+#     keeps the groups done)
+#  5. issue 17 3(c): the AE a1 cell with the RAE authors' sigmoid output, the MoCA
+#     a2 tuning cells, then MoCA a2 at 100 epochs at its tuned lambda
 # SMALL=1 shrinks every part (tiny step counts, stand-in features, CPU-sized
 # nets for the speed parts) so the script can be dry-run on a CPU:
 #   SMALL=1 DATA=../shared/data bash benchmarks/gpu_session.sh
@@ -49,8 +53,9 @@ BUDGET=${BUDGET:-$([ "${SMALL:-0}" = 1 ] && echo 900 || echo 540)}
 source "$(dirname "$0")/gpu_setup.sh"
 
 SPEC=benchmarks/table1-cifar10.toml
-A1_GRID=(10 30 100 300 1000 3000)
-# the AE cells twice, linear and sigmoid decoder output (both parts: one results folder, one spec)
+# the MoCA a1 tuning grid (the spec's: 7 values around the paper's 1000), lambda = 100 first (part 2)
+A1_GRID=(10 30 300 1000 3000 10000)
+# the AE cells twice, linear and sigmoid decoder output (one results folder, one spec)
 AE_OUTPUTS=(--set 'reg.ae.grid.decoder_output=["linear","sigmoid"]')
 FAST=(--precision bf16 --step-mode graph --channels-last)
 STACKED=()
@@ -62,63 +67,96 @@ if [ "$SMALL" = 1 ]; then   # the tiny net for both archs (a1 trains at images p
              --set 'bench.archs=["tiny"]')
   FAST=(--precision fp32 --step-mode graph --channels-last)
   STACKED=(--precision fp32 --step-mode eager)   # (a CUDA graph needs a GPU)
-  TESTSEL=(-k "warmup or falls_back"); NS=1,2; TSTEPS=3; WARM=1; STEPS=1; REP=1; TARCH=tiny; SIZE=16; K=4096
-  SPEED_ARCHS=tiny; OTHERS=ae,swae
-  CAP_TESTS=200; CAP_COMPILE=60; CAP_A=420; CAP_T=60; CAP_ST=60; CAP_S=90; CAP_C=300
+  TESTSEL=(-k "warmup or falls_back"); NS=1,2; NS_AE=1,2; TSTEPS=3; WARM=1; STEPS=1; REP=1; TARCH=tiny; SIZE=16
+  K=4096; SPEED_ARCHS=tiny; OTHERS=(ae,swae)
+  CAP_TESTS=200; CAP_T=60; CAP_AE=420; CAP_A=400; CAP_COMPILE=60; CAP_ST=60; CAP_S=90; CAP_C=300
 else
   A1=a1; A2=a2
   CELL_SETS=()
-  TESTSEL=(-m gpu); NS=1,2,4,8; TSTEPS=300; WARM=20; STEPS=30; REP=5; TARCH=""; SPEED_ARCHS="a1 a2"
-  # every built-in but moca (timed in 2b), after ae, the reference: wae-bench's own entry points
-  OTHERS=$(python3 -c "from importlib.metadata import distribution as d; print(','.join(['ae', *sorted(
-    e.name for e in d('wae-bench').entry_points if e.group == 'wae_bench.regularizers' and e.name not in ('ae', 'moca'))]))")
-  CAP_TESTS=75; CAP_COMPILE=45; CAP_A=330; CAP_T=45; CAP_ST=30; CAP_S=70; CAP_C=600
+  TESTSEL=(-m gpu); NS=1,2,4,8; NS_AE=1,4; TSTEPS=300; WARM=20; STEPS=30; REP=5; TARCH=""; SPEED_ARCHS="a1 a2"
+  # every built-in but moca (timed in 4a), in groups of three after ae, the reference: a cut keeps the groups done
+  mapfile -t OTHERS < <(python3 -c "from importlib.metadata import distribution as d
+names = sorted(e.name for e in d('wae-bench').entry_points if e.group == 'wae_bench.regularizers' and e.name not in ('ae', 'moca'))
+print('\n'.join('ae,' + ','.join(names[i:i + 3]) for i in range(0, len(names), 3)))")
+  CAP_TESTS=75; CAP_T=45; CAP_AE=300; CAP_A=600; CAP_COMPILE=45; CAP_ST=30; CAP_S=70; CAP_C=600
+fi
+FOLDER=$WORK/$(basename "$SPEC" .toml)
+A1_TUNE=$(printf "tune-moca-$A1-cifar10-lambda%s-s0," "${A1_GRID[@]}")
+
+# the bench folder earlier calls committed, if the bench takes it as this spec's (its dry run says so)
+SEED=$(ls -d benchmarks/results/h200-*/"$(basename "$FOLDER")" 2>/dev/null | sort | tail -1)
+if [ -n "$SEED" ] && [ -f "$SEED/spec.json" ] && [ ! -d "$FOLDER" ]; then
+  cp -r "$SEED" "$FOLDER"
+  if bench_cells 60 "$SPEC" "ae-$A1-cifar10-decoder_output_linear-s0" 100 "$WORK/seed-check.log" --dry-run \
+       "${AE_OUTPUTS[@]}" "${CELL_SETS[@]}" && grep -q "^exit 0" "$WORK/seed-check.log"; then
+    log "continuing $SEED: $(ls "$FOLDER/cells" | wc -l) cell folder(s) copied (done cells are skipped)"
+  else
+    mv "$FOLDER" "$WORK/seed-refused"; log "not continuing $SEED: the bench refused it ($(tail -2 "$WORK/seed-check.log" | head -1))"
+  fi
 fi
 
-A1_CELLS="ae-$A1-cifar10-decoder_output_linear-s0$(printf ",tune-moca-$A1-cifar10-lambda%s-s0" "${A1_GRID[@]}")"
+if part 15 "0. GPU tests: captured step == eager step for every plugin (the run's generator in the graph)"; then
+  timeout --foreground "$(cap "$CAP_TESTS" 400)" python3 -m pytest -q -p no:cacheprovider tests/test_graph.py \
+    tests/test_benchmarks.py "${TESTSEL[@]}" > "$WORK/test-graph.log" 2>&1
+  echo "exit $?" >> "$WORK/test-graph.log"; tail -4 "$WORK/test-graph.log" | tee -a "$WORK/summary.txt"; pack
+fi
 
-log "0. GPU tests: captured step == eager step for every plugin (the run's generator in the graph)"
-timeout "$(cap "$CAP_TESTS" 400)" python3 -m pytest -q -p no:cacheprovider tests/test_graph.py tests/test_benchmarks.py "${TESTSEL[@]}" \
-  > "$WORK/test-graph.log" 2>&1
-tail -4 "$WORK/test-graph.log" | tee -a "$WORK/summary.txt"; pack
-
-log "1. AE $A1 100 epochs + MoCA $A1 lambda grid (${A1_GRID[*]}) at 30 epochs: 7 cells at once"
-bench_cells "$(cap "$CAP_A" 100)" "$SPEC" "$A1_CELLS" 100 "$WORK/table1-a1.log" --concurrent 7 "${AE_OUTPUTS[@]}" \
-  "${CELL_SETS[@]}"
-grep -v "│\|┃\|━\|─" "$WORK/table1-a1.log" | grep -v "^\s*$" | tail -30 | tee -a "$WORK/summary.txt"
-python3 benchmarks/cells_summary.py "$WORK/table1-cifar10" --json "$WORK/cells-summary.json" 2>&1 \
-  | tee -a "$WORK/summary.txt"; pack
-
-for arch in ${TARCH:-a1 a2}; do
-  log "2a. throughput $arch: MoCA cells at N = $NS at once, captured bf16 channels-last, not compiled"
-  at_once throughput "$arch" graph-bf16-cl "$CAP_T" "${FAST[@]}"
+for arch in ${TARCH:-a1}; do
+  if committed "throughput-$arch-graph-bf16-cl.json"; then
+    log "1. throughput $arch: committed already ($(committed "throughput-$arch-graph-bf16-cl.json")), not repeated"
+  elif part 20 "1. throughput $arch: MoCA cells at N = $NS at once, then AE cells at N = $NS_AE, captured bf16 channels-last"; then
+    at_once throughput "$arch" graph-bf16-cl "$CAP_T" "${FAST[@]}"
+    NS=$NS_AE at_once throughput "$arch" graph-bf16-cl-ae 25 "${FAST[@]}" --regularizer ae
+  fi
 done
-for arch in ${TARCH:-a1 a2}; do   # (after both archs' streams: those are what bench --concurrent runs today)
-  log "2a'. the alternative, $arch: the same N cells as one stacked model (torch.func.vmap), captured bf16"
-  at_once stacked "$arch" graph-bf16 "$CAP_ST" "${STACKED[@]}"
-done
-log "2b0. GPU tests: compiled (Triton) step == eager step (tests/test_compile.py), before the compiled timings"
-timeout "$(cap "$CAP_COMPILE" 60)" python3 -m pytest -q -p no:cacheprovider tests/test_compile.py -m gpu \
-  > "$WORK/test-compile.log" 2>&1
-tail -4 "$WORK/test-compile.log" | tee -a "$WORK/summary.txt"; pack
+
+if part 60 "2. AE $A1 100 epochs (the pipeline check against 76.47) beside MoCA $A1 tuning at lambda 100 (30 epochs): 2 cells at once"; then
+  bench_cells "$(cap "$CAP_AE" 150)" "$SPEC" "ae-$A1-cifar10-decoder_output_linear-s0,tune-moca-$A1-cifar10-lambda100-s0" \
+    100 "$WORK/table1-part2.log" --concurrent 2 "${AE_OUTPUTS[@]}" "${CELL_SETS[@]}"
+  cells_report "$WORK/table1-part2.log"
+fi
+
+if part 60 "3. MoCA $A1 lambda grid (${A1_GRID[*]}) at 30 epochs, 2 at a time, then MoCA $A1 100 epochs at its tuned lambda"; then
+  bench_cells "$(cap "$CAP_A" 15)" "$SPEC" "${A1_TUNE}moca-$A1-cifar10-s0" 100 "$WORK/table1-part3.log" \
+    --concurrent 2 "${AE_OUTPUTS[@]}" "${CELL_SETS[@]}"
+  cells_report "$WORK/table1-part3.log"
+fi
+
+if part 90 "4a. GPU tests: compiled (Triton) step == eager step (tests/test_compile.py), before the compiled timings"; then
+  timeout --foreground "$(cap "$CAP_COMPILE" 60)" python3 -m pytest -q -p no:cacheprovider tests/test_compile.py -m gpu \
+    > "$WORK/test-compile.log" 2>&1
+  echo "exit $?" >> "$WORK/test-compile.log"; tail -4 "$WORK/test-compile.log" | tee -a "$WORK/summary.txt"; pack
+fi
 for arch in $SPEED_ARCHS; do
-  log "2b. speed $arch, compiled, captured bf16 channels-last: ae, moca (targets a1 <= 2.0 ms, a2 <= 5.0 ms)"
-  speed "$arch" graph-bf16-cl-compile ae,moca "$CAP_S" "${FAST[@]}" --compile default
-  log "2c. throughput ${TARCH:-$arch}: the same cells compiled"
-  at_once throughput "${TARCH:-$arch}" graph-bf16-cl-compile "$CAP_T" "${FAST[@]}" --compile default
+  if part 40 "4b. speed $arch, compiled, captured bf16 channels-last: ae, moca (targets a1 <= 2.0 ms, a2 <= 5.0 ms)"; then
+    speed "$arch" graph-bf16-cl-compile ae,moca "$CAP_S" "${FAST[@]}" --compile default
+  fi
 done
-log "2d. speed ${SPEED_ARCHS%% *}, compiled: every regularizer against the trainer's ae (<= 1.3x, rae-gp exempt)"
-speed "${SPEED_ARCHS%% *}" graph-bf16-cl-compile-all "$OTHERS" "$((CAP_S + 30))" "${FAST[@]}" --compile default
+for arch in ${TARCH:-a2}; do
+  if committed "throughput-$arch-graph-bf16-cl.json"; then
+    log "4c. throughput $arch: committed already, not repeated"
+  elif part 20 "4c. throughput $arch: MoCA cells at N = $NS at once, captured bf16 channels-last, not compiled"; then
+    at_once throughput "$arch" graph-bf16-cl "$CAP_T" "${FAST[@]}"
+  fi
+done
+for arch in ${TARCH:-a1 a2}; do
+  if part 20 "4d. the alternative, $arch: the same N cells as one stacked model (torch.func.vmap), captured bf16"; then
+    at_once stacked "$arch" graph-bf16 "$CAP_ST" "${STACKED[@]}"
+  fi
+done
+if part 30 "4e. throughput ${TARCH:-a1}: MoCA cells compiled"; then
+  at_once throughput "${TARCH:-a1}" graph-bf16-cl-compile "$CAP_T" "${FAST[@]}" --compile default
+fi
+for i in "${!OTHERS[@]}"; do
+  if part 30 "4f. speed ${SPEED_ARCHS%% *}, compiled: ${OTHERS[$i]} (each <= 1.3x the trainer's ae, rae-gp exempt)"; then
+    speed "${SPEED_ARCHS%% *}" "graph-bf16-cl-compile-others$i" "${OTHERS[$i]}" "$CAP_S" "${FAST[@]}" --compile default
+  fi
+done
 
-log "3. what fits: part 1's AE $A1 if cut, MoCA $A1 at lambda 10000, AE $A1 with sigmoid output, the MoCA $A2 lambda grid at 30 epochs, then MoCA $A2 100 epochs at its tuned lambda: 10 cells at once"
-if [ "$(cap "$CAP_C" 30)" -ge 60 ]; then
-  bench_cells "$(cap "$CAP_C" 30)" "$SPEC" "ae-$A1-cifar10-decoder_output_linear-s0,tune-moca-$A1-cifar10-lambda10000-s0,ae-$A1-cifar10-decoder_output_sigmoid-s0,tune-moca-$A2-cifar10-*,moca-$A2-cifar10-s0" 100 \
-    "$WORK/table1-a2.log" --concurrent 10 "${AE_OUTPUTS[@]}" "${CELL_SETS[@]}"
-  grep -v "│\|┃\|━\|─" "$WORK/table1-a2.log" | grep -v "^\s*$" | tail -20 | tee -a "$WORK/summary.txt"
-  python3 benchmarks/cells_summary.py "$WORK/table1-cifar10" --json "$WORK/cells-summary.json" 2>&1 \
-    | tee -a "$WORK/summary.txt"
-else
-  log "3. skipped: less than 60 s left"
+if part 60 "5. AE $A1 with sigmoid output, the MoCA $A2 lambda grid at 30 epochs, then MoCA $A2 100 epochs at its tuned lambda: 2 at a time"; then
+  bench_cells "$(cap "$CAP_C" 30)" "$SPEC" "ae-$A1-cifar10-decoder_output_sigmoid-s0,tune-moca-$A2-cifar10-*,moca-$A2-cifar10-s0" \
+    100 "$WORK/table1-part5.log" --concurrent 2 "${AE_OUTPUTS[@]}" "${CELL_SETS[@]}"
+  cells_report "$WORK/table1-part5.log"
 fi
 
 log "done"

@@ -8,29 +8,48 @@ SMALL=${SMALL:-0}
 START=$SECONDS
 mkdir -p "$OUT" "$WORK"
 log() { echo "== $(date -u +%H:%M:%S) +$((SECONDS - START))s $*" | tee -a "$WORK/summary.txt"; }
+# cap LIMIT [RESERVE]: a part's timeout, LIMIT or what the budget leaves after RESERVE s (at least 5)
 cap() { local left=$((BUDGET - (SECONDS - START) - ${2:-0})); [ "$left" -lt "$1" ] && echo $((left > 5 ? left : 5)) || echo "$1"; }
+# part MIN TEXT: log the part; false (and say so) when the budget leaves it less than MIN s
+part() {
+  local left=$((BUDGET - (SECONDS - START)))
+  log "$2"
+  [ "$left" -ge "$1" ] || { log "  skipped: $left s left, it needs at least $1 s"; return 1; }
+}
+# committed NAME: the newest committed benchmarks/results/h200-*/NAME (false: none)
+committed() { local f; f=$(ls -d benchmarks/results/h200-*/"$1" 2>/dev/null | sort | tail -1); [ -n "$f" ] && echo "$f"; }
 # pack: everything small the steps wrote, in two archives, since a file comes back only under
 # 16 MiB (/work/.library/device/README.md, Limits) and a CIFAR-10 cell's grids are most of the
 # bytes: gpu-check.tar.gz the numbers, logs, plots and each cell's sampler grids (samples.png,
 # samples-gmm.png: what benchmarks/prune_pictures.py keeps), gpu-pictures.tar.gz the other grids
 # (a nice-to-have: if it is too big to come back, nothing else is lost).  Checkpoints stay behind.
+# Each archive is written under a temporary name and moved into place, so a call cut while
+# packing leaves the previous whole archive; the background packer below re-packs every 30 s.
 KEPT_PNG=(-name samples.png -o -name samples-gmm.png -o -path '*/plots/*')
 pack() {
-  cp "$WORK/summary.txt" "$OUT/summary.txt"
+  local tmp=".pack-$BASHPID"
+  cp "$WORK/summary.txt" "$OUT/$tmp.txt" && mv -f "$OUT/$tmp.txt" "$OUT/summary.txt"
   (cd "$WORK" && find . -type f \( -name '*.json' -o -name '*.jsonl' -o -name '*.txt' -o -name '*.md' \
      -o -name '*.csv' -o -name '*.log' -o -name '*.toml' -o \( -name '*.png' \( "${KEPT_PNG[@]}" \) \) \) \
-     -size -4M -print0 | tar --null -czf "$OUT/gpu-check.tar.gz" -T -)
+     -size -4M -print0 | tar --null -czf "$OUT/$tmp-check.tar.gz" -T - 2>/dev/null) \
+     && mv -f "$OUT/$tmp-check.tar.gz" "$OUT/gpu-check.tar.gz"
   (cd "$WORK" && find . -type f -name '*.png' ! \( "${KEPT_PNG[@]}" \) -size -4M -print0 \
-     | tar --null -czf "$OUT/gpu-pictures.tar.gz" -T -)
-  local size; size=$(stat -c %s "$OUT/gpu-check.tar.gz")
+     | tar --null -czf "$OUT/$tmp-pictures.tar.gz" -T - 2>/dev/null) && mv -f "$OUT/$tmp-pictures.tar.gz" "$OUT/gpu-pictures.tar.gz"
+  rm -f "$OUT/$tmp"*
+  local size; size=$(stat -c %s "$OUT/gpu-check.tar.gz" 2>/dev/null || echo 0)
   [ "$size" -lt 15728640 ] || echo "warning: gpu-check.tar.gz is $size bytes, near the 16 MiB a file may come back" \
     | tee -a "$WORK/summary.txt"
 }
+# (the background packer: what a part finished comes back even if the call is cut inside it)
+( while sleep 30; do pack; done ) > /dev/null 2>&1 &
+PACKER=$!
+trap 'kill $PACKER 2>/dev/null' EXIT
 
-if [ -d .whl ]; then   # the GPU machine: carried wheels, then this project (its entry points) into /tmp/site
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --upgrade --target /tmp/site . || exit 1
-  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+SITE=${SITE:-/tmp/site}   # (a dry run on a shared machine: give it a folder of its own)
+if [ -d .whl ]; then   # the GPU machine: carried wheels, then this project (its entry points) into $SITE
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl || exit 1
+  python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --upgrade --target "$SITE" . || exit 1
+  export PYTHONPATH=$SITE${PYTHONPATH:+:$PYTHONPATH}
 fi
 # every part needs the package and its entry points (the built-in regularizers) for python3
 python3 -c "from importlib.metadata import entry_points as e; import wae_bench
@@ -69,14 +88,25 @@ python3 -c "import torch, torch_fidelity; print('torch', torch.__version__, 'cud
 
 # bench_cells TIMEOUT SPEC CELLS EPOCHS LOG [more --set ...]: train and score
 # cells of SPEC on the CIFAR-10 JPEG copy with the fast GPU settings (captured
-# bf16 channels-last step; few checkpoints: one takes ~1 s, a step 2.5 ms).
+# bf16 channels-last step; few checkpoints: one takes ~1 s, a step 2.5 ms; a
+# metrics line every 500 steps, since every committed byte travels with later
+# calls).  The exact command goes into the log and the summary.
 bench_cells() {
   local limit=$1 spec=$2 cells=$3 epochs=$4 logf=$5; shift 5
-  timeout "$limit" python3 -m wae_bench bench "$spec" --only "$cells" \
-    --out "$WORK/$(basename "$spec" .toml)" --data-root "$DATA" --fid-weights "$W" --quiet \
-    --set train.epochs="$epochs" --set train.data_variant=cifar10-jpeg-q75 --set train.step_mode=graph \
-    --set train.precision=bf16 --set train.channels_last=true --set train.ckpt_every=20000 "$@" > "$logf" 2>&1
+  local cmd=(python3 -m wae_bench bench "$spec" --only "$cells"
+    --out "$WORK/$(basename "$spec" .toml)" --data-root "$DATA" --fid-weights "$W" --quiet
+    --set train.epochs="$epochs" --set train.data_variant=cifar10-jpeg-q75 --set train.step_mode=graph
+    --set train.precision=bf16 --set train.channels_last=true --set train.ckpt_every=20000
+    --set train.log_every=500 "$@")
+  echo "command: timeout $limit ${cmd[*]}" | tee -a "$WORK/summary.txt" > "$logf"
+  timeout --foreground "$limit" "${cmd[@]}" >> "$logf" 2>&1
   echo "exit $?" >> "$logf"
+}
+# cells_report LOG: a bench log's lines without its tables, and every cell's figures, into the summary
+cells_report() {
+  grep -v "│\|┃\|━\|─" "$1" | grep -v "^\s*$" | tail -30 | tee -a "$WORK/summary.txt"
+  python3 benchmarks/cells_summary.py "$FOLDER" --json "$WORK/cells-summary.json" 2>&1 | tee -a "$WORK/summary.txt"
+  pack
 }
 
 
@@ -86,7 +116,7 @@ bench_cells() {
 speed() {
   local arch=$1 tag=$2 regs=$3 limit=$4; shift 4
   local t0=$SECONDS
-  timeout "$(cap "$limit" 20)" python3 benchmarks/speed.py --arch "$arch" --image-size "${SIZE:-32}" --batch-size 64 \
+  timeout --foreground "$(cap "$limit" 20)" python3 benchmarks/speed.py --arch "$arch" --image-size "${SIZE:-32}" --batch-size 64 \
     --K "${K:-30000}" --regs "$regs" --steps "$STEPS" --repeats "$REP" --warmup "$WARM" \
     --out "$WORK/speed-$arch-$tag.json" "$@" > "$WORK/speed-$arch-$tag.log" 2>&1
   echo "exit $? after $((SECONDS - t0)) s" >> "$WORK/speed-$arch-$tag.log"
@@ -104,7 +134,7 @@ speed() {
 at_once() {
   local script=$1 arch=$2 tag=$3 limit=$4; shift 4
   local t0=$SECONDS name="$script-$arch-$tag"
-  timeout "$(cap "$limit" 20)" python3 "benchmarks/$script.py" --arch "$arch" --image-size "${SIZE:-32}" \
+  timeout --foreground "$(cap "$limit" 20)" python3 "benchmarks/$script.py" --arch "$arch" --image-size "${SIZE:-32}" \
     --batch-size 64 --K "${K:-30000}" --concurrency "$NS" --steps "$TSTEPS" --warmup "$WARM" \
     --precision bf16 --step-mode graph --out "$WORK/$name.json" "$@" > "$WORK/$name.log" 2>&1
   echo "exit $? after $((SECONDS - t0)) s" >> "$WORK/$name.log"

@@ -119,11 +119,15 @@ def test_cells_summary_reads_every_cell_of_a_results_folder(tmp_path, capsys):
                                                                         "spectrum_effective_rank": 90.0}})
     failed = tmp_path / "cells" / "ae-a1-cifar10-s0"
     write_json(failed / "failed.json", {"error": "boom"})
+    for lam in (100, 1000):   # λ in numeric order, not as text (where "lambda100" < "lambda30")
+        write_json(tmp_path / "cells" / f"tune-moca-a1-cifar10-lambda{lam}-s0" / "config.json",
+                   {"config": {"regularizer": "moca", "arch": "a1", "reg": {"lambda": float(lam)}}})
     load("cells_summary").main([str(tmp_path), "--json", str(tmp_path / "s.json")])
     out = capsys.readouterr().out
     assert "tune-moca-a1-cifar10-lambda30-s0: λ 30; step 10/10; samples 80.5 (val); rec error 5; " \
            "train rec 4.5, moca/neg 1.7; effective rank 90; 9 img/s" in out and "FAILED: boom" in out
-    assert [r["cell"] for r in json.loads((tmp_path / "s.json").read_text())] == [failed.name, cell.name]
+    assert [r["cell"] for r in json.loads((tmp_path / "s.json").read_text())] == [
+        failed.name, cell.name, "tune-moca-a1-cifar10-lambda100-s0", "tune-moca-a1-cifar10-lambda1000-s0"]
 
 
 def test_cells_summary_reads_a_committed_copy_and_refuses_a_folder_without_cells_in_one_line(tmp_path, capsys):
@@ -208,6 +212,25 @@ def test_the_gpu_calls_pack_splits_what_comes_back_so_the_numbers_always_do(tmp_
     assert members("gpu-pictures.tar.gz") == {cell_files + n for n in (
         "samples-n.png", "reconstructions.png", "interpolations.png", "latent_spectrum.png")}
     assert (out / "summary.txt").is_file()
+    assert not list(out.glob(".pack-*"))               # written under temporary names, moved into place
+
+
+def test_the_gpu_calls_parts_say_when_they_are_skipped_and_know_what_is_committed(tmp_path):
+    """gpu_setup.sh's part: a part the budget leaves less than its minimum is
+    skipped with a line saying so (not started for 5 s); committed: the newest
+    committed copy of a file, so a later call repeats no measurement."""
+    work = tmp_path / "work"
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "WORK": str(work), "BUDGET": "3000"}
+    script = (f"source {ROOT / 'benchmarks' / 'gpu_setup.sh'} > /dev/null 2>&1; "
+              "part 10 'small part' && echo RAN-SMALL; part 9000 'big part' || echo SKIPPED-BIG; "
+              "committed provenance.json; committed no-such-file.json || echo NONE")
+    (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")    # (not the checkout: a prepared .whl would install)
+    r = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "RAN-SMALL" in r.stdout and "SKIPPED-BIG" in r.stdout and "NONE" in r.stdout, r.stdout
+    assert "benchmarks/results/h200-2026-11-28/provenance.json" in r.stdout
+    summary = (work / "summary.txt").read_text()
+    assert "small part" in summary and "big part" in summary and "skipped: " in summary and "needs at least 9000 s" in summary
 
 
 def test_stacked_cells_compute_what_each_cell_computes_alone():
