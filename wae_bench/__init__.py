@@ -20,7 +20,8 @@ Where things are (the shape and the step order: docs/architecture.md):
   :mod:`wae_bench.progress` progress bars and plain progress lines
 - plumbing: :mod:`wae_bench.errors` (:class:`WaeError`, one-line errors), :mod:`wae_bench.atomic`
   (crash-safe writes), :mod:`wae_bench.lock` (one process per folder), :mod:`wae_bench.interrupt`
-  (stopping on SIGINT/SIGTERM with the command that continues)
+  (stopping on SIGINT/SIGTERM with the command that continues), :mod:`wae_bench.formats` (the format
+  versions files name: a newer wae-bench's file is refused in one line, never taken for a damaged one)
 """
 __version__ = "0.1.0"
 

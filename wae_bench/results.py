@@ -13,6 +13,12 @@ holds the real FID, and the stand-in scores go to the history.
 Either way every score that is no longer at the top -- a whole evaluation of
 another protocol, or a value computed again -- is kept in ``history``,
 oldest first, with the protocol it was computed under.
+
+The file names its format (``"format": "wae-bench-results/1"``, :data:`FORMAT`;
+a results folder's ``spec.json`` names the same).  A file without one (written
+before it was recorded) reads as this format; one of another version (a newer
+wae-bench's) is refused in one line (:func:`check_format`), before it could be
+merged into and rewritten.
 """
 from __future__ import annotations
 
@@ -21,10 +27,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from wae_bench import atomic
+from wae_bench import atomic, formats
 from wae_bench.errors import WaeError
 
 NAME = "results.json"
+FORMAT = "wae-bench-results/1"
 # Protocol entries that say what was scored, when and how long it took, not how: not part of the basis.
 PER_EVALUATION = ("generated", "metrics", "seconds", "time", "kid", "precision_recall", "warning")
 # Settings of one metric: the same in both evaluations wherever both have them.
@@ -88,9 +95,18 @@ def merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
     return {**out, "history": history} if history else out
 
 
+def check_format(result: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """``result`` (the content of ``path``), unless it names another version
+    of :data:`FORMAT` (:class:`~wae_bench.formats.OtherVersion`); a missing
+    ``format`` is this one's."""
+    formats.check(result.get("format"), FORMAT, f"results file {str(path)!r}",
+                  formats.written_by(result.get("protocol")))
+    return result
+
+
 def read(run_dir: str | Path) -> dict[str, Any] | None:
-    """The run's ``results.json``; None if there is none.  An unreadable one
-    is refused, naming the fix."""
+    """The run's ``results.json``; None if there is none.  An unreadable one,
+    or one of another format version, is refused, naming the fix."""
     p = Path(run_dir) / NAME
     if not p.is_file():
         return None
@@ -98,14 +114,15 @@ def read(run_dir: str | Path) -> dict[str, Any] | None:
         r = json.loads(p.read_text())
         if not isinstance(r, dict):
             raise ValueError("not a JSON object")
-        return r
     except (OSError, ValueError) as e:
         raise WaeError(f"{str(p)!r} is unreadable ({e}); move it aside (its scores are lost otherwise), then "
                        f"score the run again") from None
+    return check_format(r, p)
 
 
 def write(run_dir: str | Path, result: dict[str, Any]) -> dict[str, Any]:
-    """Merge one evaluation into the run's ``results.json`` (atomically); returns the file's content."""
-    merged = merge(read(run_dir), result)
+    """Merge one evaluation into the run's ``results.json`` (atomically,
+    naming :data:`FORMAT`); returns the file's content."""
+    merged = {"format": FORMAT, **{k: v for k, v in merge(read(run_dir), result).items() if k != "format"}}
     atomic.write_json(Path(run_dir) / NAME, merged)
     return merged

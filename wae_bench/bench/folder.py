@@ -17,6 +17,9 @@ then lists every member asked for, and every ``--set`` override given.
 One `wae-bench bench` of the whole grid works in a folder at a time; shards
 and ``--only`` runs may work side by side, every cell under its own lock
 (:meth:`ResultsDir.lock`, :meth:`ResultsDir.cell_lock`).
+spec.json and every cell's results.json name one format,
+``wae-bench-results/1`` (:data:`FORMAT`); either in another version (a newer
+wae-bench's) is refused in one line (:mod:`wae_bench.formats`).
 """
 from __future__ import annotations
 
@@ -28,14 +31,14 @@ import traceback
 from pathlib import Path
 from typing import Any, Literal
 
-from wae_bench import atomic, lock
+from wae_bench import __version__, atomic, formats, lock, results as run_results
 from wae_bench.bench import spec as specs
 from wae_bench.bench.grid import Cell
 from wae_bench.bench.spec import EvalSettings, Spec
 from wae_bench.errors import WaeError
 from wae_bench.plugin_fault import plugin_fault
 
-FORMAT = "wae-bench-results/1"
+FORMAT = run_results.FORMAT   # spec.json's, as every cell's results.json
 WORKER_ENV = "WAE_BENCH_WORKER_OF"   # set for a --devices worker: the results folder its parent has locked
 RECORD_FIELDS = {"name": str, "hash": str, "spec": dict}   # what spec.json must hold
 State = Literal["done", "failed", "partial", "pending"]
@@ -54,6 +57,9 @@ class ResultsDir:
             return None
         try:
             rec = json.loads(self.spec_path.read_text())
+            if isinstance(rec, dict):
+                formats.check(rec.get("format"), FORMAT, f"results folder record {str(self.spec_path)!r}",
+                              formats.written_by(rec))
             if not isinstance(rec, dict) or rec.get("format") != FORMAT:
                 raise ValueError("not a wae-bench results record")
             missing = [k for k, t in RECORD_FIELDS.items() if not isinstance(rec.get(k), t)]
@@ -129,7 +135,8 @@ class ResultsDir:
                "toml": source.read_text() if source.is_file() else "", "spec": raw,
                "overrides": before + [o for o in spec.overrides if o not in before]}
         if rec is None or {k: rec.get(k) for k in new} != new:
-            atomic.write_json(self.spec_path, {**new, "written": time.strftime("%Y-%m-%dT%H:%M:%S")})
+            atomic.write_json(self.spec_path, {**new, "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                               "versions": {"wae_bench": __version__}})
         return added
 
     def spec(self) -> Spec:
@@ -147,7 +154,11 @@ class ResultsDir:
         return self.logs_path / f"{cell_id}.log"
 
     def results(self, cell_id: str) -> dict[str, Any] | None:
-        return json_object(self.cell_dir(cell_id) / "results.json")
+        """A cell's results.json; None if missing or unreadable; refused if
+        of another format version (:func:`wae_bench.results.check_format`)."""
+        p = self.cell_dir(cell_id) / run_results.NAME
+        res = json_object(p)
+        return None if res is None else run_results.check_format(res, p)
 
     def failure(self, cell_id: str) -> dict[str, Any] | None:
         p = self.cell_dir(cell_id) / "failed.json"

@@ -6,8 +6,11 @@
 * :func:`load_torch` uses ``torch.load(weights_only=True)``; a file that would
   need unsafe unpickling is refused (:class:`UnsafeFile`) unless the caller
   passes ``trust=True`` (the CLI's ``--trust-checkpoint``).
+* :func:`load` refuses a checkpoint of another format version (a newer
+  wae-bench's, :class:`~wae_bench.formats.OtherVersion`: upgrade wae-bench).
 * :func:`latest` falls back past an unreadable (truncated or corrupt) newest
-  checkpoint to the one before it; :func:`prune` keeps the last ``keep``.
+  checkpoint to the one before it, never past one of another format version
+  or one that needs unsafe loading; :func:`prune` keeps the last ``keep``.
 
 The safe unpickler refuses a damaged stream too ("Unsupported operand 103"),
 and refusing it is safe either way; only a refusal that names a global (a
@@ -24,7 +27,7 @@ from typing import Any, Callable
 
 import torch
 
-from wae_bench import atomic
+from wae_bench import atomic, formats
 from wae_bench.errors import WaeError
 
 FORMAT = "wae-bench-checkpoint/1"
@@ -114,11 +117,14 @@ def load_torch(path: str | Path, trust: bool = False, what: str = "file") -> Any
 
 
 def load(path: str | Path, trust: bool = False) -> dict:
-    """Load a checkpoint without executing pickled code (unless ``trust``)."""
+    """Load a checkpoint without executing pickled code (unless ``trust``);
+    one of another format version is refused (:func:`wae_bench.formats.check`)."""
     path = Path(path)
     if not path.is_file():
         raise WaeError(f"checkpoint {str(path)!r} not found; pass a run directory that has checkpoints")
     state = load_torch(path, trust, what="checkpoint")
+    if isinstance(state, dict):
+        formats.check(state.get("format"), FORMAT, f"checkpoint {str(path)!r}", formats.written_by(state))
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise WaeError(f"{str(path)!r} is not a wae-bench checkpoint; pass a file written by wae-bench run")
     return state
@@ -145,13 +151,13 @@ def latest(run_dir: str | Path, trust: bool = False,
 
     An unreadable newest checkpoint (truncated, corrupt) falls back to the one
     before it, reported through ``on_skip(path, reason)`` (:func:`skipped_text`
-    words it); one that needs unsafe loading is refused (no silent fall-back
-    to older state)."""
+    words it); one that needs unsafe loading, or of another format version
+    (a newer wae-bench's), is refused (no silent fall-back to older state)."""
     errors = []
     for p in reversed(checkpoints(run_dir)):
         try:
             return p, load(p, trust)
-        except UnsafeFile:
+        except (UnsafeFile, formats.OtherVersion):
             raise
         except WaeError as e:
             errors.append(str(e))
