@@ -64,7 +64,7 @@ def probe(name: str, ae: object, image_size: int, channels: int, latent_dim: int
     if device.type == "meta":
         return
     x = torch.zeros(PROBE_BATCH, channels, image_size, image_size, device=device)
-    with _untouched(ae):
+    with _untouched(ae, device):
         z = ae.encode(x)
         _expect(name, "encoder", z, (PROBE_BATCH, latent_dim), image_size, channels, latent_dim)
         x_hat = ae.decode(z)
@@ -88,13 +88,15 @@ def _kind(obj: object) -> str:
 
 
 @contextlib.contextmanager
-def _untouched(module: nn.Module) -> Iterator[None]:
+def _untouched(module: nn.Module, device: torch.device) -> Iterator[None]:
     """Eval mode and no_grad in the block; afterwards each sub-module's mode
-    and the process-global generators (torch's CPU and CUDA ones, NumPy's,
-    Python's) are as before."""
+    and the process-global generators (torch's CPU one, the CUDA one of
+    ``device``, NumPy's, Python's) are as before.  Only ``device``'s CUDA
+    generator: touching another GPU's would open a context on it (each
+    process of a torchrun on every GPU)."""
     modes = [(m, m.training) for m in module.modules()]
     np_state, py_state = np.random.get_state(), random.getstate()
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    devices = [device] if device.type == "cuda" else []
     try:
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             module.eval()
