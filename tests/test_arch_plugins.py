@@ -289,10 +289,10 @@ def fresh_registries(monkeypatch):
 def test_a_non_spec_or_a_misnamed_spec_is_listed_as_broken_and_list_still_works(
         tmp_path, monkeypatch, fresh_registries, capsys):
     mod = "mynets_bad"
-    fake_dist(tmp_path, mod, BAD_SPECS, {
-        "wae_bench.architectures": {n: v.format(m=mod) for n, (v, _) in BROKEN.items() if not n.startswith(("d-", "npz"))}
-        | {"b-wrong": f"{mod}:WRONG"},
-        "wae_bench.datasets": {n: v.format(m=mod) for n, (v, _) in BROKEN.items() if n.startswith(("d-", "npz"))}})
+    data = {n: v.format(m=mod) for n, (v, _) in BROKEN.items() if n.startswith(("d-", "npz"))}
+    archs = {n: v.format(m=mod) for n, (v, _) in BROKEN.items() if n not in data}
+    fake_dist(tmp_path, mod, BAD_SPECS, {"wae_bench.architectures": archs | {"b-wrong": f"{mod}:WRONG"},
+                                         "wae_bench.datasets": data})
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, mod, raising=False)
     broken = {**ARCHITECTURES.broken, **DATASETS.broken}
