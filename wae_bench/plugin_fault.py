@@ -1,7 +1,8 @@
-"""Whether an exception came from a regularizer plugin's own code, and the
-one line that says so::
+"""Whether an exception came from a regularizer or architecture plugin's
+own code, and the one line that says so::
 
     plugin 'NAME' raised TypeError: ... (at file.py:LINE); run wae-bench check-plugin NAME
+    architecture plugin 'NAME' (DIST VERSION) raised TypeError: ... (at file.py:LINE); fix it ...
 
 what `wae-bench run` (:mod:`wae_bench.cli`) prints, with exit status 2, and
 what a failed ``bench`` or ``compare`` cell records
@@ -11,10 +12,17 @@ error of wae-bench's to report.
 "From the plugin" means: the traceback passes through the module of the
 plugin that was running (the innermost frame holding a
 :class:`~wae_bench.regularizer.Regularizer`, or a subclass while it is
-built, among its locals), or of a plugin class it derives from.  The place
-named is the innermost frame from there on outside wae-bench and torch
-(:func:`wae_bench.plugin_check._where`, as ``check-plugin`` names it).
-Importing this module imports neither torch nor the plugins.
+built, among its locals), or of a plugin class it derives from.  For an
+architecture: through the module of its ``build`` function or of a module
+class of its net (the innermost frame holding the
+:class:`~wae_bench.nets.Autoencoder` built by
+:func:`~wae_bench.nets.build_arch`, which names its architecture, or the
+``ArchSpec`` being built), for an architecture not wae-bench's own.  Where
+both apply (a net's forward called from a plugin's penalty), the innermost
+frame decides.  The place named is the innermost frame from there on
+outside wae-bench and torch (:func:`wae_bench.plugin_check._where`, as
+``check-plugin`` names it).  Importing this module imports neither torch
+nor the plugins.
 """
 from __future__ import annotations
 
@@ -59,25 +67,64 @@ def registered_name(cls: type) -> str:
     return next((n for n, c in REGULARIZERS.items() if c is cls), None) or cls.name or cls.__qualname__
 
 
-def plugin_fault(e: BaseException) -> str | None:
-    """The line for ``e`` if it was raised from a plugin's code (see the
-    module docstring), else None.  No plugin has run unless
-    :mod:`wae_bench.regularizer` is loaded."""
-    if "wae_bench.regularizer" not in sys.modules or isinstance(e, WaeError):
-        return None
-    frames = _frames(e)
-    cls = _running_plugin(frames)
-    if cls is None:
-        return None
-    modules = _plugin_modules(cls)
-    first = next((i for i, (f, _) in enumerate(frames) if f.f_globals.get("__name__") in modules), None)
-    if first is None:
-        return None
+def _running_arch(frames: list[tuple[FrameType, int]]) -> tuple[str, set[str]] | None:
+    """The architecture of the innermost frame holding its net or its spec,
+    and the modules its code is in (not wae-bench's or torch's)."""
+    base = sys.modules["wae_bench.nets.base"]
+    for frame, _ in reversed(frames):
+        for v in frame.f_locals.values():
+            if isinstance(v, base.Autoencoder) and isinstance(getattr(v, "arch_name", None), str):
+                from wae_bench.nets.contract import own_classes
+                from wae_bench.registry import ARCHITECTURES
+
+                spec = ARCHITECTURES.get(v.arch_name) if v.arch_name in ARCHITECTURES else None
+                return v.arch_name, {c.__module__ for c in own_classes(v)} | _own_module(getattr(spec, "build", None))
+            if isinstance(v, base.ArchSpec):
+                return v.name, _own_module(v.build)
+    return None
+
+
+def _own_module(fn) -> set[str]:
+    """The module of ``fn`` where it is not wae-bench's or torch's."""
+    m = getattr(fn, "__module__", None)
+    return {m} if m and not m.startswith(("wae_bench.", "torch.")) else set()
+
+
+def _innermost(frames: list[tuple[FrameType, int]], modules: set[str]) -> int | None:
+    return next((i for i in range(len(frames) - 1, -1, -1)
+                 if frames[i][0].f_globals.get("__name__") in modules), None)
+
+
+def _own_place(frames: list[tuple[FrameType, int]], first: int) -> str:
+    """Where, from frame ``first`` on, outside wae-bench and torch."""
     from wae_bench.plugin_check import _where
 
     own = [traceback.FrameSummary(f.f_code.co_filename, line, f.f_code.co_name, lookup_line=False)
            for f, line in frames[first:] if not str(Path(f.f_code.co_filename).resolve()).startswith(PACKAGE)]
-    name = registered_name(cls)
+    return _where(own)
+
+
+def plugin_fault(e: BaseException) -> str | None:
+    """The line for ``e`` if it was raised from a plugin's code (see the
+    module docstring), else None.  No plugin has run unless
+    :mod:`wae_bench.regularizer` or :mod:`wae_bench.nets.base` is loaded."""
+    if isinstance(e, WaeError):
+        return None
+    frames = _frames(e)
+    cls = _running_plugin(frames) if "wae_bench.regularizer" in sys.modules else None
+    modules = _plugin_modules(cls) if cls is not None else set()
+    first = next((i for i, (f, _) in enumerate(frames) if f.f_globals.get("__name__") in modules), None)
+    arch = _running_arch(frames) if "wae_bench.nets.base" in sys.modules else None
+    at = _innermost(frames, arch[1]) if arch is not None else None
     msg = " ".join(str(e).split())[:200]
-    return (f"plugin {name!r} raised {type(e).__name__}: {msg} (at {_where(own)}); "
+    if at is not None and (first is None or at > _innermost(frames, modules)):
+        from wae_bench.nets.contract import label
+
+        first_arch = next(i for i, (f, _) in enumerate(frames) if f.f_globals.get("__name__") in arch[1])
+        return (f"{label(arch[0]).replace('architecture', 'architecture plugin', 1)} raised {type(e).__name__}: "
+                f"{msg} (at {_own_place(frames, first_arch)}); fix it, or choose another --arch")
+    if first is None:
+        return None
+    name = registered_name(cls)
+    return (f"plugin {name!r} raised {type(e).__name__}: {msg} (at {_own_place(frames, first)}); "
             f"run wae-bench check-plugin {name}")

@@ -5,8 +5,15 @@ entry-point groups ``wae_bench.regularizers``, ``wae_bench.architectures`` and
 ``wae_bench.datasets`` (the mechanism pytest and Lightning use).  In-process
 code may also use the :meth:`Registry.register` decorator.  Duplicate names
 raise; a plugin that fails to import, or that a registry's ``check`` refuses
-(a regularizer's ``prior`` or ``sampler`` outside what the framework knows),
-is recorded in :attr:`Registry.broken` and reported, not fatal.
+(a regularizer's ``prior`` or ``sampler`` outside what the framework knows,
+an architecture or dataset entry point that is not an ``ArchSpec`` /
+``DatasetSpec`` or whose ``name`` is not the entry point's), is recorded in
+:attr:`Registry.broken` and reported, not fatal.
+
+wae-bench's own entry points load first, and a third-party entry point that
+takes a built-in's name is refused (broken), whatever the order in which
+``importlib.metadata`` finds the distributions (``sys.path`` order): a plugin
+on ``PYTHONPATH`` never replaces ``a1`` silently.
 """
 from __future__ import annotations
 
@@ -37,7 +44,7 @@ class Registry:
                            f"at most 64 letters, digits, '-', '_' or '.', starting with a letter or digit")
         if name in self._items and self._items[name] is not obj:
             raise WaeError(f"duplicate {self.kind} name {name!r}: already registered by "
-                           f"{_where(self._items[name])}; choose another name")
+                           f"{self._provider(name)}; choose another name")
         if self.check is not None:
             self.check(name, obj)
         self._items[name] = obj
@@ -51,7 +58,16 @@ class Registry:
         if self._loaded:
             return
         self._loaded = True
-        for ep in sorted(entry_points(group=self.group), key=lambda e: e.name):
+        # wae-bench's own first, then by name and distribution: the built-ins always win their names
+        eps = sorted(entry_points(group=self.group), key=lambda e: (_dist(e) != OWN, e.name, _dist(e) or ""))
+        own = {e.name for e in eps if _dist(e) == OWN}
+        for ep in eps:
+            dist = getattr(ep, "dist", None)
+            by = f"{_dist(ep)} {dist.version}" if dist is not None else None
+            if ep.name in own and _dist(ep) != OWN:
+                self._broken[ep.name] = (f"{ep.value}: {self.kind} {ep.name!r} from {by}: the name is wae-bench's "
+                                         f"built-in; choose another name")
+                continue
             try:
                 obj = ep.load()
             except Exception as e:  # a broken plugin is reported, not fatal
@@ -62,9 +78,8 @@ class Registry:
             except WaeError as e:
                 self._broken[ep.name] = f"{ep.value}: {e}"
                 continue
-            dist = getattr(ep, "dist", None)
-            if dist is not None and self._items[ep.name] is obj:
-                self._dists[ep.name] = f"{dist.metadata['Name'] or dist.name} {dist.version}"
+            if by is not None and self._items[ep.name] is obj:
+                self._dists.setdefault(ep.name, by)
 
     @property
     def broken(self) -> dict[str, str]:
@@ -99,8 +114,22 @@ class Registry:
         whose entry point registered it (``"my-pkg 0.1"``; the built-ins:
         wae-bench's own), else the module of an object registered another way
         (``"module my_mod"``).  Recorded with every run (its ``versions``)."""
-        obj = self.get(name)
-        return self._dists.get(name) or f"module {getattr(obj, '__module__', '?')}"
+        self.get(name)
+        return self._provider(name)
+
+    def _provider(self, name: str) -> str:
+        return self._dists.get(name) or f"module {_module_of(self._items[name])}"
+
+    def builtin(self, name: str) -> bool:
+        """Whether ``name`` came from wae-bench's own entry points."""
+        self.load_entry_points()
+        return self._dists.get(name, "").partition(" ")[0] == OWN
+
+    def label(self, name: str) -> str:
+        """``architecture 'NAME' (PROVIDER)`` where ``name`` is registered
+        (:meth:`provider`), else ``architecture 'NAME'``: how a message names it."""
+        who = f" ({self._provider(name)})" if name in self else ""
+        return f"{self.kind} {name!r}{who}"
 
     def __contains__(self, name: str) -> bool:
         self.load_entry_points()
@@ -122,8 +151,22 @@ def source_entry_points(group: str) -> dict[str, str]:
         return {}
 
 
-def _where(obj: Any) -> str:
-    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', obj)}"
+OWN = "wae-bench"   # this distribution: its entry points are the built-ins
+
+
+def _dist(ep) -> str | None:
+    """The distribution name of entry point ``ep`` (None if unknown)."""
+    dist = getattr(ep, "dist", None)
+    return None if dist is None else (dist.metadata["Name"] or dist.name)
+
+
+def _module_of(obj: Any) -> str:
+    """The module that defines ``obj``: a class's or function's own, a spec's
+    ``build`` / ``load`` function's (an instance's class is wae-bench's)."""
+    if isinstance(obj, type) or callable(obj) and hasattr(obj, "__qualname__"):
+        return getattr(obj, "__module__", "?")
+    fn = getattr(obj, "build", None) or getattr(obj, "load", None)
+    return getattr(fn, "__module__", None) or type(obj).__module__
 
 
 def _check_regularizer(name: str, obj: Any) -> None:
@@ -136,6 +179,26 @@ def _check_regularizer(name: str, obj: Any) -> None:
         check_declared(name, obj)
 
 
+def _check_spec(kind: str, spec_path: str):
+    """The ``check`` of the architecture or dataset registry: the object is a
+    ``spec_path`` (``wae_bench.nets.ArchSpec``) whose ``name`` is the name it
+    is registered under (a run's config records the spec's name, so any other
+    would not load again)."""
+    def check(name: str, obj: Any) -> None:
+        import importlib   # (torch: the specs' modules import it, as the entry points do anyway)
+
+        module, _, cls_name = spec_path.rpartition(".")
+        cls = getattr(importlib.import_module(module), cls_name)
+        if not isinstance(obj, cls):
+            what = "a class" if isinstance(obj, type) else f"a {type(obj).__name__}"
+            raise WaeError(f"{kind} {name!r} is {what}, not a {spec_path}; point the entry point at the "
+                           f"{cls_name} object")
+        if obj.name != name:
+            raise WaeError(f"{kind} entry point {name!r} gives {cls_name} {obj.name!r}; make the two names equal")
+    return check
+
+
 REGULARIZERS = Registry("regularizer", "wae_bench.regularizers", check=_check_regularizer)
-ARCHITECTURES = Registry("architecture", "wae_bench.architectures")
-DATASETS = Registry("dataset", "wae_bench.datasets")
+ARCHITECTURES = Registry("architecture", "wae_bench.architectures",
+                         check=_check_spec("architecture", "wae_bench.nets.ArchSpec"))
+DATASETS = Registry("dataset", "wae_bench.datasets", check=_check_spec("dataset", "wae_bench.data.DatasetSpec"))

@@ -1,6 +1,9 @@
 """`wae-bench check-plugin NAME ...`: the step-contract checks
 (:mod:`wae_bench.plugin_check`) of registered regularizers on tiny CPU runs,
-one line per check; exit status 1 if any fails."""
+one line per check, and the shape probe (:mod:`wae_bench.nets.contract`) of
+registered architectures, one line per image size; exit status 1 if any
+fails.  A dataset's name is refused in one line saying what it is (its
+checks run when a run loads it)."""
 from __future__ import annotations
 
 import sys
@@ -9,24 +12,81 @@ import traceback
 import click
 
 
+PROBE_LATENT_DIM = 16   # d of an architecture's probe (a net that ignores d is caught at any d but its own)
+
+
+def _is_architecture(name: str) -> bool:
+    """``name`` is an architecture's, not a regularizer's (a regularizer's name wins)."""
+    from wae_bench.errors import WaeError
+    from wae_bench.registry import ARCHITECTURES, DATASETS, REGULARIZERS
+
+    if name in REGULARIZERS or name in REGULARIZERS.broken:
+        return False
+    if name in ARCHITECTURES or name in ARCHITECTURES.broken:
+        ARCHITECTURES.get(name)            # a broken one: its line
+        return True
+    if name in DATASETS or name in DATASETS.broken:
+        raise WaeError(f"{DATASETS.label(name)} is a dataset; check-plugin checks regularizers (the step "
+                       f"contract) and architectures (a shape probe); a dataset is checked when a run loads it "
+                       f"(see docs/datasets.md)")
+    REGULARIZERS.get(name)                 # unknown: its line, with a suggestion
+    return False
+
+
+def _check_architecture(name: str) -> bool:
+    """Probe ``name``'s net at each image size it takes (32 and 64 where it
+    takes multiples), for the channels of the datasets that default to it
+    (else RGB), with d = 16: one line each; whether all pass."""
+    from wae_bench.cli import _debug
+    from wae_bench.errors import WaeError
+    from wae_bench.nets import build_arch
+    from wae_bench.plugin_fault import plugin_fault
+    from wae_bench.registry import ARCHITECTURES, DATASETS
+
+    spec, d = ARCHITECTURES.get(name), PROBE_LATENT_DIM
+    channels = sorted({ds.channels for _, ds in DATASETS.items() if ds.arch == name}) or [3]
+    cases = [(s, c) for s in spec.sizes or (32, 64) for c in channels]
+    click.echo(f"{ARCHITECTURES.label(name)}: the shape probe at {len(cases)} image size(s), d = {d}")
+    failed = 0
+    for size, c in cases:
+        x = f"(2, {c}, {size}, {size})"
+        try:
+            build_arch(spec, size, c, d)
+            click.echo(f"  pass {c}x{size}x{size}  Enc: {x} -> (2, {d}), Dec: (2, {d}) -> {x}")
+            continue
+        except WaeError as e:
+            text = str(e)
+        except Exception as e:  # noqa: BLE001 - the net's own error is this check's failure
+            if _debug():
+                raise
+            text = plugin_fault(e) or f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+        failed += 1
+        click.echo(f"  FAIL {c}x{size}x{size}  {text}")
+    passed = len(cases) - failed
+    click.echo(f"{name}: " + ", ".join(f"{n} {s}" for n, s in ((passed, "pass"), (failed, "FAIL")) if n))
+    return not failed
+
+
 @click.command("check-plugin")
 @click.argument("names", nargs=-1, required=True, metavar="NAME [NAME...]")
 def check_plugin_cmd(names):
     """Check regularizer plugins against the step contract (seconds, on the CPU): finite steps, gradients,
-    checkpoint round-trip, randomness, auxiliary step, capture safety, tuning grid, docstrings. Exit status 1
-    if any check fails."""
+    checkpoint round-trip, randomness, auxiliary step, capture safety, tuning grid, docstrings; and
+    architecture plugins by a shape probe of their nets. Exit status 1 if any check fails."""
     # (imports torch, ~2 s: `wae-bench --help` must not)
     from wae_bench.cli import _debug
     from wae_bench.plugin_check import CHECKS, run_checks
     from wae_bench.registry import REGULARIZERS
     from wae_bench.step.first_step import draws_unwarned
 
-    for name in names:                     # an unknown name is refused before anything runs
-        if name not in REGULARIZERS.broken:
-            REGULARIZERS.get(name)
+    archs = {name for name in names if _is_architecture(name)}   # an unknown name is refused before anything runs
     width = max(len(c.key) for c in CHECKS)
     failed = []
     for name in names:
+        if name in archs:
+            if not _check_architecture(name):
+                failed.append(name)
+            continue
         who = REGULARIZERS.provider(name) if name not in REGULARIZERS.broken else "failed to load"
         click.echo(f"plugin {name!r} ({who}): {len(CHECKS)} checks on a tiny run on the CPU")
         counts: dict[str, int] = {}

@@ -11,13 +11,24 @@ from wae_bench.progress import stdout as console
 from wae_bench.registry import ARCHITECTURES, DATASETS, REGULARIZERS
 
 
-def _params(spec, size: int) -> str:
+def _params(spec, size: int, notes: list[str]) -> str:
+    """The parameter count of ``spec``'s net at ``size``, a third-party one
+    probed against the contract (:mod:`wae_bench.nets.contract`; the
+    built-ins' probes are the tests'); a net that fails adds its line to ``notes``."""
     # (imports torch, ~2 s: `wae-bench --help` must not)
     from wae_bench.nets import build_arch, count_params
+    from wae_bench.plugin_fault import plugin_fault
 
     try:
-        return f"{count_params(build_arch(spec, size, 3, 128)) / 1e6:.2f}M"
+        ae = build_arch(spec, size, 3, 128, check=not ARCHITECTURES.builtin(spec.name))
+        return f"{count_params(ae) / 1e6:.2f}M"
+    except WaeError as e:
+        notes.append(f"{spec.name} at {size}x{size}: {e}")
+        return "[red]fails: see below[/]"
     except Exception as e:  # a third-party net that fails to build is reported
+        fault = plugin_fault(e)
+        if fault is not None:
+            notes.append(f"{spec.name} at {size}x{size}: {fault}")
         return f"[red]fails: {type(e).__name__}[/]"
 
 
@@ -78,13 +89,16 @@ def list_cmd(dataset, arch):
     a = Table(title="architectures  (--arch; parameters at 32x32 / 64x64, d=128, RGB)")
     for c in ("name", "source", "image sizes", "params"):
         a.add_column(c, overflow="fold")
+    failing: list[str] = []
     for name, spec in ARCHITECTURES.items():
         sizes = spec.sizes or (32, 64)
         a.add_row(name, spec.paper, ", ".join(map(str, spec.sizes)) if spec.sizes else f"multiples of {spec.multiple}",
-                  " / ".join(_params(spec, s) for s in sizes))
+                  " / ".join(_params(spec, s, failing) for s in sizes))
     for name, why in ARCHITECTURES.broken.items():
         a.add_row(name, f"[red]failed to load: {escape(why)}[/]", "", "")
     console.print(a)
+    for line in failing:
+        console.print(line, markup=False, soft_wrap=True)
     d = Table(title="datasets  (--dataset, --data-root)")
     for c in ("name", "source", "size", "default arch", "epochs"):
         d.add_column(c, overflow="fold")

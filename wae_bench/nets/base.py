@@ -58,6 +58,19 @@ def count_params(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
 
-def build_arch(spec: ArchSpec, image_size: int, channels: int, latent_dim: int) -> Autoencoder:
+def build_arch(spec: ArchSpec, image_size: int, channels: int, latent_dim: int, *,
+               check: bool = True) -> Autoencoder:
+    """``spec``'s net, checked against the contract by one probe forward
+    (:func:`~wae_bench.nets.contract.probe`, which leaves it as built;
+    ``check=False``: not run, for `wae-bench list`'s count of a built-in's parameters) and
+    tagged with the architecture's name (``arch_name``: whose net a fault or
+    a global draw in its forward is, :mod:`wae_bench.plugin_fault`)."""
+    from wae_bench.nets.contract import probe
+
     spec.check_size(image_size)
-    return spec.build(image_size, channels, latent_dim)
+    ae = spec.build(image_size, channels, latent_dim)
+    if isinstance(ae, Autoencoder):
+        ae.arch_name = spec.name
+    if check or not isinstance(ae, Autoencoder):
+        probe(spec.name, ae, image_size, channels, latent_dim)
+    return ae

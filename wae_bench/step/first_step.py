@@ -11,9 +11,13 @@ author skipped ``wae-bench check-plugin`` (:mod:`wae_bench.plugin_check`).
 - The step drew from a process-global generator (torch's CPU or CUDA
   default generator, NumPy's, Python's ``random``) rather than
   ``ctx.generator`` (:mod:`wae_bench.step.rng`): a warning, once per plugin
-  and process, since the run still trains, but its result then depends on
-  the cells run alongside it (``bench --concurrent``) and a resume is not
-  exact.  Host-side states only: no sync.
+  (or architecture) and process, since the run still trains, but its result
+  then depends on the cells run alongside it (``bench --concurrent``) and a
+  resume is not exact.  A draw in the autoencoder's forward (the encoder or
+  the decoder, outside the plugin's ``constrain``), or in a module of the
+  architecture plugin's own classes wherever it runs (a copy of the encoder
+  in the plugin), is the architecture's and names it; every other draw in
+  the step is the plugin's.  Host-side states only: no sync.
 
 The first step is always eager: a CUDA graph is captured after warm-up
 steps (:class:`~wae_bench.step.graph.CapturedStep`), so nothing here runs
@@ -23,13 +27,14 @@ from __future__ import annotations
 
 import contextlib
 import random
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 from rich.markup import escape
-from torch import Tensor
+from torch import Tensor, nn
 
+from wae_bench.nets.contract import label as arch_label, own_classes
 from wae_bench.progress import notice
 from wae_bench.regularizer import BrokenStep
 
@@ -64,12 +69,61 @@ def _same(a: object, b: object) -> bool:
 
 class FirstStep:
     """The checks of plugin ``name``'s first step on ``device`` (made before
-    the step begins: the global generators' states then)."""
+    the step begins: the global generators' states then); ``arch``: the
+    architecture whose net the step runs (None: not known)."""
 
-    def __init__(self, name: str, device: torch.device, rank: int = 0):
-        self.name, self.device, self.rank = name, device, rank
+    def __init__(self, name: str, device: torch.device, rank: int = 0, arch: str | None = None,
+                 nets: tuple[nn.Module, ...] = ()):
+        self.name, self.device, self.rank, self.arch = name, device, rank, arch
         self.rng = global_rng_states(device)
+        self.drawn: dict[str, list[str]] = {"plugin": [], "architecture": []}
         self.version = 0
+        self.owner, self.depth = "architecture", 0   # whose the draws outside the net's own modules are
+        self.hooks = self._watch_net(nets)
+
+    def _watch_net(self, nets: tuple[nn.Module, ...]) -> list:
+        """Hooks on each module of ``nets`` (the autoencoder and the plugin)
+        of a class of the architecture plugin's own (the first net's), eager
+        ones only: a draw in their forward is the architecture's, also where
+        the plugin runs a copy of the net (MoCA's key encoder)."""
+        if not nets:
+            return []
+        classes = own_classes(nets[0])
+
+        def enter(module, args):
+            if self.depth == 0:
+                self._mark(self.owner)
+            self.depth += 1
+
+        def leave(module, args, out):
+            self.depth -= 1
+            if self.depth == 0:
+                self._mark("architecture")
+
+        return [h for root in nets for m in root.modules()
+                if type(m) in classes and getattr(m, "_compiled_call_impl", None) is None
+                for h in (m.register_forward_pre_hook(enter), m.register_forward_hook(leave))]
+
+    def _mark(self, owner: str) -> None:
+        """The global draws since the last mark are ``owner``'s."""
+        self.drawn[owner] += [w for w in drawn_from(self.rng, self.device) if w not in self.drawn[owner]]
+        self.rng = global_rng_states(self.device)
+
+    def constrain(self, fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+        """The plugin's ``constrain`` for the autoencoder's forward: the draws
+        before it (the encoder's) are the architecture's, its own the plugin's."""
+        def constrain(f: Tensor) -> Tensor:
+            self._mark("architecture")
+            out = fn(f)
+            self._mark("plugin")
+            return out
+        return constrain
+
+    def forwarded(self) -> None:
+        """After the autoencoder's forward: the draws since ``constrain`` (the
+        decoder's) are the architecture's; later ones the plugin's (but in the net's own modules)."""
+        self._mark("architecture")
+        self.owner = "plugin"
 
     def watch(self, z: Tensor) -> None:
         """Before a hook that gets ``z``: its version now."""
@@ -84,9 +138,23 @@ class FirstStep:
                            f"z[...] = ...; compute a new tensor (z = z / ...) instead")
 
     def done(self) -> None:
-        """After the step: warn (once per plugin and process) if it drew from a global generator."""
-        drawn = drawn_from(self.rng, self.device)
-        if drawn and self.rank == 0 and not _SILENT[0] and self.name not in _WARNED:
+        """After the step: warn (once per plugin or architecture and process)
+        of each that drew from a global generator."""
+        self._mark("plugin")
+        for h in self.hooks:
+            h.remove()
+        if self.rank != 0 or _SILENT[0]:
+            return
+        arch, drawn = f"architecture:{self.arch}", self.drawn["architecture"]
+        if drawn and arch not in _WARNED:
+            _WARNED.add(arch)
+            who = arch_label(self.arch) if self.arch else "the autoencoder"
+            notice(escape(f"warning: {who} drew from {', '.join(drawn)} in its forward: its results depend on the "
+                          f"cells run alongside it (bench --concurrent) and a resume is not exact; make the net "
+                          f"deterministic, or draw from a torch.Generator kept as an attribute of the net "
+                          f"(saved in every checkpoint)"))
+        drawn = self.drawn["plugin"]
+        if drawn and self.name not in _WARNED:
             _WARNED.add(self.name)
             notice(escape(f"warning: plugin {self.name!r} drew from {', '.join(drawn)} in a training step: its "
                           f"results depend on the cells run alongside it (bench --concurrent) and a resume is not "
@@ -106,6 +174,12 @@ def draws_unwarned() -> Iterator[None]:
 
 class _Later:
     """The checks of every later step: none."""
+
+    def constrain(self, fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+        return fn
+
+    def forwarded(self) -> None:
+        pass
 
     def watch(self, z: Tensor) -> None:
         pass

@@ -15,7 +15,8 @@ non-finite guard are read every ``log_every`` steps (:mod:`wae_bench.step.loop`)
 through :meth:`Meter.read <wae_bench.step.meter.Meter.read>`.  The first step,
 always eager (a CUDA graph is captured after warm-up steps), also checks the
 plugin: its return value (:func:`~wae_bench.regularizer.check_penalty`), a
-``z`` modified in place, draws from process-global generators
+``z`` modified in place, draws from process-global generators, those of the
+autoencoder's forward told apart as the architecture's
 (:mod:`wae_bench.step.first_step`); host-side facts only, no sync.
 """
 from __future__ import annotations
@@ -82,6 +83,7 @@ class Trainer:
         self.meter = Meter(self.device)
         self.checked = False   # the first step's checks done (check_penalty, wae_bench.step.first_step)
         self.plugin = reg.name or type(reg).__qualname__
+        self.arch = getattr(ae, "arch_name", None)   # (set by wae_bench.nets.build_arch)
 
     def set_lr(self, lr: float) -> None:
         """Between steps; a tensor lr (capturable Adam in a CUDA graph) is
@@ -98,9 +100,11 @@ class Trainer:
         """One training iteration on batch ``x`` (float, [0, 1]); capture-safe
         (the plugin's first step, always eager, is checked: ``check``)."""
         ctx, reg = self.ctx, self.reg
-        check = LATER if self.checked else FirstStep(self.plugin, self.device, ctx.rank)
+        check = LATER if self.checked else FirstStep(self.plugin, self.device, ctx.rank, self.arch,
+                                                         (self.ae, reg))
         with self.autocast():
-            z, x_hat = self.model(x, reg.constrain)
+            z, x_hat = self.model(x, check.constrain(reg.constrain))
+        check.forwarded()
         terms = {}
         if self.aux_opt is not None:
             check.watch(z)
