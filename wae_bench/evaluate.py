@@ -42,6 +42,7 @@ from wae_bench.run.reload import Loaded, load_model
 from wae_bench.step.distributed import Dist
 
 SPECTRUM_N = 10000
+SPECTRUM_PLOT = "latent_spectrum.png"
 CPU_IMG_PER_S = 5.0   # TF-Inception on 2 CPU cores: only where rates.json has no measured CPU evaluation rate
 
 
@@ -129,16 +130,17 @@ def _evaluate(run_dir: Path, ev: EvalSettings, device, quiet: bool, data_root: s
         return {}
     if not quiet:
         _few_samples_note(counts, len(ref.images), len(ref_stats["mu"]), metrics)
-    diagnostics = _diagnostics(m, train.images, ref.images, split, run_dir, batch_size, seed, dev,
-                               ev.diagnostics_limit, quiet)
+    diagnostics, spectrum = _diagnostics(m, train.images, ref.images, split, run_dir, batch_size, seed, dev,
+                                         ev.diagnostics_limit, quiet)
     _pictures(m, ref.images, run_dir, seed)
-    elapsed = time.time() - t0          # (the diagnostics and pictures included)
+    elapsed = time.time() - t0          # (the diagnostics and pictures included; the plot drawn below not)
     result = {"scores": scores,
               "protocol": _protocol(ext, weights, features, fid_samples, counts, split, ref.images, variant, key,
                                     cached, seed, dev, metrics, ev.kid_subsets, kid_subset_size, m, elapsed),
               "diagnostics": diagnostics,
               "run": _run(m)}
     merged = results.write(run_dir, result)
+    _plot_spectrum(m, spectrum, run_dir, quiet)     # after the scores are safe: a plot never costs them
     if results.inception(merged["protocol"]) and not results.inception(result["protocol"]) and not quiet:
         console.print(f"results.json: an Inception evaluation stays at the top; these stand-in scores are kept in "
                       f"its history", soft_wrap=True)
@@ -213,10 +215,13 @@ def _score(feats: dict, ext: Extractor, ref_stats, ref_feats, metrics, kid_subse
 
 
 def _diagnostics(m: Loaded, train_x: torch.Tensor, ref_x: torch.Tensor, split: str, run_dir: Path,
-                 batch_size: int, seed: int, dev: torch.device, limit: int | None, quiet: bool) -> dict:
+                 batch_size: int, seed: int, dev: torch.device, limit: int | None,
+                 quiet: bool) -> tuple[dict, dict]:
     """Reconstruction error of the reference images and the latent spectrum
     of (up to) :data:`SPECTRUM_N` training images; ``limit``: at most that
-    many of each, seeded random subsets (recorded as ``limit``)."""
+    many of each, seeded random subsets (recorded as ``limit``).  Returns
+    (the diagnostics for ``results.json``, the spectrum), having written
+    ``latent_spectrum.json``; its plot is :func:`_plot_spectrum`'s."""
     rec_x = ref_x if limit is None else ref_x[random_subset(len(ref_x), limit, f"diagnostics-rec/{seed}")]
     idx = random_subset(len(train_x), min(SPECTRUM_N, limit or SPECTRUM_N), f"spectrum/{seed}")
     phase(f"eval: diagnostics (reconstructing {len(rec_x):,} {split} images, encoding {len(idx):,} train images "
@@ -225,15 +230,29 @@ def _diagnostics(m: Loaded, train_x: torch.Tensor, ref_x: torch.Tensor, split: s
     out["rec_split"] = split     # (whose images rec_mse_test averages over; the key keeps its name for its readers)
     z = encode_all(m.ae, m.reg, train_x[idx], limit=len(idx))
     spec = diag.spectrum(z)
-    cfg = m.plan.cfg
-    diag.write_spectrum(spec, run_dir, f"{cfg.regularizer} {cfg.arch} {cfg.dataset}: latents of {len(z)} train images")
-    out.update(spectrum="latent_spectrum.json", spectrum_plot="latent_spectrum.png", spectrum_n=len(z),
+    diag.write_spectrum(spec, run_dir)
+    out.update(spectrum="latent_spectrum.json", spectrum_n=len(z),
                spectrum_effective_rank=spec["effective_rank"], spectrum_min_over_max=spec["min_over_max"])
+    if diag.plot_unavailable() is None:
+        out["spectrum_plot"] = SPECTRUM_PLOT
     if m.reg.prior == "sphere":
         out.update(diag.mean_resultant_length(z))
     if limit is not None:
         out["limit"] = limit
-    return out
+    return out, spec
+
+
+def _plot_spectrum(m: Loaded, spec: dict, run_dir: Path, quiet: bool) -> None:
+    """``latent_spectrum.png``; without matplotlib, one note line instead."""
+    why = diag.plot_unavailable()
+    if why is not None:
+        (run_dir / SPECTRUM_PLOT).unlink(missing_ok=True)    # (an earlier evaluation's plot: not of these latents)
+        if not quiet:
+            console.print(f"[yellow]note:[/] {why}", soft_wrap=True)
+        return
+    cfg = m.plan.cfg
+    diag.plot_spectrum(spec, run_dir / SPECTRUM_PLOT,
+                       f"{cfg.regularizer} {cfg.arch} {cfg.dataset}: latents of {spec['n']} train images")
 
 
 def _few_samples_note(counts: dict, n_ref: int, dim: int, metrics: list[str]) -> None:
@@ -253,8 +272,12 @@ def _pictures(m: Loaded, ref_x: torch.Tensor, run_dir: Path, seed: int) -> None:
 
 
 def tf32_state(dev: torch.device) -> dict:
+    """The TF32 settings a score was computed under, read from the legacy
+    ``allow_tf32`` flags (the ones wae-bench records); some torch releases
+    warn that those flags are to be replaced by ``fp32_precision``, which is
+    the only warning silenced here."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.filterwarnings("ignore", message=r"(?s).*\bTF32\b", category=UserWarning)
         return {"cuda_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
                 "cudnn_conv": bool(torch.backends.cudnn.allow_tf32),
                 "float32_matmul_precision": torch.get_float32_matmul_precision(),

@@ -37,7 +37,6 @@ import math
 from typing import Callable, Literal, Sequence
 
 import torch
-from geomloss import SamplesLoss
 from torch import Tensor
 
 def reconstruction_per_image(x_hat: Tensor, x: Tensor) -> Tensor:
@@ -156,7 +155,10 @@ def sinkhorn(z: Tensor, p: Tensor, blur: float, scaling: float = 0.9, diameter: 
     """Sinkhorn divergence between the uniform empirical measures on ``z`` and ``p``
     (geomloss ``SamplesLoss("sinkhorn")``, tensorized backend, cost ``|x−y|^p / p``,
     ``ε = blur^p``).  With ``debias`` it is S_ε (≥ 0, = 0 iff equal measures);
-    as blur → 0 it tends to OT with cost |x−y|²/2, i.e. W₂²/2 for p = 2."""
+    as blur → 0 it tends to OT with cost |x−y|²/2, i.e. W₂²/2 for p = 2.
+    geomloss is imported here, not with the module: only the Sinkhorn penalty needs it."""
+    from geomloss import SamplesLoss
+
     loss = SamplesLoss("sinkhorn", p=p_exp, blur=blur, scaling=scaling, diameter=diameter,
                        debias=debias, backend="tensorized")
     z, p = z.float().contiguous(), p.float().contiguous()

@@ -11,8 +11,10 @@ refuses, out of memory) print one line, ``error: <problem>; <fix>``, and exit
 SIG... ; continue with: ...`` (no ``error:``) and exits 128 + the signal
 number after saving; an exception raised from a plugin's own code prints
 ``error: plugin 'NAME' raised ...; run wae-bench check-plugin NAME``
-(:mod:`wae_bench.plugin_fault`) and exits 2; any other exception prints one
-line and exits 1; ``wae-bench --debug ...`` (or ``WAE_BENCH_DEBUG=1``) shows
+(:mod:`wae_bench.plugin_fault`) and exits 2; a module of one of wae-bench's
+declared requirements that is not installed prints ``error: wae-bench needs
+PACKAGE (...); pip install PACKAGE`` (:func:`missing_requirement`) and exits
+2; any other exception prints one line and exits 1; ``wae-bench --debug ...`` (or ``WAE_BENCH_DEBUG=1``) shows
 the traceback instead.
 
 The command modules: :mod:`~wae_bench.cli.run`, :mod:`~wae_bench.cli.eval`,
@@ -25,8 +27,11 @@ The command modules: :mod:`~wae_bench.cli.run`, :mod:`~wae_bench.cli.eval`,
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import importlib.util
 import os
 import pkgutil
+import re
 import sys
 
 import click
@@ -81,6 +86,54 @@ def _usage_hint(e: click.UsageError) -> str:
     return f"see '{ctx.command_path} --help'" if ctx is not None else "see 'wae-bench --help'"
 
 
+# Import names that are not their distribution's name (the rest match once normalised: torch_fidelity).
+DISTRIBUTION_OF = {"sklearn": "scikit-learn", "PIL": "pillow", "ot": "pot"}
+
+
+def _normalised(name: str) -> str:
+    """A distribution name as pip compares them (PEP 503): ``Torch_Fidelity`` -> ``torch-fidelity``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def declared_requirements() -> dict[str, str]:
+    """wae-bench's declared requirements, extras included, as {normalised name:
+    requirement} (``{"torch-fidelity": "torch-fidelity>=0.4"}``), read from the
+    installed distribution's metadata; empty where wae-bench is not installed."""
+    try:
+        lines = importlib.metadata.requires("wae-bench") or []
+    except importlib.metadata.PackageNotFoundError:
+        return {}
+    out = {}
+    for line in lines:
+        req = line.split(";")[0].strip()
+        name = re.match(r"[A-Za-z0-9._-]+", req)
+        if name:
+            out.setdefault(_normalised(name.group()), req)
+    return out
+
+
+def missing_requirement(e: ModuleNotFoundError) -> str | None:
+    """The one line for a module of a declared requirement that cannot be
+    imported: the package is not installed, or (a submodule missing from an
+    installed package) it is older than the requirement's floor.  None for
+    any other module (a plugin's own import, a bug)."""
+    top = (e.name or "").partition(".")[0]
+    if not top:
+        return None
+    dist = _normalised(DISTRIBUTION_OF.get(top, top))
+    req = declared_requirements().get(dist)
+    if req is None:
+        return None
+    if top != e.name and importlib.util.find_spec(top) is not None:
+        try:
+            have = f" {importlib.metadata.version(dist)}"
+        except importlib.metadata.PackageNotFoundError:
+            have = ""
+        return (f"wae-bench needs a newer {dist} (its module {e.name!r} is missing from the installed{have}; "
+                f"wae-bench requires {req}); pip install -U '{req}'")
+    return f"wae-bench needs {dist} (module {top!r} is not installed in this environment); pip install {dist}"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: every failure is one line on stderr and a
     non-zero exit status (2: bad input or state, or a plugin's bug; 1: internal error, 128+N:
@@ -128,6 +181,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:  # noqa: BLE001 - last resort: one line, no traceback
         if _debug():
             raise
+        missing = missing_requirement(e) if isinstance(e, ModuleNotFoundError) else None
+        if missing is not None:   # a declared requirement missing from this environment: install it
+            click.echo(f"error: {missing}", err=True)
+            sys.exit(2)
         if is_out_of_memory(e):
             click.echo(f"error: out of memory ({_one_line(str(e))[:160]}); lower --batch-size, or choose a smaller "
                        f"--arch or latent_dim", err=True)

