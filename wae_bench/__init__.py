@@ -23,6 +23,8 @@ Where things are (the shape and the step order: docs/architecture.md):
   (stopping on SIGINT/SIGTERM with the command that continues), :mod:`wae_bench.formats` (the format
   versions files name: a newer wae-bench's file is refused in one line, never taken for a damaged one)
 """
+# The one source of the version: pyproject.toml reads it ([tool.setuptools.dynamic]); a bump is
+# docs/maintaining.md's "Releasing".
 __version__ = "0.1.0"
 
 from wae_bench.errors import WaeError  # noqa: F401

