@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from wae_bench.cli import missing_requirement
+from wae_bench.requirements import missing_requirement
 
 REPO = Path(__file__).resolve().parents[1]
 RC = "### exit status "   # what the harness prints on stderr after each command
@@ -158,3 +158,15 @@ def test_a_submodule_missing_from_an_installed_requirement_asks_for_a_newer_rele
     assert line == (f"wae-bench needs a newer torch-fidelity (its module 'torch_fidelity.metric_prc' is missing "
                     f"from the installed {importlib.metadata.version('torch-fidelity')}; wae-bench requires {req}); "
                     f"pip install -U '{req}'")
+
+
+def test_a_bench_cells_failure_record_names_the_missing_package_not_an_internal_error():
+    """depsfix: a cell that failed on a declared package not installed records
+    the CLI's line in failed.json (bench/folder.one_line), not ``ModuleNotFoundError: ...``."""
+    from wae_bench.bench.folder import one_line
+
+    line = one_line(ModuleNotFoundError("No module named 'sklearn'", name="sklearn"))
+    assert line == ("wae-bench needs scikit-learn (module 'sklearn' is not installed in this environment); "
+                    "pip install scikit-learn")
+    assert one_line(ModuleNotFoundError("No module named 'my_own_pkg'", name="my_own_pkg")) == \
+        "ModuleNotFoundError: No module named 'my_own_pkg'"

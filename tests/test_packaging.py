@@ -22,7 +22,7 @@ import pytest
 import torch
 
 import wae_bench
-from wae_bench.cli import DISTRIBUTION_OF, _normalised
+from wae_bench.requirements import DISTRIBUTION_OF, _normalised
 from wae_bench.errors import WaeError
 from wae_bench.metrics import fid_helper as H
 

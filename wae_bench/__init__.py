@@ -21,7 +21,8 @@ Where things are (the shape and the step order: docs/architecture.md):
 - plumbing: :mod:`wae_bench.errors` (:class:`WaeError`, one-line errors), :mod:`wae_bench.atomic`
   (crash-safe writes), :mod:`wae_bench.lock` (one process per folder), :mod:`wae_bench.interrupt`
   (stopping on SIGINT/SIGTERM with the command that continues), :mod:`wae_bench.formats` (the format
-  versions files name: a newer wae-bench's file is refused in one line, never taken for a damaged one)
+  versions files name: a newer wae-bench's file is refused in one line, never taken for a damaged one),
+  :mod:`wae_bench.requirements` (a declared package not installed: the one line naming it)
 """
 # The one source of the version: pyproject.toml reads it ([tool.setuptools.dynamic]); a bump is
 # docs/maintaining.md's "Releasing".

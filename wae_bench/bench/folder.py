@@ -37,6 +37,7 @@ from wae_bench.bench.grid import Cell
 from wae_bench.bench.spec import EvalSettings, Spec
 from wae_bench.errors import WaeError
 from wae_bench.plugin_fault import plugin_fault
+from wae_bench.requirements import missing_requirement
 
 FORMAT = run_results.FORMAT   # spec.json's, as every cell's results.json
 WORKER_ENV = "WAE_BENCH_WORKER_OF"   # set for a --devices worker: the results folder its parent has locked
@@ -213,10 +214,15 @@ def json_object(p: Path) -> dict[str, Any] | None:
 
 
 def one_line(e: BaseException) -> str:
-    """A cell's failure in one line: a WaeError's message, a plugin's bug as
-    :func:`~wae_bench.plugin_fault.plugin_fault` words it, else ``Type: message``."""
+    """A cell's failure in one line: a WaeError's message, a declared package
+    not installed (:func:`~wae_bench.requirements.missing_requirement`), a
+    plugin's bug as :func:`~wae_bench.plugin_fault.plugin_fault` words it,
+    else ``Type: message``."""
     if isinstance(e, WaeError):
         return str(e)
+    missing = missing_requirement(e) if isinstance(e, ModuleNotFoundError) else None
+    if missing is not None:    # (a declared package not installed: the line the CLI gives, not a bug)
+        return missing
     fault = plugin_fault(e)
     if fault is not None:
         return fault

@@ -13,7 +13,7 @@ number after saving; an exception raised from a plugin's own code prints
 ``error: plugin 'NAME' raised ...; run wae-bench check-plugin NAME``
 (:mod:`wae_bench.plugin_fault`) and exits 2; a module of one of wae-bench's
 declared requirements that is not installed prints ``error: wae-bench needs
-PACKAGE (...); pip install PACKAGE`` (:func:`missing_requirement`) and exits
+PACKAGE (...); pip install PACKAGE`` (:func:`~wae_bench.requirements.missing_requirement`) and exits
 2; any other exception prints one line and exits 1; ``wae-bench --debug ...`` (or ``WAE_BENCH_DEBUG=1``) shows
 the traceback instead.
 
@@ -27,11 +27,8 @@ The command modules: :mod:`~wae_bench.cli.run`, :mod:`~wae_bench.cli.eval`,
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
-import importlib.util
 import os
 import pkgutil
-import re
 import sys
 
 import click
@@ -39,6 +36,7 @@ import click
 from wae_bench import __version__
 from wae_bench.errors import WaeError, is_out_of_memory, os_error_text
 from wae_bench.plugin_fault import plugin_fault
+from wae_bench.requirements import missing_requirement
 
 
 _DEBUG = False
@@ -84,54 +82,6 @@ def _one_line(text: str) -> str:
 def _usage_hint(e: click.UsageError) -> str:
     ctx = e.ctx
     return f"see '{ctx.command_path} --help'" if ctx is not None else "see 'wae-bench --help'"
-
-
-# Import names that are not their distribution's name (the rest match once normalised: torch_fidelity).
-DISTRIBUTION_OF = {"sklearn": "scikit-learn", "PIL": "pillow", "ot": "pot"}
-
-
-def _normalised(name: str) -> str:
-    """A distribution name as pip compares them (PEP 503): ``Torch_Fidelity`` -> ``torch-fidelity``."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def declared_requirements() -> dict[str, str]:
-    """wae-bench's declared requirements, extras included, as {normalised name:
-    requirement} (``{"torch-fidelity": "torch-fidelity>=0.4"}``), read from the
-    installed distribution's metadata; empty where wae-bench is not installed."""
-    try:
-        lines = importlib.metadata.requires("wae-bench") or []
-    except importlib.metadata.PackageNotFoundError:
-        return {}
-    out = {}
-    for line in lines:
-        req = line.split(";")[0].strip()
-        name = re.match(r"[A-Za-z0-9._-]+", req)
-        if name:
-            out.setdefault(_normalised(name.group()), req)
-    return out
-
-
-def missing_requirement(e: ModuleNotFoundError) -> str | None:
-    """The one line for a module of a declared requirement that cannot be
-    imported: the package is not installed, or (a submodule missing from an
-    installed package) it is older than the requirement's floor.  None for
-    any other module (a plugin's own import, a bug)."""
-    top = (e.name or "").partition(".")[0]
-    if not top:
-        return None
-    dist = _normalised(DISTRIBUTION_OF.get(top, top))
-    req = declared_requirements().get(dist)
-    if req is None:
-        return None
-    if top != e.name and importlib.util.find_spec(top) is not None:
-        try:
-            have = f" {importlib.metadata.version(dist)}"
-        except importlib.metadata.PackageNotFoundError:
-            have = ""
-        return (f"wae-bench needs a newer {dist} (its module {e.name!r} is missing from the installed{have}; "
-                f"wae-bench requires {req}); pip install -U '{req}'")
-    return f"wae-bench needs {dist} (module {top!r} is not installed in this environment); pip install {dist}"
 
 
 def main(argv: list[str] | None = None) -> None:

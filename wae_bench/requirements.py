@@ -1,0 +1,59 @@
+"""Which of wae-bench's declared requirements a module that cannot be
+imported belongs to, and the one line that says so: ``wae-bench needs
+scikit-learn (module 'sklearn' is not installed in this environment); pip
+install scikit-learn`` instead of an internal error.  Used by the CLI's
+last-resort handler and by a bench cell's failure record."""
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import re
+
+
+# Import names that are not their distribution's name (the rest match once normalised: torch_fidelity).
+DISTRIBUTION_OF = {"sklearn": "scikit-learn", "PIL": "pillow", "ot": "pot"}
+
+
+def _normalised(name: str) -> str:
+    """A distribution name as pip compares them (PEP 503): ``Torch_Fidelity`` -> ``torch-fidelity``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def declared_requirements() -> dict[str, str]:
+    """wae-bench's declared requirements, extras included, as {normalised name:
+    requirement} (``{"torch-fidelity": "torch-fidelity>=0.4"}``), read from the
+    installed distribution's metadata; empty where wae-bench is not installed."""
+    try:
+        lines = importlib.metadata.requires("wae-bench") or []
+    except importlib.metadata.PackageNotFoundError:
+        return {}
+    out = {}
+    for line in lines:
+        req = line.split(";")[0].strip()
+        name = re.match(r"[A-Za-z0-9._-]+", req)
+        if name:
+            out.setdefault(_normalised(name.group()), req)
+    return out
+
+
+def missing_requirement(e: ModuleNotFoundError) -> str | None:
+    """The one line for a module of a declared requirement that cannot be
+    imported: the package is not installed, or (a submodule missing from an
+    installed package) it is older than the requirement's floor.  None for
+    any other module (a plugin's own import, a bug)."""
+    top = (e.name or "").partition(".")[0]
+    if not top:
+        return None
+    dist = _normalised(DISTRIBUTION_OF.get(top, top))
+    req = declared_requirements().get(dist)
+    if req is None:
+        return None
+    if top != e.name and importlib.util.find_spec(top) is not None:
+        try:
+            have = f" {importlib.metadata.version(dist)}"
+        except importlib.metadata.PackageNotFoundError:
+            have = ""
+        return (f"wae-bench needs a newer {dist} (its module {e.name!r} is missing from the installed{have}; "
+                f"wae-bench requires {req}); pip install -U '{req}'")
+    return f"wae-bench needs {dist} (module {top!r} is not installed in this environment); pip install {dist}"
