@@ -84,6 +84,30 @@ def test_a_concurrent_rate_divides_the_grid_by_the_cells_at_once():
     assert g.train_s == pytest.approx(78100 * (4.0 + 8.0) / 1e3 / 4)
 
 
+def test_a_concurrency_measured_for_moca_scales_the_one_cell_rates_of_the_others():
+    """gpuafter 8: the GPU call measures N cells at once for moca (and ae)
+    only; another regularizer's N-cell rate is its one-cell rate times moca's
+    measured factor, said so, never a silent guess; without any N-cell
+    measurement nothing is estimated (the test above)."""
+    s, cells, configs, evals = cells_of("table1-cifar10.toml", FAST, "moca-a1-*,swae-a1-*")
+    key = {k: configs["moca-a1-cifar10-s0"][k] for k in estimate.KEY if k not in ("device", "concurrency")}
+    rows = [{"device": "X", **key, "concurrency": 1, "ms_per_step": 2.5, "source": "m1.json"},
+            {"device": "X", **key, "concurrency": 4, "ms_per_step": 5.0, "source": "m4.json"},
+            {"device": "X", **key, "regularizer": "swae", "concurrency": 1, "ms_per_step": 3.0, "source": "s1.json"}]
+    rates = {"format": estimate.FORMAT, "steps": rows, "fid": []}
+    g = estimate.estimate(cells, configs, evals, "X", 4, rates)
+    swae, moca = g.cells["swae-a1-cifar10-s0"], g.cells["moca-a1-cifar10-s0"]
+    assert moca.train_s == pytest.approx(78100 * 5.0 / 1e3) and "scaled_by" not in moca.rate
+    assert swae.train_s == pytest.approx(78100 * 3.0 * 2.0 / 1e3) and swae.rate["scaled_by"] == "moca"
+    assert g.scaled == {"moca": ["swae-a1-cifar10-s0"]}
+    line = next(x for x in estimate.summary(g, len(cells)) if "scaled" in x)
+    assert "scaled, not measured (1 cell(s), e.g. swae-a1-cifar10-s0): their one-cell rate times moca's measured " \
+           "4-cell factor" in line
+    # no one-cell rate of its own: still not estimated
+    g = estimate.estimate(cells, configs, evals, "X", 4, {**rates, "steps": rows[:2]})
+    assert g.cells["swae-a1-cifar10-s0"].train_s is None and not g.scaled
+
+
 def test_dry_run_prints_the_estimate_of_the_cells_left(tmp_path, capsys, monkeypatch):
     args = ["bench", str(ROOT / "benchmarks/table1-cifar10.toml"), "--dry-run", "--out", str(tmp_path / "res"),
             "--only", "moca-a1-*,ae-a1-*", "--estimate-on", "NVIDIA H200", *(a for x in FAST for a in ("--set", x))]

@@ -8,8 +8,10 @@ citing its file; ``WAE_BENCH_RATES=PATH`` names another):
 - a training step's wall time for one cell when ``concurrency`` cells train at
   once, keyed by :data:`KEY` (device kind, architecture, regularizer,
   precision, step mode, memory layout, compile, batch, image size, latent
-  dimension, concurrency), matched exactly: where no row matches a cell,
-  the estimate says so instead of guessing;
+  dimension, concurrency), matched exactly; at a concurrency measured for
+  another regularizer of the same net and settings (moca, ae), a cell's
+  one-cell rate times that factor, said so (:meth:`Estimator.scaled_rate`);
+  where neither holds, the estimate says so instead of guessing;
 - the evaluation's Inception rate per device kind (images per second: a
   whole scored cell's evaluation where one was measured, else the FID of the
   test split against cached statistics), applied to the images a cell's
@@ -140,12 +142,42 @@ class Estimator:
                 and all(r.get(k) == v for k, v in want.items())]
         return max(rows, key=lambda r: r.get("measured", "")) if rows else None
 
+    def scaled_rate(self, cfg: dict) -> dict | None:
+        """Where no rate of ``cfg``'s regularizer was measured at this
+        concurrency but its one-cell rate was, and another regularizer's
+        rates at both (same net and settings: moca first, then ae, then by
+        name): the one-cell rate times that regularizer's factor
+        (``ms_per_step`` at N over at 1), marked ``scaled_by``.  None otherwise."""
+        if self.concurrency == 1:
+            return None
+        cfg = self.on_device(cfg)
+        same = [k for k in KEY if k not in ("device", "concurrency", "regularizer")]
+
+        def rows(reg: str, n: int) -> list[dict]:
+            return [r for r in self.steps if r.get("concurrency") == n and r.get("regularizer") == reg
+                    and all(r.get(k) == cfg.get(k) for k in same)]
+        one = rows(cfg["regularizer"], 1)
+        if not one:
+            return None
+        others = sorted({r["regularizer"] for r in self.steps if r.get("regularizer") != cfg["regularizer"]},
+                        key=lambda r: (r != "moca", r != "ae", r))
+        for ref in others:
+            at_n, at_1 = rows(ref, self.concurrency), rows(ref, 1)
+            if at_n and at_1:
+                newest = [max(x, key=lambda r: r.get("measured", "")) for x in (one, at_n, at_1)]
+                factor = newest[1]["ms_per_step"] / newest[2]["ms_per_step"]
+                return {**newest[0], "concurrency": self.concurrency, "ms_per_step": newest[0]["ms_per_step"] * factor,
+                        "scaled_by": ref, "factor": factor,
+                        "source": f"{newest[0]['source']} × {ref}'s {self.concurrency}-cell factor {factor:.3g} "
+                                  f"({newest[1]['source']})"}
+        return None
+
     def cell(self, cfg: dict, ev: EvalSettings) -> CellEstimate:
         est = CellEstimate(total_steps(cfg))
         if est.steps is None:
             est.missing = f"the size of dataset {cfg['dataset']!r} is not known without its files"
         else:
-            est.rate = self.step_rate(cfg)
+            est.rate = self.step_rate(cfg) or self.scaled_rate(cfg)
             if est.rate is None:
                 est.settings = settings_of(self.on_device(cfg))
                 est.missing = (f"no measured rate for {describe(self.on_device(cfg))} at concurrency "
@@ -211,6 +243,8 @@ class GridEstimate:
     #                                  this concurrency do not cover (a plugin) -> its unestimated cells whose
     #                                  settings they do cover
     regularizers: list[str] = field(default_factory=list)   # the regularizers those rates are for
+    scaled: dict[str, list[str]] = field(default_factory=dict)   # a regularizer whose N-cell factor scaled
+    #                                  other cells' one-cell rates (Estimator.scaled_rate) -> those cells
 
 
 def estimate(cells: list[Cell], configs: dict[str, dict], evals: dict[str, EvalSettings], device: str,
@@ -230,6 +264,8 @@ def estimate(cells: list[Cell], configs: dict[str, dict], evals: dict[str, EvalS
             out.unknown.setdefault(e.missing, []).append(c.id)
         else:
             train += e.train_s
+            if e.rate.get("scaled_by"):
+                out.scaled.setdefault(e.rate["scaled_by"], []).append(c.id)
         if ev.features != "inception":
             out.standin += 1
         elif e.eval_s is None:
@@ -290,6 +326,9 @@ def summary(g: GridEstimate, n_cells: int) -> list[str]:
              + (f", evaluation {duration(g.eval_s)} for {scored} ({g.eval_rate['images_per_s']:,.0f} Inception "
                 f"images/s, {g.eval_rate['source']})" if scored else "")
              + "; building, capture, ex-post fits, checkpoints and pictures not counted"]
+    for ref, ids in g.scaled.items():
+        lines.append(f"  scaled, not measured ({len(ids)} cell(s), e.g. {ids[0]}): their one-cell rate times "
+                     f"{ref}'s measured {g.concurrency}-cell factor (same net and settings)")
     if g.other_devices:
         lines.append(f"  nothing measured on {g.device}; the rates file has: {', '.join(g.other_devices)} "
                      f"(choose one with --estimate-on)")
