@@ -38,7 +38,9 @@ class DatasetSpec:
     fetch it, ``needs_root`` whether ``--data-root`` is
     required (it is not for the embedded default).  ``n_train``/``n_test``:
     the split sizes of the standard copy, known without loading it (for the
-    time estimates of ``bench --dry-run``); None where they depend on the files.
+    time estimates of ``bench --dry-run``, and MoCA's queue size on a small
+    dataset); None where they depend on the files.  The contract of ``load``
+    and what :func:`load_split` checks: docs/datasets.md.
     """
 
     name: str
