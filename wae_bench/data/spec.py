@@ -88,9 +88,9 @@ def who(spec: DatasetSpec) -> str:
         return f"dataset {spec.name!r}"
     from wae_bench.registry import DATASETS
 
-    registered = spec.name in DATASETS and DATASETS.get(spec.name) is spec
-    provider = DATASETS.provider(spec.name) if registered else f"module {getattr(spec.load, '__module__', '?')}"
-    return f"dataset plugin {spec.name!r} ({provider})"
+    if spec.name in DATASETS and DATASETS.get(spec.name) is spec:
+        return DATASETS.label(spec.name).replace("dataset", "dataset plugin", 1)
+    return f"dataset plugin {spec.name!r} (module {getattr(spec.load, '__module__', '?')})"
 
 
 def call_load(spec: DatasetSpec, path: Path | None, split: Split, image_size: int, download: bool) -> ImageSet:
