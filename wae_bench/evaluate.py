@@ -37,7 +37,7 @@ from wae_bench.metrics.terminal import EvalProgress, print_table
 from wae_bench.metrics.weights import FidWeights, resolve as resolve_weights
 from wae_bench.progress import console, notice, phase
 from wae_bench.run.build import load_test, load_train
-from wae_bench.run.directory import versions
+from wae_bench.run.directory import providers
 from wae_bench.run.reload import Loaded, load_model
 from wae_bench.step.distributed import Dist
 
@@ -284,13 +284,6 @@ def tf32_state(dev: torch.device) -> dict:
                 "applies": dev.type == "cuda"}
 
 
-def trained_by(m: Loaded) -> str:
-    """Who provided the run's regularizer when it trained (its ``config.json``
-    ``versions``; a run from before that was recorded: who provides it now)."""
-    recorded = (m.run_info.get("versions") or {}).get("regularizer")
-    return recorded if isinstance(recorded, str) else versions(m.plan.cfg.regularizer)["regularizer"]
-
-
 def _protocol(ext, weights, features, fid_samples, counts, split, ref_x, variant, key, cached, seed, dev,
               metrics, kid_subsets, kid_subset_size, m: Loaded, elapsed) -> dict:
     p = {"implementation": f"torch-fidelity {torch_fidelity.__version__}",
@@ -314,7 +307,7 @@ def _protocol(ext, weights, features, fid_samples, counts, split, ref_x, variant
          "metrics": metrics,
          "versions": {"torch_fidelity": torch_fidelity.__version__, "torch": torch.__version__,
                       "torchvision": torchvision.__version__, "wae_bench": __version__,
-                      "regularizer": trained_by(m)},
+                      **providers(m.run_info.get("versions"), m.plan.cfg)},
          "checkpoint": str(m.checkpoint.name), "step": m.step,
          "seconds": round(elapsed, 2),
          "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

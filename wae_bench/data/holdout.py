@@ -38,10 +38,16 @@ def indices(n: int, size: int, dataset: str) -> torch.Tensor:
     return random_subset(n, size, f"holdout/{dataset}")
 
 
-def split(train: ImageSet, size: int, dataset: str) -> tuple[ImageSet, ImageSet]:
+def split(train: ImageSet, size: int, dataset: str, batch: int | None = None) -> tuple[ImageSet, ImageSet]:
     """``(the images trained on, the held-out validation images)``; both keep
-    the training set's order."""
-    held = indices(len(train.images), size, dataset)
+    the training set's order.  With ``batch`` (the global batch size), a
+    hold-out that leaves fewer images than one batch is a :class:`HoldoutSize`."""
+    n = len(train.images)
+    held = indices(n, size, dataset)
+    if batch is not None and n - size < batch:
+        fix = f"lower holdout (to at most {n - batch}) or --batch-size" if n - batch >= 1 else "lower --batch-size"
+        raise HoldoutSize(f"holdout = {size} leaves {n - size} of the {n} {dataset} training images, fewer than one "
+                          f"batch of {batch}; {fix}")
     keep = torch.ones(len(train.images), dtype=torch.bool)
     keep[held] = False
     return ImageSet(train.images[keep], train.variant), ImageSet(train.images[held], train.variant)

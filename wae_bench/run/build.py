@@ -138,7 +138,7 @@ def load_train(plan: Plan, *, val: bool = False) -> tuple[ImageSet, ImageSet | N
     train = load_split(plan.data, c.data_root, "train", c.image_size, c.download)
     if not c.holdout:
         return train, None
-    kept, held_out = holdout.split(train, c.holdout, plan.data.name)
+    kept, held_out = holdout.split(train, c.holdout, plan.data.name, batch=c.batch_size * plan.world_size)
     return kept, held_out if val else None
 
 

@@ -27,19 +27,46 @@ import torchvision
 from wae_bench import __version__, atomic, lock
 from wae_bench.config import LOCATION_KEYS, TrainConfig, from_dict, merge, to_dict
 from wae_bench.errors import WaeError
-from wae_bench.registry import REGULARIZERS
+from wae_bench.registry import ARCHITECTURES, DATASETS, REGULARIZERS
 from wae_bench.run.build import Plan, resolve
 
 
-def versions(regularizer: str | None = None) -> dict[str, str]:
+#: The plugins a run names: ``(config key, versions key, registry)``.
+PLUGINS = (("regularizer", "regularizer", REGULARIZERS), ("arch", "architecture", ARCHITECTURES),
+           ("dataset", "dataset", DATASETS))
+
+
+def versions(regularizer: str | None = None, arch: str | None = None, dataset: str | None = None) -> dict[str, str]:
     """The library versions recorded with a run and in every checkpoint; with
-    ``regularizer``, also who provides it (``"regularizer": "my-pkg 0.1"``,
-    :meth:`~wae_bench.registry.Registry.provider`): a plugin's defaults are
-    part of the result."""
+    the names of its ``regularizer``, ``arch`` and ``dataset``, also who
+    provides each (``"architecture": "dcg: my-pkg 0.1"``,
+    :meth:`~wae_bench.registry.Registry.provider`): a plugin's code and
+    defaults are part of the result, and a run loaded where its plugin is
+    not installed names what to install (:func:`saved_plan`).  A name no
+    registry holds (the stand-in dataset of a run fed its own batches) is left out."""
     out = {"wae_bench": __version__, "torch": str(torch.__version__),
            "torchvision": str(torchvision.__version__), "python": platform.python_version()}
-    if regularizer is not None:
-        out["regularizer"] = f"{regularizer}: {REGULARIZERS.provider(regularizer)}"
+    for (_, key, registry), name in zip(PLUGINS, (regularizer, arch, dataset)):
+        if name is not None and name in registry:
+            out[key] = f"{name}: {registry.provider(name)}"
+    return out
+
+
+def run_versions(cfg: TrainConfig) -> dict[str, str]:
+    """:func:`versions` of a run of ``cfg``, with its three plugins' providers."""
+    return versions(cfg.regularizer, cfg.arch, cfg.dataset)
+
+
+def providers(recorded: dict | None, cfg: TrainConfig) -> dict[str, str]:
+    """Who provided the run's plugins when it trained (``recorded``: its
+    ``versions``); for a run from before that was recorded, who provides them now."""
+    recorded, now, out = recorded or {}, run_versions(cfg), {}
+    for _, key, _ in PLUGINS:
+        was = recorded.get(key)
+        if isinstance(was, str):
+            out[key] = was
+        elif key in now:
+            out[key] = now[key]
     return out
 
 
@@ -56,11 +83,30 @@ def source_revision() -> str | None:
     package is a copy, e.g. the GPU scripts), else the short git commit of
     the checkout the package is imported from, ``-dirty`` when a tracked
     file under :data:`CODE_PATHS` has uncommitted changes; None outside a
-    git checkout.  Recorded in ``config.json`` (not in ``versions``: a
-    resume across commits is normal)."""
+    git checkout of wae-bench's own (:func:`is_own_checkout`).  Recorded
+    in ``config.json`` (not in ``versions``: a resume across commits is normal)."""
     if os.environ.get(SOURCE_ENV):
         return os.environ[SOURCE_ENV]
-    return git_revision(Path(__file__).resolve().parent)
+    top = Path(__file__).resolve().parents[2]      # the folder holding the wae_bench package
+    return git_revision(top) if is_own_checkout(top) else None
+
+
+def is_own_checkout(top: Path) -> bool:
+    """Whether ``top`` (the folder holding the package) is the top level of
+    a git checkout of wae-bench itself: it is the checkout's top level and
+    its pyproject.toml names the project ``wae-bench``.  A wheel installed
+    inside another project's repository is not (that repository's commit
+    is not wae-bench's code)."""
+    import tomllib
+
+    try:
+        found = subprocess.run(["git", "-C", str(top), "rev-parse", "--show-toplevel"], capture_output=True,
+                               text=True, timeout=10)
+        if found.returncode != 0 or Path(found.stdout.strip()).resolve() != top.resolve():
+            return False
+        return tomllib.loads((top / "pyproject.toml").read_text()).get("project", {}).get("name") == "wae-bench"
+    except (OSError, subprocess.TimeoutExpired, ValueError, AttributeError):
+        return False
 
 
 def git_revision(here: Path) -> str | None:
@@ -139,7 +185,7 @@ class RunDir:
         old = self.info() if keep else {}
         if old:   # (an unreadable config.json keeps nothing)
             extra = {**{k: v for k, v in extra.items() if k not in keep}, **{k: old[k] for k in keep if k in old}}
-        atomic.write_json(self.config_path, {"config": to_dict(cfg), "versions": versions(cfg.regularizer),
+        atomic.write_json(self.config_path, {"config": to_dict(cfg), "versions": run_versions(cfg),
                                               "source": source_revision(), **extra})
 
     def append_metrics(self, record: dict) -> None:
@@ -221,23 +267,79 @@ def default_out(cfg: TrainConfig) -> Path:
     return Path("runs") / f"{cfg.regularizer}-{cfg.arch}-{cfg.dataset}-s{cfg.seed}"
 
 
-def saved_plan(saved: dict, source: str | Path, version: str | None, world_size: int = 1) -> Plan:
+def saved_plan(saved: dict, source: str | Path, version: str | None, world_size: int = 1,
+               recorded: dict | None = None) -> Plan:
     """The plan of a config a run saved (in ``source``, written by wae-bench
-    ``version``); an error in it is the file's, and the message says so."""
+    ``version``, with the ``versions`` it ``recorded``); a config that does
+    not load is refused in one line with the fix (:func:`missing_plugin`,
+    :func:`_load_fix`)."""
+    recorded = recorded if isinstance(recorded, dict) else {}
+    missing = missing_plugin(saved, recorded)
+    if missing:
+        raise WaeError(f"the run saved in {str(source)!r} cannot be rebuilt here: {missing}")
     try:
         return resolve(from_dict(TrainConfig, saved), world_size)
     except WaeError as e:
         by = f"written by version {version} of wae-bench" if version else "written by an unknown version"
-        fix = (f"use version {version} for this run" if version and version != __version__
-               else "restore the file from a copy of the run")
-        raise WaeError(f"the config saved in {str(source)!r} ({by}, this is {__version__}) does not load: {e}; "
-                       f"{fix}, or edit the file") from None
+        fix = _load_fix(saved, recorded, version)
+        raise WaeError(f"the config saved in {str(source)!r} ({by}, this is {__version__}) does not load: {e}"
+                       + (f"; {fix}" if fix else "")) from None
+
+
+def missing_plugin(saved: dict, recorded: dict) -> str | None:
+    """``architecture 'dcg' came from mynets 0.1, which is not installed here;
+    pip install mynets==0.1``: for the first plugin the saved config names
+    that no registry here holds (nor lists as broken), where ``recorded``
+    (the run's ``versions``) says who provided it; else None."""
+    for cfg_key, key, registry in PLUGINS:
+        name, was = saved.get(cfg_key), recorded.get(key)
+        if not (isinstance(name, str) and isinstance(was, str) and was.startswith(f"{name}: ")):
+            continue
+        if name in registry or name in registry.broken:
+            continue
+        provider = was[len(name) + 2:]
+        if provider.startswith("module "):
+            return (f"{key} {name!r} was registered in-process by {provider} when it trained, and nothing "
+                    f"registers it here; import that module (or install its package) first")
+        dist, _, dist_version = provider.partition(" ")
+        if dist == "wae-bench":
+            return (f"{key} {name!r} came with wae-bench {dist_version}, and this wae-bench {__version__} has no "
+                    f"{key} of that name; use version {dist_version} for this run")
+        return (f"{key} {name!r} came from {provider}, which is not installed here; "
+                f"pip install {dist}{'==' + dist_version if dist_version else ''}")
+    return None
+
+
+def _load_fix(saved: dict, recorded: dict, version: str | None) -> str | None:
+    """The fix for a saved config that does not resolve here (None: the
+    error's own, e.g. a plugin that fails to load): the plugin versions the
+    run used, where another is installed now; the wae-bench version that
+    wrote it; the plugin a name it did not record the provider of needs;
+    else the file was edited (an unreadable file is :meth:`RunDir.record`'s)."""
+    moved = []
+    for _, key, registry in PLUGINS:
+        was = recorded.get(key)
+        name = was.split(": ", 1)[0] if isinstance(was, str) else None
+        if name is not None and name in registry and was != f"{name}: {registry.provider(name)}":
+            moved.append(f"{key} {was}, here {registry.provider(name)}")
+    if moved:
+        return f"install what the run used ({'; '.join(moved)})"
+    if version and version != __version__:
+        return f"use version {version} for this run, or edit the file"
+    for cfg_key, key, registry in PLUGINS:
+        name = saved.get(cfg_key)
+        if isinstance(name, str) and name in registry.broken:
+            return None
+        if isinstance(name, str) and name not in registry:
+            return f"install the plugin that provides {key} {name!r} (the run did not record which)"
+    return "edit the file back to what the run wrote"
 
 
 def saved_resolved(run: RunDir, world_size: int = 1) -> dict:
     """The resolved config of the run in ``run`` (its ``config.json``): an
     option newer than the run reads as its default (the behaviour before it existed)."""
-    return to_dict(saved_plan(run.saved_config(), run.config_path, run.written_by(), world_size).cfg)
+    return to_dict(saved_plan(run.saved_config(), run.config_path, run.written_by(), world_size,
+                              recorded=run.info().get("versions")).cfg)
 
 
 #: Settings whose default is chosen per device when a run builds (step_mode

@@ -25,7 +25,7 @@ from wae_bench.progress import TrainProgress, phase, stdout
 from wae_bench.run import checkpoint, fingerprint, memory, tensorboard
 from wae_bench.run.build import Plan, Run, batches, build_run, load_data, pick_device, total_steps
 from wae_bench.run.directory import (RunDir, changes, default_out, output_dir, plan_for, saved_resolved,
-                                     versions)
+                                     run_versions)
 from wae_bench.step.compile import eager
 from wae_bench.step.distributed import Dist
 from wae_bench.step.loop import StopFlag, Stepper
@@ -265,7 +265,7 @@ class Training:
         ranks = dist.gather_objects(trainer.rng_dict()) if dist.enabled else None   # (collective)
         if dist.is_main:
             state = {**trainer.state_dict(), "config": to_dict(cfg),
-                     "versions": versions(cfg.regularizer), "world_size": dist.world_size, **extra}
+                     "versions": run_versions(cfg), "world_size": dist.world_size, **extra}
             if ranks is not None:
                 state["rng_ranks"] = ranks
             checkpoint.save(self.run.path / "checkpoints" / f"step-{step:08d}.pt", state)
@@ -449,7 +449,7 @@ def _resume(trainer, run, cfg, trust: bool, dist: Dist) -> tuple[int, bool, Path
     if saved_ws != dist.world_size and main:
         progress.notice(f"[yellow]warning:[/] resuming a run of {saved_ws} process(es) on {dist.world_size}: the "
                         f"global batch and random streams change, so the result will differ")
-    now = versions(cfg.regularizer)
+    now = run_versions(cfg)
     old = {k: v for k, v in (state.get("versions") or {}).items() if now.get(k) != v}
     if old and main:
         progress.notice(f"[yellow]warning:[/] resuming a checkpoint written with "
