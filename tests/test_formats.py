@@ -118,3 +118,28 @@ def test_a_newer_results_json_or_spec_json_is_refused_by_table_in_one_line(tmp_p
     code, _, err = cli(["table", folder.path, "--no-plots"], capsys)
     assert_one_line_error(code, err, f"results folder record {str(folder.spec_path)!r} has format 2",
                           "(written by wae-bench 9.0.0)", "upgrade wae-bench")
+
+
+def test_a_run_record_names_its_format_and_a_newer_one_is_refused_in_one_line(tmp_path, capsys):
+    """config.json names wae-bench-run/1; one written by a newer wae-bench stops
+    a resume in one line (upgrade), not 'unreadable, restore it from a copy';
+    the folder still counts as holding a run (a new run there is refused);
+    a record without a format (every committed cell's) still reads."""
+    from wae_bench.run.directory import FORMAT, RunDir
+
+    out = tmp_path / "run"
+    with one_thread():
+        code, _, err = cli(["run", "--reg", "ae", *TINY, "--out", out, "--set", "max_steps=2", "--no-eval"], capsys)
+    assert code == 0, err
+    rec = json.loads((out / "config.json").read_text())
+    assert rec["format"] == FORMAT == "wae-bench-run/1"
+    write_json(out / "config.json", {k: v for k, v in rec.items() if k != "format"})
+    assert RunDir(out).saved_config() == rec["config"]                      # no format: format 1
+    newer = {**rec, "format": "wae-bench-run/2", "versions": {**rec["versions"], "wae_bench": "9.0.0"}}
+    write_json(out / "config.json", newer)
+    code, _, err = cli(["run", "--resume", "--out", out, "--no-eval", "--set", "max_steps=4"], capsys)
+    assert assert_one_line_error(code, err, "upgrade wae-bench") == (
+        f"error: run record {str(out / 'config.json')!r} has format 2 (written by wae-bench 9.0.0); "
+        f"this wae-bench {__version__} reads format 1: upgrade wae-bench")
+    assert RunDir(out).holds_run()
+    assert json.loads((out / "config.json").read_text()) == newer             # untouched

@@ -3,7 +3,8 @@
 Each such file names its format, ``FAMILY/VERSION``: a checkpoint
 ``wae-bench-checkpoint/1`` (:data:`wae_bench.run.checkpoint.FORMAT`), a run's
 ``results.json`` and a results folder's ``spec.json`` ``wae-bench-results/1``
-(:data:`wae_bench.results.FORMAT`).  A file of the same family in another
+(:data:`wae_bench.results.FORMAT`), a run's ``config.json``
+``wae-bench-run/1`` (:data:`wae_bench.run.directory.FORMAT`).  A file of the same family in another
 version was written by another wae-bench: :func:`check` refuses it in one line
 that names both versions and what to do (:class:`OtherVersion`), so that it
 is never taken for a damaged file (a resume would fall back past it to older

@@ -24,7 +24,7 @@ from typing import Iterator
 import torch
 import torchvision
 
-from wae_bench import __version__, atomic, lock
+from wae_bench import __version__, atomic, formats, lock
 from wae_bench.config import LOCATION_KEYS, TrainConfig, from_dict, merge, to_dict
 from wae_bench.errors import WaeError
 from wae_bench.registry import ARCHITECTURES, DATASETS, REGULARIZERS
@@ -76,6 +76,8 @@ SOURCE_ENV = "WAE_BENCH_SOURCE_REV"
 #: tests/ or benchmarks/ (a regenerated table, a run written into
 #: benchmarks/results/) does not.  benchmarks/gpu_setup.sh checks the same paths.
 CODE_PATHS = ("wae_bench", "regularizers", "pyproject.toml")
+#: ``config.json``'s format (:mod:`wae_bench.formats`; a record without one is of format 1)
+FORMAT = "wae-bench-run/1"
 
 
 def source_revision() -> str | None:
@@ -144,19 +146,22 @@ class RunDir:
             rec = json.loads(self.config_path.read_text())
             if not (isinstance(rec, dict) and isinstance(rec.get("config"), dict)):
                 raise ValueError("no \"config\" table: not the config.json of a run")
-            return rec
         except (ValueError, OSError) as e:
             raise WaeError(f"{str(self.config_path)!r} is unreadable ({e}); restore it from a copy of the run, "
                            f"or move the folder aside") from None
+        formats.check(rec.get("format"), FORMAT, f"run record {str(self.config_path)!r}", formats.written_by(rec))
+        return rec
 
     def saved_config(self) -> dict | None:
         rec = self.record()
         return None if rec is None else rec["config"]
 
     def holds_run(self) -> bool:
-        """Whether ``config.json`` is a run's (never raises)."""
+        """Whether ``config.json`` is a run's (never raises; a newer wae-bench's run is one)."""
         try:
             return self.record() is not None
+        except formats.OtherVersion:
+            return True
         except WaeError:
             return False
 
@@ -185,7 +190,7 @@ class RunDir:
         old = self.info() if keep else {}
         if old:   # (an unreadable config.json keeps nothing)
             extra = {**{k: v for k, v in extra.items() if k not in keep}, **{k: old[k] for k in keep if k in old}}
-        atomic.write_json(self.config_path, {"config": to_dict(cfg), "versions": run_versions(cfg),
+        atomic.write_json(self.config_path, {"format": FORMAT, "config": to_dict(cfg), "versions": run_versions(cfg),
                                               "source": source_revision(), **extra})
 
     def append_metrics(self, record: dict) -> None:
