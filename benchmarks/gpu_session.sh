@@ -69,7 +69,7 @@ if [ "$SMALL" = 1 ]; then   # the tiny net for both archs (a1 trains at images p
   STACKED=(--precision fp32 --step-mode eager)   # (a CUDA graph needs a GPU)
   TESTSEL=(-k "warmup or falls_back"); NS=1,2; NS_AE=1,2; TSTEPS=3; WARM=1; STEPS=1; REP=1; TARCH=tiny; SIZE=16
   K=4096; SPEED_ARCHS=tiny; OTHERS=(ae,swae)
-  CAP_TESTS=200; CAP_T=60; CAP_AE=420; CAP_A=400; CAP_COMPILE=60; CAP_ST=60; CAP_S=90; CAP_C=300
+  CAP_TESTS=200; CAP_T=60; CAP_AE=420; CAP_A=400; CAP_COMPILE=60; CAP_ST=60; CAP_S=90; CAP_C=300; MIN_AE=60
 else
   A1=a1; A2=a2
   CELL_SETS=()
@@ -78,40 +78,56 @@ else
   mapfile -t OTHERS < <(python3 -c "from importlib.metadata import distribution as d
 names = sorted(e.name for e in d('wae-bench').entry_points if e.group == 'wae_bench.regularizers' and e.name not in ('ae', 'moca'))
 print('\n'.join('ae,' + ','.join(names[i:i + 3]) for i in range(0, len(names), 3)))")
-  CAP_TESTS=75; CAP_T=45; CAP_AE=300; CAP_A=600; CAP_COMPILE=45; CAP_ST=30; CAP_S=70; CAP_C=600
+  CAP_TESTS=75; CAP_T=45; CAP_AE=300; CAP_A=600; CAP_COMPILE=45; CAP_ST=30; CAP_S=70; CAP_C=600; MIN_AE=250
 fi
 FOLDER=$WORK/$(basename "$SPEC" .toml)
 A1_TUNE=$(printf "tune-moca-$A1-cifar10-lambda%s-s0," "${A1_GRID[@]}")
 
-# the bench folder earlier calls committed, if the bench takes it as this spec's (its dry run says so)
+# the bench folder earlier calls committed, if the bench takes it as this spec's: its dry run over
+# every cell this call may run says which are stale (trained with settings other than the spec
+# resolves to now, or cut before they were scored: the bench would refuse them), and those alone are
+# moved aside (outside $WORK: not packed), so that the others continue
+ALL_CELLS="ae-$A1-cifar10-decoder_output_linear-s0,tune-moca-$A1-cifar10-*,moca-$A1-cifar10-s0"
+ALL_CELLS+=",ae-$A1-cifar10-decoder_output_sigmoid-s0,tune-moca-$A2-cifar10-*,moca-$A2-cifar10-s0"
 SEED=$(ls -d benchmarks/results/h200-*/"$(basename "$FOLDER")" 2>/dev/null | sort | tail -1)
+ASIDE=$WORK.aside
 if [ -n "$SEED" ] && [ -f "$SEED/spec.json" ] && [ ! -d "$FOLDER" ]; then
   cp -r "$SEED" "$FOLDER"
-  if bench_cells 60 "$SPEC" "ae-$A1-cifar10-decoder_output_linear-s0" 100 "$WORK/seed-check.log" --dry-run \
-       "${AE_OUTPUTS[@]}" "${CELL_SETS[@]}" && grep -q "^exit 0" "$WORK/seed-check.log"; then
-    log "continuing $SEED: $(ls "$FOLDER/cells" | wc -l) cell folder(s) copied (done cells are skipped)"
+  bench_cmd "$SPEC" "$ALL_CELLS" 100 "${AE_OUTPUTS[@]}" "${CELL_SETS[@]}"
+  if timeout 60 "${BENCH[@]}" --dry-run --json > "$WORK/seed-check.json" 2> "$WORK/seed-check.log"; then
+    mkdir -p "$ASIDE"
+    STALE=$(python3 -c 'import json, sys
+print(" ".join(c["id"] for c in json.load(open(sys.argv[1])) if c.get("state") == "stale"))' "$WORK/seed-check.json")
+    for id in $STALE; do mv "$FOLDER/cells/$id" "$ASIDE/"; done
+    log "continuing $SEED: $(ls "$FOLDER/cells" | wc -l) cell folder(s) copied (done cells are skipped)${STALE:+; stale, moved to $ASIDE: $STALE}"
   else
-    mv "$FOLDER" "$WORK/seed-refused"; log "not continuing $SEED: the bench refused it ($(tail -2 "$WORK/seed-check.log" | head -1))"
+    mkdir -p "$ASIDE" && mv "$FOLDER" "$ASIDE/"
+    log "not continuing $SEED: the bench refused it ($(grep -m1 "error" "$WORK/seed-check.log"))"
   fi
 fi
 
 if part 15 "0. GPU tests: captured step == eager step for every plugin (the run's generator in the graph)"; then
-  timeout --foreground "$(cap "$CAP_TESTS" 400)" python3 -m pytest -q -p no:cacheprovider tests/test_graph.py \
+  timeout --foreground -k 20 "$(cap "$CAP_TESTS" 400)" python3 -m pytest -q -p no:cacheprovider tests/test_graph.py \
     tests/test_benchmarks.py "${TESTSEL[@]}" > "$WORK/test-graph.log" 2>&1
   echo "exit $?" >> "$WORK/test-graph.log"; tail -4 "$WORK/test-graph.log" | tee -a "$WORK/summary.txt"; pack
 fi
 
 for arch in ${TARCH:-a1}; do
-  if committed "throughput-$arch-graph-bf16-cl.json"; then
-    log "1. throughput $arch: committed already ($(committed "throughput-$arch-graph-bf16-cl.json")), not repeated"
-  elif part 20 "1. throughput $arch: MoCA cells at N = $NS at once, then AE cells at N = $NS_AE, captured bf16 channels-last"; then
+  if committed "throughput-$arch-graph-bf16-cl.json" "$NS" > /dev/null; then
+    log "1. throughput $arch: committed already ($(committed "throughput-$arch-graph-bf16-cl.json" "$NS")), not repeated"
+  elif part 20 "1. throughput $arch: MoCA cells at N = $NS at once, captured bf16 channels-last"; then
     at_once throughput "$arch" graph-bf16-cl "$CAP_T" "${FAST[@]}"
+  fi
+  if committed "throughput-$arch-graph-bf16-cl-ae.json" "$NS_AE" > /dev/null; then
+    log "1'. throughput $arch, AE: committed already, not repeated"
+  elif part 15 "1'. throughput $arch: AE cells at N = $NS_AE (the other regularizers' estimates scale by MoCA's and the AE's factors)"; then
     NS=$NS_AE at_once throughput "$arch" graph-bf16-cl-ae 25 "${FAST[@]}" --regularizer ae
   fi
 done
 
-if part 60 "2. AE $A1 100 epochs (the pipeline check against 76.47) beside MoCA $A1 tuning at lambda 100 (30 epochs): 2 cells at once"; then
-  bench_cells "$(cap "$CAP_AE" 150)" "$SPEC" "ae-$A1-cifar10-decoder_output_linear-s0,tune-moca-$A1-cifar10-lambda100-s0" \
+# (the AE cell needs about 245 s at one cell's speed: with less, the time goes to part 3's 53-s cells)
+if part $((MIN_AE + 100)) "2. AE $A1 100 epochs (the pipeline check against 76.47) beside MoCA $A1 tuning at lambda 100 (30 epochs): 2 cells at once"; then
+  bench_cells "$(cap "$CAP_AE" 100)" "$SPEC" "ae-$A1-cifar10-decoder_output_linear-s0,tune-moca-$A1-cifar10-lambda100-s0" \
     100 "$WORK/table1-part2.log" --concurrent 2 "${AE_OUTPUTS[@]}" "${CELL_SETS[@]}"
   cells_report "$WORK/table1-part2.log"
 fi
@@ -123,7 +139,7 @@ if part 60 "3. MoCA $A1 lambda grid (${A1_GRID[*]}) at 30 epochs, 2 at a time, t
 fi
 
 if part 90 "4a. GPU tests: compiled (Triton) step == eager step (tests/test_compile.py), before the compiled timings"; then
-  timeout --foreground "$(cap "$CAP_COMPILE" 60)" python3 -m pytest -q -p no:cacheprovider tests/test_compile.py -m gpu \
+  timeout --foreground -k 20 "$(cap "$CAP_COMPILE" 60)" python3 -m pytest -q -p no:cacheprovider tests/test_compile.py -m gpu \
     > "$WORK/test-compile.log" 2>&1
   echo "exit $?" >> "$WORK/test-compile.log"; tail -4 "$WORK/test-compile.log" | tee -a "$WORK/summary.txt"; pack
 fi
@@ -133,7 +149,7 @@ for arch in $SPEED_ARCHS; do
   fi
 done
 for arch in ${TARCH:-a2}; do
-  if committed "throughput-$arch-graph-bf16-cl.json"; then
+  if committed "throughput-$arch-graph-bf16-cl.json" "$NS" > /dev/null; then
     log "4c. throughput $arch: committed already, not repeated"
   elif part 20 "4c. throughput $arch: MoCA cells at N = $NS at once, captured bf16 channels-last, not compiled"; then
     at_once throughput "$arch" graph-bf16-cl "$CAP_T" "${FAST[@]}"

@@ -16,8 +16,18 @@ part() {
   log "$2"
   [ "$left" -ge "$1" ] || { log "  skipped: $left s left, it needs at least $1 s"; return 1; }
 }
-# committed NAME: the newest committed benchmarks/results/h200-*/NAME (false: none)
-committed() { local f; f=$(ls -d benchmarks/results/h200-*/"$1" 2>/dev/null | sort | tail -1); [ -n "$f" ] && echo "$f"; }
+# committed NAME [NS]: the newest committed benchmarks/results/h200-*/NAME (false: none); with NS
+# (a throughput sweep's N list, 1,2,4,8) only a file holding a row for every N (a sweep its cap cut
+# after N = 4 is not committed: the next call measures it again)
+committed() {
+  local f; f=$(ls -d benchmarks/results/h200-*/"$1" 2>/dev/null | sort | tail -1)
+  [ -n "$f" ] || return 1
+  [ -z "${2:-}" ] || python3 -c 'import json, sys
+rows = json.load(open(sys.argv[1])).get("rows") or []
+sys.exit(0 if {r.get("concurrency") for r in rows} >= set(map(int, sys.argv[2].split(","))) else 1)' "$f" "$2" \
+    2>/dev/null || return 1
+  echo "$f"
+}
 # pack: everything small the steps wrote, in two archives, since a file comes back only under
 # 16 MiB (/work/.library/device/README.md, Limits) and a CIFAR-10 cell's grids are most of the
 # bytes: gpu-check.tar.gz the numbers, logs, plots and each cell's sampler grids (samples.png,
@@ -26,24 +36,33 @@ committed() { local f; f=$(ls -d benchmarks/results/h200-*/"$1" 2>/dev/null | so
 # Each archive is written under a temporary name and moved into place, so a call cut while
 # packing leaves the previous whole archive; the background packer below re-packs every 30 s.
 KEPT_PNG=(-name samples.png -o -name samples-gmm.png -o -path '*/plots/*')
-pack() {
+# (one pack at a time, so an older snapshot never lands last; without flock, unserialised)
+if command -v flock >/dev/null; then pack() { ( flock 9; _pack ) 9>"$WORK/.pack.lock"; }; else pack() { _pack; }; fi
+_pack() {
   local tmp=".pack-$BASHPID"
   cp "$WORK/summary.txt" "$OUT/$tmp.txt" && mv -f "$OUT/$tmp.txt" "$OUT/summary.txt"
   (cd "$WORK" && find . -type f \( -name '*.json' -o -name '*.jsonl' -o -name '*.txt' -o -name '*.md' \
      -o -name '*.csv' -o -name '*.log' -o -name '*.toml' -o \( -name '*.png' \( "${KEPT_PNG[@]}" \) \) \) \
-     -size -4M -print0 | tar --null -czf "$OUT/$tmp-check.tar.gz" -T - 2>/dev/null) \
+     -size -4194304c -print0 | tar --null -czf "$OUT/$tmp-check.tar.gz" -T - 2>/dev/null) \
      && mv -f "$OUT/$tmp-check.tar.gz" "$OUT/gpu-check.tar.gz"
-  (cd "$WORK" && find . -type f -name '*.png' ! \( "${KEPT_PNG[@]}" \) -size -4M -print0 \
+  (cd "$WORK" && find . -type f -name '*.png' ! \( "${KEPT_PNG[@]}" \) -size -4194304c -print0 \
      | tar --null -czf "$OUT/$tmp-pictures.tar.gz" -T - 2>/dev/null) && mv -f "$OUT/$tmp-pictures.tar.gz" "$OUT/gpu-pictures.tar.gz"
-  rm -f "$OUT/$tmp"*
+  rm -f "$OUT/$tmp.txt" "$OUT/$tmp-check.tar.gz" "$OUT/$tmp-pictures.tar.gz"
   local size; size=$(stat -c %s "$OUT/gpu-check.tar.gz" 2>/dev/null || echo 0)
   [ "$size" -lt 15728640 ] || echo "warning: gpu-check.tar.gz is $size bytes, near the 16 MiB a file may come back" \
     | tee -a "$WORK/summary.txt"
 }
 # (the background packer: what a part finished comes back even if the call is cut inside it)
-( while sleep 30; do pack; done ) > /dev/null 2>&1 &
+rm -f "$WORK/.stop-packing"
+( while sleep 30; do [ -e "$WORK/.stop-packing" ] && exit 0; pack; done ) > /dev/null 2>&1 &
 PACKER=$!
-trap 'kill $PACKER 2>/dev/null' EXIT
+# at the end, or on a signal: the packer stops after any pack it is in (its temporary files gone)
+stop_packer() {
+  touch "$WORK/.stop-packing"; kill "$PACKER" 2>/dev/null
+  command -v flock >/dev/null && ( flock 9 ) 9>"$WORK/.pack.lock"
+}
+trap stop_packer EXIT
+trap 'exit 143' TERM INT
 
 # install_project DIR: this checkout into DIR with the host's own setuptools (no index, no isolation).
 # A setuptools older than 77 (the GPU image's version is not recorded) cannot read pyproject's SPDX
@@ -108,14 +127,19 @@ python3 -c "import torch, torch_fidelity; print('torch', torch.__version__, 'cud
 # calls).  The exact command goes into the log and the summary.
 bench_cells() {
   local limit=$1 spec=$2 cells=$3 epochs=$4 logf=$5; shift 5
-  local cmd=(python3 -m wae_bench bench "$spec" --only "$cells"
+  bench_cmd "$spec" "$cells" "$epochs" "$@"
+  echo "command: timeout $limit ${BENCH[*]}" | tee -a "$WORK/summary.txt" > "$logf"
+  timeout --foreground -k 45 "$limit" "${BENCH[@]}" >> "$logf" 2>&1
+  echo "exit $?" >> "$logf"
+}
+# bench_cmd SPEC CELLS EPOCHS [more options]: the bench command of bench_cells, in the array BENCH
+bench_cmd() {
+  local spec=$1 cells=$2 epochs=$3; shift 3
+  BENCH=(python3 -m wae_bench bench "$spec" --only "$cells"
     --out "$WORK/$(basename "$spec" .toml)" --data-root "$DATA" --fid-weights "$W" --quiet
     --set train.epochs="$epochs" --set train.data_variant=cifar10-jpeg-q75 --set train.step_mode=graph
     --set train.precision=bf16 --set train.channels_last=true --set train.ckpt_every=20000
     --set train.log_every=500 "$@")
-  echo "command: timeout $limit ${cmd[*]}" | tee -a "$WORK/summary.txt" > "$logf"
-  timeout --foreground "$limit" "${cmd[@]}" >> "$logf" 2>&1
-  echo "exit $?" >> "$logf"
 }
 # cells_report LOG: a bench log's lines without its tables, and every cell's figures, into the summary
 cells_report() {
@@ -131,7 +155,7 @@ cells_report() {
 speed() {
   local arch=$1 tag=$2 regs=$3 limit=$4; shift 4
   local t0=$SECONDS
-  timeout --foreground "$(cap "$limit" 20)" python3 benchmarks/speed.py --arch "$arch" --image-size "${SIZE:-32}" --batch-size 64 \
+  timeout --foreground -k 20 "$(cap "$limit" 20)" python3 benchmarks/speed.py --arch "$arch" --image-size "${SIZE:-32}" --batch-size 64 \
     --K "${K:-30000}" --regs "$regs" --steps "$STEPS" --repeats "$REP" --warmup "$WARM" \
     --out "$WORK/speed-$arch-$tag.json" "$@" > "$WORK/speed-$arch-$tag.log" 2>&1
   echo "exit $? after $((SECONDS - t0)) s" >> "$WORK/speed-$arch-$tag.log"
@@ -149,7 +173,7 @@ speed() {
 at_once() {
   local script=$1 arch=$2 tag=$3 limit=$4; shift 4
   local t0=$SECONDS name="$script-$arch-$tag"
-  timeout --foreground "$(cap "$limit" 20)" python3 "benchmarks/$script.py" --arch "$arch" --image-size "${SIZE:-32}" \
+  timeout --foreground -k 20 "$(cap "$limit" 20)" python3 "benchmarks/$script.py" --arch "$arch" --image-size "${SIZE:-32}" \
     --batch-size 64 --K "${K:-30000}" --concurrency "$NS" --steps "$TSTEPS" --warmup "$WARM" \
     --precision bf16 --step-mode graph --out "$WORK/$name.json" "$@" > "$WORK/$name.log" 2>&1
   echo "exit $? after $((SECONDS - t0)) s" >> "$WORK/$name.log"
