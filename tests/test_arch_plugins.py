@@ -237,6 +237,60 @@ def test_a_global_draw_in_the_nets_forward_is_the_architectures_and_one_in_const
     assert len(_warnings(capsys, "dcg-nondet", "draws-constrain", monkeypatch)) == 2
 
 
+class RaisesOnce(pull_plugin().Pull):
+    """A penalty that raises in the first step, then works."""
+
+    name = "raises-once"
+    raised = False
+
+    def penalty(self, x, z, ae, ctx):
+        if not RaisesOnce.raised:
+            RaisesOnce.raised = True
+            raise RuntimeError("first step fails")
+        return super().penalty(x, z, ae, ctx)
+
+
+def _hooks(module) -> int:
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in module.modules())
+
+
+def test_a_first_step_that_raises_leaves_no_hook_on_the_net(mynets, monkeypatch):
+    """review 4: the first step's hooks on an architecture plugin's modules are
+    removed also when the step raises (else every later forward, CUDA-graph
+    warm-up and capture included, reads the global generators' states)."""
+    mynets(GOOD)
+    monkeypatch.setitem(REGULARIZERS._items, RaisesOnce.name, RaisesOnce)
+    monkeypatch.setattr(RaisesOnce, "raised", False)
+    tr = make_trainer("raises-once", arch="dcg", d=6)
+    with pytest.raises(RuntimeError, match="first step fails"):
+        tr.step(batch(seed=0))
+    assert _hooks(tr.ae) == 0
+    tr.step(batch(seed=1))
+    assert _hooks(tr.ae) == 0
+
+
+def test_no_first_step_hook_is_put_inside_a_compiled_encoder_or_decoder(mynets):
+    """review 3: Dynamo would trace a hook's state reads inside a compiled
+    net (graph breaks, extra compiled frames): modules under a compiled root
+    get none; the marks around constrain still attribute the draws."""
+    from wae_bench.step.first_step import FirstStep
+
+    def build(s, c, d):   # the plugin's own modules inside torch containers, as a real conv stack is
+        return Autoencoder(nn.Sequential(Lin(c * s * s, LATENT(s, c, d))),
+                           nn.Sequential(Lin(math.prod(LATENT(s, c, d)), IMAGE(s, c, d))), d, s, c)
+    mynets(ArchSpec("dcg-nested", "own modules in containers", build))
+    tr = make_trainer("ae", arch="dcg-nested", d=6)
+    assert _hooks(tr.ae) == 0
+    check = FirstStep("ae", torch.device("cpu"), 0, "dcg-nested", (tr.ae, tr.reg))
+    assert _hooks(tr.ae.encoder) > 0 and _hooks(tr.ae.decoder) > 0
+    check.release()
+    tr.ae.encoder.compile()                   # (lazy: nothing is compiled until it runs)
+    check = FirstStep("ae", torch.device("cpu"), 0, "dcg-nested", (tr.ae, tr.reg))
+    assert _hooks(tr.ae.encoder) == 0 and _hooks(tr.ae.decoder) > 0
+    check.release()
+    assert _hooks(tr.ae) == 0
+
+
 # -- the registry ------------------------------------------------------------------------
 BAD_SPECS = '''
     from wae_bench.data import DatasetSpec

@@ -350,6 +350,9 @@ def test_a_final_cell_waits_for_tuning_cells_on_another_shard_then_runs(tmp_path
     assert "| moca | tiny | tuned λ pending |" in md
     # the Settings block does not show the plugin default as the tuned value (closing5)
     assert "- moca: tuned: λ = not chosen yet" in md, md
+    moca = next(r for r in csv.DictReader(io.StringIO((tmp_path / "res" / "table.csv").read_text()))
+                if r["regularizer"] == "moca")
+    assert json.loads(moca["settings"])["lambda"] is None        # (a number's column: null, not the text)
     code, err = sched(tmp_path, capsys, "--shard", "0/2")    # lambda1, lambda1000, moca s1, ae s1
     assert code == 0 and fake[2:] == [TUNE_IDS[0], TUNE_IDS[2], "moca-tiny-digits-s1", "ae-tiny-digits-s1"], err
     # chosen, moca s0 not run yet: its settings are the chosen ones, not the plugin default's 100

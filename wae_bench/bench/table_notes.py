@@ -146,8 +146,10 @@ def _origin(spec: Spec, cell: Cell, key: str) -> str:
 
 def row_settings(folder: ResultsDir, spec: Spec, cells: list[Cell], everything: list[Cell]) -> dict[str, Any]:
     """The regularizer settings of a row's cells: each key's value, or the
-    list of its distinct values where the cells differ (table.csv's ``settings``)."""
-    regs = [_reg_of(folder, spec, c, everything) for c in cells]
+    list of its distinct values where the cells differ (table.csv's ``settings``;
+    a tuned value not chosen yet is null there, not :data:`NOT_CHOSEN`'s text)."""
+    regs = [{k: None if v == NOT_CHOSEN else v for k, v in _reg_of(folder, spec, c, everything).items()}
+            for c in cells]
     out: dict[str, Any] = {}
     for k in dict.fromkeys(k for r in regs for k in r):
         vs = list(dict.fromkeys(json.dumps(r.get(k), sort_keys=True) for r in regs))

@@ -89,6 +89,9 @@ class FirstStep:
         if not nets:
             return []
         classes = own_classes(nets[0])
+        # (none inside a compiled module: Dynamo would trace the hooks' state reads, breaking its graphs)
+        compiled = {id(sub) for root in nets for m in root.modules()
+                    if getattr(m, "_compiled_call_impl", None) is not None for sub in m.modules()}
 
         def enter(module, args):
             if self.depth == 0:
@@ -101,7 +104,7 @@ class FirstStep:
                 self._mark("architecture")
 
         return [h for root in nets for m in root.modules()
-                if type(m) in classes and getattr(m, "_compiled_call_impl", None) is None
+                if type(m) in classes and id(m) not in compiled
                 for h in (m.register_forward_pre_hook(enter), m.register_forward_hook(leave))]
 
     def _mark(self, owner: str) -> None:
@@ -137,12 +140,17 @@ class FirstStep:
             raise BrokenStep(f"plugin {self.name!r}: {hook}() modified z in place{shared}, e.g. z.div_, z.clamp_, "
                            f"z[...] = ...; compute a new tensor (z = z / ...) instead")
 
+    def release(self) -> None:
+        """Remove the hooks on the nets (after the step, also one that raised); idempotent."""
+        for h in self.hooks:
+            h.remove()
+        self.hooks = []
+
     def done(self) -> None:
         """After the step: warn (once per plugin or architecture and process)
         of each that drew from a global generator."""
         self._mark("plugin")
-        for h in self.hooks:
-            h.remove()
+        self.release()
         if self.rank != 0 or _SILENT[0]:
             return
         arch, drawn = f"architecture:{self.arch}", self.drawn["architecture"]
@@ -174,6 +182,9 @@ def draws_unwarned() -> Iterator[None]:
 
 class _Later:
     """The checks of every later step: none."""
+
+    def release(self) -> None:
+        pass
 
     def constrain(self, fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
         return fn

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from wae_bench.errors import WaeError
 from wae_bench.losses import reconstruction
 from wae_bench.regularizer import Context, Regularizer, check_penalty
-from wae_bench.step.first_step import LATER, FirstStep
+from wae_bench.step.first_step import LATER, FirstStep, _Later
 from wae_bench.step.meter import Meter
 from wae_bench.step.rng import generator_state, load_generator, module_generators, run_generator
 
@@ -99,9 +99,15 @@ class Trainer:
     def step(self, x: Tensor) -> None:
         """One training iteration on batch ``x`` (float, [0, 1]); capture-safe
         (the plugin's first step, always eager, is checked: ``check``)."""
+        check = LATER if self.checked else FirstStep(self.plugin, self.device, self.ctx.rank, self.arch,
+                                                         (self.ae, self.reg))
+        try:
+            self._step(x, check)
+        finally:   # (a first step that raised leaves no hook on the nets)
+            check.release()
+
+    def _step(self, x: Tensor, check: FirstStep | _Later) -> None:
         ctx, reg = self.ctx, self.reg
-        check = LATER if self.checked else FirstStep(self.plugin, self.device, ctx.rank, self.arch,
-                                                         (self.ae, reg))
         with self.autocast():
             z, x_hat = self.model(x, check.constrain(reg.constrain))
         check.forwarded()
