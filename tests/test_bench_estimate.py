@@ -258,6 +258,7 @@ def test_evaluate_warns_with_the_cpu_rate_the_dry_run_uses(tmp_path, monkeypatch
     _, cells, configs, evals = cells_of("digits-d-lambda.toml", [], "moca-tiny-digits-d128-lambda30-s0")
     dry = " ".join(estimate.summary(estimate.estimate(cells, configs, evals, "cpu", 1, rates), len(cells)))
     assert "(1 Inception images/s, new/results.json)" in dry
-    assert "Inception on CPU (~1 img/s, measured: new/results.json): up to 797 images ≈ 11 min" in warning()
+    assert ("Inception on CPU (~1 img/s, measured: new/results.json): 500 generated images ≈ 7 min (a first run "
+            "also computes the statistics of the 297 reference images, ≈ 4 min more") in warning()
     monkeypatch.setenv("WAE_BENCH_RATES", str(tmp_path / "none.json"))
-    assert "Inception on CPU (~5 img/s, a guess: no measured CPU rate): up to 797 images ≈ 3 min" in warning()
+    assert "Inception on CPU (~5 img/s, a guess: no measured CPU rate): 500 generated images ≈ 2 min" in warning()

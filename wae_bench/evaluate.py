@@ -334,12 +334,14 @@ def _warn(m: Loaded, features: str, dev: torch.device, n_gen: int, n_ref: int, q
         notice(f"[yellow]warning: the run is not finished (checkpoint at step {m.step}); scoring it as it "
                f"is (results.json records finished: false)")
     if features == "inception" and dev.type == "cpu":
+        # the rate is a whole cell evaluation's per generated image, against cached reference
+        # statistics (as `bench --dry-run` applies it); the reference images are extra only the first time
         rate, source = cpu_eval_rate()
-        mins = (n_gen + n_ref) / rate / 60
-        if mins > 2:
-            notice(f"[yellow]Inception on CPU (~{rate:,.0f} img/s, {source}): up to {n_gen + n_ref} "
-                   f"images ≈ {mins:.0f} min (the reference side is cached after the first run); "
-                   f"lower --fid-samples or use a GPU")
+        mins, ref_mins = n_gen / rate / 60, n_ref / rate / 60
+        if mins + ref_mins > 2:
+            notice(f"[yellow]Inception on CPU (~{rate:,.0f} img/s, {source}): {n_gen} generated images ≈ "
+                   f"{mins:.0f} min (a first run also computes the statistics of the {n_ref} reference images, "
+                   f"≈ {ref_mins:.0f} min more; they are cached after it); lower --fid-samples or use a GPU")
 
 
 def cpu_eval_rate() -> tuple[float, str]:
