@@ -36,6 +36,7 @@ from wae_bench.bench.folder import cell_folders, score
 from wae_bench.bench.grid import TUNE_PREFIX, format_value
 from wae_bench.bench.spec import WHAT_LABELS
 from wae_bench.bench.table_notes import protocol_summary
+from wae_bench.results import inception
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -75,6 +76,17 @@ def cell_dirs(source: Path) -> list[Path]:
 def read_cell(path: Path) -> Cell:
     return Cell(path, json.loads((path / "config.json").read_text())["config"],
                 json.loads((path / "results.json").read_text()))
+
+
+def real_fid(cell: Cell) -> Cell:
+    """``cell``, refused in one line when its scores come from stand-in
+    features (NOT FID): a ``SMALL=1`` dry run's folder, say, committed where
+    the published tables read FID."""
+    if not inception(cell.results.get("protocol") or {}):
+        shown = cell.path.relative_to(ROOT) if cell.path.is_relative_to(ROOT) else cell.path
+        raise SystemExit(f"{shown}: scored with stand-in features, not FID (a SMALL=1 dry run's cell?); "
+                         "remove it from the results folder or score it with the Inception features")
+    return cell
 
 
 SHOWN = ("regularizer", "arch", "dataset", "data_variant", "epochs", "reg")   # keys with columns of their own
@@ -124,6 +136,7 @@ def collect(root: Path = ROOT, sources: list[str] = SOURCES) -> list[Row]:
             cell = read_cell(d)
             if is_tuning(cell):
                 continue
+            real_fid(cell)
             key = (src, setting(cell.config))
             rows.setdefault(key, Row(key, src)).cells.append(cell)
     return list(rows.values())

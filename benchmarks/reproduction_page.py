@@ -144,7 +144,7 @@ def render(spec_paths: list[Path], cells: list) -> str:
             cited = [x for x in spec.cited if (x.regularizer, x.dataset, x.what, x.metric) ==
                      (c0.regularizer, c0.dataset, what, "fid") and x.arch in (None, c0.arch)]
             paper = ", ".join(format_value(x.value) + ("" if x.arch else " (arch not stated)") for x in cited) or "—"
-            mine = [c for c in cells if matches(r, c)]
+            mine = [readme_table.real_fid(c) for c in cells if matches(r, c)]
             e = Entry(expected=r.seeds)
             e.values += [v for c in mine if (v := score(c.results, what, "fid")) is not None]
             if not mine:

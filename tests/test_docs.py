@@ -244,6 +244,19 @@ def test_results_table_aggregates_committed_cells(tmp_path):
     assert "| moca | tiny | digits | 30 | 100 |  | 11.00 ± 1.41 (2/2) |" in text
 
 
+def test_results_table_refuses_standin_scores(tmp_path):
+    """A SMALL=1 dry run's cell (stand-in features, NOT FID) committed among
+    the results is refused by name, never shown as FID."""
+    src = tmp_path / "res" / "bench"
+    _cell(src / "cells" / "moca-s0", 0, 10.0)
+    res = src / "cells" / "moca-s0" / "results.json"
+    data = json.loads(res.read_text())
+    data["protocol"]["features"] = "standin"
+    res.write_text(json.dumps(data))
+    with pytest.raises(SystemExit, match="moca-s0: scored with stand-in features, not FID"):
+        readme_table.collect(tmp_path, ["res/bench"])
+
+
 def test_stale_results_block_is_detected(tmp_path, monkeypatch):
     stale = README.read_text().replace("154.63", "99.99")
     assert stale != README.read_text()
