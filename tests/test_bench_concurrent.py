@@ -136,6 +136,27 @@ def test_a_stopped_concurrent_grid_checkpoints_every_running_cell_and_resumes(tm
         assert metrics(ref) == metrics(cell)       # (a stop adds no line; the averaging window is checkpointed)
 
 
+def test_a_second_signal_stops_the_grid_at_once_with_a_stopped_by_line(tmp_path, steps, capsys, monkeypatch):
+    """Two SIGTERMs in a row (the second before the round that checkpoints):
+    the grid stops at once, in one line worded as every bench mode's stop,
+    ``stopped by SIGTERM with N cell(s) running ...`` (it said ``interrupted
+    with ...``, which a batch script looking for ``stopped by`` missed), exit 143."""
+    spec = spec_file(tmp_path, ["moca", "ae"])
+    real = concurrent._room
+
+    def room(memory, active):
+        if len(active) == 1:                     # one cell started, the other not yet
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(memory, active)
+
+    monkeypatch.setattr(concurrent, "_room", room)
+    code, _, err = bench(spec, tmp_path / "res", capsys, "--concurrent", "2")
+    assert code == 128 + signal.SIGTERM and "Traceback" not in err, err
+    assert err.splitlines()[-1] == ("stopped by SIGTERM with 1 cell(s) running (moca-tiny-digits-s0); rerun the "
+                                    "same command to continue (they resume from their last checkpoints)"), err
+
+
 def test_one_failing_cell_does_not_stop_the_others(tmp_path, steps, capsys, monkeypatch):
     """λ = 1e39 diverges in its first steps, another cell's evaluation raises;
     both are recorded in failed.json, the other two cells are done."""

@@ -85,3 +85,7 @@ def test_a_sigterm_to_the_parent_of_workers_exits_143(tmp_path):
     p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=240)
     assert p.returncode == 128 + signal.SIGTERM, err[-2000:]
+    # worded as a sequential or concurrent bench's stop (it said "interrupted with 2 cell(s) running")
+    assert err.splitlines()[-1].startswith("stopped by SIGTERM with 2 cell(s) running (moca-tiny-digits-s"), err[-2000:]
+    assert err.splitlines()[-1].endswith("; rerun the same command to continue (they resume from their "
+                                         "checkpoints)"), err[-2000:]

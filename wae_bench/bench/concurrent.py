@@ -40,7 +40,7 @@ from wae_bench.bench import grid, tune
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import Cell
 from wae_bench.bench.output import CellOutput, Output
-from wae_bench.bench.runner import BenchInterrupted, Outcome, attempt, cell_overrides, held, score_cell, split_todo
+from wae_bench.bench.runner import Outcome, attempt, cell_overrides, grid_stopped, held, score_cell, split_todo
 from wae_bench.bench.spec import Spec
 from wae_bench.errors import WaeError
 from wae_bench.run.train import Training
@@ -271,14 +271,11 @@ def run_concurrent(folder: ResultsDir, spec: Spec, cells: list[Cell], n: int, *,
                     elif slot.training.over and not slot.training.stepper.stopped:
                         end(slot)
                 if stopping:
-                    running = [s.cell.id for s in active]
-                    raise BenchInterrupted(
-                        f"stopped by {stop.raised} with {len(running)} cell(s) running, each checkpointed "
-                        f"({', '.join(running[:3])}{', ...' if len(running) > 3 else ''}); rerun the same command "
-                        f"to continue (done cells are skipped)")
-        except KeyboardInterrupt:   # a second Ctrl-C: stop now
-            raise BenchInterrupted(f"interrupted with {len(active)} cell(s) running; rerun the same command to "
-                                   f"continue (they resume from their last checkpoints)") from None
+                    raise grid_stopped(stop.raised, [s.cell.id for s in active], ", each checkpointed",
+                                       "done cells are skipped")
+        except KeyboardInterrupt:   # a second signal (StopFlag): stop now; the status is the last signal's
+            raise grid_stopped(stop.raised or "SIGINT", [s.cell.id for s in active], "",
+                               "they resume from their last checkpoints") from None
         finally:   # (a stopped grid: each running cell's checkpoint is written; let go of its folder)
             for slot in active:
                 if slot.training is not None:

@@ -59,6 +59,21 @@ class BenchInterrupted(WaeError):
     exit_code = 130
 
 
+def grid_stopped(signame: str, ids: list[str], how: str, go_on: str) -> BenchInterrupted:
+    """A grid with the cells ``ids`` running, stopped by ``signame``
+    (``bench --concurrent``, ``bench --devices``): one line in the words of
+    :class:`~wae_bench.interrupt.Stopped`, ``stopped by SIG... with N cell(s)
+    running{how} (IDs); rerun the same command to continue ({go_on})``, as a
+    sequential bench's ``cell ID stopped by SIG...``, so that a batch script
+    finds a ``stopped by`` line in every mode; exit status 128 + the signal."""
+    shown = ", ".join(ids[:3]) + (", ..." if len(ids) > 3 else "")
+    stop = Stopped(signame, f"with {len(ids)} cell(s) running{how}" + (f" ({shown})" if ids else ""),
+                   f"rerun the same command to continue ({go_on})")
+    e = BenchInterrupted(str(stop))
+    e.exit_code = stop.exit_code
+    return e
+
+
 @dataclass
 class Outcome:
     cell: Cell
@@ -260,7 +275,7 @@ def run_parallel(folder: ResultsDir, spec: Spec, cells: list[Cell], devices: lis
                     output.finished(len(out), len(todo), out[-1])
                 queue.clear()
             time.sleep(0.2)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:   # (SIGTERM: _raise_interrupt, which names it; a plain Ctrl-C: SIGINT)
         output.clear()
         for w in running.values():
             w.proc.send_signal(signal.SIGINT)  # the child saves a checkpoint and stops
@@ -270,8 +285,8 @@ def run_parallel(folder: ResultsDir, spec: Spec, cells: list[Cell], devices: lis
             except subprocess.TimeoutExpired:
                 w.proc.kill()
             w.log.close()
-        raise BenchInterrupted(f"interrupted with {len(running)} cell(s) running; rerun the same command to "
-                               f"continue (they resume from their checkpoints)") from None
+        raise grid_stopped(e.args[0] if e.args else "SIGINT", [w.cell.id for w in running.values()], "",
+                           "they resume from their checkpoints") from None
     finally:
         signal.signal(signal.SIGTERM, old_term)
     return skipped + out
@@ -294,7 +309,7 @@ def child_env(devices: list[str]) -> dict[str, str]:
 
 def _raise_interrupt(signum, frame):
     interrupt.note(signal.Signals(signum).name)   # (the exit status is 128 + N of the signal received)
-    raise KeyboardInterrupt
+    raise KeyboardInterrupt(signal.Signals(signum).name)   # (named: the stop line says which signal)
 
 
 def _finished(folder: ResultsDir, spec: Spec, cell: Cell, rc: int, seconds: float) -> Outcome:
