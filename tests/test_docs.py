@@ -329,18 +329,80 @@ def test_index_links_every_page():
     assert missing == [], f"docs/index.md does not link {missing}"
 
 
+def bad_input_rows(text: str | None = None) -> list[tuple[str, list[int], str]]:
+    """(bad input, exit statuses, what the user sees) of each row of docs/bad-input.md's table."""
+    text = (ROOT / "docs" / "bad-input.md").read_text() if text is None else text
+    rows = []
+    for line in text.splitlines():
+        cols = line.split(" | ")
+        if line.startswith("| ") and len(cols) >= 3 and not line.startswith("| bad input |"):
+            shown = " | ".join(cols[2:]).removesuffix(" |").replace("\\|", "|")
+            rows.append((cols[0][2:], [int(n) for n in re.findall(r"\d+", cols[1])], shown))
+    return rows
+
+
 def test_bad_input_page_holds_every_tested_row():
     from tests.test_bad_inputs import ROWS
 
-    rows = {}
-    for line in (ROOT / "docs" / "bad-input.md").read_text().splitlines():
-        cols = line.split(" | ")
-        if line.startswith("| ") and len(cols) >= 3:
-            rows[cols[0][2:]] = line.replace("\\|", "|").lower()
+    rows = {problem: shown.lower() for problem, _, shown in bad_input_rows()}
     for r in ROWS:
         assert r.problem in rows, f"docs/bad-input.md has no row {r.problem!r}"
         missing = [n for n in r.needles if n.lower() not in rows[r.problem]]
         assert missing == [], f"the row {r.problem!r} does not show {missing}"
+
+
+def printed(e: Exception, monkeypatch, capsys) -> tuple[int, str]:
+    """(exit status, stderr) of a command that raises ``e``, as wae-bench's ``main`` reports it."""
+    import wae_bench.cli
+    from tests.reliability_helpers import cli
+
+    def raise_(*args, **kwargs):
+        raise e
+
+    with monkeypatch.context() as m:
+        m.setattr(wae_bench.cli.cli, "main", raise_)
+        code, _, err = cli(["list"], capsys)
+    return code, err.rstrip("\n")
+
+
+def wrong_prefixes(rows: list[tuple[str, list[int], str]], monkeypatch, capsys) -> list[str]:
+    """Each row whose shown line starts otherwise than the program prints it:
+    a stop (exit 128 + N) as ``Stopped`` is printed (``stopped by SIG...``,
+    no ``error:``: wae_bench/cli/__init__.py), with its exit status among the
+    row's; a row of exit 2 that starts with its line, with ``error:``."""
+    from wae_bench.errors import WaeError
+    from wae_bench.interrupt import Stopped
+
+    error = printed(WaeError("PROBLEM"), monkeypatch, capsys)[1].partition("PROBLEM")[0]
+    wrong = []
+    for problem, statuses, text in rows:
+        m = INLINE_CODE.match(text)
+        shown = m.group(2).strip() if m else ""
+        if any(s >= 128 for s in statuses):
+            stop = re.search(r"stopped by (SIG[A-Z]+) (.*)", shown)
+            code, line = printed(Stopped(stop[1], stop[2]), monkeypatch, capsys) if stop else (None, "")
+            if line != shown or code not in statuses:
+                wrong.append(f"{problem}: shows {shown!r} (exit {statuses}); the program prints {line!r} "
+                             f"(exit {code})")
+        elif statuses == [2] and m and not shown.startswith(error):
+            wrong.append(f"{problem}: shows {shown!r}; the program prints {error!r}...")
+    return wrong
+
+
+def test_bad_input_rows_start_as_the_program_prints_them(monkeypatch, capsys):
+    rows = bad_input_rows()
+    assert sum(any(s >= 128 for s in st) for _, st, _ in rows) >= 3, "the page shows the stop lines"
+    assert wrong_prefixes(rows, monkeypatch, capsys) == []
+
+
+def test_prefix_checker_finds_a_stop_shown_as_an_error(monkeypatch, capsys):
+    page = ("| bad input | exit | shown |\n|---|---|---|\n"
+            "| SIGTERM | 143 | `error: stopped by SIGTERM at step 5; continue with: wae-bench run --resume` |\n"
+            "| Ctrl-C | 143 | `stopped by SIGINT at step 5; continue with: wae-bench run --resume` |\n"
+            "| SIGTERM | 143 / 130 | `stopped by SIGTERM at step 5; continue with: wae-bench run --resume` |\n"
+            "| `--epochs 0` | 2 | `epochs must be >= 1` |\n")
+    wrong = wrong_prefixes(bad_input_rows(page), monkeypatch, capsys)
+    assert [w.split(":")[0] for w in wrong] == ["SIGTERM", "Ctrl-C", "`--epochs 0`"], wrong
 
 
 def test_benchmarks_page_names_real_specs_and_cell_counts():
