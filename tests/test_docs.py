@@ -1,16 +1,20 @@
 """The README and docs/ stay true to the repository (issue 14, part 1):
 
-- every relative link in README.md, docs/*.md and the results READMEs
-  resolves, to a file and, for ``#anchors``, to a heading of that file;
-- every ``wae-bench ...`` command the README and the docs show exists with
-  its flags (checked against the click commands, not run);
+- every relative link in README.md, docs/*.md, the results READMEs and
+  benchmarks/GPU.md resolves, to a file and, for ``#anchors``, to a heading
+  of that file;
+- every ``wae-bench ...`` command the README, the docs and GPU.md show exists
+  with its flags (checked against the click commands, not run), and the code
+  they name exists;
 - the README is at most 250 lines, its results block is what
   ``benchmarks/readme_table.py`` generates from the committed results, its
   picture's caption states that cell's FID, its head-to-head is a valid
   `wae-bench compare` and its plugin trains;
 - docs/index.md links every page; the bad-input page holds every row that
-  ``tests/test_bad_inputs.py`` runs; the benchmarks page names real specs and
-  their real cell counts.
+  ``tests/test_bad_inputs.py`` runs, and each row's line starts as the
+  program prints it (a stop without ``error:``); the benchmarks page names
+  real specs and their real cell counts; every part of the GPU call
+  (``benchmarks/gpu_session.sh``) a page names is one of the script's.
 
 Each checker is also shown to fail on a broken input.
 """
@@ -31,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 RESULT_READMES = sorted((ROOT / "benchmarks" / "results").glob("**/README.md"))
-PAGES = [README, *DOCS, *RESULT_READMES]
+GPU_GUIDE = ROOT / "benchmarks" / "GPU.md"   # how to make the GPU call
+PAGES = [README, *DOCS, *RESULT_READMES, GPU_GUIDE]
 
 FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.S | re.M)
 INLINE_CODE = re.compile(r"(`+)(.+?)\1", re.S)
@@ -175,7 +180,7 @@ def test_anchors_follow_github():
     assert anchors("# A\n## A\n```\n# not a heading\n```\n") == {"a", "a-1"}
 
 
-@pytest.mark.parametrize("page", [README, *DOCS], ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("page", [README, *DOCS, GPU_GUIDE], ids=lambda p: str(p.relative_to(ROOT)))
 def test_commands_exist_with_their_flags(page):
     assert bad_commands(page.read_text()) == []
 
@@ -405,6 +410,50 @@ def test_prefix_checker_finds_a_stop_shown_as_an_error(monkeypatch, capsys):
     assert [w.split(":")[0] for w in wrong] == ["SIGTERM", "Ctrl-C", "`--epochs 0`"], wrong
 
 
+GPU_SESSION = ROOT / "benchmarks" / "gpu_session.sh"
+PART = re.compile(r"\b[Pp]arts? (\d+[a-z]?(?:\s*(?:,|–|-|and|or|to)\s*\d+[a-z]?)*)")
+
+
+def session_parts(script: str) -> set[str]:
+    """The parts of gpu_session.sh, read from its labels (``part SECONDS "4a. ..."``),
+    and the number of each lettered one (``4``: 4a–4f together)."""
+    labels = set(re.findall(r"""\bpart [^"\n]+ "(\d+[a-z]?)'?\.""", script))
+    return labels | {re.match(r"\d+", p)[0] for p in labels}
+
+
+def unknown_parts(text: str, parts: set[str], whole_page: bool = False) -> list[str]:
+    """Each ``part N`` (``parts 4a–4f``, ``parts 1 and 4c``) that is not one of
+    ``parts``, named in a paragraph or list item that speaks of gpu_session.sh
+    or the GPU call (``whole_page``: in any, as GPU.md, the page of that call)."""
+    bad = []
+    for para in re.split(r"\n\s*\n|\n(?=\s*[-*] )", text):
+        if whole_page or "gpu_session.sh" in para or "GPU call" in " ".join(para.split()):
+            for m in PART.finditer(para):
+                bad += [f"part {p} in {' '.join(m.group(0).split())!r}"
+                        for p in re.findall(r"\d+[a-z]?", m.group(1)) if p not in parts]
+    return bad
+
+
+def test_session_parts_are_read_from_the_script():
+    parts = session_parts(GPU_SESSION.read_text())
+    assert {"0", "1", "2", "3", "4", "4a", "4f", "5"} <= parts and not parts & {"2b", "2d"}, sorted(parts)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_gpu_call_parts_the_docs_name_exist(page):
+    parts = session_parts(GPU_SESSION.read_text())
+    assert unknown_parts(page.read_text(), parts, whole_page=page == GPU_GUIDE) == []
+
+
+def test_part_checker_finds_parts_the_script_lacks():
+    parts = session_parts('if part 15 "0. tests"; then\nif part 20 "1\'. AE"; then\nif part 9 "4a. compile"; then\n')
+    assert parts == {"0", "1", "4", "4a"}
+    text = ("Parts 2b–2d of the next GPU call measure it.\n\n"
+            "- `gpu_session.sh` (part 4a) and parts 0 and 1.\n- part 7 of another script.\n")
+    assert unknown_parts(text, parts) == ["part 2b in 'Parts 2b–2d'", "part 2d in 'Parts 2b–2d'"]
+    assert unknown_parts(text, parts, whole_page=True)[-1] == "part 7 in 'part 7'"
+
+
 def test_benchmarks_page_names_real_specs_and_cell_counts():
     from wae_bench.bench import grid, spec
 
@@ -458,7 +507,7 @@ def stale_references(text: str) -> list[str]:
     return bad
 
 
-@pytest.mark.parametrize("page", [README, *DOCS], ids=lambda p: p.name)
+@pytest.mark.parametrize("page", [README, *DOCS, GPU_GUIDE], ids=lambda p: p.name)
 def test_code_the_docs_name_exists(page):
     assert stale_references(page.read_text()) == []
 
