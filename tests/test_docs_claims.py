@@ -1,7 +1,8 @@
 """What the docs and generated texts claim, checked: the generated compare
 spec's description, Markdown tables, the README's measured first-run time,
 the commands the docs name, the close-key hint, weights named by hash, the
-CIFAR-10 JPEG recipe, the plugin pyproject the docs show, and the checkpoint sizes."""
+CIFAR-10 JPEG recipe, the plugin pyproject the docs show, the checkpoint sizes,
+the settings a resume may change and the shipped spec's fp32 estimate headline."""
 from __future__ import annotations
 
 import re
@@ -169,3 +170,33 @@ def test_the_checkpoint_sizes_in_the_docs_are_those_of_the_nets():
         size = (nbytes([*ae.state_dict().values(), *reg.state_dict().values()]) + 2 * nbytes(trained)
                 + sum(COMPONENTS[e] * (1 + d + d * d) * 8 for e in expost))
         assert size == pytest.approx(int(documented.replace(",", "")), rel=0.005), arch
+
+
+def test_the_settings_free_to_change_on_resume_are_the_location_keys():
+    """docs/resume.md lists the settings a resume may change without --force:
+    exactly those wae_bench.config.LOCATION_KEYS leaves out of the comparison."""
+    from wae_bench.config import LOCATION_KEYS
+
+    text = " ".join((ROOT / "docs" / "resume.md").read_text().split())
+    m = re.search(r"Settings that cannot change the result may change freely: ((?:`\w+`(?:, )?)+)\.", text)
+    assert m, "docs/resume.md: the list of settings free to change on resume is gone"
+    assert sorted(re.findall(r"`(\w+)`", m[1])) == sorted(LOCATION_KEYS)
+
+
+def test_the_fp32_headline_quoted_in_benchmarks_md_is_what_the_shipped_spec_prints(tmp_path, capsys):
+    """The shipped Table 1 spec without any --set: its dry run's headline
+    names no fp32 rate and the measured settings, for the spec's own cells."""
+    from tests.helpers import run_cli
+    from wae_bench.bench import grid
+
+    spec = ROOT / "benchmarks" / "table1-cifar10.toml"
+    text = " ".join((ROOT / "docs" / "benchmarks.md").read_text().split())
+    command = "wae-bench bench benchmarks/table1-cifar10.toml --dry-run --estimate-on \"NVIDIA H200\""
+    m = re.search(r"\(fp32, 3 seeds: (\d+) cells\) has no captured rates on the H200; without any `--set` \(`"
+                  + re.escape(command) + r"`\) .*?`(training not estimated: [^`]*)`", text)
+    assert m, "docs/benchmarks.md: the shipped spec's fp32 headline is gone"
+    assert int(m[1]) == len(grid.expand(specs.load(spec)))
+    code, out, err = run_cli(["bench", str(spec), "--dry-run", "--out", str(tmp_path / "res"),
+                              "--estimate-on", "NVIDIA H200"], capsys)
+    assert code == 0, err
+    assert m[2] in " ".join(out.split()), m[2]
