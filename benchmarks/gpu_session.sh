@@ -74,7 +74,7 @@ else
   A1=a1; A2=a2
   CELL_SETS=()
   TESTSEL=(-m gpu); NS=1,2,4,8; NS_AE=1,4; TSTEPS=300; WARM=20; STEPS=30; REP=5; TARCH=""; SPEED_ARCHS="a1 a2"
-  # every built-in but moca (timed in 4a), in groups of three after ae, the reference: a cut keeps the groups done
+  # every built-in but moca (timed in 4b), in groups of three after ae, the reference: a cut keeps the groups done
   mapfile -t OTHERS < <(python3 -c "from importlib.metadata import distribution as d
 names = sorted(e.name for e in d('wae-bench').entry_points if e.group == 'wae_bench.regularizers' and e.name not in ('ae', 'moca'))
 print('\n'.join('ae,' + ','.join(names[i:i + 3]) for i in range(0, len(names), 3)))")
