@@ -293,6 +293,47 @@ def test_own_sampler_entries_and_the_best_are_marked(tmp_path):
     assert "moca: prior samples" not in md and "prior samples for moca; GMM for ae" in md   # the legend says so
 
 
+def _add_scores(folder, name: str, scale: float, shift: float = 0.0) -> None:
+    """Every scored cell of an :func:`h2h` folder also gets score ``name``: its FID × ``scale`` + ``shift``."""
+    for cid in SCORES:
+        p = folder.cell_dir(cid) / "results.json"
+        res = json.loads(p.read_text())
+        for block in res["scores"].values():
+            block[name] = block["fid"] * scale + shift
+        write_json(p, res)
+
+
+def test_higher_is_better_scores_crown_the_highest_and_say_so(tmp_path):
+    """Precision, recall, F and IS grow with quality: the best is the highest
+    (moca's 0.600 over ae's 0.590), the legend and the plot say "higher is
+    better"; a std has no direction: no best mark, no "is better" text."""
+    folder = h2h(tmp_path, SCORES)
+    _add_scores(folder, "precision", 0.1)
+    _add_scores(folder, "kid_std", 0.1)
+    rep = table.collect(folder, metric="precision")
+    md = table_render.markdown(rep)
+    moca = next(r for r in md.splitlines() if r.startswith("| moca")).split(" | ")
+    ae = next(r for r in md.splitlines() if r.startswith("| ae")).split(" | ")
+    assert moca[2] == "**0.600 ± 0.100 (3/3)† best**" and ae[3].startswith("≈0.590")
+    assert "(higher is better)" in md and "lower is better" not in md
+    assert plots._ylabel(rep.spec, "precision").endswith("(higher is better)")
+    assert plots._ylabel(rep.spec, "fid").endswith("(lower is better)")
+    rep = table.collect(folder, metric="kid_std")
+    md = table_render.markdown(rep)
+    assert not rep.marks and "is better" not in md and " best" not in md.split("| regularizer")[1]
+
+
+def test_values_under_one_keep_three_significant_digits(tmp_path):
+    """KID is about 0.005: two decimals would print 0.00 ± 0.00."""
+    assert Entry([0.0031, 0.0045], expected=2).text() == "0.00380 ± 0.00099 (2/2)"
+    assert Entry([0.81, 0.80], expected=3).text() == "0.805 ± 0.007 (2/3)"
+    assert Entry([54.361, 47.3], expected=2).text() == "50.83 ± 4.99 (2/2)"
+    folder = h2h(tmp_path, SCORES)
+    _add_scores(folder, "kid", 0.001)
+    md = table_render.markdown(table.collect(folder, metric="kid"))
+    assert "0.00600 ± 0.00100 (3/3)" in md and "0.00 ±" not in md
+
+
 def test_few_images_note_is_in_the_evaluation_block_with_inception_features(tmp_path):
     folder = h2h(tmp_path, SCORES, sets=("eval.features=inception",))
     for cid in SCORES:

@@ -20,7 +20,7 @@ from wae_bench.bench.aggregate import Entry
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import Cell, axis_label, format_value, is_number
 from wae_bench.bench.spec import WHAT_LABELS, Spec, flat_keys
-from wae_bench.bench.table import metric_label, points
+from wae_bench.bench.table import better_note, metric_label, points
 from wae_bench.atomic import atomic_write
 
 LOG_AXES = {"reg.lambda", "reg.K"}
@@ -47,7 +47,7 @@ def _save(fig, path: Path) -> Path:
 
 
 def _ylabel(spec: Spec, metric: str) -> str:
-    return f"{metric_label(spec, metric)} (lower is better)"
+    return f"{metric_label(spec, metric)}{better_note(metric)}"
 
 
 Curve = dict[tuple, list[tuple[float, Entry]]]   # (regularizer, arch, other axes) -> points along the axis
@@ -153,7 +153,7 @@ def tuning_curves(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str
                 chosen = {(f.regularizer, f.arch, f.axes + tuple((k, values[k]) for k in f.tuned if k != key)):
                           float(values[key]) for f, values in picks if f.dataset == ds and values}
                 name = _slug(f"tune-{metric}-vs-{_axis_name(key)}-{reg}-{ds}")
-                ylabel = f"validation {metric_label(spec, metric)}, {WHAT_LABELS[what]} (lower is better)"
+                ylabel = f"validation {metric_label(spec, metric)}, {WHAT_LABELS[what]}{better_note(metric)}"
                 out.append(_plot(spec, key, lines, folder.path / "plots" / f"{name}.png",
                                  f"{spec.name}: tuning {reg} on {ds} (validation split); mean ± std over "
                                  f"{len(spec.tune_seeds)} tuning seed{'s' if len(spec.tune_seeds) != 1 else ''}",

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wae_bench.bench import grid, tune
-from wae_bench.bench.aggregate import Entry, within_spread
-from wae_bench.bench.folder import METRIC_SCORES, SCORE_NAMES, ResultsDir, score
+from wae_bench.bench.aggregate import Entry, number, within_spread
+from wae_bench.bench.folder import METRIC_SCORES, SCORE_NAMES, ResultsDir, better, score
 from wae_bench.bench.grid import Cell, format_value
 from wae_bench.bench.spec import WHAT_LABELS, Cited, Spec, flat_keys
 from wae_bench.bench.table_notes import (budget, description, evaluation, one_or_varies, protocol, resolved,
@@ -41,6 +41,13 @@ def metric_label(spec: Spec, metric: str) -> str:
     if spec.eval.features != "inception":
         return f"{metric} on {spec.eval.features} features (NOT {metric.upper()})"
     return metric.upper()
+
+
+def better_note(metric: str) -> str:
+    """`` (lower is better)``, `` (higher is better)`` (:func:`~wae_bench.bench.folder.better`), or
+    nothing for a score without a direction (a std)."""
+    way = better(metric)
+    return f" ({way} is better)" if way else ""
 
 
 def points(folder: ResultsDir, cells: list[Cell], what: str, metric: str) -> dict[tuple, Entry]:
@@ -148,7 +155,7 @@ class Report:
         the seed spread of the best, ``best`` after the best."""
         if cited:
             c = self.cited.get((row, col))
-            return "" if c is None else f"{c.value:.2f} [{self.sources.index(c.source) + 1}]"
+            return "" if c is None else f"{number(c.value)} [{self.sources.index(c.source) + 1}]"
         e = self.entries.get((row, col))
         if e is None or not e.expected:
             return ""
@@ -223,9 +230,15 @@ def _axis_values(rep: Report, cells: list[Cell]) -> None:
 
 
 def _mark_best(rep: Report) -> None:
-    """Per dataset and architecture, the lowest scored own-sampler entry
-    (:meth:`Report.own`) is "best", those within the seed spread of it
-    "near" (where two or more regularizers compete: a head-to-head, not one's own grid alone)."""
+    """Per dataset and architecture, the best scored own-sampler entry
+    (:meth:`Report.own`; the lowest, or the highest for a score where higher
+    is better, :func:`~wae_bench.bench.folder.better`) is "best", those
+    within the seed spread of it "near" (where two or more regularizers
+    compete: a head-to-head, not one's own grid alone).  A score without a
+    direction (a std) marks none."""
+    way = better(rep.metric)
+    if way is None:
+        return
     groups: dict[tuple, list[tuple[RowKey, ColKey]]] = {}
     for row in rep.rows:
         for ds, what in rep.columns:
@@ -235,10 +248,11 @@ def _mark_best(rep: Report) -> None:
     for keys in groups.values():
         if len({row[0] for row, _ in keys}) < 2:
             continue
-        best = min(keys, key=lambda k: rep.entries[k].mean)
+        best = (max if way == "higher" else min)(keys, key=lambda k: rep.entries[k].mean)
         rep.marks[best] = "best"
         for k in keys:
-            if k != best and within_spread(rep.entries[best].values, rep.entries[k].values) is not None:
+            if k != best and within_spread(rep.entries[best].values, rep.entries[k].values,
+                                           higher=way == "higher") is not None:
                 rep.marks[k] = "near"
 
 

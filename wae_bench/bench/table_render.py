@@ -21,7 +21,7 @@ from wae_bench.bench.aggregate import OTHER_PROTOCOL
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import axis_label
 from wae_bench.bench.spec import WHAT_LABELS
-from wae_bench.bench.table import NEAR, OWN, Report, metric_label
+from wae_bench.bench.table import NEAR, OWN, Report, better_note, metric_label
 from wae_bench.bench.table_notes import score_name
 from wae_bench.bench.tuning_summary import tuning_csv
 
@@ -52,7 +52,7 @@ def legend(rep: Report) -> str:
         marks.append(f"the best entry of a row's own sampler per dataset and architecture is bold and marked best, "
                      f"{NEAR} marks those within the seed spread of it (a margin under the pooled sample std)")
     said = "; ".join(marks)
-    return (f"Entries: {metric_label(rep.spec, rep.metric)} (lower is better), mean ± sample std over seeds, then "
+    return (f"Entries: {metric_label(rep.spec, rep.metric)}{better_note(rep.metric)}, mean ± sample std over seeds, then "
             f"(seeds scored / seeds in the grid, then any seed missing, e.g. no s2). — = not scored yet; failed = every "
             f"seed failed (see cells/*/failed.json); stale = seeds trained with settings other than the spec "
             f"resolves to now, left out of the mean (`wae-bench bench SPEC --dry-run` lists what changed); "

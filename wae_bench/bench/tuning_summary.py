@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wae_bench.bench import grid, tune
-from wae_bench.bench.aggregate import mean_std, within_spread
+from wae_bench.bench.aggregate import mean_std, number, within_spread
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import Cell, axis_label, format_value
 from wae_bench.bench.spec import WHAT_LABELS, Spec
@@ -90,7 +90,7 @@ def _tuning_line(spec: Spec, rows: list[dict[str, Any]], folder: ResultsDir, fin
     parts = []
     for p in ch.points:
         chosen = p.values == pick
-        value = (f"{p.mean:.2f}" if p.mean is not None else "pending" if p.pending
+        value = (number(p.mean) if p.mean is not None else "pending" if p.pending
                  else f"{p.state} ({p.errors[0].split(': ', 1)[-1].split(';')[0][:100]})")
         parts.append(f"{_assign(p.values)}: {value}" + (" (chosen)" if chosen else ""))
         std = mean_std(p.scores)[1] if p.mean is not None else None
@@ -131,7 +131,7 @@ def _within_spread(ch: tune.Choice, pick: dict[str, Any] | None) -> str:
     if close is None:
         return ""
     margin, spread = close
-    return (f" (margin {margin:.2f} to {_assign(rest[0].values)} is below the seed spread, std {spread:.2f}: "
+    return (f" (margin {number(margin)} to {_assign(rest[0].values)} is below the seed spread, std {number(spread)}: "
             f"the choice may be noise)")
 
 
