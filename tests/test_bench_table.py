@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from wae_bench.bench import grid, plots, table, table_notes, table_render
+from wae_bench.bench import grid, plots, table, table_notes, table_render, tune
 from wae_bench.bench import spec as specs
 from wae_bench.bench.aggregate import MISSING, Entry, mean_std
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.atomic import write_json
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SPEC = """
 [bench]
@@ -358,3 +360,65 @@ def test_the_description_names_the_set_overrides_it_ran_with(tmp_path):
     (tmp_path / "plain").mkdir()
     folder = h2h(tmp_path / "plain", SCORES)
     assert "As run" not in table_render.markdown(table.collect(folder))
+
+
+# -- a [tune] table -----------------------------------------------------------------------------
+CITED = """
+[[cited]]
+regularizer = "moca"
+arch = "tiny"
+dataset = "digits"
+value = 12.5
+source = "Made-up et al. 2026 (source_with_&_and_%), Table 1"
+note = "50% of #samples_{x}"
+"""
+TUNE_SCORES = {"lambda10": 8.0, "lambda100": 6.0, "beta0.001": 9.0, "beta0.1": 7.0}   # (lambda1e_39 diverged)
+
+
+def fill_tuned(tmp_path: Path, tuning_done: bool = True, seeds_run: tuple = (0,)):
+    """A results folder of benchmarks/smoke-tune.toml (with a cited row whose
+    source has LaTeX specials), written by hand: its tuning cells scored on
+    the validation split (λ = 100 and β = 0.1 best; λ = 1e39 diverged), the
+    final cells of ``seeds_run`` tuned (their choice recorded) and scored,
+    the others not begun; ``tuning_done`` False leaves λ = 10 unscored."""
+    p = tmp_path / "smoke-tune.toml"
+    p.write_text((ROOT / "benchmarks" / "smoke-tune.toml").read_text() + CITED)
+    s = specs.load(p)
+    folder = ResultsDir(tmp_path / "results")
+    folder.claim(s)
+    cells = grid.expand(s)
+    proto = _protocol(128, "standin-randconv")
+    for c in cells:
+        if c.role != "tune":
+            continue
+        key = c.id.split("-digits-")[1].rsplit("-s", 1)[0]
+        if key == "lambda1e_39":
+            folder.mark_failed(c, "loss is nan", diverged=True)
+        elif tuning_done or key != "lambda10":
+            write_json(folder.cell_dir(c.id) / "results.json",
+                       {"scores": {grid.sampler(c.regularizer): {"fid": TUNE_SCORES[key]}}, "protocol": proto})
+    for i, c in enumerate(x for x in cells if x.role != "tune" and x.seed in seeds_run):
+        if c.role == "final":
+            tune.settle(folder, s, c, cells)
+        write_json(folder.cell_dir(c.id) / "results.json",
+                   {"scores": {"samples": {"fid": 20.0 + i}, "gmm": {"fid": 15.0 + i}}, "protocol": proto})
+    return folder, s
+
+
+def test_the_tuned_column_says_the_choice_once_tuning_is_done_pending_only_before(tmp_path):
+    """Seed 1's final cells have not run (a seed added to a tuned grid): their
+    tuning is done, so they will use λ = 100, not "pending"."""
+    folder, s = fill_tuned(tmp_path)
+    rep = table.collect(folder)
+    moca = next(r for r in rep.rows if r[0] == "moca")
+    assert not tune.recorded(folder, next(c for c in grid.expand(s) if c.id == "moca-tiny-digits-s1"))
+    assert rep.tuned[moca] == "λ = 100, tuned over λ ∈ {10, 100, 1e+39} at 1 epoch capped at 6 steps"
+    assert rep.row_cells(moca, short=True)[-1] == "λ = 100" and rep.tuned_values[("ae", "tiny", ())] == \
+        "nothing to tune"
+    assert rep.tuned_grids == {"moca": ["λ ∈ {10, 100, 1e+39} at 1 epoch capped at 6 steps"],
+                               "rae-sn": ["β ∈ {0.001, 0.1} at 1 epoch capped at 6 steps"]}
+    (tmp_path / "pending").mkdir()
+    folder, s = fill_tuned(tmp_path / "pending", tuning_done=False, seeds_run=())
+    rep = table.collect(folder)
+    assert rep.tuned[next(r for r in rep.rows if r[0] == "moca")] == "tuned λ pending"
+    assert rep.tuned[next(r for r in rep.rows if r[0] == "rae-sn")].startswith("β = 0.1, tuned over")

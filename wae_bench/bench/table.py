@@ -108,6 +108,8 @@ class Report:
     judged_by: dict[str, str] = field(default_factory=dict)   # regularizer -> its plugin's sampler
     protocol: list[str] = field(default_factory=list)
     tuned: dict[RowKey, str] = field(default_factory=dict)     # the "tuned" column (specs with [tune])
+    tuned_values: dict[RowKey, str] = field(default_factory=dict)   # the same, the value alone (table.tex)
+    tuned_grids: dict[str, list[str]] = field(default_factory=dict)  # regularizer -> grids and budgets tuned over
     tuning: list[str] = field(default_factory=list)            # the tuning section
     tuning_rows: list[dict[str, Any]] = field(default_factory=list)   # tuning.csv
 
@@ -137,10 +139,13 @@ class Report:
         None for a row only cited)."""
         return self.judged_by.get(row[0])
 
-    def row_cells(self, row: RowKey) -> list[str]:
+    def row_cells(self, row: RowKey, short: bool = False) -> list[str]:
+        """A row's leading cells: regularizer, arch, its axis values and (with
+        ``[tune]``) its tuned column, ``short``: the value alone (``λ = 100``,
+        the grid and budget stated apart: :attr:`tuned_grids`)."""
         reg, arch, axes = row
         values = {**self.axis_values.get(row, {}), **{k: format_value(v) for k, v in axes}}
-        tuned = [self.tuned.get(row, "")] if self.spec.tune is not None else []
+        tuned = [(self.tuned_values if short else self.tuned).get(row, "")] if self.spec.tune is not None else []
         return [reg, arch or NOT_STATED, *(values.get(k, "") for k in self.axis_keys), *tuned]
 
     @property
@@ -211,7 +216,8 @@ def collect(folder: ResultsDir, columns: list[str] | None = None, metric: str | 
     rep.protocol = protocol(folder, spec, cells, other=other)
     if spec.tune is not None:
         t = tuning(spec, folder, everything)
-        rep.tuned, rep.tuning, rep.tuning_rows = t.tuned, t.lines, t.rows
+        rep.tuned, rep.tuned_values, rep.tuned_grids, rep.tuning, rep.tuning_rows = (t.tuned, t.values, t.grids,
+                                                                                     t.lines, t.rows)
     return rep
 
 
