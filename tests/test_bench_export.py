@@ -7,6 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
+import subprocess
+
+import pytest
 
 from tests.bench_helpers import run_cli
 from tests.test_bench_table import SCORES, fill, fill_tuned, h2h
@@ -14,6 +18,7 @@ from wae_bench.atomic import write_json
 from wae_bench.bench import export, grid, table, table_render, tune
 from wae_bench.config import to_dict
 from wae_bench.bench.folder import ResultsDir
+from wae_bench.errors import WaeError
 
 
 def test_cell_rows_are_each_cells_recorded_scores_settings_protocol_and_state(tmp_path):
@@ -63,10 +68,19 @@ def test_the_latex_table_has_the_tables_entries_in_booktabs(tmp_path):
     assert text.count(r"\toprule") == text.count(r"\midrule") == text.count(r"\bottomrule") == 1
     body = text.split("\\midrule\n")[1].split("\\bottomrule")[0].strip().splitlines()
     assert len(body) == len(rep.rows)
-    for line, row in zip(body, rep.rows):
-        want = rep.row_cells(row) + [rep.value(row, col, cited) for col, cited in rep.layout()]
-        assert line == " & ".join(export.tex(v) for v in want) + r" \\"
+    for line, row in zip(body, rep.rows):     # the best in bold, not followed by the word
+        want = [export.tex(v) for v in rep.row_cells(row)]
+        for col, cited in rep.layout():
+            v = export.tex(rep.value(row, col, cited).removesuffix(" best"))
+            want.append(rf"\textbf{{{v}}}" if not cited and rep.marks.get((row, col)) == "best" else v)
+        assert line == " & ".join(want) + r" \\"
+    assert text.count(r"\textbf{") == list(rep.marks.values()).count("best") == 1
+    assert " best" not in text.split(r"\caption{")[0]
     assert r"$\pm$" in text and "±" not in text and r"\caption{" in text
+    cap = text.split(r"\caption{")[1]
+    assert "failed = every seed failed" in cap and "-- = not scored yet" not in cap   # (no entry is —)
+    assert "[1] Somebody et al. 2021, Table 1; [2] Other et al. 2019, Table 2." in cap
+    assert "Evaluation recorded (" in cap
     assert not any(ord(ch) > 127 for ch in text + export.tex("‡≈1.0 ± 0.1† best, α λ τ β")), \
         "LaTeX without inputenc needs ASCII (the table's marks †, ‡, ≈ too)"
     head = text.split("\\toprule\n")[1].split("\n")[0]
@@ -146,3 +160,55 @@ def test_the_exports_say_what_a_final_cell_was_tuned_to_and_over(tmp_path):
     assert json.loads(moca["tuned"]) == {"reg.lambda": 100} and json.loads(moca["tuned_over"]) == {
         "reg.lambda": [10, 100, 1e39]}
     assert got[("ae-tiny-digits-s0", "samples")]["tuned"] == ""
+
+
+PDFLATEX = shutil.which("pdflatex")
+WRAPPER = "\\documentclass{article}\\usepackage[T1]{fontenc}\\usepackage{booktabs}%s\\begin{document}" \
+          "\\input{table.tex}\\end{document}\n"
+
+
+def test_the_latex_of_a_tuned_table_is_ascii_short_and_says_grid_sources_and_protocol(tmp_path):
+    """The tuned column is the value alone (λ = 100), its grid and budget in
+    the caption; the cited source is listed, escaped; the recorded protocol
+    stays; the caption names no file or command, and only the marks that
+    appear; with pdflatex installed, it compiles: fitted to the text width
+    with graphicx loaded, as wide as it is (an overfull box) without."""
+    folder, s = fill_tuned(tmp_path)
+    rep = table.collect(folder)
+    text = export.latex(rep)
+    assert not any(ord(ch) > 127 for ch in text), [ch for ch in text if ord(ch) > 127]
+    moca = next(x for x in text.splitlines() if x.startswith("moca &"))
+    assert moca.startswith(r"moca & tiny & $\lambda$ = 100 & ") and "tuned over" not in moca
+    cap = text.split(r"\caption{")[1]
+    assert r"moca over $\lambda$ $\in$ \{10, 100, 1e+39\} at 1 epoch capped at 6 steps" in cap
+    assert r"on 300 training images held out" in cap
+    assert r"[1] Made-up et al. 2026 (source\_with\_\&\_and\_\%), Table 1 (50\% of \#samples\_\{x\})." in cap
+    assert "Evaluation recorded (3 cells): x; features standin-randconv" in cap
+    for tool in ("cells/", "wae-bench bench", "wae-bench eval", "--dry-run", "see Evaluation", "failed =", "stale =", "not scored yet",
+                 r"\ddag"):
+        assert tool not in cap, tool
+    assert "(1/2, no s1)" in text and "e.g. no s2" in cap
+    if PDFLATEX is None:
+        pytest.skip("pdflatex is not installed: the LaTeX was checked as text only")
+    (tmp_path / "table.tex").write_text(text)
+    for packages in ("\\usepackage{graphicx}", ""):     # with graphicx, a table wider than the text is fitted
+        (tmp_path / "wrap.tex").write_text(WRAPPER % packages)
+        r = subprocess.run([PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", "wrap.tex"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and (tmp_path / "wrap.pdf").is_file(), r.stdout[-2000:]
+        assert ("Overfull \\hbox" in r.stdout) is not bool(packages), r.stdout[-2000:]
+
+
+def test_the_latex_caption_keeps_a_protocol_warning_without_the_tool_hint(tmp_path):
+    folder = h2h(tmp_path, SCORES, sets=("eval.fid_samples=64",), eval_64="moca-tiny-digits-s0")
+    cap = export.latex(table.collect(folder)).split(r"\caption{")[1]
+    assert "WARNING: the cells were scored under different protocols" in cap
+    assert r"\textsuperscript{\ddag} 4 seeds scored under another protocol than asked: moca-tiny-digits-s1" in cap
+    assert r"\textsuperscript{\ddag} = a seed scored under another protocol than asked" in cap
+    assert "wae-bench" not in cap.replace("scored by wae-bench", "")
+
+
+def test_tex_writes_accents_and_greek_as_commands_and_refuses_what_has_none():
+    assert export.tex("Kynkäänniemi é ∈ Λ μ") == r'Kynk\"{a}\"{a}nniemi \'{e} $\in$ $\Lambda$ $\mu$'
+    with pytest.raises(WaeError, match=r"'日' \(U\+65E5 CJK UNIFIED IDEOGRAPH-65E5\) in 'x 日' has no LaTeX form"):
+        export.tex("x 日")

@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ from wae_bench import atomic, results
 from wae_bench.bench import grid, tune
 from wae_bench.bench.folder import SCORE_NAMES, ResultsDir, json_object
 from wae_bench.bench.table import Report, metric_label
-from wae_bench.bench.table_notes import named_score, protocol_basis, protocol_summary
+from wae_bench.bench.aggregate import OTHER_PROTOCOL
+from wae_bench.bench.table_notes import named_score, other_protocol_line, protocol_basis, protocol_summary
 from wae_bench.bench.table_render import headers, legend
 from wae_bench.bench.tuning_summary import Used, used
 from wae_bench.errors import WaeError
@@ -148,31 +150,112 @@ def seeds_csv(rows: list[dict[str, Any]]) -> str:
 
 _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
           "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-_LATEX_SYMBOLS = {"±": r"$\pm$", "—": "--", "λ": r"$\lambda$", "τ": r"$\tau$", "β": r"$\beta$", "×": r"$\times$",
-                  "−": "-", "’": "'", "†": r"\textsuperscript{\dag}", "‡": r"\textsuperscript{\ddag}",
-                  "≈": r"$\approx$", "α": r"$\alpha$"}
+_LATEX_SYMBOLS = {"±": r"$\pm$", "—": "--", "–": "--", "−": "-", "’": "'", "‘": "`", "“": "``", "”": "''",
+                  "…": r"\ldots{}", "·": r"$\cdot$", "×": r"$\times$", "∈": r"$\in$", "≈": r"$\approx$",
+                  "≤": r"$\leq$", "≥": r"$\geq$", "†": r"\textsuperscript{\dag}", "‡": r"\textsuperscript{\ddag}",
+                  "²": r"\textsuperscript{2}", "µ": r"$\mu$", "\u00a0": "~"}
+# Accents left after Unicode decomposition (NFKD: é = e + U+0301), as LaTeX accent commands.
+_ACCENTS = {"\u0300": "`", "\u0301": "'", "\u0302": "^", "\u0303": "~", "\u0304": "=", "\u0306": "u",
+            "\u0307": ".", "\u0308": '"', "\u030a": "r", "\u030b": "H", "\u030c": "v", "\u0327": "c",
+            "\u0328": "k"}
+_GREEK_CAPITALS = {"gamma", "delta", "theta", "lambda", "xi", "pi", "sigma", "upsilon", "phi", "psi", "omega"}
+
+
+def _greek(ch: str) -> str | None:
+    """A Greek letter as LaTeX math (``λ`` -> ``$\\lambda$``), else None."""
+    m = re.fullmatch(r"GREEK (SMALL|CAPITAL) LETTER (\w+)", unicodedata.name(ch, ""))
+    if m is None:
+        return None
+    name = m.group(2).lower().replace("lamda", "lambda")
+    if m.group(1) == "SMALL" and name != "omicron":
+        return rf"$\{name}$"
+    return rf"$\{name.capitalize()}$" if name in _GREEK_CAPITALS else None
+
+
+def _tex_char(ch: str, text: str) -> str:
+    """One character of ``text`` as pdflatex takes it without inputenc's
+    Unicode tables (ASCII out): escaped, a symbol's command, a Greek letter,
+    an accented letter's accent command; anything else is refused in one
+    line (a missing glyph stops pdflatex with a fatal error)."""
+    if ch in _LATEX:
+        return _LATEX[ch]
+    if ch in _LATEX_SYMBOLS:
+        return _LATEX_SYMBOLS[ch]
+    if ord(ch) < 128:
+        return ch
+    greek = _greek(ch)
+    if greek is not None:
+        return greek
+    base, *marks = unicodedata.normalize("NFKD", ch)
+    if ord(base) < 128 and marks and all(m in _ACCENTS for m in marks):
+        out = base
+        for m in marks:
+            out = rf"\{_ACCENTS[m]}{{{out}}}"
+        return out
+    raise WaeError(f"table.tex: {ch!r} (U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed')}) in {text[:80]!r} has no "
+                   f"LaTeX form; write it in ASCII where the spec gives it (its name, [[cited]] sources and notes), or "
+                   f"leave latex out of --format")
 
 
 def tex(text: str) -> str:
-    """``text`` as LaTeX body text (special characters escaped, ± etc. as math)."""
-    out = "".join(_LATEX.get(ch, ch) for ch in str(text))
-    for sym, rep in _LATEX_SYMBOLS.items():
-        out = out.replace(sym, rep)
-    return out
+    """``text`` as LaTeX body text in ASCII: special characters escaped, ±, λ,
+    ∈ etc. as math, accented letters as accents (:func:`_tex_char`)."""
+    text = str(text)
+    return "".join(_tex_char(ch, text) for ch in text)
+
+
+def _entry(rep: Report, row, col, cited: bool) -> str:
+    """An entry of table.tex: :meth:`~wae_bench.bench.table.Report.value`
+    without the word "best", the best in bold instead."""
+    text = tex(rep.value(row, col, cited, best_word=False))
+    return rf"\textbf{{{text}}}" if not cited and rep.marks.get((row, col)) == "best" else text
+
+
+def caption(rep: Report) -> str:
+    """table.tex's caption: the metric, the legend of the marks that appear
+    (:func:`~wae_bench.bench.table_render.legend`, ``paper``), what the tuned
+    values were tuned over, the cited sources, and the evaluation protocol
+    asked and recorded (with any warning); no file paths or commands."""
+    parts = [f"{rep.spec.name}: {metric_label(rep.spec, rep.metric)} by regularizer and architecture.",
+             legend(rep, paper=True)]
+    t = rep.spec.tune
+    if rep.tuned_grids and t is not None:
+        parts.append(f"Tuned values (column tuned): scored on {t.holdout} training images held out of every "
+                     f"tuning run (tuning seeds {', '.join(map(str, rep.spec.tune_seeds))}), the value of the "
+                     f"{tune.RULE.format(metric=t.metric)}; "
+                     + "; ".join(f"{reg} over {' / '.join(over)}" for reg, over in rep.tuned_grids.items()) + ".")
+    if rep.cited:
+        notes = {c.source: c.note for c in rep.cited.values() if c.note}
+        parts.append("Cited: " + "; ".join(f"[{i}] {src}" + (f" ({notes[src]})" if src in notes else "")
+                                           for i, src in enumerate(rep.sources, 1)) + ".")
+    other = list(dict.fromkeys(cid for e in rep.entries.values() for cid in e.other_protocol))
+    parts += [f"Evaluation {line}." if line.startswith(("asked", "recorded")) else f"{line}."
+              for line in rep.protocol if not line.startswith(OTHER_PROTOCOL)]
+    if other:
+        parts.append(f"{other_protocol_line(other, paper=True)}.")
+    return " ".join(parts)
+
+
+# The tabular, set in box 0, at its width, or scaled down to the text width where it is wider and graphicx's
+# \resizebox is loaded (a head-to-head of three columns of "147.08 ± 11.92 (3/3)" is about 1.4 text widths of
+# an article; without graphicx it stays as wide as it is).
+FIT = (r"\ifdim\wd0>\linewidth\ifdefined\resizebox\resizebox{\linewidth}{!}{\usebox0}\else\usebox0\fi"
+       r"\else\usebox0\fi")
 
 
 def latex(rep: Report) -> str:
     """The table of ``rep`` as a booktabs table: the same headers and entries
-    as table.md (:func:`~wae_bench.bench.table_render.headers`), the legend
-    and the asked protocol (with its NOT FID line) as the caption."""
+    as table.md (:func:`~wae_bench.bench.table_render.headers`; the tuned
+    column the value alone, the best in bold), fitted to the text width
+    (:data:`FIT`), and :func:`caption`."""
     head = headers(rep)
-    body = [rep.row_cells(r) + [rep.value(r, col, cited) for col, cited in rep.layout()] for r in rep.rows]
-    caption = " ".join([f"{rep.spec.name}: {metric_label(rep.spec, rep.metric)}.", legend(rep),
-                        *(f"{line}." for line in rep.protocol if not line.startswith(("recorded", "WARNING")))])
-    lines = [r"\begin{table}[t]", r"\centering", rf"\begin{{tabular}}{{{'l' * (len(head) - len(rep.layout()))}"
-             rf"{'r' * len(rep.layout())}}}", r"\toprule", " & ".join(tex(h) for h in head) + r" \\", r"\midrule"]
-    lines += [" & ".join(tex(v) for v in row) + r" \\" for row in body]
-    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{tex(caption)}}}", r"\end{table}"]
+    body = [[tex(v) for v in rep.row_cells(r, short=True)] + [_entry(rep, r, col, cited) for col, cited in rep.layout()]
+            for r in rep.rows]
+    lines = [r"\begin{table}[t]", r"\centering", r"\sbox0{%",
+             rf"\begin{{tabular}}{{{'l' * (len(head) - len(rep.layout()))}{'r' * len(rep.layout())}}}", r"\toprule",
+             " & ".join(tex(h) for h in head) + r" \\", r"\midrule"]
+    lines += [" & ".join(row) + r" \\" for row in body]
+    lines += [r"\bottomrule", r"\end{tabular}}%", FIT, rf"\caption{{{tex(caption(rep))}}}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 

@@ -154,10 +154,11 @@ class Report:
         table has more than one kind of column to judge a row by."""
         return len({w for _, w in self.columns}) > 1
 
-    def value(self, row: RowKey, col: ColKey, cited: bool) -> str:
+    def value(self, row: RowKey, col: ColKey, cited: bool, best_word: bool = True) -> str:
         """An entry's text with its marks: :data:`OWN` after the row's
         own-sampler entry (:attr:`marks_own`), :data:`NEAR` before one within
-        the seed spread of the best, ``best`` after the best."""
+        the seed spread of the best, ``best`` after the best (``best_word``:
+        table.tex says it in bold alone)."""
         if cited:
             c = self.cited.get((row, col))
             return "" if c is None else f"{number(c.value)} [{self.sources.index(c.source) + 1}]"
@@ -169,7 +170,7 @@ class Report:
             return text
         mark = self.marks.get((row, col))
         return (NEAR if mark == "near" else "") + text + (OWN if self.marks_own else "") + \
-            (" best" if mark == "best" else "")
+            (" best" if mark == "best" and best_word else "")
 
 
 def collect(folder: ResultsDir, columns: list[str] | None = None, metric: str | None = None) -> Report:

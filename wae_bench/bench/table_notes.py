@@ -311,15 +311,23 @@ def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell], generated: bool 
     if note and "fid" in e.metrics:
         lines.append(f"note: {note}")
     if other:
-        lines.append(f"{OTHER_PROTOCOL} {len(other)} seed{'s' if len(other) > 1 else ''} scored under another protocol "
-                     f"than asked (no evaluation of {'them' if len(other) > 1 else 'it'} matches; `wae-bench eval` "
-                     f"it as asked): {', '.join(other)}")
+        lines.append(other_protocol_line(other))
     if len(seen) > 1:
         most = max(seen.values(), key=len)
         named = "; ".join(f"recorded line {i}: {', '.join(ids)}" for i, ids in enumerate(seen.values(), 1)
                           if ids is not most)
         lines.append(f"WARNING: the cells were scored under different protocols (above; {named}); compare with care")
     return lines
+
+
+def other_protocol_line(other: list[str], paper: bool = False) -> str:
+    """The line naming the cells scored under another protocol than asked,
+    with the fix (``paper``: without it, for a caption)."""
+    n = len(other)
+    fix = "" if paper else (f" (no evaluation of {'them' if n > 1 else 'it'} matches; `wae-bench eval` "
+                            f"it as asked)")
+    return f"{OTHER_PROTOCOL} {n} seed{'s' if n > 1 else ''} scored under another protocol than asked{fix}: " \
+           f"{', '.join(other)}"
 
 
 def _fewest_images(p: dict[str, Any]) -> int | None:
