@@ -13,9 +13,10 @@ import subprocess
 import pytest
 
 from tests.bench_helpers import run_cli
-from tests.test_bench_table import SCORES, fill, fill_tuned, h2h
+from tests.test_bench_table import SCORES, _protocol, fill, fill_tuned, h2h
 from wae_bench.atomic import write_json
 from wae_bench.bench import export, grid, table, table_render, tune
+from wae_bench.bench import spec as specs
 from wae_bench.config import to_dict
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.errors import WaeError
@@ -212,3 +213,38 @@ def test_tex_writes_accents_and_greek_as_commands_and_refuses_what_has_none():
     assert export.tex("Kynkäänniemi é ∈ Λ μ") == r'Kynk\"{a}\"{a}nniemi \'{e} $\in$ $\Lambda$ $\mu$'
     with pytest.raises(WaeError, match=r"'日' \(U\+65E5 CJK UNIFIED IDEOGRAPH-65E5\) in 'x 日' has no LaTeX form"):
         export.tex("x 日")
+
+
+def test_every_export_in_the_folder_is_rewritten_with_the_table_after_the_grid_grows(tmp_path, capsys):
+    """table.tex, cells.json, table-seeds.csv and report.html written at
+    seeds [0, 1]; seed 2 added: bench's table (and `wae-bench table` without
+    --format) rewrites each, so none keeps the two-seed numbers."""
+    from wae_bench.bench import report
+    from wae_bench.cli.bench import write_table
+
+    folder = h2h(tmp_path, SCORES, sets=("bench.seeds=[0,1]",))
+    code, out, err = run_cli(["table", str(folder.path), "--no-plots", "--format", "json,seeds,latex", "--report"],
+                             capsys)
+    assert code == 0, err
+    assert "(2/2)" in (folder.path / "table.tex").read_text()
+    grown = specs.load(tmp_path / "h2h.toml", ("bench.seeds=[0,1,2]",))
+    folder.claim(grown)
+    write_json(folder.cell_dir("moca-tiny-digits-s2") / "results.json",
+               {"scores": {"samples": {"fid": 7.0}, "gmm": {"fid": 9.9}}, "protocol": _protocol(128)})
+    write_table(folder)
+    moca = next(x for x in (folder.path / "table.tex").read_text().splitlines() if x.startswith("moca &"))
+    assert r"6.00 $\pm$ 1.00 (3/3)" in moca
+    rows = [r for r in json.loads((folder.path / "cells.json").read_text()) if r["regularizer"] == "moca"]
+    assert len([r for r in rows if r.get("scores")]) == 3
+    seeds = list(csv.DictReader(io.StringIO((folder.path / "table-seeds.csv").read_text())))
+    assert {g["cell"] for g in seeds if g["value"]} >= {"moca-tiny-digits-s2"}
+    assert "6.00 ± 1.00 (3/3)" in (folder.path / report.REPORT_NAME).read_text()
+    # `wae-bench table` without --format rewrites them too
+    write_json(folder.cell_dir("ae-tiny-digits-s2") / "results.json",
+               {"scores": {"samples": {"fid": 3.0}, "gmm": {"fid": 5.9}}, "protocol": _protocol(128)})
+    code, out, err = run_cli(["table", str(folder.path), "--no-plots"], capsys)
+    assert code == 0, err
+    assert "cells.json" in " ".join(out.split() + err.split())
+    ae = next(x for x in (folder.path / "table.tex").read_text().splitlines() if x.startswith("ae &"))
+    assert "(3/3)" in ae and "no s2" not in ae
+    assert len([r for r in json.loads((folder.path / "cells.json").read_text()) if r.get("scores")]) == 6

@@ -422,3 +422,67 @@ def test_the_tuned_column_says_the_choice_once_tuning_is_done_pending_only_befor
     rep = table.collect(folder)
     assert rep.tuned[next(r for r in rep.rows if r[0] == "moca")] == "tuned λ pending"
     assert rep.tuned[next(r for r in rep.rows if r[0] == "rae-sn")].startswith("β = 0.1, tuned over")
+
+
+# -- plots -----------------------------------------------------------------------------------------
+GRID2 = """
+[bench]
+name = "grid2"
+datasets = ["digits"]
+archs = ["tiny"]
+regularizers = ["moca"]
+seeds = [0, 1]
+
+[train]
+max_steps = 4
+
+[eval]
+what = ["gmm"]
+
+[grid]
+"reg.lambda" = [1, 10]
+latent_dim = [8, 16, 128]
+"""
+
+
+def test_bench_plots_the_specs_column_legend_in_axis_order_with_n_and_pdf_on_request(tmp_path, capsys, monkeypatch):
+    """A spec that scores only the GMM column gets its plots from bench's
+    table too; the curves d = 8, 16, 128 are listed in that order, each with
+    its n; the title names the column, not the spec; --plot-format pdf adds
+    a PDF beside each PNG, which a later table rewrites."""
+    import os
+
+    from tests.bench_helpers import run_cli
+    from wae_bench.cli.bench import write_table
+
+    p = tmp_path / "grid2.toml"
+    p.write_text(GRID2)
+    s = specs.load(p)
+    folder = ResultsDir(tmp_path / "results")
+    folder.claim(s)
+    for i, c in enumerate(grid.expand(s)):
+        write_json(folder.cell_dir(c.id) / "results.json", {"scores": {"gmm": {"fid": 30.0 + i}}, "protocol": {}})
+    seen = {}
+    save = plots._save
+
+    def spy(fig, path, formats=("png",)):
+        ax = fig.axes[0]
+        seen[path.name] = (ax.get_title(), [t.get_text() for t in ax.get_legend().get_texts()])
+        return save(fig, path, formats)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    write_table(folder)
+    assert sorted(seen) == ["fid-vs-d-digits.png", "fid-vs-lambda-digits.png"]
+    title, legend = seen["fid-vs-lambda-digits.png"]
+    assert legend == ["moca · tiny d=8 (n = 2)", "moca · tiny d=16 (n = 2)", "moca · tiny d=128 (n = 2)"]
+    assert title == "digits, GMM: mean ± sample std over n seeds" and "grid2" not in title
+    monkeypatch.setattr(plots, "_save", save)
+    code, out, err = run_cli(["table", str(folder.path), "--plot-format", "pdf"], capsys)
+    assert code == 0, err
+    pdf = folder.path / "plots" / "fid-vs-lambda-digits.pdf"
+    assert pdf.read_bytes()[:5] == b"%PDF-" and (folder.path / "plots" / "fid-vs-d-digits.png").is_file()
+    os.utime(pdf, (1, 1))
+    write_table(folder)
+    assert pdf.stat().st_mtime > 1                                  # rewritten with the PNGs
+    code, out, err = run_cli(["table", str(folder.path), "--plot-format", "eps"], capsys)
+    assert code == 2 and "--plot-format 'eps': choose from png, pdf, svg" in err and len(err.strip().splitlines()) == 1

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from wae_bench import atomic, results
-from wae_bench.bench import grid, tune
+from wae_bench.bench import grid, report, tune
 from wae_bench.bench.folder import SCORE_NAMES, ResultsDir, json_object
 from wae_bench.bench.table import Report, metric_label
 from wae_bench.bench.aggregate import OTHER_PROTOCOL
@@ -269,14 +269,23 @@ def parse_formats(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def write(folder: ResultsDir, rep: Report, formats: list[str]) -> list[Path]:
-    """Write the asked exports into the folder (atomically); their paths."""
-    rows = cell_rows(folder) if {"json", "seeds"} & set(formats) else []
+def present(folder: ResultsDir) -> list[str]:
+    """The exports (:data:`FORMATS`) the folder already holds."""
+    return [name for name, file in FORMATS.items() if (folder.path / file).is_file()]
+
+
+def write(folder: ResultsDir, rep: Report, formats: list[str] = (), html: bool = False) -> list[Path]:
+    """Write the asked exports, and rewrite those the folder already holds
+    (:func:`present`) and its HTML report where it has one, so no file of the
+    folder holds other numbers than the table.md of ``rep`` (after a grid
+    grew, say); ``html``: write the report in any case.  Each atomically;
+    after the plots (the report embeds them).  Returns their paths."""
+    names = list(dict.fromkeys([*formats, *present(folder)]))
+    rows = cell_rows(folder) if {"json", "seeds"} & set(names) else []
     texts = {"json": lambda: json.dumps(rows, indent=1) + "\n", "seeds": lambda: seeds_csv(rows),
              "latex": lambda: latex(rep)}
-    paths = []
-    for name in formats:
-        path = folder.path / FORMATS[name]
-        atomic.write_text(path, texts[name]())
-        paths.append(path)
+    paths = [atomic.write_text(folder.path / FORMATS[name], texts[name]()) for name in names]
+    page = folder.path / report.REPORT_NAME
+    if html or (page.is_file() and report.is_report(page)):
+        paths.append(report.write(folder, rep))
     return paths

@@ -306,13 +306,14 @@ def write(folder: ResultsDir, rep: Report, out: str | Path | None = None) -> Pat
     """Write the report atomically to ``out`` (default ``RESULTS_DIR/report.html``);
     a file there that is not a wae-bench report is refused, never replaced."""
     path = Path(out) if out else folder.path / REPORT_NAME
-    if path.is_file() and not _is_report(path):
+    if path.is_file() and not is_report(path):
         raise WaeError(f"{str(path)!r} exists and is not a report written by wae-bench; refusing to replace it: "
                        f"pass another --out")
     return atomic.write_text(path, page(folder, rep))
 
 
-def _is_report(path: Path) -> bool:
+def is_report(path: Path) -> bool:
+    """Whether ``path`` is a page this module wrote (:data:`TITLE_MARK` in its head)."""
     try:
         with open(path, "rb") as f:
             head = f.read(4096)
