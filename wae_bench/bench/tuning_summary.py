@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wae_bench.bench import grid, tune
-from wae_bench.bench.aggregate import mean_std, number, within_spread
+from wae_bench.bench.aggregate import decimals, mean_std, number, within_spread
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import Cell, axis_label, format_value
 from wae_bench.bench.spec import WHAT_LABELS, Spec
@@ -170,7 +170,9 @@ def _within_spread(ch: tune.Choice, pick: dict[str, Any] | None) -> str:
     if close is None:
         return ""
     margin, spread = close
-    return (f" (margin {number(margin)} to {_assign(rest[0].values)} is below the seed spread, std {number(spread)}: "
+    digits = decimals(best.mean)     # (as the scores print: a KID margin of 0.0004 is not 0.00)
+    return (f" (margin {number(margin, digits)} to {_assign(rest[0].values)} is below the seed spread, std "
+            f"{number(spread, digits)}: "
             f"the choice may be noise)")
 
 
