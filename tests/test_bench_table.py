@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from wae_bench.bench import grid, plots, table, table_notes, table_render
+from wae_bench.bench import grid, plots, table, table_notes, table_render, tune
 from wae_bench.bench import spec as specs
 from wae_bench.bench.aggregate import MISSING, Entry, mean_std
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.atomic import write_json
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SPEC = """
 [bench]
@@ -293,6 +295,47 @@ def test_own_sampler_entries_and_the_best_are_marked(tmp_path):
     assert "moca: prior samples" not in md and "prior samples for moca; GMM for ae" in md   # the legend says so
 
 
+def _add_scores(folder, name: str, scale: float, shift: float = 0.0) -> None:
+    """Every scored cell of an :func:`h2h` folder also gets score ``name``: its FID × ``scale`` + ``shift``."""
+    for cid in SCORES:
+        p = folder.cell_dir(cid) / "results.json"
+        res = json.loads(p.read_text())
+        for block in res["scores"].values():
+            block[name] = block["fid"] * scale + shift
+        write_json(p, res)
+
+
+def test_higher_is_better_scores_crown_the_highest_and_say_so(tmp_path):
+    """Precision, recall, F and IS grow with quality: the best is the highest
+    (moca's 0.600 over ae's 0.590), the legend and the plot say "higher is
+    better"; a std has no direction: no best mark, no "is better" text."""
+    folder = h2h(tmp_path, SCORES)
+    _add_scores(folder, "precision", 0.1)
+    _add_scores(folder, "kid_std", 0.1)
+    rep = table.collect(folder, metric="precision")
+    md = table_render.markdown(rep)
+    moca = next(r for r in md.splitlines() if r.startswith("| moca")).split(" | ")
+    ae = next(r for r in md.splitlines() if r.startswith("| ae")).split(" | ")
+    assert moca[2] == "**0.600 ± 0.100 (3/3)† best**" and ae[3].startswith("≈0.590")
+    assert "(higher is better)" in md and "lower is better" not in md
+    assert plots._ylabel(rep.spec, "precision").endswith("(higher is better)")
+    assert plots._ylabel(rep.spec, "fid").endswith("(lower is better)")
+    rep = table.collect(folder, metric="kid_std")
+    md = table_render.markdown(rep)
+    assert not rep.marks and "is better" not in md and " best" not in md.split("| regularizer")[1]
+
+
+def test_values_under_one_keep_three_significant_digits(tmp_path):
+    """KID is about 0.005: two decimals would print 0.00 ± 0.00."""
+    assert Entry([0.0031, 0.0045], expected=2).text() == "0.00380 ± 0.00099 (2/2)"
+    assert Entry([0.81, 0.80], expected=3).text() == "0.805 ± 0.007 (2/3)"
+    assert Entry([54.361, 47.3], expected=2).text() == "50.83 ± 4.99 (2/2)"
+    folder = h2h(tmp_path, SCORES)
+    _add_scores(folder, "kid", 0.001)
+    md = table_render.markdown(table.collect(folder, metric="kid"))
+    assert "0.00600 ± 0.00100 (3/3)" in md and "0.00 ±" not in md
+
+
 def test_few_images_note_is_in_the_evaluation_block_with_inception_features(tmp_path):
     folder = h2h(tmp_path, SCORES, sets=("eval.features=inception",))
     for cid in SCORES:
@@ -317,3 +360,129 @@ def test_the_description_names_the_set_overrides_it_ran_with(tmp_path):
     (tmp_path / "plain").mkdir()
     folder = h2h(tmp_path / "plain", SCORES)
     assert "As run" not in table_render.markdown(table.collect(folder))
+
+
+# -- a [tune] table -----------------------------------------------------------------------------
+CITED = """
+[[cited]]
+regularizer = "moca"
+arch = "tiny"
+dataset = "digits"
+value = 12.5
+source = "Made-up et al. 2026 (source_with_&_and_%), Table 1"
+note = "50% of #samples_{x}"
+"""
+TUNE_SCORES = {"lambda10": 8.0, "lambda100": 6.0, "beta0.001": 9.0, "beta0.1": 7.0}   # (lambda1e_39 diverged)
+
+
+def fill_tuned(tmp_path: Path, tuning_done: bool = True, seeds_run: tuple = (0,)):
+    """A results folder of benchmarks/smoke-tune.toml (with a cited row whose
+    source has LaTeX specials), written by hand: its tuning cells scored on
+    the validation split (λ = 100 and β = 0.1 best; λ = 1e39 diverged), the
+    final cells of ``seeds_run`` tuned (their choice recorded) and scored,
+    the others not begun; ``tuning_done`` False leaves λ = 10 unscored."""
+    p = tmp_path / "smoke-tune.toml"
+    p.write_text((ROOT / "benchmarks" / "smoke-tune.toml").read_text() + CITED)
+    s = specs.load(p)
+    folder = ResultsDir(tmp_path / "results")
+    folder.claim(s)
+    cells = grid.expand(s)
+    proto = _protocol(128, "standin-randconv")
+    for c in cells:
+        if c.role != "tune":
+            continue
+        key = c.id.split("-digits-")[1].rsplit("-s", 1)[0]
+        if key == "lambda1e_39":
+            folder.mark_failed(c, "loss is nan", diverged=True)
+        elif tuning_done or key != "lambda10":
+            write_json(folder.cell_dir(c.id) / "results.json",
+                       {"scores": {grid.sampler(c.regularizer): {"fid": TUNE_SCORES[key]}}, "protocol": proto})
+    for i, c in enumerate(x for x in cells if x.role != "tune" and x.seed in seeds_run):
+        if c.role == "final":
+            tune.settle(folder, s, c, cells)
+        write_json(folder.cell_dir(c.id) / "results.json",
+                   {"scores": {"samples": {"fid": 20.0 + i}, "gmm": {"fid": 15.0 + i}}, "protocol": proto})
+    return folder, s
+
+
+def test_the_tuned_column_says_the_choice_once_tuning_is_done_pending_only_before(tmp_path):
+    """Seed 1's final cells have not run (a seed added to a tuned grid): their
+    tuning is done, so they will use λ = 100, not "pending"."""
+    folder, s = fill_tuned(tmp_path)
+    rep = table.collect(folder)
+    moca = next(r for r in rep.rows if r[0] == "moca")
+    assert not tune.recorded(folder, next(c for c in grid.expand(s) if c.id == "moca-tiny-digits-s1"))
+    assert rep.tuned[moca] == "λ = 100, tuned over λ ∈ {10, 100, 1e+39} at 1 epoch capped at 6 steps"
+    assert rep.row_cells(moca, short=True)[-1] == "λ = 100" and rep.tuned_values[("ae", "tiny", ())] == \
+        "nothing to tune"
+    assert rep.tuned_grids == {"moca": ["λ ∈ {10, 100, 1e+39} at 1 epoch capped at 6 steps"],
+                               "rae-sn": ["β ∈ {0.001, 0.1} at 1 epoch capped at 6 steps"]}
+    (tmp_path / "pending").mkdir()
+    folder, s = fill_tuned(tmp_path / "pending", tuning_done=False, seeds_run=())
+    rep = table.collect(folder)
+    assert rep.tuned[next(r for r in rep.rows if r[0] == "moca")] == "tuned λ pending"
+    assert rep.tuned[next(r for r in rep.rows if r[0] == "rae-sn")].startswith("β = 0.1, tuned over")
+
+
+# -- plots -----------------------------------------------------------------------------------------
+GRID2 = """
+[bench]
+name = "grid2"
+datasets = ["digits"]
+archs = ["tiny"]
+regularizers = ["moca"]
+seeds = [0, 1]
+
+[train]
+max_steps = 4
+
+[eval]
+what = ["gmm"]
+
+[grid]
+"reg.lambda" = [1, 10]
+latent_dim = [8, 16, 128]
+"""
+
+
+def test_bench_plots_the_specs_column_legend_in_axis_order_with_n_and_pdf_on_request(tmp_path, capsys, monkeypatch):
+    """A spec that scores only the GMM column gets its plots from bench's
+    table too; the curves d = 8, 16, 128 are listed in that order, each with
+    its n; the title names the column, not the spec; --plot-format pdf adds
+    a PDF beside each PNG, which a later table rewrites."""
+    import os
+
+    from tests.bench_helpers import run_cli
+    from wae_bench.cli.bench import write_table
+
+    p = tmp_path / "grid2.toml"
+    p.write_text(GRID2)
+    s = specs.load(p)
+    folder = ResultsDir(tmp_path / "results")
+    folder.claim(s)
+    for i, c in enumerate(grid.expand(s)):
+        write_json(folder.cell_dir(c.id) / "results.json", {"scores": {"gmm": {"fid": 30.0 + i}}, "protocol": {}})
+    seen = {}
+    save = plots._save
+
+    def spy(fig, path, formats=("png",)):
+        ax = fig.axes[0]
+        seen[path.name] = (ax.get_title(), [t.get_text() for t in ax.get_legend().get_texts()])
+        return save(fig, path, formats)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    write_table(folder)
+    assert sorted(seen) == ["fid-vs-d-digits.png", "fid-vs-lambda-digits.png"]
+    title, legend = seen["fid-vs-lambda-digits.png"]
+    assert legend == ["moca · tiny d=8 (n = 2)", "moca · tiny d=16 (n = 2)", "moca · tiny d=128 (n = 2)"]
+    assert title == "digits, GMM: mean ± sample std over n seeds" and "grid2" not in title
+    monkeypatch.setattr(plots, "_save", save)
+    code, out, err = run_cli(["table", str(folder.path), "--plot-format", "pdf"], capsys)
+    assert code == 0, err
+    pdf = folder.path / "plots" / "fid-vs-lambda-digits.pdf"
+    assert pdf.read_bytes()[:5] == b"%PDF-" and (folder.path / "plots" / "fid-vs-d-digits.png").is_file()
+    os.utime(pdf, (1, 1))
+    write_table(folder)
+    assert pdf.stat().st_mtime > 1                                  # rewritten with the PNGs
+    code, out, err = run_cli(["table", str(folder.path), "--plot-format", "eps"], capsys)
+    assert code == 2 and "--plot-format 'eps': choose from png, pdf, svg" in err and len(err.strip().splitlines()) == 1

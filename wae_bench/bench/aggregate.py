@@ -25,15 +25,31 @@ def pooled_std(a: list[float], b: list[float]) -> float | None:
     return math.sqrt((mean_std(a)[1] ** 2 + mean_std(b)[1] ** 2) / 2)
 
 
-def within_spread(best: list[float], other: list[float]) -> tuple[float, float] | None:
-    """``(margin, spread)`` where ``other``'s mean exceeds ``best``'s by less
-    than their pooled std (:func:`pooled_std`); None where it does not, or
-    where the spread is unknown."""
+def within_spread(best: list[float], other: list[float], higher: bool = False) -> tuple[float, float] | None:
+    """``(margin, spread)`` where ``other``'s mean is worse than ``best``'s
+    (above it; below it where ``higher`` values are better) by less than
+    their pooled std (:func:`pooled_std`); None where it is not, or where the
+    spread is unknown."""
     spread = pooled_std(best, other)
     if spread is None:
         return None
     margin = mean_std(other)[0] - mean_std(best)[0]
+    margin = -margin if higher else margin
     return (margin, spread) if margin < spread else None
+
+
+def decimals(v: float) -> int:
+    """The decimals a table prints ``v`` (and its std) with: 2 (FID 54.36),
+    or 3 significant digits for a value under 1 in magnitude (KID 0.00485,
+    precision 0.812), which 2 decimals would round to 0.00."""
+    if v == 0 or not math.isfinite(v) or abs(v) >= 1:
+        return 2
+    return max(2, 2 - math.floor(math.log10(abs(v))))
+
+
+def number(v: float, digits: int | None = None) -> str:
+    """``v`` with ``digits`` decimals, by default :func:`decimals`."""
+    return f"{v:.{decimals(v) if digits is None else digits}f}"
 
 
 def mean_std(values: list[float]) -> tuple[float, float | None]:
@@ -87,12 +103,13 @@ class Entry:
                            for seed, why in sorted(self.unscored.items()))
         return (f", {self.failed} failed" if self.failed else "") + (f", {self.stale} stale" if self.stale else "")
 
-    def text(self, digits: int = 2) -> str:
+    def text(self, digits: int | None = None) -> str:
         """``54.36 ± 1.20 (3/3)``, ``54.36 (1/3, 1 stale)``, ``54.36 (2/3, no s2)``, ``—``, ``failed``,
-        ``stale (3/3)``; :data:`OTHER_PROTOCOL` after it where a seed was scored under another protocol."""
+        ``stale (3/3)``, ``0.00485 ± 0.00120 (3/3)`` (KID: the mean's :func:`decimals` for both, unless
+        ``digits`` is given); :data:`OTHER_PROTOCOL` after it where a seed was scored under another protocol."""
         return self._text(digits) + (OTHER_PROTOCOL if self.other_protocol else "")
 
-    def _text(self, digits: int) -> str:
+    def _text(self, digits: int | None) -> str:
         if not self.values:
             if self.stale and not self.failed:
                 return f"stale ({self.stale}/{self.expected})"
@@ -100,5 +117,6 @@ class Entry:
                 return MISSING
             return "failed" if self.failed == self.expected else f"failed ({self.failed}/{self.expected})"
         m, s = mean_std(self.values)
-        body = f"{m:.{digits}f}" + (f" ± {s:.{digits}f}" if s is not None else "")
+        digits = decimals(m) if digits is None else digits
+        body = number(m, digits) + (f" ± {number(s, digits)}" if s is not None else "")
         return f"{body} ({self.n}/{self.expected}{self._lacking()})"

@@ -234,6 +234,17 @@ def one_line(e: BaseException) -> str:
 METRIC_SCORES = {"fid": ("fid",), "kid": ("kid", "kid_std"), "pr": ("precision", "recall", "f_score"),
                  "is": ("is", "is_std")}
 SCORE_NAMES = tuple(n for names in METRIC_SCORES.values() for n in names)
+# Which way a score is better: FID and KID are distances between the generated and the reference features
+# (lower); precision, recall, their F score (Kynkäänniemi et al. 2019) and the Inception Score (Salimans et al.
+# 2016) grow with quality (higher); a std (kid_std, is_std) has no direction.
+HIGHER_IS_BETTER = frozenset({"precision", "recall", "f_score", "is"})
+LOWER_IS_BETTER = frozenset({"fid", "kid"})
+
+
+def better(metric: str) -> str | None:
+    """``"lower"`` or ``"higher"``: which values of score ``metric`` are better; None where it has no
+    direction (a std)."""
+    return "higher" if metric in HIGHER_IS_BETTER else "lower" if metric in LOWER_IS_BETTER else None
 
 
 def score(res: dict[str, Any], what: str, metric: str) -> float | None:

@@ -1,4 +1,5 @@
-"""Plots of a grid (PNG, matplotlib's Agg backend), after the MoCA paper:
+"""Plots of a grid (PNG, and PDF or SVG where asked; matplotlib's Agg
+backend), after the MoCA paper:
 
 - score against each numeric grid axis, mean ± std over seeds as error bars,
   one line per regularizer / architecture / other axis value (FID against λ
@@ -20,8 +21,9 @@ from wae_bench.bench.aggregate import Entry
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import Cell, axis_label, format_value, is_number
 from wae_bench.bench.spec import WHAT_LABELS, Spec, flat_keys
-from wae_bench.bench.table import metric_label, points
+from wae_bench.bench.table import better_note, metric_label, points
 from wae_bench.atomic import atomic_write
+from wae_bench.errors import WaeError
 
 LOG_AXES = {"reg.lambda", "reg.K"}
 
@@ -39,15 +41,44 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
 
 
-def _save(fig, path: Path) -> Path:
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight",
-                                             pil_kwargs={"optimize": True}))
+FORMATS = ("png", "pdf", "svg")   # png always (the report embeds it); pdf and svg for print, where asked
+# No creation date in a PDF or SVG: the same plot, the same bytes.
+_SAVE = {"png": {"dpi": 110, "pil_kwargs": {"optimize": True}}, "pdf": {"metadata": {"CreationDate": None}},
+         "svg": {"metadata": {"Date": None}}}
+
+
+def parse_formats(text: str | None) -> list[str]:
+    """``--plot-format png,pdf`` -> ``["png", "pdf"]`` (png always first);
+    an unknown name is one clear line."""
+    names = [n.strip().lower() for n in (text or "").split(",") if n.strip()]
+    bad = [n for n in names if n not in FORMATS]
+    if bad:
+        raise WaeError(f"--plot-format {text!r}: choose from {', '.join(FORMATS)} (comma-separated; png is always "
+                       f"written), e.g. --plot-format png,pdf")
+    return list(dict.fromkeys(["png", *names]))
+
+
+def formats_of(folder: ResultsDir, asked: list[str] | None = None) -> list[str]:
+    """The formats to write the plots in: png, those ``asked``, and those
+    ``plots/`` already holds (so a PDF written once is never left stale)."""
+    root = folder.path / "plots"
+    there = {p.suffix[1:] for p in root.iterdir()} if root.is_dir() else set()
+    return list(dict.fromkeys(["png", *(asked or []), *(f for f in FORMATS if f in there)]))
+
+
+def _save(fig, path: Path, formats: list[str] = ("png",)) -> list[Path]:
+    """``path`` (a .png) and the same plot in each other of ``formats`` beside it."""
+    out = []
+    for fmt in dict.fromkeys(["png", *formats]):
+        p = path.with_suffix(f".{fmt}")
+        atomic_write(p, lambda f, fmt=fmt: fig.savefig(f, format=fmt, bbox_inches="tight", **_SAVE[fmt]))
+        out.append(p)
     _pyplot().close(fig)
-    return path
+    return out
 
 
 def _ylabel(spec: Spec, metric: str) -> str:
-    return f"{metric_label(spec, metric)} (lower is better)"
+    return f"{metric_label(spec, metric)}{better_note(metric)}"
 
 
 Curve = dict[tuple, list[tuple[float, Entry]]]   # (regularizer, arch, other axes) -> points along the axis
@@ -72,20 +103,39 @@ def _curves(pts: dict[tuple, Entry], ds: str, key: str) -> tuple[Curve, dict[tup
     return lines, failed
 
 
+def _sortable(v: Any) -> tuple:
+    """An axis value as a sort key: numbers by value (d = 8, 16, 128, not "128" < "16"), then the rest by text."""
+    return (0, float(v), "") if is_number(v) else (1, 0.0, str(v))
+
+
+def _line_order(line: tuple) -> tuple:
+    reg, arch, others = line
+    return (str(reg), str(arch), tuple((k, _sortable(v)) for k, v in others))
+
+
+def _seeds(pts_: list[tuple[float, Entry]]) -> str:
+    """``n = 3``, ``n = 2-3``: the seeds behind a curve's error bars."""
+    ns = sorted({e.n for _, e in pts_})
+    return f"n = {ns[0]}" if len(ns) == 1 else f"n = {ns[0]}-{ns[-1]}"
+
+
 def _plot(spec: Spec, key: str, lines: Curve, path: Path, title: str, ylabel: str,
           failed: dict[tuple, list[float]] | None = None, cited: dict[str, list[tuple[float, float]]] | None = None,
-          chosen: dict[tuple, float] | None = None) -> Path:
-    """Score against axis ``key``: mean ± std error bars per curve, failed
-    values as dotted red lines, ``chosen`` values starred, cited values dashed."""
+          chosen: dict[tuple, float] | None = None, formats: list[str] = ("png",)) -> list[Path]:
+    """Score against axis ``key``: mean ± std error bars per curve (its
+    legend entry says over how many seeds, n), in the order of the axis
+    values, failed values as dotted red lines, ``chosen`` values starred,
+    cited values dashed; written in each of ``formats``."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     xs_all = []
-    for line, pts_ in sorted(lines.items(), key=lambda kv: str(kv[0])):
+    for line, pts_ in sorted(lines.items(), key=lambda kv: _line_order(kv[0])):
         reg, arch, others = line
         pts_.sort(key=lambda p: p[0])
         xs = [x for x, _ in pts_]
         xs_all += xs
-        label = " ".join([f"{reg} · {arch}", *(f"{axis_label(k)}={format_value(v)}" for k, v in others)])
+        label = " ".join([f"{reg} · {arch}", *(f"{axis_label(k)}={format_value(v)}" for k, v in others),
+                          f"({_seeds(pts_)})"])
         bars = ax.errorbar(xs, [e.mean for _, e in pts_], yerr=[e.std or 0.0 for _, e in pts_], marker="o",
                            capsize=3, label=label)
         x = (chosen or {}).get(line)
@@ -108,7 +158,7 @@ def _plot(spec: Spec, key: str, lines: Curve, path: Path, title: str, ylabel: st
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return _save(fig, path, formats)
 
 
 def _axis_name(key: str) -> str:
@@ -116,8 +166,8 @@ def _axis_name(key: str) -> str:
 
 
 def score_vs_axis(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str, metric: str = "fid",
-                  what: str = "samples") -> list[Path]:
-    """One PNG per dataset: the score against grid axis ``key``."""
+                  what: str = "samples", formats: list[str] = ("png",)) -> list[Path]:
+    """One plot per dataset: the score against grid axis ``key``."""
     pts = points(folder, cells, what, metric)
     out = []
     for ds in spec.bench.datasets:
@@ -125,13 +175,14 @@ def score_vs_axis(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str, m
         if not lines:
             continue
         name = _slug(f"{metric}-vs-{_axis_name(key)}-{ds}")
-        out.append(_plot(spec, key, lines, folder.path / "plots" / f"{name}.png",
-                         f"{spec.name}: {ds}, {what}; mean ± std over seeds", _ylabel(spec, metric), failed,
-                         _cited_lines(spec, ds, key, metric, what)))
+        out += _plot(spec, key, lines, folder.path / "plots" / f"{name}.png",
+                     f"{ds}, {WHAT_LABELS[what]}: mean ± sample std over n seeds", _ylabel(spec, metric), failed,
+                     _cited_lines(spec, ds, key, metric, what), formats=formats)
     return out
 
 
-def tuning_curves(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str = "fid") -> list[Path]:
+def tuning_curves(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str = "fid",
+                  formats: list[str] = ("png",)) -> list[Path]:
     """The tuning protocol's curves: per regularizer, dataset and numeric tuned
     axis, the validation score of its sampler against the axis (log axis for
     λ), one curve per architecture, error bars the std over the tuning
@@ -153,12 +204,10 @@ def tuning_curves(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str
                 chosen = {(f.regularizer, f.arch, f.axes + tuple((k, values[k]) for k in f.tuned if k != key)):
                           float(values[key]) for f, values in picks if f.dataset == ds and values}
                 name = _slug(f"tune-{metric}-vs-{_axis_name(key)}-{reg}-{ds}")
-                ylabel = f"validation {metric_label(spec, metric)}, {WHAT_LABELS[what]} (lower is better)"
-                out.append(_plot(spec, key, lines, folder.path / "plots" / f"{name}.png",
-                                 f"{spec.name}: tuning {reg} on {ds} (validation split); mean ± std over "
-                                 f"{len(spec.tune_seeds)} tuning seed{'s' if len(spec.tune_seeds) != 1 else ''}",
-                                 ylabel, failed,
-                                 chosen=chosen))
+                ylabel = f"validation {metric_label(spec, metric)}, {WHAT_LABELS[what]}{better_note(metric)}"
+                out += _plot(spec, key, lines, folder.path / "plots" / f"{name}.png",
+                             f"tuning {reg} on {ds} (validation split): mean ± sample std over n tuning seeds",
+                             ylabel, failed, chosen=chosen, formats=formats)
     return out
 
 
@@ -199,7 +248,8 @@ def _spectrum_of(folder: ResultsDir, cell: Cell) -> list[float] | None:
     return read_spectrum(folder.cell_dir(cell.id) / name) if isinstance(name, str) else None
 
 
-def spectra(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str = "reg.lambda") -> list[Path]:
+def spectra(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str = "reg.lambda",
+            formats: list[str] = ("png",)) -> list[Path]:
     """One PNG per (regularizer, arch, dataset, other axes): a spectrum per value
     of ``key`` (the first seed that has one)."""
     plt = _pyplot()
@@ -230,21 +280,26 @@ def spectra(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str = "reg.l
         ax.legend(fontsize=7)
         name = _slug("-".join(["spectra", reg, arch, ds, *(f"{axis_label(k)}{format_value(v)}" for k, v in others)])
                      .replace("λ", "lambda").replace("τ", "tau"))
-        out.append(_save(fig, folder.path / "plots" / f"{name}.png"))
+        out += _save(fig, folder.path / "plots" / f"{name}.png", formats)
     return out
 
 
 def write_all(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str = "fid",
-              what: str = "samples") -> list[Path]:
+              what: str | None = None, formats: list[str] | None = None) -> list[Path]:
     """Every plot the grid has axes for (none for a grid without numeric axes),
-    and the tuning protocol's curves (:func:`tuning_curves`)."""
-    tuning = tuning_curves(folder, spec, cells, metric) if spec.tune is not None else []
+    of column ``what`` (by default the first the spec scores, ``eval.what``:
+    the GMM column of a spec that scores only that), and the tuning
+    protocol's curves (:func:`tuning_curves`); as PNG, and in each other of
+    ``formats`` and those the folder's plots already have (:func:`formats_of`)."""
+    what = what or spec.eval.what[0]
+    formats = formats_of(folder, formats)
+    tuning = tuning_curves(folder, spec, cells, metric, formats) if spec.tune is not None else []
     cells = [c for c in cells if c.role != "tune"]
     keys = list(dict.fromkeys(k for c in cells for k, v in c.axes if is_number(v)))
     keys = [k for k in keys if len({dict(c.axes).get(k) for c in cells} - {None}) >= 2]
     out = []
     for k in keys:
-        out += score_vs_axis(folder, spec, cells, k, metric, what)
+        out += score_vs_axis(folder, spec, cells, k, metric, what, formats)
     if "reg.lambda" in keys:
-        out += spectra(folder, spec, cells)
+        out += spectra(folder, spec, cells, formats=formats)
     return out + tuning

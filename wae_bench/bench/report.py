@@ -27,7 +27,7 @@ from pathlib import Path
 
 from wae_bench import atomic
 from wae_bench.bench import grid, tune
-from wae_bench.bench.aggregate import MISSING
+from wae_bench.bench.aggregate import MISSING, number
 from wae_bench.bench.compare import toml_text
 from wae_bench.bench.folder import ResultsDir, score
 from wae_bench.bench.grid import Cell
@@ -253,7 +253,7 @@ class _Page:
                  else list(dict.fromkeys(w for _, w in self.rep.columns)))
         scores = [(WHAT_LABELS[w], score(res, w, self.rep.metric)) for w in whats]
         if any(v is not None for _, v in scores):
-            out.append('<p class="scores">' + " · ".join(f"{_e(k)} <b>{MISSING if v is None else f'{v:.2f}'}</b>"
+            out.append('<p class="scores">' + " · ".join(f"{_e(k)} <b>{MISSING if v is None else number(v)}</b>"
                                                         for k, v in scores) + "</p>")
         rank = (res.get("diagnostics") or {}).get("spectrum_effective_rank")
         if isinstance(rank, (int, float)):
@@ -306,13 +306,14 @@ def write(folder: ResultsDir, rep: Report, out: str | Path | None = None) -> Pat
     """Write the report atomically to ``out`` (default ``RESULTS_DIR/report.html``);
     a file there that is not a wae-bench report is refused, never replaced."""
     path = Path(out) if out else folder.path / REPORT_NAME
-    if path.is_file() and not _is_report(path):
+    if path.is_file() and not is_report(path):
         raise WaeError(f"{str(path)!r} exists and is not a report written by wae-bench; refusing to replace it: "
                        f"pass another --out")
     return atomic.write_text(path, page(folder, rep))
 
 
-def _is_report(path: Path) -> bool:
+def is_report(path: Path) -> bool:
+    """Whether ``path`` is a page this module wrote (:data:`TITLE_MARK` in its head)."""
     try:
         with open(path, "rb") as f:
             head = f.read(4096)

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wae_bench.bench import grid, tune
-from wae_bench.bench.aggregate import Entry, within_spread
-from wae_bench.bench.folder import METRIC_SCORES, SCORE_NAMES, ResultsDir, score
+from wae_bench.bench.aggregate import Entry, number, within_spread
+from wae_bench.bench.folder import METRIC_SCORES, SCORE_NAMES, ResultsDir, better, score
 from wae_bench.bench.grid import Cell, format_value
 from wae_bench.bench.spec import WHAT_LABELS, Cited, Spec, flat_keys
 from wae_bench.bench.table_notes import (budget, description, evaluation, one_or_varies, protocol, resolved,
@@ -41,6 +41,13 @@ def metric_label(spec: Spec, metric: str) -> str:
     if spec.eval.features != "inception":
         return f"{metric} on {spec.eval.features} features (NOT {metric.upper()})"
     return metric.upper()
+
+
+def better_note(metric: str) -> str:
+    """`` (lower is better)``, `` (higher is better)`` (:func:`~wae_bench.bench.folder.better`), or
+    nothing for a score without a direction (a std)."""
+    way = better(metric)
+    return f" ({way} is better)" if way else ""
 
 
 def points(folder: ResultsDir, cells: list[Cell], what: str, metric: str) -> dict[tuple, Entry]:
@@ -101,6 +108,8 @@ class Report:
     judged_by: dict[str, str] = field(default_factory=dict)   # regularizer -> its plugin's sampler
     protocol: list[str] = field(default_factory=list)
     tuned: dict[RowKey, str] = field(default_factory=dict)     # the "tuned" column (specs with [tune])
+    tuned_values: dict[RowKey, str] = field(default_factory=dict)   # the same, the value alone (table.tex)
+    tuned_grids: dict[str, list[str]] = field(default_factory=dict)  # regularizer -> grids and budgets tuned over
     tuning: list[str] = field(default_factory=list)            # the tuning section
     tuning_rows: list[dict[str, Any]] = field(default_factory=list)   # tuning.csv
 
@@ -130,10 +139,13 @@ class Report:
         None for a row only cited)."""
         return self.judged_by.get(row[0])
 
-    def row_cells(self, row: RowKey) -> list[str]:
+    def row_cells(self, row: RowKey, short: bool = False) -> list[str]:
+        """A row's leading cells: regularizer, arch, its axis values and (with
+        ``[tune]``) its tuned column, ``short``: the value alone (``λ = 100``,
+        the grid and budget stated apart: :attr:`tuned_grids`)."""
         reg, arch, axes = row
         values = {**self.axis_values.get(row, {}), **{k: format_value(v) for k, v in axes}}
-        tuned = [self.tuned.get(row, "")] if self.spec.tune is not None else []
+        tuned = [(self.tuned_values if short else self.tuned).get(row, "")] if self.spec.tune is not None else []
         return [reg, arch or NOT_STATED, *(values.get(k, "") for k in self.axis_keys), *tuned]
 
     @property
@@ -142,13 +154,14 @@ class Report:
         table has more than one kind of column to judge a row by."""
         return len({w for _, w in self.columns}) > 1
 
-    def value(self, row: RowKey, col: ColKey, cited: bool) -> str:
+    def value(self, row: RowKey, col: ColKey, cited: bool, best_word: bool = True) -> str:
         """An entry's text with its marks: :data:`OWN` after the row's
         own-sampler entry (:attr:`marks_own`), :data:`NEAR` before one within
-        the seed spread of the best, ``best`` after the best."""
+        the seed spread of the best, ``best`` after the best (``best_word``:
+        table.tex says it in bold alone)."""
         if cited:
             c = self.cited.get((row, col))
-            return "" if c is None else f"{c.value:.2f} [{self.sources.index(c.source) + 1}]"
+            return "" if c is None else f"{number(c.value)} [{self.sources.index(c.source) + 1}]"
         e = self.entries.get((row, col))
         if e is None or not e.expected:
             return ""
@@ -157,7 +170,7 @@ class Report:
             return text
         mark = self.marks.get((row, col))
         return (NEAR if mark == "near" else "") + text + (OWN if self.marks_own else "") + \
-            (" best" if mark == "best" else "")
+            (" best" if mark == "best" and best_word else "")
 
 
 def collect(folder: ResultsDir, columns: list[str] | None = None, metric: str | None = None) -> Report:
@@ -204,7 +217,8 @@ def collect(folder: ResultsDir, columns: list[str] | None = None, metric: str | 
     rep.protocol = protocol(folder, spec, cells, other=other)
     if spec.tune is not None:
         t = tuning(spec, folder, everything)
-        rep.tuned, rep.tuning, rep.tuning_rows = t.tuned, t.lines, t.rows
+        rep.tuned, rep.tuned_values, rep.tuned_grids, rep.tuning, rep.tuning_rows = (t.tuned, t.values, t.grids,
+                                                                                     t.lines, t.rows)
     return rep
 
 
@@ -223,9 +237,15 @@ def _axis_values(rep: Report, cells: list[Cell]) -> None:
 
 
 def _mark_best(rep: Report) -> None:
-    """Per dataset and architecture, the lowest scored own-sampler entry
-    (:meth:`Report.own`) is "best", those within the seed spread of it
-    "near" (where two or more regularizers compete: a head-to-head, not one's own grid alone)."""
+    """Per dataset and architecture, the best scored own-sampler entry
+    (:meth:`Report.own`; the lowest, or the highest for a score where higher
+    is better, :func:`~wae_bench.bench.folder.better`) is "best", those
+    within the seed spread of it "near" (where two or more regularizers
+    compete: a head-to-head, not one's own grid alone).  A score without a
+    direction (a std) marks none."""
+    way = better(rep.metric)
+    if way is None:
+        return
     groups: dict[tuple, list[tuple[RowKey, ColKey]]] = {}
     for row in rep.rows:
         for ds, what in rep.columns:
@@ -235,10 +255,11 @@ def _mark_best(rep: Report) -> None:
     for keys in groups.values():
         if len({row[0] for row, _ in keys}) < 2:
             continue
-        best = min(keys, key=lambda k: rep.entries[k].mean)
+        best = (max if way == "higher" else min)(keys, key=lambda k: rep.entries[k].mean)
         rep.marks[best] = "best"
         for k in keys:
-            if k != best and within_spread(rep.entries[best].values, rep.entries[k].values) is not None:
+            if k != best and within_spread(rep.entries[best].values, rep.entries[k].values,
+                                           higher=way == "higher") is not None:
                 rep.marks[k] = "near"
 
 

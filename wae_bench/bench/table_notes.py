@@ -2,7 +2,7 @@
 (amended for ``--set`` overrides), the budget every cell of a dataset was
 given, each regularizer's settings and where they came from, and the
 evaluation protocol asked for and as the scored cells recorded it
-(:func:`protocol_summary`: the parts that decide whether two scores compare;
+(:func:`protocol_basis`: the parts that decide whether two scores compare;
 :func:`asked`: whether a recorded evaluation is the one the spec asks for)."""
 from __future__ import annotations
 
@@ -202,22 +202,45 @@ def _weights_source(w: dict[str, Any]) -> str:
     return "a --fid-weights file" if source.startswith("file ") else source
 
 
-def protocol_summary(p: dict[str, Any], generated: bool = True) -> str:
-    """The parts of a recorded protocol that decide whether two scores compare
-    (not its timings, paths or device names; ``generated``: nor which columns
-    were generated)."""
+def protocol_basis(p: dict[str, Any], generated: bool = True) -> dict[str, Any]:
+    """The parts of a recorded protocol that decide whether two scores
+    compare: the implementation, features, weights (where from, their
+    sha256), the number of generated images per column (``generated``),
+    the reference images (split, number, data variant, size), the seed, and
+    TF32 where it applies.  Not its timings, paths, device names or versions
+    (the code that scored, :func:`code_version`, is stated beside it and
+    makes no protocol of its own).  The table's protocol lines
+    (:func:`protocol`) and cells.json's protocol id
+    (:func:`wae_bench.bench.export.protocol_id`) are both this: equal ids,
+    one protocol line."""
     w, ref = p.get("weights") or {}, p.get("reference") or {}
     gen = p.get("generated") or {}
-    parts = [str(p.get("implementation", "?")), f"features {p.get('features', '?')}",
-             f"weights {_weights_source(w)}" + (f" sha256 {str(w['sha256'])[:12]}" if w.get("sha256") else ""),
-             *(["generated " + ", ".join(f"{k} {v.get('n', '?')}" for k, v in gen.items() if isinstance(v, dict))]
-               if generated else []),
-             f"reference {ref.get('split', '?')} split, {ref.get('n', '?')} images of "
-             f"{ref.get('dataset_variant', p.get('dataset_variant', '?'))} at {p.get('image_size', '?')}px",
-             f"seed {p.get('seed', '?')}"]
     tf32 = p.get("tf32") or {}
-    if tf32.get("applies"):
-        parts.append(f"TF32 matmul {tf32.get('cuda_matmul')} / cuDNN {tf32.get('cudnn_conv')}")
+    return {"implementation": str(p.get("implementation", "?")), "features": p.get("features", "?"),
+            "weights": {"source": _weights_source(w), "sha256": w.get("sha256")},
+            **({"generated": {k: v.get("n", "?") for k, v in gen.items() if isinstance(v, dict)}} if generated else {}),
+            "reference": {"split": ref.get("split", "?"), "n": ref.get("n", "?"),
+                          "dataset_variant": ref.get("dataset_variant", p.get("dataset_variant", "?")),
+                          "image_size": p.get("image_size", "?")},
+            "seed": p.get("seed", "?"),
+            **({"tf32": {"cuda_matmul": tf32.get("cuda_matmul"), "cudnn_conv": tf32.get("cudnn_conv")}}
+               if tf32.get("applies") else {})}
+
+
+def protocol_summary(p: dict[str, Any], generated: bool = True) -> str:
+    """:func:`protocol_basis` in words (the weights' sha256 by its first 12 digits)."""
+    return _summary(protocol_basis(p, generated))
+
+
+def _summary(b: dict[str, Any]) -> str:
+    w, ref = b["weights"], b["reference"]
+    parts = [b["implementation"], f"features {b['features']}",
+             f"weights {w['source']}" + (f" sha256 {str(w['sha256'])[:12]}" if w["sha256"] else ""),
+             *(["generated " + ", ".join(f"{k} {n}" for k, n in b["generated"].items())] if "generated" in b else []),
+             f"reference {ref['split']} split, {ref['n']} images of {ref['dataset_variant']} at {ref['image_size']}px",
+             f"seed {b['seed']}"]
+    if "tf32" in b:
+        parts.append(f"TF32 matmul {b['tf32']['cuda_matmul']} / cuDNN {b['tf32']['cudnn_conv']}")
     return "; ".join(parts)
 
 
@@ -257,7 +280,8 @@ def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell], generated: bool 
     if e.features != "inception":
         lines.append(f"NOT FID: eval.features = {e.features!r} is a stand-in feature extractor; these numbers "
                      f"compare runs within this table only, never with published FIDs")
-    seen: dict[str, list[str]] = {}           # protocol -> its cells
+    seen: dict[str, list[str]] = {}           # protocol (its basis) -> its cells
+    shown: dict[str, str] = {}                # protocol -> its words
     codes: dict[str, dict[str, int]] = {}     # protocol -> the code that scored its cells, with their number
     fewest: tuple[int, int] | None = None     # (n, feature dimensions) of the Inception FID from the fewest images
     for c in cells:
@@ -269,7 +293,9 @@ def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell], generated: bool 
             p = json.loads(p)
             if not p:
                 continue
-            summary = protocol_summary(p, generated)
+            b = protocol_basis(p, generated)
+            summary = json.dumps(b, sort_keys=True)
+            shown.setdefault(summary, _summary(b))
             seen.setdefault(summary, []).append(c.id)
             code = code_version(p, (folder.config(c.id) or {}).get("source"))
             if code:
@@ -280,20 +306,28 @@ def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell], generated: bool 
     for s, ids in seen.items():
         n, by = len(ids), codes.get(s, {})
         code = ", ".join(f"{v} ({k} cell{'s' if k > 1 else ''})" if len(by) > 1 else v for v, k in by.items())
-        lines.append(f"recorded ({n} cell{'s' if n > 1 else ''}): {s}" + (f"; scored by {code}" if code else ""))
+        lines.append(f"recorded ({n} cell{'s' if n > 1 else ''}): {shown[s]}" + (f"; scored by {code}" if code else ""))
     note = few_images_note(*fewest) if fewest else None      # (None where the images outnumber the dimensions)
     if note and "fid" in e.metrics:
         lines.append(f"note: {note}")
     if other:
-        lines.append(f"{OTHER_PROTOCOL} {len(other)} seed{'s' if len(other) > 1 else ''} scored under another protocol "
-                     f"than asked (no evaluation of {'them' if len(other) > 1 else 'it'} matches; `wae-bench eval` "
-                     f"it as asked): {', '.join(other)}")
+        lines.append(other_protocol_line(other))
     if len(seen) > 1:
         most = max(seen.values(), key=len)
         named = "; ".join(f"recorded line {i}: {', '.join(ids)}" for i, ids in enumerate(seen.values(), 1)
                           if ids is not most)
         lines.append(f"WARNING: the cells were scored under different protocols (above; {named}); compare with care")
     return lines
+
+
+def other_protocol_line(other: list[str], paper: bool = False) -> str:
+    """The line naming the cells scored under another protocol than asked,
+    with the fix (``paper``: without it, for a caption)."""
+    n = len(other)
+    fix = "" if paper else (f" (no evaluation of {'them' if n > 1 else 'it'} matches; `wae-bench eval` "
+                            f"it as asked)")
+    return f"{OTHER_PROTOCOL} {n} seed{'s' if n > 1 else ''} scored under another protocol than asked{fix}: " \
+           f"{', '.join(other)}"
 
 
 def _fewest_images(p: dict[str, Any]) -> int | None:

@@ -17,11 +17,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from wae_bench import atomic
-from wae_bench.bench.aggregate import OTHER_PROTOCOL
+from wae_bench.bench.aggregate import MISSING, OTHER_PROTOCOL
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import axis_label
 from wae_bench.bench.spec import WHAT_LABELS
-from wae_bench.bench.table import NEAR, OWN, Report, metric_label
+from wae_bench.bench.table import NEAR, OWN, Report, better_note, metric_label
 from wae_bench.bench.table_notes import score_name
 from wae_bench.bench.tuning_summary import tuning_csv
 
@@ -41,25 +41,64 @@ def headers(rep: Report) -> list[str]:
             *(rep.header(col, cited) for col, cited in rep.layout())]
 
 
-def legend(rep: Report) -> str:
-    """What an entry and each column of the table mean."""
+def legend(rep: Report, paper: bool = False) -> str:
+    """What an entry and each column of the table mean; ``paper`` (table.tex's
+    caption): only the marks some entry has, and no file or command to look
+    at (:func:`_paper_marks`)."""
     kinds = list(dict.fromkeys(w for _, w in rep.columns))
     cols = " ".join(f"{WHAT_LABELS[w]}: {COLUMNS[w]}." for w in kinds)
     own = "; ".join(f"{WHAT_LABELS[w]} for {', '.join(r for r, s in rep.judged_by.items() if s == w)}"
                     for w in dict.fromkeys(rep.judged_by.values()))
-    marks = [f"{OWN} marks each row's own sampler, the column that judges it ({own})"] if rep.marks_own else []
-    if rep.marks:
+    shown = _shown(rep) if paper else None
+    marks = [f"{OWN} marks each row's own sampler, the column that judges it ({own})"] \
+        if rep.marks_own and (shown is None or OWN in shown) else []
+    if paper:
+        if "best" in rep.marks.values():
+            marks.append("the best entry of a row's own sampler per dataset and architecture is bold")
+        if "near" in rep.marks.values():
+            marks.append(f"{NEAR} marks those within the seed spread of it (a margin under the pooled sample std)")
+    elif rep.marks:
         marks.append(f"the best entry of a row's own sampler per dataset and architecture is bold and marked best, "
                      f"{NEAR} marks those within the seed spread of it (a margin under the pooled sample std)")
     said = "; ".join(marks)
-    return (f"Entries: {metric_label(rep.spec, rep.metric)} (lower is better), mean ± sample std over seeds, then "
-            f"(seeds scored / seeds in the grid, then any seed missing, e.g. no s2). — = not scored yet; failed = every "
-            f"seed failed (see cells/*/failed.json); stale = seeds trained with settings other than the spec "
-            f"resolves to now, left out of the mean (`wae-bench bench SPEC --dry-run` lists what changed); "
-            f"{OTHER_PROTOCOL} = a seed scored under another protocol than asked (see Evaluation). Columns: {cols}"
+    entries = (f"Entries: {metric_label(rep.spec, rep.metric)}{better_note(rep.metric)}, mean ± sample std over "
+               f"seeds, then (seeds scored / seeds in the grid")
+    if paper:
+        entries += (", then any seed missing, e.g. no s2)." if _lacking(rep) else ").") + _paper_marks(shown)
+    else:
+        entries += (f", then any seed missing, e.g. no s2). — = not scored yet; failed = every "
+                    f"seed failed (see cells/*/failed.json); stale = seeds trained with settings other than the spec "
+                    f"resolves to now, left out of the mean (`wae-bench bench SPEC --dry-run` lists what changed); "
+                    f"{OTHER_PROTOCOL} = a seed scored under another protocol than asked (see Evaluation).")
+    return (f"{entries} Columns: {cols}"
             + (f" {said[0].upper()}{said[1:]}." if said else "")
             + (" Columns marked (cited) hold values reported in the papers below, not measured here."
+               if rep.cited and not paper else
+               " Columns marked (cited) hold values reported in the works cited below, not measured here."
                if rep.cited else ""))
+
+
+def _shown(rep: Report) -> str:
+    """Every measured entry's text, joined (to tell which marks appear)."""
+    return "\n".join(rep.value(row, col, False) for row in rep.rows for col, cited in rep.layout() if not cited)
+
+
+def _lacking(rep: Report) -> bool:
+    """Whether some entry lacks seeds (``(2/3, no s2)``)."""
+    return any(e.expected and e.n < e.expected for e in rep.entries.values())
+
+
+def _paper_marks(shown: str) -> str:
+    """The legend of the marks in ``shown`` (:func:`_shown`) other than the
+    own-sampler and best marks, without pointers to files or commands."""
+    lines = shown.splitlines()
+    said = [*([f"{MISSING} = not scored yet"] if MISSING in lines else []),
+            *(["failed = every seed failed (s1 failed: that seed failed)"] if "failed" in shown else []),
+            *(["stale = seeds trained with settings other than the spec now resolves to, left out of the mean"]
+              if "stale" in shown else []),
+            *([f"{OTHER_PROTOCOL} = a seed scored under another protocol than asked (named below)"]
+              if OTHER_PROTOCOL in shown else [])]
+    return (" " + "; ".join(said) + ".") if said else ""
 
 
 def entry_text(rep: Report, row, col, cited: bool) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wae_bench.bench import grid, tune
-from wae_bench.bench.aggregate import mean_std, within_spread
+from wae_bench.bench.aggregate import decimals, mean_std, number, within_spread
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import Cell, axis_label, format_value
 from wae_bench.bench.spec import WHAT_LABELS, Spec
@@ -21,21 +21,55 @@ from wae_bench.bench.table_notes import budget, protocol, score_name
 @dataclass
 class TuningSummary:
     tuned: dict[tuple, str] = field(default_factory=dict)     # row (regularizer, arch, axes) -> the "tuned" column
+    values: dict[tuple, str] = field(default_factory=dict)    # row -> the value alone ("λ = 100"; table.tex)
+    grids: dict[str, list[str]] = field(default_factory=dict)  # regularizer -> its grids and budgets (table.tex)
     lines: list[str] = field(default_factory=list)            # the tuning section
     rows: list[dict[str, Any]] = field(default_factory=list)  # tuning.csv
+
+
+@dataclass
+class Used:
+    """A final cell's tuned values and the grid and budget they were chosen over."""
+
+    values: dict[str, Any]
+    grid: dict[str, list]
+    budget: dict[str, Any]
+
+    @property
+    def over(self) -> str:
+        """``λ ∈ {10, 100} at 1 epoch capped at 6 steps``."""
+        b = self.budget
+        grid_ = "; ".join(f"{axis_label(k)} ∈ {{{', '.join(map(format_value, vs))}}}" for k, vs in self.grid.items())
+        at = f"{b.get('epochs')} epoch{'s' if b.get('epochs') != 1 else ''}" + \
+            (f" capped at {b['max_steps']} steps" if b.get("max_steps") else "")
+        return f"{grid_} at {at}"
+
+    @property
+    def text(self) -> str:
+        """``λ = 100, tuned over λ ∈ {10, 100} at 1 epoch capped at 6 steps``."""
+        return f"{_assign(self.values)}, tuned over {self.over}"
 
 
 def _assign(values: dict[str, Any]) -> str:
     return ", ".join(f"{axis_label(k)} = {format_value(v)}" for k, v in values.items())
 
 
-def _used(rec: dict[str, Any]) -> str:
-    """``λ = 100, tuned over λ ∈ {10, 100} at 1 epoch capped at 6 steps``: a recorded choice."""
-    b = rec.get("budget", {})
-    grid_ = "; ".join(f"{axis_label(k)} ∈ {{{', '.join(map(format_value, vs))}}}" for k, vs in rec["grid"].items())
-    at = f"{b.get('epochs')} epoch{'s' if b.get('epochs') != 1 else ''}" + \
-        (f" capped at {b['max_steps']} steps" if b.get("max_steps") else "")
-    return f"{_assign(rec['values'])}, tuned over {grid_} at {at}"
+def used(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell]) -> Used | str:
+    """What ``final`` is tuned to: its recorded choice, else (its group's
+    tuning done, the cell not started: a seed added later, a shard's cell
+    waiting to run) the choice :func:`~wae_bench.bench.tune.chosen` makes, over
+    the group's grid and budget; else why there is none (``tuned λ pending``
+    while the group's tuning cells are, ``every tuned λ failed``)."""
+    rec = tune.recorded(folder, final)
+    if rec is not None:
+        return Used(rec["values"], rec["grid"], rec.get("budget", {}))
+    ch = tune.choose(folder, spec, final, cells)
+    names = ", ".join(map(axis_label, final.tuned))
+    if ch.pending:
+        return f"tuned {names} pending"
+    if ch.best is None:
+        return f"every tuned {names} failed"
+    return Used(ch.best.values, ch.grid, tune.budget(spec, tune.members(cells, final)[0]))
 
 
 def tuning(spec: Spec, folder: ResultsDir, cells: list[Cell]) -> TuningSummary:
@@ -56,20 +90,25 @@ def tuning(spec: Spec, folder: ResultsDir, cells: list[Cell]) -> TuningSummary:
     out.lines += [f"tuning budget: {line}" for line in budget(folder, spec, tcells)]
     out.lines += [f"tuning evaluation {line}" for line in protocol(folder, spec, tcells, generated=False)
                    if line.startswith("recorded")]
-    used: dict[tuple, dict[str, list[str]]] = {}   # row -> dataset -> the values its final cells used
+    long: dict[tuple, dict[str, list[str]]] = {}    # row -> dataset -> the values its final cells used, with grids
+    short: dict[tuple, dict[str, list[str]]] = {}   # row -> dataset -> the values alone
     for c in cells:
         row = (c.regularizer, c.arch, c.axes)
         if c.role == "plain":
-            out.tuned[row] = "nothing to tune"
+            out.tuned[row] = out.values[row] = "nothing to tune"
         elif c.role == "final":
-            rec = tune.recorded(folder, c)
-            per = used.setdefault(row, {}).setdefault(c.dataset, [])
-            text = _used(rec) if rec else f"tuned {', '.join(map(axis_label, c.tuned))} pending"
-            if text not in per:
-                per.append(text)
+            u = used(folder, spec, c, cells)
+            texts = (u.text, _assign(u.values)) if isinstance(u, Used) else (u, u)
+            for into, text in zip((long, short), texts):
+                per = into.setdefault(row, {}).setdefault(c.dataset, [])
+                if text not in per:
+                    per.append(text)
+            if isinstance(u, Used) and u.over not in out.grids.setdefault(c.regularizer, []):
+                out.grids[c.regularizer].append(u.over)
     many = len(spec.bench.datasets) > 1
-    for row, per in used.items():
-        out.tuned[row] = "; ".join(f"{ds}: " * many + " / ".join(texts) for ds, texts in per.items())
+    for into, by_row in ((out.tuned, long), (out.values, short)):
+        for row, per in by_row.items():
+            into[row] = "; ".join(f"{ds}: " * many + " / ".join(texts) for ds, texts in per.items())
     groups: dict[Any, list[Cell]] = {}
     for c in cells:
         if c.role == "final":
@@ -90,7 +129,7 @@ def _tuning_line(spec: Spec, rows: list[dict[str, Any]], folder: ResultsDir, fin
     parts = []
     for p in ch.points:
         chosen = p.values == pick
-        value = (f"{p.mean:.2f}" if p.mean is not None else "pending" if p.pending
+        value = (number(p.mean) if p.mean is not None else "pending" if p.pending
                  else f"{p.state} ({p.errors[0].split(': ', 1)[-1].split(';')[0][:100]})")
         parts.append(f"{_assign(p.values)}: {value}" + (" (chosen)" if chosen else ""))
         std = mean_std(p.scores)[1] if p.mean is not None else None
@@ -131,7 +170,9 @@ def _within_spread(ch: tune.Choice, pick: dict[str, Any] | None) -> str:
     if close is None:
         return ""
     margin, spread = close
-    return (f" (margin {margin:.2f} to {_assign(rest[0].values)} is below the seed spread, std {spread:.2f}: "
+    digits = decimals(best.mean)     # (as the scores print: a KID margin of 0.0004 is not 0.00)
+    return (f" (margin {number(margin, digits)} to {_assign(rest[0].values)} is below the seed spread, std "
+            f"{number(spread, digits)}: "
             f"the choice may be noise)")
 
 

@@ -228,15 +228,19 @@ def summarize(folder, outcomes) -> None:
                        f"see {folder.path}/cells/<id>/failed.json, fix the cause and rerun to retry them")
 
 
-def write_table(folder):
-    """The table and plots of ``folder``, written and printed; returns the
+def write_table(folder, html: bool = False):
+    """The table and plots of ``folder``, written and printed, and every
+    export the folder holds (table.tex, cells.json, table-seeds.csv,
+    report.html) rewritten with them (:func:`wae_bench.bench.export.write`;
+    ``html``: the report in any case); returns the
     :class:`~wae_bench.bench.table.Report`."""
     # (import torch and matplotlib, ~3 s: `wae-bench --help` must not)
-    from wae_bench.bench import grid, plots, table, table_render
+    from wae_bench.bench import export, grid, plots, table, table_render
 
     rep = table.collect(folder)
     paths = table_render.write(folder, rep)
-    paths += plots.write_all(folder, rep.spec, grid.expand(rep.spec), rep.metric)
+    paths += plots.write_all(folder, rep.spec, grid.expand(rep.spec), rep.metric)   # (of the spec's eval.what)
+    paths += export.write(folder, rep, html=html)
     table_render.print_rich(rep, stdout)
     console.print("wrote " + ", ".join(str(p) for p in paths))
     return rep

@@ -72,8 +72,8 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
     _take_over(folder, spec, cells)
     outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet,   # (a few cells: each one's block)
                                  output=Output(folder, spec, verbose=True, quiet=quiet))
-    rep = write_table(folder)
-    _print_pictures(compare.picture_rows(folder, cells), report.write(folder, rep))
+    write_table(folder, html=True)
+    _print_pictures(compare.picture_rows(folder, cells), folder.path / report.REPORT_NAME)
     summarize(folder, outcomes)
 
 
