@@ -33,9 +33,10 @@ from typing import Literal
 
 from wae_bench.config import check
 from wae_bench.losses import sinkhorn, sinkhorn_blur, sinkhorn_diameter
+from wae_bench.priors import GaussianPriorConfig
 from wae_bench.regularizer import Divergence
 
-from ._gaussian import GaussianPriorConfig, SampleDivergence
+from ._gaussian import SampleDivergence
 
 
 @dataclass

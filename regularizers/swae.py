@@ -19,7 +19,7 @@ Defaults: L = 50 (the paper's and the authors' code), σ_z = 1.  λ: the
 authors' code weighs SW₂² by 10 against a *per-pixel mean* BCE + L1
 reconstruction loss, which has no exact counterpart for our per-image sum of
 squared errors; we give every sample-based divergence WAE-MMD's λ on our
-scale (500 on RGB data, 200 on digits; :func:`wae_bench_regularizers._gaussian.wae_lambda`),
+scale (500 on RGB data, 200 on digits; :func:`wae_bench.priors.wae_lambda`),
 since SW₂² and the IMQ-MMD take values of the same order here (~0.01-0.1
 apart between matched and mismatched latents at d = 128, B = 64).  Under DDP
 SW₂² is taken over the batch gathered from all processes.
@@ -32,9 +32,10 @@ from torch import Tensor
 
 from wae_bench.config import check
 from wae_bench.losses import sliced_w2, unit_directions
+from wae_bench.priors import GaussianPriorConfig
 from wae_bench.regularizer import Context, Divergence
 
-from ._gaussian import GaussianPriorConfig, SampleDivergence
+from ._gaussian import SampleDivergence
 
 
 @dataclass

@@ -23,7 +23,7 @@ of the prior to D's logit, so D only learns the log Q_Z part.
 
 Defaults: λ = 1 (paper Sec. 4) on the authors' reconstruction scale, i.e.
 λ = 5 on RGB data and 20 on digits on ours (see
-:func:`wae_bench_regularizers._gaussian.wae_lambda`); D = 4 × 512 (paper App. C and the
+:func:`wae_bench.priors.wae_lambda`); D = 4 × 512 (paper App. C and the
 authors' MNIST config; their CelebA config uses 1024 units); D's Adam with
 β1 = 0.5 and a learning rate half the autoencoder's (the authors' configs:
 5e-4 vs 1e-3 on MNIST, 5e-5 vs 1e-4 on CelebA); σ_z² = 2 on RGB data (the
@@ -43,9 +43,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wae_bench.config import check
+from wae_bench.priors import GaussianPriorConfig, wae_lambda, wae_sigma_z
 from wae_bench.regularizer import Context, RegOut, Regularizer, Setup
-
-from ._gaussian import GaussianPriorConfig, wae_lambda, wae_sigma_z
 
 
 @dataclass

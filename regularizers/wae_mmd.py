@@ -13,7 +13,7 @@ kernel ``exp(−||x − y||²/C)`` over the same constants is the RBF option.
 
 Defaults (paper Sec. 4): λ = 100 and σ_z² = 2 on CelebA (used for every RGB
 dataset), λ = 10 and σ_z² = 1 on MNIST (used for digit datasets), converted
-to our reconstruction scale (:func:`wae_bench_regularizers._gaussian.wae_lambda`: the
+to our reconstruction scale (:func:`wae_bench.priors.wae_lambda`: the
 authors' code weighs ``0.05·Σ(x − x̂)²`` on [−1, 1] CelebA pixels / [0, 1]
 MNIST pixels): λ = 500 on RGB data, 200 on digits.
 Under DDP the MMD is taken over the batch gathered from all processes.
@@ -26,9 +26,10 @@ from typing import Literal
 
 from wae_bench.config import check
 from wae_bench.losses import WAE_SCALES, mmd, wae_scales
+from wae_bench.priors import GaussianPriorConfig, wae_sigma_z
 from wae_bench.regularizer import Divergence, Setup
 
-from ._gaussian import GaussianPriorConfig, SampleDivergence, wae_sigma_z
+from ._gaussian import SampleDivergence
 
 
 @dataclass

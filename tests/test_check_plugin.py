@@ -16,7 +16,7 @@ from torch import nn
 
 from wae_bench import plugin_check as C
 from wae_bench.registry import REGULARIZERS
-from wae_bench.regularizer import RegOut, RegularizerConfig
+from wae_bench.regularizer import RegOut, Regularizer, RegularizerConfig
 from tests.helpers import pull_plugin, run_cli
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -219,6 +219,100 @@ class NoAuxOpt(Critic):
         return None
 
 
+class CriticInPenalty(Critic):
+    """Trains its critic in the wrong place: the critic's loss added to
+    penalty(), no auxiliary optimiser, aux_loss not overridden."""
+
+    name = "critic-inpen"
+    aux_loss = Regularizer.aux_loss
+
+    def make_aux_optimizer(self):
+        return None
+
+    def penalty(self, x, z, ae, ctx):
+        out = super().penalty(x, z, ae, ctx)
+        return RegOut(out.loss + Critic.aux_loss(self, z.detach(), ctx), out.terms)
+
+
+class HalfOptimised(Critic):
+    """A critic whose second layer (used in aux_loss) is not in its optimiser."""
+
+    name = "halfoptimised"
+
+    def __init__(self, cfg, setup):
+        super().__init__(cfg, setup)
+        self.head = nn.Linear(1, 1)
+
+    def aux_loss(self, z, ctx):
+        return self.head(self.D(z)).mean() - self.D(self.sample_prior(len(z), z.device, ctx.generator)).mean()
+
+
+class AuxReturns(Critic):
+    """aux_loss returns what ``returns`` says: "regout" (a RegOut, as
+    penalty() does), "vector" (a loss per sample), "nograd" (computed under
+    no_grad)."""
+
+    name = "auxreturns"
+    returns = "regout"
+
+    def aux_loss(self, z, ctx):
+        if self.returns == "nograd":
+            with torch.no_grad():
+                return super().aux_loss(z, ctx)
+        if self.returns == "vector":
+            return (self.D(z) - self.D(self.sample_prior(len(z), z.device, ctx.generator))).squeeze(1)
+        return RegOut(super().aux_loss(z, ctx), {})
+
+
+class CriticList(Critic):
+    """Keeps its critic in a plain list (not registered)."""
+
+    name = "critic-list"
+
+    def __init__(self, cfg, setup):
+        super().__init__(cfg, setup)
+        del self.D
+        self.Ds = [nn.Linear(setup.latent_dim, 1)]
+
+    @property
+    def D(self):
+        return self.Ds[0]
+
+
+class NCritic(Critic):
+    """Takes 2 extra critic steps per iteration with a private optimiser (WGAN's n_critic)."""
+
+    name = "ncritic"
+
+    def __init__(self, cfg, setup):
+        super().__init__(cfg, setup)
+        self.inner = torch.optim.SGD(self.D.parameters(), lr=0.01)
+
+    def aux_loss(self, z, ctx):
+        for _ in range(2):
+            self.inner.zero_grad()
+            super().aux_loss(z, ctx).backward()
+            self.inner.step()
+        return super().aux_loss(z, ctx)
+
+
+class Temperature(Pull):
+    """Keeps a learnable temperature as a plain tensor that requires grad."""
+
+    name = "temperature"
+
+    def __init__(self, cfg, setup):
+        super().__init__(cfg, setup)
+        self.temp = torch.ones((), requires_grad=True)
+
+
+class Spanned(Pull):
+    """Tunes by the default tuning_grid over its ``tuning_spans`` (the test's to set)."""
+
+    name = "spanned"
+    tuning_spans = {"lambda": (1.0, 1.0)}
+
+
 @dataclass
 class UndocumentedConfig(RegularizerConfig):
     lambda_: float = 0.5
@@ -257,7 +351,8 @@ class InPlace(Pull):
 
 
 PLUGINS = (Pull, Itemy, GlobalDraw, Forgetful, NanPenalty, Branchy, AeGrabber, IdleCritic, Unpapered,
-           Unbuildable, Raiser, Counter, PerSample, Critic, NoAuxOpt, Undocumented, Tunable, Misdeclared, InPlace)
+           Unbuildable, Raiser, Counter, PerSample, Critic, NoAuxOpt, Undocumented, Tunable, Misdeclared, InPlace,
+           CriticInPenalty, HalfOptimised, AuxReturns, CriticList, NCritic, Temperature, Spanned)
 
 
 @pytest.fixture
@@ -329,7 +424,7 @@ def test_a_plugins_own_exception_is_that_checks_failure_and_debug_shows_it(plugi
     assert re.fullmatch(r"FAIL plugin 'raiser': raised ValueError: shapes do not match \(at "
                         r"test_check_plugin\.py:\d+\); fix the plugin \(rerun with --debug for the "
                         r"traceback\)", got["finite-step"]), got["finite-step"]
-    for key in ("penalty", "state", "randomness", "capture-safe"):     # each would raise it again
+    for key in ("penalty", "state", "randomness", "aux-step", "capture-safe"):     # each would raise it again
         assert got[key] == "skip not run: a step breaks the contract (see finite-step)", got[key]
     assert statuses(got)["builds"] == "pass" and out.count("shapes do not match") == 1
     code, out, err = run_cli(["--debug", "check-plugin", "raiser"], capsys)
@@ -456,7 +551,7 @@ def test_a_broken_return_value_is_reported_once_and_the_later_step_checks_are_no
                                   "with a scalar (0-d) tensor loss (reduce it, e.g. .mean())")
     assert out.count("penalty() returned RegOut") == 1
     later = {c.key for c in C.CHECKS[2:] if c.steps}
-    assert later == {"penalty", "state", "randomness", "capture-safe"}
+    assert later == {"penalty", "state", "randomness", "aux-step", "capture-safe"}
     assert {k: got[k] for k in later} == {k: "skip not run: a step breaks the contract (see finite-step)"
                                           for k in later}
     assert statuses(got) == ALL_PASS | {"finite-step": "FAIL"} | {k: "skip" for k in later}
@@ -545,3 +640,106 @@ def test_z_modified_in_place_is_the_first_steps_failure_named_once(plugins, caps
     assert out.count("modified z in place") == 1
     assert all(got[k] == "skip not run: a step breaks the contract (see finite-step)"
                for k in ("penalty", "state", "randomness", "capture-safe")), got
+
+
+# -- a plugin's own trained state: in an optimiser, registered, its auxiliary loss a scalar ---------
+INPEN_LINE = ("FAIL plugin 'critic-inpen': its parameters D.weight and D.bias get a gradient in a step, but no "
+              "optimiser steps them (the trainer's Adam holds only the encoder and decoder, and "
+              "make_aux_optimizer() returns None), so they never train; return an optimiser over them from "
+              "make_aux_optimizer() and train them in aux_loss(), or freeze a fixed one "
+              "(p.requires_grad_(False), or a buffer)")
+
+
+def test_a_critic_trained_through_the_penalty_fails_naming_its_parameters(plugins, capsys):
+    """Its parameters get a gradient on every step and nothing steps them
+    (the trainer's first step finds it): one FAIL, the later step checks not
+    run, where before every check passed and the critic never moved."""
+    code, out, _ = run_cli(["check-plugin", "critic-inpen"], capsys)
+    got = report(out)["critic-inpen"]
+    assert code == 1
+    assert got["finite-step"] == INPEN_LINE
+    assert out.count("get a gradient in a step") == 1
+    later = {"penalty", "state", "randomness", "aux-step", "capture-safe"}
+    assert statuses(got) == ALL_PASS | {"finite-step": "FAIL"} | {k: "skip" for k in later}
+
+
+def test_a_parameter_used_in_aux_loss_but_not_in_its_optimiser_fails(plugins):
+    with pytest.raises(C.BrokenStep) as e:
+        C.finite_step("halfoptimised")
+    assert str(e.value) == (
+        "plugin 'halfoptimised': its parameters head.weight and head.bias get a gradient in a step, but no "
+        "optimiser steps them (the trainer's Adam holds only the encoder and decoder, and make_aux_optimizer()'s "
+        "optimiser does not hold them), so they never train; add them to make_aux_optimizer()'s optimiser, or "
+        "freeze a fixed one (p.requires_grad_(False), or a buffer)")
+
+
+@pytest.mark.parametrize("returns, says", [
+    ("regout", "aux_loss() returned RegOut; return the auxiliary loss as a scalar (0-d) tensor that depends on "
+               "the parameters of make_aux_optimizer() (aux_loss returns the loss alone, unlike penalty())"),
+    ("vector", "aux_loss() returned a tensor of shape (8,); return the auxiliary loss as a scalar (0-d) tensor "
+               "that depends on the parameters of make_aux_optimizer() (aux_loss returns the loss alone, unlike "
+               "penalty()) (reduce it, e.g. .mean())"),
+    ("nograd", "aux_loss() returned a tensor without gradient (computed under torch.no_grad(), or detached); "
+               "return the auxiliary loss as a scalar"),
+])
+def test_an_aux_loss_returning_the_wrong_thing_is_the_plugins_one_line(plugins, monkeypatch, capsys, returns, says):
+    """check_aux, in the trainer's first step (finite-step) and in the
+    aux-step check: not torch's error at the trainer's line."""
+    monkeypatch.setattr(AuxReturns, "returns", returns)
+    with pytest.raises(C.BrokenStep) as e:
+        C.aux_step_touches_only_its_own("auxreturns")
+    assert str(e.value).startswith(f"plugin 'auxreturns': {says}")
+    code, out, _ = run_cli(["check-plugin", "auxreturns"], capsys)
+    got = report(out)["auxreturns"]
+    assert code == 1 and got["finite-step"].startswith(f"FAIL plugin 'auxreturns': {says}"), got
+    assert got["aux-step"] == "skip not run: a step breaks the contract (see finite-step)"
+    assert "trainer.py" not in out and out.count("aux_loss() returned") == 1
+
+
+@pytest.mark.parametrize("name, says", [
+    ("critic-list", "self.Ds holds a module (Linear, as self.Ds[0]) that is not registered, so no checkpoint "
+                    "carries it and .to(device) does not move it; keep modules in nn.ModuleList / nn.ModuleDict, "
+                    "or assign each to self"),
+    ("ncritic", "self.inner is an optimiser (SGD) that the trainer neither steps nor checkpoints (a checkpoint "
+                "carries only the optimiser make_aux_optimizer() returns); return it from make_aux_optimizer() "
+                "and let the trainer step it on aux_loss(), once per iteration"),
+    ("temperature", "self.temp is a tensor (Tensor) that requires grad but is neither a parameter nor a buffer, "
+                    "so no optimiser trains it and no checkpoint carries it; make a trained tensor an nn.Parameter"),
+])
+def test_state_names_an_attribute_holding_state_no_checkpoint_carries(plugins, name, says):
+    """Named by the attribute, before the resume comparison (which would
+    name only its symptom, an encoder weight that differs)."""
+    with pytest.raises(C.ContractBroken) as e:
+        C.state_round_trips(name)
+    assert str(e.value).startswith(f"plugin {name!r}: {says}"), str(e.value)
+    assert "resumed" not in str(e.value)
+
+
+def test_state_leaves_alone_what_a_checkpoint_carries(plugins):
+    """A plain list holding the autoencoder's encoder, or a plain alias of the
+    plugin's own registered module and of the trainer's optimiser, is state
+    some checkpoint carries: not named."""
+    from wae_bench.run.build import stand_in_trainer
+
+    tr = stand_in_trainer("aegrabber")
+    object.__setattr__(tr.reg, "aliases", {"opt": tr.aux_opt, "ae": (tr.ae.decoder,)})
+    assert C.unregistered_state(tr) == []
+    tr = stand_in_trainer("critic")
+    object.__setattr__(tr.reg, "layers", [tr.reg.D, tr.reg.D.weight])
+    assert C.unregistered_state(tr) == []
+
+
+@pytest.mark.parametrize("spans, says", [
+    ({"lambda_": (1.0, 1.0)}, "spanned: 'lambda_' in tuning_spans is not a setting of spanned (its settings: "
+                              "lambda); tuning_spans spells the field lambda_ as 'lambda'"),
+    ({"lamda": (1.0, 1.0)}, "spanned: 'lamda' in tuning_spans is not a setting of spanned (its settings: lambda); "
+                            "did you mean 'lambda'?"),
+    ({"width": (1.0, 1.0)}, "spanned: 'width' in tuning_spans is not a setting of spanned (its settings: lambda)"),
+])
+def test_tuning_spans_keyed_by_an_unknown_name_says_so(plugins, monkeypatch, spans, says):
+    monkeypatch.setattr(Spanned, "tuning_spans", spans)
+    with pytest.raises(C.ContractBroken) as e:
+        C.tuning_grid_is_a_bench_grid("spanned")
+    assert str(e.value) == f"plugin 'spanned': a bench cannot tune it by its tuning_grid(): {says}"
+    monkeypatch.setattr(Spanned, "tuning_spans", {"lambda": (1.0, 1.0)})
+    assert C.tuning_grid_is_a_bench_grid("spanned") is None

@@ -87,13 +87,32 @@ def test_tensor_learning_rate_is_halved_in_place_and_logged_as_a_number():
     ("auto", None, "cuda", 2, ("eager", False)),      # DDP: capture is not used
     ("auto", False, "cuda", 1, ("graph", False)),     # what is asked is kept
     ("eager", None, "cuda", 1, ("eager", True)),
-    ("graph", None, "cpu", 1, ("graph", False)),      # (capture_step then says it trains eagerly)
+    ("graph", None, "cuda", 1, ("graph", True)),
+    ("graph", None, "cpu", 1, ("eager", False, "step_mode=graph needs a CUDA device")),   # what it trains in
+    ("graph", None, "cuda", 2, ("eager", False, "step_mode=graph is not used with more than one process")),
     ("eager", True, "cpu", 1, ("eager", True)),
 ])
 def test_fast_path_resolves_auto_by_device(asked, layout, device, world, want):
     from wae_bench.step.graph import FastPath, fast_path
 
     assert fast_path(asked, layout, device, world) == FastPath(*want)
+
+
+def test_an_explicit_graph_on_the_cpu_is_shown_as_the_eager_step_it_is(tmp_path, capsys):
+    """The run's header names the mode it trains in (before: "cpu (CUDA
+    graph)", then a line saying it trains eagerly); config.json keeps the
+    mode asked for."""
+    import json
+
+    from tests.reliability_helpers import TINY, cli
+
+    code, out, err = cli(["run", "--reg", "ae", *[a for a in TINY if a != "--quiet"], "--set", "max_steps=1",
+                          "--step-mode", "graph", "--out", tmp_path / "g"], capsys)
+    text = " ".join((out + err).split())
+    assert code == 0, text
+    assert "cpu (eager; step_mode=graph needs a CUDA device)" in text and "CUDA graph" not in text, text
+    assert text.count("needs a CUDA device") == 1
+    assert json.loads((tmp_path / "g" / "config.json").read_text())["config"]["step_mode"] == "graph"
 
 
 def test_a_plan_resolves_its_fast_path_for_a_cuda_device_without_one():

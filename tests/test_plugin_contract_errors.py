@@ -1,11 +1,15 @@
 """A plugin whose ``penalty()`` breaks the return contract (a Tensor instead
 of a ``RegOut``, a loss that is not a scalar, terms that are not scalar
-tensors) is refused in one line naming the plugin, what it returned and what
-it must return -- not an "internal error" -- and the check runs on the first
-step only, reading no tensor on the host."""
+tensors), or whose ``aux_loss()`` does (a ``RegOut``, a loss per sample, a
+loss without gradient), is refused in one line naming the plugin, what it
+returned and what it must return -- not an "internal error" -- and the check
+runs on the first step only, reading no tensor on the host.  So is a plugin
+whose own parameters get a gradient in a step but are in no optimiser."""
 from __future__ import annotations
 
 import pytest
+import torch
+from torch import nn
 
 import wae_bench.step.trainer
 from wae_bench.registry import REGULARIZERS
@@ -44,10 +48,46 @@ class FloatTerm(Regularizer):
         return RegOut(p, {"pull": 1.0})
 
 
+class Critic(Regularizer):
+    """A latent critic with its own optimiser; aux_loss returns what
+    ``returns`` says: "loss" (right), "regout" (a RegOut, as penalty()
+    does), "vector" (a loss per sample), "detached"."""
+
+    name = "auxcritic"
+    returns = "loss"
+
+    def __init__(self, cfg, setup):
+        super().__init__(cfg, setup)
+        self.f = nn.Linear(setup.latent_dim, 1)
+
+    def make_aux_optimizer(self):
+        return torch.optim.Adam(self.f.parameters())
+
+    def aux_loss(self, z, ctx):
+        w = (self.f(z) - self.f(self.sample_prior(len(z), z.device, ctx.generator))).squeeze(1)
+        return {"loss": w.mean(), "regout": RegOut(w.mean()), "vector": w, "detached": w.mean().detach()}[self.returns]
+
+    def penalty(self, x, z, ae, ctx):
+        frozen = {n: p.detach() for n, p in self.f.named_parameters()}
+        return RegOut(-torch.func.functional_call(self.f, frozen, (z,)).mean())
+
+
+class CriticInPenalty(Critic):
+    """Trains its critic through penalty(): no optimiser ever steps it."""
+
+    name = "critic-inpen"
+
+    def make_aux_optimizer(self):
+        return None
+
+    def penalty(self, x, z, ae, ctx):
+        return RegOut(-self.f(z).mean() + Critic.aux_loss(self, z.detach(), ctx))
+
+
 @pytest.fixture
 def plugins(monkeypatch):
     REGULARIZERS.load_entry_points()
-    for cls in (Bare, PerSample, FloatTerm):
+    for cls in (Bare, PerSample, FloatTerm, Critic, CriticInPenalty):
         monkeypatch.setitem(REGULARIZERS._items, cls.name, cls)
 
 
@@ -75,3 +115,42 @@ def test_the_return_value_is_checked_on_the_first_step_only(monkeypatch):
     for _ in range(3):
         tr.step(x)
     assert seen == ["moca"]
+
+
+@pytest.mark.parametrize("returns, returned", [
+    ("regout", "aux_loss() returned RegOut"),
+    ("vector", "aux_loss() returned a tensor of shape (32,)"),
+    ("detached", "aux_loss() returned a tensor without gradient"),
+])
+def test_an_aux_loss_returning_the_wrong_thing_is_one_line_naming_the_plugin(plugins, monkeypatch, returns, returned,
+                                                                             tmp_path, capsys):
+    """Before: torch's AttributeError / RuntimeError at the trainer's
+    backward(), called wae-bench's internal error (exit 1)."""
+    monkeypatch.setattr(Critic, "returns", returns)
+    out = tmp_path / "run"
+    code, _, err = cli(["run", "--reg", "auxcritic", *TINY, "--batch-size", "32", "--set", "max_steps=3",
+                        "--out", out], capsys)
+    line = assert_one_line_error(code, err, "plugin 'auxcritic'", returned, "scalar (0-d) tensor",
+                                 "make_aux_optimizer()")
+    assert code == 2 and "internal error" not in line
+    assert not out.exists()
+
+
+def test_the_aux_loss_is_checked_on_the_first_step_only(plugins, monkeypatch):
+    seen = []
+    real = wae_bench.step.trainer.check_aux
+    monkeypatch.setattr(wae_bench.step.trainer, "check_aux", lambda name, aux: (seen.append(name), real(name, aux)))
+    tr = make_trainer("auxcritic")
+    for _ in range(3):
+        tr.step(batch())
+    assert seen == ["auxcritic"]
+
+
+def test_a_critic_no_optimiser_steps_stops_the_run_in_one_line(plugins, tmp_path, capsys):
+    """Before: it trained without a word against a critic that never moved."""
+    code, _, err = cli(["run", "--reg", "critic-inpen", *TINY, "--set", "max_steps=3", "--out", tmp_path / "r"],
+                       capsys)
+    line = assert_one_line_error(code, err, "plugin 'critic-inpen': its parameters f.weight and f.bias get a "
+                                            "gradient in a step, but no optimiser steps them",
+                                 "return an optimiser over them from make_aux_optimizer()")
+    assert code == 2 and "internal error" not in line

@@ -1,7 +1,8 @@
 """A plugin's own bug, met by `wae-bench run` / `bench` rather than
 `check-plugin`: an exception raised from the plugin's code is the plugin's
 (``plugin 'NAME' raised ...; run wae-bench check-plugin NAME``, exit 2), not
-an internal error to report; the trainer's first step refuses a ``z``
+an internal error to report, and so is torch.compile's refusal of a double
+backward in the plugin's step (naming the fix); the trainer's first step refuses a ``z``
 modified in place by ``penalty()`` or ``aux_loss()``, naming the plugin and
 the fix, and warns once when a step draws from a process-global generator
 (wae_bench/plugin_fault.py, wae_bench/step/first_step.py)."""
@@ -77,10 +78,31 @@ class GlobalDraws(Pull):
         return RegOut(p, {"l2": p})
 
 
+class GpCritic(Pull):
+    """A WGAN-GP latent critic (Gulrajani et al. 2017): its aux_loss
+    differentiates the critic twice (the gradient penalty at interpolates)."""
+
+    name = "gpcritic"
+
+    def __init__(self, cfg, setup):
+        super().__init__(cfg, setup)
+        self.f = nn.Linear(setup.latent_dim, 1)
+
+    def make_aux_optimizer(self):
+        return torch.optim.Adam(self.f.parameters())
+
+    def aux_loss(self, z, ctx):
+        zp = self.sample_prior(len(z), z.device, ctx.generator)
+        eps = torch.rand(len(z), 1, device=z.device, generator=ctx.generator)
+        zi = (eps * zp + (1 - eps) * z).requires_grad_(True)
+        g, = torch.autograd.grad(self.f(zi).sum(), zi, create_graph=True)
+        return self.f(z).mean() - self.f(zp).mean() + (g.norm(dim=1) - 1).pow(2).mean()
+
+
 @pytest.fixture
 def plugins(monkeypatch):
     REGULARIZERS.load_entry_points()
-    for cls in (ShapeBug, InPlace, InPlaceAux, GlobalDraws):
+    for cls in (ShapeBug, InPlace, InPlaceAux, GlobalDraws, GpCritic):
         monkeypatch.setitem(REGULARIZERS._items, cls.name, cls)
 
 
@@ -185,3 +207,62 @@ def test_the_checks_run_on_the_first_step_only(plugins, monkeypatch):
     for s in range(3):
         tr.step(batch(seed=s))
     assert len(made) == 1
+
+
+DOUBLE_BACKWARD = "torch.compile with aot_autograd does not currently support double backward"
+COMPILED_TWICE = ("plugin 'gpcritic': torch.compile cannot differentiate a compiled module twice, and a step of the "
+                  "plugin does (a double backward, e.g. a gradient penalty with create_graph=True); leave that "
+                  "module out of compile_targets() (return [] to keep every module of the plugin eager, the "
+                  "encoder and decoder still compiled), or set compilable = False in the plugin where the encoder "
+                  "or decoder is differentiated twice; or train with --compile none")
+
+
+def test_torch_compiles_double_backward_error_is_the_plugins_naming_the_fix(plugins):
+    """torch raises it in the trainer's backward(), after the plugin's code
+    returned: the plugin is the one the step's frames hold."""
+    def backward(reg):
+        raise RuntimeError(DOUBLE_BACKWARD)
+
+    with pytest.raises(RuntimeError) as e:
+        backward(make_trainer("gpcritic").reg)
+    assert plugin_fault(e.value) == COMPILED_TWICE
+    with pytest.raises(RuntimeError) as e:       # no plugin ran: not a plugin's
+        backward(None)
+    assert plugin_fault(e.value) is None
+
+
+def test_a_gradient_penalty_under_compile_stops_the_run_in_one_line_and_its_fix_trains(plugins, monkeypatch,
+                                                                                        tmp_path, capsys):
+    """A real compile, by Dynamo and aot_autograd without Inductor's code
+    generation (backend aot_eager: seconds, not a minute): the compiled
+    critic's backward cannot be differentiated.  The fix the line names,
+    compile_targets() -> [], trains with the nets compiled."""
+    from wae_bench.step.compile import compile_nets
+
+    real = nn.Module.compile
+    monkeypatch.setattr(nn.Module, "compile", lambda self, **kw: real(self, backend="aot_eager", dynamic=False))
+    run = ["run", "--reg", "gpcritic", *TINY, "--compile", "default", "--set", "max_steps=2"]
+    try:
+        code, _, err = cli([*run, "--out", tmp_path / "a"], capsys)
+        assert_one_line_error(code, err, f"error: {COMPILED_TWICE}")
+        assert code == 2
+        monkeypatch.setattr(GpCritic, "compile_targets", lambda self: [])
+        code, _, err = cli([*run, "--out", tmp_path / "b"], capsys)
+        assert code == 0, err
+        tr = make_trainer("gpcritic")
+        assert compile_nets(tr.ae, tr.reg, "default") and tr.ae.encoder._compiled_call_impl is not None
+        assert getattr(tr.reg.f, "_compiled_call_impl", None) is None
+    finally:
+        torch._dynamo.reset()
+
+
+def test_the_compile_notice_names_the_plugin_that_sets_compilable_false(plugins, monkeypatch, capsys):
+    from wae_bench.step.compile import compile_nets
+
+    monkeypatch.setattr(GpCritic, "compilable", False)
+    tr = make_trainer("gpcritic")
+    capsys.readouterr()
+    assert not compile_nets(tr.ae, tr.reg, "default")
+    assert " ".join(capsys.readouterr().err.split()) == (
+        "compile=default is not used with gpcritic: it sets compilable = False (its step differentiates a net "
+        "twice, which torch.compile cannot); eager kernels")

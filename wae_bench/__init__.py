@@ -6,7 +6,8 @@ Where things are (the shape and the step order: docs/architecture.md):
 - :mod:`wae_bench.plugin_check` the contract's checks (``wae-bench check-plugin``, tests/test_contract.py);
   :mod:`wae_bench.plugin_fault` whether an error came from a plugin's own code (the line that says so)
 - :mod:`wae_bench.config`       every option, declared once (types, defaults, help)
-- :mod:`wae_bench.losses`       the pure loss maths; :mod:`wae_bench.momentum` EMA helpers for plugins
+- :mod:`wae_bench.losses`       the pure loss maths; :mod:`wae_bench.momentum` EMA helpers for plugins;
+  :mod:`wae_bench.priors` the Gaussian prior's Config and the WAE paper's σ_z and λ, for plugins
 - :mod:`wae_bench.nets`         the autoencoder type and the built-in architectures (a1, a2, tiny)
 - :mod:`wae_bench.data`         datasets as whole tensors, the seeded batcher, the hold-out
 - :mod:`wae_bench.run`          one run: built from its config, trained, its directory and checkpoints

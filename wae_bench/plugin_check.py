@@ -6,18 +6,23 @@ registered name (:data:`CHECKS`, in this order):
 
 - :func:`builds`: it declares a known ``prior`` and ``sampler`` and a tiny run
   of it can be built (``tiny`` net, stand-in data);
-- :func:`finite_step`: three steps give finite loss terms and move the encoder;
+- :func:`finite_step`: three steps give finite loss terms and move the
+  encoder (and the trainer's first step finds no plugin parameter that gets
+  a gradient but is in no optimiser, :mod:`wae_bench.step.first_step`);
 - :func:`penalty_reaches_encoder`: ``penalty()`` returns a :class:`RegOut`
   with a finite scalar loss and scalar terms, and ``reconstruction + loss``
   backpropagates into the encoder;
-- :func:`state_round_trips`: a step changes no plain attribute of the plugin,
-  and a run resumed from a checkpoint trains on as the original does (all
-  state in buffers and sub-modules);
+- :func:`state_round_trips`: no plain attribute of the plugin holds a
+  module, parameter, tensor that requires grad or optimiser (no checkpoint
+  would carry it), a step changes none, and a run resumed from a checkpoint
+  trains on as the original does (all state in buffers and sub-modules);
 - :func:`draws_only_from_run_generator`: a step leaves torch's, Python's and
   NumPy's global generators as they were (every draw from ``ctx.generator``);
 - :func:`aux_step_touches_only_its_own`: an auxiliary step (WAE Algorithm 1's
-  discriminator step) moves the plugin's own parameters and nothing else, at
-  the lr the trainer gives it (an ``aux_loss`` needs ``make_aux_optimizer``);
+  discriminator step) returns a scalar loss with gradient
+  (:func:`~wae_bench.regularizer.check_aux`) and moves the plugin's own
+  parameters and nothing else, at the lr the trainer gives it (an
+  ``aux_loss`` needs ``make_aux_optimizer``);
 - :func:`capture_safe`: a step reads no tensor on the host (``item``,
   ``tolist``, ``bool``/``float``/``int`` of a tensor: what breaks CUDA-graph
   capture), torch's own CPU Adam excepted;
@@ -54,10 +59,10 @@ from torch import Tensor, nn
 from wae_bench.config import from_dict, merge
 from wae_bench.errors import WaeError
 from wae_bench.registry import REGULARIZERS
-from wae_bench.regularizer import BrokenStep, Regularizer, check_declared, check_penalty
+from wae_bench.regularizer import BrokenStep, Regularizer, check_aux, check_declared, check_penalty
 from wae_bench.run import checkpoint
 from wae_bench.run.build import stand_in_batch as batch, stand_in_trainer as trainer
-from wae_bench.step.first_step import drawn_from, global_rng_states
+from wae_bench.step.first_step import and_list, drawn_from, global_rng_states
 from wae_bench.step.trainer import Trainer
 
 CPU = torch.device("cpu")   # where the checks' tiny runs train
@@ -69,11 +74,6 @@ class ContractBroken(WaeError):
 
 def _broken(name: str, what: str, fix: str) -> ContractBroken:
     return ContractBroken(f"plugin {name!r}: {what}; {fix}")
-
-
-def _and(items: list[str]) -> str:
-    """``["a", "b", "c"]`` -> ``"a, b and c"``."""
-    return ", ".join(items[:-1]) + f" and {items[-1]}" if len(items) > 1 else items[0]
 
 
 # -- the checks -----------------------------------------------------------------------------
@@ -176,6 +176,74 @@ def _plain_attributes(reg: nn.Module) -> dict[str, object]:
     return {k: _snapshot(v) for k, v in vars(reg).items() if k not in _MODULE_ATTRIBUTES}
 
 
+def _held(v: object, path: str, seen: set[int], depth: int = 0) -> Iterator[tuple[str, object]]:
+    """Each module, tensor or optimiser in ``v`` (itself, or inside lists,
+    tuples, sets, dicts and dataclasses, a few levels deep), with its path
+    from ``path`` (``self.fs[0]``)."""
+    if id(v) in seen or depth > 4:
+        return
+    seen.add(id(v))
+    if isinstance(v, (nn.Module, Tensor, torch.optim.Optimizer)):
+        yield path, v
+    elif isinstance(v, (list, tuple)):
+        for i, x in enumerate(v):
+            yield from _held(x, f"{path}[{i}]", seen, depth + 1)
+    elif isinstance(v, (set, frozenset)):
+        for x in v:
+            yield from _held(x, f"{path} (a set)", seen, depth + 1)
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            yield from _held(x, f"{path}[{k!r}]", seen, depth + 1)
+    elif dataclasses.is_dataclass(v) and not isinstance(v, type):
+        for f in dataclasses.fields(v):
+            yield from _held(getattr(v, f.name), f"{path}.{f.name}", seen, depth + 1)
+
+
+_UNREGISTERED = {   # kind: (what is wrong with it, the fix)
+    "module": ("that is not registered, so no checkpoint carries it and .to(device) does not move it",
+               "keep modules in nn.ModuleList / nn.ModuleDict, or assign each to self"),
+    "parameter": ("that is not registered, so no checkpoint carries it and .to(device) does not move it",
+                  "keep parameters in nn.ParameterList / nn.ParameterDict, or assign each to self"),
+    "tensor": ("that requires grad but is neither a parameter nor a buffer, so no optimiser trains it and no "
+               "checkpoint carries it", "make a trained tensor an nn.Parameter (in make_aux_optimizer()'s "
+                                        "optimiser) and a fixed one a buffer (self.register_buffer(...))"),
+    "optimiser": ("that the trainer neither steps nor checkpoints (a checkpoint carries only the optimiser "
+                  "make_aux_optimizer() returns)",
+                  "return it from make_aux_optimizer() and let the trainer step it on aux_loss(), once per "
+                  "iteration"),
+}
+
+
+def unregistered_state(tr: Trainer) -> list[tuple[str, str]]:
+    """Each plain attribute of ``tr.reg`` that is, or holds, a module, a
+    parameter, a leaf tensor that requires grad or an optimiser that no
+    checkpoint carries (not a module or tensor of the autoencoder or of the
+    plugin, not one of the trainer's optimisers): ``(what, fix)``.  The
+    resume comparison of :func:`state_round_trips` would find only its
+    symptom (a weight differing one step after a resume), while the
+    attribute diff compares such objects by identity."""
+    nets = (tr.ae, tr.reg)
+    kept = {id(o) for n in nets for o in (*n.modules(), *n.parameters(), *n.buffers())}
+    kept |= {id(o) for o in (tr.opt, tr.aux_opt) if o is not None}
+    seen: set[int] = set()
+    out: dict[tuple[str, str], tuple[str, str]] = {}
+    for k, v in vars(tr.reg).items():
+        if k in _MODULE_ATTRIBUTES:
+            continue
+        for path, o in _held(v, f"self.{k}", seen):
+            if id(o) in kept:
+                continue
+            kind = ("optimiser" if isinstance(o, torch.optim.Optimizer) else "module" if isinstance(o, nn.Module)
+                    else "parameter" if isinstance(o, nn.Parameter)
+                    else "tensor" if o.requires_grad and o.is_leaf else None)
+            if kind is None or (k, kind) in out:
+                continue
+            what = f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} ({type(o).__name__}"
+            what = f"self.{k} is {what})" if path == f"self.{k}" else f"self.{k} holds {what}, as {path})"
+            out[(k, kind)] = (f"{what} {_UNREGISTERED[kind][0]}", _UNREGISTERED[kind][1])
+    return list(out.values())
+
+
 def _short(v: object) -> str:
     return f"{v:.4g}" if isinstance(v, float) else repr(v)[:40]
 
@@ -202,7 +270,9 @@ def _changed(reg: nn.Module, before: dict[str, object]) -> list[str]:
 
 
 def state_round_trips(name: str) -> None:
-    """A step leaves the plugin's plain attributes (neither sub-modules,
+    """No plain attribute of the plugin holds state a checkpoint would not
+    carry (:func:`unregistered_state`: a module in a list, a private
+    optimiser).  A step leaves the plugin's plain attributes (neither sub-modules,
     parameters nor buffers: a checkpoint does not carry them, and a CUDA-graph
     replay does not run the Python that updates them) as they were.  And: two
     steps, a checkpoint saved and loaded (``weights_only``) into a run built
@@ -215,6 +285,9 @@ def state_round_trips(name: str) -> None:
     a = trainer(name, seed=0)
     for s in range(2):
         a.step(batch(seed=s))
+    hidden = unregistered_state(a)
+    if hidden:
+        raise _broken(name, and_list([w for w, _ in hidden]), "; ".join(dict.fromkeys(f for _, f in hidden)))
     with tempfile.TemporaryDirectory(prefix="wae-bench-check-") as tmp:
         path = Path(tmp) / "c.pt"
         checkpoint.save(path, a.state_dict())
@@ -226,7 +299,7 @@ def state_round_trips(name: str) -> None:
         a.step(batch(seed=9))
     changed = _changed(a.reg, plain)
     if changed:
-        raise _broken(name, f"{_and(changed)} changed during a step, but a checkpoint does not carry a plain "
+        raise _broken(name, f"{and_list(changed)} changed during a step, but a checkpoint does not carry a plain "
                             f"attribute and a CUDA-graph replay does not run the Python that updates it",
                       "keep per-step state in a buffer (self.register_buffer(...), updated in place) or derive "
                       "it from ctx.t")
@@ -259,7 +332,7 @@ def draws_only_from_run_generator(name: str, reg_cfg: dict | None = None,
     drew = [what for what in ("torch's global generator", "Python's random module", "NumPy's global generator")
             if what in moved_global]
     if drew:
-        raise _broken(name, f"a step drew from {_and(drew)}", fix)
+        raise _broken(name, f"a step drew from {and_list(drew)}", fix)
     moved = not torch.equal(tr.ctx.generator.get_state(), g0)
     if expect_draws is not None and moved != expect_draws:
         raise _broken(name, f"a step {'did not draw' if expect_draws else 'drew'} from ctx.generator, "
@@ -269,7 +342,9 @@ def draws_only_from_run_generator(name: str, reg_cfg: dict | None = None,
 
 def aux_step_touches_only_its_own(name: str) -> str | None:
     """One auxiliary step (``aux_loss`` on detached latents, the plugin's own
-    optimiser) moves the plugin's own parameters and not the autoencoder's,
+    optimiser) returns a scalar loss with gradient
+    (:func:`~wae_bench.regularizer.check_aux`, as the trainer's first step
+    checks it), moves the plugin's own parameters and not the autoencoder's,
     and each of the optimiser's param groups was built with the lr the
     trainer gives it (the run's lr × its ``lr_scale``: the trainer owns every
     lr); skipped (returns why) for a plugin without an auxiliary step, failed
@@ -294,7 +369,9 @@ def aux_step_touches_only_its_own(name: str) -> str | None:
     aux_before = [p.detach().clone() for p in own]
     z, _ = tr.ae(batch(), tr.reg.constrain)
     tr.aux_opt.zero_grad()
-    tr.reg.aux_loss(z.detach(), tr.ctx).backward()
+    aux = tr.reg.aux_loss(z.detach(), tr.ctx)
+    check_aux(name, aux)
+    aux.backward()
     tr.aux_opt.step()
     if not all(torch.equal(a, b) for a, b in zip(ae_before, tr.ae.parameters())):
         raise _broken(name, "the auxiliary step changed the autoencoder's weights",
@@ -474,7 +551,7 @@ def documented(name: str, module_docstring: bool = False) -> None:
         (module_docstring and not (mod.__doc__ or "").strip(), f"module {cls.__module__} has no docstring",
          "cite the paper and the equation or algorithm it implements there")) if missing]
     if gaps:
-        raise _broken(name, _and([w for w, _ in gaps]), "; ".join(f for _, f in gaps))
+        raise _broken(name, and_list([w for w, _ in gaps]), "; ".join(f for _, f in gaps))
 
 
 # -- running them ---------------------------------------------------------------------------
@@ -483,7 +560,7 @@ class Check:
     key: str                               # short name, printed
     what: str                              # what passing means, one line
     run: Callable[[str], str | None]       # None: pass; a string: skipped, why
-    steps: bool = False                    # runs penalty() (a training step)
+    steps: bool = False                    # runs a step's hooks (penalty(), aux_loss())
 
 
 CHECKS: tuple[Check, ...] = (
@@ -494,7 +571,7 @@ CHECKS: tuple[Check, ...] = (
     Check("randomness", "draws only from ctx.generator, no global generator", draws_only_from_run_generator,
           steps=True),
     Check("aux-step", "the auxiliary step moves only the plugin's own parameters, at the trainer's lr",
-          aux_step_touches_only_its_own),
+          aux_step_touches_only_its_own, steps=True),
     Check("capture-safe", "no host read of a tensor inside a step", capture_safe, steps=True),
     Check("tuning", "tuning_grid() gives axes a bench can tune", tuning_grid_is_a_bench_grid),
     Check("documented", "a paper, class and Config docstrings", documented),

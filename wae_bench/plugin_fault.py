@@ -23,6 +23,14 @@ frame decides.  The place named is the innermost frame from there on
 outside wae-bench and torch (:func:`wae_bench.plugin_check._where`, as
 ``check-plugin`` names it).  Importing this module imports neither torch
 nor the plugins.
+
+One error of torch's is the plugin's too, though it is raised in the
+trainer's ``backward()`` after the plugin's code returned:
+``torch.compile`` (its aot_autograd) cannot differentiate a compiled module
+twice, so a double backward in the plugin's step (a WGAN-GP gradient penalty
+in ``aux_loss``) under ``--compile`` stops with "does not currently support
+double backward".  :func:`plugin_fault` names the running plugin and the fix
+(:func:`double_backward`).
 """
 from __future__ import annotations
 
@@ -104,14 +112,35 @@ def _own_place(frames: list[tuple[FrameType, int]], first: int) -> str:
     return _where(own)
 
 
+DOUBLE_BACKWARD = "does not currently support double backward"   # torch.compile's (aot_autograd's) RuntimeError
+
+
+def double_backward(e: BaseException, cls: type | None) -> str | None:
+    """The line for torch.compile's double-backward RuntimeError raised while
+    plugin ``cls`` ran (None: no plugin ran, not a plugin's), else None: a
+    compiled module's backward cannot itself be differentiated, so the
+    module that the plugin's step differentiates twice must stay eager."""
+    if cls is None or not (isinstance(e, RuntimeError) and DOUBLE_BACKWARD in str(e)):
+        return None
+    return (f"plugin {registered_name(cls)!r}: torch.compile cannot differentiate a compiled module twice, and "
+            f"a step of the plugin does (a double backward, e.g. a gradient penalty with create_graph=True); "
+            f"leave that module out of compile_targets() (return [] to keep every module of the plugin eager, "
+            f"the encoder and decoder still compiled), or set compilable = False in the plugin where the "
+            f"encoder or decoder is differentiated twice; or train with --compile none")
+
+
 def plugin_fault(e: BaseException) -> str | None:
-    """The line for ``e`` if it was raised from a plugin's code (see the
+    """The line for ``e`` if it was raised from a plugin's code, or is
+    torch.compile's double-backward error raised in a plugin's step (see the
     module docstring), else None.  No plugin has run unless
     :mod:`wae_bench.regularizer` or :mod:`wae_bench.nets.base` is loaded."""
     if isinstance(e, WaeError):
         return None
     frames = _frames(e)
     cls = _running_plugin(frames) if "wae_bench.regularizer" in sys.modules else None
+    compiled_twice = double_backward(e, cls)
+    if compiled_twice is not None:
+        return compiled_twice
     modules = _plugin_modules(cls) if cls is not None else set()
     first = next((i for i, (f, _) in enumerate(frames) if f.f_globals.get("__name__") in modules), None)
     arch = _running_arch(frames) if "wae_bench.nets.base" in sys.modules else None

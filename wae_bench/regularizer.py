@@ -9,8 +9,9 @@ optimiser step, in this fixed order per iteration ``t``:
 1. ``z = constrain(Enc(x))`` and ``x_hat = Dec(z)`` (one forward).
 2. Auxiliary step, if :meth:`Regularizer.make_aux_optimizer` returns an
    optimiser (WAE-GAN's discriminator, WAE Algorithm 1): ``aux_loss(z.detach(),
-   ctx)`` is backpropagated and that optimiser steps.  (An ``aux_loss`` without
-   one is never called.)
+   ctx)`` (a scalar tensor) is backpropagated and that optimiser steps, once per
+   iteration.  (An ``aux_loss`` without one is never called; a parameter of the
+   plugin that gets a gradient must be in that optimiser.)
 3. Autoencoder step: ``loss = ||x - x_hat||^2 (summed over pixels, averaged
    over the batch) + penalty(x, z, ae, ctx).loss``; Adam steps the encoder and decoder.
 4. ``after_step(x, z, out, ae, ctx)`` under ``no_grad`` (MoCA's EMA update and enqueue).
@@ -28,6 +29,7 @@ carry it.  ``x`` and ``z`` are never modified in place (not even the detached
 """
 from __future__ import annotations
 
+import difflib
 import functools
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Literal
@@ -36,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wae_bench.config import RegularizerConfig, check, from_dict, to_dict  # (RegularizerConfig: the base of every plugin's Config)
+from wae_bench.config import RegularizerConfig, check, from_dict, key_of, to_dict  # (RegularizerConfig: the base of every plugin's Config)
 from wae_bench.errors import WaeError
 
 
@@ -79,27 +81,52 @@ class BrokenPenalty(BrokenStep):
     """:meth:`Regularizer.penalty` returned a value that breaks the contract (:func:`check_penalty`)."""
 
 
+class BrokenAux(BrokenStep):
+    """:meth:`Regularizer.aux_loss` returned a value that breaks the contract (:func:`check_aux`)."""
+
+
+def _kind(v: object) -> str:
+    """What a hook returned, for a message: ``a tensor of shape (8,)``, ``RegOut``, ``float``."""
+    return f"a tensor of shape {tuple(v.shape)}" if isinstance(v, Tensor) else type(v).__name__
+
+
 def check_penalty(name: str, out: object) -> None:
     """Refuse, naming the plugin, a :meth:`Regularizer.penalty` return value
     that breaks the contract: not a :class:`RegOut`, a loss that is not a
     scalar (0-d) tensor, or terms that are not a table of scalar tensors.
     Reads only types and shapes (no host sync: capture-safe); the trainer
     checks the first step's only."""
-    def kind(v: object) -> str:
-        return f"a tensor of shape {tuple(v.shape)}" if isinstance(v, Tensor) else type(v).__name__
-
     fix = "return RegOut(loss=..., terms={...}) (wae_bench.regularizer.RegOut) with a scalar (0-d) tensor loss"
     if not isinstance(out, RegOut):
-        raise BrokenPenalty(f"plugin {name!r}: penalty() returned {kind(out)}; {fix}")
+        raise BrokenPenalty(f"plugin {name!r}: penalty() returned {_kind(out)}; {fix}")
     if not (isinstance(out.loss, Tensor) and out.loss.dim() == 0):
-        raise BrokenPenalty(f"plugin {name!r}: penalty() returned RegOut with loss = {kind(out.loss)}; {fix} "
+        raise BrokenPenalty(f"plugin {name!r}: penalty() returned RegOut with loss = {_kind(out.loss)}; {fix} "
                        f"(reduce it, e.g. .mean())")
     terms = out.terms.items() if isinstance(out.terms, dict) else [(None, out.terms)]
     bad = [(k, v) for k, v in terms if not (isinstance(v, Tensor) and v.dim() == 0)]
     if bad:
         where = "terms" if bad[0][0] is None else f"terms[{bad[0][0]!r}]"
-        raise BrokenPenalty(f"plugin {name!r}: penalty() returned RegOut with {where} = {kind(bad[0][1])}; terms must "
+        raise BrokenPenalty(f"plugin {name!r}: penalty() returned RegOut with {where} = {_kind(bad[0][1])}; terms must "
                        f"be {{name: scalar (0-d) tensor}}, e.g. terms={{'mmd': mmd}}")
+
+
+def check_aux(name: str, aux: object) -> None:
+    """Refuse, naming the plugin, a :meth:`Regularizer.aux_loss` return value
+    that breaks the contract: not a tensor (a :class:`RegOut`, as
+    :meth:`~Regularizer.penalty` returns), not a scalar (0-d) one, or one
+    without gradient (computed under ``no_grad``, or detached), which
+    ``backward()`` could not differentiate -- else torch's own error names
+    neither the plugin nor the fix.  Reads only types, shapes and the
+    ``requires_grad`` flag (no host sync: capture-safe); the trainer checks
+    the first step's only, before its ``backward()``."""
+    fix = ("return the auxiliary loss as a scalar (0-d) tensor that depends on the parameters of "
+           "make_aux_optimizer() (aux_loss returns the loss alone, unlike penalty())")
+    if not (isinstance(aux, Tensor) and aux.dim() == 0):
+        reduce = " (reduce it, e.g. .mean())" if isinstance(aux, Tensor) else ""
+        raise BrokenAux(f"plugin {name!r}: aux_loss() returned {_kind(aux)}; {fix}{reduce}")
+    if not aux.requires_grad:
+        raise BrokenAux(f"plugin {name!r}: aux_loss() returned a tensor without gradient (computed under "
+                        f"torch.no_grad(), or detached); {fix}")
 
 
 def _identity(t: Tensor) -> Tensor:
@@ -175,7 +202,10 @@ class Regularizer(nn.Module):
     Config: ClassVar[type[RegularizerConfig]] = RegularizerConfig
     prior: ClassVar[Literal["gaussian", "sphere"]] = "gaussian"    # one of PRIORS (check_declared)
     # torch.compile cannot differentiate a compiled graph twice; a plugin whose
-    # penalty needs a double backward (RAE-GP's decoder gradient) sets False.
+    # step differentiates the encoder or decoder twice (RAE-GP's decoder
+    # gradient) sets False (then nothing is compiled).  One that differentiates
+    # a module of its own twice (a WGAN-GP critic) leaves it out of
+    # compile_targets() instead, keeping the nets compiled.
     compilable: ClassVar[bool] = True
     # The images a generative model of this plugin is judged by, and so what a
     # tuning run is scored on: prior samples, or an ex-post density ("n",
@@ -219,7 +249,13 @@ class Regularizer(nn.Module):
         values = to_dict(from_dict(cls.Config, cls.defaults(setup)))
         out = {}
         for key, (below, above) in cls.tuning_spans.items():
-            center = values.get(key)
+            if key not in values:
+                close = [key_of(key)] if key_of(key) in values else difflib.get_close_matches(key, values, n=1)
+                hint = (f"; tuning_spans spells the field {key} as {close[0]!r}" if close and close[0] == key_of(key)
+                        else f"; did you mean {close[0]!r}?" if close else "")
+                raise WaeError(f"{cls.name}: {key!r} in tuning_spans is not a setting of {cls.name} (its settings: "
+                               f"{', '.join(values)}){hint}")
+            center = values[key]
             check(isinstance(center, (int, float)) and center > 0,
                   f"{cls.name}: cannot tune {key!r} around its default {center!r}; give [reg.{cls.name}.tune] "
                   f"values for it in the spec")
@@ -243,7 +279,10 @@ class Regularizer(nn.Module):
     def compile_targets(self) -> list[nn.Module]:
         """The plugin's own modules that ``compile`` should compile besides
         the encoder and decoder: by default its direct sub-modules (MoCA's key
-        encoder, WAE-GAN's discriminator, a :class:`Divergence`)."""
+        encoder, WAE-GAN's discriminator, a :class:`Divergence`).  Leave out a
+        module the step differentiates twice (``torch.autograd.grad(...,
+        create_graph=True)`` through it): a compiled one cannot be (``[]``:
+        the plugin's modules eager, the nets compiled)."""
         return list(self.children())
 
     def decoder_weight_decay(self) -> float:
@@ -260,7 +299,9 @@ class Regularizer(nn.Module):
                      generator: torch.Generator | None = None) -> Tensor:
         """``n`` latents from the prior P_Z: N(0, σ_z² I), or for the sphere
         ``z/|z|`` with ``z ~ N(0, I)`` (MoCA's sampling rule), drawn from
-        ``generator`` (inside a step: ``ctx.generator``; on ``device``)."""
+        ``generator`` (inside a step: ``ctx.generator``; on ``device``).
+        σ_z is the Config field named ``sigma_z`` (1 without one;
+        :class:`wae_bench.priors.GaussianPriorConfig` declares it)."""
         d = self.setup_info.latent_dim
         e = torch.randn(n, d, device=device, generator=generator)
         if self.prior == "sphere":
@@ -282,12 +323,18 @@ class Regularizer(nn.Module):
         discriminator at half the autoencoder's rate give
         ``[{"params": self.D.parameters(), "lr_scale": 0.5}]``, not ``lr=...``
         (`wae-bench check-plugin` fails a group whose lr is not the run's lr ×
-        its lr_scale).  Other settings (Adam's betas) are kept."""
+        its lr_scale).  Other settings (Adam's betas) are kept.  It must hold
+        every parameter of the plugin that gets a gradient in a step: the
+        trainer's own optimiser holds only the encoder's and decoder's, and
+        the first step refuses one in neither (:mod:`wae_bench.step.first_step`)."""
         return None
 
     def aux_loss(self, z: Tensor, ctx: Context) -> Tensor:
         """Loss of the auxiliary step on *detached* latents ``z`` (they share
-        storage with the trained ones: never modify them in place)."""
+        storage with the trained ones: never modify them in place): the loss
+        alone, a scalar (0-d) tensor depending on the parameters of
+        :meth:`make_aux_optimizer` (not a :class:`RegOut`; :func:`check_aux`).
+        Called once per iteration."""
         raise NotImplementedError
 
     def after_step(self, x: Tensor, z: Tensor, out: RegOut, ae: nn.Module, ctx: Context) -> None:

@@ -30,12 +30,17 @@ def compile_nets(ae: nn.Module, reg, mode: str) -> bool:
     """Compile the encoder, the decoder and the plugin's
     :meth:`~wae_bench.regularizer.Regularizer.compile_targets`; returns
     whether anything was compiled (``mode="none"``, or a plugin that is not
-    :attr:`~wae_bench.regularizer.Regularizer.compilable`: nothing, said once)."""
+    :attr:`~wae_bench.regularizer.Regularizer.compilable`: nothing, said once,
+    naming the plugin).  torch.compile cannot differentiate a compiled module
+    twice: a plugin whose step does so through a module of its own (a
+    gradient penalty on its critic) leaves that module out of
+    ``compile_targets()`` and keeps the nets compiled; the error it meets
+    otherwise is translated by :func:`wae_bench.plugin_fault.double_backward`."""
     if mode == "none":
         return False
     if not reg.compilable:
-        console.print(f"[yellow]compile={mode} is not used with {reg.name}: its penalty differentiates the "
-                      f"decoder twice, which torch.compile cannot; eager kernels[/]")
+        console.print(f"[yellow]compile={mode} is not used with {reg.name}: it sets compilable = False (its step "
+                      f"differentiates a net twice, which torch.compile cannot); eager kernels[/]")
         return False
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
     for m in (ae.encoder, ae.decoder, *reg.compile_targets()):

@@ -18,6 +18,12 @@ author skipped ``wae-bench check-plugin`` (:mod:`wae_bench.plugin_check`).
   architecture plugin's own classes wherever it runs (a copy of the encoder
   in the plugin), is the architecture's and names it; every other draw in
   the step is the plugin's.  Host-side states only: no sync.
+- A parameter of the plugin got a gradient in the step but is in neither
+  the trainer's optimiser (the encoder's and decoder's) nor the one
+  :meth:`~wae_bench.regularizer.Regularizer.make_aux_optimizer` returns
+  (a critic trained through ``penalty()``): nothing would ever step it,
+  and the run would train against a critic that never moves.  Reads
+  ``.grad is None`` only: no sync.
 
 The first step is always eager: a CUDA graph is captured after warm-up
 steps (:class:`~wae_bench.step.graph.CapturedStep`), so nothing here runs
@@ -65,6 +71,18 @@ def _same(a: object, b: object) -> bool:
     if isinstance(a, np.ndarray):
         return np.array_equal(a, b)
     return a == b
+
+
+def unoptimised(reg: nn.Module, opts: tuple[torch.optim.Optimizer | None, ...]) -> list[str]:
+    """The names of ``reg``'s parameters that hold a gradient but are in no
+    optimiser of ``opts`` (None: none), in ``named_parameters`` order."""
+    held = {id(p) for opt in opts if opt is not None for g in opt.param_groups for p in g["params"]}
+    return [n for n, p in reg.named_parameters() if p.grad is not None and id(p) not in held]
+
+
+def and_list(items: list[str]) -> str:
+    """``["a", "b", "c"]`` -> ``"a, b and c"``."""
+    return ", ".join(items[:-1]) + f" and {items[-1]}" if len(items) > 1 else items[0]
 
 
 class FirstStep:
@@ -140,6 +158,26 @@ class FirstStep:
             raise BrokenStep(f"plugin {self.name!r}: {hook}() modified z in place{shared}, e.g. z.div_, z.clamp_, "
                            f"z[...] = ...; compute a new tensor (z = z / ...) instead")
 
+    def trained(self, reg: nn.Module, opt: torch.optim.Optimizer, aux_opt: torch.optim.Optimizer | None) -> None:
+        """After the step's ``backward()`` passes: refuse a parameter of
+        ``reg`` that holds a gradient but is in neither the autoencoder's
+        optimiser ``opt`` nor the plugin's ``aux_opt``."""
+        names = unoptimised(reg, (opt, aux_opt))
+        if not names:
+            return
+        shown = and_list(names[:3] + ([f"{len(names) - 3} more"] if len(names) > 3 else []))
+        them, they, s, plural = ("it", "it", "s", "") if len(names) == 1 else ("them", "they", "", "s")
+        if aux_opt is None:
+            held, fix = ("make_aux_optimizer() returns None",
+                         f"return an optimiser over {them} from make_aux_optimizer() and train {them} in aux_loss()")
+        else:
+            held, fix = (f"make_aux_optimizer()'s optimiser does not hold {them}",
+                         f"add {them} to make_aux_optimizer()'s optimiser")
+        raise BrokenStep(f"plugin {self.name!r}: its parameter{plural} {shown} get{s} a gradient in a step, but no "
+                         f"optimiser steps {them} (the trainer's Adam holds only the encoder and decoder, and {held}), "
+                         f"so {they} never train{s}; {fix}, or freeze a fixed one (p.requires_grad_(False), or a "
+                         f"buffer)")
+
     def release(self) -> None:
         """Remove the hooks on the nets (after the step, also one that raised); idempotent."""
         for h in self.hooks:
@@ -196,6 +234,9 @@ class _Later:
         pass
 
     def kept(self, z: Tensor, hook: str) -> None:
+        pass
+
+    def trained(self, reg: nn.Module, opt: torch.optim.Optimizer, aux_opt: torch.optim.Optimizer | None) -> None:
         pass
 
     def done(self) -> None:

@@ -9,7 +9,8 @@ schedules as device tensors) and on capturable Adam with a tensor learning
 rate (changed in place by :meth:`Trainer.set_lr` between replays).
 
 Where capture is impossible (no CUDA device, more than one process) the step
-stays eager and :func:`capture_step` says so once.  ``step_mode = "auto"``
+stays eager: :func:`fast_path` resolves an explicit "graph" to it, saying why
+(the run's header shows it), and :func:`capture_step` says so once.  ``step_mode = "auto"``
 (the default) asks for it exactly where it is possible (:func:`fast_path`).
 """
 from __future__ import annotations
@@ -26,13 +27,17 @@ from wae_bench.progress import console
 @dataclass(frozen=True)
 class FastPath:
     """How a run's step executes on its device: ``step_mode`` "graph" or
-    "eager", and the NHWC memory layout."""
+    "eager" (the effective mode), and the NHWC memory layout; ``not_graph``:
+    why an explicit "graph" runs eagerly here (empty: it was not asked, or it
+    is used)."""
 
     step_mode: str
     channels_last: bool
+    not_graph: str = ""
 
     def describe(self) -> str:
-        return ", ".join(["CUDA graph" if self.step_mode == "graph" else "eager",
+        mode = "CUDA graph" if self.step_mode == "graph" else "eager"
+        return ", ".join([f"{mode}; {self.not_graph}" if self.not_graph else mode,
                           *(["channels-last"] if self.channels_last else [])])
 
 
@@ -40,10 +45,19 @@ def fast_path(step_mode: str, channels_last: bool | None, device_type: str, worl
     """Resolve ``auto`` (pure): on a single CUDA device the whole step is
     captured and the layout is channels-last; elsewhere (the CPU, several
     processes: capture is not used under DDP) it is eager in the default
-    layout.  An explicit ``eager``/``graph`` or ``channels_last`` is kept."""
+    layout.  An explicit ``eager`` or ``channels_last`` is kept, and so is an
+    explicit ``graph`` where a graph can be captured; elsewhere the step is
+    eager and ``not_graph`` says why (what :func:`capture_step` would say),
+    so that the run's header shows the mode it trains in.  The config keeps
+    the value asked for."""
     single_gpu = device_type == "cuda" and world_size == 1
     mode = ("graph" if single_gpu else "eager") if step_mode == "auto" else step_mode
-    return FastPath(mode, single_gpu if channels_last is None else bool(channels_last))
+    why = "" if mode != "graph" or single_gpu else _NOT_GRAPH["device" if device_type != "cuda" else "processes"]
+    return FastPath("eager" if why else mode, single_gpu if channels_last is None else bool(channels_last), why)
+
+
+_NOT_GRAPH = {"device": "step_mode=graph needs a CUDA device",
+              "processes": "step_mode=graph is not used with more than one process"}
 
 
 def make_capturable(opt: torch.optim.Optimizer | None, device: torch.device) -> None:
@@ -137,11 +151,8 @@ def capture_step(trainer, example: Tensor, *, world_size: int = 1, warmup: int =
     """The captured step, or the eager one (with a one-time notice) where a
     CUDA graph cannot be used.  The warm-up leaves no trace in the state."""
     dev = trainer.device
-    if dev.type != "cuda":
-        console.print("[yellow]step_mode=graph needs a CUDA device; training eagerly[/]")
-        return trainer.step
-    if world_size > 1:
-        console.print("[yellow]step_mode=graph is not used with more than one process; training eagerly[/]")
+    if dev.type != "cuda" or world_size > 1:
+        console.print(f"[yellow]{_NOT_GRAPH['device' if dev.type != 'cuda' else 'processes']}; training eagerly[/]")
         return trainer.step
     make_capturable(trainer.opt, dev)
     make_capturable(trainer.aux_opt, dev)

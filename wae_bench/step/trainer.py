@@ -14,10 +14,12 @@ Nothing in :meth:`Trainer.step` reads a tensor on the host; metrics and the
 non-finite guard are read every ``log_every`` steps (:mod:`wae_bench.step.loop`)
 through :meth:`Meter.read <wae_bench.step.meter.Meter.read>`.  The first step,
 always eager (a CUDA graph is captured after warm-up steps), also checks the
-plugin: its return value (:func:`~wae_bench.regularizer.check_penalty`), a
-``z`` modified in place, draws from process-global generators, those of the
-autoencoder's forward told apart as the architecture's
-(:mod:`wae_bench.step.first_step`); host-side facts only, no sync.
+plugin: its return values (:func:`~wae_bench.regularizer.check_aux`,
+:func:`~wae_bench.regularizer.check_penalty`), a ``z`` modified in place,
+draws from process-global generators, those of the autoencoder's forward
+told apart as the architecture's, a plugin parameter that gets a gradient
+but is in no optimiser (:mod:`wae_bench.step.first_step`); host-side facts
+only, no sync.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from torch import Tensor, nn
 
 from wae_bench.errors import WaeError
 from wae_bench.losses import reconstruction
-from wae_bench.regularizer import Context, Regularizer, check_penalty
+from wae_bench.regularizer import Context, Regularizer, check_aux, check_penalty
 from wae_bench.step.first_step import LATER, FirstStep, _Later
 from wae_bench.step.meter import Meter
 from wae_bench.step.rng import generator_state, load_generator, module_generators, run_generator
@@ -81,7 +83,7 @@ class Trainer:
         self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=False)) \
             if precision == "bf16" else contextlib.nullcontext
         self.meter = Meter(self.device)
-        self.checked = False   # the first step's checks done (check_penalty, wae_bench.step.first_step)
+        self.checked = False   # the first step's checks done (check_aux, check_penalty, wae_bench.step.first_step)
         self.plugin = reg.name or type(reg).__qualname__
         self.arch = getattr(ae, "arch_name", None)   # (set by wae_bench.nets.build_arch)
 
@@ -117,6 +119,8 @@ class Trainer:
             with self.autocast():
                 aux = reg.aux_loss(z.detach(), ctx)
             check.kept(z, "aux_loss")
+            if not self.checked:   # its return value, once (type, shape, requires_grad: no host read)
+                check_aux(self.plugin, aux)
             self.aux_opt.zero_grad(set_to_none=True)
             aux.backward()
             if ctx.world_size > 1:   # the plugin's own module is synchronised like the autoencoder
@@ -133,6 +137,7 @@ class Trainer:
         loss = rec + out.loss
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        check.trained(reg, self.opt, self.aux_opt)
         self.opt.step()
         with torch.no_grad():
             reg.after_step(x, z.detach(), out, self.ae, ctx)
