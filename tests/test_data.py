@@ -122,6 +122,11 @@ def test_mnist_in_torchvisions_layout_is_padded_to_32(tmp_path):
     assert data.variant == "mnist" and data.images.shape == (3, 1, 32, 32)
     assert torch.equal(data.images[:, 0, 2:30, 2:30], torch.from_numpy(imgs))
     assert data.images[:, :, :2].sum() == 0 and data.images[:, :, :, 30:].sum() == 0
+    scan = MNIST.scan(tmp_path)                          # (bench --dry-run: the idx headers' counts, no decoding)
+    assert (scan.sizes, scan.variant) == ({"train": 3, "test": 3}, "mnist")
+    (raw / "t10k-images-idx3-ubyte").write_bytes(b"not idx")
+    with pytest.raises(WaeError, match="t10k-images-idx3-ubyte' is not an idx image file; restore"):
+        MNIST.scan(tmp_path)
 
 
 def test_torchvision_download_offline_and_a_corrupt_folder_are_one_line_errors(tmp_path, monkeypatch):
@@ -142,6 +147,13 @@ def test_torchvision_download_offline_and_a_corrupt_folder_are_one_line_errors(t
     assert "could not download CIFAR10" in str(e.value) and "--data-root" in str(e.value)
     assert "\n" not in str(e.value)
     assert not (tmp_path / "dl").exists()               # the folders it made are not left behind
+    import torchvision.datasets.mnist as tv_mnist
+
+    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", offline)
+    (tmp_path / "m").mkdir()
+    with pytest.raises(WaeError, match="MNIST not found in"):
+        load_split(MNIST, str(tmp_path / "m"), "train", 32, download=True)
+    assert list((tmp_path / "m").iterdir()) == []       # MNIST/raw, which torchvision made inside, removed too
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("a user's file")
     with pytest.raises(WaeError, match="could not download CIFAR10"):
