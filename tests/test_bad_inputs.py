@@ -356,15 +356,22 @@ if not torch.cuda.is_available():
 DATA = ["run", "--arch", "tiny", "--set", "image_size=16", "--no-eval"]
 
 
-def _celeba(w: World, partition: str) -> Path:
-    """CelebA's layout with 4 aligned-size images and ``partition`` as list_eval_partition.txt."""
+def _celeba(w: World, partition: str | None, sizes: dict[int, tuple[int, int]] | None = None,
+            folders: tuple[str, ...] = ("celeba/img_align_celeba",)) -> Path:
+    """CelebA's layout with 4 images of the aligned size (or ``sizes[i]``) in
+    each of ``folders`` and ``partition`` (None: none) as list_eval_partition.txt."""
     root = w.tmp / "cel"
-    for i in range(4):
-        p = root / "celeba" / "img_align_celeba" / f"{i + 1:06d}.jpg"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (178, 218), (90, 60, 40)).save(p)
-    (root / "celeba" / "list_eval_partition.txt").write_text(partition)
+    for folder in folders:
+        for i in range(4):
+            p = root / folder / f"{i + 1:06d}.jpg"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (sizes or {}).get(i + 1, (178, 218)), (90, 60, 40)).save(p)
+    if partition is not None:
+        (root / "celeba" / "list_eval_partition.txt").write_text(partition)
     return root
+
+
+PART4 = "000001.jpg 0\n000002.jpg 1\n000003.jpg 2\n000004.jpg 2\n"   # train 1-2, test 3-4
 
 
 def _zips(w: World, names: tuple[str, ...], folders: tuple[str, ...] = ()) -> Path:
@@ -390,6 +397,26 @@ ROWS += [
         lambda w: [*DATA, "--dataset", "celeba", "--data-root",
                    _celeba(w, "".join(f"{i:06d}.jpg {p}\n" for i, p in zip(range(1, 5), "0001")))],
         ("list_eval_partition.txt' puts no image in the test split (2)", "move it aside")),
+    Row("celeba-partition-lists-missing-images", "`--dataset celeba`, `list_eval_partition.txt` lists an image "
+        "the folder lacks (an unzip cut short)",
+        lambda w: [*DATA, "--dataset", "celeba", "--data-root", _celeba(w, PART4 + "000005.jpg 2\n")],
+        ("1 of the 5 images that", "list_eval_partition.txt' lists are not in", "(train: 0 of 2, test: 1 of 3; first: "
+         "000005.jpg)", "restore them", "move the partition file aside")),
+    Row("celeba-partition-lists-twice", "`--dataset celeba`, `list_eval_partition.txt` lists an image twice",
+        lambda w: [*DATA, "--dataset", "celeba", "--data-root", _celeba(w, PART4 + "000001.jpg 2\n")],
+        ("lists 000001.jpg twice (line 1 and line 5)", "keep one of the two lines")),
+    Row("celeba-two-image-folders", "`--dataset celeba`, no partition file, images in two folders "
+        "(`copy1/`, `copy2/`)",
+        lambda w: [*DATA, "--dataset", "celeba", "--data-root", _celeba(w, None, folders=("copy1", "copy2"))],
+        ("2 image folders under", "(copy1, copy2); pass the one to use as --data-root")),
+    Row("celeba-not-aligned-size", "`--dataset celeba`, an image of 356×436 (not aligned CelebA's 178×218)",
+        lambda w: [*DATA, "--dataset", "celeba", "--data-root", _celeba(w, PART4, sizes={2: (356, 436)})],
+        ("image '000002.jpg'", "is 356x436, not the 178x218 of aligned CelebA", "pass the aligned images",
+         "variant celeba-files")),
+    Row("split-val-without-holdout", "`run --split val` with `holdout = 0` (refused before training)",
+        lambda w: ["run", *TINY[:-1], "--set", "max_steps=4", "--split", "val", "--features", "standin",
+                   "--fid-samples", "8"],
+        ("the run held out no validation images (holdout = 0)", "--set holdout=N")),
     Row("two-train-zips", "`--data-root` holding `data-train.zip`, `data-train-old.zip`, `data-test.zip`",
         lambda w: [*DATA, "--dataset", "folder", "--data-root",
                    _zips(w, ("data-train.zip", "data-train-old.zip", "data-test.zip"))],

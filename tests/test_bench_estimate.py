@@ -262,3 +262,80 @@ def test_evaluate_warns_with_the_cpu_rate_the_dry_run_uses(tmp_path, monkeypatch
             "also computes the statistics of the 297 reference images, ≈ 4 min more") in warning()
     monkeypatch.setenv("WAE_BENCH_RATES", str(tmp_path / "none.json"))
     assert "Inception on CPU (~5 img/s, a guess: no measured CPU rate): 500 generated images ≈ 2 min" in warning()
+
+
+def test_dry_run_checks_each_datasets_files_without_decoding_them(tmp_path, capsys, monkeypatch):
+    """One data line per dataset and root (where, how many images a split,
+    the variant), its notes, an error line for a root that is missing or
+    wrong, a warning for a hold-out the training images found cannot fit;
+    no image is decoded, and --json keeps stdout JSON (the lines on stderr)."""
+    from tests.test_data import celeba_images, partition_text
+    from wae_bench.data import files
+
+    monkeypatch.setattr(files, "_decode", lambda *a, **k: pytest.fail("the dry run decoded an image"))
+    args = ["bench", str(ROOT / "benchmarks/table1-celeba.toml"), "--dry-run", "--out", str(tmp_path / "res"),
+            "--only", "ae-a1-*,tune-moca-a1-*", "--set", "bench.seeds=[0]"]
+
+    def data_lines(*more: str, stream: int = 1) -> list[str]:
+        code, out, err = run_cli([*args, *more], capsys)
+        assert code == 0, err
+        text = (out, err)[stream - 1]
+        return [" ".join(x.split()) for x in text.splitlines()
+                if x.split(":")[0] in ("data", "note", "warning", "error")]
+
+    assert data_lines() == ["error: dataset 'celeba' needs --data-root DIR (or --set train.download=true when "
+                            "online); every celeba cell would fail on it"]
+    assert data_lines("--data-root", str(tmp_path / "nope"))[0].startswith(
+        f"error: data root {str(tmp_path / 'nope')!r} does not exist; pass an existing --data-root")
+    root = tmp_path / "tv"
+    celeba_images(root / "celeba" / "img_align_celeba")
+    (root / "celeba" / "list_eval_partition.txt").write_text(partition_text())
+    images, part = root / "celeba" / "img_align_celeba", root / "celeba" / "list_eval_partition.txt"
+    assert data_lines("--data-root", str(root)) == [
+        f"data: celeba at {str(root)!r}: 10 images in {str(images)!r}, split by {str(part)!r}: 7 train / 3 test "
+        f"(variant celeba-140crop)",
+        "warning: tune.holdout = 5,000 leaves 0 of the 7 celeba training images found, fewer than one batch of 64; "
+        "the bench would stop at the first cell that holds them out: lower it (--set tune.holdout=N)"]
+    part.unlink()
+    lines = data_lines("--data-root", str(root), "--set", "tune.holdout=2", "--set", "train.batch_size=4")
+    assert lines[0].endswith("split by file order (no list_eval_partition file): 9 train / 1 test (variant "
+                             "celeba-140crop-fileorder)") and len(lines) == 2, lines
+    assert lines[1].startswith("note: no list_eval_partition.txt/.csv in ") and "by file order" in lines[1]
+    (root / "celeba" / "img_align_celeba" / "more").mkdir()
+    (root / "celeba" / "img_align_celeba" / "000003.jpg").rename(root / "celeba" / "img_align_celeba" / "more" / "x.jpg")
+    (line,) = data_lines("--data-root", str(images))
+    assert line.startswith(f"error: celeba at {str(images)!r}: 2 image folders under {str(images)!r} ((top level), "
+                           f"more); pass the one to use as --data-root"), line
+    json_lines = data_lines("--data-root", str(root), "--json", stream=2)
+    assert json_lines and json_lines[0].startswith("error: celeba at ")
+    code, out, _ = run_cli([*args, "--data-root", str(root), "--json"], capsys)
+    assert len(json.loads(out)) == 8                   # 7 tuning cells of moca a1, the ae a1 cell
+
+
+def test_dry_run_counts_cifar10_in_torchvisions_layout_and_as_files(tmp_path, capsys):
+    from PIL import Image
+
+    tv = tmp_path / "tv" / "cifar-10-batches-py"
+    tv.mkdir(parents=True)
+    for name in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"):
+        (tv / name).write_bytes(b"")
+    for split, n in (("train", 3), ("test", 2)):
+        for i in range(n):
+            (tmp_path / "jpg" / split / "cat").mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (32, 32)).save(tmp_path / "jpg" / split / "cat" / f"{i}.png")
+    args = ["bench", str(ROOT / "benchmarks/table1-cifar10.toml"), "--dry-run", "--out", str(tmp_path / "res"),
+            "--only", "ae-a1-*", "--set", "bench.seeds=[0]"]
+
+    def data_line(root, *more: str) -> str:
+        code, out, err = run_cli([*args, "--data-root", str(root), *more], capsys)
+        assert code == 0, err
+        return next(" ".join(x.split()) for x in out.splitlines() if x.startswith(("data:", "error:")))
+
+    assert data_line(tmp_path / "tv") == (f"data: cifar10 at {str(tmp_path / 'tv')!r}: torchvision's {str(tv)!r}: "
+                                          f"50,000 train / 10,000 test (variant cifar10)")
+    (tv / "data_batch_3").unlink()
+    assert "lacks data_batch_3 (torchvision's CIFAR-10 is data_batch_1 to data_batch_5" in data_line(tmp_path / "tv")
+    jpg = tmp_path / "jpg"
+    assert data_line(jpg, "--set", "train.data_variant=cifar10-jpeg-q75") == (f"data: cifar10 at {str(jpg)!r}: {str(jpg / 'train')!r} and {str(jpg / 'test')!r}: "
+                              f"3 train / 2 test (variant cifar10-files, recorded as cifar10-jpeg-q75 "
+                              f"(train.data_variant))")

@@ -191,3 +191,37 @@ def test_run_scores_the_sampler_its_plugin_is_judged_by_unless_what_is_given(tmp
     assert got == {"samples"}
     assert ("note: ae is judged by its gmm sampler, but this run fits no ex-post gmm density (expost=[]); scoring "
             "its prior samples only (add gmm to expost to score it)") in " ".join(err.split())
+
+
+def test_split_val_without_a_holdout_is_refused_before_training(tmp_path, capsys):
+    """`run --split val` scores the run's own hold-out: with holdout = 0 there
+    is none, which is known before step 1 -- refused then, no run left."""
+    out = tmp_path / "r"
+    code, stdout, err = run_cli(["run", "--reg", "ae", "--out", str(out), "--quiet", "--set", "max_steps=2",
+                                 "--set", "latent_dim=8", "--split", "val", "--features", "standin",
+                                 "--fid-samples", "16"], capsys)
+    assert code == 2 and err.strip().count("\n") == 0, err
+    assert "the run held out no validation images (holdout = 0)" in err and "--set holdout=N" in err
+    assert not out.exists() and "run directory" not in stdout      # nothing trained, nothing kept
+
+
+def test_a_queue_longer_than_the_training_images_loaded_gets_one_note(tmp_path, capsys):
+    """MoCA's K is sized by the dataset's declared size (CIFAR-10's 50,000:
+    K = 30,000), which a small copy does not have: one note, the config as
+    resolved; a K that fits says nothing."""
+    from PIL import Image
+
+    for split, n in (("train", 40), ("test", 8)):
+        for i in range(n):
+            (tmp_path / "c" / split / "x").mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (32, 32), (i, 2 * i, 3 * i)).save(tmp_path / "c" / split / "x" / f"{i}.png")
+    args = ["run", "--reg", "moca", "--dataset", "cifar10", "--data-root", str(tmp_path / "c"), "--arch", "tiny",
+            "--batch-size", "8", "--quiet", "--no-eval", "--set", "max_steps=1", "--set", "latent_dim=8",
+            "--set", "expost=[]"]
+    code, _, err = run_cli([*args, "--out", str(tmp_path / "big")], capsys)
+    assert code == 0, err
+    assert ("note: moca's K = 30000 is larger than the 40 training images loaded; pass --set reg.K=N (about 0.6 × "
+            "the images") in " ".join(err.split()), err
+    assert json.loads((tmp_path / "big" / "config.json").read_text())["config"]["reg"]["K"] == 30000
+    code, _, err = run_cli([*args, "--out", str(tmp_path / "fits"), "--set", "reg.K=24"], capsys)
+    assert code == 0 and "is larger than the" not in err, err

@@ -122,6 +122,11 @@ def test_mnist_in_torchvisions_layout_is_padded_to_32(tmp_path):
     assert data.variant == "mnist" and data.images.shape == (3, 1, 32, 32)
     assert torch.equal(data.images[:, 0, 2:30, 2:30], torch.from_numpy(imgs))
     assert data.images[:, :, :2].sum() == 0 and data.images[:, :, :, 30:].sum() == 0
+    scan = MNIST.scan(tmp_path)                          # (bench --dry-run: the idx headers' counts, no decoding)
+    assert (scan.sizes, scan.variant) == ({"train": 3, "test": 3}, "mnist")
+    (raw / "t10k-images-idx3-ubyte").write_bytes(b"not idx")
+    with pytest.raises(WaeError, match="t10k-images-idx3-ubyte' is not an idx image file; restore"):
+        MNIST.scan(tmp_path)
 
 
 def test_torchvision_download_offline_and_a_corrupt_folder_are_one_line_errors(tmp_path, monkeypatch):
@@ -142,6 +147,13 @@ def test_torchvision_download_offline_and_a_corrupt_folder_are_one_line_errors(t
     assert "could not download CIFAR10" in str(e.value) and "--data-root" in str(e.value)
     assert "\n" not in str(e.value)
     assert not (tmp_path / "dl").exists()               # the folders it made are not left behind
+    import torchvision.datasets.mnist as tv_mnist
+
+    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", offline)
+    (tmp_path / "m").mkdir()
+    with pytest.raises(WaeError, match="MNIST not found in"):
+        load_split(MNIST, str(tmp_path / "m"), "train", 32, download=True)
+    assert list((tmp_path / "m").iterdir()) == []       # MNIST/raw, which torchvision made inside, removed too
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("a user's file")
     with pytest.raises(WaeError, match="could not download CIFAR10"):
@@ -164,7 +176,7 @@ def test_celeba_folder_is_centre_cropped_to_64(tmp_path):
         Image.fromarray(a).save(folder / f"{i:06d}.jpg")
     tr = load_split(CELEBA, str(tmp_path), "train", 64)
     te = load_split(CELEBA, str(tmp_path), "test", 64)
-    assert tr.images.shape == (8, 3, 64, 64) and te.images.shape == (1, 3, 64, 64)
+    assert tr.images.shape == (9, 3, 64, 64) and te.images.shape == (1, 3, 64, 64)   # file order: 90% / 10%
     assert tr.images.float().mean() > 190      # only the bright centre survived the crop
 
 
@@ -175,7 +187,8 @@ def celeba_images(folder, n=10):
         Image.fromarray(np.full((218, 178, 3), 20 + 20 * i, np.uint8)).save(folder / f"{i + 1:06d}.jpg")
 
 
-PARTITION = [0, 0, 0, 0, 0, 1, 2, 2, 0, 2]   # of images 1..10: train 1-5 and 9, test 7, 8 and 10
+PARTITION = [0, 0, 0, 0, 0, 1, 2, 2, 0, 2]   # of images 1..10: train 1-6 and 9 (0 and 1), test 7, 8 and 10
+TRAIN, TEST = (0, 1, 2, 3, 4, 5, 8), (6, 7, 9)
 
 
 def which(images):
@@ -187,23 +200,25 @@ def partition_text(sep=" ", header="", newline="\n"):
     return header + "".join(f"{i + 1:06d}.jpg{sep}{p}{newline}" for i, p in enumerate(PARTITION))
 
 
+def check_split(root, variant="celeba-140crop", train=TRAIN, test=TEST):
+    tr, te = (load_split(CELEBA, str(root), s, 16) for s in ("train", "test"))
+    assert (tr.variant, te.variant) == (variant, variant)
+    assert which(tr.images) == list(train) and which(te.images) == list(test)
+
+
 def test_celeba_split_follows_the_partition_file_in_each_layout(tmp_path):
     """torchvision's layout (CRLF too), its zip, Kaggle's nested folder with a
-    .csv and header, a zip passed itself: the split the file says, labelled
-    celeba-140crop; no file: the file-order split, labelled as such."""
-    def check(root, variant="celeba-140crop", train=(0, 1, 2, 3, 4, 8), test=(6, 7, 9)):
-        tr, te = (load_split(CELEBA, str(root), s, 16) for s in ("train", "test"))
-        assert (tr.variant, te.variant) == (variant, variant)
-        assert which(tr.images) == list(train) and which(te.images) == list(test)
-
+    .csv and header, a zip passed itself: the split the file says (train:
+    partitions 0 and 1), labelled celeba-140crop; no file: the file-order
+    split, labelled as such."""
     tv = tmp_path / "tv"
     celeba_images(tv / "celeba" / "img_align_celeba")
     (tv / "celeba" / "list_eval_partition.txt").write_bytes(partition_text(newline="\r\n").encode())
-    check(tv)
+    check_split(tv)
     kaggle = tmp_path / "kaggle"
     celeba_images(kaggle / "img_align_celeba" / "img_align_celeba")
     (kaggle / "list_eval_partition.csv").write_text(partition_text(",", "image_id,partition\n"))
-    check(kaggle)
+    check_split(kaggle)
     zipped = tmp_path / "zipped" / "celeba"
     celeba_images(tmp_path / "imgs")
     zipped.mkdir(parents=True)
@@ -211,18 +226,82 @@ def test_celeba_split_follows_the_partition_file_in_each_layout(tmp_path):
         for f in sorted((tmp_path / "imgs").iterdir()):
             zf.write(f, f"img_align_celeba/{f.name}")
     (zipped / "list_eval_partition.txt").write_text(partition_text())
-    check(zipped.parent)
-    check(zipped / "img_align_celeba.zip")                     # the zip itself: the file beside it still counts
+    check_split(zipped.parent)
+    check_split(zipped / "img_align_celeba.zip")                 # the zip itself: the file beside it still counts
     (zipped / "list_eval_partition.txt").unlink()
-    check(zipped.parent, "celeba-140crop-fileorder", train=range(8), test=[9])
+    check_split(zipped.parent, "celeba-140crop-fileorder", train=range(9), test=[9])
+
+
+def test_the_partition_file_is_found_from_every_folder_of_each_layout(tmp_path, capsys):
+    """The Google Drive's own layout (CelebA/Img/img_align_celeba with the PNG
+    folder beside it, CelebA/Eval/), CelebA/ in capitals, and the image
+    folder (or Kaggle's outer one) passed itself: the partition file beside
+    or above is found, never a file-order split; the PNG copy is not read."""
+    drive = tmp_path / "drive"
+    celeba_images(drive / "CelebA" / "Img" / "img_align_celeba")
+    png = drive / "CelebA" / "Img" / "img_align_celeba_png"
+    png.mkdir()
+    for f in sorted((drive / "CelebA" / "Img" / "img_align_celeba").iterdir()):
+        Image.open(f).save(png / f"{f.stem}.png")
+    (drive / "CelebA" / "Eval").mkdir()
+    (drive / "CelebA" / "Eval" / "list_eval_partition.txt").write_text(partition_text())
+    for root in (drive, drive / "CelebA", drive / "CelebA" / "Img", drive / "CelebA" / "Img" / "img_align_celeba"):
+        check_split(root)
+    cap = tmp_path / "cap"
+    celeba_images(cap / "CelebA" / "img_align_celeba")
+    (cap / "CelebA" / "list_eval_partition.txt").write_text(partition_text())
+    check_split(cap)
+    check_split(cap / "CelebA" / "img_align_celeba")
+    kaggle = tmp_path / "kaggle"
+    celeba_images(kaggle / "img_align_celeba" / "img_align_celeba")
+    (kaggle / "list_eval_partition.csv").write_text(partition_text(",", "image_id,partition\n"))
+    check_split(kaggle / "img_align_celeba")
+    check_split(kaggle / "img_align_celeba" / "img_align_celeba")
+    assert "note:" not in capsys.readouterr().err
+
+
+def test_a_file_order_split_says_so_once_and_reads_one_folder_only(tmp_path, capsys):
+    """Without a partition file: one note naming the variant; images in two
+    folders (two copies, or the Drive's JPEG and PNG folders with no Eval/)
+    are refused, naming them, never split together by file order."""
+    plain = tmp_path / "plain"
+    celeba_images(plain)
+    check_split(plain, "celeba-140crop-fileorder", train=range(9), test=[9])
+    err = capsys.readouterr().err
+    assert err.count("note:") == 1 and "splitting the 10 images by file order (variant celeba-140crop-fileorder)" \
+        in " ".join(err.split()), err
+    img = tmp_path / "drive" / "CelebA" / "Img"
+    celeba_images(img / "img_align_celeba_png", 2)
+    celeba_images(img / "img_celeba", 2)
+    with pytest.raises(WaeError) as e:
+        load_split(CELEBA, str(img), "train", 16)
+    assert str(e.value).startswith(f"2 image folders under {str(img)!r} (img_align_celeba_png, img_celeba); pass "
+                                   f"the one to use as --data-root"), str(e.value)
+    two = tmp_path / "two"
+    celeba_images(two / "celeba" / "img_align_celeba", 2)
+    celeba_images(two / "celeba" / "Img" / "img_align_celeba", 2)
+    with pytest.raises(WaeError, match=r"2 CelebA image folders under .*\(celeba/img_align_celeba, "
+                                       r"celeba/Img/img_align_celeba\); pass the one to use as --data-root"):
+        load_split(CELEBA, str(two), "train", 16)
+    (two / "CelebA").mkdir()
+    with pytest.raises(WaeError, match="'CelebA/' and 'celeba/' in .* could each be CelebA; move one of them aside"):
+        load_split(CELEBA, str(two), "train", 16)
 
 
 @pytest.mark.parametrize("text, needles", [
     ("image_id partition extra\n" + partition_text(), ("line 1 ('image_id partition extra')", "'<file> <0|1|2>'")),
+    ("image_id partition\n" + partition_text(), ("line 1 ('image_id partition')",)),    # a .txt has no header
+    ("000001.jpg zero\n" + partition_text()[13:], ("line 1 ('000001.jpg zero')",)),
     (partition_text() + "000011.jpg 3\n", ("line 11 ('000011.jpg 3')",)),
     (partition_text().replace(" 2", " 1"), ("puts no image in the test split (2): no line gives 2;",)),
-    ("".join(f"{i:06d}.png 2\n" for i in range(1, 4)),
-     ("puts no image in the test split (2): its 3 lines that give 2 name none of the 10 images in",)),
+    ("".join(f"{i:06d}.jpg 2\n" for i in range(1, 4)), ("puts no image in the train split (0, 1): no line gives "
+                                                        "0 or 1;",)),
+    (partition_text() + "000001.jpg 2\n", ("lists 000001.jpg twice (line 1 and line 11); keep one of the two lines",)),
+    (partition_text().replace("000010.jpg", "000012.jpg").replace("000003.jpg", "000013.jpg"),
+     ("2 of the 10 images that", "lists are not in", "(train: 1 of 7, test: 1 of 3; first: 000013.jpg);",
+      "restore them", "or move the partition file aside to split by file order")),
+    (partition_text().replace("000004.jpg", "000004.png"),
+     ("1 of the 10 images", "first: 000004.png; 000004.jpg is there, under another name);")),
 ])
 def test_a_bad_partition_file_is_one_line_naming_the_file(tmp_path, text, needles):
     celeba_images(tmp_path / "img_align_celeba")
@@ -232,6 +311,63 @@ def test_a_bad_partition_file_is_one_line_naming_the_file(tmp_path, text, needle
     msg = str(e.value)
     assert "list_eval_partition.txt" in msg and "\n" not in msg
     assert all(n in msg for n in needles), msg
+
+
+def test_images_the_partition_file_does_not_list_are_left_out_with_a_note(tmp_path, capsys):
+    celeba_images(tmp_path / "celeba" / "img_align_celeba", 12)          # 000011.jpg, 000012.jpg: not listed
+    (tmp_path / "celeba" / "list_eval_partition.txt").write_text(partition_text())
+    check_split(tmp_path)
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.count("note:") == 1 and "2 image(s) in" in err and "does not list (first: 000011.jpg) are in " \
+        "neither split" in err, err
+
+
+def test_aligned_celeba_must_be_178x218_and_celeba_files_take_any_size(tmp_path):
+    """The 140 crop is defined on the aligned 178x218: another size (a 2x
+    copy, a landscape image) is refused, naming the image; a train/ + test/
+    root (celeba-files) crops any size, as before."""
+    celeba_images(tmp_path / "c" / "celeba" / "img_align_celeba")
+    Image.new("RGB", (356, 436)).save(tmp_path / "c" / "celeba" / "img_align_celeba" / "000008.jpg")
+    (tmp_path / "c" / "celeba" / "list_eval_partition.txt").write_text(partition_text())
+    with pytest.raises(WaeError) as e:
+        load_split(CELEBA, str(tmp_path / "c"), "train", 16)
+    assert str(e.value).startswith("image '000008.jpg' in ") and "is 356x436, not the 178x218 of aligned CelebA, " \
+        "so the 140x140 centre crop would cut a different region of it; pass the aligned images" in str(e.value)
+    for split in ("train", "test"):
+        (tmp_path / "f" / split / "x").mkdir(parents=True)
+        Image.new("RGB", (300, 150), (50, 50, 50)).save(tmp_path / "f" / split / "x" / "0.jpg")
+    data = load_split(CELEBA, str(tmp_path / "f"), "train", 16)
+    assert data.variant == "celeba-files" and data.images.shape == (1, 3, 16, 16)
+
+
+def test_celeba_download_without_gdown_and_offline_are_one_line_errors(tmp_path, monkeypatch):
+    """torchvision fetches CelebA with gdown: without it, one line naming
+    the package (and the extra); offline, the folders the download made
+    (celeba/ in the root too) are removed again."""
+    import os
+
+    import torchvision.datasets.celeba as tv_celeba
+
+    def no_gdown(*a, **k):
+        raise RuntimeError("To download files from GDrive, 'gdown' is required. You can install it with "
+                           "'pip install gdown'.")
+
+    monkeypatch.setattr(tv_celeba, "download_file_from_google_drive", no_gdown)
+    with pytest.raises(WaeError, match="^dataset 'celeba' needs --data-root DIR to download it into$"):
+        load_split(CELEBA, None, "train", 64, download=True)
+    with pytest.raises(WaeError) as e:
+        load_split(CELEBA, str(tmp_path / "dl" / "x"), "train", 64, download=True)
+    assert str(e.value).startswith("--download of CelebA needs gdown: pip install gdown (or pip install "
+                                   "'wae-bench[celeba]')") and "\n" not in str(e.value)
+
+    def offline(file_id, root, *a, **k):       # as gdown: the folder first, then the fetch
+        os.makedirs(root, exist_ok=True)
+        raise ConnectionError("HTTPSConnectionPool(host='drive.google.com'): no route to host")
+
+    monkeypatch.setattr(tv_celeba, "download_file_from_google_drive", offline)
+    with pytest.raises(WaeError, match="could not download CelebA to"):
+        load_split(CELEBA, str(tmp_path / "dl" / "x"), "train", 64, download=True)
+    assert not (tmp_path / "dl").exists()                     # root/celeba, root and its new parent: all gone
 
 
 def test_celeba_without_images_says_where_they_are_looked_for(tmp_path):

@@ -202,6 +202,19 @@ def test_a_holdout_leaving_less_than_a_batch_is_a_holdout_size_error():
     assert (len(kept.images), len(held.images)) == (32, 368)
 
 
+def test_a_holdout_error_names_the_key_a_run_or_a_bench_sets():
+    """A run's hold-out is ``holdout``; a bench's tuning cells hold out
+    ``tune.holdout`` (what `bench` sets around its cells), never named
+    ``holdout`` there, where that key does not exist."""
+    with pytest.raises(holdout.HoldoutSize, match=r"\(the npzset training set has 10 images\); lower holdout$"):
+        holdout.indices(10, 10, "npzset")
+    with holdout.set_by("tune.holdout"), pytest.raises(holdout.HoldoutSize) as e:
+        holdout.indices(10, 10, "npzset")
+    assert str(e.value).endswith("; lower tune.holdout (--set tune.holdout=N)")
+    with pytest.raises(holdout.HoldoutSize, match=r"; lower holdout$"):   # (the key is the block's only)
+        holdout.indices(10, 10, "npzset")
+
+
 def test_a_holdout_leaving_less_than_a_batch_stops_the_bench_at_its_first_cell(tmp_path, capsys):
     out = tmp_path / "r"
     code, _, err = run_cli(["bench", str(ROOT / "benchmarks" / "smoke-tune.toml"), "--out", str(out),
@@ -209,7 +222,8 @@ def test_a_holdout_leaving_less_than_a_batch_stops_the_bench_at_its_first_cell(t
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert code == 2 and len(errors) == 1, err
     assert "holdout = 1480 leaves 20 of the 1500 digits training images, fewer than one batch of 32" in errors[0]
-    assert "lower holdout (to at most 1468) or --batch-size" in errors[0] and "Traceback" not in err
+    # the key a bench sets (a run's message says holdout: the test above)
+    assert "lower tune.holdout (to at most 1468) or --batch-size" in errors[0] and "Traceback" not in err
     assert not list(out.glob("cells/*/failed.json")) and not (out / "failed.json").exists()   # no cell failed
 
 
@@ -253,3 +267,48 @@ def test_the_source_revision_is_a_checkout_of_wae_bench_only(tmp_path, monkeypat
         monkeypatch.setattr(directory, "__file__", str(parent / "wae_bench" / "run" / "directory.py"))
         rev = directory.source_revision()
         assert (rev is not None and not rev.endswith("-dirty")) == expected, (name, rev)
+
+
+# -- the optional scan hook: what `bench --dry-run` says about a dataset's files ------------------
+def _checked(spec: DatasetSpec, root, monkeypatch, holdout_size: int = 0, role: str = "plain"):
+    """:func:`wae_bench.cli.bench.data_check` of one cell of ``spec`` at ``root``."""
+    from wae_bench.bench.grid import Cell
+    from wae_bench.cli.bench import data_check
+
+    monkeypatch.setitem(DATASETS._items, spec.name, spec)
+    monkeypatch.setitem(DATASETS._dists, spec.name, "mynets 0.1")
+    cell = Cell(f"ae-tiny-{spec.name}-s0", "ae", "tiny", spec.name, 0, role=role)
+    cfg = {"dataset": spec.name, "data_root": None if root is None else str(root), "download": False,
+           "holdout": holdout_size, "batch_size": 16, "data_variant": None}
+    return data_check([cell], {cell.id: cfg})
+
+
+def test_a_scan_hook_gives_the_dry_runs_data_line_and_a_plugin_without_one_the_root(tmp_path, monkeypatch):
+    def scan(root):
+        return data_spec.DataScan(f"{len(list(root.iterdir()))} files in {str(root)!r}", {"train": 40, "test": 8},
+                                  "good-v", ("a note of the plugin's",))
+
+    (tmp_path / "a.npz").write_bytes(b"")
+    hooked = _spec("d-good", needs_root=True, scan=scan)
+    assert _checked(hooked, tmp_path, monkeypatch) == [
+        ("data", f"d-good at {str(tmp_path)!r}: 1 files in {str(tmp_path)!r}: 40 train / 8 test (variant good-v)"),
+        ("note", "a note of the plugin's")]
+    *_, (kind, text) = _checked(hooked, tmp_path, monkeypatch, holdout_size=30, role="tune")
+    assert kind == "warning" and text.startswith("tune.holdout = 30 leaves 10 of the 40 d-good training images "
+                                                 "found, fewer than one batch of 16;") and "at most 24)" in text
+    assert _checked(_spec("d-good", needs_root=True), tmp_path, monkeypatch) == [
+        ("data", f"d-good at {str(tmp_path)!r}: the folder exists (the dataset has no scan hook: its files are "
+                 f"first read by its first cell)")]
+    assert _checked(_spec("d-good", needs_root=True), None, monkeypatch) == [
+        ("error", "dataset 'd-good' needs --data-root DIR; every d-good cell would fail on it")]
+    assert _checked(_spec("d-good", needs_root=True), tmp_path / "nope", monkeypatch)[0][0] == "error"
+
+
+@pytest.mark.parametrize("scan, needles", [
+    (lambda root: {"train": 1}, ("d-good' (mynets 0.1): scan() returned a dict, not a DataScan",)),
+    (lambda root: 1 / 0, ("d-good' (mynets 0.1) raised ZeroDivisionError: division by zero (at test_data_plugins.py:",
+                          "scanning its files; fix its scan()")),
+])
+def test_a_broken_scan_hook_is_one_error_line_naming_the_plugin(tmp_path, monkeypatch, scan, needles):
+    (line,) = _checked(_spec("d-good", needs_root=True, scan=scan), tmp_path, monkeypatch)
+    assert line[0] == "error" and all(n in line[1] for n in needles), line

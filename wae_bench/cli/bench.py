@@ -51,6 +51,62 @@ def _estimate(folder, spec, cells, everything, configs, states, device: str | No
     return est, len(todo)
 
 
+def data_check(cells, configs: dict[str, dict]) -> list[tuple[str, str]]:
+    """``(kind, text)`` lines on the data of ``cells`` (kind ``data``,
+    ``note``, ``warning`` or ``error``), one check per dataset and root,
+    without decoding an image: the root (:func:`~wae_bench.data.spec.root_problem`),
+    then the dataset's ``scan`` hook (where the images are, how many per
+    split, the variant; a plugin without the hook: the root exists), and a
+    hold-out that the training images found cannot fit (the bench would
+    stop at its first tuning cell, :class:`~wae_bench.data.holdout.HoldoutSize`)."""
+    from wae_bench.data.spec import root_problem, scan_root
+    from wae_bench.registry import DATASETS
+
+    groups: dict[tuple, list] = {}
+    for c in cells:
+        cfg = configs[c.id]
+        groups.setdefault((cfg["dataset"], cfg.get("data_root"), bool(cfg.get("download"))), []).append(c)
+    out: list[tuple[str, str]] = []
+    for (name, root, download), group in groups.items():
+        ds = DATASETS.get(name)
+        problem = root_problem(ds, root, download, download_flag="--set train.download=true")
+        if problem:
+            out.append(("error", f"{problem}; every {name} cell would fail on it"))
+            continue
+        if download:
+            out.append(("data", f"{name}: downloaded by its first cell into {str(root)!r} (train.download = true); "
+                                "not checked"))
+            continue
+        if root is None:
+            out.append(("data", f"{name}: {ds.source} (needs no data_root)"))
+            continue
+        path = Path(root).expanduser()
+        try:
+            found = scan_root(ds, path)
+        except WaeError as e:
+            out.append(("error", f"{name} at {str(root)!r}: {e}"))
+            continue
+        if found is None:
+            out.append(("data", f"{name} at {str(root)!r}: the folder exists (the dataset has no scan hook: its "
+                                f"files are first read by its first cell)"))
+            continue
+        labels = sorted({configs[c.id].get("data_variant") or found.variant for c in group} - {found.variant})
+        recorded = f", recorded as {', '.join(labels)} (train.data_variant)" if labels else ""
+        sizes = " / ".join(f"{n:,} {split}" for split, n in found.sizes.items())
+        out.append(("data", f"{name} at {str(root)!r}: {found.where}: {sizes} (variant {found.variant}{recorded})"))
+        out += [("note", text) for text in found.notes]
+        n_train = found.sizes.get("train")
+        size, cell = max(((configs[c.id].get("holdout") or 0, c) for c in group), key=lambda h: h[0])
+        batch = configs[cell.id]["batch_size"]
+        if n_train is not None and size and n_train - size < batch:
+            key = "tune.holdout" if cell.role == "tune" else "train.holdout"
+            most = f", at most {n_train - batch:,}" if n_train > batch else ""
+            out.append(("warning", f"{key} = {size:,} leaves {max(n_train - size, 0):,} of the {n_train:,} {name} "
+                                   f"training images found, fewer than one batch of {batch}; the bench would stop at "
+                                   f"the first cell that holds them out: lower it (--set {key}=N{most})"))
+    return out
+
+
 def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json: bool, device: str | None = None,
              estimate_on: str | None = None, concurrent: int | None = None) -> None:
     from wae_bench.bench import estimate, tune
@@ -63,7 +119,9 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
             values, notes[c.id] = _tuned(folder, spec, c, everything)
             configs[c.id] = tune.apply(configs[c.id], values or {k: None for k in c.tuned})
     est, n_todo = _estimate(folder, spec, cells, everything, configs, states, device, estimate_on, concurrent)
+    checked = data_check(cells, configs)
     if as_json:
+        _print_data(checked, console)
         click.echo(json.dumps([{"id": c.id, "role": c.role, "state": states[c.id], "config": configs[c.id],
                                 **({"tuning": notes[c.id]} if c.id in notes else {}),
                                 **({"stale": stale[c.id]} if c.id in stale else {}),
@@ -94,12 +152,24 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
         t.add_row(str(i), c.id, state, "?" if e is None or e.train_s is None else estimate.duration(e.train_s),
                   " ".join(f"{k}={json.dumps(v)}" for k, v in own.items()))
     stdout.print(t)
+    _print_data(checked, stdout)
     if est is None:
         stdout.print(f"no time estimate: no measured rates at {estimate.rates_path()} (benchmarks/rates.py writes "
                      f"them; WAE_BENCH_RATES=PATH names another file)", soft_wrap=True)
     else:
         for line in estimate.summary(est, n_todo):
             stdout.print(line, soft_wrap=True)
+
+
+_STYLE = {"data": "bold", "note": "yellow", "warning": "yellow", "error": "red"}
+
+
+def _print_data(lines: list[tuple[str, str]], out) -> None:
+    """:func:`data_check`'s lines, each ``kind: text``."""
+    from rich.markup import escape
+
+    for kind, text in lines:
+        out.print(f"[{_STYLE[kind]}]{kind}:[/] {escape(text)}", soft_wrap=True)
 
 
 @click.command("bench")
@@ -170,27 +240,29 @@ def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, d
     from wae_bench.bench import runner
     from wae_bench.bench.folder import WORKER_ENV
     from wae_bench.bench.output import Output
+    from wae_bench.data import holdout
 
     worker = os.environ.get(WORKER_ENV) == str(folder.path.resolve())   # (its output is its cell's log)
     output = Output(folder, spec, verbose=verbose, quiet=quiet, worker=worker)
 
-    if devices:
-        slots = split_list(devices)
-        passthrough = [a for s in sets for a in ("--set", s)]
-        passthrough += ["--data-root", data_root] if data_root else []
-        passthrough += ["--fid-weights", fid_weights] if fid_weights else []
-        outcomes = runner.run_parallel(folder, spec, cells, slots,
-                                       runner.child_command(str(Path(spec_path).resolve()),
-                                                            folder.path.resolve(), passthrough),
-                                       retry_failed=not skip_failed, output=output)
-    elif concurrent is not None:
-        from wae_bench.bench.concurrent import run_concurrent
+    with holdout.set_by("tune.holdout" if spec.tune is not None else "train.holdout"):   # (a hold-out error's key)
+        if devices:
+            slots = split_list(devices)
+            passthrough = [a for s in sets for a in ("--set", s)]
+            passthrough += ["--data-root", data_root] if data_root else []
+            passthrough += ["--fid-weights", fid_weights] if fid_weights else []
+            outcomes = runner.run_parallel(folder, spec, cells, slots,
+                                           runner.child_command(str(Path(spec_path).resolve()),
+                                                                folder.path.resolve(), passthrough),
+                                           retry_failed=not skip_failed, output=output)
+        elif concurrent is not None:
+            from wae_bench.bench.concurrent import run_concurrent
 
-        outcomes = run_concurrent(folder, spec, cells, concurrent, device=device, retry_failed=not skip_failed,
-                                  quiet=quiet, output=output)
-    else:
-        outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet, retry_failed=not skip_failed,
-                                     output=output)
+            outcomes = run_concurrent(folder, spec, cells, concurrent, device=device, retry_failed=not skip_failed,
+                                      quiet=quiet, output=output)
+        else:
+            outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet,
+                                         retry_failed=not skip_failed, output=output)
     if not no_table:
         write_table(folder)
     summarize(folder, outcomes)

@@ -37,6 +37,7 @@ def run_cmd(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, qu
     """Train one model; resumable; writes a run directory (and scores it, unless --no-eval)."""
     # (imports torch, ~2 s: `wae-bench --help` must not)
     from wae_bench.interrupt import said_by_rank0
+    from wae_bench.run.build import check_val
     from wae_bench.run.train import train_run
 
     overrides = overrides_from(config, sets, options.given(options.TRAIN_FLAGS, flags))
@@ -46,6 +47,8 @@ def run_cmd(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, qu
 
     def check_eval(plan) -> str | None:   # once the run's own settings and data are checked, before training
         nonlocal scored, ev, eval_given
+        if ev.split == "val":             # (the validation split is the run's hold-out: none to score otherwise)
+            check_val(plan.cfg)
         note = None
         if "what" not in eval_given:      # the prior samples, and the plugin's own sampler (rae-l2, ae: gmm)
             ev, eval_given, note = _sampler_columns(plan, ev, eval_given)

@@ -17,18 +17,34 @@ import torch
 import torch.nn.functional as F
 
 from wae_bench.data import celeba
-from wae_bench.data.files import find_split, members, read_images
-from wae_bench.data.spec import DatasetSpec, ImageSet
+from wae_bench.data.files import find_split, members, no_images, read_images
+from wae_bench.data.spec import DataScan, DatasetSpec, ImageSet, note_once
 from wae_bench.errors import WaeError
 
 
-def _files(name: str, root: Path, split: str, channels: int, expect: int | None = None,
-           resize_to: int | None = None, crop: int | None = None) -> ImageSet:
+def _split_place(name: str, root: Path, split: str) -> Path:
+    """The folder or zip of ``split`` under a files root (:func:`find_split`), or the error naming the fix."""
     where = find_split(root, split) if root.is_dir() else None
     if where is None:
         raise WaeError(f"no {name} {split} split in {str(root)!r}: expected torchvision's layout, or "
                        f"'{split}/' or '*{split}*.zip' of images there; {_split_hint(root, split)}")
-    return ImageSet(read_images(where, channels, resize_to=resize_to, crop=crop, expect=expect), f"{name}-files")
+    return where
+
+
+def _files(name: str, root: Path, split: str, channels: int, expect: int | None = None,
+           resize_to: int | None = None, crop: int | None = None) -> ImageSet:
+    return ImageSet(read_images(_split_place(name, root, split), channels, resize_to=resize_to, crop=crop,
+                                expect=expect), f"{name}-files")
+
+
+def _scan_files(name: str, root: Path) -> DataScan:
+    """What :func:`_files` would read, counted by name (``bench --dry-run``)."""
+    places = {split: _split_place(name, root, split) for split in ("train", "test")}
+    sizes = {split: len(members(where)) for split, where in places.items()}
+    for split, n in sizes.items():
+        if not n:
+            raise no_images(places[split])
+    return DataScan(f"{str(places['train'])!r} and {str(places['test'])!r}", sizes, f"{name}-files")
 
 
 def _split_hint(root: Path, split: str) -> str:
@@ -68,16 +84,24 @@ def load_digits(root, split, image_size, download) -> ImageSet:
     return ImageSet(x.clamp(0, 1).mul(255).round().to(torch.uint8), "digits-sklearn")
 
 
-def _torchvision(cls_name: str, root: Path, download: bool, **kw):
+def _torchvision(cls_name: str, root: Path, download: bool, inside: tuple[str, ...] = (), **kw):
     """torchvision's ``cls_name`` dataset at ``root``; its errors as one line,
-    and the folders a failed download made (still empty) removed again."""
+    and the folders a failed download made (still empty) removed again:
+    ``root`` and its parents, and ``inside`` (the folders torchvision makes
+    in ``root``, deepest first: CelebA's ``celeba``)."""
     import torchvision.datasets as tvd
 
-    made = [p for p in (root, *root.parents) if not p.exists()]
+    made = [root / p for p in inside if not (root / p).exists()]
+    made += [p for p in (root, *root.parents) if not p.exists()]
     try:
         return getattr(tvd, cls_name)(str(root), download=download, **kw)
-    except RuntimeError as e:  # torchvision: "Dataset not found or corrupted"
+    except RuntimeError as e:  # torchvision: "Dataset not found or corrupted"; gdown missing (CelebA)
         _remove_empty(made)
+        if "gdown" in str(e):   # torchvision fetches CelebA from Google Drive with gdown, not a dependency
+            raise WaeError(f"--download of {cls_name} needs gdown: pip install gdown (or pip install "
+                           f"'wae-bench[celeba]'); Google Drive often refuses {cls_name}'s files over its daily "
+                           f"quota, so the download may still fail: then download img_align_celeba.zip and "
+                           f"list_eval_partition.txt by hand (docs/datasets.md#celeba) and pass --data-root") from None
         raise WaeError(f"{cls_name} not found in {str(root)!r} ({str(e).splitlines()[0]}); pass the folder "
                        f"that holds it as --data-root, or --download when online") from None
     except OSError as e:
@@ -110,7 +134,7 @@ def load_cifar10(root, split, image_size, download) -> ImageSet:
 def load_mnist(root, split, image_size, download) -> ImageSet:
     """MNIST 28×28, zero-padded to 32×32 (or resized to another size)."""
     if download or (root / "MNIST").is_dir():
-        ds = _torchvision("MNIST", root, download, train=split == "train")
+        ds = _torchvision("MNIST", root, download, inside=("MNIST/raw", "MNIST"), train=split == "train")
         x, variant = ds.data[:, None].contiguous(), "mnist"
     else:
         data = _files("mnist", root, split, 1, expect=28)
@@ -127,24 +151,74 @@ def load_celeba(root, split, image_size, download) -> ImageSet:
     """CelebA aligned faces, 140×140 centre crop resized to 64×64 (MoCA App. A).
 
     ``root/celeba/img_align_celeba`` (torchvision's layout, folder or zip,
-    with ``list_eval_partition.txt`` beside it), Kaggle's layout, or any
-    folder/zip of the images (:mod:`wae_bench.data.celeba`); a folder holding
-    ``train``/``test`` splits is read as files (variant ``celeba-files``).
+    with ``list_eval_partition.txt`` beside it), the Google Drive's
+    ``CelebA/Img`` + ``CelebA/Eval``, Kaggle's layout, or any folder/zip of
+    the images (:mod:`wae_bench.data.celeba`), each image 178×218 (the size
+    the crop is defined on); a folder holding ``train``/``test`` splits is
+    read as files (variant ``celeba-files``, the same crop of any size).
     """
     if download:
-        _torchvision("CelebA", root, True, split="train")
+        _torchvision("CelebA", root, True, inside=("celeba",), split="train")
     images = celeba.images_path(root)
-    split_dir = find_split(images, split) if images.is_dir() else None
-    if split_dir is not None:
-        return ImageSet(read_images(split_dir, 3, resize_to=image_size, crop=140), "celeba-files")
-    names = [n for n, _ in members(images)]
-    if not names:
-        raise WaeError(f"no CelebA images in {str(images)!r}: expected {celeba.IMAGES}/ or {celeba.IMAGES}.zip of "
-                       f"the aligned .jpg images (with {celeba.PARTITION_FILES[0]} beside it) under --data-root "
-                       f"or its celeba/; fix --data-root")
-    idx, variant = celeba.split_indices(names, images, celeba.partition_path(root, images), split)
-    x = read_images(images, 3, resize_to=image_size, crop=140)
-    return ImageSet(x[idx], variant)
+    if _has_splits(images):
+        return _files("celeba", images, split, 3, resize_to=image_size, crop=140)
+    layout = celeba.find(root)
+    x = read_images(layout.images, 3, resize_to=image_size, crop=140, source=celeba.ALIGNED_SIZE)
+    for text in layout.notes:   # (once read: a bad image is the only line)
+        note_once(text)
+    return ImageSet(x[layout.splits[split]], layout.variant)
+
+
+def _has_splits(images: Path) -> bool:
+    """A CelebA folder holding ``train``/``test`` splits (read as files)."""
+    return images.is_dir() and any(find_split(images, s) is not None for s in ("train", "test"))
+
+
+def scan_celeba(root: Path) -> DataScan:
+    """What :func:`load_celeba` would read, from the names alone."""
+    images = celeba.images_path(root)
+    if _has_splits(images):
+        return _scan_files("celeba", images)
+    layout = celeba.find(root)
+    return DataScan(layout.describe(), {s: len(i) for s, i in layout.splits.items()}, layout.variant, layout.notes)
+
+
+CIFAR10_BATCHES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
+
+
+def scan_cifar10(root: Path) -> DataScan:
+    """torchvision's ``cifar-10-batches-py`` (its files there: 10,000 images
+    each, the format's), else the files :func:`load_cifar10` would read."""
+    folder = root / "cifar-10-batches-py"
+    if not folder.is_dir():
+        return _scan_files("cifar10", root)
+    missing = [f for fs in CIFAR10_BATCHES.values() for f in fs if not (folder / f).is_file()]
+    if missing:
+        raise WaeError(f"{str(folder)!r} lacks {', '.join(missing)} (torchvision's CIFAR-10 is data_batch_1 to "
+                       f"data_batch_5 and test_batch); restore them, or download CIFAR-10 again")
+    return DataScan(f"torchvision's {str(folder)!r}", {s: 10000 * len(fs) for s, fs in CIFAR10_BATCHES.items()},
+                    "cifar10")
+
+
+def scan_mnist(root: Path) -> DataScan:
+    """torchvision's ``MNIST/raw`` (the image counts in the idx headers), else
+    the files :func:`load_mnist` would read."""
+    if not (root / "MNIST").is_dir():
+        return _scan_files("mnist", root)
+    sizes = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        path = root / "MNIST" / "raw" / f"{prefix}-images-idx3-ubyte"
+        try:
+            with path.open("rb") as f:
+                head = f.read(8)
+        except OSError as e:
+            raise WaeError(f"cannot read {str(path)!r} ({e.strerror or e}); restore torchvision's MNIST/raw files, "
+                           f"or download MNIST again") from None
+        if len(head) < 8 or head[:4] != b"\x00\x00\x08\x03":
+            raise WaeError(f"{str(path)!r} is not an idx image file; restore torchvision's MNIST/raw files, or "
+                           f"download MNIST again")
+        sizes[split] = int.from_bytes(head[4:8], "big")
+    return DataScan(f"torchvision's {str(root / 'MNIST')!r}", sizes, "mnist")
 
 
 def load_folder(root, split, image_size, download) -> ImageSet:
@@ -159,10 +233,13 @@ DIGITS = DatasetSpec("digits", "scikit-learn digits, embedded (offline default)"
                      image_size=16, channels=1, arch="tiny", epochs=30, needs_root=False, downloadable=False,
                      fid_samples=500, n_train=1500, n_test=297)   # Inception on 2 CPU cores: ~6 img/s
 CIFAR10 = DatasetSpec("cifar10", "CIFAR-10 (Krizhevsky 2009), 50k/10k, 32x32", load_cifar10,
-                      image_size=32, arch="a1", epochs=100, n_train=50000, n_test=10000)
+                      image_size=32, arch="a1", epochs=100, n_train=50000, n_test=10000, scan=scan_cifar10)
+# train: partitions 0 + 1 (162,770 + 19,867), the paper's "~180k train"; test: partition 2
 CELEBA = DatasetSpec("celeba", "CelebA (Liu et al. 2015), 140 crop -> 64x64", load_celeba,
-                     image_size=64, arch="a1", epochs=200, n_train=162770, n_test=19962)
+                     image_size=64, arch="a1", epochs=200, n_train=celeba.STANDARD_CUT,
+                     n_test=celeba.STANDARD_N - celeba.STANDARD_CUT, scan=scan_celeba)
 MNIST = DatasetSpec("mnist", "MNIST (LeCun et al. 1998), padded to 32x32", load_mnist,
-                    image_size=32, channels=1, arch="a1", epochs=100, n_train=60000, n_test=10000)
+                    image_size=32, channels=1, arch="a1", epochs=100, n_train=60000, n_test=10000, scan=scan_mnist)
 FOLDER = DatasetSpec("folder", "your images: train/ and test/ folders or zips", load_folder,
-                     image_size=32, arch="a1", epochs=100, downloadable=False)
+                     image_size=32, arch="a1", epochs=100, downloadable=False,
+                     scan=lambda root: _scan_files("folder", root))

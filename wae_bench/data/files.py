@@ -47,7 +47,7 @@ DECODE_NOTICE = 5000   # a read of this many images or more says so first (60,00
 
 
 def _decode(name: str, raw: bytes, channels: int, size: int | None, crop: int | None,
-            where: Path) -> np.ndarray:
+            where: Path, source: tuple[int, int] | None = None) -> np.ndarray:
     try:
         im = Image.open(io.BytesIO(raw))
         im.load()
@@ -63,6 +63,11 @@ def _decode(name: str, raw: bytes, channels: int, size: int | None, crop: int | 
         raise WaeError(f"image {name!r} in {str(where)!r} has mode {im.mode}, which cannot be read as "
                        f"{'RGB' if channels == 3 else 'grayscale'}; convert it to 8-bit RGB")
     im = im.convert("RGB" if channels == 3 else "L")
+    if source is not None and im.size != source:   # the crop is defined on that size: another cuts another region
+        raise WaeError(f"image {name!r} in {str(where)!r} is {im.size[0]}x{im.size[1]}, not the {source[0]}x"
+                       f"{source[1]} of aligned CelebA, so the {crop}x{crop} centre crop would cut a different "
+                       f"region of it; pass the aligned images (img_align_celeba), or put yours in train/ and "
+                       f"test/ folders under --data-root (variant celeba-files: the same crop of any size)")
     if crop is not None:
         w, h = im.size
         if min(w, h) < crop:   # PIL would pad the crop with black
@@ -72,7 +77,7 @@ def _decode(name: str, raw: bytes, channels: int, size: int | None, crop: int | 
         left, top = (w - crop) // 2, (h - crop) // 2
         im = im.crop((left, top, left + crop, top + crop))
     if size is not None and im.size != (size, size):
-        im = im.resize((size, size), Image.BICUBIC)
+        im = im.resize((size, size), Image.BICUBIC)      # (docs/datasets.md states the filter: FID depends on it)
     a = np.asarray(im, dtype=np.uint8)
     return a[:, :, None] if a.ndim == 2 else a
 
@@ -99,21 +104,23 @@ def _fingerprint(path: Path, *options) -> tuple:
 
 
 def read_images(path: Path, channels: int = 3, resize_to: int | None = None, crop: int | None = None,
-                expect: int | None = None) -> torch.Tensor:
+                expect: int | None = None, source: tuple[int, int] | None = None) -> torch.Tensor:
     """All images under ``path`` (folder or zip), sorted by name, as uint8 N×C×H×W.
 
     ``resize_to``: resize every image (after an optional centre ``crop``);
     otherwise every image must be ``expect``×``expect`` (or share one size).
+    ``source``: the (width, height) every image must have as stored (CelebA's
+    aligned 178×218, on which its crop is defined).
     A second read of unchanged files in the same process is a copy of the
     first (see ``_CACHE``).
     """
     try:
-        key = _fingerprint(Path(path), channels, resize_to, crop, expect)
+        key = _fingerprint(Path(path), channels, resize_to, crop, expect, source)
     except OSError:
         key = None   # (unreadable: _read_images says why)
     if key is not None and key in _CACHE:
         return _CACHE[key].clone()
-    x = _read_images(Path(path), channels, resize_to, crop, expect)
+    x = _read_images(Path(path), channels, resize_to, crop, expect, source)
     if key is not None and x.numel() <= CACHE_BYTES:
         while _CACHE and sum(v.numel() for v in _CACHE.values()) + x.numel() > CACHE_BYTES:
             _CACHE.pop(next(iter(_CACHE)))   # the oldest first
@@ -122,14 +129,14 @@ def read_images(path: Path, channels: int = 3, resize_to: int | None = None, cro
 
 
 def _read_images(path: Path, channels: int, resize_to: int | None, crop: int | None,
-                 expect: int | None) -> torch.Tensor:
+                 expect: int | None, source: tuple[int, int] | None = None) -> torch.Tensor:
     arrays, first = [], None
     try:
         listed = members(path)
         if len(listed) >= DECODE_NOTICE:
             phase(f"decoding {len(listed):,} images from {path.name}")
         for name, read in listed:
-            a = _decode(name, read(), channels, resize_to, crop, path)
+            a = _decode(name, read(), channels, resize_to, crop, path, source)
             if resize_to is None:
                 want = (expect, expect) if expect else (first.shape[:2] if first is not None else a.shape[:2])
                 if a.shape[:2] != tuple(want):
@@ -143,9 +150,14 @@ def _read_images(path: Path, channels: int, resize_to: int | None, crop: int | N
     except OSError as e:
         raise WaeError(f"cannot read {str(path)!r} ({e}); check the file") from None
     if not arrays:
-        raise WaeError(f"no images ({', '.join(EXTS)}) found in {str(path)!r}; point --data-root at a "
-                       f"folder or zip of <class>/<file>.jpg|png")
+        raise no_images(path)
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
+def no_images(path: Path) -> WaeError:
+    """The error of a folder or zip that holds no image."""
+    return WaeError(f"no images ({', '.join(EXTS)}) found in {str(path)!r}; point --data-root at a "
+                    f"folder or zip of <class>/<file>.jpg|png")
 
 
 def find_split(root: Path, split: str) -> Path | None:

@@ -13,6 +13,10 @@ independent of the run's seed, so every run of a dataset with the same
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from typing import Iterator
+
 import torch
 
 from wae_bench.data.spec import ImageSet
@@ -25,6 +29,28 @@ class HoldoutSize(WaeError):
     spec or run, not of one cell (the bench runner stops on it)."""
 
 
+# The setting a user changes to resize the hold-out: a run's ``holdout``; in a
+# bench, whose tuning cells hold out ``tune.holdout`` images, that key (:func:`set_by`).
+_KEY = contextvars.ContextVar("holdout_key", default="holdout")
+
+
+@contextlib.contextmanager
+def set_by(key: str) -> Iterator[None]:
+    """The hold-out errors of the block name ``key`` as the setting to change
+    (``bench``: ``tune.holdout``), not a run's ``holdout``."""
+    token = _KEY.set(key)
+    try:
+        yield
+    finally:
+        _KEY.reset(token)
+
+
+def _lower() -> str:
+    """``lower holdout`` in a run; in a bench, the key and the flag that set it."""
+    key = _KEY.get()
+    return "lower holdout" if key == "holdout" else f"lower {key} (--set {key}=N)"
+
+
 def seed(dataset: str) -> int:
     """The hold-out seed of ``dataset``: fixed per dataset, never the run's seed."""
     return name_seed(f"holdout/{dataset}")
@@ -34,7 +60,7 @@ def indices(n: int, size: int, dataset: str) -> torch.Tensor:
     """Sorted indices of the ``size`` held-out images among ``n`` training images."""
     if not 0 < size < n:
         raise HoldoutSize(f"holdout = {size} must be between 1 and {n - 1} (the {dataset} training set has {n} "
-                          f"images); lower holdout")
+                          f"images); {_lower()}")
     return random_subset(n, size, f"holdout/{dataset}")
 
 
@@ -45,7 +71,7 @@ def split(train: ImageSet, size: int, dataset: str, batch: int | None = None) ->
     n = len(train.images)
     held = indices(n, size, dataset)
     if batch is not None and n - size < batch:
-        fix = f"lower holdout (to at most {n - batch}) or --batch-size" if n - batch >= 1 else "lower --batch-size"
+        fix = f"lower {_KEY.get()} (to at most {n - batch}) or --batch-size" if n - batch >= 1 else "lower --batch-size"
         raise HoldoutSize(f"holdout = {size} leaves {n - size} of the {n} {dataset} training images, fewer than one "
                           f"batch of {batch}; {fix}")
     keep = torch.ones(len(train.images), dtype=torch.bool)

@@ -29,6 +29,22 @@ class ImageSet:
 
 
 @dataclass(frozen=True)
+class DataScan:
+    """What a cheap look at a dataset's files found, without decoding an
+    image (a :class:`DatasetSpec`'s optional ``scan``, shown by ``bench
+    --dry-run``): ``where`` says in one phrase where the images are and what
+    splits them (``300 images in '…/img_align_celeba', split by
+    '…/list_eval_partition.txt'``), ``sizes`` the images of each split
+    (``{"train": 270, "test": 30}``), ``variant`` what :class:`ImageSet`'s
+    variant will be, ``notes`` what the load will note about the files."""
+
+    where: str
+    sizes: dict[str, int]
+    variant: str
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     """``load(root, split, image_size, download)`` -> :class:`ImageSet`.
 
@@ -39,8 +55,12 @@ class DatasetSpec:
     required (it is not for the embedded default).  ``n_train``/``n_test``:
     the split sizes of the standard copy, known without loading it (for the
     time estimates of ``bench --dry-run``, and MoCA's queue size on a small
-    dataset); None where they depend on the files.  The contract of ``load``
-    and what :func:`load_split` checks: docs/datasets.md.
+    dataset); None where they depend on the files.  ``scan(root)``
+    (optional) -> :class:`DataScan`: the same files ``load`` would read,
+    listed but not decoded, so that ``bench --dry-run`` can check the data
+    before any cell runs (:func:`scan_root`); a problem is the
+    :class:`WaeError` ``load`` would raise.  The contract of ``load`` and
+    what :func:`load_split` checks: docs/datasets.md.
     """
 
     name: str
@@ -55,19 +75,32 @@ class DatasetSpec:
     downloadable: bool = True
     n_train: int | None = None
     n_test: int | None = None
+    scan: Callable[[Path], DataScan] | None = None
+
+
+def root_problem(spec: DatasetSpec, root: str | None, download: bool = False,
+                 download_flag: str = "--download") -> str | None:
+    """Why ``root`` cannot be ``spec``'s data root (none given where one is
+    needed, or a path that does not exist), or None; ``download_flag``: how
+    the command asks for a download (`bench`: ``--set train.download=true``)."""
+    online = f" (or {download_flag} when online)" if spec.downloadable else ""
+    if spec.needs_root and root is None:   # (a download needs it too: the folder it fills)
+        return f"dataset {spec.name!r} needs --data-root DIR" + (" to download it into" if download else online)
+    path = Path(root).expanduser() if root is not None else None
+    if path is not None and not path.exists() and not download:
+        return f"data root {str(path)!r} does not exist; pass an existing --data-root{online}"
+    return None
 
 
 def load_split(spec: DatasetSpec, root: str | None, split: Split, image_size: int,
                download: bool = False) -> ImageSet:
-    """Load one split with the checks every dataset gets: the root,
-    ``spec.load``'s own failure (:func:`call_load`), what it gave
-    (:func:`check_images`) and the warnings of :func:`suspect_images`."""
-    online = " (or --download when online)" if spec.downloadable else ""
-    if spec.needs_root and root is None and not download:
-        raise WaeError(f"dataset {spec.name!r} needs --data-root DIR{online}")
+    """Load one split with the checks every dataset gets: the root
+    (:func:`root_problem`), ``spec.load``'s own failure (:func:`call_load`),
+    what it gave (:func:`check_images`) and the warnings of :func:`suspect_images`."""
+    problem = root_problem(spec, root, download)
+    if problem:
+        raise WaeError(problem)
     path = Path(root).expanduser() if root is not None else None
-    if path is not None and not path.exists() and not download:
-        raise WaeError(f"data root {str(path)!r} does not exist; pass an existing --data-root{online}")
     data = call_load(spec, path, split, image_size, download)
     check_images(spec, split, data, image_size)
     for text in suspect_images(spec, data.images):
@@ -98,20 +131,45 @@ def call_load(spec: DatasetSpec, path: Path | None, split: Split, image_size: in
     :class:`WaeError`) is the plugin's: one line naming it, its provider and
     the line of its code that raised, not an internal error of wae-bench's.
     A built-in loader's exceptions pass unchanged (the CLI has their lines)."""
+    return _call(spec, "load", f"loading its {split} split", path, split, image_size, download)
+
+
+def scan_root(spec: DatasetSpec, path: Path) -> DataScan | None:
+    """``spec.scan(path)`` (None for a dataset without the hook), checked
+    and with a plugin's own exceptions worded as :func:`call_load` words them."""
+    if spec.scan is None:
+        return None
+    found = _call(spec, "scan", "scanning its files", path)
+    if not isinstance(found, DataScan):
+        raise WaeError(f"{who(spec)}: scan() returned a {_kind(found)}, not a DataScan; return "
+                       f"wae_bench.data.DataScan(where, sizes, variant)")
+    return found
+
+
+def _call(spec: DatasetSpec, method: str, doing: str, path: Path | None, *args):
+    """``spec.<method>(path, *args)``; a plugin's own exception (not a
+    :class:`WaeError`) while ``doing`` becomes one line (:func:`_plugin_failure`)."""
     try:
-        return spec.load(path, split, image_size, download)
+        return getattr(spec, method)(path, *args)
     except (WaeError, MemoryError):
         raise
     except Exception as e:
         if is_builtin(spec):
             raise
-        if isinstance(e, OSError) and e.filename:
-            raise WaeError(f"{who(spec)}: {os_error_text(e)}") from e
-        msg = " ".join(str(e).split())[:200]
-        rootless = (" (it was called with root None: its DatasetSpec says needs_root=False; set needs_root=True "
-                    "if it reads --data-root)" if path is None and "NoneType" in msg else "")
-        raise WaeError(f"{who(spec)} raised {type(e).__name__}: {msg} (at {_raised_at(e, spec)}) loading its "
-                       f"{split} split{rootless}; fix its load()") from e
+        raise _plugin_failure(spec, e, path, doing, method) from e
+
+
+def _plugin_failure(spec: DatasetSpec, e: Exception, path: Path | None, doing: str, method: str) -> WaeError:
+    """A plugin's own exception raised by its ``method`` while ``doing``, as
+    one :class:`WaeError` naming the plugin, its provider and the line of its
+    code that raised."""
+    if isinstance(e, OSError) and e.filename:
+        return WaeError(f"{who(spec)}: {os_error_text(e)}")
+    msg = " ".join(str(e).split())[:200]
+    rootless = (" (it was called with root None: its DatasetSpec says needs_root=False; set needs_root=True "
+                "if it reads --data-root)" if path is None and "NoneType" in msg else "")
+    return WaeError(f"{who(spec)} raised {type(e).__name__}: {msg} (at {_raised_at(e, spec)}) {doing}{rootless}; "
+                    f"fix its {method}()")
 
 
 def _raised_at(e: BaseException, spec: DatasetSpec) -> str:
@@ -177,15 +235,22 @@ def suspect_images(spec: DatasetSpec, x: Tensor) -> list[str]:
 _WARNED: set[str] = set()
 
 
-def _warn_once(text: str) -> None:
-    """A warning once per process (a bench loads a dataset for every cell), from the main process only."""
+def _warn_once(text: str, kind: str = "warning") -> None:
+    """A ``warning:`` (or ``note:``) line once per process (a bench loads a
+    dataset for every cell), from the main process only."""
     if text not in _WARNED and int(os.environ.get("RANK", "0")) == 0:
         _WARNED.add(text)
         from rich.markup import escape
 
         from wae_bench import progress
 
-        progress.notice(f"[yellow]warning:[/] {escape(text)}")
+        progress.notice(f"[yellow]{kind}:[/] {escape(text)}")
+
+
+def note_once(text: str) -> None:
+    """A loader's ``note:`` about its files (split by file order, images
+    left out), once per process."""
+    _warn_once(text, "note")
 
 
 def _kind(obj: object) -> str:

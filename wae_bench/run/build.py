@@ -132,14 +132,21 @@ def load_train(plan: Plan, *, val: bool = False) -> tuple[ImageSet, ImageSet | N
     ``holdout`` training images the run never trained on (else None); the
     training split is decoded once for both."""
     c = plan.cfg
-    if val and not c.holdout:
-        raise WaeError("the run held out no validation images (holdout = 0); score the test split, or train "
-                       "with --set holdout=N to hold out N training images")
+    if val:
+        check_val(c)
     train = load_split(plan.data, c.data_root, "train", c.image_size, c.download)
     if not c.holdout:
         return train, None
     kept, held_out = holdout.split(train, c.holdout, plan.data.name, batch=c.batch_size * plan.world_size)
     return kept, held_out if val else None
+
+
+def check_val(cfg: TrainConfig) -> None:
+    """A run scored on the validation split must have held one out
+    (`run --split val` checks this before training, not after)."""
+    if not cfg.holdout:
+        raise WaeError("the run held out no validation images (holdout = 0); score the test split, or train "
+                       "with --set holdout=N to hold out N training images")
 
 
 def load_test(plan: Plan) -> ImageSet:

@@ -164,6 +164,7 @@ class Training:
             _warn_bf16_on_cpu()
         for key, why in plan.provisional.items():
             _note_provisional(cfg, key, why)
+        _note_queue(cfg, len(train.images), plan.provisional)
         if cfg.log == "tensorboard":
             self.tb = tensorboard.TrainingLog(run.path, self.start)
             self._shown = to_float(pictures.spread(test.images))    # the test images of the grids
@@ -391,6 +392,17 @@ def _note_provisional(cfg: TrainConfig, key: str, why: str) -> None:
     shown = f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
     _once(f"[yellow]note:[/] {cfg.regularizer}'s {key_of(key)} = {shown} on {cfg.arch}/{cfg.dataset} is "
           f"provisional: {escape(why)}")
+
+
+def _note_queue(cfg: TrainConfig, n_train: int, provisional: dict[str, str]) -> None:
+    """Once per process: a queue ``reg.K`` (MoCA's) longer than the training
+    images loaded holds random vectors for its first K/B steps and each
+    image many times after; its default is sized by the dataset's declared
+    size (CelebA's 60,000), not by a subset of it.  The config is not changed."""
+    K = getattr(cfg.reg, "K", None)
+    if isinstance(K, int) and not isinstance(K, bool) and K > n_train and "K" not in provisional:
+        _once(f"[yellow]note:[/] {cfg.regularizer}'s K = {K} is larger than the {n_train} training images loaded; "
+              f"pass --set reg.K=N (about 0.6 × the images, as the paper's 30,000 of CIFAR-10's 50,000)")
 
 
 def _precision_text(precision: str) -> str:
