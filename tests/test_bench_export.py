@@ -215,6 +215,34 @@ def test_tex_writes_accents_and_greek_as_commands_and_refuses_what_has_none():
         export.tex("x 日")
 
 
+def test_tex_writes_letters_without_an_ascii_base_as_latex_commands():
+    assert export.tex("Søren Łukasz Straße Æ") == r"S{\o}ren {\L}ukasz Stra{\ss}e {\AE}"
+    with pytest.raises(WaeError, match=r"in 'a{30}日b{29}' has no LaTeX form"):    # the text around it
+        export.tex("a" * 100 + "日" + "b" * 100)
+
+
+def test_a_table_tex_that_can_no_longer_be_written_is_removed_not_left_stale(tmp_path, capsys, monkeypatch):
+    """Rewritten only because it is there (not asked): a refusal of table.tex
+    removes it with a warning and the other exports are still written; asked
+    for, the refusal stops before any file is written."""
+    folder, s, truth = fill(tmp_path)
+    code, out, err = run_cli(["table", str(folder.path), "--no-plots", "--format", "json,latex"], capsys)
+    assert code == 0, err
+    (folder.path / "cells.json").write_text("[]\n")
+
+    def refuse(rep):
+        raise WaeError("table.tex: '日' has no LaTeX form")
+    monkeypatch.setattr(export, "latex", refuse)
+    code, out, err = run_cli(["table", str(folder.path), "--no-plots"], capsys)
+    assert code == 0, err
+    assert "is removed rather than left with the old numbers" in err and not (folder.path / "table.tex").exists()
+    assert json.loads((folder.path / "cells.json").read_text()) != []
+    (folder.path / "cells.json").write_text("[]\n")
+    code, out, err = run_cli(["table", str(folder.path), "--no-plots", "--format", "latex"], capsys)
+    assert code == 2 and "has no LaTeX form" in err
+    assert (folder.path / "cells.json").read_text() == "[]\n"      # nothing written: all or none
+
+
 def test_every_export_in_the_folder_is_rewritten_with_the_table_after_the_grid_grows(tmp_path, capsys):
     """table.tex, cells.json, table-seeds.csv and report.html written at
     seeds [0, 1]; seed 2 added: bench's table (and `wae-bench table` without

@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import re
+import sys
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,10 @@ _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"
 _LATEX_SYMBOLS = {"±": r"$\pm$", "—": "--", "–": "--", "−": "-", "’": "'", "‘": "`", "“": "``", "”": "''",
                   "…": r"\ldots{}", "·": r"$\cdot$", "×": r"$\times$", "∈": r"$\in$", "≈": r"$\approx$",
                   "≤": r"$\leq$", "≥": r"$\geq$", "†": r"\textsuperscript{\dag}", "‡": r"\textsuperscript{\ddag}",
-                  "²": r"\textsuperscript{2}", "µ": r"$\mu$", "\u00a0": "~"}
+                  "²": r"\textsuperscript{2}", "µ": r"$\mu$", "\u00a0": "~",
+                  # letters that decompose to no ASCII base (Søren, Łukasz, Straße): LaTeX's own commands
+                  "ø": r"{\o}", "Ø": r"{\O}", "ł": r"{\l}", "Ł": r"{\L}", "ß": r"{\ss}", "æ": r"{\ae}",
+                  "Æ": r"{\AE}", "œ": r"{\oe}", "Œ": r"{\OE}", "ı": r"{\i}"}
 # Accents left after Unicode decomposition (NFKD: é = e + U+0301), as LaTeX accent commands.
 _ACCENTS = {"\u0300": "`", "\u0301": "'", "\u0302": "^", "\u0303": "~", "\u0304": "=", "\u0306": "u",
             "\u0307": ".", "\u0308": '"', "\u030a": "r", "\u030b": "H", "\u030c": "v", "\u0327": "c",
@@ -172,7 +176,7 @@ def _greek(ch: str) -> str | None:
     return rf"$\{name.capitalize()}$" if name in _GREEK_CAPITALS else None
 
 
-def _tex_char(ch: str, text: str) -> str:
+def _tex_char(ch: str, text: str, at: int) -> str:
     """One character of ``text`` as pdflatex takes it without inputenc's
     Unicode tables (ASCII out): escaped, a symbol's command, a Greek letter,
     an accented letter's accent command; anything else is refused in one
@@ -192,16 +196,16 @@ def _tex_char(ch: str, text: str) -> str:
         for m in marks:
             out = rf"\{_ACCENTS[m]}{{{out}}}"
         return out
-    raise WaeError(f"table.tex: {ch!r} (U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed')}) in {text[:80]!r} has no "
-                   f"LaTeX form; write it in ASCII where the spec gives it (its name, [[cited]] sources and notes), or "
-                   f"leave latex out of --format")
+    raise WaeError(f"table.tex: {ch!r} (U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed')}) in "
+                   f"{text[max(0, at - 30):at + 30]!r} has no LaTeX form; write it in ASCII where the spec gives it "
+                   f"(its name, [[cited]] sources and notes), or leave latex out of --format")
 
 
 def tex(text: str) -> str:
     """``text`` as LaTeX body text in ASCII: special characters escaped, ±, λ,
     ∈ etc. as math, accented letters as accents (:func:`_tex_char`)."""
     text = str(text)
-    return "".join(_tex_char(ch, text) for ch in text)
+    return "".join(_tex_char(ch, text, i) for i, ch in enumerate(text))
 
 
 def _entry(rep: Report, row, col, cited: bool) -> str:
@@ -282,9 +286,20 @@ def write(folder: ResultsDir, rep: Report, formats: list[str] = (), html: bool =
     after the plots (the report embeds them).  Returns their paths."""
     names = list(dict.fromkeys([*formats, *present(folder)]))
     rows = cell_rows(folder) if {"json", "seeds"} & set(names) else []
-    texts = {"json": lambda: json.dumps(rows, indent=1) + "\n", "seeds": lambda: seeds_csv(rows),
-             "latex": lambda: latex(rep)}
-    paths = [atomic.write_text(folder.path / FORMATS[name], texts[name]()) for name in names]
+    make = {"json": lambda: json.dumps(rows, indent=1) + "\n", "seeds": lambda: seeds_csv(rows),
+            "latex": lambda: latex(rep)}
+    texts = {}
+    for name in names:            # every text first: a refusal leaves the files as one table's, all or none
+        try:
+            texts[name] = make[name]()
+        except WaeError as e:
+            if name in formats:
+                raise
+            # only there from an earlier table: removed (never left stale), the table itself still written
+            (folder.path / FORMATS[name]).unlink()
+            print(f"warning: {e}; so {FORMATS[name]}, written by an earlier `wae-bench table --format {name}`, "
+                  f"is removed rather than left with the old numbers", file=sys.stderr)
+    paths = [atomic.write_text(folder.path / FORMATS[name], text) for name, text in texts.items()]
     page = folder.path / report.REPORT_NAME
     if html or (page.is_file() and report.is_report(page)):
         paths.append(report.write(folder, rep))
