@@ -136,6 +136,17 @@ def test_an_aux_loss_returning_the_wrong_thing_is_one_line_naming_the_plugin(plu
     assert not out.exists()
 
 
+def test_a_one_element_aux_loss_is_accepted_as_backward_takes_it():
+    """A shape-(1,) loss (``critic(z).mean(0)`` of a Linear(d, 1) critic)
+    trained before check_aux existed, so it is not refused (review 2)."""
+    from wae_bench.regularizer import BrokenAux, check_aux
+
+    check_aux("p", torch.ones(1, requires_grad=True) * 2)
+    check_aux("p", torch.ones((), requires_grad=True) * 2)
+    with pytest.raises(BrokenAux, match=r"shape \(2,\)"):
+        check_aux("p", torch.ones(2, requires_grad=True) * 2)
+
+
 def test_the_aux_loss_is_checked_on_the_first_step_only(plugins, monkeypatch):
     seen = []
     real = wae_bench.step.trainer.check_aux

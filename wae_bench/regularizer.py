@@ -113,15 +113,16 @@ def check_penalty(name: str, out: object) -> None:
 def check_aux(name: str, aux: object) -> None:
     """Refuse, naming the plugin, a :meth:`Regularizer.aux_loss` return value
     that breaks the contract: not a tensor (a :class:`RegOut`, as
-    :meth:`~Regularizer.penalty` returns), not a scalar (0-d) one, or one
-    without gradient (computed under ``no_grad``, or detached), which
+    :meth:`~Regularizer.penalty` returns), not a one-element one (a 0-d
+    scalar; a shape-(1,) tensor, which ``backward()`` takes too, is accepted
+    as plugins have returned it), or one without gradient (computed under ``no_grad``, or detached), which
     ``backward()`` could not differentiate -- else torch's own error names
     neither the plugin nor the fix.  Reads only types, shapes and the
     ``requires_grad`` flag (no host sync: capture-safe); the trainer checks
     the first step's only, before its ``backward()``."""
     fix = ("return the auxiliary loss as a scalar (0-d) tensor that depends on the parameters of "
            "make_aux_optimizer() (aux_loss returns the loss alone, unlike penalty())")
-    if not (isinstance(aux, Tensor) and aux.dim() == 0):
+    if not (isinstance(aux, Tensor) and aux.numel() == 1):
         reduce = " (reduce it, e.g. .mean())" if isinstance(aux, Tensor) else ""
         raise BrokenAux(f"plugin {name!r}: aux_loss() returned {_kind(aux)}; {fix}{reduce}")
     if not aux.requires_grad:
