@@ -11,7 +11,8 @@ from typing import ClassVar
 from torch import Tensor, nn
 
 from wae_bench.config import check
-from wae_bench.priors import DIGIT_DATASETS, GaussianPriorConfig, wae_lambda
+from wae_bench.priors import DIGIT_DATASETS, GaussianPriorConfig, wae_lambda, wae_sigma_z  # noqa: F401
+# (wae_sigma_z and the Config re-exported: plugins written before wae_bench.priors import them from here)
 from wae_bench.regularizer import Context, Divergence, RegOut, Regularizer, Setup
 
 

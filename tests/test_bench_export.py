@@ -149,6 +149,20 @@ def test_the_protocol_id_is_what_the_tables_protocol_lines_compare(tmp_path):
     assert sum(x.startswith("recorded") for x in lines) == 2 and any(x.startswith("WARNING") for x in lines)
 
 
+def test_the_protocol_id_tells_apart_other_reference_images_and_kid_settings():
+    """Two references of one data variant with other contents, or KID from
+    other subsets, do not compare: other ids (review 5)."""
+    base = {"implementation": "torch-fidelity 0.4.0", "features": "inception-v3-compat", "seed": 0,
+            "generated": {"samples": {"n": 64}},
+            "reference": {"split": "test", "n": 297, "dataset_variant": "digits", "content_sha256": "aa"}}
+    other_ref = json.loads(json.dumps(base))
+    other_ref["reference"]["content_sha256"] = "bb"
+    kid = {**base, "kid": {"subset_size": 100, "subsets": 10}}
+    ids = {export.protocol_id(p) for p in (base, other_ref, kid)}
+    assert len(ids) == 3
+    assert export.protocol_id({**base, "kid": None}) == export.protocol_id(base)
+
+
 def test_the_exports_say_what_a_final_cell_was_tuned_to_and_over(tmp_path):
     folder, s = fill_tuned(tmp_path)
     rows = {r["cell"]: r for r in export.cell_rows(folder)}

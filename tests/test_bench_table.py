@@ -15,9 +15,10 @@ import pytest
 
 from wae_bench.bench import grid, plots, table, table_notes, table_render, tune
 from wae_bench.bench import spec as specs
-from wae_bench.bench.aggregate import MISSING, Entry, mean_std
+from wae_bench.bench.aggregate import MISSING, Entry, mean_std, number
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.atomic import write_json
+from wae_bench.config import EvalSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -330,6 +331,11 @@ def test_values_under_one_keep_three_significant_digits(tmp_path):
     assert Entry([0.0031, 0.0045], expected=2).text() == "0.00380 ± 0.00099 (2/2)"
     assert Entry([0.81, 0.80], expected=3).text() == "0.805 ± 0.007 (2/3)"
     assert Entry([54.361, 47.3], expected=2).text() == "50.83 ± 4.99 (2/2)"
+    assert [number(v) for v in (0.05, 0.9996, 0.99949)] == ["0.0500", "1.00", "0.999"]   # 1.000 is not 3 digits
+    from wae_bench.bench.output import headline   # the bench's per-cell line: the same rule
+    ev = EvalSettings(metrics=["kid"], what=["samples"])
+    assert headline({"scores": {"samples": {"kid": 0.05}}, "protocol": {"features": "inception"}}, ev).endswith(
+        "0.0500")
     folder = h2h(tmp_path, SCORES)
     _add_scores(folder, "kid", 0.001)
     md = table_render.markdown(table.collect(folder, metric="kid"))

@@ -44,7 +44,8 @@ def decimals(v: float) -> int:
     precision 0.812), which 2 decimals would round to 0.00."""
     if v == 0 or not math.isfinite(v) or abs(v) >= 1:
         return 2
-    return max(2, 2 - math.floor(math.log10(abs(v))))
+    d = max(2, 2 - math.floor(math.log10(abs(v))))
+    return 2 if round(abs(v), d) >= 1 else d     # 0.9996 rounds to 1: printed 1.00, as a value over 1
 
 
 def number(v: float, digits: int | None = None) -> str:

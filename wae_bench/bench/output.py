@@ -27,6 +27,7 @@ from typing import Callable, Iterator, TextIO
 from rich.markup import escape
 
 from wae_bench import lock, progress, results
+from wae_bench.bench.aggregate import number
 from wae_bench.bench.folder import ResultsDir, score
 from wae_bench.bench.grid import Cell
 from wae_bench.bench.spec import WHAT_LABELS, Spec
@@ -56,8 +57,7 @@ def headline(res: dict | None, ev: EvalSettings) -> str:
         return ""
     metric = ev.metrics[0]
     scores = [(w, score(res, w, metric)) for w in ev.what]
-    shown = " · ".join(f"{WHAT_LABELS.get(w, w)} {v:.2f}" if abs(v) >= 1 else f"{WHAT_LABELS.get(w, w)} {v:.3g}"
-                       for w, v in scores if v is not None)
+    shown = " · ".join(f"{WHAT_LABELS.get(w, w)} {number(v)}" for w, v in scores if v is not None)   # as the table
     split = f" on {ev.split}" if ev.split != "test" else ""
     return f"{metric_name(res, metric)}{split}: {shown}" if shown else ""
 

@@ -206,7 +206,9 @@ def protocol_basis(p: dict[str, Any], generated: bool = True) -> dict[str, Any]:
     """The parts of a recorded protocol that decide whether two scores
     compare: the implementation, features, weights (where from, their
     sha256), the number of generated images per column (``generated``),
-    the reference images (split, number, data variant, size), the seed, and
+    the reference images (split, number, data variant, size, and the hash of
+    their content where recorded), the seed, the KID / precision-recall
+    settings where recorded (:data:`wae_bench.results.METRIC_SETTINGS`), and
     TF32 where it applies.  Not its timings, paths, device names or versions
     (the code that scored, :func:`code_version`, is stated beside it and
     makes no protocol of its own).  The table's protocol lines
@@ -222,7 +224,9 @@ def protocol_basis(p: dict[str, Any], generated: bool = True) -> dict[str, Any]:
             "reference": {"split": ref.get("split", "?"), "n": ref.get("n", "?"),
                           "dataset_variant": ref.get("dataset_variant", p.get("dataset_variant", "?")),
                           "image_size": p.get("image_size", "?")},
+            **({"reference_content": ref["content_sha256"]} if ref.get("content_sha256") else {}),
             "seed": p.get("seed", "?"),
+            **{k: p[k] for k in results.METRIC_SETTINGS if p.get(k) is not None},   # KID subsets, PR's k
             **({"tf32": {"cuda_matmul": tf32.get("cuda_matmul"), "cudnn_conv": tf32.get("cudnn_conv")}}
                if tf32.get("applies") else {})}
 
