@@ -17,6 +17,18 @@ make_trainer = stand_in_trainer   # a tiny run's trainer, built the one way runs
 batch = stand_in_batch            # tiny random images
 
 
+class LinearCritic:
+    """A test plugin's mixin (before its Regularizer base): a Linear(d, 1)
+    latent critic ``self.f`` trained by an Adam of its own (the auxiliary step)."""
+
+    def __init__(self, cfg, setup):
+        super().__init__(cfg, setup)
+        self.f = torch.nn.Linear(setup.latent_dim, 1)
+
+    def make_aux_optimizer(self):
+        return torch.optim.Adam(self.f.parameters())
+
+
 def builtin_names(group: str = "wae_bench.regularizers") -> list[str]:
     """This distribution's own plugins in entry-point ``group``: what
     wae-bench's installed metadata declares, not every installed package's

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 import wae_bench.step.trainer
 from wae_bench.registry import REGULARIZERS
 from wae_bench.regularizer import RegOut, Regularizer
-from tests.helpers import batch, make_trainer
+from tests.helpers import LinearCritic, batch, make_trainer
 from tests.reliability_helpers import TINY, assert_one_line_error, cli
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -48,20 +47,13 @@ class FloatTerm(Regularizer):
         return RegOut(p, {"pull": 1.0})
 
 
-class Critic(Regularizer):
+class Critic(LinearCritic, Regularizer):
     """A latent critic with its own optimiser; aux_loss returns what
     ``returns`` says: "loss" (right), "regout" (a RegOut, as penalty()
     does), "vector" (a loss per sample), "detached"."""
 
     name = "auxcritic"
     returns = "loss"
-
-    def __init__(self, cfg, setup):
-        super().__init__(cfg, setup)
-        self.f = nn.Linear(setup.latent_dim, 1)
-
-    def make_aux_optimizer(self):
-        return torch.optim.Adam(self.f.parameters())
 
     def aux_loss(self, z, ctx):
         w = (self.f(z) - self.f(self.sample_prior(len(z), z.device, ctx.generator))).squeeze(1)

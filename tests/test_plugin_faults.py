@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-from tests.helpers import batch, builtin_names, make_trainer, pull_plugin
+from tests.helpers import LinearCritic, batch, builtin_names, make_trainer, pull_plugin
 from tests.reliability_helpers import TINY, assert_one_line_error, cli
 from wae_bench.errors import WaeError
 from wae_bench.plugin_fault import plugin_fault
@@ -51,20 +51,13 @@ class InPlace(Pull):
         return RegOut(p, {"l2": p})
 
 
-class InPlaceAux(Pull):
+class InPlaceAux(LinearCritic, Pull):
     """A latent discriminator whose aux_loss clamps its (detached) z in place."""
 
     name = "inplace-aux"
 
-    def __init__(self, cfg, setup):
-        super().__init__(cfg, setup)
-        self.D = nn.Linear(setup.latent_dim, 1)
-
-    def make_aux_optimizer(self):
-        return torch.optim.Adam(self.D.parameters())
-
     def aux_loss(self, z, ctx):
-        return self.D(z.clamp_(-3, 3)).mean()
+        return self.f(z.clamp_(-3, 3)).mean()
 
 
 class GlobalDraws(Pull):
@@ -78,18 +71,11 @@ class GlobalDraws(Pull):
         return RegOut(p, {"l2": p})
 
 
-class GpCritic(Pull):
+class GpCritic(LinearCritic, Pull):
     """A WGAN-GP latent critic (Gulrajani et al. 2017): its aux_loss
     differentiates the critic twice (the gradient penalty at interpolates)."""
 
     name = "gpcritic"
-
-    def __init__(self, cfg, setup):
-        super().__init__(cfg, setup)
-        self.f = nn.Linear(setup.latent_dim, 1)
-
-    def make_aux_optimizer(self):
-        return torch.optim.Adam(self.f.parameters())
 
     def aux_loss(self, z, ctx):
         zp = self.sample_prior(len(z), z.device, ctx.generator)
