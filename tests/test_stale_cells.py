@@ -94,7 +94,7 @@ def test_a_changed_plugin_default_makes_a_done_cell_stale(pull, capsys, monkeypa
     assert rec["config"]["reg"]["lambda"] == 0.5
     assert rec["versions"]["regularizer"] == f"pull: module {__name__}"   # registered in-process: its module
     results = (cell / "results.json").read_text()
-    assert "| pull | tiny | 0.50 (1/1) |" in (out / "table.md").read_text()
+    assert "| pull | tiny | 0.500 (1/1) |" in (out / "table.md").read_text()
 
     monkeypatch.setitem(DEFAULT, "lambda", 2.0)                  # the plugin's new release
     code, stdout, _ = bench(capsys, spec, out, "--dry-run")
