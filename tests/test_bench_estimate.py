@@ -293,13 +293,13 @@ def test_dry_run_checks_each_datasets_files_without_decoding_them(tmp_path, caps
     images, part = root / "celeba" / "img_align_celeba", root / "celeba" / "list_eval_partition.txt"
     assert data_lines("--data-root", str(root)) == [
         f"data: celeba at {str(root)!r}: 10 images in {str(images)!r}, split by {str(part)!r}: 7 train / 3 test "
-        f"(variant celeba-140crop)",
+        f"(variant celeba-140crop-trainval)",
         "warning: tune.holdout = 5,000 leaves 0 of the 7 celeba training images found, fewer than one batch of 64; "
         "the bench would stop at the first cell that holds them out: lower it (--set tune.holdout=N)"]
     part.unlink()
     lines = data_lines("--data-root", str(root), "--set", "tune.holdout=2", "--set", "train.batch_size=4")
     assert lines[0].endswith("split by file order (no list_eval_partition file): 9 train / 1 test (variant "
-                             "celeba-140crop-fileorder)") and len(lines) == 2, lines
+                             "celeba-140crop-trainval-fileorder)") and len(lines) == 2, lines
     assert lines[1].startswith("note: no list_eval_partition.txt/.csv in ") and "by file order" in lines[1]
     (root / "celeba" / "img_align_celeba" / "more").mkdir()
     (root / "celeba" / "img_align_celeba" / "000003.jpg").rename(root / "celeba" / "img_align_celeba" / "more" / "x.jpg")

@@ -220,8 +220,8 @@ def test_a_queue_longer_than_the_training_images_loaded_gets_one_note(tmp_path, 
             "--set", "expost=[]"]
     code, _, err = run_cli([*args, "--out", str(tmp_path / "big")], capsys)
     assert code == 0, err
-    assert ("note: moca's K = 30000 is larger than the 40 training images loaded; pass --set reg.K=N (about 0.6 × "
-            "the images") in " ".join(err.split()), err
+    assert ("note: moca's K = 30000 is larger than the 40 training images loaded; pass --set reg.K=N (in a bench "
+            "--set reg.moca.K=N; about 0.6 × the images") in " ".join(err.split()), err
     assert json.loads((tmp_path / "big" / "config.json").read_text())["config"]["reg"]["K"] == 30000
     code, _, err = run_cli([*args, "--out", str(tmp_path / "fits"), "--set", "reg.K=24"], capsys)
     assert code == 0 and "is larger than the" not in err, err

@@ -200,7 +200,7 @@ def partition_text(sep=" ", header="", newline="\n"):
     return header + "".join(f"{i + 1:06d}.jpg{sep}{p}{newline}" for i, p in enumerate(PARTITION))
 
 
-def check_split(root, variant="celeba-140crop", train=TRAIN, test=TEST):
+def check_split(root, variant="celeba-140crop-trainval", train=TRAIN, test=TEST):
     tr, te = (load_split(CELEBA, str(root), s, 16) for s in ("train", "test"))
     assert (tr.variant, te.variant) == (variant, variant)
     assert which(tr.images) == list(train) and which(te.images) == list(test)
@@ -209,7 +209,7 @@ def check_split(root, variant="celeba-140crop", train=TRAIN, test=TEST):
 def test_celeba_split_follows_the_partition_file_in_each_layout(tmp_path):
     """torchvision's layout (CRLF too), its zip, Kaggle's nested folder with a
     .csv and header, a zip passed itself: the split the file says (train:
-    partitions 0 and 1), labelled celeba-140crop; no file: the file-order
+    partitions 0 and 1), labelled celeba-140crop-trainval; no file: the file-order
     split, labelled as such."""
     tv = tmp_path / "tv"
     celeba_images(tv / "celeba" / "img_align_celeba")
@@ -229,7 +229,7 @@ def test_celeba_split_follows_the_partition_file_in_each_layout(tmp_path):
     check_split(zipped.parent)
     check_split(zipped / "img_align_celeba.zip")                 # the zip itself: the file beside it still counts
     (zipped / "list_eval_partition.txt").unlink()
-    check_split(zipped.parent, "celeba-140crop-fileorder", train=range(9), test=[9])
+    check_split(zipped.parent, "celeba-140crop-trainval-fileorder", train=range(9), test=[9])
 
 
 def test_the_partition_file_is_found_from_every_folder_of_each_layout(tmp_path, capsys):
@@ -266,9 +266,9 @@ def test_a_file_order_split_says_so_once_and_reads_one_folder_only(tmp_path, cap
     are refused, naming them, never split together by file order."""
     plain = tmp_path / "plain"
     celeba_images(plain)
-    check_split(plain, "celeba-140crop-fileorder", train=range(9), test=[9])
+    check_split(plain, "celeba-140crop-trainval-fileorder", train=range(9), test=[9])
     err = capsys.readouterr().err
-    assert err.count("note:") == 1 and "splitting the 10 images by file order (variant celeba-140crop-fileorder)" \
+    assert err.count("note:") == 1 and "splitting the 10 images by file order (variant celeba-140crop-trainval-fileorder)" \
         in " ".join(err.split()), err
     img = tmp_path / "drive" / "CelebA" / "Img"
     celeba_images(img / "img_align_celeba_png", 2)
@@ -338,6 +338,10 @@ def test_aligned_celeba_must_be_178x218_and_celeba_files_take_any_size(tmp_path)
         Image.new("RGB", (300, 150), (50, 50, 50)).save(tmp_path / "f" / split / "x" / "0.jpg")
     data = load_split(CELEBA, str(tmp_path / "f"), "train", 16)
     assert data.variant == "celeba-files" and data.images.shape == (1, 3, 16, 16)
+    # smaller than the crop: the crop's refusal (the folder dataset), not advice celeba-files would refuse too
+    Image.new("RGB", (64, 64)).save(tmp_path / "c" / "celeba" / "img_align_celeba" / "000008.jpg")
+    with pytest.raises(WaeError, match="is 64x64, smaller than the 140x140 centre crop"):
+        load_split(CELEBA, str(tmp_path / "c"), "train", 16)
 
 
 def test_celeba_download_without_gdown_and_offline_are_one_line_errors(tmp_path, monkeypatch):

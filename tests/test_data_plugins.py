@@ -223,7 +223,8 @@ def test_a_holdout_leaving_less_than_a_batch_stops_the_bench_at_its_first_cell(t
     assert code == 2 and len(errors) == 1, err
     assert "holdout = 1480 leaves 20 of the 1500 digits training images, fewer than one batch of 32" in errors[0]
     # the key a bench sets (a run's message says holdout: the test above)
-    assert "lower tune.holdout (to at most 1468) or --batch-size" in errors[0] and "Traceback" not in err
+    assert ("lower tune.holdout (--set tune.holdout=N) (to at most 1468) or train.batch_size "
+            "(--set train.batch_size=N)") in errors[0] and "Traceback" not in err   # (bench has no --batch-size)
     assert not list(out.glob("cells/*/failed.json")) and not (out / "failed.json").exists()   # no cell failed
 
 
@@ -308,6 +309,9 @@ def test_a_scan_hook_gives_the_dry_runs_data_line_and_a_plugin_without_one_the_r
     (lambda root: {"train": 1}, ("d-good' (mynets 0.1): scan() returned a dict, not a DataScan",)),
     (lambda root: 1 / 0, ("d-good' (mynets 0.1) raised ZeroDivisionError: division by zero (at test_data_plugins.py:",
                           "scanning its files; fix its scan()")),
+    (lambda root: data_spec.DataScan("x", {"train": None, "test": 10}, "v"),
+     ("d-good' (mynets 0.1): scan() returned sizes {'train': None, 'test': 10}; give each split's image count as an int",)),
+    (lambda root: data_spec.DataScan("x", {"train": "40"}, "v"), ("scan() returned sizes {'train': '40'}",)),
 ])
 def test_a_broken_scan_hook_is_one_error_line_naming_the_plugin(tmp_path, monkeypatch, scan, needles):
     (line,) = _checked(_spec("d-good", needs_root=True, scan=scan), tmp_path, monkeypatch)

@@ -16,11 +16,11 @@ a level above (Kaggle's outer folder, the Drive's ``CelebA/`` above ``Img/``),
 each also in an ``Eval/``: so passing the image folder (or zip) itself
 finds it too.
 
-With a partition file the variant is the official one (``celeba-140crop``)
+With a partition file the variant is the official one (``celeba-140crop-trainval``)
 only when the file and the images agree: a listed image that is missing,
 or a name listed twice, is an error; images it does not list are left out
 with a note.  Without one, the split is by file order, said in a note and
-by the variant (``celeba-140crop-fileorder``), so such a score is never
+by the variant (``celeba-140crop-trainval-fileorder``), so such a score is never
 labelled as the official partition's; the images then come from one folder
 (several are refused: a root holding two copies of CelebA, or the JPEG and
 PNG folders of the Drive, would otherwise put one copy's images in the
@@ -44,7 +44,7 @@ PARTITION_FILES = ("list_eval_partition.txt", "list_eval_partition.csv")
 # The paper's ~180k training images are partitions 0 + 1 (train + valid); 2 is the test split.
 SPLIT_CODES = {"train": ("0", "1"), "test": ("2",)}
 CODE_NAMES = {"0": "train", "1": "valid", "2": "test"}
-OFFICIAL, FILE_ORDER = "celeba-140crop", "celeba-140crop-fileorder"
+OFFICIAL, FILE_ORDER = "celeba-140crop-trainval", "celeba-140crop-trainval-fileorder"
 # The standard partition is by file order: 162,770 / 19,867 / 19,962 of 202,599.
 STANDARD_N, STANDARD_CUT = 202599, 182637
 # Every aligned image is 178x218: the 140x140 centre crop (MoCA App. A, WAE's

@@ -63,7 +63,8 @@ def _decode(name: str, raw: bytes, channels: int, size: int | None, crop: int | 
         raise WaeError(f"image {name!r} in {str(where)!r} has mode {im.mode}, which cannot be read as "
                        f"{'RGB' if channels == 3 else 'grayscale'}; convert it to 8-bit RGB")
     im = im.convert("RGB" if channels == 3 else "L")
-    if source is not None and im.size != source:   # the crop is defined on that size: another cuts another region
+    if source is not None and im.size != source and min(im.size) >= (crop or 0):
+        # the crop is defined on that size: another cuts another region (smaller than the crop: refused below)
         raise WaeError(f"image {name!r} in {str(where)!r} is {im.size[0]}x{im.size[1]}, not the {source[0]}x"
                        f"{source[1]} of aligned CelebA, so the {crop}x{crop} centre crop would cut a different "
                        f"region of it; pass the aligned images (img_align_celeba), or put yours in train/ and "

@@ -51,6 +51,11 @@ def _lower() -> str:
     return "lower holdout" if key == "holdout" else f"lower {key} (--set {key}=N)"
 
 
+def _batch() -> str:
+    """The batch size's flag: a run's ``--batch-size``; a bench has none, its ``--set train.batch_size=N``."""
+    return "--batch-size" if _KEY.get() == "holdout" else "train.batch_size (--set train.batch_size=N)"
+
+
 def seed(dataset: str) -> int:
     """The hold-out seed of ``dataset``: fixed per dataset, never the run's seed."""
     return name_seed(f"holdout/{dataset}")
@@ -71,7 +76,7 @@ def split(train: ImageSet, size: int, dataset: str, batch: int | None = None) ->
     n = len(train.images)
     held = indices(n, size, dataset)
     if batch is not None and n - size < batch:
-        fix = f"lower {_KEY.get()} (to at most {n - batch}) or --batch-size" if n - batch >= 1 else "lower --batch-size"
+        fix = f"{_lower()} (to at most {n - batch}) or {_batch()}" if n - batch >= 1 else f"lower {_batch()}"
         raise HoldoutSize(f"holdout = {size} leaves {n - size} of the {n} {dataset} training images, fewer than one "
                           f"batch of {batch}; {fix}")
     keep = torch.ones(len(train.images), dtype=torch.bool)

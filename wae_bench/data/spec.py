@@ -143,6 +143,11 @@ def scan_root(spec: DatasetSpec, path: Path) -> DataScan | None:
     if not isinstance(found, DataScan):
         raise WaeError(f"{who(spec)}: scan() returned a {_kind(found)}, not a DataScan; return "
                        f"wae_bench.data.DataScan(where, sizes, variant)")
+    sizes = found.sizes
+    if not (isinstance(sizes, dict) and all(isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
+                                            and v >= 0 for k, v in sizes.items())):
+        raise WaeError(f"{who(spec)}: scan() returned sizes {sizes!r}; give each split's image count as an int "
+                       f"(DataScan(where, {{'train': N, 'test': M}}, variant))")
     return found
 
 

@@ -402,7 +402,8 @@ def _note_queue(cfg: TrainConfig, n_train: int, provisional: dict[str, str]) -> 
     K = getattr(cfg.reg, "K", None)
     if isinstance(K, int) and not isinstance(K, bool) and K > n_train and "K" not in provisional:
         _once(f"[yellow]note:[/] {cfg.regularizer}'s K = {K} is larger than the {n_train} training images loaded; "
-              f"pass --set reg.K=N (about 0.6 × the images, as the paper's 30,000 of CIFAR-10's 50,000)")
+              f"pass --set reg.K=N (in a bench --set reg.{cfg.regularizer}.K=N; about 0.6 × the images, as the "
+              f"paper's 30,000 of CIFAR-10's 50,000)")
 
 
 def _precision_text(precision: str) -> str:
