@@ -5,10 +5,12 @@ Prior ``P_Z = N(0, σ_z² I)``.  A latent discriminator ``D_γ: Z → (0, 1)`` (
 MLP: d → 4 × [FC512, ReLU] → FC1, paper App. C) with its own Adam optimiser.
 Per iteration, in the trainer's order (:mod:`wae_bench.regularizer`):
 
-1. discriminator step on *detached* latents (the contract's auxiliary step),
+1. discriminator step on *detached* latents (the contract's auxiliary step,
+   one per iteration as in Algorithm 1: ``aux_steps`` = 1),
    ascending ``λ/n Σ_i [log D(z̃_i) + log(1 − D(z_i))]`` with ``z̃_i ~ P_Z``,
    i.e. descending λ × the binary cross-entropy of prior (label 1) against
-   encoded (label 0) latents;
+   encoded (label 0) latents, whose two parts are logged unweighted
+   (``wae-gan/bce_p`` = −mean log D(z̃), ``wae-gan/bce_q`` = −mean log(1 − D(z)));
 2. autoencoder step with the penalty ``−λ/n Σ_i log D(z_i)`` (the
    non-saturating form the authors' code trains with), evaluated through a
    *detached* copy of D's parameters so that the autoencoder's backward leaves
@@ -118,9 +120,11 @@ class WaeGan(Regularizer):
         return torch.optim.Adam([{"params": list(self.D.parameters()), "lr_scale": s}], lr=1e-3 * s,
                                 betas=(self.cfg.d_beta1, 0.999))
 
-    def aux_loss(self, z: Tensor, ctx: Context) -> Tensor:
+    def aux_loss(self, z: Tensor, ctx: Context) -> RegOut:
         zq = ctx.gather_nograd(z)                                  # (B·W)×d, detached
         zp = self.sample_prior(len(zq), device=zq.device, generator=ctx.generator)   # (B·W)×d
         lp, lq = self.logits(zp), self.logits(zq)
         bce = F.binary_cross_entropy_with_logits
-        return self.cfg.lambda_ * (bce(lp, torch.ones_like(lp)) + bce(lq, torch.zeros_like(lq)))
+        bce_p = bce(lp, torch.ones_like(lp))                      # −mean log D(z̃): prior samples, label 1
+        bce_q = bce(lq, torch.zeros_like(lq))                     # −mean log(1 − D(z)): encoded, label 0
+        return RegOut(self.cfg.lambda_ * (bce_p + bce_q), {"bce_p": bce_p, "bce_q": bce_q})

@@ -170,7 +170,8 @@ def install_plugin(root: Path, module: str, source: str, entry_points: dict[str,
 
 
 # A test plugin that touches every kind of state a resume must restore: a
-# discriminator with its own Adam (WAE-GAN's shape), prior samples and a
+# discriminator with its own Adam, stepped 3 times an iteration (aux_steps,
+# WGAN's n_critic) on a loss that logs its parts, prior samples and a
 # jitter from the run's generator (ctx.generator), projections from a private
 # torch.Generator (SWAE's shape), and a step-counting buffer.
 PROBE = '''
@@ -195,6 +196,7 @@ PROBE = '''
         name = "probe"
         paper = "test only"
         Config = ProbeConfig
+        aux_steps = 3
 
         def __init__(self, cfg, setup):
             super().__init__(cfg, setup)
@@ -207,7 +209,8 @@ PROBE = '''
 
         def aux_loss(self, z, ctx):
             p = self.sample_prior(len(z), z.device, generator=ctx.generator)
-            return F.softplus(-self.disc(p)).mean() + F.softplus(self.disc(z)).mean()
+            d_p, d_q = F.softplus(-self.disc(p)).mean(), F.softplus(self.disc(z)).mean()
+            return RegOut(d_p + d_q, {"d_p": d_p, "d_q": d_q})
 
         def penalty(self, x, z, ae, ctx):
             theta = F.normalize(torch.randn(z.shape[1], self.cfg.L, generator=self.gen), dim=0).to(z)

@@ -98,7 +98,7 @@ def test_wae_gan_losses_are_the_papers_cross_entropies():
     x, z = forward(tr)
     D = tr.reg.D
     g = replay(tr)
-    aux = tr.reg.aux_loss(z.detach(), tr.ctx)
+    aux = tr.reg.aux_loss(z.detach(), tr.ctx).loss
     p = torch.randn(len(z), 6, generator=g) * math.sqrt(2.0)
     sig = lambda t: torch.sigmoid(D(t).squeeze(1))
     want = -2.0 * (torch.log(sig(p)).mean() + torch.log(1 - sig(z.detach())).mean())
@@ -134,7 +134,7 @@ def test_wae_gan_steps_touch_only_their_own_parameters():
     x, z = forward(tr, seed=1)
     ae_before = [p.detach().clone() for p in AE]
     tr.aux_opt.zero_grad()
-    tr.reg.aux_loss(z.detach(), tr.ctx).backward()
+    tr.reg.aux_loss(z.detach(), tr.ctx).loss.backward()
     tr.aux_opt.step()
     assert all(torch.equal(a, b) for a, b in zip(ae_before, AE))
     assert any(not torch.equal(a, b) for a, b in zip(d_before, D))
@@ -147,7 +147,7 @@ def test_wae_gan_discriminator_learns_to_separate():
     zq = torch.randn(64, 4, generator=torch.Generator().manual_seed(0)) * 0.3 + 1.5
     for _ in range(100):
         tr.aux_opt.zero_grad()
-        tr.reg.aux_loss(zq, tr.ctx).backward()
+        tr.reg.aux_loss(zq, tr.ctx).loss.backward()
         tr.aux_opt.step()
     with torch.no_grad():
         acc = ((tr.reg.logits(torch.randn(500, 4)) > 0).float().mean() + (tr.reg.logits(zq) < 0).float().mean()) / 2

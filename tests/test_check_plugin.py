@@ -248,9 +248,9 @@ class HalfOptimised(Critic):
 
 
 class AuxReturns(Critic):
-    """aux_loss returns what ``returns`` says: "regout" (a RegOut, as
-    penalty() does), "vector" (a loss per sample), "nograd" (computed under
-    no_grad)."""
+    """aux_loss returns what ``returns`` says: "regout" (a RegOut logging
+    its parts: right), "vector" (a loss per sample), "regout-vector" (the
+    same in a RegOut), "nograd" (computed under no_grad)."""
 
     name = "auxreturns"
     returns = "regout"
@@ -259,9 +259,19 @@ class AuxReturns(Critic):
         if self.returns == "nograd":
             with torch.no_grad():
                 return super().aux_loss(z, ctx)
+        per_sample = (self.D(z) - self.D(self.sample_prior(len(z), z.device, ctx.generator))).squeeze(1)
         if self.returns == "vector":
-            return (self.D(z) - self.D(self.sample_prior(len(z), z.device, ctx.generator))).squeeze(1)
-        return RegOut(super().aux_loss(z, ctx), {})
+            return per_sample
+        if self.returns == "regout-vector":
+            return RegOut(per_sample)
+        return RegOut(per_sample.mean(), {"d_gap": per_sample.mean()})
+
+
+class NoAuxOptSteps(Pull):
+    """Asks for 5 auxiliary steps but has no auxiliary optimiser."""
+
+    name = "noauxopt-steps"
+    aux_steps = 5
 
 
 class CriticList(Critic):
@@ -352,7 +362,7 @@ class InPlace(Pull):
 
 PLUGINS = (Pull, Itemy, GlobalDraw, Forgetful, NanPenalty, Branchy, AeGrabber, IdleCritic, Unpapered,
            Unbuildable, Raiser, Counter, PerSample, Critic, NoAuxOpt, Undocumented, Tunable, Misdeclared, InPlace,
-           CriticInPenalty, HalfOptimised, AuxReturns, CriticList, NCritic, Temperature, Spanned)
+           CriticInPenalty, HalfOptimised, AuxReturns, CriticList, NCritic, Temperature, Spanned, NoAuxOptSteps)
 
 
 @pytest.fixture
@@ -466,6 +476,8 @@ def test_a_plugin_that_does_not_build_is_not_checked_further(plugins, capsys):
     (C.documented, "unpapered", {}, "its class has no paper;"),
     (C.aux_step_touches_only_its_own, "noauxopt", {}, "it overrides aux_loss() but make_aux_optimizer() returns "
                                                        "None, so the trainer never runs the auxiliary step"),
+    (C.aux_step_touches_only_its_own, "noauxopt-steps", {}, "it sets aux_steps = 5 but make_aux_optimizer() "
+                                                             "returns None, so no auxiliary step runs"),
 ])
 def test_each_check_fails_on_a_plugin_that_breaks_it(plugins, check, name, kwargs, says):
     with pytest.raises(C.ContractBroken) as e:
@@ -673,14 +685,16 @@ def test_a_parameter_used_in_aux_loss_but_not_in_its_optimiser_fails(plugins):
         "freeze a fixed one (p.requires_grad_(False), or a buffer)")
 
 
+AUX_FIX = ("return the auxiliary loss as a scalar (0-d) tensor that depends on the parameters of "
+           "make_aux_optimizer(), or RegOut(loss=..., terms={...}) to log its parts")
+
+
 @pytest.mark.parametrize("returns, says", [
-    ("regout", "aux_loss() returned RegOut; return the auxiliary loss as a scalar (0-d) tensor that depends on "
-               "the parameters of make_aux_optimizer() (aux_loss returns the loss alone, unlike penalty())"),
-    ("vector", "aux_loss() returned a tensor of shape (8,); return the auxiliary loss as a scalar (0-d) tensor "
-               "that depends on the parameters of make_aux_optimizer() (aux_loss returns the loss alone, unlike "
-               "penalty()) (reduce it, e.g. .mean())"),
-    ("nograd", "aux_loss() returned a tensor without gradient (computed under torch.no_grad(), or detached); "
-               "return the auxiliary loss as a scalar"),
+    ("regout-vector", f"aux_loss() returned RegOut with loss = a tensor of shape (8,); {AUX_FIX} (reduce it, e.g. "
+                      f".mean())"),
+    ("vector", f"aux_loss() returned a tensor of shape (8,); {AUX_FIX} (reduce it, e.g. .mean())"),
+    ("nograd", f"aux_loss() returned a tensor without gradient (computed under torch.no_grad(), or detached); "
+               f"{AUX_FIX}"),
 ])
 def test_an_aux_loss_returning_the_wrong_thing_is_the_plugins_one_line(plugins, monkeypatch, capsys, returns, says):
     """check_aux, in the trainer's first step (finite-step) and in the
@@ -696,13 +710,33 @@ def test_an_aux_loss_returning_the_wrong_thing_is_the_plugins_one_line(plugins, 
     assert "trainer.py" not in out and out.count("aux_loss() returned") == 1
 
 
+def test_an_aux_loss_returning_a_regout_of_its_parts_passes_every_check(plugins, capsys):
+    code, out, _ = run_cli(["check-plugin", "auxreturns"], capsys)
+    assert code == 0 and statuses(report(out)["auxreturns"]) == ALL_PASS | {"aux-step": "pass"}
+
+
+@pytest.mark.parametrize("steps", [0, -2, 2.5, False])
+def test_builds_refuses_an_aux_steps_that_is_not_a_whole_number_of_at_least_1(plugins, monkeypatch, capsys, steps):
+    monkeypatch.setattr(Critic, "aux_steps", steps)
+    code, out, _ = run_cli(["check-plugin", "critic"], capsys)
+    got = report(out)["critic"]
+    assert code == 1
+    assert got["builds"] == (f"FAIL plugin 'critic': aux_steps = {steps!r} is not a whole number >= 1; set "
+                             f"aux_steps to the number of auxiliary (critic) steps per iteration, e.g. 1 (WAE "
+                             f"Algorithm 1) or 5 (WGAN-GP's n_critic), in class Critic")
+    monkeypatch.setattr(Critic, "aux_steps", 5)
+    code, out, _ = run_cli(["check-plugin", "critic"], capsys)
+    assert code == 0 and statuses(report(out)["critic"]) == ALL_PASS | {"aux-step": "pass"}
+
+
 @pytest.mark.parametrize("name, says", [
     ("critic-list", "self.Ds holds a module (Linear, as self.Ds[0]) that is not registered, so no checkpoint "
                     "carries it and .to(device) does not move it; keep modules in nn.ModuleList / nn.ModuleDict, "
                     "or assign each to self"),
     ("ncritic", "self.inner is an optimiser (SGD) that the trainer neither steps nor checkpoints (a checkpoint "
                 "carries only the optimiser make_aux_optimizer() returns); return it from make_aux_optimizer() "
-                "and let the trainer step it on aux_loss(), once per iteration"),
+                "and let the trainer step it on aux_loss(), aux_steps times per iteration (WGAN's n_critic: "
+                "aux_steps = 5)"),
     ("temperature", "self.temp is a tensor (Tensor) that requires grad but is neither a parameter nor a buffer, "
                     "so no optimiser trains it and no checkpoint carries it; make a trained tensor an nn.Parameter"),
 ])
@@ -743,3 +777,4 @@ def test_tuning_spans_keyed_by_an_unknown_name_says_so(plugins, monkeypatch, spa
     assert str(e.value) == f"plugin 'spanned': a bench cannot tune it by its tuning_grid(): {says}"
     monkeypatch.setattr(Spanned, "tuning_spans", {"lambda": (1.0, 1.0)})
     assert C.tuning_grid_is_a_bench_grid("spanned") is None
+

@@ -75,6 +75,8 @@ def test_sigkill_mid_training_then_resume_is_bit_identical(reg, tmp_path, capsys
         assert any(k.endswith("running_mean") for k in a["reg"])          # the EMA encoder's BN statistics
     if reg == "probe":
         assert a["aux_opt"]["state"] and "reg.gen" in a["generators"] and int(a["reg"]["calls"]) == T
+        assert {int(s["step"]) for s in a["aux_opt"]["state"].values()} == {3 * T}     # aux_steps = 3
+        assert {"aux", "probe/d_p", "probe/d_q"} <= set(_metrics(ref)[-1])              # aux_loss()'s parts
     assert any(k.endswith("running_var") for k in a["ae"])
     # the metric log is the uninterrupted one too (the meter is part of the state)
     assert _metrics(victim) == _metrics(ref)

@@ -19,10 +19,10 @@ registered name (:data:`CHECKS`, in this order):
 - :func:`draws_only_from_run_generator`: a step leaves torch's, Python's and
   NumPy's global generators as they were (every draw from ``ctx.generator``);
 - :func:`aux_step_touches_only_its_own`: an auxiliary step (WAE Algorithm 1's
-  discriminator step) returns a scalar loss with gradient
-  (:func:`~wae_bench.regularizer.check_aux`) and moves the plugin's own
+  discriminator step) returns a scalar loss with gradient, or a RegOut of
+  one (:func:`~wae_bench.regularizer.check_aux`), and moves the plugin's own
   parameters and nothing else, at the lr the trainer gives it (an
-  ``aux_loss`` needs ``make_aux_optimizer``);
+  ``aux_loss``, or ``aux_steps`` > 1, needs ``make_aux_optimizer``);
 - :func:`capture_safe`: a step reads no tensor on the host (``item``,
   ``tolist``, ``bool``/``float``/``int`` of a tensor: what breaks CUDA-graph
   capture), torch's own CPU Adam excepted;
@@ -59,7 +59,7 @@ from torch import Tensor, nn
 from wae_bench.config import from_dict, merge
 from wae_bench.errors import WaeError
 from wae_bench.registry import REGULARIZERS
-from wae_bench.regularizer import BrokenStep, Regularizer, check_aux, check_declared, check_penalty
+from wae_bench.regularizer import BrokenStep, Regularizer, aux_parts, check_aux, check_declared, check_penalty
 from wae_bench.run import checkpoint
 from wae_bench.run.build import stand_in_batch as batch, stand_in_trainer as trainer
 from wae_bench.step.first_step import and_list, drawn_from, global_rng_states
@@ -89,7 +89,11 @@ def builds(name: str) -> None:
 def finite_step(name: str) -> None:
     """Three steps on tiny data: every logged term is finite and the encoder's
     weights moved."""
-    tr = trainer(name)
+    _three_finite_steps(name, trainer(name))
+
+
+def _three_finite_steps(name: str, tr: Trainer) -> None:
+    """Three steps of ``tr`` on tiny data: every logged term is finite and the encoder's weights moved."""
     before = [p.detach().clone() for p in tr.ae.encoder.parameters()]
     for s in range(3):
         tr.step(batch(seed=s))
@@ -209,8 +213,8 @@ _UNREGISTERED = {   # kind: (what is wrong with it, the fix)
                                         "optimiser) and a fixed one a buffer (self.register_buffer(...))"),
     "optimiser": ("that the trainer neither steps nor checkpoints (a checkpoint carries only the optimiser "
                   "make_aux_optimizer() returns)",
-                  "return it from make_aux_optimizer() and let the trainer step it on aux_loss(), once per "
-                  "iteration"),
+                  "return it from make_aux_optimizer() and let the trainer step it on aux_loss(), aux_steps "
+                  "times per iteration (WGAN's n_critic: aux_steps = 5)"),
 }
 
 
@@ -342,21 +346,25 @@ def draws_only_from_run_generator(name: str, reg_cfg: dict | None = None,
 
 def aux_step_touches_only_its_own(name: str) -> str | None:
     """One auxiliary step (``aux_loss`` on detached latents, the plugin's own
-    optimiser) returns a scalar loss with gradient
+    optimiser) returns a scalar loss with gradient, or a RegOut of one
     (:func:`~wae_bench.regularizer.check_aux`, as the trainer's first step
     checks it), moves the plugin's own parameters and not the autoencoder's,
     and each of the optimiser's param groups was built with the lr the
     trainer gives it (the run's lr × its ``lr_scale``: the trainer owns every
     lr); skipped (returns why) for a plugin without an auxiliary step, failed
-    for one that overrides ``aux_loss`` without an optimiser (the trainer keys
-    the auxiliary step on ``make_aux_optimizer``, so it would never run)."""
+    for one that overrides ``aux_loss`` or asks for ``aux_steps`` > 1 without
+    an optimiser (the trainer keys the auxiliary step on
+    ``make_aux_optimizer``, so it would never run)."""
     tr = trainer(name)
     if tr.aux_opt is None:
+        fix = ("return an optimiser over the plugin's own parameters from make_aux_optimizer(), "
+               "e.g. torch.optim.Adam([{'params': self.D.parameters(), 'lr_scale': 1.0}])")
         if type(tr.reg).aux_loss is not Regularizer.aux_loss:
             raise _broken(name, "it overrides aux_loss() but make_aux_optimizer() returns None, so the trainer "
-                                "never runs the auxiliary step (what aux_loss() trains is never trained)",
-                          "return an optimiser over the plugin's own parameters from make_aux_optimizer(), "
-                          "e.g. torch.optim.Adam([{'params': self.D.parameters(), 'lr_scale': 1.0}])")
+                                "never runs the auxiliary step (what aux_loss() trains is never trained)", fix)
+        if tr.aux_steps != 1:
+            raise _broken(name, f"it sets aux_steps = {tr.aux_steps} but make_aux_optimizer() returns None, so no "
+                                f"auxiliary step runs", f"{fix}, and train it in aux_loss(); or drop aux_steps")
         return f"{name} has no auxiliary optimiser (make_aux_optimizer() returns None)"
     aux_params = {id(p) for g in tr.aux_opt.param_groups for p in g["params"]}
     ae_params = {id(p) for g in tr.opt.param_groups for p in g["params"]}
@@ -371,7 +379,7 @@ def aux_step_touches_only_its_own(name: str) -> str | None:
     tr.aux_opt.zero_grad()
     aux = tr.reg.aux_loss(z.detach(), tr.ctx)
     check_aux(name, aux)
-    aux.backward()
+    aux_parts(aux)[0].backward()
     tr.aux_opt.step()
     if not all(torch.equal(a, b) for a, b in zip(ae_before, tr.ae.parameters())):
         raise _broken(name, "the auxiliary step changed the autoencoder's weights",

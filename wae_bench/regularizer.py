@@ -7,11 +7,14 @@ the trainer (:mod:`wae_bench.step.trainer`), which owns every ``backward()`` and
 optimiser step, in this fixed order per iteration ``t``:
 
 1. ``z = constrain(Enc(x))`` and ``x_hat = Dec(z)`` (one forward).
-2. Auxiliary step, if :meth:`Regularizer.make_aux_optimizer` returns an
+2. Auxiliary steps, if :meth:`Regularizer.make_aux_optimizer` returns an
    optimiser (WAE-GAN's discriminator, WAE Algorithm 1): ``aux_loss(z.detach(),
-   ctx)`` (a scalar tensor) is backpropagated and that optimiser steps, once per
-   iteration.  (An ``aux_loss`` without one is never called; a parameter of the
-   plugin that gets a gradient must be in that optimiser.)
+   ctx)`` (a scalar tensor, or a :class:`RegOut` whose ``terms`` are logged) is
+   backpropagated and that optimiser steps, :attr:`Regularizer.aux_steps`
+   times per iteration (1: WAE Algorithm 1; WGAN-GP's critic takes 5), each
+   call on the same latents with fresh draws from ``ctx.generator``.  (An
+   ``aux_loss`` without one is never called; a parameter of the plugin that
+   gets a gradient must be in that optimiser.)
 3. Autoencoder step: ``loss = ||x - x_hat||^2 (summed over pixels, averaged
    over the batch) + penalty(x, z, ae, ctx).loss``; Adam steps the encoder and decoder.
 4. ``after_step(x, z, out, ae, ctx)`` under ``no_grad`` (MoCA's EMA update and enqueue).
@@ -32,7 +35,7 @@ from __future__ import annotations
 import difflib
 import functools
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Literal
+from typing import Callable, ClassVar, Iterable, Literal
 
 import torch
 import torch.nn.functional as F
@@ -50,21 +53,38 @@ def check_declared(name: str, cls: type) -> None:
     """Refuse, naming the plugin, a class attribute outside what the framework
     knows: ``prior`` not in :data:`PRIORS`, ``sampler`` not in :data:`SAMPLERS`
     (a misspelt one would silently be a Gaussian prior, or no picture and no
-    score).  The registry calls it on every plugin it loads."""
+    score), ``aux_steps`` not a whole number >= 1 (:func:`check_aux_steps`;
+    a property, read from the plugin's Config, is checked when a run is
+    built).  The registry calls it on every plugin it loads."""
     for attr, allowed in (("prior", PRIORS), ("sampler", SAMPLERS)):
         value = getattr(cls, attr, None)
         if value not in allowed:
             raise WaeError(f"plugin {name!r}: {attr} = {value!r} is not one of {', '.join(allowed)}; "
                            f"set one of them in class {getattr(cls, '__qualname__', cls)}")
+    steps = getattr(cls, "aux_steps", 1)
+    if not isinstance(steps, property):
+        check_aux_steps(name, steps, cls)
+
+
+def check_aux_steps(name: str, steps: object, cls: type) -> None:
+    """Refuse, naming the plugin, an :attr:`Regularizer.aux_steps` that is
+    not a whole number >= 1 (0 would never train the critic, a float or a
+    bool is a slip): the trainer runs that many auxiliary steps per
+    iteration as a static loop, so it must be a Python int."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise WaeError(f"plugin {name!r}: aux_steps = {steps!r} is not a whole number >= 1; set aux_steps to the "
+                       f"number of auxiliary (critic) steps per iteration, e.g. 1 (WAE Algorithm 1) or 5 (WGAN-GP's "
+                       f"n_critic), in class {getattr(cls, '__qualname__', cls)}")
 
 
 @dataclass
 class RegOut:
-    """What :meth:`Regularizer.penalty` returns.
+    """What :meth:`Regularizer.penalty` returns, and :meth:`Regularizer.aux_loss` may.
 
-    ``loss`` is the λ-weighted scalar added to the reconstruction loss;
-    ``terms`` are unweighted scalars for the metrics log; ``carry`` holds
-    tensors handed on to :meth:`Regularizer.after_step` (e.g. MoCA's keys).
+    ``loss`` is the λ-weighted scalar added to the reconstruction loss (of
+    ``aux_loss``: the auxiliary loss); ``terms`` are unweighted scalars for
+    the metrics log, as ``NAME/term``; ``carry`` holds tensors handed on to
+    :meth:`Regularizer.after_step` (e.g. MoCA's keys; penalty's only).
     """
 
     loss: Tensor
@@ -90,6 +110,16 @@ def _kind(v: object) -> str:
     return f"a tensor of shape {tuple(v.shape)}" if isinstance(v, Tensor) else type(v).__name__
 
 
+def _check_terms(name: str, hook: str, terms: object, error: type[BrokenStep]) -> None:
+    """Refuse ``terms`` of ``hook``'s RegOut that are not ``{name: scalar (0-d) tensor}``."""
+    items = terms.items() if isinstance(terms, dict) else [(None, terms)]
+    bad = [(k, v) for k, v in items if not (isinstance(v, Tensor) and v.dim() == 0)]
+    if bad:
+        where = "terms" if bad[0][0] is None else f"terms[{bad[0][0]!r}]"
+        raise error(f"plugin {name!r}: {hook}() returned RegOut with {where} = {_kind(bad[0][1])}; terms must "
+                    f"be {{name: scalar (0-d) tensor}}, e.g. terms={{'mmd': mmd}}")
+
+
 def check_penalty(name: str, out: object) -> None:
     """Refuse, naming the plugin, a :meth:`Regularizer.penalty` return value
     that breaks the contract: not a :class:`RegOut`, a loss that is not a
@@ -102,32 +132,52 @@ def check_penalty(name: str, out: object) -> None:
     if not (isinstance(out.loss, Tensor) and out.loss.dim() == 0):
         raise BrokenPenalty(f"plugin {name!r}: penalty() returned RegOut with loss = {_kind(out.loss)}; {fix} "
                        f"(reduce it, e.g. .mean())")
-    terms = out.terms.items() if isinstance(out.terms, dict) else [(None, out.terms)]
-    bad = [(k, v) for k, v in terms if not (isinstance(v, Tensor) and v.dim() == 0)]
-    if bad:
-        where = "terms" if bad[0][0] is None else f"terms[{bad[0][0]!r}]"
-        raise BrokenPenalty(f"plugin {name!r}: penalty() returned RegOut with {where} = {_kind(bad[0][1])}; terms must "
-                       f"be {{name: scalar (0-d) tensor}}, e.g. terms={{'mmd': mmd}}")
+    _check_terms(name, "penalty", out.terms, BrokenPenalty)
 
 
 def check_aux(name: str, aux: object) -> None:
     """Refuse, naming the plugin, a :meth:`Regularizer.aux_loss` return value
-    that breaks the contract: not a tensor (a :class:`RegOut`, as
-    :meth:`~Regularizer.penalty` returns), not a one-element one (a 0-d
-    scalar; a shape-(1,) tensor, which ``backward()`` takes too, is accepted
-    as plugins have returned it), or one without gradient (computed under ``no_grad``, or detached), which
-    ``backward()`` could not differentiate -- else torch's own error names
-    neither the plugin nor the fix.  Reads only types, shapes and the
-    ``requires_grad`` flag (no host sync: capture-safe); the trainer checks
-    the first step's only, before its ``backward()``."""
+    that breaks the contract: neither a tensor nor a :class:`RegOut` (whose
+    ``loss`` is then the auxiliary loss and whose ``terms`` are logged; a
+    ``carry``, which only penalty()'s reaches after_step(), is refused), a
+    loss that is not a one-element tensor (a 0-d scalar; a shape-(1,)
+    tensor, which ``backward()`` takes too, is accepted as plugins have
+    returned it), or one without gradient (computed under ``no_grad``, or
+    detached), which ``backward()`` could not differentiate -- else torch's
+    own error names neither the plugin nor the fix.  Reads only types,
+    shapes and the ``requires_grad`` flag (no host sync: capture-safe); the
+    trainer checks the first step's only, before its ``backward()``."""
     fix = ("return the auxiliary loss as a scalar (0-d) tensor that depends on the parameters of "
-           "make_aux_optimizer() (aux_loss returns the loss alone, unlike penalty())")
-    if not (isinstance(aux, Tensor) and aux.numel() == 1):
-        reduce = " (reduce it, e.g. .mean())" if isinstance(aux, Tensor) else ""
-        raise BrokenAux(f"plugin {name!r}: aux_loss() returned {_kind(aux)}; {fix}{reduce}")
-    if not aux.requires_grad:
-        raise BrokenAux(f"plugin {name!r}: aux_loss() returned a tensor without gradient (computed under "
-                        f"torch.no_grad(), or detached); {fix}")
+           "make_aux_optimizer(), or RegOut(loss=..., terms={...}) to log its parts")
+    loss, what = (aux.loss, "RegOut with loss = ") if isinstance(aux, RegOut) else (aux, "")
+    if not (isinstance(loss, Tensor) and loss.numel() == 1):
+        reduce = " (reduce it, e.g. .mean())" if isinstance(loss, Tensor) else ""
+        raise BrokenAux(f"plugin {name!r}: aux_loss() returned {what}{_kind(loss)}; {fix}{reduce}")
+    if not loss.requires_grad:
+        raise BrokenAux(f"plugin {name!r}: aux_loss() returned {'RegOut with a loss' if what else 'a tensor'} "
+                        f"without gradient (computed under torch.no_grad(), or detached); {fix}")
+    if isinstance(aux, RegOut):
+        _check_terms(name, "aux_loss", aux.terms, BrokenAux)
+        if aux.carry:
+            raise BrokenAux(f"plugin {name!r}: aux_loss() returned RegOut with carry {sorted(aux.carry)}, which "
+                            f"nothing receives (after_step() gets penalty()'s RegOut); hand it on from penalty() "
+                            f"instead")
+
+
+def aux_parts(aux: Tensor | RegOut) -> tuple[Tensor, dict[str, Tensor]]:
+    """An :meth:`Regularizer.aux_loss` return value (:func:`check_aux`) as
+    (the loss, its terms to log): a bare tensor has none."""
+    return (aux.loss, aux.terms) if isinstance(aux, RegOut) else (aux, {})
+
+
+def check_terms_apart(name: str, aux_terms: Iterable[str], penalty_terms: Iterable[str]) -> None:
+    """Refuse, naming the plugin, a term name that both ``aux_loss()`` and
+    ``penalty()`` log (one metrics key, ``NAME/term``, would hold either)."""
+    penalty = set(penalty_terms)
+    both = [k for k in aux_terms if k in penalty]
+    if both:
+        raise BrokenAux(f"plugin {name!r}: aux_loss() and penalty() both log a term {both[0]!r} (one metrics key "
+                        f"{name}/{both[0]}); give them different names in their RegOut terms")
 
 
 def _identity(t: Tensor) -> Tensor:
@@ -212,6 +262,12 @@ class Regularizer(nn.Module):
     # tuning run is scored on: prior samples, or an ex-post density ("n",
     # "gmm") where the prior is only a placeholder (the RAE family); one of SAMPLERS.
     sampler: ClassVar[Literal["samples", "n", "gmm"]] = "samples"
+    # Auxiliary steps per iteration (the critic's n_critic): aux_loss() and
+    # make_aux_optimizer()'s step, this many times per iteration before the
+    # autoencoder's step (1: WAE Algorithm 1; WGAN-GP takes 5); a whole number
+    # >= 1 (check_aux_steps).  A plugin that wants it tunable declares a
+    # Config field and returns it from an ``aux_steps`` property.
+    aux_steps: ClassVar[int] = 1
     # Settings the tuning protocol searches by default, each with the decades
     # below and above its default value to cover (see :meth:`tuning_grid`).
     tuning_spans: ClassVar[dict[str, tuple[float, float]]] = {}
@@ -330,12 +386,14 @@ class Regularizer(nn.Module):
         the first step refuses one in neither (:mod:`wae_bench.step.first_step`)."""
         return None
 
-    def aux_loss(self, z: Tensor, ctx: Context) -> Tensor:
+    def aux_loss(self, z: Tensor, ctx: Context) -> Tensor | RegOut:
         """Loss of the auxiliary step on *detached* latents ``z`` (they share
-        storage with the trained ones: never modify them in place): the loss
-        alone, a scalar (0-d) tensor depending on the parameters of
-        :meth:`make_aux_optimizer` (not a :class:`RegOut`; :func:`check_aux`).
-        Called once per iteration."""
+        storage with the trained ones: never modify them in place): a scalar
+        (0-d) tensor depending on the parameters of :meth:`make_aux_optimizer`,
+        or a :class:`RegOut` of that loss and its ``terms`` to log (as
+        ``NAME/term``, like penalty()'s; no ``carry``; :func:`check_aux`).
+        Called :attr:`aux_steps` times per iteration, on the same ``z``, each
+        call drawing afresh from ``ctx.generator``."""
         raise NotImplementedError
 
     def after_step(self, x: Tensor, z: Tensor, out: RegOut, ae: nn.Module, ctx: Context) -> None:

@@ -90,7 +90,9 @@ class NoSideEffects:
     (tensor identity kept, as a captured graph needs), and every generator of
     the run (:meth:`Trainer.generators`) at its state before.  Optimiser state and
     meter sums created by the warm-up are reset to their initial values
-    (zeros; step 0), which is what a fresh Adam state holds."""
+    (zeros; step 0, no non-finite step), which is what a fresh Adam state
+    holds (a meter the warm-up remade for other terms than a loaded
+    checkpoint's starts its window afresh)."""
 
     def __init__(self, trainer):
         self.trainer = trainer
@@ -98,7 +100,7 @@ class NoSideEffects:
     def __enter__(self):
         self.saved = {id(t): (t, t.detach().clone()) for t in _state_tensors(self.trainer)}
         self.rng = [(g, g.get_state()) for g in self.trainer.generators()]
-        self.had_meter = self.trainer.meter.names is not None
+        self.meter = [id(t) for t in self.trainer.meter.tensors()]
         return self
 
     def __exit__(self, *exc):
@@ -108,7 +110,7 @@ class NoSideEffects:
                     t.copy_(self.saved[id(t)][1])
                 else:
                     t.zero_()
-            if not self.had_meter:
+            if [id(t) for t in self.trainer.meter.tensors()] != self.meter:   # made by the warm-up: none yet
                 self.trainer.meter.first_bad.fill_(-1)
         for g, state in self.rng:
             g.set_state(state)

@@ -20,12 +20,27 @@ class Meter:
 
     def add(self, terms: dict[str, Tensor], t: Tensor) -> None:
         vals = torch.stack([v.detach().float().reshape(()) for v in terms.values()])
-        if self.names is None:
-            self._create(list(terms))
+        if self.names != list(terms):   # (host-side names: the first step, or the first after a load)
+            self._adopt(list(terms))
         finite = torch.isfinite(vals)
         self.sums.add_(torch.where(finite, vals, torch.zeros_like(vals)))
         self.count.add_(1)
         self.first_bad.copy_(torch.where(~finite & (self.first_bad < 0), t, self.first_bad))
+
+    def _adopt(self, names: list[str]) -> None:
+        """Sums for the terms ``names``: new ones, or, where a loaded
+        checkpoint's window holds other terms (written before the plugin
+        logged some of them), the loaded sums and first non-finite steps of
+        the terms both have and none for the others."""
+        old = {} if self.names is None else dict(zip(self.names, zip(self.sums, self.first_bad)))
+        count = self.count
+        self._create(names)
+        if old:
+            with torch.no_grad():
+                self.count.copy_(count)
+                for i, n in enumerate(names):
+                    if n in old:
+                        self.sums[i], self.first_bad[i] = old[n]
 
     def _create(self, names: list[str]) -> None:
         self.names = names

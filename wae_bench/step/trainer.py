@@ -4,7 +4,8 @@
 One iteration (order documented in :mod:`wae_bench.regularizer`)::
 
     z, x_hat = ae(x, reg.constrain)                       # Enc, constraint, Dec
-    aux = reg.aux_loss(z.detach()); aux.backward(); aux_opt.step()   # if any (WAE Alg. 1)
+    for _ in range(reg.aux_steps):                        # if any (WAE Alg. 1; WGAN's n_critic)
+        aux = reg.aux_loss(z.detach()); aux.backward(); aux_opt.step()
     loss = ||x - x_hat||² + reg.penalty(x, z).loss        # MoCA Eq. 5 / WAE Eq. 4
     loss.backward(); opt.step()
     reg.after_step(...)                                   # EMA, enqueue
@@ -15,7 +16,7 @@ non-finite guard are read every ``log_every`` steps (:mod:`wae_bench.step.loop`)
 through :meth:`Meter.read <wae_bench.step.meter.Meter.read>`.  The first step,
 always eager (a CUDA graph is captured after warm-up steps), also checks the
 plugin: its return values (:func:`~wae_bench.regularizer.check_aux`,
-:func:`~wae_bench.regularizer.check_penalty`), a ``z`` modified in place,
+:func:`~wae_bench.regularizer.check_penalty`, their terms' names apart), a ``z`` modified in place,
 draws from process-global generators, those of the autoencoder's forward
 told apart as the architecture's, a plugin parameter that gets a gradient
 but is in no optimiser (:mod:`wae_bench.step.first_step`); host-side facts
@@ -31,7 +32,8 @@ from torch import Tensor, nn
 
 from wae_bench.errors import WaeError
 from wae_bench.losses import reconstruction
-from wae_bench.regularizer import Context, Regularizer, check_aux, check_penalty
+from wae_bench.regularizer import (Context, Regularizer, aux_parts, check_aux, check_aux_steps, check_penalty,
+                                   check_terms_apart)
 from wae_bench.step.first_step import LATER, FirstStep, _Later
 from wae_bench.step.meter import Meter
 from wae_bench.step.rng import generator_state, load_generator, module_generators, run_generator
@@ -77,6 +79,10 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True   # static shapes: let cuDNN pick each conv's algorithm
         self.aux_opt = reg.make_aux_optimizer()
+        self.plugin = reg.name or type(reg).__qualname__
+        # read once: the step's auxiliary loop is static (the same count in every captured replay)
+        self.aux_steps = reg.aux_steps
+        check_aux_steps(self.plugin, self.aux_steps, type(reg))
         self.base_lr = lr
         # no cast cache: each weight is cast once per step anyway, and a cache
         # that outlives a CUDA-graph capture would hold graph-pool tensors
@@ -84,7 +90,6 @@ class Trainer:
             if precision == "bf16" else contextlib.nullcontext
         self.meter = Meter(self.device)
         self.checked = False   # the first step's checks done (check_aux, check_penalty, wae_bench.step.first_step)
-        self.plugin = reg.name or type(reg).__qualname__
         self.arch = getattr(ae, "arch_name", None)   # (set by wae_bench.nets.build_arch)
 
     def set_lr(self, lr: float) -> None:
@@ -113,20 +118,7 @@ class Trainer:
         with self.autocast():
             z, x_hat = self.model(x, check.constrain(reg.constrain))
         check.forwarded()
-        terms = {}
-        if self.aux_opt is not None:
-            check.watch(z)
-            with self.autocast():
-                aux = reg.aux_loss(z.detach(), ctx)
-            check.kept(z, "aux_loss")
-            if not self.checked:   # its return value, once (type, shape, requires_grad: no host read)
-                check_aux(self.plugin, aux)
-            self.aux_opt.zero_grad(set_to_none=True)
-            aux.backward()
-            if ctx.world_size > 1:   # the plugin's own module is synchronised like the autoencoder
-                average_gradients(self.aux_opt)
-            self.aux_opt.step()
-            terms["aux"] = aux
+        aux_terms = self._aux_steps(z, check) if self.aux_opt is not None else {}
         check.watch(z)
         with self.autocast():
             rec = reconstruction(x_hat, x)
@@ -134,6 +126,7 @@ class Trainer:
         check.kept(z, "penalty")
         if not self.checked:   # the plugin's return value, once (types and shapes: no host read)
             check_penalty(self.plugin, out)
+            check_terms_apart(self.plugin, [k[len(reg.name) + 1:] for k in aux_terms if k != "aux"], out.terms)
         loss = rec + out.loss
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -141,11 +134,36 @@ class Trainer:
         self.opt.step()
         with torch.no_grad():
             reg.after_step(x, z.detach(), out, self.ae, ctx)
-        self.meter.add({"loss": loss, "rec": rec, "reg": out.loss, **terms,
+        self.meter.add({"loss": loss, "rec": rec, "reg": out.loss, **aux_terms,
                         **{f"{reg.name}/{k}": v for k, v in out.terms.items()}}, self.t)
         self.t += 1
         check.done()
         self.checked = True
+
+    def _aux_steps(self, z: Tensor, check: FirstStep | _Later) -> dict[str, Tensor]:
+        """The iteration's :attr:`aux_steps` auxiliary steps (a static loop,
+        captured whole): each calls ``aux_loss`` on the detached latents
+        (drawing afresh from the run's generator), backpropagates it and
+        steps the plugin's optimiser.  Returns what to log, averaged over the
+        steps: ``aux`` and the terms of an aux_loss RegOut, as ``NAME/term``."""
+        ctx, reg = self.ctx, self.reg
+        sums: dict[str, Tensor] = {}
+        for _ in range(self.aux_steps):
+            check.watch(z)
+            with self.autocast():
+                aux = reg.aux_loss(z.detach(), ctx)
+            check.kept(z, "aux_loss")
+            if not self.checked:   # its return value, on the first step (types, shapes, requires_grad: no host read)
+                check_aux(self.plugin, aux)
+            loss, parts = aux_parts(aux)
+            self.aux_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if ctx.world_size > 1:   # the plugin's own module is synchronised like the autoencoder
+                average_gradients(self.aux_opt)
+            self.aux_opt.step()
+            for k, v in {"aux": loss, **{f"{reg.name}/{k}": v for k, v in parts.items()}}.items():
+                sums[k] = sums[k] + v.detach() if k in sums else v.detach()
+        return sums if self.aux_steps == 1 else {k: v / self.aux_steps for k, v in sums.items()}
 
     # -- state ------------------------------------------------------------------
     def state_dict(self) -> dict:
