@@ -778,3 +778,89 @@ def test_tuning_spans_keyed_by_an_unknown_name_says_so(plugins, monkeypatch, spa
     monkeypatch.setattr(Spanned, "tuning_spans", {"lambda": (1.0, 1.0)})
     assert C.tuning_grid_is_a_bench_grid("spanned") is None
 
+
+# -- check-plugin --compile --------------------------------------------------------------------
+class GpCritic(Critic):
+    """A WGAN-GP latent critic (Gulrajani et al. 2017), 5 critic steps an
+    iteration: its aux_loss differentiates the critic twice (the gradient
+    penalty at interpolates), which a compiled critic cannot be."""
+
+    name = "gpcritic"
+    aux_steps = 5
+
+    def aux_loss(self, z, ctx):
+        zp = self.sample_prior(len(z), z.device, ctx.generator)
+        eps = torch.rand(len(z), 1, device=z.device, generator=ctx.generator)
+        zi = (eps * zp + (1 - eps) * z).requires_grad_(True)
+        g, = torch.autograd.grad(self.D(zi).sum(), zi, create_graph=True)
+        gap = self.D(z).mean() - self.D(zp).mean()
+        gp = (g.norm(dim=1) - 1).pow(2).mean()
+        return RegOut(gap + 10 * gp, {"gap": gap, "gp": gp})
+
+
+@pytest.fixture
+def aot_eager(monkeypatch):
+    """torch.compile by Dynamo and aot_autograd without Inductor's code
+    generation (backend aot_eager): seconds, not a minute, and the same
+    double-backward refusal."""
+    real = nn.Module.compile
+    monkeypatch.setattr(nn.Module, "compile", lambda self, **kw: real(self, backend="aot_eager", dynamic=False))
+    monkeypatch.setitem(REGULARIZERS._items, GpCritic.name, GpCritic)
+    yield
+    torch._dynamo.reset()
+
+
+def test_check_plugin_compile_finds_a_double_backward_only_the_compiled_step_meets(plugins, aot_eager, monkeypatch,
+                                                                                    capsys):
+    """Without --compile the WGAN-GP critic passes every check and fails only
+    in a run with --compile; with it, the compile check fails with the
+    run's translated line, and passes once the critic stays eager."""
+    from wae_bench.plugin_fault import DOUBLE_BACKWARD, double_backward
+
+    code, out, _ = run_cli(["check-plugin", "gpcritic"], capsys)
+    assert code == 0 and "compile" not in report(out)["gpcritic"]
+    code, out, err = run_cli(["check-plugin", "--compile", "gpcritic", "pull", "rae-gp"], capsys)
+    got = report(out)
+    assert code == 1 and "Traceback" not in out + err
+    assert out.splitlines()[0] == (f"plugin 'gpcritic' (module {__name__}): {len(C.CHECKS) + 1} checks on a tiny "
+                                   f"run on the CPU")
+    assert statuses(got["gpcritic"]) == ALL_PASS | {"aux-step": "pass", "compile": "FAIL"}
+    assert got["gpcritic"]["compile"] == f"FAIL {double_backward(RuntimeError(DOUBLE_BACKWARD), GpCritic)}"
+    assert got["gpcritic"]["compile"].startswith("FAIL plugin 'gpcritic': torch.compile cannot differentiate a "
+                                                 "compiled module twice")
+    assert "leave that module out of compile_targets()" in got["gpcritic"]["compile"]
+    assert got["pull"]["compile"] == "pass 3 steps compiled as --compile default: finite losses, the encoder moves"
+    assert got["rae-gp"]["compile"] == ("skip rae-gp sets compilable = False: a run with --compile trains it "
+                                        "eagerly")
+    monkeypatch.setattr(GpCritic, "compile_targets", lambda self: [])   # the fix the line names
+    code, out, _ = run_cli(["check-plugin", "--compile", "gpcritic"], capsys)
+    assert code == 0 and report(out)["gpcritic"]["compile"].startswith("pass")
+
+
+def test_another_compile_error_names_the_plugin_and_the_ways_out(plugins, aot_eager, monkeypatch):
+    class Head(nn.Module):                        # what a module's compiled call raises, at the first step
+        def forward(self, z):
+            raise torch._dynamo.exc.Unsupported("a construct Dynamo cannot trace")
+
+    monkeypatch.setattr(Critic, "compile_targets", lambda self: [self.D])
+    monkeypatch.setattr(nn.Module, "compile", lambda self, **kw: setattr(self, "_compiled_call_impl", Head()))
+    with pytest.raises(C.ContractBroken) as e:
+        C.compiled_steps("critic")
+    assert str(e.value).startswith("plugin 'critic': torch.compile failed on a step of it (Unsupported: a "
+                                   "construct Dynamo cannot trace); leave the module it fails on out of "
+                                   "compile_targets()")
+
+
+@pytest.mark.slow
+def test_check_plugin_compile_with_inductor(tmp_path):
+    """The real path, Inductor's code generation included (a cold compile:
+    a minute or more on a CPU), in a fresh process as tests/test_compile.py's."""
+    import subprocess
+    import sys
+
+    from tests.reliability_helpers import env
+
+    r = subprocess.run([sys.executable, "-m", "wae_bench", "check-plugin", "--compile", "ae"], capture_output=True,
+                       text=True, timeout=900, env=env(), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    assert report(r.stdout)["ae"]["compile"].startswith("pass 3 steps compiled")

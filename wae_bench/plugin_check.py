@@ -29,7 +29,12 @@ registered name (:data:`CHECKS`, in this order):
 - :func:`tuning_grid_is_a_bench_grid`: ``tuning_grid(setup)`` gives axes a
   bench spec's ``[tune]`` accepts (checked by the bench's own code);
 - :func:`documented`: ``paper``, class and Config docstrings, for
-  ``wae-bench list``.
+  ``wae-bench list``;
+
+and, asked for (``check-plugin --compile``: Inductor's cold compile takes
+tens of seconds on a CPU), :func:`compiled_steps`: three steps of a run
+compiled as ``--compile default`` compiles it, finite, the encoder moving,
+a compile failure the plugin's one line.
 
 A check returns None when the plugin passes, a reason when it does not apply
 (a skip), and raises :class:`ContractBroken` -- one line naming the plugin,
@@ -58,6 +63,7 @@ from torch import Tensor, nn
 
 from wae_bench.config import from_dict, merge
 from wae_bench.errors import WaeError
+from wae_bench.plugin_fault import double_backward
 from wae_bench.registry import REGULARIZERS
 from wae_bench.regularizer import BrokenStep, Regularizer, aux_parts, check_aux, check_declared, check_penalty
 from wae_bench.run import checkpoint
@@ -511,6 +517,38 @@ def capture_safe(name: str) -> None:
         raise _host_read_error(name, *reads.seen[0])
 
 
+# -- under torch.compile ----------------------------------------------------------------------
+def compiled_steps(name: str) -> str | None:
+    """Three steps of a tiny run compiled as a run with ``--compile default``
+    compiles it (:func:`~wae_bench.step.compile.compile_nets`, called by
+    :func:`~wae_bench.run.build.build_run`: the encoder, the decoder and the
+    plugin's ``compile_targets()``) give finite terms and move the encoder,
+    as :func:`finite_step` asks of eager ones, and pass the trainer's
+    first-step checks.  torch.compile's refusal of a double backward (a
+    gradient penalty through a compiled critic) is the plugin's line with
+    its fix (:func:`~wae_bench.plugin_fault.double_backward`), another
+    error of torch.compile's names the plugin and the ways out.  Skipped
+    (returns why) for a plugin that sets ``compilable = False``: a run
+    with ``--compile`` trains it eagerly."""
+    cls = REGULARIZERS.get(name)
+    if not cls.compilable:
+        return f"{name} sets compilable = False: a run with --compile trains it eagerly"
+    try:
+        _three_finite_steps(name, trainer(name, compile="default"))
+    except WaeError:
+        raise
+    except Exception as e:  # noqa: BLE001 - torch.compile's errors are translated, the plugin's own re-raised
+        line = double_backward(e, cls)
+        if line is not None:
+            raise ContractBroken(line) from None
+        if not isinstance(e, torch._dynamo.exc.TorchDynamoException):
+            raise
+        raise _broken(name, f"torch.compile failed on a step of it ({type(e).__name__}: {_one_line(e)})",
+                      "leave the module it fails on out of compile_targets() (return [] to keep every module of "
+                      "the plugin eager), or set compilable = False where it is the encoder or decoder; or train "
+                      "with --compile none") from None
+
+
 # -- tuning ---------------------------------------------------------------------------------
 def tuning_grid_is_a_bench_grid(name: str) -> str | None:
     """``tuning_grid(setup)`` of a tiny run gives axes that a bench spec's
@@ -584,6 +622,15 @@ CHECKS: tuple[Check, ...] = (
     Check("tuning", "tuning_grid() gives axes a bench can tune", tuning_grid_is_a_bench_grid),
     Check("documented", "a paper, class and Config docstrings", documented),
 )
+# asked for by check-plugin --compile (tens of seconds a plugin on a CPU: Inductor's cold compile)
+COMPILED = Check("compile", "3 steps compiled as --compile default: finite losses, the encoder moves",
+                 compiled_steps, steps=True)
+
+
+def checks(compile: bool = False) -> tuple[Check, ...]:
+    """The checks :func:`run_checks` runs: :data:`CHECKS`, then with
+    ``compile`` :data:`COMPILED`."""
+    return (*CHECKS, COMPILED) if compile else CHECKS
 
 
 @dataclass
@@ -602,15 +649,20 @@ def run_check(name: str, check: Check) -> Outcome:
     except WaeError as e:                  # the contract's own findings (ContractBroken, check_penalty)
         return Outcome(check, "FAIL", str(e), broken_step=check.steps and isinstance(e, BrokenStep))
     except Exception as e:  # noqa: BLE001 - the plugin's code raised: report it, do not crash
-        msg = " ".join(str(e).split())[:200]
-        return Outcome(check, "FAIL", f"plugin {name!r}: raised {type(e).__name__}: {msg} (at "
+        return Outcome(check, "FAIL", f"plugin {name!r}: raised {type(e).__name__}: {_one_line(e)} (at "
                                       f"{_where(traceback.extract_tb(e.__traceback__))}); fix the plugin", e,
                        broken_step=check.steps)
     return Outcome(check, "skip", skip) if skip else Outcome(check, "pass")
 
 
-def run_checks(name: str) -> Iterator[Outcome]:
-    """Every check of :data:`CHECKS` on plugin ``name``, as it ends; after a
+def _one_line(e: BaseException) -> str:
+    """An exception's message on one line, at most 200 characters."""
+    return " ".join(str(e).split())[:200]
+
+
+def run_checks(name: str, compile: bool = False) -> Iterator[Outcome]:
+    """Every check of :func:`checks` (``compile``: with
+    :data:`COMPILED`) on plugin ``name``, as it ends; after a
     failed ``builds`` (a plugin that fails to load, too) the others are not
     run, and after a step broke in a way every step repeats (the plugin's
     own exception, or :class:`~wae_bench.regularizer.BrokenStep`: penalty()'s
@@ -620,7 +672,7 @@ def run_checks(name: str) -> Iterator[Outcome]:
     if name not in REGULARIZERS.broken:
         REGULARIZERS.get(name)
     built, broken_by = True, None
-    for check in CHECKS:
+    for check in checks(compile):
         if not built:
             yield Outcome(check, "skip", "not run: it does not build")
             continue

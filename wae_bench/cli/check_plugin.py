@@ -1,9 +1,10 @@
 """`wae-bench check-plugin NAME ...`: the step-contract checks
 (:mod:`wae_bench.plugin_check`) of registered regularizers on tiny CPU runs,
-one line per check, and the shape probe (:mod:`wae_bench.nets.contract`) of
-registered architectures, one line per image size; exit status 1 if any
-fails.  A dataset's name is refused in one line saying what it is (its
-checks run when a run loads it)."""
+one line per check (``--compile``: and the step under torch.compile), and
+the shape probe (:mod:`wae_bench.nets.contract`) of registered
+architectures, one line per image size; exit status 1 if any fails.  A
+dataset's name is refused in one line saying what it is (its checks run
+when a run loads it)."""
 from __future__ import annotations
 
 import sys
@@ -69,18 +70,23 @@ def _check_architecture(name: str) -> bool:
 
 @click.command("check-plugin")
 @click.argument("names", nargs=-1, required=True, metavar="NAME [NAME...]")
-def check_plugin_cmd(names):
+@click.option("--compile", "compile_", is_flag=True,
+              help="Also check three steps compiled as a run with --compile default compiles them (slow on a "
+                   "CPU: Inductor's first compile takes 30-60 s a plugin).")
+def check_plugin_cmd(names, compile_):
     """Check regularizer plugins against the step contract (seconds, on the CPU): finite steps, gradients,
-    checkpoint round-trip, randomness, auxiliary step, capture safety, tuning grid, docstrings; and
-    architecture plugins by a shape probe of their nets. Exit status 1 if any check fails."""
+    checkpoint round-trip, randomness, auxiliary step, capture safety, tuning grid, docstrings (--compile:
+    and the step under torch.compile); and architecture plugins by a shape probe of their nets. Exit status
+    1 if any check fails."""
     # (imports torch, ~2 s: `wae-bench --help` must not)
     from wae_bench.cli import _debug
-    from wae_bench.plugin_check import CHECKS, run_checks
+    from wae_bench.plugin_check import checks, run_checks
     from wae_bench.registry import REGULARIZERS
     from wae_bench.step.first_step import draws_unwarned
 
     archs = {name for name in names if _is_architecture(name)}   # an unknown name is refused before anything runs
-    width = max(len(c.key) for c in CHECKS)
+    run = checks(compile_)
+    width = max(len(c.key) for c in run)
     failed = []
     for name in names:
         if name in archs:
@@ -88,10 +94,10 @@ def check_plugin_cmd(names):
                 failed.append(name)
             continue
         who = REGULARIZERS.provider(name) if name not in REGULARIZERS.broken else "failed to load"
-        click.echo(f"plugin {name!r} ({who}): {len(CHECKS)} checks on a tiny run on the CPU")
+        click.echo(f"plugin {name!r} ({who}): {len(run)} checks on a tiny run on the CPU")
         counts: dict[str, int] = {}
         with draws_unwarned():             # (a global draw is the randomness check's failure, said there)
-            for out in run_checks(name):
+            for out in run_checks(name, compile_):
                 counts[out.status] = counts.get(out.status, 0) + 1
                 text = out.text if out.status != "pass" else out.check.what
                 if out.error is not None and not _debug():
