@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wae_bench.config import check
+from wae_bench.errors import doc_ref
 from wae_bench.losses import moca_loss
 from wae_bench.momentum import cosine_momentum, ema_update
 from wae_bench.registry import DATASETS
@@ -106,8 +107,9 @@ class MoCA(Regularizer):
                         f"holds random vectors for its first K/B steps and each image many times after: pass "
                         f"--set reg.K=N with N about 0.6 × the training images")
         measured = " (at A1 on CIFAR-10 it starves the decoder: FID 154.6)" if setup.arch == "a1" else ""
+        status = doc_ref("status.md", "MoCA's λ in our units")
         return {"lambda_": f"the paper's value, not yet settled in our units{measured}; tune it with a [tune] "
-                           f"bench or pass --lambda (docs/status.md#mocas-λ-in-our-units)", **out}
+                           f"bench or pass --lambda ({status})", **out}
 
     @classmethod
     def memory(cls, cfg: MoCAConfig, setup: Setup) -> dict[str, int]:

@@ -424,7 +424,8 @@ def test_check_plugin_probes_an_architecture_and_names_a_dataset(mynets, capsys)
     assert assert_one_line_error(code, err) == (
         "error: dataset 'digits' (wae-bench 0.1.0) is a dataset; check-plugin checks regularizers (the step "
         "contract) and architectures (a shape probe); a dataset is checked when a run loads it (see "
-        "docs/datasets.md)")
+        "the 'Datasets' page of wae-bench's docs, section 'Dataset plugins: the contract' "
+        "(docs/datasets.md#dataset-plugins-the-contract in wae-bench's source))")
 
 
 # -- docs/plugins.md's worked example ---------------------------------------------------------

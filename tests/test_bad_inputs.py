@@ -330,7 +330,8 @@ ROWS = [
         ("bench.name '../../x'", "one plain folder name")),
     Row("spec-missing-keys", "a spec whose `[bench]` holds only `name`",
         lambda w: ["bench", w.file("spec-bare.toml", '[bench]\nname = "x"\n'), "--dry-run"],
-        ("[bench] needs datasets and regularizers", 'datasets = ["digits"]', "see docs/benchmarks.md")),
+        ("[bench] needs datasets and regularizers", 'datasets = ["digits"]', "see the 'Benchmarks: specs, the tuning protocol, tables and plots' page of wae-bench's docs, "
+                                                                  "section 'The spec in full'")),
     Row("grid-repeated-value", "a grid axis `\"reg.lambda\" = [1, 1.0]`",
         lambda w: ["bench", _spec(w, extra='[grid]\n"reg.lambda" = [1, 1.0]\n'), "--dry-run"],
         ("grid axis grid.reg.lambda lists a value twice", "list each once")),

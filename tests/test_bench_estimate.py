@@ -154,7 +154,8 @@ def test_a_grid_whose_settings_are_measured_but_not_its_nets_says_so():
     g = estimate.estimate(cells, configs, evals, "cpu", 1, estimate.load_rates())
     head = estimate.summary(g, len(cells))[0]
     assert ("training not estimated: no measured rates for a1 on cpu at concurrency 1 (its rates are for tiny: "
-            "measure these nets with benchmarks/speed.py)") in head, head
+            "measure these nets with benchmarks/speed.py of wae-bench's source (not installed with the package))") \
+        in head, head
     assert "rates exist for" not in head
 
 

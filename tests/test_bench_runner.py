@@ -242,3 +242,94 @@ def test_a_cell_another_process_holds_is_left_to_it_and_a_busy_results_folder_is
     finally:
         other.kill()
         other.wait()
+
+
+# A sequential bench, Ctrl-C'd at its third step (with ckpt_every = 2, a
+# checkpoint of step 2 exists), then signalled again REPEATS times while the
+# stop's checkpoint of step 3 is being written: a real signal to this process
+# in the middle of the atomic write (after torch.save, before the rename).
+STOPPED_TWICE = '''
+import atexit, os, signal, sys, torch
+from wae_bench.cli import main
+from wae_bench.step.trainer import Trainer
+
+repeats, state = int(sys.argv.pop(1)), {"steps": 0}
+real_step, real_save = Trainer.step, torch.save
+
+def step(self, x):
+    state["steps"] += 1
+    if state["steps"] == 3:
+        os.kill(os.getpid(), signal.SIGINT)             # Ctrl-C: stop after this step, with a checkpoint
+    return real_step(self, x)
+
+def save(obj, f, *a, **kw):
+    real_save(obj, f, *a, **kw)
+    if state["steps"] == 3 and isinstance(obj, dict) and "format" in obj:
+        for _ in range(repeats):                        # Ctrl-C again, in the middle of the write: the
+            os.kill(os.getpid(), signal.SIGINT)         # temporary file written, not yet renamed
+
+Trainer.step, torch.save = step, save
+atexit.register(lambda: os.kill(os.getpid(), signal.SIGINT))   # and once more while the process exits
+main()
+'''
+
+
+def _stopped_twice(tmp_path: Path, repeats: int) -> tuple[int, list[str], Path]:
+    from tests.reliability_helpers import start
+
+    spec = tmp_path / "stop.toml"
+    spec.write_text(tiny_spec("stop", ["moca"], [0], 6, [], ckpt_every=2))
+    p = start([repeats, "bench", spec, "--out", tmp_path / "res", "--quiet"], code=STOPPED_TWICE)
+    _, err = p.communicate(timeout=120)
+    assert "Traceback" not in err and "error:" not in err, err
+    return p.returncode, [ln for ln in err.splitlines() if ln.strip()], tmp_path / "res" / "cells" / "moca-tiny-digits-s0"
+
+
+def test_a_second_ctrl_c_waits_for_the_checkpoint_being_written_and_says_so(tmp_path):
+    """The second Ctrl-C, during the stop's checkpoint, is said in one line and
+    waits for it: the bench ends with its ``stopped by SIGINT at step 3`` line,
+    exit 130, the checkpoint of step 3 whole; a Ctrl-C while the process exits
+    changes nothing (it printed a traceback from an atexit callback).  It
+    used to cut the write short, say ``interrupted in cell ...; this one
+    resumes from its checkpoint`` and delete the cell, which had none."""
+    code, lines, cell = _stopped_twice(tmp_path, 1)
+    assert code == 130, lines
+    assert lines[-2] == (f"already stopping: writing the checkpoint of step 3 in {str(cell)!r}; press Ctrl-C "
+                         f"again to abandon it"), lines
+    assert lines[-1].startswith(f"cell {cell.name} stopped by SIGINT at step 3; checkpoint saved in "), lines
+    assert int(checkpoint.load(checkpoint.checkpoints(cell)[-1])["t"]) == 3
+
+
+def test_a_third_ctrl_c_abandons_the_write_and_keeps_the_checkpoint_before_it(tmp_path):
+    """The signal after the one said stops at once, in a ``stopped by`` line
+    that says what is kept (the checkpoint of step 2, whole; the torn write's
+    temporary file removed), exit 130; a rerun resumes from step 2."""
+    code, lines, cell = _stopped_twice(tmp_path, 2)
+    assert code == 130, lines
+    assert lines[-2].startswith("already stopping: writing the checkpoint of step 3"), lines
+    assert lines[-1] == (f"cell {cell.name} stopped by SIGINT at once (a repeated signal); its checkpoint of step 2 "
+                         f"is kept; rerun the same bench command to continue"), lines
+    assert [p.name for p in (cell / "checkpoints").iterdir()] == ["step-00000002.pt"]
+    assert int(checkpoint.load(checkpoint.checkpoints(cell)[-1])["t"]) == 2
+
+
+def test_a_ctrl_c_before_training_stops_the_cell_in_a_stopped_by_line(tmp_path, capsys, monkeypatch):
+    """A Ctrl-C while the cell loads its data (before any stop flag) stops at
+    once; the line says the cell had no checkpoint and starts again (it said
+    ``interrupted in cell ...; this one resumes from its checkpoint``)."""
+    import wae_bench.run.build
+
+    real = wae_bench.run.build.load_data
+
+    def load_data(plan):
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(plan)
+
+    monkeypatch.setattr(wae_bench.run.train, "load_data", load_data)
+    spec = tmp_path / "stop.toml"
+    spec.write_text(tiny_spec("stop", ["moca"], [0], 6, [], ckpt_every=2))
+    with pytest.raises(SystemExit) as e:
+        main(["bench", str(spec), "--out", str(tmp_path / "res"), "--quiet"])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert e.value.code == 130 and last == ("cell moca-tiny-digits-s0 stopped by SIGINT at once; it had no checkpoint "
+                                            "yet and starts again; rerun the same bench command to continue"), last

@@ -4,7 +4,9 @@ from __future__ import annotations
 import pytest
 
 from wae_bench.config import TrainConfig, from_dict, load_toml, merge, parse_sets, to_dict
-from wae_bench.errors import WaeError
+from wae_bench.errors import WaeError, doc_ref
+
+SPEC_PAGE = "see " + doc_ref("benchmarks.md", "The spec in full")   # (a wheel ships no docs/: the page by its title)
 
 
 def test_parse_sets_nested_and_typed():
@@ -63,11 +65,11 @@ def test_a_table_without_its_required_keys_names_them_with_an_example_and_the_do
     with pytest.raises(WaeError) as e:
         spec.parse({"bench": {"name": "x"}})
     assert str(e.value) == ('[bench] needs datasets and regularizers (e.g. datasets = ["digits"], '
-                            'regularizers = ["moca", "ae"]); see docs/benchmarks.md')
+                            'regularizers = ["moca", "ae"]); ' + SPEC_PAGE)
     with pytest.raises(WaeError) as e:
         spec.parse({"bench": {"name": "x", "datasets": ["digits"], "regularizers": ["moca"]},
                     "cited": [{"regularizer": "moca", "dataset": "digits", "source": "a paper"}]})
-    assert str(e.value) == "[cited] needs value (e.g. value = 54.36); see docs/benchmarks.md"
+    assert str(e.value) == "[cited] needs value (e.g. value = 54.36); " + SPEC_PAGE
 
     @dataclasses.dataclass
     class Needs:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wae_bench.errors import WaeError
+from wae_bench.errors import WaeError, doc_ref
 
 
 # -- declaring an option --------------------------------------------------------------
@@ -185,9 +185,10 @@ def flag_of(name: str) -> str:
     return "--" + key_of(name).replace("_", "-")
 
 
-# Where the sections of each module's dataclasses are documented: the page a
-# "needs KEY" error (:func:`missing_keys_error`) points to.
-SECTION_DOCS = {"wae_bench.bench.spec": "docs/benchmarks.md", __name__: "docs/options.md"}
+# Where the sections of each module's dataclasses are documented: what a
+# "needs KEY" error (:func:`missing_keys_error`) points to (the option table, also docs/options.md).
+SECTION_DOCS = {"wae_bench.bench.spec": doc_ref("benchmarks.md", "The spec in full"),
+                __name__: "`wae-bench options-table` (every key, its type and default)"}
 
 
 def example_value(hint: Any) -> str:

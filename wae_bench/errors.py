@@ -8,6 +8,7 @@ about a path (:func:`os_error_text`) in one line.
 from __future__ import annotations
 
 import errno
+import re
 import sys
 from typing import Callable, TypeVar
 
@@ -21,6 +22,36 @@ class WaeError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
+
+
+# The docs pages a message points at: docs/NAME -> its title, the words that find the page where docs/ is
+# not at hand (an installed wheel ships no docs/, and the project names no URL).  tests/test_doc_refs.py
+# checks each title and section against the page, and that no message names docs/ or benchmarks/ otherwise.
+DOC_PAGES = {
+    "benchmarks.md": "Benchmarks: specs, the tuning protocol, tables and plots",
+    "datasets.md": "Datasets",
+    "status.md": "Reproduction status",
+}
+
+
+def doc_ref(page: str, section: str | None = None) -> str:
+    """Where the docs say more, in words that find it from an installed
+    wheel too: ``the 'Datasets' page of wae-bench's docs, section 'CelebA'
+    (docs/datasets.md#celeba in wae-bench's source)``; ``page`` is one of
+    :data:`DOC_PAGES`, ``section`` a heading of it (the anchor is GitHub's:
+    lower case, punctuation dropped, spaces to hyphens)."""
+    where = f"docs/{page}"
+    if section:
+        where += "#" + re.sub(r"[^\w\- ]", "", section.lower()).replace(" ", "-")
+    return (f"the {DOC_PAGES[page]!r} page of wae-bench's docs" + (f", section {section!r}" if section else "")
+            + f" ({where} in wae-bench's source)")
+
+
+def source_file(path: str) -> str:
+    """A file of the wae-bench source that an installed wheel does not ship
+    (``benchmarks/``: specs, scripts, committed results):
+    ``benchmarks/speed.py of wae-bench's source (not installed with the package)``."""
+    return f"{path} of wae-bench's source (not installed with the package)"
 
 
 def is_out_of_memory(e: BaseException) -> bool:

@@ -8,6 +8,11 @@ with :class:`Stopped`: one line that says what is kept and the command that
 finishes the work, and exit status 128 + the signal number, as the shell
 reports a killed job.  The message of such a stop has no ``error:``
 prefix: it is a deliberate stop, not a failure (:func:`is_stop`).
+
+A second signal during a stop stops at once, except while the stop's
+checkpoint is being written (:func:`finishing`): it waits for it, once, and
+says so (:func:`repeat_waits`).  Once the stop is said, the process ignores
+further signals on its way out (:func:`ignore_further_signals`).
 """
 from __future__ import annotations
 
@@ -37,6 +42,54 @@ _RECEIVED: list[str] = []   # each SIGINT/SIGTERM this process was stopped by, i
 def note(signame: str) -> None:
     """Record that ``signame`` stopped (or began to stop) the work."""
     _RECEIVED.append(signame)
+
+
+def received() -> list[str]:
+    """The signals :func:`note` recorded so far, in order (a copy): what
+    arrived during a piece of work is the tail after its length before."""
+    return list(_RECEIVED)
+
+
+_FINISHING: list[str] = []   # the writes under way that a repeated signal waits for (innermost last)
+
+
+@contextlib.contextmanager
+def finishing(what: str) -> Iterator[None]:
+    """The block writes what a stop keeps (``what``: "writing the checkpoint
+    of step 3 in 'runs/moca'").  During a stop (a first signal received), a
+    repeated signal does not cut it short (:func:`repeat_waits`); the one
+    after it stops at once, and the write, atomic, leaves the file before it
+    as it was."""
+    _FINISHING.append(what)
+    try:
+        yield
+    finally:
+        _FINISHING.pop()
+
+
+def repeat_waits(signame: str) -> bool:
+    """Whether a repeated ``signame`` during a stop waits for a write under
+    way (:func:`finishing`); if so, says it on stderr (rank 0 alone), ``already
+    stopping: WHAT; press Ctrl-C again to abandon it``.  A stop waits once
+    (:class:`~wae_bench.step.loop.StopFlag`): the signal after it stops at once."""
+    if not _FINISHING:
+        return False
+    if int(os.environ.get("RANK", "0")) == 0:
+        again = "press Ctrl-C" if signame == "SIGINT" else f"send {signame}"
+        # (os.write, not print: a signal handler may run inside a write to sys.stderr)
+        os.write(2, f"already stopping: {_FINISHING[-1]}; {again} again to abandon it\n".encode())
+    return True
+
+
+def ignore_further_signals() -> None:
+    """The process ends after a stop: SIGINT and SIGTERM are ignored from
+    now on, so that another Ctrl-C while the stop line prints and the
+    interpreter shuts down (torch's exit handlers run then) neither prints a
+    traceback (``Exception ignored in atexit callback ... KeyboardInterrupt``)
+    nor ends the process by the signal instead of its exit status."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):   # (not the main thread)
+            signal.signal(sig, signal.SIG_IGN)
 
 
 def is_stop(e: WaeError) -> bool:

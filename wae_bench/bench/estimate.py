@@ -36,6 +36,7 @@ from typing import Any
 
 from wae_bench.bench.grid import Cell
 from wae_bench.config import EvalSettings
+from wae_bench.errors import source_file
 from wae_bench.registry import DATASETS
 
 FORMAT = "wae-bench-rates/1"
@@ -365,7 +366,8 @@ def _no_rates(g: GridEstimate) -> str:
         parts.append(text)
     elif not set(cells_nets) & set(measured_nets):   # the settings are measured, not the nets
         parts.append(f"no measured rates for {', '.join(cells_nets)} on {g.device} at concurrency {g.concurrency} "
-                     f"(its rates are for {', '.join(measured_nets)}: measure these nets with benchmarks/speed.py)")
+                     f"(its rates are for {', '.join(measured_nets)}: measure these nets with "
+                     f"{source_file('benchmarks/speed.py')})")
     for reg, ids in g.unmeasured.items():
         parts.append(f"no measured rates for {reg} ({len(ids)} cell(s)) on {g.device} at concurrency "
                      f"{g.concurrency}: its rates are for {', '.join(g.regularizers)} (a plugin has none; time one "

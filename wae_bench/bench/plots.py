@@ -42,9 +42,18 @@ def _slug(text: str) -> str:
 
 
 FORMATS = ("png", "pdf", "svg")   # png always (the report embeds it); pdf and svg for print, where asked
-# No creation date in a PDF or SVG: the same plot, the same bytes.
-_SAVE = {"png": {"dpi": 110, "pil_kwargs": {"optimize": True}}, "pdf": {"metadata": {"CreationDate": None}},
+PNG_DPI = 200                     # a PNG plot's resolution (--plot-dpi): sharp in a paper or on a slide
+FIGSIZE = (6.4, 4.2)              # inches: 1280 × 840 px at PNG_DPI (the HTML report shows it 600 px wide)
+# A PNG at its figure's dpi (recorded in its pHYs chunk); no creation date in a PDF or SVG: the same plot,
+# the same bytes.
+_SAVE = {"png": {"dpi": "figure", "pil_kwargs": {"optimize": True}}, "pdf": {"metadata": {"CreationDate": None}},
          "svg": {"metadata": {"Date": None}}}
+
+
+def _figure(dpi: int):
+    """A new figure of :data:`FIGSIZE` and its axes, ``dpi`` dots per inch
+    (what its PNG is written at; PDF and SVG are vector)."""
+    return _pyplot().subplots(figsize=FIGSIZE, dpi=dpi)
 
 
 def parse_formats(text: str | None) -> list[str]:
@@ -121,13 +130,12 @@ def _seeds(pts_: list[tuple[float, Entry]]) -> str:
 
 def _plot(spec: Spec, key: str, lines: Curve, path: Path, title: str, ylabel: str,
           failed: dict[tuple, list[float]] | None = None, cited: dict[str, list[tuple[float, float]]] | None = None,
-          chosen: dict[tuple, float] | None = None, formats: list[str] = ("png",)) -> list[Path]:
+          chosen: dict[tuple, float] | None = None, formats: list[str] = ("png",), dpi: int = PNG_DPI) -> list[Path]:
     """Score against axis ``key``: mean ± std error bars per curve (its
     legend entry says over how many seeds, n), in the order of the axis
     values, failed values as dotted red lines, ``chosen`` values starred,
-    cited values dashed; written in each of ``formats``."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    cited values dashed; written in each of ``formats``, the PNG at ``dpi``."""
+    fig, ax = _figure(dpi)
     xs_all = []
     for line, pts_ in sorted(lines.items(), key=lambda kv: _line_order(kv[0])):
         reg, arch, others = line
@@ -166,7 +174,7 @@ def _axis_name(key: str) -> str:
 
 
 def score_vs_axis(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str, metric: str = "fid",
-                  what: str = "samples", formats: list[str] = ("png",)) -> list[Path]:
+                  what: str = "samples", formats: list[str] = ("png",), dpi: int = PNG_DPI) -> list[Path]:
     """One plot per dataset: the score against grid axis ``key``."""
     pts = points(folder, cells, what, metric)
     out = []
@@ -177,12 +185,12 @@ def score_vs_axis(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str, m
         name = _slug(f"{metric}-vs-{_axis_name(key)}-{ds}")
         out += _plot(spec, key, lines, folder.path / "plots" / f"{name}.png",
                      f"{ds}, {WHAT_LABELS[what]}: mean ± sample std over n seeds", _ylabel(spec, metric), failed,
-                     _cited_lines(spec, ds, key, metric, what), formats=formats)
+                     _cited_lines(spec, ds, key, metric, what), formats=formats, dpi=dpi)
     return out
 
 
 def tuning_curves(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str = "fid",
-                  formats: list[str] = ("png",)) -> list[Path]:
+                  formats: list[str] = ("png",), dpi: int = PNG_DPI) -> list[Path]:
     """The tuning protocol's curves: per regularizer, dataset and numeric tuned
     axis, the validation score of its sampler against the axis (log axis for
     λ), one curve per architecture, error bars the std over the tuning
@@ -207,7 +215,7 @@ def tuning_curves(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str
                 ylabel = f"validation {metric_label(spec, metric)}, {WHAT_LABELS[what]}{better_note(metric)}"
                 out += _plot(spec, key, lines, folder.path / "plots" / f"{name}.png",
                              f"tuning {reg} on {ds} (validation split): mean ± sample std over n tuning seeds",
-                             ylabel, failed, chosen=chosen, formats=formats)
+                             ylabel, failed, chosen=chosen, formats=formats, dpi=dpi)
     return out
 
 
@@ -249,10 +257,9 @@ def _spectrum_of(folder: ResultsDir, cell: Cell) -> list[float] | None:
 
 
 def spectra(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str = "reg.lambda",
-            formats: list[str] = ("png",)) -> list[Path]:
+            formats: list[str] = ("png",), dpi: int = PNG_DPI) -> list[Path]:
     """One PNG per (regularizer, arch, dataset, other axes): a spectrum per value
     of ``key`` (the first seed that has one)."""
-    plt = _pyplot()
     groups: dict[tuple, dict[float, list[float]]] = {}
     for c in cells:
         values = dict(c.axes)
@@ -267,7 +274,7 @@ def spectra(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str = "reg.l
     for (reg, arch, ds, others), by_value in groups.items():
         if not by_value:
             continue
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        fig, ax = _figure(dpi)
         for v in sorted(by_value):
             s = by_value[v]
             ax.plot(range(1, len(s) + 1), s, label=f"{axis_label(key)} = {format_value(v)}")
@@ -285,21 +292,22 @@ def spectra(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str = "reg.l
 
 
 def write_all(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str = "fid",
-              what: str | None = None, formats: list[str] | None = None) -> list[Path]:
+              what: str | None = None, formats: list[str] | None = None, dpi: int = PNG_DPI) -> list[Path]:
     """Every plot the grid has axes for (none for a grid without numeric axes),
     of column ``what`` (by default the first the spec scores, ``eval.what``:
     the GMM column of a spec that scores only that), and the tuning
     protocol's curves (:func:`tuning_curves`); as PNG, and in each other of
-    ``formats`` and those the folder's plots already have (:func:`formats_of`)."""
+    ``formats`` and those the folder's plots already have (:func:`formats_of`);
+    the PNGs at ``dpi`` (``--plot-dpi``)."""
     what = what or spec.eval.what[0]
     formats = formats_of(folder, formats)
-    tuning = tuning_curves(folder, spec, cells, metric, formats) if spec.tune is not None else []
+    tuning = tuning_curves(folder, spec, cells, metric, formats, dpi) if spec.tune is not None else []
     cells = [c for c in cells if c.role != "tune"]
     keys = list(dict.fromkeys(k for c in cells for k, v in c.axes if is_number(v)))
     keys = [k for k in keys if len({dict(c.axes).get(k) for c in cells} - {None}) >= 2]
     out = []
     for k in keys:
-        out += score_vs_axis(folder, spec, cells, k, metric, what, formats)
+        out += score_vs_axis(folder, spec, cells, k, metric, what, formats, dpi)
     if "reg.lambda" in keys:
-        out += spectra(folder, spec, cells, formats=formats)
+        out += spectra(folder, spec, cells, formats=formats, dpi=dpi)
     return out + tuning

@@ -10,7 +10,10 @@ Table 1: all models trained and scored alike).
   on.  A rerun retries failed cells (unless ``retry_failed`` is off), except
   tuning cells that diverged (a non-finite loss: a result, never retried).
 - Ctrl-C / SIGTERM stops the grid after the running cell has saved a
-  checkpoint; rerunning the same command continues.
+  checkpoint; rerunning the same command continues.  A second signal waits
+  for a checkpoint being written (:func:`wae_bench.interrupt.repeat_waits`),
+  else stops the grid at once, as a Ctrl-C before training began does,
+  keeping the cell's last checkpoint (:func:`stopped_at_once`).
 - Each cell trains and is scored under its folder's lock; a cell another
   process holds is left to it ("busy"), and one it finished meanwhile is
   not run again.
@@ -50,7 +53,7 @@ from wae_bench.errors import WaeError
 from wae_bench.interrupt import Stopped
 from wae_bench.lock import Busy
 from wae_bench.progress import console
-from wae_bench.run import train
+from wae_bench.run import checkpoint, train
 from wae_bench.run.directory import output_dir
 from wae_bench.step.trainer import NonFinite
 
@@ -109,9 +112,11 @@ def score_cell(folder: ResultsDir, spec: Spec, cell: Cell, device: str | None, q
 def attempt(folder: ResultsDir, cell: Cell, t0: float, work: Callable[[], object]) -> Outcome | None:
     """Run ``work()`` for ``cell``: None when it succeeded, else the cell's
     :class:`Outcome` (a failure is recorded in ``failed.json``, never raised,
-    so the grid goes on).  A Ctrl-C, or a training stopped by a signal,
-    raises :class:`BenchInterrupted`; a hold-out that fits no cell of the
-    dataset stops the grid."""
+    so the grid goes on).  A training stopped by a signal raises
+    :class:`BenchInterrupted`; a signal that stops the work at once (a
+    second one: ``KeyboardInterrupt``) passes through, to be said by the
+    caller, which knows the cells running (:func:`run_cell`, ``bench
+    --concurrent``); a hold-out that fits no cell of the dataset stops the grid."""
     try:
         result = work()
     except tune.Waiting as e:
@@ -120,9 +125,6 @@ def attempt(folder: ResultsDir, cell: Cell, t0: float, work: Callable[[], object
         return Outcome(cell, "busy", error=str(e), ran=False)
     except HoldoutSize as e:   # the spec's hold-out, wrong for every cell of the dataset: stop here
         raise WaeError(f"cell {cell.id}: {e}") from None
-    except KeyboardInterrupt:
-        raise BenchInterrupted(f"interrupted in cell {cell.id}; rerun the same command to continue "
-                               f"(done cells are skipped, this one resumes from its checkpoint)") from None
     except Stopped as e:        # a checkpoint was saved (or training was over) when SIGINT/SIGTERM came
         raise BenchInterrupted(f"cell {cell.id} {e.kept}; rerun the same bench command to continue") from None
     except WaeError as e:
@@ -167,7 +169,32 @@ def run_cell(folder: ResultsDir, spec: Spec, cell: Cell, device: str | None = No
             score_cell(folder, spec, cell, device, quiet)
         return None
 
-    return attempt(folder, cell, t0, work) or Outcome(cell, "done", time.perf_counter() - t0)
+    before = len(interrupt.received())
+    try:
+        return attempt(folder, cell, t0, work) or Outcome(cell, "done", time.perf_counter() - t0)
+    except KeyboardInterrupt as e:
+        raise stopped_at_once(cell, run_dir, interrupt.received()[before:], e) from None
+
+
+def stopped_at_once(cell: Cell, run_dir: Path, noted: list[str], e: KeyboardInterrupt) -> BenchInterrupted:
+    """A sequential bench's ``cell`` stopped at once: by a repeated signal
+    while the first one's stop (the step, its checkpoint) was under way (the
+    second, or the third while the checkpoint was being written), or by a
+    Ctrl-C before its training began (nothing to checkpoint yet).  ``noted``:
+    the signals :func:`wae_bench.interrupt.note` recorded during the cell.
+    One line in the words of :class:`~wae_bench.interrupt.Stopped`, exit
+    status 128 + N, saying what is kept as it is on disk: the cell's last
+    checkpoint (a checkpoint write cut short leaves the one before it, files
+    are written atomically), or none, and then the cell starts again."""
+    # (a KeyboardInterrupt no handler noted came from Python's default one, which raises for SIGINT only)
+    signame = getattr(e, "signame", None) or (noted[-1] if len(noted) > 1 else "SIGINT")
+    step = checkpoint.latest_step(run_dir)
+    kept = (f"its checkpoint of step {step} is kept" if step is not None else
+            "it had no checkpoint yet and starts again")
+    stop = Stopped(signame, f"at once{' (a repeated signal)' if noted else ''}; {kept}")
+    err = BenchInterrupted(f"cell {cell.id} {stop.kept}; rerun the same bench command to continue")
+    err.exit_code = stop.exit_code
+    return err
 
 
 def to_run(folder: ResultsDir, spec: Spec, cells: list[Cell], retry_failed: bool) -> list[Cell]:

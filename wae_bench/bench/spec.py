@@ -39,7 +39,7 @@ from typing import Any
 
 from wae_bench.config import (LOCATION_KEYS, WHAT, EvalSettings, TrainConfig, from_dict, load_toml, location_keys,
                               merge, parse_sets)
-from wae_bench.errors import WaeError
+from wae_bench.errors import WaeError, doc_ref, source_file
 
 What = typing.Literal[WHAT]
 WHAT_LABELS = {"samples": "prior samples", "rec": "REC", "n": "N", "gmm": "GMM", "interp": "Interp"}
@@ -284,7 +284,9 @@ def load(path: str | Path, sets: typing.Iterable[str] = ()) -> Spec:
     """Read ``path`` (TOML), apply ``--set section.key=value`` overrides, validate."""
     p = Path(path)
     if not p.is_file():
-        raise WaeError(f"benchmark spec {str(p)!r} not found; pass a TOML file such as benchmarks/smoke.toml")
+        raise WaeError(f"benchmark spec {str(p)!r} not found; pass a TOML file (its keys: "
+                       f"{doc_ref('benchmarks.md', 'The spec in full')}), such as "
+                       f"{source_file('benchmarks/smoke.toml')}")
     spec = parse(merge(load_toml(p), parse_sets(sets)), str(p))
     spec.overrides = list(sets)
     return spec

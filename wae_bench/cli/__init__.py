@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     global _DEBUG
     args = [*(sys.argv[1:] if argv is None else argv)]  # (`list` is the cli.list module here)
     _DEBUG = _wants_debug(args)
-    from wae_bench.interrupt import exit_status_of_stops, is_stop
+    from wae_bench.interrupt import exit_status_of_stops, ignore_further_signals, is_stop
 
     try:
         with exit_status_of_stops():
@@ -118,9 +118,13 @@ def main(argv: list[str] | None = None) -> None:
     except WaeError as e:
         if _debug():
             raise
+        if is_stop(e) and argv is None:   # (the process ends here: another Ctrl-C changes nothing)
+            ignore_further_signals()
         click.echo(str(e) if is_stop(e) else f"error: {e}", err=True)   # (a stop is deliberate: no "error:")
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
+        if argv is None:
+            ignore_further_signals()
         click.echo("interrupted", err=True)
         sys.exit(130)
     except OSError as e:  # a path the system refuses (too long, not allowed, read-only, full disk, ...)

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from wae_bench.bench import spec as specs
 from wae_bench.config import split_list
-from wae_bench.errors import WaeError
+from wae_bench.errors import WaeError, source_file
 from wae_bench.progress import console, stdout
 
 
@@ -154,8 +154,9 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
     stdout.print(t)
     _print_data(checked, stdout)
     if est is None:
-        stdout.print(f"no time estimate: no measured rates at {estimate.rates_path()} (benchmarks/rates.py writes "
-                     f"them; WAE_BENCH_RATES=PATH names another file)", soft_wrap=True)
+        stdout.print(f"no time estimate: no measured rates at {estimate.rates_path()} "
+                     f"({source_file('benchmarks/rates.py')} writes them; WAE_BENCH_RATES=PATH names another file)",
+                     soft_wrap=True)
     else:
         for line in estimate.summary(est, n_todo):
             stdout.print(line, soft_wrap=True)

@@ -18,7 +18,7 @@ PROBE_LATENT_DIM = 16   # d of an architecture's probe (a net that ignores d is 
 
 def _is_architecture(name: str) -> bool:
     """``name`` is an architecture's, not a regularizer's (a regularizer's name wins)."""
-    from wae_bench.errors import WaeError
+    from wae_bench.errors import WaeError, doc_ref
     from wae_bench.registry import ARCHITECTURES, DATASETS, REGULARIZERS
 
     if name in REGULARIZERS or name in REGULARIZERS.broken:
@@ -29,7 +29,7 @@ def _is_architecture(name: str) -> bool:
     if name in DATASETS or name in DATASETS.broken:
         raise WaeError(f"{DATASETS.label(name)} is a dataset; check-plugin checks regularizers (the step "
                        f"contract) and architectures (a shape probe); a dataset is checked when a run loads it "
-                       f"(see docs/datasets.md)")
+                       f"(see {doc_ref('datasets.md', 'Dataset plugins: the contract')})")
     REGULARIZERS.get(name)                 # unknown: its line, with a suggestion
     return False
 

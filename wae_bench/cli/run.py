@@ -27,7 +27,8 @@ def overrides_from(config: str | None, sets: tuple[str, ...], flags: dict) -> di
 @click.option("--force", is_flag=True, help="With --resume: accept a changed config.")
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="TOML file of settings.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="Any config key, e.g. --set max_steps=200 --set reg.K=4096 (repeatable; see docs/options.md).")
+              help="Any config key, e.g. --set max_steps=200 --set reg.K=4096 (repeatable; `wae-bench options-table` "
+                   "lists them).")
 @click.option("--eval/--no-eval", "do_eval", default=True, help="Score the run when training ends.")
 @options.add(options.RUN_EVAL_FLAGS)
 @click.option("--trust-checkpoint", is_flag=True, help="Load checkpoints that need pickle (unsafe).")

@@ -26,9 +26,12 @@ from wae_bench.progress import console, stdout
 @click.option("--plot-format", "plot_formats", metavar="FORMATS",
               help="Also write each plot as, comma-separated: pdf, svg (for print; png is always written). Plots "
                    "already there in a format are rewritten in it in any case.")
+@click.option("--plot-dpi", "plot_dpi", type=click.IntRange(50, 1200), default=None, metavar="DPI",
+              help="Resolution of the PNG plots, in dots per inch (default 200, sharp in print and on slides; "
+                   "the HTML report shows them scaled). PDF and SVG (--plot-format) are vector.")
 @click.option("--report", "html_report", is_flag=True,
               help="Also write the HTML report, RESULTS_DIR/report.html (as `wae-bench report`).")
-def table_cmd(results_dir, columns, metric, no_plots, formats, plot_formats, html_report):
+def table_cmd(results_dir, columns, metric, no_plots, formats, plot_formats, plot_dpi, html_report):
     """Aggregate a results folder: mean ± std over seeds, missing cells marked."""
     # (import torch and matplotlib, ~3 s: `wae-bench --help` must not)
     from wae_bench.bench import export, grid, plots, table, table_render
@@ -42,7 +45,7 @@ def table_cmd(results_dir, columns, metric, no_plots, formats, plot_formats, htm
     paths = table_render.write(folder, rep)
     if not no_plots:
         paths += plots.write_all(folder, rep.spec, grid.expand(rep.spec), rep.metric, cols[0] if cols else None,
-                                 plot_asked)
+                                 plot_asked, plot_dpi or plots.PNG_DPI)
     paths += export.write(folder, rep, asked, html=html_report)     # (and every export already there)
     table_render.print_rich(rep, stdout)
     console.print("wrote " + ", ".join(str(p) for p in paths))

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from wae_bench.data import celeba
 from wae_bench.data.files import find_split, members, no_images, read_images
 from wae_bench.data.spec import DataScan, DatasetSpec, ImageSet, note_once
-from wae_bench.errors import WaeError
+from wae_bench.errors import WaeError, doc_ref
 
 
 def _split_place(name: str, root: Path, split: str) -> Path:
@@ -101,7 +101,7 @@ def _torchvision(cls_name: str, root: Path, download: bool, inside: tuple[str, .
             raise WaeError(f"--download of {cls_name} needs gdown: pip install gdown (or pip install "
                            f"'wae-bench[celeba]'); Google Drive often refuses {cls_name}'s files over its daily "
                            f"quota, so the download may still fail: then download img_align_celeba.zip and "
-                           f"list_eval_partition.txt by hand (docs/datasets.md#celeba) and pass --data-root") from None
+                           f"list_eval_partition.txt by hand ({doc_ref('datasets.md', 'CelebA')}) and pass --data-root") from None
         raise WaeError(f"{cls_name} not found in {str(root)!r} ({str(e).splitlines()[0]}); pass the folder "
                        f"that holds it as --data-root, or --download when online") from None
     except OSError as e:

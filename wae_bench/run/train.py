@@ -19,7 +19,7 @@ from wae_bench.data import holdout
 from wae_bench.config import TrainConfig, key_of, to_dict
 from wae_bench.data.batcher import to_float
 from wae_bench.errors import WaeError, is_out_of_memory
-from wae_bench.interrupt import Stopped, stop_at_once
+from wae_bench.interrupt import Stopped, finishing, stop_at_once
 from wae_bench.nets import count_params
 from wae_bench.progress import TrainProgress, phase, stdout
 from wae_bench.run import checkpoint, fingerprint, memory, tensorboard
@@ -263,14 +263,15 @@ class Training:
     def save(self, step: int, **extra) -> None:
         """A checkpoint of the run at ``step`` (rank 0 writes; under DDP with every rank's random state)."""
         dist, trainer, cfg = self.dist, self.trainer, self.cfg
-        ranks = dist.gather_objects(trainer.rng_dict()) if dist.enabled else None   # (collective)
-        if dist.is_main:
-            state = {**trainer.state_dict(), "config": to_dict(cfg),
-                     "versions": run_versions(cfg), "world_size": dist.world_size, **extra}
-            if ranks is not None:
-                state["rng_ranks"] = ranks
-            checkpoint.save(self.run.path / "checkpoints" / f"step-{step:08d}.pt", state)
-            checkpoint.prune(self.run.path, cfg.keep_checkpoints)
+        with finishing(f"writing the checkpoint of step {step} in {str(self.run.path)!r}"):   # (a 2nd Ctrl-C waits)
+            ranks = dist.gather_objects(trainer.rng_dict()) if dist.enabled else None   # (collective)
+            if dist.is_main:
+                state = {**trainer.state_dict(), "config": to_dict(cfg),
+                         "versions": run_versions(cfg), "world_size": dist.world_size, **extra}
+                if ranks is not None:
+                    state["rng_ranks"] = ranks
+                checkpoint.save(self.run.path / "checkpoints" / f"step-{step:08d}.pt", state)
+                checkpoint.prune(self.run.path, cfg.keep_checkpoints)
         if self.tb and step not in self._drawn:
             self._drawn.add(step)
             ae, reg = self.built.ae, self.built.reg

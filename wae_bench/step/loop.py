@@ -17,10 +17,14 @@ from wae_bench.step.trainer import Trainer
 
 
 class StopFlag:
-    """SIGINT/SIGTERM set a flag; the loop stops between steps and saves."""
+    """SIGINT/SIGTERM set a flag; the loop stops between steps and saves.  A
+    second signal stops at once (``KeyboardInterrupt``), unless a checkpoint
+    is being written: then it is said and waits for it, once
+    (:func:`wae_bench.interrupt.repeat_waits`)."""
 
     def __init__(self):
         self.raised: str | None = None
+        self.waited = False   # a repeated signal waited for a checkpoint being written (the next stops at once)
 
     def __enter__(self):
         self._old = {}
@@ -36,7 +40,10 @@ class StopFlag:
 
     def _handle(self, signum, frame):
         interrupt.note(signal.Signals(signum).name)
-        if self.raised:  # second Ctrl-C: stop now
+        if self.raised:  # second Ctrl-C: stop now, unless it waits (once) for the checkpoint being written
+            if not self.waited and interrupt.repeat_waits(signal.Signals(signum).name):
+                self.waited = True
+                return
             raise KeyboardInterrupt
         self.raised = signal.Signals(signum).name
 
