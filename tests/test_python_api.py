@@ -42,3 +42,78 @@ def test_read_metrics_refuses_a_missing_file_and_a_damaged_middle_line_in_one_li
         read_metrics(tmp_path)
     assert str(e.value).startswith("line 2 of ") and "delete that line" in str(e.value)
     assert "\n" not in str(e.value)
+
+
+# -- the FID of one's own tensors ---------------------------------------------------------
+def _images(n: int, seed: int, c: int = 3, s: int = 8, top: int = 256):
+    import torch
+
+    return torch.randint(0, top, (n, c, s, s), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+
+
+def test_fid_of_is_the_number_the_evaluation_path_gives(recwarn):
+    """fid_of against make_extractor -> extract -> statistics ->
+    frechet_distance called one by one (evaluate.py's path), on the stand-in
+    features; float images in [0, 1] score as the uint8 ones they round to."""
+    import torch
+
+    from wae_bench.metrics import fid_of
+    from wae_bench.metrics import fid as F
+    from wae_bench.metrics.features import extract, make_extractor
+
+    a, b = _images(200, 0), _images(160, 1, top=200)
+    ext = make_extractor("standin", torch.device("cpu"))
+    internal = F.frechet_distance(*(F.statistics(extract(ext, x, 64)[ext.layer]) for x in (a, b)))
+    got = fid_of(a, b, features="standin", device="cpu", batch_size=37)
+    assert got == pytest.approx(internal, rel=1e-5) and got > 0
+    assert fid_of(a.float() / 255, b.double() / 255, features="standin") == pytest.approx(internal, rel=1e-5)
+    assert fid_of(a, a, features="standin") == pytest.approx(0.0, abs=1e-3)
+    g1, g2 = _images(150, 2, c=1), _images(150, 3, c=1)            # grayscale: repeated to 3 channels
+    assert fid_of(g1, g2, features="standin") == pytest.approx(
+        fid_of(g1.expand(-1, 3, -1, -1), g2.expand(-1, 3, -1, -1), features="standin"), rel=1e-6)
+    assert not [w for w in recwarn if "fewer than the" in str(w.message)]   # 150 >= 128 stand-in dimensions
+    with pytest.warns(UserWarning, match=r"FID from 20 images \(fewer than the 128 feature dimensions"):
+        fid_of(a[:20], b, features="standin")
+
+
+@pytest.mark.parametrize("images, needle", [
+    ("float_above", "images is torch.float32 with values in [0, 2]; float images must be in [0, 1]"),
+    ("float_255", "images is torch.float32 with values in [0, 255]; float images must be in [0, 1] (a decoder's "
+                  "output: .clamp(0, 1); 0..255 floats: .div(255)), or pass uint8 in 0..255"),
+    ("nan", "images holds NaN or infinite values; pass uint8 (N, C, H, W) images in 0..255, or float ones in "
+            "[0, 1], C = 1 or 3"),
+    ("int64", "images is torch.int64; pass uint8 (N, C, H, W) images in 0..255"),
+    ("nhwc", "images has shape (4, 8, 8, 3); pass uint8 (N, C, H, W) images in 0..255, or float ones in [0, 1], "
+             "C = 1 or 3 (N×H×W×C: x.permute(0, 3, 1, 2))"),
+    ("one", "images holds 1 image(s); FID needs at least 2 a side"),
+    ("numpy", "images is a ndarray, not a torch.Tensor; pass uint8"),
+    ("sizes", "images are 3×8×8 but reference 3×16×16; FID compares images of one size and channel count"),
+    ("features", "unknown features 'tiny'; choose one of: inception, standin"),
+])
+def test_fid_of_refuses_bad_input_in_one_line_before_any_features(images, needle, monkeypatch):
+    import torch
+
+    from wae_bench.metrics import fid_of
+    from wae_bench.metrics import features
+
+    monkeypatch.setattr(features, "extract", lambda *a, **k: pytest.fail("features of unchecked input"))
+    x, ref, kw = _images(4, 0), _images(4, 1), {"features": "standin"}
+    x = {"float_above": x.float() / 127.5, "float_255": x.float(), "nan": x.float().div(255).index_fill(0,
+         torch.tensor([1]), float("nan")), "int64": x.long(), "nhwc": x.permute(0, 2, 3, 1), "one": x[:1],
+         "numpy": x.numpy()}.get(images, x)
+    if images == "sizes":
+        ref = _images(4, 1, s=16)
+    if images == "features":
+        kw["features"] = "tiny"
+    with pytest.raises(WaeError) as e:
+        fid_of(x, ref, **kw)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_fid_of_with_inception_and_no_weights_names_how_to_get_them():
+    from wae_bench.metrics import fid_of
+    from wae_bench.metrics.weights import WeightsMissing
+
+    with pytest.raises(WeightsMissing) as e:       # (the suite is offline, with no weights provisioned)
+        fid_of(_images(4, 0), _images(4, 1))
+    assert "fid-weights" in str(e.value) and "\n" not in str(e.value)
