@@ -8,14 +8,81 @@ one's own tensors (:func:`wae_bench.metrics.fid_of`) against the path
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from wae_bench.errors import WaeError
+from wae_bench.registry import ARCHITECTURES, DATASETS, REGULARIZERS
 from wae_bench.run.directory import read_metrics
 
 pytestmark = pytest.mark.usefixtures("single_thread")
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE, PLUGINS = ROOT / "docs" / "python-api.md", ROOT / "docs" / "plugins.md"
+
+
+def python_blocks(page: Path) -> list[str]:
+    return [m.group(1) for m in re.finditer(r"^```python\n(.*?)^```", page.read_text(), re.S | re.M)]
+
+
+@pytest.fixture
+def registries(monkeypatch):
+    """The registries (entry points loaded) restored after the test: what
+    the page registers does not outlive it."""
+    for reg in (REGULARIZERS, ARCHITECTURES, DATASETS):
+        reg.names()
+        monkeypatch.setattr(reg, "_items", dict(reg._items))
+        monkeypatch.setattr(reg, "_dists", dict(reg._dists))
+
+
+# -- the page, run as a notebook ------------------------------------------------------------
+def test_the_pages_blocks_run_in_order_as_a_notebooks_cells(tmp_path, monkeypatch, registries, capsys):
+    """The in-process plugin cell of docs/plugins.md, run twice (the second
+    class replaces the first, quietly), then every python block of
+    docs/python-api.md in order in one namespace (a notebook's
+    ``__main__``); then what the page says of the values they leave, and
+    the lines plugins.md shows for a clash, a built-in's name and a run
+    reloaded where nothing registers its plugin."""
+    import torch
+
+    from wae_bench.run.reload import load_model
+
+    monkeypatch.chdir(tmp_path)
+    ns = {"__name__": "__main__"}
+    (cell,) = [b for b in python_blocks(PLUGINS) if "REGULARIZERS.register" in b]
+    for _ in range(2):
+        exec(compile(cell, "docs/plugins.md", "exec"), ns)
+        assert REGULARIZERS.get("pull") is ns["Pull"]
+    blocks = python_blocks(PAGE)
+    assert len(blocks) == 6
+    for i, block in enumerate(blocks, 1):
+        exec(compile(block, f"docs/python-api.md, block {i}", "exec"), ns)
+
+    run_dir, test, z, x_hat, samples = (ns[k] for k in ("run_dir", "test", "z", "x_hat", "samples"))
+    assert run_dir == Path("runs/moca-digits") and (run_dir / "results.json").is_file()
+    assert "NOT FID" in ns["results"]["protocol"]["warning"]
+    assert test.dtype == torch.uint8 and tuple(test.shape) == (297, 1, 16, 16)
+    assert tuple(z.shape) == (8, 16) and torch.allclose(z.norm(dim=1), torch.ones(8), atol=1e-5)
+    assert tuple(x_hat.shape) == (8, 1, 16, 16) and 0 <= float(x_hat.min()) and float(x_hat.max()) <= 1
+    assert tuple(samples.shape) == (500, 1, 16, 16)
+    assert [r["step"] for r in ns["log"]] == [10, 20, 30]
+    assert {"step", "epoch", "lr", "loss", "rec", "reg", "moca/pos", "moca/neg", "img_per_s", "time"} <= set(
+        ns["log"][-1])
+    assert read_metrics(ns["pull_dir"])[-1]["step"] == 10
+
+    text = " ".join(PLUGINS.read_text().split())
+    with pytest.raises(WaeError) as e:
+        REGULARIZERS.add("pull", type("Other", (ns["Pull"],), {"__doc__": "another"}))
+    assert str(e.value) in text
+    with pytest.raises(WaeError) as e:
+        REGULARIZERS.add("moca", ns["Pull"], replace=True)
+    assert str(e.value) in text
+    del REGULARIZERS._items["pull"]                 # a process that has not run the cell
+    with pytest.raises(WaeError, match="regularizer 'pull' was registered in-process by module __main__") as e:
+        load_model(ns["pull_dir"], device="cpu")
+    assert "\n" not in str(e.value)
 
 
 # -- the training log ---------------------------------------------------------------------
