@@ -399,7 +399,7 @@ def test_an_in_process_duplicate_names_the_provider_not_a_repr():
     with pytest.raises(WaeError) as e:
         reg.add("dcg", ArchSpec("dcg", "another", GOOD.build))
     assert str(e.value) == ("duplicate architecture name 'dcg': already registered by module tests.test_arch_plugins; "
-                            "choose another name")
+                            "choose another name (or pass replace=True to replace it)")
 
 
 # -- check-plugin -------------------------------------------------------------------------

@@ -6,13 +6,16 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import pytest
 
 from wae_bench.errors import WaeError
-from wae_bench.registry import REGULARIZERS, Registry
+from wae_bench.registry import ARCHITECTURES, REGULARIZERS, Registry
 from tests.helpers import PULL_PLUGIN as PLUGIN, pull_plugin
+
+ARCH_CHECK = ARCHITECTURES.check
 
 
 
@@ -113,6 +116,81 @@ def test_decorator_and_duplicate_names():
     reg.add("a", A)  # same object again is fine
     with pytest.raises(WaeError, match="duplicate thing name 'a'"):
         reg.add("a", object())
+
+
+def _module_of_source(name: str, source: str) -> types.ModuleType:
+    """``source`` run as a module named ``name``: anew on each call, as a
+    notebook re-runs a cell (``__main__``, a notebook's module)."""
+    mod = types.ModuleType(name)
+    exec(compile(source, name, "exec"), mod.__dict__)
+    return mod
+
+
+def test_a_notebook_cell_run_again_replaces_its_plugin_quietly():
+    """A cell re-run makes a new class of the same module and qualified
+    name: it replaces the registered one (get() gives the new class), with
+    no refusal; the same holds for a spec dataclass rebuilt with equal fields."""
+    from wae_bench.registry import _check_regularizer
+
+    reg = Registry("regularizer", "wae_bench.none", check=_check_regularizer)
+    first, second = (_module_of_source("__main__", PLUGIN).Pull for _ in range(2))
+    assert first is not second
+    reg.register("pull")(first)
+    assert reg.register("pull")(second) is second and reg.get("pull") is second
+    assert reg.provider("pull") == "module __main__"
+
+    from wae_bench.nets import ArchSpec
+    arch = Registry("architecture", "wae_bench.none", check=ARCH_CHECK)
+    build = (_module_of_source("__main__", "def build(s, c, d):\n    pass\n").build for _ in range(2))
+    specs = [ArchSpec("mine", "my net", b, sizes=(32,)) for b in build]
+    arch.add("mine", specs[0])
+    arch.add("mine", specs[1])
+    assert arch.get("mine") is specs[1]
+
+
+def test_another_plugin_under_a_taken_name_is_refused_unless_replace_is_passed(monkeypatch):
+    reg = Registry("regularizer", "wae_bench.none")
+    monkeypatch.setitem(sys.modules, "my_mod", types.ModuleType("my_mod"))   # (its dataclass looks it up)
+    mine = _module_of_source("my_mod", PLUGIN).Pull
+    other = type("Pull2", (mine,), {})
+    reg.add("pull", mine)
+    with pytest.raises(WaeError) as e:
+        reg.add("pull", other)
+    assert str(e.value) == ("duplicate regularizer name 'pull': already registered by module my_mod; choose "
+                            "another name (or pass replace=True to replace it)")
+    assert reg.get("pull") is mine
+    assert reg.register("pull", replace=True)(other) is other and reg.get("pull") is other
+
+
+def test_a_replacement_refused_by_the_check_keeps_the_registered_plugin():
+    from wae_bench.registry import _check_regularizer
+
+    reg = Registry("regularizer", "wae_bench.none", check=_check_regularizer)
+    good = _module_of_source("__main__", PLUGIN).Pull
+    reg.add("pull", good)
+    bad = _module_of_source("__main__", PLUGIN.replace('name = "pull"', 'name = "pull"\n    prior = "Sphere"'))
+    with pytest.raises(WaeError, match="prior = 'Sphere' is not one of"):
+        reg.add("pull", bad.Pull)
+    assert reg.get("pull") is good
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_a_builtin_name_is_never_taken_in_process(replace):
+    """Not even by a class of the built-in's own module and name, nor with
+    replace=True: the built-in keeps its name (as against an entry point)."""
+    from wae_bench.registry import ARCHITECTURES
+
+    moca = REGULARIZERS.get("moca")
+    again = type(moca.__name__, (moca,), {"__module__": moca.__module__, "__qualname__": moca.__qualname__})
+    with pytest.raises(WaeError) as e:
+        REGULARIZERS.add("moca", again, replace=replace)
+    assert str(e.value) == "regularizer name 'moca' is wae-bench's built-in; choose another name"
+    assert REGULARIZERS.get("moca") is moca
+    assert REGULARIZERS.add("moca", moca) is moca          # (the built-in itself again: nothing changes)
+    fresh = Registry("architecture", "wae_bench.architectures", check=ARCH_CHECK)
+    with pytest.raises(WaeError, match="'a1' is wae-bench's built-in"):   # before the entry points are loaded too
+        fresh.add("a1", ARCHITECTURES.get("a1"), replace=replace)
+    assert fresh.get("a1") is ARCHITECTURES.get("a1")
 
 
 @pytest.mark.parametrize("name", ["../../x", "/abs", "a/b", ".hidden", "", "x" * 65])

@@ -1,6 +1,9 @@
 """wae-bench: Wasserstein-autoencoder latent regularizers as plugins, compared by FID.
 
-Where things are (the shape and the step order: docs/architecture.md):
+Where things are (the shape and the step order: docs/architecture.md; driving it
+from Python, a notebook: docs/python-api.md -- :func:`wae_bench.run.train.train_run`,
+:func:`wae_bench.evaluate.evaluate_run`, :func:`wae_bench.run.reload.load_model`,
+:func:`wae_bench.run.directory.read_metrics`, :func:`wae_bench.metrics.fid_of`):
 
 - :mod:`wae_bench.regularizer`  the plugin contract; :mod:`wae_bench.registry` the registries
 - :mod:`wae_bench.plugin_check` the contract's checks (``wae-bench check-plugin``, tests/test_contract.py);

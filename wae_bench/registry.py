@@ -3,7 +3,12 @@
 Built-in and third-party plugins arrive the same way: through the Python
 entry-point groups ``wae_bench.regularizers``, ``wae_bench.architectures`` and
 ``wae_bench.datasets`` (the mechanism pytest and Lightning use).  In-process
-code may also use the :meth:`Registry.register` decorator.  Duplicate names
+code (a script, a notebook) may also use the :meth:`Registry.register`
+decorator (or :meth:`Registry.add`): registering the same plugin again (the
+same object, or a class or function of the same module and qualified name,
+as a notebook cell run twice makes) replaces it quietly; another plugin under
+a taken name is refused unless ``replace=True`` is passed, and a built-in's
+name is never taken in-process.  Between entry points, duplicate names
 raise; a plugin that fails to import, or that a registry's ``check`` refuses
 (a regularizer's ``prior`` or ``sampler`` outside what the framework knows,
 an architecture or dataset entry point that is not an ``ArchSpec`` /
@@ -17,6 +22,7 @@ on ``PYTHONPATH`` never replaces ``a1`` silently.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from importlib.metadata import entry_points
@@ -37,22 +43,58 @@ class Registry:
         self._broken: dict[str, str] = {}
         self._dists: dict[str, str] = {}   # name -> "DIST VERSION" of the package whose entry point gave it
         self._loaded = False
+        self._own: set[str] | None = None   # wae-bench's own entry points' names (_own_names)
 
-    def add(self, name: str, obj: Any) -> Any:
+    def add(self, name: str, obj: Any, *, replace: bool = False) -> Any:
+        """Register ``obj`` as ``name`` in-process; returns ``obj``.  The
+        same plugin again (:func:`same_plugin`: a notebook cell re-run makes
+        a new class of the same module and qualified name) replaces the one
+        registered, quietly; another plugin under a taken name is refused in
+        one line unless ``replace=True``.  A name of wae-bench's own entry
+        points is refused either way: the built-in keeps it."""
+        self._check_name(name)
+        old = self._items.get(name)
+        if old is obj:
+            return obj
+        if name in self._own_names():
+            raise WaeError(f"{self.kind} name {name!r} is wae-bench's built-in; choose another name")
+        same = name in self._items and same_plugin(old, obj)
+        if name in self._items and not same and not replace:
+            raise WaeError(f"duplicate {self.kind} name {name!r}: already registered by "
+                           f"{self._provider(name)}; choose another name (or pass replace=True to replace it)")
+        if self.check is not None:
+            self.check(name, obj)
+        if not same:
+            self._dists.pop(name, None)   # (another plugin: not the distribution's any more)
+        self._items[name] = obj
+        return obj
+
+    def register(self, name: str, *, replace: bool = False) -> Callable[[Any], Any]:
+        """Decorator: ``@REGULARIZERS.register("mine")`` (:meth:`add`)."""
+        return lambda obj: self.add(name, obj, replace=replace)
+
+    def _check_name(self, name: str) -> None:
         if not isinstance(name, str) or not NAME.fullmatch(name):
             raise WaeError(f"bad {self.kind} name {name!r}: names a run folder and a bench cell, so it must be "
                            f"at most 64 letters, digits, '-', '_' or '.', starting with a letter or digit")
+
+    def _add_entry_point(self, name: str, obj: Any) -> None:
+        """Register what an entry point gave: a taken name is refused (the
+        first entry point, by the order of :meth:`load_entry_points`, keeps it)."""
+        self._check_name(name)
         if name in self._items and self._items[name] is not obj:
             raise WaeError(f"duplicate {self.kind} name {name!r}: already registered by "
                            f"{self._provider(name)}; choose another name")
         if self.check is not None:
             self.check(name, obj)
         self._items[name] = obj
-        return obj
 
-    def register(self, name: str) -> Callable[[Any], Any]:
-        """Decorator: ``@REGULARIZERS.register("mine")``."""
-        return lambda obj: self.add(name, obj)
+    def _own_names(self) -> set[str]:
+        """The names of wae-bench's own entry points in this group (read
+        from the installed metadata, nothing imported)."""
+        if self._own is None:
+            self._own = {e.name for e in entry_points(group=self.group) if _dist(e) == OWN}
+        return self._own
 
     def load_entry_points(self) -> None:
         if self._loaded:
@@ -74,7 +116,7 @@ class Registry:
                 self._broken[ep.name] = f"{ep.value}: {type(e).__name__}: {e}".splitlines()[0]
                 continue
             try:
-                self.add(ep.name, obj)
+                self._add_entry_point(ep.name, obj)
             except WaeError as e:
                 self._broken[ep.name] = f"{ep.value}: {e}"
                 continue
@@ -158,6 +200,28 @@ def _dist(ep) -> str | None:
     """The distribution name of entry point ``ep`` (None if unknown)."""
     dist = getattr(ep, "dist", None)
     return None if dist is None else (dist.metadata["Name"] or dist.name)
+
+
+def same_plugin(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are one plugin defined again: the same object;
+    classes or functions of the same module and qualified name (what a
+    notebook cell run twice, or ``importlib.reload``, makes); or spec
+    dataclasses (an ``ArchSpec``, a ``DatasetSpec``) of one type whose
+    fields are equal, their functions compared so."""
+    if a is b:
+        return True
+    if _code_named(a) and _code_named(b):
+        return (a.__module__, a.__qualname__) == (b.__module__, b.__qualname__)
+    if type(a) is not type(b) or not dataclasses.is_dataclass(a) or isinstance(a, type):
+        return False
+    return all(same_plugin(x, y) if _code_named(x) else x == y
+               for x, y in ((getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a)))
+
+
+def _code_named(obj: Any) -> bool:
+    """A class or function: named by its module and qualified name."""
+    return (isinstance(obj, type) or callable(obj)) and isinstance(getattr(obj, "__qualname__", None), str) \
+        and isinstance(getattr(obj, "__module__", None), str)
 
 
 def _module_of(obj: Any) -> str:

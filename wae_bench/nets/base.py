@@ -24,9 +24,27 @@ class Autoencoder(nn.Module):
         self.latent_dim, self.image_size, self.channels = latent_dim, image_size, channels
 
     def encode(self, x: Tensor) -> Tensor:
+        """``Enc(x)``: float images (B, C, S, S) in [0, 1] (uint8 ones
+        through :func:`~wae_bench.data.batcher.to_float`; C = ``channels``,
+        S = ``image_size``) -> the raw codes (B, d), d = ``latent_dim``.
+
+        Not yet the run's latents: those are ``reg.constrain(ae.encode(x))``
+        (:meth:`wae_bench.regularizer.Regularizer.constrain`), which for a
+        plugin with ``prior = "sphere"`` (MoCA) puts each row on the unit
+        sphere (``z / |z|``) and leaves the codes as they are for a Gaussian
+        prior.  Batch norm makes the codes depend on the batch in train
+        mode; call ``ae.eval()`` first (a loaded model is in eval mode)."""
         return self.encoder(x)
 
     def decode(self, z: Tensor) -> Tensor:
+        """``Dec(z)``: latents (B, d) -- ``reg.constrain(ae.encode(x))``, or
+        prior samples ``reg.sample_prior(n)`` (on the unit sphere for MoCA) --
+        -> float images (B, C, S, S) meant to lie in [0, 1].  The decoder's
+        last layer is linear by default (``decoder_output = "linear"``, the
+        WAE and MoCA nets), so values may fall a little outside: clamp them
+        (``.clamp(0, 1)``, as the pictures and the FID do,
+        :func:`~wae_bench.data.batcher.to_uint8`); with ``decoder_output =
+        "sigmoid"`` they lie in (0, 1)."""
         return self.decoder(z)
 
     def forward(self, x: Tensor, constrain: Callable[[Tensor], Tensor] | None = None):

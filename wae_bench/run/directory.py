@@ -1,10 +1,10 @@
 """The run directory: its files, the checks on ``--out`` before anything
-is written, and the config of a resumed run.
+is written, the config of a resumed run, and its training log read back.
 
 Layout of ``RUN_DIR``::
 
     config.json            resolved config, library versions
-    metrics.jsonl          one line per log interval
+    metrics.jsonl          one line per log interval (read back by :func:`read_metrics`)
     checkpoints/step-N.pt  the last ``keep_checkpoints`` checkpoints
     samples.png  reconstructions.png  interpolations.png
     results.json           scores with their protocol (``wae-bench eval``)
@@ -221,6 +221,39 @@ class RunDir:
             atomic.unlink(p)
         with contextlib.suppress(OSError):
             ckpts.rmdir()
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    """The training log of the run in ``run_dir``: one dict per line of its
+    ``metrics.jsonl`` (:meth:`RunDir.append_metrics` writes one every
+    ``log_every`` steps), in step order.  Each holds ``step``, ``epoch``,
+    the learning rate ``lr``, the means over the steps since the line
+    before of the step's terms (``loss``, ``rec``, ``reg``, the plugin's
+    terms as ``NAME/term``, ``aux`` where it has an auxiliary step), the
+    speed ``img_per_s`` and ``time`` (Unix seconds).  A last line torn by a crash mid-write is
+    skipped; a missing file, or an unreadable line before the last, is a
+    :class:`~wae_bench.errors.WaeError`."""
+    p = Path(run_dir) / "metrics.jsonl"
+    try:
+        lines = p.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        raise WaeError(f"{str(p)!r} not found; pass the directory of a run that has logged (`wae-bench run --out "
+                       f"DIR` writes one line every log_every steps)") from None
+    except OSError as e:
+        raise WaeError(f"{str(p)!r} cannot be read ({e.strerror or e}); check its permissions") from None
+    lines = [(i, ln) for i, ln in enumerate(lines, 1) if ln.strip()]
+    out = []
+    for i, ln in lines:
+        try:
+            rec = json.loads(ln)
+        except json.JSONDecodeError:
+            rec = None
+        if isinstance(rec, dict):
+            out.append(rec)
+        elif i != lines[-1][0]:       # (the last one: torn by a kill mid-append)
+            raise WaeError(f"line {i} of {str(p)!r} is not a JSON object of a log step ({ln[:40]!r}); the file is "
+                           f"damaged: delete that line")
+    return out
 
 
 def _step_of(line: str) -> float:
