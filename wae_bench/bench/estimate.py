@@ -22,9 +22,11 @@ Not counted: building a cell, capture and compilation, the ex-post fit, the
 checkpoints and the picture grids (seconds per cell on a GPU).
 
 A cell's training time is its step count (epochs × steps per epoch from the
-dataset's standard size, less the hold-out; capped at ``max_steps``) times
+number of training images, less the hold-out; capped at ``max_steps``) times
 its step time; with ``--concurrent N`` the grid's training time is the sum
-over cells divided by N.
+over cells divided by N.  The number of images is what the dataset's
+``scan`` hook counted at the cell's ``data_root`` (the data check of
+``--dry-run``), else the standard copy's size (``n_train``/``n_test``).
 """
 from __future__ import annotations
 
@@ -94,10 +96,25 @@ class CellEstimate:
                 **({"missing": self.missing} if self.missing else {})}
 
 
-def total_steps(cfg: dict) -> int | None:
-    """A cell's step count from its dataset's standard size, or None when unknown."""
+Scanned = dict[tuple[str, str | None], dict[str, int]]
+"""Split sizes counted in a cell's data by its dataset's ``scan`` hook (``bench --dry-run``'s data check),
+by (dataset, data_root)."""
+
+
+def split_sizes(cfg: dict, scanned: Scanned | None = None) -> dict[str, int | None]:
+    """The ``train``/``test`` image counts of a cell's data: those its dataset's
+    ``scan`` hook counted at its ``data_root`` (``scanned``), else the standard
+    copy's (``n_train``/``n_test`` of its :class:`~wae_bench.data.spec.DatasetSpec`;
+    None where they depend on the files)."""
     spec = DATASETS.get(cfg["dataset"])
-    n = getattr(spec, "n_train", None)
+    sizes = {"train": getattr(spec, "n_train", None), "test": getattr(spec, "n_test", None)}
+    found = (scanned or {}).get((cfg["dataset"], cfg.get("data_root")), {})
+    return {split: found.get(split, n) for split, n in sizes.items()}
+
+
+def total_steps(cfg: dict, scanned: Scanned | None = None) -> int | None:
+    """A cell's step count from its data's size (:func:`split_sizes`), or None when unknown."""
+    n = split_sizes(cfg, scanned)["train"]
     if n is None:
         return None
     spe = (n - (cfg.get("holdout") or 0)) // cfg["batch_size"]
@@ -105,11 +122,12 @@ def total_steps(cfg: dict) -> int | None:
     return min(T, cfg["max_steps"]) if cfg.get("max_steps") else T
 
 
-def eval_images(cfg: dict, ev: EvalSettings) -> tuple[int, tuple[str, str, int]]:
-    """(images a cell's evaluation generates, its reference (dataset, split, size))."""
+def eval_images(cfg: dict, ev: EvalSettings, scanned: Scanned | None = None) -> tuple[int, tuple[str, str, int]]:
+    """(images a cell's evaluation generates, its reference (dataset, split, size)),
+    the sizes as :func:`split_sizes` gives them."""
     spec = DATASETS.get(cfg["dataset"])
     n = ev.fid_samples or spec.fid_samples
-    ref = {"test": spec.n_test, "train": spec.n_train, "val": cfg.get("holdout")}.get(ev.split) or 0
+    ref = {**split_sizes(cfg, scanned), "val": cfg.get("holdout")}.get(ev.split) or 0
     total = sum(min(n, ref) if w == "rec" and ref else n for w in ev.what)
     return total, (cfg["dataset"], ev.split, ref)
 
@@ -173,10 +191,11 @@ class Estimator:
                                   f"({newest[1]['source']})"}
         return None
 
-    def cell(self, cfg: dict, ev: EvalSettings) -> CellEstimate:
-        est = CellEstimate(total_steps(cfg))
+    def cell(self, cfg: dict, ev: EvalSettings, scanned: Scanned | None = None) -> CellEstimate:
+        est = CellEstimate(total_steps(cfg, scanned))
         if est.steps is None:
-            est.missing = f"the size of dataset {cfg['dataset']!r} is not known without its files"
+            est.missing = (f"the size of dataset {cfg['dataset']!r} is not known without its files "
+                           f"(its data_root was not scanned)")
         else:
             est.rate = self.step_rate(cfg) or self.scaled_rate(cfg)
             if est.rate is None:
@@ -186,7 +205,7 @@ class Estimator:
             else:
                 est.train_s = est.steps * est.rate["ms_per_step"] / 1e3
         if ev.features == "inception":
-            est.eval_images = eval_images(cfg, ev)[0]
+            est.eval_images = eval_images(cfg, ev, scanned)[0]
             if self.fid is not None:
                 est.eval_s = est.eval_images / self.fid["images_per_s"]
         return est
@@ -249,8 +268,10 @@ class GridEstimate:
 
 
 def estimate(cells: list[Cell], configs: dict[str, dict], evals: dict[str, EvalSettings], device: str,
-             concurrency: int = 1, rates: dict | None = None, source: str = "") -> GridEstimate | None:
-    """The grid's estimate on ``device`` (a rates device kind); None without a rates file."""
+             concurrency: int = 1, rates: dict | None = None, source: str = "",
+             scanned: Scanned | None = None) -> GridEstimate | None:
+    """The grid's estimate on ``device`` (a rates device kind); None without a rates file.
+    ``scanned``: the split sizes the data check counted (:func:`split_sizes`)."""
     rates = rates if rates is not None else load_rates()
     if rates is None:
         return None
@@ -260,7 +281,7 @@ def estimate(cells: list[Cell], configs: dict[str, dict], evals: dict[str, EvalS
     train = 0.0
     for c in cells:
         cfg, ev = configs[c.id], evals[c.id]
-        e = out.cells[c.id] = est.cell(cfg, ev)
+        e = out.cells[c.id] = est.cell(cfg, ev, scanned)
         if e.train_s is None:
             out.unknown.setdefault(e.missing, []).append(c.id)
         else:
@@ -273,7 +294,7 @@ def estimate(cells: list[Cell], configs: dict[str, dict], evals: dict[str, EvalS
             out.no_fid_rate += 1
         else:
             out.eval_s += e.eval_s
-            refs.add(eval_images(cfg, ev)[1])
+            refs.add(eval_images(cfg, ev, scanned)[1])
     out.train_s = train / concurrency
     unestimated = [configs[c.id] for c in cells if out.cells[c.id].settings is not None]
     out.measured = _measured(est, unestimated)

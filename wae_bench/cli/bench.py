@@ -36,13 +36,15 @@ def _tuned(folder, spec, cell, everything) -> tuple[dict | None, str]:
 
 
 def _estimate(folder, spec, cells, everything, configs, states, device: str | None, estimate_on: str | None,
-              concurrent: int | None):
-    """The time estimate of the cells still to run (:mod:`wae_bench.bench.estimate`), or None without rates."""
+              concurrent: int | None, scanned: dict | None = None):
+    """The time estimate of the cells still to run (:mod:`wae_bench.bench.estimate`; ``scanned``: the
+    split sizes :func:`data_check` counted), or None without rates."""
     from wae_bench.bench import estimate, tune
 
     todo = [c for c in cells if states[c.id] not in ("done", "diverged")]
     kind = estimate_on or estimate.device_kind(device or (configs[cells[0].id]["device"] if cells else "auto"))
-    est = estimate.estimate(todo, configs, {c.id: tune.eval_settings(spec, c) for c in todo}, kind, concurrent or 1)
+    est = estimate.estimate(todo, configs, {c.id: tune.eval_settings(spec, c) for c in todo}, kind, concurrent or 1,
+                            scanned=scanned)
     if est is not None:   # the tuning cells the selected final cells wait for, left out by --only or --shard
         chosen = {c.id for c in cells}
         waited = {t.id: t for c in todo if c.role == "final" for t in tune.members(everything, c) if t.id not in chosen}
@@ -51,14 +53,16 @@ def _estimate(folder, spec, cells, everything, configs, states, device: str | No
     return est, len(todo)
 
 
-def data_check(cells, configs: dict[str, dict]) -> list[tuple[str, str]]:
+def data_check(cells, configs: dict[str, dict], scanned: dict | None = None) -> list[tuple[str, str]]:
     """``(kind, text)`` lines on the data of ``cells`` (kind ``data``,
     ``note``, ``warning`` or ``error``), one check per dataset and root,
     without decoding an image: the root (:func:`~wae_bench.data.spec.root_problem`),
     then the dataset's ``scan`` hook (where the images are, how many per
     split, the variant; a plugin without the hook: the root exists), and a
     hold-out that the training images found cannot fit (the bench would
-    stop at its first tuning cell, :class:`~wae_bench.data.holdout.HoldoutSize`)."""
+    stop at its first tuning cell, :class:`~wae_bench.data.holdout.HoldoutSize`).
+    ``scanned`` (a dict) receives the split sizes counted, by (dataset,
+    data_root), for the time estimate (:data:`wae_bench.bench.estimate.Scanned`)."""
     from wae_bench.data.spec import root_problem, scan_root
     from wae_bench.registry import DATASETS
 
@@ -90,6 +94,8 @@ def data_check(cells, configs: dict[str, dict]) -> list[tuple[str, str]]:
             out.append(("data", f"{name} at {str(root)!r}: the folder exists (the dataset has no scan hook: its "
                                 f"files are first read by its first cell)"))
             continue
+        if scanned is not None:
+            scanned[(name, root)] = dict(found.sizes)
         labels = sorted({configs[c.id].get("data_variant") or found.variant for c in group} - {found.variant})
         recorded = f", recorded as {', '.join(labels)} (train.data_variant)" if labels else ""
         sizes = " / ".join(f"{n:,} {split}" for split, n in found.sizes.items())
@@ -118,8 +124,10 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
         if c.role == "final":   # the tuned settings: the chosen values, or null while pending
             values, notes[c.id] = _tuned(folder, spec, c, everything)
             configs[c.id] = tune.apply(configs[c.id], values or {k: None for k in c.tuned})
-    est, n_todo = _estimate(folder, spec, cells, everything, configs, states, device, estimate_on, concurrent)
-    checked = data_check(cells, configs)
+    scanned: dict = {}
+    checked = data_check(cells, configs, scanned)   # (first: the estimate counts the images it found)
+    est, n_todo = _estimate(folder, spec, cells, everything, configs, states, device, estimate_on, concurrent,
+                            scanned)
     if as_json:
         _print_data(checked, console)
         click.echo(json.dumps([{"id": c.id, "role": c.role, "state": states[c.id], "config": configs[c.id],
