@@ -224,3 +224,15 @@ def test_train_run_given_neither_a_dict_nor_a_trainconfig_is_one_line(tmp_path):
         train_run("max_steps=4", tmp_path / "x", quiet=True)
     assert "\n" not in str(e.value) and "dict of config keys" in str(e.value) and "TrainConfig" in str(e.value)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.gpu(reason="the CUDA generators and cuDNN's benchmark flag of a real CUDA run")
+def test_a_cuda_train_run_leaves_the_cuda_generators_and_cudnn_benchmark_as_they_were(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    torch.cuda.init()
+    torch.cuda.manual_seed_all(42)
+    expected = torch.rand(3, device="cuda")
+    torch.cuda.manual_seed_all(42)
+    train_run({**TINY, "device": "cuda"}, tmp_path / "run", quiet=True)
+    assert torch.equal(torch.rand(3, device="cuda"), expected)
+    assert torch.backends.cudnn.benchmark is False

@@ -61,7 +61,7 @@ def evaluate_run(run_dir, *, device: str = "auto", quiet: bool = False, data_roo
     ``quiet``).  Under torchrun the ranks other than 0 return ``{}``.
     The global random generators (torch's, NumPy's, Python's) are left as
     they were (:func:`~wae_bench.step.rng.global_generators_kept`).
-    Stopped by a signal: ``KeyboardInterrupt``, and results.json is as it was.
+    A Ctrl-C (SIGINT) raises ``KeyboardInterrupt`` and leaves results.json as it was.
     ``quiet``: no progress bars or warnings; ``table``: print the scores
     (default: unless ``quiet``; `wae-bench run --quiet` and `eval --quiet`
     keep them).
