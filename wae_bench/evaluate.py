@@ -40,7 +40,10 @@ from wae_bench.run.build import load_test, load_train
 from wae_bench.run.directory import providers
 from wae_bench.run.reload import Loaded, load_model
 from wae_bench.step.distributed import Dist
+from wae_bench.step.rng import global_generators_kept
 
+KEPT_BELOW = ("results.json: an Inception evaluation stays at the top; these stand-in scores are kept in its "
+              "history")
 SPECTRUM_N = 10000
 SPECTRUM_PLOT = "latent_spectrum.png"
 CPU_IMG_PER_S = 5.0   # TF-Inception on 2 CPU cores: only where rates.json has no measured CPU evaluation rate
@@ -49,7 +52,16 @@ CPU_IMG_PER_S = 5.0   # TF-Inception on 2 CPU cores: only where rates.json has n
 def evaluate_run(run_dir, *, device: str = "auto", quiet: bool = False, data_root: str | None = None,
                  trust: bool = False, table: bool | None = None, **settings) -> dict:
     """Score the run in ``run_dir``; merges the scores into its ``results.json``
-    (:mod:`wae_bench.results`: no earlier score is lost) and returns the file's content.
+    (:mod:`wae_bench.results`: no earlier score is lost) and returns this
+    evaluation: ``{"scores", "protocol", "diagnostics", "run"}``, the scores it
+    computed now, whatever the file's top holds (the file, merged:
+    :func:`load_results`).  Where the file's top stays an Inception
+    evaluation these stand-in scores are only in its history, and the result
+    also holds ``"kept_below"``, the line that says so (printed too unless
+    ``quiet``).  Under torchrun the ranks other than 0 return ``{}``.
+    The global random generators (torch's, NumPy's, Python's) are left as
+    they were (:func:`~wae_bench.step.rng.global_generators_kept`).
+    A Ctrl-C (SIGINT) raises ``KeyboardInterrupt`` and leaves results.json as it was.
     ``quiet``: no progress bars or warnings; ``table``: print the scores
     (default: unless ``quiet``; `wae-bench run --quiet` and `eval --quiet`
     keep them).
@@ -71,9 +83,11 @@ def evaluate_run(run_dir, *, device: str = "auto", quiet: bool = False, data_roo
         raise WaeError(f"run directory {str(run_dir)!r} does not exist; pass the --out of a `wae-bench run`")
     table = not quiet if table is None else table
     if not dist.is_main:
-        return _evaluate(run_dir, ev, device, quiet, data_root, trust, dist, table)
-    with lock.hold(run_dir, "wae-bench eval", what="run directory",
-                   fix=f"wait for it to finish, then score it with `wae-bench eval {run_dir}`"):
+        with global_generators_kept():
+            return _evaluate(run_dir, ev, device, quiet, data_root, trust, dist, table)
+    with global_generators_kept(), lock.hold(run_dir, "wae-bench eval", what="run directory",
+                                             fix=f"wait for it to finish, then score it with `wae-bench eval "
+                                                 f"{run_dir}`"):
         results.read(run_dir)          # an unreadable results.json is refused before any slow work
         return _evaluate(run_dir, ev, device, quiet, data_root, trust, dist, table)
 
@@ -141,14 +155,14 @@ def _evaluate(run_dir: Path, ev: EvalSettings, device, quiet: bool, data_root: s
               "run": _run(m)}
     merged = results.write(run_dir, result)
     _plot_spectrum(m, spectrum, run_dir, quiet)     # after the scores are safe: a plot never costs them
-    if results.inception(merged["protocol"]) and not results.inception(result["protocol"]) and not quiet:
-        console.print(f"results.json: an Inception evaluation stays at the top; these stand-in scores are kept in "
-                      f"its history", soft_wrap=True)
+    kept_below = results.inception(merged["protocol"]) and not results.inception(result["protocol"])
+    if kept_below and not quiet:
+        console.print(KEPT_BELOW, soft_wrap=True)
     if m.plan.cfg.log == "tensorboard":
         _tensorboard_hparams(m, run_dir, scores)
     if table:
         print_table(result)
-    return merged
+    return {**result, "kept_below": KEPT_BELOW} if kept_below else result
 
 
 def _tensorboard_hparams(m: Loaded, run_dir: Path, scores: dict) -> None:

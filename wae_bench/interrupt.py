@@ -9,6 +9,13 @@ finishes the work, and exit status 128 + the signal number, as the shell
 reports a killed job.  The message of such a stop has no ``error:``
 prefix: it is a deliberate stop, not a failure (:func:`is_stop`).
 
+:class:`Stopped` is a ``KeyboardInterrupt``, not an ``Exception``: a Python
+caller's ``except Exception`` (a sweep that goes on to its next setting
+after a failed run) does not swallow a Ctrl-C, which ends its loop as any
+Ctrl-C does; :func:`~wae_bench.evaluate.evaluate_run` stopped by a signal
+raises a ``KeyboardInterrupt`` too.  The command line turns it back into its
+one line (:func:`as_error`).
+
 A second signal during a stop stops at once, except while the stop's
 checkpoint is being written (:func:`finishing`): it waits for it, once, and
 says so (:func:`repeat_waits`).  Once the stop is said, the process ignores
@@ -24,10 +31,12 @@ from typing import Iterator
 from wae_bench.errors import WaeError
 
 
-class Stopped(WaeError):
+class Stopped(KeyboardInterrupt):
     """Stopped by ``signame``; the message says what is kept (``message``,
     also :attr:`kept`) and how to go on (``go_on``, the command that finishes
-    the work; a bench, which goes on by its own command, shows only :attr:`kept`)."""
+    the work; a bench, which goes on by its own command, shows only :attr:`kept`).
+    A ``KeyboardInterrupt`` (see the module's docstring), with the
+    ``exit_code`` of a :class:`~wae_bench.errors.WaeError`: 128 + the signal."""
 
     def __init__(self, signame: str, message: str, go_on: str = ""):
         self.kept = f"stopped by {signame} {message}"
@@ -92,9 +101,18 @@ def ignore_further_signals() -> None:
             signal.signal(sig, signal.SIG_IGN)
 
 
-def is_stop(e: WaeError) -> bool:
+def is_stop(e: WaeError | Stopped) -> bool:
     """Whether ``e`` reports a stop by a signal (exit status 128 + N)."""
     return e.exit_code >= 128
+
+
+def as_error(e: Stopped) -> WaeError:
+    """``e`` as the command line reports it: a :class:`WaeError` of the same
+    line and exit status (click would turn a ``KeyboardInterrupt`` leaving a
+    command into its ``Abort``)."""
+    err = WaeError(str(e))
+    err.exit_code = e.exit_code
+    return err
 
 
 @contextlib.contextmanager
@@ -106,7 +124,7 @@ def exit_status_of_stops() -> Iterator[None]:
     start = len(_RECEIVED)
     try:
         yield
-    except WaeError as e:
+    except (WaeError, Stopped) as e:
         if is_stop(e) and len(_RECEIVED) > start:
             e.exit_code = 128 + int(signal.Signals[_RECEIVED[-1]])
         raise
@@ -147,6 +165,8 @@ def stop_at_once(then: str, go_on: str = "") -> Iterator[None]:
             pass
     try:
         yield
+    except Stopped:       # (a stop the block said itself: its own words)
+        raise
     except _Signal as s:
         raise Stopped(s.signame, then, go_on) from None
     except KeyboardInterrupt:

@@ -42,7 +42,21 @@ from wae_bench.requirements import missing_requirement
 _DEBUG = False
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Commands(click.Group):
+    """The command group; a stop (:class:`~wae_bench.interrupt.Stopped`, a
+    ``KeyboardInterrupt``, which click would turn into its ``Abort``) leaves a
+    command as the error of its line and exit status (:func:`~wae_bench.interrupt.as_error`)."""
+
+    def invoke(self, ctx: click.Context):
+        from wae_bench.interrupt import Stopped, as_error
+
+        try:
+            return super().invoke(ctx)
+        except Stopped as e:
+            raise as_error(e) from e
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="wae-bench")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 def cli(debug: bool) -> None:
@@ -91,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     global _DEBUG
     args = [*(sys.argv[1:] if argv is None else argv)]  # (`list` is the cli.list module here)
     _DEBUG = _wants_debug(args)
-    from wae_bench.interrupt import exit_status_of_stops, ignore_further_signals, is_stop
+    from wae_bench.interrupt import Stopped, exit_status_of_stops, ignore_further_signals, is_stop
 
     try:
         with exit_status_of_stops():
@@ -115,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
             raise
         click.echo(f"error: {_one_line(e.format_message())}", err=True)
         sys.exit(e.exit_code)
-    except WaeError as e:
+    except (WaeError, Stopped) as e:
         if _debug():
             raise
         if is_stop(e) and argv is None:   # (the process ends here: another Ctrl-C changes nothing)

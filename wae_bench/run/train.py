@@ -29,12 +29,19 @@ from wae_bench.run.directory import (RunDir, changes, default_out, output_dir, p
 from wae_bench.step.compile import eager
 from wae_bench.step.distributed import Dist
 from wae_bench.step.loop import StopFlag, Stepper
-from wae_bench.step.trainer import NonFinite
+from wae_bench.step.rng import global_generators_kept
+from wae_bench.step.trainer import NonFinite, cudnn_benchmark_kept
 
 
-def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = False, force: bool = False,
-              quiet: bool = False, trust: bool = False, before: Callable[[Plan], str | None] | None = None) -> Path:
-    """Train (or resume) one run; returns its directory.  ``before(plan)``
+def train_run(overrides: dict | TrainConfig, out: str | Path | None = None, *, resume: bool = False,
+              force: bool = False, quiet: bool = False, trust: bool = False,
+              before: Callable[[Plan], str | None] | None = None) -> Path:
+    """Train (or resume) one run; returns its directory.  ``overrides``: the
+    config keys set on the defaults, a dict as a TOML config or ``--set``
+    gives them (``{"max_steps": 100, "reg": {"lambda": 10}}``), or a whole
+    :class:`~wae_bench.config.TrainConfig` (every field of it; on
+    ``resume``, a field that differs from the run's is refused unless
+    ``force``, as an override is).  ``before(plan)``
     (the check of the evaluation settings, given the run's resolved
     :class:`~wae_bench.run.build.Plan`) is called once the run's settings
     and data have been checked, before training (so a bad input is answered
@@ -44,13 +51,21 @@ def train_run(overrides: dict, out: str | Path | None = None, *, resume: bool = 
     The run folder is locked for the whole call (:mod:`wae_bench.lock`); a
     new run that fails before its first checkpoint takes back what it wrote
     (:meth:`~wae_bench.run.directory.RunDir.discard_unstarted`), so the same
-    command can be run again."""
-    t = Training(overrides, out, resume=resume, force=force, quiet=quiet, trust=trust, before=before)
-    with StopFlag() as stop:
-        t.begin(stop)
-        while not t.over:
-            t.advance()
-    return t.finish()
+    command can be run again.  SIGINT or SIGTERM stops the run after its
+    current step, with a checkpoint, and raises
+    :class:`~wae_bench.interrupt.Stopped`, a ``KeyboardInterrupt`` (a
+    caller's ``except Exception`` lets it through).  The caller's global
+    state is left as it was, after a failure or a stop too: the global random
+    generators the build seeds (:func:`~wae_bench.step.rng.global_generators_kept`)
+    and ``torch.backends.cudnn.benchmark``, which a CUDA run turns on
+    (:func:`~wae_bench.step.trainer.cudnn_benchmark_kept`)."""
+    with global_generators_kept(), cudnn_benchmark_kept():
+        t = Training(overrides, out, resume=resume, force=force, quiet=quiet, trust=trust, before=before)
+        with StopFlag() as stop:
+            t.begin(stop)
+            while not t.over:
+                t.advance()
+        return t.finish()
 
 
 class Training:
@@ -72,9 +87,10 @@ class Training:
     (out of memory, a failed write: how to go on); :meth:`release` lets go of
     a run that is left as it is (a stopped grid)."""
 
-    def __init__(self, overrides: dict, out: str | Path | None = None, *, resume: bool = False,
+    def __init__(self, overrides: dict | TrainConfig, out: str | Path | None = None, *, resume: bool = False,
                  force: bool = False, quiet: bool = False, trust: bool = False,
                  before: Callable[[Plan], str | None] | None = None):
+        overrides = _config_keys(overrides)
         self.dist = dist = Dist.from_env()
         if resume and out is None:
             raise WaeError("--resume needs --out RUN_DIR (the run directory to continue)")
@@ -284,6 +300,17 @@ class Training:
             self.run.append_metrics({"step": step, **m, **speed, "time": time.time()})
         if self.tb:
             self.tb.scalars(step, {**m, **speed})
+
+
+def _config_keys(overrides: dict | TrainConfig) -> dict:
+    """The config keys a run is given: a dict of them, or every field of a
+    :class:`~wae_bench.config.TrainConfig`; anything else is refused in one line."""
+    if isinstance(overrides, TrainConfig):
+        return to_dict(overrides)
+    if isinstance(overrides, dict):
+        return overrides
+    raise WaeError(f"train_run takes a dict of config keys (e.g. {{'max_steps': 100, 'reg': {{'lambda': 10}}}}) "
+                   f"or a wae_bench.config.TrainConfig, not a {type(overrides).__name__}")
 
 
 def _holds_run(run: RunDir, plan: Plan, world_size: int) -> str:

@@ -9,7 +9,10 @@ run's generator, seeded from the run's seed (and the process's rank under
 DDP).  So several runs in one process (``bench --concurrent``) draw exactly
 what each would draw alone, a resumed run continues its own stream, and the
 process-global generators are used only while building a run (the initial
-weights, :func:`seed_everything`).
+weights, :func:`seed_everything`); a library call that builds one
+(:func:`~wae_bench.run.train.train_run`, :func:`~wae_bench.evaluate.evaluate_run`)
+gives the caller's global generators back as it found them
+(:func:`global_generators_kept`).
 
 CUDA graphs: a captured step's draws read the generator's seed and offset
 from device tensors that each replay refreshes from the generator's host
@@ -20,8 +23,10 @@ with its graph through ``CUDAGraph.register_generator_state``).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -36,6 +41,31 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2 ** 32)
+
+
+@contextlib.contextmanager
+def global_generators_kept() -> Iterator[None]:
+    """The block may reseed the process-global generators (:func:`seed_everything`);
+    after it (also after an error or a stop) torch's CPU generator, NumPy's
+    and Python's ``random`` are back in the state they were in before it, and
+    so are the CUDA generators if CUDA was initialised before it.  Where it
+    was not, and the block left it so, a CUDA seeding the block queued (torch
+    seeds CUDA lazily, at its initialisation) is taken back too; a block that
+    initialises CUDA leaves the CUDA generators as the run seeded them."""
+    cpu, np_state, py_state = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    tracker = getattr(torch.cuda, "_lazy_seed_tracker", None) if cuda is None else None
+    queued = dict(vars(tracker)) if tracker is not None else None
+    try:
+        yield
+    finally:
+        torch.set_rng_state(cpu)
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+        elif queued is not None and not torch.cuda.is_initialized():
+            vars(tracker).update(queued)
 
 
 def stream_seed(seed: int, rank: int = 0) -> int:

@@ -25,6 +25,7 @@ only, no sync.
 from __future__ import annotations
 
 import contextlib
+from typing import Iterator
 
 import torch
 import torch.distributed as td
@@ -49,6 +50,18 @@ def average_gradients(opt: torch.optim.Optimizer) -> None:
     td.all_reduce(flat)
     flat /= td.get_world_size()
     torch._foreach_copy_(grads, [f.view_as(g) for f, g in zip(flat.split([g.numel() for g in grads]), grads)])
+
+
+@contextlib.contextmanager
+def cudnn_benchmark_kept() -> Iterator[None]:
+    """The block's CUDA trainers turn ``torch.backends.cudnn.benchmark`` on
+    (:class:`Trainer`); after the block (also after an error or a stop) it is
+    as it was before."""
+    before = torch.backends.cudnn.benchmark
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 class NonFinite(WaeError):
@@ -78,6 +91,7 @@ class Trainer:
         self.opt = torch.optim.Adam(groups, lr=lr, fused=True if self.device.type == "cuda" else None)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True   # static shapes: let cuDNN pick each conv's algorithm
+            #                                         (train_run puts it back after: cudnn_benchmark_kept)
         self.aux_opt = reg.make_aux_optimizer()
         self.plugin = reg.name or type(reg).__qualname__
         # read once: the step's auxiliary loop is static (the same count in every captured replay)
