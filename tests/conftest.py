@@ -14,8 +14,15 @@ def pytest_configure(config):
     """The suite never reads or writes the user's caches and never tries the
     network: a private wae-bench cache and torch hub for the whole session,
     and WAE_BENCH_OFFLINE=1 (tests of the download path unset it through
-    ``clean_env``).  Subprocesses inherit these."""
+    ``clean_env``).  Subprocesses inherit these.
+
+    One Inductor cache for the session (TORCHINDUCTOR_CACHE_DIR, unless the
+    caller set one), shared by the test process and every subprocess: a graph
+    that two compile tests both compile (the same net, shapes and thread
+    count) is code-generated once, and the one-time work (the precompiled
+    headers) is paid once a session."""
     root = Path(tempfile.mkdtemp(prefix="wae-bench-tests-"))
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(root / "inductor"))
     os.environ["WAE_BENCH_CACHE"] = str(root / "cache")
     os.environ["TORCH_HOME"] = str(root / "torch")
     os.environ["WAE_BENCH_OFFLINE"] = "1"

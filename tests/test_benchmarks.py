@@ -53,11 +53,14 @@ def test_speed_benchmark_reports_a_plugin_that_cannot_be_built_and_times_the_res
 
 
 def test_speed_benchmark_with_compile_reports_dynamos_counters(tmp_path):
-    """In its own process (Inductor's global state stays out of the other tests)."""
+    """In its own process (Inductor's global state stays out of the other tests);
+    one thread, as tests/test_compile.py and check-plugin --compile compile:
+    Inductor's CPU kernels depend on the thread count, so these nets'
+    kernels come from the session's cache there (tests/conftest.py)."""
     out = tmp_path / "s.json"
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--arch", "tiny", "--image-size", "8",
                         "--batch-size", "8", "--latent-dim", "6", "--K", "32", "--regs", "ae,sinkhorn", "--steps", "1",
-                        "--repeats", "1", "--warmup", "1", "--compile", "default", "--out", str(out)],
+                        "--repeats", "1", "--warmup", "1", "--compile", "default", "--threads", "1", "--out", str(out)],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     dyn = json.loads(out.read_text())["dynamo"]

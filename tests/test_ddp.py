@@ -14,7 +14,9 @@ import torch.nn.functional as F
 
 from wae_bench.step.distributed import Dist, gather_with_grad, leave_process_group
 
-W, B, STEPS = 2, 4, 3
+# B: tests/test_compile.py's batch, so that the compiled nets' kernels are its (the session's Inductor cache)
+W, B, STEPS = 2, 8, 3
+K = 53   # MoCA's queue: no multiple of the global batch, longer than the STEPS batches it takes in (step 0's keys stay)
 
 
 def _init(rank, store):
@@ -22,11 +24,11 @@ def _init(rank, store):
     return Dist(rank=rank, world_size=W)
 
 
-def _worker(rank, store, out, name="moca", reg_cfg=None, compile_mode="none"):
+def _train(dist, rank, name="moca", reg_cfg=None, compile_mode="none"):
+    """Train plugin ``name`` for STEPS steps on this rank; its state."""
     from tests.helpers import make_trainer
     from wae_bench.data import Batcher
 
-    dist = _init(rank, store)
     # same seed -> same init; compiled before the DDP wrap; then prior samples differ by rank
     tr = make_trainer(name, reg_cfg, B=B, T=STEPS, lr=1e-2, compile=compile_mode, dist=dist)
     imgs = (torch.rand(64, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
@@ -41,21 +43,39 @@ def _worker(rank, store, out, name="moca", reg_cfg=None, compile_mode="none"):
     res.update(ae=flat(tr.ae), reg=flat(tr.reg), prior=tr.reg.sample_prior(4, generator=tr.ctx.generator))
     if name == "moca":
         res.update(enc_k=flat(tr.reg.enc_k), queue=tr.reg.queue.clone(), ptr=tr.reg.ptr.clone())
+    return res
+
+
+def _gather_part(rank):
+    torch.manual_seed(0)
+    z_all = torch.randn(W * B, 5)
+    z = z_all[rank * B:(rank + 1) * B].clone().requires_grad_(True)
+    zg = gather_with_grad(z)
+    energy = torch.cdist(zg, zg).pow(2).mean()       # a sample-based penalty of the whole batch
+    energy.backward()
+    return {"value": energy.detach(), "grad": z.grad.clone(), "zg": zg.detach()}
+
+
+# The parts one pair of processes runs in turn (one spawn: each pays Python's
+# and torch's start-up): name -> what a rank returns.  Compiled last, so that
+# Dynamo's state is no part of the eager runs.
+PARTS = {
+    "moca": lambda rank, dist: _train(dist, rank, "moca", {"K": K, "m0": 0.9}),
+    "wae-gan": lambda rank, dist: _train(dist, rank, "wae-gan"),
+    "gather": lambda rank, dist: _gather_part(rank),
+    "moca-compiled": lambda rank, dist: _train(dist, rank, "moca", {"K": K, "m0": 0.9}, compile_mode="default"),
+}
+
+
+def _parts_worker(rank, store, out):
+    """Every part of :data:`PARTS` on this rank, in one process group (a part
+    that raises fails the spawn, with its traceback: a rank left waiting in a
+    collective would hang)."""
+    torch.set_num_threads(1)      # two ranks on two cores; tests/test_compile.py's thread count (its kernels)
+    dist = _init(rank, store)
+    res = {name: part(rank, dist) for name, part in PARTS.items()}
     torch.save(res, f"{out}/rank{rank}.pt")
     leave_process_group()
-
-
-def _moca_worker(rank, store, out):
-    _worker(rank, store, out, "moca", {"K": 37, "m0": 0.9})
-
-
-def _wae_gan_worker(rank, store, out):
-    _worker(rank, store, out, "wae-gan")
-
-
-def _moca_compiled_worker(rank, store, out):
-    torch.set_num_threads(1)
-    _worker(rank, store, out, "moca", {"K": 37, "m0": 0.9}, compile_mode="default")
 
 
 def _spawn(fn, tmp_path):
@@ -63,51 +83,48 @@ def _spawn(fn, tmp_path):
     return [torch.load(tmp_path / f"rank{r}.pt") for r in range(W)]
 
 
-def test_moca_state_identical_on_ranks_and_queue_in_rank_order(tmp_path):
-    r0, r1 = _spawn(_moca_worker, tmp_path)
+@pytest.fixture(scope="module")
+def ranks(tmp_path_factory):
+    """Both ranks' results of every part of :data:`PARTS`, from one spawn."""
+    return _spawn(_parts_worker, tmp_path_factory.mktemp("ddp"))
+
+
+def _part(ranks, name):
+    return tuple(r[name] for r in ranks)
+
+
+def test_moca_state_identical_on_ranks_and_queue_in_rank_order(ranks):
+    r0, r1 = _part(ranks, "moca")
     # (batch-norm running statistics: DDP copies rank 0's to every rank at each
     # forward; only rank 0's are ever saved)
     for key in ("ae", "enc_k", "queue", "ptr"):
         assert torch.equal(r0[key], r1[key]), key
-    assert int(r0["ptr"]) == (STEPS * W * B) % 37
+    assert int(r0["ptr"]) == (STEPS * W * B) % K
     # step 0 enqueued the global batch: rank 0's keys, then rank 1's
     assert torch.allclose(r0["queue"][:B], r0["k0"], atol=1e-6)
     assert torch.allclose(r0["queue"][B:2 * B], r1["k0"], atol=1e-6)
     assert not torch.allclose(r0["k0"], r1["k0"])
 
 
-def test_compiled_nets_under_ddp_keep_the_ranks_identical(tmp_path):
+def test_compiled_nets_under_ddp_keep_the_ranks_identical(ranks):
     """``compile`` with DDP: the gradient all-reduce still reaches every
     parameter of the compiled nets, so both ranks hold the same model, key
     encoder and queue after training (finite, the queue pointer where it should be)."""
-    r0, r1 = _spawn(_moca_compiled_worker, tmp_path)
+    r0, r1 = _part(ranks, "moca-compiled")
     for key in ("ae", "enc_k", "queue", "ptr"):
         assert torch.equal(r0[key], r1[key]), key
-    assert torch.isfinite(r0["ae"]).all() and int(r0["ptr"]) == (STEPS * W * B) % 37
+    assert torch.isfinite(r0["ae"]).all() and int(r0["ptr"]) == (STEPS * W * B) % K
 
 
-def test_wae_gan_discriminator_synchronised_across_ranks(tmp_path):
-    r0, r1 = _spawn(_wae_gan_worker, tmp_path)
+def test_wae_gan_discriminator_synchronised_across_ranks(ranks):
+    r0, r1 = _part(ranks, "wae-gan")
     assert not torch.equal(r0["prior"], r1["prior"])          # own prior samples per rank ...
     assert torch.equal(r0["ae"], r1["ae"])
     assert torch.equal(r0["reg"], r1["reg"])                  # ... yet one discriminator
 
 
-def _gather_worker(rank, store, out):
-    dist = _init(rank, store)
-    torch.manual_seed(0)
-    z_all = torch.randn(W * B, 5)
-    z = z_all[rank * B:(rank + 1) * B].clone().requires_grad_(True)
-    zg = gather_with_grad(z)
-    energy = torch.cdist(zg, zg).pow(2).mean()       # a sample-based penalty of the whole batch
-    energy.backward()
-    grad = z.grad.clone()
-    torch.save({"value": energy.detach(), "grad": grad, "zg": zg.detach()}, f"{out}/rank{rank}.pt")
-    leave_process_group()
-
-
-def test_gathered_penalty_equals_single_process_value_and_gradient(tmp_path):
-    r0, r1 = _spawn(_gather_worker, tmp_path)
+def test_gathered_penalty_equals_single_process_value_and_gradient(ranks):
+    r0, r1 = _part(ranks, "gather")
     torch.manual_seed(0)
     z_all = torch.randn(W * B, 5, requires_grad=True)
     energy = torch.cdist(z_all, z_all).pow(2).mean()
