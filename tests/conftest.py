@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -20,7 +22,13 @@ def pytest_configure(config):
     caller set one), shared by the test process and every subprocess: a graph
     that two compile tests both compile (the same net, shapes and thread
     count) is code-generated once, and the one-time work (the precompiled
-    headers) is paid once a session."""
+    headers) is paid once a session.
+
+    The test interpreter's own folder comes first on PATH, so that the
+    ``python3`` and console scripts a subprocess test runs are this
+    environment's, as in an activated venv (``/venv/bin/python -m pytest``
+    without activating it would otherwise reach the system's python3)."""
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     root = Path(tempfile.mkdtemp(prefix="wae-bench-tests-"))
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(root / "inductor"))
     os.environ["WAE_BENCH_CACHE"] = str(root / "cache")
@@ -43,6 +51,19 @@ def pytest_collection_modifyitems(config, items):
     for item in gpu:
         reason = item.get_closest_marker("gpu").kwargs.get("reason", "needs a CUDA GPU")
         item.add_marker(pytest.mark.skip(reason=f"{reason} (none here)"))
+
+
+@pytest.fixture(autouse=True)
+def signal_handlers_restored():
+    """SIGINT's and SIGTERM's handlers are back after each test as they were
+    before it: a test of a stop (which may leave them ignored, as a stopping
+    process does, :func:`wae_bench.interrupt.ignore_further_signals`) never
+    changes how a later test's Ctrl-C is received."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in before.items():
+        if signal.getsignal(sig) is not handler and handler is not None:
+            signal.signal(sig, handler)
 
 
 @pytest.fixture(autouse=True)
