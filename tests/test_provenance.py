@@ -4,11 +4,16 @@ the benchmark scripts' JSON files."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from pathlib import Path
 
 import torch
 
 from tests.helpers import run_cli
+from tests.test_benchmarks import load
 from wae_bench import results
+from wae_bench.run import directory
 
 
 def test_a_run_and_its_evaluation_record_the_cpu_thread_count(tmp_path, capsys):
@@ -34,3 +39,38 @@ def test_the_thread_count_does_not_split_a_results_file():
     new = {**old, "threads": {"intra_op": 2, "interop": 2}}
     assert results.compatible(old, new) and results.compatible(new, {**old, "threads": {"intra_op": 1, "interop": 2}})
     assert not results.compatible(old, {**old, "seed": 1})      # (the basis still compares the rest)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def checkout_commit() -> str | None:
+    """``git rev-parse --short HEAD`` of this checkout (None outside one)."""
+    r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def assert_is_the_commit(commit: str) -> None:
+    head = checkout_commit()
+    if head is None or os.environ.get(directory.SOURCE_ENV):
+        assert commit == (os.environ.get(directory.SOURCE_ENV) or "unknown")
+    else:
+        assert commit in (head, f"{head}-dirty"), commit
+
+
+def test_the_benchmark_scripts_record_the_commit_they_measured(tmp_path, monkeypatch):
+    """speed.py (and throughput.py, through its provenance) and
+    fid_reference.py write ``commit`` into their JSON; ``unknown`` outside a
+    git checkout of wae-bench."""
+    monkeypatch.setenv("WAE_BENCH_CACHE", str(tmp_path / "cache"))
+    speed = load("speed")
+    speed.main(["--arch", "tiny", "--image-size", "8", "--batch-size", "8", "--latent-dim", "6", "--K", "32",
+                "--regs", "ae", "--steps", "1", "--repeats", "1", "--warmup", "1", "--out", str(tmp_path / "s.json")])
+    assert_is_the_commit(json.loads((tmp_path / "s.json").read_text())["commit"])
+    fid = load("fid_reference")
+    fid.main(["--dataset", "digits", "--data-root", str(tmp_path), "--features", "standin", "--limit", "32",
+              "--batch-size", "32", "--device", "cpu", "--out", str(tmp_path / "f.json")])
+    assert_is_the_commit(json.loads((tmp_path / "f.json").read_text())["commit"])
+    monkeypatch.delenv(directory.SOURCE_ENV, raising=False)
+    monkeypatch.setattr(directory, "is_own_checkout", lambda top: False)     # (a wheel, a copy of the package)
+    assert speed.provenance(torch.device("cpu"))["commit"] == "unknown"
