@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -74,3 +75,17 @@ def test_the_benchmark_scripts_record_the_commit_they_measured(tmp_path, monkeyp
     monkeypatch.delenv(directory.SOURCE_ENV, raising=False)
     monkeypatch.setattr(directory, "is_own_checkout", lambda top: False)     # (a wheel, a copy of the package)
     assert speed.provenance(torch.device("cpu"))["commit"] == "unknown"
+
+
+def test_the_h200_profile_split_is_what_profile_groups_gives():
+    """benchmarks/results/h200-2026-11-28/README.md's "Where the a1 MoCA
+    step's time goes" table and its a2 sentence: benchmarks/profile_groups.py
+    over the committed profiles, rounded as the page rounds."""
+    pg, folder = load("profile_groups"), ROOT / "benchmarks/results/h200-2026-11-28"
+    page = (folder / "README.md").read_text()
+    a1 = pg.groups((folder / "profile-a1-graph-bf16-cl.txt").read_text())
+    rows = dict(re.findall(r"^\| (.+?) \| (\d+\.\d\d) \|$", page.split("step's time goes")[1].split("##")[0], re.M))
+    assert rows == {g: f"{ms:.2f}" for g, ms in a1.items() if g != "busy"}
+    a2 = pg.groups((folder / "profile-a2-graph-bf16-cl.txt").read_text())
+    assert (f"On a2, batch norm takes {a2['batch norm']:.2f} of {a2['busy']:.2f} ms, and the convolutions "
+            f"{a2['convolutions (cuDNN)']:.2f}.") in " ".join(page.split())
