@@ -89,3 +89,25 @@ def test_the_h200_profile_split_is_what_profile_groups_gives():
     a2 = pg.groups((folder / "profile-a2-graph-bf16-cl.txt").read_text())
     assert (f"On a2, batch norm takes {a2['batch norm']:.2f} of {a2['busy']:.2f} ms, and the convolutions "
             f"{a2['convolutions (cuDNN)']:.2f}.") in " ".join(page.split())
+
+
+KEPT = ("readme-run/results.json", "readme-run/threads-1/results.json")
+
+
+def test_the_readme_runs_fid_the_docs_quote_is_the_committed_ones():
+    """Every "NNN.NN (`[benchmarks/results/]readme-run/.../results.json`" in
+    the docs is that file's FID rounded to 2 decimals (and readme-run's
+    ": 180.8389..." its exact value); each kept file is quoted on every page."""
+    fid = {k: json.loads((ROOT / "benchmarks/results" / k).read_text())["scores"]["samples"]["fid"] for k in KEPT}
+    pages = ("docs/benchmarks.md", "benchmarks/results/README.md", "benchmarks/results/readme-run/README.md")
+    for page in pages:
+        text = " ".join((ROOT / page).read_text().split())
+        quoted = re.findall(r"(\d+\.\d\d) \(`(?:benchmarks/results/)?(readme-run/(?:threads-1/)?results\.json)`", text)
+        assert {k for _, k in quoted} == set(KEPT), (page, quoted)
+        assert all(v == f"{fid[k]:.2f}" for v, k in quoted), (page, quoted, fid)
+    exact = re.findall(r"`(readme-run/(?:threads-1/)?results\.json)`: ([\d.]+)\)",
+                       (ROOT / "benchmarks/results/readme-run/README.md").read_text())
+    assert sorted(exact) == sorted((k, repr(v)) for k, v in fid.items())
+    config = json.loads((ROOT / "benchmarks/results/readme-run/config.json").read_text())
+    assert config["threads"]["intra_op"] == 2 and json.loads(
+        (ROOT / "benchmarks/results/readme-run/threads-1/config.json").read_text())["threads"]["intra_op"] == 1
