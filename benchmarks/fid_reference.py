@@ -29,6 +29,7 @@ from wae_bench.metrics.features import extract, make_extractor
 from wae_bench.metrics.reference import make_key, reference
 from wae_bench.metrics.weights import resolve
 from wae_bench.registry import DATASETS
+from wae_bench.run.directory import source_revision
 
 
 def main(argv=None):
@@ -79,6 +80,7 @@ def main(argv=None):
             torch.cuda.synchronize()
         results[name] = {"fid": fid, "seconds": round(time.perf_counter() - t0, 2)}
     out = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": " ".join(sys.argv),
+           "commit": source_revision() or "unknown",       # (as benchmarks/speed.py's provenance)
            "dataset": a.dataset, "variant": variant, "n_train": len(train.images), "n_test": len(test.images),
            "features": ext.label, "weights": w.protocol() if w else None, "device": str(dev)
            + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""),

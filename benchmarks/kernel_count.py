@@ -46,6 +46,7 @@ from wae_bench.errors import run_script
 from wae_bench.registry import REGULARIZERS
 from wae_bench.regularizer import Divergence
 from wae_bench.run.build import build_model, build_run, resolve, stand_in_data
+from wae_bench.run.directory import source_revision
 
 # Ops that launch no kernel of their own (views, metadata, allocation).
 NO_WORK = {"aten::view", "aten::empty", "aten::as_strided", "aten::expand", "aten::reshape", "aten::detach",
@@ -141,7 +142,8 @@ def main(argv=None) -> int:
         print(f"{r['what']:<11} {r['regularizer']:<12} {r['function']:<10} {cfg:<16} {r['eager_ops']:>10} "
               f"{r['compiled_kernels']:>17}")
     if a.out:
-        meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "torch": torch.__version__,
+        meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "commit": source_revision() or "unknown", "torch": torch.__version__,   # (as speed.py's)
                 "machine": platform.processor() or platform.machine(), "batch_size": a.batch_size,
                 "latent_dim": a.latent_dim, "command": "python " + " ".join(sys.argv)}
         write_text(a.out, json.dumps({"meta": meta, "rows": rows}, indent=1))

@@ -34,6 +34,7 @@ from wae_bench.config import TrainConfig, split_list
 from wae_bench.nets import build_arch
 from wae_bench.registry import ARCHITECTURES, REGULARIZERS
 from wae_bench.run.build import Run, build_run, resolve, stand_in_data
+from wae_bench.run.directory import source_revision
 
 
 def sync(dev: torch.device) -> None:
@@ -90,8 +91,12 @@ class PlainMoCA:
 
 
 def provenance(dev: torch.device) -> dict:
-    """What a result JSON records of where and how it was measured."""
+    """What a result JSON records of where and how it was measured; ``commit``:
+    the code's, as a run's config.json records it (``-dirty`` with uncommitted
+    changes under wae_bench/, regularizers/, pyproject.toml), ``unknown``
+    outside a git checkout of wae-bench."""
     return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": " ".join(sys.argv),
+            "commit": source_revision() or "unknown",
             "device": str(dev), "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda"
             else platform.processor() or platform.machine(), "torch": str(torch.__version__),
             "threads": torch.get_num_threads()}

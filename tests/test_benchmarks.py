@@ -73,7 +73,10 @@ def test_kernel_count_counts_eager_ops_and_compiled_kernels(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "kernel_count.py"), "--regs", "swae,ae",
                         "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
+    from tests.test_provenance import assert_is_the_commit
+
     rows = json.loads(out.read_text())["rows"]
+    assert_is_the_commit(json.loads(out.read_text())["meta"]["commit"])      # (the code it counted)
     assert [(x["what"], x["regularizer"]) for x in rows] == [("penalty", "swae"), ("decoder a1", "ae")]
     assert all(x["eager_ops"] > 0 and x["compiled_kernels"] > 0 for x in rows)
     assert rows[0]["eager_ops"] > rows[0]["compiled_kernels"]      # sliced W2: projections, sorts, a mean, fused
@@ -93,8 +96,11 @@ def test_throughput_benchmark_feeds_the_concurrent_rates_of_the_time_estimates(t
                                    "--K", "32", "--images", "64", "--concurrency", "1,2", "--steps", "2",
                                    "--warmup", "1", "--step-mode", "eager", "--precision", "fp32", "--device", "cpu",
                                    "--out", str(out)])
+    from tests.test_provenance import assert_is_the_commit
+
     rows = json.loads(out.read_text())["rows"]
     assert rows == res["rows"] and [r["concurrency"] for r in rows] == [1, 2]
+    assert_is_the_commit(json.loads(out.read_text())["commit"])
     assert all(r["images_per_s"] > 0 and r["ms_per_step_per_cell"] > 0 for r in rows)
     assert rows[0]["speedup_vs_1"] == 1.0          # (a / b) * b is a only within rounding
     assert rows[1]["images_per_s"] == pytest.approx(rows[1]["speedup_vs_1"] * rows[0]["images_per_s"], rel=1e-12)
@@ -275,8 +281,11 @@ def test_stacked_benchmark_reports_rows_as_the_throughput_benchmark_does(tmp_pat
     res = load("stacked").main(["--arch", "tiny", "--image-size", "8", "--batch-size", "4", "--latent-dim", "6",
                                 "--K", "16", "--concurrency", "1,2", "--steps", "2", "--warmup", "1",
                                 "--step-mode", "eager", "--precision", "fp32", "--device", "cpu", "--out", str(out)])
+    from tests.test_provenance import assert_is_the_commit
+
     rows = json.loads(out.read_text())["rows"]
     assert rows == res["rows"] and [r["concurrency"] for r in rows] == [1, 2]
+    assert_is_the_commit(json.loads(out.read_text())["commit"])
     assert all(r["images_per_s"] > 0 and r["ms_per_step_per_cell"] > 0 and "error" not in r for r in rows)
     assert rows[0]["speedup_vs_1"] == 1.0 and res["runner"].startswith("stacked")
 

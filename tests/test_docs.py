@@ -476,6 +476,9 @@ def test_benchmarks_page_names_real_specs_and_cell_counts():
     status = " ".join((ROOT / "docs" / "status.md").read_text().split())     # the same counts, quoted there
     assert re.findall(r"\((\d+) tuning cells at \d+ epochs on a [\d,]+-image validation hold-out, then (\d+) final "
                       r"cells", status) == split
+    seeds = len(spec.load(ROOT / "benchmarks" / "table1-cifar10.toml").bench.seeds)   # ("... at one seed, its ...")
+    assert re.findall(r"at one seed, its (\d+) tuning cells \(\d+ epochs\) before its (\d+) final cells", status) \
+        == [(t, str(int(f) // seeds)) for t, f in split]
 
 
 # -- code the docs name ----------------------------------------------------------------

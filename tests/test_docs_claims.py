@@ -200,3 +200,40 @@ def test_the_fp32_headline_quoted_in_benchmarks_md_is_what_the_shipped_spec_prin
                               "--estimate-on", "NVIDIA H200"], capsys)
     assert code == 0, err
     assert m[2] in " ".join(out.split()), m[2]
+
+
+def test_the_parameter_counts_the_docs_type_are_the_ones_wae_bench_list_prints(capsys):
+    """docs/architectures.md's table, docs/cli.md's "A1 (30.43M parameters)"
+    and docs/resume.md's "30.4M": `wae-bench list`'s counts (at 32x32 / 64x64, d = 128, RGB)."""
+    from tests.helpers import run_cli
+
+    code, out, err = run_cli(["list"], capsys)
+    assert code == 0, err
+    listed = dict(re.findall(r"^│ (\w+)\s+│.*│ (\d+\.\d\dM / \d+\.\d\dM)\s+│$", out, re.M))
+    table = dict(re.findall(r"^\| `(\w+)` \|.*\| (\S+ / \S+) \|$", (ROOT / "docs/architectures.md").read_text(), re.M))
+    assert set(table) == {"a1", "a2", "tiny"} and table == {k: listed.get(k) for k in table}, (table, listed)
+    a1 = float(listed["a1"].split("M")[0])                                  # at 32x32 (CIFAR-10)
+    assert f"A1 ({a1:.2f}M parameters)" in " ".join((ROOT / "docs/cli.md").read_text().split())
+    assert f"its {a1:.1f}M parameters" in " ".join((ROOT / "docs/resume.md").read_text().split())
+
+
+def test_the_check_plugin_example_is_the_commands_output(capsys):
+    """docs/plugins.md's `check-plugin moca wae-gan` block: moca's part is
+    the command's output line for line (wae-gan's, ~30 s more on a loaded
+    CPU, is run by tests/test_contract.py's checks); wae-gan's part names
+    the same checks, and each summary line counts its own lines."""
+    from tests.helpers import run_cli
+
+    text = (ROOT / "docs/plugins.md").read_text()
+    (block,) = re.findall(r"`wae-bench check-plugin moca wae-gan`[^\n]*\n\n```text\n(.*?)```", text, re.S)
+    moca, gan = block.split("plugin 'wae-gan'")
+    code, out, err = run_cli(["check-plugin", "moca"], capsys)
+    assert code == 0 and out == moca, out
+    gan = "plugin 'wae-gan'" + gan
+
+    def checks(part):
+        return [ln.split()[1] for ln in part.splitlines() if ln.startswith("  ")]
+
+    assert checks(gan) == checks(moca) and f": {len(checks(gan))} checks on" in gan.splitlines()[0]
+    statuses = [ln.split()[0] for ln in gan.splitlines() if ln.startswith("  ")]
+    assert set(statuses) == {"pass"} and gan.splitlines()[-1] == f"wae-gan: {len(statuses)} pass"

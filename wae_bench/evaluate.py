@@ -37,7 +37,7 @@ from wae_bench.metrics.terminal import EvalProgress, print_table
 from wae_bench.metrics.weights import FidWeights, resolve as resolve_weights
 from wae_bench.progress import console, notice, phase
 from wae_bench.run.build import load_test, load_train
-from wae_bench.run.directory import providers
+from wae_bench.run.directory import cpu_threads, providers
 from wae_bench.run.reload import Loaded, load_model
 from wae_bench.step.distributed import Dist
 from wae_bench.step.rng import global_generators_kept
@@ -317,6 +317,7 @@ def _protocol(ext, weights, features, fid_samples, counts, split, ref_x, variant
          "noise": f"chunks of {generate.CHUNK}, CPU generator seeded per (seed, column, chunk)",
          "processes": Dist.from_env().world_size,
          "tf32": tf32_state(dev),
+         "threads": cpu_threads(),
          "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""),
          "metrics": metrics,
          "versions": {"torch_fidelity": torch_fidelity.__version__, "torch": torch.__version__,

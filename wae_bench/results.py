@@ -33,7 +33,9 @@ from wae_bench.errors import WaeError
 NAME = "results.json"
 FORMAT = "wae-bench-results/1"
 # Protocol entries that say what was scored, when and how long it took, not how: not part of the basis.
-PER_EVALUATION = ("generated", "metrics", "seconds", "time", "kid", "precision_recall", "warning")
+# (``threads``, the CPU thread counts, too: a file from before they were recorded, or a GPU evaluation
+# re-run with another count, keeps its scores side by side.)
+PER_EVALUATION = ("generated", "metrics", "seconds", "time", "kid", "precision_recall", "warning", "threads")
 # Settings of one metric: the same in both evaluations wherever both have them.
 METRIC_SETTINGS = ("kid", "precision_recall")
 

@@ -52,6 +52,15 @@ def versions(regularizer: str | None = None, arch: str | None = None, dataset: s
     return out
 
 
+def cpu_threads() -> dict[str, int]:
+    """The CPU thread counts torch computes with (``torch.get_num_threads()``,
+    ``torch.get_num_interop_threads()``), recorded in ``config.json`` and in
+    every ``results.json`` protocol: a CPU result depends on them (the
+    intra-op count changes the order of a reduction's sums, so the README
+    run's FID moves by ~0.1 between 1 and 2 threads; docs/evaluation.md)."""
+    return {"intra_op": torch.get_num_threads(), "interop": torch.get_num_interop_threads()}
+
+
 def run_versions(cfg: TrainConfig) -> dict[str, str]:
     """:func:`versions` of a run of ``cfg``, with its three plugins' providers."""
     return versions(cfg.regularizer, cfg.arch, cfg.dataset)
@@ -184,14 +193,15 @@ class RunDir:
 
     def write_config(self, cfg: TrainConfig, extra: dict, keep: tuple[str, ...] = ()) -> None:
         """Write ``config.json``: the resolved config, the versions, the
-        source revision and ``extra``; the ``keep`` keys of the one there are
+        source revision, the CPU thread counts (:func:`cpu_threads`, of this
+        start) and ``extra``; the ``keep`` keys of the one there are
         kept as recorded (a resume keeps what the run recorded about its data
         when it started, :data:`~wae_bench.run.fingerprint.RECORDED_AT_START`)."""
         old = self.info() if keep else {}
         if old:   # (an unreadable config.json keeps nothing)
             extra = {**{k: v for k, v in extra.items() if k not in keep}, **{k: old[k] for k in keep if k in old}}
         atomic.write_json(self.config_path, {"format": FORMAT, "config": to_dict(cfg), "versions": run_versions(cfg),
-                                              "source": source_revision(), **extra})
+                                              "source": source_revision(), "threads": cpu_threads(), **extra})
 
     def append_metrics(self, record: dict) -> None:
         with open(self.path / "metrics.jsonl", "a") as f:
