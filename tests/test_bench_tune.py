@@ -151,6 +151,18 @@ def test_table1_specs_tune_every_regularizer_by_one_protocol():
     ('[tune]\nholdout = 10\nmetric = "pr"\n', "tuning picks the lowest score; choose fid or kid"),
     ('[tune]\nholdout = 10\n[grid]\n"reg.lambda" = [1, 10]\n', "is tuned and also a grid axis of moca"),
     ('[tune]\nholdout = 10\n[reg.moca.tune]\n"reg.lambda" = []\n', "axis reg.moca.tune.reg.lambda has no values"),
+    # the tuning protocol's own keys: the final cells would hold out images / train the tuned epochs (F-f)
+    ('[tune]\nholdout = 10\n[reg.moca.tune]\nholdout = [100, 200]\n',
+     "tuning axis reg.moca.tune.holdout cannot be tuned (tune.holdout sets it for the tuning cells"),
+    ('[tune]\nholdout = 10\n[reg.moca.tune]\nepochs = [1, 2]\n', "tune reg.KEY (a regularizer setting) or one of: "
+                                                                 "batch_size,"),
+    ('[tune]\nholdout = 10\n[reg.moca.tune]\ndevice = ["cpu"]\n', "(a location, not a setting"),
+    ('[tune]\nholdout = 10\nseeds = []\n', "tune.seeds is empty; list at least one seed"),
+    # KID subsets larger than the validation split: refused before any tuning cell trains (F-i)
+    ('[tune]\nholdout = 300\nfid_samples = 128\nmetric = "kid"\n',
+     'draws subsets of eval.kid_subset_size = 1000 images from each side, but a tuning score has only '
+     'tune.holdout = 300 validation images and tune.fid_samples = 128 generated images; set '
+     'eval.kid_subset_size = 128 or less'),
 ])
 def test_bad_tuning_specs_are_refused_in_one_line(tmp_path, capsys, extra, message):
     p = tmp_path / "bad.toml"

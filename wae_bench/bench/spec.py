@@ -97,13 +97,13 @@ class TuneSettings:
     that validation split); each full-budget cell then uses the best value.
     The budget of a tuning run, the same for every regularizer: ``epochs``
     capped at ``max_steps`` (0: no cap; None: the cells' own value).
-    ``seeds``: the seeds of the tuning runs (empty: the first of bench.seeds)."""
+    ``seeds``: the seeds of the tuning runs (not given: the first of bench.seeds)."""
 
     holdout: int = 0
     epochs: int | None = None
     max_steps: int | None = None
     fid_samples: int = 1000
-    seeds: list[int] = field(default_factory=list)
+    seeds: list[int] | None = None
     metric: str = "fid"
 
     def __post_init__(self):
@@ -116,7 +116,10 @@ class TuneSettings:
             raise WaeError(f"tune.max_steps must be >= 0 (0 = no cap), got {self.max_steps}")
         if self.fid_samples < 2:
             raise WaeError(f"tune.fid_samples must be >= 2, got {self.fid_samples}")
-        if len(set(self.seeds)) != len(self.seeds):
+        if self.seeds is not None and not self.seeds:
+            raise WaeError("tune.seeds is empty; list at least one seed, e.g. seeds = [0], or leave it out "
+                           "(the first of bench.seeds)")
+        if self.seeds is not None and len(set(self.seeds)) != len(self.seeds):
             raise WaeError(f"tune.seeds lists a value twice ({self.seeds}); list each once")
         if self.metric not in ("fid", "kid"):
             raise WaeError(f"tune.metric = {self.metric!r}: tuning picks the lowest score; choose fid or kid")
@@ -215,9 +218,27 @@ def _check_axis(key: str, where: str) -> None:
                        f"{', '.join(sorted(names))}")
 
 
+# TrainConfig keys the tuning protocol sets itself ([tune]: the tuning cells' budget, their hold-out, the
+# ex-post density they are scored by): never tuned, or the final cells would train with them.
+TUNE_PROTOCOL_KEYS = ("holdout", "epochs", "max_steps", "expost")
+
+
+def tunable_axes() -> list[str]:
+    """The TrainConfig keys a tuning axis may name besides ``reg.KEY``: no
+    cell key, location or key of the tuning protocol (:data:`TUNE_PROTOCOL_KEYS`)."""
+    return sorted({f.name for f in dataclasses.fields(TrainConfig)} - set(CELL_KEYS) - set(TUNE_PROTOCOL_KEYS)
+                  - set(LOCATION_KEYS))
+
+
 def check_tuned_axis(spec: Spec, regularizer: str, key: str, where: str) -> None:
-    """A tuned axis is a valid axis and not also a grid axis of the regularizer."""
+    """A tuned axis is a valid axis, not one the tuning protocol sets or a
+    location, and not also a grid axis of the regularizer."""
     _check_axis(key, where)
+    if not key.startswith("reg.") and key not in tunable_axes():
+        why = (f"tune.{key} sets it for the tuning cells, train.{key} for the final ones"
+               if key in TUNE_PROTOCOL_KEYS else "a location, not a setting that changes a result")
+        raise WaeError(f"tuning axis {where}{key} cannot be tuned ({why}); tune reg.KEY (a regularizer "
+                       f"setting) or one of: {', '.join(tunable_axes())}")
     if key in spec.axes_for(regularizer):
         raise WaeError(f"{where}{key} is tuned and also a grid axis of {regularizer}; drop it from the grid "
                        f"(tuning picks its value) or from the tuning axes")
@@ -267,7 +288,26 @@ def validate(spec: Spec) -> Spec:
                 check_tuned_axis(spec, name, key, f"reg.{name}.tune.")
     for key in spec.grid:
         _check_axis(key, "grid.")
+    _check_tune_kid(spec)
     return spec
+
+
+def _check_tune_kid(spec: Spec) -> None:
+    """``tune.metric = "kid"``: each tuning score draws KID subsets of
+    ``eval.kid_subset_size`` images from the validation split (``tune.holdout``
+    images) and from the ``tune.fid_samples`` generated ones, without
+    replacement (the check :func:`wae_bench.metrics.fid.check_kid_size` makes
+    at scoring time, here before any cell trains)."""
+    t = spec.tune
+    if t is None or t.metric != "kid":
+        return
+    k = spec.eval.kid_subset_size
+    short = [f"tune.holdout = {t.holdout} validation images"] * (t.holdout < k)
+    short += [f"tune.fid_samples = {t.fid_samples} generated images"] * (t.fid_samples < k)
+    if short:
+        raise WaeError(f"tune.metric = \"kid\" draws subsets of eval.kid_subset_size = {k} images from each side, "
+                       f"but a tuning score has only {' and '.join(short)}; set eval.kid_subset_size = "
+                       f"{min(t.holdout, t.fid_samples)} or less (or raise those)")
 
 
 def parse(data: dict[str, Any], source: str = "") -> Spec:
