@@ -164,3 +164,58 @@ def test_the_choice_is_read_from_the_tuning_cells_not_the_record(tmp_path, capsy
     assert tune.chosen(folder, s, final, cells) == {"reg.lambda": 1000}
     assert tune.recorded(folder, final)["values"] == {"reg.lambda": 10}     # (what it trained with)
     assert tune.changes(folder, final, s, cells) == ["reg.lambda 10.0 -> 1000.0"]
+
+
+# -- what the Tuning section says about the choice's evidence ------------------------------------------
+def _line(res: Path) -> str:
+    (line,) = [ln for ln in (res / "table.md").read_text().splitlines() if "moca · tiny · digits, validation" in ln]
+    return line
+
+
+def test_an_exact_tie_is_said_and_gets_no_widen_advice(tmp_path, capsys, fake):
+    """τ has no effect in the fake: the three values score alike; the first listed is used, and said."""
+    p = tmp_path / "sched.toml"
+    p.write_text(SPEC.replace('"reg.lambda" = [1, 10, 1000]', '"reg.tau" = [0.05, 0.1, 0.2]'))
+    code, _, err = run_cli(["bench", str(p), "--out", str(tmp_path / "res"), "--quiet", "--set", "bench.seeds=[0]"],
+                           capsys)
+    assert code == 0, err
+    assert _line(tmp_path / "res").endswith(
+        "τ = 0.05: 5.00 (chosen); τ = 0.1: 5.00; τ = 0.2: 5.00 — (tie: τ = 0.05, 0.1, 0.2 score alike; the first "
+        "listed is used)")
+
+
+def test_scores_print_with_the_decimals_that_tell_them_apart(tmp_path, capsys, fake, monkeypatch):
+    import wae_bench.evaluate
+
+    scores = {1: 12.8046, 10: 12.7977, 1000: 12.7973}
+
+    def close(run_dir, **kw):
+        lam = json.loads((Path(run_dir) / "config.json").read_text())["config"]["reg"].get("lambda") or 10
+        out = {"scores": {w: {"fid": scores.get(lam, 20.0)} for w in kw["what"]},
+               "protocol": {"reference": {"split": kw["split"]}}, "run": {}}
+        write_json(Path(run_dir) / "results.json", out)
+        return out
+
+    monkeypatch.setattr(wae_bench.evaluate, "evaluate_run", close)
+    code, err = sched(tmp_path, capsys, "--set", "bench.seeds=[0]")
+    assert code == 0, err
+    assert "λ = 1: 12.805; λ = 10: 12.798; λ = 1000: 12.797 (chosen)" in _line(tmp_path / "res")
+
+
+def test_the_edge_is_judged_on_the_values_that_scored(tmp_path, capsys, fake, monkeypatch):
+    """λ = 1000 diverged: λ = 10 is the highest value that scored, so the
+    best may lie between 10 and 1000; and only 2 of 3 values scored."""
+    monkeypatch.setenv("DIVERGE_LAMBDAS", "1000")
+    code, err = sched(tmp_path, capsys, "--set", "bench.seeds=[0]")
+    assert code == 0, err
+    line = _line(tmp_path / "res")
+    assert "λ = 10: 5.00 (chosen)" in line and line.endswith(
+        "— (only 2 of 3 values scored) (at the edge of the grid: λ = 10, its highest value that scored; widen "
+        "[reg.moca.tune])"), line
+
+
+def test_only_final_cells_selected_says_which_tuning_cells_to_select(tmp_path, capsys, fake):
+    code, err = sched(tmp_path, capsys, "--only", "moca-*", "--no-table")
+    assert code == 0 and fake == [], err
+    assert "final cells wait for tuning cells --only does not select: add --only 'tune-moca-*'" in err, err
+    assert "rerun the same command" not in err

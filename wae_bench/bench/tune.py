@@ -252,15 +252,16 @@ class Choice:
     def edges(self, values: dict[str, Any]) -> dict[str, str]:
         """The numeric axes on which ``values`` (a choice) is the lowest or
         highest of the values that scored (two or more): the best may lie
-        beyond it, so the grid should be widened.  ``"lowest"``/``"highest"``,
-        with ``" that scored"`` where a value beyond it failed or diverged."""
+        beyond it, so the grid should be widened.  ``"lowest value"`` /
+        ``"highest value"``, with ``" that scored"`` where a value beyond it
+        diverged."""
         out = {}
         scored, listed = _axes(self.scored), self.grid
         for key, vs in scored.items():
             if len(vs) > 1 and all(map(grid.is_number, vs)) and values.get(key) in (min(vs), max(vs)):
                 low = values[key] == min(vs)
                 beyond = [v for v in listed[key] if grid.is_number(v) and (v < min(vs) if low else v > max(vs))]
-                out[key] = ("lowest" if low else "highest") + (" that scored" if beyond else "")
+                out[key] = ("lowest" if low else "highest") + " value" + (" that scored" if beyond else "")
         return out
 
 

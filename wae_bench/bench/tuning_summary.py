@@ -216,7 +216,7 @@ def _at_edge(ch: tune.Choice, pick: dict[str, Any] | None, regularizer: str) -> 
     edges = ch.edges(pick or {})
     if not edges:
         return ""
-    where = "; ".join(f"{axis_label(k)} = {format_value(pick[k])}, its {side} value" for k, side in edges.items())
+    where = "; ".join(f"{axis_label(k)} = {format_value(pick[k])}, its {side}" for k, side in edges.items())
     return f" (at the edge of the grid: {where}; widen [reg.{regularizer}.tune])"
 
 
