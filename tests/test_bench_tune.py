@@ -179,6 +179,18 @@ def test_a_holdout_larger_than_the_training_set_stops_the_bench_in_one_line(tmp_
     assert "Traceback" not in err and not (tmp_path / "r" / "cells").exists()    # no cell ran, none failed
 
 
+def test_the_dry_run_warns_of_a_holdout_the_known_training_set_cannot_fit(tmp_path, capsys):
+    """The digits need no scan (embedded, 1,500 training images): the dry run
+    still warns, as it does for scanned data, instead of only a negative estimate."""
+    code, out, err = run_cli(["bench", str(SMOKE_TUNE), "--out", str(tmp_path / "r"), "--dry-run",
+                              "--set", "tune.holdout=5000"], capsys)
+    text = " ".join((out + err).split())
+    assert code == 0 and ("warning: tune.holdout = 5,000 leaves 0 of the 1,500 digits training images found, fewer "
+                          "than one batch of 32") in text and "--set tune.holdout=N, at most 1,468" in text, text
+    code, out, err = run_cli(["bench", str(SMOKE_TUNE), "--out", str(tmp_path / "r"), "--dry-run"], capsys)
+    assert code == 0 and "warning: tune.holdout" not in out + err
+
+
 def test_dry_run_shows_tuning_cells_and_pending_tuned_values(tmp_path, capsys):
     code, out, err = run_cli(["bench", str(SMOKE_TUNE), "--out", str(tmp_path / "r"), "--dry-run", "--json"], capsys)
     assert code == 0, err

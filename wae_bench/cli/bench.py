@@ -67,7 +67,6 @@ def data_check(cells, configs: dict[str, dict], scanned: dict | None = None) -> 
     stop at its first tuning cell, :class:`~wae_bench.data.holdout.HoldoutSize`).
     ``scanned`` (a dict) receives the split sizes counted, by (dataset,
     data_root), for the time estimate (:data:`wae_bench.bench.estimate.Scanned`)."""
-    from wae_bench.data.spec import root_problem, scan_root
     from wae_bench.registry import DATASETS
 
     groups: dict[tuple, list] = {}
@@ -77,44 +76,56 @@ def data_check(cells, configs: dict[str, dict], scanned: dict | None = None) -> 
     out: list[tuple[str, str]] = []
     for (name, root, download), group in groups.items():
         ds = DATASETS.get(name)
-        problem = root_problem(ds, root, download, download_flag="--set train.download=true")
-        if problem:
-            out.append(("error", f"{problem}; every {name} cell would fail on it"))
-            continue
-        if download:
-            out.append(("data", f"{name}: downloaded by its first cell into {str(root)!r} (train.download = true); "
-                                "not checked"))
-            continue
-        if root is None:
-            out.append(("data", f"{name}: {ds.source} (needs no data_root)"))
-            continue
-        path = Path(root).expanduser()
-        try:
-            found = scan_root(ds, path)
-        except WaeError as e:
-            out.append(("error", f"{name} at {str(root)!r}: {e}"))
-            continue
-        if found is None:
-            out.append(("data", f"{name} at {str(root)!r}: the folder exists (the dataset has no scan hook: its "
-                                f"files are first read by its first cell)"))
-            continue
-        if scanned is not None:
-            scanned[(name, root)] = dict(found.sizes)
-        labels = sorted({configs[c.id].get("data_variant") or found.variant for c in group} - {found.variant})
-        recorded = f", recorded as {', '.join(labels)} (train.data_variant)" if labels else ""
-        sizes = " / ".join(f"{n:,} {split}" for split, n in found.sizes.items())
-        out.append(("data", f"{name} at {str(root)!r}: {found.where}: {sizes} (variant {found.variant}{recorded})"))
-        out += [("note", text) for text in found.notes]
-        n_train = found.sizes.get("train")
-        size, cell = max(((configs[c.id].get("holdout") or 0, c) for c in group), key=lambda h: h[0])
-        batch = configs[cell.id]["batch_size"]
-        if n_train is not None and size and n_train - size < batch:
-            key = "tune.holdout" if cell.role == "tune" else "train.holdout"
-            most = f", at most {n_train - batch:,}" if n_train > batch else ""
-            out.append(("warning", f"{key} = {size:,} leaves {max(n_train - size, 0):,} of the {n_train:,} {name} "
-                                   f"training images found, fewer than one batch of {batch}; the bench would stop at "
-                                   f"the first cell that holds them out: lower it (--set {key}=N{most})"))
+        lines, n_train = _data_lines(ds, name, root, download, group, configs, scanned)
+        out += lines
+        out += _holdout_warning(name, group, configs, n_train if n_train is not None else getattr(ds, "n_train", None))
     return out
+
+
+def _data_lines(ds, name, root, download, group, configs, scanned) -> tuple[list[tuple[str, str]], int | None]:
+    """:func:`data_check`'s lines on one dataset and root, and the number of
+    training images its scan found (None: not scanned)."""
+    from wae_bench.data.spec import root_problem, scan_root
+
+    problem = root_problem(ds, root, download, download_flag="--set train.download=true")
+    if problem:
+        return [("error", f"{problem}; every {name} cell would fail on it")], None
+    if download:
+        return [("data", f"{name}: downloaded by its first cell into {str(root)!r} (train.download = true); "
+                         "not checked")], None
+    if root is None:
+        return [("data", f"{name}: {ds.source} (needs no data_root)")], None
+    path = Path(root).expanduser()
+    try:
+        found = scan_root(ds, path)
+    except WaeError as e:
+        return [("error", f"{name} at {str(root)!r}: {e}")], None
+    if found is None:
+        return [("data", f"{name} at {str(root)!r}: the folder exists (the dataset has no scan hook: its "
+                         f"files are first read by its first cell)")], None
+    if scanned is not None:
+        scanned[(name, root)] = dict(found.sizes)
+    labels = sorted({configs[c.id].get("data_variant") or found.variant for c in group} - {found.variant})
+    recorded = f", recorded as {', '.join(labels)} (train.data_variant)" if labels else ""
+    sizes = " / ".join(f"{n:,} {split}" for split, n in found.sizes.items())
+    return ([("data", f"{name} at {str(root)!r}: {found.where}: {sizes} (variant {found.variant}{recorded})")]
+            + [("note", text) for text in found.notes]), found.sizes.get("train")
+
+
+def _holdout_warning(name, group, configs, n_train: int | None) -> list[tuple[str, str]]:
+    """A warning where the largest hold-out of ``group`` leaves fewer than one
+    batch of the ``n_train`` training images (scanned, else the dataset's
+    known size; none when unknown): the bench would stop at its first cell
+    that holds them out."""
+    size, cell = max(((configs[c.id].get("holdout") or 0, c) for c in group), key=lambda h: h[0])
+    batch = configs[cell.id]["batch_size"]
+    if n_train is None or not size or n_train - size >= batch:
+        return []
+    key = "tune.holdout" if cell.role == "tune" else "train.holdout"
+    most = f", at most {n_train - batch:,}" if n_train > batch else ""
+    return [("warning", f"{key} = {size:,} leaves {max(n_train - size, 0):,} of the {n_train:,} {name} "
+                        f"training images found, fewer than one batch of {batch}; the bench would stop at "
+                        f"the first cell that holds them out: lower it (--set {key}=N{most})")]
 
 
 def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json: bool, device: str | None = None,
