@@ -219,3 +219,36 @@ def test_only_final_cells_selected_says_which_tuning_cells_to_select(tmp_path, c
     assert code == 0 and fake == [], err
     assert "final cells wait for tuning cells --only does not select: add --only 'tune-moca-*'" in err, err
     assert "rerun the same command" not in err
+
+
+def test_a_tuning_grid_widens_in_its_folder_and_the_choice_is_redone(tmp_path, capsys, fake):
+    """λ ∈ {100, 1000} chose 100, at the edge; widened to {10, 100, 1000} in the
+    same folder: only tuning cell λ = 10 trains (not ae's cells, not the
+    others), the choice moves to 10, the final cell trained at 100 is said
+    stale and retrains once removed; a narrower grid stays refused."""
+    p, res = tmp_path / "sched.toml", tmp_path / "res"
+    narrow = SPEC.replace('"reg.lambda" = [1, 10, 1000]', '"reg.lambda" = [100, 1000]')
+    p.write_text(narrow)
+    args = ["bench", str(p), "--out", str(res), "--quiet", "--set", "bench.seeds=[0]"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0 and _trained(res, "moca-tiny-digits-s0") == 100, err
+    assert "widen [reg.moca.tune]" in _line(res)
+    p.write_text(narrow.replace("[100, 1000]", "[10, 100, 1000]"))
+    del fake[:]
+    code, _, err = run_cli(args, capsys)
+    err = " ".join(err.split())
+    assert code == 0 and fake == ["tune-moca-tiny-digits-lambda10-s0"], err
+    assert "moca-tiny-digits-s0 (reg.lambda 100.0 -> 10.0)" in err and "stale" in err
+    assert json.loads((res / "spec.json").read_text())["spec"]["reg"]["moca"]["tune"] == {"reg.lambda": [10, 100, 1000]}
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and "remove those cells' folders" in err
+    import shutil
+    shutil.rmtree(res / "cells" / "moca-tiny-digits-s0")
+    code, _, err = run_cli(args, capsys)
+    assert code == 0 and _trained(res, "moca-tiny-digits-s0") == 10, err
+    p.write_text(narrow.replace("[100, 1000]", "[10, 100]"))                 # a value dropped: refused
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and "differs in reg.moca.tune.reg.lambda" in err, err
+    p.write_text(narrow.replace("[100, 1000]", "[1000, 100, 10]"))           # reordered (ties: first listed)
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and "differs in reg.moca.tune.reg.lambda" in err, err

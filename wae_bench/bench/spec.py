@@ -24,8 +24,9 @@ bookkeeping (data_root, device, ckpt_every, fid_weights, description, cited)
 are left out, so machines with different paths can share a results folder.
 So is ``bench.seeds`` (each cell id carries its seed). A results folder
 checks a spec with :func:`grow`, not by hash: a finished grid takes more
-seeds, regularizers, archs or datasets (every cell id names them) as long as
-nothing the existing cells depend on changes and the tuning seeds stay the same.
+seeds, regularizers, archs or datasets (every cell id names them), and more
+values of a ``[reg.NAME.tune]`` axis (:func:`widens`), as long as nothing
+the existing cells depend on changes and the tuning seeds stay the same.
 """
 from __future__ import annotations
 
@@ -417,8 +418,27 @@ def grow(recorded: dict[str, Any], raw: dict[str, Any]) -> tuple[dict[str, list]
 
     def own(key: str) -> bool:   # a key of the grown lists, or of cells only one side has
         return key in grown or any((m in _members(recorded, lst)) != (m in listed[lst]) for lst, m in _owners(key))
-    changed = {k for k in differences(recorded, merged) + differences(merged, raw) if not own(k)}
+    old_keys, new_keys = flat_keys(_strip(recorded)), flat_keys(_strip(raw))
+    changed = {k for k in differences(recorded, merged) + differences(merged, raw)
+               if not own(k) and not widens(k, old_keys.get(k), new_keys.get(k))}
     return added, merged, sorted(changed)
+
+
+def widens(key: str, old: Any, new: Any) -> bool:
+    """Whether spec key ``key`` going from ``old`` to ``new`` widens a tuning
+    axis (``reg.NAME.tune.AXIS``): every value the folder tuned is still
+    listed, in the same order, others added around or between them.  Tuning
+    values are cell ids (``tune-moca-...-lambda10000-s0``), so only the new
+    values' tuning cells train; the choice is then redone over all of them,
+    and final cells trained at a value it no longer chooses go stale
+    (:func:`wae_bench.bench.tune.changes`)."""
+    parts = key.split(".")
+    if not (len(parts) > 3 and parts[0] == "reg" and parts[2] == "tune"
+            and isinstance(old, list) and isinstance(new, list)):
+        return False
+    keys = [same_value_key(v) for v in new]
+    kept = [k for k in keys if k in {same_value_key(v) for v in old}]
+    return kept == [same_value_key(v) for v in old]
 
 
 def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:

@@ -170,8 +170,9 @@ def _tuning_line(spec: Spec, rows: list[dict[str, Any]], folder: ResultsDir, fin
                   f" (no choice yet: {len(ch.failed)} tuning cell(s) failed; rerun to retry them)" if ch.failed
                   else " (every value diverged)")
     else:
+        own = spec.tune_axes(final.regularizer) is not None
         status = _scored(ch) + _tie(ch) + _within_spread(ch, pick) + (
-            "" if ch.ties else _at_edge(ch, pick, final.regularizer)) + (
+            "" if ch.ties else _at_edge(ch, pick, final.regularizer, own)) + (
             "" if trained else " (best so far: its final cells have not run)")
     where = " · ".join([final.regularizer, final.arch, final.dataset,
                         *(f"{axis_label(k)} = {format_value(v)}" for k, v in final.axes)])
@@ -209,15 +210,19 @@ def _tie(ch: tune.Choice) -> str:
     return f" (tie: {shown} score alike; the first listed is used)"
 
 
-def _at_edge(ch: tune.Choice, pick: dict[str, Any] | None, regularizer: str) -> str:
+def _at_edge(ch: tune.Choice, pick: dict[str, Any] | None, regularizer: str, own: bool) -> str:
     """A note where the chosen value is the lowest or highest of its axis
     among the values that scored (:meth:`~wae_bench.bench.tune.Choice.edges`):
-    the best may lie beyond it."""
+    the best may lie beyond it.  ``own``: the grid is the spec's
+    ``[reg.NAME.tune]``, which widens in the same folder
+    (:func:`~wae_bench.bench.spec.widens`); the plugin's own grid does not."""
     edges = ch.edges(pick or {})
     if not edges:
         return ""
     where = "; ".join(f"{axis_label(k)} = {format_value(pick[k])}, its {side}" for k, side in edges.items())
-    return f" (at the edge of the grid: {where}; widen [reg.{regularizer}.tune])"
+    how = (f"widen [reg.{regularizer}.tune]" if own else
+           f"give [reg.{regularizer}.tune] a wider grid, in another --out: this folder tuned the plugin's own")
+    return f" (at the edge of the grid: {where}; {how})"
 
 
 def _within_spread(ch: tune.Choice, pick: dict[str, Any] | None) -> str:
