@@ -252,3 +252,37 @@ def test_a_tuning_grid_widens_in_its_folder_and_the_choice_is_redone(tmp_path, c
     p.write_text(narrow.replace("[100, 1000]", "[1000, 100, 10]"))           # reordered (ties: first listed)
     code, _, err = run_cli(args, capsys)
     assert code == 2 and "differs in reg.moca.tune.reg.lambda" in err, err
+
+
+def test_parallel_workers_do_not_start_a_final_cell_whose_tuning_cell_failed(tmp_path):
+    """run_parallel: a failed tuning cell (not retried here: not among the
+    cells to run) leaves moca's final cells waiting, not started (a started
+    one would find nothing to do and read as "busy")."""
+    import sys
+
+    from wae_bench.bench import runner
+    from wae_bench.bench import spec as specs
+
+    p = tmp_path / "sched.toml"
+    p.write_text(SPEC)
+    s = specs.load(p)
+    folder = ResultsDir(tmp_path / "res")
+    folder.claim(s)
+    cells = grid.expand(s)
+    for c in cells:
+        if c.role == "tune":
+            if "lambda10-" in c.id:
+                folder.mark_failed(c, "out of memory (fake)")
+            else:
+                write_json(folder.cell_dir(c.id) / "results.json", {"scores": {"samples": {"fid": 5.0}}})
+    started = tmp_path / "started.txt"
+    worker = ("import json, sys, pathlib\n"
+              "res, cid, log = sys.argv[1:]\n"
+              "open(log, 'a').write(cid + '\\n')\n"
+              "d = pathlib.Path(res) / 'cells' / cid; d.mkdir(parents=True, exist_ok=True)\n"
+              "(d / 'results.json').write_text(json.dumps({'scores': {'samples': {'fid': 1.0}, 'gmm': {'fid': 1.0}}}))\n")
+    out = runner.run_parallel(folder, s, [c for c in cells if c.role != "tune"], ["cpu"],
+                              lambda cell, dev: [sys.executable, "-c", worker, str(folder.path), cell.id, str(started)])
+    assert {o.cell.id: o.state for o in out if o.cell.regularizer == "moca"} == {
+        "moca-tiny-digits-s0": "waiting", "moca-tiny-digits-s1": "waiting"}
+    assert started.read_text().split() == ["ae-tiny-digits-s0", "ae-tiny-digits-s1"]

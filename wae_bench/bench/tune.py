@@ -50,12 +50,7 @@ RULE = ("lowest mean validation {metric} over the tuning seeds, made once every 
 class Waiting(WaeError):
     """A final cell whose group's choice cannot be made yet: a tuning cell is
     not done (another shard or a later run has it) or failed (the next run
-    retries it); it runs later, not an error.  ``failed``: the failed tuning
-    cells' ids (empty: only pending ones)."""
-
-    def __init__(self, message: str, failed: list[str] | None = None):
-        super().__init__(message)
-        self.failed = failed or []
+    retries it); it runs later, not an error."""
 
 
 def eval_settings(spec: Spec, cell: Cell) -> EvalSettings:
@@ -325,12 +320,12 @@ def recorded(folder: ResultsDir, final: Cell) -> dict[str, Any] | None:
 
 def ready(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell], busy: set[str] = frozenset()) -> bool:
     """Whether ``final`` can be started now: every tuning cell of its group is
-    done, diverged or failed and none is queued or running (``busy``); with a
-    failed one it then waits (:func:`settle`) rather than blocking the queue."""
+    done or diverged (:attr:`Choice.complete`: a failed one blocks the
+    choice) and none is queued or running (``busy``, a failed one being retried)."""
     if final.role != "final":
         return True
     ch = choose(folder, spec, final, cells)
-    return not ch.pending and not any(cid in busy for p in ch.points for cid in p.cells)
+    return ch.complete and not any(cid in busy for p in ch.points for cid in p.cells)
 
 
 def chosen(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell]) -> dict[str, Any] | None:
@@ -360,7 +355,7 @@ def settle(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell]) -> di
     pending or failed, a :class:`WaeError` when every value diverged."""
     ch = choose(folder, spec, final, cells)
     if not ch.complete:
-        raise Waiting(wait_line(final, ch), ch.failed)
+        raise Waiting(wait_line(final, ch))
     best = ch.best
     if best is None:
         raise WaeError(f"every tuning cell of {final.id} diverged ({ch.points[0].errors[0]}); give "
