@@ -142,12 +142,13 @@ def group_grid(cells: list[Cell], final: Cell) -> dict[str, list]:
     return Choice([Point(tuned_values(c)) for c in members(cells, final)]).grid
 
 
-def refuse_stale(folder: ResultsDir, cells: list[Cell]) -> None:
+def refuse_stale(folder: ResultsDir, cells: list[Cell], spec: Spec | None = None) -> None:
     """Refuse, in one line naming each such cell, its changed settings and
     the fix, to train, resume or skip as done a cell whose run no longer
     matches its settings: retraining would replace a result, reusing it
-    would present an old one as current."""
-    found = [(c, d) for c in cells for d in [changes(folder, c)] if d]
+    would present an old one as current (``spec``: what the cells resolve
+    with, default the folder's)."""
+    found = [(c, d) for c in cells for d in [changes(folder, c, spec)] if d]
     if not found:
         return
     shown = "; ".join(f"{c.id} ({', '.join(d)})" for c, d in found[:3]) + ("; ..." if len(found) > 3 else "")

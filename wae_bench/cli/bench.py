@@ -133,7 +133,7 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
     from wae_bench.bench import estimate, tune
 
     states = {c.id: tune.cell_state(folder, spec, c) for c in cells}
-    stale = {c.id: ", ".join(tune.changes(folder, c)) for c in cells if states[c.id] == "stale"}
+    stale = {c.id: ", ".join(tune.changes(folder, c, spec)) for c in cells if states[c.id] == "stale"}
     notes = {}
     for c in cells:
         if c.role == "final":   # the tuned settings: the chosen values, or null while pending
