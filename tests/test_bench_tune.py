@@ -37,7 +37,7 @@ from wae_bench.errors import WaeError
 from wae_bench.metrics.reference import content_hash
 from wae_bench.registry import REGULARIZERS
 from wae_bench.regularizer import Setup
-from wae_bench.step.trainer import Trainer
+from wae_bench.step.trainer import NonFinite, Trainer
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -151,6 +151,18 @@ def test_table1_specs_tune_every_regularizer_by_one_protocol():
     ('[tune]\nholdout = 10\nmetric = "pr"\n', "tuning picks the lowest score; choose fid or kid"),
     ('[tune]\nholdout = 10\n[grid]\n"reg.lambda" = [1, 10]\n', "is tuned and also a grid axis of moca"),
     ('[tune]\nholdout = 10\n[reg.moca.tune]\n"reg.lambda" = []\n', "axis reg.moca.tune.reg.lambda has no values"),
+    # the tuning protocol's own keys: the final cells would hold out images / train the tuned epochs (F-f)
+    ('[tune]\nholdout = 10\n[reg.moca.tune]\nholdout = [100, 200]\n',
+     "tuning axis reg.moca.tune.holdout cannot be tuned (tune.holdout sets it for the tuning cells"),
+    ('[tune]\nholdout = 10\n[reg.moca.tune]\nepochs = [1, 2]\n', "tune reg.KEY (a regularizer setting) or one of: "
+                                                                 "batch_size,"),
+    ('[tune]\nholdout = 10\n[reg.moca.tune]\ndevice = ["cpu"]\n', "(a location, not a setting"),
+    ('[tune]\nholdout = 10\nseeds = []\n', "tune.seeds is empty; list at least one seed"),
+    # KID subsets larger than the validation split: refused before any tuning cell trains (F-i)
+    ('[tune]\nholdout = 300\nfid_samples = 128\nmetric = "kid"\n',
+     'draws subsets of eval.kid_subset_size = 1000 images from each side, but a tuning score has only '
+     'tune.holdout = 300 validation images and tune.fid_samples = 128 generated images; set '
+     'eval.kid_subset_size = 128 or less'),
 ])
 def test_bad_tuning_specs_are_refused_in_one_line(tmp_path, capsys, extra, message):
     p = tmp_path / "bad.toml"
@@ -165,6 +177,18 @@ def test_a_holdout_larger_than_the_training_set_stops_the_bench_in_one_line(tmp_
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert code == 2 and len(errors) == 1 and "holdout = 1500 must be between 1 and 1499" in errors[0], err
     assert "Traceback" not in err and not (tmp_path / "r" / "cells").exists()    # no cell ran, none failed
+
+
+def test_the_dry_run_warns_of_a_holdout_the_known_training_set_cannot_fit(tmp_path, capsys):
+    """The digits need no scan (embedded, 1,500 training images): the dry run
+    still warns, as it does for scanned data, instead of only a negative estimate."""
+    code, out, err = run_cli(["bench", str(SMOKE_TUNE), "--out", str(tmp_path / "r"), "--dry-run",
+                              "--set", "tune.holdout=5000"], capsys)
+    text = " ".join((out + err).split())
+    assert code == 0 and ("warning: tune.holdout = 5,000 leaves 0 of the 1,500 digits training images found, fewer "
+                          "than one batch of 32") in text and "--set tune.holdout=N, at most 1,468" in text, text
+    code, out, err = run_cli(["bench", str(SMOKE_TUNE), "--out", str(tmp_path / "r"), "--dry-run"], capsys)
+    assert code == 0 and "warning: tune.holdout" not in out + err
 
 
 def test_dry_run_shows_tuning_cells_and_pending_tuned_values(tmp_path, capsys):
@@ -310,7 +334,8 @@ TUNE_IDS = ["tune-moca-tiny-digits-lambda1-s0", "tune-moca-tiny-digits-lambda10-
 def fake(monkeypatch):
     """No training or scoring: train_run writes the config it was given,
     evaluate_run a score of |log10 λ − 1| + 5 (best: λ = 10) on the split it
-    was asked for; FAIL_LAMBDAS makes those tuning cells fail."""
+    was asked for; FAIL_LAMBDAS makes those tuning cells fail, DIVERGE_LAMBDAS
+    diverge (a non-finite loss)."""
     trained = []
 
     def train_run(overrides, out, **kw):
@@ -318,6 +343,8 @@ def fake(monkeypatch):
         lam = overrides["reg"].get("lambda", 0)
         if str(lam) in os.environ.get("FAIL_LAMBDAS", "").split(","):
             raise WaeError("out of memory (fake)")
+        if str(lam) in os.environ.get("DIVERGE_LAMBDAS", "").split(","):
+            raise NonFinite("loss is nan (fake)")
         write_json(Path(out) / "config.json", {"config": overrides})
         return Path(out)
 
@@ -388,22 +415,49 @@ def test_the_tuning_line_reads_the_choice_of_any_final_cell_of_its_group(tmp_pat
     assert line.endswith("λ = 1: 6.00; λ = 10: pending; λ = 1000: pending — (waiting for its tuning cells)"), line
 
 
-def test_failed_tuning_values_are_never_chosen_and_all_failed_fails_the_final_cell(tmp_path, capsys, fake,
-                                                                                    monkeypatch):
-    monkeypatch.setenv("FAIL_LAMBDAS", "10")                  # the best value crashes: the next best is chosen
+def test_a_failed_tuning_cell_blocks_the_choice_until_it_is_retried(tmp_path, capsys, fake, monkeypatch):
+    """λ = 10 (the best) crashes: the final cell does not train at the next
+    best, it waits in one line with the fix and nothing is recorded; the
+    rerun retries λ = 10, and only then is the choice made, at λ = 10.
+    (Before: the final cell trained at λ = 1 at once, and the retried λ = 10
+    then scored better than the value marked chosen.)"""
+    monkeypatch.setenv("FAIL_LAMBDAS", "10")
     code, err = sched(tmp_path, capsys, "--set", "bench.seeds=[0]", "--no-table")
     assert code == 2 and "1 cell(s) failed (tune-moca-tiny-digits-lambda10-s0)" in err, err
-    rec = json.loads((tmp_path / "res" / "tuning" / "moca-tiny-digits-s0.json").read_text())
-    assert rec["values"] == {"reg.lambda": 1} and [p["state"] for p in rec["points"]] == ["ok", "failed", "ok"]
+    assert "moca-tiny-digits-s0" not in fake and not (tmp_path / "res" / "tuning").exists()
+    assert ("final cells wait for 1 failed tuning cell(s) (tune-moca-tiny-digits-lambda10-s0): fix the cause and "
+            "rerun without --skip-failed to retry them") in err, err
+    code, out, _ = run_cli(["bench", str(tmp_path / "sched.toml"), "--out", str(tmp_path / "res"), "--dry-run",
+                            "--set", "bench.seeds=[0]"], capsys)
+    assert "waits for 1 failed tuning cell(s)" in " ".join(out.split())
+    code, err = sched(tmp_path, capsys, "--set", "bench.seeds=[0]", "--skip-failed", "--no-table")
+    assert code == 0 and "wait for 1 failed tuning cell(s)" in err and "moca-tiny-digits-s0" not in fake, err
 
-    monkeypatch.setenv("FAIL_LAMBDAS", "1,10,1000")
+    monkeypatch.delenv("FAIL_LAMBDAS")
+    code, err = sched(tmp_path, capsys, "--set", "bench.seeds=[0]")
+    assert code == 0 and fake[-2:] == ["tune-moca-tiny-digits-lambda10-s0", "moca-tiny-digits-s0"], err
+    rec = json.loads((tmp_path / "res" / "tuning" / "moca-tiny-digits-s0.json").read_text())
+    assert rec["values"] == {"reg.lambda": 10} and [p["state"] for p in rec["points"]] == ["ok", "ok", "ok"]
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "res" / "tuning.csv").read_text())))
+    assert [r["chosen"] for r in rows] == ["False", "True", "False"]
+
+
+def test_diverged_values_are_never_chosen_and_all_diverged_fails_the_final_cell(tmp_path, capsys, fake,
+                                                                                monkeypatch):
+    monkeypatch.setenv("DIVERGE_LAMBDAS", "10")               # a result: the choice is made without it
+    code, err = sched(tmp_path, capsys, "--set", "bench.seeds=[0]", "--no-table")
+    assert code == 0 and "1 tuning cell(s) diverged" in err, err
+    rec = json.loads((tmp_path / "res" / "tuning" / "moca-tiny-digits-s0.json").read_text())
+    assert rec["values"] == {"reg.lambda": 1} and [p["state"] for p in rec["points"]] == ["ok", "diverged", "ok"]
+
+    monkeypatch.setenv("DIVERGE_LAMBDAS", "1,10,1000")
     (tmp_path / "res2").mkdir()
     p = tmp_path / "sched.toml"
     code, _, err = run_cli(["bench", str(p), "--out", str(tmp_path / "res2"), "--quiet", "--set", "bench.seeds=[0]"],
                            capsys)
     assert code == 2 and "moca-tiny-digits-s0" in err
     fail = ResultsDir(tmp_path / "res2").failure("moca-tiny-digits-s0")
-    assert "every tuning cell of moca-tiny-digits-s0 failed or diverged" in fail["error"]
+    assert "every tuning cell of moca-tiny-digits-s0 diverged" in fail["error"]
 
 
 def test_parallel_workers_start_a_final_cell_only_after_its_tuning_group(tmp_path):

@@ -74,7 +74,7 @@ def _done_alike(src: ResultsDir, spec: Spec, cell: Cell) -> bool:
     try:
         ev = tune.eval_settings(spec, cell)
         res = src.results(cell.id) or {}
-        return (tune.cell_state(src, spec, cell) == "done" and not tune.changes(src, cell)
+        return (tune.cell_state(src, spec, cell) == "done" and not tune.changes(src, cell, spec)
                 and all(evaluation(ev, res, what, cell.dataset)[1] for what in ev.what))
     except Exception:   # (a sibling folder this code cannot read is simply not a source)
         return False

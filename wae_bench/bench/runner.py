@@ -27,7 +27,8 @@ Table 1: all models trained and scored alike).
 - With ``[tune]`` (:mod:`wae_bench.bench.tune`): a tuning cell is scored on the
   validation split; a final cell trains with its group's best tuned value, or
   *waits* (not an error) while a tuning cell of its group is not yet done or
-  failed, e.g. on another shard, and runs on a later run.
+  diverged -- on another shard, or failed and to be retried -- and runs on a
+  later run.
 """
 from __future__ import annotations
 
@@ -205,7 +206,7 @@ def to_run(folder: ResultsDir, spec: Spec, cells: list[Cell], retry_failed: bool
 def split_todo(folder: ResultsDir, spec: Spec, cells: list[Cell], retry_failed: bool) -> tuple[list[Cell], list[Outcome]]:
     """(the cells to run, the others as not-run outcomes), said in one line;
     a stale cell among them is refused (:func:`~wae_bench.bench.tune.refuse_stale`)."""
-    tune.refuse_stale(folder, cells)
+    tune.refuse_stale(folder, cells, spec)
     todo = to_run(folder, spec, cells, retry_failed)
     skipped = [Outcome(c, tune.cell_state(folder, spec, c), ran=False) for c in cells if c not in todo]
     if skipped:

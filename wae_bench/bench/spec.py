@@ -24,8 +24,9 @@ bookkeeping (data_root, device, ckpt_every, fid_weights, description, cited)
 are left out, so machines with different paths can share a results folder.
 So is ``bench.seeds`` (each cell id carries its seed). A results folder
 checks a spec with :func:`grow`, not by hash: a finished grid takes more
-seeds, regularizers, archs or datasets (every cell id names them) as long as
-nothing the existing cells depend on changes and the tuning seeds stay the same.
+seeds, regularizers, archs or datasets (every cell id names them), and more
+values of a ``[reg.NAME.tune]`` axis (:func:`widens`), as long as nothing
+the existing cells depend on changes and the tuning seeds stay the same.
 """
 from __future__ import annotations
 
@@ -97,13 +98,13 @@ class TuneSettings:
     that validation split); each full-budget cell then uses the best value.
     The budget of a tuning run, the same for every regularizer: ``epochs``
     capped at ``max_steps`` (0: no cap; None: the cells' own value).
-    ``seeds``: the seeds of the tuning runs (empty: the first of bench.seeds)."""
+    ``seeds``: the seeds of the tuning runs (not given: the first of bench.seeds)."""
 
     holdout: int = 0
     epochs: int | None = None
     max_steps: int | None = None
     fid_samples: int = 1000
-    seeds: list[int] = field(default_factory=list)
+    seeds: list[int] | None = None
     metric: str = "fid"
 
     def __post_init__(self):
@@ -116,7 +117,10 @@ class TuneSettings:
             raise WaeError(f"tune.max_steps must be >= 0 (0 = no cap), got {self.max_steps}")
         if self.fid_samples < 2:
             raise WaeError(f"tune.fid_samples must be >= 2, got {self.fid_samples}")
-        if len(set(self.seeds)) != len(self.seeds):
+        if self.seeds is not None and not self.seeds:
+            raise WaeError("tune.seeds is empty; list at least one seed, e.g. seeds = [0], or leave it out "
+                           "(the first of bench.seeds)")
+        if self.seeds is not None and len(set(self.seeds)) != len(self.seeds):
             raise WaeError(f"tune.seeds lists a value twice ({self.seeds}); list each once")
         if self.metric not in ("fid", "kid"):
             raise WaeError(f"tune.metric = {self.metric!r}: tuning picks the lowest score; choose fid or kid")
@@ -215,9 +219,27 @@ def _check_axis(key: str, where: str) -> None:
                        f"{', '.join(sorted(names))}")
 
 
+# TrainConfig keys the tuning protocol sets itself ([tune]: the tuning cells' budget, their hold-out, the
+# ex-post density they are scored by): never tuned, or the final cells would train with them.
+TUNE_PROTOCOL_KEYS = ("holdout", "epochs", "max_steps", "expost")
+
+
+def tunable_axes() -> list[str]:
+    """The TrainConfig keys a tuning axis may name besides ``reg.KEY``: no
+    cell key, location or key of the tuning protocol (:data:`TUNE_PROTOCOL_KEYS`)."""
+    return sorted({f.name for f in dataclasses.fields(TrainConfig)} - set(CELL_KEYS) - set(TUNE_PROTOCOL_KEYS)
+                  - set(LOCATION_KEYS))
+
+
 def check_tuned_axis(spec: Spec, regularizer: str, key: str, where: str) -> None:
-    """A tuned axis is a valid axis and not also a grid axis of the regularizer."""
+    """A tuned axis is a valid axis, not one the tuning protocol sets or a
+    location, and not also a grid axis of the regularizer."""
     _check_axis(key, where)
+    if not key.startswith("reg.") and key not in tunable_axes():
+        why = (f"tune.{key} sets it for the tuning cells, train.{key} for the final ones"
+               if key in TUNE_PROTOCOL_KEYS else "a location, not a setting that changes a result")
+        raise WaeError(f"tuning axis {where}{key} cannot be tuned ({why}); tune reg.KEY (a regularizer "
+                       f"setting) or one of: {', '.join(tunable_axes())}")
     if key in spec.axes_for(regularizer):
         raise WaeError(f"{where}{key} is tuned and also a grid axis of {regularizer}; drop it from the grid "
                        f"(tuning picks its value) or from the tuning axes")
@@ -267,7 +289,26 @@ def validate(spec: Spec) -> Spec:
                 check_tuned_axis(spec, name, key, f"reg.{name}.tune.")
     for key in spec.grid:
         _check_axis(key, "grid.")
+    _check_tune_kid(spec)
     return spec
+
+
+def _check_tune_kid(spec: Spec) -> None:
+    """``tune.metric = "kid"``: each tuning score draws KID subsets of
+    ``eval.kid_subset_size`` images from the validation split (``tune.holdout``
+    images) and from the ``tune.fid_samples`` generated ones, without
+    replacement (the check :func:`wae_bench.metrics.fid.check_kid_size` makes
+    at scoring time, here before any cell trains)."""
+    t = spec.tune
+    if t is None or t.metric != "kid":
+        return
+    k = spec.eval.kid_subset_size
+    short = [f"tune.holdout = {t.holdout} validation images"] * (t.holdout < k)
+    short += [f"tune.fid_samples = {t.fid_samples} generated images"] * (t.fid_samples < k)
+    if short:
+        raise WaeError(f"tune.metric = \"kid\" draws subsets of eval.kid_subset_size = {k} images from each side, "
+                       f"but a tuning score has only {' and '.join(short)}; set eval.kid_subset_size = "
+                       f"{min(t.holdout, t.fid_samples)} or less (or raise those)")
 
 
 def parse(data: dict[str, Any], source: str = "") -> Spec:
@@ -377,8 +418,27 @@ def grow(recorded: dict[str, Any], raw: dict[str, Any]) -> tuple[dict[str, list]
 
     def own(key: str) -> bool:   # a key of the grown lists, or of cells only one side has
         return key in grown or any((m in _members(recorded, lst)) != (m in listed[lst]) for lst, m in _owners(key))
-    changed = {k for k in differences(recorded, merged) + differences(merged, raw) if not own(k)}
+    old_keys, new_keys = flat_keys(_strip(recorded)), flat_keys(_strip(raw))
+    changed = {k for k in differences(recorded, merged) + differences(merged, raw)
+               if not own(k) and not widens(k, old_keys.get(k), new_keys.get(k))}
     return added, merged, sorted(changed)
+
+
+def widens(key: str, old: Any, new: Any) -> bool:
+    """Whether spec key ``key`` going from ``old`` to ``new`` widens a tuning
+    axis (``reg.NAME.tune.AXIS``): every value the folder tuned is still
+    listed, in the same order, others added around or between them.  Tuning
+    values are cell ids (``tune-moca-...-lambda10000-s0``), so only the new
+    values' tuning cells train; the choice is then redone over all of them,
+    and final cells trained at a value it no longer chooses go stale
+    (:func:`wae_bench.bench.tune.changes`)."""
+    parts = key.split(".")
+    if not (len(parts) > 3 and parts[0] == "reg" and parts[2] == "tune"
+            and isinstance(old, list) and isinstance(new, list)):
+        return False
+    keys = [same_value_key(v) for v in new]
+    kept = [k for k in keys if k in {same_value_key(v) for v in old}]
+    return kept == [same_value_key(v) for v in old]
 
 
 def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:

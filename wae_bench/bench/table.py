@@ -57,7 +57,8 @@ def points(folder: ResultsDir, cells: list[Cell], what: str, metric: str) -> dic
     listed in the entry's ``other_protocol``); the score of a stale cell
     (:func:`~wae_bench.bench.tune.changes`: trained with settings other than
     the spec's now) is counted as stale, not shown as current."""
-    ev = folder.spec().eval if cells else None
+    spec = folder.spec() if cells else None
+    ev = spec.eval if spec else None
     out: dict[tuple, Entry] = {}
     for c in cells:
         e = out.setdefault(c.point, Entry())
@@ -65,7 +66,7 @@ def points(folder: ResultsDir, cells: list[Cell], what: str, metric: str) -> dic
         res = folder.results(c.id)
         used, matched = evaluation(ev, res, what, c.dataset) if res else ({}, True)
         v = score(used, what, metric) if res else None
-        if v is not None and tune.changes(folder, c):
+        if v is not None and tune.changes(folder, c, spec):
             e.stale += 1
             e.unscored[c.seed] = "stale"
         elif v is not None:

@@ -10,11 +10,20 @@ training images (:mod:`wae_bench.data.holdout`), and are scored on those
 validation images (never the test split) by the plugin's sampler
 (:attr:`~wae_bench.regularizer.Regularizer.sampler`).  The group's final
 cells then train at the full budget with the value of the lowest mean
-validation score over the tuning seeds; failed tuning cells and non-finite
-scores (divergence) are never chosen; a diverged tuning cell is a result,
-not an error: it is not retried.  The choice is recorded once, in
-``RESULTS_DIR/tuning/<final cell id>.json`` (the values, the grid, the
-budget, every point's scores), and a resumed final cell keeps it.
+validation score over the tuning seeds.  The choice is made only once
+every tuning cell of the group is done or diverged: a diverged tuning cell
+(a non-finite loss or score) is a result, never chosen and never retried; a
+failed one (an error) is retried by the next run, so it blocks the choice
+and the final cells wait for it (:class:`Waiting`).
+
+The choice is always the one the group's tuning cells make now
+(:func:`chosen`); ``RESULTS_DIR/tuning/<final cell id>.json`` records the
+one a final cell trained with (the values, the grid, the budget, every
+point's scores).  A final cell's tuned values are read from its own
+``config.json`` (:func:`trained_values`); one trained at values other
+than the current choice -- the scores it rests on changed, its group's grid
+moved -- is stale (:func:`changes`), so a table row never pools cells
+trained at different values.
 """
 from __future__ import annotations
 
@@ -34,12 +43,14 @@ from wae_bench.config import EvalSettings
 from wae_bench.errors import WaeError
 from wae_bench.run.directory import RunDir, stale
 
-RULE = "lowest mean validation {metric} over the tuning seeds; failed or diverged values are never chosen"
+RULE = ("lowest mean validation {metric} over the tuning seeds, made once every tuning cell is done or diverged; "
+        "diverged values are never chosen; on an exact tie the first value listed")
 
 
 class Waiting(WaeError):
-    """A final cell whose tuning cells are not all done or failed (another
-    shard or a later run has them): it runs later; not an error."""
+    """A final cell whose group's choice cannot be made yet: a tuning cell is
+    not done (another shard or a later run has it) or failed (the next run
+    retries it); it runs later, not an error."""
 
 
 def eval_settings(spec: Spec, cell: Cell) -> EvalSettings:
@@ -58,36 +69,86 @@ def cell_state(folder: ResultsDir, spec: Spec, cell: Cell) -> str:
     to now (:func:`changes`: never done, never resumed); "diverged" for a
     tuning cell that failed on a non-finite loss."""
     state: State = folder.state(cell, eval_settings(spec, cell))
-    if state != "pending" and changes(folder, cell):
+    if state != "pending" and changes(folder, cell, spec):
         return "stale"
     if state == "failed" and cell.role == "tune" and (folder.failure(cell.id) or {}).get("diverged"):
         return "diverged"
     return state
 
 
-def changes(folder: ResultsDir, cell: Cell) -> list[str]:
+def changes(folder: ResultsDir, cell: Cell, spec: Spec | None = None, cells: list[Cell] | None = None) -> list[str]:
     """How the run in ``cell``'s folder differs from what the cell resolves to
     now, e.g. ``["reg.lambda 0.5 -> 2.0"]`` after a plugin's default changed
-    (:func:`wae_bench.run.directory.stale`); a final cell is compared with
-    its recorded tuned values.  [] for a folder without a run."""
+    (:func:`wae_bench.run.directory.stale`); [] for a folder without a run.
+    A final cell is compared with its group's current choice (:func:`chosen`):
+    ``reg.lambda 0.5 -> 0.15`` once its tuning chooses another value; while
+    the choice is not made, with the values it trained at, which must still be
+    in its group's grid (``reg.lambda 0.5 -> not in the tuning grid {0.45,
+    1.5, 4.5}``).  ``spec``/``cells``: the spec and its whole expansion
+    (default: the folder's)."""
     run = RunDir(folder.cell_dir(cell.id))
     if not run.config_path.is_file():
         return []
     o = cell.overrides
-    if cell.role == "final":
-        rec = recorded(folder, cell)
-        if rec is None:   # (its tuned values were never recorded: nothing to compare them with)
-            return []
-        o = apply(o, rec["values"])
-    return stale(run, o)
+    if cell.role != "final":
+        return stale(run, o)
+    spec = folder.spec() if spec is None else spec
+    cells = expansion(spec) if cells is None else cells
+    trained = trained_values(folder, cell)
+    now = chosen(folder, spec, cell, cells)
+    if now is not None:
+        return stale(run, apply(o, now))
+    if trained is None:   # (a config.json without the tuned keys: nothing to compare them with)
+        return []
+    axes = group_grid(cells, cell)
+    out = [f"{k} {grid.format_value(v)} -> not in the tuning grid {{{', '.join(map(grid.format_value, axes[k]))}}}"
+           for k, v in trained.items() if k in axes and not any(same(v, x) for x in axes[k])]
+    return out + stale(run, apply(o, trained))
 
 
-def refuse_stale(folder: ResultsDir, cells: list[Cell]) -> None:
+_EXPANDED: list = []   # [(spec, its cells)]: the last expansion, reused while the spec object is the same
+
+
+def expansion(spec: Spec) -> list[Cell]:
+    """``grid.expand(spec)``, once per spec object (a final cell's state
+    reads its group's tuning cells from it)."""
+    if not _EXPANDED or _EXPANDED[0][0] is not spec:
+        _EXPANDED[:] = [(spec, grid.expand(spec))]
+    return _EXPANDED[0][1]
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal tuned values (``1`` and ``1.0`` alike, as cell ids print them)."""
+    return grid.is_number(a) and grid.is_number(b) and float(a) == float(b) or a == b
+
+
+def trained_values(folder: ResultsDir, final: Cell) -> dict[str, Any] | None:
+    """The tuned values ``final`` trained (or is training) at, read from its
+    own ``config.json``; None without one (or one that lacks a tuned key)."""
+    cfg = (folder.config(final.id) or {}).get("config")
+    if not isinstance(cfg, dict):
+        return None
+    out = {}
+    for key in final.tuned:
+        table, name = (cfg.get("reg"), key[4:]) if key.startswith("reg.") else (cfg, key)
+        if not isinstance(table, dict) or name not in table:
+            return None
+        out[key] = table[name]
+    return out
+
+
+def group_grid(cells: list[Cell], final: Cell) -> dict[str, list]:
+    """The tuned axes of ``final``'s group as its tuning cells list them now."""
+    return Choice([Point(tuned_values(c)) for c in members(cells, final)]).grid
+
+
+def refuse_stale(folder: ResultsDir, cells: list[Cell], spec: Spec | None = None) -> None:
     """Refuse, in one line naming each such cell, its changed settings and
     the fix, to train, resume or skip as done a cell whose run no longer
     matches its settings: retraining would replace a result, reusing it
-    would present an old one as current."""
-    found = [(c, d) for c in cells for d in [changes(folder, c)] if d]
+    would present an old one as current (``spec``: what the cells resolve
+    with, default the folder's)."""
+    found = [(c, d) for c in cells for d in [changes(folder, c, spec)] if d]
     if not found:
         return
     shown = "; ".join(f"{c.id} ({', '.join(d)})" for c, d in found[:3]) + ("; ..." if len(found) > 3 else "")
@@ -124,7 +185,8 @@ class Point:
     scores: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)     # one line per failed or diverged cell
     diverged: bool = False                               # a non-finite loss or score
-    pending: list[str] = field(default_factory=list)    # ids not done or failed yet
+    pending: list[str] = field(default_factory=list)    # ids not done, failed or diverged yet
+    failed: list[str] = field(default_factory=list)     # ids that failed (not diverged): retried by the next run
 
     @property
     def state(self) -> str:
@@ -152,24 +214,56 @@ class Choice:
         return [cid for p in self.points for cid in p.pending]
 
     @property
+    def failed(self) -> list[str]:
+        """The failed (not diverged) tuning cells: the choice waits for their retry."""
+        return [cid for p in self.points for cid in p.failed]
+
+    @property
+    def complete(self) -> bool:
+        """Every tuning cell done or diverged: the choice can be made."""
+        return not self.pending and not self.failed
+
+    @property
+    def scored(self) -> list[Point]:
+        return [p for p in self.points if p.mean is not None]
+
+    @property
     def best(self) -> Point | None:
-        ok = [p for p in self.points if p.mean is not None]
-        return min(ok, key=lambda p: p.mean) if ok else None     # ties: the first in grid order
+        """The lowest mean score; on an exact tie the first in grid order
+        (the order ``[reg.NAME.tune]`` or the plugin lists the values)."""
+        ok = self.scored
+        return min(ok, key=lambda p: p.mean) if ok else None
+
+    @property
+    def ties(self) -> list[Point]:
+        """The points scoring exactly as the best one (the best first); [] without a tie."""
+        best = self.best
+        tied = [p for p in self.scored if best is not None and p.mean == best.mean]
+        return tied if len(tied) > 1 else []
 
     @property
     def grid(self) -> dict[str, list]:
-        keys = list(self.points[0].values) if self.points else []
-        return {k: list(dict.fromkeys(p.values[k] for p in self.points)) for k in keys}
+        return _axes(self.points)
 
     def edges(self, values: dict[str, Any]) -> dict[str, str]:
-        """The numeric axes of two or more values on which ``values`` (a
-        choice) is the grid's ``"lowest"`` or ``"highest"`` value: the best
-        may lie beyond it, so the grid should be widened."""
+        """The numeric axes on which ``values`` (a choice) is the lowest or
+        highest of the values that scored (two or more): the best may lie
+        beyond it, so the grid should be widened.  ``"lowest value"`` /
+        ``"highest value"``, with ``" that scored"`` where a value beyond it
+        diverged."""
         out = {}
-        for key, vs in self.grid.items():
+        scored, listed = _axes(self.scored), self.grid
+        for key, vs in scored.items():
             if len(vs) > 1 and all(map(grid.is_number, vs)) and values.get(key) in (min(vs), max(vs)):
-                out[key] = "lowest" if values[key] == min(vs) else "highest"
+                low = values[key] == min(vs)
+                beyond = [v for v in listed[key] if grid.is_number(v) and (v < min(vs) if low else v > max(vs))]
+                out[key] = ("lowest" if low else "highest") + " value" + (" that scored" if beyond else "")
         return out
+
+
+def _axes(points: list[Point]) -> dict[str, list]:
+    keys = list(points[0].values) if points else []
+    return {k: list(dict.fromkeys(p.values[k] for p in points)) for k in keys}
 
 
 def choose(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell]) -> Choice:
@@ -191,6 +285,8 @@ def choose(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell]) -> Ch
         elif state in ("failed", "diverged"):
             p.errors.append(f"{c.id}: {folder.failure(c.id)['error']}")
             p.diverged |= state == "diverged"
+            if state == "failed":
+                p.failed.append(c.id)
         else:
             p.pending.append(c.id)
     return Choice(list(points.values()))
@@ -210,7 +306,8 @@ def record_path(folder: ResultsDir, final: Cell):
 
 
 def recorded(folder: ResultsDir, final: Cell) -> dict[str, Any] | None:
-    """The choice recorded for ``final`` (None before it first ran)."""
+    """The choice ``final`` last trained with (None before it first ran):
+    the evidence, never what decides its value (:func:`chosen` does)."""
     p = record_path(folder, final)
     try:
         rec = json.loads(p.read_text()) if p.is_file() else None
@@ -219,48 +316,61 @@ def recorded(folder: ResultsDir, final: Cell) -> dict[str, Any] | None:
             raise ValueError("no values and grid tables: not a tuning record")
         return rec
     except (OSError, ValueError) as e:
-        raise WaeError(f"{str(p)!r} is unreadable ({e}); delete it to choose again from the tuning cells") from None
+        raise WaeError(f"{str(p)!r} is unreadable ({e}); delete it (the choice is read from the tuning cells; the final cell's next run writes it again)") from None
 
 
 def ready(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell], busy: set[str] = frozenset()) -> bool:
-    """Whether ``final`` can run now: its choice is recorded, or every tuning
-    cell of its group is done or failed and none is queued or running (``busy``)."""
-    if final.role != "final" or recorded(folder, final) is not None:
+    """Whether ``final`` can be started now: every tuning cell of its group is
+    done or diverged (:attr:`Choice.complete`: a failed one blocks the
+    choice) and none is queued or running (``busy``, a failed one being retried)."""
+    if final.role != "final":
         return True
     ch = choose(folder, spec, final, cells)
-    return not ch.pending and not any(cid in busy for p in ch.points for cid in p.cells)
+    return ch.complete and not any(cid in busy for p in ch.points for cid in p.cells)
 
 
 def chosen(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell]) -> dict[str, Any] | None:
-    """``final``'s tuned values: recorded, or the best so far once its group
-    is complete; None while pending or when every value failed."""
-    rec = recorded(folder, final)
-    if rec is not None:
-        return rec["values"]
+    """``final``'s group's choice now: the best value once every tuning cell
+    is done or diverged; None while one is pending or failed, or when every
+    value diverged."""
     ch = choose(folder, spec, final, cells)
-    return None if ch.pending or ch.best is None else ch.best.values
+    return ch.best.values if ch.complete and ch.best is not None else None
+
+
+def wait_line(final: Cell, ch: Choice) -> str:
+    """Why ``final`` cannot run yet, in one line with the fix."""
+    if ch.failed:
+        n, first = len(ch.failed), ch.failed[0]
+        error = next(e for p in ch.points for e in p.errors if e.startswith(f"{first}: ")).split(": ", 1)[1]
+        return (f"cell {final.id} waits: {n} of its tuning cells failed ({first}: {error[:160]}); its value is "
+                f"chosen only once every tuning cell is done or diverged: fix the cause and rerun (without "
+                f"--skip-failed) to retry {'it' if n == 1 else 'them'}")
+    return (f"cell {final.id} waits for {len(ch.pending)} tuning cell(s) ({ch.pending[0]}, ...); "
+            f"it runs once they are done (another shard's, or outside --only: run them, then rerun)")
 
 
 def settle(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell]) -> dict[str, Any]:
-    """The tuned values of ``final``: recorded, or chosen now and recorded.
-    Raises :class:`Waiting` while the group is incomplete, a :class:`WaeError`
-    when every value failed."""
-    rec = recorded(folder, final)
-    if rec is not None:
-        return rec["values"]
+    """The tuned values ``final`` trains at: its group's choice now
+    (:func:`chosen`), recorded in ``tuning/<final id>.json`` as the choice it
+    trained with.  Raises :class:`Waiting` while a tuning cell of the group is
+    pending or failed, a :class:`WaeError` when every value diverged."""
     ch = choose(folder, spec, final, cells)
-    if ch.pending:
-        raise Waiting(f"cell {final.id} waits for {len(ch.pending)} tuning cell(s) ({ch.pending[0]}, ...); "
-                      f"it runs once they are done (rerun after the other shards)")
+    if not ch.complete:
+        raise Waiting(wait_line(final, ch))
     best = ch.best
     if best is None:
-        raise WaeError(f"every tuning cell of {final.id} failed or diverged ({ch.points[0].errors[0]}); fix the "
-                       f"cause or give [reg.{final.regularizer}.tune] other values, then rerun")
+        raise WaeError(f"every tuning cell of {final.id} diverged ({ch.points[0].errors[0]}); give "
+                       f"[reg.{final.regularizer}.tune] other values, then rerun")
     members_ = members(cells, final)
-    atomic.write_json(record_path(folder, final), {
-        "cell": final.id, "tuned": True, "values": best.values, "score": best.mean, "grid": ch.grid,
-        "budget": budget(spec, members_[0]), "rule": RULE.format(metric=spec.tune.metric),
-        "points": [p.as_dict() for p in ch.points], "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    rec = {"cell": final.id, "tuned": True, "values": best.values, "score": best.mean, "grid": ch.grid,
+           "budget": budget(spec, members_[0]), "rule": RULE.format(metric=spec.tune.metric),
+           "points": [p.as_dict() for p in ch.points]}
+    try:
+        old = recorded(folder, final)
+    except WaeError:
+        old = None    # (an unreadable record: written afresh)
+    if old is None or {k: old.get(k) for k in rec} != json.loads(json.dumps(rec)):
+        atomic.write_json(record_path(folder, final), {**rec, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
     return best.values
 
 

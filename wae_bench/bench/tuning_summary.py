@@ -16,6 +16,7 @@ from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import Cell, axis_label, format_value
 from wae_bench.bench.spec import WHAT_LABELS, Spec
 from wae_bench.bench.table_notes import budget, protocol, score_name
+from wae_bench.errors import WaeError
 
 
 @dataclass
@@ -55,21 +56,42 @@ def _assign(values: dict[str, Any]) -> str:
 
 
 def used(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell]) -> Used | str:
-    """What ``final`` is tuned to: its recorded choice, else (its group's
-    tuning done, the cell not started: a seed added later, a shard's cell
-    waiting to run) the choice :func:`~wae_bench.bench.tune.chosen` makes, over
-    the group's grid and budget; else why there is none (``tuned λ pending``
-    while the group's tuning cells are, ``every tuned λ failed``)."""
-    rec = tune.recorded(folder, final)
-    if rec is not None:
-        return Used(rec["values"], rec["grid"], rec.get("budget", {}))
+    """What ``final`` is tuned to: the values it trained at (its own
+    ``config.json``, :func:`~wae_bench.bench.tune.trained_values`), over the
+    grid and budget recorded when it trained; a final cell not started yet
+    (a seed added later, a shard's cell waiting to run) the choice its group
+    makes now (:func:`~wae_bench.bench.tune.chosen`), over the group's grid
+    and budget; else why there is none (``tuned λ pending`` while the group's
+    tuning cells are, ``tuned λ waits for failed tuning cells``, ``every
+    tuned λ diverged``).  A cell trained at other values than the choice now
+    says so (``λ = 0.5 (stale: tuning now chooses λ = 0.15)``): it is stale
+    (:func:`~wae_bench.bench.tune.changes`)."""
     ch = tune.choose(folder, spec, final, cells)
+    now = ch.best.values if ch.complete and ch.best is not None else None
     names = ", ".join(map(axis_label, final.tuned))
-    if ch.pending:
-        return f"tuned {names} pending"
-    if ch.best is None:
-        return f"every tuned {names} failed"
-    return Used(ch.best.values, ch.grid, tune.budget(spec, tune.members(cells, final)[0]))
+    trained = tune.trained_values(folder, final)
+    here = tune.budget(spec, tune.members(cells, final)[0])
+    if trained is None:
+        if now is not None:
+            return Used(now, ch.grid, here)
+        return (f"tuned {names} pending" if ch.pending else f"tuned {names} waits for failed tuning cells"
+                if ch.failed else f"every tuned {names} diverged")
+    if now is not None and not _same(trained, now):
+        return f"{_assign(trained)} (stale: tuning now chooses {_assign(now)})"
+    axes = ch.grid
+    if not all(any(tune.same(v, x) for x in axes.get(k, [v])) for k, v in trained.items()):
+        return f"{_assign(trained)} (stale: not in the tuning grid now)"
+    try:
+        rec = tune.recorded(folder, final)
+    except WaeError:
+        rec = None
+    if rec is not None and _same(rec["values"], trained) and (now is None or rec["grid"] == axes):
+        return Used(trained, rec["grid"], rec.get("budget", here))
+    return Used(trained, axes, here)
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return a.keys() == b.keys() and all(tune.same(v, b[k]) for k, v in a.items())
 
 
 def tuning(spec: Spec, folder: ResultsDir, cells: list[Cell]) -> TuningSummary:
@@ -113,23 +135,25 @@ def tuning(spec: Spec, folder: ResultsDir, cells: list[Cell]) -> TuningSummary:
     for c in cells:
         if c.role == "final":
             groups.setdefault(c.group, []).append(c)
-    for finals in groups.values():   # (the group's choice is shared: any of its final cells that recorded it)
-        final = next((c for c in finals if tune.recorded(folder, c) is not None), finals[0])
+    for finals in groups.values():   # (the group's choice is shared: any of its final cells that trained)
+        final = next((c for c in finals if tune.trained_values(folder, c) is not None), finals[0])
         out.lines.append(_tuning_line(spec, out.rows, folder, final, cells))
     return out
 
 
 def _tuning_line(spec: Spec, rows: list[dict[str, Any]], folder: ResultsDir, final: Cell, cells: list[Cell]) -> str:
     """One group's grid with every value's validation score, the chosen one
-    marked (and its tuning.csv rows, appended to ``rows``)."""
+    marked (and its tuning.csv rows, appended to ``rows``); the scores with
+    enough decimals to tell apart values that differ (:func:`_digits`)."""
     metric = spec.tune.metric
-    rec = tune.recorded(folder, final)
+    trained = tune.trained_values(folder, final) is not None
     ch = tune.choose(folder, spec, final, cells)
     pick = tune.chosen(folder, spec, final, cells)
+    digits = _digits([p.mean for p in ch.scored])
     parts = []
     for p in ch.points:
         chosen = p.values == pick
-        value = (number(p.mean) if p.mean is not None else "pending" if p.pending
+        value = (number(p.mean, digits) if p.mean is not None else "pending" if p.pending
                  else f"{p.state} ({p.errors[0].split(': ', 1)[-1].split(';')[0][:100]})")
         parts.append(f"{_assign(p.values)}: {value}" + (" (chosen)" if chosen else ""))
         std = mean_std(p.scores)[1] if p.mean is not None else None
@@ -141,29 +165,71 @@ def _tuning_line(spec: Spec, rows: list[dict[str, Any]], folder: ResultsDir, fin
                      f"{name}:std": "" if std is None else repr(std),
                      f"{name}:scores": " ".join(map(repr, p.scores)),
                      "seeds": len(p.scores), "chosen": chosen, "error": p.errors[0] if p.errors else ""})
-    status = _within_spread(ch, pick) + _at_edge(ch, pick, final.regularizer) + (
-        "" if rec else " (best so far: its final cells have not run)" if pick
-        else " (waiting for its tuning cells)" if ch.pending else " (every value failed)")
+    if pick is None:
+        status = (" (waiting for its tuning cells)" if ch.pending else
+                  f" (no choice yet: {len(ch.failed)} tuning cell(s) failed; rerun to retry them)" if ch.failed
+                  else " (every value diverged)")
+    else:
+        own = spec.tune_axes(final.regularizer) is not None
+        status = _scored(ch) + _tie(ch) + _within_spread(ch, pick) + (
+            "" if ch.ties else _at_edge(ch, pick, final.regularizer, own)) + (
+            "" if trained else " (best so far: its final cells have not run)")
     where = " · ".join([final.regularizer, final.arch, final.dataset,
                         *(f"{axis_label(k)} = {format_value(v)}" for k, v in final.axes)])
     return f"{where}, validation {metric}: " + "; ".join(parts) + (f" —{status}" if status else "")
 
 
-def _at_edge(ch: tune.Choice, pick: dict[str, Any] | None, regularizer: str) -> str:
+def _digits(means: list[float], most: int = 4) -> int:
+    """The decimals that print every two different ``means`` differently
+    (from :func:`~wae_bench.bench.aggregate.decimals` of the lowest, up to
+    ``most`` more): a margin of 0.0004 is not shown as 12.80 against 12.80."""
+    if not means:
+        return 2
+    base = decimals(min(means))
+    distinct = sorted(set(means))
+    for d in range(base, base + most + 1):
+        if len({f"{v:.{d}f}" for v in distinct}) == len(distinct):
+            return d
+    return base + most
+
+
+def _scored(ch: tune.Choice) -> str:
+    """A note where only some values scored (the others failed or diverged)."""
+    n, k = len(ch.points), len(ch.scored)
+    return f" (only {k} of {n} values scored)" if k < n else ""
+
+
+def _tie(ch: tune.Choice) -> str:
+    """A note where the best score is shared exactly (:attr:`~wae_bench.bench.tune.Choice.ties`):
+    the first value listed is used; no advice to widen the grid follows."""
+    tied = ch.ties
+    if not tied:
+        return ""
+    keys = [k for k in tied[0].values if len({format_value(p.values[k]) for p in tied}) > 1] or list(tied[0].values)
+    shown = "; ".join(f"{axis_label(k)} = {', '.join(format_value(p.values[k]) for p in tied)}" for k in keys)
+    return f" (tie: {shown} score alike; the first listed is used)"
+
+
+def _at_edge(ch: tune.Choice, pick: dict[str, Any] | None, regularizer: str, own: bool) -> str:
     """A note where the chosen value is the lowest or highest of its axis
-    (:meth:`~wae_bench.bench.tune.Choice.edges`): the best may lie beyond the grid."""
+    among the values that scored (:meth:`~wae_bench.bench.tune.Choice.edges`):
+    the best may lie beyond it.  ``own``: the grid is the spec's
+    ``[reg.NAME.tune]``, which widens in the same folder
+    (:func:`~wae_bench.bench.spec.widens`); the plugin's own grid does not."""
     edges = ch.edges(pick or {})
     if not edges:
         return ""
-    where = "; ".join(f"{axis_label(k)} = {format_value(pick[k])}, its {side} value" for k, side in edges.items())
-    return f" (at the edge of the grid: {where}; widen [reg.{regularizer}.tune])"
+    where = "; ".join(f"{axis_label(k)} = {format_value(pick[k])}, its {side}" for k, side in edges.items())
+    how = (f"widen [reg.{regularizer}.tune]" if own else
+           f"give [reg.{regularizer}.tune] a wider grid, in another --out: this folder tuned the plugin's own")
+    return f" (at the edge of the grid: {where}; {how})"
 
 
 def _within_spread(ch: tune.Choice, pick: dict[str, Any] | None) -> str:
     """A note where the chosen value beats the next best by less than the
     seed spread (:func:`~wae_bench.bench.aggregate.within_spread`); nothing
     with one seed (the header says the spread is unknown there)."""
-    ok = [p for p in ch.points if p.mean is not None]
+    ok = ch.scored
     best = next((p for p in ok if p.values == pick), None)
     rest = sorted((p for p in ok if p is not best), key=lambda p: p.mean)
     close = within_spread(best.scores, rest[0].scores) if best is not None and rest else None

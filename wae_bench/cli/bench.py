@@ -24,14 +24,18 @@ def _load(spec_path: str, sets: tuple[str, ...], data_root: str | None, fid_weig
 
 
 def _tuned(folder, spec, cell, everything) -> tuple[dict | None, str]:
-    """A final cell's tuned values (recorded, or choosable now; None while
-    pending) and a note saying which."""
+    """A final cell's tuned values (those it trained at, read from its
+    config.json, else its group's choice now; None while none is made) and a
+    note saying which."""
     from wae_bench.bench import grid, tune
 
-    values = tune.chosen(folder, spec, cell, everything)
+    names = ", ".join(map(grid.axis_label, cell.tuned))
+    values = tune.trained_values(folder, cell) or tune.chosen(folder, spec, cell, everything)
     if values is None:
-        failed = not tune.choose(folder, spec, cell, everything).pending
-        return None, f"tuned {', '.join(map(grid.axis_label, cell.tuned))} {'failed' if failed else 'pending'}"
+        ch = tune.choose(folder, spec, cell, everything)
+        why = ("pending" if ch.pending else f"waits for {len(ch.failed)} failed tuning cell(s)" if ch.failed
+               else "failed (every value diverged)")
+        return None, f"tuned {names} {why}"
     return values, "tuned " + ", ".join(f"{grid.axis_label(k)} = {grid.format_value(v)}" for k, v in values.items())
 
 
@@ -63,7 +67,6 @@ def data_check(cells, configs: dict[str, dict], scanned: dict | None = None) -> 
     stop at its first tuning cell, :class:`~wae_bench.data.holdout.HoldoutSize`).
     ``scanned`` (a dict) receives the split sizes counted, by (dataset,
     data_root), for the time estimate (:data:`wae_bench.bench.estimate.Scanned`)."""
-    from wae_bench.data.spec import root_problem, scan_root
     from wae_bench.registry import DATASETS
 
     groups: dict[tuple, list] = {}
@@ -73,44 +76,56 @@ def data_check(cells, configs: dict[str, dict], scanned: dict | None = None) -> 
     out: list[tuple[str, str]] = []
     for (name, root, download), group in groups.items():
         ds = DATASETS.get(name)
-        problem = root_problem(ds, root, download, download_flag="--set train.download=true")
-        if problem:
-            out.append(("error", f"{problem}; every {name} cell would fail on it"))
-            continue
-        if download:
-            out.append(("data", f"{name}: downloaded by its first cell into {str(root)!r} (train.download = true); "
-                                "not checked"))
-            continue
-        if root is None:
-            out.append(("data", f"{name}: {ds.source} (needs no data_root)"))
-            continue
-        path = Path(root).expanduser()
-        try:
-            found = scan_root(ds, path)
-        except WaeError as e:
-            out.append(("error", f"{name} at {str(root)!r}: {e}"))
-            continue
-        if found is None:
-            out.append(("data", f"{name} at {str(root)!r}: the folder exists (the dataset has no scan hook: its "
-                                f"files are first read by its first cell)"))
-            continue
-        if scanned is not None:
-            scanned[(name, root)] = dict(found.sizes)
-        labels = sorted({configs[c.id].get("data_variant") or found.variant for c in group} - {found.variant})
-        recorded = f", recorded as {', '.join(labels)} (train.data_variant)" if labels else ""
-        sizes = " / ".join(f"{n:,} {split}" for split, n in found.sizes.items())
-        out.append(("data", f"{name} at {str(root)!r}: {found.where}: {sizes} (variant {found.variant}{recorded})"))
-        out += [("note", text) for text in found.notes]
-        n_train = found.sizes.get("train")
-        size, cell = max(((configs[c.id].get("holdout") or 0, c) for c in group), key=lambda h: h[0])
-        batch = configs[cell.id]["batch_size"]
-        if n_train is not None and size and n_train - size < batch:
-            key = "tune.holdout" if cell.role == "tune" else "train.holdout"
-            most = f", at most {n_train - batch:,}" if n_train > batch else ""
-            out.append(("warning", f"{key} = {size:,} leaves {max(n_train - size, 0):,} of the {n_train:,} {name} "
-                                   f"training images found, fewer than one batch of {batch}; the bench would stop at "
-                                   f"the first cell that holds them out: lower it (--set {key}=N{most})"))
+        lines, n_train = _data_lines(ds, name, root, download, group, configs, scanned)
+        out += lines
+        out += _holdout_warning(name, group, configs, n_train if n_train is not None else getattr(ds, "n_train", None))
     return out
+
+
+def _data_lines(ds, name, root, download, group, configs, scanned) -> tuple[list[tuple[str, str]], int | None]:
+    """:func:`data_check`'s lines on one dataset and root, and the number of
+    training images its scan found (None: not scanned)."""
+    from wae_bench.data.spec import root_problem, scan_root
+
+    problem = root_problem(ds, root, download, download_flag="--set train.download=true")
+    if problem:
+        return [("error", f"{problem}; every {name} cell would fail on it")], None
+    if download:
+        return [("data", f"{name}: downloaded by its first cell into {str(root)!r} (train.download = true); "
+                         "not checked")], None
+    if root is None:
+        return [("data", f"{name}: {ds.source} (needs no data_root)")], None
+    path = Path(root).expanduser()
+    try:
+        found = scan_root(ds, path)
+    except WaeError as e:
+        return [("error", f"{name} at {str(root)!r}: {e}")], None
+    if found is None:
+        return [("data", f"{name} at {str(root)!r}: the folder exists (the dataset has no scan hook: its "
+                         f"files are first read by its first cell)")], None
+    if scanned is not None:
+        scanned[(name, root)] = dict(found.sizes)
+    labels = sorted({configs[c.id].get("data_variant") or found.variant for c in group} - {found.variant})
+    recorded = f", recorded as {', '.join(labels)} (train.data_variant)" if labels else ""
+    sizes = " / ".join(f"{n:,} {split}" for split, n in found.sizes.items())
+    return ([("data", f"{name} at {str(root)!r}: {found.where}: {sizes} (variant {found.variant}{recorded})")]
+            + [("note", text) for text in found.notes]), found.sizes.get("train")
+
+
+def _holdout_warning(name, group, configs, n_train: int | None) -> list[tuple[str, str]]:
+    """A warning where the largest hold-out of ``group`` leaves fewer than one
+    batch of the ``n_train`` training images (scanned, else the dataset's
+    known size; none when unknown): the bench would stop at its first cell
+    that holds them out."""
+    size, cell = max(((configs[c.id].get("holdout") or 0, c) for c in group), key=lambda h: h[0])
+    batch = configs[cell.id]["batch_size"]
+    if n_train is None or not size or n_train - size >= batch:
+        return []
+    key = "tune.holdout" if cell.role == "tune" else "train.holdout"
+    most = f", at most {n_train - batch:,}" if n_train > batch else ""
+    return [("warning", f"{key} = {size:,} leaves {max(n_train - size, 0):,} of the {n_train:,} {name} "
+                        f"training images found, fewer than one batch of {batch}; the bench would stop at "
+                        f"the first cell that holds them out: lower it (--set {key}=N{most})")]
 
 
 def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json: bool, device: str | None = None,
@@ -118,7 +133,7 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
     from wae_bench.bench import estimate, tune
 
     states = {c.id: tune.cell_state(folder, spec, c) for c in cells}
-    stale = {c.id: ", ".join(tune.changes(folder, c)) for c in cells if states[c.id] == "stale"}
+    stale = {c.id: ", ".join(tune.changes(folder, c, spec)) for c in cells if states[c.id] == "stale"}
     notes = {}
     for c in cells:
         if c.role == "final":   # the tuned settings: the chosen values, or null while pending
@@ -239,11 +254,13 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
     with folder.lock(part, only):
         claim(folder, spec)
         _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, devices, concurrent, skip_failed,
-             no_table, quiet, verbose)
+             no_table, quiet, verbose, (everything, grid.shard(everything, part)))
 
 
 def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, devices, concurrent, skip_failed,
-         no_table, quiet, verbose) -> None:
+         no_table, quiet, verbose, scope=None) -> None:
+    """Run ``cells``; ``scope``: (the whole expansion, this run's shard of it),
+    for the words on final cells that wait."""
     import os
 
     from wae_bench.bench import runner
@@ -274,7 +291,22 @@ def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, d
                                          retry_failed=not skip_failed, output=output)
     if not no_table:
         write_table(folder)
-    summarize(folder, outcomes)
+    moved_choice(folder, spec, cells)
+    summarize(folder, outcomes, waiting_note(folder, spec, cells, scope[1], scope[0], outcomes) if scope else None)
+
+
+def moved_choice(folder, spec, cells) -> None:
+    """A warning line on the final cells this run's tuning cells made stale
+    (the choice moved off the value they trained at): their scores are left
+    out of the table, and the next run refuses until they are retrained."""
+    from wae_bench.bench import tune
+
+    found = [(c, d) for c in cells if c.role == "final" for d in [tune.changes(folder, c, spec)] if d]
+    if found:
+        shown = "; ".join(f"{c.id} ({', '.join(d)})" for c, d in found[:3]) + ("; ..." if len(found) > 3 else "")
+        console.print(f"warning: {len(found)} final cell(s) were trained at other values than their tuning chooses "
+                      f"now: {shown}; their scores are left out of the table (stale): remove their folders "
+                      f"({folder.cells_path}/ID) and rerun to retrain them", soft_wrap=True, markup=False)
 
 
 def claim(folder, spec) -> None:
@@ -290,8 +322,46 @@ def claim(folder, spec) -> None:
                       f"kept; its table now covers {key} {', '.join(map(str, getattr(bench, key)))})", soft_wrap=True)
 
 
-def summarize(folder, outcomes) -> None:
-    """One line on the cells of this run; an error naming the cells that failed."""
+def waiting_note(folder, spec, selected, in_shard, everything, outcomes) -> str | None:
+    """The summary's clause on the final cells of ``outcomes`` that wait, by
+    why (:func:`~wae_bench.bench.tune.wait_line`): a failed tuning cell (the
+    fix: retry it), tuning cells this run's ``--only`` left out (the fix:
+    select them; the same command would wait forever), or another shard's;
+    None when no cell waits.  ``selected``: this run's cells, ``in_shard``:
+    its shard's."""
+    from wae_bench.bench import tune
+
+    waited = [o.cell for o in outcomes if o.state == "waiting"]
+    if not waited:
+        return None
+    picked, shard_ids = {c.id for c in selected}, {c.id for c in in_shard}
+    failed, left_out, other = [], {}, 0
+    for c in waited:
+        ch = tune.choose(folder, spec, c, everything)
+        out = [t for t in ch.pending if t not in picked and t in shard_ids]
+        if ch.failed:
+            failed += [t for t in ch.failed if t not in failed]
+        elif out:
+            left_out.setdefault(f"tune-{c.regularizer}-*", None)
+        else:
+            other += 1
+    parts = []
+    if failed:
+        parts.append(f"final cells wait for {len(failed)} failed tuning cell(s) ({', '.join(failed[:3])}"
+                     f"{', ...' if len(failed) > 3 else ''}): fix the cause and rerun without --skip-failed to "
+                     f"retry them, then the choice is made")
+    if left_out:
+        parts.append(f"final cells wait for tuning cells --only does not select: add --only "
+                     f"'{','.join(left_out)}' (or run them first)")
+    if other:
+        parts.append(f"{other} cell(s) wait for tuning cells not yet run (other shards): rerun the same "
+                     f"command after them")
+    return "; ".join(parts)
+
+
+def summarize(folder, outcomes, waiting_text: str | None = None) -> None:
+    """One line on the cells of this run (``waiting_text``: what the cells
+    that wait need, :func:`waiting_note`); an error naming the cells that failed."""
     failed = [o.cell.id for o in outcomes if o.state == "failed" and o.ran]
     left = sum(o.state == "failed" and not o.ran for o in outcomes)
     done = sum(o.state == "done" for o in outcomes)
@@ -302,7 +372,8 @@ def summarize(folder, outcomes) -> None:
                   + (f"; {diverged} tuning cell(s) diverged (recorded, never chosen)" if diverged else "")
                   + (f"; {busy} cell(s) in use by other processes, left to them" if busy else "")
                   + (f"; {left} failed cell(s) left as they were (--skip-failed)" if left else "")
-                  + (f"; {waiting} cell(s) wait for tuning cells not yet run (other shards): rerun the same "
+                  + (f"; {waiting_text}" if waiting and waiting_text else
+                     f"; {waiting} cell(s) wait for tuning cells not yet run (other shards): rerun the same "
                      f"command after them" if waiting else ""), soft_wrap=True)
     if failed:
         raise WaeError(f"{len(failed)} cell(s) failed ({', '.join(failed[:3])}{', ...' if len(failed) > 3 else ''}); "
