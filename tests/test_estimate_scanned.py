@@ -50,3 +50,15 @@ def test_dry_run_of_a_reduced_copy_estimates_the_images_it_found(tmp_path, capsy
     cell = {c["id"]: c for c in json.loads(out)}["ae-a1-cifar10-s0"]
     assert cell["estimate"]["steps"] == n_train // 64 * cell["config"]["epochs"]
     assert f"{n_train} train / 8 test" in " ".join(err.split())
+
+
+def test_a_hold_out_that_leaves_less_than_a_batch_is_not_estimated_at_a_negative_time():
+    s, cells, configs, evals = cells_of("table1-cifar10.toml", FAST, "tune-moca-a1-*-lambda1000-s0")
+    cfg = configs["tune-moca-a1-cifar10-lambda1000-s0"]
+    est = estimate.Estimator(estimate.load_rates(), "NVIDIA H200")
+    ev = evals["tune-moca-a1-cifar10-lambda1000-s0"]
+    e = est.cell(cfg, ev, {("cifar10", cfg.get("data_root")): {"train": 5000 + 63, "test": 100}})
+    assert e.steps is None and e.train_s is None
+    assert e.missing == ("its hold-out of 5,000 leaves fewer than one batch of the 5,063 cifar10 training images: "
+                         "it would not train")
+    assert est.cell(cfg, ev, {("cifar10", cfg.get("data_root")): {"train": 5000 + 64, "test": 100}}).train_s > 0

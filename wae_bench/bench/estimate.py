@@ -193,9 +193,14 @@ class Estimator:
 
     def cell(self, cfg: dict, ev: EvalSettings, scanned: Scanned | None = None) -> CellEstimate:
         est = CellEstimate(total_steps(cfg, scanned))
+        n, held = split_sizes(cfg, scanned)["train"], cfg.get("holdout") or 0
         if est.steps is None:
             est.missing = (f"the size of dataset {cfg['dataset']!r} is not known without its files "
                            f"(its data_root was not scanned)")
+        elif n - held < cfg["batch_size"]:   # (the run refuses it: HoldoutSize)
+            est.steps = None
+            est.missing = (f"its hold-out of {held:,} leaves fewer than one batch of the {n:,} {cfg['dataset']} "
+                           f"training images: it would not train")
         else:
             est.rate = self.step_rate(cfg) or self.scaled_rate(cfg)
             if est.rate is None:
