@@ -432,8 +432,8 @@ def test_a_plugins_own_exception_is_that_checks_failure_and_debug_shows_it(plugi
     assert code == 1 and "Traceback" not in out + err
     got = report(out)["raiser"]
     assert re.fullmatch(r"FAIL plugin 'raiser': raised ValueError: shapes do not match \(at "
-                        r"test_check_plugin\.py:\d+\); fix the plugin \(rerun with --debug for the "
-                        r"traceback\)", got["finite-step"]), got["finite-step"]
+                        r"test_check_plugin\.py:\d+\); fix the plugin \(rerun as `wae-bench --debug COMMAND \.\.\.`, or "
+                        r"with WAE_BENCH_DEBUG=1, for the traceback\)", got["finite-step"]), got["finite-step"]
     for key in ("penalty", "state", "randomness", "aux-step", "capture-safe"):     # each would raise it again
         assert got[key] == "skip not run: a step breaks the contract (see finite-step)", got[key]
     assert statuses(got)["builds"] == "pass" and out.count("shapes do not match") == 1

@@ -79,6 +79,10 @@ def _debug() -> bool:
     return _DEBUG or os.environ.get("WAE_BENCH_DEBUG") == "1"
 
 
+#: How a message says to show the traceback: ``--debug`` is an option of ``wae-bench`` itself, before the command.
+DEBUG_HINT = "rerun as `wae-bench --debug COMMAND ...`, or with WAE_BENCH_DEBUG=1, for the traceback"
+
+
 def _wants_debug(args: list[str]) -> bool:
     """``--debug`` given before the command name (a group option)."""
     for a in args:
@@ -162,6 +166,6 @@ def main(argv: list[str] | None = None) -> None:
             click.echo(f"error: {fault}", err=True)
             sys.exit(2)
         msg = _one_line(str(e))[:300]
-        click.echo(f"error: internal error {type(e).__name__}: {msg} (rerun with --debug for the traceback "
+        click.echo(f"error: internal error {type(e).__name__}: {msg} ({DEBUG_HINT}, "
                    f"and report it)", err=True)
         sys.exit(1)

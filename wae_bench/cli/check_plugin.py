@@ -79,7 +79,7 @@ def check_plugin_cmd(names, compile_):
     and the step under torch.compile); and architecture plugins by a shape probe of their nets. Exit status
     1 if any check fails."""
     # (imports torch, ~2 s: `wae-bench --help` must not)
-    from wae_bench.cli import _debug
+    from wae_bench.cli import DEBUG_HINT, _debug
     from wae_bench.plugin_check import checks, run_checks
     from wae_bench.registry import REGULARIZERS
     from wae_bench.step.first_step import draws_unwarned
@@ -101,7 +101,7 @@ def check_plugin_cmd(names, compile_):
                 counts[out.status] = counts.get(out.status, 0) + 1
                 text = out.text if out.status != "pass" else out.check.what
                 if out.error is not None and not _debug():
-                    text += " (rerun with --debug for the traceback)"
+                    text += f" ({DEBUG_HINT})"
                 click.echo(f"  {out.status:<4} {out.check.key:<{width}}  {text}")
                 if out.error is not None and _debug():
                     sys.stdout.flush()
