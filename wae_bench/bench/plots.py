@@ -162,6 +162,7 @@ def _plot(spec: Spec, key: str, lines: Curve, path: Path, title: str, ylabel: st
         else:  # λ = 0 (Fig. 5) has no place on a log axis: linear near 0
             ax.set_xscale("symlog", linthresh=min([x for x in xs_all if x > 0] or [1.0]))
     ax.set_xlabel(axis_label(key))
+    ax.ticklabel_format(axis="y", useOffset=False)   # scores as they are: an offset (+1.28e1) makes 0.007 look a trend
     ax.set_ylabel(textwrap.fill(ylabel, 45))   # a long label would run off the figure
     ax.set_title(title)
     ax.grid(alpha=0.3)
