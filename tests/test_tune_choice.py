@@ -249,6 +249,8 @@ def test_a_tuning_grid_widens_in_its_folder_and_the_choice_is_redone(tmp_path, c
     p.write_text(narrow.replace("[100, 1000]", "[10, 100]"))                 # a value dropped: refused
     code, _, err = run_cli(args, capsys)
     assert code == 2 and "differs in reg.moca.tune.reg.lambda" in err, err
+    assert ("a tuning grid may only grow in place (every value the folder tuned still listed, in the same order: "
+            "reg.moca.tune.reg.lambda drops or reorders one)") in " ".join(err.split()), err
     p.write_text(narrow.replace("[100, 1000]", "[1000, 100, 10]"))           # reordered (ties: first listed)
     code, _, err = run_cli(args, capsys)
     assert code == 2 and "differs in reg.moca.tune.reg.lambda" in err, err

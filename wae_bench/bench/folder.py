@@ -84,8 +84,11 @@ class ResultsDir:
             changed = specs.grow(rec["spec"], spec.raw)[2]
             if changed:
                 shown = ", ".join(changed[:4]) + (", ..." if len(changed) > 4 else "")
+                grids = [k for k in changed if k.split(".")[2:3] == ["tune"] and k.startswith("reg.")]
+                hint = (f"; a tuning grid may only grow in place (every value the folder tuned still listed, in "
+                        f"the same order: {', '.join(grids[:2])} drops or reorders one)" if grids else "")
                 raise WaeError(f"results folder {str(self.path)!r} was made by a different spec "
-                               f"({rec['name']!r}, hash {rec['hash']}; differs in {shown}); "
+                               f"({rec['name']!r}, hash {rec['hash']}; differs in {shown}){hint}; "
                                f"use another --out, or rerun with the spec that made it")
         return rec
 
