@@ -256,6 +256,31 @@ def test_a_tuning_grid_widens_in_its_folder_and_the_choice_is_redone(tmp_path, c
     assert code == 2 and "differs in reg.moca.tune.reg.lambda" in err, err
 
 
+def test_a_final_cell_begun_at_a_value_the_choice_moves_from_during_the_run_is_not_resumed_at_the_new_one(
+        tmp_path, capsys, fake):
+    """A final cell trained (not yet scored) at λ = 100; the grid widened in
+    place: its new tuning cell trains first in the same run and moves the
+    choice to 10.  The final cell is then not resumed at λ = 10 (a run of two
+    values, refused by the resume check as '--force'): it is said stale in the
+    one line of a stale cell, and its tuning record stays the λ it trained at."""
+    p, res = tmp_path / "sched.toml", tmp_path / "res"
+    narrow = SPEC.replace('"reg.lambda" = [1, 10, 1000]', '"reg.lambda" = [100, 1000]')
+    p.write_text(narrow)
+    args = ["bench", str(p), "--out", str(res), "--quiet", "--no-table", "--set", "bench.seeds=[0]"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0 and _trained(res, "moca-tiny-digits-s0") == 100, err
+    (res / "cells" / "moca-tiny-digits-s0" / "results.json").unlink()     # trained, not yet scored
+    p.write_text(narrow.replace("[100, 1000]", "[10, 100, 1000]"))
+    code, _, err = run_cli(args, capsys)
+    failure = json.loads((res / "cells" / "moca-tiny-digits-s0" / "failed.json").read_text())["error"]
+    assert code == 2 and "--force" not in failure, failure
+    assert ("were trained with settings other than the spec resolves to now: moca-tiny-digits-s0 (reg.lambda "
+            "100.0 -> 10.0); remove those cells' folders") in " ".join(failure.split()), failure
+    assert _trained(res, "moca-tiny-digits-s0") == 100
+    rec = json.loads((res / "tuning" / "moca-tiny-digits-s0.json").read_text())
+    assert rec["values"] == {"reg.lambda": 100}
+
+
 def test_parallel_workers_do_not_start_a_final_cell_whose_tuning_cell_failed(tmp_path):
     """run_parallel: a failed tuning cell (not retried here: not among the
     cells to run) leaves moca's final cells waiting, not started (a started

@@ -142,13 +142,14 @@ def group_grid(cells: list[Cell], final: Cell) -> dict[str, list]:
     return Choice([Point(tuned_values(c)) for c in members(cells, final)]).grid
 
 
-def refuse_stale(folder: ResultsDir, cells: list[Cell], spec: Spec | None = None) -> None:
+def refuse_stale(folder: ResultsDir, cells: list[Cell], spec: Spec | None = None,
+                 everything: list[Cell] | None = None) -> None:
     """Refuse, in one line naming each such cell, its changed settings and
     the fix, to train, resume or skip as done a cell whose run no longer
     matches its settings: retraining would replace a result, reusing it
     would present an old one as current (``spec``: what the cells resolve
     with, default the folder's)."""
-    found = [(c, d) for c in cells for d in [changes(folder, c, spec)] if d]
+    found = [(c, d) for c in cells for d in [changes(folder, c, spec, everything)] if d]
     if not found:
         return
     shown = "; ".join(f"{c.id} ({', '.join(d)})" for c, d in found[:3]) + ("; ..." if len(found) > 3 else "")
@@ -361,6 +362,11 @@ def settle(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell]) -> di
     if best is None:
         raise WaeError(f"every tuning cell of {final.id} diverged ({ch.points[0].errors[0]}); give "
                        f"[reg.{final.regularizer}.tune] other values, then rerun")
+    trained = trained_values(folder, final)
+    if trained is not None and any(not same(trained[k], v) for k, v in best.values.items() if k in trained):
+        # (a run started at another value -- the choice moved during this bench, e.g. a widened grid's new
+        # cells trained first -- is not resumed at this one, and its record stays what it trained with)
+        refuse_stale(folder, [final], spec, cells)
     members_ = members(cells, final)
     rec = {"cell": final.id, "tuned": True, "values": best.values, "score": best.mean, "grid": ch.grid,
            "budget": budget(spec, members_[0]), "rule": RULE.format(metric=spec.tune.metric),
