@@ -33,13 +33,22 @@ def test_a_run_and_its_evaluation_record_the_cpu_thread_count(tmp_path, capsys):
     assert json.loads((out / "results.json").read_text())["protocol"]["threads"] == want
 
 
-def test_the_thread_count_does_not_split_a_results_file():
-    """A results.json from before the thread count was recorded (no key), or
-    re-scored with another count, keeps its scores side by side."""
+def test_a_results_file_never_shows_a_score_under_another_thread_count():
+    """A results.json from before the thread count was recorded (no key)
+    keeps its scores side by side with a new evaluation's; one scored with
+    other counts (a CPU FID moves by ~0.1 with them) goes to the history, so
+    no column is shown under a count it was not computed with."""
     old = {"features": "inception", "seed": 0, "device": "cpu", "versions": {"torch": "2"}}
-    new = {**old, "threads": {"intra_op": 2, "interop": 2}}
-    assert results.compatible(old, new) and results.compatible(new, {**old, "threads": {"intra_op": 1, "interop": 2}})
+    two, one = ({**old, "threads": {"intra_op": n, "interop": 2}} for n in (2, 1))
+    assert results.compatible(old, two) and results.compatible(two, dict(two))
+    assert not results.compatible(two, one)
     assert not results.compatible(old, {**old, "seed": 1})      # (the basis still compares the rest)
+    a = {"scores": {"samples": {"fid": 180.84}}, "protocol": two}
+    merged = results.merge(a, {"scores": {"rec": {"fid": 150.0}}, "protocol": one})
+    assert merged["scores"] == {"rec": {"fid": 150.0}} and merged["protocol"]["threads"]["intra_op"] == 1
+    assert merged["history"][0]["scores"] == {"samples": {"fid": 180.84}}
+    side = results.merge(a, {"scores": {"rec": {"fid": 150.0}}, "protocol": dict(two)})
+    assert set(side["scores"]) == {"samples", "rec"} and "history" not in side
 
 
 ROOT = Path(__file__).resolve().parents[1]

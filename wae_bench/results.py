@@ -33,11 +33,13 @@ from wae_bench.errors import WaeError
 NAME = "results.json"
 FORMAT = "wae-bench-results/1"
 # Protocol entries that say what was scored, when and how long it took, not how: not part of the basis.
-# (``threads``, the CPU thread counts, too: a file from before they were recorded, or a GPU evaluation
-# re-run with another count, keeps its scores side by side.)
 PER_EVALUATION = ("generated", "metrics", "seconds", "time", "kid", "precision_recall", "warning", "threads")
 # Settings of one metric: the same in both evaluations wherever both have them.
 METRIC_SETTINGS = ("kid", "precision_recall")
+# Entries two evaluations must agree on wherever both record them: the metric settings, and ``threads``
+# (the CPU thread counts, on which a CPU FID depends by ~0.1): a file from before they were recorded keeps
+# its scores side by side, one scored with other counts goes to the history.
+SAME_WHERE_BOTH = (*METRIC_SETTINGS, "threads")
 
 
 def basis(protocol: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +53,7 @@ def basis(protocol: dict[str, Any]) -> dict[str, Any]:
 
 def compatible(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """Whether two protocols' scores may stand side by side."""
-    return basis(old) == basis(new) and all(old[k] == new[k] for k in METRIC_SETTINGS if k in old and k in new)
+    return basis(old) == basis(new) and all(old[k] == new[k] for k in SAME_WHERE_BOTH if k in old and k in new)
 
 
 def inception(protocol: dict[str, Any]) -> bool:
@@ -90,7 +92,7 @@ def merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
     p, q = old["protocol"], new["protocol"]
     protocol = {**q, "generated": {**p.get("generated", {}), **q.get("generated", {})},
                 "metrics": list(dict.fromkeys([*p.get("metrics", []), *q.get("metrics", [])]))}
-    for k in METRIC_SETTINGS:
+    for k in SAME_WHERE_BOTH:
         if k in p and k not in q:
             protocol[k] = p[k]
     out = {**new, "scores": scores, "protocol": protocol}
