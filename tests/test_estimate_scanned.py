@@ -62,3 +62,15 @@ def test_a_hold_out_that_leaves_less_than_a_batch_is_not_estimated_at_a_negative
     assert e.missing == ("its hold-out of 5,000 leaves fewer than one batch of the 5,063 cifar10 training images: "
                          "it would not train")
     assert est.cell(cfg, ev, {("cifar10", cfg.get("data_root")): {"train": 5000 + 64, "test": 100}}).train_s > 0
+
+
+def test_a_final_cell_whose_tuned_batch_size_is_not_chosen_is_said_not_estimated(tmp_path, capsys):
+    spec = tmp_path / "bs.toml"
+    spec.write_text('[bench]\nname = "bs"\nregularizers = ["moca"]\ndatasets = ["digits"]\narchs = ["tiny"]\nseeds = [0]\n'
+                    '[train]\nepochs = 1\nmax_steps = 4\n[tune]\nepochs = 1\nmax_steps = 2\nholdout = 300\n'
+                    '[reg.moca.tune]\n"batch_size" = [8, 16]\n[eval]\nfeatures = "standin"\nfid_samples = 16\n')
+    code, out, err = run_cli(["bench", str(spec), "--dry-run", "--out", str(tmp_path / "res"), "--estimate-on", "cpu",
+                              "--json"], capsys)
+    assert code == 0, err
+    cell = {c["id"]: c for c in json.loads(out)}["moca-tiny-digits-s0"]
+    assert cell["estimate"]["missing"] == "its batch_size is tuned and not chosen yet"

@@ -46,6 +46,7 @@ KEY = ("device", "arch", "regularizer", "precision", "step_mode", "channels_last
        "image_size", "latent_dim", "concurrency")
 SETTINGS = ("precision", "step_mode", "channels_last", "compile")   # of KEY: what ``--set train.X=`` chooses
 RATES = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rates.json"
+SIZED_BY = ("epochs", "batch_size", "image_size", "latent_dim")   # the settings a cell's steps and rate need
 
 
 def rates_path() -> Path:
@@ -192,6 +193,9 @@ class Estimator:
         return None
 
     def cell(self, cfg: dict, ev: EvalSettings, scanned: Scanned | None = None) -> CellEstimate:
+        unset = [k for k in SIZED_BY if cfg.get(k) is None]
+        if unset:   # (a final cell whose tuned value of one of them is not chosen yet: --dry-run sets it None)
+            return CellEstimate(None, missing=f"its {', '.join(unset)} is tuned and not chosen yet")
         est = CellEstimate(total_steps(cfg, scanned))
         n, held = split_sizes(cfg, scanned)["train"], cfg.get("holdout") or 0
         if est.steps is None:
