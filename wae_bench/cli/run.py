@@ -114,13 +114,11 @@ def _evaluate(path, ev: EvalSettings, command: str, **kw) -> None:
     """End-of-run evaluation; a failure or a stop keeps the trained run and says how to score it later."""
     # (imports torch and torch-fidelity, ~4 s: `wae-bench --help` must not)
     from wae_bench.evaluate import evaluate_run
-    from wae_bench.interrupt import Stopped, stop_at_once
+    from wae_bench.interrupt import stop_at_once
 
-    try:
+    try:   # (a stop, a KeyboardInterrupt, passes: its own line says what is kept)
         with stop_at_once(f"while scoring (the trained run is kept); score it with: {command}"):
             evaluate_run(path, **to_dict(ev), **kw, table=True)
-    except Stopped:
-        raise
     except WaeError as e:
         raise WaeError(f"{e} (the trained run is kept; score it later with `{command}`)") from None
     if _is_main():
