@@ -262,8 +262,9 @@ class _Page:
         if state in ("failed", "diverged"):
             out.append(f'<p class="error">{_e((self.folder.failure(c.id) or {}).get("error", "?"))}</p>')
         if state == "stale":
+            why = ", ".join(tune.changes(self.folder, c, self.spec, self.cells))
             out.append(f'<p class="error">stale: trained with settings other than the spec resolves to now '
-                       f'({_e(", ".join(tune.changes(self.folder, c)))}); its scores are not the current ones</p>')
+                       f'({_e(why)}); its scores are not the current ones</p>')
         grids, plots = self.pictures(c, res)
         scale = max(1, GRID_WIDTH // min(p.width for p in grids)) if grids else 1
         figs = [p.figure(p.width * scale, pixelated=scale > 1) for p in grids]
