@@ -225,6 +225,12 @@ class Choice:
         return not self.pending and not self.failed
 
     @property
+    def made(self) -> dict[str, Any] | None:
+        """The choice: the best point's values once every tuning cell is done
+        or diverged; None while one is pending or failed, or when every value diverged."""
+        return self.best.values if self.complete and self.best is not None else None
+
+    @property
     def scored(self) -> list[Point]:
         return [p for p in self.points if p.mean is not None]
 
@@ -334,8 +340,7 @@ def chosen(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell]) -> di
     """``final``'s group's choice now: the best value once every tuning cell
     is done or diverged; None while one is pending or failed, or when every
     value diverged."""
-    ch = choose(folder, spec, final, cells)
-    return ch.best.values if ch.complete and ch.best is not None else None
+    return choose(folder, spec, final, cells).made
 
 
 def wait_line(final: Cell, ch: Choice) -> str:

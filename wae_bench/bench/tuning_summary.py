@@ -67,7 +67,7 @@ def used(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell]) -> Used
     says so (``λ = 0.5 (stale: tuning now chooses λ = 0.15)``): it is stale
     (:func:`~wae_bench.bench.tune.changes`)."""
     ch = tune.choose(folder, spec, final, cells)
-    now = ch.best.values if ch.complete and ch.best is not None else None
+    now = ch.made
     names = ", ".join(map(axis_label, final.tuned))
     trained = tune.trained_values(folder, final)
     here = tune.budget(spec, tune.members(cells, final)[0])
