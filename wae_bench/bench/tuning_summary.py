@@ -148,7 +148,7 @@ def _tuning_line(spec: Spec, rows: list[dict[str, Any]], folder: ResultsDir, fin
     metric = spec.tune.metric
     trained = tune.trained_values(folder, final) is not None
     ch = tune.choose(folder, spec, final, cells)
-    pick = tune.chosen(folder, spec, final, cells)
+    pick = ch.made
     digits = _digits([p.mean for p in ch.scored])
     parts = []
     for p in ch.points:

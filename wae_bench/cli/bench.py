@@ -30,9 +30,10 @@ def _tuned(folder, spec, cell, everything) -> tuple[dict | None, str]:
     from wae_bench.bench import grid, tune
 
     names = ", ".join(map(grid.axis_label, cell.tuned))
-    values = tune.trained_values(folder, cell) or tune.chosen(folder, spec, cell, everything)
+    values = tune.trained_values(folder, cell)
+    ch = tune.choose(folder, spec, cell, everything) if values is None else None
+    values = values or (ch.made if ch is not None else None)
     if values is None:
-        ch = tune.choose(folder, spec, cell, everything)
         why = ("pending" if ch.pending else f"waits for {len(ch.failed)} failed tuning cell(s)" if ch.failed
                else "failed (every value diverged)")
         return None, f"tuned {names} {why}"
