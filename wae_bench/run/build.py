@@ -32,11 +32,11 @@ from wae_bench.data import Batcher, DatasetSpec, ImageSet, holdout, load_split
 from wae_bench.errors import WaeError
 from wae_bench.nets import ArchSpec, Autoencoder, build_arch
 from wae_bench.registry import ARCHITECTURES, DATASETS, REGULARIZERS
-from wae_bench.regularizer import Regularizer, Setup
+from wae_bench.regularizer import Regularizer, Setup, check_aux_steps
 from wae_bench.step.compile import compile_nets
 from wae_bench.step.distributed import Dist
 from wae_bench.step.graph import FastPath, capture_step, fast_path
-from wae_bench.step.rng import run_generator, seed_everything
+from wae_bench.step.rng import global_generators_kept, run_generator, seed_everything
 from wae_bench.step.trainer import Trainer
 
 
@@ -58,6 +58,21 @@ class Plan:
         c = self.cfg
         return Setup(total_steps=total_steps, batch_size=c.batch_size, world_size=self.world_size,
                      latent_dim=c.latent_dim, arch=self.arch.name, dataset=self.data.name)
+
+    def aux_steps(self) -> int:
+        """The run's effective :attr:`~wae_bench.regularizer.Regularizer.aux_steps`
+        (auxiliary steps per iteration), recorded in ``config.json`` and
+        compared on resume like a setting (a plugin whose default changes
+        would otherwise resume an old run with another count): the plugin
+        class's, or where a property gives it (read from the plugin's
+        Config), that of the plugin built from this plan's settings (its
+        ``__init__`` alone, the global generators kept as they were)."""
+        steps = getattr(self.reg_cls, "aux_steps", 1)
+        if isinstance(steps, property):
+            with global_generators_kept():
+                steps = self.reg_cls(self.cfg.reg, self.setup(0)).aux_steps
+            check_aux_steps(self.cfg.regularizer, steps, self.reg_cls)
+        return steps
 
     def fast(self, device: torch.device) -> FastPath:
         """The step mode and memory layout on ``device`` (``auto`` resolved;
@@ -248,4 +263,8 @@ def build_run(plan: Plan, *, channels: int, total_steps: int, device: torch.devi
     ctx = dist.context(total_steps, generator=run_generator(c.seed, device, dist.rank))
     trainer = Trainer(ae, reg, lr=c.lr, total_steps=total_steps, precision=c.precision,
                       model=dist.wrap(ae), ctx=ctx)
+    if trainer.aux_steps != plan.aux_steps():
+        raise WaeError(f"plugin {c.regularizer!r}: aux_steps = {trainer.aux_steps} on the built plugin but "
+                       f"{plan.aux_steps()} on its class, so a run cannot record it; declare aux_steps as a class "
+                       f"attribute, or a property reading the plugin's Config, not set it in __init__")
     return Run(plan, ae, reg, trainer, dist, fast)

@@ -3,7 +3,7 @@ is written, the config of a resumed run, and its training log read back.
 
 Layout of ``RUN_DIR``::
 
-    config.json            resolved config, library versions
+    config.json            resolved config, library versions, each start's settings (``starts``)
     metrics.jsonl          one line per log interval (read back by :func:`read_metrics`)
     checkpoints/step-N.pt  the last ``keep_checkpoints`` checkpoints
     samples.png  reconstructions.png  interpolations.png
@@ -18,6 +18,7 @@ import os
 import platform
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -29,6 +30,7 @@ from wae_bench.config import LOCATION_KEYS, TrainConfig, from_dict, merge, to_di
 from wae_bench.errors import WaeError
 from wae_bench.registry import ARCHITECTURES, DATASETS, REGULARIZERS
 from wae_bench.run.build import Plan, resolve
+from wae_bench.run.fingerprint import RECORDED_AT_START
 
 
 #: The plugins a run names: ``(config key, versions key, registry)``.
@@ -136,6 +138,75 @@ def git_revision(here: Path) -> str | None:
     return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+#: What ``config.json`` records of each start of a run (under ``starts``,
+#: :func:`start_record`) and, at its top level, of the latest one: the
+#: settings that are not the config but change the numbers a run computes
+#: (the thread counts change the order of a reduction's sums) or say what
+#: computed them.  A resume may change them (another machine, a newer
+#: commit); a run whose starts differ says so (:func:`mixed_settings`).
+START_SETTINGS = ("threads", "source", "versions")
+
+
+def start_record(cfg: TrainConfig, step: int) -> dict:
+    """What ``config.json`` records about a start of the run of ``cfg`` at
+    ``step`` (0, or the step of the checkpoint a resume continues from):
+    the step, the time, and its :data:`START_SETTINGS`."""
+    return {"step": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "threads": cpu_threads(),
+            "source": source_revision(), "versions": run_versions(cfg)}
+
+
+def recorded_starts(info: dict) -> list[dict]:
+    """The starts a run's record (``info``: ``config.json`` less its config)
+    lists.  A record from before starts were listed gets one synthesised
+    from its top-level :data:`START_SETTINGS` (those of its latest start),
+    marked ``"synthesised": true``, with ``step`` and ``time`` null: they
+    were not recorded; a record with none of them, none."""
+    if isinstance(info.get("starts"), list):
+        return [s for s in info["starts"] if isinstance(s, dict)]
+    known = {k: info[k] for k in START_SETTINGS if k in info}
+    return [{"step": None, "time": None, **known, "synthesised": True}] if known else []
+
+
+def earlier_starts(info: dict, step: int) -> list[dict]:
+    """The recorded starts (:func:`recorded_starts`) whose training the
+    checkpoint of ``step`` holds: those that began before it (a start at or
+    after it trained steps a resume from it trains again; a synthesised
+    start, of an unknown step, is kept)."""
+    return [s for s in recorded_starts(info) if not isinstance(s.get("step"), int) or s["step"] < step]
+
+
+def mixed_settings(starts: list[dict]) -> str | None:
+    """How the latest of a run's ``starts`` differs from its first in its
+    :data:`START_SETTINGS`, in one line (``intra-op threads 2 -> 1, source
+    abc1234 -> def5678``); None when they agree, or there is one start."""
+    if len(starts) < 2:
+        return None
+    first, now, out = starts[0], starts[-1], []
+    for key in START_SETTINGS:
+        was, new = first.get(key), now.get(key)
+        if key in first and was != new:
+            out += _dict_changes(key, was, new)
+    if not out:
+        return None
+    since = "its first recorded start" if first.get("step") is None else f"its first start (step {first['step']})"
+    return (f"this run mixes settings that change its numbers: {', '.join(out)} since {since}; config.json lists "
+            f"each start under \"starts\"")
+
+
+def _dict_changes(key: str, was, new) -> list[str]:
+    """``KEY OLD -> NEW`` for a setting, for each entry of one that is a dict
+    (``intra_op threads 2 -> 1``, ``torch 2.1 -> 2.2``)."""
+    if not (isinstance(was, dict) and isinstance(new, dict)):
+        return [f"{key} {_value_text(was)} -> {_value_text(new)}"]
+    name = (lambda k: f"{k.replace('_', '-')} threads") if key == "threads" else (lambda k: k)
+    return [f"{name(k)} {_value_text(was.get(k))} -> {_value_text(new.get(k))}"
+            for k in dict.fromkeys([*was, *new]) if was.get(k) != new.get(k)]
+
+
+def _value_text(v) -> str:
+    return "unknown" if v is None else str(v)
+
+
 class RunDir:
     """Files of one run; every write is atomic (:mod:`wae_bench.atomic`)."""
 
@@ -191,17 +262,27 @@ class RunDir:
         rec.pop("config", None)
         return rec
 
-    def write_config(self, cfg: TrainConfig, extra: dict, keep: tuple[str, ...] = ()) -> None:
-        """Write ``config.json``: the resolved config, the versions, the
-        source revision, the CPU thread counts (:func:`cpu_threads`, of this
-        start) and ``extra``; the ``keep`` keys of the one there are
-        kept as recorded (a resume keeps what the run recorded about its data
-        when it started, :data:`~wae_bench.run.fingerprint.RECORDED_AT_START`)."""
-        old = self.info() if keep else {}
-        if old:   # (an unreadable config.json keeps nothing)
-            extra = {**{k: v for k, v in extra.items() if k not in keep}, **{k: old[k] for k in keep if k in old}}
-        atomic.write_json(self.config_path, {"format": FORMAT, "config": to_dict(cfg), "versions": run_versions(cfg),
-                                              "source": source_revision(), "threads": cpu_threads(), **extra})
+    def write_config(self, cfg: TrainConfig, extra: dict, resumed_at: int | None = None) -> dict:
+        """Write ``config.json`` and return it: the resolved config, the
+        versions, the source revision, the CPU thread counts
+        (:func:`cpu_threads`) of this start, ``extra``, and ``starts``, the
+        history of the run's starts (:func:`start_record`).  ``resumed_at``:
+        the step of the checkpoint a resume continues from (None: a new run,
+        or a resume with no checkpoint, which starts afresh); then the
+        :data:`~wae_bench.run.fingerprint.RECORDED_AT_START` keys of the one
+        there are kept as recorded (what the run recorded about its data when
+        it started) and so are its starts before that step
+        (:func:`earlier_starts`; an unreadable config.json keeps nothing)."""
+        old = self.info() if resumed_at is not None else {}
+        starts = [start_record(cfg, resumed_at or 0)]
+        if old:
+            kept = RECORDED_AT_START
+            extra = {**{k: v for k, v in extra.items() if k not in kept}, **{k: old[k] for k in kept if k in old}}
+            starts = [*earlier_starts(old, resumed_at), *starts]
+        rec = {"format": FORMAT, "config": to_dict(cfg), **{k: starts[-1][k] for k in START_SETTINGS}, **extra,
+               "starts": starts}
+        atomic.write_json(self.config_path, rec)
+        return rec
 
     def append_metrics(self, record: dict) -> None:
         with open(self.path / "metrics.jsonl", "a") as f:
@@ -385,9 +466,28 @@ def _load_fix(saved: dict, recorded: dict, version: str | None) -> str | None:
 
 def saved_resolved(run: RunDir, world_size: int = 1) -> dict:
     """The resolved config of the run in ``run`` (its ``config.json``): an
-    option newer than the run reads as its default (the behaviour before it existed)."""
-    return to_dict(saved_plan(run.saved_config(), run.config_path, run.written_by(), world_size,
-                              recorded=run.info().get("versions")).cfg)
+    option newer than the run reads as its default (the behaviour before it
+    existed); with the :data:`BESIDE_CONFIG` settings it recorded, as
+    :func:`resolved` gives them now."""
+    info = run.info()
+    cfg = to_dict(saved_plan(run.saved_config(), run.config_path, run.written_by(), world_size,
+                             recorded=info.get("versions")).cfg)
+    return {**cfg, **{k: info[k] for k in BESIDE_CONFIG if k in info}}
+
+
+#: Settings of a run that are not config keys but the plugin's code (its
+#: effective :attr:`~wae_bench.regularizer.Regularizer.aux_steps`,
+#: :meth:`~wae_bench.run.build.Plan.aux_steps`): recorded at ``config.json``'s
+#: top level and compared with the config by :func:`changes`.  A record
+#: without one (a run from before it was recorded) did not record it: that
+#: is not a change.
+BESIDE_CONFIG = ("aux_steps",)
+
+
+def resolved(plan: Plan) -> dict:
+    """What a run of ``plan`` is compared by (:func:`changes`): its resolved
+    config (:func:`~wae_bench.config.to_dict`) and :data:`BESIDE_CONFIG`."""
+    return {**to_dict(plan.cfg), "aux_steps": plan.aux_steps()}
 
 
 #: Settings whose default is chosen per device when a run builds (step_mode
@@ -400,12 +500,13 @@ PER_DEVICE_DEFAULTS = {"step_mode": "auto", "channels_last": None}
 
 def changes(before: dict, after: dict) -> list[tuple[str, object, object]]:
     """``(key, before, after)`` for each setting that differs between two
-    resolved configs (:func:`~wae_bench.config.to_dict`), location keys
-    aside, and a :data:`PER_DEVICE_DEFAULTS` default against either of its
-    choices; the regularizer's own settings as ``reg.KEY``."""
+    resolved configs (:func:`resolved`), location keys aside, a
+    :data:`PER_DEVICE_DEFAULTS` default against either of its choices, and a
+    :data:`BESIDE_CONFIG` setting one side did not record; the regularizer's
+    own settings as ``reg.KEY``."""
     out = []
     for k in dict.fromkeys([*before, *after]):
-        if k in LOCATION_KEYS:
+        if k in LOCATION_KEYS or (k in BESIDE_CONFIG and not (k in before and k in after)):
             continue
         b, a = before.get(k), after.get(k)
         if k in PER_DEVICE_DEFAULTS and PER_DEVICE_DEFAULTS[k] in (b, a):
@@ -428,7 +529,7 @@ def stale(run: RunDir, overrides: dict) -> list[str]:
         before = saved_resolved(run)
     except WaeError as e:
         return [f"its config.json no longer loads ({e})"]
-    now = to_dict(resolve(from_dict(TrainConfig, overrides)).cfg)
+    now = resolved(resolve(from_dict(TrainConfig, overrides)))
     return [f"{k} {json.dumps(b)} -> {json.dumps(a)}" for k, b, a in changes(before, now)]
 
 
@@ -444,7 +545,7 @@ def plan_for(overrides: dict, run: RunDir | None, resume: bool, force: bool, wor
                        f"to start a new run there")
     before = saved_resolved(run, world_size)
     plan = resolve(from_dict(TrainConfig, merge(saved, overrides)), world_size)
-    changed = [k for k, _, _ in changes(before, to_dict(plan.cfg))]
+    changed = [k for k, _, _ in changes(before, resolved(plan))]
     if changed and not force:
         raise WaeError(f"--resume with a different config ({', '.join(changed)} changed) would not reproduce the "
                        f"run; drop those options, or pass --force to resume anyway")

@@ -24,8 +24,8 @@ from wae_bench.nets import count_params
 from wae_bench.progress import TrainProgress, phase, stdout
 from wae_bench.run import checkpoint, fingerprint, memory, tensorboard
 from wae_bench.run.build import Plan, Run, batches, build_run, load_data, pick_device, total_steps
-from wae_bench.run.directory import (RunDir, changes, default_out, output_dir, plan_for, saved_resolved,
-                                     run_versions)
+from wae_bench.run.directory import (RunDir, changes, default_out, mixed_settings, output_dir, plan_for,
+                                     resolved, run_versions, saved_resolved)
 from wae_bench.step.compile import eager
 from wae_bench.step.distributed import Dist
 from wae_bench.step.loop import StopFlag, Stepper
@@ -153,15 +153,16 @@ class Training:
         variant = cfg.data_variant or train.variant
         held = f" (+{cfg.holdout} held out)" if cfg.holdout else ""
         params = count_params(self.built.ae)
-        run.write_config(cfg, {"total_steps": T, "steps_per_epoch": spe, "n_train": len(train.images),
-                               "n_test": len(test.images), "data_variant": variant, "world_size": dist.world_size,
-                               "global_batch_size": cfg.batch_size * dist.world_size, "params": params,
-                               **({"holdout": holdout.record(len(train.images), cfg.holdout, cfg.dataset)}
-                                  if cfg.holdout else {}),
-                               **({"expost_fit": expost.fit_record(len(train.images), cfg.seed)}
-                                  if cfg.expost else {}),
-                               fingerprint.KEY: data},
-                         keep=fingerprint.RECORDED_AT_START if resumed_from else ())
+        rec = run.write_config(cfg, {"aux_steps": self.trainer.aux_steps, "total_steps": T, "steps_per_epoch": spe,
+                                     "n_train": len(train.images), "n_test": len(test.images),
+                                     "data_variant": variant, "world_size": dist.world_size,
+                                     "global_batch_size": cfg.batch_size * dist.world_size, "params": params,
+                                     **({"holdout": holdout.record(len(train.images), cfg.holdout, cfg.dataset)}
+                                        if cfg.holdout else {}),
+                                     **({"expost_fit": expost.fit_record(len(train.images), cfg.seed)}
+                                        if cfg.expost else {}),
+                                     fingerprint.KEY: data},
+                               resumed_at=self.start if resumed_from else None)
         stdout.print(f"[bold]{cfg.regularizer}[/] · {cfg.arch} ({params / 1e6:.2f}M params) · "
                      f"{cfg.dataset} \\[{variant}] {len(train.images)} train{held} / {len(test.images)} test · "
                      f"batch {cfg.batch_size} per process × {dist.world_size} = "
@@ -172,6 +173,9 @@ class Training:
             stdout.print(escape(resumed), soft_wrap=True)
         if data_warning:
             progress.notice(f"[yellow]warning:[/] {escape(data_warning)}")
+        mixed = mixed_settings(rec["starts"])
+        if mixed:
+            progress.notice(f"[yellow]note:[/] {escape(mixed)}")
         if notice:
             progress.notice(notice)
         if device.type == "cuda" and cfg.precision == "fp32":
@@ -318,7 +322,7 @@ def _holds_run(run: RunDir, plan: Plan, world_size: int) -> str:
     with the same settings, --resume continues it; with other settings (which
     --resume would refuse) the message names them and asks for another --out."""
     try:
-        changed = changes(saved_resolved(run, world_size), to_dict(plan.cfg))
+        changed = changes(saved_resolved(run, world_size), resolved(plan))
     except WaeError:            # a config.json this version cannot load: no comparison
         changed = []
     where = f"output directory {str(run.path)!r} holds a run"
