@@ -195,7 +195,7 @@ def mixed_settings(starts: list[dict]) -> str | None:
 
 def _dict_changes(key: str, was, new) -> list[str]:
     """``KEY OLD -> NEW`` for a setting, for each entry of one that is a dict
-    (``intra_op threads 2 -> 1``, ``torch 2.1 -> 2.2``)."""
+    (``intra-op threads 2 -> 1``, ``torch 2.1 -> 2.2``)."""
     if not (isinstance(was, dict) and isinstance(new, dict)):
         return [f"{key} {_value_text(was)} -> {_value_text(new)}"]
     name = (lambda k: f"{k.replace('_', '-')} threads") if key == "threads" else (lambda k: k)
