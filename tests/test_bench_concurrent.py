@@ -208,12 +208,12 @@ def test_a_final_cell_waiting_for_its_tuning_cells_is_not_rechecked_every_round(
     2.5)."""
     from wae_bench.bench import tune
 
-    real, asked = tune.ready, []
-    monkeypatch.setattr(tune, "ready", lambda *a, **k: asked.append(1) or real(*a, **k))
+    real, asked = tune.Tuning.ready, []
+    monkeypatch.setattr(tune.Tuning, "ready", lambda *a, **k: asked.append(1) or real(*a, **k))
     tuned = '[tune]\nholdout = 100\nmax_steps = 24\n\n[reg.moca.tune]\n"reg.lambda" = [1, 10]\n'
     spec = tmp_path / "t.toml"
     spec.write_text(tiny_spec("tuned", ["moca"], [0], 4, ["n"], ckpt_every=50, grid=tuned))
     code, _, err = bench(spec, tmp_path / "res", capsys, "--concurrent", "3")
     assert code == 0, err
     assert len(steps) == 2 * 24 + 4                        # both tuning cells, then the final one
-    assert len(asked) <= 8, len(asked)                      # (was one ask per round: ~24)
+    assert 0 < len(asked) <= 8, len(asked)                  # (was one ask per round: ~24)

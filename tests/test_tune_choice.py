@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import run_cli
-from tests.test_bench_tune import SPEC, fake, sched  # noqa: F401 - (fake: a fixture)
+from tests.test_bench_tune import SPEC, TUNE_IDS, fake, sched  # noqa: F401 - (fake: a fixture)
 from wae_bench.atomic import write_json
 from wae_bench.bench import grid, table, tune
 from wae_bench.bench.folder import ResultsDir
@@ -313,3 +313,37 @@ def test_parallel_workers_do_not_start_a_final_cell_whose_tuning_cell_failed(tmp
     assert {o.cell.id: o.state for o in out if o.cell.regularizer == "moca"} == {
         "moca-tiny-digits-s0": "waiting", "moca-tiny-digits-s1": "waiting"}
     assert started.read_text().split() == ["ae-tiny-digits-s0", "ae-tiny-digits-s1"]
+
+
+# -- each group's choice read once per command ---------------------------------------------------------
+def _tuning_reads(res: Path, capsys, monkeypatch) -> dict[str, int]:
+    """``wae-bench table RES``: how often each tuning cell's results.json is read."""
+    reads: dict[str, int] = {}
+    real = ResultsDir.results
+
+    def counted(self, cell_id):
+        reads[cell_id] = reads.get(cell_id, 0) + 1
+        return real(self, cell_id)
+
+    with monkeypatch.context() as m:
+        m.setattr(ResultsDir, "results", counted)
+        code, _, err = run_cli(["table", str(res)], capsys)
+    assert code == 0, err
+    return {cid: n for cid, n in reads.items() if cid.startswith("tune-")}
+
+
+def test_the_table_reads_each_tuning_cell_as_often_whatever_the_number_of_final_cells(tmp_path, capsys, fake,
+                                                                                     monkeypatch):
+    """The table asks the choice of every final cell (its state, its tuned
+    settings, its row's label): one Choice per group for the whole command
+    (tune.Tuning), so a tuning cell is read as often with 2 final cells in its
+    group as with 8, not once more per final cell (a 166-cell folder's table
+    took seconds longer so)."""
+    res = tmp_path / "res"
+    code, err = sched(tmp_path, capsys, "--set", "bench.seeds=[0,1]", "--no-table")
+    assert code == 0, err
+    few = _tuning_reads(res, capsys, monkeypatch)
+    code, err = sched(tmp_path, capsys, "--set", "bench.seeds=[0,1,2,3,4,5,6,7]", "--no-table")
+    assert code == 0 and len(fake) == 3 + 2 * 8, err          # (3 tuning cells; moca and ae, 8 seeds)
+    many = _tuning_reads(res, capsys, monkeypatch)
+    assert sorted(few) == sorted(many) == sorted(TUNE_IDS) and many == few, (few, many)

@@ -156,8 +156,8 @@ def run_concurrent(folder: ResultsDir, spec: Spec, cells: list[Cell], n: int, *,
     if n < 1:
         raise WaeError(f"--concurrent {n}: give a number of cells >= 1")
     output = output or Output(folder, spec, quiet=quiet)
-    todo, skipped = split_todo(folder, spec, cells, retry_failed)
-    everything = grid.expand(spec)
+    tuning = tune.Tuning(folder, spec, grid.expand(spec))
+    todo, skipped = split_todo(tuning, cells, retry_failed)
     queue, active, out = list(todo), [], []
     memory: Memory | None = None
     streams: dict[int, object] = {}
@@ -169,8 +169,9 @@ def run_concurrent(folder: ResultsDir, spec: Spec, cells: list[Cell], n: int, *,
         output.finished(len(out), len(todo), o)
 
     def runnable() -> int | None:
+        tuning.forget()   # (the choices read afresh: a cell may have ended since, here or in another process)
         busy = {c.id for c in queue} | {s.cell.id for s in active}
-        return next((i for i, c in enumerate(queue) if tune.ready(folder, spec, c, everything, busy)), None)
+        return next((i for i, c in enumerate(queue) if tuning.ready(c, busy)), None)
 
     def start(cell: Cell) -> Slot | None:
         """Open and begin ``cell`` in a free slot; None if it ended (failed, waiting, or scored at once)."""
@@ -180,8 +181,8 @@ def run_concurrent(folder: ResultsDir, spec: Spec, cells: list[Cell], n: int, *,
         run_dir = folder.cell_dir(cell.id)
 
         def open_() -> Outcome | None:
-            overrides = cell_overrides(folder, spec, cell, everything, device)
-            other = slot.folder.enter_context(held(folder, spec, cell))
+            overrides = cell_overrides(tuning, cell, device)
+            other = slot.folder.enter_context(held(tuning, cell))
             if other is None:
                 slot.training = Training(overrides, run_dir, resume=(run_dir / "config.json").is_file(), quiet=quiet)
             return other

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from wae_bench import atomic, results
-from wae_bench.bench import grid, report, tune
+from wae_bench.bench import report, tune
 from wae_bench.bench.folder import SCORE_NAMES, ResultsDir, json_object
 from wae_bench.bench.table import Report, metric_label
 from wae_bench.bench.aggregate import OTHER_PROTOCOL
@@ -105,21 +105,21 @@ def cell_row(cell_dir: str | Path) -> dict[str, Any]:
     return row
 
 
-def cell_rows(folder: ResultsDir) -> list[dict[str, Any]]:
+def cell_rows(folder: ResultsDir, read: tune.Tuning | None = None) -> list[dict[str, Any]]:
     """One row per cell of the folder's spec (:func:`cell_row`, with the
     grid's own id, axes, role and state; a cell not begun has no scores); a
     final cell of a ``[tune]`` grid also its ``tuned`` values with the grid
     and budget they were chosen over (:func:`~wae_bench.bench.tuning_summary.used`;
-    ``values`` null and a ``note`` while its tuning is pending)."""
-    spec = folder.spec()
-    everything = grid.expand(spec)
+    ``values`` null and a ``note`` while its tuning is pending; ``read``: the
+    folder's tuning as read already, by the table)."""
+    read = read or tune.Tuning(folder)
     out = []
-    for c in everything:
+    for c in read.cells:
         row = cell_row(folder.cell_dir(c.id))
         row.update(cell=c.id, regularizer=c.regularizer, arch=c.arch, dataset=c.dataset, seed=c.seed,
-                   axes=dict(c.axes), role=c.role, state=tune.cell_state(folder, spec, c))
+                   axes=dict(c.axes), role=c.role, state=read.state(c))
         if c.role == "final":
-            u = used(folder, spec, c, everything)
+            u = used(read, c)
             row["tuned"] = (vars(u).copy() if isinstance(u, Used) else {"values": None, "grid": None, "budget": None,
                                                                          "note": u})
         out.append(row)
@@ -285,7 +285,7 @@ def write(folder: ResultsDir, rep: Report, formats: list[str] = (), html: bool =
     grew, say); ``html``: write the report in any case.  Each atomically;
     after the plots (the report embeds them).  Returns their paths."""
     names = list(dict.fromkeys([*formats, *present(folder)]))
-    rows = cell_rows(folder) if {"json", "seeds"} & set(names) else []
+    rows = cell_rows(folder, rep.tuning_read) if {"json", "seeds"} & set(names) else []
     make = {"json": lambda: json.dumps(rows, indent=1) + "\n", "seeds": lambda: seeds_csv(rows),
             "latex": lambda: latex(rep)}
     texts = {}

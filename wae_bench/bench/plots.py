@@ -175,9 +175,11 @@ def _axis_name(key: str) -> str:
 
 
 def score_vs_axis(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str, metric: str = "fid",
-                  what: str = "samples", formats: list[str] = ("png",), dpi: int = PNG_DPI) -> list[Path]:
-    """One plot per dataset: the score against grid axis ``key``."""
-    pts = points(folder, cells, what, metric)
+                  what: str = "samples", formats: list[str] = ("png",), dpi: int = PNG_DPI,
+                  read: tune.Tuning | None = None) -> list[Path]:
+    """One plot per dataset: the score against grid axis ``key`` (``read``:
+    the folder's tuning as read already, default read here)."""
+    pts = points(tune.Tuning(folder) if read is None else read, cells, what, metric)
     out = []
     for ds in spec.bench.datasets:
         lines, failed = _curves(pts, ds, key)
@@ -191,19 +193,21 @@ def score_vs_axis(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str, m
 
 
 def tuning_curves(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str = "fid",
-                  formats: list[str] = ("png",), dpi: int = PNG_DPI) -> list[Path]:
+                  formats: list[str] = ("png",), dpi: int = PNG_DPI, read: tune.Tuning | None = None) -> list[Path]:
     """The tuning protocol's curves: per regularizer, dataset and numeric tuned
     axis, the validation score of its sampler against the axis (log axis for
     λ), one curve per architecture, error bars the std over the tuning
-    seeds, the chosen value starred."""
+    seeds, the chosen value starred (``cells``: the whole expansion; ``read``:
+    the folder's tuning as read already, default read here)."""
+    read = tune.Tuning(folder, spec, cells) if read is None else read
     out = []
     tcells = [c for c in cells if c.role == "tune"]
     for reg in dict.fromkeys(c.regularizer for c in tcells):
         mine = [c for c in tcells if c.regularizer == reg]
         what = grid.sampler(reg)
-        pts = points(folder, mine, what, metric)
+        pts = points(read, mine, what, metric)
         finals = {c.group: c for c in cells if c.role == "final" and c.regularizer == reg}
-        picks = [(f, tune.chosen(folder, spec, f, cells)) for f in finals.values()]
+        picks = [(f, read.chosen(f)) for f in finals.values()]
         for key in dict.fromkeys(k for c in mine for k in c.tuned if is_number(dict(c.axes)[k])):
             for ds in spec.bench.datasets:
                 lines, failed = _curves(pts, ds, key)
@@ -293,22 +297,26 @@ def spectra(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str = "reg.l
 
 
 def write_all(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str = "fid",
-              what: str | None = None, formats: list[str] | None = None, dpi: int = PNG_DPI) -> list[Path]:
+              what: str | None = None, formats: list[str] | None = None, dpi: int = PNG_DPI,
+              read: tune.Tuning | None = None) -> list[Path]:
     """Every plot the grid has axes for (none for a grid without numeric axes),
     of column ``what`` (by default the first the spec scores, ``eval.what``:
     the GMM column of a spec that scores only that), and the tuning
     protocol's curves (:func:`tuning_curves`); as PNG, and in each other of
     ``formats`` and those the folder's plots already have (:func:`formats_of`);
-    the PNGs at ``dpi`` (``--plot-dpi``)."""
+    the PNGs at ``dpi`` (``--plot-dpi``); ``spec``, ``cells``: the folder's
+    spec and its whole expansion; ``read``: its tuning as read already (the
+    table's), default read here, once for every plot."""
     what = what or spec.eval.what[0]
     formats = formats_of(folder, formats)
-    tuning = tuning_curves(folder, spec, cells, metric, formats, dpi) if spec.tune is not None else []
+    read = tune.Tuning(folder, spec, cells) if read is None else read
+    tuning = tuning_curves(folder, spec, cells, metric, formats, dpi, read) if spec.tune is not None else []
     cells = [c for c in cells if c.role != "tune"]
     keys = list(dict.fromkeys(k for c in cells for k, v in c.axes if is_number(v)))
     keys = [k for k in keys if len({dict(c.axes).get(k) for c in cells} - {None}) >= 2]
     out = []
     for k in keys:
-        out += score_vs_axis(folder, spec, cells, k, metric, what, formats, dpi)
+        out += score_vs_axis(folder, spec, cells, k, metric, what, formats, dpi, read)
     if "reg.lambda" in keys:
         out += spectra(folder, spec, cells, formats=formats, dpi=dpi)
     return out + tuning

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wae_bench import atomic
-from wae_bench.bench import grid, tune
+from wae_bench.bench import tune
 from wae_bench.bench.aggregate import MISSING, number
 from wae_bench.bench.compare import toml_text
 from wae_bench.bench.folder import ResultsDir, score
@@ -125,8 +125,9 @@ class _Page:
     def __init__(self, folder: ResultsDir, rep: Report):
         self.folder, self.rep, self.spec = folder, rep, rep.spec
         self.record = folder.record() or {}
-        self.cells = grid.expand(rep.spec)
-        self.states = {c.id: tune.cell_state(folder, rep.spec, c) for c in self.cells}
+        self.tuning = rep.tuning_read or tune.Tuning(folder, rep.spec)   # (the table's, where it read one)
+        self.cells = self.tuning.cells
+        self.states = {c.id: self.tuning.state(c) for c in self.cells}
         self.unreadable: list[str] = []   # image files left out, relative to the folder
 
     def picture(self, path: Path, caption: str) -> Picture | None:
@@ -262,7 +263,7 @@ class _Page:
         if state in ("failed", "diverged"):
             out.append(f'<p class="error">{_e((self.folder.failure(c.id) or {}).get("error", "?"))}</p>')
         if state == "stale":
-            why = ", ".join(tune.changes(self.folder, c, self.spec, self.cells))
+            why = ", ".join(self.tuning.changes(c))
             out.append(f'<p class="error">stale: trained with settings other than the spec resolves to now '
                        f'({_e(why)}); its scores are not the current ones</p>')
         grids, plots = self.pictures(c, res)

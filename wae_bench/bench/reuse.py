@@ -55,27 +55,29 @@ def take_over(folder: ResultsDir, spec: Spec, cells: list[Cell], sources: list[R
     """Copy into ``folder`` every plain cell of ``cells`` that it lacks and a
     folder of ``sources`` holds done with the same settings (the first such)."""
     out = []
+    reads = [tune.Tuning(s, spec, cells) for s in sources]   # (each source judged by this spec)
     for cell in cells:
         if cell.role != "plain" or folder.cell_dir(cell.id).exists():
             continue
-        src = next((s for s in sources if _done_alike(s, spec, cell)), None)
+        src = next((r.folder for r in reads if _done_alike(r, cell)), None)
         if src is not None and _copy_cell(src.cell_dir(cell.id), folder.cell_dir(cell.id), src.path):
             out.append(Reused(cell.id, src.path))
     return out
 
 
-def _done_alike(src: ResultsDir, spec: Spec, cell: Cell) -> bool:
-    """``cell`` is done in ``src`` for ``spec``'s evaluation, scored under the
-    protocol it asks for (features, split, seed, number of images:
+def _done_alike(read: tune.Tuning, cell: Cell) -> bool:
+    """``cell`` is done in ``read``'s folder for its spec's evaluation, scored
+    under the protocol it asks for (features, split, seed, number of images:
     :func:`~wae_bench.bench.table_notes.evaluation`), with the same resolved
-    settings, and no process is working on it there."""
+    settings (not stale: :meth:`~wae_bench.bench.tune.Tuning.state`), and no
+    process is working on it there."""
+    src = read.folder
     if lock.held_elsewhere(src.cell_dir(cell.id)) is not None:
         return False
     try:
-        ev = tune.eval_settings(spec, cell)
+        ev = tune.eval_settings(read.spec, cell)
         res = src.results(cell.id) or {}
-        return (tune.cell_state(src, spec, cell) == "done" and not tune.changes(src, cell, spec)
-                and all(evaluation(ev, res, what, cell.dataset)[1] for what in ev.what))
+        return read.state(cell) == "done" and all(evaluation(ev, res, what, cell.dataset)[1] for what in ev.what)
     except Exception:   # (a sibling folder this code cannot read is simply not a source)
         return False
 

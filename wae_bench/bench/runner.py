@@ -92,10 +92,10 @@ def evaluate_cell(run_dir: Path, ev: EvalSettings, device: str | None, quiet: bo
     evaluate.evaluate_run(run_dir, **to_dict(ev), device=device or "auto", quiet=quiet)
 
 
-def cell_overrides(folder: ResultsDir, spec: Spec, cell: Cell, cells: list[Cell], device: str | None) -> dict:
+def cell_overrides(tuning: tune.Tuning, cell: Cell, device: str | None) -> dict:
     """What ``cell`` trains with: its overrides, a final cell's tuned values
     (:class:`~wae_bench.bench.tune.Waiting` while its group is incomplete), the device."""
-    overrides = tune.overrides(folder, spec, cell, cells)
+    overrides = tuning.overrides(cell)
     return dict(overrides, **({"device": device} if device else {}))
 
 
@@ -140,13 +140,14 @@ def attempt(folder: ResultsDir, cell: Cell, t0: float, work: Callable[[], object
 
 
 @contextlib.contextmanager
-def held(folder: ResultsDir, spec: Spec, cell: Cell) -> Iterator[Outcome | None]:
+def held(tuning: tune.Tuning, cell: Cell) -> Iterator[Outcome | None]:
     """The cell's folder, made and locked for the block (a cell that fails
     before writing leaves no folder; a cell another process holds raises
     :class:`~wae_bench.lock.Busy`); yields the cell's outcome when another
     process finished it meanwhile, else None (its failure record cleared)."""
+    folder = tuning.folder
     with output_dir(folder.cell_dir(cell.id)), folder.cell_lock(cell):
-        state = tune.cell_state(folder, spec, cell)
+        state = tuning.state(cell)
         if state in ("done", "diverged"):
             yield Outcome(cell, state, ran=False)
             return
@@ -154,20 +155,20 @@ def held(folder: ResultsDir, spec: Spec, cell: Cell) -> Iterator[Outcome | None]
         yield None
 
 
-def run_cell(folder: ResultsDir, spec: Spec, cell: Cell, device: str | None = None, quiet: bool = False,
-             cells: list[Cell] | None = None) -> Outcome:
-    """Train (or resume) and evaluate one cell; a failure is recorded, not raised.
-    ``cells``: the spec's whole expansion (a final cell's tuning group is read from it)."""
+def run_cell(tuning: tune.Tuning, cell: Cell, device: str | None = None, quiet: bool = False) -> Outcome:
+    """Train (or resume) and evaluate one cell of ``tuning``'s folder; a
+    failure is recorded, not raised."""
     t0 = time.perf_counter()
+    folder = tuning.folder
     run_dir = folder.cell_dir(cell.id)
 
     def work() -> Outcome | None:
-        overrides = cell_overrides(folder, spec, cell, grid.expand(spec) if cells is None else cells, device)
-        with held(folder, spec, cell) as other:
+        overrides = cell_overrides(tuning, cell, device)
+        with held(tuning, cell) as other:
             if other is not None:
                 return other
             train.train_run(overrides, run_dir, resume=(run_dir / "config.json").is_file(), quiet=quiet)
-            score_cell(folder, spec, cell, device, quiet)
+            score_cell(folder, tuning.spec, cell, device, quiet)
         return None
 
     before = len(interrupt.received())
@@ -198,17 +199,17 @@ def stopped_at_once(cell: Cell, run_dir: Path, noted: list[str], e: KeyboardInte
     return err
 
 
-def to_run(folder: ResultsDir, spec: Spec, cells: list[Cell], retry_failed: bool) -> list[Cell]:
-    states = {c.id: tune.cell_state(folder, spec, c) for c in cells}
+def to_run(tuning: tune.Tuning, cells: list[Cell], retry_failed: bool) -> list[Cell]:
+    states = {c.id: tuning.state(c) for c in cells}
     return [c for c in cells if states[c.id] not in ("done", "diverged") and (retry_failed or states[c.id] != "failed")]
 
 
-def split_todo(folder: ResultsDir, spec: Spec, cells: list[Cell], retry_failed: bool) -> tuple[list[Cell], list[Outcome]]:
+def split_todo(tuning: tune.Tuning, cells: list[Cell], retry_failed: bool) -> tuple[list[Cell], list[Outcome]]:
     """(the cells to run, the others as not-run outcomes), said in one line;
-    a stale cell among them is refused (:func:`~wae_bench.bench.tune.refuse_stale`)."""
-    tune.refuse_stale(folder, cells, spec)
-    todo = to_run(folder, spec, cells, retry_failed)
-    skipped = [Outcome(c, tune.cell_state(folder, spec, c), ran=False) for c in cells if c not in todo]
+    a stale cell among them is refused (:meth:`~wae_bench.bench.tune.Tuning.refuse_stale`)."""
+    tuning.refuse_stale(cells)
+    todo = to_run(tuning, cells, retry_failed)
+    skipped = [Outcome(c, tuning.state(c), ran=False) for c in cells if c not in todo]
     if skipped:
         console.print(f"skipping {len(skipped)} cell(s) already done"
                       + (" or diverged" if any(o.state == "diverged" for o in skipped) else "")
@@ -222,13 +223,14 @@ def run_serial(folder: ResultsDir, spec: Spec, cells: list[Cell], *, device: str
     cell's output goes to its log (:mod:`wae_bench.bench.output`; ``output``
     default: a start and a finished line a cell on the console)."""
     output = output or Output(folder, spec, quiet=quiet)
-    todo, skipped = split_todo(folder, spec, cells, retry_failed)
-    everything = grid.expand(spec)
+    tuning = tune.Tuning(folder, spec, grid.expand(spec))
+    todo, skipped = split_todo(tuning, cells, retry_failed)
     out = []
     for i, cell in enumerate(todo, 1):
+        tuning.forget()   # (a cell ended since the choices were read: the last one, or another process's)
         output.started(i, len(todo), cell)
         with output.running(cell, i, len(todo)):
-            o = run_cell(folder, spec, cell, device, quiet, everything)
+            o = run_cell(tuning, cell, device, quiet)
         output.finished(i, len(todo), o)
         out.append(o)
     return skipped + out
@@ -254,16 +256,18 @@ def run_parallel(folder: ResultsDir, spec: Spec, cells: list[Cell], devices: lis
     is its argv.  A final cell is started once its tuning group is complete
     (none queued or running)."""
     output = output or Output(folder, spec)
-    todo, skipped = split_todo(folder, spec, cells, retry_failed)
-    everything = grid.expand(spec)
+    tuning = tune.Tuning(folder, spec, grid.expand(spec))
+    todo, skipped = split_todo(tuning, cells, retry_failed)
     queue, running, out = list(todo), {}, []
     env = {**child_env(devices), WORKER_ENV: str(folder.path.resolve())}   # (the workers share this lock)
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
 
     def runnable() -> int | None:
-        """Index in the queue of the first cell that may start now."""
+        """Index in the queue of the first cell that may start now (the choices read afresh: a cell may
+        have ended since, here or in another process)."""
+        tuning.forget()
         busy = {c.id for c in queue} | {w.cell.id for w in running.values()}
-        return next((i for i, c in enumerate(queue) if tune.ready(folder, spec, c, everything, busy)), None)
+        return next((i for i, c in enumerate(queue) if tuning.ready(c, busy)), None)
 
     def start(cell: Cell, dev: str) -> Worker:
         log = open_log(folder, cell)
@@ -277,7 +281,8 @@ def run_parallel(folder: ResultsDir, spec: Spec, cells: list[Cell], devices: lis
         w.log.close()
         if output.verbose:   # (its whole output at once: the cells running beside it do not interleave)
             output.say(read_from(folder.log_path(w.cell.id), w.start).rstrip("\n"), markup=False)
-        out.append(_finished(folder, spec, w.cell, w.proc.returncode, time.perf_counter() - w.t0))
+        tuning.forget()   # (its worker wrote the cell's outcome)
+        out.append(_finished(tuning, w.cell, w.proc.returncode, time.perf_counter() - w.t0))
         output.finished(len(out), len(todo), out[-1])
 
     blocked = -1   # len(out) when no queued cell could start: none can until another cell ends
@@ -340,8 +345,9 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)   # (named: the stop line says which signal)
 
 
-def _finished(folder: ResultsDir, spec: Spec, cell: Cell, rc: int, seconds: float) -> Outcome:
-    state = tune.cell_state(folder, spec, cell)
+def _finished(tuning: tune.Tuning, cell: Cell, rc: int, seconds: float) -> Outcome:
+    folder = tuning.folder
+    state = tuning.state(cell)
     if state in ("done", "diverged"):
         return Outcome(cell, state, seconds, (folder.failure(cell.id) or {}).get("error", ""))
     fail = folder.failure(cell.id)

@@ -50,15 +50,15 @@ def better_note(metric: str) -> str:
     return f" ({way} is better)" if way else ""
 
 
-def points(folder: ResultsDir, cells: list[Cell], what: str, metric: str) -> dict[tuple, Entry]:
-    """``{cell.point: Entry}``: each grid point's scores over its seeds, each
-    cell's from the evaluation whose protocol the spec asks for
-    (:func:`~wae_bench.bench.table_notes.evaluation`; a cell with none is
-    listed in the entry's ``other_protocol``); the score of a stale cell
-    (:func:`~wae_bench.bench.tune.changes`: trained with settings other than
-    the spec's now) is counted as stale, not shown as current."""
-    spec = folder.spec() if cells else None
-    ev = spec.eval if spec else None
+def points(tuning: tune.Tuning, cells: list[Cell], what: str, metric: str) -> dict[tuple, Entry]:
+    """``{cell.point: Entry}``: each grid point's scores over its seeds in
+    ``tuning``'s folder, each cell's from the evaluation whose protocol the
+    spec asks for (:func:`~wae_bench.bench.table_notes.evaluation`; a cell
+    with none is listed in the entry's ``other_protocol``); the score of a
+    stale cell (:meth:`~wae_bench.bench.tune.Tuning.changes`: trained with
+    settings other than the spec's now) is counted as stale, not shown as current."""
+    folder = tuning.folder
+    ev = tuning.spec.eval if cells else None
     out: dict[tuple, Entry] = {}
     for c in cells:
         e = out.setdefault(c.point, Entry())
@@ -66,7 +66,7 @@ def points(folder: ResultsDir, cells: list[Cell], what: str, metric: str) -> dic
         res = folder.results(c.id)
         used, matched = evaluation(ev, res, what, c.dataset) if res else ({}, True)
         v = score(used, what, metric) if res else None
-        if v is not None and tune.changes(folder, c, spec):
+        if v is not None and tuning.changes(c):
             e.stale += 1
             e.unscored[c.seed] = "stale"
         elif v is not None:
@@ -113,6 +113,7 @@ class Report:
     tuned_grids: dict[str, list[str]] = field(default_factory=dict)  # regularizer -> grids and budgets tuned over
     tuning: list[str] = field(default_factory=list)            # the tuning section
     tuning_rows: list[dict[str, Any]] = field(default_factory=list)   # tuning.csv
+    tuning_read: tune.Tuning | None = None   # the folder's tuning as the table read it (the report and exports reuse it)
 
     @property
     def cited_columns(self) -> set[ColKey]:
@@ -185,14 +186,16 @@ def collect(folder: ResultsDir, columns: list[str] | None = None, metric: str | 
             raise WaeError(f"unknown column {w!r}; choose from {', '.join(WHAT_LABELS)}")
     everything = grid.expand(spec)
     cells = [c for c in everything if c.role != "tune"]
+    tuning_read = tune.Tuning(folder, spec, everything)   # (each group's tuning cells read once for the whole table)
     metric = metric or METRIC_SCORES[spec.eval.metrics[0]][0]
     _check_metric(folder, spec, cells, columns, metric)
     cols = [(ds, w) for ds in spec.bench.datasets for w in columns]
     axis_keys = list(dict.fromkeys(k for c in cells for k, _ in c.axes))
     rows = list(dict.fromkeys((c.regularizer, c.arch, c.axes) for c in cells))
-    rep = Report(spec, metric, cols, rows, axis_keys, judged_by={r: grid.sampler(r) for r in spec.bench.regularizers})
+    rep = Report(spec, metric, cols, rows, axis_keys, judged_by={r: grid.sampler(r) for r in spec.bench.regularizers},
+                 tuning_read=tuning_read)
     for w in columns:
-        for (reg, arch, ds, axes), e in points(folder, cells, w, metric).items():
+        for (reg, arch, ds, axes), e in points(tuning_read, cells, w, metric).items():
             rep.entries[((reg, arch, axes), (ds, w))] = e
     for c in spec.cited:
         if c.metric != metric or c.what not in columns:
@@ -210,14 +213,14 @@ def collect(folder: ResultsDir, columns: list[str] | None = None, metric: str | 
     other = list(dict.fromkeys(cid for e in rep.entries.values() for cid in e.other_protocol))
     rep.description = description(folder, spec)
     rep.budget = budget(folder, spec, cells)
-    rep.settings = settings(folder, spec, cells, everything)
+    rep.settings = settings(tuning_read, cells)
     for row in rep.rows:
         mine = [c for c in cells if (c.regularizer, c.arch, c.axes) == row]
         if mine:
-            rep.row_settings[row] = row_settings(folder, spec, mine, everything)
+            rep.row_settings[row] = row_settings(tuning_read, mine)
     rep.protocol = protocol(folder, spec, cells, other=other)
     if spec.tune is not None:
-        t = tuning(spec, folder, everything)
+        t = tuning(tuning_read)
         rep.tuned, rep.tuned_values, rep.tuned_grids, rep.tuning, rep.tuning_rows = (t.tuned, t.values, t.grids,
                                                                                      t.lines, t.rows)
     return rep

@@ -115,18 +115,18 @@ def budget(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
 NOT_CHOSEN = "not chosen yet"   # a tuned setting of a final cell whose tuning is not complete
 
 
-def _reg_of(folder: ResultsDir, spec: Spec, cell: Cell, everything: list[Cell]) -> dict[str, Any]:
+def _reg_of(tuning: tune.Tuning, cell: Cell) -> dict[str, Any]:
     """The regularizer settings a cell ran with (its config.json), else as it
     will run: as they resolve now, with a final cell's tuned values once its
     tuning has chosen them (:data:`NOT_CHOSEN` until then, never the plugin
     default it will not use)."""
-    cfg = (folder.config(cell.id) or {}).get("config")
+    cfg = (tuning.folder.config(cell.id) or {}).get("config")
     reg = cfg.get("reg") if isinstance(cfg, dict) else None
     if isinstance(reg, dict):
         return reg
     reg = dict(resolved(cell).get("reg") or {})
     if cell.role == "final":
-        values = tune.chosen(folder, spec, cell, everything) or {}
+        values = tuning.chosen(cell) or {}
         reg.update({k[4:]: values.get(k, NOT_CHOSEN) for k in cell.tuned if k.startswith("reg.")})
     return reg
 
@@ -144,12 +144,11 @@ def _origin(spec: Spec, cell: Cell, key: str) -> str:
     return f"plugin default for {cell.dataset}/{cell.arch}"
 
 
-def row_settings(folder: ResultsDir, spec: Spec, cells: list[Cell], everything: list[Cell]) -> dict[str, Any]:
+def row_settings(tuning: tune.Tuning, cells: list[Cell]) -> dict[str, Any]:
     """The regularizer settings of a row's cells: each key's value, or the
     list of its distinct values where the cells differ (table.csv's ``settings``;
     a tuned value not chosen yet is null there, not :data:`NOT_CHOSEN`'s text)."""
-    regs = [{k: None if v == NOT_CHOSEN else v for k, v in _reg_of(folder, spec, c, everything).items()}
-            for c in cells]
+    regs = [{k: None if v == NOT_CHOSEN else v for k, v in _reg_of(tuning, c).items()} for c in cells]
     out: dict[str, Any] = {}
     for k in dict.fromkeys(k for r in regs for k in r):
         vs = list(dict.fromkeys(json.dumps(r.get(k), sort_keys=True) for r in regs))
@@ -157,15 +156,16 @@ def row_settings(folder: ResultsDir, spec: Spec, cells: list[Cell], everything: 
     return out
 
 
-def settings(folder: ResultsDir, spec: Spec, cells: list[Cell], everything: list[Cell]) -> list[str]:
+def settings(tuning: tune.Tuning, cells: list[Cell]) -> list[str]:
     """One line per regularizer: its settings (``λ = 100``) as its cells ran
     with them, grouped by where they came from (the plugin's default for the
     dataset/arch, the spec's ``[reg.X]``, a grid axis, tuning; ``cells``: the
-    table's, ``everything``: with the tuning cells)."""
+    table's)."""
+    spec = tuning.spec
     lines = []
     for reg in dict.fromkeys(c.regularizer for c in cells):
         mine = [c for c in cells if c.regularizer == reg]
-        regs = [_reg_of(folder, spec, c, everything) for c in mine]
+        regs = [_reg_of(tuning, c) for c in mine]
         by_origin: dict[str, list[str]] = {}
         for k in dict.fromkeys(k for r in regs for k in r):
             origin = " / ".join(dict.fromkeys(_origin(spec, c, k) for c in mine))

@@ -17,12 +17,13 @@ failed one (an error) is retried by the next run, so it blocks the choice
 and the final cells wait for it (:class:`Waiting`).
 
 The choice is always the one the group's tuning cells make now
-(:func:`chosen`); ``RESULTS_DIR/tuning/<final cell id>.json`` records the
-one a final cell trained with (the values, the grid, the budget, every
-point's scores).  A final cell's tuned values are read from its own
+(:meth:`Tuning.chosen`; a :class:`Tuning` reads each group's tuning cells
+once, until told they may have changed); ``RESULTS_DIR/tuning/<final cell
+id>.json`` records the one a final cell trained with (the values, the grid,
+the budget, every point's scores).  A final cell's tuned values are read from its own
 ``config.json`` (:func:`trained_values`); one trained at values other
 than the current choice -- the scores it rests on changed, its group's grid
-moved -- is stale (:func:`changes`), so a table row never pools cells
+moved -- is stale (:meth:`Tuning.changes`), so a table row never pools cells
 trained at different values.
 """
 from __future__ import annotations
@@ -63,60 +64,6 @@ def eval_settings(spec: Spec, cell: Cell) -> EvalSettings:
                                what=[grid.sampler(cell.regularizer)], split="val")
 
 
-def cell_state(folder: ResultsDir, spec: Spec, cell: Cell) -> str:
-    """The folder's state of ``cell`` (:meth:`ResultsDir.state`); "stale" for
-    a cell whose run was trained with settings other than those it resolves
-    to now (:func:`changes`: never done, never resumed); "diverged" for a
-    tuning cell that failed on a non-finite loss."""
-    state: State = folder.state(cell, eval_settings(spec, cell))
-    if state != "pending" and changes(folder, cell, spec):
-        return "stale"
-    if state == "failed" and cell.role == "tune" and (folder.failure(cell.id) or {}).get("diverged"):
-        return "diverged"
-    return state
-
-
-def changes(folder: ResultsDir, cell: Cell, spec: Spec | None = None, cells: list[Cell] | None = None) -> list[str]:
-    """How the run in ``cell``'s folder differs from what the cell resolves to
-    now, e.g. ``["reg.lambda 0.5 -> 2.0"]`` after a plugin's default changed
-    (:func:`wae_bench.run.directory.stale`); [] for a folder without a run.
-    A final cell is compared with its group's current choice (:func:`chosen`):
-    ``reg.lambda 0.5 -> 0.15`` once its tuning chooses another value; while
-    the choice is not made, with the values it trained at, which must still be
-    in its group's grid (``reg.lambda 0.5 -> not in the tuning grid {0.45,
-    1.5, 4.5}``).  ``spec``/``cells``: the spec and its whole expansion
-    (default: the folder's)."""
-    run = RunDir(folder.cell_dir(cell.id))
-    if not run.config_path.is_file():
-        return []
-    o = cell.overrides
-    if cell.role != "final":
-        return stale(run, o)
-    spec = folder.spec() if spec is None else spec
-    cells = expansion(spec) if cells is None else cells
-    trained = trained_values(folder, cell)
-    now = chosen(folder, spec, cell, cells)
-    if now is not None:
-        return stale(run, apply(o, now))
-    if trained is None:   # (a config.json without the tuned keys: nothing to compare them with)
-        return []
-    axes = group_grid(cells, cell)
-    out = [f"{k} {grid.format_value(v)} -> not in the tuning grid {{{', '.join(map(grid.format_value, axes[k]))}}}"
-           for k, v in trained.items() if k in axes and not any(same(v, x) for x in axes[k])]
-    return out + stale(run, apply(o, trained))
-
-
-_EXPANDED: list = []   # [(spec, its cells)]: the last expansion, reused while the spec object is the same
-
-
-def expansion(spec: Spec) -> list[Cell]:
-    """``grid.expand(spec)``, once per spec object (a final cell's state
-    reads its group's tuning cells from it)."""
-    if not _EXPANDED or _EXPANDED[0][0] is not spec:
-        _EXPANDED[:] = [(spec, grid.expand(spec))]
-    return _EXPANDED[0][1]
-
-
 def same(a: Any, b: Any) -> bool:
     """Equal tuned values (``1`` and ``1.0`` alike, as cell ids print them)."""
     return grid.is_number(a) and grid.is_number(b) and float(a) == float(b) or a == b
@@ -135,27 +82,6 @@ def trained_values(folder: ResultsDir, final: Cell) -> dict[str, Any] | None:
             return None
         out[key] = table[name]
     return out
-
-
-def group_grid(cells: list[Cell], final: Cell) -> dict[str, list]:
-    """The tuned axes of ``final``'s group as its tuning cells list them now."""
-    return Choice([Point(tuned_values(c)) for c in members(cells, final)]).grid
-
-
-def refuse_stale(folder: ResultsDir, cells: list[Cell], spec: Spec | None = None,
-                 everything: list[Cell] | None = None) -> None:
-    """Refuse, in one line naming each such cell, its changed settings and
-    the fix, to train, resume or skip as done a cell whose run no longer
-    matches its settings: retraining would replace a result, reusing it
-    would present an old one as current (``spec``: what the cells resolve
-    with, default the folder's)."""
-    found = [(c, d) for c in cells for d in [changes(folder, c, spec, everything)] if d]
-    if not found:
-        return
-    shown = "; ".join(f"{c.id} ({', '.join(d)})" for c, d in found[:3]) + ("; ..." if len(found) > 3 else "")
-    raise WaeError(f"{len(found)} cell(s) in {str(folder.path)!r} were trained with settings other than the spec "
-                   f"resolves to now: {shown}; remove those cells' folders ({str(folder.cells_path)}/ID) to retrain "
-                   f"them, or use another --out")
 
 
 def members(cells: list[Cell], final: Cell) -> list[Cell]:
@@ -273,32 +199,6 @@ def _axes(points: list[Point]) -> dict[str, list]:
     return {k: list(dict.fromkeys(p.values[k] for p in points)) for k in keys}
 
 
-def choose(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell]) -> Choice:
-    """Read the tuning cells of ``final``'s group from the results folder."""
-    points: dict[str, Point] = {}
-    for c in members(cells, final):
-        values = tuned_values(c)
-        p = points.setdefault(grid.format_value(values), Point(values))
-        p.cells.append(c.id)
-        ev = eval_settings(spec, c)
-        state = cell_state(folder, spec, c)
-        if state == "done":
-            v = score(folder.results(c.id), ev.what[0], spec.tune.metric)
-            if math.isfinite(v):
-                p.scores.append(v)
-            else:
-                p.errors.append(f"{c.id}: validation {spec.tune.metric} is {v}")
-                p.diverged = True
-        elif state in ("failed", "diverged"):
-            p.errors.append(f"{c.id}: {folder.failure(c.id)['error']}")
-            p.diverged |= state == "diverged"
-            if state == "failed":
-                p.failed.append(c.id)
-        else:
-            p.pending.append(c.id)
-    return Choice(list(points.values()))
-
-
 def budget(spec: Spec, cell: Cell) -> dict[str, Any]:
     """The tuning budget of ``cell``'s group, as recorded and tabulated."""
     t = spec.tune
@@ -326,23 +226,6 @@ def recorded(folder: ResultsDir, final: Cell) -> dict[str, Any] | None:
         raise WaeError(f"{str(p)!r} is unreadable ({e}); delete it (the choice is read from the tuning cells; the final cell's next run writes it again)") from None
 
 
-def ready(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell], busy: set[str] = frozenset()) -> bool:
-    """Whether ``final`` can be started now: every tuning cell of its group is
-    done or diverged (:attr:`Choice.complete`: a failed one blocks the
-    choice) and none is queued or running (``busy``, a failed one being retried)."""
-    if final.role != "final":
-        return True
-    ch = choose(folder, spec, final, cells)
-    return ch.complete and not any(cid in busy for p in ch.points for cid in p.cells)
-
-
-def chosen(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell]) -> dict[str, Any] | None:
-    """``final``'s group's choice now: the best value once every tuning cell
-    is done or diverged; None while one is pending or failed, or when every
-    value diverged."""
-    return choose(folder, spec, final, cells).made
-
-
 def wait_line(final: Cell, ch: Choice) -> str:
     """Why ``final`` cannot run yet, in one line with the fix."""
     if ch.failed:
@@ -353,36 +236,6 @@ def wait_line(final: Cell, ch: Choice) -> str:
                 f"--skip-failed) to retry {'it' if n == 1 else 'them'}")
     return (f"cell {final.id} waits for {len(ch.pending)} tuning cell(s) ({ch.pending[0]}, ...); "
             f"it runs once they are done (another shard's, or outside --only: run them, then rerun)")
-
-
-def settle(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell]) -> dict[str, Any]:
-    """The tuned values ``final`` trains at: its group's choice now
-    (:func:`chosen`), recorded in ``tuning/<final id>.json`` as the choice it
-    trained with.  Raises :class:`Waiting` while a tuning cell of the group is
-    pending or failed, a :class:`WaeError` when every value diverged."""
-    ch = choose(folder, spec, final, cells)
-    if not ch.complete:
-        raise Waiting(wait_line(final, ch))
-    best = ch.best
-    if best is None:
-        raise WaeError(f"every tuning cell of {final.id} diverged ({ch.points[0].errors[0]}); give "
-                       f"[reg.{final.regularizer}.tune] other values, then rerun")
-    trained = trained_values(folder, final)
-    if trained is not None and any(not same(trained[k], v) for k, v in best.values.items() if k in trained):
-        # (a run started at another value -- the choice moved during this bench, e.g. a widened grid's new
-        # cells trained first -- is not resumed at this one, and its record stays what it trained with)
-        refuse_stale(folder, [final], spec, cells)
-    members_ = members(cells, final)
-    rec = {"cell": final.id, "tuned": True, "values": best.values, "score": best.mean, "grid": ch.grid,
-           "budget": budget(spec, members_[0]), "rule": RULE.format(metric=spec.tune.metric),
-           "points": [p.as_dict() for p in ch.points]}
-    try:
-        old = recorded(folder, final)
-    except WaeError:
-        old = None    # (an unreadable record: written afresh)
-    if old is None or {k: old.get(k) for k in rec} != json.loads(json.dumps(rec)):
-        atomic.write_json(record_path(folder, final), {**rec, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    return best.values
 
 
 def apply(overrides: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
@@ -396,8 +249,191 @@ def apply(overrides: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def overrides(folder: ResultsDir, spec: Spec, cell: Cell, cells: list[Cell]) -> dict[str, Any]:
-    """The TrainConfig overrides ``cell`` trains with (a final cell's tuned values set)."""
-    if cell.role != "final":
-        return cell.overrides
-    return apply(cell.overrides, settle(folder, spec, cell, cells))
+class Tuning:
+    """The tuning protocol over one results folder: its ``spec`` (default the
+    folder's) and that spec's whole expansion ``cells`` (default
+    :func:`grid.expand` of it, when a final cell first needs its group), with
+    each group's :class:`Choice` read from the folder once (:meth:`choice`)
+    and kept until :meth:`forget`.  A command that only reads the folder
+    (table, report, export, plots, ``bench --dry-run``) builds one, so each
+    tuning cell is read once per command, not once per final cell of its
+    group; a runner calls :meth:`forget` wherever a cell may have ended since
+    (its own, another process's), so a final cell trains at the choice its
+    group's tuning cells make then."""
+
+    def __init__(self, folder: ResultsDir, spec: Spec | None = None, cells: list[Cell] | None = None):
+        self.folder = folder
+        self._spec, self._cells = spec, cells
+        self._choices: dict[tuple, Choice] = {}   # Cell.group -> its choice as last read
+
+    @property
+    def spec(self) -> Spec:
+        if self._spec is None:
+            self._spec = self.folder.spec()
+        return self._spec
+
+    @property
+    def cells(self) -> list[Cell]:
+        """The spec's whole expansion (a final cell's tuning group is read from it)."""
+        if self._cells is None:
+            self._cells = grid.expand(self.spec)
+        return self._cells
+
+    def forget(self) -> None:
+        """Drop every group's choice read so far: the next question reads the tuning cells again."""
+        self._choices.clear()
+
+    def members(self, final: Cell) -> list[Cell]:
+        """The tuning cells of ``final``'s group."""
+        return members(self.cells, final)
+
+    def state(self, cell: Cell) -> str:
+        """The folder's state of ``cell`` (:meth:`ResultsDir.state`); "stale" for
+        a cell whose run was trained with settings other than those it resolves
+        to now (:meth:`changes`: never done, never resumed); "diverged" for a
+        tuning cell that failed on a non-finite loss."""
+        state: State = self.folder.state(cell, eval_settings(self.spec, cell))
+        if state != "pending" and self.changes(cell):
+            return "stale"
+        if state == "failed" and cell.role == "tune" and (self.folder.failure(cell.id) or {}).get("diverged"):
+            return "diverged"
+        return state
+
+    def changes(self, cell: Cell) -> list[str]:
+        """How the run in ``cell``'s folder differs from what the cell resolves to
+        now, e.g. ``["reg.lambda 0.5 -> 2.0"]`` after a plugin's default changed
+        (:func:`wae_bench.run.directory.stale`); [] for a folder without a run.
+        A final cell is compared with its group's current choice (:meth:`chosen`):
+        ``reg.lambda 0.5 -> 0.15`` once its tuning chooses another value; while
+        the choice is not made, with the values it trained at, which must still be
+        in its group's grid (``reg.lambda 0.5 -> not in the tuning grid {0.45,
+        1.5, 4.5}``)."""
+        run = RunDir(self.folder.cell_dir(cell.id))
+        if not run.config_path.is_file():
+            return []
+        o = cell.overrides
+        if cell.role != "final":
+            return stale(run, o)
+        trained = trained_values(self.folder, cell)
+        now = self.chosen(cell)
+        if now is not None:
+            return stale(run, apply(o, now))
+        if trained is None:   # (a config.json without the tuned keys: nothing to compare them with)
+            return []
+        axes = self.choice(cell).grid   # (the tuned axes of its group as its tuning cells list them now)
+        out = [f"{k} {grid.format_value(v)} -> not in the tuning grid {{{', '.join(map(grid.format_value, axes[k]))}}}"
+               for k, v in trained.items() if k in axes and not any(same(v, x) for x in axes[k])]
+        return out + stale(run, apply(o, trained))
+
+    def refuse_stale(self, cells: list[Cell]) -> None:
+        """Refuse, in one line naming each such cell, its changed settings and
+        the fix, to train, resume or skip as done a cell whose run no longer
+        matches its settings: retraining would replace a result, reusing it
+        would present an old one as current."""
+        found = [(c, d) for c in cells for d in [self.changes(c)] if d]
+        if not found:
+            return
+        shown = "; ".join(f"{c.id} ({', '.join(d)})" for c, d in found[:3]) + ("; ..." if len(found) > 3 else "")
+        folder = self.folder
+        raise WaeError(f"{len(found)} cell(s) in {str(folder.path)!r} were trained with settings other than the "
+                       f"spec resolves to now: {shown}; remove those cells' folders ({str(folder.cells_path)}/ID) "
+                       f"to retrain them, or use another --out")
+
+    def choice(self, final: Cell) -> Choice:
+        """The tuning cells of ``final``'s group as read from the results
+        folder: once per group until :meth:`forget`."""
+        ch = self._choices.get(final.group)
+        if ch is None:
+            ch = self._choices[final.group] = self._read(final)
+        return ch
+
+    def _read(self, final: Cell) -> Choice:
+        spec, folder = self.spec, self.folder
+        points: dict[str, Point] = {}
+        for c in self.members(final):
+            values = tuned_values(c)
+            p = points.setdefault(grid.format_value(values), Point(values))
+            p.cells.append(c.id)
+            state = self.state(c)
+            if state == "done":
+                v = score(folder.results(c.id), eval_settings(spec, c).what[0], spec.tune.metric)
+                if math.isfinite(v):
+                    p.scores.append(v)
+                else:
+                    p.errors.append(f"{c.id}: validation {spec.tune.metric} is {v}")
+                    p.diverged = True
+            elif state in ("failed", "diverged"):
+                p.errors.append(f"{c.id}: {folder.failure(c.id)['error']}")
+                p.diverged |= state == "diverged"
+                if state == "failed":
+                    p.failed.append(c.id)
+            else:
+                p.pending.append(c.id)
+        return Choice(list(points.values()))
+
+    def chosen(self, final: Cell) -> dict[str, Any] | None:
+        """``final``'s group's choice now: the best value once every tuning cell
+        is done or diverged; None while one is pending or failed, or when every
+        value diverged."""
+        return self.choice(final).made
+
+    def ready(self, final: Cell, busy: set[str] = frozenset()) -> bool:
+        """Whether ``final`` can be started now: every tuning cell of its group is
+        done or diverged (:attr:`Choice.complete`: a failed one blocks the
+        choice) and none is queued or running (``busy``, a failed one being retried)."""
+        if final.role != "final":
+            return True
+        ch = self.choice(final)
+        return ch.complete and not any(cid in busy for p in ch.points for cid in p.cells)
+
+    def settle(self, final: Cell) -> dict[str, Any]:
+        """The tuned values ``final`` trains at: its group's choice now
+        (:meth:`chosen`), recorded in ``tuning/<final id>.json`` as the choice it
+        trained with.  Raises :class:`Waiting` while a tuning cell of the group is
+        pending or failed, a :class:`WaeError` when every value diverged."""
+        spec, folder = self.spec, self.folder
+        ch = self.choice(final)
+        if not ch.complete:
+            raise Waiting(wait_line(final, ch))
+        best = ch.best
+        if best is None:
+            raise WaeError(f"every tuning cell of {final.id} diverged ({ch.points[0].errors[0]}); give "
+                           f"[reg.{final.regularizer}.tune] other values, then rerun")
+        trained = trained_values(folder, final)
+        if trained is not None and any(not same(trained[k], v) for k, v in best.values.items() if k in trained):
+            # (a run started at another value -- the choice moved during this bench, e.g. a widened grid's new
+            # cells trained first -- is not resumed at this one, and its record stays what it trained with)
+            self.refuse_stale([final])
+        rec = {"cell": final.id, "tuned": True, "values": best.values, "score": best.mean, "grid": ch.grid,
+               "budget": budget(spec, self.members(final)[0]), "rule": RULE.format(metric=spec.tune.metric),
+               "points": [p.as_dict() for p in ch.points]}
+        try:
+            old = recorded(folder, final)
+        except WaeError:
+            old = None    # (an unreadable record: written afresh)
+        if old is None or {k: old.get(k) for k in rec} != json.loads(json.dumps(rec)):
+            atomic.write_json(record_path(folder, final), {**rec, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        return best.values
+
+    def overrides(self, cell: Cell) -> dict[str, Any]:
+        """The TrainConfig overrides ``cell`` trains with (a final cell's tuned values set)."""
+        if cell.role != "final":
+            return cell.overrides
+        return apply(cell.overrides, self.settle(cell))
+
+
+# One question asked of the folder as it is now (a Tuning of its own): for a single cell; a command
+# asking of many cells builds one Tuning and asks it.
+def changes(folder: ResultsDir, cell: Cell, spec: Spec | None = None, cells: list[Cell] | None = None) -> list[str]:
+    """:meth:`Tuning.changes` (``spec``/``cells``: the spec and its whole expansion, default the folder's)."""
+    return Tuning(folder, spec, cells).changes(cell)
+
+
+def chosen(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell]) -> dict[str, Any] | None:
+    """:meth:`Tuning.chosen`."""
+    return Tuning(folder, spec, cells).chosen(final)
+
+
+def settle(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell]) -> dict[str, Any]:
+    """:meth:`Tuning.settle`."""
+    return Tuning(folder, spec, cells).settle(final)

@@ -12,9 +12,8 @@ from typing import Any
 
 from wae_bench.bench import grid, tune
 from wae_bench.bench.aggregate import decimals, mean_std, number, within_spread
-from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import Cell, axis_label, format_value
-from wae_bench.bench.spec import WHAT_LABELS, Spec
+from wae_bench.bench.spec import WHAT_LABELS
 from wae_bench.bench.table_notes import budget, protocol, score_name
 from wae_bench.errors import WaeError
 
@@ -55,22 +54,23 @@ def _assign(values: dict[str, Any]) -> str:
     return ", ".join(f"{axis_label(k)} = {format_value(v)}" for k, v in values.items())
 
 
-def used(folder: ResultsDir, spec: Spec, final: Cell, cells: list[Cell]) -> Used | str:
+def used(read: tune.Tuning, final: Cell) -> Used | str:
     """What ``final`` is tuned to: the values it trained at (its own
     ``config.json``, :func:`~wae_bench.bench.tune.trained_values`), over the
     grid and budget recorded when it trained; a final cell not started yet
     (a seed added later, a shard's cell waiting to run) the choice its group
-    makes now (:func:`~wae_bench.bench.tune.chosen`), over the group's grid
+    makes now (:meth:`~wae_bench.bench.tune.Tuning.chosen`), over the group's grid
     and budget; else why there is none (``tuned λ pending`` while the group's
     tuning cells are, ``tuned λ waits for failed tuning cells``, ``every
     tuned λ diverged``).  A cell trained at other values than the choice now
     says so (``λ = 0.5 (stale: tuning now chooses λ = 0.15)``): it is stale
-    (:func:`~wae_bench.bench.tune.changes`)."""
-    ch = tune.choose(folder, spec, final, cells)
+    (:meth:`~wae_bench.bench.tune.Tuning.changes`)."""
+    folder = read.folder
+    ch = read.choice(final)
     now = ch.made
     names = ", ".join(map(axis_label, final.tuned))
     trained = tune.trained_values(folder, final)
-    here = tune.budget(spec, tune.members(cells, final)[0])
+    here = tune.budget(read.spec, read.members(final)[0])
     if trained is None:
         if now is not None:
             return Used(now, ch.grid, here)
@@ -94,9 +94,10 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return a.keys() == b.keys() and all(tune.same(v, b[k]) for k, v in a.items())
 
 
-def tuning(spec: Spec, folder: ResultsDir, cells: list[Cell]) -> TuningSummary:
+def tuning(read: tune.Tuning) -> TuningSummary:
     """The tuned column, the tuning section and the tuning.csv rows of the
-    table of ``spec``, from the tuning cells and the recorded choices."""
+    table of ``read``'s spec, from the tuning cells and the recorded choices."""
+    spec, folder, cells = read.spec, read.folder, read.cells
     t = spec.tune
     out = TuningSummary()
     tcells = [c for c in cells if c.role == "tune"]
@@ -119,7 +120,7 @@ def tuning(spec: Spec, folder: ResultsDir, cells: list[Cell]) -> TuningSummary:
         if c.role == "plain":
             out.tuned[row] = out.values[row] = "nothing to tune"
         elif c.role == "final":
-            u = used(folder, spec, c, cells)
+            u = used(read, c)
             texts = (u.text, _assign(u.values)) if isinstance(u, Used) else (u, u)
             for into, text in zip((long, short), texts):
                 per = into.setdefault(row, {}).setdefault(c.dataset, [])
@@ -137,17 +138,18 @@ def tuning(spec: Spec, folder: ResultsDir, cells: list[Cell]) -> TuningSummary:
             groups.setdefault(c.group, []).append(c)
     for finals in groups.values():   # (the group's choice is shared: any of its final cells that trained)
         final = next((c for c in finals if tune.trained_values(folder, c) is not None), finals[0])
-        out.lines.append(_tuning_line(spec, out.rows, folder, final, cells))
+        out.lines.append(_tuning_line(read, out.rows, final))
     return out
 
 
-def _tuning_line(spec: Spec, rows: list[dict[str, Any]], folder: ResultsDir, final: Cell, cells: list[Cell]) -> str:
+def _tuning_line(read: tune.Tuning, rows: list[dict[str, Any]], final: Cell) -> str:
     """One group's grid with every value's validation score, the chosen one
     marked (and its tuning.csv rows, appended to ``rows``); the scores with
     enough decimals to tell apart values that differ (:func:`_digits`)."""
+    spec = read.spec
     metric = spec.tune.metric
-    trained = tune.trained_values(folder, final) is not None
-    ch = tune.choose(folder, spec, final, cells)
+    trained = tune.trained_values(read.folder, final) is not None
+    ch = read.choice(final)
     pick = ch.made
     digits = _digits([p.mean for p in ch.scored])
     parts = []

@@ -23,15 +23,15 @@ def _load(spec_path: str, sets: tuple[str, ...], data_root: str | None, fid_weig
     return spec
 
 
-def _tuned(folder, spec, cell, everything) -> tuple[dict | None, str]:
+def _tuned(tuning, cell) -> tuple[dict | None, str]:
     """A final cell's tuned values (those it trained at, read from its
     config.json, else its group's choice now; None while none is made) and a
     note saying which."""
     from wae_bench.bench import grid, tune
 
     names = ", ".join(map(grid.axis_label, cell.tuned))
-    values = tune.trained_values(folder, cell)
-    ch = tune.choose(folder, spec, cell, everything) if values is None else None
+    values = tune.trained_values(tuning.folder, cell)
+    ch = tuning.choice(cell) if values is None else None
     values = values or (ch.made if ch is not None else None)
     if values is None:
         why = ("pending" if ch.pending else f"waits for {len(ch.failed)} failed tuning cell(s)" if ch.failed
@@ -40,21 +40,21 @@ def _tuned(folder, spec, cell, everything) -> tuple[dict | None, str]:
     return values, "tuned " + ", ".join(f"{grid.axis_label(k)} = {grid.format_value(v)}" for k, v in values.items())
 
 
-def _estimate(folder, spec, cells, everything, configs, states, device: str | None, estimate_on: str | None,
+def _estimate(tuning, cells, configs, states, device: str | None, estimate_on: str | None,
               concurrent: int | None, scanned: dict | None = None):
     """The time estimate of the cells still to run (:mod:`wae_bench.bench.estimate`; ``scanned``: the
     split sizes :func:`data_check` counted), or None without rates."""
     from wae_bench.bench import estimate, tune
 
+    spec = tuning.spec
     todo = [c for c in cells if states[c.id] not in ("done", "diverged")]
     kind = estimate_on or estimate.device_kind(device or (configs[cells[0].id]["device"] if cells else "auto"))
     est = estimate.estimate(todo, configs, {c.id: tune.eval_settings(spec, c) for c in todo}, kind, concurrent or 1,
                             scanned=scanned)
     if est is not None:   # the tuning cells the selected final cells wait for, left out by --only or --shard
         chosen = {c.id for c in cells}
-        waited = {t.id: t for c in todo if c.role == "final" for t in tune.members(everything, c) if t.id not in chosen}
-        est.unselected_tuning = sum(tune.cell_state(folder, spec, t) not in ("done", "diverged")
-                                    for t in waited.values())
+        waited = {t.id: t for c in todo if c.role == "final" for t in tuning.members(c) if t.id not in chosen}
+        est.unselected_tuning = sum(tuning.state(t) not in ("done", "diverged") for t in waited.values())
     return est, len(todo)
 
 
@@ -133,17 +133,17 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
              estimate_on: str | None = None, concurrent: int | None = None) -> None:
     from wae_bench.bench import estimate, tune
 
-    states = {c.id: tune.cell_state(folder, spec, c) for c in cells}
-    stale = {c.id: ", ".join(tune.changes(folder, c, spec)) for c in cells if states[c.id] == "stale"}
+    tuning = tune.Tuning(folder, spec, everything)
+    states = {c.id: tuning.state(c) for c in cells}
+    stale = {c.id: ", ".join(tuning.changes(c)) for c in cells if states[c.id] == "stale"}
     notes = {}
     for c in cells:
         if c.role == "final":   # the tuned settings: the chosen values, or null while pending
-            values, notes[c.id] = _tuned(folder, spec, c, everything)
+            values, notes[c.id] = _tuned(tuning, c)
             configs[c.id] = tune.apply(configs[c.id], values or {k: None for k in c.tuned})
     scanned: dict = {}
     checked = data_check(cells, configs, scanned)   # (first: the estimate counts the images it found)
-    est, n_todo = _estimate(folder, spec, cells, everything, configs, states, device, estimate_on, concurrent,
-                            scanned)
+    est, n_todo = _estimate(tuning, cells, configs, states, device, estimate_on, concurrent, scanned)
     if as_json:
         _print_data(checked, console)
         click.echo(json.dumps([{"id": c.id, "role": c.role, "state": states[c.id], "config": configs[c.id],
@@ -264,7 +264,7 @@ def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, d
     for the words on final cells that wait."""
     import os
 
-    from wae_bench.bench import runner
+    from wae_bench.bench import runner, tune
     from wae_bench.bench.folder import WORKER_ENV
     from wae_bench.bench.output import Output
     from wae_bench.data import holdout
@@ -292,17 +292,17 @@ def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, d
                                          retry_failed=not skip_failed, output=output)
     if not no_table:
         write_table(folder)
-    moved_choice(folder, spec, cells)
-    summarize(folder, outcomes, waiting_note(folder, spec, cells, scope[1], scope[0], outcomes) if scope else None)
+    after = tune.Tuning(folder, spec, scope[0] if scope else None)   # (the choices as the run left them)
+    moved_choice(after, cells)
+    summarize(folder, outcomes, waiting_note(after, cells, scope[1], outcomes) if scope else None)
 
 
-def moved_choice(folder, spec, cells) -> None:
+def moved_choice(tuning, cells) -> None:
     """A warning line on the final cells this run's tuning cells made stale
     (the choice moved off the value they trained at): their scores are left
     out of the table, and the next run refuses until they are retrained."""
-    from wae_bench.bench import tune
-
-    found = [(c, d) for c in cells if c.role == "final" for d in [tune.changes(folder, c, spec)] if d]
+    folder = tuning.folder
+    found = [(c, d) for c in cells if c.role == "final" for d in [tuning.changes(c)] if d]
     if found:
         shown = "; ".join(f"{c.id} ({', '.join(d)})" for c, d in found[:3]) + ("; ..." if len(found) > 3 else "")
         console.print(f"warning: {len(found)} final cell(s) were trained at other values than their tuning chooses "
@@ -323,22 +323,20 @@ def claim(folder, spec) -> None:
                       f"kept; its table now covers {key} {', '.join(map(str, getattr(bench, key)))})", soft_wrap=True)
 
 
-def waiting_note(folder, spec, selected, in_shard, everything, outcomes) -> str | None:
+def waiting_note(tuning, selected, in_shard, outcomes) -> str | None:
     """The summary's clause on the final cells of ``outcomes`` that wait, by
     why (:func:`~wae_bench.bench.tune.wait_line`): a failed tuning cell (the
     fix: retry it), tuning cells this run's ``--only`` left out (the fix:
     select them; the same command would wait forever), or another shard's;
     None when no cell waits.  ``selected``: this run's cells, ``in_shard``:
     its shard's."""
-    from wae_bench.bench import tune
-
     waited = [o.cell for o in outcomes if o.state == "waiting"]
     if not waited:
         return None
     picked, shard_ids = {c.id for c in selected}, {c.id for c in in_shard}
     failed, left_out, other = [], {}, 0
     for c in waited:
-        ch = tune.choose(folder, spec, c, everything)
+        ch = tuning.choice(c)
         out = [t for t in ch.pending if t not in picked and t in shard_ids]
         if ch.failed:
             failed += [t for t in ch.failed if t not in failed]
@@ -388,11 +386,12 @@ def write_table(folder, html: bool = False):
     ``html``: the report in any case); returns the
     :class:`~wae_bench.bench.table.Report`."""
     # (import torch and matplotlib, ~3 s: `wae-bench --help` must not)
-    from wae_bench.bench import export, grid, plots, table, table_render
+    from wae_bench.bench import export, plots, table, table_render
 
     rep = table.collect(folder)
     paths = table_render.write(folder, rep)
-    paths += plots.write_all(folder, rep.spec, grid.expand(rep.spec), rep.metric)   # (of the spec's eval.what)
+    paths += plots.write_all(folder, rep.spec, rep.tuning_read.cells, rep.metric,   # (of the spec's eval.what)
+                             read=rep.tuning_read)
     paths += export.write(folder, rep, html=html)
     table_render.print_rich(rep, stdout)
     console.print("wrote " + ", ".join(str(p) for p in paths))
