@@ -34,7 +34,7 @@ from wae_bench.progress import console, stdout
 def table_cmd(results_dir, columns, metric, no_plots, formats, plot_formats, plot_dpi, html_report):
     """Aggregate a results folder: mean ± std over seeds, missing cells marked."""
     # (import torch and matplotlib, ~3 s: `wae-bench --help` must not)
-    from wae_bench.bench import export, grid, plots, table, table_render
+    from wae_bench.bench import export, plots, table, table_render
     from wae_bench.bench.folder import ResultsDir
 
     folder = ResultsDir(results_dir)
@@ -44,8 +44,8 @@ def table_cmd(results_dir, columns, metric, no_plots, formats, plot_formats, plo
     rep = table.collect(folder, cols, metric)
     paths = table_render.write(folder, rep)
     if not no_plots:
-        paths += plots.write_all(folder, rep.spec, grid.expand(rep.spec), rep.metric, cols[0] if cols else None,
-                                 plot_asked, plot_dpi or plots.PNG_DPI)
+        paths += plots.write_all(folder, rep.spec, rep.tuning_read.cells, rep.metric, cols[0] if cols else None,
+                                 plot_asked, plot_dpi or plots.PNG_DPI, read=rep.tuning_read)
     paths += export.write(folder, rep, asked, html=html_report)     # (and every export already there)
     table_render.print_rich(rep, stdout)
     console.print("wrote " + ", ".join(str(p) for p in paths))
