@@ -90,8 +90,10 @@ class Registry:
                            f"at most 64 letters, digits, '-', '_' or '.', starting with a letter or digit")
 
     def _add_entry_point(self, name: str, obj: Any) -> None:
-        """Register what an entry point gave: a taken name is refused (the
-        first entry point, by the order of :meth:`load_entry_points`, keeps it)."""
+        """Register what an entry point gave: a taken name (by a plugin added
+        in-process before the entry points loaded) is refused, its plugin
+        kept; a name two distributions give never gets here
+        (:meth:`load_entry_points` refuses it as ambiguous)."""
         self._check_name(name)
         if name in self._items and self._items[name] is not obj:
             raise WaeError(f"duplicate {self.kind} name {name!r}: already registered by "
