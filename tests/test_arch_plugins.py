@@ -335,8 +335,9 @@ def fake_dist(root: Path, module: str, source: str, groups: dict[str, dict[str, 
 def fresh_registries(monkeypatch):
     """The architecture and dataset registries, to be loaded again (from what is on sys.path then)."""
     for reg in (ARCHITECTURES, DATASETS):
-        for attr in ("_items", "_broken", "_dists"):
+        for attr in ("_items", "_broken", "_dists", "_broken_by"):
             monkeypatch.setattr(reg, attr, {})
+        monkeypatch.setattr(reg, "_ambiguous", set())
         monkeypatch.setattr(reg, "_loaded", False)
 
 
@@ -352,7 +353,8 @@ def test_a_non_spec_or_a_misnamed_spec_is_listed_as_broken_and_list_still_works(
     broken = {**ARCHITECTURES.broken, **DATASETS.broken}
     assert broken == {n: f"{v.format(m=mod)}: {why}" for n, (v, why) in BROKEN.items()}
     assert "a1" in ARCHITECTURES and "cifar10" in DATASETS and "b-wrong" in ARCHITECTURES
-    with pytest.raises(WaeError, match=r"architecture 'mydcgan' failed to load \(.*make the two names equal\)"):
+    with pytest.raises(WaeError, match=r"architecture 'mydcgan' from mynets_bad 0.1 failed to load \(.*make the two "
+                                       r"names equal\)"):
         ARCHITECTURES.get("mydcgan")
     code, out, err = cli(["list"], capsys)
     assert code == 0, err
@@ -375,22 +377,42 @@ CLASH = '''
 
 def test_a_plugin_taking_a_builtins_name_is_refused_whatever_the_sys_path_order(tmp_path):
     """The plugin on PYTHONPATH is found before wae-bench's own distribution;
-    the built-in a1 is still the one a run gets.  Two plugins giving one name:
-    the second is refused naming the first's distribution, not a repr."""
+    the built-in a1 is still the one a run gets, and a run of it says that
+    the entry point was refused.  Two distributions giving one name: the
+    name is ambiguous, neither is loaded (not the first by sort order), and
+    using it is refused in one line naming both; `list` shows the conflict."""
     fake_dist(tmp_path, "clashpkg", CLASH, {"wae_bench.architectures": {"a1": "clashpkg:A1", "dcg": "clashpkg:DCG"}})
     fake_dist(tmp_path, "otherpkg", CLASH, {"wae_bench.architectures": {"dcg": "otherpkg:DCG"}}, version="0.2")
     code = textwrap.dedent('''
         from wae_bench.registry import ARCHITECTURES as A
-        print(A.get("a1").build.__module__, A.provider("a1"), A.provider("dcg"))
-        print(A.broken["a1"]); print(A.broken["dcg"])
+        print(A.get("a1").build.__module__, A.provider("a1"), "dcg" in A, sorted(A.ambiguous))
+        print(A.broken["a1"]); print(A.shadowed("a1"))
+        try:
+            A.get("dcg")
+        except Exception as e:
+            print(e)
     ''')
-    r = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(tmp_path)},
-                       capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [
-        "wae_bench.nets.a1 wae-bench 0.1.0 clashpkg 0.1",
+        "wae_bench.nets.a1 wae-bench 0.1.0 False ['dcg']",
         "clashpkg:A1: architecture 'a1' from clashpkg 0.1: the name is wae-bench's built-in; choose another name",
-        "otherpkg:DCG: duplicate architecture name 'dcg': already registered by clashpkg 0.1; choose another name"]
+        "an installed architecture entry point 'a1' from clashpkg 0.1 was refused (the name is wae-bench's "
+        "built-in, used here instead); give the plugin another name",
+        "architecture 'dcg' is given by two installed distributions, clashpkg 0.1 and otherpkg 0.2; uninstall one"]
+    run = [sys.executable, "-m", "wae_bench", "run", "--reg", "moca", "--epochs", "1", "--set", "max_steps=1",
+           "--no-eval", "--quiet", "--set", "expost=[]"]
+    r = subprocess.run([*run, "--arch", "dcg", "--out", "x"], env=env, cwd=tmp_path, capture_output=True,
+                       text=True, timeout=300)
+    assert_one_line_error(r.returncode, r.stderr, "architecture 'dcg' is given by two installed distributions, "
+                                                  "clashpkg 0.1 and otherpkg 0.2; uninstall one")
+    r = subprocess.run([sys.executable, "-m", "wae_bench", "list"], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    flat = " ".join(r.stdout.replace("│", " ").split())
+    assert "dcg ambiguous: given by two installed distributions, clashpkg 0.1 and otherpkg 0.2; uninstall one" in flat
+    assert "a1 refused: clashpkg:A1: architecture 'a1' from clashpkg 0.1: the name is wae-bench's built-in" in flat
 
 
 def test_an_in_process_duplicate_names_the_provider_not_a_repr():

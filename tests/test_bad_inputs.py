@@ -568,7 +568,8 @@ def test_broken_third_party_plugin_is_reported_not_fatal(tmp_path):
     code, out, err = res["list"]
     assert code == 0 and "Traceback" not in err, err
     assert "broken" in out and "failed to load" in out and "libfoo 9" in out and "moca" in out
-    assert_one_line_error(res["run"][0], res["run"][2], "regularizer 'broken' failed to load", "ImportError",
+    assert_one_line_error(res["run"][0], res["run"][2],
+                          "regularizer 'broken' from wae_broken_plugin 0.0.1 failed to load", "ImportError",
                           "libfoo 9", "fix or uninstall")
     assert res["run"][0] == 2
     code, _, err = res["debug"]                                     # --debug: the traceback, on request

@@ -53,7 +53,7 @@ def test_third_party_plugin_is_listed_and_trains_and_broken_one_is_reported(tmp_
     r = cli(["run", "--reg", "broken", "--quiet"], site, tmp_path)
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
-    assert "failed to load" in r.stderr and "needs libfoo" in r.stderr
+    assert "regularizer 'broken' from wae_broken 1.0 failed to load" in r.stderr and "needs libfoo" in r.stderr
 
 
 MISDECLARED = PLUGIN + textwrap.dedent('''
@@ -83,7 +83,8 @@ def test_a_plugin_with_an_unknown_sampler_or_prior_is_broken_and_refused_in_one_
     assert "moca" in reg and "caps" not in reg.names()
     with pytest.raises(WaeError) as e:
         reg.get("caps")
-    assert str(e.value) == ("regularizer 'caps' failed to load (wae_caps:Caps: plugin 'caps': sampler = 'GMM' is "
+    assert str(e.value) == ("regularizer 'caps' from wae_caps 1.0 failed to load (wae_caps:Caps: plugin 'caps': "
+                            "sampler = 'GMM' is "
                             "not one of samples, n, gmm; set one of them in class Caps); fix or uninstall the "
                             "plugin that provides it")
 

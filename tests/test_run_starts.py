@@ -159,14 +159,14 @@ def test_an_aux_steps_set_on_the_instance_is_refused_in_one_line(tmp_path, capsy
 
 def test_a_config_json_from_before_starts_and_aux_steps_were_recorded_resumes(tmp_path, capsys, monkeypatch,
                                                                                wae_gan):
-    """No ``starts``, no ``aux_steps``: it resumes (even where the plugin's
+    """No ``starts``, no ``aux_steps``, no ``plugin_sha256``: it resumes (even where the plugin's
     count is not 1 now: an unrecorded count is not a change); its top-level
     settings, those of its latest start, become a synthesised first start."""
     out = tmp_path / "run"
     with one_thread():
         assert cli([*BASE, "--reg", "wae-gan", "--set", "reg.d_hidden=16", "--out", out], capsys)[0] == 0
         rec = _record(out)
-        del rec["starts"], rec["aux_steps"]
+        del rec["starts"], rec["aux_steps"], rec["plugin_sha256"]
         rec["threads"] = {"intra_op": 7, "interop": rec["threads"]["interop"]}
         (out / "config.json").write_text(json.dumps(rec))
         _kill_after_step_2(out)

@@ -8,8 +8,12 @@ decorator (or :meth:`Registry.add`): registering the same plugin again (the
 same object, or a class or function of the same module and qualified name,
 as a notebook cell run twice makes) replaces it quietly; another plugin under
 a taken name is refused unless ``replace=True`` is passed, and a built-in's
-name is never taken in-process.  Between entry points, duplicate names
-raise; a plugin that fails to import, or that a registry's ``check`` refuses
+name is never taken in-process.  A name that the entry points of two
+installed distributions give is ambiguous: neither is loaded, and using it is
+refused in one line naming both and the fix (uninstall one), rather than
+resolved by the order in which the distributions are found (a newly
+installed fork would otherwise take over a name silently, also inside an
+existing results folder).  A plugin that fails to import, or that a registry's ``check`` refuses
 (a regularizer's ``prior`` or ``sampler`` outside what the framework knows,
 an architecture or dataset entry point that is not an ``ArchSpec`` /
 ``DatasetSpec`` or whose ``name`` is not the entry point's), is recorded in
@@ -18,14 +22,19 @@ an architecture or dataset entry point that is not an ``ArchSpec`` /
 wae-bench's own entry points load first, and a third-party entry point that
 takes a built-in's name is refused (broken), whatever the order in which
 ``importlib.metadata`` finds the distributions (``sys.path`` order): a plugin
-on ``PYTHONPATH`` never replaces ``a1`` silently.
+on ``PYTHONPATH`` never replaces ``a1`` silently, and a run, a bench cell
+or ``check-plugin`` of that name says that the entry point was refused
+(:meth:`Registry.shadowed`).
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
+import inspect
 import re
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Callable
 
 from wae_bench.errors import WaeError
@@ -42,6 +51,8 @@ class Registry:
         self._items: dict[str, Any] = {}
         self._broken: dict[str, str] = {}
         self._dists: dict[str, str] = {}   # name -> "DIST VERSION" of the package whose entry point gave it
+        self._broken_by: dict[str, str] = {}   # name -> "DIST VERSION" of the entry point in _broken
+        self._ambiguous: set[str] = set()   # names two installed distributions give (_ambiguity)
         self._loaded = False
         self._own: set[str] | None = None   # wae-bench's own entry points' names (_own_names)
 
@@ -79,8 +90,10 @@ class Registry:
                            f"at most 64 letters, digits, '-', '_' or '.', starting with a letter or digit")
 
     def _add_entry_point(self, name: str, obj: Any) -> None:
-        """Register what an entry point gave: a taken name is refused (the
-        first entry point, by the order of :meth:`load_entry_points`, keeps it)."""
+        """Register what an entry point gave: a taken name (by a plugin added
+        in-process before the entry points loaded) is refused, its plugin
+        kept; a name two distributions give never gets here
+        (:meth:`load_entry_points` refuses it as ambiguous)."""
         self._check_name(name)
         if name in self._items and self._items[name] is not obj:
             raise WaeError(f"duplicate {self.kind} name {name!r}: already registered by "
@@ -103,25 +116,38 @@ class Registry:
         # wae-bench's own first, then by name and distribution: the built-ins always win their names
         eps = sorted(entry_points(group=self.group), key=lambda e: (_dist(e) != OWN, e.name, _dist(e) or ""))
         own = {e.name for e in eps if _dist(e) == OWN}
+        givers: dict[str, list[str]] = {}   # a third-party name -> the providers of its entry points
         for ep in eps:
-            dist = getattr(ep, "dist", None)
-            by = f"{_dist(ep)} {dist.version}" if dist is not None else None
+            if ep.name not in own:
+                givers.setdefault(ep.name, []).append(_by(ep) or ep.value)
+        for ep in eps:
+            by = _by(ep)
             if ep.name in own and _dist(ep) != OWN:
-                self._broken[ep.name] = (f"{ep.value}: {self.kind} {ep.name!r} from {by}: the name is wae-bench's "
-                                         f"built-in; choose another name")
+                self._refuse(ep.name, by, f"{ep.value}: {self.kind} {ep.name!r} from {by}: the name is "
+                                          f"wae-bench's built-in; choose another name")
+                continue
+            if len(givers.get(ep.name, ())) > 1:
+                self._ambiguous.add(ep.name)
+                self._broken[ep.name] = _ambiguity(givers[ep.name])
                 continue
             try:
                 obj = ep.load()
             except Exception as e:  # a broken plugin is reported, not fatal
-                self._broken[ep.name] = f"{ep.value}: {type(e).__name__}: {e}".splitlines()[0]
+                self._refuse(ep.name, by, f"{ep.value}: {type(e).__name__}: {e}".splitlines()[0])
                 continue
             try:
                 self._add_entry_point(ep.name, obj)
             except WaeError as e:
-                self._broken[ep.name] = f"{ep.value}: {e}"
+                self._refuse(ep.name, by, f"{ep.value}: {e}")
                 continue
             if by is not None and self._items[ep.name] is obj:
                 self._dists.setdefault(ep.name, by)
+
+    def _refuse(self, name: str, by: str | None, why: str) -> None:
+        """Record the entry point ``name`` of provider ``by`` as broken, ``why``."""
+        self._broken[name] = why
+        if by is not None:
+            self._broken_by[name] = by
 
     @property
     def broken(self) -> dict[str, str]:
@@ -140,8 +166,10 @@ class Registry:
         self.load_entry_points()
         if name in self._items:
             return self._items[name]
+        if name in self.ambiguous:
+            raise WaeError(f"{self.kind} {name!r} is {self.broken[name]}")
         if name in self.broken:
-            raise WaeError(f"{self.kind} {name!r} failed to load ({self.broken[name]}); "
+            raise WaeError(f"{self.kind} {name!r}{self._from(name)} failed to load ({self.broken[name]}); "
                            f"fix or uninstall the plugin that provides it")
         if name in source_entry_points(self.group):
             raise WaeError(f"{self.kind} {name!r} is in pyproject.toml's {self.group} entry points but not "
@@ -150,6 +178,55 @@ class Registry:
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise WaeError(f"unknown {self.kind} {name!r}; {hint}choose one of: "
                        f"{', '.join(self.names())} (see `wae-bench list`)")
+
+    @property
+    def ambiguous(self) -> set[str]:
+        """The names that the entry points of two (or more) installed
+        distributions give: none of them is loaded, and :meth:`get` refuses
+        the name in one line naming them all."""
+        self.load_entry_points()
+        return self._ambiguous
+
+    def broken_by(self, name: str) -> str | None:
+        """``"DIST VERSION"``: who gave the broken entry point ``name`` (None if unknown)."""
+        self.load_entry_points()
+        return self._broken_by.get(name)
+
+    def _from(self, name: str) -> str:
+        """`` from DIST VERSION`` of the broken entry point ``name``, where known."""
+        by = self.broken_by(name)
+        return f" from {by}" if by else ""
+
+    def trouble(self, name: str) -> str:
+        """What is wrong with the broken entry point ``name``, as `wae-bench
+        list` shows it: ``ambiguous: given by ...``, ``refused: ...`` (it
+        takes a built-in's name), or ``failed to load (DIST VERSION): ...``."""
+        why, by = self.broken[name], self.broken_by(name)
+        if name in self.ambiguous:
+            return f"ambiguous: {why}"
+        return f"refused: {why}" if self.shadowed(name) else f"failed to load{f' ({by})' if by else ''}: {why}"
+
+    def shadowed(self, name: str) -> str | None:
+        """Where ``name`` is a built-in's and an installed entry point of that
+        name was refused for it: one line saying so, which check-plugin, a
+        run and a bench cell show (the built-in is what they use); else None."""
+        if not (self.builtin(name) and name in self.broken):
+            return None
+        return (f"an installed {self.kind} entry point {name!r}{self._from(name)} was refused (the name is "
+                f"wae-bench's built-in, used here instead); give the plugin another name")
+
+    def source_sha256(self, name: str) -> str | None:
+        """The sha256 of the source file that defines ``name``'s code (a
+        class's, a function's, a spec's ``build`` / ``load`` function's:
+        :func:`inspect.getsourcefile`), recorded with a run: an edit to an
+        editable-installed plugin changes it while its version stays the
+        same.  None where the code has no file (defined in a notebook, a
+        ``python -c``) or it cannot be read."""
+        try:
+            path = inspect.getsourcefile(_code_of(self.get(name)))
+            return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
+        except (TypeError, OSError):
+            return None
 
     def provider(self, name: str) -> str:
         """Who provides ``name``: the distribution and version of the package
@@ -184,7 +261,6 @@ def source_entry_points(group: str) -> dict[str, str]:
     elsewhere.  Read only to explain an unknown name: an entry point added
     there takes effect only after ``pip install -e .``."""
     import tomllib
-    from pathlib import Path
 
     try:
         project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
@@ -200,6 +276,23 @@ def _dist(ep) -> str | None:
     """The distribution name of entry point ``ep`` (None if unknown)."""
     dist = getattr(ep, "dist", None)
     return None if dist is None else (dist.metadata["Name"] or dist.name)
+
+
+def _by(ep) -> str | None:
+    """``"DIST VERSION"`` of the distribution of entry point ``ep`` (None if unknown)."""
+    dist = getattr(ep, "dist", None)
+    return f"{_dist(ep)} {dist.version}" if dist is not None else None
+
+
+NUMBERS = {2: "two", 3: "three", 4: "four"}
+
+
+def _ambiguity(givers: list[str]) -> str:
+    """``given by two installed distributions, aamom 0.1 and momreg 0.2;
+    uninstall one``: why a name several distributions give is refused."""
+    n, listed = len(givers), ", ".join(givers[:-1]) + f" and {givers[-1]}"
+    return (f"given by {NUMBERS.get(n, n)} installed distributions, {listed}; "
+            f"uninstall {'one' if n == 2 else 'all but one'}")
 
 
 def same_plugin(a: Any, b: Any) -> bool:
@@ -224,13 +317,18 @@ def _code_named(obj: Any) -> bool:
         and isinstance(getattr(obj, "__module__", None), str)
 
 
-def _module_of(obj: Any) -> str:
-    """The module that defines ``obj``: a class's or function's own, a spec's
-    ``build`` / ``load`` function's (an instance's class is wae-bench's)."""
+def _code_of(obj: Any) -> Any:
+    """The code of a registered ``obj``: a class or function itself, a
+    spec's ``build`` / ``load`` function (an ArchSpec, a DatasetSpec: the
+    spec's class is wae-bench's); else ``obj``'s class."""
     if isinstance(obj, type) or callable(obj) and hasattr(obj, "__qualname__"):
-        return getattr(obj, "__module__", "?")
-    fn = getattr(obj, "build", None) or getattr(obj, "load", None)
-    return getattr(fn, "__module__", None) or type(obj).__module__
+        return obj
+    return getattr(obj, "build", None) or getattr(obj, "load", None) or type(obj)
+
+
+def _module_of(obj: Any) -> str:
+    """The module that defines ``obj``'s code (:func:`_code_of`)."""
+    return getattr(_code_of(obj), "__module__", None) or type(obj).__module__
 
 
 def _check_regularizer(name: str, obj: Any) -> None:

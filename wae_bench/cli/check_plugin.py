@@ -2,9 +2,11 @@
 (:mod:`wae_bench.plugin_check`) of registered regularizers on tiny CPU runs,
 one line per check (``--compile``: and the step under torch.compile), and
 the shape probe (:mod:`wae_bench.nets.contract`) of registered
-architectures, one line per image size; exit status 1 if any fails.  A
-dataset's name is refused in one line saying what it is (its checks run
-when a run loads it)."""
+architectures, one line per image size; exit status 1 if any fails, or if
+an installed entry point of a name was refused for the built-in of that
+name (the checks ran on the built-in, not on that plugin).  A name two
+installed distributions give is refused in one line; so is a dataset's
+name, saying what it is (its checks run when a run loads it)."""
 from __future__ import annotations
 
 import sys
@@ -21,10 +23,12 @@ def _is_architecture(name: str) -> bool:
     from wae_bench.errors import WaeError, doc_ref
     from wae_bench.registry import ARCHITECTURES, DATASETS, REGULARIZERS
 
+    if name in REGULARIZERS.ambiguous:
+        REGULARIZERS.get(name)             # two installed distributions give it: its line
     if name in REGULARIZERS or name in REGULARIZERS.broken:
         return False
     if name in ARCHITECTURES or name in ARCHITECTURES.broken:
-        ARCHITECTURES.get(name)            # a broken one: its line
+        ARCHITECTURES.get(name)            # a broken (or ambiguous) one: its line
         return True
     if name in DATASETS or name in DATASETS.broken:
         raise WaeError(f"{DATASETS.label(name)} is a dataset; check-plugin checks regularizers (the step "
@@ -77,7 +81,7 @@ def check_plugin_cmd(names, compile_):
     """Check regularizer plugins against the step contract (seconds, on the CPU): finite steps, gradients,
     checkpoint round-trip, randomness, auxiliary step, capture safety, tuning grid, docstrings (--compile:
     and the step under torch.compile); and architecture plugins by a shape probe of their nets. Exit status
-    1 if any check fails."""
+    1 if any check fails, or if an installed plugin of a built-in's name was refused (and so not checked)."""
     # (imports torch, ~2 s: `wae-bench --help` must not)
     from wae_bench.cli import DEBUG_HINT, _debug
     from wae_bench.plugin_check import checks, run_checks
@@ -87,14 +91,16 @@ def check_plugin_cmd(names, compile_):
     archs = {name for name in names if _is_architecture(name)}   # an unknown name is refused before anything runs
     run = checks(compile_)
     width = max(len(c.key) for c in run)
-    failed = []
+    failed, refused = [], []
     for name in names:
         if name in archs:
             if not _check_architecture(name):
                 failed.append(name)
             continue
-        who = REGULARIZERS.provider(name) if name not in REGULARIZERS.broken else "failed to load"
-        click.echo(f"plugin {name!r} ({who}): {len(run)} checks on a tiny run on the CPU")
+        click.echo(f"plugin {name!r} ({_checked(name)}): {len(run)} checks on a tiny run on the CPU")
+        if REGULARIZERS.shadowed(name):    # (the built-in is checked, not the refused entry point)
+            refused.append(f"{name} from {REGULARIZERS.broken_by(name)}")
+            click.echo(f"  note: {REGULARIZERS.shadowed(name)}")
         counts: dict[str, int] = {}
         with draws_unwarned():             # (a global draw is the randomness check's failure, said there)
             for out in run_checks(name, compile_):
@@ -109,9 +115,26 @@ def check_plugin_cmd(names, compile_):
         if counts.get("FAIL"):
             failed.append(name)
         click.echo(f"{name}: " + ", ".join(f"{counts[s]} {s}" for s in ("pass", "FAIL", "skip") if s in counts))
-    if failed:   # (exit status 1: a plugin fails; 2 is kept for bad input, e.g. an unknown name)
+    if failed:
         click.echo(f"{len(failed)} of {len(names)} plugins fail the contract checks: {', '.join(failed)}")
+    if refused:
+        click.echo(f"{len(refused)} installed entry point(s) not checked, refused for a built-in's name: "
+                   f"{', '.join(refused)}")
+    if failed or refused:   # (exit status 1: a plugin fails or was not checked; 2 is kept for bad input)
         sys.exit(1)
+
+
+def _checked(name: str) -> str:
+    """Whose regularizer ``name`` the checks run on: its provider
+    (``momreg 0.1``; a built-in's name: ``wae-bench 0.1.0``, whatever entry
+    point of that name was refused), else ``failed to load`` and from which
+    distribution."""
+    from wae_bench.registry import REGULARIZERS
+
+    if name in REGULARIZERS:
+        return REGULARIZERS.provider(name)
+    by = REGULARIZERS.broken_by(name)
+    return f"{by}: failed to load" if by else "failed to load"
 
 
 COMMANDS = [check_plugin_cmd]

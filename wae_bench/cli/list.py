@@ -81,8 +81,8 @@ def list_cmd(dataset, arch):
             if d is not None else f"[red]not valid with {arch} on {dataset}[/]"
         t.add_row(name, cls.paper, cls.prior, shown)
         notes += [f"† {name}'s {k} on {dataset} with {arch} is provisional: {why}" for k, why in unsettled.items()]
-    for name, why in REGULARIZERS.broken.items():
-        t.add_row(name, f"[red]failed to load: {escape(why)}[/]", "", "")
+    for name in REGULARIZERS.broken:
+        t.add_row(name, f"[red]{escape(REGULARIZERS.trouble(name))}[/]", "", "")
     console.print(t)
     for line in notes:
         console.print(line, markup=False, soft_wrap=True)
@@ -94,8 +94,8 @@ def list_cmd(dataset, arch):
         sizes = spec.sizes or (32, 64)
         a.add_row(name, spec.paper, ", ".join(map(str, spec.sizes)) if spec.sizes else f"multiples of {spec.multiple}",
                   " / ".join(_params(spec, s, failing) for s in sizes))
-    for name, why in ARCHITECTURES.broken.items():
-        a.add_row(name, f"[red]failed to load: {escape(why)}[/]", "", "")
+    for name in ARCHITECTURES.broken:
+        a.add_row(name, f"[red]{escape(ARCHITECTURES.trouble(name))}[/]", "", "")
     console.print(a)
     for line in failing:
         console.print(line, markup=False, soft_wrap=True)
@@ -104,8 +104,8 @@ def list_cmd(dataset, arch):
         d.add_column(c, overflow="fold")
     for name, spec in DATASETS.items():
         d.add_row(name, spec.source, f"{spec.image_size}x{spec.image_size}x{spec.channels}", spec.arch, str(spec.epochs))
-    for name, why in DATASETS.broken.items():
-        d.add_row(name, f"[red]failed to load: {escape(why)}[/]", "", "", "")
+    for name in DATASETS.broken:
+        d.add_row(name, f"[red]{escape(DATASETS.trouble(name))}[/]", "", "", "")
     console.print(d)
 
 

@@ -3,7 +3,8 @@ is written, the config of a resumed run, and its training log read back.
 
 Layout of ``RUN_DIR``::
 
-    config.json            resolved config, library versions, each start's settings (``starts``)
+    config.json            resolved config, library and plugin versions, the plugins' source
+                           sha256 (``plugin_sha256``), each start's settings (``starts``)
     metrics.jsonl          one line per log interval (read back by :func:`read_metrics`)
     checkpoints/step-N.pt  the last ``keep_checkpoints`` checkpoints
     samples.png  reconstructions.png  interpolations.png
@@ -48,10 +49,38 @@ def versions(regularizer: str | None = None, arch: str | None = None, dataset: s
     registry holds (the stand-in dataset of a run fed its own batches) is left out."""
     out = {"wae_bench": __version__, "torch": str(torch.__version__),
            "torchvision": str(torchvision.__version__), "python": platform.python_version()}
-    for (_, key, registry), name in zip(PLUGINS, (regularizer, arch, dataset)):
-        if name is not None and name in registry:
-            out[key] = f"{name}: {registry.provider(name)}"
+    for key, registry, name in _registered(regularizer, arch, dataset):
+        out[key] = f"{name}: {registry.provider(name)}"
     return out
+
+
+def _registered(*names: str | None) -> list[tuple[str, object, str]]:
+    """``(versions key, registry, name)`` of each of a run's plugin
+    ``names`` (regularizer, arch, dataset) that its registry holds."""
+    return [(key, registry, name) for (_, key, registry), name in zip(PLUGINS, names)
+            if name is not None and name in registry]
+
+
+def run_sources(cfg: TrainConfig) -> dict[str, str | None]:
+    """The sha256 of the source file of each of the run's plugins' code
+    (:meth:`~wae_bench.registry.Registry.source_sha256`; null where it has
+    no file), by :func:`versions` key, recorded with each start as
+    ``plugin_sha256``: an edit to an editable-installed plugin changes what
+    a run computes while its version (:func:`run_versions`) stays the same,
+    and a resume across such an edit says so (:func:`mixed_settings`), as
+    across versions; it is no change of the config (:func:`changes`), so
+    nothing is refused or made stale by it."""
+    return {key: registry.source_sha256(name)
+            for key, registry, name in _registered(cfg.regularizer, cfg.arch, cfg.dataset)}
+
+
+def refused_entry_points(cfg: TrainConfig) -> list[str]:
+    """A line for each of the run's plugins whose name is a built-in's for
+    which an installed entry point of that name was refused
+    (:meth:`~wae_bench.registry.Registry.shadowed`): the run uses the
+    built-in, which its author may not expect."""
+    return [line for _, registry, name in _registered(cfg.regularizer, cfg.arch, cfg.dataset)
+            if (line := registry.shadowed(name))]
 
 
 def cpu_threads() -> dict[str, int]:
@@ -143,8 +172,9 @@ def git_revision(here: Path) -> str | None:
 #: settings that are not the config but change the numbers a run computes
 #: (the thread counts change the order of a reduction's sums) or say what
 #: computed them.  A resume may change them (another machine, a newer
-#: commit); a run whose starts differ says so (:func:`mixed_settings`).
-START_SETTINGS = ("threads", "source", "versions")
+#: commit, an edited plugin: ``plugin_sha256``, :func:`run_sources`); a run
+#: whose starts differ says so (:func:`mixed_settings`).
+START_SETTINGS = ("threads", "source", "versions", "plugin_sha256")
 
 
 def start_record(cfg: TrainConfig, step: int) -> dict:
@@ -152,7 +182,7 @@ def start_record(cfg: TrainConfig, step: int) -> dict:
     ``step`` (0, or the step of the checkpoint a resume continues from):
     the step, the time, and its :data:`START_SETTINGS`."""
     return {"step": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "threads": cpu_threads(),
-            "source": source_revision(), "versions": run_versions(cfg)}
+            "source": source_revision(), "versions": run_versions(cfg), "plugin_sha256": run_sources(cfg)}
 
 
 def recorded_starts(info: dict) -> list[dict]:
@@ -193,18 +223,26 @@ def mixed_settings(starts: list[dict]) -> str | None:
             f"each start under \"starts\"")
 
 
+#: How :func:`mixed_settings` names an entry of a dict setting, and how long
+#: a value it shows may be (a sha256 as git shortens a commit; the full one is in config.json)
+ENTRY_NAMES = {"threads": lambda k: f"{k.replace('_', '-')} threads", "plugin_sha256": lambda k: f"{k} source sha256"}
+SHOWN_CHARS = {"plugin_sha256": 12}
+
+
 def _dict_changes(key: str, was, new) -> list[str]:
     """``KEY OLD -> NEW`` for a setting, for each entry of one that is a dict
-    (``intra-op threads 2 -> 1``, ``torch 2.1 -> 2.2``)."""
+    (``intra-op threads 2 -> 1``, ``torch 2.1 -> 2.2``, ``regularizer
+    source sha256 3f2a9c1d0b4e -> 8e7d...``)."""
+    cut = SHOWN_CHARS.get(key)
     if not (isinstance(was, dict) and isinstance(new, dict)):
-        return [f"{key} {_value_text(was)} -> {_value_text(new)}"]
-    name = (lambda k: f"{k.replace('_', '-')} threads") if key == "threads" else (lambda k: k)
-    return [f"{name(k)} {_value_text(was.get(k))} -> {_value_text(new.get(k))}"
+        return [f"{key} {_value_text(was, cut)} -> {_value_text(new, cut)}"]
+    name = ENTRY_NAMES.get(key, lambda k: k)
+    return [f"{name(k)} {_value_text(was.get(k), cut)} -> {_value_text(new.get(k), cut)}"
             for k in dict.fromkeys([*was, *new]) if was.get(k) != new.get(k)]
 
 
-def _value_text(v) -> str:
-    return "unknown" if v is None else str(v)
+def _value_text(v, cut: int | None = None) -> str:
+    return "unknown" if v is None else str(v)[:cut]
 
 
 class RunDir:

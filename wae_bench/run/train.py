@@ -25,7 +25,7 @@ from wae_bench.progress import TrainProgress, phase, stdout
 from wae_bench.run import checkpoint, fingerprint, memory, tensorboard
 from wae_bench.run.build import Plan, Run, batches, build_run, load_data, pick_device, total_steps
 from wae_bench.run.directory import (RunDir, changes, default_out, mixed_settings, output_dir, plan_for,
-                                     resolved, run_versions, saved_resolved)
+                                     refused_entry_points, resolved, run_versions, saved_resolved)
 from wae_bench.step.compile import eager
 from wae_bench.step.distributed import Dist
 from wae_bench.step.loop import StopFlag, Stepper
@@ -174,8 +174,8 @@ class Training:
         if data_warning:
             progress.notice(f"[yellow]warning:[/] {escape(data_warning)}")
         mixed = mixed_settings(rec["starts"])
-        if mixed:
-            progress.notice(f"[yellow]note:[/] {escape(mixed)}")
+        for note in ([mixed] if mixed else []) + refused_entry_points(cfg):
+            progress.notice(f"[yellow]note:[/] {escape(note)}")
         if notice:
             progress.notice(notice)
         if device.type == "cuda" and cfg.precision == "fp32":
