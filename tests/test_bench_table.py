@@ -70,7 +70,12 @@ def test_mean_std_match_the_statistics_module(xs):
 def test_entry_text_marks_missing_and_failed_never_zero():
     assert Entry([], expected=3).text() == MISSING
     assert Entry([], expected=3, failed=3).text() == "failed"
-    assert Entry([], expected=3, failed=1).text() == "failed (1/3)"
+    # no seed scored: the parenthesis never claims one did (it was "failed (1/3)": 1 of 3 seeds scored)
+    assert Entry([], expected=3, failed=1).text() == "— (0/3, 1 failed)"
+    assert Entry([], expected=2, failed=1, stale=1, unscored={0: "failed", 1: "stale"}).text() == \
+        "— (0/2, s0 failed, s1 stale)"
+    assert Entry([], expected=2, stale=1, unscored={0: "stale", 1: "missing"}).text() == "— (0/2, s0 stale, no s1)"
+    assert Entry([], expected=2, stale=2).text() == "stale (2/2)"
     assert Entry([5.0], expected=3).text() == "5.00 (1/3)"
     assert Entry([1.0, 3.0], expected=3, failed=1).text() == f"2.00 ± {math.sqrt(2):.2f} (2/3, 1 failed)"
     assert Entry([], expected=2).mean is None and Entry([], expected=2).status == "missing"

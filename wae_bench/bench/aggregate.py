@@ -105,18 +105,19 @@ class Entry:
         return (f", {self.failed} failed" if self.failed else "") + (f", {self.stale} stale" if self.stale else "")
 
     def text(self, digits: int | None = None) -> str:
-        """``54.36 ± 1.20 (3/3)``, ``54.36 (1/3, 1 stale)``, ``54.36 (2/3, no s2)``, ``—``, ``failed``,
-        ``stale (3/3)``, ``0.00485 ± 0.00120 (3/3)`` (KID: the mean's :func:`decimals` for both, unless
+        """``54.36 ± 1.20 (3/3)``, ``54.36 (1/3, 1 stale)``, ``54.36 (2/3, no s2)``, ``—``, ``failed``
+        (every seed failed), ``stale (3/3)`` (every seed stale), ``— (0/2, s0 failed, s1 stale)`` (no seed
+        scored, the others' reasons), ``0.00485 ± 0.00120 (3/3)`` (KID: the mean's :func:`decimals` for both, unless
         ``digits`` is given); :data:`OTHER_PROTOCOL` after it where a seed was scored under another protocol."""
         return self._text(digits) + (OTHER_PROTOCOL if self.other_protocol else "")
 
     def _text(self, digits: int | None) -> str:
         if not self.values:
-            if self.stale and not self.failed:
-                return f"stale ({self.stale}/{self.expected})"
-            if not self.failed:
+            if self.stale == self.expected or self.failed == self.expected:
+                return f"stale ({self.stale}/{self.expected})" if self.stale else "failed"
+            if not (self.failed or self.stale):
                 return MISSING
-            return "failed" if self.failed == self.expected else f"failed ({self.failed}/{self.expected})"
+            return f"{MISSING} (0/{self.expected}{self._lacking()})"   # (no seed scored: no "failed (1/2)")
         m, s = mean_std(self.values)
         digits = decimals(m) if digits is None else digits
         body = number(m, digits) + (f" ± {number(s, digits)}" if s is not None else "")
