@@ -397,8 +397,11 @@ class Tuning:
             raise Waiting(wait_line(final, ch))
         best = ch.best
         if best is None:
-            raise WaeError(f"every tuning cell of {final.id} diverged ({ch.points[0].errors[0]}); give "
-                           f"[reg.{final.regularizer}.tune] other values, then rerun")
+            table = f"[reg.{final.regularizer}.tune]"
+            how = (f"add values to {table} after the ones tuned (they stay listed: a grid only grows in place), "
+                   f"then rerun, or use another --out" if spec.tune_axes(final.regularizer) is not None else
+                   f"give {table} other values, in another --out (this folder tuned the plugin's own grid)")
+            raise WaeError(f"every tuning cell of {final.id} diverged ({ch.points[0].errors[0]}); {how}")
         trained = trained_values(folder, final)
         if trained is not None and any(not same(trained[k], v) for k, v in best.values.items() if k in trained):
             # (a run started at another value -- the choice moved during this bench, e.g. a widened grid's new
