@@ -292,8 +292,8 @@ def test_smoke_tuning_end_to_end_killed_mid_tuning_then_resumed(tmp_path, monkey
     assert f"| moca | tiny | λ = {lam}, tuned over λ ∈ {{10, 100, 1e+39}} at 1 epoch capped at 6 steps |" in md
     assert "| ae | tiny | nothing to tune |" in md
     assert "λ = 1e+39: diverged (non-finite" in md and "(chosen)" in md and "300 training images held out" in md
-    rows = (out / "tuning.csv").read_text().splitlines()
-    assert len(rows) == 1 + 5 and sum(r.split(",")[-2] == "True" for r in rows[1:]) == 2
+    rows = list(csv.DictReader(io.StringIO((out / "tuning.csv").read_text())))   # (by name: columns are added at the end)
+    assert len(rows) == 5 and sum(r["chosen"] == "True" for r in rows) == 2
     for name in ("tune-fid-vs-lambda-moca-digits.png", "tune-fid-vs-beta-rae-sn-digits.png"):
         assert (out / "plots" / name).stat().st_size > 5000
 
@@ -359,6 +359,19 @@ def fake(monkeypatch):
     monkeypatch.setattr(wae_bench.run.train, "train_run", train_run)
     monkeypatch.setattr(wae_bench.evaluate, "evaluate_run", evaluate_run)
     return trained
+
+
+def scored_by(fid_of):
+    """An ``evaluate_run`` that scores a cell ``fid_of(λ, seed)`` (for
+    ``fake``'s, to give tuning values chosen scores per seed)."""
+    def evaluate_run(run_dir, **kw):
+        cfg = json.loads((Path(run_dir) / "config.json").read_text())["config"]
+        fid = fid_of(cfg["reg"].get("lambda") or 10, cfg["seed"])
+        res = {"scores": {w: {"fid": fid} for w in kw["what"]}, "protocol": {"reference": {"split": kw["split"]}},
+               "run": {}}
+        write_json(Path(run_dir) / "results.json", res)
+        return res
+    return evaluate_run
 
 
 def sched(tmp_path: Path, capsys, *args) -> tuple[int, str]:
@@ -518,14 +531,8 @@ def test_the_tuning_section_says_when_the_choice_may_be_seed_noise(tmp_path, cap
     code, out, err = run_cli(["bench", str(SMOKE_TUNE), "--out", str(tmp_path / "d"), "--dry-run"], capsys)
     assert code == 0 and '"seeds": [0]' in " ".join(out.split()), out
 
-    def noisy(run_dir, **kw):     # λ = 10: 5.0 and 7.0 (mean 6.0, std 1.41); λ = 1: 6.2 twice; λ = 1000: 7.0
-        cfg = json.loads((Path(run_dir) / "config.json").read_text())["config"]
-        lam, seed = cfg["reg"].get("lambda") or 10, cfg["seed"]
-        fid = {1: 6.2, 10: 5.0 + 2 * seed}.get(lam, 7.0)
-        res = {"scores": {w: {"fid": fid} for w in kw["what"]}, "protocol": {"reference": {"split": kw["split"]}},
-               "run": {}}
-        write_json(Path(run_dir) / "results.json", res)
-        return res
+    # λ = 10: 5.0 and 7.0 (mean 6.0, std 1.41); λ = 1: 6.2 twice; λ = 1000: 7.0
+    noisy = scored_by(lambda lam, seed: {1: 6.2, 10: 5.0 + 2 * seed}.get(lam, 7.0))
 
     code, err = sched(tmp_path, capsys, "--set", "bench.seeds=[0]")
     assert code == 0, err

@@ -76,6 +76,21 @@ def format_value(v: Any) -> str:
     return str(v) if isinstance(v, (int, float, str)) else json.dumps(v, sort_keys=True)
 
 
+def display_value(v: Any) -> str:
+    """An axis value as tables, tuning notes and plots show it:
+    :func:`format_value` (which cell ids are built from, so it never
+    changes), except a number of magnitude 1e6 or more, or under 1e-4, in
+    the shortest scientific form that reads back as it (``1e+12`` as Python
+    prints ``1e+39``, not ``1000000000000``)."""
+    if is_number(v) and v != 0 and not 1e-4 <= abs(v) < 1e6 and abs(v) < 1e308 and v == v:
+        for d in range(17):
+            text = f"{v:.{d}e}"
+            if float(text) == v:
+                mantissa, exp = text.split("e")
+                return f"{mantissa}e{exp[0]}{exp[1:].lstrip('0').rjust(2, '0')}"
+    return format_value(v)
+
+
 def axis_label(key: str) -> str:
     """``reg.lambda`` -> ``λ``: an axis's name in table headers, tuning notes and plots."""
     return AXIS_SYMBOLS.get(key, key.split(".")[-1])

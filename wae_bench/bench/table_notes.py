@@ -15,7 +15,7 @@ from wae_bench.bench import grid, tune
 from wae_bench.bench.aggregate import OTHER_PROTOCOL
 from wae_bench.bench.compare import assignment
 from wae_bench.bench.folder import ResultsDir
-from wae_bench.bench.grid import Cell, axis_label, format_value
+from wae_bench.bench.grid import Cell, axis_label, display_value, format_value
 from wae_bench.bench.spec import WHAT_LABELS, EvalSettings, Spec, flat_keys
 from wae_bench.config import to_dict
 from wae_bench.errors import WaeError
@@ -87,7 +87,7 @@ def resolved(cell: Cell) -> dict[str, Any]:
 
 def one_or_varies(xs: list[Any]) -> str:
     """``8``, or ``8 / 16 (varies)``: the distinct values of ``xs``."""
-    distinct = list(dict.fromkeys(format_value(x) if x is not None else "none" for x in xs))
+    distinct = list(dict.fromkeys(display_value(x) if x is not None else "none" for x in xs))
     return distinct[0] if len(distinct) == 1 else f"{' / '.join(distinct)} (varies)"
 
 
@@ -101,7 +101,8 @@ def budget(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
         v = {k: one_or_varies([c.get(k) for c in cfgs]) for k in BUDGET_KEYS}
         text = (f"{ds}: {len(mine)} cell{'s' if len(mine) != 1 else ''}, arch {v['arch']}, "
                 f"{v['epochs']} epoch{'' if v['epochs'] == '1' else 's'}"
-                + (f" capped at {v['max_steps']} steps" if v["max_steps"] not in ("0", "none") else "")
+                + (f" capped at {v['max_steps']} step{'' if v['max_steps'] == '1' else 's'}"
+                   if v["max_steps"] not in ("0", "none") else "")
                 + f", batch {v['batch_size']}, Adam lr {v['lr']} halved every {v['lr_halve_every']} epoch{'' if v['lr_halve_every'] == '1' else 's'}, "
                   f"latent d {v['latent_dim']}, {v['image_size']}×{v['image_size']} images, {v['precision']}")
         if runs:
@@ -129,6 +130,14 @@ def _reg_of(tuning: tune.Tuning, cell: Cell) -> dict[str, Any]:
         values = tuning.chosen(cell) or {}
         reg.update({k[4:]: values.get(k, NOT_CHOSEN) for k in cell.tuned if k.startswith("reg.")})
     return reg
+
+
+def _tuned_outside_reg(tuning: tune.Tuning, cell: Cell) -> dict[str, Any]:
+    """A final cell's tuned values outside the reg table (``lr``): those it
+    trained at, else its group's choice, else :data:`NOT_CHOSEN`."""
+    keys = [k for k in cell.tuned if not k.startswith("reg.")]
+    values = (tune.trained_values(tuning.folder, cell) or tuning.chosen(cell) or {}) if keys else {}
+    return {k: values.get(k, NOT_CHOSEN) for k in keys}
 
 
 def _origin(spec: Spec, cell: Cell, key: str) -> str:
@@ -159,8 +168,9 @@ def row_settings(tuning: tune.Tuning, cells: list[Cell]) -> dict[str, Any]:
 def settings(tuning: tune.Tuning, cells: list[Cell]) -> list[str]:
     """One line per regularizer: its settings (``λ = 100``) as its cells ran
     with them, grouped by where they came from (the plugin's default for the
-    dataset/arch, the spec's ``[reg.X]``, a grid axis, tuning; ``cells``: the
-    table's)."""
+    dataset/arch, the spec's ``[reg.X]``, a grid axis, tuning -- every tuned
+    axis, ``lr`` too; ``cells``: the table's), and how many of its cells are
+    stale (:meth:`~wae_bench.bench.tune.Tuning.changes`), as their rows say."""
     spec = tuning.spec
     lines = []
     for reg in dict.fromkeys(c.regularizer for c in cells):
@@ -170,8 +180,13 @@ def settings(tuning: tune.Tuning, cells: list[Cell]) -> list[str]:
         for k in dict.fromkeys(k for r in regs for k in r):
             origin = " / ".join(dict.fromkeys(_origin(spec, c, k) for c in mine))
             by_origin.setdefault(origin, []).append(f"{axis_label('reg.' + k)} = {one_or_varies([r.get(k) for r in regs])}")
+        for k in dict.fromkeys(k for c in mine for k in c.tuned if not k.startswith("reg.")):   # (lr: not in reg)
+            by_origin.setdefault("tuned", []).append(
+                f"{axis_label(k)} = {one_or_varies([_tuned_outside_reg(tuning, c).get(k) for c in mine])}")
         text = "; ".join(f"{origin}: {', '.join(parts)}" for origin, parts in by_origin.items())
-        lines.append(f"{reg}: {text or 'no settings'}")
+        stale = [d for c in mine for d in [tuning.changes(c)] if d]   # (as the rows mark them)
+        n = f"{len(mine)} cell{'s' * (len(mine) != 1)}"
+        lines.append(f"{reg}: {text or 'no settings'}" + (f" ({len(stale)} of {n} stale: {stale[0][0]})" if stale else ""))
     return lines
 
 

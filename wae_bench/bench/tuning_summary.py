@@ -12,7 +12,7 @@ from typing import Any
 
 from wae_bench.bench import grid, tune
 from wae_bench.bench.aggregate import decimals, mean_std, number, within_spread
-from wae_bench.bench.grid import Cell, axis_label, format_value
+from wae_bench.bench.grid import Cell, axis_label, display_value, format_value
 from wae_bench.bench.spec import WHAT_LABELS
 from wae_bench.bench.table_notes import budget, protocol, score_name
 from wae_bench.errors import WaeError
@@ -39,9 +39,9 @@ class Used:
     def over(self) -> str:
         """``λ ∈ {10, 100} at 1 epoch capped at 6 steps``."""
         b = self.budget
-        grid_ = "; ".join(f"{axis_label(k)} ∈ {{{', '.join(map(format_value, vs))}}}" for k, vs in self.grid.items())
-        at = f"{b.get('epochs')} epoch{'s' if b.get('epochs') != 1 else ''}" + \
-            (f" capped at {b['max_steps']} steps" if b.get("max_steps") else "")
+        grid_ = "; ".join(f"{axis_label(k)} ∈ {{{', '.join(map(display_value, vs))}}}" for k, vs in self.grid.items())
+        at = _count(b.get("epochs"), "epoch") + (f" capped at {_count(b['max_steps'], 'step')}"
+                                                 if b.get("max_steps") else "")
         return f"{grid_} at {at}"
 
     @property
@@ -50,8 +50,25 @@ class Used:
         return f"{_assign(self.values)}, tuned over {self.over}"
 
 
+def _count(n: Any, noun: str) -> str:
+    """``1 step``, ``6 steps``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _assign(values: dict[str, Any]) -> str:
-    return ", ".join(f"{axis_label(k)} = {format_value(v)}" for k, v in values.items())
+    """``λ = 10, lr = 1e+12`` (:func:`~wae_bench.bench.grid.display_value`)."""
+    return ", ".join(f"{axis_label(k)} = {display_value(v)}" for k, v in values.items())
+
+
+def reopened(ch: tune.Choice) -> str:
+    """``tuning open again: 1 tuning cell pending`` for a final cell that
+    trained at its group's choice once made, now that a tuning cell of the
+    group is pending again (its folder removed, the grid widened) or failed:
+    the choice it trained at may move (it is stale then, :meth:`~wae_bench.bench.tune.Tuning.changes`);
+    "" while the choice stands."""
+    parts = [f"{_count(len(ids), 'tuning cell')} {word}" for ids, word in ((ch.pending, "pending"),
+                                                                            (ch.failed, "failed")) if ids]
+    return "tuning open again: " + ", ".join(parts) if parts else ""
 
 
 def used(read: tune.Tuning, final: Cell) -> Used | str:
@@ -64,7 +81,9 @@ def used(read: tune.Tuning, final: Cell) -> Used | str:
     tuning cells are, ``tuned λ waits for failed tuning cells``, ``every
     tuned λ diverged``).  A cell trained at other values than the choice now
     says so (``λ = 0.5 (stale: tuning now chooses λ = 0.15)``): it is stale
-    (:meth:`~wae_bench.bench.tune.Tuning.changes`)."""
+    (:meth:`~wae_bench.bench.tune.Tuning.changes`); one whose group's choice
+    is open again (:func:`reopened`) too (``λ = 10 (tuning open again: 1
+    tuning cell pending)``)."""
     folder = read.folder
     ch = read.choice(final)
     now = ch.made
@@ -74,13 +93,15 @@ def used(read: tune.Tuning, final: Cell) -> Used | str:
     if trained is None:
         if now is not None:
             return Used(now, ch.grid, here)
-        return (f"tuned {names} pending" if ch.pending else f"tuned {names} waits for failed tuning cells"
-                if ch.failed else f"every tuned {names} diverged")
+        return (f"tuned {names} waits for failed tuning cells" if ch.failed else f"tuned {names} pending"
+                if ch.pending else f"every tuned {names} diverged")
     if now is not None and not _same(trained, now):
         return f"{_assign(trained)} (stale: tuning now chooses {_assign(now)})"
     axes = ch.grid
     if not all(any(tune.same(v, x) for x in axes.get(k, [v])) for k, v in trained.items()):
         return f"{_assign(trained)} (stale: not in the tuning grid now)"
+    if reopened(ch):
+        return f"{_assign(trained)} ({reopened(ch)})"
     try:
         rec = tune.recorded(folder, final)
     except WaeError:
@@ -145,40 +166,95 @@ def tuning(read: tune.Tuning) -> TuningSummary:
 def _tuning_line(read: tune.Tuning, rows: list[dict[str, Any]], final: Cell) -> str:
     """One group's grid with every value's validation score, the chosen one
     marked (and its tuning.csv rows, appended to ``rows``); the scores with
-    enough decimals to tell apart values that differ (:func:`_digits`)."""
+    enough decimals to tell apart values that differ (:func:`_digits`); a
+    value with some seeds scored, or one failed, as it stands
+    (:func:`_point_text`)."""
     spec = read.spec
     metric = spec.tune.metric
     trained = tune.trained_values(read.folder, final) is not None
     ch = read.choice(final)
     pick = ch.made
-    digits = _digits([p.mean for p in ch.scored])
+    digits = _digits([mean_std(p.scores)[0] for p in ch.points if _state(p) in ("ok", "pending") and p.scores])
+    seed_of = {c.id: c.seed for c in read.members(final)}
     parts = []
     for p in ch.points:
         chosen = p.values == pick
-        value = (number(p.mean, digits) if p.mean is not None else "pending" if p.pending
-                 else f"{p.state} ({p.errors[0].split(': ', 1)[-1].split(';')[0][:100]})")
-        parts.append(f"{_assign(p.values)}: {value}" + (" (chosen)" if chosen else ""))
-        std = mean_std(p.scores)[1] if p.mean is not None else None
+        parts.append(f"{_assign(p.values)}: {_point_text(p, digits)}" + (" (chosen)" if chosen else ""))
+        state = _state(p)
+        mean, std = mean_std(p.scores) if p.scores and state in ("ok", "pending") else (None, None)
         name = f"val:{score_name(spec, metric)}"
         rows.append({"regularizer": final.regularizer, "arch": final.arch, "dataset": final.dataset,
                      **{k: format_value(v) for k, v in final.axes},
                      **{f"tuned:{k}": format_value(v) for k, v in p.values.items()},
-                     "state": p.state, name: "" if p.mean is None else repr(p.mean),
+                     "state": state, name: "" if mean is None else repr(mean),
                      f"{name}:std": "" if std is None else repr(std),
                      f"{name}:scores": " ".join(map(repr, p.scores)),
-                     "seeds": len(p.scores), "chosen": chosen, "error": p.errors[0] if p.errors else ""})
+                     "seeds": len(p.scores), "chosen": chosen, "error": p.errors[0] if p.errors else "",
+                     f"{name}:seeds": " ".join(str(seed_of[cid]) for cid in _scored_cells(p)),
+                     "pending": len(p.pending)})
     if pick is None:
         status = (" (waiting for its tuning cells)" if ch.pending else
                   f" (no choice yet: {len(ch.failed)} tuning cell(s) failed; rerun to retry them)" if ch.failed
                   else " (every value diverged)")
     else:
         own = spec.tune_axes(final.regularizer) is not None
-        status = _scored(ch) + _tie(ch) + _within_spread(ch, pick) + (
+        status = _scored(ch) + _tie(ch) + _within_spread(ch, pick, digits) + (
             "" if ch.ties else _at_edge(ch, pick, final.regularizer, own)) + (
             "" if trained else " (best so far: its final cells have not run)")
     where = " · ".join([final.regularizer, final.arch, final.dataset,
-                        *(f"{axis_label(k)} = {format_value(v)}" for k, v in final.axes)])
+                        *(f"{axis_label(k)} = {display_value(v)}" for k, v in final.axes)])
     return f"{where}, validation {metric}: " + "; ".join(parts) + (f" —{status}" if status else "")
+
+
+def _state(p: tune.Point) -> str:
+    """A point's state as the tuning section and tuning.csv show it: a
+    divergence or failure as soon as one seed's cell has one, even while
+    another seed's is pending (:attr:`~wae_bench.bench.tune.Point.state`
+    says "pending" until every seed ran)."""
+    return "diverged" if p.diverged else "failed" if p.errors else "pending" if p.pending else "ok"
+
+
+def _scored_cells(p: tune.Point) -> list[str]:
+    """The ids of the cells whose scores :attr:`~wae_bench.bench.tune.Point.scores`
+    holds, in the same order: those neither pending nor with an error."""
+    return [cid for cid in p.cells if cid not in p.pending and not any(e.startswith(f"{cid}: ") for e in p.errors)]
+
+
+def _point_text(p: tune.Point, digits: int) -> str:
+    """A value's entry of the tuning line: its mean score; ``1.24 (1 of 2
+    seeds)`` while some seeds are scored and others pending; ``failed (out
+    of memory), 1 seed pending`` (or ``diverged``) as soon as a seed's cell
+    failed; ``pending`` before any seed ran."""
+    state = _state(p)
+    waiting = f", {_count(len(p.pending), 'seed')} pending" if p.pending else ""
+    if state in ("diverged", "failed"):
+        return f"{state} ({_clip(p.errors[0].split(': ', 1)[-1])}){waiting}"
+    if not p.scores:
+        return "pending"
+    text = number(mean_std(p.scores)[0], digits)
+    return text + (f" ({len(p.scores)} of {len(p.cells)} seeds)" if p.pending else "")
+
+
+def _clip(error: str, most: int = 100) -> str:
+    """An error's first clause (up to its first ``;``), cut to at most
+    ``most`` characters at a word boundary, with ``…``: before a parenthesis
+    the cut would leave open where that keeps half of it (``no loadable
+    checkpoint in '.../checkpoints'…``), else with the parentheses it left
+    open closed (``... (2 unreadable, newest…)``)."""
+    clause = error.split(";")[0].strip()
+    if len(clause) <= most:
+        return clause
+    cut = clause[:most]
+    cut = (cut[:cut.rfind(" ")] if " " in cut else cut).rstrip(" ,:(—-")
+    stack: list[int] = []     # (where each parenthesis left open so far starts)
+    for i, ch in enumerate(cut):
+        if ch == "(":
+            stack.append(i)
+        elif ch == ")" and stack:
+            stack.pop()
+    if stack and stack[0] >= most // 2:
+        cut, stack = cut[:stack[0]].rstrip(" ,:—-"), []
+    return cut + "…" + ")" * len(stack)
 
 
 def _digits(means: list[float], most: int = 4) -> int:
@@ -208,7 +284,7 @@ def _tie(ch: tune.Choice) -> str:
     if not tied:
         return ""
     keys = [k for k in tied[0].values if len({format_value(p.values[k]) for p in tied}) > 1] or list(tied[0].values)
-    shown = "; ".join(f"{axis_label(k)} = {', '.join(format_value(p.values[k]) for p in tied)}" for k in keys)
+    shown = "; ".join(f"{axis_label(k)} = {', '.join(display_value(p.values[k]) for p in tied)}" for k in keys)
     return f" (tie: {shown} score alike; the first listed is used)"
 
 
@@ -221,16 +297,19 @@ def _at_edge(ch: tune.Choice, pick: dict[str, Any] | None, regularizer: str, own
     edges = ch.edges(pick or {})
     if not edges:
         return ""
-    where = "; ".join(f"{axis_label(k)} = {format_value(pick[k])}, its {side}" for k, side in edges.items())
+    where = "; ".join(f"{axis_label(k)} = {display_value(pick[k])}, its {side}" for k, side in edges.items())
     how = (f"widen [reg.{regularizer}.tune]" if own else
            f"give [reg.{regularizer}.tune] a wider grid, in another --out: this folder tuned the plugin's own")
     return f" (at the edge of the grid: {where}; {how})"
 
 
-def _within_spread(ch: tune.Choice, pick: dict[str, Any] | None) -> str:
+def _within_spread(ch: tune.Choice, pick: dict[str, Any] | None, digits: int) -> str:
     """A note where the chosen value beats the next best by less than the
     seed spread (:func:`~wae_bench.bench.aggregate.within_spread`); nothing
-    with one seed (the header says the spread is unknown there)."""
+    with one seed (the header says the spread is unknown there).  The margin
+    and spread with the scores' ``digits``, or as many more as the margin
+    needs not to print as 0 (:func:`_digits` of 0 and the margin): 0.003
+    beside 12.769 and 12.772, not 0.00."""
     ok = ch.scored
     best = next((p for p in ok if p.values == pick), None)
     rest = sorted((p for p in ok if p is not best), key=lambda p: p.mean)
@@ -238,7 +317,7 @@ def _within_spread(ch: tune.Choice, pick: dict[str, Any] | None) -> str:
     if close is None:
         return ""
     margin, spread = close
-    digits = decimals(best.mean)     # (as the scores print: a KID margin of 0.0004 is not 0.00)
+    digits = max(digits, _digits([0.0, margin]))
     return (f" (margin {number(margin, digits)} to {_assign(rest[0].values)} is below the seed spread, std "
             f"{number(spread, digits)}: "
             f"the choice may be noise)")
@@ -246,11 +325,15 @@ def _within_spread(ch: tune.Choice, pick: dict[str, Any] | None) -> str:
 
 def tuning_csv(metric: str, rows: list[dict[str, Any]]) -> str:
     """``tuning.csv``: the :attr:`TuningSummary.rows` (per value of the tuned
-    axes: the mean validation score over the tuning seeds, its sample std --
-    empty with one seed -- and each seed's score), ``metric`` the tuning
+    axes: its state (:func:`_state`), the mean validation score over the
+    tuning seeds scored so far, its sample std -- empty with one seed -- and
+    each seed's score, their number (``seeds``), whether it was chosen, the
+    first error, the seed of each score in the same order (``:seeds``, as
+    ``table.csv``'s) and the seeds not run yet (``pending``)), ``metric`` the tuning
     metric's name (:func:`~wae_bench.bench.table_notes.score_name`: ``standin-fid`` with stand-in features)."""
     buf = io.StringIO()
-    tail = ["state", f"val:{metric}", f"val:{metric}:std", f"val:{metric}:scores", "seeds", "chosen", "error"]
+    tail = ["state", f"val:{metric}", f"val:{metric}:std", f"val:{metric}:scores", "seeds", "chosen", "error",
+            f"val:{metric}:seeds", "pending"]
     head = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in tail] + tail
     w = csv.DictWriter(buf, head, lineterminator="\n")
     w.writeheader()

@@ -28,16 +28,19 @@ def _tuned(tuning, cell) -> tuple[dict | None, str]:
     config.json, else its group's choice now; None while none is made) and a
     note saying which."""
     from wae_bench.bench import grid, tune
+    from wae_bench.bench.tuning_summary import reopened
 
     names = ", ".join(map(grid.axis_label, cell.tuned))
     values = tune.trained_values(tuning.folder, cell)
     ch = tuning.choice(cell) if values is None else None
+    again = reopened(tuning.choice(cell)) if values is not None else ""   # (its choice open again: may move)
     values = values or (ch.made if ch is not None else None)
     if values is None:
         why = ("pending" if ch.pending else f"waits for {len(ch.failed)} failed tuning cell(s)" if ch.failed
                else "failed (every value diverged)")
         return None, f"tuned {names} {why}"
-    return values, "tuned " + ", ".join(f"{grid.axis_label(k)} = {grid.format_value(v)}" for k, v in values.items())
+    return values, "tuned " + ", ".join(f"{grid.axis_label(k)} = {grid.format_value(v)}" for k, v in values.items()) \
+        + (f" ({again})" if again else "")
 
 
 def _estimate(tuning, cells, configs, states, device: str | None, estimate_on: str | None,
