@@ -232,12 +232,20 @@ class Registry:
         """Who provides ``name``: the distribution and version of the package
         whose entry point registered it (``"my-pkg 0.1"``; the built-ins:
         wae-bench's own), else the module of an object registered another way
-        (``"module my_mod"``).  Recorded with every run (its ``versions``)."""
+        (``"module my_mod"``), with its file where ``--plugin FILE.py``
+        imported it by path (``"module wae_bench_plugin_pull (file
+        /abs/pull.py)"``: the module name alone says nothing of which file,
+        :mod:`wae_bench.plugin_imports`).  Recorded with every run (its
+        ``versions``)."""
         self.get(name)
         return self._provider(name)
 
     def _provider(self, name: str) -> str:
-        return self._dists.get(name) or f"module {_module_of(self._items[name])}"
+        from wae_bench.plugin_imports import plugin_file
+
+        module = _module_of(self._items[name])
+        file = plugin_file(module)
+        return self._dists.get(name) or f"module {module}" + (f" (file {file})" if file else "")
 
     def builtin(self, name: str) -> bool:
         """Whether ``name`` came from wae-bench's own entry points."""
