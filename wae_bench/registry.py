@@ -233,8 +233,8 @@ class Registry:
         whose entry point registered it (``"my-pkg 0.1"``; the built-ins:
         wae-bench's own), else the module of an object registered another way
         (``"module my_mod"``), with its file where ``--plugin FILE.py``
-        imported it by path (``"module wae_bench_plugin_pull (file
-        /abs/pull.py)"``: the module name alone says nothing of which file,
+        imported it by path (``"module wae_bench_plugin_pull from
+        /abs/pull.py"``: the module name alone says nothing of which file,
         :mod:`wae_bench.plugin_imports`).  Recorded with every run (its
         ``versions``)."""
         self.get(name)
@@ -245,7 +245,7 @@ class Registry:
 
         module = _module_of(self._items[name])
         file = plugin_file(module)
-        return self._dists.get(name) or f"module {module}" + (f" (file {file})" if file else "")
+        return self._dists.get(name) or f"module {module}" + (f" from {file}" if file else "")
 
     def builtin(self, name: str) -> bool:
         """Whether ``name`` came from wae-bench's own entry points."""
