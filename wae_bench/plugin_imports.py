@@ -184,7 +184,7 @@ def _registering(what: str, run, own: set[Path], package: Path | None = None) ->
         raise WaeError(f"{what} raised {type(e).__name__}: {msg} (at {_where(e, own, package)}); fix it") from e
     if all(r._items == items for r, (items, _) in zip(registries, before)):
         raise WaeError(f"{what} registered nothing: no regularizer, architecture or dataset; register its classes "
-                       f"when it is imported, e.g. @REGULARIZERS.register(\"NAME\") (see docs/plugins.md)")
+                       f"when it is imported, e.g. with wae_bench.registry's @REGULARIZERS.register(\"NAME\")")
 
 
 def _where(e: BaseException, own: set[Path], package: Path | None) -> str:

@@ -3,8 +3,9 @@
 Built-in and third-party plugins arrive the same way: through the Python
 entry-point groups ``wae_bench.regularizers``, ``wae_bench.architectures`` and
 ``wae_bench.datasets`` (the mechanism pytest and Lightning use).  In-process
-code (a script, a notebook) may also use the :meth:`Registry.register`
-decorator (or :meth:`Registry.add`): registering the same plugin again (the
+code (a script, a notebook, a file that ``wae-bench --plugin FILE.py``
+imports: :mod:`wae_bench.plugin_imports`) may also use the
+:meth:`Registry.register` decorator (or :meth:`Registry.add`): registering the same plugin again (the
 same object, or a class or function of the same module and qualified name,
 as a notebook cell run twice makes) replaces it quietly; another plugin under
 a taken name is refused unless ``replace=True`` is passed, and a built-in's

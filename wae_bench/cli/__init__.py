@@ -61,9 +61,10 @@ class _Commands(click.Group):
 @click.version_option(__version__, prog_name="wae-bench")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 @click.option(PLUGIN_FLAG, "plugins", multiple=True, metavar="FILE.py|MODULE",
-              help=f"Import this plugin (a .py file or a module name; repeatable) before the command runs, as "
-                   f"${PLUGINS_ENV} (VALUEs separated by {os.pathsep!r}) does; it registers its classes in-process "
-                   f"(docs/plugins.md). The processes the command starts (bench --devices workers) import them too.")
+              help=f"Import this plugin, a .py file or a module name (repeatable), before the command runs, as "
+                   f"${PLUGINS_ENV} (values separated by {os.pathsep!r}) does: it registers its classes when "
+                   f"imported (@REGULARIZERS.register(\"NAME\")). The processes the command starts (bench "
+                   f"--devices workers) import them too.")
 def cli(debug: bool, plugins: tuple[str, ...]) -> None:
     """Wasserstein-autoencoder latent regularizers, trained alike and compared by FID."""
     global _DEBUG
