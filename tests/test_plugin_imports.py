@@ -152,3 +152,12 @@ def test_debug_after_plugin_shows_the_traceback(tmp_path, monkeypatch, capsys, n
     (tmp_path / "broken.py").write_text("y = 1 / 0\n")
     with pytest.raises(WaeError, match=r"raised ZeroDivisionError: division by zero \(at broken.py:1\)"):
         cli(["--plugin", "broken.py", "--debug", "list"], capsys)
+
+
+def test_a_group_option_after_the_command_says_where_it_goes(capsys, no_plugins):
+    """``wae-bench bench SPEC --plugin x.py`` (the place a user tries first)."""
+    code, _, err = cli(["bench", "spec.toml", "--plugin", "x.py"], capsys)
+    assert assert_one_line_error(code, err) == documented("`--plugin` after the command")
+    code, _, err = cli(["list", "--debug"], capsys)
+    assert assert_one_line_error(code, err) == ("error: --debug is not an option of list but of wae-bench, before "
+                                                "the command: wae-bench --debug COMMAND ...")

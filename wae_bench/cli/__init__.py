@@ -150,6 +150,12 @@ def _main(args: list[str], whole_process: bool) -> None:
     except click.UsageError as e:  # bad option or value: one line, not click's three
         if _debug():
             raise
+        if isinstance(e, click.NoSuchOption) and e.option_name in (PLUGIN_FLAG, "--debug"):   # after the command
+            click.echo(f"error: {e.option_name} is not an option of {e.ctx.info_name if e.ctx else 'the command'} "
+                       f"but of wae-bench, before the command: "
+                       f"wae-bench {e.option_name}{' FILE.py' if e.option_name == PLUGIN_FLAG else ''} COMMAND ...",
+                       err=True)
+            sys.exit(e.exit_code)
         click.echo(f"error: {_one_line(e.format_message()).rstrip('.')}; {_usage_hint(e)}", err=True)
         sys.exit(e.exit_code)
     except click.ClickException as e:
