@@ -141,10 +141,11 @@ def bad_commands(text: str) -> list[str]:
     for tokens in commands(text):
         shown = " ".join(tokens)
         group_opts = opts(cli)
+        valued = {o for p in cli.params if not getattr(p, "is_flag", True) for o in p.opts}   # --plugin VALUE
         while tokens and tokens[0].startswith("-"):
             if tokens[0] not in group_opts:
                 bad.append(f"wae-bench {shown}: no group option {tokens[0]}")
-            tokens = tokens[1:]
+            tokens = tokens[2 if tokens[0] in valued else 1:]
         if not tokens:
             continue
         name = tokens[0]

@@ -3,8 +3,9 @@
 Built-in and third-party plugins arrive the same way: through the Python
 entry-point groups ``wae_bench.regularizers``, ``wae_bench.architectures`` and
 ``wae_bench.datasets`` (the mechanism pytest and Lightning use).  In-process
-code (a script, a notebook) may also use the :meth:`Registry.register`
-decorator (or :meth:`Registry.add`): registering the same plugin again (the
+code (a script, a notebook, a file that ``wae-bench --plugin FILE.py``
+imports: :mod:`wae_bench.plugin_imports`) may also use the
+:meth:`Registry.register` decorator (or :meth:`Registry.add`): registering the same plugin again (the
 same object, or a class or function of the same module and qualified name,
 as a notebook cell run twice makes) replaces it quietly; another plugin under
 a taken name is refused unless ``replace=True`` is passed, and a built-in's
@@ -232,12 +233,20 @@ class Registry:
         """Who provides ``name``: the distribution and version of the package
         whose entry point registered it (``"my-pkg 0.1"``; the built-ins:
         wae-bench's own), else the module of an object registered another way
-        (``"module my_mod"``).  Recorded with every run (its ``versions``)."""
+        (``"module my_mod"``), with its file where ``--plugin FILE.py``
+        imported it by path (``"module wae_bench_plugin_pull from
+        /abs/pull.py"``: the module name alone says nothing of which file,
+        :mod:`wae_bench.plugin_imports`).  Recorded with every run (its
+        ``versions``)."""
         self.get(name)
         return self._provider(name)
 
     def _provider(self, name: str) -> str:
-        return self._dists.get(name) or f"module {_module_of(self._items[name])}"
+        from wae_bench.plugin_imports import plugin_file
+
+        module = _module_of(self._items[name])
+        file = plugin_file(module)
+        return self._dists.get(name) or f"module {module}" + (f" from {file}" if file else "")
 
     def builtin(self, name: str) -> bool:
         """Whether ``name`` came from wae-bench's own entry points."""

@@ -36,6 +36,7 @@ import click
 from wae_bench import __version__
 from wae_bench.errors import WaeError, is_out_of_memory, os_error_text
 from wae_bench.plugin_fault import plugin_fault
+from wae_bench.plugin_imports import ENV as PLUGINS_ENV, FLAG as PLUGIN_FLAG, import_plugins
 from wae_bench.requirements import missing_requirement
 
 
@@ -59,10 +60,18 @@ class _Commands(click.Group):
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="wae-bench")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
-def cli(debug: bool) -> None:
+@click.option(PLUGIN_FLAG, "plugins", multiple=True, metavar="FILE.py|MODULE",
+              help=f"Import this plugin, a .py file or a module name (repeatable), before the command runs, as "
+                   f"${PLUGINS_ENV} (values separated by {os.pathsep!r}) does: it registers its classes when "
+                   f"imported (@REGULARIZERS.register(\"NAME\")). The processes the command starts (bench "
+                   f"--devices workers) import them too.")
+def cli(debug: bool, plugins: tuple[str, ...]) -> None:
     """Wasserstein-autoencoder latent regularizers, trained alike and compared by FID."""
     global _DEBUG
     _DEBUG = _DEBUG or debug
+    imported = import_plugins(plugins, os.environ.get(PLUGINS_ENV))
+    if imported:   # inherited by every process the command starts (a worker's own imports are then no-ops here)
+        os.environ[PLUGINS_ENV] = os.pathsep.join(imported)
 
 
 def command_modules() -> list[str]:
@@ -84,12 +93,14 @@ DEBUG_HINT = "rerun as `wae-bench --debug COMMAND ...`, or with WAE_BENCH_DEBUG=
 
 
 def _wants_debug(args: list[str]) -> bool:
-    """``--debug`` given before the command name (a group option)."""
+    """``--debug`` given before the command name (a group option; ``--plugin VALUE`` may come before it)."""
+    after_plugin = False
     for a in args:
         if a == "--debug":
             return True
-        if not a.startswith("-"):
+        if not a.startswith("-") and not after_plugin:
             return False
+        after_plugin = a == PLUGIN_FLAG
     return False
 
 
@@ -109,6 +120,19 @@ def main(argv: list[str] | None = None) -> None:
     global _DEBUG
     args = [*(sys.argv[1:] if argv is None else argv)]  # (`list` is the cli.list module here)
     _DEBUG = _wants_debug(args)
+    plugins_env = os.environ.get(PLUGINS_ENV)   # (--plugin sets it for the command's processes: put back after)
+    try:
+        _main(args, whole_process=argv is None)
+    finally:
+        if plugins_env is None:
+            os.environ.pop(PLUGINS_ENV, None)
+        else:
+            os.environ[PLUGINS_ENV] = plugins_env
+
+
+def _main(args: list[str], whole_process: bool) -> None:
+    """:func:`main`'s command and its one-line failures (``whole_process``:
+    the process ends with it, from ``sys.argv``)."""
     from wae_bench.interrupt import Stopped, exit_status_of_stops, ignore_further_signals, is_stop
 
     try:
@@ -126,6 +150,12 @@ def main(argv: list[str] | None = None) -> None:
     except click.UsageError as e:  # bad option or value: one line, not click's three
         if _debug():
             raise
+        if isinstance(e, click.NoSuchOption) and e.option_name in (PLUGIN_FLAG, "--debug"):   # after the command
+            click.echo(f"error: {e.option_name} is not an option of {e.ctx.info_name if e.ctx else 'the command'} "
+                       f"but of wae-bench, before the command: "
+                       f"wae-bench {e.option_name}{' FILE.py' if e.option_name == PLUGIN_FLAG else ''} COMMAND ...",
+                       err=True)
+            sys.exit(e.exit_code)
         click.echo(f"error: {_one_line(e.format_message()).rstrip('.')}; {_usage_hint(e)}", err=True)
         sys.exit(e.exit_code)
     except click.ClickException as e:
@@ -136,12 +166,12 @@ def main(argv: list[str] | None = None) -> None:
     except (WaeError, Stopped) as e:
         if _debug():
             raise
-        if is_stop(e) and argv is None:   # (the process ends here: another Ctrl-C changes nothing)
+        if is_stop(e) and whole_process:   # (the process ends here: another Ctrl-C changes nothing)
             ignore_further_signals()
         click.echo(str(e) if is_stop(e) else f"error: {e}", err=True)   # (a stop is deliberate: no "error:")
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        if argv is None:
+        if whole_process:
             ignore_further_signals()
         click.echo("interrupted", err=True)
         sys.exit(130)
