@@ -61,6 +61,10 @@ def test_a_run_of_a_plugin_file_trains_and_records_its_path_and_hash(tmp_path, p
     assert rec["versions"]["regularizer"] == f"pull: module wae_bench_plugin_pull from {pull.resolve()}"
     assert rec["plugin_sha256"]["regularizer"] == hashlib.sha256(pull.read_bytes()).hexdigest()
     assert (tmp_path / "r" / "checkpoints").is_dir()
+    # without the plugin, the run's next command names the file to give again
+    r = wae_bench(["run", "--resume", "--out", "r"], tmp_path)
+    assert r.returncode == 2
+    assert f"nothing registers it here; give its file again: wae-bench --plugin {pull.resolve()} COMMAND" in r.stderr
 
 
 def test_the_variable_alone_lists_it_and_a_module_name_and_its_file_are_one_plugin(tmp_path, pull):

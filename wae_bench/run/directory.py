@@ -466,8 +466,10 @@ def missing_plugin(saved: dict, recorded: dict) -> str | None:
             continue
         provider = was[len(name) + 2:]
         if provider.startswith("module "):
-            return (f"{key} {name!r} was registered in-process by {provider} when it trained, and nothing "
-                    f"registers it here; import that module (or install its package) first")
+            module, _, path = provider.partition(" from ")
+            fix = (f"give its file again: wae-bench --plugin {path} COMMAND ... (or WAE_BENCH_PLUGINS={path})"
+                   if path else "import that module (or install its package) first")
+            return f"{key} {name!r} was registered in-process by {module} when it trained, and nothing registers it here; {fix}"
         dist, _, dist_version = provider.partition(" ")
         if dist == "wae-bench":
             return (f"{key} {name!r} came with wae-bench {dist_version}, and this wae-bench {__version__} has no "
