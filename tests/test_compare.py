@@ -87,6 +87,8 @@ def test_toml_text_round_trips():
     (["moca", "moca"], "lists a value twice"),
     (["moca", "ae", "--seeds", "zero"], "bad --seeds 'zero'"),
     (["moca", "ae", "--set", "train.bogus=1"], "unknown config key 'train.bogus'"),
+    (["moca", "ae", "--tune", "--dataset", "folder", "--data-root", "."],
+     "--tune on dataset 'folder' needs the size of the hold-out (its number of training images is not known"),
 ])
 def test_bad_input_is_one_line(args, needle, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
