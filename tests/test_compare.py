@@ -57,6 +57,14 @@ def test_compare_runs_cells_prints_table_and_pictures_and_is_cached(tmp_path, ca
     assert "holds a head-to-head made without --tune; this one is with --tune: pass another --out" in err
     assert not (folder / "cells" / "moca-tiny-digits-s0" / "tuning").exists() and \
         not any(p.name.startswith("tune-") for p in (folder / "cells").iterdir())
+    # in a folder of its own, the tuned one takes over the untuned ae (nothing to tune), never moca's cells
+    code, _, err = run_cli(["compare", "moca", "ae", *TINY, "--tune", "--set", "reg.moca.tune.reg.lambda=[10]"],
+                           capsys)
+    assert code == 0, err
+    (tuned,) = [p for p in (tmp_path / "runs" / "compare").iterdir() if p != folder]
+    assert tuned.name.startswith("digits-moca-ae-tuned-") and "skipping 1 cell(s) already done" in err
+    assert json.loads((tuned / "cells" / "ae-tiny-digits-s0" / "reused.json").read_text())["from"] == str(folder)
+    assert not (tuned / "cells" / "moca-tiny-digits-s0" / "reused.json").exists()
 
 
 def test_defaults_are_real_fid_on_the_embedded_data_with_its_budget():
