@@ -1,8 +1,11 @@
 """`wae-bench compare REG...` (docs/benchmarks.md#a-head-to-head-in-one-line):
 a generated spec in the results folder, its cells through the bench runner
 (a rerun skips them), the table, one picture row per regularizer and the
-HTML report.  Stand-in features and a tiny budget here; the defaults (real
-FID, the dataset's budget) are checked on the generated spec."""
+HTML report; with --tune (docs/benchmarks.md#a-tuned-head-to-head---tune)
+each regularizer tuned first by the bench's tuning protocol, and without it
+the table and the summary saying that nothing was tuned.  Stand-in features
+and a tiny budget here; the defaults (real FID, the dataset's budget, the
+tuning's hold-out) are checked on the generated spec."""
 from __future__ import annotations
 
 import json
