@@ -1,8 +1,11 @@
 """`wae-bench compare REG...` (docs/benchmarks.md#a-head-to-head-in-one-line):
 a generated spec in the results folder, its cells through the bench runner
 (a rerun skips them), the table, one picture row per regularizer and the
-HTML report.  Stand-in features and a tiny budget here; the defaults (real
-FID, the dataset's budget) are checked on the generated spec."""
+HTML report; with --tune (docs/benchmarks.md#a-tuned-head-to-head---tune)
+each regularizer tuned first by the bench's tuning protocol, and without it
+the table and the summary saying that nothing was tuned.  Stand-in features
+and a tiny budget here; the defaults (real FID, the dataset's budget, the
+tuning's hold-out) are checked on the generated spec."""
 from __future__ import annotations
 
 import json
@@ -13,6 +16,7 @@ import pytest
 from tests.helpers import run_cli
 from wae_bench.bench import compare, grid
 from wae_bench.bench import spec as specs
+from wae_bench.errors import WaeError
 
 TINY = ["--set", "train.max_steps=4", "--set", "train.latent_dim=8", "--set", "train.image_size=8",
         "--set", 'train.expost=["gmm"]', "--set", "eval.features=standin", "--set", "eval.fid_samples=24", "--quiet"]
@@ -43,12 +47,27 @@ def test_compare_runs_cells_prints_table_and_pictures_and_is_cached(tmp_path, ca
                          for n in (sampled, "reconstructions", "interpolations")]
         assert all((tmp_path / p).is_file() for p in paths)
     assert (folder / "report.html").stat().st_size > 10_000 and (folder / "table.md").is_file()
+    untuned = "Untuned: every regularizer at its plugin's default settings; --tune tunes each first."
+    assert untuned in (folder / "table.md").read_text() and err.strip().endswith(untuned)   # the table and summary
     ckpt = folder / "cells" / ids[0] / "checkpoints" / "step-00000004.pt"
     mtime = ckpt.stat().st_mtime_ns
     code, out, err = run_cli(["compare", "moca", "ae", *TINY], capsys)      # cached: nothing trains again
     assert code == 0, err
     assert "skipping 2 cell(s) already done" in err and ckpt.stat().st_mtime_ns == mtime
     assert len(list((tmp_path / "runs" / "compare").iterdir())) == 1
+    code, _, err = run_cli(["compare", "moca", "ae", *TINY, "--tune", "--out", str(folder)], capsys)
+    assert code == 2 and err.count("\n") == 1, err                  # not mixed into the untuned folder
+    assert "holds a head-to-head made without --tune; this one is with --tune: pass another --out" in err
+    assert not (folder / "cells" / "moca-tiny-digits-s0" / "tuning").exists() and \
+        not any(p.name.startswith("tune-") for p in (folder / "cells").iterdir())
+    # in a folder of its own, the tuned one takes over the untuned ae (nothing to tune), never moca's cells
+    code, _, err = run_cli(["compare", "moca", "ae", *TINY, "--tune", "--set", "reg.moca.tune.reg.lambda=[10]"],
+                           capsys)
+    assert code == 0, err
+    (tuned,) = [p for p in (tmp_path / "runs" / "compare").iterdir() if p != folder]
+    assert tuned.name.startswith("digits-moca-ae-tuned-") and "skipping 1 cell(s) already done" in err
+    assert json.loads((tuned / "cells" / "ae-tiny-digits-s0" / "reused.json").read_text())["from"] == str(folder)
+    assert not (tuned / "cells" / "moca-tiny-digits-s0" / "reused.json").exists()
 
 
 def test_defaults_are_real_fid_on_the_embedded_data_with_its_budget():
@@ -79,6 +98,8 @@ def test_toml_text_round_trips():
     (["moca", "moca"], "lists a value twice"),
     (["moca", "ae", "--seeds", "zero"], "bad --seeds 'zero'"),
     (["moca", "ae", "--set", "train.bogus=1"], "unknown config key 'train.bogus'"),
+    (["moca", "ae", "--tune", "--dataset", "folder", "--data-root", "."],
+     "--tune on dataset 'folder' needs the size of the hold-out (its number of training images is not known"),
 ])
 def test_bad_input_is_one_line(args, needle, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -141,3 +162,68 @@ def test_the_shorthand_flags_make_the_spec_their_sets_make(tmp_path, capsys, mon
                             "--set", 'eval.features="standin"', *small], capsys)
     assert code == 0 and "skipping 1 cell(s) already done" in err, err
     assert len(list((tmp_path / "runs" / "compare").iterdir())) == 1
+
+
+def test_tune_tunes_each_on_the_hold_out_then_trains_at_the_choice(tmp_path, capsys, monkeypatch):
+    """`compare moca ae --tune`: a [tune] spec (the digits' defaults: 300 of
+    1,500 images held out, 30% of the epochs, the compare's own number of
+    samples), moca's tuning cells over its plugin's grid scored on the
+    validation split, its final cell at the value chosen, the table's tuned
+    column; ae has nothing to tune.  A rerun skips every cell; a rerun
+    without --tune into the folder is refused in one line."""
+    from wae_bench.bench import tune
+    from wae_bench.bench.folder import ResultsDir
+    from wae_bench.registry import REGULARIZERS
+    from wae_bench.regularizer import Setup
+
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(["compare", "moca", "ae", "--tune", *TINY], capsys)
+    assert code == 0, err
+    (folder,) = (tmp_path / "runs" / "compare").iterdir()
+    assert folder.name.startswith("digits-moca-ae-tuned-")
+    spec = specs.load(folder / compare.SPEC_FILE)
+    assert (spec.tune.holdout, spec.tune.epochs, spec.tune.fid_samples, spec.tune_seeds) == (300, 9, 24, [0])
+    assert "# Generated by `wae-bench compare moca ae --tune --set" in (folder / compare.SPEC_FILE).read_text()
+    cells = grid.expand(spec)
+    plugin_grid = REGULARIZERS.get("moca").tuning_grid(Setup(0, 64, 1, 8, "tiny", "digits"))["reg.lambda"]
+    tuning = [c for c in cells if c.role == "tune"]
+    assert [dict(c.axes)["reg.lambda"] for c in tuning] == plugin_grid and len(plugin_grid) > 2
+    for c in tuning:                                   # trained without the hold-out, scored on it
+        res = json.loads((folder / "cells" / c.id / "results.json").read_text())
+        assert res["protocol"]["reference"]["split"] == "val" and res["protocol"]["reference"]["n"] == 300
+        assert json.loads((folder / "cells" / c.id / "config.json").read_text())["n_train"] == 1200
+    (final,) = [c for c in cells if c.role == "final"]
+    chosen = tune.Tuning(ResultsDir(folder), spec, cells).chosen(final)["reg.lambda"]
+    config = json.loads((folder / "cells" / final.id / "config.json").read_text())
+    assert config["config"]["reg"]["lambda"] == chosen and config["n_train"] == 1500
+    assert json.loads((folder / "tuning" / f"{final.id}.json").read_text())["values"] == {"reg.lambda": chosen}
+    table = (folder / "table.md").read_text()
+    assert "Each regularizer tuned first over its plugin's grid" in table and "Untuned" not in table
+    shown = grid.format_value(chosen)
+    assert f"λ = {shown}, tuned over λ ∈ {{{', '.join(map(grid.format_value, plugin_grid))}}}" in table
+    assert err.strip().endswith(f"moca: tuned λ = {shown}; ae: nothing to tune (the table's settings say each one's)")
+    assert f"cells/{final.id}/samples.png" in out.split("pictures (")[1]     # the final cell's pictures
+    code, _, err = run_cli(["compare", "moca", "ae", "--tune", *TINY], capsys)
+    assert code == 0 and f"skipping {len(cells)} cell(s) already done" in err, err
+    code, _, err = run_cli(["compare", "moca", "ae", *TINY, "--out", str(folder)], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "holds a head-to-head made with --tune; this one is without --tune: pass another --out" in err
+
+
+def test_the_tuning_defaults_follow_the_dataset_and_the_sets():
+    def tuned(dataset, sets=(), tune=True):
+        return specs.parse(compare.spec_data(["moca", "ae"], dataset, [0], list(sets), tune=tune))
+
+    t = tuned("cifar10").tune                          # Table 1's: 5,000 held out, 30 of 100 epochs
+    assert (t.holdout, t.epochs, t.fid_samples) == (5000, 30, 10000)
+    t = tuned("digits", ["train.epochs=3", "eval.fid_samples=50", "tune.holdout=200"]).tune
+    assert (t.holdout, t.epochs, t.fid_samples) == (200, 1, 50)
+    assert tuned("digits", tune=False).tune is None
+    # a tuning setting given by --set is a tuned head-to-head; so is a [reg.NAME.tune] grid
+    assert tuned("digits", ["tune.epochs=2"], tune=False).tune.epochs == 2
+    s = tuned("digits", ['reg.moca.tune.reg.lambda=[10, 100]'], tune=False)
+    assert s.tune is not None and s.tune_axes("moca") == {"reg.lambda": [10, 100]}
+    with pytest.raises(WaeError, match=r"^--tune on dataset 'folder' needs the size of the hold-out .*"
+                                       r"add --set tune.holdout=N"):
+        tuned("folder", ["train.data_root=\"/x\""])
+    assert tuned("folder", ["train.data_root=\"/x\"", "tune.holdout=100"]).tune.holdout == 100

@@ -24,13 +24,17 @@ def test_the_compare_description_states_the_settings_it_runs_with():
     """table.md and the report header print the spec's description: it says
     "default budget" and "real FID" only when they hold."""
     assert _description(["moca", "wae-mmd"]) == ("Head-to-head of moca, wae-mmd on digits (wae-bench compare): "
-                                                 "the dataset's default budget for every regularizer, real FID.")
+                                                 "the dataset's default budget for every regularizer, real FID. "
+                                                 "Untuned: every regularizer at its plugin's default settings; "
+                                                 "--tune tunes each first.")
     short = _description(["moca", "wae-mmd"], ["train.epochs=3", "eval.fid_samples=200"])
     assert "default budget but train.epochs=3, eval.fid_samples=200 for every regularizer, real FID" in short
     standin = _description(["moca"], ["eval.features=standin", "train.epochs=1"])
     assert "real FID" not in standin and "stand-in features (NOT FID)" in standin and "train.epochs=1" in standin
     assert _description(["moca"], ['bench.description="mine"']) == "mine"        # the user's own wins
-    assert _description(["moca"], ["train.lr=0.01"]).endswith("default budget for every regularizer, real FID.")
+    assert "default budget for every regularizer, real FID." in _description(["moca"], ["train.lr=0.01"])
+    assert _description(["moca"], ["reg.moca.lambda=3"]).endswith(      # "default settings" only where they hold
+        "Untuned: every regularizer at its plugin's default settings but reg.moca.lambda=3; --tune tunes each first.")
 
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ import click
 
 from wae_bench.config import TrainConfig, split_list
 from wae_bench.errors import WaeError
-from wae_bench.progress import stdout
+from wae_bench.progress import console, stdout
 
 
 @click.command("compare")
@@ -27,24 +27,29 @@ from wae_bench.progress import stdout
 @click.option("--fid-samples", type=int, help="Generated images per FID (the same as --set eval.fid_samples=N).")
 @click.option("--features", type=click.Choice(["inception", "standin"]),
               help="standin: a quick smoke test that is NOT FID (the same as --set eval.features=standin).")
+@click.option("--tune", "tuned", is_flag=True,
+              help="Tune every regularizer first (the bench's tuning protocol: its plugin's grid, scored on held-out "
+                   "training images), then train it at the value chosen; --set tune.holdout=N, tune.epochs=N, "
+                   "tune.fid_samples=N change the tuning.")
 @click.option("--out", type=click.Path(file_okay=False),
-              help="Results folder. Default runs/compare/DATASET-REGS (plus the spec's hash with --set); more --seeds "
-                   "add to the same folder.")
+              help="Results folder. Default runs/compare/DATASET-REGS (plus -tuned with --tune, the spec's hash with "
+                   "--set); more --seeds add to the same folder.")
 @click.option("--fid-weights", type=click.Path(dir_okay=False), help="Offline FID Inception weights (eval.fid_weights).")
 @click.option("--device", help="Device of every cell (cpu, cuda, cuda:N). Default auto.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_samples, features, out, fid_weights,
-                device, quiet):
+def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_samples, features, tuned, out,
+                fid_weights, device, quiet):
     """Train and score REG... alike (the dataset's default budget, real FID), then print the table and
     each one's pictures and write the HTML report. Scores the prior samples, the reconstructions (REC) and
     each regularizer's own sampler (the ex-post GMM for the AE and the RAE family). Resumable: rerun it
-    to continue."""
+    to continue. Without --tune each regularizer trains at its plugin's default settings."""
     # (import torch, ~2 s: `wae-bench --help` must not)
-    from wae_bench.bench import compare, grid, report, runner
+    from wae_bench.bench import compare, grid, report, runner, tune
     from wae_bench.bench import spec as specs
     from wae_bench.bench.folder import ResultsDir
     from wae_bench.bench.output import Output
-    from wae_bench.cli.bench import claim, summarize, write_table
+    from wae_bench.cli.bench import claim, moved_choice, summarize, waiting_note, write_table
+    from wae_bench.data import holdout
 
     shorthand = [*([f"train.epochs={epochs}"] if epochs is not None else []),
                  *([f"eval.fid_samples={fid_samples}"] if fid_samples is not None else []),
@@ -56,25 +61,47 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
         raise WaeError(f"bad --seeds {seeds!r}: write integers, e.g. --seeds 0,1,2") from None
     locations = [*([f"train.data_root={json.dumps(data_root)}"] if data_root else []),
                  *([f"eval.fid_weights={json.dumps(fid_weights)}"] if fid_weights else [])]
-    data = compare.spec_data(list(regularizers), dataset, seed_list or [0], [*sets, *locations])
+    data = compare.spec_data(list(regularizers), dataset, seed_list or [0], [*sets, *locations], tune=tuned)
     spec = specs.parse(data)
     folder = ResultsDir(out or compare.default_out(spec, changed=bool(sets)))
     cells = grid.expand(spec)
     grid.resolve_all(cells)          # every cell valid before anything runs
+    compare.check_tuning_alike(folder, spec)   # a tuned and an untuned one never share a folder
     folder.check(spec)               # a folder of another spec is refused before anything is written
     _check_weights(spec)
     path = folder.path / compare.SPEC_FILE
     args = [*regularizers, *(["--dataset", dataset] if dataset != TrainConfig.dataset else []),
-            *(["--seeds", seeds] if seed_list != [0] else []), *(a for s in sets for a in ("--set", s))]
+            *(["--seeds", seeds] if seed_list != [0] else []), *(["--tune"] if tuned else []),
+            *(a for s in sets for a in ("--set", s))]
     _write_once(path, compare.spec_file_text(data, shlex.join(["wae-bench", "compare", *args])))
     spec = specs.load(path)
     claim(folder, spec)
+    for line in tune.nothing_to_tune(spec, cells):
+        stdout.print(line, markup=False)
     _take_over(folder, spec, cells)
-    outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet,   # (a few cells: each one's block)
-                                 output=Output(folder, spec, verbose=True, quiet=quiet))
+    with holdout.set_by("tune.holdout" if spec.tune is not None else "train.holdout"):   # (a hold-out error's key)
+        outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet,   # (a few cells: each one's block)
+                                     output=Output(folder, spec, verbose=True, quiet=quiet))
     write_table(folder, html=True)
     _print_pictures(compare.picture_rows(folder, cells), folder.path / report.REPORT_NAME)
-    summarize(folder, outcomes)
+    after = tune.Tuning(folder, spec, cells)
+    moved_choice(after, cells)
+    summarize(folder, outcomes, waiting_note(after, cells, cells, outcomes))
+    console.print(compare.tuning_line(data) if spec.tune is None else _tuned_line(after, cells),
+                  soft_wrap=True, highlight=False, markup=False)
+
+
+def _tuned_line(tuning, cells) -> str:
+    """The summary's line on a tuned head-to-head: each regularizer's tuned
+    values (or why none is chosen yet), or that it has nothing to tune."""
+    from wae_bench.cli.bench import _tuned
+
+    firsts: dict[str, object] = {}
+    for c in cells:
+        if c.role != "tune":
+            firsts.setdefault(c.regularizer, c)   # (a regularizer's seeds share its group's choice)
+    return "; ".join(f"{reg}: {_tuned(tuning, c)[1] if c.role == 'final' else 'nothing to tune'}"
+                     for reg, c in firsts.items()) + " (the table's settings say each one's)"
 
 
 def _take_over(folder, spec, cells) -> None:
