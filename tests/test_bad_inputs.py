@@ -334,7 +334,7 @@ ROWS = [
                                                                   "section 'The spec in full'")),
     Row("grid-repeated-value", "a grid axis `\"reg.lambda\" = [1, 1.0]`",
         lambda w: ["bench", _spec(w, extra='[grid]\n"reg.lambda" = [1, 1.0]\n'), "--dry-run"],
-        ("grid axis grid.reg.lambda lists a value twice", "list each once")),
+        ('grid axis [grid] "reg.lambda" lists a value twice', "list each once")),
     Row("spec-json-lacks-a-field", "`table RESULTS` whose `spec.json` lacks `spec`",
         lambda w: ["table", _results_folder(w, drop=("spec",))], ("spec.json", "unreadable (no spec)")),
     Row("table-unknown-metric", "`table RESULTS --metric foo`", lambda w: ["table", _results_folder(w), "--metric", "foo"],
