@@ -104,15 +104,16 @@ def test_an_axis_spelled_as_its_python_field_is_the_axis_of_its_key(tmp_path, ta
     assert specs.grow(python.raw, key.raw)[2] == [] and specs.grow(key.raw, python.raw)[2] == []
 
 
-@pytest.mark.parametrize("axes, given", [
-    ('"reg.lambda_" = [1]\n"reg.lambda" = [10]\n', "as 'reg.lambda_' and 'reg.lambda'"),
-    ('reg.lambda_ = [1]\n"reg.lambda" = [10]\n', "as a dotted key and a quoted one"),   # (TOML: {reg = {...}})
-    ('reg.lambda = [1]\n"reg.lambda" = [10]\n', "as a dotted key and a quoted one"),
-])
-def test_both_spellings_of_one_axis_in_one_table_are_refused(tmp_path, axes, given):
+def test_both_spellings_of_one_axis_in_one_table_are_refused(tmp_path):
     with pytest.raises(WaeError) as e:
-        load(tmp_path, f"\n[tune]\nholdout = 10\n[reg.moca.tune]\n{axes}")
-    assert str(e.value) == f'[reg.moca.tune] "reg.lambda" is given twice, {given}; give it once, as "reg.lambda"'
+        load(tmp_path, '\n[tune]\nholdout = 10\n[reg.moca.tune]\n"reg.lambda_" = [1]\n"reg.lambda" = [10]\n')
+    assert str(e.value) == ('[reg.moca.tune] "reg.lambda" is given twice, as \'reg.lambda_\' and \'reg.lambda\'; '
+                            'give it once, as "reg.lambda"')
+    # (a --set of an axis, a dotted key, overrides the file's quoted one, in either spelling)
+    for key in ("lambda", "lambda_"):
+        s = load(tmp_path, '\n[tune]\nholdout = 10\n[reg.moca.tune]\n"reg.lambda" = [1, 10]\n',
+                 [f"reg.moca.tune.reg.{key}=[3]"])
+        assert s.tune_axes("moca") == {"reg.lambda": [3]}
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -371,3 +372,22 @@ def test_smoke_spec_lists_every_builtin_regularizer():
     s = specs.load(ROOT / "benchmarks" / "smoke.toml")
     assert sorted(s.bench.regularizers) == builtin_names(), "benchmarks/smoke.toml lists every built-in"
     assert PAPER_METHODS <= set(builtin_names())          # the paper's methods are all built in
+
+
+def test_the_dry_run_names_the_results_folder_absolute_and_whether_it_holds_cells(tmp_path, capsys, monkeypatch):
+    """The default folder (``runs/bench/<name>``) is relative to the working
+    directory: the dry run's first line names it absolute, new or holding N
+    cells, so that a finished grid shown all pending from another directory
+    is seen for what it is (plugintuner F4)."""
+    spec = write(tmp_path, BASE)
+    monkeypatch.chdir(tmp_path)
+    where = tmp_path.resolve() / "runs" / "bench" / "t"
+    code, out, _ = run_cli(["bench", str(spec), "--dry-run"], capsys)
+    assert code == 0 and out.splitlines()[0] == f"results folder: {where} (new)", out
+    folder = ResultsDir("runs/bench/t")
+    folder.claim(specs.load(spec))
+    for c in grid.expand(specs.load(spec))[:2]:
+        folder.cell_dir(c.id).mkdir(parents=True)
+        (folder.cell_dir(c.id) / "config.json").write_text("{}")
+    code, out, _ = run_cli(["bench", str(spec), "--dry-run"], capsys)
+    assert code == 0 and out.splitlines()[0] == f"results folder: {where} (holds 2 cells)", out

@@ -199,15 +199,15 @@ def flatten_axes(table: dict[str, Any], where: str = "[grid] ") -> dict[str, lis
     (TOML's dotted keys and quoted ``"reg.lambda"`` keys mean the same; each
     axis in its key spelling, :func:`axis_key`: a table giving one axis in
     both spellings is refused, as :func:`~wae_bench.config.spelled` refuses a
-    key given twice).  ``where`` names the table in errors (``[reg.moca.tune] ``)."""
+    key given twice; one spelling given as a dotted key and a quoted one is
+    the later, as ``--set grid.reg.lambda=[3]`` overrides a file's ``"reg.lambda"``).  ``where`` names the table in errors (``[reg.moca.tune] ``)."""
     out: dict[str, list] = {}
     given: dict[str, str] = {}                      # axis -> the spelling it was given in
     for spelling, value in _leaves(table):
         key = axis_key(spelling)
-        if key in out:
-            how = (f"as {given[key]!r} and {spelling!r}" if given[key] != spelling else
-                   "as a dotted key and a quoted one")   # (a dotted key's parts come spelled already)
-            raise WaeError(f"{where}\"{key}\" is given twice, {how}; give it once, as \"{key}\"")
+        if key in out and given[key] != spelling:   # (one spelling twice, dotted and quoted: the later, a --set, wins)
+            raise WaeError(f"{where}\"{key}\" is given twice, as {given[key]!r} and {spelling!r}; give it "
+                           f"once, as \"{key}\"")
         out[key], given[key] = _axis_values(value, where, spelling), spelling
     return out
 

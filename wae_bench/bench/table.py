@@ -28,6 +28,7 @@ from wae_bench.bench.table_notes import (budget, description, evaluation, one_or
                                          row_settings, settings)
 from wae_bench.bench.tuning_summary import tuning
 from wae_bench.errors import WaeError
+from wae_bench.registry import REGULARIZERS
 
 RowKey = tuple[str, str | None, tuple]          # regularizer, arch, axes
 ColKey = tuple[str, str]                        # dataset, what
@@ -175,11 +176,32 @@ class Report:
             (" best" if mark == "best" and best_word else "")
 
 
+def require_regularizers(folder: ResultsDir, spec: Spec) -> None:
+    """Every regularizer of ``spec`` is installed (the table expands the grid
+    by its plugins: their tuning grids, samplers and defaults); one that is
+    not, but whose cells recorded who provided it, is refused naming that
+    provider to install.  Else the registry's own error (unknown, failed to load)."""
+    for reg in spec.bench.regularizers:
+        if reg in REGULARIZERS or reg in REGULARIZERS.broken:
+            continue
+        by = folder.providers(reg)
+        if not by:
+            continue                     # (no cell recorded it: the registry's error, at the first cell)
+        named = " and ".join(by)
+        if all(p.startswith("module ") for p in by):
+            raise WaeError(f"cells of {reg!r} were trained by the regularizer that {named} registers, which this "
+                           f"process has not imported; import it (REGULARIZERS.register) to tabulate this folder")
+        raise WaeError(f"cells of {reg!r} were trained by {named}, which {'is' if len(by) == 1 else 'are'} not "
+                       f"installed here; install {'it' if len(by) == 1 else 'one'} to tabulate this folder")
+
+
 def collect(folder: ResultsDir, columns: list[str] | None = None, metric: str | None = None) -> Report:
     """Everything the table shows, read from the results folder; ``metric``:
     a score name (:data:`~wae_bench.bench.folder.SCORE_NAMES`), by default
-    the first the spec scores."""
+    the first the spec scores.  Every regularizer of the folder must be
+    installed (:func:`require_regularizers`)."""
     spec = folder.spec()
+    require_regularizers(folder, spec)
     columns = columns or list(spec.eval.what)
     for w in columns:
         if w not in WHAT_LABELS:
