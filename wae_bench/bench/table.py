@@ -77,6 +77,7 @@ def points(tuning: tune.Tuning, cells: list[Cell], what: str, metric: str) -> di
                 e.other_protocol.append(c.id)
         elif folder.failure(c.id) is not None:
             e.failed += 1
+            e.diverged += bool(folder.failure(c.id).get("diverged"))
             e.unscored[c.seed] = "failed"
         else:
             e.unscored[c.seed] = "missing"
