@@ -67,16 +67,16 @@ def test_a_plugin_tuned_by_its_field_name_is_tabulated_as_tuned_then_named_once_
     monkeypatch.delitem(REGULARIZERS._items, "pull")
     for command in (["table", str(out), "--no-plots"], ["report", str(out)]):
         code, _, err = run_cli(command, capsys)
-        assert code == 2 and err == ("error: cells of 'pull' were trained by the regularizer that module "
-                                     "tests.pull_plugin registers, which this process has not imported; import it "
-                                     "(REGULARIZERS.register) to tabulate this folder\n"), err
+        assert code == 2 and err == (f"error: cannot tabulate {str(out)!r}: regularizer 'pull' was registered "
+                                     f"in-process by module tests.pull_plugin when it trained, and nothing registers "
+                                     f"it here; import that module (or install its package) first\n"), err
     for cfg in (out / "cells").glob("*/config.json"):         # (as an installed distribution records it)
         rec = json.loads(cfg.read_text())
         rec["versions"]["regularizer"] = "pull: momreg 0.1"
         cfg.write_text(json.dumps(rec))
     code, _, err = run_cli(["table", str(out), "--no-plots"], capsys)
-    assert code == 2 and err == ("error: cells of 'pull' were trained by momreg 0.1, which is not installed here; "
-                                 "install it to tabulate this folder\n"), err
+    assert code == 2 and err == (f"error: cannot tabulate {str(out)!r}: regularizer 'pull' came from momreg 0.1, "
+                                 f"which is not installed here; pip install momreg==0.1\n"), err
 
 
 def test_a_final_cell_whose_tuning_cells_failed_says_why_once_and_whole(tmp_path, capsys, plugins):

@@ -183,17 +183,6 @@ class ResultsDir:
     def config(self, cell_id: str) -> dict[str, Any] | None:
         return json_object(self.cell_dir(cell_id) / "config.json")
 
-    def providers(self, regularizer: str) -> list[str]:
-        """Who provided ``regularizer`` to this folder's cells, as their
-        config.json recorded it (``versions.regularizer``: ``"moment: momreg
-        0.1"`` -> ``"momreg 0.1"``), each once, sorted."""
-        found = set()
-        for d in (sorted(self.cells_path.iterdir()) if self.cells_path.is_dir() else ()):
-            v = ((json_object(d / "config.json") or {}).get("versions") or {}).get("regularizer")
-            if isinstance(v, str) and v.startswith(f"{regularizer}: "):
-                found.add(v.split(": ", 1)[1])
-        return sorted(found)
-
     def state(self, cell: Cell, ev: EvalSettings) -> State:
         res = self.results(cell.id)
         if res is not None and has_scores(res, ev):
