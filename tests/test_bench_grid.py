@@ -89,6 +89,49 @@ def test_registry_errors_name_the_cell_before_anything_runs(tmp_path, sets, mess
     assert not out.exists()                                    # refused before anything ran
 
 
+# -- axes spelled as a Config field (the plugintuner report's F2 and N2) ---------------------
+@pytest.mark.parametrize("table", ['[tune]\nholdout = 10\n[reg.moca.tune]\n', "[reg.moca.grid]\n", "[grid]\n"])
+def test_an_axis_spelled_as_its_python_field_is_the_axis_of_its_key(tmp_path, table):
+    """``reg.lambda_`` (RegularizerConfig's field) is ``reg.lambda``: the same
+    cells, ids, tuned axes and settings, and the same spec hash."""
+    python, key = (load(tmp_path, f'\n{table}"reg.{name}" = [1, 10]\n') for name in ("lambda_", "lambda"))
+    cells = grid.expand(python)
+    assert [(c.id, c.axes, c.tuned, c.overrides) for c in cells] == \
+        [(c.id, c.axes, c.tuned, c.overrides) for c in grid.expand(key)]
+    assert not any("lambda_" in c.id or "lambda_" in c.overrides["reg"] for c in cells)
+    assert python.hash() == key.hash()
+    # (a folder recorded with the Python spelling takes the key's, and back)
+    assert specs.grow(python.raw, key.raw)[2] == [] and specs.grow(key.raw, python.raw)[2] == []
+
+
+def test_both_spellings_of_one_axis_in_one_table_are_refused(tmp_path):
+    with pytest.raises(WaeError) as e:
+        load(tmp_path, '\n[tune]\nholdout = 10\n[reg.moca.tune]\n"reg.lambda_" = [1]\n"reg.lambda" = [10]\n')
+    assert str(e.value) == ('[reg.moca.tune] "reg.lambda" is given twice, as \'reg.lambda_\' and \'reg.lambda\'; '
+                            'give it once, as "reg.lambda"')
+    # (a --set of an axis, a dotted key, overrides the file's quoted one, in either spelling)
+    for key in ("lambda", "lambda_"):
+        s = load(tmp_path, '\n[tune]\nholdout = 10\n[reg.moca.tune]\n"reg.lambda" = [1, 10]\n',
+                 [f"reg.moca.tune.reg.{key}=[3]"])
+        assert s.tune_axes("moca") == {"reg.lambda": [3]}
+
+
+@pytest.mark.parametrize("extra, message", [
+    ('[tune]\nholdout = 10\n[reg.moca.tune]\n"reg.gamma" = [1, 2]\n',
+     '[reg.moca.tune] "reg.gamma": unknown setting of moca; valid keys: lambda, '),
+    ('[reg.moca.grid]\n"reg.tua" = [1, 2]\n', '[reg.moca.grid] "reg.tua": unknown setting of moca; did you mean '
+                                                '"reg.tau"? valid keys: lambda, '),
+    ('[grid]\n"reg.gamma" = [1, 2]\n', '[grid] "reg.gamma": unknown setting of moca; valid keys: '),
+    ('[tune]\nholdout = 10\n[reg.moca.tune]\n"lambda" = [1, 2]\n',
+     'unknown grid axis [reg.moca.tune] "lambda"; use reg.KEY for a regularizer setting'),
+])
+def test_an_unknown_axis_is_named_by_its_spec_table_not_a_cell(tmp_path, capsys, extra, message):
+    code, _, err = run_cli(["bench", str(write(tmp_path, BASE + "\n" + extra)), "--dry-run",
+                            "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and err.startswith(f"error: {message}") and len(err.strip().splitlines()) == 1, err
+    assert "cell " not in err
+
+
 # -- expansion ---------------------------------------------------------------------------
 def test_expansion_is_the_full_product_with_readable_unique_ids(tmp_path):
     s = load(tmp_path, '\n[grid]\n"reg.lambda" = [10, 100.0]\nlatent_dim = [4, 8]\n'
@@ -329,3 +372,22 @@ def test_smoke_spec_lists_every_builtin_regularizer():
     s = specs.load(ROOT / "benchmarks" / "smoke.toml")
     assert sorted(s.bench.regularizers) == builtin_names(), "benchmarks/smoke.toml lists every built-in"
     assert PAPER_METHODS <= set(builtin_names())          # the paper's methods are all built in
+
+
+def test_the_dry_run_names_the_results_folder_absolute_and_whether_it_holds_cells(tmp_path, capsys, monkeypatch):
+    """The default folder (``runs/bench/<name>``) is relative to the working
+    directory: the dry run's first line names it absolute, new or holding N
+    cells, so that a finished grid shown all pending from another directory
+    is seen for what it is (plugintuner F4)."""
+    spec = write(tmp_path, BASE)
+    monkeypatch.chdir(tmp_path)
+    where = tmp_path.resolve() / "runs" / "bench" / "t"
+    code, out, _ = run_cli(["bench", str(spec), "--dry-run"], capsys)
+    assert code == 0 and out.splitlines()[0] == f"results folder: {where} (new)", out
+    folder = ResultsDir("runs/bench/t")
+    folder.claim(specs.load(spec))
+    for c in grid.expand(specs.load(spec))[:2]:
+        folder.cell_dir(c.id).mkdir(parents=True)
+        (folder.cell_dir(c.id) / "config.json").write_text("{}")
+    code, out, _ = run_cli(["bench", str(spec), "--dry-run"], capsys)
+    assert code == 0 and out.splitlines()[0] == f"results folder: {where} (holds 2 cells)", out

@@ -52,7 +52,8 @@ def test_default_one_finished_line_a_cell_and_the_block_in_its_log_verbose_on_th
         assert TITLE in log.splitlines() and "protocol: torch-fidelity" in log and "diagnostics: " in log
     assert not [ln for ln in lines if ln.startswith(("eval:", "step ", "protocol:", "diagnostics:", "fitting"))]
     assert TITLE not in out + err and "moca · tiny (" not in out + err
-    assert len(lines) == 1 + 2 * 2 + 1, lines    # where the logs are, start + done a cell, the summary
+    assert lines[0] == f"results folder: {res.resolve()} (new)", lines
+    assert len(lines) == 2 + 2 * 2 + 1, lines    # the folder, where the logs are, start + done a cell, the summary
 
     code, out, err = run_cli(["bench", str(spec_file), "--out", str(res), "--only", IDS[2], "--no-table",
                               "--verbose", *WHAT], capsys)

@@ -19,7 +19,7 @@ from wae_bench.bench import spec as specs
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.cli import main
 from wae_bench.step.trainer import Trainer
-from tests.bench_helpers import tiny_spec
+from tests.bench_helpers import run_cli, tiny_spec
 from tests.reliability_helpers import fake_evaluate_run
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -333,3 +333,51 @@ def test_a_ctrl_c_before_training_stops_the_cell_in_a_stopped_by_line(tmp_path, 
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert e.value.code == 130 and last == ("cell moca-tiny-digits-s0 stopped by SIGINT at once; it had no checkpoint "
                                             "yet and starts again; rerun the same bench command to continue"), last
+
+
+def test_a_stopped_bench_is_a_keyboard_interrupt_that_except_exception_does_not_swallow(tmp_path, capsys, monkeypatch):
+    """A bench stopped by a signal (its cell's training said ``Stopped``)
+    raises :class:`~wae_bench.bench.runner.BenchInterrupted`, a
+    ``KeyboardInterrupt`` as :class:`~wae_bench.interrupt.Stopped` is: a
+    Python sweep's ``except Exception`` around a bench does not go on to its
+    next setting after a Ctrl-C.  The command line's words and status stay."""
+    from wae_bench.interrupt import Stopped
+
+    def stopped(overrides, out, **kw):
+        raise Stopped("SIGTERM", f"at step 3; checkpoint saved in {str(out)!r}", "resume it")
+
+    monkeypatch.setattr(wae_bench.run.train, "train_run", stopped)
+    p = tmp_path / "runner.toml"
+    p.write_text(SPEC)
+    s = specs.load(p, ["bench.seeds=[0]", 'grid.reg.lambda=[3]'])
+    folder = ResultsDir(tmp_path / "api")
+    folder.claim(s)
+    swallowed = False
+    with pytest.raises(KeyboardInterrupt) as e:
+        try:
+            runner.run_serial(folder, s, grid.expand(s), quiet=True)
+        except Exception:   # noqa: BLE001 - the caller's net under test
+            swallowed = True
+    assert not swallowed and isinstance(e.value, runner.BenchInterrupted) and e.value.exit_code == 143
+    cell = folder.cell_dir("moca-tiny-digits-lambda3-s0")
+    assert str(e.value) == (f"cell {cell.name} stopped by SIGTERM at step 3; checkpoint saved in {str(cell)!r}; "
+                            f"rerun the same bench command to continue")
+    code, _, err = run_cli(["bench", str(p), "--out", str(tmp_path / "cli"), "--quiet", "--set", "bench.seeds=[0]"],
+                           capsys)
+    assert code == 143 and err.strip().splitlines()[-1].startswith(
+        "cell moca-tiny-digits-lambda1-s0 stopped by SIGTERM at step 3; checkpoint saved in "), err
+    assert "error:" not in err and "Traceback" not in err
+
+
+def test_a_bench_starts_with_its_results_folder_absolute(tmp_path, calls, capsys, monkeypatch):
+    """The first line of a bench names its results folder absolute (new, or
+    the cells it holds) and the logs' folder absolute (plugintuner F4)."""
+    (tmp_path / "runner.toml").write_text(SPEC)
+    monkeypatch.chdir(tmp_path)
+    args = ["bench", "runner.toml", "--out", "res", "--set", "bench.seeds=[0]", "--set", "grid.reg.lambda=[3]"]
+    code, _, err = run_cli(args, capsys)
+    lines = err.splitlines()
+    assert code == 0 and lines[0] == f"results folder: {tmp_path.resolve() / 'res'} (new)", err
+    assert lines[1].startswith(f"full output of each cell: {tmp_path.resolve() / 'res' / 'logs'}/<cell-id>.log"), err
+    code, _, err = run_cli(args, capsys)
+    assert code == 0 and err.splitlines()[0] == f"results folder: {tmp_path.resolve() / 'res'} (holds 1 cell)", err

@@ -285,6 +285,27 @@ def test_settings_versions_seeds_and_standin_names_are_stated(tmp_path):
     assert not any(k.endswith(":fid:mean") for k in rows[0])                 # NOT FID never named fid
 
 
+def test_a_cell_whose_starts_trained_with_other_settings_is_named_under_the_code_that_scored_it(tmp_path):
+    """config.json's top-level ``source`` is its latest start's: a cell
+    resumed across commits or thread counts (its ``starts`` differ,
+    :func:`~wae_bench.run.directory.mixed_settings`) is named in a warning
+    of the Evaluation block, the others not."""
+    folder = h2h(tmp_path, SCORES)
+    assert "trained across starts" not in table_render.markdown(table.collect(folder))
+    start = {"step": 0, "time": "t0", "threads": {"intra_op": 2}, "source": "abc1234",
+             "versions": {"wae_bench": "0.1.0", "torch": "2.14.1+cu130"}}
+    for cid, later in (("ae-tiny-digits-s1", {"source": "def5678", "threads": {"intra_op": 1}}),
+                       ("moca-tiny-digits-s0", {})):
+        cfg = folder.cell_dir(cid) / "config.json"
+        write_json(cfg, {**json.loads(cfg.read_text()), "starts": [start, {**start, "step": 4, **later}]})
+    md = table_render.markdown(table.collect(folder))
+    (line,) = [x for x in md.split("**Evaluation**")[1].splitlines() if "trained across starts" in x]
+    assert line.startswith("- WARNING: 1 cell trained across starts with different settings (the code named above "
+                           "is the latest start's): ae-tiny-digits-s1: this run mixes settings"), line
+    assert "intra-op threads 2 -> 1" in line and "source abc1234 -> def5678" in line
+    assert "moca-tiny-digits-s0" not in line
+
+
 def test_own_sampler_entries_and_the_best_are_marked(tmp_path):
     folder = h2h(tmp_path, SCORES)
     rep = table.collect(folder)

@@ -150,10 +150,10 @@ def test_table1_specs_tune_every_regularizer_by_one_protocol():
     ('[tune]\nepochs = 2\n', "tune.holdout must name how many training images"),
     ('[tune]\nholdout = 10\nmetric = "pr"\n', "tuning picks the lowest score; choose fid or kid"),
     ('[tune]\nholdout = 10\n[grid]\n"reg.lambda" = [1, 10]\n', "is tuned and also a grid axis of moca"),
-    ('[tune]\nholdout = 10\n[reg.moca.tune]\n"reg.lambda" = []\n', "axis reg.moca.tune.reg.lambda has no values"),
+    ('[tune]\nholdout = 10\n[reg.moca.tune]\n"reg.lambda" = []\n', 'axis [reg.moca.tune] "reg.lambda" has no values'),
     # the tuning protocol's own keys: the final cells would hold out images / train the tuned epochs (F-f)
     ('[tune]\nholdout = 10\n[reg.moca.tune]\nholdout = [100, 200]\n',
-     "tuning axis reg.moca.tune.holdout cannot be tuned (tune.holdout sets it for the tuning cells"),
+     'tuning axis [reg.moca.tune] "holdout" cannot be tuned (tune.holdout sets it for the tuning cells'),
     ('[tune]\nholdout = 10\n[reg.moca.tune]\nepochs = [1, 2]\n', "tune reg.KEY (a regularizer setting) or one of: "
                                                                  "batch_size,"),
     ('[tune]\nholdout = 10\n[reg.moca.tune]\ndevice = ["cpu"]\n', "(a location, not a setting"),

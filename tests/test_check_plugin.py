@@ -609,10 +609,10 @@ def test_aux_step_names_the_lr_a_plugin_set_and_the_lr_scale_to_give(plugins, ca
 
 @pytest.mark.parametrize("grid, says", [
     ({"reg.lambda": [0.1, 1.0]}, None),
-    ({"lambda": [1, 30]}, "unknown grid axis tunable.tuning_grid: 'lambda'; use reg.KEY for a regularizer setting"),
+    ({"lambda": [1, 30]}, 'unknown grid axis tunable.tuning_grid: "lambda"; use reg.KEY for a regularizer setting'),
     ({"reg.lamda": [1, 30]}, "unknown config key 'reg.lamda'; did you mean 'reg.lambda'?"),
     ({"reg.lambda": ["big"]}, "reg.lambda"),
-    ({"reg.lambda": []}, "empty grid: axis tunable.tuning_grid: reg.lambda has no values"),
+    ({"reg.lambda": []}, 'empty grid: axis tunable.tuning_grid: "reg.lambda" has no values'),
 ])
 def test_the_tuning_check_refuses_what_a_bench_refuses(plugins, monkeypatch, grid, says):
     monkeypatch.setattr(Tunable, "grid", grid)

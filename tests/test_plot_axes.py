@@ -26,3 +26,44 @@ def test_near_equal_scores_are_plotted_without_an_axis_offset(tmp_path, monkeypa
     assert out[0].is_file()
     assert seen["offset"] == ""
     assert any(t.startswith("12.8") for t in seen["ticks"]), seen["ticks"]
+
+
+def _legend(monkeypatch, tmp_path, *args, **kw) -> list[tuple[str, str, str]]:
+    """(label, colour, line style) of each legend entry of ``plots._plot(*args, **kw)``."""
+    from matplotlib.colors import to_hex
+
+    seen = []
+
+    def save(fig, path, formats=("png",)):
+        ax = fig.axes[0]
+        handles, labels = ax.get_legend_handles_labels()
+        seen.extend((lb, to_hex(h.get_color()) if hasattr(h, "get_color") else "", getattr(h, "get_linestyle",
+                     lambda: "")()) for h, lb in zip(handles, labels))
+        return [path]
+
+    monkeypatch.setattr(plots, "_save", save)
+    plots._plot(None, *args, **kw)
+    return seen
+
+
+def test_failed_and_diverged_values_are_drawn_and_labelled_apart(tmp_path, monkeypatch):
+    """A failed value (an error, retried) and a diverged one (a result, never
+    chosen) are told apart on a tuning plot (they shared "failed / diverged")."""
+    line = ("moca", "tiny", ())
+    pts = {(line[0], "tiny", "digits", (("reg.lambda", lam),)): e
+           for lam, e in ((1, Entry([5.0], 1)), (10, Entry([], 1, failed=1)),
+                          (100, Entry([], 1, failed=1, diverged=1)), (1000, Entry([float("nan")], 1)))}
+    lines, unscored = plots._curves(pts, "digits", "reg.lambda")
+    assert unscored == {"failed": {line: [10.0]}, "diverged": {line: [100.0, 1000.0]}}
+    legend = _legend(monkeypatch, tmp_path, "reg.lambda", lines, tmp_path / "p.png", "t", "fid", unscored)
+    by = {lb: (colour, style) for lb, colour, style in legend}
+    failed, diverged = by[plots.UNSCORED_STYLE["failed"]["label"]], by[plots.UNSCORED_STYLE["diverged"]["label"]]
+    assert failed != diverged and not any("/" in lb for lb in by)
+
+
+def test_the_star_of_a_two_axis_tuning_names_the_chosen_value_of_every_axis(tmp_path, monkeypatch):
+    line = ("moment", "tiny", (("reg.cov_weight", 0.5),))
+    pts = [(1.0, Entry([5.0], 1)), (10.0, Entry([6.0], 1))]
+    legend = _legend(monkeypatch, tmp_path, "reg.lambda", {line: pts}, tmp_path / "p.png", "t", "fid",
+                     chosen={line: {"reg.lambda": 1, "reg.cov_weight": 0.5}})
+    assert "chosen: λ = 1, cov_weight = 0.5" in [lb for lb, _, _ in legend], legend

@@ -71,6 +71,7 @@ class Entry:
     values: list[float] = field(default_factory=list)
     expected: int = 0   # seeds in the grid
     failed: int = 0     # seeds whose cell failed
+    diverged: int = 0   # of those, the seeds whose cell diverged (a non-finite loss: a result, not an error)
     stale: int = 0      # seeds whose score is of a run trained with other settings (not in ``values``)
     seeds: list[int] = field(default_factory=list)        # the seed of each of ``values`` (where known)
     unscored: dict[int, str] = field(default_factory=dict)  # seed -> "missing" / "failed" / "stale" (where known)

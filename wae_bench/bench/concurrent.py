@@ -40,7 +40,8 @@ from wae_bench.bench import grid, tune
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import Cell
 from wae_bench.bench.output import CellOutput, Output
-from wae_bench.bench.runner import Outcome, attempt, cell_overrides, grid_stopped, held, score_cell, split_todo
+from wae_bench.bench.runner import (BenchInterrupted, Outcome, attempt, cell_overrides, grid_stopped, held, score_cell,
+                                    split_todo)
 from wae_bench.bench.spec import Spec
 from wae_bench.errors import WaeError
 from wae_bench.run.train import Training
@@ -258,7 +259,7 @@ def run_concurrent(folder: ResultsDir, spec: Spec, cells: list[Cell], n: int, *,
                             end(slot)
                 if not active:
                     for c in queue:   # the rest wait for tuning cells that other shards run
-                        done(Outcome(c, "waiting", error=f"cell {c.id} waits for its tuning cells", ran=False))
+                        done(Outcome(c, "waiting", error=tune.TUNING_NOT_RUN, ran=False))
                     break
                 stopping = stop.is_set()   # set before this round: every cell's step below checkpoints
                 for slot in list(active):
@@ -274,6 +275,8 @@ def run_concurrent(folder: ResultsDir, spec: Spec, cells: list[Cell], n: int, *,
                 if stopping:
                     raise grid_stopped(stop.raised, [s.cell.id for s in active], ", each checkpointed",
                                        "done cells are skipped")
+        except BenchInterrupted:    # (the grid's stop, or a cell's, said: a KeyboardInterrupt too)
+            raise
         except KeyboardInterrupt:   # a second signal (StopFlag): stop now; the status is the last signal's
             raise grid_stopped(stop.raised or "SIGINT", [s.cell.id for s in active], "",
                                "they resume from their last checkpoints") from None

@@ -92,6 +92,16 @@ class ResultsDir:
                                f"use another --out, or rerun with the spec that made it")
         return rec
 
+    def describe(self) -> str:
+        """``results folder: /abs/path (new)``, or ``(holds 25 cells)``: the
+        line a bench starts with, so that a run from another working directory
+        (``--out`` and the default ``runs/bench/<name>`` are relative to it)
+        is seen before it trains a grid again into a new folder."""
+        n = sum(1 for d in (self.cells_path.iterdir() if self.cells_path.is_dir() else ())
+                if (d / "config.json").is_file() or (d / "failed.json").is_file())
+        state = f"holds {n} cell{'s' if n != 1 else ''}" if n or self.spec_path.is_file() else "new"
+        return f"results folder: {self.path.resolve()} ({state})"
+
     # -- who works here ---------------------------------------------------------------
     def lock(self, shard: tuple[int, int] | None = None, only: str | None = None) -> contextlib.AbstractContextManager:
         """The folder's lock for one `wae-bench bench` (:mod:`wae_bench.lock`):

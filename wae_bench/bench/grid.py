@@ -16,6 +16,8 @@ nothing to tune keeps "plain" ones).
 from __future__ import annotations
 
 import copy
+import dataclasses
+import difflib
 import fnmatch
 import hashlib
 import itertools
@@ -24,8 +26,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Literal
 
-from wae_bench.bench.spec import Spec, check_tuned_axis, flatten_axes
-from wae_bench.config import TrainConfig, from_dict, merge, split_list, to_dict
+from wae_bench.bench.spec import Spec, check_tuned_axis, flatten_axes, table_ref
+from wae_bench.config import TrainConfig, from_dict, key_of, merge, split_list, to_dict
 from wae_bench.errors import WaeError
 from wae_bench.registry import DATASETS, REGULARIZERS
 from wae_bench.run.build import Plan, resolve as resolve_run
@@ -112,8 +114,31 @@ def default_arch(dataset: str) -> str:
     return DATASETS.get(dataset).arch
 
 
+def check_settings_axes(spec: Spec) -> None:
+    """Each ``reg.KEY`` axis (``[grid]``, ``[reg.R.grid]``, ``[reg.R.tune]``)
+    names a setting of every installed regularizer it applies to (its
+    ``Config``'s keys): refused in one line naming the spec table, not one
+    of its generated cells.  A regularizer not installed is left to the
+    cells' own resolution, which names it."""
+    for reg in spec.bench.regularizers:
+        if reg not in REGULARIZERS:
+            continue
+        keys = [key_of(f.name) for f in dataclasses.fields(REGULARIZERS.get(reg).Config) if f.init]
+        tables = [("grid", spec.grid), (f"reg.{reg}.grid", flatten_axes(spec.reg.get(reg, {}).get("grid", {}))),
+                  (f"reg.{reg}.tune", spec.tune_axes(reg) or {})]
+        for section, axes in tables:
+            for axis in axes:
+                name = axis[4:] if axis.startswith("reg.") else None
+                if name is not None and name not in keys:
+                    close = difflib.get_close_matches(name, keys, n=1)
+                    hint = f"did you mean \"reg.{close[0]}\"? " if close else ""
+                    raise WaeError(f"{table_ref(section)}\"{axis}\": unknown setting of {reg}; {hint}valid keys: "
+                                   f"{', '.join(keys)}")
+
+
 def expand(spec: Spec) -> list[Cell]:
     """Every cell of the spec, in the fixed order."""
+    check_settings_axes(spec)
     b = spec.bench
     cells: list[Cell] = []
     for ds in b.datasets:
@@ -162,9 +187,9 @@ def tuning_axes(spec: Spec, cell: Cell) -> dict[str, list]:
     axes = spec.tune_axes(cell.regularizer)
     if axes is None:
         plan = _plan(cell)
-        axes = flatten_axes(plan.reg_cls.tuning_grid(plan.setup(0)), f"{cell.regularizer}.tuning_grid: ")
+        axes = flatten_axes(plan.reg_cls.tuning_grid(plan.setup(0)), f"{cell.regularizer}.tuning_grid(): ")
         for key in axes:
-            check_tuned_axis(spec, cell.regularizer, key, f"{cell.regularizer}.tuning_grid: ")
+            check_tuned_axis(spec, cell.regularizer, key, f"{cell.regularizer}.tuning_grid(): ")
     return axes
 
 

@@ -108,7 +108,7 @@ class Output:
         first, where each cell's full output goes."""
         if not (self.announced or self.worker):
             self.announced = True
-            self.say(f"full output of each cell: {self.folder.logs_path}/<cell-id>.log"
+            self.say(f"full output of each cell: {self.folder.logs_path.resolve()}/<cell-id>.log"
                      + ("" if self.verbose else " (--verbose: on the console too)"), markup=False)
         d = self.folder.cell_dir(cell.id)
         step = checkpoint.latest_step(d) if start is None else start
@@ -125,7 +125,7 @@ class Output:
             self.say(f"[{i}/{n}] [green]done[/] {o.cell.id} ({duration(o.seconds)})"
                      + (f" · {escape(scores)}" if scores else ""))
         elif o.state == "waiting":
-            self.say(f"[{i}/{n}] [yellow]waiting[/] {escape(o.error)}")
+            self.say(f"[{i}/{n}] [yellow]waiting[/] {o.cell.id}: {escape(o.error)}")
         elif o.state == "busy":
             self.say(f"[{i}/{n}] [yellow]busy[/] {o.cell.id}: {escape(o.error)}")
         elif o.state == "diverged":

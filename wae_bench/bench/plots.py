@@ -93,12 +93,21 @@ def _ylabel(spec: Spec, metric: str) -> str:
 Curve = dict[tuple, list[tuple[float, Entry]]]   # (regularizer, arch, other axes) -> points along the axis
 
 
-def _curves(pts: dict[tuple, Entry], ds: str, key: str) -> tuple[Curve, dict[tuple, list[float]]]:
+Unscored = dict[str, dict[tuple, list[float]]]   # "failed" / "diverged" -> curve -> the values with no finite score
+
+
+# How a plot draws the values of a curve with no finite score: an error
+# (retried by the next run) apart from a divergence (a result, never chosen).
+UNSCORED_STYLE = {"failed": dict(color="red", ls=":", label="failed (an error: the next run retries it)"),
+                  "diverged": dict(color="darkorange", ls="-.", label="diverged (non-finite: never chosen)")}
+
+
+def _curves(pts: dict[tuple, Entry], ds: str, key: str) -> tuple[Curve, Unscored]:
     """Points of dataset ``ds`` along axis ``key``, one curve per regularizer /
-    arch / other axis values; and per curve the values whose every seed failed
-    or scored non-finite (divergence)."""
+    arch / other axis values; and per curve the values whose every seed
+    failed (an error), or diverged (a non-finite loss, or score) where one did."""
     lines: Curve = {}
-    failed: dict[tuple, list[float]] = {}
+    unscored: Unscored = {"failed": {}, "diverged": {}}
     for (reg, arch, d, axes), e in pts.items():
         values = dict(axes)
         if d != ds or key not in values or not is_number(values[key]):
@@ -108,8 +117,9 @@ def _curves(pts: dict[tuple, Entry], ds: str, key: str) -> tuple[Curve, dict[tup
         if finite:
             lines.setdefault(line, []).append((float(values[key]), Entry(finite, e.expected, e.failed)))
         elif e.failed or e.values:
-            failed.setdefault(line, []).append(float(values[key]))
-    return lines, failed
+            how = "diverged" if e.diverged or e.values else "failed"
+            unscored[how].setdefault(line, []).append(float(values[key]))
+    return lines, unscored
 
 
 def _sortable(v: Any) -> tuple:
@@ -129,12 +139,16 @@ def _seeds(pts_: list[tuple[float, Entry]]) -> str:
 
 
 def _plot(spec: Spec, key: str, lines: Curve, path: Path, title: str, ylabel: str,
-          failed: dict[tuple, list[float]] | None = None, cited: dict[str, list[tuple[float, float]]] | None = None,
-          chosen: dict[tuple, float] | None = None, formats: list[str] = ("png",), dpi: int = PNG_DPI) -> list[Path]:
+          unscored: Unscored | None = None, cited: dict[str, list[tuple[float, float]]] | None = None,
+          chosen: dict[tuple, dict[str, Any]] | None = None, formats: list[str] = ("png",),
+          dpi: int = PNG_DPI) -> list[Path]:
     """Score against axis ``key``: mean ± std error bars per curve (its
     legend entry says over how many seeds, n), in the order of the axis
-    values, failed values as dotted red lines, ``chosen`` values starred,
-    cited values dashed; written in each of ``formats``, the PNG at ``dpi``."""
+    values, failed and diverged values as vertical lines of their own
+    (:data:`UNSCORED_STYLE`), ``chosen`` values starred (per curve, the
+    chosen value of every tuned axis: ``{"reg.lambda": 1, "reg.cov_weight": 0.5}``,
+    each named in the legend), cited values dashed; written in each of
+    ``formats``, the PNG at ``dpi``."""
     fig, ax = _figure(dpi)
     xs_all = []
     for line, pts_ in sorted(lines.items(), key=lambda kv: _line_order(kv[0])):
@@ -146,14 +160,17 @@ def _plot(spec: Spec, key: str, lines: Curve, path: Path, title: str, ylabel: st
                           f"({_seeds(pts_)})"])
         bars = ax.errorbar(xs, [e.mean for _, e in pts_], yerr=[e.std or 0.0 for _, e in pts_], marker="o",
                            capsize=3, label=label)
-        x = (chosen or {}).get(line)
+        picked = (chosen or {}).get(line) or {}
+        x = float(picked[key]) if key in picked else None
         if x is not None and x in xs:
             ax.plot([x], [pts_[xs.index(x)][1].mean], "*", ms=16, color=bars[0].get_color(),
-                    label=f"chosen: {axis_label(key)} = {format_value(x)}")
-    bad = sorted({x for xs in (failed or {}).values() for x in xs})
-    for i, x in enumerate(bad):
-        ax.axvline(x, color="red", ls=":", alpha=0.6, label="failed / diverged" if i == 0 else None)
-    xs_all += bad
+                    label="chosen: " + ", ".join(f"{axis_label(k)} = {format_value(v)}" for k, v in picked.items()))
+    for how, curves in (unscored or {}).items():
+        bad = sorted({x for xs in curves.values() for x in xs})
+        style = UNSCORED_STYLE[how]
+        for i, x in enumerate(bad):
+            ax.axvline(x, color=style["color"], ls=style["ls"], alpha=0.6, label=style["label"] if i == 0 else None)
+        xs_all += bad
     for label, pts_ in (cited or {}).items():
         ax.plot([x for x, _ in pts_], [y for _, y in pts_], "x--", color="grey", label=label)
     if xs_all and (key in LOG_AXES or (min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 50)):
@@ -182,12 +199,12 @@ def score_vs_axis(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str, m
     pts = points(tune.Tuning(folder) if read is None else read, cells, what, metric)
     out = []
     for ds in spec.bench.datasets:
-        lines, failed = _curves(pts, ds, key)
+        lines, unscored = _curves(pts, ds, key)
         if not lines:
             continue
         name = _slug(f"{metric}-vs-{_axis_name(key)}-{ds}")
         out += _plot(spec, key, lines, folder.path / "plots" / f"{name}.png",
-                     f"{ds}, {WHAT_LABELS[what]}: mean ± sample std over n seeds", _ylabel(spec, metric), failed,
+                     f"{ds}, {WHAT_LABELS[what]}: mean ± sample std over n seeds", _ylabel(spec, metric), unscored,
                      _cited_lines(spec, ds, key, metric, what), formats=formats, dpi=dpi)
     return out
 
@@ -210,17 +227,17 @@ def tuning_curves(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str
         picks = [(f, read.chosen(f)) for f in finals.values()]
         for key in dict.fromkeys(k for c in mine for k in c.tuned if is_number(dict(c.axes)[k])):
             for ds in spec.bench.datasets:
-                lines, failed = _curves(pts, ds, key)
-                if not lines and not failed:
+                lines, unscored = _curves(pts, ds, key)
+                if not lines and not any(unscored.values()):
                     continue
                 # the curve a final cell's choice lies on: its group's axes, then the other tuned values
                 chosen = {(f.regularizer, f.arch, f.axes + tuple((k, values[k]) for k in f.tuned if k != key)):
-                          float(values[key]) for f, values in picks if f.dataset == ds and values}
+                          {k: values[k] for k in f.tuned} for f, values in picks if f.dataset == ds and values}
                 name = _slug(f"tune-{metric}-vs-{_axis_name(key)}-{reg}-{ds}")
                 ylabel = f"validation {metric_label(spec, metric)}, {WHAT_LABELS[what]}{better_note(metric)}"
                 out += _plot(spec, key, lines, folder.path / "plots" / f"{name}.png",
                              f"tuning {reg} on {ds} (validation split): mean ± sample std over n tuning seeds",
-                             ylabel, failed, chosen=chosen, formats=formats, dpi=dpi)
+                             ylabel, unscored, chosen=chosen, formats=formats, dpi=dpi)
     return out
 
 

@@ -59,8 +59,19 @@ from wae_bench.run.directory import output_dir
 from wae_bench.step.trainer import NonFinite
 
 
-class BenchInterrupted(WaeError):
-    exit_code = 130
+class BenchInterrupted(Stopped):
+    """A bench stopped by ``signame``: ``line`` says which cells and what
+    they keep (``cell ID stopped by SIG...``, ``stopped by SIG... with N
+    cell(s) running``) and how to go on.  A :class:`~wae_bench.interrupt.Stopped`,
+    so a ``KeyboardInterrupt``: a Python caller's ``except Exception`` around
+    a bench does not swallow a Ctrl-C (the module docstring of
+    :mod:`wae_bench.interrupt`); the command line says ``line`` and exits
+    128 + the signal, as for any stop."""
+
+    def __init__(self, line: str, signame: str):
+        KeyboardInterrupt.__init__(self, line)      # (the line is whole: not Stopped's "stopped by ..." words)
+        self.kept, self.signame = line, signame
+        self.exit_code = 128 + int(signal.Signals[signame])
 
 
 def grid_stopped(signame: str, ids: list[str], how: str, go_on: str) -> BenchInterrupted:
@@ -73,9 +84,7 @@ def grid_stopped(signame: str, ids: list[str], how: str, go_on: str) -> BenchInt
     shown = ", ".join(ids[:3]) + (", ..." if len(ids) > 3 else "")
     stop = Stopped(signame, f"with {len(ids)} cell(s) running{how}" + (f" ({shown})" if ids else ""),
                    f"rerun the same command to continue ({go_on})")
-    e = BenchInterrupted(str(stop))
-    e.exit_code = stop.exit_code
-    return e
+    return BenchInterrupted(str(stop), signame)
 
 
 @dataclass
@@ -126,8 +135,11 @@ def attempt(folder: ResultsDir, cell: Cell, t0: float, work: Callable[[], object
         return Outcome(cell, "busy", error=str(e), ran=False)
     except HoldoutSize as e:   # the spec's hold-out, wrong for every cell of the dataset: stop here
         raise WaeError(f"cell {cell.id}: {e}") from None
+    except BenchInterrupted:
+        raise
     except Stopped as e:        # a checkpoint was saved (or training was over) when SIGINT/SIGTERM came
-        raise BenchInterrupted(f"cell {cell.id} {e.kept}; rerun the same bench command to continue") from None
+        raise BenchInterrupted(f"cell {cell.id} {e.kept}; rerun the same bench command to continue",
+                               e.signame) from None
     except WaeError as e:
         diverged = isinstance(e, NonFinite)
         folder.mark_failed(cell, e, **({"diverged": True} if diverged else {}))
@@ -174,6 +186,8 @@ def run_cell(tuning: tune.Tuning, cell: Cell, device: str | None = None, quiet: 
     before = len(interrupt.received())
     try:
         return attempt(folder, cell, t0, work) or Outcome(cell, "done", time.perf_counter() - t0)
+    except BenchInterrupted:    # (the cell's own stop, said: not a stop "at once")
+        raise
     except KeyboardInterrupt as e:
         raise stopped_at_once(cell, run_dir, interrupt.received()[before:], e) from None
 
@@ -194,9 +208,7 @@ def stopped_at_once(cell: Cell, run_dir: Path, noted: list[str], e: KeyboardInte
     kept = (f"its checkpoint of step {step} is kept" if step is not None else
             "it had no checkpoint yet and starts again")
     stop = Stopped(signame, f"at once{' (a repeated signal)' if noted else ''}; {kept}")
-    err = BenchInterrupted(f"cell {cell.id} {stop.kept}; rerun the same bench command to continue")
-    err.exit_code = stop.exit_code
-    return err
+    return BenchInterrupted(f"cell {cell.id} {stop.kept}; rerun the same bench command to continue", signame)
 
 
 def to_run(tuning: tune.Tuning, cells: list[Cell], retry_failed: bool) -> list[Cell]:
@@ -304,10 +316,12 @@ def run_parallel(folder: ResultsDir, spec: Spec, cells: list[Cell], devices: lis
                     end(w)
             if queue and not running and runnable() is None:   # the rest wait for other shards' tuning cells
                 for c in queue:
-                    out.append(Outcome(c, "waiting", error=f"cell {c.id} waits for its tuning cells", ran=False))
+                    out.append(Outcome(c, "waiting", error=tune.TUNING_NOT_RUN, ran=False))
                     output.finished(len(out), len(todo), out[-1])
                 queue.clear()
             time.sleep(0.2)
+    except BenchInterrupted:
+        raise
     except KeyboardInterrupt as e:   # (SIGTERM: _raise_interrupt, which names it; a plain Ctrl-C: SIGINT)
         output.clear()
         for w in running.values():

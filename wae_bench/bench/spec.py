@@ -36,10 +36,10 @@ import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from wae_bench.config import (LOCATION_KEYS, WHAT, EvalSettings, TrainConfig, from_dict, load_toml, location_keys,
-                              merge, parse_sets)
+from wae_bench.config import (LOCATION_KEYS, WHAT, EvalSettings, TrainConfig, from_dict, key_of, load_toml,
+                              location_keys, merge, parse_sets)
 from wae_bench.errors import WaeError, doc_ref, source_file
 
 What = typing.Literal[WHAT]
@@ -167,12 +167,12 @@ class Spec:
 
     def axes_for(self, regularizer: str) -> dict[str, list]:
         """Grid axes of one regularizer: the shared ``[grid]`` then its own."""
-        return {**self.grid, **flatten_axes(self.reg.get(regularizer, {}).get("grid", {}), f"reg.{regularizer}.grid.")}
+        return {**self.grid, **flatten_axes(self.reg.get(regularizer, {}).get("grid", {}), table_ref(f"reg.{regularizer}.grid"))}
 
     def tune_axes(self, regularizer: str) -> dict[str, list] | None:
         """``[reg.NAME.tune]``: tuning axes replacing the plugin's own; None if not set."""
         table = self.reg.get(regularizer, {}).get("tune")
-        return None if table is None else flatten_axes(table, f"reg.{regularizer}.tune.")
+        return None if table is None else flatten_axes(table, table_ref(f"reg.{regularizer}.tune"))
 
     @property
     def tune_seeds(self) -> list[int]:
@@ -182,22 +182,54 @@ class Spec:
         return spec_hash(self.raw)
 
 
-def flatten_axes(table: dict[str, Any], where: str = "grid.") -> dict[str, list]:
+def axis_key(key: str) -> str:
+    """An axis in its key spelling: each dotted part as :func:`~wae_bench.config.key_of`
+    spells a Config field (``reg.lambda_`` -> ``reg.lambda``), so that the field's
+    Python name and its key are one axis (one cell id, one label, one column)."""
+    return ".".join(key_of(part) for part in key.split("."))
+
+
+def table_ref(section: str) -> str:
+    """How an error names a spec table before one of its keys: ``[reg.moca.tune] ``."""
+    return f"[{section}] "
+
+
+def flatten_axes(table: dict[str, Any], where: str = "[grid] ") -> dict[str, list]:
     """``{"reg": {"lambda": [..]}, "latent_dim": [..]}`` -> ``{"reg.lambda": [..], "latent_dim": [..]}``
-    (TOML's dotted keys and quoted ``"reg.lambda"`` keys mean the same)."""
+    (TOML's dotted keys and quoted ``"reg.lambda"`` keys mean the same; each
+    axis in its key spelling, :func:`axis_key`: a table giving one axis in
+    both spellings is refused, as :func:`~wae_bench.config.spelled` refuses a
+    key given twice; one spelling given as a dotted key and a quoted one is
+    the later, as ``--set grid.reg.lambda=[3]`` overrides a file's ``"reg.lambda"``).  ``where`` names the table in errors (``[reg.moca.tune] ``)."""
     out: dict[str, list] = {}
-    for key, value in table.items():
-        if isinstance(value, dict):
-            out.update({f"{key}.{k}": v for k, v in flatten_axes(value, f"{where}{key}.").items()})
-        elif isinstance(value, list):
-            if not value:
-                raise WaeError(f"empty grid: axis {where}{key} has no values; list at least one")
-            if len({same_value_key(v) for v in value}) != len(value):
-                raise WaeError(f"grid axis {where}{key} lists a value twice ({value}); list each once")
-            out[key] = value
-        else:
-            raise WaeError(f"grid axis {where}{key} = {value!r} is not a list; write {key} = [{value!r}]")
+    given: dict[str, str] = {}                      # axis -> the spelling it was given in
+    for spelling, value in _leaves(table):
+        key = axis_key(spelling)
+        if key in out and given[key] != spelling:   # (one spelling twice, dotted and quoted: the later, a --set, wins)
+            raise WaeError(f"{where}\"{key}\" is given twice, as {given[key]!r} and {spelling!r}; give it "
+                           f"once, as \"{key}\"")
+        out[key], given[key] = _axis_values(value, where, spelling), spelling
     return out
+
+
+def _leaves(table: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, value) of each entry of ``table`` that is not a table."""
+    for name, value in table.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", value
+
+
+def _axis_values(value: Any, where: str, key: str) -> list:
+    """The values of axis ``key``: a list, none repeated."""
+    if not isinstance(value, list):
+        raise WaeError(f"grid axis {where}\"{key}\" = {value!r} is not a list; write \"{key}\" = [{value!r}]")
+    if not value:
+        raise WaeError(f"empty grid: axis {where}\"{key}\" has no values; list at least one")
+    if len({same_value_key(v) for v in value}) != len(value):
+        raise WaeError(f"grid axis {where}\"{key}\" lists a value twice ({value}); list each once")
+    return value
 
 
 def _check_train_keys(table: dict[str, Any], where: str) -> None:
@@ -212,10 +244,10 @@ def _check_axis(key: str, where: str) -> None:
     names = {f.name for f in dataclasses.fields(TrainConfig)} - set(CELL_KEYS)
     if key.startswith("reg."):
         if key.count(".") != 1:
-            raise WaeError(f"grid axis {where}{key!r}: write reg.KEY (one level), e.g. \"reg.lambda\"")
+            raise WaeError(f"grid axis {where}\"{key}\": write reg.KEY (one level), e.g. \"reg.lambda\"")
         return
     if key not in names:
-        raise WaeError(f"unknown grid axis {where}{key!r}; use reg.KEY for a regularizer setting or one of: "
+        raise WaeError(f"unknown grid axis {where}\"{key}\"; use reg.KEY for a regularizer setting or one of: "
                        f"{', '.join(sorted(names))}")
 
 
@@ -238,10 +270,10 @@ def check_tuned_axis(spec: Spec, regularizer: str, key: str, where: str) -> None
     if not key.startswith("reg.") and key not in tunable_axes():
         why = (f"tune.{key} sets it for the tuning cells, train.{key} for the final ones"
                if key in TUNE_PROTOCOL_KEYS else "a location, not a setting that changes a result")
-        raise WaeError(f"tuning axis {where}{key} cannot be tuned ({why}); tune reg.KEY (a regularizer "
+        raise WaeError(f"tuning axis {where}\"{key}\" cannot be tuned ({why}); tune reg.KEY (a regularizer "
                        f"setting) or one of: {', '.join(tunable_axes())}")
     if key in spec.axes_for(regularizer):
-        raise WaeError(f"{where}{key} is tuned and also a grid axis of {regularizer}; drop it from the grid "
+        raise WaeError(f"{where}\"{key}\" is tuned and also a grid axis of {regularizer}; drop it from the grid "
                        f"(tuning picks its value) or from the tuning axes")
 
 
@@ -280,15 +312,15 @@ def validate(spec: Spec) -> Spec:
                 if sub == "arch" and b.archs and key not in b.archs:
                     raise WaeError(f"[reg.{name}.arch.{key}]: {key!r} is not in bench.archs; fix the name")
         for key in spec.axes_for(name):
-            _check_axis(key, f"reg.{name}.grid.")
+            _check_axis(key, table_ref(f"reg.{name}.grid"))
         if "tune" in table:
             if spec.tune is None:
                 raise WaeError(f"[reg.{name}.tune] sets tuning axes but the spec has no [tune] table; add [tune] "
                                f"holdout = N, or remove [reg.{name}.tune]")
             for key in spec.tune_axes(name):
-                check_tuned_axis(spec, name, key, f"reg.{name}.tune.")
+                check_tuned_axis(spec, name, key, table_ref(f"reg.{name}.tune"))
     for key in spec.grid:
-        _check_axis(key, "grid.")
+        _check_axis(key, table_ref("grid"))
     _check_tune_kid(spec)
     return spec
 
@@ -317,8 +349,28 @@ def parse(data: dict[str, Any], source: str = "") -> Spec:
         raise WaeError(f"spec {source or ''} has no [bench] table; start it with [bench] name = ..., "
                        f"datasets = [...], regularizers = [...]".replace("  ", " "))
     spec = from_dict(Spec, data)
-    spec.raw, spec.source = json.loads(json.dumps(data)), source
-    return validate(spec)
+    spec.source = source
+    validate(spec)
+    spec.raw = spelled_axes(data)
+    return spec
+
+
+def spelled_axes(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of raw spec ``data`` with the keys of its axis tables (``[grid]``,
+    ``[reg.NAME.grid]``, ``[reg.NAME.tune]``) in their key spelling
+    (:func:`axis_key`): the spec's hash and a results folder's record
+    (:func:`grow`) are the same whichever spelling of an axis a spec gave."""
+    out = json.loads(json.dumps(data))
+
+    def spell(table: dict[str, Any]) -> dict[str, Any]:
+        return {axis_key(k): spell(v) if isinstance(v, dict) else v for k, v in table.items()}
+    if isinstance(out.get("grid"), dict):
+        out["grid"] = spell(out["grid"])
+    for table in (out.get("reg") or {}).values():
+        for sub in ("grid", "tune"):
+            if isinstance(table, dict) and isinstance(table.get(sub), dict):
+                table[sub] = spell(table[sub])
+    return out
 
 
 def load(path: str | Path, sets: typing.Iterable[str] = ()) -> Spec:
@@ -390,6 +442,7 @@ def grow(recorded: dict[str, Any], raw: dict[str, Any]) -> tuple[dict[str, list]
     and the dotted keys that differ for cells both specs hold (empty: the
     folder takes ``raw``). An empty ``bench.archs`` (each dataset's default)
     only matches itself. ``raw``'s implied tuning seeds must be the record's."""
+    recorded = spelled_axes(recorded)   # (a folder recorded before axes were spelled: "reg.lambda_" is "reg.lambda")
     merged = json.loads(json.dumps(raw))
     bench = merged.setdefault("bench", {})
     added: dict[str, list] = {}

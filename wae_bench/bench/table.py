@@ -28,6 +28,8 @@ from wae_bench.bench.table_notes import (budget, description, evaluation, one_or
                                          row_settings, settings)
 from wae_bench.bench.tuning_summary import tuning
 from wae_bench.errors import WaeError
+from wae_bench.registry import REGULARIZERS
+from wae_bench.run.directory import missing_plugin
 
 RowKey = tuple[str, str | None, tuple]          # regularizer, arch, axes
 ColKey = tuple[str, str]                        # dataset, what
@@ -76,6 +78,7 @@ def points(tuning: tune.Tuning, cells: list[Cell], what: str, metric: str) -> di
                 e.other_protocol.append(c.id)
         elif folder.failure(c.id) is not None:
             e.failed += 1
+            e.diverged += bool(folder.failure(c.id).get("diverged"))
             e.unscored[c.seed] = "failed"
         else:
             e.unscored[c.seed] = "missing"
@@ -175,11 +178,28 @@ class Report:
             (" best" if mark == "best" and best_word else "")
 
 
+def require_plugins(folder: ResultsDir) -> None:
+    """Every plugin the folder's cells trained with is here (the table expands
+    the grid by them: tuning grids, samplers, defaults): the first one that
+    is not, as a cell's config.json recorded its provider, is refused in one
+    line naming that provider and how to get it
+    (:func:`~wae_bench.run.directory.missing_plugin`, as a resume says it);
+    one no cell recorded is left to the registry's own error."""
+    for d in sorted(folder.cells_path.iterdir()) if folder.cells_path.is_dir() else ():
+        rec = folder.config(d.name) or {}
+        saved, recorded = rec.get("config"), rec.get("versions")
+        missing = missing_plugin(saved, recorded) if isinstance(saved, dict) and isinstance(recorded, dict) else None
+        if missing:
+            raise WaeError(f"cannot tabulate {str(folder.path)!r}: {missing}")
+
+
 def collect(folder: ResultsDir, columns: list[str] | None = None, metric: str | None = None) -> Report:
     """Everything the table shows, read from the results folder; ``metric``:
     a score name (:data:`~wae_bench.bench.folder.SCORE_NAMES`), by default
-    the first the spec scores."""
+    the first the spec scores.  Every regularizer of the folder must be
+    installed (:func:`require_plugins`)."""
     spec = folder.spec()
+    require_plugins(folder)
     columns = columns or list(spec.eval.what)
     for w in columns:
         if w not in WHAT_LABELS:

@@ -21,6 +21,7 @@ from wae_bench.config import to_dict
 from wae_bench.errors import WaeError
 from wae_bench.metrics.fid import few_images_note
 from wae_bench.registry import DATASETS
+from wae_bench.run.directory import mixed_settings, recorded_starts
 
 BUDGET_KEYS = ("arch", "epochs", "max_steps", "batch_size", "lr", "lr_halve_every", "latent_dim", "image_size",
                "precision")
@@ -303,10 +304,14 @@ def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell], generated: bool 
     shown: dict[str, str] = {}                # protocol -> its words
     codes: dict[str, dict[str, int]] = {}     # protocol -> the code that scored its cells, with their number
     fewest: tuple[int, int] | None = None     # (n, feature dimensions) of the Inception FID from the fewest images
+    mixed: dict[str, str] = {}                # cell -> how its starts differ (a resume across commits or threads)
     for c in cells:
         res = folder.results(c.id)
         if not res:
             continue
+        how = mixed_settings(recorded_starts(folder.config(c.id) or {}))
+        if how:
+            mixed[c.id] = how
         for p in dict.fromkeys(json.dumps(evaluation(e, res, w, c.dataset)[0].get("protocol") or {}, sort_keys=True)
                                for w in e.what):
             p = json.loads(p)
@@ -326,6 +331,8 @@ def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell], generated: bool 
         n, by = len(ids), codes.get(s, {})
         code = ", ".join(f"{v} ({k} cell{'s' if k > 1 else ''})" if len(by) > 1 else v for v, k in by.items())
         lines.append(f"recorded ({n} cell{'s' if n > 1 else ''}): {shown[s]}" + (f"; scored by {code}" if code else ""))
+    if mixed:
+        lines.append(mixed_starts_line(mixed))
     note = few_images_note(*fewest) if fewest else None      # (None where the images outnumber the dimensions)
     if note and "fid" in e.metrics:
         lines.append(f"note: {note}")
@@ -337,6 +344,17 @@ def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell], generated: bool 
                           if ids is not most)
         lines.append(f"WARNING: the cells were scored under different protocols (above; {named}); compare with care")
     return lines
+
+
+def mixed_starts_line(mixed: dict[str, str], shown: int = 3) -> str:
+    """The warning on the cells whose starts (a resume) trained with other
+    settings than their first (:func:`~wae_bench.run.directory.mixed_settings`:
+    the commit, the threads, the versions): the commit a "scored by" line
+    names is the latest start's, not every step's."""
+    n = len(mixed)
+    named = "; ".join(f"{cid}: {how}" for cid, how in list(mixed.items())[:shown])
+    return (f"WARNING: {n} cell{'s' if n > 1 else ''} trained across starts with different settings (the code "
+            f"named above is the latest start's): {named}" + (f"; and {n - shown} more" if n > shown else ""))
 
 
 def other_protocol_line(other: list[str], paper: bool = False) -> str:

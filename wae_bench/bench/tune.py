@@ -226,16 +226,23 @@ def recorded(folder: ResultsDir, final: Cell) -> dict[str, Any] | None:
         raise WaeError(f"{str(p)!r} is unreadable ({e}); delete it (the choice is read from the tuning cells; the final cell's next run writes it again)") from None
 
 
-def wait_line(final: Cell, ch: Choice) -> str:
-    """Why ``final`` cannot run yet, in one line with the fix."""
+# Why a final cell waits when the tuning cells it waits for are not known here (other shards', or a later run's).
+TUNING_NOT_RUN = "its tuning cells have not run yet (another shard's, or outside --only): run them, then rerun"
+
+
+def wait_line(ch: Choice) -> str:
+    """Why the final cell of choice ``ch`` cannot run yet, in one line with
+    the fix, the first failed tuning cell's error whole (the bench's line
+    names the cell: ``[3/3] waiting ID: ...``)."""
     if ch.failed:
         n, first = len(ch.failed), ch.failed[0]
         error = next(e for p in ch.points for e in p.errors if e.startswith(f"{first}: ")).split(": ", 1)[1]
-        return (f"cell {final.id} waits: {n} of its tuning cells failed ({first}: {error[:160]}); its value is "
-                f"chosen only once every tuning cell is done or diverged: fix the cause and rerun (without "
-                f"--skip-failed) to retry {'it' if n == 1 else 'them'}")
-    return (f"cell {final.id} waits for {len(ch.pending)} tuning cell(s) ({ch.pending[0]}, ...); "
-            f"it runs once they are done (another shard's, or outside --only: run them, then rerun)")
+        return (f"{n} of its tuning cells failed, the first {first} with: {error} -- its value is chosen only "
+                f"once every tuning cell is done or diverged: fix the cause and rerun (without --skip-failed) to "
+                f"retry {'it' if n == 1 else 'them'}")
+    return (f"{len(ch.pending)} of its tuning cells are not done ({ch.pending[0]}"
+            f"{', ...' if len(ch.pending) > 1 else ''}); it runs once they are (another shard's, or outside "
+            f"--only: run them, then rerun)")
 
 
 def apply(overrides: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
@@ -394,7 +401,7 @@ class Tuning:
         spec, folder = self.spec, self.folder
         ch = self.choice(final)
         if not ch.complete:
-            raise Waiting(wait_line(final, ch))
+            raise Waiting(wait_line(ch))
         best = ch.best
         if best is None:
             table = f"[reg.{final.regularizer}.tune]"

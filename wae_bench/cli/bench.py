@@ -4,6 +4,7 @@ devices or machines, into one results folder."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -232,7 +233,7 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
     """Train + evaluate every cell of the grid in SPEC (a TOML file); resumable."""
     # (import torch, ~2 s: `wae-bench --help` must not)
     from wae_bench.bench import grid
-    from wae_bench.bench.folder import ResultsDir
+    from wae_bench.bench.folder import WORKER_ENV, ResultsDir
 
     if device and devices:
         raise WaeError("--device and --devices exclude each other; use --devices cuda:0,cuda:1 for several")
@@ -250,6 +251,11 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
     folder.check(spec)  # a folder of another spec is refused before anything runs
     from wae_bench.bench.tune import nothing_to_tune
 
+    if dry_run or not (quiet or os.environ.get(WORKER_ENV) == str(folder.path.resolve())):
+        # (first, the folder: a run from another directory is seen before it trains into a new one; a
+        # worker's output is its cell's log; a dry run's own listing is on stdout, but for its JSON)
+        (stdout if dry_run and not as_json else console).print(folder.describe(), markup=False, soft_wrap=True)
+
     for line in nothing_to_tune(spec, everything):
         console.print(line, markup=False)
     if dry_run:
@@ -265,8 +271,6 @@ def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, d
          no_table, quiet, verbose, scope=None) -> None:
     """Run ``cells``; ``scope``: (the whole expansion, this run's shard of it),
     for the words on final cells that wait."""
-    import os
-
     from wae_bench.bench import runner, tune
     from wae_bench.bench.folder import WORKER_ENV
     from wae_bench.bench.output import Output
