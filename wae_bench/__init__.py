@@ -7,7 +7,8 @@ from Python, a notebook: docs/python-api.md -- :func:`wae_bench.run.train.train_
 
 - :mod:`wae_bench.regularizer`  the plugin contract; :mod:`wae_bench.registry` the registries
 - :mod:`wae_bench.plugin_check` the contract's checks (``wae-bench check-plugin``, tests/test_contract.py);
-  :mod:`wae_bench.plugin_fault` whether an error came from a plugin's own code (the line that says so)
+  :mod:`wae_bench.plugin_fault` whether an error came from a plugin's own code (the line that says so);
+  :mod:`wae_bench.plugin_imports` the plugin files and modules a command imports first (``--plugin``, ``$WAE_BENCH_PLUGINS``)
 - :mod:`wae_bench.config`       every option, declared once (types, defaults, help)
 - :mod:`wae_bench.losses`       the pure loss maths; :mod:`wae_bench.momentum` EMA helpers for plugins;
   :mod:`wae_bench.priors` the Gaussian prior's Config and the WAE paper's σ_z and λ, for plugins
