@@ -364,8 +364,8 @@ class TrainConfig:
     keep_checkpoints: int = option(2, "Checkpoints kept.", location=True)
     log_every: int = option(50, "Log (and check for NaN/inf) every this many steps.", location=True)
     diverge_factor: float = option(1e4, "Stop the run as diverged when a log window's mean reconstruction loss "
-                                        "exceeds this many times the first window's (a finite blow-up; "
-                                        "docs/resume.md, Numerical guards); 0: off.", location=True)
+                                        "exceeds this many times its value at step 1 (a finite blow-up); 0: "
+                                        "off.", location=True)
     log: typing.Literal["jsonl", "tensorboard"] = option(
         "jsonl", "tensorboard: also write RUN_DIR/tensorboard/ (scalars every log step, picture grids at "
                  "checkpoints, the config as hparams with the final scores; pip install 'wae-bench[tensorboard]'). "
