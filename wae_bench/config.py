@@ -363,6 +363,9 @@ class TrainConfig:
                                        "(0: by step count only).", location=True)
     keep_checkpoints: int = option(2, "Checkpoints kept.", location=True)
     log_every: int = option(50, "Log (and check for NaN/inf) every this many steps.", location=True)
+    diverge_factor: float = option(1e4, "Stop the run as diverged when a log window's mean reconstruction loss "
+                                        "exceeds this many times its value at step 1 (a finite blow-up); 0: "
+                                        "off.", location=True)
     log: typing.Literal["jsonl", "tensorboard"] = option(
         "jsonl", "tensorboard: also write RUN_DIR/tensorboard/ (scalars every log step, picture grids at "
                  "checkpoints, the config as hparams with the final scores; pip install 'wae-bench[tensorboard]'). "
@@ -387,6 +390,9 @@ class TrainConfig:
         check(self.ckpt_minutes >= 0, f"ckpt_minutes must be >= 0 (0 = by step count only), got {self.ckpt_minutes}")
         check(self.keep_checkpoints >= 1, f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
         check(self.log_every >= 1, f"log_every must be >= 1 step, got {self.log_every}")
+        check(self.diverge_factor == 0 or self.diverge_factor > 1,
+              f"diverge_factor must be 0 (off) or > 1 (a growth factor of the reconstruction loss, e.g. 1e4), got "
+              f"{self.diverge_factor}")
         check(self.image_size is None or self.image_size >= 4, f"image_size must be >= 4, got {self.image_size}")
         for k in self.expost:
             check(k in ("n", "gmm"), f"bad expost density {k!r}: choose from n, gmm (or an empty list)")

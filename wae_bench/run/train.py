@@ -205,7 +205,7 @@ class Training:
             if isinstance(e, WriteFailed):
                 new = WriteFailed(f"{e}; {_then_resume(run.path, self.dist.world_size)}")
             elif isinstance(e, NonFinite):
-                new = NonFinite(f"{e} ({_kept(run.path)})")
+                new = type(e)(f"{e} ({_kept(run.path)})")
             elif isinstance(e, Exception) and not isinstance(e, WaeError) and is_out_of_memory(e):
                 new = WaeError(f"out of memory ({_first_line(e)}); lower --batch-size, or choose a smaller --arch "
                                f"or latent_dim, {_then_resume(run.path, self.dist.world_size)}")
@@ -238,7 +238,8 @@ class Training:
             self.stepper = Stepper(self.trainer, self.batch, start=self.start, total=self.T,
                                    steps_per_epoch=self.spe, lr_halve_every=cfg.lr_halve_every,
                                    log_every=cfg.log_every, ckpt_every=cfg.ckpt_every,
-                                   ckpt_minutes=cfg.ckpt_minutes, on_log=self._log, on_ckpt=self.save,
+                                   ckpt_minutes=cfg.ckpt_minutes, diverge_factor=cfg.diverge_factor,
+                                   on_log=self._log, on_ckpt=self.save,
                                    agree=_any_rank(dist) if dist.enabled else None,
                                    stop=stop.is_set if stop is not None else (lambda: False))
 

@@ -92,7 +92,8 @@ class NoSideEffects:
     meter sums created by the warm-up are reset to their initial values
     (zeros; step 0, no non-finite step), which is what a fresh Adam state
     holds (a meter the warm-up remade for other terms than a loaded
-    checkpoint's starts its window afresh)."""
+    checkpoint's starts its window afresh, with no non-finite step and no
+    step-1 value seen)."""
 
     def __init__(self, trainer):
         self.trainer = trainer
@@ -111,7 +112,7 @@ class NoSideEffects:
                 else:
                     t.zero_()
             if [id(t) for t in self.trainer.meter.tensors()] != self.meter:   # made by the warm-up: none yet
-                self.trainer.meter.first_bad.fill_(-1)
+                self.trainer.meter.unflag()
         for g, state in self.rng:
             g.set_state(state)
 

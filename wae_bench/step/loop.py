@@ -1,6 +1,6 @@
 """The loop over training steps: the learning-rate schedule (halved every
-``lr_halve_every`` epochs), logging and the non-finite guard every
-``log_every`` steps, checkpoints by step count and by time, and a clean stop
+``lr_halve_every`` epochs), logging, the non-finite guard and the divergence
+check every ``log_every`` steps, checkpoints by step count and by time, and a clean stop
 between two steps on SIGINT/SIGTERM.  :class:`Stepper` runs one step per
 call (several runs interleave: ``bench --concurrent``); :func:`fit` loops
 one run to its end."""
@@ -13,7 +13,7 @@ from typing import Callable
 from torch import Tensor
 
 from wae_bench import interrupt
-from wae_bench.step.trainer import Trainer
+from wae_bench.step.trainer import Diverged, Trainer
 
 
 class StopFlag:
@@ -66,22 +66,29 @@ class Stepper:
     checkpoint taken on a stop, so no checkpoint holds a state after a
     non-finite step and a stop adds no metrics line: the averaging window
     goes on in the checkpoint, and a resumed run's ``metrics.jsonl`` is the
-    uninterrupted run's.  A stop (``stop()`` true after a step: a signal
+    uninterrupted run's.  The divergence check
+    (:class:`~wae_bench.step.trainer.RecGrowth`, ``diverge_factor``; 0: off)
+    runs at the same points, on the means read there (before a stop's
+    checkpoint, on the window so far), so it adds no device sync and no
+    checkpoint holds a diverged state either.  A stop (``stop()`` true after a step: a signal
     arrived) ends the run after that step, with a checkpoint; under DDP ``agree`` (one all-reduce: "did any rank stop
     / find a checkpoint due?") is consulted at log steps only, so every rank
-    stops, and checkpoints by time, at the same step."""
+    stops, and checkpoints by time, at the same step; the divergence check
+    is agreed alike (where it is on), so every rank stops at the same step."""
 
     def __init__(self, trainer: Trainer, batch: Callable[[int], Tensor], *, start: int, total: int,
                  steps_per_epoch: int, lr_halve_every: int, log_every: int, ckpt_every: int,
                  on_log: Callable[[int, dict], None], on_ckpt: Callable[[int], None],
                  agree: Callable[..., tuple[bool, ...]] | None = None, ckpt_minutes: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic, stop: Callable[[], bool] = lambda: False):
+                 clock: Callable[[], float] = time.monotonic, stop: Callable[[], bool] = lambda: False,
+                 diverge_factor: float = 0.0):
         self.trainer, self.batch, self.total = trainer, batch, total
         self.spe, self.lr_halve_every, self.log_every, self.ckpt_every = (steps_per_epoch, lr_halve_every,
                                                                           log_every, ckpt_every)
         self.on_log, self.on_ckpt, self.agree, self.ckpt_minutes, self.clock = (on_log, on_ckpt, agree,
                                                                                 ckpt_minutes, clock)
         self.stop = stop               # asked after each step: has a signal arrived?
+        self.diverge_factor = diverge_factor
         self.next = start              # the step the next advance() runs
         self.epoch: int | None = None
         self.stopped = False           # ended by a stop (a signal) rather than by its last step
@@ -114,14 +121,29 @@ class Stepper:
         if at_log or scheduled:
             means, bad = tr.meter.read()
             tr.check_finite(bad)
+            self._check_growth(done, means.get("rec"), tr.meter.window)
             self.on_log(done, {"epoch": self.epoch, "lr": float(tr.opt.param_groups[0]["lr"]), **means})
         elif ckpt:   # stopped between log steps: the guard only; the averaging window is saved, not logged
             tr.check_finite(tr.meter.bad())
+            self._check_growth(done, tr.meter.peek("rec"), 0)
         if ckpt:
             self.on_ckpt(done)
             self.last_ckpt = self.clock()
         self.stopped = stop
         return self.over
+
+    def _check_growth(self, step: int, rec: float | None, window: int) -> None:
+        """Raise :class:`~wae_bench.step.trainer.Diverged` if ``rec``, the mean
+        reconstruction loss of the ``window`` steps to ``step`` (0: a window
+        cut short by a stop), grew past the factor; under DDP where any
+        rank's did."""
+        growth = self.trainer.growth
+        growth.window(rec, step, window, self.trainer.meter.start.get("rec"))
+        grown = growth.grown(rec, self.diverge_factor)
+        if self.agree is not None and self.diverge_factor > 0:
+            (grown,) = self.agree(grown)
+        if grown:
+            raise Diverged(growth.message(rec, step))
 
 
 def fit(trainer: Trainer, batch: Callable[[int], Tensor], *, start: int, total: int, **settings) -> str | None:

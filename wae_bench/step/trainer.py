@@ -13,7 +13,9 @@ One iteration (order documented in :mod:`wae_bench.regularizer`)::
 
 Nothing in :meth:`Trainer.step` reads a tensor on the host; metrics and the
 non-finite guard are read every ``log_every`` steps (:mod:`wae_bench.step.loop`)
-through :meth:`Meter.read <wae_bench.step.meter.Meter.read>`.  The first step,
+through :meth:`Meter.read <wae_bench.step.meter.Meter.read>`, and the
+divergence check (:class:`RecGrowth`) compares the means read there, with no
+read of its own.  The first step,
 always eager (a CUDA graph is captured after warm-up steps), also checks the
 plugin: its return values (:func:`~wae_bench.regularizer.check_aux`,
 :func:`~wae_bench.regularizer.check_penalty`, their terms' names apart), a ``z`` modified in place,
@@ -69,6 +71,78 @@ class NonFinite(WaeError):
     that state is written."""
 
 
+class Diverged(NonFinite):
+    """The reconstruction loss, still finite, grew past a factor of its early
+    value (:class:`RecGrowth`).  A :class:`NonFinite`, so it takes the same
+    path: raised before any checkpoint of that state, a `wae-bench run` ends
+    with its one line, a bench tuning cell records it as diverged."""
+
+
+def _short(v: float, digits: int) -> str:
+    """``8.5e12`` rather than ``8.5e+12`` (a message's number)."""
+    return f"{v:.{digits}g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
+
+
+class RecGrowth:
+    """The divergence check independent of the metric: a run whose mean
+    reconstruction loss over a log window (the ``rec`` term, ``||x - x_hat||²``:
+    >= 0 and the same quantity for every regularizer, unlike the total loss,
+    which a plugin such as WAE-GAN may make negative or oscillating) exceeds
+    ``factor`` × its early value has diverged, finite or not.  A blow-up that
+    stays finite (wae-mmd at lr 300: 146 at step 1, 1.9e14 at step 2, every
+    sample one saturated pattern) would else be scored like a trained run.
+
+    The early value is ``rec`` at step 1, the untrained net's error, which
+    healthy training only lowers: a blow-up in the first steps (the case
+    above) is inside the first log window, whose mean would hide it.  A
+    checkpoint from before step-1 values were recorded has none: then the
+    first window's mean after the resume is the early value.
+
+    The factor (``train.diverge_factor``, default 1e4) sits far above any
+    healthy run: no default run of a built-in regularizer on the embedded
+    digits logs a window mean above its step-1 value (docs/resume.md,
+    "Numerical guards", gives the measured ratios, all below 1), while a
+    blow-up grows by many orders of magnitude (x1e12 above), so a factor
+    this large finds it at the next log and never stops a run that merely
+    trains badly.
+
+    ``early`` = (value, first step, last step): state of the run, saved in
+    its checkpoints with the meter's step-1 values, so a resumed run compares
+    with what the uninterrupted run would.  It is recorded whatever the
+    factor, so the setting decides only whether the check stops a run."""
+
+    def __init__(self):
+        self.early: tuple[float, int, int] | None = None
+
+    def window(self, rec: float | None, step: int, steps: int, at_start: float | None) -> None:
+        """Before a comparison: the early value, once -- ``at_start`` (``rec``
+        at step 1, None where it was not seen), else ``rec``, the mean of the
+        log window of ``steps`` steps to ``step`` (0: a window cut short by a
+        stop, never the early value)."""
+        if self.early is None:
+            if at_start is not None:
+                self.early = (at_start, 1, 1)
+            elif rec is not None and steps > 0:
+                self.early = (rec, step - steps + 1, step)
+
+    def grown(self, rec: float | None, factor: float) -> bool:
+        """``rec`` (a window's mean) is past ``factor`` × the early value (``factor`` 0: off)."""
+        return bool(factor > 0 and rec is not None and self.early is not None and self.early[0] > 0
+                    and rec > factor * self.early[0])
+
+    def message(self, rec: float, step: int) -> str:
+        early, first, last = self.early
+        steps = f"step {first}" if first == last else f"steps {first}-{last}"
+        return (f"reconstruction loss grew from {_short(early, 3)} ({steps}) to {_short(rec, 2)} at step {step} "
+                f"(x{_short(rec / early, 2)}): the run diverged; lower the learning rate or λ")
+
+    def state_dict(self) -> list | None:
+        return None if self.early is None else list(self.early)
+
+    def load_state_dict(self, s: list | None) -> None:
+        self.early = None if s is None else (float(s[0]), int(s[1]), int(s[2]))
+
+
 class Trainer:
     """Owns the optimisers, the step counter ``t`` (a device tensor) and the
     step context ``ctx``, whose ``generator`` is the run's random stream (the
@@ -103,6 +177,7 @@ class Trainer:
         self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=False)) \
             if precision == "bf16" else contextlib.nullcontext
         self.meter = Meter(self.device)
+        self.growth = RecGrowth()   # the reconstruction loss's first log window (the divergence check)
         self.checked = False   # the first step's checks done (check_aux, check_penalty, wae_bench.step.first_step)
         self.arch = getattr(ae, "arch_name", None)   # (set by wae_bench.nets.build_arch)
 
@@ -183,7 +258,8 @@ class Trainer:
     def state_dict(self) -> dict:
         return {"ae": self.ae.state_dict(), "reg": self.reg.state_dict(), "opt": self.opt.state_dict(),
                 "aux_opt": self.aux_opt.state_dict() if self.aux_opt else None,
-                "t": int(self.t), "meter": self.meter.state_dict(), **self.rng_dict()}
+                "t": int(self.t), "meter": self.meter.state_dict(), "rec_early": self.growth.state_dict(),
+                **self.rng_dict()}
 
     def rng_dict(self) -> dict:
         """The run's random state in this process: its generator and the
@@ -207,6 +283,7 @@ class Trainer:
             self.aux_opt.load_state_dict(s["aux_opt"])
         self.t.fill_(int(s["t"]))
         self.meter.load_state_dict(s.get("meter") or {})
+        self.growth.load_state_dict(s.get("rec_early"))
         self.load_rng(s)
 
     def _generators(self) -> dict[str, torch.Generator]:
