@@ -87,36 +87,55 @@ def fill(tmp_path: Path) -> ResultsDir:
 
 
 class Parsed(HTMLParser):
-    """The rows of each ``<table>``, the attributes of each ``<img>``, and
-    every URL-carrying attribute."""
+    """The rows of each ``<table>`` (each cell's text without its ``cells:``
+    line), the links of each table cell's ``cells:`` line (``links``, in the
+    same layout), the attributes of each ``<img>``, every URL-carrying
+    attribute, and the ``id`` of every element."""
 
     def __init__(self, text: str):
         super().__init__()
         self.tables: list[list[list[str]]] = []
+        self.links: list[list[list[list[str]]]] = []
         self.imgs: list[dict] = []
         self.urls: list[str] = []
+        self.ids: set[str] = set()
         self._cell: list[str] | None = None
+        self._hrefs: list[str] = []
+        self._in_cells = 0          # depth inside a ``cells:`` line (0: outside)
         self.feed(text)
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         self.urls += [v for k, v in attrs if k in ("src", "href", "srcset", "action", "data") and v]
+        if "id" in a:
+            self.ids.add(a["id"])
+        if self._in_cells:
+            self._in_cells += 1
+            if tag == "a":
+                self._hrefs.append(a["href"])
+        elif a.get("class") == "cells":
+            self._in_cells = 1
         if tag == "table":
             self.tables.append([])
+            self.links.append([])
         elif tag == "tr":
             self.tables[-1].append([])
+            self.links[-1].append([])
         elif tag in ("td", "th"):
-            self._cell = []
+            self._cell, self._hrefs = [], []
         elif tag == "img":
             self.imgs.append(a)
 
     def handle_endtag(self, tag):
+        if self._in_cells:
+            self._in_cells -= 1
         if tag in ("td", "th") and self._cell is not None:
             self.tables[-1][-1].append("".join(self._cell))
+            self.links[-1][-1].append(self._hrefs)
             self._cell = None
 
     def handle_data(self, data):
-        if self._cell is not None:
+        if self._cell is not None and not self._in_cells:
             self._cell.append(data)
 
 
@@ -134,6 +153,21 @@ def test_the_table_is_table_collects_cell_by_cell(tmp_path):
     for line in [table_render.legend(rep), *rep.budget, *rep.protocol, "A cited paper, Table 1", folder.spec().hash()]:
         assert line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in page.replace("&#x27;", "'")
     assert "A results folder written by hand &lt;for the report&gt;." in page      # escaped, not markup
+
+
+def test_each_entry_links_to_the_sections_of_the_cells_it_averages(tmp_path):
+    """A mean over seeds names its cells (every seed of the grid point, the
+    failed and the missing too), each a link to that cell's section."""
+    folder = fill(tmp_path)
+    rep = table.collect(folder)
+    parsed = Parsed(report.page(folder, rep))
+    lead = len(table_render.headers(rep)) - len(rep.layout())
+    want = [[[] for _ in range(lead)] + [[] if cited else [f"#cell-{c.id}" for c in grid.expand(folder.spec())
+                                                          if (c.regularizer, c.arch, c.axes) == r and c.dataset == ds]
+                                         for (ds, _), cited in rep.layout()] for r in rep.rows]
+    assert parsed.links[0][1:] == want
+    assert ["#cell-moca-tiny-digits-lambda100-s0", "#cell-moca-tiny-digits-lambda100-s1"] in parsed.links[0][2]
+    assert {h[1:] for row in want for hrefs in row for h in hrefs} <= parsed.ids     # each to a section there
 
 
 def test_the_protocol_shows_the_resolved_spec_the_hash_covers_and_the_overrides(tmp_path):

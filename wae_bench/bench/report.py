@@ -6,10 +6,16 @@
   evaluation protocol, the spec's hash and TOML;
 - every plot PNG under ``RESULTS_DIR/plots/`` (score vs λ / K, spectra per λ,
   whatever else was written there);
-- the failed cells with their one-line error;
-- per cell its scores, picture grids (prior / ex-post samples,
+- the failed cells with their one-line error, and apart from them the
+  diverged tuning cells (a result of the tuning: never chosen, never retried);
+- per cell its role (a tuning cell: at which tuned values), its scores on the
+  split they were computed on (a tuning cell's on the validation split, the
+  held-out training images), picture grids (prior / ex-post samples,
   reconstructions, interpolations; :mod:`wae_bench.pictures`) and latent
   spectrum (MoCA Fig. 5).
+
+Every table entry (a mean over seeds) and every tuning value links to the
+sections of the cells it is made of.
 
 Images are embedded as ``data:`` URIs and the CSS is inline: the page opens
 offline, from anywhere, with no script.  Small grids are upscaled by an
@@ -30,10 +36,12 @@ from wae_bench.bench import tune
 from wae_bench.bench.aggregate import MISSING, number
 from wae_bench.bench.compare import toml_text
 from wae_bench.bench.folder import ResultsDir, score
-from wae_bench.bench.grid import Cell
+from wae_bench.bench.grid import Cell, axis_label
+from wae_bench.bench.output import metric_name
 from wae_bench.bench.spec import WHAT_LABELS
 from wae_bench.bench.table import Report, metric_label
 from wae_bench.bench.table_render import headers, legend
+from wae_bench.bench.tuning_summary import _assign as assign, _digits as distinct_digits
 from wae_bench.errors import WaeError
 
 TITLE_MARK = ": wae-bench report</title>"   # (how a file is known to be a report)
@@ -47,6 +55,11 @@ SPECTRUM = "latent_spectrum.png"
 GRID_WIDTH = 300    # px: a cell's grids are upscaled by one integer factor until its narrowest is about this wide
 PLOT_WIDTH = 420    # px: the most a cell's plot (its spectrum) is shown
 FOLDER_PLOT_WIDTH = 600   # px: the most a plot of the grid (plots/*.png) is shown
+# The header's count of cells by state, in this order (a state not listed here is counted after them).
+STATES = ("done", "stale", "partial", "pending", "failed", "diverged")
+# How a cell's section names the split its scores were computed on (results.json's protocol.reference.split).
+SPLITS = {"val": "validation split (held-out training images)", "test": "test split", "train": "training split"}
+DIVERGED = "diverged (a result, never retried)"
 
 
 # The page's whole style sheet (inline: the page needs no other file).
@@ -70,7 +83,8 @@ img{display:block;max-width:100%;height:auto}img.px{image-rendering:crisp-edges;
 .cell{border:1px solid #d0d7de;border-radius:6px;padding:8px 14px 12px;margin:12px 0}
 .state{font-size:12px;font-weight:normal;padding:1px 8px;border-radius:9px;margin-left:6px;background:#eef1f4}
 .state.done{background:#dafbe1;color:#116329}.state.failed{background:#ffebe9;color:#b42318}
-.state.partial,.state.diverged{background:#fff8c5;color:#7d4e00}.scores b{font-weight:600}
+.state.partial,.state.diverged,.state.stale{background:#fff8c5;color:#7d4e00}.scores b{font-weight:600}
+.cells{font-size:11.5px;color:#59636e;white-space:normal}.cells a{margin-right:5px}
 pre{background:#f6f8fa;padding:8px 12px;overflow:auto;font-size:12.5px}details{margin:8px 0}
 """
 
@@ -127,7 +141,14 @@ class _Page:
         self.record = folder.record() or {}
         self.tuning = rep.tuning_read or tune.Tuning(folder, rep.spec)   # (the table's, where it read one)
         self.cells = self.tuning.cells
+        self.by_id = {c.id: c for c in self.cells}
         self.states = {c.id: self.tuning.state(c) for c in self.cells}
+        self.of_point: dict[tuple, list[Cell]] = {}   # Cell.point -> its final / plain cells: a table entry's seeds
+        for c in self.cells:
+            if c.role != "tune":
+                self.of_point.setdefault(c.point, []).append(c)
+        self.results_of = {c.id: self.folder.results(c.id) or {} for c in self.cells}
+        self.digits = self.score_digits()
         self.unreadable: list[str] = []   # image files left out, relative to the folder
 
     def picture(self, path: Path, caption: str) -> Picture | None:
@@ -136,11 +157,45 @@ class _Page:
             self.unreadable.append(str(path.relative_to(self.folder.path)))
         return p
 
+    def scored(self, c: Cell) -> tuple[str, list[tuple[str, float | None]]]:
+        """The metric ``c`` is shown by and its score per column kind: a
+        tuning cell's by the tuning metric of its plugin's sampler
+        (:func:`~wae_bench.bench.tune.eval_settings`), any other's by the
+        table's metric of each of the table's column kinds."""
+        res = self.results_of[c.id]
+        if c.role == "tune":
+            metric, whats = self.spec.tune.metric, tune.eval_settings(self.spec, c).what
+        else:
+            metric, whats = self.rep.metric, list(dict.fromkeys(w for _, w in self.rep.columns))
+        return metric, [(w, score(res, w, metric)) for w in whats]
+
+    @staticmethod
+    def compared(c: Cell, what: str) -> tuple:
+        """The scores a cell's score is compared with: a tuning cell's with its
+        group's (the choice), any other's with its table column's."""
+        return ("tune", c.group, what) if c.role == "tune" else ("table", c.dataset, what)
+
+    def score_digits(self) -> dict[tuple, int]:
+        """:meth:`compared` key -> the decimals its cells' scores are printed
+        with: enough to print every two different scores differently, the rule
+        of the tuning section (:func:`~wae_bench.bench.tuning_summary._digits`):
+        12.8046 and 12.7977, not 12.80 twice."""
+        values: dict[tuple, list[float]] = {}
+        for c in self.cells:
+            for what, v in self.scored(c)[1]:
+                if v is not None:
+                    values.setdefault(self.compared(c, what), []).append(v)
+        return {k: distinct_digits(vs) for k, vs in values.items()}
+
+    def seed_links(self, ids: list[str]) -> str:
+        """``s0 s1``: a link to each cell's section, by its seed (its id in the link's title)."""
+        return " ".join(f'<a href="#{_anchor(cid)}" title="{_e(cid)}">s{self.by_id[cid].seed}</a>' for cid in ids)
+
     # -- sections ------------------------------------------------------------------
     def header(self) -> str:
         rec = self.record
-        counts = {s: sum(v == s for v in self.states.values()) for s in ("done", "failed", "diverged", "partial",
-                                                                           "pending")}
+        found = [s for s in self.states.values() if s not in STATES]
+        counts = {s: sum(v == s for v in self.states.values()) for s in (*STATES, *dict.fromkeys(found))}
         out = [f"<h1>{_e(self.spec.name)}: {_e(metric_label(self.spec, self.rep.metric))}</h1>"]
         if self.rep.description:
             out.append(f"<p>{_e(self.rep.description.strip())}</p>")
@@ -179,7 +234,9 @@ class _Page:
             for col, cited in layout:
                 v = rep.value(row, col, cited)
                 kind = "cited" if cited else "failed" if v.startswith("failed") else "missing" if v == MISSING else ""
-                tds.append(f'<td class="v {kind}">{_e(v)}</td>')
+                seeds = [] if cited or not v else self.of_point.get((row[0], row[1], col[0], row[2]), [])
+                cells = f'<div class="cells">cells: {self.seed_links([c.id for c in seeds])}</div>' if seeds else ""
+                tds.append(f'<td class="v {kind}">{_e(v)}{cells}</td>')
             body.append("<tr>" + "".join(tds) + "</tr>")
         out = ['<h2 id="results">Results</h2>', f"<p>{_e(legend(rep))}</p>",
                f'<div class="scroll"><table class="results"><thead><tr>{head}</tr></thead>'
@@ -192,8 +249,31 @@ class _Page:
         if rep.settings:
             out.append("<h3>Settings</h3><ul>" + "".join(f"<li>{_e(s)}</li>" for s in rep.settings) + "</ul>")
         if rep.tuning:
-            out.append("<h3>Tuning</h3><ul>" + "".join(f"<li>{_e(t)}</li>" for t in rep.tuning) + "</ul>")
+            out.append('<h3 id="tuning">Tuning</h3><ul>' + "".join(f"<li>{t}</li>" for t in self.tuning_items())
+                       + "</ul>")
         return "\n".join(out)
+
+    def tuning_items(self) -> list[str]:
+        """The tuning section's lines (:mod:`~wae_bench.bench.tuning_summary`),
+        each group's with a ``cells:`` line linking every tuned value to its
+        tuning cells (``λ = 10: s0 s1; λ = 100: s0 s1``).  The group lines
+        are the section's last, one per group in the order of its first final
+        cell (:func:`~wae_bench.bench.tuning_summary.tuning`)."""
+        lines = self.rep.tuning
+        first: dict[tuple, Cell] = {}
+        for c in self.cells:
+            if c.role == "final":
+                first.setdefault(c.group, c)
+        start = len(lines) - len(first)
+        out = []
+        for i, line in enumerate(lines):
+            item = _e(line)
+            if start >= 0 and i >= start:
+                points = self.tuning.choice(list(first.values())[i - start]).points
+                item += '<div class="cells">cells: ' + "; ".join(
+                    f"{_e(assign(p.values))}: {self.seed_links(p.cells)}" for p in points) + "</div>"
+            out.append(item)
+        return out
 
     def plots(self) -> str:
         root = self.folder.path / PLOTS_DIR
@@ -223,16 +303,28 @@ class _Page:
         return "\n".join(out)
 
     def failed(self) -> str:
-        out = ['<h2 id="failed">Failed cells</h2>']
-        rows = []
+        """The failed cells (retried by the next run) with their error, and
+        apart from them the diverged tuning cells: a divergence is a result of
+        the tuning (its value is never chosen, the cell never retried), not an
+        error to fix."""
+        out = ['<h2 id="failed">Failed cells</h2>', self.failures("failed", "error") or "<p>None.</p>"]
+        diverged = self.failures("diverged", "divergence")
+        if diverged:
+            out += ['<h3 id="diverged">Diverged tuning cells</h3>',
+                    "<p>A divergence is a result of the tuning, not a failure: its value is never chosen and the "
+                    "cell is never retried.</p>", diverged]
+        return "\n".join(out)
+
+    def failures(self, state: str, column: str) -> str:
+        """A table of the cells in ``state`` with the line of their failed.json; "" where none is."""
+        rows, cls = [], ' class="error"' if state == "failed" else ""
         for c in self.cells:
-            f = self.folder.failure(c.id) if self.states[c.id] in ("failed", "diverged") else None
+            f = self.folder.failure(c.id) if self.states[c.id] == state else None
             if f is not None:
                 rows.append(f'<tr><td><a href="#{_anchor(c.id)}">{_e(c.id)}</a></td>'
-                            f'<td class="error">{_e(f.get("error", "?"))}</td><td>{_e(f.get("time", ""))}</td></tr>')
-        out.append(f'<table class="results"><thead><tr><th>cell</th><th>error</th><th>when</th></tr></thead>'
-                   f'<tbody>{"".join(rows)}</tbody></table>' if rows else "<p>None.</p>")
-        return "\n".join(out)
+                            f'<td{cls}>{_e(f.get("error", "?"))}</td><td>{_e(f.get("time", ""))}</td></tr>')
+        return (f'<table class="results"><thead><tr><th>cell</th><th>{column}</th><th>when</th></tr></thead>'
+                f'<tbody>{"".join(rows)}</tbody></table>' if rows else "")
 
     def pictures(self, c: Cell, res: dict) -> tuple[list[Picture], list[Picture]]:
         """A cell's picture grids (:data:`GRIDS`), then its plots: the latent
@@ -245,23 +337,59 @@ class _Page:
         plots += [self.picture(p, p.name) for p in sorted(d.glob("*.png")) if p.name not in known]
         return [p for p in grids if p], [p for p in plots if p]
 
+    def role(self, c: Cell) -> str:
+        """What a tuning or final cell is for: ``tuning cell at λ = 10
+        (tuning seed 0): scored on the validation split to choose the λ of
+        its final cells s0 s1``; ``final cell at the tuned λ = 10`` (the
+        values of its own config.json, :func:`~wae_bench.bench.tune.trained_values`);
+        "" for a cell of a grid without tuning."""
+        names = ", ".join(map(axis_label, c.tuned))
+        if c.role == "tune":
+            finals = [f.id for f in self.cells if f.role == "final" and f.group == c.group]
+            return (f"tuning cell at {_e(assign(tune.tuned_values(c)))} (tuning seed {c.seed}): scored on the "
+                    f"validation split to choose the {_e(names)} of its final cells {self.seed_links(finals)}")
+        if c.role == "final":
+            trained = tune.trained_values(self.folder, c)
+            at = f"at the tuned {assign(trained)}" if trained else f"its tuned {names} not trained yet"
+            return f'final cell {_e(at)} (see <a href="#tuning">tuning</a>)'
+        return ""
+
+    def score_line(self, c: Cell) -> str:
+        """``stand-in FID (NOT FID) on the validation split (held-out training
+        images): prior samples 12.8046``: the cell's scores (:meth:`scored`)
+        with the split they were computed on, as recorded (else as asked) and
+        the decimals of :meth:`score_digits`; "" for a cell not scored."""
+        res = self.results_of[c.id]
+        metric, scores = self.scored(c)
+        if all(v is None for _, v in scores):
+            return ""
+        asked = tune.eval_settings(self.spec, c).split
+        split = ((res.get("protocol") or {}).get("reference") or {}).get("split") or asked
+        shown = " · ".join(f"{_e(WHAT_LABELS[w])} <b>"
+                           f"{MISSING if v is None else number(v, self.digits[self.compared(c, w)])}</b>"
+                           for w, v in scores)
+        return (f'<p class="scores">{_e(metric_name(res, metric))} on the {_e(SPLITS.get(split, f"{split} split"))}:'
+                f' {shown}</p>')
+
     def cell(self, c: Cell) -> str:
         state = self.states[c.id]
-        res = self.folder.results(c.id) or {}
+        res = self.results_of[c.id]
         out = [f'<section class="cell" id="{_anchor(c.id)}"><h3>{_e(c.id)} <span class="state {state}">{state}'
                f'</span></h3>']
-        whats = (tune.eval_settings(self.spec, c).what if c.role == "tune"     # (scored on the validation split)
-                 else list(dict.fromkeys(w for _, w in self.rep.columns)))
-        scores = [(WHAT_LABELS[w], score(res, w, self.rep.metric)) for w in whats]
-        if any(v is not None for _, v in scores):
-            out.append('<p class="scores">' + " · ".join(f"{_e(k)} <b>{MISSING if v is None else number(v)}</b>"
-                                                        for k, v in scores) + "</p>")
+        role = self.role(c)
+        if role:
+            out.append(f'<p class="meta">{role}</p>')
+        scores = self.score_line(c)
+        if scores:
+            out.append(scores)
         rank = (res.get("diagnostics") or {}).get("spectrum_effective_rank")
         if isinstance(rank, (int, float)):
             d = (res.get("run") or {}).get("latent_dim", "?")
             out.append(f'<p class="meta">latent spectrum: effective rank {rank:.2f} of d = {_e(d)}</p>')
         if state in ("failed", "diverged"):
-            out.append(f'<p class="error">{_e((self.folder.failure(c.id) or {}).get("error", "?"))}</p>')
+            error = _e((self.folder.failure(c.id) or {}).get("error", "?"))
+            out.append(f'<p class="meta">{DIVERGED}: {error}</p>' if state == "diverged" else
+                       f'<p class="error">{error}</p>')
         if state == "stale":
             why = ", ".join(self.tuning.changes(c))
             out.append(f'<p class="error">stale: trained with settings other than the spec resolves to now '
