@@ -100,7 +100,7 @@ def test_the_h200_profile_split_is_what_profile_groups_gives():
             f"{a2['convolutions (cuDNN)']:.2f}.") in " ".join(page.split())
 
 
-KEPT = ("readme-run/results.json", "readme-run/threads-1/results.json")
+KEPT = ("readme-run/results.json", "readme-run/threads-1/results.json", "readme-run/intel-xeon/results.json")
 
 
 def test_the_readme_runs_fid_the_docs_quote_is_the_committed_ones():
@@ -111,10 +111,10 @@ def test_the_readme_runs_fid_the_docs_quote_is_the_committed_ones():
     pages = ("docs/benchmarks.md", "benchmarks/results/README.md", "benchmarks/results/readme-run/README.md")
     for page in pages:
         text = " ".join((ROOT / page).read_text().split())
-        quoted = re.findall(r"(\d+\.\d\d) \(`(?:benchmarks/results/)?(readme-run/(?:threads-1/)?results\.json)`", text)
+        quoted = re.findall(r"(\d+\.\d\d) \(`(?:benchmarks/results/)?(readme-run/(?:threads-1/|intel-xeon/)?results\.json)`", text)
         assert {k for _, k in quoted} == set(KEPT), (page, quoted)
         assert all(v == f"{fid[k]:.2f}" for v, k in quoted), (page, quoted, fid)
-    exact = re.findall(r"`(readme-run/(?:threads-1/)?results\.json)`: ([\d.]+)\)",
+    exact = re.findall(r"`(readme-run/(?:threads-1/|intel-xeon/)?results\.json)`: ([\d.]+)\)",
                        (ROOT / "benchmarks/results/readme-run/README.md").read_text())
     assert sorted(exact) == sorted((k, repr(v)) for k, v in fid.items())
     config = json.loads((ROOT / "benchmarks/results/readme-run/config.json").read_text())
