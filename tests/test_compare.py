@@ -227,3 +227,28 @@ def test_the_tuning_defaults_follow_the_dataset_and_the_sets():
                                        r"add --set tune.holdout=N"):
         tuned("folder", ["train.data_root=\"/x\""])
     assert tuned("folder", ["train.data_root=\"/x\"", "tune.holdout=100"]).tune.holdout == 100
+
+
+def test_a_tuned_compare_takes_over_the_tuning_and_final_cells_done_alike_beside_it(tmp_path, capsys, monkeypatch):
+    """`compare moca ae swae --tune` after `compare moca ae --tune` tunes and
+    trains swae only: moca's tuning cells, and its final cell with the record
+    of the choice it trained at, are taken over, as the untuned ae is."""
+    monkeypatch.chdir(tmp_path)
+    grids = ["--set", "reg.moca.tune.reg.lambda=[10, 100]", "--set", "reg.swae.tune.reg.lambda=[10]"]
+    code, _, err = run_cli(["compare", "moca", "ae", "--tune", *TINY, *grids[:2]], capsys)
+    assert code == 0, err
+    (first,) = (tmp_path / "runs" / "compare").iterdir()
+    code, out, err = run_cli(["compare", "moca", "ae", "swae", "--tune", *TINY, *grids], capsys)
+    assert code == 0, err
+    (second,) = [p for p in (tmp_path / "runs" / "compare").iterdir() if p != first]
+    taken = ["tune-moca-tiny-digits-lambda10-s0", "tune-moca-tiny-digits-lambda100-s0", "ae-tiny-digits-s0",
+             "moca-tiny-digits-s0"]
+    assert (f"reusing 4 finished cell(s) from runs/compare/{first.name} (trained and scored there with the same "
+            f"settings): {', '.join(taken)}") in " ".join(out.split()), out
+    for cid in taken:
+        assert json.loads((second / "cells" / cid / "reused.json").read_text())["from"] == str(first)
+    assert not (second / "cells" / "swae-tiny-digits-s0" / "reused.json").exists()
+    record = "tuning/moca-tiny-digits-s0.json"
+    assert json.loads((second / record).read_text()) == json.loads((first / record).read_text())
+    assert "skipping 4 cell(s) already done" in err               # swae's tuning cell and final cell trained
+    assert "moca: tuned λ = 10; ae: nothing to tune; swae: tuned λ = 10" in err      # the choice, as made there

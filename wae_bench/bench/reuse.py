@@ -15,6 +15,13 @@ presented as current). It is copied, its checkpoints hard-linked where the
 file system allows (they are never written in place), into a temporary
 folder renamed into place, and it records where it came from
 (``reused.json``). A cell already present here is never replaced.
+
+A tuned head-to-head (``--tune``) takes over tuning cells the same way, and a
+diverged one too (a result: never chosen, never retrained), then each final
+cell whose choice here -- made from the tuning cells now in this folder -- is
+the one it was trained at there, with the record of that choice
+(``tuning/<final id>.json``): `compare moca ae swae --tune` after `compare
+moca ae --tune` tunes and trains swae only.
 """
 from __future__ import annotations
 
@@ -52,17 +59,32 @@ def siblings(folder: ResultsDir, marker: str) -> list[ResultsDir]:
 
 
 def take_over(folder: ResultsDir, spec: Spec, cells: list[Cell], sources: list[ResultsDir]) -> list[Reused]:
-    """Copy into ``folder`` every plain cell of ``cells`` that it lacks and a
-    folder of ``sources`` holds done with the same settings (the first such)."""
+    """Copy into ``folder`` every cell of ``cells`` that it lacks and a folder
+    of ``sources`` holds done with the same settings (the first such): the
+    plain and tuning cells first, then the final cells whose choice here is
+    the one they trained at there (:func:`_final_alike`)."""
     out = []
     reads = [tune.Tuning(s, spec, cells) for s in sources]   # (each source judged by this spec)
-    for cell in cells:
-        if cell.role != "plain" or folder.cell_dir(cell.id).exists():
-            continue
-        src = next((r.folder for r in reads if _done_alike(r, cell)), None)
-        if src is not None and _copy_cell(src.cell_dir(cell.id), folder.cell_dir(cell.id), src.path):
-            out.append(Reused(cell.id, src.path))
+    for cell in (c for c in cells if c.role != "final"):
+        out += _take(folder, cell, reads, _done_alike)
+    here = tune.Tuning(folder, spec, cells)   # (the choices the tuning cells now here make)
+    for cell in (c for c in cells if c.role == "final"):
+        out += _take(folder, cell, reads, lambda read, c: _final_alike(read, here, c))
     return out
+
+
+def _take(folder: ResultsDir, cell: Cell, reads: list[tune.Tuning], alike) -> list[Reused]:
+    """``cell`` copied in from the first source ``alike(read, cell)`` accepts
+    (``[]``: none, or ``folder`` has the cell already); a final cell with the
+    record of the choice it trained with."""
+    if folder.cell_dir(cell.id).exists():
+        return []
+    src = next((r.folder for r in reads if alike(r, cell)), None)
+    if src is None or not _copy_cell(src.cell_dir(cell.id), folder.cell_dir(cell.id), src.path):
+        return []
+    if cell.role == "final" and tune.record_path(src, cell).is_file():
+        atomic.write_text(tune.record_path(folder, cell), tune.record_path(src, cell).read_text())
+    return [Reused(cell.id, src.path)]
 
 
 def _done_alike(read: tune.Tuning, cell: Cell) -> bool:
@@ -70,16 +92,32 @@ def _done_alike(read: tune.Tuning, cell: Cell) -> bool:
     under the protocol it asks for (features, split, seed, number of images:
     :func:`~wae_bench.bench.table_notes.evaluation`), with the same resolved
     settings (not stale: :meth:`~wae_bench.bench.tune.Tuning.state`), and no
-    process is working on it there."""
+    process is working on it there; or, a tuning cell, diverged there with
+    those settings."""
     src = read.folder
     if lock.held_elsewhere(src.cell_dir(cell.id)) is not None:
         return False
     try:
+        state = read.state(cell)
+        if state == "diverged":
+            return True
         ev = tune.eval_settings(read.spec, cell)
         res = src.results(cell.id) or {}
-        return read.state(cell) == "done" and all(evaluation(ev, res, what, cell.dataset)[1] for what in ev.what)
+        return state == "done" and all(evaluation(ev, res, what, cell.dataset)[1] for what in ev.what)
     except Exception:   # (a sibling folder this code cannot read is simply not a source)
         return False
+
+
+def _final_alike(read: tune.Tuning, here: tune.Tuning, final: Cell) -> bool:
+    """Final cell ``final`` is done alike in ``read``'s folder
+    (:func:`_done_alike`: trained at the choice its tuning cells make there)
+    and this folder's tuning cells make the same choice (all of its group's
+    are here, taken over or trained)."""
+    try:
+        made = here.chosen(final)
+    except Exception:   # (a tuning cell here this code cannot read: the final trains here)
+        return False
+    return made is not None and _done_alike(read, final) and read.chosen(final) == made
 
 
 def _copy_cell(src: Path, dst: Path, source: Path) -> bool:
