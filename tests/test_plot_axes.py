@@ -29,7 +29,7 @@ def test_near_equal_scores_are_plotted_without_an_axis_offset(tmp_path, monkeypa
 
 
 def _legend(monkeypatch, tmp_path, *args, **kw) -> list[tuple[str, str, str]]:
-    """(label, colour, line style) of each legend entry of ``plots._plot(*args, **kw)``."""
+    """(label, colour, marker) of each legend entry of ``plots._plot(*args, **kw)``."""
     from matplotlib.colors import to_hex
 
     seen = []
@@ -37,7 +37,7 @@ def _legend(monkeypatch, tmp_path, *args, **kw) -> list[tuple[str, str, str]]:
     def save(fig, path, formats=("png",)):
         ax = fig.axes[0]
         handles, labels = ax.get_legend_handles_labels()
-        seen.extend((lb, to_hex(h.get_color()) if hasattr(h, "get_color") else "", getattr(h, "get_linestyle",
+        seen.extend((lb, to_hex(h.get_color()) if hasattr(h, "get_color") else "", getattr(h, "get_marker",
                      lambda: "")()) for h, lb in zip(handles, labels))
         return [path]
 
@@ -56,9 +56,9 @@ def test_failed_and_diverged_values_are_drawn_and_labelled_apart(tmp_path, monke
     lines, unscored = plots._curves(pts, "digits", "reg.lambda")
     assert unscored == {"failed": {line: [10.0]}, "diverged": {line: [100.0, 1000.0]}}
     legend = _legend(monkeypatch, tmp_path, "reg.lambda", lines, tmp_path / "p.png", "t", "fid", unscored)
-    by = {lb: (colour, style) for lb, colour, style in legend}
+    by = {lb: (colour, marker) for lb, colour, marker in legend}
     failed, diverged = by[plots.UNSCORED_STYLE["failed"]["label"]], by[plots.UNSCORED_STYLE["diverged"]["label"]]
-    assert failed != diverged and not any("/" in lb for lb in by)
+    assert failed[1] != diverged[1] and not any("/" in lb for lb in by)   # (one curve: its colour, two markers)
 
 
 def test_the_star_of_a_two_axis_tuning_names_the_chosen_value_of_every_axis(tmp_path, monkeypatch):

@@ -3,7 +3,10 @@ backend), after the MoCA paper:
 
 - score against each numeric grid axis, mean ± std over seeds as error bars,
   one line per regularizer / architecture / other axis value (FID against λ
-  on a log axis: Figs. 3-4; FID against K: Table 4);
+  on a log axis: Figs. 3-4; FID against K: Table 4), each final cell's tuned
+  values said beside its point (or once in its curve's legend entry);
+- the tuning protocol's curves: the validation score ``tune.metric`` chose by
+  against each tuned axis of two or more values;
 - singular-value spectra of the latents, one line per λ (Fig. 5), read from
   each cell's ``latent_spectrum.json`` (``diagnostics.spectrum`` of its results).
 """
@@ -19,7 +22,7 @@ from typing import Any
 from wae_bench.bench import grid, tune
 from wae_bench.bench.aggregate import Entry
 from wae_bench.bench.folder import ResultsDir
-from wae_bench.bench.grid import Cell, axis_label, format_value, is_number
+from wae_bench.bench.grid import Cell, axis_label, display_value, format_value, is_number
 from wae_bench.bench.spec import WHAT_LABELS, Spec, flat_keys
 from wae_bench.bench.table import better_note, metric_label, points
 from wae_bench.atomic import atomic_write
@@ -96,10 +99,16 @@ Curve = dict[tuple, list[tuple[float, Entry]]]   # (regularizer, arch, other axe
 Unscored = dict[str, dict[tuple, list[float]]]   # "failed" / "diverged" -> curve -> the values with no finite score
 
 
-# How a plot draws the values of a curve with no finite score: an error
-# (retried by the next run) apart from a divergence (a result, never chosen).
-UNSCORED_STYLE = {"failed": dict(color="red", ls=":", label="failed (an error: the next run retries it)"),
-                  "diverged": dict(color="darkorange", ls="-.", label="diverged (non-finite: never chosen)")}
+# How a plot marks the values of a curve with no finite score, in the curve's colour at the top of the axes:
+# an error (retried by the next run) apart from a divergence (a result, never chosen).
+UNSCORED_STYLE = {"failed": dict(marker="v", label="failed (an error: the next run retries it)"),
+                  "diverged": dict(marker="x", label="diverged (non-finite: never chosen)")}
+MARK_TOP, MARK_STEP = 0.97, 0.045   # axes fraction of the first curve's marks; each next curve's a step lower
+
+
+def _line_of(reg: str, arch: str, axes: tuple, key: str) -> tuple:
+    """The curve a point of axis ``key`` lies on: its regularizer, arch and other axis values."""
+    return (reg, arch, tuple((k, v) for k, v in axes if k != key))
 
 
 def _curves(pts: dict[tuple, Entry], ds: str, key: str) -> tuple[Curve, Unscored]:
@@ -112,7 +121,7 @@ def _curves(pts: dict[tuple, Entry], ds: str, key: str) -> tuple[Curve, Unscored
         values = dict(axes)
         if d != ds or key not in values or not is_number(values[key]):
             continue
-        line = (reg, arch, tuple((k, v) for k, v in axes if k != key))
+        line = _line_of(reg, arch, axes, key)
         finite = [v for v in e.values if math.isfinite(v)]
         if finite:
             lines.setdefault(line, []).append((float(values[key]), Entry(finite, e.expected, e.failed)))
@@ -132,6 +141,27 @@ def _line_order(line: tuple) -> tuple:
     return (str(reg), str(arch), tuple((k, _sortable(v)) for k, v in others))
 
 
+def _curve_name(line: tuple) -> str:
+    """``moca · tiny d=8``: a curve as its legend entry names it."""
+    reg, arch, others = line
+    return " ".join([f"{reg} · {arch}", *(f"{axis_label(k)}={format_value(v)}" for k, v in others)])
+
+
+def _assigned(values: dict[str, Any]) -> str:
+    """``λ=30, cov_weight=0.5``: tuned values as a plot says them."""
+    return ", ".join(f"{axis_label(k)}={display_value(v)}" for k, v in values.items())
+
+
+def spread(lines: Curve, seed: str = "seed") -> str:
+    """What a plot's error bars are, for its title: ``mean ± sample std over
+    n seeds`` where a point has two or more seeds; ``one seed per point, no
+    error bars`` where none has (``seed``: ``tuning seed`` for tuning)."""
+    ns = {e.n for pts_ in lines.values() for _, e in pts_}
+    if not ns:
+        return "no value scored"
+    return f"mean ± sample std over n {seed}s" if max(ns) >= 2 else f"one {seed} per point, no error bars"
+
+
 def _seeds(pts_: list[tuple[float, Entry]]) -> str:
     """``n = 3``, ``n = 2-3``: the seeds behind a curve's error bars."""
     ns = sorted({e.n for _, e in pts_})
@@ -141,36 +171,53 @@ def _seeds(pts_: list[tuple[float, Entry]]) -> str:
 def _plot(spec: Spec, key: str, lines: Curve, path: Path, title: str, ylabel: str,
           unscored: Unscored | None = None, cited: dict[str, list[tuple[float, float]]] | None = None,
           chosen: dict[tuple, dict[str, Any]] | None = None, formats: list[str] = ("png",),
-          dpi: int = PNG_DPI) -> list[Path]:
+          dpi: int = PNG_DPI, tuned: dict[tuple, dict[float, str]] | None = None) -> list[Path]:
     """Score against axis ``key``: mean ± std error bars per curve (its
     legend entry says over how many seeds, n), in the order of the axis
-    values, failed and diverged values as vertical lines of their own
-    (:data:`UNSCORED_STYLE`), ``chosen`` values starred (per curve, the
-    chosen value of every tuned axis: ``{"reg.lambda": 1, "reg.cov_weight": 0.5}``,
-    each named in the legend), cited values dashed; written in each of
-    ``formats``, the PNG at ``dpi``."""
+    values, each in a colour of its own; a curve's failed and diverged values
+    (``unscored``) marked in its colour at the top of the axes, a marker per
+    kind (:data:`UNSCORED_STYLE`), a legend entry per kind and curve (naming
+    the curve where there are several); ``chosen`` values starred (per curve,
+    the chosen value of every tuned axis: ``{"reg.lambda": 1, "reg.cov_weight": 0.5}``,
+    each named in the legend); ``tuned``: per curve and axis value, the tuned
+    values its point rests on (``λ=30``), said once in the curve's legend
+    entry where every point of it has the same, else beside each point; cited
+    values dashed; written in each of ``formats``, the PNG at ``dpi``."""
+    from matplotlib.container import ErrorbarContainer
+
     fig, ax = _figure(dpi)
+    unscored = unscored or {}
+    order = sorted({*lines, *(c for curves in unscored.values() for c in curves)}, key=_line_order)
+    palette = _pyplot().rcParams["axes.prop_cycle"].by_key()["color"]
+    colour = {line: palette[i % len(palette)] for i, line in enumerate(order)}
     xs_all = []
-    for line, pts_ in sorted(lines.items(), key=lambda kv: _line_order(kv[0])):
-        reg, arch, others = line
-        pts_.sort(key=lambda p: p[0])
+    for line in (c for c in order if c in lines):
+        pts_ = sorted(lines[line], key=lambda p: p[0])
         xs = [x for x, _ in pts_]
         xs_all += xs
-        label = " ".join([f"{reg} · {arch}", *(f"{axis_label(k)}={format_value(v)}" for k, v in others),
-                          f"({_seeds(pts_)})"])
-        bars = ax.errorbar(xs, [e.mean for _, e in pts_], yerr=[e.std or 0.0 for _, e in pts_], marker="o",
-                           capsize=3, label=label)
+        says = [((tuned or {}).get(line) or {}).get(x) for x in xs]
+        shared = says[0] if says[0] and len(set(says)) == 1 else None
+        label = f"{_curve_name(line)} ({_seeds(pts_)}{f'; tuned {shared}' if shared else ''})"
+        ax.errorbar(xs, [e.mean for _, e in pts_], yerr=[e.std or 0.0 for _, e in pts_], marker="o",
+                    capsize=3, color=colour[line], label=label)
+        for x, (_, e), text in zip(xs, pts_, says):
+            if text and not shared:
+                ax.annotate(text, (x, e.mean), textcoords="offset points", xytext=(4, 4), fontsize=6,
+                            color=colour[line])
         picked = (chosen or {}).get(line) or {}
         x = float(picked[key]) if key in picked else None
         if x is not None and x in xs:
-            ax.plot([x], [pts_[xs.index(x)][1].mean], "*", ms=16, color=bars[0].get_color(),
+            ax.plot([x], [pts_[xs.index(x)][1].mean], "*", ms=16, color=colour[line],
                     label="chosen: " + ", ".join(f"{axis_label(k)} = {format_value(v)}" for k, v in picked.items()))
-    for how, curves in (unscored or {}).items():
-        bad = sorted({x for xs in curves.values() for x in xs})
+    at_top = ax.get_xaxis_transform()   # x in data, y in axes fractions
+    for how, curves in unscored.items():
         style = UNSCORED_STYLE[how]
-        for i, x in enumerate(bad):
-            ax.axvline(x, color=style["color"], ls=style["ls"], alpha=0.6, label=style["label"] if i == 0 else None)
-        xs_all += bad
+        for line in sorted(curves, key=_line_order):
+            bad = sorted(curves[line])
+            name = f"{style['label']}: {_curve_name(line)}" if len(order) > 1 else style["label"]
+            ax.plot(bad, [MARK_TOP - MARK_STEP * order.index(line)] * len(bad), ls="none", marker=style["marker"],
+                    ms=9, mew=2, color=colour[line], transform=at_top, clip_on=False, label=name)
+            xs_all += bad
     for label, pts_ in (cited or {}).items():
         ax.plot([x for x, _ in pts_], [y for _, y in pts_], "x--", color="grey", label=label)
     if xs_all and (key in LOG_AXES or (min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 50)):
@@ -183,7 +230,9 @@ def _plot(spec: Spec, key: str, lines: Curve, path: Path, title: str, ylabel: st
     ax.set_ylabel(textwrap.fill(ylabel, 45))   # a long label would run off the figure
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    handles, labels = ax.get_legend_handles_labels()
+    curves_first = sorted(range(len(handles)), key=lambda i: not isinstance(handles[i], ErrorbarContainer))
+    ax.legend([handles[i] for i in curves_first], [labels[i] for i in curves_first], fontsize=7)
     return _save(fig, path, formats)
 
 
@@ -191,12 +240,33 @@ def _axis_name(key: str) -> str:
     return axis_label(key).replace("λ", "lambda").replace("τ", "tau").replace("β", "beta")
 
 
+def _tuned_at(read: tune.Tuning, cells: list[Cell], ds: str, key: str) -> dict[tuple, dict[float, str]]:
+    """Per curve of dataset ``ds`` along axis ``key`` and per axis value, the
+    tuned values its scored final cells rest on (``λ=30``): those each trained
+    at (:func:`~wae_bench.bench.tune.trained_values`), else its group's choice
+    now (:meth:`~wae_bench.bench.tune.Tuning.chosen`); stale cells (scored, not
+    shown) left out; cells of no tuning: none."""
+    found: dict[tuple, dict[float, set[str]]] = {}
+    for c in cells:
+        values = dict(c.axes)
+        if c.role != "final" or c.dataset != ds or not is_number(values.get(key)) or not read.folder.results(c.id):
+            continue
+        got = tune.trained_values(read.folder, c) or read.chosen(c)
+        if got and not read.changes(c):
+            found.setdefault(_line_of(c.regularizer, c.arch, c.axes, key), {}).setdefault(
+                float(values[key]), set()).add(_assigned(got))
+    return {line: {x: " / ".join(sorted(t)) for x, t in by_x.items()} for line, by_x in found.items()}
+
+
 def score_vs_axis(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str, metric: str = "fid",
                   what: str = "samples", formats: list[str] = ("png",), dpi: int = PNG_DPI,
                   read: tune.Tuning | None = None) -> list[Path]:
-    """One plot per dataset: the score against grid axis ``key`` (``read``:
-    the folder's tuning as read already, default read here)."""
-    pts = points(tune.Tuning(folder) if read is None else read, cells, what, metric)
+    """One plot per dataset: the score against grid axis ``key``, each
+    tuned final cell's point saying the tuned values it rests on
+    (:func:`_tuned_at`; ``read``: the folder's tuning as read already,
+    default read here)."""
+    read = tune.Tuning(folder) if read is None else read
+    pts = points(read, cells, what, metric)
     out = []
     for ds in spec.bench.datasets:
         lines, unscored = _curves(pts, ds, key)
@@ -204,19 +274,22 @@ def score_vs_axis(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str, m
             continue
         name = _slug(f"{metric}-vs-{_axis_name(key)}-{ds}")
         out += _plot(spec, key, lines, folder.path / "plots" / f"{name}.png",
-                     f"{ds}, {WHAT_LABELS[what]}: mean ± sample std over n seeds", _ylabel(spec, metric), unscored,
-                     _cited_lines(spec, ds, key, metric, what), formats=formats, dpi=dpi)
+                     f"{ds}, {WHAT_LABELS[what]}: {spread(lines)}", _ylabel(spec, metric), unscored,
+                     _cited_lines(spec, ds, key, metric, what), formats=formats, dpi=dpi,
+                     tuned=_tuned_at(read, cells, ds, key))
     return out
 
 
-def tuning_curves(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str = "fid",
-                  formats: list[str] = ("png",), dpi: int = PNG_DPI, read: tune.Tuning | None = None) -> list[Path]:
+def tuning_curves(folder: ResultsDir, spec: Spec, cells: list[Cell], formats: list[str] = ("png",),
+                  dpi: int = PNG_DPI, read: tune.Tuning | None = None) -> list[Path]:
     """The tuning protocol's curves: per regularizer, dataset and numeric tuned
-    axis, the validation score of its sampler against the axis (log axis for
+    axis with two or more values there, the validation score the choice is
+    made by (``tune.metric``) of its sampler against the axis (log axis for
     λ), one curve per architecture, error bars the std over the tuning
     seeds, the chosen value starred (``cells``: the whole expansion; ``read``:
     the folder's tuning as read already, default read here)."""
     read = tune.Tuning(folder, spec, cells) if read is None else read
+    metric = spec.tune.metric
     out = []
     tcells = [c for c in cells if c.role == "tune"]
     for reg in dict.fromkeys(c.regularizer for c in tcells):
@@ -227,6 +300,8 @@ def tuning_curves(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str
         picks = [(f, read.chosen(f)) for f in finals.values()]
         for key in dict.fromkeys(k for c in mine for k in c.tuned if is_number(dict(c.axes)[k])):
             for ds in spec.bench.datasets:
+                if len({dict(c.axes)[key] for c in mine if c.dataset == ds}) < 2:
+                    continue   # (one value tuned: a single point, no curve to read)
                 lines, unscored = _curves(pts, ds, key)
                 if not lines and not any(unscored.values()):
                     continue
@@ -236,7 +311,7 @@ def tuning_curves(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str
                 name = _slug(f"tune-{metric}-vs-{_axis_name(key)}-{reg}-{ds}")
                 ylabel = f"validation {metric_label(spec, metric)}, {WHAT_LABELS[what]}{better_note(metric)}"
                 out += _plot(spec, key, lines, folder.path / "plots" / f"{name}.png",
-                             f"tuning {reg} on {ds} (validation split): mean ± sample std over n tuning seeds",
+                             f"tuning {reg} on {ds} (validation split): {spread(lines, 'tuning seed')}",
                              ylabel, unscored, chosen=chosen, formats=formats, dpi=dpi)
     return out
 
@@ -319,7 +394,7 @@ def write_all(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str = "
     """Every plot the grid has axes for (none for a grid without numeric axes),
     of column ``what`` (by default the first the spec scores, ``eval.what``:
     the GMM column of a spec that scores only that), and the tuning
-    protocol's curves (:func:`tuning_curves`); as PNG, and in each other of
+    protocol's curves (:func:`tuning_curves`, of ``tune.metric``, whatever ``metric``); as PNG, and in each other of
     ``formats`` and those the folder's plots already have (:func:`formats_of`);
     the PNGs at ``dpi`` (``--plot-dpi``); ``spec``, ``cells``: the folder's
     spec and its whole expansion; ``read``: its tuning as read already (the
@@ -327,7 +402,7 @@ def write_all(folder: ResultsDir, spec: Spec, cells: list[Cell], metric: str = "
     what = what or spec.eval.what[0]
     formats = formats_of(folder, formats)
     read = tune.Tuning(folder, spec, cells) if read is None else read
-    tuning = tuning_curves(folder, spec, cells, metric, formats, dpi, read) if spec.tune is not None else []
+    tuning = tuning_curves(folder, spec, cells, formats, dpi, read) if spec.tune is not None else []
     cells = [c for c in cells if c.role != "tune"]
     keys = list(dict.fromkeys(k for c in cells for k, v in c.axes if is_number(v)))
     keys = [k for k in keys if len({dict(c.axes).get(k) for c in cells} - {None}) >= 2]
