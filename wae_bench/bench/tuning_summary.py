@@ -210,8 +210,10 @@ def _state(p: tune.Point) -> str:
     """A point's state as the tuning section and tuning.csv show it: a
     divergence or failure as soon as one seed's cell has one, even while
     another seed's is pending (:attr:`~wae_bench.bench.tune.Point.state`
-    says "pending" until every seed ran)."""
-    return "diverged" if p.diverged else "failed" if p.errors else "pending" if p.pending else "ok"
+    says "pending" until every seed ran); "excluded" where its failed cells
+    were all excluded from the choice (``bench --exclude-failed-tuning``)."""
+    return ("diverged" if p.diverged else "failed" if p.failed else "excluded" if p.excluded else
+            "failed" if p.errors else "pending" if p.pending else "ok")
 
 
 def _scored_cells(p: tune.Point) -> list[str]:
@@ -227,7 +229,7 @@ def _point_text(p: tune.Point, digits: int) -> str:
     failed; ``pending`` before any seed ran."""
     state = _state(p)
     waiting = f", {_count(len(p.pending), 'seed')} pending" if p.pending else ""
-    if state in ("diverged", "failed"):
+    if state in ("diverged", "failed", "excluded"):
         return f"{state} ({_clip(p.errors[0].split(': ', 1)[-1])}){waiting}"
     if not p.scores:
         return "pending"

@@ -1,0 +1,72 @@
+"""The tuning flow across runs (wae_bench.bench.tune): a failed tuning cell
+excluded from the choice (``bench --exclude-failed-tuning``), tuning seeds
+grown in place, and the warning where a tuned regularizer's sampler is not a
+column of the table.  The training and the scoring are faked
+(tests/test_bench_tune.py's ``fake``: the best value is λ = 10)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from tests.bench_helpers import run_cli
+from tests.test_bench_tune import SPEC, TUNE_IDS, fake, sched  # noqa: F401 (fake: a fixture)
+from wae_bench.bench import spec as specs
+from wae_bench.bench import tune
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+FINAL = "moca-tiny-digits-s0"
+
+
+# -- F21: a failed tuning cell excluded from the choice -----------------------------------------------------
+def test_a_failed_tuning_cell_excluded_by_the_flag_lets_the_final_cell_train_at_the_best_of_the_others(
+        tmp_path, capsys, fake, monkeypatch):
+    """λ = 10 (the best) crashes for a reason the user accepts: without the
+    flag the final cell waits and the exit names --exclude-failed-tuning;
+    with it the failed cell is left as it is (not retried), recorded as
+    excluded, and the final trains at the best of the others (λ = 1); a later
+    run without the flag keeps the exclusion."""
+    monkeypatch.setenv("FAIL_LAMBDAS", "10")
+    code, err = sched(tmp_path, capsys, "--set", "bench.seeds=[0]", "--no-table")
+    assert code == 2 and FINAL not in fake, err
+    assert "--exclude-failed-tuning" in err.split("error:")[-1], err                  # the exit line names it
+    assert "final cells wait for 1 failed tuning cell(s)" in err and "rerun with --exclude-failed-tuning" in err
+
+    n = len(fake)
+    code, err = sched(tmp_path, capsys, "--set", "bench.seeds=[0]", "--exclude-failed-tuning")
+    assert code == 0, err
+    assert fake[n:] == [FINAL], fake                                                  # λ = 10 not retried
+    assert "excluding 1 failed tuning cell(s) from the choice (tune-moca-tiny-digits-lambda10-s0" in err, err
+    res = tmp_path / "res"
+    fail = json.loads((res / "cells" / TUNE_IDS[1] / "failed.json").read_text())
+    assert fail["excluded"] is True and "out of memory (fake)" in fail["error"]
+    cfg = json.loads((res / "cells" / FINAL / "config.json").read_text())["config"]
+    assert cfg["reg"]["lambda"] == 1                                                  # the best of the others
+    rec = json.loads((res / "tuning" / f"{FINAL}.json").read_text())
+    assert rec["values"] == {"reg.lambda": 1} and [p["state"] for p in rec["points"]] == ["ok", "excluded", "ok"]
+    assert rec["excluded"]["cells"] == [TUNE_IDS[1]] and rec["excluded"]["points"] == [{"reg.lambda": 10}]
+    md = " ".join((res / "table.md").read_text().split())
+    assert "λ = 10: excluded (out of memory (fake))" in md and "λ = 1: 6.00 (chosen)" in md, md
+    rows = list(csv.DictReader(io.StringIO((res / "tuning.csv").read_text())))
+    assert [r["state"] for r in rows] == ["ok", "excluded", "ok"] and [r["chosen"] for r in rows] == [
+        "True", "False", "False"]
+
+    monkeypatch.delenv("FAIL_LAMBDAS")                                                # the exclusion is recorded:
+    code, err = sched(tmp_path, capsys, "--set", "bench.seeds=[0]")                   # kept without the flag
+    assert code == 0 and fake[n + 1:] == [] and "or excluded" in err, (fake, err)
+
+
+def test_without_the_flag_a_wait_line_names_the_flag(tmp_path):
+    """The final cell's own waiting line (``[i/n] waiting ID: ...``) names
+    both fixes: retry the cell, or exclude it."""
+    p = tune.Point({"reg.lambda": 10}, cells=["t1"], errors=["t1: out of memory"], failed=["t1"])
+    line = tune.wait_line(tune.Choice([p]))
+    assert "fix the cause and rerun (without --skip-failed) to retry it" in line
+    assert "or rerun with --exclude-failed-tuning to choose among the other values" in line
+    excluded = tune.Point({"reg.lambda": 10}, cells=["t1"], errors=["t1: out of memory"], excluded=["t1"])
+    ok = tune.Point({"reg.lambda": 1}, cells=["t2"], scores=[3.0])
+    ch = tune.Choice([excluded, ok])
+    assert ch.complete and ch.made == {"reg.lambda": 1} and excluded.state == "excluded" and excluded.mean is None
