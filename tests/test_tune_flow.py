@@ -70,3 +70,33 @@ def test_without_the_flag_a_wait_line_names_the_flag(tmp_path):
     ok = tune.Point({"reg.lambda": 1}, cells=["t2"], scores=[3.0])
     ch = tune.Choice([excluded, ok])
     assert ch.complete and ch.made == {"reg.lambda": 1} and excluded.state == "excluded" and excluded.mean is None
+
+
+# -- F20: tuning seeds grow in place ------------------------------------------------------------------------
+def test_tuning_seeds_grow_in_place_and_only_the_new_seeds_tuning_cells_train(tmp_path, capsys, fake):
+    """A folder tuned with the implied seed [0] (the first of bench.seeds)
+    takes tune.seeds = [0, 1]: only seed 1's tuning cells train (the final
+    cell, still at the choice, is kept); dropping or reordering a seed stays
+    refused, in the folder's one line."""
+    code, err = sched(tmp_path, capsys, "--set", "bench.seeds=[0]")
+    assert code == 0 and fake == [*TUNE_IDS, FINAL, "ae-tiny-digits-s0"], err
+    code, err = sched(tmp_path, capsys, "--set", "bench.seeds=[0]", "--set", "tune.seeds=[0,1]")
+    assert code == 0, err
+    assert fake[5:] == [t.replace("-s0", "-s1") for t in TUNE_IDS], fake          # only seed 1's tuning cells
+    rec = json.loads((tmp_path / "res" / "spec.json").read_text())
+    assert rec["spec"]["tune"]["seeds"] == [0, 1]
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "res" / "tuning.csv").read_text())))
+    assert [r["seeds"] for r in rows] == ["2", "2", "2"] and [r["chosen"] for r in rows] == ["False", "True", "False"]
+    for seeds in ("[1]", "[1,0]", "[0]"):
+        code, err = sched(tmp_path, capsys, "--set", "bench.seeds=[0]", "--set", f"tune.seeds={seeds}")
+        assert code == 2 and "was made by a different spec" in err and "differs in tune.seeds" in err, (seeds, err)
+        assert len([ln for ln in err.split("error:") if ln.strip()]) == 1
+
+
+def test_widens_takes_tuning_seeds_appended_only():
+    assert specs.widens("tune.seeds", [0], [0, 1]) and specs.widens("tune.seeds", [0, 1], [0, 1, 5])
+    assert not specs.widens("tune.seeds", [0, 1], [1, 0]) and not specs.widens("tune.seeds", [0, 1], [0])
+    assert not specs.widens("tune.seeds", [0], [1]) and not specs.widens("tune.holdout", 10, 20)
+    raw = {"bench": {"name": "x", "seeds": [0, 1]}, "tune": {"holdout": 10}}     # implied tuning seeds [0]
+    assert specs.grow(raw, {**raw, "tune": {"holdout": 10, "seeds": [0, 2]}})[2] == []
+    assert specs.grow(raw, {**raw, "tune": {"holdout": 10, "seeds": [1]}})[2] == ["tune.seeds"]
