@@ -100,3 +100,30 @@ def test_widens_takes_tuning_seeds_appended_only():
     raw = {"bench": {"name": "x", "seeds": [0, 1]}, "tune": {"holdout": 10}}     # implied tuning seeds [0]
     assert specs.grow(raw, {**raw, "tune": {"holdout": 10, "seeds": [0, 2]}})[2] == []
     assert specs.grow(raw, {**raw, "tune": {"holdout": 10, "seeds": [1]}})[2] == ["tune.seeds"]
+
+
+# -- F24: a tuned sampler that the table does not show ----------------------------------------------------
+def test_a_tuned_sampler_missing_from_eval_what_is_warned_of_in_the_dry_run_the_run_and_the_table(
+        tmp_path, capsys, fake):
+    """rae-sn is tuned on its GMM column; with eval.what = samples only, the
+    dry run, the start of the run and the table's tuning section each say so
+    once, naming the fix (add gmm to eval.what); moca (sampler: samples) is
+    not named.  eval.what does not add the sampler by itself."""
+    p = tmp_path / "rae.toml"
+    p.write_text(SPEC.replace('regularizers = ["moca", "ae"]', 'regularizers = ["moca", "rae-sn"]')
+                 + '\n[reg.rae-sn.tune]\n"reg.beta" = [0.1, 1]\n')
+    s = specs.load(p, ["bench.seeds=[0]"])
+    assert s.eval.what == ["samples"] and tune.unjudged_samplers(s) == {"rae-sn": "gmm"}
+    assert tune.unjudged_samplers(specs.load(p, ["bench.seeds=[0]", 'eval.what=["samples","gmm"]'])) == {}
+    fix = "add gmm to eval.what"
+    code, out, err = run_cli(["bench", str(p), "--out", str(tmp_path / "res"), "--dry-run",
+                              "--set", "bench.seeds=[0]"], capsys)
+    text = " ".join(err.split())
+    assert code == 0 and text.count("warning: rae-sn (its sampler: gmm) is tuned on gmm scores") == 1, text
+    assert fix in text and "moca (its sampler" not in text
+    code, _, err = run_cli(["bench", str(p), "--out", str(tmp_path / "res"), "--quiet", "--set", "bench.seeds=[0]"],
+                           capsys)
+    text = " ".join(err.split())
+    assert code == 0 and text.count("warning: rae-sn (its sampler: gmm)") == 1 and fix in text, text
+    md = " ".join((tmp_path / "res" / "table.md").read_text().split())
+    assert md.count("WARNING: rae-sn (its sampler: gmm) is tuned on gmm scores") == 1 and fix in md, md

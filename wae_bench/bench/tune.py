@@ -108,6 +108,34 @@ def nothing_to_tune(spec: Spec, cells: list[Cell]) -> list[str]:
     return [f"{r}: nothing to tune (no tuning_spans); give [reg.{r}.tune] values to tune it" for r in regs]
 
 
+def unjudged_samplers(spec: Spec, cells: list[Cell] | None = None) -> dict[str, str]:
+    """The tuned regularizers (those with tuning cells in ``cells``, default
+    the spec's expansion) whose sampler -- the column their tuning cells are
+    scored by (:func:`eval_settings`) -- is not one of ``eval.what``, the
+    columns of the final cells and the table, with that sampler: their value
+    was chosen on a column the table does not show."""
+    if spec.tune is None:
+        return {}
+    cells = grid.expand(spec) if cells is None else cells
+    tuned = dict.fromkeys(c.regularizer for c in cells if c.role == "tune")
+    return {r: grid.sampler(r) for r in tuned if grid.sampler(r) not in spec.eval.what}
+
+
+def unjudged_line(spec: Spec, cells: list[Cell] | None = None) -> str | None:
+    """One line on :func:`unjudged_samplers` with the fix (None where every
+    tuned sampler is a column): said by ``bench --dry-run``, at the start of
+    a bench, and in the table's tuning section."""
+    found = unjudged_samplers(spec, cells)
+    if not found:
+        return None
+    samplers = list(dict.fromkeys(found.values()))
+    return (f"{', '.join(f'{r} (its sampler: {s})' for r, s in found.items())} "
+            f"{'is' if len(found) == 1 else 'are'} tuned on {' and '.join(samplers)} scores, but eval.what = "
+            f"{', '.join(spec.eval.what)} does not show {'that column' if len(samplers) == 1 else 'those columns'}"
+            f": the value was chosen on a column the table leaves out; add {', '.join(samplers)} to eval.what "
+            f"(in the spec's [eval] what, for a new --out: it is part of the folder's spec)")
+
+
 def tuned_values(cell: Cell) -> dict[str, Any]:
     return {k: v for k, v in cell.axes if k in cell.tuned}
 

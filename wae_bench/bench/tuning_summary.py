@@ -131,6 +131,8 @@ def tuning(read: tune.Tuning) -> TuningSummary:
                   f"for every run of a dataset), never the test split; tuning seeds {spec.tune_seeds}"
                   + ("; one tuning seed: spread unknown, so a choice by a small margin may be noise (give "
                      "tune.seeds two or more seeds)" if len(spec.tune_seeds) == 1 else "")]
+    unjudged = tune.unjudged_line(spec, cells)
+    out.lines += [f"WARNING: {unjudged}"] if unjudged else []
     out.lines += [f"tuning budget: {line}" for line in budget(folder, spec, tcells)]
     out.lines += [f"tuning evaluation {line}" for line in protocol(folder, spec, tcells, generated=False)
                    if line.startswith("recorded")]

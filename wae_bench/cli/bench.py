@@ -252,7 +252,7 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
     part = grid.parse_shard(shard)
     cells = grid.select(grid.shard(everything, part), only)
     folder.check(spec)  # a folder of another spec is refused before anything runs
-    from wae_bench.bench.tune import nothing_to_tune
+    from wae_bench.bench.tune import nothing_to_tune, unjudged_line
 
     if dry_run or not (quiet or os.environ.get(WORKER_ENV) == str(folder.path.resolve())):
         # (first, the folder: a run from another directory is seen before it trains into a new one; a
@@ -261,6 +261,9 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
 
     for line in nothing_to_tune(spec, everything):
         console.print(line, markup=False)
+    unjudged = unjudged_line(spec, everything)
+    if unjudged:
+        console.print(f"warning: {unjudged}", markup=False, soft_wrap=True)
     if dry_run:
         _dry_run(folder, spec, cells, everything, configs, as_json, device, estimate_on, concurrent)
         return
