@@ -8,13 +8,21 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
+from pathlib import Path
 
 import pytest
+import torch
 
-from tests.bench_helpers import run_cli
+from tests.bench_helpers import run_cli, tiny_spec
+from tests.helpers import one_thread
 from tests.test_bench_tune import SPEC, TUNE_IDS, fake, sched  # noqa: F401 (fake: a fixture)
+from wae_bench import worded
 from wae_bench.bench import spec as specs
 from wae_bench.bench import tune
+from wae_bench.data import Batcher
+from wae_bench.errors import WaeError
+from wae_bench.run import checkpoint
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -127,3 +135,73 @@ def test_a_tuned_sampler_missing_from_eval_what_is_warned_of_in_the_dry_run_the_
     assert code == 0 and text.count("warning: rae-sn (its sampler: gmm)") == 1 and fix in text, text
     md = " ".join((tmp_path / "res" / "table.md").read_text().split())
     assert md.count("WARNING: rae-sn (its sampler: gmm) is tuned on gmm scores") == 1 and fix in md, md
+
+
+# -- F7/F12: a bench cell's errors name the bench's way, not a run's flags ------------------------------------
+def _tiny_bench(tmp_path: Path) -> Path:
+    p = tmp_path / "tiny.toml"
+    p.write_text(tiny_spec("tiny", ["moca"], [0], steps=4, expost=[], ckpt_every=2))
+    return p
+
+
+def test_an_unloadable_checkpoint_says_start_a_new_run_in_a_run_and_remove_the_cell_folder_in_a_bench(tmp_path):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "step-00000002.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(WaeError) as e:
+        checkpoint.latest(run)
+    assert str(e.value).endswith("restore the run from a copy, or start a new run"), e.value
+    with worded.cell(run), pytest.raises(WaeError) as e:
+        checkpoint.latest(run)
+    assert str(e.value).endswith(f"restore the run from a copy, or remove the cell's folder ({run}) so that the "
+                                 f"next bench run retrains it"), e.value
+    with pytest.raises(WaeError, match="lower --batch-size$"):
+        Batcher(torch.zeros(4, 1, 2, 2), 8, seed=0)
+    with worded.bench("train.holdout"), pytest.raises(WaeError) as e:
+        Batcher(torch.zeros(4, 1, 2, 2), 8, seed=0)
+    assert str(e.value).endswith("lower train.batch_size (--set train.batch_size=N)"), e.value
+
+
+def test_a_bench_cell_with_only_unloadable_checkpoints_fails_naming_its_folder_to_remove(tmp_path, capsys):
+    """F12: a partial cell whose every checkpoint is truncated fails with the
+    fix that works in a bench (remove RESULTS/cells/ID, rerun), and the next
+    bench run after that retrains it."""
+    spec, out = _tiny_bench(tmp_path), tmp_path / "res"
+    with one_thread():
+        code, _, err = run_cli(["bench", str(spec), "--out", str(out), "--quiet", "--no-table"], capsys)
+        assert code == 0, err
+        cell = out / "cells" / "moca-tiny-digits-s0"
+        (cell / "results.json").unlink()
+        for ck in (cell / "checkpoints").iterdir():
+            ck.write_bytes(ck.read_bytes()[:100])
+        code, _, err = run_cli(["bench", str(spec), "--out", str(out), "--quiet", "--no-table"], capsys)
+        error = json.loads((cell / "failed.json").read_text())["error"]
+        assert code == 2 and error.endswith(f"restore the run from a copy, or remove the cell's folder ({cell}) so "
+                                            f"that the next bench run retrains it"), error
+        shutil.rmtree(cell)
+        code, _, err = run_cli(["bench", str(spec), "--out", str(out), "--quiet", "--no-table"], capsys)
+        assert code == 0 and (cell / "results.json").is_file(), err
+
+
+def test_out_of_memory_in_a_bench_cell_names_the_bench_fixes_not_run_flags(tmp_path, capsys, monkeypatch):
+    """F7: the trainer's out-of-memory line, raised in a bench cell, names
+    the bench's fixes (fewer cells at once, the spec's keys, the same bench
+    command) instead of a run's --batch-size and `wae-bench run --resume`."""
+    from wae_bench.step.trainer import Trainer
+
+    real = Trainer.step
+
+    def step(self, x):
+        if int(self.t) + 1 == 3:
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")
+        return real(self, x)
+
+    monkeypatch.setattr(Trainer, "step", step)
+    spec, out = _tiny_bench(tmp_path), tmp_path / "res"
+    with one_thread():
+        code, _, err = run_cli(["bench", str(spec), "--out", str(out), "--quiet", "--no-table"], capsys)
+    error = json.loads((out / "cells" / "moca-tiny-digits-s0" / "failed.json").read_text())["error"]
+    assert code == 2 and error.startswith("out of memory ("), error
+    assert "run fewer cells at once (--concurrent, --devices)" in error and "--set train.KEY=V" in error
+    assert error.endswith("then rerun the same bench command (the cell resumes from its checkpoint)"), error
+    assert "--batch-size" not in error and "wae-bench run" not in error and "--resume" not in error

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
-from wae_bench import evaluate, interrupt
+from wae_bench import evaluate, interrupt, worded
 from wae_bench.bench import grid, tune
 from wae_bench.bench.folder import WORKER_ENV, ResultsDir, has_scores
 from wae_bench.bench.grid import Cell
@@ -128,9 +128,12 @@ def attempt(folder: ResultsDir, cell: Cell, t0: float, work: Callable[[], object
     :class:`BenchInterrupted`; a signal that stops the work at once (a
     second one: ``KeyboardInterrupt``) passes through, to be said by the
     caller, which knows the cells running (:func:`run_cell`, ``bench
-    --concurrent``); a hold-out that fits no cell of the dataset stops the grid."""
+    --concurrent``); a hold-out that fits no cell of the dataset stops the grid.
+    The work's messages are worded for a bench cell (:func:`wae_bench.worded.cell`:
+    its fixes name the cell's folder and the spec's keys, not a run's flags)."""
     try:
-        result = work()
+        with worded.cell(folder.cell_dir(cell.id)):
+            result = work()
     except tune.Waiting as e:
         return Outcome(cell, "waiting", error=str(e), ran=False)
     except Busy as e:           # another process runs this cell: its work, not a failure

@@ -282,12 +282,12 @@ def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, d
     from wae_bench.bench import runner, tune
     from wae_bench.bench.folder import WORKER_ENV
     from wae_bench.bench.output import Output
-    from wae_bench.data import holdout
+    from wae_bench.worded import bench as worded_for_bench
 
     worker = os.environ.get(WORKER_ENV) == str(folder.path.resolve())   # (its output is its cell's log)
     output = Output(folder, spec, verbose=verbose, quiet=quiet, worker=worker)
 
-    with holdout.set_by("tune.holdout" if spec.tune is not None else "train.holdout"):   # (a hold-out error's key)
+    with worded_for_bench("tune.holdout" if spec.tune is not None else "train.holdout"):   # (the fixes' words)
         if devices:
             slots = split_list(devices)
             passthrough = [a for s in sets for a in ("--set", s)]
