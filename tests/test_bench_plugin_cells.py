@@ -90,5 +90,7 @@ def test_a_final_cell_whose_tuning_cells_failed_says_why_once_and_whole(tmp_path
     (line,) = [ln for ln in err.splitlines() if "waiting" in ln]
     assert line == (f"[3/3] waiting pullraise-tiny-digits-s0: 2 of its tuning cells failed, the first "
                     f"tune-pullraise-tiny-digits-lambda0.5-s0 with: {error} -- its value is chosen only once every "
-                    f"tuning cell is done or diverged: fix the cause and rerun (without --skip-failed) to retry them")
+                    f"tuning cell is done or diverged: fix the cause and rerun (without --skip-failed) to retry them, "
+                    f"or rerun with --exclude-failed-tuning to choose among the other values (a failed value is then "
+                    f"never chosen)")
     assert len(error) > 160 and "x" * 60 in error

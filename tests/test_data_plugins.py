@@ -25,7 +25,7 @@ import torch
 
 from tests.helpers import run_cli
 from tests.reliability_helpers import assert_one_line_error
-from wae_bench import __version__
+from wae_bench import __version__, worded
 from wae_bench.config import TrainConfig
 from wae_bench.data import DatasetSpec, ImageSet, holdout, load_split, spec as data_spec
 from wae_bench.errors import WaeError
@@ -208,7 +208,7 @@ def test_a_holdout_error_names_the_key_a_run_or_a_bench_sets():
     ``holdout`` there, where that key does not exist."""
     with pytest.raises(holdout.HoldoutSize, match=r"\(the npzset training set has 10 images\); lower holdout$"):
         holdout.indices(10, 10, "npzset")
-    with holdout.set_by("tune.holdout"), pytest.raises(holdout.HoldoutSize) as e:
+    with worded.bench("tune.holdout"), pytest.raises(holdout.HoldoutSize) as e:
         holdout.indices(10, 10, "npzset")
     assert str(e.value).endswith("; lower tune.holdout (--set tune.holdout=N)")
     with pytest.raises(holdout.HoldoutSize, match=r"; lower holdout$"):   # (the key is the block's only)

@@ -27,7 +27,8 @@ from Python, a notebook: docs/python-api.md -- :func:`wae_bench.run.train.train_
   (crash-safe writes), :mod:`wae_bench.lock` (one process per folder), :mod:`wae_bench.interrupt`
   (stopping on SIGINT/SIGTERM with the command that continues), :mod:`wae_bench.formats` (the format
   versions files name: a newer wae-bench's file is refused in one line, never taken for a damaged one),
-  :mod:`wae_bench.requirements` (a declared package not installed: the one line naming it)
+  :mod:`wae_bench.requirements` (a declared package not installed: the one line naming it),
+  :mod:`wae_bench.worded` (who an error's fix is worded for: a run, or a bench cell and its folder)
 """
 # The one source of the version: pyproject.toml reads it ([tool.setuptools.dynamic]); a bump is
 # docs/maintaining.md's "Releasing".

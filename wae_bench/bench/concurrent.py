@@ -151,14 +151,16 @@ def fits(n: int, per_cell: int, free: int) -> int:
 
 
 def run_concurrent(folder: ResultsDir, spec: Spec, cells: list[Cell], n: int, *, device: str | None = None,
-                   retry_failed: bool = True, quiet: bool = False, output: Output | None = None) -> list[Outcome]:
+                   retry_failed: bool = True, exclude_failed: bool = False, quiet: bool = False,
+                   output: Output | None = None) -> list[Outcome]:
     """Every cell not yet done, ``n`` at a time (see the module docstring);
-    each cell's output goes to its log (:mod:`wae_bench.bench.output`)."""
+    each cell's output goes to its log (:mod:`wae_bench.bench.output`;
+    ``exclude_failed``: :func:`~wae_bench.bench.runner.split_todo`)."""
     if n < 1:
         raise WaeError(f"--concurrent {n}: give a number of cells >= 1")
     output = output or Output(folder, spec, quiet=quiet)
     tuning = tune.Tuning(folder, spec, grid.expand(spec))
-    todo, skipped = split_todo(tuning, cells, retry_failed)
+    todo, skipped = split_todo(tuning, cells, retry_failed, exclude_failed)
     queue, active, out = list(todo), [], []
     memory: Memory | None = None
     streams: dict[int, object] = {}

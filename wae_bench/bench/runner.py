@@ -8,7 +8,9 @@ Table 1: all models trained and scored alike).
   (a finished training goes straight to evaluation).
 - A failing cell writes ``failed.json`` with its one-line error; the grid goes
   on.  A rerun retries failed cells (unless ``retry_failed`` is off), except
-  tuning cells that diverged (a non-finite loss: a result, never retried).
+  tuning cells that diverged (a non-finite loss: a result, never retried) and
+  failed tuning cells excluded from the choice (``exclude_failed``:
+  :meth:`~wae_bench.bench.tune.Tuning.exclude_failed`).
 - Ctrl-C / SIGTERM stops the grid after the running cell has saved a
   checkpoint; rerunning the same command continues.  A second signal waits
   for a checkpoint being written (:func:`wae_bench.interrupt.repeat_waits`),
@@ -27,8 +29,8 @@ Table 1: all models trained and scored alike).
 - With ``[tune]`` (:mod:`wae_bench.bench.tune`): a tuning cell is scored on the
   validation split; a final cell trains with its group's best tuned value, or
   *waits* (not an error) while a tuning cell of its group is not yet done or
-  diverged -- on another shard, or failed and to be retried -- and runs on a
-  later run.
+  diverged -- on another shard, or failed and to be retried (or excluded,
+  ``bench --exclude-failed-tuning``) -- and runs on a later run.
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
-from wae_bench import evaluate, interrupt
+from wae_bench import evaluate, interrupt, worded
 from wae_bench.bench import grid, tune
 from wae_bench.bench.folder import WORKER_ENV, ResultsDir, has_scores
 from wae_bench.bench.grid import Cell
@@ -126,9 +128,12 @@ def attempt(folder: ResultsDir, cell: Cell, t0: float, work: Callable[[], object
     :class:`BenchInterrupted`; a signal that stops the work at once (a
     second one: ``KeyboardInterrupt``) passes through, to be said by the
     caller, which knows the cells running (:func:`run_cell`, ``bench
-    --concurrent``); a hold-out that fits no cell of the dataset stops the grid."""
+    --concurrent``); a hold-out that fits no cell of the dataset stops the grid.
+    The work's messages are worded for a bench cell (:func:`wae_bench.worded.cell`:
+    its fixes name the cell's folder and the spec's keys, not a run's flags)."""
     try:
-        result = work()
+        with worded.cell(folder.cell_dir(cell.id)):
+            result = work()
     except tune.Waiting as e:
         return Outcome(cell, "waiting", error=str(e), ran=False)
     except Busy as e:           # another process runs this cell: its work, not a failure
@@ -160,7 +165,7 @@ def held(tuning: tune.Tuning, cell: Cell) -> Iterator[Outcome | None]:
     folder = tuning.folder
     with output_dir(folder.cell_dir(cell.id)), folder.cell_lock(cell):
         state = tuning.state(cell)
-        if state in ("done", "diverged"):
+        if state in SETTLED:
             yield Outcome(cell, state, ran=False)
             return
         folder.clear_failure(cell)
@@ -211,32 +216,47 @@ def stopped_at_once(cell: Cell, run_dir: Path, noted: list[str], e: KeyboardInte
     return BenchInterrupted(f"cell {cell.id} {stop.kept}; rerun the same bench command to continue", signame)
 
 
+# The states of a cell that no run trains again: done; a tuning cell diverged, or failed and excluded.
+SETTLED = ("done", "diverged", "excluded")
+
+
 def to_run(tuning: tune.Tuning, cells: list[Cell], retry_failed: bool) -> list[Cell]:
     states = {c.id: tuning.state(c) for c in cells}
-    return [c for c in cells if states[c.id] not in ("done", "diverged") and (retry_failed or states[c.id] != "failed")]
+    return [c for c in cells if states[c.id] not in SETTLED and (retry_failed or states[c.id] != "failed")]
 
 
-def split_todo(tuning: tune.Tuning, cells: list[Cell], retry_failed: bool) -> tuple[list[Cell], list[Outcome]]:
+def split_todo(tuning: tune.Tuning, cells: list[Cell], retry_failed: bool,
+               exclude_failed: bool = False) -> tuple[list[Cell], list[Outcome]]:
     """(the cells to run, the others as not-run outcomes), said in one line;
-    a stale cell among them is refused (:meth:`~wae_bench.bench.tune.Tuning.refuse_stale`)."""
+    a stale cell among them is refused (:meth:`~wae_bench.bench.tune.Tuning.refuse_stale`).
+    ``exclude_failed``: first exclude the failed tuning cells of their groups
+    from the choice (:meth:`~wae_bench.bench.tune.Tuning.exclude_failed`), said in one line."""
     tuning.refuse_stale(cells)
+    excluded = tuning.exclude_failed(cells) if exclude_failed else []
+    if excluded:
+        console.print(f"excluding {len(excluded)} failed tuning cell(s) from the choice ({', '.join(excluded[:3])}"
+                      f"{', ...' if len(excluded) > 3 else ''}; {tune.EXCLUDE_FLAG}): recorded in their "
+                      f"failed.json, never retried; remove a cell's folder to tune its value again", soft_wrap=True)
     todo = to_run(tuning, cells, retry_failed)
     skipped = [Outcome(c, tuning.state(c), ran=False) for c in cells if c not in todo]
     if skipped:
         console.print(f"skipping {len(skipped)} cell(s) already done"
                       + (" or diverged" if any(o.state == "diverged" for o in skipped) else "")
+                      + (" or excluded" if any(o.state == "excluded" for o in skipped) else "")
                       + ("" if retry_failed else " or failed (--skip-failed)"))
     return todo, skipped
 
 
 def run_serial(folder: ResultsDir, spec: Spec, cells: list[Cell], *, device: str | None = None,
-               quiet: bool = False, retry_failed: bool = True, output: Output | None = None) -> list[Outcome]:
+               quiet: bool = False, retry_failed: bool = True, exclude_failed: bool = False,
+               output: Output | None = None) -> list[Outcome]:
     """Every cell not yet done, one after the other, in this process; each
     cell's output goes to its log (:mod:`wae_bench.bench.output`; ``output``
-    default: a start and a finished line a cell on the console)."""
+    default: a start and a finished line a cell on the console;
+    ``exclude_failed``: :func:`split_todo`)."""
     output = output or Output(folder, spec, quiet=quiet)
     tuning = tune.Tuning(folder, spec, grid.expand(spec))
-    todo, skipped = split_todo(tuning, cells, retry_failed)
+    todo, skipped = split_todo(tuning, cells, retry_failed, exclude_failed)
     out = []
     for i, cell in enumerate(todo, 1):
         tuning.forget()   # (a cell ended since the choices were read: the last one, or another process's)
@@ -262,14 +282,14 @@ class Worker:
 
 def run_parallel(folder: ResultsDir, spec: Spec, cells: list[Cell], devices: list[str],
                  command: Callable[[Cell, str], list[str]], *, retry_failed: bool = True,
-                 output: Output | None = None) -> list[Outcome]:
+                 exclude_failed: bool = False, output: Output | None = None) -> list[Outcome]:
     """One subprocess per device slot (a device listed twice gets two), each
     running one cell, its output into the cell's log; ``command(cell, device)``
     is its argv.  A final cell is started once its tuning group is complete
-    (none queued or running)."""
+    (none queued or running; ``exclude_failed``: :func:`split_todo`)."""
     output = output or Output(folder, spec)
     tuning = tune.Tuning(folder, spec, grid.expand(spec))
-    todo, skipped = split_todo(tuning, cells, retry_failed)
+    todo, skipped = split_todo(tuning, cells, retry_failed, exclude_failed)
     queue, running, out = list(todo), {}, []
     env = {**child_env(devices), WORKER_ENV: str(folder.path.resolve())}   # (the workers share this lock)
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -362,7 +382,7 @@ def _raise_interrupt(signum, frame):
 def _finished(tuning: tune.Tuning, cell: Cell, rc: int, seconds: float) -> Outcome:
     folder = tuning.folder
     state = tuning.state(cell)
-    if state in ("done", "diverged"):
+    if state in SETTLED:
         return Outcome(cell, state, seconds, (folder.failure(cell.id) or {}).get("error", ""))
     fail = folder.failure(cell.id)
     if fail is None and rc == 0:   # the worker left the cell alone: another process runs it

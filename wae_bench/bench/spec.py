@@ -24,9 +24,9 @@ bookkeeping (data_root, device, ckpt_every, fid_weights, description, cited)
 are left out, so machines with different paths can share a results folder.
 So is ``bench.seeds`` (each cell id carries its seed). A results folder
 checks a spec with :func:`grow`, not by hash: a finished grid takes more
-seeds, regularizers, archs or datasets (every cell id names them), and more
-values of a ``[reg.NAME.tune]`` axis (:func:`widens`), as long as nothing
-the existing cells depend on changes and the tuning seeds stay the same.
+seeds, regularizers, archs or datasets (every cell id names them), more
+values of a ``[reg.NAME.tune]`` axis and more tuning seeds (:func:`widens`),
+as long as nothing the existing cells depend on changes.
 """
 from __future__ import annotations
 
@@ -441,7 +441,8 @@ def grow(recorded: dict[str, Any], raw: dict[str, Any]) -> tuple[dict[str, list]
     added ones, and the recorded tables of the members ``raw`` leaves out),
     and the dotted keys that differ for cells both specs hold (empty: the
     folder takes ``raw``). An empty ``bench.archs`` (each dataset's default)
-    only matches itself. ``raw``'s implied tuning seeds must be the record's."""
+    only matches itself. ``raw``'s tuning seeds (given, or implied: the first
+    of ``bench.seeds``) must start with the record's (:func:`widens`)."""
     recorded = spelled_axes(recorded)   # (a folder recorded before axes were spelled: "reg.lambda_" is "reg.lambda")
     merged = json.loads(json.dumps(raw))
     bench = merged.setdefault("bench", {})
@@ -480,14 +481,19 @@ def grow(recorded: dict[str, Any], raw: dict[str, Any]) -> tuple[dict[str, list]
 def widens(key: str, old: Any, new: Any) -> bool:
     """Whether spec key ``key`` going from ``old`` to ``new`` widens a tuning
     axis (``reg.NAME.tune.AXIS``): every value the folder tuned is still
-    listed, in the same order, others added around or between them.  Tuning
-    values are cell ids (``tune-moca-...-lambda10000-s0``), so only the new
-    values' tuning cells train; the choice is then redone over all of them,
-    and final cells trained at a value it no longer chooses go stale
-    (:func:`wae_bench.bench.tune.changes`)."""
+    listed, in the same order, others added around or between them; or grows
+    the tuning seeds (``tune.seeds``, the implied first of ``bench.seeds``
+    included, :func:`_strip`): every seed the folder tuned kept, in the same
+    order, new ones after them.  Tuning values and seeds are cell ids
+    (``tune-moca-...-lambda10000-s0``), so only the new tuning cells train;
+    the choice is then redone over all of them, and final cells trained at
+    a value it no longer chooses go stale (:func:`wae_bench.bench.tune.changes`)."""
+    if not (isinstance(old, list) and isinstance(new, list)):
+        return False
+    if key == "tune.seeds":
+        return new[:len(old)] == old
     parts = key.split(".")
-    if not (len(parts) > 3 and parts[0] == "reg" and parts[2] == "tune"
-            and isinstance(old, list) and isinstance(new, list)):
+    if not (len(parts) > 3 and parts[0] == "reg" and parts[2] == "tune"):
         return False
     keys = [same_value_key(v) for v in new]
     kept = [k for k in keys if k in {same_value_key(v) for v in old}]

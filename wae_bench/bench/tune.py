@@ -14,7 +14,11 @@ validation score over the tuning seeds.  The choice is made only once
 every tuning cell of the group is done or diverged: a diverged tuning cell
 (a non-finite loss or score) is a result, never chosen and never retried; a
 failed one (an error) is retried by the next run, so it blocks the choice
-and the final cells wait for it (:class:`Waiting`).
+and the final cells wait for it (:class:`Waiting`) -- unless the user
+excludes it (``bench --exclude-failed-tuning``, :meth:`Tuning.exclude_failed`):
+its ``failed.json`` then says ``"excluded": true``, it is never retried and
+its value never chosen, and the choice is made over the rest, for this run
+and every later one (until its folder is removed).
 
 The choice is always the one the group's tuning cells make now
 (:meth:`Tuning.chosen`; a :class:`Tuning` reads each group's tuning cells
@@ -42,16 +46,21 @@ from wae_bench.bench.grid import Cell
 from wae_bench.bench.spec import Spec
 from wae_bench.config import EvalSettings
 from wae_bench.errors import WaeError
+from wae_bench.lock import Busy
 from wae_bench.run.directory import RunDir, stale
 
 RULE = ("lowest mean validation {metric} over the tuning seeds, made once every tuning cell is done or diverged; "
-        "diverged values are never chosen; on an exact tie the first value listed")
+        "diverged values (and failed ones excluded with --exclude-failed-tuning) are never chosen; on an exact tie "
+        "the first value listed")
+EXCLUDE_FLAG = "--exclude-failed-tuning"
+# (the alternative to retrying a failed tuning cell, as the waiting lines word it)
+EXCLUDE_HINT = f"or rerun with {EXCLUDE_FLAG} to choose among the other values (a failed value is then never chosen)"
 
 
 class Waiting(WaeError):
     """A final cell whose group's choice cannot be made yet: a tuning cell is
     not done (another shard or a later run has it) or failed (the next run
-    retries it); it runs later, not an error."""
+    retries it, unless excluded: :data:`EXCLUDE_FLAG`); it runs later, not an error."""
 
 
 def eval_settings(spec: Spec, cell: Cell) -> EvalSettings:
@@ -99,6 +108,34 @@ def nothing_to_tune(spec: Spec, cells: list[Cell]) -> list[str]:
     return [f"{r}: nothing to tune (no tuning_spans); give [reg.{r}.tune] values to tune it" for r in regs]
 
 
+def unjudged_samplers(spec: Spec, cells: list[Cell] | None = None) -> dict[str, str]:
+    """The tuned regularizers (those with tuning cells in ``cells``, default
+    the spec's expansion) whose sampler -- the column their tuning cells are
+    scored by (:func:`eval_settings`) -- is not one of ``eval.what``, the
+    columns of the final cells and the table, with that sampler: their value
+    was chosen on a column the table does not show."""
+    if spec.tune is None:
+        return {}
+    cells = grid.expand(spec) if cells is None else cells
+    tuned = dict.fromkeys(c.regularizer for c in cells if c.role == "tune")
+    return {r: grid.sampler(r) for r in tuned if grid.sampler(r) not in spec.eval.what}
+
+
+def unjudged_line(spec: Spec, cells: list[Cell] | None = None) -> str | None:
+    """One line on :func:`unjudged_samplers` with the fix (None where every
+    tuned sampler is a column): said by ``bench --dry-run``, at the start of
+    a bench, and in the table's tuning section."""
+    found = unjudged_samplers(spec, cells)
+    if not found:
+        return None
+    samplers = list(dict.fromkeys(found.values()))
+    return (f"{', '.join(f'{r} (its sampler: {s})' for r, s in found.items())} "
+            f"{'is' if len(found) == 1 else 'are'} tuned on {' and '.join(samplers)} scores, but eval.what = "
+            f"{', '.join(spec.eval.what)} does not show {'that column' if len(samplers) == 1 else 'those columns'}"
+            f": the value was chosen on a column the table leaves out; add {', '.join(samplers)} to eval.what "
+            f"(in the spec's [eval] what, for a new --out: it is part of the folder's spec)")
+
+
 def tuned_values(cell: Cell) -> dict[str, Any]:
     return {k: v for k, v in cell.axes if k in cell.tuned}
 
@@ -114,12 +151,14 @@ class Point:
     diverged: bool = False                               # a non-finite loss or score
     pending: list[str] = field(default_factory=list)    # ids not done, failed or diverged yet
     failed: list[str] = field(default_factory=list)     # ids that failed (not diverged): retried by the next run
+    excluded: list[str] = field(default_factory=list)   # ids that failed and were excluded: never retried
 
     @property
     def state(self) -> str:
         if self.pending:
             return "pending"
-        return "diverged" if self.diverged else "failed" if self.errors else "ok"
+        return ("diverged" if self.diverged else "excluded" if self.excluded and not self.failed else
+                "failed" if self.errors else "ok")
 
     @property
     def mean(self) -> float | None:
@@ -127,7 +166,7 @@ class Point:
 
     def as_dict(self) -> dict[str, Any]:
         return {"values": self.values, "state": self.state, "mean": self.mean, "scores": self.scores,
-                "cells": self.cells, "errors": self.errors}
+                "cells": self.cells, "errors": self.errors, **({"excluded": self.excluded} if self.excluded else {})}
 
 
 @dataclass
@@ -144,6 +183,11 @@ class Choice:
     def failed(self) -> list[str]:
         """The failed (not diverged) tuning cells: the choice waits for their retry."""
         return [cid for p in self.points for cid in p.failed]
+
+    @property
+    def excluded(self) -> list[str]:
+        """The failed tuning cells excluded from the choice (:data:`EXCLUDE_FLAG`): it does not wait for them."""
+        return [cid for p in self.points for cid in p.excluded]
 
     @property
     def complete(self) -> bool:
@@ -239,7 +283,7 @@ def wait_line(ch: Choice) -> str:
         error = next(e for p in ch.points for e in p.errors if e.startswith(f"{first}: ")).split(": ", 1)[1]
         return (f"{n} of its tuning cells failed, the first {first} with: {error} -- its value is chosen only "
                 f"once every tuning cell is done or diverged: fix the cause and rerun (without --skip-failed) to "
-                f"retry {'it' if n == 1 else 'them'}")
+                f"retry {'it' if n == 1 else 'them'}, {EXCLUDE_HINT}")
     return (f"{len(ch.pending)} of its tuning cells are not done ({ch.pending[0]}"
             f"{', ...' if len(ch.pending) > 1 else ''}); it runs once they are (another shard's, or outside "
             f"--only: run them, then rerun)")
@@ -298,13 +342,38 @@ class Tuning:
         """The folder's state of ``cell`` (:meth:`ResultsDir.state`); "stale" for
         a cell whose run was trained with settings other than those it resolves
         to now (:meth:`changes`: never done, never resumed); "diverged" for a
-        tuning cell that failed on a non-finite loss."""
+        tuning cell that failed on a non-finite loss; "excluded" for a failed
+        tuning cell excluded from the choice (:meth:`exclude_failed`)."""
         state: State = self.folder.state(cell, eval_settings(self.spec, cell))
         if state != "pending" and self.changes(cell):
             return "stale"
-        if state == "failed" and cell.role == "tune" and (self.folder.failure(cell.id) or {}).get("diverged"):
-            return "diverged"
+        if state == "failed" and cell.role == "tune":
+            fail = self.folder.failure(cell.id) or {}
+            return "diverged" if fail.get("diverged") else "excluded" if fail.get("excluded") is True else state
         return state
+
+    def exclude_failed(self, cells: list[Cell]) -> list[str]:
+        """Exclude from the choice the failed (not diverged) tuning cells of the
+        groups of ``cells`` (tuning or final cells; :data:`EXCLUDE_FLAG`): each
+        one's ``failed.json`` gets ``"excluded": true``, where the evidence is,
+        so that this run and every later one make the choice over the other
+        values and never retry it (until its folder is removed).  A cell another
+        process holds (being retried) is left to it.  Returns the ids excluded now."""
+        groups = {c.group for c in cells if c.role in ("tune", "final")}
+        out = []
+        for c in self.cells:
+            if c.role != "tune" or c.group not in groups or self.state(c) != "failed":
+                continue
+            try:
+                with self.folder.cell_lock(c):
+                    fail = self.folder.failure(c.id)
+                    if fail is not None and not fail.get("diverged"):
+                        atomic.write_json(self.folder.cell_dir(c.id) / "failed.json", {**fail, "excluded": True})
+                        out.append(c.id)
+            except Busy:
+                continue
+        self.forget()
+        return out
 
     def changes(self, cell: Cell) -> list[str]:
         """How the run in ``cell``'s folder differs from what the cell resolves to
@@ -369,11 +438,11 @@ class Tuning:
                 else:
                     p.errors.append(f"{c.id}: validation {spec.tune.metric} is {v}")
                     p.diverged = True
-            elif state in ("failed", "diverged"):
+            elif state in ("failed", "diverged", "excluded"):
                 p.errors.append(f"{c.id}: {folder.failure(c.id)['error']}")
                 p.diverged |= state == "diverged"
-                if state == "failed":
-                    p.failed.append(c.id)
+                if state != "diverged":
+                    (p.failed if state == "failed" else p.excluded).append(c.id)
             else:
                 p.pending.append(c.id)
         return Choice(list(points.values()))
@@ -416,7 +485,9 @@ class Tuning:
             self.refuse_stale([final])
         rec = {"cell": final.id, "tuned": True, "values": best.values, "score": best.mean, "grid": ch.grid,
                "budget": budget(spec, self.members(final)[0]), "rule": RULE.format(metric=spec.tune.metric),
-               "points": [p.as_dict() for p in ch.points]}
+               "points": [p.as_dict() for p in ch.points],
+               **({"excluded": {"cells": ch.excluded, "points": [p.values for p in ch.points if p.excluded],
+                                "by": EXCLUDE_FLAG}} if ch.excluded else {})}
         try:
             old = recorded(folder, final)
         except WaeError:

@@ -131,6 +131,8 @@ def tuning(read: tune.Tuning) -> TuningSummary:
                   f"for every run of a dataset), never the test split; tuning seeds {spec.tune_seeds}"
                   + ("; one tuning seed: spread unknown, so a choice by a small margin may be noise (give "
                      "tune.seeds two or more seeds)" if len(spec.tune_seeds) == 1 else "")]
+    unjudged = tune.unjudged_line(spec, cells)
+    out.lines += [f"WARNING: {unjudged}"] if unjudged else []
     out.lines += [f"tuning budget: {line}" for line in budget(folder, spec, tcells)]
     out.lines += [f"tuning evaluation {line}" for line in protocol(folder, spec, tcells, generated=False)
                    if line.startswith("recorded")]
@@ -210,8 +212,10 @@ def _state(p: tune.Point) -> str:
     """A point's state as the tuning section and tuning.csv show it: a
     divergence or failure as soon as one seed's cell has one, even while
     another seed's is pending (:attr:`~wae_bench.bench.tune.Point.state`
-    says "pending" until every seed ran)."""
-    return "diverged" if p.diverged else "failed" if p.errors else "pending" if p.pending else "ok"
+    says "pending" until every seed ran); "excluded" where its failed cells
+    were all excluded from the choice (``bench --exclude-failed-tuning``)."""
+    return ("diverged" if p.diverged else "failed" if p.failed else "excluded" if p.excluded else
+            "failed" if p.errors else "pending" if p.pending else "ok")
 
 
 def _scored_cells(p: tune.Point) -> list[str]:
@@ -227,7 +231,7 @@ def _point_text(p: tune.Point, digits: int) -> str:
     failed; ``pending`` before any seed ran."""
     state = _state(p)
     waiting = f", {_count(len(p.pending), 'seed')} pending" if p.pending else ""
-    if state in ("diverged", "failed"):
+    if state in ("diverged", "failed", "excluded"):
         return f"{state} ({_clip(p.errors[0].split(': ', 1)[-1])}){waiting}"
     if not p.scores:
         return "pending"

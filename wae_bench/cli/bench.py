@@ -51,14 +51,14 @@ def _estimate(tuning, cells, configs, states, device: str | None, estimate_on: s
     from wae_bench.bench import estimate, tune
 
     spec = tuning.spec
-    todo = [c for c in cells if states[c.id] not in ("done", "diverged")]
+    todo = [c for c in cells if states[c.id] not in ("done", "diverged", "excluded")]
     kind = estimate_on or estimate.device_kind(device or (configs[cells[0].id]["device"] if cells else "auto"))
     est = estimate.estimate(todo, configs, {c.id: tune.eval_settings(spec, c) for c in todo}, kind, concurrent or 1,
                             scanned=scanned)
     if est is not None:   # the tuning cells the selected final cells wait for, left out by --only or --shard
         chosen = {c.id for c in cells}
         waited = {t.id: t for c in todo if c.role == "final" for t in tuning.members(c) if t.id not in chosen}
-        est.unselected_tuning = sum(tuning.state(t) not in ("done", "diverged") for t in waited.values())
+        est.unselected_tuning = sum(tuning.state(t) not in ("done", "diverged", "excluded") for t in waited.values())
     return est, len(todo)
 
 
@@ -224,12 +224,15 @@ def _print_data(lines: list[tuple[str, str]], out) -> None:
                    "(default: this machine's).")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: every cell's resolved config as JSON.")
 @click.option("--skip-failed", is_flag=True, help="Do not retry cells that failed before.")
+@click.option("--exclude-failed-tuning", is_flag=True,
+              help="Leave the tuning cells that failed before as they are (not retried) and choose each final "
+                   "cell's value among the others; recorded in their failed.json (later runs keep it).")
 @click.option("--no-table", is_flag=True, help="Do not write the table and plots at the end.")
 @click.option("--quiet", is_flag=True, help="No progress bars or progress lines.")
 @click.option("--verbose", is_flag=True, help="Each cell's full output (header, steps, score table, protocol) on the "
                                             "console too, not only in RESULTS_DIR/logs/<cell-id>.log.")
 def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device, devices, concurrent, dry_run,
-              estimate_on, as_json, skip_failed, no_table, quiet, verbose):
+              estimate_on, as_json, skip_failed, exclude_failed_tuning, no_table, quiet, verbose):
     """Train + evaluate every cell of the grid in SPEC (a TOML file); resumable."""
     # (import torch, ~2 s: `wae-bench --help` must not)
     from wae_bench.bench import grid
@@ -249,7 +252,7 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
     part = grid.parse_shard(shard)
     cells = grid.select(grid.shard(everything, part), only)
     folder.check(spec)  # a folder of another spec is refused before anything runs
-    from wae_bench.bench.tune import nothing_to_tune
+    from wae_bench.bench.tune import nothing_to_tune, unjudged_line
 
     if dry_run or not (quiet or os.environ.get(WORKER_ENV) == str(folder.path.resolve())):
         # (first, the folder: a run from another directory is seen before it trains into a new one; a
@@ -258,28 +261,33 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
 
     for line in nothing_to_tune(spec, everything):
         console.print(line, markup=False)
+    unjudged = unjudged_line(spec, everything)
+    if unjudged:
+        console.print(f"warning: {unjudged}", markup=False, soft_wrap=True)
     if dry_run:
         _dry_run(folder, spec, cells, everything, configs, as_json, device, estimate_on, concurrent)
         return
     with folder.lock(part, only):
         claim(folder, spec)
         _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, devices, concurrent, skip_failed,
-             no_table, quiet, verbose, (everything, grid.shard(everything, part)))
+             no_table, quiet, verbose, (everything, grid.shard(everything, part)), exclude_failed_tuning)
 
 
 def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, devices, concurrent, skip_failed,
-         no_table, quiet, verbose, scope=None) -> None:
+         no_table, quiet, verbose, scope=None, exclude_failed: bool = False) -> None:
     """Run ``cells``; ``scope``: (the whole expansion, this run's shard of it),
-    for the words on final cells that wait."""
+    for the words on final cells that wait; ``exclude_failed``: the failed
+    tuning cells of their groups are excluded from the choice first
+    (:meth:`~wae_bench.bench.tune.Tuning.exclude_failed`)."""
     from wae_bench.bench import runner, tune
     from wae_bench.bench.folder import WORKER_ENV
     from wae_bench.bench.output import Output
-    from wae_bench.data import holdout
+    from wae_bench.worded import bench as worded_for_bench
 
     worker = os.environ.get(WORKER_ENV) == str(folder.path.resolve())   # (its output is its cell's log)
     output = Output(folder, spec, verbose=verbose, quiet=quiet, worker=worker)
 
-    with holdout.set_by("tune.holdout" if spec.tune is not None else "train.holdout"):   # (a hold-out error's key)
+    with worded_for_bench("tune.holdout" if spec.tune is not None else "train.holdout"):   # (the fixes' words)
         if devices:
             slots = split_list(devices)
             passthrough = [a for s in sets for a in ("--set", s)]
@@ -288,15 +296,17 @@ def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, d
             outcomes = runner.run_parallel(folder, spec, cells, slots,
                                            runner.child_command(str(Path(spec_path).resolve()),
                                                                 folder.path.resolve(), passthrough),
-                                           retry_failed=not skip_failed, output=output)
+                                           retry_failed=not skip_failed, exclude_failed=exclude_failed,
+                                           output=output)
         elif concurrent is not None:
             from wae_bench.bench.concurrent import run_concurrent
 
             outcomes = run_concurrent(folder, spec, cells, concurrent, device=device, retry_failed=not skip_failed,
-                                      quiet=quiet, output=output)
+                                      exclude_failed=exclude_failed, quiet=quiet, output=output)
         else:
             outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet,
-                                         retry_failed=not skip_failed, output=output)
+                                         retry_failed=not skip_failed, exclude_failed=exclude_failed,
+                                         output=output)
     if not no_table:
         write_table(folder)
     after = tune.Tuning(folder, spec, scope[0] if scope else None)   # (the choices as the run left them)
@@ -333,10 +343,12 @@ def claim(folder, spec) -> None:
 def waiting_note(tuning, selected, in_shard, outcomes) -> str | None:
     """The summary's clause on the final cells of ``outcomes`` that wait, by
     why (:func:`~wae_bench.bench.tune.wait_line`): a failed tuning cell (the
-    fix: retry it), tuning cells this run's ``--only`` left out (the fix:
+    fix: retry it, or exclude it), tuning cells this run's ``--only`` left out (the fix:
     select them; the same command would wait forever), or another shard's;
     None when no cell waits.  ``selected``: this run's cells, ``in_shard``:
     its shard's."""
+    from wae_bench.bench import tune
+
     waited = [o.cell for o in outcomes if o.state == "waiting"]
     if not waited:
         return None
@@ -355,7 +367,7 @@ def waiting_note(tuning, selected, in_shard, outcomes) -> str | None:
     if failed:
         parts.append(f"final cells wait for {len(failed)} failed tuning cell(s) ({', '.join(failed[:3])}"
                      f"{', ...' if len(failed) > 3 else ''}): fix the cause and rerun without --skip-failed to "
-                     f"retry them, then the choice is made")
+                     f"retry them, then the choice is made, {tune.EXCLUDE_HINT}")
     if left_out:
         parts.append(f"final cells wait for tuning cells --only does not select: add --only "
                      f"'{','.join(left_out)}' (or run them first)")
@@ -367,15 +379,23 @@ def waiting_note(tuning, selected, in_shard, outcomes) -> str | None:
 
 def summarize(folder, outcomes, waiting_text: str | None = None) -> None:
     """One line on the cells of this run (``waiting_text``: what the cells
-    that wait need, :func:`waiting_note`); an error naming the cells that failed."""
+    that wait need, :func:`waiting_note`); an error naming the cells that
+    failed (for tuning cells, with the alternative of excluding them,
+    :data:`~wae_bench.bench.tune.EXCLUDE_FLAG`)."""
+    from wae_bench.bench import tune
+
     failed = [o.cell.id for o in outcomes if o.state == "failed" and o.ran]
+    tuning_failed = any(o.cell.role == "tune" for o in outcomes if o.state == "failed" and o.ran)
     left = sum(o.state == "failed" and not o.ran for o in outcomes)
     done = sum(o.state == "done" for o in outcomes)
     waiting = sum(o.state == "waiting" for o in outcomes)
     diverged = sum(o.state == "diverged" for o in outcomes)
+    excluded = sum(o.state == "excluded" for o in outcomes)
     busy = sum(o.state == "busy" for o in outcomes)
     console.print(f"{done}/{len(outcomes)} cell(s) done in {folder.path}"
                   + (f"; {diverged} tuning cell(s) diverged (recorded, never chosen)" if diverged else "")
+                  + (f"; {excluded} failed tuning cell(s) excluded (recorded, never chosen, never retried)"
+                     if excluded else "")
                   + (f"; {busy} cell(s) in use by other processes, left to them" if busy else "")
                   + (f"; {left} failed cell(s) left as they were (--skip-failed)" if left else "")
                   + (f"; {waiting_text}" if waiting and waiting_text else
@@ -383,7 +403,8 @@ def summarize(folder, outcomes, waiting_text: str | None = None) -> None:
                      f"command after them" if waiting else ""), soft_wrap=True)
     if failed:
         raise WaeError(f"{len(failed)} cell(s) failed ({', '.join(failed[:3])}{', ...' if len(failed) > 3 else ''}); "
-                       f"see {folder.path}/cells/<id>/failed.json, fix the cause and rerun to retry them")
+                       f"see {folder.path}/cells/<id>/failed.json, fix the cause and rerun to retry them"
+                       + (f" (a failed tuning cell: {tune.EXCLUDE_HINT[3:]})" if tuning_failed else ""))
 
 
 def write_table(folder, html: bool = False):

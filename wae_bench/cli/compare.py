@@ -49,7 +49,7 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
     from wae_bench.bench.folder import ResultsDir
     from wae_bench.bench.output import Output
     from wae_bench.cli.bench import claim, moved_choice, summarize, waiting_note, write_table
-    from wae_bench.data import holdout
+    from wae_bench import worded
 
     shorthand = [*([f"train.epochs={epochs}"] if epochs is not None else []),
                  *([f"eval.fid_samples={fid_samples}"] if fid_samples is not None else []),
@@ -79,7 +79,7 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
     for line in tune.nothing_to_tune(spec, cells):
         stdout.print(line, markup=False)
     _take_over(folder, spec, cells)
-    with holdout.set_by("tune.holdout" if spec.tune is not None else "train.holdout"):   # (a hold-out error's key)
+    with worded.bench("tune.holdout" if spec.tune is not None else "train.holdout"):   # (a hold-out error's key)
         outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet,   # (a few cells: each one's block)
                                      output=Output(folder, spec, verbose=True, quiet=quiet))
     write_table(folder, html=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from wae_bench import worded
 from wae_bench.errors import WaeError
 
 
@@ -24,7 +25,7 @@ class Batcher:
         self.steps_per_epoch = len(images) // (batch_size * world_size)
         if self.steps_per_epoch == 0:
             raise WaeError(f"the training set has {len(images)} images, fewer than one batch of "
-                           f"{batch_size * world_size}; lower --batch-size")
+                           f"{batch_size * world_size}; lower {worded.setting('--batch-size', 'train.batch_size')}")
         self._epoch, self._perm = -1, None
 
     def perm(self, epoch: int) -> Tensor:

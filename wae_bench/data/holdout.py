@@ -13,12 +13,9 @@ independent of the run's seed, so every run of a dataset with the same
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
-from typing import Iterator
-
 import torch
 
+from wae_bench import worded
 from wae_bench.data.spec import ImageSet
 from wae_bench.data.subset import name_seed, random_subset
 from wae_bench.errors import WaeError
@@ -29,31 +26,16 @@ class HoldoutSize(WaeError):
     spec or run, not of one cell (the bench runner stops on it)."""
 
 
-# The setting a user changes to resize the hold-out: a run's ``holdout``; in a
-# bench, whose tuning cells hold out ``tune.holdout`` images, that key (:func:`set_by`).
-_KEY = contextvars.ContextVar("holdout_key", default="holdout")
-
-
-@contextlib.contextmanager
-def set_by(key: str) -> Iterator[None]:
-    """The hold-out errors of the block name ``key`` as the setting to change
-    (``bench``: ``tune.holdout``), not a run's ``holdout``."""
-    token = _KEY.set(key)
-    try:
-        yield
-    finally:
-        _KEY.reset(token)
-
-
 def _lower() -> str:
-    """``lower holdout`` in a run; in a bench, the key and the flag that set it."""
-    key = _KEY.get()
+    """``lower holdout`` in a run; in a bench (:func:`wae_bench.worded.bench`:
+    its tuning cells hold out ``tune.holdout`` images), the key and the flag that set it."""
+    key = worded.now().holdout_key
     return "lower holdout" if key == "holdout" else f"lower {key} (--set {key}=N)"
 
 
 def _batch() -> str:
     """The batch size's flag: a run's ``--batch-size``; a bench has none, its ``--set train.batch_size=N``."""
-    return "--batch-size" if _KEY.get() == "holdout" else "train.batch_size (--set train.batch_size=N)"
+    return worded.setting("--batch-size", "train.batch_size")
 
 
 def seed(dataset: str) -> int:

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import torch
 
-from wae_bench import atomic, formats
+from wae_bench import atomic, formats, worded
 from wae_bench.errors import WaeError
 
 FORMAT = "wae-bench-checkpoint/1"
@@ -110,7 +110,7 @@ def load_torch(path: str | Path, trust: bool = False, what: str = "file") -> Any
         unsafe = None if trust else _first_line_of_interest(msg) if _names_global(msg) else _plain_pickle_global(path)
         if unsafe:
             raise UnsafeFile(f"{what} {str(path)!r} would run pickled code to load ({unsafe[:160]}); refused: "
-                             f"pass --trust-checkpoint only if you trust its source") from None
+                             f"{worded.start_again('pass --trust-checkpoint only if you trust its source')}") from None
         why = _first_line_of_interest(msg)[:80]
         reason = f"truncated or corrupt: {type(e).__name__}{': ' + why if why and 'Weights only' not in why else ''}"
         raise Unreadable(f"{what} {str(path)!r} is unreadable ({reason})", reason) from None
@@ -166,7 +166,7 @@ def latest(run_dir: str | Path, trust: bool = False,
     if errors:
         raise WaeError(f"no loadable checkpoint in {str(Path(run_dir) / 'checkpoints')!r} "
                        f"({len(errors)} unreadable, newest: {errors[0]}); restore the run from a copy, or "
-                       f"start a new run")
+                       f"{worded.start_again('start a new run')}")
     return None
 
 

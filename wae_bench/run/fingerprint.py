@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from wae_bench import worded
 from wae_bench.errors import WaeError
 from wae_bench.metrics.reference import content_hash
 
@@ -72,5 +73,5 @@ def check(info: dict, now: dict, where: str, force: bool) -> str | None:
     if force:
         return (f"{what}; resuming anyway (--force): the result is not that of one run on one dataset, and "
                 f"config.json keeps the data it started on")
-    raise WaeError(f"{what}; restore it (the folder may move, its contents may not), or start a new --out "
-                   f"(--force resumes anyway)")
+    raise WaeError(f"{what}; restore it (the folder may move, its contents may not), or "
+                   f"{worded.start_again('start a new --out (--force resumes anyway)')}")

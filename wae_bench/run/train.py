@@ -13,7 +13,7 @@ import torch
 import torch.distributed as td
 from rich.markup import escape
 
-from wae_bench import atomic, expost, lock, pictures, progress
+from wae_bench import atomic, expost, lock, pictures, progress, worded
 from wae_bench.atomic import WriteFailed
 from wae_bench.data import holdout
 from wae_bench.config import TrainConfig, key_of, to_dict
@@ -207,8 +207,8 @@ class Training:
             elif isinstance(e, NonFinite):
                 new = type(e)(f"{e} ({_kept(run.path)})")
             elif isinstance(e, Exception) and not isinstance(e, WaeError) and is_out_of_memory(e):
-                new = WaeError(f"out of memory ({_first_line(e)}); lower --batch-size, or choose a smaller --arch "
-                               f"or latent_dim, {_then_resume(run.path, self.dist.world_size)}")
+                new = WaeError(f"out of memory ({_first_line(e)}); {_smaller()}, "
+                               f"{_then_resume(run.path, self.dist.world_size)}")
             else:
                 new = e
             self._held.__exit__(type(new), new, new.__traceback__)
@@ -361,18 +361,28 @@ def _go_on(verb: str, path: Path, world_size: int) -> str:
     """How to resume the run in ``path`` (``verb``: "continue", "finish it"):
     ``continue with: wae-bench run --resume --out P``; under torchrun the
     same launch with --resume (as many processes resume exactly; one would
-    not, docs/multi-gpu.md)."""
+    not, docs/multi-gpu.md); in a bench cell, its bench command (:func:`wae_bench.worded.go_on`)."""
     if world_size > 1:
         return (f"{verb} by rerunning your torchrun command ({world_size} processes) with --resume --out "
                 f"{path}")
-    return f"{verb} with: wae-bench run --resume --out {path}"
+    return worded.go_on(f"{verb} with: wae-bench run --resume --out {path}")
 
 
 def _then_resume(path: Path, world_size: int = 1) -> str:
     """How to go on after fixing the cause: resume, if a checkpoint exists."""
     if checkpoint.checkpoints(path):
         return f"then {_go_on('continue', path, world_size)}"
-    return "then rerun the same command (no checkpoint had been written)"
+    return f"then rerun the same {'bench ' * worded.now().bench}command (no checkpoint had been written)"
+
+
+def _smaller() -> str:
+    """The fix of an out-of-memory error: a smaller batch or model (in a
+    bench, the spec's keys, part of its folder's spec: a new --out; or fewer
+    cells at once)."""
+    if worded.now().bench:
+        return ("run fewer cells at once (--concurrent, --devices), or lower train.batch_size or choose a smaller "
+                "arch or latent_dim (--set train.KEY=V, in a new --out: they are part of the folder's spec)")
+    return "lower --batch-size, or choose a smaller --arch or latent_dim"
 
 
 def _finish(built: Run, T: int, train_x: torch.Tensor, test_x: torch.Tensor, out: Path, finished: bool,
@@ -486,8 +496,8 @@ def _resume(trainer, run, cfg, trust: bool, dist: Dist) -> tuple[int, bool, Path
         trainer.load_state_dict(state)
     except (RuntimeError, KeyError, ValueError, TypeError) as e:
         raise WaeError(f"checkpoint {str(path)!r} does not fit this model ({type(e).__name__}: "
-                       f"{str(e).splitlines()[0][:120]}); resume with the run's own settings or start a new --out") \
-            from None
+                       f"{str(e).splitlines()[0][:120]}); "
+                       f"{worded.start_again(RESUME_OWN)}") from None
     ranks = state.get("rng_ranks")
     if dist.enabled and ranks and len(ranks) == dist.world_size:
         trainer.load_rng(ranks[dist.rank])
@@ -507,12 +517,17 @@ def _resume(trainer, run, cfg, trust: bool, dist: Dist) -> tuple[int, bool, Path
     return step, bool(state.get("finished")), path
 
 
+# How to go on from a checkpoint that does not fit the run's settings (:func:`wae_bench.worded.start_again`
+# words it for a bench cell).
+RESUME_OWN = "resume with the run's own settings or start a new --out"
+
+
 def _check_same(state: dict, cfg, path: Path) -> None:
     saved = state.get("config", {})
     for key in ("regularizer", "arch", "latent_dim", "image_size"):
         if key in saved and saved[key] != getattr(cfg, key):
             raise WaeError(f"checkpoint {str(path)!r} is of {key} {saved[key]!r}, not {getattr(cfg, key)!r}; "
-                           f"resume with the run's own settings or start a new --out")
+                           f"{worded.start_again(RESUME_OWN)}")
 
 
 def _data_place(cfg: TrainConfig) -> str:
