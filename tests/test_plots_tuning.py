@@ -162,3 +162,17 @@ def test_a_value_diverged_on_one_curve_is_marked_on_that_curve_only(tmp_path, mo
         assert x not in curve_of[c]                                   # in the colour of the curve it lies on
         assert tr.contains_branch_seperately(p["ax"].transData) == (True, False)   # x in data, y in the axes
         assert 0.5 < ys[0] <= 1                                       # near the top
+
+
+def test_a_value_excluded_from_the_choice_is_marked_apart_from_a_failed_one():
+    """A value whose every seed failed and was excluded (bench
+    --exclude-failed-tuning: never retried) is not drawn as "failed (the next
+    run retries it)"; one with a seed only failed still is."""
+    axes = lambda lam: (("reg.lambda", lam),)  # noqa: E731
+    pts = {("moca", "tiny", "digits", axes(1)): Entry([5.0], 1),
+           ("moca", "tiny", "digits", axes(10)): Entry([], 1, failed=1, excluded=1),
+           ("moca", "tiny", "digits", axes(100)): Entry([], 2, failed=2, excluded=1)}
+    _, unscored = plots._curves(pts, "digits", "reg.lambda")
+    line = ("moca", "tiny", ())
+    assert unscored["excluded"] == {line: [10.0]} and unscored["failed"] == {line: [100.0]}
+    assert "never chosen" in plots.UNSCORED_STYLE["excluded"]["label"]

@@ -72,6 +72,7 @@ class Entry:
     expected: int = 0   # seeds in the grid
     failed: int = 0     # seeds whose cell failed
     diverged: int = 0   # of those, the seeds whose cell diverged (a non-finite loss: a result, not an error)
+    excluded: int = 0   # of those, failed tuning cells excluded from the choice (bench --exclude-failed-tuning)
     stale: int = 0      # seeds whose score is of a run trained with other settings (not in ``values``)
     seeds: list[int] = field(default_factory=list)        # the seed of each of ``values`` (where known)
     unscored: dict[int, str] = field(default_factory=dict)  # seed -> "missing" / "failed" / "stale" (where known)

@@ -96,12 +96,14 @@ def _ylabel(spec: Spec, metric: str) -> str:
 Curve = dict[tuple, list[tuple[float, Entry]]]   # (regularizer, arch, other axes) -> points along the axis
 
 
-Unscored = dict[str, dict[tuple, list[float]]]   # "failed" / "diverged" -> curve -> the values with no finite score
+Unscored = dict[str, dict[tuple, list[float]]]   # "failed" / "excluded" / "diverged" -> curve -> unscored values
 
 
 # How a plot marks the values of a curve with no finite score, in the curve's colour at the top of the axes:
-# an error (retried by the next run) apart from a divergence (a result, never chosen).
+# an error (retried by the next run; or excluded from the choice, never retried) apart from a divergence (a result,
+# never chosen).
 UNSCORED_STYLE = {"failed": dict(marker="v", label="failed (an error: the next run retries it)"),
+                  "excluded": dict(marker="s", label="failed, excluded (--exclude-failed-tuning: never chosen)"),
                   "diverged": dict(marker="x", label="diverged (non-finite: never chosen)")}
 MARK_TOP, MARK_STEP = 0.97, 0.045   # axes fraction of the first curve's marks; each next curve's a step lower
 
@@ -114,9 +116,10 @@ def _line_of(reg: str, arch: str, axes: tuple, key: str) -> tuple:
 def _curves(pts: dict[tuple, Entry], ds: str, key: str) -> tuple[Curve, Unscored]:
     """Points of dataset ``ds`` along axis ``key``, one curve per regularizer /
     arch / other axis values; and per curve the values whose every seed
-    failed (an error), or diverged (a non-finite loss, or score) where one did."""
+    failed (an error; "excluded" where every failed seed was excluded from
+    the choice), or diverged (a non-finite loss, or score) where one did."""
     lines: Curve = {}
-    unscored: Unscored = {"failed": {}, "diverged": {}}
+    unscored: Unscored = {"failed": {}, "diverged": {}}   # (and "excluded" where a value is)
     for (reg, arch, d, axes), e in pts.items():
         values = dict(axes)
         if d != ds or key not in values or not is_number(values[key]):
@@ -126,8 +129,9 @@ def _curves(pts: dict[tuple, Entry], ds: str, key: str) -> tuple[Curve, Unscored
         if finite:
             lines.setdefault(line, []).append((float(values[key]), Entry(finite, e.expected, e.failed)))
         elif e.failed or e.values:
-            how = "diverged" if e.diverged or e.values else "failed"
-            unscored[how].setdefault(line, []).append(float(values[key]))
+            how = ("diverged" if e.diverged or e.values else
+                   "excluded" if e.excluded == e.failed else "failed")
+            unscored.setdefault(how, {}).setdefault(line, []).append(float(values[key]))
     return lines, unscored
 
 

@@ -79,6 +79,7 @@ def points(tuning: tune.Tuning, cells: list[Cell], what: str, metric: str) -> di
         elif folder.failure(c.id) is not None:
             e.failed += 1
             e.diverged += bool(folder.failure(c.id).get("diverged"))
+            e.excluded += folder.failure(c.id).get("excluded") is True
             e.unscored[c.seed] = "failed"
         else:
             e.unscored[c.seed] = "missing"
