@@ -439,7 +439,7 @@ def test_a_failed_tuning_cell_blocks_the_choice_until_it_is_retried(tmp_path, ca
     assert code == 2 and "1 cell(s) failed (tune-moca-tiny-digits-lambda10-s0)" in err, err
     assert "moca-tiny-digits-s0" not in fake and not (tmp_path / "res" / "tuning").exists()
     assert ("final cells wait for 1 failed tuning cell(s) (tune-moca-tiny-digits-lambda10-s0): fix the cause and "
-            "rerun without --skip-failed to retry them") in err, err
+            "rerun (without --skip-failed) to retry them") in err, err
     code, out, _ = run_cli(["bench", str(tmp_path / "sched.toml"), "--out", str(tmp_path / "res"), "--dry-run",
                             "--set", "bench.seeds=[0]"], capsys)
     assert "waits for 1 failed tuning cell(s)" in " ".join(out.split())

@@ -67,6 +67,28 @@ def test_a_failed_tuning_cell_excluded_by_the_flag_lets_the_final_cell_train_at_
     assert code == 0 and fake[n + 1:] == [] and "or excluded" in err, (fake, err)
 
 
+def test_a_compare_words_its_fixes_for_compare_and_takes_the_exclusion_flag(tmp_path, capsys, fake, monkeypatch):
+    """`wae-bench compare --tune` has no --skip-failed, --only or shards: a
+    failed tuning cell's wait says to rerun the same compare command (or
+    with --exclude-failed-tuning, which compare takes too), not a bench's flags."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FAIL_LAMBDAS", "10")
+    args = ["compare", "moca", "--tune", "--set", "reg.moca.tune.reg.lambda=[1, 10, 100]", "--set",
+            "eval.features=\"standin\"", "--set", "eval.what=[\"samples\"]", "--quiet", "--out", "cmp"]
+    code, _, err = run_cli(args, capsys)
+    text = " ".join(err.split())
+    assert code == 2 and FINAL not in fake, err
+    assert "fix the cause and rerun the same compare command to retry them, then the choice is made, or rerun " \
+           "with --exclude-failed-tuning" in text, text
+    assert "--skip-failed" not in text and "--only" not in text, text
+    code, _, err = run_cli([*args, "--exclude-failed-tuning"], capsys)
+    assert code == 0 and fake[-1] == FINAL, err
+    cfg = json.loads((tmp_path / "cmp" / "cells" / FINAL / "config.json").read_text())["config"]
+    assert cfg["reg"]["lambda"] == 1 and "excluding 1 failed tuning cell(s) from the choice" in err
+    with worded.bench("tune.holdout", command="compare"):
+        assert worded.go_on("") == "rerun the same compare command (the cell resumes from its checkpoint)"
+
+
 def test_without_the_flag_a_wait_line_names_the_flag(tmp_path):
     """The final cell's own waiting line (``[i/n] waiting ID: ...``) names
     both fixes: retry the cell, or exclude it."""

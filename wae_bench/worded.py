@@ -30,6 +30,7 @@ class Audience:
     holdout_key: str = "holdout"     # the setting that sizes the hold-out: a run's; a bench's tune./train.holdout
     bench: bool = False              # a bench's cell (no run flags)
     cell_dir: Path | None = None     # that cell's folder, where known
+    command: str = "bench"           # the command a bench's user reruns: ``bench``, or ``compare`` (its cells too)
 
 
 _NOW = contextvars.ContextVar("worded_for", default=Audience())
@@ -49,10 +50,17 @@ def _worded(audience: Audience) -> Iterator[None]:
         _NOW.reset(token)
 
 
-def bench(holdout_key: str) -> contextlib.AbstractContextManager:
+def bench(holdout_key: str, command: str = "bench") -> contextlib.AbstractContextManager:
     """The block runs a bench whose hold-out is sized by ``holdout_key``
-    (``tune.holdout``, ``train.holdout``): its messages name the spec's keys."""
-    return _worded(dataclasses.replace(now(), holdout_key=holdout_key, bench=True))
+    (``tune.holdout``, ``train.holdout``): its messages name the spec's keys
+    and ``command`` (``bench``; ``compare`` for `wae-bench compare`'s cells)
+    as the one to rerun."""
+    return _worded(dataclasses.replace(now(), holdout_key=holdout_key, bench=True, command=command))
+
+
+def rerun() -> str:
+    """``rerun the same bench command`` (``compare`` in `wae-bench compare`)."""
+    return f"rerun the same {now().command} command"
 
 
 def cell(cell_dir: str | Path) -> contextlib.AbstractContextManager:
@@ -71,7 +79,7 @@ def go_on(run_words: str) -> str:
     """How to continue after fixing the cause: ``run_words`` in a run
     (``continue with: wae-bench run --resume --out P``); in a bench, its own
     command, which resumes the cell from its checkpoint."""
-    return "rerun the same bench command (the cell resumes from its checkpoint)" if now().bench else run_words
+    return f"{rerun()} (the cell resumes from its checkpoint)" if now().bench else run_words
 
 
 def start_again(run_words: str) -> str:
@@ -82,4 +90,4 @@ def start_again(run_words: str) -> str:
     if not a.bench:
         return run_words
     where = f" ({a.cell_dir})" if a.cell_dir is not None else " (RESULTS_DIR/cells/ID)"
-    return f"remove the cell's folder{where} so that the next bench run retrains it"
+    return f"remove the cell's folder{where} so that the next {a.command} run retrains it"

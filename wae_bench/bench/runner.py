@@ -143,7 +143,7 @@ def attempt(folder: ResultsDir, cell: Cell, t0: float, work: Callable[[], object
     except BenchInterrupted:
         raise
     except Stopped as e:        # a checkpoint was saved (or training was over) when SIGINT/SIGTERM came
-        raise BenchInterrupted(f"cell {cell.id} {e.kept}; rerun the same bench command to continue",
+        raise BenchInterrupted(f"cell {cell.id} {e.kept}; {worded.rerun()} to continue",
                                e.signame) from None
     except WaeError as e:
         diverged = isinstance(e, NonFinite)
@@ -213,7 +213,7 @@ def stopped_at_once(cell: Cell, run_dir: Path, noted: list[str], e: KeyboardInte
     kept = (f"its checkpoint of step {step} is kept" if step is not None else
             "it had no checkpoint yet and starts again")
     stop = Stopped(signame, f"at once{' (a repeated signal)' if noted else ''}; {kept}")
-    return BenchInterrupted(f"cell {cell.id} {stop.kept}; rerun the same bench command to continue", signame)
+    return BenchInterrupted(f"cell {cell.id} {stop.kept}; {worded.rerun()} to continue", signame)
 
 
 # The states of a cell that no run trains again: done; a tuning cell diverged, or failed and excluded.

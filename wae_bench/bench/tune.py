@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from wae_bench import atomic
+from wae_bench import atomic, worded
 from wae_bench.bench import grid
 from wae_bench.bench.folder import ResultsDir, State, score
 from wae_bench.bench.grid import Cell
@@ -55,6 +55,13 @@ RULE = ("lowest mean validation {metric} over the tuning seeds, made once every 
 EXCLUDE_FLAG = "--exclude-failed-tuning"
 # (the alternative to retrying a failed tuning cell, as the waiting lines word it)
 EXCLUDE_HINT = f"or rerun with {EXCLUDE_FLAG} to choose among the other values (a failed value is then never chosen)"
+
+
+def retry_words() -> str:
+    """How to retry a failed cell: ``rerun (without --skip-failed)`` in a
+    bench; in `wae-bench compare` (no --skip-failed; it retries failed
+    cells), ``rerun the same compare command``."""
+    return worded.rerun() if worded.now().command == "compare" else "rerun (without --skip-failed)"
 
 
 class Waiting(WaeError):
@@ -282,7 +289,7 @@ def wait_line(ch: Choice) -> str:
         n, first = len(ch.failed), ch.failed[0]
         error = next(e for p in ch.points for e in p.errors if e.startswith(f"{first}: ")).split(": ", 1)[1]
         return (f"{n} of its tuning cells failed, the first {first} with: {error} -- its value is chosen only "
-                f"once every tuning cell is done or diverged: fix the cause and rerun (without --skip-failed) to "
+                f"once every tuning cell is done or diverged: fix the cause and {retry_words()} to "
                 f"retry {'it' if n == 1 else 'them'}, {EXCLUDE_HINT}")
     return (f"{len(ch.pending)} of its tuning cells are not done ({ch.pending[0]}"
             f"{', ...' if len(ch.pending) > 1 else ''}); it runs once they are (another shard's, or outside "

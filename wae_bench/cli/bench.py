@@ -366,7 +366,7 @@ def waiting_note(tuning, selected, in_shard, outcomes) -> str | None:
     parts = []
     if failed:
         parts.append(f"final cells wait for {len(failed)} failed tuning cell(s) ({', '.join(failed[:3])}"
-                     f"{', ...' if len(failed) > 3 else ''}): fix the cause and rerun without --skip-failed to "
+                     f"{', ...' if len(failed) > 3 else ''}): fix the cause and {tune.retry_words()} to "
                      f"retry them, then the choice is made, {tune.EXCLUDE_HINT}")
     if left_out:
         parts.append(f"final cells wait for tuning cells --only does not select: add --only "

@@ -31,14 +31,17 @@ from wae_bench.progress import console, stdout
               help="Tune every regularizer first (the bench's tuning protocol: its plugin's grid, scored on held-out "
                    "training images), then train it at the value chosen; --set tune.holdout=N, tune.epochs=N, "
                    "tune.fid_samples=N change the tuning.")
+@click.option("--exclude-failed-tuning", is_flag=True,
+              help="With --tune: choose among the other values where a tuning cell failed before (an error you "
+                   "accept, e.g. out of memory at one value); recorded in its failed.json, never retried.")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Results folder. Default runs/compare/DATASET-REGS (plus -tuned with --tune, the spec's hash with "
                    "--set); more --seeds add to the same folder.")
 @click.option("--fid-weights", type=click.Path(dir_okay=False), help="Offline FID Inception weights (eval.fid_weights).")
 @click.option("--device", help="Device of every cell (cpu, cuda, cuda:N). Default auto.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_samples, features, tuned, out,
-                fid_weights, device, quiet):
+def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_samples, features, tuned,
+                exclude_failed_tuning, out, fid_weights, device, quiet):
     """Train and score REG... alike (the dataset's default budget, real FID), then print the table and
     each one's pictures and write the HTML report. Scores the prior samples, the reconstructions (REC) and
     each regularizer's own sampler (the ex-post GMM for the AE and the RAE family). Resumable: rerun it
@@ -79,14 +82,16 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
     for line in tune.nothing_to_tune(spec, cells):
         stdout.print(line, markup=False)
     _take_over(folder, spec, cells)
-    with worded.bench("tune.holdout" if spec.tune is not None else "train.holdout"):   # (a hold-out error's key)
+    # (a hold-out error's key; the fixes of every message, to the summary's, name this command)
+    with worded.bench("tune.holdout" if spec.tune is not None else "train.holdout", command="compare"):
         outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet,   # (a few cells: each one's block)
+                                     exclude_failed=exclude_failed_tuning,
                                      output=Output(folder, spec, verbose=True, quiet=quiet))
-    write_table(folder, html=True)
-    _print_pictures(compare.picture_rows(folder, cells), folder.path / report.REPORT_NAME)
-    after = tune.Tuning(folder, spec, cells)
-    moved_choice(after, cells)
-    summarize(folder, outcomes, waiting_note(after, cells, cells, outcomes))
+        write_table(folder, html=True)
+        _print_pictures(compare.picture_rows(folder, cells), folder.path / report.REPORT_NAME)
+        after = tune.Tuning(folder, spec, cells)
+        moved_choice(after, cells)
+        summarize(folder, outcomes, waiting_note(after, cells, cells, outcomes))
     console.print(compare.tuning_line(data) if spec.tune is None else _tuned_line(after, cells),
                   soft_wrap=True, highlight=False, markup=False)
 

@@ -372,7 +372,7 @@ def _then_resume(path: Path, world_size: int = 1) -> str:
     """How to go on after fixing the cause: resume, if a checkpoint exists."""
     if checkpoint.checkpoints(path):
         return f"then {_go_on('continue', path, world_size)}"
-    return f"then rerun the same {'bench ' * worded.now().bench}command (no checkpoint had been written)"
+    return f"then {worded.rerun() if worded.now().bench else 'rerun the same command'} (no checkpoint had been written)"
 
 
 def _smaller() -> str:
