@@ -120,6 +120,7 @@ def test_tuning_seeds_grow_in_place_and_only_the_new_seeds_tuning_cells_train(tm
     for seeds in ("[1]", "[1,0]", "[0]"):
         code, err = sched(tmp_path, capsys, "--set", "bench.seeds=[0]", "--set", f"tune.seeds={seeds}")
         assert code == 2 and "was made by a different spec" in err and "differs in tune.seeds" in err, (seeds, err)
+        assert "; tune.seeds may only grow in place (the folder's [0, 1] first, in order, new seeds after them" in err
         assert len([ln for ln in err.split("error:") if ln.strip()]) == 1
 
 
@@ -128,6 +129,7 @@ def test_widens_takes_tuning_seeds_appended_only():
     assert not specs.widens("tune.seeds", [0, 1], [1, 0]) and not specs.widens("tune.seeds", [0, 1], [0])
     assert not specs.widens("tune.seeds", [0], [1]) and not specs.widens("tune.holdout", 10, 20)
     raw = {"bench": {"name": "x", "seeds": [0, 1]}, "tune": {"holdout": 10}}     # implied tuning seeds [0]
+    assert specs.tuning_seeds(raw) == [0] and specs.tuning_seeds({"tune": {"seeds": [3, 1]}}) == [3, 1]
     assert specs.grow(raw, {**raw, "tune": {"holdout": 10, "seeds": [0, 2]}})[2] == []
     assert specs.grow(raw, {**raw, "tune": {"holdout": 10, "seeds": [1]}})[2] == ["tune.seeds"]
 

@@ -87,6 +87,9 @@ class ResultsDir:
                 grids = [k for k in changed if k.split(".")[2:3] == ["tune"] and k.startswith("reg.")]
                 hint = (f"; a tuning grid may only grow in place (every value the folder tuned still listed, in "
                         f"the same order: {', '.join(grids[:2])} drops or reorders one)" if grids else "")
+                if "tune.seeds" in changed:
+                    hint += (f"; tune.seeds may only grow in place (the folder's {specs.tuning_seeds(rec['spec'])} "
+                             f"first, in order, new seeds after them; left out, it is the first of bench.seeds)")
                 raise WaeError(f"results folder {str(self.path)!r} was made by a different spec "
                                f"({rec['name']!r}, hash {rec['hash']}; differs in {shown}){hint}; "
                                f"use another --out, or rerun with the spec that made it")

@@ -393,13 +393,19 @@ def _strip(data: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in data.items() if k != "cited"}
     bench = out.get("bench", {})
     if "tune" in out and not out["tune"].get("seeds"):
-        out["tune"] = {**out["tune"], "seeds": list(bench.get("seeds", BenchInfo.DEFAULT_SEEDS))[:1]}
+        out["tune"] = {**out["tune"], "seeds": tuning_seeds(data)}
     out["bench"] = {k: v for k, v in bench.items() if k not in ("description", "seeds")}
     out["train"] = {k: v for k, v in out.get("train", {}).items() if k not in LOCATION_KEYS}
     out["dataset"] = {n: {k: v for k, v in t.items() if k not in LOCATION_KEYS}
                       for n, t in out.get("dataset", {}).items()}
     out["eval"] = {k: v for k, v in out.get("eval", {}).items() if k not in location_keys(EvalSettings)}
     return {k: v for k, v in out.items() if v}
+
+
+def tuning_seeds(raw: dict[str, Any]) -> list[int]:
+    """The tuning seeds of raw spec ``raw``: ``tune.seeds``, else the first of ``bench.seeds``."""
+    given = raw.get("tune", {}).get("seeds")
+    return list(given or list(raw.get("bench", {}).get("seeds", BenchInfo.DEFAULT_SEEDS))[:1])
 
 
 def spec_hash(raw: dict[str, Any]) -> str:
