@@ -72,6 +72,17 @@ def test_the_pages_blocks_run_in_order_as_a_notebooks_cells(tmp_path, monkeypatc
         ns["log"][-1])
     assert read_metrics(ns["pull_dir"])[-1]["step"] == 10
 
+    import random
+
+    import numpy as np
+
+    def draws(load: bool):                        # a script's own draws from the global generators
+        torch.manual_seed(123), random.seed(123), np.random.seed(123)
+        if load:
+            load_model(run_dir, device="cpu")     # builds the nets, which seeds the generators inside
+        return torch.rand(3).tolist(), random.random(), float(np.random.rand())
+    assert draws(load=True) == draws(load=False)  # load_model left them as they were
+
     text = " ".join(PLUGINS.read_text().split())
     with pytest.raises(WaeError) as e:
         REGULARIZERS.add("pull", type("Other", (ns["Pull"],), {"__doc__": "another"}))

@@ -19,6 +19,7 @@ from wae_bench.regularizer import Regularizer
 from wae_bench.run import checkpoint
 from wae_bench.run.build import Plan, build_model, pick_device
 from wae_bench.run.directory import RunDir, saved_plan
+from wae_bench.step.rng import global_generators_kept
 
 
 @dataclass
@@ -39,7 +40,10 @@ def load_model(run_dir: str | Path, device: str | torch.device = "auto", trust: 
     An unreadable newest checkpoint is skipped for the one before it, and
     ``on_skip(warning)`` is told in one line
     (:func:`~wae_bench.run.checkpoint.skipped_text`; by default a warning on
-    stderr from the main process: what is scored is then not the newest step)."""
+    stderr from the main process: what is scored is then not the newest step).
+    The process-global generators (torch, NumPy, Python's ``random``) are
+    left as they were, although building the nets seeds them
+    (:func:`~wae_bench.step.rng.global_generators_kept`)."""
     run = RunDir(run_dir)
     if not run.path.is_dir():
         raise WaeError(f"run directory {str(run.path)!r} does not exist; pass the --out of a `wae-bench run`")
@@ -62,7 +66,8 @@ def load_model(run_dir: str | Path, device: str | torch.device = "auto", trust: 
     info = run.info()
     dev = device if isinstance(device, torch.device) else pick_device(device)
     T = int(info.get("total_steps") or state.get("t") or 1)
-    ae, reg = build_model(plan, _channels(state.get("ae") or {}, plan), T, dev)
+    with global_generators_kept():   # (building seeds the global generators; the caller's are left as they were)
+        ae, reg = build_model(plan, _channels(state.get("ae") or {}, plan), T, dev)
     for name, mod, sd in (("autoencoder", ae, state.get("ae")), ("regularizer", reg, state.get("reg"))):
         try:
             mod.load_state_dict(sd, strict=True)
