@@ -212,3 +212,18 @@ def test_settings_mark_the_stale_cells_their_rows_mark(tmp_path, capsys, fake):
     assert rep.tuned[moca] == "λ = 10 (stale: tuning now chooses λ = 1)"
     (line,) = [s for s in rep.settings if s.startswith("moca:")]
     assert "tuned: λ = 10" in line and line.endswith("(1 of 1 cell stale: reg.lambda 10.0 -> 1.0)"), line
+
+
+# -- the tuning texts' helpers other modules use are public ----------------------------------------------
+def test_the_helpers_other_modules_import_from_tuning_summary_are_public():
+    """The report prints tuned values and decimals by the tuning section's
+    rules: it imports them by public, documented names, never ``_private`` ones."""
+    import re
+
+    root = Path(__file__).resolve().parents[1] / "wae_bench"
+    private = [f"{p.relative_to(root)}: {m.group(0)}" for p in root.rglob("*.py")
+               for m in re.finditer(r"from wae_bench\.bench\.tuning_summary import [^\n]*\b_\w+", p.read_text())]
+    assert private == []
+    assert tuning_summary.values_text({"reg.lambda": 10, "lr": 1e-3}) == "λ = 10, lr = 0.001"
+    assert tuning_summary.distinct_decimals([12.8046, 12.7977]) == 3
+    assert tuning_summary.values_text.__doc__ and tuning_summary.distinct_decimals.__doc__

@@ -41,7 +41,7 @@ from wae_bench.bench.output import metric_name
 from wae_bench.bench.spec import WHAT_LABELS
 from wae_bench.bench.table import Report, metric_label
 from wae_bench.bench.table_render import headers, legend
-from wae_bench.bench.tuning_summary import _assign as assign, _digits as distinct_digits
+from wae_bench.bench.tuning_summary import distinct_decimals, values_text
 from wae_bench.errors import WaeError
 
 TITLE_MARK = ": wae-bench report</title>"   # (how a file is known to be a report)
@@ -178,14 +178,14 @@ class _Page:
     def score_digits(self) -> dict[tuple, int]:
         """:meth:`compared` key -> the decimals its cells' scores are printed
         with: enough to print every two different scores differently, the rule
-        of the tuning section (:func:`~wae_bench.bench.tuning_summary._digits`):
+        of the tuning section (:func:`~wae_bench.bench.tuning_summary.distinct_decimals`):
         12.8046 and 12.7977, not 12.80 twice."""
         values: dict[tuple, list[float]] = {}
         for c in self.cells:
             for what, v in self.scored(c)[1]:
                 if v is not None:
                     values.setdefault(self.compared(c, what), []).append(v)
-        return {k: distinct_digits(vs) for k, vs in values.items()}
+        return {k: distinct_decimals(vs) for k, vs in values.items()}
 
     def seed_links(self, ids: list[str]) -> str:
         """``s0 s1``: a link to each cell's section, by its seed (its id in the link's title)."""
@@ -271,7 +271,7 @@ class _Page:
             if start >= 0 and i >= start:
                 points = self.tuning.choice(list(first.values())[i - start]).points
                 item += '<div class="cells">cells: ' + "; ".join(
-                    f"{_e(assign(p.values))}: {self.seed_links(p.cells)}" for p in points) + "</div>"
+                    f"{_e(values_text(p.values))}: {self.seed_links(p.cells)}" for p in points) + "</div>"
             out.append(item)
         return out
 
@@ -346,11 +346,11 @@ class _Page:
         names = ", ".join(map(axis_label, c.tuned))
         if c.role == "tune":
             finals = [f.id for f in self.cells if f.role == "final" and f.group == c.group]
-            return (f"tuning cell at {_e(assign(tune.tuned_values(c)))} (tuning seed {c.seed}): scored on the "
+            return (f"tuning cell at {_e(values_text(tune.tuned_values(c)))} (tuning seed {c.seed}): scored on the "
                     f"validation split to choose the {_e(names)} of its final cells {self.seed_links(finals)}")
         if c.role == "final":
             trained = tune.trained_values(self.folder, c)
-            at = f"at the tuned {assign(trained)}" if trained else f"its tuned {names} not trained yet"
+            at = f"at the tuned {values_text(trained)}" if trained else f"its tuned {names} not trained yet"
             return f'final cell {_e(at)} (see <a href="#tuning">tuning</a>)'
         return ""
 
