@@ -2,8 +2,9 @@
 (``RESULTS_DIR/report.html``, :func:`write`):
 
 - the results table, with the numbers and text of :mod:`wae_bench.bench.table`
-  (MoCA paper Table 1 layout; nothing is recomputed here), its budget and the
-  evaluation protocol, the spec's hash and TOML;
+  (MoCA paper Table 1 layout; nothing is recomputed here), which code each
+  regularizer that is not built in is, its budget and the evaluation
+  protocol, the spec's hash and TOML;
 - every plot PNG under ``RESULTS_DIR/plots/`` (score vs λ / K, spectra per λ,
   whatever else was written there);
 - the failed cells with their one-line error, and apart from them the
@@ -40,6 +41,7 @@ from wae_bench.bench.grid import Cell, axis_label
 from wae_bench.bench.output import metric_name
 from wae_bench.bench.spec import WHAT_LABELS
 from wae_bench.bench.table import Report, metric_label
+from wae_bench.bench.table_notes import standin_warning
 from wae_bench.bench.table_render import headers, legend
 from wae_bench.bench.tuning_summary import distinct_decimals, values_text
 from wae_bench.errors import WaeError
@@ -200,9 +202,7 @@ class _Page:
         if self.rep.description:
             out.append(f"<p>{_e(self.rep.description.strip())}</p>")
         if self.spec.eval.features != "inception":
-            out.append(f'<p class="warn">NOT {_e(self.rep.metric.upper())}: eval.features = '
-                       f'{_e(self.spec.eval.features)} is a stand-in feature extractor; these numbers compare runs '
-                       f'of this table only, never with published scores.</p>')
+            out.append(f'<p class="warn">{_e(standin_warning(self.spec.eval.features, self.rep.metric))}.</p>')
         out.append(f'<p class="meta">{len(self.cells)} cells: '
                    + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
                    + f" · spec hash <code>{_e(rec.get('hash', self.spec.hash()))}</code>"
@@ -245,6 +245,9 @@ class _Page:
             notes = {c.source: c.note for c in rep.cited.values() if c.note}
             out.append("<p>Cited:</p><ol>" + "".join(f"<li>{_e(s)}{_e(f' ({notes[s]})') if s in notes else ''}</li>"
                                                       for s in rep.sources) + "</ol>")
+        if rep.code:
+            out.append('<h3 id="code">Regularizer code</h3><ul>' + "".join(f"<li>{_e(c)}</li>" for c in rep.code)
+                       + "</ul>")
         out.append("<h3>Budget</h3><ul>" + "".join(f"<li>{_e(b)}</li>" for b in rep.budget) + "</ul>")
         if rep.settings:
             out.append("<h3>Settings</h3><ul>" + "".join(f"<li>{_e(s)}</li>" for s in rep.settings) + "</ul>")
