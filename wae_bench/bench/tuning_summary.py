@@ -38,16 +38,19 @@ class Used:
     @property
     def over(self) -> str:
         """``λ ∈ {10, 100} at 1 epoch capped at 6 steps``."""
-        b = self.budget
         grid_ = "; ".join(f"{axis_label(k)} ∈ {{{', '.join(map(display_value, vs))}}}" for k, vs in self.grid.items())
-        at = _count(b.get("epochs"), "epoch") + (f" capped at {_count(b['max_steps'], 'step')}"
-                                                 if b.get("max_steps") else "")
-        return f"{grid_} at {at}"
+        return f"{grid_} at {_steps(self.budget)}"
 
     @property
     def text(self) -> str:
         """``λ = 100, tuned over λ ∈ {10, 100} at 1 epoch capped at 6 steps``."""
         return f"{values_text(self.values)}, tuned over {self.over}"
+
+
+def _steps(budget: dict[str, Any]) -> str:
+    """``1 epoch capped at 6 steps``: a tuning budget's length (:func:`~wae_bench.bench.tune.budget`)."""
+    return _count(budget.get("epochs"), "epoch") + (f" capped at {_count(budget['max_steps'], 'step')}"
+                                                    if budget.get("max_steps") else "")
 
 
 def _count(n: Any, noun: str) -> str:
@@ -159,10 +162,40 @@ def tuning(read: tune.Tuning) -> TuningSummary:
     for c in cells:
         if c.role == "final":
             groups.setdefault(c.group, []).append(c)
+    out.lines += _unequal_effort(read, [finals[0] for finals in groups.values()])
     for finals in groups.values():   # (the group's choice is shared: any of its final cells that trained)
         final = next((c for c in finals if tune.trained_values(folder, c) is not None), finals[0])
         out.lines.append(_tuning_line(read, out.rows, final))
     return out
+
+
+def _effort(read: tune.Tuning, final: Cell) -> str:
+    """The tuning effort of ``final``'s group: ``3 tuning cells per group (3
+    values × 1 seed, 1 epoch capped at 6 steps each)``."""
+    members = read.members(final)
+    seeds = len({c.seed for c in members})
+    budget = tune.budget(read.spec, members[0]) if members else {}
+    return (f"{_count(len(members), 'tuning cell')} per group ({_count(len(read.choice(final).points), 'value')} × "
+            f"{_count(seeds, 'seed')}, {_steps(budget)} each)")
+
+
+def _unequal_effort(read: tune.Tuning, finals: list[Cell]) -> list[str]:
+    """A line where the tuned regularizers of the table got different tuning
+    effort (``finals``: a final cell of each group): their number of tuning
+    cells per group (grid values × tuning seeds) or the budget of each
+    differ, e.g. a plugin's own grid of 7 values against another's 2 in
+    ``[reg.NAME.tune]``.  A head-to-head of tuned regularizers is fair only
+    under equal effort.  Nothing where it is equal, or one regularizer is tuned."""
+    by_reg: dict[str, list[str]] = {}
+    for final in finals:
+        text = _effort(read, final)
+        if text not in by_reg.setdefault(final.regularizer, []):
+            by_reg[final.regularizer].append(text)
+    if len(by_reg) < 2 or len({tuple(texts) for texts in by_reg.values()}) < 2:
+        return []
+    each = "; ".join(f"{reg}: {' / '.join(texts)}" for reg, texts in by_reg.items())
+    return [f"WARNING: unequal tuning effort: {each}; the head-to-head of tuned values is fair only under equal "
+            f"effort (give each regularizer's [reg.NAME.tune] as many values, at the same budget)"]
 
 
 def _tuning_line(read: tune.Tuning, rows: list[dict[str, Any]], final: Cell) -> str:
