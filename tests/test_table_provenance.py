@@ -15,30 +15,14 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import pull_plugin
-from tests.test_bench_table import _protocol
+from tests.test_bench_table import H2H, _protocol
 from wae_bench.atomic import write_json
 from wae_bench.bench import export, grid, report, table, table_notes, table_render
 from wae_bench.bench import spec as specs
 from wae_bench.bench.folder import ResultsDir
 from wae_bench.registry import REGULARIZERS
 
-SPEC = """
-[bench]
-name = "plugin-h2h"
-datasets = ["digits"]
-archs = ["tiny"]
-regularizers = ["moca", "mypull"]
-seeds = [0, 1, 2]
-
-[train]
-epochs = 1
-max_steps = 30
-
-[eval]
-what = ["samples"]
-fid_samples = 128
-features = "standin"
-"""
+SPEC = H2H.replace('regularizers = ["moca", "ae"]', 'regularizers = ["moca", "mypull"]')   # (stand-in features)
 SHA = {"moca": "1" * 64, "mypull": "a" * 64}
 PAPER = "third-party test plugin"     # (the pull plugin's `paper`)
 
@@ -54,12 +38,10 @@ def head_to_head(tmp_path: Path, code: dict | None = None) -> ResultsDir:
     """Every cell trained and scored; each cell's config.json records its
     regularizer's provider (mypull-pkg 0.2, moca the built-in) and source
     sha256, ``code``: {cell id: (provider, sha256)} instead."""
-    p = tmp_path / "h2h.toml"
-    p.write_text(SPEC)
-    s = specs.load(p)
+    (tmp_path / "h2h.toml").write_text(SPEC)
     folder = ResultsDir(tmp_path / "results")
-    folder.claim(s)
-    for i, c in enumerate(grid.expand(s)):
+    folder.claim(specs.load(tmp_path / "h2h.toml"))
+    for i, c in enumerate(grid.expand(folder.spec())):
         provider, sha = (code or {}).get(c.id, ("wae-bench 0.1.0" if c.regularizer == "moca" else "mypull-pkg 0.2",
                                                 SHA[c.regularizer]))
         write_json(folder.cell_dir(c.id) / "config.json",
@@ -67,7 +49,7 @@ def head_to_head(tmp_path: Path, code: dict | None = None) -> ResultsDir:
                     "versions": {"wae_bench": "0.1.0", "torch": "2.14.1", "regularizer": f"{c.regularizer}: {provider}"},
                     "plugin_sha256": {"regularizer": sha}})
         write_json(folder.cell_dir(c.id) / "results.json",
-                   {"scores": {"samples": {"fid": 10.0 + i}}, "protocol": _protocol(128)})
+                   {"scores": {"samples": {"fid": 10.0 + i}, "gmm": {"fid": 5.0 + i}}, "protocol": _protocol(128)})
     return folder
 
 
@@ -125,6 +107,8 @@ def test_a_row_pooling_cells_of_different_plugin_code_is_marked_and_names_them(t
     assert note == (f"- § mypull · tiny: its mean pools cells trained by different regularizer code (source sha256 "
                     f"differs; compare with care): mypull-pkg 0.2, source sha256 {'a' * 12}: mypull-tiny-digits-s0, "
                     f"mypull-tiny-digits-s1; mypull-pkg 0.2, source sha256 {'b' * 12}: mypull-tiny-digits-s2")
+    assert rep.code[0] == (f"mypull: mypull-pkg 0.2, source sha256 {'a' * 12} (2 cells) / mypull-pkg 0.2, source "
+                           f"sha256 {'b' * 12} (1 cell), as its cells' config.json recorded it; paper: {PAPER}")
     assert "§ after a regularizer: its row's mean pools cells trained by different regularizer code" in md
     rows = {r["regularizer"]: r for r in csv.DictReader(io.StringIO(table_render.csv_text(rep)))}
     assert set(rows) == {"moca", "mypull"}                              # the mark is not in the csv's names
@@ -132,7 +116,7 @@ def test_a_row_pooling_cells_of_different_plugin_code_is_marked_and_names_them(t
                                      f"{'b' * 12}"
     tex = export.latex(rep)
     assert r"mypull\textsuperscript{\S} & tiny" in tex and export.tex(note[2:]) in tex
-    assert f"mypull{table_notes.MIXED_CODE}</a>" in report.page(folder, rep)
+    assert 'regularizers = ["moca", "mypull"]' in SPEC and f"mypull{table_notes.MIXED_CODE}</a>" in report.page(folder, rep)
     edited["mypull-tiny-digits-s1"] = ("mypull-pkg 0.3", "c" * 64)
     (tmp_path / "v").mkdir()
     rep = table.collect(head_to_head(tmp_path / "v", edited))
