@@ -86,6 +86,8 @@ def test_a_table_of_built_ins_only_names_no_code(tmp_path, mypull):
     rep = table.collect(folder)
     rep_code = table_notes.regularizer_code(folder, [c for c in grid.expand(folder.spec()) if c.regularizer == "moca"])
     assert rep_code == [] and rep.code                                  # (the head-to-head's has lines)
+    rep.code = []                                                       # (as a table of moca alone)
+    assert "code" not in next(csv.reader(io.StringIO(table_render.csv_text(rep))))
 
 
 def test_an_in_process_plugins_file_is_not_named_in_the_latex_caption():

@@ -139,15 +139,17 @@ def markdown(rep: Report) -> str:
 
 
 def csv_text(rep: Report) -> str:
-    """table.csv: per row its settings (JSON), the column judging it and the
-    regularizer code its cells recorded (``code``, :func:`~wae_bench.bench.table_notes.row_code`), per
+    """table.csv: per row its settings (JSON), the column judging it and,
+    where a regularizer is not built in or a row mixes plugin code (the
+    table has a Regularizer code block), the regularizer code its cells
+    recorded (``code``, :func:`~wae_bench.bench.table_notes.row_code`), per
     entry mean, std, n, of, status, the seeds scored and its mark; the score
     named ``standin-fid`` where the features are not Inception (NOT FID)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     metric = score_name(rep.spec, rep.metric)
     head = ["regularizer", "arch", *rep.axis_keys, *(["tuned"] if rep.spec.tune is not None else []),
-            "settings", "judged_by", "code"]
+            "settings", "judged_by", *(["code"] if rep.code else [])]
     for col, cited in rep.layout():
         p = f"{col[0]}:{col[1]}:{metric}"
         head += [f"{p}:cited", f"{p}:cited_source"] if cited else [f"{p}:{k}" for k in ("mean", "std", "n", "of",
@@ -157,7 +159,7 @@ def csv_text(rep: Report) -> str:
         settings = rep.row_settings.get(row)
         vals: list[Any] = [*rep.row_cells(row, marked=False),
                            "" if settings is None else json.dumps(settings, sort_keys=True), rep.own(row) or "",
-                           rep.row_code.get(row, "")]
+                           *([rep.row_code.get(row, "")] if rep.code else [])]
         for col, cited in rep.layout():
             if cited:
                 c = rep.cited.get((row, col))
