@@ -212,3 +212,46 @@ def test_settings_mark_the_stale_cells_their_rows_mark(tmp_path, capsys, fake):
     assert rep.tuned[moca] == "λ = 10 (stale: tuning now chooses λ = 1)"
     (line,) = [s for s in rep.settings if s.startswith("moca:")]
     assert "tuned: λ = 10" in line and line.endswith("(1 of 1 cell stale: reg.lambda 10.0 -> 1.0)"), line
+
+
+# -- the tuning texts' helpers other modules use are public ----------------------------------------------
+def test_the_helpers_other_modules_import_from_tuning_summary_are_public():
+    """The report prints tuned values and decimals by the tuning section's
+    rules: it imports them by public, documented names, never ``_private`` ones."""
+    import re
+
+    root = Path(__file__).resolve().parents[1] / "wae_bench"
+    private = [f"{p.relative_to(root)}: {m.group(0)}" for p in root.rglob("*.py")
+               for m in re.finditer(r"from wae_bench\.bench\.tuning_summary import [^\n]*\b_\w+", p.read_text())]
+    assert private == []
+    assert tuning_summary.values_text({"reg.lambda": 10, "lr": 1e-3}) == "λ = 10, lr = 0.001"
+    assert tuning_summary.distinct_decimals([12.8046, 12.7977]) == 3
+    assert tuning_summary.values_text.__doc__ and tuning_summary.distinct_decimals.__doc__
+
+
+# -- N5: unequal tuning effort is said ----------------------------------------------------------------
+def _smoke_tune_table(tmp_path: Path, beta_grid: str) -> list[str]:
+    """The tuning section of benchmarks/smoke-tune.toml (MoCA's λ over 3 values,
+    RAE-SN's β over ``beta_grid``), before any cell ran."""
+    from wae_bench.bench import spec as specs
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "benchmarks" / "smoke-tune.toml").read_text()
+    assert '"reg.beta" = [0.001, 0.1]' in text
+    p = tmp_path / "smoke-tune.toml"
+    p.write_text(text.replace('"reg.beta" = [0.001, 0.1]', f'"reg.beta" = {beta_grid}'))
+    folder = ResultsDir(tmp_path / "results")
+    folder.claim(specs.load(p))
+    return table.collect(folder).tuning
+
+
+def test_unequal_tuning_effort_between_tuned_regularizers_is_said(tmp_path):
+    lines = _smoke_tune_table(tmp_path, "[0.001, 0.1]")
+    (line,) = [x for x in lines if "unequal tuning effort" in x]
+    assert line == ("WARNING: unequal tuning effort: moca: 3 tuning cells per group (3 values × 1 seed, 1 epoch "
+                    "capped at 6 steps each); rae-sn: 2 tuning cells per group (2 values × 1 seed, 1 epoch capped at "
+                    "6 steps each); the head-to-head of tuned values is fair only under equal effort (give each "
+                    "regularizer's [reg.NAME.tune] as many values, at the same budget)")
+    assert "validation" in lines[-1] and "validation" in lines[-2]          # (the group lines stay the last)
+    (tmp_path / "equal").mkdir()
+    assert not any("unequal" in x for x in _smoke_tune_table(tmp_path / "equal", "[0.001, 0.01, 0.1]"))

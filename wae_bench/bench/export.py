@@ -35,7 +35,8 @@ from wae_bench.bench import report, tune
 from wae_bench.bench.folder import SCORE_NAMES, ResultsDir, json_object
 from wae_bench.bench.table import Report, metric_label
 from wae_bench.bench.aggregate import OTHER_PROTOCOL
-from wae_bench.bench.table_notes import named_score, other_protocol_line, protocol_basis, protocol_summary
+from wae_bench.bench.table_notes import (named_score, other_protocol_line, plugin_code, protocol_basis,
+                                         protocol_summary, regularizer_paper)
 from wae_bench.bench.table_render import headers, legend
 from wae_bench.bench.tuning_summary import Used, used
 from wae_bench.errors import WaeError
@@ -88,13 +89,21 @@ def _evaluation(e: dict[str, Any]) -> dict[str, Any]:
 
 def cell_row(cell_dir: str | Path) -> dict[str, Any]:
     """What one cell folder records: its regularizer, arch, dataset and seed
-    and the settings it trained with (``config.json``), its scores with their
+    and the settings and regularizer code it trained with (``config.json``;
+    ``regularizer_code``: its provider and version, whether built in, its
+    source sha256, :func:`~wae_bench.bench.table_notes.plugin_code`, and
+    the paper a plugin that is not built in declares), its scores with their
     protocol and history (``results.json``), its error (``failed.json``).
     A file that is missing leaves its keys out (``None`` for the settings)."""
     d = Path(cell_dir)
-    cfg = (json_object(d / "config.json") or {}).get("config") or {}
+    record = json_object(d / "config.json")
+    cfg = (record or {}).get("config") or {}
+    code = plugin_code(record)
     row: dict[str, Any] = {"cell": d.name, **{k: cfg.get(k) for k in ("regularizer", "arch", "dataset", "seed")},
-                           "settings": cfg.get("reg")}
+                           "settings": cfg.get("reg"), "regularizer_code": None}
+    if code is not None:
+        row["regularizer_code"] = {**code.as_json(), "paper": None if code.built_in else
+                                   regularizer_paper(str(cfg.get("regularizer"))) or None}
     res = json_object(d / results.NAME)
     if res is not None:
         row.update(_evaluation(res))
@@ -154,6 +163,7 @@ _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"
 _LATEX_SYMBOLS = {"±": r"$\pm$", "—": "--", "–": "--", "−": "-", "’": "'", "‘": "`", "“": "``", "”": "''",
                   "…": r"\ldots{}", "·": r"$\cdot$", "×": r"$\times$", "∈": r"$\in$", "≈": r"$\approx$",
                   "≤": r"$\leq$", "≥": r"$\geq$", "†": r"\textsuperscript{\dag}", "‡": r"\textsuperscript{\ddag}",
+                  "§": r"\textsuperscript{\S}",
                   "²": r"\textsuperscript{2}", "µ": r"$\mu$", "\u00a0": "~",
                   # letters that decompose to no ASCII base (Søren, Łukasz, Straße): LaTeX's own commands
                   "ø": r"{\o}", "Ø": r"{\O}", "ł": r"{\l}", "Ł": r"{\L}", "ß": r"{\ss}", "æ": r"{\ae}",
@@ -219,7 +229,9 @@ def caption(rep: Report) -> str:
     """table.tex's caption: the metric, the legend of the marks that appear
     (:func:`~wae_bench.bench.table_render.legend`, ``paper``), what the tuned
     values were tuned over, the cited sources, and the evaluation protocol
-    asked and recorded (with any warning); no file paths or commands."""
+    asked and recorded (with any warning), and which code each regularizer
+    that is not built in is, with the rows pooling cells of different plugin
+    code (:attr:`~wae_bench.bench.table.Report.code_paper`); no file paths or commands."""
     parts = [f"{rep.spec.name}: {metric_label(rep.spec, rep.metric)} by regularizer and architecture.",
              legend(rep, paper=True)]
     t = rep.spec.tune
@@ -228,6 +240,8 @@ def caption(rep: Report) -> str:
                      f"tuning run (tuning seeds {', '.join(map(str, rep.spec.tune_seeds))}), the value of the "
                      f"{tune.RULE.format(metric=t.metric)}; "
                      + "; ".join(f"{reg} over {' / '.join(over)}" for reg, over in rep.tuned_grids.items()) + ".")
+    if rep.code_paper:
+        parts.append("Regularizer code: " + " ".join(f"{line}." for line in rep.code_paper))
     if rep.cited:
         notes = {c.source: c.note for c in rep.cited.values() if c.note}
         parts.append("Cited: " + "; ".join(f"[{i}] {src}" + (f" ({notes[src]})" if src in notes else "")

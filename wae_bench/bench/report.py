@@ -2,8 +2,9 @@
 (``RESULTS_DIR/report.html``, :func:`write`):
 
 - the results table, with the numbers and text of :mod:`wae_bench.bench.table`
-  (MoCA paper Table 1 layout; nothing is recomputed here), its budget and the
-  evaluation protocol, the spec's hash and TOML;
+  (MoCA paper Table 1 layout; nothing is recomputed here), which code each
+  regularizer that is not built in is, its budget and the evaluation
+  protocol, the spec's hash and TOML;
 - every plot PNG under ``RESULTS_DIR/plots/`` (score vs λ / K, spectra per λ,
   whatever else was written there);
 - the failed cells with their one-line error, and apart from them the
@@ -40,8 +41,9 @@ from wae_bench.bench.grid import Cell, axis_label
 from wae_bench.bench.output import metric_name
 from wae_bench.bench.spec import WHAT_LABELS
 from wae_bench.bench.table import Report, metric_label
+from wae_bench.bench.table_notes import standin_warning
 from wae_bench.bench.table_render import headers, legend
-from wae_bench.bench.tuning_summary import _assign as assign, _digits as distinct_digits
+from wae_bench.bench.tuning_summary import distinct_decimals, values_text
 from wae_bench.errors import WaeError
 
 TITLE_MARK = ": wae-bench report</title>"   # (how a file is known to be a report)
@@ -178,14 +180,14 @@ class _Page:
     def score_digits(self) -> dict[tuple, int]:
         """:meth:`compared` key -> the decimals its cells' scores are printed
         with: enough to print every two different scores differently, the rule
-        of the tuning section (:func:`~wae_bench.bench.tuning_summary._digits`):
+        of the tuning section (:func:`~wae_bench.bench.tuning_summary.distinct_decimals`):
         12.8046 and 12.7977, not 12.80 twice."""
         values: dict[tuple, list[float]] = {}
         for c in self.cells:
             for what, v in self.scored(c)[1]:
                 if v is not None:
                     values.setdefault(self.compared(c, what), []).append(v)
-        return {k: distinct_digits(vs) for k, vs in values.items()}
+        return {k: distinct_decimals(vs) for k, vs in values.items()}
 
     def seed_links(self, ids: list[str]) -> str:
         """``s0 s1``: a link to each cell's section, by its seed (its id in the link's title)."""
@@ -200,9 +202,7 @@ class _Page:
         if self.rep.description:
             out.append(f"<p>{_e(self.rep.description.strip())}</p>")
         if self.spec.eval.features != "inception":
-            out.append(f'<p class="warn">NOT {_e(self.rep.metric.upper())}: eval.features = '
-                       f'{_e(self.spec.eval.features)} is a stand-in feature extractor; these numbers compare runs '
-                       f'of this table only, never with published scores.</p>')
+            out.append(f'<p class="warn">{_e(standin_warning(self.spec.eval.features, self.rep.metric))}.</p>')
         out.append(f'<p class="meta">{len(self.cells)} cells: '
                    + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
                    + f" · spec hash <code>{_e(rec.get('hash', self.spec.hash()))}</code>"
@@ -245,6 +245,9 @@ class _Page:
             notes = {c.source: c.note for c in rep.cited.values() if c.note}
             out.append("<p>Cited:</p><ol>" + "".join(f"<li>{_e(s)}{_e(f' ({notes[s]})') if s in notes else ''}</li>"
                                                       for s in rep.sources) + "</ol>")
+        if rep.code:
+            out.append('<h3 id="code">Regularizer code</h3><ul>' + "".join(f"<li>{_e(c)}</li>" for c in rep.code)
+                       + "</ul>")
         out.append("<h3>Budget</h3><ul>" + "".join(f"<li>{_e(b)}</li>" for b in rep.budget) + "</ul>")
         if rep.settings:
             out.append("<h3>Settings</h3><ul>" + "".join(f"<li>{_e(s)}</li>" for s in rep.settings) + "</ul>")
@@ -271,7 +274,7 @@ class _Page:
             if start >= 0 and i >= start:
                 points = self.tuning.choice(list(first.values())[i - start]).points
                 item += '<div class="cells">cells: ' + "; ".join(
-                    f"{_e(assign(p.values))}: {self.seed_links(p.cells)}" for p in points) + "</div>"
+                    f"{_e(values_text(p.values))}: {self.seed_links(p.cells)}" for p in points) + "</div>"
             out.append(item)
         return out
 
@@ -346,11 +349,11 @@ class _Page:
         names = ", ".join(map(axis_label, c.tuned))
         if c.role == "tune":
             finals = [f.id for f in self.cells if f.role == "final" and f.group == c.group]
-            return (f"tuning cell at {_e(assign(tune.tuned_values(c)))} (tuning seed {c.seed}): scored on the "
+            return (f"tuning cell at {_e(values_text(tune.tuned_values(c)))} (tuning seed {c.seed}): scored on the "
                     f"validation split to choose the {_e(names)} of its final cells {self.seed_links(finals)}")
         if c.role == "final":
             trained = tune.trained_values(self.folder, c)
-            at = f"at the tuned {assign(trained)}" if trained else f"its tuned {names} not trained yet"
+            at = f"at the tuned {values_text(trained)}" if trained else f"its tuned {names} not trained yet"
             return f'final cell {_e(at)} (see <a href="#tuning">tuning</a>)'
         return ""
 

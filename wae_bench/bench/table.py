@@ -24,8 +24,8 @@ from wae_bench.bench.aggregate import Entry, number, within_spread
 from wae_bench.bench.folder import METRIC_SCORES, SCORE_NAMES, ResultsDir, better, score
 from wae_bench.bench.grid import Cell, format_value
 from wae_bench.bench.spec import WHAT_LABELS, Cited, Spec, flat_keys
-from wae_bench.bench.table_notes import (budget, description, evaluation, one_or_varies, protocol, resolved,
-                                         row_settings, settings)
+from wae_bench.bench.table_notes import (MIXED_CODE, budget, description, evaluation, mixed_code, one_or_varies,
+                                         protocol, regularizer_code, resolved, row_code, row_settings, settings)
 from wae_bench.bench.tuning_summary import tuning
 from wae_bench.errors import WaeError
 from wae_bench.registry import REGULARIZERS
@@ -118,6 +118,10 @@ class Report:
     tuning: list[str] = field(default_factory=list)            # the tuning section
     tuning_rows: list[dict[str, Any]] = field(default_factory=list)   # tuning.csv
     tuning_read: tune.Tuning | None = None   # the folder's tuning as the table read it (the report and exports reuse it)
+    code: list[str] = field(default_factory=list)         # the regularizer code block under the table
+    code_paper: list[str] = field(default_factory=list)   # the same without local paths (table.tex)
+    mixed_code: dict[RowKey, str] = field(default_factory=dict)   # rows pooling cells of different plugin code
+    row_code: dict[RowKey, str] = field(default_factory=dict)     # table.csv's code column
 
     @property
     def cited_columns(self) -> set[ColKey]:
@@ -145,11 +149,15 @@ class Report:
         None for a row only cited)."""
         return self.judged_by.get(row[0])
 
-    def row_cells(self, row: RowKey, short: bool = False) -> list[str]:
+    def row_cells(self, row: RowKey, short: bool = False, marked: bool = True) -> list[str]:
         """A row's leading cells: regularizer, arch, its axis values and (with
         ``[tune]``) its tuned column, ``short``: the value alone (``λ = 100``,
-        the grid and budget stated apart: :attr:`tuned_grids`)."""
+        the grid and budget stated apart: :attr:`tuned_grids`); ``marked``:
+        the regularizer of a row pooling cells of different plugin code
+        followed by :data:`~wae_bench.bench.table_notes.MIXED_CODE` (not in
+        table.csv, whose ``code`` column says it)."""
         reg, arch, axes = row
+        reg += MIXED_CODE if marked and row in self.mixed_code else ""
         values = {**self.axis_values.get(row, {}), **{k: format_value(v) for k, v in axes}}
         tuned = [(self.tuned_values if short else self.tuned).get(row, "")] if self.spec.tune is not None else []
         return [reg, arch or NOT_STATED, *(values.get(k, "") for k in self.axis_keys), *tuned]
@@ -235,10 +243,13 @@ def collect(folder: ResultsDir, columns: list[str] | None = None, metric: str | 
     rep.description = description(folder, spec)
     rep.budget = budget(folder, spec, cells)
     rep.settings = settings(tuning_read, cells)
-    for row in rep.rows:
-        mine = [c for c in cells if (c.regularizer, c.arch, c.axes) == row]
-        if mine:
-            rep.row_settings[row] = row_settings(tuning_read, mine)
+    of_row = {row: mine for row in rep.rows if (mine := [c for c in cells if (c.regularizer, c.arch, c.axes) == row])}
+    for row, mine in of_row.items():
+        rep.row_settings[row] = row_settings(tuning_read, mine)
+        rep.row_code[row] = row_code(folder, mine)
+    rep.mixed_code = mixed_code(folder, of_row)
+    rep.code = regularizer_code(folder, cells) + list(rep.mixed_code.values())
+    rep.code_paper = regularizer_code(folder, cells, paper=True) + list(mixed_code(folder, of_row, paper=True).values())
     rep.protocol = protocol(folder, spec, cells, other=other)
     if spec.tune is not None:
         t = tuning(tuning_read)

@@ -3,11 +3,15 @@
 given, each regularizer's settings and where they came from, and the
 evaluation protocol asked for and as the scored cells recorded it
 (:func:`protocol_basis`: the parts that decide whether two scores compare;
-:func:`asked`: whether a recorded evaluation is the one the spec asks for)."""
+:func:`asked`: whether a recorded evaluation is the one the spec asks for);
+and stated under it, which code each regularizer that is not built in is
+(:func:`regularizer_code`), with the rows that pool cells trained by
+different plugin code marked :data:`MIXED_CODE` (:func:`mixed_code`)."""
 from __future__ import annotations
 
 import json
 import tomllib
+from dataclasses import dataclass
 from typing import Any
 
 from wae_bench import results
@@ -20,8 +24,8 @@ from wae_bench.bench.spec import WHAT_LABELS, EvalSettings, Spec, flat_keys
 from wae_bench.config import to_dict
 from wae_bench.errors import WaeError
 from wae_bench.metrics.fid import few_images_note
-from wae_bench.registry import DATASETS
-from wae_bench.run.directory import mixed_settings, recorded_starts
+from wae_bench.registry import DATASETS, OWN, REGULARIZERS
+from wae_bench.run.directory import SHOWN_CHARS, mixed_settings, recorded_starts
 
 BUDGET_KEYS = ("arch", "epochs", "max_steps", "batch_size", "lr", "lr_halve_every", "latent_dim", "image_size",
                "precision")
@@ -31,6 +35,16 @@ def score_name(spec: Spec, metric: str) -> str:
     """A score's name in CSV headers: ``fid``, or ``standin-fid`` where the
     features are a stand-in (NOT FID), so a CSV says what it holds."""
     return named_score(metric, spec.eval.features == "inception")
+
+
+def standin_warning(features: str, metric: str = "fid") -> str:
+    """What scores on the stand-in ``features`` are (the Evaluation block's
+    line, the report's banner): a smoke test that the cells trained and
+    scored, not a ranking of sample quality, and never comparable to
+    published numbers."""
+    return (f"NOT {metric.upper()}: eval.features = {features!r} is a stand-in feature extractor, a smoke test: "
+            f"these numbers do not rank sample quality (not even between the rows of this table) and never compare "
+            f"with published {metric.upper()}s")
 
 
 def named_score(metric: str, real: bool) -> str:
@@ -298,8 +312,7 @@ def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell], generated: bool 
     lines = [f"asked: {'/'.join(e.metrics)} of {', '.join(WHAT_LABELS[w] for w in e.what)}, "
              f"{e.fid_samples or 'the dataset’s number of'} generated images vs the {e.split} split, features {e.features}, seed {e.seed}"]
     if e.features != "inception":
-        lines.append(f"NOT FID: eval.features = {e.features!r} is a stand-in feature extractor; these numbers "
-                     f"compare runs within this table only, never with published FIDs")
+        lines.append(standin_warning(e.features))
     seen: dict[str, list[str]] = {}           # protocol (its basis) -> its cells
     shown: dict[str, str] = {}                # protocol -> its words
     codes: dict[str, dict[str, int]] = {}     # protocol -> the code that scored its cells, with their number
@@ -373,3 +386,136 @@ def _fewest_images(p: dict[str, Any]) -> int | None:
     ns.append((p.get("reference") or {}).get("n"))
     ns = [n for n in ns if isinstance(n, int)]
     return min(ns) if ns else None
+
+
+MIXED_CODE = "§"   # a row whose cells were trained by different regularizer code (provider or source sha256)
+
+
+@dataclass(frozen=True)
+class PluginCode:
+    """The regularizer code a cell trained with, as its ``config.json``
+    recorded it (its latest start's ``versions`` and ``plugin_sha256``,
+    :func:`~wae_bench.run.directory.run_versions`, :func:`~wae_bench.run.directory.run_sources`)."""
+
+    provider: str | None      # "mypull-pkg 0.2", "wae-bench 0.1.0", "module my_mod from /abs/pull.py"
+    sha256: str | None        # of the plugin's source file
+
+    @property
+    def built_in(self) -> bool:
+        """Whether wae-bench's own entry points provided it."""
+        return (self.provider or "").partition(" ")[0] == OWN
+
+    def text(self, paper: bool = False) -> str:
+        """``mypull-pkg 0.2, source sha256 3f2a9c1d0b4e``; ``paper``: without
+        a local path (an in-process plugin's ``from /abs/pull.py``)."""
+        provider = self.provider or "provider not recorded"
+        if paper:
+            provider = provider.partition(" from ")[0]
+        cut = SHOWN_CHARS["plugin_sha256"]
+        return provider + (f", source sha256 {self.sha256[:cut]}" if self.sha256 else "")
+
+    def as_json(self) -> dict[str, Any]:
+        """cells.json's ``regularizer_code`` of a cell (the sha256 in full)."""
+        return {"provider": self.provider, "built_in": self.built_in, "source_sha256": self.sha256}
+
+
+def plugin_code(record: dict[str, Any] | None) -> PluginCode | None:
+    """The regularizer code of a cell's ``config.json`` (``record``): who
+    provided its regularizer (``versions``'s ``"regularizer": "NAME:
+    PROVIDER"``) and its source file's sha256 (``plugin_sha256``); None for
+    a cell not begun, or recorded before either was."""
+    record = record if isinstance(record, dict) else {}
+    cfg = record.get("config") if isinstance(record.get("config"), dict) else {}
+    was = (record.get("versions") or {}).get("regularizer")
+    name = cfg.get("regularizer")
+    provider = was[len(name) + 2:] if isinstance(was, str) and isinstance(name, str) \
+        and was.startswith(f"{name}: ") else None
+    sha = (record.get("plugin_sha256") or {}).get("regularizer")
+    return None if provider is None and sha is None else PluginCode(provider, sha if isinstance(sha, str) else None)
+
+
+def _codes(folder: ResultsDir, cells: list[Cell]) -> dict[PluginCode, list[str]]:
+    """Each distinct regularizer code the ``cells`` recorded, with the ids of its cells."""
+    out: dict[PluginCode, list[str]] = {}
+    for c in cells:
+        code = plugin_code(folder.config(c.id))
+        if code is not None:
+            out.setdefault(code, []).append(c.id)
+    return out
+
+
+def row_code(folder: ResultsDir, cells: list[Cell]) -> str:
+    """table.csv's ``code`` of a row (``cells``: its cells): the regularizer
+    code its cells recorded (:meth:`PluginCode.text`), the distinct ones
+    joined by `` / `` (a row :func:`mixed_code` marks); "" before any recorded it."""
+    return " / ".join(code.text() for code in _codes(folder, cells))
+
+
+def regularizer_paper(name: str) -> str:
+    """The paper a plugin declares (:attr:`~wae_bench.regularizer.Regularizer.paper`), "" if none."""
+    try:
+        return str(getattr(REGULARIZERS.get(name), "paper", "") or "").strip()
+    except WaeError:
+        return ""
+
+
+def regularizer_code(folder: ResultsDir, cells: list[Cell], paper: bool = False) -> list[str]:
+    """Which code each regularizer of the table is, where one is not built
+    in (a third-party plugin, an in-process one): one line each with its
+    provider and version and source sha256 as its cells' ``config.json``
+    recorded them (each distinct one with its number of cells), and the
+    paper the plugin declares; then the built-ins named once.  Nothing for
+    a table of built-ins only.  A regularizer no cell recorded yet is named
+    as installed now.  ``paper``: without local paths (table.tex)."""
+    lines, built_in = [], []
+    for reg in dict.fromkeys(c.regularizer for c in cells):
+        codes = _codes(folder, [c for c in cells if c.regularizer == reg])
+        if not codes:
+            now = PluginCode(REGULARIZERS.provider(reg) if reg in REGULARIZERS else None, None)
+            codes_text = None if now.built_in else f"{now.text(paper)} as installed now (no cell recorded it yet)"
+        elif all(code.built_in for code in codes):
+            codes_text = None
+        else:
+            codes_text = " / ".join(code.text(paper) + (f" ({_count(len(ids), 'cell')})" if len(codes) > 1 else "")
+                                    for code, ids in codes.items())
+            codes_text += f", as {'its cell' if sum(map(len, codes.values())) == 1 else 'its cells'}' config.json " \
+                          f"recorded it"
+        if codes_text is None:
+            built_in.append(reg)
+            continue
+        cite = regularizer_paper(reg)
+        lines.append(f"{reg}: {codes_text}" + (f"; paper: {cite}" if cite else ""))
+    if lines and built_in:
+        lines.append(f"{', '.join(built_in)}: built in (wae-bench's own)")
+    return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def row_label(row: tuple) -> str:
+    """``mypull · tiny · λ = 10``: a table row (regularizer, arch, axes) as a note names it."""
+    reg, arch, axes = row
+    return " · ".join([reg, arch or "(not stated)", *(f"{axis_label(k)} = {display_value(v)}" for k, v in axes)])
+
+
+def mixed_code(folder: ResultsDir, rows: dict[tuple, list[Cell]], paper: bool = False) -> dict[tuple, str]:
+    """The note on each row (``rows``: row -> its cells) whose cells were
+    trained by different regularizer code (:func:`plugin_code`: another
+    provider or version, or the same version with another source sha256,
+    the plugin edited between seeds) though the row pools them in one mean:
+    its :data:`MIXED_CODE` line naming the row, what differs and the cells of
+    each code.  (A cell resumed across such a change is the Evaluation
+    block's warning, :func:`mixed_starts_line`.)"""
+    out = {}
+    for row, cells in rows.items():
+        codes = _codes(folder, cells)
+        if len(codes) < 2:
+            continue
+        differs = [what for what, key in (("provider/version", "provider"), ("source sha256", "sha256"))
+                   if len({getattr(code, key) for code in codes}) > 1]
+        named = "; ".join(f"{code.text(paper)}: {', '.join(ids)}" for code, ids in codes.items())
+        out[row] = (f"{MIXED_CODE} {row_label(row)}: its mean pools cells trained by different regularizer code "
+                    f"({' and '.join(differs)} differ{'s' if len(differs) == 1 else ''}; compare with care): {named}")
+    return out

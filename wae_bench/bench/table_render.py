@@ -22,7 +22,7 @@ from wae_bench.bench.folder import ResultsDir
 from wae_bench.bench.grid import axis_label
 from wae_bench.bench.spec import WHAT_LABELS
 from wae_bench.bench.table import NEAR, OWN, Report, better_note, metric_label
-from wae_bench.bench.table_notes import score_name
+from wae_bench.bench.table_notes import MIXED_CODE, score_name
 from wae_bench.bench.tuning_summary import tuning_csv
 
 MARK_WORDS = {"best": "best", "near": "within spread"}   # table.csv's mark column
@@ -72,6 +72,8 @@ def legend(rep: Report, paper: bool = False) -> str:
                     f"{OTHER_PROTOCOL} = a seed scored under another protocol than asked (see Evaluation).")
     return (f"{entries} Columns: {cols}"
             + (f" {said[0].upper()}{said[1:]}." if said else "")
+            + (f" {MIXED_CODE} after a regularizer: its row's mean pools cells trained by different regularizer "
+               f"code (named below)." if rep.mixed_code else "")
             + (" Columns marked (cited) hold values reported in the papers below, not measured here."
                if rep.cited and not paper else
                " Columns marked (cited) hold values reported in the works cited below, not measured here."
@@ -126,6 +128,9 @@ def markdown(rep: Report) -> str:
     for row in rep.rows:
         vals = rep.row_cells(row) + [entry_text(rep, row, col, cited) for col, cited in rep.layout()]
         out.append("| " + " | ".join(v.replace("|", "\\|") for v in vals) + " |")
+    if rep.code:
+        out += ["", "**Regularizer code** (who provided each regularizer that is not built in, as its cells "
+                "recorded it)", "", *(f"- {line}" for line in rep.code)]
     if rep.cited:
         out += ["", "**Cited**", ""]
         notes = {c.source: c.note for c in rep.cited.values() if c.note}
@@ -134,14 +139,17 @@ def markdown(rep: Report) -> str:
 
 
 def csv_text(rep: Report) -> str:
-    """table.csv: per row its settings (JSON) and the column judging it, per
+    """table.csv: per row its settings (JSON), the column judging it and,
+    where a regularizer is not built in or a row mixes plugin code (the
+    table has a Regularizer code block), the regularizer code its cells
+    recorded (``code``, :func:`~wae_bench.bench.table_notes.row_code`), per
     entry mean, std, n, of, status, the seeds scored and its mark; the score
     named ``standin-fid`` where the features are not Inception (NOT FID)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     metric = score_name(rep.spec, rep.metric)
     head = ["regularizer", "arch", *rep.axis_keys, *(["tuned"] if rep.spec.tune is not None else []),
-            "settings", "judged_by"]
+            "settings", "judged_by", *(["code"] if rep.code else [])]
     for col, cited in rep.layout():
         p = f"{col[0]}:{col[1]}:{metric}"
         head += [f"{p}:cited", f"{p}:cited_source"] if cited else [f"{p}:{k}" for k in ("mean", "std", "n", "of",
@@ -149,8 +157,9 @@ def csv_text(rep: Report) -> str:
     w.writerow(head)
     for row in rep.rows:
         settings = rep.row_settings.get(row)
-        vals: list[Any] = [*rep.row_cells(row), "" if settings is None else json.dumps(settings, sort_keys=True),
-                           rep.own(row) or ""]
+        vals: list[Any] = [*rep.row_cells(row, marked=False),
+                           "" if settings is None else json.dumps(settings, sort_keys=True), rep.own(row) or "",
+                           *([rep.row_code.get(row, "")] if rep.code else [])]
         for col, cited in rep.layout():
             if cited:
                 c = rep.cited.get((row, col))
@@ -198,7 +207,7 @@ def print_rich(rep: Report, console: Console) -> None:
     to the console, never to the table's width)."""
     console.print(title(rep), soft_wrap=True, markup=False, highlight=False)
     console.print(rich_table(rep))
-    for line in rep.budget + rep.settings + rep.protocol + rep.tuning:
+    for line in rep.budget + rep.settings + rep.protocol + rep.tuning + rep.code:
         console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 

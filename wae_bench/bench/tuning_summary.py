@@ -38,16 +38,19 @@ class Used:
     @property
     def over(self) -> str:
         """``λ ∈ {10, 100} at 1 epoch capped at 6 steps``."""
-        b = self.budget
         grid_ = "; ".join(f"{axis_label(k)} ∈ {{{', '.join(map(display_value, vs))}}}" for k, vs in self.grid.items())
-        at = _count(b.get("epochs"), "epoch") + (f" capped at {_count(b['max_steps'], 'step')}"
-                                                 if b.get("max_steps") else "")
-        return f"{grid_} at {at}"
+        return f"{grid_} at {_steps(self.budget)}"
 
     @property
     def text(self) -> str:
         """``λ = 100, tuned over λ ∈ {10, 100} at 1 epoch capped at 6 steps``."""
-        return f"{_assign(self.values)}, tuned over {self.over}"
+        return f"{values_text(self.values)}, tuned over {self.over}"
+
+
+def _steps(budget: dict[str, Any]) -> str:
+    """``1 epoch capped at 6 steps``: a tuning budget's length (:func:`~wae_bench.bench.tune.budget`)."""
+    return _count(budget.get("epochs"), "epoch") + (f" capped at {_count(budget['max_steps'], 'step')}"
+                                                    if budget.get("max_steps") else "")
 
 
 def _count(n: Any, noun: str) -> str:
@@ -55,8 +58,10 @@ def _count(n: Any, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _assign(values: dict[str, Any]) -> str:
-    """``λ = 10, lr = 1e+12`` (:func:`~wae_bench.bench.grid.display_value`)."""
+def values_text(values: dict[str, Any]) -> str:
+    """Tuned values as the tables and the report write them: ``λ = 10, lr =
+    1e+12`` (each axis's label, :func:`~wae_bench.bench.grid.axis_label`, and
+    value, :func:`~wae_bench.bench.grid.display_value`)."""
     return ", ".join(f"{axis_label(k)} = {display_value(v)}" for k, v in values.items())
 
 
@@ -96,12 +101,12 @@ def used(read: tune.Tuning, final: Cell) -> Used | str:
         return (f"tuned {names} waits for failed tuning cells" if ch.failed else f"tuned {names} pending"
                 if ch.pending else f"every tuned {names} diverged")
     if now is not None and not _same(trained, now):
-        return f"{_assign(trained)} (stale: tuning now chooses {_assign(now)})"
+        return f"{values_text(trained)} (stale: tuning now chooses {values_text(now)})"
     axes = ch.grid
     if not all(any(tune.same(v, x) for x in axes.get(k, [v])) for k, v in trained.items()):
-        return f"{_assign(trained)} (stale: not in the tuning grid now)"
+        return f"{values_text(trained)} (stale: not in the tuning grid now)"
     if reopened(ch):
-        return f"{_assign(trained)} ({reopened(ch)})"
+        return f"{values_text(trained)} ({reopened(ch)})"
     try:
         rec = tune.recorded(folder, final)
     except WaeError:
@@ -144,7 +149,7 @@ def tuning(read: tune.Tuning) -> TuningSummary:
             out.tuned[row] = out.values[row] = "nothing to tune"
         elif c.role == "final":
             u = used(read, c)
-            texts = (u.text, _assign(u.values)) if isinstance(u, Used) else (u, u)
+            texts = (u.text, values_text(u.values)) if isinstance(u, Used) else (u, u)
             for into, text in zip((long, short), texts):
                 per = into.setdefault(row, {}).setdefault(c.dataset, [])
                 if text not in per:
@@ -159,16 +164,46 @@ def tuning(read: tune.Tuning) -> TuningSummary:
     for c in cells:
         if c.role == "final":
             groups.setdefault(c.group, []).append(c)
+    out.lines += _unequal_effort(read, [finals[0] for finals in groups.values()])
     for finals in groups.values():   # (the group's choice is shared: any of its final cells that trained)
         final = next((c for c in finals if tune.trained_values(folder, c) is not None), finals[0])
         out.lines.append(_tuning_line(read, out.rows, final))
     return out
 
 
+def _effort(read: tune.Tuning, final: Cell) -> str:
+    """The tuning effort of ``final``'s group: ``3 tuning cells per group (3
+    values × 1 seed, 1 epoch capped at 6 steps each)``."""
+    members = read.members(final)
+    seeds = len({c.seed for c in members})
+    budget = tune.budget(read.spec, members[0]) if members else {}
+    return (f"{_count(len(members), 'tuning cell')} per group ({_count(len(read.choice(final).points), 'value')} × "
+            f"{_count(seeds, 'seed')}, {_steps(budget)} each)")
+
+
+def _unequal_effort(read: tune.Tuning, finals: list[Cell]) -> list[str]:
+    """A line where the tuned regularizers of the table got different tuning
+    effort (``finals``: a final cell of each group): their number of tuning
+    cells per group (grid values × tuning seeds) or the budget of each
+    differ, e.g. a plugin's own grid of 7 values against another's 2 in
+    ``[reg.NAME.tune]``.  A head-to-head of tuned regularizers is fair only
+    under equal effort.  Nothing where it is equal, or one regularizer is tuned."""
+    by_reg: dict[str, list[str]] = {}
+    for final in finals:
+        text = _effort(read, final)
+        if text not in by_reg.setdefault(final.regularizer, []):
+            by_reg[final.regularizer].append(text)
+    if len(by_reg) < 2 or len({tuple(texts) for texts in by_reg.values()}) < 2:
+        return []
+    each = "; ".join(f"{reg}: {' / '.join(texts)}" for reg, texts in by_reg.items())
+    return [f"WARNING: unequal tuning effort: {each}; the head-to-head of tuned values is fair only under equal "
+            f"effort (give each regularizer's [reg.NAME.tune] as many values, at the same budget)"]
+
+
 def _tuning_line(read: tune.Tuning, rows: list[dict[str, Any]], final: Cell) -> str:
     """One group's grid with every value's validation score, the chosen one
     marked (and its tuning.csv rows, appended to ``rows``); the scores with
-    enough decimals to tell apart values that differ (:func:`_digits`); a
+    enough decimals to tell apart values that differ (:func:`distinct_decimals`); a
     value with some seeds scored, or one failed, as it stands
     (:func:`_point_text`)."""
     spec = read.spec
@@ -176,12 +211,13 @@ def _tuning_line(read: tune.Tuning, rows: list[dict[str, Any]], final: Cell) -> 
     trained = tune.trained_values(read.folder, final) is not None
     ch = read.choice(final)
     pick = ch.made
-    digits = _digits([mean_std(p.scores)[0] for p in ch.points if _state(p) in ("ok", "pending") and p.scores])
+    digits = distinct_decimals([mean_std(p.scores)[0] for p in ch.points
+                                if _state(p) in ("ok", "pending") and p.scores])
     seed_of = {c.id: c.seed for c in read.members(final)}
     parts = []
     for p in ch.points:
         chosen = p.values == pick
-        parts.append(f"{_assign(p.values)}: {_point_text(p, digits)}" + (" (chosen)" if chosen else ""))
+        parts.append(f"{values_text(p.values)}: {_point_text(p, digits)}" + (" (chosen)" if chosen else ""))
         state = _state(p)
         mean, std = mean_std(p.scores) if p.scores and state in ("ok", "pending") else (None, None)
         name = f"val:{score_name(spec, metric)}"
@@ -261,8 +297,8 @@ def _clip(error: str, most: int = 100) -> str:
     return cut + "…" + ")" * len(stack)
 
 
-def _digits(means: list[float], most: int = 4) -> int:
-    """The decimals that print every two different ``means`` differently
+def distinct_decimals(means: list[float], most: int = 4) -> int:
+    """The number of decimals that print every two different ``means`` differently
     (from :func:`~wae_bench.bench.aggregate.decimals` of the lowest, up to
     ``most`` more): a margin of 0.0004 is not shown as 12.80 against 12.80."""
     if not means:
@@ -312,7 +348,7 @@ def _within_spread(ch: tune.Choice, pick: dict[str, Any] | None, digits: int) ->
     seed spread (:func:`~wae_bench.bench.aggregate.within_spread`); nothing
     with one seed (the header says the spread is unknown there).  The margin
     and spread with the scores' ``digits``, or as many more as the margin
-    needs not to print as 0 (:func:`_digits` of 0 and the margin): 0.003
+    needs not to print as 0 (:func:`distinct_decimals` of 0 and the margin): 0.003
     beside 12.769 and 12.772, not 0.00."""
     ok = ch.scored
     best = next((p for p in ok if p.values == pick), None)
@@ -321,8 +357,8 @@ def _within_spread(ch: tune.Choice, pick: dict[str, Any] | None, digits: int) ->
     if close is None:
         return ""
     margin, spread = close
-    digits = max(digits, _digits([0.0, margin]))
-    return (f" (margin {number(margin, digits)} to {_assign(rest[0].values)} is below the seed spread, std "
+    digits = max(digits, distinct_decimals([0.0, margin]))
+    return (f" (margin {number(margin, digits)} to {values_text(rest[0].values)} is below the seed spread, std "
             f"{number(spread, digits)}: "
             f"the choice may be noise)")
 
