@@ -76,6 +76,25 @@ def reopened(ch: tune.Choice) -> str:
     return "tuning open again: " + ", ".join(parts) if parts else ""
 
 
+def tuned_note(read: tune.Tuning, final: Cell) -> tuple[dict | None, str]:
+    """A final cell's tuned values (those it trained at, read from its
+    config.json, else its group's choice now; None while none is made) and
+    the note ``bench --dry-run`` and `wae-bench compare`'s summary say of it
+    (``tuned λ = 10``, ``tuned λ pending``, ``tuned λ = 10 (tuning open
+    again: ...)``)."""
+    names = ", ".join(map(grid.axis_label, final.tuned))
+    values = tune.trained_values(read.folder, final)
+    ch = read.choice(final) if values is None else None
+    again = reopened(read.choice(final)) if values is not None else ""   # (its choice open again: may move)
+    values = values or (ch.made if ch is not None else None)
+    if values is None:
+        why = ("pending" if ch.pending else f"waits for {len(ch.failed)} failed tuning cell(s)" if ch.failed
+               else "failed (every value diverged)")
+        return None, f"tuned {names} {why}"
+    return values, "tuned " + ", ".join(f"{grid.axis_label(k)} = {grid.format_value(v)}" for k, v in values.items()) \
+        + (f" ({again})" if again else "")
+
+
 def used(read: tune.Tuning, final: Cell) -> Used | str:
     """What ``final`` is tuned to: the values it trained at (its own
     ``config.json``, :func:`~wae_bench.bench.tune.trained_values`), over the

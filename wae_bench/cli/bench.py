@@ -24,26 +24,6 @@ def _load(spec_path: str, sets: tuple[str, ...], data_root: str | None, fid_weig
     return spec
 
 
-def _tuned(tuning, cell) -> tuple[dict | None, str]:
-    """A final cell's tuned values (those it trained at, read from its
-    config.json, else its group's choice now; None while none is made) and a
-    note saying which."""
-    from wae_bench.bench import grid, tune
-    from wae_bench.bench.tuning_summary import reopened
-
-    names = ", ".join(map(grid.axis_label, cell.tuned))
-    values = tune.trained_values(tuning.folder, cell)
-    ch = tuning.choice(cell) if values is None else None
-    again = reopened(tuning.choice(cell)) if values is not None else ""   # (its choice open again: may move)
-    values = values or (ch.made if ch is not None else None)
-    if values is None:
-        why = ("pending" if ch.pending else f"waits for {len(ch.failed)} failed tuning cell(s)" if ch.failed
-               else "failed (every value diverged)")
-        return None, f"tuned {names} {why}"
-    return values, "tuned " + ", ".join(f"{grid.axis_label(k)} = {grid.format_value(v)}" for k, v in values.items()) \
-        + (f" ({again})" if again else "")
-
-
 def _estimate(tuning, cells, configs, states, device: str | None, estimate_on: str | None,
               concurrent: int | None, scanned: dict | None = None):
     """The time estimate of the cells still to run (:mod:`wae_bench.bench.estimate`; ``scanned``: the
@@ -136,6 +116,7 @@ def _holdout_warning(name, group, configs, n_train: int | None) -> list[tuple[st
 def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json: bool, device: str | None = None,
              estimate_on: str | None = None, concurrent: int | None = None) -> None:
     from wae_bench.bench import estimate, tune
+    from wae_bench.bench.tuning_summary import tuned_note
 
     tuning = tune.Tuning(folder, spec, everything)
     states = {c.id: tuning.state(c) for c in cells}
@@ -143,7 +124,7 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
     notes = {}
     for c in cells:
         if c.role == "final":   # the tuned settings: the chosen values, or null while pending
-            values, notes[c.id] = _tuned(tuning, c)
+            values, notes[c.id] = tuned_note(tuning, c)
             configs[c.id] = tune.apply(configs[c.id], values or {k: None for k in c.tuned})
     scanned: dict = {}
     checked = data_check(cells, configs, scanned)   # (first: the estimate counts the images it found)

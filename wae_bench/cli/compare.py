@@ -99,13 +99,13 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
 def _tuned_line(tuning, cells) -> str:
     """The summary's line on a tuned head-to-head: each regularizer's tuned
     values (or why none is chosen yet), or that it has nothing to tune."""
-    from wae_bench.cli.bench import _tuned
+    from wae_bench.bench.tuning_summary import tuned_note
 
     firsts: dict[str, object] = {}
     for c in cells:
         if c.role != "tune":
             firsts.setdefault(c.regularizer, c)   # (a regularizer's seeds share its group's choice)
-    return "; ".join(f"{reg}: {_tuned(tuning, c)[1] if c.role == 'final' else 'nothing to tune'}"
+    return "; ".join(f"{reg}: {tuned_note(tuning, c)[1] if c.role == 'final' else 'nothing to tune'}"
                      for reg, c in firsts.items()) + " (the table's settings say each one's)"
 
 
