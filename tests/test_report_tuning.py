@@ -116,3 +116,25 @@ def test_each_tuning_value_links_to_its_tuning_cells(tuned):
         assert re.findall(r'href="#cell-([^"]+)"', cells) == [f"tune-{reg}-tiny-digits-lambda{lam}-s{s}"
                                                              for lam in lams for s in (0, 1)]
     assert all(f"cell-tune-moca-tiny-digits-lambda{lam}-s1" in Parsed(page).ids for lam in (10, 100, 1000))
+
+
+def test_an_excluded_tuning_cell_is_listed_as_excluded_not_as_failed(tuned):
+    """A failed tuning cell excluded from the choice (bench
+    --exclude-failed-tuning) is not an error to fix: the report lists it
+    under its own heading, not among the failed cells, and counts it apart."""
+    import json
+
+    _, folder = tuned
+    cid = "tune-wae-mmd-tiny-digits-lambda150-s1"
+    (folder.cell_dir(cid) / "results.json").unlink()
+    folder.mark_failed(next(c for c in grid.expand(folder.spec()) if c.id == cid), "RuntimeError: out of memory")
+    path = folder.cell_dir(cid) / "failed.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "excluded": True}))
+    page = page_of(folder)
+    failed = page.split('<h2 id="failed">')[1].split("<h3")[0]
+    assert "<p>None.</p>" in failed                                   # no error to fix
+    excluded = page.split('<h3 id="excluded">')[1].split("</table>")[0]
+    assert cid in excluded and "RuntimeError: out of memory" in excluded
+    assert f"{report.EXCLUDED}: RuntimeError: out of memory" in text(section(page, cid))
+    head = text(page.split('<p class="meta">')[1].split("</p>")[0])
+    assert head.startswith("14 cells: 11 done, 1 excluded, 2 diverged ·"), head

@@ -58,10 +58,11 @@ GRID_WIDTH = 300    # px: a cell's grids are upscaled by one integer factor unti
 PLOT_WIDTH = 420    # px: the most a cell's plot (its spectrum) is shown
 FOLDER_PLOT_WIDTH = 600   # px: the most a plot of the grid (plots/*.png) is shown
 # The header's count of cells by state, in this order (a state not listed here is counted after them).
-STATES = ("done", "stale", "partial", "pending", "failed", "diverged")
+STATES = ("done", "stale", "partial", "pending", "failed", "excluded", "diverged")
 # How a cell's section names the split its scores were computed on (results.json's protocol.reference.split).
 SPLITS = {"val": "validation split (held-out training images)", "test": "test split", "train": "training split"}
 DIVERGED = "diverged (a result, never retried)"
+EXCLUDED = "failed, excluded from the choice (bench --exclude-failed-tuning: never chosen, never retried)"
 
 
 # The page's whole style sheet (inline: the page needs no other file).
@@ -85,7 +86,7 @@ img{display:block;max-width:100%;height:auto}img.px{image-rendering:crisp-edges;
 .cell{border:1px solid #d0d7de;border-radius:6px;padding:8px 14px 12px;margin:12px 0}
 .state{font-size:12px;font-weight:normal;padding:1px 8px;border-radius:9px;margin-left:6px;background:#eef1f4}
 .state.done{background:#dafbe1;color:#116329}.state.failed{background:#ffebe9;color:#b42318}
-.state.partial,.state.diverged,.state.stale{background:#fff8c5;color:#7d4e00}.scores b{font-weight:600}
+.state.partial,.state.diverged,.state.excluded,.state.stale{background:#fff8c5;color:#7d4e00}.scores b{font-weight:600}
 .cells{font-size:11.5px;color:#59636e;white-space:normal}.cells a{margin-right:5px}
 pre{background:#f6f8fa;padding:8px 12px;overflow:auto;font-size:12.5px}details{margin:8px 0}
 """
@@ -311,6 +312,12 @@ class _Page:
         the tuning (its value is never chosen, the cell never retried), not an
         error to fix."""
         out = ['<h2 id="failed">Failed cells</h2>', self.failures("failed", "error") or "<p>None.</p>"]
+        excluded = self.failures("excluded", "error")
+        if excluded:
+            out += ['<h3 id="excluded">Failed tuning cells excluded from the choice</h3>',
+                    "<p>Excluded by <code>bench --exclude-failed-tuning</code> (recorded in their failed.json): "
+                    "their values are never chosen and the cells never retried; remove a cell's folder to tune "
+                    "its value again.</p>", excluded]
         diverged = self.failures("diverged", "divergence")
         if diverged:
             out += ['<h3 id="diverged">Diverged tuning cells</h3>',
@@ -389,10 +396,10 @@ class _Page:
         if isinstance(rank, (int, float)):
             d = (res.get("run") or {}).get("latent_dim", "?")
             out.append(f'<p class="meta">latent spectrum: effective rank {rank:.2f} of d = {_e(d)}</p>')
-        if state in ("failed", "diverged"):
+        if state in ("failed", "excluded", "diverged"):
             error = _e((self.folder.failure(c.id) or {}).get("error", "?"))
-            out.append(f'<p class="meta">{DIVERGED}: {error}</p>' if state == "diverged" else
-                       f'<p class="error">{error}</p>')
+            out.append(f'<p class="error">{error}</p>' if state == "failed" else
+                       f'<p class="meta">{DIVERGED if state == "diverged" else EXCLUDED}: {error}</p>')
         if state == "stale":
             why = ", ".join(self.tuning.changes(c))
             out.append(f'<p class="error">stale: trained with settings other than the spec resolves to now '
