@@ -476,7 +476,7 @@ def regularizer_code(folder: ResultsDir, cells: list[Cell], paper: bool = False)
         elif all(code.built_in for code in codes):
             codes_text = None
         else:
-            codes_text = " / ".join(code.text(paper) + (f" ({_count(len(ids), 'cell')})" if len(codes) > 1 else "")
+            codes_text = " / ".join(code.text(paper) + (f" ({count(len(ids), 'cell')})" if len(codes) > 1 else "")
                                     for code, ids in codes.items())
             codes_text += f", as {'its cell' if sum(map(len, codes.values())) == 1 else 'its cells'}' config.json " \
                           f"recorded it"
@@ -490,7 +490,8 @@ def regularizer_code(folder: ResultsDir, cells: list[Cell], paper: bool = False)
     return lines
 
 
-def _count(n: int, noun: str) -> str:
+def count(n: Any, noun: str) -> str:
+    """``1 step``, ``6 steps``."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 

@@ -14,7 +14,7 @@ from wae_bench.bench import grid, tune
 from wae_bench.bench.aggregate import decimals, mean_std, number, within_spread
 from wae_bench.bench.grid import Cell, axis_label, display_value, format_value
 from wae_bench.bench.spec import WHAT_LABELS
-from wae_bench.bench.table_notes import budget, protocol, score_name
+from wae_bench.bench.table_notes import budget, count, protocol, score_name
 from wae_bench.errors import WaeError
 
 
@@ -49,13 +49,8 @@ class Used:
 
 def _steps(budget: dict[str, Any]) -> str:
     """``1 epoch capped at 6 steps``: a tuning budget's length (:func:`~wae_bench.bench.tune.budget`)."""
-    return _count(budget.get("epochs"), "epoch") + (f" capped at {_count(budget['max_steps'], 'step')}"
+    return count(budget.get("epochs"), "epoch") + (f" capped at {count(budget['max_steps'], 'step')}"
                                                     if budget.get("max_steps") else "")
-
-
-def _count(n: Any, noun: str) -> str:
-    """``1 step``, ``6 steps``."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def values_text(values: dict[str, Any]) -> str:
@@ -71,7 +66,7 @@ def reopened(ch: tune.Choice) -> str:
     group is pending again (its folder removed, the grid widened) or failed:
     the choice it trained at may move (it is stale then, :meth:`~wae_bench.bench.tune.Tuning.changes`);
     "" while the choice stands."""
-    parts = [f"{_count(len(ids), 'tuning cell')} {word}" for ids, word in ((ch.pending, "pending"),
+    parts = [f"{count(len(ids), 'tuning cell')} {word}" for ids, word in ((ch.pending, "pending"),
                                                                             (ch.failed, "failed")) if ids]
     return "tuning open again: " + ", ".join(parts) if parts else ""
 
@@ -196,8 +191,8 @@ def _effort(read: tune.Tuning, final: Cell) -> str:
     members = read.members(final)
     seeds = len({c.seed for c in members})
     budget = tune.budget(read.spec, members[0]) if members else {}
-    return (f"{_count(len(members), 'tuning cell')} per group ({_count(len(read.choice(final).points), 'value')} × "
-            f"{_count(seeds, 'seed')}, {_steps(budget)} each)")
+    return (f"{count(len(members), 'tuning cell')} per group ({count(len(read.choice(final).points), 'value')} × "
+            f"{count(seeds, 'seed')}, {_steps(budget)} each)")
 
 
 def _unequal_effort(read: tune.Tuning, finals: list[Cell]) -> list[str]:
@@ -285,7 +280,7 @@ def _point_text(p: tune.Point, digits: int) -> str:
     of memory), 1 seed pending`` (or ``diverged``) as soon as a seed's cell
     failed; ``pending`` before any seed ran."""
     state = _state(p)
-    waiting = f", {_count(len(p.pending), 'seed')} pending" if p.pending else ""
+    waiting = f", {count(len(p.pending), 'seed')} pending" if p.pending else ""
     if state in ("diverged", "failed", "excluded"):
         return f"{state} ({_clip(p.errors[0].split(': ', 1)[-1])}){waiting}"
     if not p.scores:
