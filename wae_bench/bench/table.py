@@ -28,7 +28,6 @@ from wae_bench.bench.table_notes import (MIXED_CODE, budget, description, evalua
                                          protocol, regularizer_code, resolved, row_code, row_settings, settings)
 from wae_bench.bench.tuning_summary import tuning
 from wae_bench.errors import WaeError
-from wae_bench.registry import REGULARIZERS
 from wae_bench.run.directory import missing_plugin
 
 RowKey = tuple[str, str | None, tuple]          # regularizer, arch, axes

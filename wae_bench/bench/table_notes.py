@@ -19,7 +19,7 @@ from wae_bench.bench import grid, tune
 from wae_bench.bench.aggregate import OTHER_PROTOCOL
 from wae_bench.bench.compare import assignment
 from wae_bench.bench.folder import ResultsDir
-from wae_bench.bench.grid import Cell, axis_label, display_value, format_value
+from wae_bench.bench.grid import Cell, axis_label, display_value
 from wae_bench.bench.spec import WHAT_LABELS, EvalSettings, Spec, flat_keys
 from wae_bench.config import to_dict
 from wae_bench.errors import WaeError
