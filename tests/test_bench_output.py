@@ -74,7 +74,7 @@ def test_a_piped_bench_table_title_and_notes_are_lines_of_their_own(tmp_path, sp
     assert title == "out: fid on standin features (NOT FID), mean ± std (seeds scored/in grid)"   # (no cited columns)
     after = out.split("└")[-1].splitlines()[1:]          # the notes under the table, each one line, left-aligned
     assert any(ln.startswith("digits: 1 cell, arch tiny, 1 epoch capped at 4 steps") for ln in after), after
-    assert any(ln.startswith("NOT FID: eval.features = 'standin'") and ln.endswith("never with published FIDs")
+    assert any(ln.startswith("NOT FID: eval.features = 'standin'") and ln.endswith("never compare with published FIDs")
                for ln in after), after
     assert all(ln == ln.strip() for ln in after if ln)
 
