@@ -125,7 +125,7 @@ def label_columns(image: Tensor, labels: list[str]) -> Tensor:
     """A uint8 C×H×W grid of ``len(labels)`` equal columns (:func:`grid`'s
     2-px gaps) with a white band on top naming each column, the text
     centred over it; the grid's pixels are kept below the band."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
     C, H, W = image.shape
     band = Image.new("L", (W, LABEL_BAND), 255)

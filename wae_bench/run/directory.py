@@ -403,7 +403,7 @@ def check_writable(path: Path, resume: bool = False) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        fix = (f"copy the run to a writable place and resume it there (wae-bench run --resume --out COPY)"
+        fix = ("copy the run to a writable place and resume it there (wae-bench run --resume --out COPY)"
                if resume else "choose another --out")
         raise WaeError(f"cannot write to output directory {str(path)!r} ({e.strerror or e}); {fix}") from None
 
