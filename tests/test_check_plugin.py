@@ -580,9 +580,9 @@ def test_documented_names_every_gap_in_one_line(plugins):
 
 @pytest.mark.parametrize("lr, lr_scale, fails", [
     (None, None, False),     # Adam's default lr, the run's
-    (1e-3, 0.5, True),       # lr_scale 0.5: the trainer gives it 5e-4
+    (2e-3, 0.5, True),       # an lr of its own, lr_scale 0.5: the trainer gives it 5e-4
     (5e-4, 0.5, False),
-    (None, 0.5, True),
+    (None, 0.5, False),      # lr left at Adam's default, set by lr_scale (docs/plugins.md's example): passed
 ])
 def test_aux_step_fails_an_lr_the_trainer_would_replace(plugins, monkeypatch, lr, lr_scale, fails):
     monkeypatch.setattr(Critic, "lr", lr)
@@ -593,9 +593,9 @@ def test_aux_step_fails_an_lr_the_trainer_would_replace(plugins, monkeypatch, lr
     with pytest.raises(C.ContractBroken) as e:
         C.aux_step_touches_only_its_own("critic")
     assert str(e.value) == (
-        "plugin 'critic': make_aux_optimizer() set lr=0.001, but the trainer sets every group's lr to the run's "
+        "plugin 'critic': make_aux_optimizer() set lr=0.002, but the trainer sets every group's lr to the run's "
         "lr × the group's 'lr_scale' (here 0.001 × 0.5) and follows the schedule, so that lr is never used; "
-        "give {'params': ..., 'lr_scale': 1} instead (lr_scale 1 is lr=0.001 at this run's lr 0.001)")
+        "give {'params': ..., 'lr_scale': 2} instead (lr_scale 2 is lr=0.002 at this run's lr 0.001)")
 
 
 def test_aux_step_names_the_lr_a_plugin_set_and_the_lr_scale_to_give(plugins, capsys, monkeypatch):

@@ -7,7 +7,9 @@ line naming the plugin, what it returned and what it must return -- not an
 "internal error" -- and the check runs on the first step only, reading no
 tensor on the host.  So is a plugin whose own parameters get a gradient in
 a step but are in no optimiser, and one whose ``aux_steps`` is not a whole
-number >= 1.  An ``aux_loss()`` RegOut's terms are logged."""
+number >= 1, one that defines no ``penalty()`` at all, and (check-plugin's
+``builds``) a class that is no Regularizer subclass.  An ``aux_loss()``
+RegOut's terms are logged."""
 from __future__ import annotations
 
 import pytest
@@ -50,6 +52,19 @@ class FloatTerm(Regularizer):
         return RegOut(p, {"pull": 1.0})
 
 
+class NoPenalty(Regularizer):
+    """Defines no penalty() at all."""
+
+    name = "nopenalty"
+
+
+class Loose(torch.nn.Module):
+    """A penalty, but not a Regularizer subclass."""
+
+    def penalty(self, x, z, ae, ctx):
+        return RegOut(z.pow(2).mean())
+
+
 class Critic(LinearCritic, Regularizer):
     """A latent critic with its own optimiser; aux_loss returns what
     ``returns`` says: "loss" or "regout" (right: the loss, or a RegOut of it
@@ -89,7 +104,7 @@ class CriticInPenalty(Critic):
 @pytest.fixture
 def plugins(monkeypatch):
     REGULARIZERS.load_entry_points()
-    for cls in (Bare, PerSample, FloatTerm, Critic, CriticInPenalty):
+    for cls in (Bare, PerSample, FloatTerm, NoPenalty, Critic, CriticInPenalty):
         monkeypatch.setitem(REGULARIZERS._items, cls.name, cls)
 
 
@@ -97,6 +112,7 @@ def plugins(monkeypatch):
     ("bare", "penalty() returned a tensor of shape ()"),
     ("persample", "penalty() returned RegOut with loss = a tensor of shape (32,)"),
     ("floatterm", "penalty() returned RegOut with terms['pull'] = float"),
+    ("nopenalty", "class NoPenalty defines no penalty(self, x, z, ae, ctx), the hook every plugin implements"),
 ])
 def test_a_penalty_returning_the_wrong_thing_is_one_line_naming_the_plugin(plugins, reg, returned, tmp_path, capsys):
     out = tmp_path / "run"
@@ -106,6 +122,18 @@ def test_a_penalty_returning_the_wrong_thing_is_one_line_naming_the_plugin(plugi
                                  if reg != "floatterm" else "scalar (0-d) tensor")
     assert "internal error" not in line
     assert not out.exists()   # it failed before its first checkpoint: nothing left behind
+
+
+def test_a_class_that_is_not_a_regularizer_is_refused_as_that_not_by_its_prior():
+    """check-plugin's ``builds`` (check_declared): before, ``prior = None is
+    not one of gaussian, sphere``, as if the prior were the slip."""
+    from wae_bench.errors import WaeError
+    from wae_bench.regularizer import check_declared
+
+    with pytest.raises(WaeError) as e:
+        check_declared("loose", Loose)
+    assert str(e.value) == ("regularizer 'loose' is class Loose, not a subclass of wae_bench.regularizer.Regularizer; "
+                            "subclass it")
 
 
 def test_the_return_value_is_checked_on_the_first_step_only(monkeypatch):

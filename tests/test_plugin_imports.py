@@ -165,3 +165,68 @@ def test_a_group_option_after_the_command_says_where_it_goes(capsys, no_plugins)
     code, _, err = cli(["list", "--debug"], capsys)
     assert assert_one_line_error(code, err) == ("error: --debug is not an option of list but of wae-bench, before "
                                                 "the command: wae-bench --debug COMMAND ...")
+
+
+SLIPS = {   # the page's "Slips refused when it loads": its first column -> that change of the cell
+    '`name = "pull"` left out': lambda c: c.replace('    name = "pull"\n', ""),
+    "`def penalti(self, x, z, ae, ctx)` for `penalty`": lambda c: c.replace("def penalty(", "def penalti("),
+    "`def after_steps(self, x, z, out, ae, ctx)` added for `after_step`":
+        lambda c: c + "\n    def after_steps(self, x, z, out, ae, ctx):\n        pass\n",
+    "`def penalty(self, z)`": lambda c: c.replace("def penalty(self, x, z, ae, ctx)", "def penalty(self, z)"),
+    "`@dataclass` left out before `class PullConfig`": lambda c: c.replace("@dataclass\nclass Pull", "class Pull"),
+    "a field `hidden: int` (no default) added to `PullConfig`":
+        lambda c: c.replace("    lambda_: float = 0.5\n", "    lambda_: float = 0.5\n    hidden: int\n", 1),
+}
+
+
+def slip(given: str) -> tuple[str, str]:
+    """The cell changed as the page's row ``given`` says, and the row's line
+    (Python's own words for a dataclass field as this Python gives them)."""
+    rows = dict(re.findall(r"^\| (.+?) \| `(error: [^`]+)` \|$", PAGE.read_text().split("### Slips")[1].split("\n#")[0],
+                           re.M))
+    assert set(rows) == set(SLIPS)
+    line = rows[given]
+    if "non-default argument" in line and sys.version_info >= (3, 13):
+        line = line.replace("follows default argument (", "follows default argument 'lambda_' (")
+    return SLIPS[given](cell()), line
+
+
+@pytest.mark.parametrize("given", SLIPS)
+def test_each_slip_of_a_newcomers_class_is_the_pages_one_line(tmp_path, monkeypatch, capsys, no_plugins, given):
+    """Before: a missing name logged its terms as "/l2" and named it by its
+    class; a misspelt penalty() stopped the run as wae-bench's internal
+    NotImplementedError, a misspelt after_step() was never called; a Config
+    without @dataclass trained at the base's λ; a field without a default
+    was Python's TypeError alone."""
+    monkeypatch.chdir(tmp_path)
+    source, want = slip(given)
+    (tmp_path / "pull.py").write_text(source)
+    code, out, err = cli(["--plugin", "pull.py", "list"], capsys)
+    assert code == 2 and out == ""
+    assert assert_one_line_error(code, err) == want
+
+
+def test_an_installed_plugins_slip_lists_it_as_broken_with_the_fix(tmp_path):
+    """The same lines for a package's entry point: `list` shows it broken, and
+    `--reg` refuses it naming the fix."""
+    site = tmp_path / "site"
+    for dist, given in (("noname", '`name = "pull"` left out'),
+                        ("nodefault", "a field `hidden: int` (no default) added to `PullConfig`")):
+        (site / f"{dist}_pkg").mkdir(parents=True)
+        source = slip(given)[0].replace('@REGULARIZERS.register("pull")\n', "").replace('"pull"', f'"{dist}"')
+        (site / f"{dist}_pkg" / "__init__.py").write_text(source)
+        info = site / f"{dist}_pkg-0.1.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}-pkg\nVersion: 0.1\n")
+        (info / "entry_points.txt").write_text(f"[wae_bench.regularizers]\n{dist} = {dist}_pkg:Pull\n")
+    r = wae_bench(["list"], tmp_path, PYTHONPATH=str(site), COLUMNS="400")
+    assert r.returncode == 0, r.stderr
+    listed = flat(r.stdout + r.stderr)
+    assert "plugin 'noname': the class sets no name (a run logs its terms as NAME/TERM); set name = 'noname' in " \
+           "class Pull" in listed
+    assert "give hidden a default (its paper's value): every field of a plugin's Config needs one" in listed
+    r = wae_bench([*RUN, "--reg", "noname"], tmp_path, PYTHONPATH=str(site))
+    assert assert_one_line_error(r.returncode, r.stderr) == (
+        "error: regularizer 'noname' from noname-pkg 0.1 failed to load (noname_pkg:Pull: plugin 'noname': the "
+        "class sets no name (a run logs its terms as NAME/TERM); set name = 'noname' in class Pull); fix or "
+        "uninstall the plugin that provides it")

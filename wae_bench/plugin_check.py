@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import math
 import random
 import tempfile
@@ -401,10 +402,15 @@ def aux_step_touches_only_its_own(name: str) -> str | None:
 def _aux_lr_is_the_trainers(name: str, tr: Trainer) -> None:
     """Each param group of ``tr.aux_opt`` was built with ``lr`` = the run's lr
     × its ``lr_scale`` (what :meth:`Trainer.set_lr` sets before the first
-    step): else the plugin's own lr setting silently does nothing."""
+    step), or with the optimiser's own default lr (nothing set: the
+    documented ``Adam([{"params": ..., "lr_scale": 0.2}])``, an RMSprop's
+    0.01 left as it is; an explicit ``lr=`` of that value is not told
+    apart): else the plugin's own lr setting silently does nothing."""
+    default = inspect.signature(type(tr.aux_opt).__init__).parameters.get("lr")
     for i, g in enumerate(tr.aux_opt.param_groups):
         lr, scale = float(g["lr"]), g.get("lr_scale", 1.0)
-        if not math.isclose(lr, tr.base_lr * scale, rel_tol=1e-6):
+        unset = default is not None and isinstance(default.default, float) and lr == default.default
+        if not (unset or math.isclose(lr, tr.base_lr * scale, rel_tol=1e-6)):
             group = f" in param group {i}" if len(tr.aux_opt.param_groups) > 1 else ""
             raise _broken(name, f"make_aux_optimizer() set lr={lr:g}{group}, but the trainer sets every group's lr "
                                 f"to the run's lr × the group's 'lr_scale' (here {tr.base_lr:g} × {scale:g}) and "

@@ -35,6 +35,7 @@ double backward".  :func:`plugin_fault` names the running plugin and the fix
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -110,6 +111,19 @@ def _own_place(frames: list[tuple[FrameType, int]], first: int) -> str:
     own = [traceback.FrameSummary(f.f_code.co_filename, line, f.f_code.co_name, lookup_line=False)
            for f, line in frames[first:] if not str(Path(f.f_code.co_filename).resolve()).startswith(PACKAGE)]
     return _where(own)
+
+
+def import_fix(e: BaseException) -> str | None:
+    """The fix for an exception a plugin's module raised as it was imported,
+    where the exception alone does not say it (None elsewhere): Python's
+    dataclass refusal of a field without a default after fields with one,
+    which every field of a plugin's Config added without a default meets
+    (RegularizerConfig's ``lambda_`` has one)."""
+    field = re.match(r"non-default argument '(\w+)'", str(e)) if isinstance(e, TypeError) else None
+    if field is None:
+        return None
+    return (f"give {field[1]} a default (its paper's value): every field of a plugin's Config needs one, as "
+            f"the fields before it, RegularizerConfig's lambda_ among them, have one")
 
 
 DOUBLE_BACKWARD = "does not currently support double backward"   # torch.compile's (aot_autograd's) RuntimeError

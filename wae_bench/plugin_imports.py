@@ -43,6 +43,7 @@ from pathlib import Path
 from types import ModuleType
 
 from wae_bench.errors import WaeError
+from wae_bench.plugin_fault import import_fix
 
 ENV = "WAE_BENCH_PLUGINS"
 FLAG = "--plugin"
@@ -181,7 +182,8 @@ def _registering(what: str, run, own: set[Path], package: Path | None = None) ->
         raise WaeError(f"{what}, at {_where(e, own, package)}: {e}") from e
     except Exception as e:  # noqa: BLE001 - the plugin's bug: one line naming it and where
         msg = " ".join(str(e.msg if isinstance(e, SyntaxError) else e).split())[:200]   # (the place: _where)
-        raise WaeError(f"{what} raised {type(e).__name__}: {msg} (at {_where(e, own, package)}); fix it") from e
+        fix = import_fix(e) or "fix it"
+        raise WaeError(f"{what} raised {type(e).__name__}: {msg} (at {_where(e, own, package)}); {fix}") from e
     if all(r._items == items for r, (items, _) in zip(registries, before)):
         raise WaeError(f"{what} registered nothing: no regularizer, architecture or dataset; register its classes "
                        f"when it is imported, e.g. with wae_bench.registry's @REGULARIZERS.register(\"NAME\")")

@@ -134,7 +134,11 @@ class Registry:
             try:
                 obj = ep.load()
             except Exception as e:  # a broken plugin is reported, not fatal
-                self._refuse(ep.name, by, f"{ep.value}: {type(e).__name__}: {e}".splitlines()[0])
+                from wae_bench.plugin_fault import import_fix
+
+                fix = import_fix(e)
+                self._refuse(ep.name, by, f"{ep.value}: {type(e).__name__}: {e}".splitlines()[0]
+                             + (f" ({fix})" if fix else ""))
                 continue
             try:
                 self._add_entry_point(ep.name, obj)

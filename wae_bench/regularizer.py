@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import inspect
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Iterable, Literal
 
@@ -55,7 +56,10 @@ def check_declared(name: str, cls: type) -> None:
     (a misspelt one would silently be a Gaussian prior, or no picture and no
     score), ``aux_steps`` not a whole number >= 1 (:func:`check_aux_steps`;
     a property, read from the plugin's Config, is checked when a run is
-    built).  The registry calls it on every plugin it loads."""
+    built); and a class that is not a :class:`Regularizer`, sets no
+    ``name``, misses a hook or declares a Config that is no dataclass
+    (:func:`check_shape`).  The registry calls it on every plugin it loads."""
+    check_shape(name, cls)
     for attr, allowed in (("prior", PRIORS), ("sampler", SAMPLERS)):
         value = getattr(cls, attr, None)
         if value not in allowed:
@@ -64,6 +68,57 @@ def check_declared(name: str, cls: type) -> None:
     steps = getattr(cls, "aux_steps", 1)
     if not isinstance(steps, property):
         check_aux_steps(name, steps, cls)
+
+
+def check_shape(name: str, cls: type) -> None:
+    """Refuse, naming the plugin and the fix, the slips of a newcomer's
+    class that would otherwise train wrong without a word or fail later as
+    if wae-bench were at fault: not a :class:`Regularizer` subclass; no
+    ``name`` (a run logs the terms as ``NAME/TERM`` and names the plugin by
+    it); a hook whose signature does not take what wae-bench passes it; a
+    public method whose name is a near miss of a hook the class does not
+    override (``penalti``, ``after_steps``: never called); a ``Config``
+    with fields of its own that is not itself a dataclass (a missing
+    ``@dataclass``: the base's defaults are used, ``--set reg.KEY`` refuses
+    a new field and no run records it)."""
+    if not (isinstance(cls, type) and issubclass(cls, Regularizer)):
+        what = f"class {cls.__qualname__}" if isinstance(cls, type) else f"a {type(cls).__name__}"
+        raise WaeError(f"regularizer {name!r} is {what}, not a subclass of wae_bench.regularizer.Regularizer; "
+                       f"subclass it")
+    where = f"in class {cls.__qualname__}"
+    if not cls.name:
+        raise WaeError(f"plugin {name!r}: the class sets no name (a run logs its terms as NAME/TERM); set "
+                       f"name = {name!r} {where}")
+    hooks = _methods(Regularizer, vars(Regularizer))
+    missing = [h for h in hooks if inspect.getattr_static(cls, h) is vars(Regularizer)[h]]
+    methods = _methods(cls, set(dir(cls)) - set(dir(Regularizer)))
+    for h in hooks:
+        if h not in missing and callable(getattr(cls, h)):
+            given = [p.name for p in inspect.signature(getattr(Regularizer, h)).parameters.values()]
+            try:
+                inspect.signature(getattr(cls, h)).bind(*given)   # (a classmethod's cls is bound: not in given)
+            except TypeError:
+                full = ["cls", *given] if isinstance(vars(Regularizer)[h], classmethod) else given
+                raise WaeError(f"plugin {name!r}: {h}{inspect.signature(getattr(cls, h))} does not take the "
+                               f"arguments a run passes it; define it as {h}({', '.join(full)}) {where}") from None
+    for m in methods:
+        close = difflib.get_close_matches(m, missing, n=1, cutoff=0.85)
+        if close:
+            raise WaeError(f"plugin {name!r}: {m}() is not a hook of Regularizer's, so nothing calls it; rename "
+                           f"it to {close[0]}() (or, a helper of your own, to _{m}()) {where}")
+    config = getattr(cls, "Config", None)
+    own = inspect.get_annotations(config) if isinstance(config, type) else {}
+    if own and "__dataclass_fields__" not in vars(config):
+        raise WaeError(f"plugin {name!r}: its Config {config.__qualname__} is not a dataclass, so its fields "
+                       f"({', '.join(own)}) are no settings of its own: their defaults are not used, --set reg.KEY "
+                       f"refuses a new one and no run records it; decorate the class with @dataclass (from "
+                       f"dataclasses)")
+
+
+def _methods(cls: type, names: Iterable[str]) -> list[str]:
+    """Those of ``names`` that are public methods of ``cls`` (not nested classes, properties or values)."""
+    return sorted(n for n in names if not n.startswith("_") and callable(getattr(cls, n, None))
+                  and not isinstance(getattr(cls, n), type))
 
 
 def check_aux_steps(name: str, steps: object, cls: type) -> None:
@@ -367,7 +422,14 @@ class Regularizer(nn.Module):
 
     # -- one step -------------------------------------------------------------
     def penalty(self, x: Tensor, z: Tensor, ae: nn.Module, ctx: Context) -> RegOut:
-        raise NotImplementedError
+        """The λ-weighted penalty of the latents ``z`` of the batch ``x``
+        (step 3), a :class:`RegOut`: the one hook every plugin defines.  This
+        base refuses, naming the plugin and the fix, in the step's one line."""
+        from wae_bench.plugin_fault import registered_name
+
+        raise BrokenPenalty(f"plugin {registered_name(type(self))!r}: class {type(self).__qualname__} defines no "
+                            f"penalty(self, x, z, ae, ctx), the hook every plugin implements; define it, returning "
+                            f"RegOut(loss=..., terms={{...}})")
 
     def make_aux_optimizer(self) -> torch.optim.Optimizer | None:
         """An optimiser over the plugin's own trained parameters (WAE-GAN's
