@@ -90,6 +90,13 @@ def test_a_table_of_built_ins_only_names_no_code(tmp_path, mypull):
     assert "code" not in next(csv.reader(io.StringIO(table_render.csv_text(rep))))
 
 
+def test_one_cells_code_is_said_as_its_cells_record(tmp_path, mypull):
+    folder = head_to_head(tmp_path)
+    one = [c for c in grid.expand(folder.spec()) if c.regularizer == "mypull"][:1]
+    assert table_notes.regularizer_code(folder, one) == [
+        f"mypull: mypull-pkg 0.2, source sha256 {'a' * 12}, as its cell's config.json recorded it; paper: {PAPER}"]
+
+
 def test_an_in_process_plugins_file_is_not_named_in_the_latex_caption():
     code = table_notes.PluginCode("module wae_bench_plugin_pull from /home/me/pull.py", "b" * 64)
     assert code.text() == f"module wae_bench_plugin_pull from /home/me/pull.py, source sha256 {'b' * 12}"

@@ -478,8 +478,8 @@ def regularizer_code(folder: ResultsDir, cells: list[Cell], paper: bool = False)
         else:
             codes_text = " / ".join(code.text(paper) + (f" ({count(len(ids), 'cell')})" if len(codes) > 1 else "")
                                     for code, ids in codes.items())
-            codes_text += f", as {'its cell' if sum(map(len, codes.values())) == 1 else 'its cells'}' config.json " \
-                          f"recorded it"
+            whose = "its cell's" if sum(map(len, codes.values())) == 1 else "its cells'"
+            codes_text += f", as {whose} config.json recorded it"
         if codes_text is None:
             built_in.append(reg)
             continue
