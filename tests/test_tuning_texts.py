@@ -255,3 +255,22 @@ def test_unequal_tuning_effort_between_tuned_regularizers_is_said(tmp_path):
     assert "validation" in lines[-1] and "validation" in lines[-2]          # (the group lines stay the last)
     (tmp_path / "equal").mkdir()
     assert not any("unequal" in x for x in _smoke_tune_table(tmp_path / "equal", "[0.001, 0.01, 0.1]"))
+
+
+def test_a_tune_table_with_nothing_to_tune_says_so_in_one_line(tmp_path):
+    """A [tune] grid whose regularizers have no tuned axis (compare ae --tune):
+    no tuning rule over "sampler (none)" and no budget of "(varies)" settings."""
+    from wae_bench.bench import spec as specs
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "benchmarks" / "smoke-tune.toml").read_text()
+    assert 'regularizers = ["moca", "rae-sn", "ae"]' in text
+    p = tmp_path / "ae-tune.toml"
+    text = text.replace('regularizers = ["moca", "rae-sn", "ae"]', 'regularizers = ["ae"]')
+    p.write_text(text[:text.index("[reg.moca]")])      # (the spec without the tuned regularizers' tables)
+    folder = ResultsDir(tmp_path / "results")
+    folder.claim(specs.load(p))
+    rep = table.collect(folder)
+    assert not any("(varies)" in line or "(none)" in line for line in rep.tuning)
+    assert rep.tuning == [tuning_summary.NOTHING_TUNED]
+    assert set(rep.tuned.values()) == {"nothing to tune"}

@@ -134,6 +134,11 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return a.keys() == b.keys() and all(tune.same(v, b[k]) for k, v in a.items())
 
 
+#: The tuning section of a grid in which no regularizer has a tuned axis (a ``[tune]`` with no tuning cell).
+NOTHING_TUNED = ("no tuning cell: no regularizer of this grid has an axis to tune, so each trained at the "
+                 "settings the table states")
+
+
 def tuning(read: tune.Tuning) -> TuningSummary:
     """The tuned column, the tuning section and the tuning.csv rows of the
     table of ``read``'s spec, from the tuning cells and the recorded choices."""
@@ -145,16 +150,17 @@ def tuning(read: tune.Tuning) -> TuningSummary:
     by_sampler = "; ".join(f"{WHAT_LABELS[w]}: {', '.join(r for r, s in samplers.items() if s == w)}"
                            for w in dict.fromkeys(samplers.values()))
     out.lines = [f"chosen by the {tune.RULE.format(metric=t.metric)}; scored by {t.metric} of {t.fid_samples} "
-                  f"images of each regularizer's sampler ({by_sampler or 'none'}) against the validation split: "
-                  f"{t.holdout} training images held out of every tuning run (a seeded random subset, the same "
-                  f"for every run of a dataset), never the test split; tuning seeds {spec.tune_seeds}"
-                  + ("; one tuning seed: spread unknown, so a choice by a small margin may be noise (give "
-                     "tune.seeds two or more seeds)" if len(spec.tune_seeds) == 1 else "")]
+                 f"images of each regularizer's sampler ({by_sampler}) against the validation split: "
+                 f"{t.holdout} training images held out of every tuning run (a seeded random subset, the same "
+                 f"for every run of a dataset), never the test split; tuning seeds {spec.tune_seeds}"
+                 + ("; one tuning seed: spread unknown, so a choice by a small margin may be noise (give "
+                    "tune.seeds two or more seeds)" if len(spec.tune_seeds) == 1 else "")
+                 ] if tcells else [NOTHING_TUNED]   # (no tuned axis: every row says "nothing to tune")
     unjudged = tune.unjudged_line(spec, cells)
     out.lines += [f"WARNING: {unjudged}"] if unjudged else []
-    out.lines += [f"tuning budget: {line}" for line in budget(folder, spec, tcells)]
+    out.lines += [f"tuning budget: {line}" for line in budget(folder, spec, tcells)] if tcells else []
     out.lines += [f"tuning evaluation {line}" for line in protocol(folder, spec, tcells, generated=False)
-                   if line.startswith("recorded")]
+                  if line.startswith("recorded")]
     long: dict[tuple, dict[str, list[str]]] = {}    # row -> dataset -> the values its final cells used, with grids
     short: dict[tuple, dict[str, list[str]]] = {}   # row -> dataset -> the values alone
     for c in cells:
