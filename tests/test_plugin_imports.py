@@ -174,6 +174,8 @@ SLIPS = {   # the page's "Slips refused when it loads": its first column -> that
         lambda c: c + "\n    def after_steps(self, x, z, out, ae, ctx):\n        pass\n",
     "`def penalty(self, z)`": lambda c: c.replace("def penalty(self, x, z, ae, ctx)", "def penalty(self, z)"),
     "`@dataclass` left out before `class PullConfig`": lambda c: c.replace("@dataclass\nclass Pull", "class Pull"),
+    "`class PullConfig:` without `(RegularizerConfig)`":
+        lambda c: c.replace("class PullConfig(RegularizerConfig):", "class PullConfig:"),
     "a field `hidden: int` (no default) added to `PullConfig`":
         lambda c: c.replace("    lambda_: float = 0.5\n", "    lambda_: float = 0.5\n    hidden: int\n", 1),
 }

@@ -80,7 +80,8 @@ def check_shape(name: str, cls: type) -> None:
     override (``penalti``, ``after_steps``: never called); a ``Config``
     with fields of its own that is not itself a dataclass (a missing
     ``@dataclass``: the base's defaults are used, ``--set reg.KEY`` refuses
-    a new field and no run records it)."""
+    a new field and no run records it) or not a :class:`RegularizerConfig`
+    (``--lambda`` would be refused as no setting of it)."""
     if not (isinstance(cls, type) and issubclass(cls, Regularizer)):
         what = f"class {cls.__qualname__}" if isinstance(cls, type) else f"a {type(cls).__name__}"
         raise WaeError(f"regularizer {name!r} is {what}, not a subclass of wae_bench.regularizer.Regularizer; "
@@ -107,7 +108,13 @@ def check_shape(name: str, cls: type) -> None:
             raise WaeError(f"plugin {name!r}: {m}() is not a hook of Regularizer's, so nothing calls it; rename "
                            f"it to {close[0]}() (or, a helper of your own, to _{m}()) {where}")
     config = getattr(cls, "Config", None)
-    own = inspect.get_annotations(config) if isinstance(config, type) else {}
+    if not (isinstance(config, type) and issubclass(config, RegularizerConfig)):
+        what = config.__qualname__ if isinstance(config, type) else repr(config)
+        raise WaeError(f"plugin {name!r}: its Config {what} is not a subclass of RegularizerConfig, so --lambda "
+                       f"(reg.lambda, the weight every regularizer has) is no setting of it; define it as class "
+                       f"{what if isinstance(config, type) else 'NameConfig'}(RegularizerConfig) (from "
+                       f"wae_bench.regularizer)")
+    own = inspect.get_annotations(config)
     if own and "__dataclass_fields__" not in vars(config):
         raise WaeError(f"plugin {name!r}: its Config {config.__qualname__} is not a dataclass, so its fields "
                        f"({', '.join(own)}) are no settings of its own: their defaults are not used, --set reg.KEY "
