@@ -579,3 +579,14 @@ def test_the_valid_keys_a_bad_input_row_shows_are_the_config_keys_of_today():
     keys = "valid keys: " + ", ".join(key_of(f.name) for f in dataclasses.fields(TrainConfig) if f.init)
     listing = [shown for _, _, shown in bad_input_rows() if "valid keys: regularizer, arch," in shown]
     assert listing and all(keys in shown or "valid keys: regularizer, arch, ..., reg" in shown for shown in listing)
+
+
+def test_the_bench_output_shown_in_cli_md_starts_as_a_bench_does(tmp_path):
+    """The example of what `bench` prints begins with the results folder's
+    line, as every bench does (the page once left it out)."""
+    from wae_bench.bench.folder import ResultsDir
+
+    text = (ROOT / "docs" / "cli.md").read_text()
+    block = text.split("--only 'moca-*' --no-table 2>&1 | cat`:\n\n```\n", 1)[1].split("```", 1)[0]
+    folder = tmp_path / "q1"
+    assert block.splitlines()[0] == ResultsDir(folder).describe().replace(str(folder.resolve()), "/tmp/q1")
