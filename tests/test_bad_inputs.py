@@ -284,6 +284,8 @@ ROWS = [
     Row("resume-other-regularizer", "`--resume --reg ae` of a MoCA run (also with `--force`)",
         lambda w: ["run", "--resume", "--force", "--reg", "ae", "--out", w.run_copy(), "--no-eval"],
         ("a run of regularizer 'moca', with --reg ae", "drop --reg, or start a new --out for ae")),
+    Row("force-without-resume", "`--force` without `--resume` (say, to replace a run in `--out`)",
+        lambda w: [*RUN, "--force", "--out", w.run_copy()], ("--force goes with --resume", "add --resume, or drop --force")),
     Row("resume-nothing", "`--resume` into an empty folder",
         lambda w: ["run", "--resume", "--out", w.tmp / "fresh", "--no-eval"], ("nothing to resume",)),
     Row("eval-checkpoints-folder", "`eval RUN/checkpoints` (the checkpoints folder, not the run)",
