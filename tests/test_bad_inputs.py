@@ -243,6 +243,8 @@ ROWS = [
         ("has a [train] table, as a bench spec does", "keys at the top level")),
     Row("missing-config-file", "`--config missing.toml`", lambda w: [*RUN, "--config", w.tmp / "missing.toml"],
         ("not found", "--config")),
+    Row("cifar10-without-data-root", "`--dataset cifar10` without `--data-root`",
+        lambda w: ["run", "--dataset", "cifar10", "--no-eval"], ("dataset 'cifar10' needs --data-root DIR",)),
     Row("missing-data-folder", "`--dataset folder --data-root /no/such/dir`",
         lambda w: ["run", "--dataset", "folder", "--data-root", w.tmp / "nope"], ("does not exist", "--data-root")),
     Row("empty-data-folder", "`--data-root` an empty folder",
