@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from tests.helpers import run_cli
 
 TINY = ["--no-eval", "--set", "max_steps=4", "--set", "latent_dim=8", "--set", "expost=[]"]
@@ -183,6 +185,45 @@ def test_a_run_stopped_by_sigint_says_so_without_error_and_exits_130(tmp_path, c
     assert code == 130 and len(lines) == 1, err
     assert lines[0].startswith("stopped by SIGINT at step 2; checkpoint saved in ")
     assert lines[0].endswith(f"continue with: wae-bench run --resume --out {out}")
+
+
+# A child that raises KeyboardInterrupt the first time numpy is imported, as a
+# Ctrl-C arriving during the command's imports does, then runs the command.
+_CTRL_C_IN_NUMPY_IMPORT = """
+import sys
+
+class CtrlC:
+    fired = False
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy" and not CtrlC.fired:
+            CtrlC.fired = True
+            raise KeyboardInterrupt
+        return None
+
+sys.meta_path.insert(0, CtrlC())
+from wae_bench.cli import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("command", ["run", "eval"])
+def test_a_ctrl_c_while_torch_is_imported_stops_the_command(command, tmp_path):
+    """torch's C module imports numpy and swallows what that import raises:
+    a Ctrl-C then was lost (the run trained all its steps and exited 0) or
+    left numpy half-imported (an internal RecursionError later).  numpy is
+    imported before torch, so the Ctrl-C stops the command (130) and a new
+    run leaves no folder."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "r"
+    args = (["run", "--out", str(out), "--quiet", *TINY] if command == "run"
+            else ["eval", str(tmp_path), "--features", "standin"])
+    r = subprocess.run([sys.executable, "-c", _CTRL_C_IN_NUMPY_IMPORT, *args], capture_output=True, text=True,
+                       timeout=300, cwd=tmp_path)
+    assert r.returncode == 130, (r.returncode, r.stderr)
+    assert r.stderr.strip() == "aborted" and not out.exists(), r.stderr
 
 
 def test_a_bench_stopped_by_sigterm_exits_143(tmp_path, capsys, monkeypatch):

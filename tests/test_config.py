@@ -24,6 +24,10 @@ def test_parse_sets_nested_and_typed():
     ({"precision": "fp8"}, "choose one of fp32, bf16"),
     ({"download": 1}, "expected true or false"),
     ({"expost": ["kde"]}, "bad expost density"),
+    # a table given a plain value (`--set reg=5`) was accepted, then an internal error
+    ({"reg": 5}, "bad value 5 for reg: expected a table of settings; set one with --set reg.KEY=VALUE"),
+    # the setting every regularizer has, given at the top level
+    ({"lambda": 10}, "unknown config key 'lambda'; did you mean 'reg.lambda'?"),
 ])
 def test_bad_keys_and_values_are_one_line_errors(data, needle):
     with pytest.raises(WaeError) as e:

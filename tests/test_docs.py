@@ -566,3 +566,27 @@ def test_reproduction_page_rows_come_from_committed_cells(tmp_path, monkeypatch)
     ae_row = next(ln for ln in text.splitlines() if ln.startswith("| ae | a1 |"))
     assert "| 76.47 | 76.00 (1/3) |" in ae_row and "95.00" not in text   # the spec's linear output, not a seed more
     assert "| moca | a2 | prior samples | 54.36 | not run |" in text
+
+
+def test_the_valid_keys_a_bad_input_row_shows_are_the_config_keys_of_today():
+    """A row that spells out the valid keys of a run (`--set foo=1`) lists
+    them as the error does now (it lacked diverge_factor once); one that
+    shortens them says so with `...`."""
+    import dataclasses
+
+    from wae_bench.config import TrainConfig, key_of
+
+    keys = "valid keys: " + ", ".join(key_of(f.name) for f in dataclasses.fields(TrainConfig) if f.init)
+    listing = [shown for _, _, shown in bad_input_rows() if "valid keys: regularizer, arch," in shown]
+    assert listing and all(keys in shown or "valid keys: regularizer, arch, ..., reg" in shown for shown in listing)
+
+
+def test_the_bench_output_shown_in_cli_md_starts_as_a_bench_does(tmp_path):
+    """The example of what `bench` prints begins with the results folder's
+    line, as every bench does (the page once left it out)."""
+    from wae_bench.bench.folder import ResultsDir
+
+    text = (ROOT / "docs" / "cli.md").read_text()
+    block = text.split("--only 'moca-*' --no-table 2>&1 | cat`:\n\n```\n", 1)[1].split("```", 1)[0]
+    folder = tmp_path / "q1"
+    assert block.splitlines()[0] == ResultsDir(folder).describe().replace(str(folder.resolve()), "/tmp/q1")

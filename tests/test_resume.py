@@ -80,7 +80,22 @@ def test_sigkill_mid_training_then_resume_is_bit_identical(reg, tmp_path, capsys
     assert any(k.endswith("running_var") for k in a["ae"])
     # the metric log is the uninterrupted one too (the meter is part of the state)
     assert _metrics(victim) == _metrics(ref)
+    # and the final checkpoint is the same file, byte for byte (`cmp`, as docs/resume.md says)
+    assert checkpoint.latest(victim)[0].read_bytes() == checkpoint.latest(ref)[0].read_bytes()
     assert not list((victim / "checkpoints").glob(".*.tmp"))
+
+
+def test_equal_states_make_equal_checkpoint_files(tmp_path):
+    """A resumed run's state holds strings loaded from its checkpoint where an
+    uninterrupted run's holds the same strings built afresh: other objects,
+    which pickle wrote as other references, so the two final checkpoints
+    differed in bytes (`cmp`) though equal once loaded."""
+    fresh = {"config": {"regularizer": "moca", "reg": {"K": 4}}, "reg": {"queue": torch.zeros(2)}}
+    loaded = checkpoint.load(checkpoint.save(tmp_path / "a.pt", fresh))      # its strings: new objects
+    loaded.pop("format")
+    loaded["config"] = {"".join(["regu", "larizer"]): "".join(["mo", "ca"]), "reg": {"K": 4}}
+    assert checkpoint.save(tmp_path / "b.pt", fresh).read_bytes() == \
+        checkpoint.save(tmp_path / "c.pt", loaded).read_bytes()
 
 
 def test_trainer_state_round_trip_through_a_file(tmp_path, probe_plugin):

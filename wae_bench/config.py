@@ -171,12 +171,11 @@ def _coerce(value: Any, hint: Any, label: str) -> Any:
         if isinstance(value, str):
             return value
         raise _bad(value, label, "expected a string")
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, dict):
-        return from_dict(hint, value, where=f"{label}.")
-    if hint is dict or origin is dict:
+    if (isinstance(hint, type) and dataclasses.is_dataclass(hint)) or hint is dict or origin is dict:
         if not isinstance(value, dict):
-            raise _bad(value, label, "expected a table")
-        return dict(value)
+            raise _bad(value, label, f"expected a table of settings; set one with --set {label}.KEY=VALUE "
+                                     f"(in TOML: a [{label}] table)")
+        return from_dict(hint, value, where=f"{label}.") if dataclasses.is_dataclass(hint) else dict(value)
     return value
 
 
@@ -219,6 +218,19 @@ def missing_keys_error(cls: type, missing: list[str], hints: dict[str, Any], whe
     return WaeError(f"{section} needs {names} (e.g. {examples})" + (f"; see {doc}" if doc else ""))
 
 
+def _nested_key(key: str, hints: dict[str, Any], fields: dict[str, str]) -> list[str]:
+    """``key`` as the key of a table one level down where a table field's
+    dataclass declares it (``lambda`` -> ``["reg.lambda"]``, the setting every
+    regularizer has); empty where none does."""
+    for name, field_name in fields.items():
+        hint = hints[field_name]
+        for inner in (typing.get_args(hint) or (hint,)):
+            if isinstance(inner, type) and dataclasses.is_dataclass(inner) and key in {
+                    key_of(f.name) for f in dataclasses.fields(inner) if f.init}:
+                return [f"{name}.{key}"]
+    return []
+
+
 def from_dict(cls: type, data: dict[str, Any], where: str = "", flags: bool = False) -> Any:
     """Build dataclass ``cls`` from ``data``; unknown keys, missing required
     keys and bad types are one-line :class:`WaeError`s naming the key
@@ -230,7 +242,7 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "", flags: bool = Fa
     kwargs = {}
     for key, value in data.items():
         if key not in fields:
-            close = difflib.get_close_matches(str(key), fields, n=1)
+            close = difflib.get_close_matches(str(key), fields, n=1) or _nested_key(str(key), hints, fields)
             hint = f"did you mean {where + close[0]!r}? " if close else ""
             raise WaeError(f"unknown config key {where + str(key)!r}; {hint}valid keys: {', '.join(fields)}")
         label = flag_of(key) if flags else where + key

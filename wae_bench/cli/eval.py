@@ -17,7 +17,9 @@ from wae_bench.config import EvalSettings, from_dict, to_dict
 @click.option("--quiet", is_flag=True, help="No progress bars or advisory warnings; the scores are still printed, and so is a skipped unreadable checkpoint (what is scored is then not the newest step).")
 def eval_cmd(run_dir, device, data_root, trust_checkpoint, quiet, **flags):
     """Score a finished run; writes RUN_DIR/results.json (scores with their protocol)."""
-    # (imports torch and torch-fidelity, ~4 s: `wae-bench --help` must not)
+    # (imports torch and torch-fidelity, ~4 s: `wae-bench --help` must not; wae_bench.run first, which
+    # imports numpy before torch can swallow a Ctrl-C in that import: wae_bench/run/__init__.py)
+    import wae_bench.run  # noqa: F401
     from wae_bench.evaluate import evaluate_run
     from wae_bench.interrupt import said_by_rank0, stop_at_once
 

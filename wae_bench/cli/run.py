@@ -16,8 +16,31 @@ from wae_bench.errors import WaeError
 
 def overrides_from(config: str | None, sets: tuple[str, ...], flags: dict) -> dict:
     """TOML file, then ``--set``, then explicit flags (later wins)."""
-    out = load_toml(config) if config else {}
+    out = run_settings(config) if config else {}
     return merge(merge(out, parse_sets(sets)), flags)
+
+
+# The tables of a bench spec that a run's --config file does not have (docs/benchmarks.md, "The spec in full").
+SPEC_TABLES = ("bench", "train", "eval", "grid", "tune")
+
+
+def run_settings(path: str) -> dict:
+    """The settings of a ``--config`` TOML file (:func:`~wae_bench.config.load_toml`).
+    A bench spec (or a file with one of its tables) is refused in one line
+    that says where its settings go, rather than as an unknown key."""
+    data = load_toml(path)
+    tables = [k for k in SPEC_TABLES if isinstance(data.get(k), dict)]
+    if "bench" in tables:
+        raise WaeError(f"{path!r} is a bench spec ([bench]), not the settings of one run; run it with "
+                       f"`wae-bench bench {path}`, or give --config a file of a run's keys (epochs = 1, and the "
+                       f"regularizer's under [reg])")
+    if "eval" in tables:
+        raise WaeError(f"{path!r} has an [eval] table, as a bench spec does; a run's --config holds its training "
+                       f"settings only: give the evaluation's as flags (--fid-samples N, --metrics, --features, ...)")
+    if tables:
+        raise WaeError(f"{path!r} has a [{tables[0]}] table, as a bench spec does; a run's --config has its keys "
+                       f"at the top level (epochs = 1) and the regularizer's under [reg]")
+    return data
 
 
 @click.command("run")

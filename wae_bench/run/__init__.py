@@ -8,4 +8,12 @@
 - :mod:`~wae_bench.run.fingerprint` the data a run started on, recorded and compared on resume
 - :mod:`~wae_bench.run.reload`      a trained model rebuilt from its directory (for evaluation)
 - :mod:`~wae_bench.run.tensorboard` the optional TensorBoard log beside ``metrics.jsonl`` (``--log tensorboard``)
+
+numpy is imported here, before :mod:`~wae_bench.run.build` imports torch:
+torch's C module imports numpy when it loads and swallows whatever that
+import raises, the ``KeyboardInterrupt`` of a Ctrl-C too, so a Ctrl-C then
+neither stopped the command (the run trained on) nor left numpy importable
+(a later ``import numpy`` recursed without end).  Imported first, a Ctrl-C
+in it stops the command as at any other point before training.
 """
+import numpy  # noqa: F401,E402  (before torch: see above)

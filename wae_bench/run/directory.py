@@ -583,6 +583,11 @@ def plan_for(overrides: dict, run: RunDir | None, resume: bool, force: bool, wor
     if saved is None:
         raise WaeError(f"nothing to resume in {str(run.path) if run else '?'!r} (no config.json); drop --resume "
                        f"to start a new run there")
+    asked = overrides.get("regularizer")
+    if asked is not None and asked != saved.get("regularizer"):   # (its reg.* keys would not even load)
+        raise WaeError(f"--resume of {str(run.path)!r}, a run of regularizer {saved.get('regularizer')!r}, with "
+                       f"--reg {asked}: a resume continues the run's own regularizer (--force cannot change it); "
+                       f"drop --reg, or start a new --out for {asked}")
     before = saved_resolved(run, world_size)
     plan = resolve(from_dict(TrainConfig, merge(saved, overrides)), world_size)
     changed = [k for k, _, _ in changes(before, resolved(plan))]

@@ -50,8 +50,7 @@ def load_model(run_dir: str | Path, device: str | torch.device = "auto", trust: 
     skipped: list[tuple[Path, str]] = []
     found = checkpoint.latest(run.path, trust, on_skip=lambda p, why: skipped.append((p, why)))
     if found is None:
-        raise WaeError(f"run directory {str(run.path)!r} has no checkpoint (checkpoints/step-N.pt); train it first "
-                       f"with `wae-bench run --out {run.path}` (or --resume)")
+        raise WaeError(_no_checkpoint(run))
     path, state = found
     for p, why in skipped:
         (on_skip or _warn)(checkpoint.skipped_text(p, why, "scoring", path, int(state.get("t", 0))))
@@ -78,6 +77,28 @@ def load_model(run_dir: str | Path, device: str | torch.device = "auto", trust: 
     ae.eval(), reg.eval()
     return Loaded(ae, reg, plan, path, int(state.get("t", 0)), bool(state.get("finished")),
                   dict(state.get("expost") or {}), info)
+
+
+def _no_checkpoint(run: RunDir) -> str:
+    """Why ``run`` has nothing to score, and what to pass instead: the run a
+    checkpoints folder belongs to, a cell of a benchmark results folder, one
+    of the runs a folder holds; a run with no checkpoint yet is to be trained."""
+    path = str(run.path)
+    if run.path.name == "checkpoints" and RunDir(run.path.parent).config_path.is_file():
+        return (f"{path!r} is the checkpoints folder of the run {str(run.path.parent)!r}; pass the run directory: "
+                f"wae-bench eval {run.path.parent}")
+    if (run.path / "spec.json").is_file():
+        return (f"{path!r} is a benchmark results folder, not a run; score one of its cells with "
+                f"`wae-bench eval {run.path / 'cells' / 'CELL'}`, or show its table with `wae-bench table {path}`")
+    if not run.config_path.is_file():
+        runs = sorted(p.name for p in run.path.iterdir() if p.is_dir() and RunDir(p).config_path.is_file())
+        if runs:
+            shown = ", ".join(runs[:3]) + (f", ... ({len(runs)} in all)" if len(runs) > 3 else "")
+            return (f"{path!r} is not a run but holds runs ({shown}); pass one of them, e.g. "
+                    f"wae-bench eval {run.path / runs[0]}")
+        return f"{path!r} is not a run directory (no config.json); pass the --out of a `wae-bench run`"
+    return (f"run directory {path!r} has no checkpoint (checkpoints/step-N.pt); train it first with "
+            f"`wae-bench run --out {path}` (or --resume)")
 
 
 def _warn(text: str) -> None:

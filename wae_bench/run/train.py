@@ -94,6 +94,9 @@ class Training:
         self.dist = dist = Dist.from_env()
         if resume and out is None:
             raise WaeError("--resume needs --out RUN_DIR (the run directory to continue)")
+        if force and not resume:   # (a new run has no config of its own to differ from; it never replaces one)
+            raise WaeError("--force goes with --resume: it continues a run with a changed config; add --resume, or "
+                           "drop --force (a new run needs an empty or new --out)")
         plan = None if resume else plan_for(overrides, None, False, force, dist.world_size)
         self.run = run = RunDir(out if out is not None else default_out(plan.cfg))
         self.resume, self.quiet, self.force = resume, quiet, force
