@@ -660,3 +660,25 @@ def test_a_read_only_weights_cache_names_the_setting_that_moves_it(tmp_path, mon
     text = str(e.value)
     assert "Read-only file system" in text and "set WAE_BENCH_CACHE to a writable folder" in text
     assert "--fid-weights PATH" in text and str(tmp_path / "rocache") in text and "\n" not in text
+
+
+def test_a_key_of_another_commit_names_the_commit_that_wrote_the_run(finished, tmp_path, capsys, monkeypatch):
+    """A run written by a newer checkout of the same version (a config key
+    this code lacks): resume and eval name the run's commit, not only "edit
+    the file back"."""
+    from wae_bench.run.directory import SOURCE_ENV
+
+    monkeypatch.setenv(SOURCE_ENV, "1234567")
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    rec = json.loads((run / "config.json").read_text())
+    rec["config"]["foo"], rec["source"] = 1, "89abcde-dirty"
+    (run / "config.json").write_text(json.dumps(rec))
+    ckpt = max((run / "checkpoints").glob("step-*.pt"))   # (eval rebuilds from its config)
+    state = torch.load(ckpt, weights_only=False)
+    state["config"]["foo"] = 1
+    torch.save(state, ckpt)
+    for args in (["run", "--resume", "--out", run, "--no-eval"], ["eval", run, "--features", "standin"]):
+        code, _, err = cli(args, capsys)
+        assert_one_line_error(code, err, "unknown config key 'foo'", "written at commit 89abcde-dirty",
+                              "this wae-bench is at 1234567", "git checkout 89abcde)", "or edit the file back")

@@ -435,9 +435,9 @@ def default_out(cfg: TrainConfig) -> Path:
 
 
 def saved_plan(saved: dict, source: str | Path, version: str | None, world_size: int = 1,
-               recorded: dict | None = None) -> Plan:
+               recorded: dict | None = None, commit: str | None = None) -> Plan:
     """The plan of a config a run saved (in ``source``, written by wae-bench
-    ``version``, with the ``versions`` it ``recorded``); a config that does
+    ``version`` at ``commit``, with the ``versions`` it ``recorded``); a config that does
     not load is refused in one line with the fix (:func:`missing_plugin`,
     :func:`_load_fix`)."""
     recorded = recorded if isinstance(recorded, dict) else {}
@@ -448,7 +448,7 @@ def saved_plan(saved: dict, source: str | Path, version: str | None, world_size:
         return resolve(from_dict(TrainConfig, saved), world_size)
     except WaeError as e:
         by = f"written by version {version} of wae-bench" if version else "written by an unknown version"
-        fix = _load_fix(saved, recorded, version)
+        fix = _load_fix(saved, recorded, version, commit)
         raise WaeError(f"the config saved in {str(source)!r} ({by}, this is {__version__}) does not load: {e}"
                        + (f"; {fix}" if fix else "")) from None
 
@@ -479,12 +479,14 @@ def missing_plugin(saved: dict, recorded: dict) -> str | None:
     return None
 
 
-def _load_fix(saved: dict, recorded: dict, version: str | None) -> str | None:
+def _load_fix(saved: dict, recorded: dict, version: str | None, commit: str | None = None) -> str | None:
     """The fix for a saved config that does not resolve here (None: the
     error's own, e.g. a plugin that fails to load): the plugin versions the
     run used, where another is installed now; the wae-bench version that
     wrote it; the plugin a name it did not record the provider of needs;
-    else the file was edited (an unreadable file is :meth:`RunDir.record`'s)."""
+    the commit that wrote it, where this checkout is at another (a key of a
+    newer commit, one version number apart from none); else the file was
+    edited (an unreadable file is :meth:`RunDir.record`'s)."""
     moved = []
     for _, key, registry in PLUGINS:
         was = recorded.get(key)
@@ -501,6 +503,11 @@ def _load_fix(saved: dict, recorded: dict, version: str | None) -> str | None:
             return None
         if isinstance(name, str) and name not in registry:
             return f"install the plugin that provides {key} {name!r} (the run did not record which)"
+    here = source_revision()
+    if commit and here and commit.removesuffix("-dirty") != here.removesuffix("-dirty"):
+        return (f"the run was written at commit {commit} (config.json's source) and this wae-bench is at {here}: "
+                f"use that commit's wae-bench for this run (git checkout {commit.removesuffix('-dirty')}), or edit "
+                f"the file back to what the run wrote")
     return "edit the file back to what the run wrote"
 
 
@@ -511,7 +518,7 @@ def saved_resolved(run: RunDir, world_size: int = 1) -> dict:
     :func:`resolved` gives them now."""
     info = run.info()
     cfg = to_dict(saved_plan(run.saved_config(), run.config_path, run.written_by(), world_size,
-                             recorded=info.get("versions")).cfg)
+                             recorded=info.get("versions"), commit=info.get("source")).cfg)
     return {**cfg, **{k: info[k] for k in BESIDE_CONFIG if k in info}}
 
 

@@ -61,8 +61,9 @@ def load_model(run_dir: str | Path, device: str | torch.device = "auto", trust: 
     if not saved:
         raise WaeError(f"checkpoint {str(path)!r} carries no config and config.json is missing; it cannot be "
                        f"rebuilt: re-run training")
-    plan = saved_plan(saved, source, version, recorded=(state if source == path else run.info()).get("versions"))
     info = run.info()
+    plan = saved_plan(saved, source, version, recorded=(state if source == path else info).get("versions"),
+                      commit=info.get("source"))
     dev = device if isinstance(device, torch.device) else pick_device(device)
     T = int(info.get("total_steps") or state.get("t") or 1)
     with global_generators_kept():   # (building seeds the global generators; the caller's are left as they were)
