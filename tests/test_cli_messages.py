@@ -10,6 +10,7 @@ import shutil
 import pytest
 
 from tests.helpers import run_cli
+from wae_bench.cli import cli
 
 TINY = ["--no-eval", "--set", "max_steps=4", "--set", "latent_dim=8", "--set", "expost=[]"]
 
@@ -223,7 +224,22 @@ def test_a_ctrl_c_while_torch_is_imported_stops_the_command(command, tmp_path):
     r = subprocess.run([sys.executable, "-c", _CTRL_C_IN_NUMPY_IMPORT, *args], capture_output=True, text=True,
                        timeout=300, cwd=tmp_path)
     assert r.returncode == 130, (r.returncode, r.stderr)
-    assert r.stderr.strip() == "aborted" and not out.exists(), r.stderr
+    assert r.stderr == "aborted\n" and not out.exists(), r.stderr     # (one line: no blank line before it)
+
+
+@pytest.mark.parametrize("command", sorted(cli.commands))
+def test_a_ctrl_c_inside_any_command_prints_one_line_aborted_and_exits_130(command, capsys, monkeypatch):
+    """A plain ``KeyboardInterrupt`` (Python's SIGINT handler: nothing to
+    save) leaving a command is the one line ``aborted``, exit 130; it went
+    through click, whose ``Abort`` printed a blank line before it.  (The
+    command's callback here is a Ctrl-C, its options gone: any command.)"""
+    def ctrl_c():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.commands[command], "params", [])
+    monkeypatch.setattr(cli.commands[command], "callback", ctrl_c)
+    code, out, err = run_cli([command], capsys)
+    assert (code, out, err) == (130, "", "aborted\n")
 
 
 def test_a_bench_stopped_by_sigterm_exits_143(tmp_path, capsys, monkeypatch):

@@ -106,12 +106,18 @@ def is_stop(e: WaeError | Stopped) -> bool:
     return e.exit_code >= 128
 
 
-def as_error(e: Stopped) -> WaeError:
+#: What a plain Ctrl-C says (Python's own SIGINT handler: no training to stop, nothing to save).
+ABORTED = "aborted"
+
+
+def as_error(e: KeyboardInterrupt) -> WaeError:
     """``e`` as the command line reports it: a :class:`WaeError` of the same
     line and exit status (click would turn a ``KeyboardInterrupt`` leaving a
-    command into its ``Abort``)."""
-    err = WaeError(str(e))
-    err.exit_code = e.exit_code
+    command into its ``Abort``, after a blank line); a plain
+    ``KeyboardInterrupt`` (not a :class:`Stopped`) is :data:`ABORTED`, exit
+    130, a stop as well (:func:`is_stop`)."""
+    err = WaeError(str(e) if isinstance(e, Stopped) else ABORTED)
+    err.exit_code = e.exit_code if isinstance(e, Stopped) else 128 + int(signal.SIGINT)
     return err
 
 
