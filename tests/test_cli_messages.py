@@ -242,6 +242,32 @@ def test_a_ctrl_c_inside_any_command_prints_one_line_aborted_and_exits_130(comma
     assert (code, out, err) == (130, "", "aborted\n")
 
 
+# The console script's command (sys.argv), then a real Ctrl-C to the process
+# right after the command returned and once more while the interpreter exits.
+_CTRL_C_AFTER_SUCCESS = """
+import atexit, os, signal
+from wae_bench.cli import main
+
+atexit.register(lambda: os.kill(os.getpid(), signal.SIGINT))
+main()
+os.kill(os.getpid(), signal.SIGINT)
+"""
+
+
+def test_a_ctrl_c_after_the_command_succeeded_changes_nothing(tmp_path):
+    """The run is scored and its results.json written: a Ctrl-C on the way
+    out is ignored (:func:`~wae_bench.interrupt.ignore_further_signals`), so
+    the exit status is 0, with no traceback.  It exited 130 (the signal's)."""
+    from tests.reliability_helpers import start
+
+    out = tmp_path / "r"
+    scored = [a for a in TINY if a != "--no-eval"] + ["--features", "standin", "--fid-samples", "16"]
+    p = start(["run", "--out", out, "--quiet", *scored], code=_CTRL_C_AFTER_SUCCESS)
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 0 and "Traceback" not in err and "KeyboardInterrupt" not in err, (p.returncode, err)
+    assert (out / "results.json").is_file()
+
+
 def test_a_bench_stopped_by_sigterm_exits_143(tmp_path, capsys, monkeypatch):
     """143 (128 + SIGTERM) is what a scheduler reports for its SIGTERM; a
     bench used to exit 130 whatever the signal."""

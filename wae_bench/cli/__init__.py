@@ -140,6 +140,8 @@ def _main(args: list[str], whole_process: bool) -> None:
     try:
         with exit_status_of_stops():
             cli.main(args=args, prog_name="wae-bench", standalone_mode=False)
+        if whole_process:   # the work is done (results.json written): a Ctrl-C while the process exits changes nothing
+            ignore_further_signals()
         dist = sys.modules.get("wae_bench.step.distributed")   # loaded only if a command trained or scored
         if dist is not None:
             dist.leave_process_group()                          # (under torchrun: leave cleanly)
