@@ -268,6 +268,22 @@ def test_a_ctrl_c_after_the_command_succeeded_changes_nothing(tmp_path):
     assert (out / "results.json").is_file()
 
 
+@pytest.mark.parametrize("args", [["run", "--reg"], ["run", "--quiet=1"], ["bench", "--out"], ["eval", "--features"],
+                                  ["table", "--metric"], ["compare", "--seeds"], ["report", "--out"], ["--plugin"]],
+                         ids=" ".join)
+def test_an_option_given_wrong_names_the_help_of_its_command(args, capsys):
+    """An option without its value (or a flag given one), which click's
+    parser reports with no command, names the command's help:
+    ``see 'wae-bench run --help'``, not ``see 'wae-bench --help'`` (still
+    right for an option of wae-bench itself, ``--plugin``)."""
+    from tests.reliability_helpers import assert_one_line_error
+
+    command = " ".join(["wae-bench", *args[:-1]])
+    code, _, err = run_cli(args, capsys)
+    line = assert_one_line_error(code, err, f"Option '{args[-1].split('=')[0]}' ")
+    assert code == 2 and line.endswith(f"; see '{command} --help'"), line
+
+
 def test_a_bench_stopped_by_sigterm_exits_143(tmp_path, capsys, monkeypatch):
     """143 (128 + SIGTERM) is what a scheduler reports for its SIGTERM; a
     bench used to exit 130 whatever the signal."""

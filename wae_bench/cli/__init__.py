@@ -48,7 +48,10 @@ class _Commands(click.Group):
     """The command group; a stop (:class:`~wae_bench.interrupt.Stopped`, or
     a plain ``KeyboardInterrupt``: a Ctrl-C with nothing to save, which click
     would turn into its ``Abort`` after a blank line) leaves a command as the
-    error of its one line and exit status (:func:`~wae_bench.interrupt.as_error`)."""
+    error of its one line and exit status (:func:`~wae_bench.interrupt.as_error`).
+    A usage error of the command's options that click's parser raises with
+    no context (``--reg`` without its value, ``--quiet=1``) gets the
+    command's, so that its line names the command's help (:func:`_usage_hint`)."""
 
     def invoke(self, ctx: click.Context):
         from wae_bench.interrupt import as_error
@@ -57,6 +60,12 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except KeyboardInterrupt as e:
             raise as_error(e) from e
+        except click.UsageError as e:
+            name = ctx.invoked_subcommand   # (set once the command is found, before its options are parsed)
+            if e.ctx is None and name in self.commands:
+                e.ctx = click.Context(self.commands[name], info_name=name, parent=ctx)
+                e.cmd = e.ctx.command
+            raise
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
