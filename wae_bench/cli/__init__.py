@@ -10,8 +10,8 @@ refuses, out of memory) print one line, ``error: <problem>; <fix>``, and exit
 2; a run (or a bench) stopped by SIGINT/SIGTERM prints one line ``stopped by
 SIG... ; continue with: ...`` (no ``error:``) and exits 128 + the signal
 number after saving, and a Ctrl-C with nothing to save prints ``aborted`` and
-exits 130 (:func:`~wae_bench.interrupt.as_error`); an exception raised from a plugin's own code prints
-``error: plugin 'NAME' raised ...; run wae-bench check-plugin NAME``
+exits 130 (:func:`~wae_bench.interrupt.as_error`); an exception raised from
+a plugin's own code prints ``error: plugin 'NAME' raised ...; run wae-bench check-plugin NAME``
 (:mod:`wae_bench.plugin_fault`) and exits 2; a module of one of wae-bench's
 declared requirements that is not installed prints ``error: wae-bench needs
 PACKAGE (...); pip install PACKAGE`` (:func:`~wae_bench.requirements.missing_requirement`) and exits
