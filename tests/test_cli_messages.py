@@ -10,6 +10,7 @@ import shutil
 import pytest
 
 from tests.helpers import run_cli
+from wae_bench.cli import cli
 
 TINY = ["--no-eval", "--set", "max_steps=4", "--set", "latent_dim=8", "--set", "expost=[]"]
 
@@ -223,7 +224,64 @@ def test_a_ctrl_c_while_torch_is_imported_stops_the_command(command, tmp_path):
     r = subprocess.run([sys.executable, "-c", _CTRL_C_IN_NUMPY_IMPORT, *args], capture_output=True, text=True,
                        timeout=300, cwd=tmp_path)
     assert r.returncode == 130, (r.returncode, r.stderr)
-    assert r.stderr.strip() == "aborted" and not out.exists(), r.stderr
+    assert r.stderr == "aborted\n" and not out.exists(), r.stderr     # (one line: no blank line before it)
+
+
+@pytest.mark.parametrize("command", sorted(cli.commands))
+def test_a_ctrl_c_inside_any_command_prints_one_line_aborted_and_exits_130(command, capsys, monkeypatch):
+    """A plain ``KeyboardInterrupt`` (Python's SIGINT handler: nothing to
+    save) leaving a command is the one line ``aborted``, exit 130; it went
+    through click, whose ``Abort`` printed a blank line before it.  (The
+    command's callback here is a Ctrl-C, its options gone: any command.)"""
+    def ctrl_c():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.commands[command], "params", [])
+    monkeypatch.setattr(cli.commands[command], "callback", ctrl_c)
+    code, out, err = run_cli([command], capsys)
+    assert (code, out, err) == (130, "", "aborted\n")
+
+
+# The console script's command (sys.argv), then a real Ctrl-C to the process
+# right after the command returned and once more while the interpreter exits.
+_CTRL_C_AFTER_SUCCESS = """
+import atexit, os, signal
+from wae_bench.cli import main
+
+atexit.register(lambda: os.kill(os.getpid(), signal.SIGINT))
+main()
+os.kill(os.getpid(), signal.SIGINT)
+"""
+
+
+def test_a_ctrl_c_after_the_command_succeeded_changes_nothing(tmp_path):
+    """The run is scored and its results.json written: a Ctrl-C on the way
+    out is ignored (:func:`~wae_bench.interrupt.ignore_further_signals`), so
+    the exit status is 0, with no traceback.  It exited 130 (the signal's)."""
+    from tests.reliability_helpers import start
+
+    out = tmp_path / "r"
+    scored = [a for a in TINY if a != "--no-eval"] + ["--features", "standin", "--fid-samples", "16"]
+    p = start(["run", "--out", out, "--quiet", *scored], code=_CTRL_C_AFTER_SUCCESS)
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 0 and "Traceback" not in err and "KeyboardInterrupt" not in err, (p.returncode, err)
+    assert (out / "results.json").is_file()
+
+
+@pytest.mark.parametrize("args", [["run", "--reg"], ["run", "--quiet=1"], ["bench", "--out"], ["eval", "--features"],
+                                  ["table", "--metric"], ["compare", "--seeds"], ["report", "--out"], ["--plugin"]],
+                         ids=" ".join)
+def test_an_option_given_wrong_names_the_help_of_its_command(args, capsys):
+    """An option without its value (or a flag given one), which click's
+    parser reports with no command, names the command's help:
+    ``see 'wae-bench run --help'``, not ``see 'wae-bench --help'`` (still
+    right for an option of wae-bench itself, ``--plugin``)."""
+    from tests.reliability_helpers import assert_one_line_error
+
+    command = " ".join(["wae-bench", *args[:-1]])
+    code, _, err = run_cli(args, capsys)
+    line = assert_one_line_error(code, err, f"Option '{args[-1].split('=')[0]}' ")
+    assert code == 2 and line.endswith(f"; see '{command} --help'"), line
 
 
 def test_a_bench_stopped_by_sigterm_exits_143(tmp_path, capsys, monkeypatch):

@@ -18,8 +18,9 @@ one line (:func:`as_error`).
 
 A second signal during a stop stops at once, except while the stop's
 checkpoint is being written (:func:`finishing`): it waits for it, once, and
-says so (:func:`repeat_waits`).  Once the stop is said, the process ignores
-further signals on its way out (:func:`ignore_further_signals`).
+says so (:func:`repeat_waits`).  Once the stop is said, or the command has
+succeeded, the process ignores further signals on its way out
+(:func:`ignore_further_signals`).
 """
 from __future__ import annotations
 
@@ -91,11 +92,12 @@ def repeat_waits(signame: str) -> bool:
 
 
 def ignore_further_signals() -> None:
-    """The process ends after a stop: SIGINT and SIGTERM are ignored from
-    now on, so that another Ctrl-C while the stop line prints and the
-    interpreter shuts down (torch's exit handlers run then) neither prints a
-    traceback (``Exception ignored in atexit callback ... KeyboardInterrupt``)
-    nor ends the process by the signal instead of its exit status."""
+    """The process ends, after a stop or after its command succeeded: SIGINT
+    and SIGTERM are ignored from now on, so that another Ctrl-C while the stop
+    line prints and the interpreter shuts down (torch's exit handlers run
+    then) neither prints a traceback (``Exception ignored in atexit callback
+    ... KeyboardInterrupt``) nor ends the process by the signal (130) instead
+    of its exit status (0 for work done)."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(ValueError):   # (not the main thread)
             signal.signal(sig, signal.SIG_IGN)
@@ -106,12 +108,18 @@ def is_stop(e: WaeError | Stopped) -> bool:
     return e.exit_code >= 128
 
 
-def as_error(e: Stopped) -> WaeError:
+#: What a plain Ctrl-C says (Python's own SIGINT handler: no training to stop, nothing to save).
+ABORTED = "aborted"
+
+
+def as_error(e: KeyboardInterrupt) -> WaeError:
     """``e`` as the command line reports it: a :class:`WaeError` of the same
     line and exit status (click would turn a ``KeyboardInterrupt`` leaving a
-    command into its ``Abort``)."""
-    err = WaeError(str(e))
-    err.exit_code = e.exit_code
+    command into its ``Abort``, after a blank line); a plain
+    ``KeyboardInterrupt`` (not a :class:`Stopped`) is :data:`ABORTED`, exit
+    130, a stop as well (:func:`is_stop`)."""
+    err = WaeError(str(e) if isinstance(e, Stopped) else ABORTED)
+    err.exit_code = e.exit_code if isinstance(e, Stopped) else 128 + int(signal.SIGINT)
     return err
 
 

@@ -9,8 +9,9 @@ Errors the user can fix (:class:`WaeError`, bad options, a path the system
 refuses, out of memory) print one line, ``error: <problem>; <fix>``, and exit
 2; a run (or a bench) stopped by SIGINT/SIGTERM prints one line ``stopped by
 SIG... ; continue with: ...`` (no ``error:``) and exits 128 + the signal
-number after saving; an exception raised from a plugin's own code prints
-``error: plugin 'NAME' raised ...; run wae-bench check-plugin NAME``
+number after saving, and a Ctrl-C with nothing to save prints ``aborted`` and
+exits 130 (:func:`~wae_bench.interrupt.as_error`); an exception raised from
+a plugin's own code prints ``error: plugin 'NAME' raised ...; run wae-bench check-plugin NAME``
 (:mod:`wae_bench.plugin_fault`) and exits 2; a module of one of wae-bench's
 declared requirements that is not installed prints ``error: wae-bench needs
 PACKAGE (...); pip install PACKAGE`` (:func:`~wae_bench.requirements.missing_requirement`) and exits
@@ -44,17 +45,27 @@ _DEBUG = False
 
 
 class _Commands(click.Group):
-    """The command group; a stop (:class:`~wae_bench.interrupt.Stopped`, a
-    ``KeyboardInterrupt``, which click would turn into its ``Abort``) leaves a
-    command as the error of its line and exit status (:func:`~wae_bench.interrupt.as_error`)."""
+    """The command group; a stop (:class:`~wae_bench.interrupt.Stopped`, or
+    a plain ``KeyboardInterrupt``: a Ctrl-C with nothing to save, which click
+    would turn into its ``Abort`` after a blank line) leaves a command as the
+    error of its one line and exit status (:func:`~wae_bench.interrupt.as_error`).
+    A usage error of the command's options that click's parser raises with
+    no context (``--reg`` without its value, ``--quiet=1``) gets the
+    command's, so that its line names the command's help (:func:`_usage_hint`)."""
 
     def invoke(self, ctx: click.Context):
-        from wae_bench.interrupt import Stopped, as_error
+        from wae_bench.interrupt import as_error
 
         try:
             return super().invoke(ctx)
-        except Stopped as e:
+        except KeyboardInterrupt as e:
             raise as_error(e) from e
+        except click.UsageError as e:
+            name = ctx.invoked_subcommand   # (set once the command is found, before its options are parsed)
+            if e.ctx is None and name in self.commands:
+                e.ctx = click.Context(self.commands[name], info_name=name, parent=ctx)
+                e.cmd = e.ctx.command
+            raise
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -133,16 +144,18 @@ def main(argv: list[str] | None = None) -> None:
 def _main(args: list[str], whole_process: bool) -> None:
     """:func:`main`'s command and its one-line failures (``whole_process``:
     the process ends with it, from ``sys.argv``)."""
-    from wae_bench.interrupt import Stopped, exit_status_of_stops, ignore_further_signals, is_stop
+    from wae_bench.interrupt import ABORTED, Stopped, exit_status_of_stops, ignore_further_signals, is_stop
 
     try:
         with exit_status_of_stops():
             cli.main(args=args, prog_name="wae-bench", standalone_mode=False)
+        if whole_process:   # the work is done (results.json written): a Ctrl-C while the process exits changes nothing
+            ignore_further_signals()
         dist = sys.modules.get("wae_bench.step.distributed")   # loaded only if a command trained or scored
         if dist is not None:
             dist.leave_process_group()                          # (under torchrun: leave cleanly)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        click.echo(ABORTED, err=True)
         sys.exit(130)
     except click.exceptions.NoArgsIsHelpError as e:  # `wae-bench` alone: help, not an error
         click.echo(e.ctx.get_help() if e.ctx else str(e))
@@ -170,10 +183,10 @@ def _main(args: list[str], whole_process: bool) -> None:
             ignore_further_signals()
         click.echo(str(e) if is_stop(e) else f"error: {e}", err=True)   # (a stop is deliberate: no "error:")
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:   # (outside the command: a command's own is a stop, above)
         if whole_process:
             ignore_further_signals()
-        click.echo("interrupted", err=True)
+        click.echo(ABORTED, err=True)
         sys.exit(130)
     except OSError as e:  # a path the system refuses (too long, not allowed, read-only, full disk, ...)
         if _debug() or not e.filename:
