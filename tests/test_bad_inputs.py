@@ -233,6 +233,8 @@ ROWS = [
     Row("bad-option-value", "`--epochs abc`", lambda w: [*RUN, "--epochs", "abc"],
         ("not a valid integer", "--help")),
     Row("unknown-option", "`--epoch 3`", lambda w: [*RUN, "--epoch", "3"], ("no such option", "--epochs")),
+    Row("option-without-value", "`run --reg` (no value)", lambda w: ["run", "--reg"],
+        ("option '--reg' requires an argument", "see 'wae-bench run --help'")),
     Row("malformed-toml", "`--config bad.toml` (`epochs = [`)",
         lambda w: [*RUN, "--config", w.file("bad.toml", "epochs = [\n")], ("malformed TOML", "bad.toml")),
     Row("config-is-a-bench-spec", "`--config smoke.toml` (a bench spec, `[bench]`)",
