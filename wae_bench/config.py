@@ -231,11 +231,12 @@ def _nested_key(key: str, hints: dict[str, Any], fields: dict[str, str]) -> list
     return []
 
 
-def from_dict(cls: type, data: dict[str, Any], where: str = "", flags: bool = False) -> Any:
+def from_dict(cls: type, data: dict[str, Any], where: str = "", flags: bool = False, owner: str = "") -> Any:
     """Build dataclass ``cls`` from ``data``; unknown keys, missing required
     keys and bad types are one-line :class:`WaeError`s naming the key
     (``where`` prefixes it; ``flags``: named as the command-line flags the
-    values came from)."""
+    values came from; ``owner``: whose settings an unknown key is not one of,
+    ``regularizer 'ae'``)."""
     data = spelled(data, where)
     hints = typing.get_type_hints(cls)
     fields = {key_of(f.name): f.name for f in dataclasses.fields(cls) if f.init}
@@ -244,7 +245,8 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "", flags: bool = Fa
         if key not in fields:
             close = difflib.get_close_matches(str(key), fields, n=1) or _nested_key(str(key), hints, fields)
             hint = f"did you mean {where + close[0]!r}? " if close else ""
-            raise WaeError(f"unknown config key {where + str(key)!r}; {hint}valid keys: {', '.join(fields)}")
+            of = f" of {owner}" if owner else ""
+            raise WaeError(f"unknown config key {where + str(key)!r}{of}; {hint}valid keys: {', '.join(fields)}")
         label = flag_of(key) if flags else where + key
         kwargs[fields[key]] = _coerce(value, hints[fields[key]], label)
     missing = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in kwargs

@@ -129,7 +129,8 @@ def resolve(cfg: TrainConfig, world_size: int = 1, data: DatasetSpec | None = No
                               epochs=cfg.epochs or data.epochs)
     plan = Plan(cfg, data, arch, reg_cls, world_size)
     user = cfg.reg if isinstance(cfg.reg, dict) else to_dict(cfg.reg)
-    reg_cfg = from_dict(reg_cls.Config, merge(reg_cls.defaults(plan.setup(0)), user), where="reg.")
+    reg_cfg = from_dict(reg_cls.Config, merge(reg_cls.defaults(plan.setup(0)), user), where="reg.",
+                        owner=f"regularizer {cfg.regularizer!r}")
     plan.cfg = dataclasses.replace(cfg, reg=reg_cfg)
     given = {key_of(k) for k in user}
     plan.provisional = {k: why for k, why in reg_cls.provisional(plan.setup(0)).items() if key_of(k) not in given}
