@@ -122,14 +122,21 @@ def test_both_spellings_of_one_axis_in_one_table_are_refused(tmp_path):
     ('[reg.moca.grid]\n"reg.tua" = [1, 2]\n', '[reg.moca.grid] "reg.tua": unknown setting of moca; did you mean '
                                                 '"reg.tau"? valid keys: lambda, '),
     ('[grid]\n"reg.gamma" = [1, 2]\n', '[grid] "reg.gamma": unknown setting of moca; valid keys: '),
+    # a bare setting is named as the reg.KEY it means, and a tuning table lists only what may be tuned
     ('[tune]\nholdout = 10\n[reg.moca.tune]\n"lambda" = [1, 2]\n',
-     'unknown grid axis [reg.moca.tune] "lambda"; use reg.KEY for a regularizer setting'),
+     'unknown grid axis [reg.moca.tune] "lambda"; use reg.KEY for a regularizer setting ("reg.lambda") or one of: '
+     'batch_size, channels_last, compile, data_variant, decoder_output, image_size, latent_dim, lr, '
+     'lr_halve_every, precision, step_mode, sync_bn\n'),
+    ('[grid]\nlatent_dimm = [2, 4]\n', 'unknown grid axis [grid] "latent_dimm"; use reg.KEY for a regularizer '
+                                         'setting or one of: batch_size, '),
 ])
 def test_an_unknown_axis_is_named_by_its_spec_table_not_a_cell(tmp_path, capsys, extra, message):
     code, _, err = run_cli(["bench", str(write(tmp_path, BASE + "\n" + extra)), "--dry-run",
                             "--out", str(tmp_path / "r")], capsys)
     assert code == 2 and err.startswith(f"error: {message}") and len(err.strip().splitlines()) == 1, err
     assert "cell " not in err
+    if "latent_dimm" in extra:   # (the axis meant, where one is close)
+        assert err.rstrip().endswith('; did you mean "latent_dim"?'), err
 
 
 # -- expansion ---------------------------------------------------------------------------
