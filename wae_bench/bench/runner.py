@@ -216,8 +216,7 @@ def stopped_at_once(cell: Cell, run_dir: Path, noted: list[str], e: KeyboardInte
     return BenchInterrupted(f"cell {cell.id} {stop.kept}; {worded.rerun()} to continue", signame)
 
 
-# The states of a cell that no run trains again: done; a tuning cell diverged, or failed and excluded.
-SETTLED = ("done", "diverged", "excluded")
+SETTLED = tune.SETTLED
 
 
 def to_run(tuning: tune.Tuning, cells: list[Cell], retry_failed: bool) -> list[Cell]:

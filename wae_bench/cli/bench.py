@@ -31,14 +31,14 @@ def _estimate(tuning, cells, configs, states, device: str | None, estimate_on: s
     from wae_bench.bench import estimate, tune
 
     spec = tuning.spec
-    todo = [c for c in cells if states[c.id] not in ("done", "diverged", "excluded")]
+    todo = [c for c in cells if states[c.id] not in tune.SETTLED]
     kind = estimate_on or estimate.device_kind(device or (configs[cells[0].id]["device"] if cells else "auto"))
     est = estimate.estimate(todo, configs, {c.id: tune.eval_settings(spec, c) for c in todo}, kind, concurrent or 1,
                             scanned=scanned)
     if est is not None:   # the tuning cells the selected final cells wait for, left out by --only or --shard
         chosen = {c.id for c in cells}
         waited = {t.id: t for c in todo if c.role == "final" for t in tuning.members(c) if t.id not in chosen}
-        est.unselected_tuning = sum(tuning.state(t) not in ("done", "diverged", "excluded") for t in waited.values())
+        est.unselected_tuning = sum(tuning.state(t) not in tune.SETTLED for t in waited.values())
     return est, len(todo)
 
 
@@ -158,7 +158,9 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
         state = f"stale: {stale[c.id]}" if c.id in stale else states[c.id]
         state = f"{state} ({notes[c.id]})" if c.id in notes else state
         e = est.cells.get(c.id) if est else None
-        t.add_row(str(i), c.id, state, "?" if e is None or e.train_s is None else estimate.duration(e.train_s),
+        left = ("—" if states[c.id] in tune.SETTLED else   # (done, diverged or excluded: nothing left to time)
+                "?" if e is None or e.train_s is None else estimate.duration(e.train_s))
+        t.add_row(str(i), c.id, state, left,
                   " ".join(f"{k}={json.dumps(v)}" for k, v in own.items()))
     stdout.print(t)
     _print_data(checked, stdout)
