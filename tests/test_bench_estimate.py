@@ -387,3 +387,21 @@ def test_a_grid_whose_cells_have_no_step_count_says_why_each_not_that_sizes_are_
 
 def test_a_time_under_half_a_second_is_not_printed_as_none():
     assert [estimate.duration(s) for s in (0, 0.2, 0.6, 42, 90)] == ["0 s", "< 1 s", "1 s", "42 s", "1.5 min"]
+
+
+def test_dry_run_warns_of_a_tuned_batch_the_hold_out_leaves_no_room_for(tmp_path, capsys):
+    """The hold-out warning looked at one cell of the largest hold-out, whose
+    batch (the first tuned value, 8) fits: a tuned batch of 5000 was not
+    warned of; it is, as that value's failure (the others train), and where
+    no tuned batch fits, as every tuning cell's."""
+    spec = tmp_path / "bs.toml"
+    spec.write_text(TINY + '[tune]\nmax_steps = 2\nholdout = 300\n[reg.moca.tune]\n"batch_size" = [8, 5000]\n')
+    args = ["bench", str(spec), "--dry-run", "--out", str(tmp_path / "res"), "--estimate-on", "cpu"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert ("warning: tune.holdout = 300 leaves 1,200 of the 1,500 digits training images found, fewer than one "
+            "batch of 5000, the tuned batch_size of tune-moca-tiny-digits-batch_size5000-s0: that value will fail "
+            "(--exclude-failed-tuning excludes it from the choice)") in " ".join(out.split()), out
+    code, out, err = run_cli([*args, "--set", "tune.holdout=1495"], capsys)
+    assert code == 0 and ("fewer than one batch of 5000; no tuned batch_size of moca fits, so each of its tuning "
+                          "cells will fail: lower it (--set tune.holdout=N, at most 1,492)") in " ".join(out.split())
