@@ -202,6 +202,8 @@ def test_tune_tunes_each_on_the_hold_out_then_trains_at_the_choice(tmp_path, cap
     shown = grid.format_value(chosen)
     assert f"λ = {shown}, tuned over λ ∈ {{{', '.join(map(grid.format_value, plugin_grid))}}}" in table
     assert err.strip().endswith(f"moca: tuned λ = {shown}; ae: nothing to tune (the table's settings say each one's)")
+    # (a compare has no spec file of the user's: the fix is its --set, not a [reg.ae.tune] table)
+    assert "ae: nothing to tune (no tuning_spans); --set 'reg.ae.tune.reg.KEY=[V1,V2]' gives it values to tune" in out
     assert f"cells/{final.id}/samples.png" in out.split("pictures (")[1]     # the final cell's pictures
     code, _, err = run_cli(["compare", "moca", "ae", "--tune", *TINY], capsys)
     assert code == 0 and f"skipping {len(cells)} cell(s) already done" in err, err

@@ -79,7 +79,7 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
     _write_once(path, compare.spec_file_text(data, shlex.join(["wae-bench", "compare", *args])))
     spec = specs.load(path)
     claim(folder, spec)
-    for line in tune.nothing_to_tune(spec, cells):
+    for line in tune.nothing_to_tune(spec, cells, command="compare"):
         stdout.print(line, markup=False)
     _take_over(folder, spec, cells)
     # (a hold-out error's key; the fixes of every message, to the summary's, name this command)
