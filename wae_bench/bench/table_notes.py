@@ -106,6 +106,11 @@ def one_or_varies(xs: list[Any]) -> str:
     return distinct[0] if len(distinct) == 1 else f"{' / '.join(distinct)} (varies)"
 
 
+def _halving(every: str) -> str:
+    """``halved every 60 epochs``; ``lr_halve_every = 0`` never halves it: ``constant``."""
+    return "constant" if every == "0" else f"halved every {every} epoch{'' if every == '1' else 's'}"
+
+
 def budget(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
     """One line per dataset: what every cell of it was given."""
     lines = []
@@ -118,7 +123,7 @@ def budget(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
                 f"{v['epochs']} epoch{'' if v['epochs'] == '1' else 's'}"
                 + (f" capped at {v['max_steps']} step{'' if v['max_steps'] == '1' else 's'}"
                    if v["max_steps"] not in ("0", "none") else "")
-                + f", batch {v['batch_size']}, Adam lr {v['lr']} halved every {v['lr_halve_every']} epoch{'' if v['lr_halve_every'] == '1' else 's'}, "
+                + f", batch {v['batch_size']}, Adam lr {v['lr']} {_halving(v['lr_halve_every'])}, "
                   f"latent d {v['latent_dim']}, {v['image_size']}×{v['image_size']} images, {v['precision']}")
         if runs:
             r = {k: one_or_varies([run.get(k) for run in runs]) for k in ("total_steps", "data_variant", "n_train", "n_test")}
@@ -204,7 +209,10 @@ def settings(tuning: tune.Tuning, cells: list[Cell]) -> list[str]:
         by_origin: dict[str, list[str]] = {}
         for k in dict.fromkeys(k for r in regs for k in r):
             origin = " / ".join(dict.fromkeys(_origin(spec, c, k) for c in mine))
-            by_origin.setdefault(origin, []).append(f"{axis_label('reg.' + k)} = {one_or_varies([r.get(k) for r in regs])}")
+            values = one_or_varies([r.get(k) for r in regs])
+            if origin == "grid":   # (a grid axis's values differ by definition: "λ = 10 / 100", not "(varies)")
+                values = values.removesuffix(" (varies)")
+            by_origin.setdefault(origin, []).append(f"{axis_label('reg.' + k)} = {values}")
         for k in dict.fromkeys(k for c in mine for k in c.tuned if not k.startswith("reg.")):   # (lr: not in reg)
             by_origin.setdefault("tuned", []).append(
                 f"{axis_label(k)} = {one_or_varies([_tuned_outside_reg(tuning, c).get(k) for c in mine])}")
