@@ -321,7 +321,7 @@ def validate(spec: Spec) -> Spec:
                     raise WaeError(f"[reg.{name}.dataset.{key}]: {key!r} is not in bench.datasets; fix the name")
                 if sub == "arch" and b.archs and key not in b.archs:
                     raise WaeError(f"[reg.{name}.arch.{key}]: {key!r} is not in bench.archs; fix the name")
-        for key in flatten_axes(table.get("grid", {}), table_ref(f"reg.{name}.grid")):   # ([grid]'s: below)
+        for key in flatten_axes(table.get("grid", {}), table_ref(f"reg.{name}.grid")):   # ([grid]'s: above)
             _check_axis(key, table_ref(f"reg.{name}.grid"))
         if "tune" in table:
             if spec.tune is None:
