@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import run_cli
+from tests.test_bench_tune import fake  # noqa: F401 - (a fixture: no training or scoring)
 from wae_bench.bench import estimate, grid, tune
 from wae_bench.bench import spec as specs
 
@@ -340,3 +341,67 @@ def test_dry_run_counts_cifar10_in_torchvisions_layout_and_as_files(tmp_path, ca
     assert data_line(jpg, "--set", "train.data_variant=cifar10-jpeg-q75") == (f"data: cifar10 at {str(jpg)!r}: {str(jpg / 'train')!r} and {str(jpg / 'test')!r}: "
                               f"3 train / 2 test (variant cifar10-files, recorded as cifar10-jpeg-q75 "
                               f"(train.data_variant))")
+
+
+TINY = ('[bench]\nname = "tiny"\nregularizers = ["moca"]\ndatasets = ["digits"]\narchs = ["tiny"]\nseeds = [0]\n'
+        '[train]\nepochs = 1\nmax_steps = 4\n[eval]\nfeatures = "standin"\nfid_samples = 16\n')
+
+
+def _dry_rows(out: str) -> dict[str, list[str]]:
+    """The dry run's cell table: cell id -> its columns."""
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if line.startswith("│")]
+    return {r[1]: r for r in rows}
+
+
+def test_dry_run_of_a_finished_grid_says_nothing_is_left_not_zero_of_zero(tmp_path, capsys, fake):
+    """Every cell done: the headline said ``training 0 s for 0 of 0 cell(s)
+    left``, and a done cell's estimate ``?`` (as if unknown): nothing is left
+    to run, and a done cell has nothing left to time (``—``)."""
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY)
+    args = ["bench", str(spec), "--out", str(tmp_path / "res"), "--estimate-on", "cpu"]
+    code, _, err = run_cli([*args, "--quiet"], capsys)
+    assert code == 0, err
+    code, out, err = run_cli([*args, "--dry-run"], capsys)
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert ": nothing left to run (every cell selected is done, diverged or excluded)" in text, text
+    assert "0 of 0" not in text and "not counted" not in text, text
+    assert _dry_rows(out)["moca-tiny-digits-s0"][2:4] == ["done", "—"], out
+
+
+def test_a_grid_whose_cells_have_no_step_count_says_why_each_not_that_sizes_are_unknown(tmp_path, capsys):
+    """A tuned batch size larger than the training set left (and the final
+    cell's not chosen): the headline said ``the dataset sizes are not known``,
+    which is false of the digits; it points at each cell's reason."""
+    spec = tmp_path / "bs.toml"
+    spec.write_text(TINY + '[tune]\nmax_steps = 2\nholdout = 300\n[reg.moca.tune]\n"batch_size" = [5000]\n')
+    code, out, err = run_cli(["bench", str(spec), "--dry-run", "--out", str(tmp_path / "res"), "--estimate-on", "cpu"],
+                             capsys)
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "training not estimated: no cell left has a step count to time (why: below)" in text, text
+    assert "not known" not in text, text
+    assert "not estimated (1 cell(s), e.g. tune-moca-tiny-digits-batch_size5000-s0): its hold-out of 300 " in text
+
+
+def test_a_time_under_half_a_second_is_not_printed_as_none():
+    assert [estimate.duration(s) for s in (0, 0.2, 0.6, 42, 90)] == ["0 s", "< 1 s", "1 s", "42 s", "1.5 min"]
+
+
+def test_dry_run_warns_of_a_tuned_batch_the_hold_out_leaves_no_room_for(tmp_path, capsys):
+    """The hold-out warning looked at one cell of the largest hold-out, whose
+    batch (the first tuned value, 8) fits: a tuned batch of 5000 was not
+    warned of; it is, as that value's failure (the others train), and where
+    no tuned batch fits, as every tuning cell's."""
+    spec = tmp_path / "bs.toml"
+    spec.write_text(TINY + '[tune]\nmax_steps = 2\nholdout = 300\n[reg.moca.tune]\n"batch_size" = [8, 5000]\n')
+    args = ["bench", str(spec), "--dry-run", "--out", str(tmp_path / "res"), "--estimate-on", "cpu"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert ("warning: tune.holdout = 300 leaves 1,200 of the 1,500 digits training images found, fewer than one "
+            "batch of 5000, the tuned batch_size of tune-moca-tiny-digits-batch_size5000-s0: that value will fail "
+            "(--exclude-failed-tuning excludes it from the choice)") in " ".join(out.split()), out
+    code, out, err = run_cli([*args, "--set", "tune.holdout=1495"], capsys)
+    assert code == 0 and ("fewer than one batch of 5000; no tuned batch_size of moca fits, so each of its tuning "
+                          "cells will fail: lower it (--set tune.holdout=N, at most 1,492)") in " ".join(out.split())

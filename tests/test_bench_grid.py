@@ -116,20 +116,42 @@ def test_both_spellings_of_one_axis_in_one_table_are_refused(tmp_path):
         assert s.tune_axes("moca") == {"reg.lambda": [3]}
 
 
+def test_a_shared_grid_value_a_regularizer_refuses_names_the_axis_and_where_it_goes(tmp_path, capsys):
+    """``[grid] "reg.lambda"`` beside ``ae`` (no penalty) was refused in ae's
+    words for a run, naming a cell and ``drop --lambda``, a flag a spec has
+    not; it names the [grid] axis and the tables it belongs in."""
+    spec = BASE.replace('regularizers = ["moca"]', 'regularizers = ["moca", "ae", "swae"]')
+    code, _, err = run_cli(["bench", str(write(tmp_path, spec + '\n[grid]\n"reg.lambda" = [10, 100]\n')),
+                            "--dry-run", "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith('error: [grid] "reg.lambda" = 10 is refused by ae (ae has no penalty, got lambda=10.0'), err
+    assert err.rstrip().endswith("a [grid] axis applies to every regularizer of bench.regularizers; move it to the "
+                                 "[reg.NAME.grid] of each regularizer it applies to (here: [reg.moca.grid], "
+                                 "[reg.swae.grid])"), err
+    assert "cell " not in err
+
+
 @pytest.mark.parametrize("extra, message", [
     ('[tune]\nholdout = 10\n[reg.moca.tune]\n"reg.gamma" = [1, 2]\n',
      '[reg.moca.tune] "reg.gamma": unknown setting of moca; valid keys: lambda, '),
     ('[reg.moca.grid]\n"reg.tua" = [1, 2]\n', '[reg.moca.grid] "reg.tua": unknown setting of moca; did you mean '
                                                 '"reg.tau"? valid keys: lambda, '),
     ('[grid]\n"reg.gamma" = [1, 2]\n', '[grid] "reg.gamma": unknown setting of moca; valid keys: '),
+    # a bare setting is named as the reg.KEY it means, and a tuning table lists only what may be tuned
     ('[tune]\nholdout = 10\n[reg.moca.tune]\n"lambda" = [1, 2]\n',
-     'unknown grid axis [reg.moca.tune] "lambda"; use reg.KEY for a regularizer setting'),
+     'unknown grid axis [reg.moca.tune] "lambda"; use reg.KEY for a regularizer setting ("reg.lambda") or one of: '
+     'batch_size, channels_last, compile, data_variant, decoder_output, image_size, latent_dim, lr, '
+     'lr_halve_every, precision, step_mode, sync_bn\n'),
+    ('[grid]\nlatent_dimm = [2, 4]\n', 'unknown grid axis [grid] "latent_dimm"; use reg.KEY for a regularizer '
+                                         'setting or one of: batch_size, '),
 ])
 def test_an_unknown_axis_is_named_by_its_spec_table_not_a_cell(tmp_path, capsys, extra, message):
     code, _, err = run_cli(["bench", str(write(tmp_path, BASE + "\n" + extra)), "--dry-run",
                             "--out", str(tmp_path / "r")], capsys)
     assert code == 2 and err.startswith(f"error: {message}") and len(err.strip().splitlines()) == 1, err
     assert "cell " not in err
+    if "latent_dimm" in extra:   # (the axis meant, where one is close)
+        assert err.rstrip().endswith('; did you mean "latent_dim"?'), err
 
 
 # -- expansion ---------------------------------------------------------------------------

@@ -147,6 +147,24 @@ def test_missing_before_anything_ran_is_a_dash(tmp_path):
     assert row == f"| ae | tiny | 0 | {MISSING} |  | {MISSING} |"       # λ (ae's own), samples, (cited: none), GMM
 
 
+def test_the_settings_and_budget_say_nothing_false_of_a_grid_axis_or_a_constant_lr(tmp_path):
+    """A grid axis's values differ by definition: ``grid: λ = 0 / 10 / 100``,
+    not ``... (varies)``; ``lr_halve_every = 0`` never halves the lr: the
+    budget said ``halved every 0 epochs``."""
+    p = tmp_path / "agg.toml"
+    p.write_text(SPEC.replace("max_steps = 4", "max_steps = 4\nlr_halve_every = 0"))
+    folder = ResultsDir(tmp_path / "results")
+    folder.claim(specs.load(p))
+    md = table_render.markdown(table.collect(folder))
+    moca = next(x for x in md.splitlines() if x.startswith("- moca:"))
+    assert moca.startswith("- moca: grid: λ = 0 / 10 / 100;") and "varies" not in moca, moca
+    assert "Adam lr 0.001 constant, latent d" in md and "halved every 0" not in md, md
+    p.write_text(SPEC)
+    folder = ResultsDir(tmp_path / "results2")
+    folder.claim(specs.load(p))
+    assert "Adam lr 0.001 halved every 60 epochs, latent d" in table_render.markdown(table.collect(folder))
+
+
 def test_csv_holds_the_same_numbers(tmp_path):
     folder, s, truth = fill(tmp_path)
     rep = table.collect(folder, ["samples"])

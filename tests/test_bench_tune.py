@@ -455,6 +455,40 @@ def test_a_failed_tuning_cell_blocks_the_choice_until_it_is_retried(tmp_path, ca
     assert [r["chosen"] for r in rows] == ["False", "True", "False"]
 
 
+def test_a_tuned_batch_larger_than_the_training_images_left_fails_that_value_not_the_grid(tmp_path, capsys, fake,
+                                                                                        monkeypatch):
+    """``[reg.moca.tune] batch_size = [8, 5000]`` on the digits: the hold-out
+    leaves fewer images than the 5000 batch.  That stopped the whole bench
+    at that tuning cell, as a hold-out wrong for every cell does, naming
+    ``lower train.batch_size``, a key the spec does not set it by (and a grid
+    may not drop a value in place); it is this value's failure: recorded, the
+    other value trains, and --exclude-failed-tuning makes the choice."""
+    faked = wae_bench.run.train.train_run
+
+    def train_run(overrides, out, **kw):
+        if overrides.get("batch_size") == 5000:
+            raise holdout.HoldoutSize("holdout = 100 leaves 1400 of the 1500 digits training images, fewer than one "
+                                      "batch of 5000; lower train.batch_size (--set train.batch_size=N)")
+        return faked(overrides, out, **kw)
+
+    monkeypatch.setattr(wae_bench.run.train, "train_run", train_run)
+    p = tmp_path / "sched.toml"
+    p.write_text(SPEC.replace('"reg.lambda" = [1, 10, 1000]', 'batch_size = [8, 5000]'))
+    args = ["bench", str(p), "--out", str(tmp_path / "res"), "--quiet", "--set", "bench.seeds=[0]", "--no-table"]
+    code, _, err = run_cli(args, capsys)
+    err = " ".join(err.split())
+    assert code == 2 and "1 cell(s) failed (tune-moca-tiny-digits-batch_size5000-s0)" in err, err
+    assert "tune-moca-tiny-digits-batch_size8-s0" in fake and "ae-tiny-digits-s0" in fake, err   # (the grid went on)
+    fail = ResultsDir(tmp_path / "res").failure("tune-moca-tiny-digits-batch_size5000-s0")["error"]
+    assert fail == ("holdout = 100 leaves 1400 of the 1500 digits training images, fewer than one batch of 5000, this "
+                    "tuning cell's batch_size: a failure of this value (--exclude-failed-tuning excludes it from the "
+                    "choice)"), fail
+    code, _, err = run_cli([*args, "--exclude-failed-tuning"], capsys)
+    assert code == 0 and fake[-1] == "moca-tiny-digits-s0", err
+    rec = json.loads((tmp_path / "res" / "tuning" / "moca-tiny-digits-s0.json").read_text())
+    assert rec["values"] == {"batch_size": 8}, rec
+
+
 def test_diverged_values_are_never_chosen_and_all_diverged_fails_the_final_cell(tmp_path, capsys, fake,
                                                                                 monkeypatch):
     monkeypatch.setenv("DIVERGE_LAMBDAS", "10")               # a result: the choice is made without it

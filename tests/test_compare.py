@@ -68,6 +68,13 @@ def test_compare_runs_cells_prints_table_and_pictures_and_is_cached(tmp_path, ca
     assert tuned.name.startswith("digits-moca-ae-tuned-") and "skipping 1 cell(s) already done" in err
     assert json.loads((tuned / "cells" / "ae-tiny-digits-s0" / "reused.json").read_text())["from"] == str(folder)
     assert not (tuned / "cells" / "moca-tiny-digits-s0" / "reused.json").exists()
+    # another head-to-head given this --out: refused naming compare's fixes, not a bench's "the spec that made it"
+    code, _, err = run_cli(["compare", "moca", "swae", *TINY, "--out", str(folder)], capsys)
+    assert code == 2 and err.count("\n") == 1 and "was made by a different spec" in err, err
+    assert err.rstrip().endswith("pass another --out (without one, every head-to-head gets a folder of its own), or "
+                                 "rerun the command that made it, `wae-bench compare moca ae --set "
+                                 "train.max_steps=4 --set train.latent_dim=8 --set train.image_size=8 --set "
+                                 "'train.expost=[\"gmm\"]' --set eval.features=standin --set eval.fid_samples=24`"), err
 
 
 def test_defaults_are_real_fid_on_the_embedded_data_with_its_budget():
@@ -202,6 +209,8 @@ def test_tune_tunes_each_on_the_hold_out_then_trains_at_the_choice(tmp_path, cap
     shown = grid.format_value(chosen)
     assert f"λ = {shown}, tuned over λ ∈ {{{', '.join(map(grid.format_value, plugin_grid))}}}" in table
     assert err.strip().endswith(f"moca: tuned λ = {shown}; ae: nothing to tune (the table's settings say each one's)")
+    # (a compare has no spec file of the user's: the fix is its --set, not a [reg.ae.tune] table)
+    assert "ae: nothing to tune (no tuning_spans); --set 'reg.ae.tune.reg.KEY=[V1,V2]' gives it values to tune" in out
     assert f"cells/{final.id}/samples.png" in out.split("pictures (")[1]     # the final cell's pictures
     code, _, err = run_cli(["compare", "moca", "ae", "--tune", *TINY], capsys)
     assert code == 0 and f"skipping {len(cells)} cell(s) already done" in err, err

@@ -174,6 +174,22 @@ def test_the_all_diverged_hint_says_to_add_values_and_doing_so_works(tmp_path, c
     assert rep.tuned[moca].startswith("λ = 100, tuned over λ ∈ {1, 10, 1000, 100}"), rep.tuned[moca]
 
 
+def test_settings_say_no_value_was_chosen_when_every_tuned_value_diverged(tmp_path, capsys, fake, monkeypatch):
+    """The Settings line of a group whose every value diverged said
+    ``λ = not chosen yet``, as while tuning is pending: nothing will ever be
+    chosen, as its row's ``every tuned λ diverged`` says; table.csv keeps null."""
+    monkeypatch.setenv("DIVERGE_LAMBDAS", "1,10,1000")
+    code, err = sched(tmp_path, capsys, "--set", "bench.seeds=[0]")
+    assert code == 2, err
+    md = (tmp_path / "res" / "table.md").read_text()
+    assert "| moca | tiny | every tuned λ diverged |" in md, md
+    assert "- moca: tuned: λ = none (every tuned value diverged);" in md, md
+    assert "not chosen yet" not in md, md
+    moca = next(r for r in csv.DictReader(io.StringIO((tmp_path / "res" / "table.csv").read_text()))
+                if r["regularizer"] == "moca")
+    assert json.loads(moca["settings"])["lambda"] is None
+
+
 # -- F10, F17: a choice open again, stale cells in Settings -------------------------------------------------
 @pytest.mark.parametrize("how", ["a tuning cell removed", "the grid widened"])
 def test_a_final_row_says_when_its_tuning_is_open_again(tmp_path, capsys, fake, how):

@@ -348,9 +348,12 @@ def summary(g: GridEstimate, n_cells: int) -> list[str]:
     """The lines ``--dry-run`` prints."""
     known = n_cells - sum(len(v) for v in g.unknown.values())
     scored = n_cells - g.standin - g.no_fid_rate
-    training = (f"training {duration(g.train_s)} for {known} of {n_cells} cell(s) left" if known or not n_cells
+    head = f"time estimate on {g.device}, {g.concurrency} cell(s) at once (measured rates: {g.source}): "
+    if not n_cells:
+        return [head + "nothing left to run (every cell selected is done, diverged or excluded)"]
+    training = (f"training {duration(g.train_s)} for {known} of {n_cells} cell(s) left" if known
                 else f"training not estimated: {_no_rates(g)}")
-    lines = [f"time estimate on {g.device}, {g.concurrency} cell(s) at once (measured rates: {g.source}): "
+    lines = [head
              + training
              + (f" + {g.unselected_tuning} tuning cell(s) not selected (they run first; not in this estimate)"
                 if g.unselected_tuning else "")
@@ -380,8 +383,8 @@ def _no_rates(g: GridEstimate) -> str:
     has none of, regularizers it has none of (a plugin); each said of the
     cells it holds for."""
     unrated = [e.settings for e in g.cells.values() if e.settings is not None]
-    if not unrated:
-        return "the dataset sizes are not known (below)"
+    if not unrated:   # (each cell's reason, a size not known, a hold-out too large, a tuned size: its own line)
+        return "no cell left has a step count to time (why: below)"
     missing = list(dict.fromkeys(st for st in unrated if st not in g.measured))
     cells_nets, measured_nets = g.nets
     parts = []
@@ -407,5 +410,6 @@ def _no_rates(g: GridEstimate) -> str:
 
 
 def duration(s: float) -> str:
-    """``42 s``, ``12.5 min``."""
-    return f"{s / 60:.1f} min" if s >= 60 else f"{s:.0f} s"
+    """``42 s``, ``12.5 min``; ``< 1 s`` for a time that rounds to 0 but is not
+    (a cell of a few steps: not "0 s", as if it took none)."""
+    return f"{s / 60:.1f} min" if s >= 60 else "< 1 s" if 0 < s < 0.5 else f"{s:.0f} s"

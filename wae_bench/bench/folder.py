@@ -71,10 +71,12 @@ class ResultsDir:
             raise WaeError(f"{str(self.spec_path)!r} is unreadable ({e}); restore it, or rerun the spec into this "
                            f"folder after moving spec.json aside, or use another --out") from None
 
-    def check(self, spec: Spec) -> dict[str, Any] | None:
-        """Refuse (one line) if the folder holds another spec's results; the record.
-        A spec that only adds (or leaves out) regularizers, archs, datasets or
-        seeds is this folder's (:func:`~wae_bench.bench.spec.grow`)."""
+    def check(self, spec: Spec, fix: str = "use another --out, or rerun with the spec that made it"
+              ) -> dict[str, Any] | None:
+        """Refuse (one line, ending in ``fix``) if the folder holds another
+        spec's results; the record.  A spec that only adds (or leaves out)
+        regularizers, archs, datasets or seeds is this folder's
+        (:func:`~wae_bench.bench.spec.grow`)."""
         rec = self.record()
         if rec is None and self.cells_path.is_dir() and any(self.cells_path.iterdir()):
             raise WaeError(f"{str(self.path)!r} holds cells but no spec.json; use another --out")
@@ -91,8 +93,7 @@ class ResultsDir:
                     hint += (f"; tune.seeds may only grow in place (the folder's {specs.tuning_seeds(rec['spec'])} "
                              f"first, in order, new seeds after them; left out, it is the first of bench.seeds)")
                 raise WaeError(f"results folder {str(self.path)!r} was made by a different spec "
-                               f"({rec['name']!r}, hash {rec['hash']}; differs in {shown}){hint}; "
-                               f"use another --out, or rerun with the spec that made it")
+                               f"({rec['name']!r}, hash {rec['hash']}; differs in {shown}){hint}; {fix}")
         return rec
 
     def describe(self) -> str:

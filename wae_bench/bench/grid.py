@@ -152,9 +152,30 @@ def expand(spec: Spec) -> list[Cell]:
                                           _overrides(spec, reg, arch, ds, point, seed)))
     if not cells:
         raise WaeError(f"empty grid: spec {spec.name!r} has no cells; list datasets, regularizers and seeds")
+    check_shared_axes(spec, cells)
     if spec.tune is not None:
         cells = _with_tuning(spec, cells)
     return _unique(cells)
+
+
+def check_shared_axes(spec: Spec, cells: list[Cell]) -> None:
+    """A ``[grid]`` axis is every regularizer's: a value one of them refuses
+    (``"reg.lambda"`` of ``ae``, which has no penalty) is refused naming the
+    axis and the fix, moving it to the ``[reg.NAME.grid]`` of those that take
+    it, the regularizer's own words (which may name a run's flag, ``--lambda``)
+    in parentheses."""
+    shared = [k for k in spec.grid if k.startswith("reg.")]
+    for c in cells:
+        if c.regularizer not in REGULARIZERS or not any(k in shared for k, _ in c.axes):
+            continue
+        try:
+            resolve_run(from_dict(TrainConfig, c.overrides))
+        except WaeError as e:
+            values = ", ".join(f"\"{k}\" = {format_value(v)}" for k, v in c.axes if k in shared)
+            others = [f"[reg.{r}.grid]" for r in spec.bench.regularizers if r != c.regularizer]
+            raise WaeError(f"[grid] {values} is refused by {c.regularizer} ({e}): a [grid] axis applies to every "
+                           f"regularizer of bench.regularizers; move it to the [reg.NAME.grid] of each regularizer "
+                           f"it applies to" + (f" (here: {', '.join(others)})" if others else "")) from None
 
 
 def _with_tuning(spec: Spec, cells: list[Cell]) -> list[Cell]:

@@ -138,8 +138,13 @@ def attempt(folder: ResultsDir, cell: Cell, t0: float, work: Callable[[], object
         return Outcome(cell, "waiting", error=str(e), ran=False)
     except Busy as e:           # another process runs this cell: its work, not a failure
         return Outcome(cell, "busy", error=str(e), ran=False)
-    except HoldoutSize as e:   # the spec's hold-out, wrong for every cell of the dataset: stop here
-        raise WaeError(f"cell {cell.id}: {e}") from None
+    except HoldoutSize as e:
+        if not own_batch(cell):   # the spec's hold-out, wrong for every cell of the dataset: stop here
+            raise WaeError(f"cell {cell.id}: {e}") from None
+        error = WaeError(f"{str(e).split('; ')[0]}, this tuning cell's batch_size: a failure of this value "
+                         f"({tune.EXCLUDE_FLAG} excludes it from the choice)")   # (not the fix of a spec's hold-out)
+        folder.mark_failed(cell, error)   # (its tuned batch only: a failure of this value, the grid goes on)
+        return Outcome(cell, "failed", time.perf_counter() - t0, str(error))
     except BenchInterrupted:
         raise
     except Stopped as e:        # a checkpoint was saved (or training was over) when SIGINT/SIGTERM came
@@ -154,6 +159,14 @@ def attempt(folder: ResultsDir, cell: Cell, t0: float, work: Callable[[], object
         folder.mark_failed(cell, e)
         return Outcome(cell, "failed", time.perf_counter() - t0, folder.failure(cell.id)["error"])
     return result if isinstance(result, Outcome) else None
+
+
+def own_batch(cell: Cell) -> bool:
+    """A tuning cell whose batch size is one of its tuned values: a hold-out
+    that leaves less than that batch is this value's failure (recorded, the
+    grid goes on: :data:`~wae_bench.bench.tune.EXCLUDE_FLAG` excludes it),
+    not the spec's."""
+    return cell.role == "tune" and "batch_size" in cell.tuned
 
 
 @contextlib.contextmanager
@@ -216,8 +229,7 @@ def stopped_at_once(cell: Cell, run_dir: Path, noted: list[str], e: KeyboardInte
     return BenchInterrupted(f"cell {cell.id} {stop.kept}; {worded.rerun()} to continue", signame)
 
 
-# The states of a cell that no run trains again: done; a tuning cell diverged, or failed and excluded.
-SETTLED = ("done", "diverged", "excluded")
+SETTLED = tune.SETTLED
 
 
 def to_run(tuning: tune.Tuning, cells: list[Cell], retry_failed: bool) -> list[Cell]:

@@ -31,6 +31,7 @@ as long as nothing the existing cells depend on changes.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import typing
@@ -240,15 +241,22 @@ def _check_train_keys(table: dict[str, Any], where: str) -> None:
     from_dict(TrainConfig, table, where=f"{where}.")  # unknown keys and bad types
 
 
-def _check_axis(key: str, where: str) -> None:
+def _check_axis(key: str, where: str, listed: list[str] | None = None) -> None:
+    """``key`` is ``reg.KEY`` or a TrainConfig key; an unknown one is refused
+    naming ``listed``, the keys the table may name (default: every
+    TrainConfig key but the cell's own), and the key meant: the closest of
+    them, else the setting ``"reg.KEY"`` (``"lambda"`` is ``"reg.lambda"``)."""
     names = {f.name for f in dataclasses.fields(TrainConfig)} - set(CELL_KEYS)
     if key.startswith("reg."):
         if key.count(".") != 1:
             raise WaeError(f"grid axis {where}\"{key}\": write reg.KEY (one level), e.g. \"reg.lambda\"")
         return
     if key not in names:
-        raise WaeError(f"unknown grid axis {where}\"{key}\"; use reg.KEY for a regularizer setting or one of: "
-                       f"{', '.join(sorted(names))}")
+        listed = sorted(names) if listed is None else listed
+        close = difflib.get_close_matches(key, listed, n=1)
+        spelled = f" (\"reg.{key}\")" if key.isidentifier() and not close else ""
+        raise WaeError(f"unknown grid axis {where}\"{key}\"; use reg.KEY for a regularizer setting{spelled} or one "
+                       f"of: {', '.join(listed)}" + (f"; did you mean \"{close[0]}\"?" if close else ""))
 
 
 # TrainConfig keys the tuning protocol sets itself ([tune]: the tuning cells' budget, their hold-out, the
@@ -266,7 +274,7 @@ def tunable_axes() -> list[str]:
 def check_tuned_axis(spec: Spec, regularizer: str, key: str, where: str) -> None:
     """A tuned axis is a valid axis, not one the tuning protocol sets or a
     location, and not also a grid axis of the regularizer."""
-    _check_axis(key, where)
+    _check_axis(key, where, tunable_axes())
     if not key.startswith("reg.") and key not in tunable_axes():
         why = (f"tune.{key} sets it for the tuning cells, train.{key} for the final ones"
                if key in TUNE_PROTOCOL_KEYS else "a location, not a setting that changes a result")
@@ -293,6 +301,8 @@ def validate(spec: Spec) -> Spec:
     the cells are resolved, :func:`wae_bench.bench.grid.resolve_all`)."""
     b = spec.bench
     spec.grid = flatten_axes(spec.grid)
+    for key in spec.grid:      # (before the regularizers' tables: an error names the table the axis is in)
+        _check_axis(key, table_ref("grid"))
     _check_train_keys(spec.train, "train")
     for name, table in spec.dataset.items():
         _check_table("dataset", name, table, b.datasets, "a table of training settings")
@@ -311,7 +321,7 @@ def validate(spec: Spec) -> Spec:
                     raise WaeError(f"[reg.{name}.dataset.{key}]: {key!r} is not in bench.datasets; fix the name")
                 if sub == "arch" and b.archs and key not in b.archs:
                     raise WaeError(f"[reg.{name}.arch.{key}]: {key!r} is not in bench.archs; fix the name")
-        for key in spec.axes_for(name):
+        for key in flatten_axes(table.get("grid", {}), table_ref(f"reg.{name}.grid")):   # ([grid]'s: above)
             _check_axis(key, table_ref(f"reg.{name}.grid"))
         if "tune" in table:
             if spec.tune is None:
@@ -319,8 +329,6 @@ def validate(spec: Spec) -> Spec:
                                f"holdout = N, or remove [reg.{name}.tune]")
             for key in spec.tune_axes(name):
                 check_tuned_axis(spec, name, key, table_ref(f"reg.{name}.tune"))
-    for key in spec.grid:
-        _check_axis(key, table_ref("grid"))
     _check_tune_kid(spec)
     return spec
 

@@ -106,6 +106,11 @@ def one_or_varies(xs: list[Any]) -> str:
     return distinct[0] if len(distinct) == 1 else f"{' / '.join(distinct)} (varies)"
 
 
+def _halving(every: str) -> str:
+    """``halved every 60 epochs``; ``lr_halve_every = 0`` never halves it: ``constant``."""
+    return "constant" if every == "0" else f"halved every {every} epoch{'' if every == '1' else 's'}"
+
+
 def budget(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
     """One line per dataset: what every cell of it was given."""
     lines = []
@@ -118,7 +123,7 @@ def budget(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
                 f"{v['epochs']} epoch{'' if v['epochs'] == '1' else 's'}"
                 + (f" capped at {v['max_steps']} step{'' if v['max_steps'] == '1' else 's'}"
                    if v["max_steps"] not in ("0", "none") else "")
-                + f", batch {v['batch_size']}, Adam lr {v['lr']} halved every {v['lr_halve_every']} epoch{'' if v['lr_halve_every'] == '1' else 's'}, "
+                + f", batch {v['batch_size']}, Adam lr {v['lr']} {_halving(v['lr_halve_every'])}, "
                   f"latent d {v['latent_dim']}, {v['image_size']}×{v['image_size']} images, {v['precision']}")
         if runs:
             r = {k: one_or_varies([run.get(k) for run in runs]) for k in ("total_steps", "data_variant", "n_train", "n_test")}
@@ -129,12 +134,21 @@ def budget(folder: ResultsDir, spec: Spec, cells: list[Cell]) -> list[str]:
 
 
 NOT_CHOSEN = "not chosen yet"   # a tuned setting of a final cell whose tuning is not complete
+NONE_SCORED = "none (every tuned value diverged)"   # ... whose tuning is complete and chose nothing
+
+
+def _unchosen(tuning: tune.Tuning, cell: Cell) -> str:
+    """What a final cell's tuned setting says before it has one:
+    :data:`NOT_CHOSEN` while its group's tuning is not complete,
+    :data:`NONE_SCORED` once it is and no value scored (it will never be
+    chosen: the tuned column says ``every tuned λ diverged``)."""
+    return NONE_SCORED if tuning.choice(cell).complete else NOT_CHOSEN
 
 
 def _reg_of(tuning: tune.Tuning, cell: Cell) -> dict[str, Any]:
     """The regularizer settings a cell ran with (its config.json), else as it
     will run: as they resolve now, with a final cell's tuned values once its
-    tuning has chosen them (:data:`NOT_CHOSEN` until then, never the plugin
+    tuning has chosen them (:func:`_unchosen` until then, never the plugin
     default it will not use)."""
     cfg = (tuning.folder.config(cell.id) or {}).get("config")
     reg = cfg.get("reg") if isinstance(cfg, dict) else None
@@ -143,16 +157,16 @@ def _reg_of(tuning: tune.Tuning, cell: Cell) -> dict[str, Any]:
     reg = dict(resolved(cell).get("reg") or {})
     if cell.role == "final":
         values = tuning.chosen(cell) or {}
-        reg.update({k[4:]: values.get(k, NOT_CHOSEN) for k in cell.tuned if k.startswith("reg.")})
+        reg.update({k[4:]: values.get(k, _unchosen(tuning, cell)) for k in cell.tuned if k.startswith("reg.")})
     return reg
 
 
 def _tuned_outside_reg(tuning: tune.Tuning, cell: Cell) -> dict[str, Any]:
     """A final cell's tuned values outside the reg table (``lr``): those it
-    trained at, else its group's choice, else :data:`NOT_CHOSEN`."""
+    trained at, else its group's choice, else :func:`_unchosen`."""
     keys = [k for k in cell.tuned if not k.startswith("reg.")]
     values = (tune.trained_values(tuning.folder, cell) or tuning.chosen(cell) or {}) if keys else {}
-    return {k: values.get(k, NOT_CHOSEN) for k in keys}
+    return {k: values.get(k) if k in values else _unchosen(tuning, cell) for k in keys}
 
 
 def _origin(spec: Spec, cell: Cell, key: str) -> str:
@@ -171,8 +185,9 @@ def _origin(spec: Spec, cell: Cell, key: str) -> str:
 def row_settings(tuning: tune.Tuning, cells: list[Cell]) -> dict[str, Any]:
     """The regularizer settings of a row's cells: each key's value, or the
     list of its distinct values where the cells differ (table.csv's ``settings``;
-    a tuned value not chosen yet is null there, not :data:`NOT_CHOSEN`'s text)."""
-    regs = [{k: None if v == NOT_CHOSEN else v for k, v in _reg_of(tuning, c).items()} for c in cells]
+    a tuned value not chosen (yet) is null there, not :func:`_unchosen`'s text)."""
+    regs = [{k: None if v in (NOT_CHOSEN, NONE_SCORED) else v for k, v in _reg_of(tuning, c).items()}
+            for c in cells]
     out: dict[str, Any] = {}
     for k in dict.fromkeys(k for r in regs for k in r):
         vs = list(dict.fromkeys(json.dumps(r.get(k), sort_keys=True) for r in regs))
@@ -194,7 +209,10 @@ def settings(tuning: tune.Tuning, cells: list[Cell]) -> list[str]:
         by_origin: dict[str, list[str]] = {}
         for k in dict.fromkeys(k for r in regs for k in r):
             origin = " / ".join(dict.fromkeys(_origin(spec, c, k) for c in mine))
-            by_origin.setdefault(origin, []).append(f"{axis_label('reg.' + k)} = {one_or_varies([r.get(k) for r in regs])}")
+            values = one_or_varies([r.get(k) for r in regs])
+            if origin == "grid":   # (a grid axis's values differ by definition: "λ = 10 / 100", not "(varies)")
+                values = values.removesuffix(" (varies)")
+            by_origin.setdefault(origin, []).append(f"{axis_label('reg.' + k)} = {values}")
         for k in dict.fromkeys(k for c in mine for k in c.tuned if not k.startswith("reg.")):   # (lr: not in reg)
             by_origin.setdefault("tuned", []).append(
                 f"{axis_label(k)} = {one_or_varies([_tuned_outside_reg(tuning, c).get(k) for c in mine])}")

@@ -105,14 +105,18 @@ def members(cells: list[Cell], final: Cell) -> list[Cell]:
     return [c for c in cells if c.role == "tune" and c.group == final.group]
 
 
-def nothing_to_tune(spec: Spec, cells: list[Cell]) -> list[str]:
+def nothing_to_tune(spec: Spec, cells: list[Cell], command: str = "bench") -> list[str]:
     """One line per regularizer of a ``[tune]`` spec whose cells have nothing
     to tune (its plugin has no :attr:`~wae_bench.regularizer.Regularizer.tuning_spans`
-    and the spec gives no ``[reg.NAME.tune]``): they train once at their settings."""
+    and the spec gives no ``[reg.NAME.tune]``): they train once at their settings.
+    The fix is the spec's table, or for ``compare``, which has no spec file of
+    the user's, the ``--set`` that gives it."""
     if spec.tune is None:
         return []
     regs = dict.fromkeys(c.regularizer for c in cells if c.role == "plain")
-    return [f"{r}: nothing to tune (no tuning_spans); give [reg.{r}.tune] values to tune it" for r in regs]
+    fix = ((lambda r: f"--set 'reg.{r}.tune.reg.KEY=[V1,V2]' gives it values to tune") if command == "compare"
+           else (lambda r: f"give [reg.{r}.tune] values to tune it"))
+    return [f"{r}: nothing to tune (no tuning_spans); {fix(r)}" for r in regs]
 
 
 def unjudged_samplers(spec: Spec, cells: list[Cell] | None = None) -> dict[str, str]:
@@ -142,6 +146,10 @@ def unjudged_line(spec: Spec, cells: list[Cell] | None = None) -> str | None:
             f": the value was chosen on a column the table leaves out; add {', '.join(samplers)} to eval.what "
             f"(in the spec's [eval] what, for a new --out: it is part of the folder's spec)")
 
+
+
+# The states of a cell that no run trains again: done; a tuning cell diverged, or failed and excluded.
+SETTLED = ("done", "diverged", "excluded")
 
 def tuned_values(cell: Cell) -> dict[str, Any]:
     return {k: v for k, v in cell.axes if k in cell.tuned}

@@ -31,14 +31,14 @@ def _estimate(tuning, cells, configs, states, device: str | None, estimate_on: s
     from wae_bench.bench import estimate, tune
 
     spec = tuning.spec
-    todo = [c for c in cells if states[c.id] not in ("done", "diverged", "excluded")]
+    todo = [c for c in cells if states[c.id] not in tune.SETTLED]
     kind = estimate_on or estimate.device_kind(device or (configs[cells[0].id]["device"] if cells else "auto"))
     est = estimate.estimate(todo, configs, {c.id: tune.eval_settings(spec, c) for c in todo}, kind, concurrent or 1,
                             scanned=scanned)
     if est is not None:   # the tuning cells the selected final cells wait for, left out by --only or --shard
         chosen = {c.id for c in cells}
         waited = {t.id: t for c in todo if c.role == "final" for t in tuning.members(c) if t.id not in chosen}
-        est.unselected_tuning = sum(tuning.state(t) not in ("done", "diverged", "excluded") for t in waited.values())
+        est.unselected_tuning = sum(tuning.state(t) not in tune.SETTLED for t in waited.values())
     return est, len(todo)
 
 
@@ -98,19 +98,39 @@ def _data_lines(ds, name, root, download, group, configs, scanned) -> tuple[list
 
 
 def _holdout_warning(name, group, configs, n_train: int | None) -> list[tuple[str, str]]:
-    """A warning where the largest hold-out of ``group`` leaves fewer than one
+    """A warning where a hold-out of ``group`` leaves fewer than its cell's
     batch of the ``n_train`` training images (scanned, else the dataset's
     known size; none when unknown): the bench would stop at its first cell
-    that holds them out."""
-    size, cell = max(((configs[c.id].get("holdout") or 0, c) for c in group), key=lambda h: h[0])
-    batch = configs[cell.id]["batch_size"]
-    if n_train is None or not size or n_train - size >= batch:
+    that holds them out; where only some values of a tuned batch size do not
+    fit, those tuning cells will fail (:func:`~wae_bench.bench.runner.own_batch`)."""
+    from wae_bench.bench.runner import own_batch
+
+    held = [c for c in group if configs[c.id].get("holdout")]   # (a final cell's batch may be None: tuned)
+
+    def fits(c) -> bool:
+        return n_train - configs[c.id]["holdout"] >= configs[c.id]["batch_size"]
+
+    if n_train is None:
         return []
+    bad = [c for c in held if not fits(c)]
+    value_only = [c for c in bad if own_batch(c) and any(fits(o) for o in held if o.group == c.group)]
+    stops = [c for c in bad if not own_batch(c)]
+    if not bad:
+        return []
+    cell = max(stops or [c for c in bad if c not in value_only] or value_only,
+               key=lambda c: configs[c.id]["holdout"] + configs[c.id]["batch_size"])
+    size, batch = configs[cell.id]["holdout"], configs[cell.id]["batch_size"]
     key = "tune.holdout" if cell.role == "tune" else "train.holdout"
-    most = f", at most {n_train - batch:,}" if n_train > batch else ""
-    return [("warning", f"{key} = {size:,} leaves {max(n_train - size, 0):,} of the {n_train:,} {name} "
-                        f"training images found, fewer than one batch of {batch}; the bench would stop at "
-                        f"the first cell that holds them out: lower it (--set {key}=N{most})")]
+    said = (f"{key} = {size:,} leaves {max(n_train - size, 0):,} of the {n_train:,} {name} training images found, "
+            f"fewer than one batch of {batch}")
+    if cell in value_only:   # (a tuned batch only: that value's cell fails, the others train)
+        return [("warning", f"{said}, the tuned batch_size of {cell.id}: that value will fail "
+                            f"(--exclude-failed-tuning excludes it from the choice)")]
+    smallest = min(configs[c.id]["batch_size"] for c in held if c.group == cell.group)
+    most = f", at most {n_train - smallest:,}" if n_train > smallest else ""
+    what = ("the bench would stop at the first cell that holds them out" if cell in stops else
+            f"no tuned batch_size of {cell.regularizer} fits, so each of its tuning cells will fail")
+    return [("warning", f"{said}; {what}: lower it (--set {key}=N{most})")]
 
 
 def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json: bool, device: str | None = None,
@@ -158,7 +178,9 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
         state = f"stale: {stale[c.id]}" if c.id in stale else states[c.id]
         state = f"{state} ({notes[c.id]})" if c.id in notes else state
         e = est.cells.get(c.id) if est else None
-        t.add_row(str(i), c.id, state, "?" if e is None or e.train_s is None else estimate.duration(e.train_s),
+        left = ("—" if states[c.id] in tune.SETTLED else   # (done, diverged or excluded: nothing left to time)
+                "?" if e is None or e.train_s is None else estimate.duration(e.train_s))
+        t.add_row(str(i), c.id, state, left,
                   " ".join(f"{k}={json.dumps(v)}" for k, v in own.items()))
     stdout.print(t)
     _print_data(checked, stdout)

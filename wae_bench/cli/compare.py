@@ -70,7 +70,7 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
     cells = grid.expand(spec)
     grid.resolve_all(cells)          # every cell valid before anything runs
     compare.check_tuning_alike(folder, spec)   # a tuned and an untuned one never share a folder
-    folder.check(spec)               # a folder of another spec is refused before anything is written
+    folder.check(spec, compare.other_spec_fix(folder))   # another spec's folder: refused before anything is written
     _check_weights(spec)
     path = folder.path / compare.SPEC_FILE
     args = [*regularizers, *(["--dataset", dataset] if dataset != TrainConfig.dataset else []),
@@ -79,7 +79,7 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
     _write_once(path, compare.spec_file_text(data, shlex.join(["wae-bench", "compare", *args])))
     spec = specs.load(path)
     claim(folder, spec)
-    for line in tune.nothing_to_tune(spec, cells):
+    for line in tune.nothing_to_tune(spec, cells, command="compare"):
         stdout.print(line, markup=False)
     _take_over(folder, spec, cells)
     # (a hold-out error's key; the fixes of every message, to the summary's, name this command)
