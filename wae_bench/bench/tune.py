@@ -147,9 +147,9 @@ def unjudged_line(spec: Spec, cells: list[Cell] | None = None) -> str | None:
             f"(in the spec's [eval] what, for a new --out: it is part of the folder's spec)")
 
 
-
 # The states of a cell that no run trains again: done; a tuning cell diverged, or failed and excluded.
 SETTLED = ("done", "diverged", "excluded")
+
 
 def tuned_values(cell: Cell) -> dict[str, Any]:
     return {k: v for k, v in cell.axes if k in cell.tuned}
