@@ -452,6 +452,11 @@ def test_the_first_bad_step_and_most_specific_term_are_named():
     assert bad == {"loss": 4, "rec": 4, "reg": 5}
     with pytest.raises(WaeError, match=r"^non-finite 'rec' at step 5 \(also loss\); lower --lr"):
         tr.check_finite(bad)
+    from wae_bench import worded
+
+    with worded.bench("tune.holdout"), pytest.raises(WaeError) as e:   # (a bench cell: the spec's keys, no flags)
+        tr.check_finite(bad)
+    assert "lower train.lr or the regularizer's lambda" in str(e.value) and "--lr" not in str(e.value)
 
 
 def test_check_finite_names_a_bad_parameter():

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from wae_bench import worded
 from wae_bench.data.batcher import to_float
 from wae_bench.data.subset import random_subset
 from wae_bench.errors import WaeError
@@ -70,7 +71,7 @@ def fit(latents: Tensor, kind: str, seed: int = 0, reg_covar: float = 1e-6) -> d
     x = latents.detach().double().cpu()
     if not torch.isfinite(x).all():
         raise WaeError("the training latents hold NaN or inf values, so no ex-post density can be fitted; "
-                       "the run diverged: retrain with a lower --lr or --lambda")
+                       f"the run diverged: retrain it ({worded.lower_lr_or_lambda()})")
     if len(x) < k * 2:
         raise WaeError(f"{len(x)} latents are too few to fit a {k}-component density; use more training images")
     gm = GaussianMixture(n_components=k, covariance_type="full", random_state=seed, reg_covar=reg_covar,

@@ -8,7 +8,8 @@ so that the next bench run retrains the cell.
 The bench says so for the block that runs its grid (:func:`bench`, in
 ``wae-bench bench`` and ``wae-bench compare``) and for each cell's work
 (:func:`cell`, :func:`wae_bench.bench.runner.attempt`); the code that raises
-asks, for its fix, :func:`setting`, :func:`go_on` or :func:`start_again`,
+asks, for its fix, :func:`setting`, :func:`go_on`, :func:`start_again` or
+:func:`lower_lr_or_lambda`,
 which give the run's words outside a bench.  A context variable: each
 thread and task has its own, and a bench's cells running side by side in one
 process (``--concurrent``) each set it around their own work.
@@ -73,6 +74,15 @@ def setting(flag: str, key: str) -> str:
     bench, the spec key ``key`` and how to set it
     (``train.batch_size (--set train.batch_size=N)``)."""
     return f"{key} (--set {key}=N)" if now().bench else flag
+
+
+def lower_lr_or_lambda() -> str:
+    """The fix of a diverged training: ``lower --lr or --lambda`` in a run;
+    in a bench, the spec's keys (a tuning cell's divergence is a result of
+    its value, which the choice passes over)."""
+    if now().bench:
+        return "lower train.lr or the regularizer's lambda (in the spec: [train] lr, [reg.NAME] lambda or its values)"
+    return "lower --lr or --lambda"
 
 
 def go_on(run_words: str) -> str:

@@ -33,6 +33,7 @@ import torch
 import torch.distributed as td
 from torch import Tensor, nn
 
+from wae_bench import worded
 from wae_bench.errors import WaeError
 from wae_bench.losses import reconstruction
 from wae_bench.regularizer import (Context, Regularizer, aux_parts, check_aux, check_aux_steps, check_penalty,
@@ -303,7 +304,7 @@ class Trainer:
             step = min(bad.values())
             first = sorted((n for n, s in bad.items() if s == step), key=_specificity)
             also = f" (also {', '.join(first[1:])})" if len(first) > 1 else ""
-            raise NonFinite(f"non-finite {first[0]!r} at step {step + 1}{also}; lower --lr or --lambda")
+            raise NonFinite(f"non-finite {first[0]!r} at step {step + 1}{also}; {worded.lower_lr_or_lambda()}")
         named = [(f"{owner} parameter {n!r}", p) for owner, mod in (("autoencoder", self.ae), ("regularizer", self.reg))
                  for n, p in mod.named_parameters()]
         if not named:
@@ -311,7 +312,7 @@ class Trainer:
         ok = torch.stack([torch.isfinite(p).all() for _, p in named]).tolist()
         for (what, _), good in zip(named, ok):
             if not good:
-                raise NonFinite(f"non-finite {what} by step {int(self.t)}; lower --lr or --lambda")
+                raise NonFinite(f"non-finite {what} by step {int(self.t)}; {worded.lower_lr_or_lambda()}")
 
 
 def _specificity(term: str) -> tuple[int, str]:
