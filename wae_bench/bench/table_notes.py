@@ -100,10 +100,11 @@ def resolved(cell: Cell) -> dict[str, Any]:
         return dict(cell.overrides)
 
 
-def one_or_varies(xs: list[Any]) -> str:
-    """``8``, or ``8 / 16 (varies)``: the distinct values of ``xs``."""
+def one_or_varies(xs: list[Any], mark: bool = True) -> str:
+    """``8``, or ``8 / 16 (varies)``: the distinct values of ``xs`` (``mark``
+    false: without "(varies)", for values that differ by definition)."""
     distinct = list(dict.fromkeys(display_value(x) if x is not None else "none" for x in xs))
-    return distinct[0] if len(distinct) == 1 else f"{' / '.join(distinct)} (varies)"
+    return distinct[0] if len(distinct) == 1 else " / ".join(distinct) + (" (varies)" if mark else "")
 
 
 def _halving(every: str) -> str:
@@ -209,9 +210,8 @@ def settings(tuning: tune.Tuning, cells: list[Cell]) -> list[str]:
         by_origin: dict[str, list[str]] = {}
         for k in dict.fromkeys(k for r in regs for k in r):
             origin = " / ".join(dict.fromkeys(_origin(spec, c, k) for c in mine))
-            values = one_or_varies([r.get(k) for r in regs])
-            if origin == "grid":   # (a grid axis's values differ by definition: "λ = 10 / 100", not "(varies)")
-                values = values.removesuffix(" (varies)")
+            # (a grid axis's values differ by definition: "λ = 10 / 100", no "(varies)")
+            values = one_or_varies([r.get(k) for r in regs], mark=origin != "grid")
             by_origin.setdefault(origin, []).append(f"{axis_label('reg.' + k)} = {values}")
         for k in dict.fromkeys(k for c in mine for k in c.tuned if not k.startswith("reg.")):   # (lr: not in reg)
             by_origin.setdefault("tuned", []).append(
