@@ -131,6 +131,23 @@ def test_a_shared_grid_value_a_regularizer_refuses_names_the_axis_and_where_it_g
     assert "cell " not in err
 
 
+@pytest.mark.parametrize("reg, extra, sets", [
+    ("ae", "\n[reg.ae]\nlambda = 1\n", []),
+    ("rae-sn", "", ["reg.rae-sn.lambda=2"]),
+])
+def test_a_lambda_a_regularizer_refuses_in_a_spec_names_the_spec_not_a_flag(tmp_path, capsys, reg, extra, sets):
+    """``[reg.ae] lambda = 1`` was refused with ``drop --lambda``, a run's
+    flag that a bench has not (the cells were resolved before the bench's
+    wording was set): it names where a spec sets it."""
+    spec = BASE.replace('regularizers = ["moca"]', f'regularizers = ["moca", "{reg}"]') + extra
+    code, _, err = run_cli(["bench", str(write(tmp_path, spec)), "--dry-run", "--out", str(tmp_path / "r"),
+                            *(a for s in sets for a in ("--set", s))], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--lambda" not in err, err
+    assert f"drop lambda for {reg} from the spec (its [reg.{reg}] lambda, a 'reg.lambda' grid axis, " \
+           f"--set reg.{reg}.lambda=...)" in err, err
+
+
 @pytest.mark.parametrize("extra, message", [
     ('[tune]\nholdout = 10\n[reg.moca.tune]\n"reg.gamma" = [1, 2]\n',
      '[reg.moca.tune] "reg.gamma": unknown setting of moca; valid keys: lambda, '),
