@@ -49,6 +49,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from wae_bench.config import check
 from wae_bench.losses import decoder_gradient
+from wae_bench import worded
 from wae_bench.errors import WaeError
 from wae_bench.regularizer import Context, RegOut, Regularizer, RegularizerConfig, Setup
 
@@ -98,7 +99,8 @@ class RaeSnConfig(RaeConfig):
     def __post_init__(self):
         super().__post_init__()
         check(self.lambda_ == 0, f"rae-sn has no decoder-penalty weight (spectral norm is a constraint), "
-                                 f"got lambda={self.lambda_}; drop --lambda, or tune reg.beta")
+                                 f"got lambda={self.lambda_}; {worded.drop('--lambda', 'reg.lambda', 'rae-sn')}, "
+                                 f"or tune reg.beta")
 
 
 @dataclass
@@ -109,7 +111,8 @@ class AeConfig(RegularizerConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        check(self.lambda_ == 0, f"ae has no penalty, got lambda={self.lambda_}; drop --lambda, or use "
+        check(self.lambda_ == 0, f"ae has no penalty, got lambda={self.lambda_}; {worded.drop('--lambda', 'reg.lambda', 'ae')}, "
+                                 f"or use "
                                  f"rae-l2 / rae-gp / rae-sn")
 
 

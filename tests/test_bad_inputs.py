@@ -332,6 +332,9 @@ ROWS = [
         ("--seed must be in [0, 4294967295]",)),
     Row("out-holds-foreign-config", "`--out` holding a `config.json` that is not a run's (`[1, 2]`)",
         lambda w: [*RUN, "--out", _foreign_config(w)], ("is not empty and is not a run folder", "another --out")),
+    Row("out-inside-a-run", "`--out RUN/sub` (inside a run folder)",
+        lambda w: [*RUN, "--out", w.run_copy() / "sub"], ("lies inside the run folder", "/copy'", "choose an --out "
+                                                          "outside it (e.g. beside it: ", "copy-sub'")),
     Row("resume-foreign-config", "`--resume` into a folder whose `config.json` is `[1, 2]`",
         lambda w: ["run", "--resume", "--out", _foreign_config(w), "--no-eval"],
         ("config.json", "unreadable", "not the config.json of a run")),

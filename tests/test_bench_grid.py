@@ -74,6 +74,23 @@ def test_bad_specs_are_refused_in_one_line(tmp_path, extra, sets, message):
     assert message in str(e.value) and "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("sets, said", [
+    # a typo lists the keys [train] takes, never those it refuses (the grid's own: regularizer, seed, reg, ...)
+    (["train.epoch=3"], "unknown config key 'train.epoch'; did you mean 'train.epochs'? valid keys: data_root, "),
+    (["train.sed=3"], "unknown config key 'train.sed'; valid keys: data_root, "),          # (not 'train.seed')
+    (["dataset.digits.archh=3"], "unknown config key 'dataset.digits.archh'; valid keys: data_root, "),
+    # a regularizer's setting is named as the [reg.NAME] key it is, not 'train.reg.lambda'
+    (["train.lambda=3"], "train.lambda is a regularizer's setting, not a training one; set it in a [reg.NAME] "
+                         "table (e.g. [reg.moca] lambda = ...)"),
+])
+def test_a_train_table_typo_lists_only_what_the_table_takes(tmp_path, sets, said):
+    with pytest.raises(WaeError) as e:
+        load(tmp_path, "", sets)
+    assert str(e.value).startswith(said), e.value
+    listed = str(e.value).split("valid keys: ")[-1].split(", ")
+    assert not set(listed) & set(specs.CELL_KEYS), e.value
+
+
 @pytest.mark.parametrize("sets, message", [
     (["bench.regularizers=[\"moca\", \"mocca\"]"], "unknown regularizer 'mocca'; did you mean 'moca'"),
     (["reg.moca.Kay=3"], "unknown config key 'reg.Kay'"),
@@ -129,6 +146,23 @@ def test_a_shared_grid_value_a_regularizer_refuses_names_the_axis_and_where_it_g
                                  "[reg.NAME.grid] of each regularizer it applies to (here: [reg.moca.grid], "
                                  "[reg.swae.grid])"), err
     assert "cell " not in err
+
+
+@pytest.mark.parametrize("reg, extra, sets", [
+    ("ae", "\n[reg.ae]\nlambda = 1\n", []),
+    ("rae-sn", "", ["reg.rae-sn.lambda=2"]),
+])
+def test_a_lambda_a_regularizer_refuses_in_a_spec_names_the_spec_not_a_flag(tmp_path, capsys, reg, extra, sets):
+    """``[reg.ae] lambda = 1`` was refused with ``drop --lambda``, a run's
+    flag that a bench has not (the cells were resolved before the bench's
+    wording was set): it names where a spec sets it."""
+    spec = BASE.replace('regularizers = ["moca"]', f'regularizers = ["moca", "{reg}"]') + extra
+    code, _, err = run_cli(["bench", str(write(tmp_path, spec)), "--dry-run", "--out", str(tmp_path / "r"),
+                            *(a for s in sets for a in ("--set", s))], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--lambda" not in err, err
+    assert f"drop lambda for {reg} from the spec (its [reg.{reg}] lambda, a 'reg.lambda' grid axis, " \
+           f"--set reg.{reg}.lambda=...)" in err, err
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -340,6 +340,22 @@ def test_own_sampler_entries_and_the_best_are_marked(tmp_path):
     assert "moca: prior samples" not in md and "prior samples for moca; GMM for ae" in md   # the legend says so
 
 
+def test_entries_that_print_the_same_are_both_marked_best(tmp_path):
+    """moca's prior samples (mean 5.901) and ae's GMM (5.899) both print
+    5.90: one was bold and "best", the other not, two equal-looking numbers;
+    a tie as printed marks both (table.md, table.csv)."""
+    ties = {"moca-tiny-digits-s0": (5.801, 9.0), "moca-tiny-digits-s1": (5.901, 9.5),
+            "moca-tiny-digits-s2": (6.001, 9.9), "ae-tiny-digits-s0": (1.0, 5.849), "ae-tiny-digits-s1": (2.0, 5.949)}
+    rep = table.collect(h2h(tmp_path, ties))
+    md = table_render.markdown(rep)
+    moca = next(r for r in md.splitlines() if r.startswith("| moca")).split(" | ")
+    ae = next(r for r in md.splitlines() if r.startswith("| ae")).split(" | ")
+    assert moca[2].startswith("**5.90 ± 0.10") and moca[2].endswith("† best**"), moca
+    assert ae[3].startswith("**5.90 ± 0.07") and ae[3].rstrip(" |").endswith("† best**"), ae
+    rows = {r["regularizer"]: r for r in csv.DictReader(io.StringIO(table_render.csv_text(rep)))}
+    assert rows["ae"]["digits:gmm:standin-fid:mark"] == rows["moca"]["digits:samples:standin-fid:mark"] == "best"
+
+
 def _add_scores(folder, name: str, scale: float, shift: float = 0.0) -> None:
     """Every scored cell of an :func:`h2h` folder also gets score ``name``: its FID × ``scale`` + ``shift``."""
     for cid in SCORES:

@@ -243,3 +243,20 @@ def test_an_entry_point_in_pyproject_but_not_installed_names_the_reinstall(monke
     monkeypatch.undo()
     with pytest.raises(WaeError, match="unknown regularizer 'energy'; choose one of"):
         REGULARIZERS.get("energy")
+
+
+def test_a_class_registered_under_another_name_logs_its_terms_under_the_run_s_name(tmp_path, monkeypatch, capsys):
+    """``@REGULARIZERS.register("push")`` on a class whose ``name`` is
+    ``pull`` logged ``pull/l2`` in a ``--reg push`` run: the terms are the
+    run's regularizer's, under the name the run asked for."""
+    from tests.helpers import one_thread, run_cli
+
+    Pull = pull_plugin().Pull
+    monkeypatch.setitem(REGULARIZERS._items, "push", Pull)
+    with one_thread():
+        code, _, err = run_cli(["run", "--reg", "push", "--dataset", "digits", "--quiet", "--no-eval",
+                                "--set", "max_steps=2", "--set", "image_size=8", "--set", "log_every=1",
+                                "--set", "expost=[]", "--out", str(tmp_path / "r")], capsys)
+    assert code == 0, err
+    logged = (tmp_path / "r" / "metrics.jsonl").read_text()
+    assert Pull.name == "pull" and '"push/l2"' in logged and '"pull/l2"' not in logged

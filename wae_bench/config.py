@@ -231,22 +231,26 @@ def _nested_key(key: str, hints: dict[str, Any], fields: dict[str, str]) -> list
     return []
 
 
-def from_dict(cls: type, data: dict[str, Any], where: str = "", flags: bool = False, owner: str = "") -> Any:
+def from_dict(cls: type, data: dict[str, Any], where: str = "", flags: bool = False, owner: str = "",
+              unlisted: typing.Collection[str] = ()) -> Any:
     """Build dataclass ``cls`` from ``data``; unknown keys, missing required
     keys and bad types are one-line :class:`WaeError`s naming the key
     (``where`` prefixes it; ``flags``: named as the command-line flags the
     values came from; ``owner``: whose settings an unknown key is not one of,
-    ``regularizer 'ae'``)."""
+    ``regularizer 'ae'``; ``unlisted``: keys the caller refuses in this
+    table, never suggested or listed as valid)."""
     data = spelled(data, where)
     hints = typing.get_type_hints(cls)
     fields = {key_of(f.name): f.name for f in dataclasses.fields(cls) if f.init}
+    valid = [k for k in fields if k not in unlisted]
     kwargs = {}
     for key, value in data.items():
         if key not in fields:
-            close = difflib.get_close_matches(str(key), fields, n=1) or _nested_key(str(key), hints, fields)
+            close = (difflib.get_close_matches(str(key), valid, n=1)
+                     or _nested_key(str(key), hints, {k: fields[k] for k in valid}))
             hint = f"did you mean {where + close[0]!r}? " if close else ""
             of = f" of {owner}" if owner else ""
-            raise WaeError(f"unknown config key {where + str(key)!r}{of}; {hint}valid keys: {', '.join(fields)}")
+            raise WaeError(f"unknown config key {where + str(key)!r}{of}; {hint}valid keys: {', '.join(valid)}")
         label = flag_of(key) if flags else where + key
         kwargs[fields[key]] = _coerce(value, hints[fields[key]], label)
     missing = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in kwargs

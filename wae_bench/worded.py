@@ -8,8 +8,8 @@ so that the next bench run retrains the cell.
 The bench says so for the block that runs its grid (:func:`bench`, in
 ``wae-bench bench`` and ``wae-bench compare``) and for each cell's work
 (:func:`cell`, :func:`wae_bench.bench.runner.attempt`); the code that raises
-asks, for its fix, :func:`setting`, :func:`go_on`, :func:`start_again` or
-:func:`lower_lr_or_lambda`,
+asks, for its fix, :func:`setting`, :func:`drop`, :func:`go_on`,
+:func:`start_again` or :func:`lower_lr_or_lambda`,
 which give the run's words outside a bench.  A context variable: each
 thread and task has its own, and a bench's cells running side by side in one
 process (``--concurrent``) each set it around their own work.
@@ -74,6 +74,17 @@ def setting(flag: str, key: str) -> str:
     bench, the spec key ``key`` and how to set it
     (``train.batch_size (--set train.batch_size=N)``)."""
     return f"{key} (--set {key}=N)" if now().bench else flag
+
+
+def drop(flag: str, key: str, regularizer: str) -> str:
+    """The fix of a setting ``regularizer`` refuses: ``drop --lambda`` in a
+    run; in a bench, the places of the spec that set it (``key``,
+    ``reg.lambda``: the ``[reg.NAME]`` table, a grid axis, ``--set``)."""
+    if not now().bench:
+        return f"drop {flag}"
+    name = key.split(".", 1)[-1]
+    return (f"drop {name} for {regularizer} from the spec (its [reg.{regularizer}] {name}, a {key!r} grid axis, "
+            f"--set reg.{regularizer}.{name}=...)")
 
 
 def lower_lr_or_lambda() -> str:

@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from wae_bench.config import (LOCATION_KEYS, WHAT, EvalSettings, TrainConfig, from_dict, key_of, load_toml,
-                              location_keys, merge, parse_sets)
+from wae_bench.config import (LOCATION_KEYS, WHAT, EvalSettings, RegularizerConfig, TrainConfig, from_dict, key_of,
+                              load_toml, location_keys, merge, parse_sets)
 from wae_bench.errors import WaeError, doc_ref, source_file
 
 What = typing.Literal[WHAT]
@@ -234,11 +234,18 @@ def _axis_values(value: Any, where: str, key: str) -> list:
 
 
 def _check_train_keys(table: dict[str, Any], where: str) -> None:
+    """``[train]`` / ``[dataset.NAME]``: TrainConfig keys but the grid's own
+    (:data:`CELL_KEYS`); a regularizer's setting (``lambda``) is named as
+    the ``[reg.NAME]`` key it is."""
+    reg_keys = {key_of(f.name) for f in dataclasses.fields(RegularizerConfig)}
     for key in table:
         if key in CELL_KEYS:
             hint = "[reg.NAME]" if key == "reg" else f"bench.{key}s"
             raise WaeError(f"{where}.{key} is set by the grid, not here; use {hint} instead")
-    from_dict(TrainConfig, table, where=f"{where}.")  # unknown keys and bad types
+        if key_of(str(key)) in reg_keys:
+            raise WaeError(f"{where}.{key} is a regularizer's setting, not a training one; set it in a "
+                           f"[reg.NAME] table (e.g. [reg.moca] {key_of(str(key))} = ...)")
+    from_dict(TrainConfig, table, where=f"{where}.", unlisted=CELL_KEYS)  # unknown keys and bad types
 
 
 def _check_axis(key: str, where: str, listed: list[str] | None = None) -> None:

@@ -274,7 +274,8 @@ def _axis_values(rep: Report, cells: list[Cell]) -> None:
 def _mark_best(rep: Report) -> None:
     """Per dataset and architecture, the best scored own-sampler entry
     (:meth:`Report.own`; the lowest, or the highest for a score where higher
-    is better, :func:`~wae_bench.bench.folder.better`) is "best", those
+    is better, :func:`~wae_bench.bench.folder.better`) is "best", and so is
+    any whose mean prints the same (a tie at the table's decimals), those
     within the seed spread of it "near" (where two or more regularizers
     compete: a head-to-head, not one's own grid alone).  A score without a
     direction (a std) marks none."""
@@ -292,8 +293,11 @@ def _mark_best(rep: Report) -> None:
             continue
         best = (max if way == "higher" else min)(keys, key=lambda k: rep.entries[k].mean)
         rep.marks[best] = "best"
+        shown = number(rep.entries[best].mean)
         for k in keys:
-            if k != best and within_spread(rep.entries[best].values, rep.entries[k].values,
+            if k != best and number(rep.entries[k].mean) == shown:
+                rep.marks[k] = "best"      # a tie as printed: two entries that read the same are both best
+            elif k != best and within_spread(rep.entries[best].values, rep.entries[k].values,
                                            higher=way == "higher") is not None:
                 rep.marks[k] = "near"
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from wae_bench import worded
 from wae_bench.bench import spec as specs
 from wae_bench.config import split_list
 from wae_bench.errors import WaeError, source_file
@@ -250,30 +251,31 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
         raise WaeError(f"--concurrent {concurrent}: give a number of cells >= 1")
     spec = _load(spec_path, sets, data_root, fid_weights)
     folder = ResultsDir(out or Path("runs") / "bench" / spec.name)
-    everything = grid.expand(spec)
-    configs = grid.resolve_all(everything)  # every cell valid before anything runs
-    part = grid.parse_shard(shard)
-    cells = grid.select(grid.shard(everything, part), only)
-    folder.check(spec)  # a folder of another spec is refused before anything runs
-    from wae_bench.bench.tune import nothing_to_tune, unjudged_line
+    with worded.bench("tune.holdout" if spec.tune is not None else "train.holdout"):   # (the fixes' words)
+        everything = grid.expand(spec)
+        configs = grid.resolve_all(everything)  # every cell valid before anything runs
+        part = grid.parse_shard(shard)
+        cells = grid.select(grid.shard(everything, part), only)
+        folder.check(spec)  # a folder of another spec is refused before anything runs
+        from wae_bench.bench.tune import nothing_to_tune, unjudged_line
 
-    if dry_run or not (quiet or os.environ.get(WORKER_ENV) == str(folder.path.resolve())):
-        # (first, the folder: a run from another directory is seen before it trains into a new one; a
-        # worker's output is its cell's log; a dry run's own listing is on stdout, but for its JSON)
-        (stdout if dry_run and not as_json else console).print(folder.describe(), markup=False, soft_wrap=True)
+        if dry_run or not (quiet or os.environ.get(WORKER_ENV) == str(folder.path.resolve())):
+            # (first, the folder: a run from another directory is seen before it trains into a new one; a
+            # worker's output is its cell's log; a dry run's own listing is on stdout, but for its JSON)
+            (stdout if dry_run and not as_json else console).print(folder.describe(), markup=False, soft_wrap=True)
 
-    for line in nothing_to_tune(spec, everything):
-        console.print(line, markup=False)
-    unjudged = unjudged_line(spec, everything)
-    if unjudged:
-        console.print(f"warning: {unjudged}", markup=False, soft_wrap=True)
-    if dry_run:
-        _dry_run(folder, spec, cells, everything, configs, as_json, device, estimate_on, concurrent)
-        return
-    with folder.lock(part, only):
-        claim(folder, spec)
-        _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, devices, concurrent, skip_failed,
-             no_table, quiet, verbose, (everything, grid.shard(everything, part)), exclude_failed_tuning)
+        for line in nothing_to_tune(spec, everything):
+            console.print(line, markup=False)
+        unjudged = unjudged_line(spec, everything)
+        if unjudged:
+            console.print(f"warning: {unjudged}", markup=False, soft_wrap=True)
+        if dry_run:
+            _dry_run(folder, spec, cells, everything, configs, as_json, device, estimate_on, concurrent)
+            return
+        with folder.lock(part, only):
+            claim(folder, spec)
+            _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, devices, concurrent, skip_failed,
+                 no_table, quiet, verbose, (everything, grid.shard(everything, part)), exclude_failed_tuning)
 
 
 def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, devices, concurrent, skip_failed,
@@ -285,31 +287,29 @@ def _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, d
     from wae_bench.bench import runner, tune
     from wae_bench.bench.folder import WORKER_ENV
     from wae_bench.bench.output import Output
-    from wae_bench.worded import bench as worded_for_bench
 
     worker = os.environ.get(WORKER_ENV) == str(folder.path.resolve())   # (its output is its cell's log)
     output = Output(folder, spec, verbose=verbose, quiet=quiet, worker=worker)
 
-    with worded_for_bench("tune.holdout" if spec.tune is not None else "train.holdout"):   # (the fixes' words)
-        if devices:
-            slots = split_list(devices)
-            passthrough = [a for s in sets for a in ("--set", s)]
-            passthrough += ["--data-root", data_root] if data_root else []
-            passthrough += ["--fid-weights", fid_weights] if fid_weights else []
-            outcomes = runner.run_parallel(folder, spec, cells, slots,
-                                           runner.child_command(str(Path(spec_path).resolve()),
-                                                                folder.path.resolve(), passthrough),
-                                           retry_failed=not skip_failed, exclude_failed=exclude_failed,
-                                           output=output)
-        elif concurrent is not None:
-            from wae_bench.bench.concurrent import run_concurrent
+    if devices:
+        slots = split_list(devices)
+        passthrough = [a for s in sets for a in ("--set", s)]
+        passthrough += ["--data-root", data_root] if data_root else []
+        passthrough += ["--fid-weights", fid_weights] if fid_weights else []
+        outcomes = runner.run_parallel(folder, spec, cells, slots,
+                                       runner.child_command(str(Path(spec_path).resolve()),
+                                                            folder.path.resolve(), passthrough),
+                                       retry_failed=not skip_failed, exclude_failed=exclude_failed,
+                                       output=output)
+    elif concurrent is not None:
+        from wae_bench.bench.concurrent import run_concurrent
 
-            outcomes = run_concurrent(folder, spec, cells, concurrent, device=device, retry_failed=not skip_failed,
-                                      exclude_failed=exclude_failed, quiet=quiet, output=output)
-        else:
-            outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet,
-                                         retry_failed=not skip_failed, exclude_failed=exclude_failed,
-                                         output=output)
+        outcomes = run_concurrent(folder, spec, cells, concurrent, device=device, retry_failed=not skip_failed,
+                                  exclude_failed=exclude_failed, quiet=quiet, output=output)
+    else:
+        outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet,
+                                     retry_failed=not skip_failed, exclude_failed=exclude_failed,
+                                     output=output)
     if not no_table:
         write_table(folder)
     after = tune.Tuning(folder, spec, scope[0] if scope else None)   # (the choices as the run left them)

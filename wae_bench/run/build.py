@@ -225,7 +225,8 @@ def build_model(plan: Plan, channels: int, total_steps: int, device: torch.devic
             raise WaeError("sync_bn needs CUDA devices (NCCL); drop --set sync_bn=true on the CPU")
         ae = torch.nn.SyncBatchNorm.convert_sync_batchnorm(ae)
     reg = plan.reg_cls(c.reg, plan.setup(total_steps))
-    reg.attach(ae)
+    reg.name = c.regularizer   # the terms are logged as NAME/TERM under the name the run asked for, whatever the
+    reg.attach(ae)             # class's (one class may be registered under several names)
     return ae.to(device), reg.to(device)
 
 

@@ -394,6 +394,19 @@ def _step_of(line: str) -> float:
         return float("inf")
 
 
+def check_outside_runs(path: Path) -> None:
+    """A new run's ``--out`` never lies inside a run folder (one of its
+    parents holding a run's ``config.json``): the two would mix their files,
+    and removing or copying the outer run would take the inner one along."""
+    for parent in Path(os.path.abspath(path)).parents:
+        if (parent / "config.json").is_file() and RunDir(parent).holds_run():
+            beside = parent.parent / f"{parent.name}-{path.name}"
+            if not path.is_absolute():
+                parent, beside = Path(os.path.relpath(parent)), Path(os.path.relpath(beside))
+            raise WaeError(f"--out {str(path)!r} lies inside the run folder {str(parent)!r}; choose an --out "
+                           f"outside it (e.g. beside it: {str(beside)!r})")
+
+
 def check_writable(path: Path, resume: bool = False) -> None:
     """Make ``path`` and write a probe file into it; a failure is one line
     (a resume cannot choose another --out: it is told to copy the run)."""

@@ -24,8 +24,8 @@ from wae_bench.nets import count_params
 from wae_bench.progress import TrainProgress, phase, stdout
 from wae_bench.run import checkpoint, fingerprint, memory, tensorboard
 from wae_bench.run.build import Plan, Run, batches, build_run, load_data, pick_device, total_steps
-from wae_bench.run.directory import (RunDir, changes, default_out, mixed_settings, output_dir, plan_for,
-                                     refused_entry_points, resolved, run_versions, saved_resolved)
+from wae_bench.run.directory import (RunDir, changes, check_outside_runs, default_out, mixed_settings, output_dir,
+                                     plan_for, refused_entry_points, resolved, run_versions, saved_resolved)
 from wae_bench.step.compile import eager
 from wae_bench.step.distributed import Dist
 from wae_bench.step.loop import StopFlag, Stepper
@@ -99,6 +99,8 @@ class Training:
                            "drop --force (a new run needs an empty or new --out)")
         plan = None if resume else plan_for(overrides, None, False, force, dist.world_size)
         self.run = run = RunDir(out if out is not None else default_out(plan.cfg))
+        if not resume:
+            check_outside_runs(run.path)
         self.resume, self.quiet, self.force = resume, quiet, force
         self.stepper: Stepper | None = None
         self.bar: TrainProgress | None = None
