@@ -50,13 +50,14 @@ def test_the_pages_blocks_run_in_order_as_a_notebooks_cells(tmp_path, monkeypatc
     from wae_bench.run.reload import load_model
 
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")     # the committed results folder a block reads
     ns = {"__name__": "__main__"}
     (cell,) = [b for b in python_blocks(PLUGINS) if "REGULARIZERS.register" in b]
     for _ in range(2):
         exec(compile(cell, "docs/plugins.md", "exec"), ns)
         assert REGULARIZERS.get("pull") is ns["Pull"]
     blocks = python_blocks(PAGE)
-    assert len(blocks) == 6
+    assert len(blocks) == 9
     for i, block in enumerate(blocks, 1):
         exec(compile(block, f"docs/python-api.md, block {i}", "exec"), ns)
 
@@ -67,6 +68,13 @@ def test_the_pages_blocks_run_in_order_as_a_notebooks_cells(tmp_path, monkeypatc
     assert tuple(z.shape) == (8, 16) and torch.allclose(z.norm(dim=1), torch.ones(8), atol=1e-5)
     assert tuple(x_hat.shape) == (8, 1, 16, 16) and 0 <= float(x_hat.min()) and float(x_hat.max()) <= 1
     assert tuple(samples.shape) == (500, 1, 16, 16)
+    m, x = ns["m"], ns["x"]                         # the one-call block: its names replace the cell's before
+    assert tuple(x.shape) == (64, 1, 16, 16) and x.dtype == torch.float32 and 0 <= float(x.min()) <= float(x.max()) <= 1
+    assert torch.equal(x, m.sample(128)[:64]) and torch.equal(z, m.encode(test[:8]))
+    assert torch.allclose(ns["x_hat"], m.decode(z)) and m.image_shape == (1, 16, 16)
+    assert "pull" in REGULARIZERS.names() and ns["moca"] is REGULARIZERS.get("moca")
+    assert "lambda_=100.0, K=1024" in capsys.readouterr().out          # the digits' defaults, not the paper's
+    assert ns["table"] and ns["table"][0]["regularizer"] and {"cell", "regularizer", "axes", "state"} <= set(ns["cells"][0])
     assert [r["step"] for r in ns["log"]] == [10, 20, 30]
     assert {"step", "epoch", "lr", "loss", "rec", "reg", "moca/pos", "moca/neg", "img_per_s", "time"} <= set(
         ns["log"][-1])

@@ -2,8 +2,10 @@
 
 Where things are (the shape and the step order: docs/architecture.md; driving it
 from Python, a notebook: docs/python-api.md -- :func:`wae_bench.run.train.train_run`,
-:func:`wae_bench.evaluate.evaluate_run`, :func:`wae_bench.run.reload.load_model`,
-:func:`wae_bench.run.directory.read_metrics`, :func:`wae_bench.metrics.fid_of`):
+:func:`wae_bench.evaluate.evaluate_run`, :func:`wae_bench.evaluate.load_results`,
+:func:`wae_bench.run.reload.load_model`, :func:`wae_bench.run.directory.read_metrics`,
+:func:`wae_bench.metrics.fid_of`, each also importable from here: ``from wae_bench
+import train_run``):
 
 - :mod:`wae_bench.regularizer`  the plugin contract; :mod:`wae_bench.registry` the registries
 - :mod:`wae_bench.plugin_check` the contract's checks (``wae-bench check-plugin``, tests/test_contract.py);
@@ -35,3 +37,21 @@ from Python, a notebook: docs/python-api.md -- :func:`wae_bench.run.train.train_
 __version__ = "0.1.0"
 
 from wae_bench.errors import WaeError  # noqa: F401
+
+# The Python API's entry points (docs/python-api.md), imported on first use: `import wae_bench` stays light.
+_API = {"train_run": "wae_bench.run.train", "evaluate_run": "wae_bench.evaluate",
+       "load_results": "wae_bench.evaluate", "load_model": "wae_bench.run.reload",
+       "read_metrics": "wae_bench.run.directory", "fid_of": "wae_bench.metrics.tensor_fid"}
+__all__ = ["WaeError", "__version__", *_API]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})

@@ -13,7 +13,6 @@ with its protocol.  The run folder is locked while it is scored.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 import warnings
 from pathlib import Path
@@ -38,7 +37,7 @@ from wae_bench.metrics.weights import FidWeights, resolve as resolve_weights
 from wae_bench.progress import console, notice, phase
 from wae_bench.run.build import load_test, load_train
 from wae_bench.run.directory import cpu_threads, providers
-from wae_bench.run.reload import Loaded, load_model
+from wae_bench.run.reload import Loaded, load_model, run_path
 from wae_bench.step.distributed import Dist
 from wae_bench.step.rng import global_generators_kept
 
@@ -78,9 +77,7 @@ def evaluate_run(run_dir, *, device: str = "auto", quiet: bool = False, data_roo
     """
     dist = Dist.from_env()
     ev = from_dict(EvalSettings, settings)
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise WaeError(f"run directory {str(run_dir)!r} does not exist; pass the --out of a `wae-bench run`")
+    run_dir = run_path(run_dir)
     table = not quiet if table is None else table
     if not dist.is_main:
         with global_generators_kept():
@@ -373,17 +370,10 @@ def cpu_eval_rate() -> tuple[float, str]:
 
 
 def load_results(run_dir: str | Path) -> dict:
-    """``results.json`` of a run; refuses scores without a protocol."""
-    p = Path(run_dir) / "results.json"
-    if not p.is_file():
-        raise WaeError(f"{str(p)!r} not found; score the run with `wae-bench eval {run_dir}`")
-    try:
-        r = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise WaeError(f"{str(p)!r} is unreadable ({e}); re-run `wae-bench eval {run_dir}`") from None
-    if not r.get("protocol") or "scores" not in r:
-        raise WaeError(f"{str(p)!r} has scores without their protocol; re-run `wae-bench eval {run_dir}`")
-    return r
+    """``results.json`` of a run (:func:`wae_bench.results.load`); refuses
+    scores without a protocol, a file of another format version, and a
+    ``run_dir`` that is no run folder (:func:`~wae_bench.run.reload.run_path`)."""
+    return results.load(run_path(run_dir))
 
 
 __all__ = ["evaluate_run", "load_results", "print_table"]

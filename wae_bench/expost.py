@@ -45,15 +45,20 @@ def fit_record(n: int, seed: int) -> dict:
 
 @torch.no_grad()
 def encode_all(ae, reg, images: Tensor, limit: int = 10000, batch: int = 500) -> Tensor:
-    """Latents ``constrain(Enc(x))`` of the first ``limit`` images (eval
-    mode, on the CPU): what the densities are fitted to."""
+    """Latents ``constrain(Enc(x))`` of the first ``limit`` images (uint8 in
+    0..255, or float in [0, 1]; eval mode, on the CPU): what the densities
+    are fitted to."""
     dev = next(ae.parameters()).device
     was = ae.training
     ae.eval()
-    out = [reg.constrain(ae.encode(to_float(images[i:i + batch].to(dev)))).float().cpu()
+    out = [reg.constrain(ae.encode(_unit(images[i:i + batch].to(dev)))).float().cpu()
            for i in range(0, min(limit, len(images)), batch)]
     ae.train(was)
     return torch.cat(out)
+
+
+def _unit(x: Tensor) -> Tensor:
+    return to_float(x) if x.dtype == torch.uint8 else x.float()
 
 
 def fit(latents: Tensor, kind: str, seed: int = 0, reg_covar: float = 1e-6) -> dict[str, Tensor]:

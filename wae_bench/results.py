@@ -124,6 +124,19 @@ def read(run_dir: str | Path) -> dict[str, Any] | None:
     return check_format(r, p)
 
 
+def load(run_dir: str | Path) -> dict[str, Any]:
+    """The run's ``results.json`` as :func:`read` gives it, for a reader
+    (:func:`wae_bench.evaluate.load_results`): a missing file, or scores
+    without their protocol, refused in one line naming the fix."""
+    r = read(run_dir)
+    p = Path(run_dir) / NAME
+    if r is None:
+        raise WaeError(f"{str(p)!r} not found; score the run with `wae-bench eval {run_dir}` (or evaluate_run)")
+    if not isinstance(r.get("protocol"), dict) or not r["protocol"] or not isinstance(r.get("scores"), dict):
+        raise WaeError(f"{str(p)!r} has scores without their protocol; re-run `wae-bench eval {run_dir}`")
+    return r
+
+
 def write(run_dir: str | Path, result: dict[str, Any]) -> dict[str, Any]:
     """Merge one evaluation into the run's ``results.json`` (atomically,
     naming :data:`FORMAT`); returns the file's content."""

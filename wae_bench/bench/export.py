@@ -114,13 +114,15 @@ def cell_row(cell_dir: str | Path) -> dict[str, Any]:
     return row
 
 
-def cell_rows(folder: ResultsDir, read: tune.Tuning | None = None) -> list[dict[str, Any]]:
+def cell_rows(folder: ResultsDir | str | Path, read: tune.Tuning | None = None) -> list[dict[str, Any]]:
     """One row per cell of the folder's spec (:func:`cell_row`, with the
     grid's own id, axes, role and state; a cell not begun has no scores); a
     final cell of a ``[tune]`` grid also its ``tuned`` values with the grid
     and budget they were chosen over (:func:`~wae_bench.bench.tuning_summary.used`;
     ``values`` null and a ``note`` while its tuning is pending; ``read``: the
-    folder's tuning as read already, by the table)."""
+    folder's tuning as read already, by the table).  ``folder``: a
+    :class:`~wae_bench.bench.folder.ResultsDir` or its path (docs/python-api.md)."""
+    folder = folder if isinstance(folder, ResultsDir) else ResultsDir(folder)
     read = read or tune.Tuning(folder)
     out = []
     for c in read.cells:
