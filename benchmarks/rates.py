@@ -12,6 +12,7 @@ file it was read from (nothing is typed in by hand):
   evaluation's generated images per second.
 
     python benchmarks/rates.py            # rewrites benchmarks/results/rates.json
+    python benchmarks/rates.py --check    # exit 1 if it is not what the measurements give (writes nothing)
 
 A ``--results`` that is not a folder, or one holding none of those files, is
 refused in one line and nothing is written (the dry run reads the rates file);
@@ -129,10 +130,12 @@ def collect(root: Path) -> dict:
             "steps": steps, "fid": fid}
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", default=str(RESULTS), help="folder searched for measurement JSONs")
     ap.add_argument("--out", default=str(RESULTS / "rates.json"))
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 if --out is not what the measurements give; write nothing")
     a = ap.parse_args(argv)
     root = Path(a.results)
     if not root.is_dir():
@@ -142,9 +145,19 @@ def main(argv=None) -> None:
     if not doc["steps"] and not doc["fid"]:
         raise WaeError(f"no speed.py, throughput.py or fid_reference.py JSON and no scored results.json under "
                        f"{a.results!r}, so {a.out!r} was not written; pass --results of a results folder")
-    write_text(a.out, json.dumps(doc, indent=1) + "\n")
+    text = json.dumps(doc, indent=1) + "\n"
+    if a.check:
+        out = Path(a.out)
+        if not out.is_file() or out.read_text() != text:
+            given = [f"--{k} {v}" for k, v in (("results", a.results), ("out", a.out)) if v != ap.get_default(k)]
+            print(f"{a.out} is not current; run python benchmarks/rates.py{''.join(' ' + g for g in given)}",
+                  file=sys.stderr)
+            return 1
+        return 0
+    write_text(a.out, text)
     print(f"{len(doc['steps'])} step rates, {len(doc['fid'])} evaluation rates -> {a.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    run_script(main)
+    sys.exit(run_script(main))
