@@ -229,6 +229,15 @@ def test_a_plugin_without_rates_is_named_with_its_cells_not_as_unmeasured_settin
                           "moca, "), why
     assert why.endswith("(a plugin has none; time one of its cells with --only pull-tiny-digits-s0)"), why
     assert "rates exist for" not in " ".join(lines)
+    # a built-in without a rate (one a maintainer just added) is told how its rate is measured
+    s, cells, configs, evals = cells_of("smoke.toml", ["bench.seeds=[0]", "train.device=\"cpu\""], "moca-*,swae-*")
+    rates = estimate.load_rates()
+    rates["steps"] = [r for r in rates["steps"] if r.get("regularizer") != "swae"]
+    (why,) = [ln.strip() for ln in estimate.summary(estimate.estimate(cells, configs, evals, "cpu", 1, rates),
+                                                     len(cells))[1:] if "no measured rates for swae" in ln]
+    assert why.endswith("(a built-in without one: in wae-bench's source, measure it with python "
+                        "benchmarks/speed.py --regs swae, then python benchmarks/rates.py (docs/maintaining.md))"), why
+    assert "a plugin" not in why
 
 
 def test_evaluate_warns_with_the_cpu_rate_the_dry_run_uses(tmp_path, monkeypatch):

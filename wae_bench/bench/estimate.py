@@ -39,7 +39,7 @@ from typing import Any
 from wae_bench.bench.grid import Cell
 from wae_bench.config import EvalSettings
 from wae_bench.errors import source_file
-from wae_bench.registry import DATASETS
+from wae_bench.registry import DATASETS, REGULARIZERS
 
 FORMAT = "wae-bench-rates/1"
 KEY = ("device", "arch", "regularizer", "precision", "step_mode", "channels_last", "compile", "batch_size",
@@ -402,9 +402,11 @@ def _no_rates(g: GridEstimate) -> str:
                      f"(its rates are for {', '.join(measured_nets)}: measure these nets with "
                      f"{source_file('benchmarks/speed.py')})")
     for reg, ids in g.unmeasured.items():
+        fix = (f"a built-in without one: in wae-bench's source, measure it with python benchmarks/speed.py --regs "
+               f"{reg}, then python benchmarks/rates.py (docs/maintaining.md)" if REGULARIZERS.builtin(reg) else
+               f"a plugin has none; time one of its cells with --only {ids[0]}")
         parts.append(f"no measured rates for {reg} ({len(ids)} cell(s)) on {g.device} at concurrency "
-                     f"{g.concurrency}: its rates are for {', '.join(g.regularizers)} (a plugin has none; time one "
-                     f"of its cells with --only {ids[0]})")
+                     f"{g.concurrency}: its rates are for {', '.join(g.regularizers)} ({fix})")
     return "; ".join(parts) or ("no measured rate for these cells' batch size, image size or latent dimension "
                                 "(below)")
 
