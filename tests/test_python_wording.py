@@ -239,18 +239,17 @@ def test_out_of_memory_building_the_model_names_the_keys(tmp_path, capsys, monke
         "lower the settings that size it (--arch, latent_dim, the regularizer's; `wae-bench list`)\n")
 
 
+def _no_memory_at(trainer, at: int) -> None:
+    """The CPU allocator's error, raised by the training step ``at``."""
+    if int(trainer.t) + 1 == at:
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory (simulated)")
+
+
 @pytest.mark.parametrize("at, resumable", [(3, True), (1, False)])
 def test_out_of_memory_in_training_names_the_keys_and_train_run(at, resumable, tmp_path, capsys, monkeypatch):
     from wae_bench.step.trainer import Trainer
 
-    real = Trainer.step
-
-    def step(self, x):
-        if int(self.t) + 1 == at:
-            raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")
-        return real(self, x)
-
-    monkeypatch.setattr(Trainer, "step", step)
+    monkeypatch.setattr(Trainer, "step", lambda self, x, real=Trainer.step: _no_memory_at(self, at) or real(self, x))
     out = tmp_path / "py"
     msg = _refusal(train_run, {**TINY, "max_steps": 4, "ckpt_every": 2}, out, quiet=True)
     then = (f"then continue with: train_run({{}}, {str(out)!r}, resume=True)" if resumable
