@@ -289,7 +289,7 @@ def test_one_line_errors(digits_run, cache, tmp_path):
     empty = tmp_path / "no-ckpt"
     empty.mkdir()
     (empty / "config.json").write_text((digits_run / "config.json").read_text())
-    assert "wae-bench run --out" in fails("has no checkpoint", run=empty)
+    assert f"train_run(overrides, {str(empty)!r})" in fails("has no checkpoint", run=empty)   # (Python's words)
     fails("does not exist", run=tmp_path / "nowhere")
     fails("Inception Score needs Inception logits", metrics=["fid", "is"])
     fails("bad --what", what=["samples", "recon"])

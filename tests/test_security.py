@@ -74,7 +74,7 @@ def test_model_loading_for_evaluation_refuses_it_too(run_dir, tmp_path):
     from wae_bench.run.reload import load_model
 
     plant_evil_checkpoint(run_dir, tmp_path / "pwned")
-    with pytest.raises(checkpoint.UnsafeFile, match="--trust-checkpoint"):
+    with pytest.raises(checkpoint.UnsafeFile, match="pass trust=True"):       # (load_model's argument)
         load_model(run_dir, device="cpu")
     assert not (tmp_path / "pwned").exists()
 

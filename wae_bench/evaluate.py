@@ -21,7 +21,7 @@ import torch
 import torch_fidelity
 import torchvision
 
-from wae_bench import __version__, lock, pictures, results
+from wae_bench import __version__, lock, pictures, results, worded
 from wae_bench.config import EvalSettings, from_dict, to_dict
 from wae_bench.data.batcher import to_float
 from wae_bench.data.subset import random_subset
@@ -74,7 +74,17 @@ def evaluate_run(run_dir, *, device: str = "auto", quiet: bool = False, data_roo
     samples (noise seeded by the global sample index, so the images do not
     depend on the number of processes) and extracts their features; the
     features are gathered to rank 0, which alone scores and writes.
+
+    Its refusals name these arguments (``what``, ``trust=True``;
+    :func:`wae_bench.worded.python`), not the flags of `wae-bench eval`,
+    which calls it inside :func:`wae_bench.worded.cli`.
     """
+    with worded.python():
+        return _evaluate_run(run_dir, device, quiet, data_root, trust, table, settings)
+
+
+def _evaluate_run(run_dir, device, quiet: bool, data_root: str | None, trust: bool, table: bool | None,
+                  settings: dict) -> dict:
     dist = Dist.from_env()
     ev = from_dict(EvalSettings, settings)
     run_dir = run_path(run_dir)
@@ -83,8 +93,8 @@ def evaluate_run(run_dir, *, device: str = "auto", quiet: bool = False, data_roo
         with global_generators_kept():
             return _evaluate(run_dir, ev, device, quiet, data_root, trust, dist, table)
     with global_generators_kept(), lock.hold(run_dir, "wae-bench eval", what="run directory",
-                                             fix=f"wait for it to finish, then score it with `wae-bench eval "
-                                                 f"{run_dir}`"):
+                                             fix=f"wait for it to finish, then score it with "
+                                                 f"{_eval_call(run_dir)}"):
         results.read(run_dir)          # an unreadable results.json is refused before any slow work
         return _evaluate(run_dir, ev, device, quiet, data_root, trust, dist, table)
 
@@ -98,8 +108,9 @@ def _evaluate(run_dir: Path, ev: EvalSettings, device, quiet: bool, data_root: s
     dev = next(m.ae.parameters()).device
     for w in what:
         if w in ("n", "gmm") and w not in m.expost:
-            raise WaeError(f"the run has no ex-post {w!r} density to sample from; drop {w} from --what "
-                           f"(the run was trained with expost={list(m.expost) or []})")
+            raise WaeError(f"the run has no ex-post {w!r} density to sample from; drop {w} from "
+                           f"{worded.flag_or_arg('--what', 'what')} (the run was trained with "
+                           f"expost={list(m.expost) or []})")
     weights = _weights(features, ev.fid_weights, metrics)
     plan = m.plan
     if data_root is not None:
@@ -160,6 +171,11 @@ def _evaluate(run_dir: Path, ev: EvalSettings, device, quiet: bool, data_root: s
     if table:
         print_table(result)
     return {**result, "kept_below": KEPT_BELOW} if kept_below else result
+
+
+def _eval_call(run_dir: Path) -> str:
+    """How to score ``run_dir`` again: ```wae-bench eval RUN``` (a run's), ``evaluate_run('RUN')`` (Python)."""
+    return worded.flag_or_arg(f"`wae-bench eval {run_dir}`", f"evaluate_run({str(run_dir)!r})")
 
 
 def _tensorboard_hparams(m: Loaded, run_dir: Path, scores: dict) -> None:

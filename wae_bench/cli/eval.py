@@ -20,12 +20,14 @@ def eval_cmd(run_dir, device, data_root, trust_checkpoint, quiet, **flags):
     # (imports torch and torch-fidelity, ~4 s: `wae-bench --help` must not; wae_bench.run first, which
     # imports numpy before torch can swallow a Ctrl-C in that import: wae_bench/run/__init__.py)
     import wae_bench.run  # noqa: F401
+    from wae_bench import worded
     from wae_bench.evaluate import evaluate_run
     from wae_bench.interrupt import said_by_rank0, stop_at_once
 
     ev = from_dict(EvalSettings, options.given(options.EVAL_FLAGS, flags), flags=True)
-    with said_by_rank0(), stop_at_once(f"while scoring (results.json is as it was); score the run with: "
-                                       f"wae-bench eval {run_dir}"):
+    # (the fixes name this command's flags, not evaluate_run's arguments)
+    with said_by_rank0(), worded.cli(), stop_at_once(f"while scoring (results.json is as it was); score the run "
+                                                     f"with: wae-bench eval {run_dir}"):
         evaluate_run(run_dir, **to_dict(ev), device=device, quiet=quiet, data_root=data_root,
                      trust=trust_checkpoint, table=True)
     click.echo(f"results: {run_dir.rstrip('/')}/results.json")

@@ -60,6 +60,7 @@ def run_settings(path: str) -> dict:
 def run_cmd(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, quiet, **flags):
     """Train one model; resumable; writes a run directory (and scores it, unless --no-eval)."""
     # (imports torch, ~2 s: `wae-bench --help` must not)
+    from wae_bench import worded
     from wae_bench.interrupt import said_by_rank0
     from wae_bench.run.build import check_val
     from wae_bench.run.train import train_run
@@ -79,7 +80,8 @@ def run_cmd(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, qu
         scored, notice = _check_eval(ctx, ev)
         return "\n".join(filter(None, (note, notice))) or None
 
-    with said_by_rank0():     # (torchrun: one stop line, not one a process)
+    # (torchrun: one stop line, not one a process; the fixes name this command's flags, not train_run's arguments)
+    with said_by_rank0(), worded.cli():
         path = train_run(overrides, out, resume=resume, force=force, quiet=quiet, trust=trust_checkpoint,
                          before=check_eval if do_eval else None)
         if _is_main():

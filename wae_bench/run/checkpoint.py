@@ -5,7 +5,8 @@
   :func:`wae_bench.atomic.atomic_write`.
 * :func:`load_torch` uses ``torch.load(weights_only=True)``; a file that would
   need unsafe unpickling is refused (:class:`UnsafeFile`) unless the caller
-  passes ``trust=True`` (the CLI's ``--trust-checkpoint``).
+  passes ``trust=True`` (the CLI's ``--trust-checkpoint``; the refusal names
+  the one its reader has, :func:`wae_bench.worded.flag`).
 * :func:`load` refuses a checkpoint of another format version (a newer
   wae-bench's, :class:`~wae_bench.formats.OtherVersion`: upgrade wae-bench).
 * :func:`latest` falls back past an unreadable (truncated or corrupt) newest
@@ -133,8 +134,9 @@ def load_torch(path: str | Path, trust: bool = False, what: str = "file") -> Any
         msg = str(e)
         unsafe = None if trust else _first_line_of_interest(msg) if _names_global(msg) else _plain_pickle_global(path)
         if unsafe:
+            trust_it = f"pass {worded.flag('--trust-checkpoint')} only if you trust its source"
             raise UnsafeFile(f"{what} {str(path)!r} would run pickled code to load ({unsafe[:160]}); refused: "
-                             f"{worded.start_again('pass --trust-checkpoint only if you trust its source')}") from None
+                             f"{worded.start_again(trust_it)}") from None
         why = _first_line_of_interest(msg)[:80]
         reason = f"truncated or corrupt: {type(e).__name__}{': ' + why if why and 'Weights only' not in why else ''}"
         raise Unreadable(f"{what} {str(path)!r} is unreadable ({reason})", reason) from None

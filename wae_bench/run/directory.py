@@ -26,7 +26,7 @@ from typing import Iterator
 import torch
 import torchvision
 
-from wae_bench import __version__, atomic, formats, lock
+from wae_bench import __version__, atomic, formats, lock, worded
 from wae_bench.config import LOCATION_KEYS, TrainConfig, from_dict, merge, to_dict
 from wae_bench.errors import WaeError
 from wae_bench.registry import ARCHITECTURES, DATASETS, REGULARIZERS
@@ -403,7 +403,8 @@ def check_outside_runs(path: Path) -> None:
             beside = parent.parent / f"{parent.name}-{path.name}"
             if not path.is_absolute():
                 parent, beside = Path(os.path.relpath(parent)), Path(os.path.relpath(beside))
-            raise WaeError(f"--out {str(path)!r} lies inside the run folder {str(parent)!r}; choose an --out "
+            out = worded.flag("--out")
+            raise WaeError(f"{out} {str(path)!r} lies inside the run folder {str(parent)!r}; choose an {out} "
                            f"outside it (e.g. beside it: {str(beside)!r})")
 
 
@@ -416,8 +417,9 @@ def check_writable(path: Path, resume: bool = False) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        fix = ("copy the run to a writable place and resume it there (wae-bench run --resume --out COPY)"
-               if resume else "choose another --out")
+        fix = (f"copy the run to a writable place and resume it there "
+               f"({worded.flag_or_arg('wae-bench run --resume --out COPY', worded.resume_call('COPY'))})"
+               if resume else f"choose another {worded.flag('--out')}")
         raise WaeError(f"cannot write to output directory {str(path)!r} ({e.strerror or e}); {fix}") from None
 
 
@@ -601,17 +603,24 @@ def plan_for(overrides: dict, run: RunDir | None, resume: bool, force: bool, wor
         return resolve(from_dict(TrainConfig, overrides), world_size)
     saved = run.saved_config() if run else None
     if saved is None:
-        raise WaeError(f"nothing to resume in {str(run.path) if run else '?'!r} (no config.json); drop --resume "
-                       f"to start a new run there")
+        raise WaeError(f"nothing to resume in {str(run.path) if run else '?'!r} (no config.json); drop "
+                       f"{worded.flag('--resume')} to start a new run there")
     asked = overrides.get("regularizer")
     if asked is not None and asked != saved.get("regularizer"):   # (its reg.* keys would not even load)
-        raise WaeError(f"--resume of {str(run.path)!r}, a run of regularizer {saved.get('regularizer')!r}, with "
-                       f"--reg {asked}: a resume continues the run's own regularizer (--force cannot change it); "
-                       f"drop --reg, or start a new --out for {asked}")
+        with_reg, drop = (worded.flag_or_arg(f"--reg {asked}", f'"regularizer": {asked!r}'),
+                          worded.flag_or_arg("--reg", '"regularizer" from the overrides'))
+        raise WaeError(f"{worded.flag('--resume')} of {str(run.path)!r}, a run of regularizer "
+                       f"{saved.get('regularizer')!r}, with {with_reg}: a resume continues the run's own regularizer "
+                       f"({worded.flag('--force')} cannot change it); drop {drop}, or start a "
+                       f"new {worded.flag('--out')} for {asked}")
     before = saved_resolved(run, world_size)
     plan = resolve(from_dict(TrainConfig, merge(saved, overrides)), world_size)
     changed = [k for k, _, _ in changes(before, resolved(plan))]
     if changed and not force:
-        raise WaeError(f"--resume with a different config ({', '.join(changed)} changed) would not reproduce the "
-                       f"run; drop those options, or pass --force to resume anyway")
+        raise WaeError(worded.flag_or_arg(
+            f"--resume with a different config ({', '.join(changed)} changed) would not reproduce the run; drop "
+            f"those options, or pass --force to resume anyway",
+            f"resume=True with a different config ({', '.join(changed)} changed) would not reproduce the run; drop "
+            f"those keys from the overrides (train_run({{}}, out, resume=True) continues with the run's own), or "
+            f"pass force=True to resume anyway"))
     return plan

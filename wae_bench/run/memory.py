@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from wae_bench import worded
 from wae_bench.errors import WaeError
 from wae_bench.nets import build_arch
 
@@ -36,11 +37,15 @@ def estimate(plan, channels: int, total_steps: int, data_bytes: int = 0) -> dict
     buffers = sum(b.numel() * b.element_size() for b in ae.buffers())
     n = sum(p.numel() for p in ae.parameters())
     out = {f"the {c.arch} nets' {n / 1e6:,.1f}M parameters with their gradients and Adam state":
-           (ADAM_COPIES * params + buffers, "choose a smaller --arch, latent_dim or image_size")}
+           (ADAM_COPIES * params + buffers,
+            worded.flag_or_arg("choose a smaller --arch, latent_dim or image_size",
+                               "choose a smaller arch, latent_dim or image_size (the overrides' keys)"))}
     for what, size in plan.reg_cls.memory(c.reg, plan.setup(total_steps)).items():
         out[what] = (int(size), "lower the setting it names")
     if data_bytes:
-        out["the training images held on the device"] = (data_bytes, "pass --set data_on_device=false")
+        out["the training images held on the device"] = (
+            data_bytes, worded.flag_or_arg("pass --set data_on_device=false",
+                                           f"pass {worded.overrides('data_on_device', 'False')}"))
     return out
 
 

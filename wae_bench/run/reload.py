@@ -16,7 +16,7 @@ import torch
 from rich.markup import escape
 from torch import Tensor
 
-from wae_bench import expost, progress
+from wae_bench import expost, progress, worded
 from wae_bench.data.batcher import to_float
 from wae_bench.errors import WaeError
 from wae_bench.metrics import generate
@@ -128,7 +128,14 @@ def load_model(run_dir: str | Path, device: str | torch.device = "auto", trust: 
     stderr from the main process: what is scored is then not the newest step).
     The process-global generators (torch, NumPy, Python's ``random``) are
     left as they were, although building the nets seeds them
-    (:func:`~wae_bench.step.rng.global_generators_kept`)."""
+    (:func:`~wae_bench.step.rng.global_generators_kept`).  Its refusals name
+    the ``trust`` argument and ``train_run`` (:func:`wae_bench.worded.python`),
+    not `wae-bench eval`'s flags."""
+    with worded.python():
+        return _load_model(run_dir, device, trust, on_skip)
+
+
+def _load_model(run_dir, device, trust: bool, on_skip: Callable[[str], None] | None) -> Loaded:
     run = RunDir(run_path(run_dir))
     skipped: list[tuple[Path, str]] = []
     found = checkpoint.latest(run.path, trust, on_skip=lambda p, why: skipped.append((p, why)))
@@ -202,7 +209,8 @@ def _no_checkpoint(run: RunDir) -> str:
                     f"wae-bench eval {run.path / runs[0]}")
         return f"{path!r} is not a run directory (no config.json); pass the --out of a `wae-bench run`"
     return (f"run directory {path!r} has no checkpoint (checkpoints/step-N.pt); train it first with "
-            f"`wae-bench run --out {path}` (or --resume)")
+            + worded.flag_or_arg(f"`wae-bench run --out {path}` (or --resume)",
+                                 f"train_run(overrides, {path!r}) (or {worded.resume_call(path)})"))
 
 
 def _warn(text: str) -> None:

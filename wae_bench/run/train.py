@@ -58,8 +58,11 @@ def train_run(overrides: dict | TrainConfig, out: str | Path | None = None, *, r
     state is left as it was, after a failure or a stop too: the global random
     generators the build seeds (:func:`~wae_bench.step.rng.global_generators_kept`)
     and ``torch.backends.cudnn.benchmark``, which a CUDA run turns on
-    (:func:`~wae_bench.step.trainer.cudnn_benchmark_kept`)."""
-    with global_generators_kept(), cudnn_benchmark_kept():
+    (:func:`~wae_bench.step.trainer.cudnn_benchmark_kept`).  Its refusals name
+    these arguments (``out``, ``resume=True``, ``force=True``, ``trust=True``,
+    the overrides' keys; :func:`wae_bench.worded.python`), not the flags of
+    `wae-bench run`, which calls it inside :func:`wae_bench.worded.cli`."""
+    with worded.python(), global_generators_kept(), cudnn_benchmark_kept():
         t = Training(overrides, out, resume=resume, force=force, quiet=quiet, trust=trust, before=before)
         with StopFlag() as stop:
             t.begin(stop)
@@ -93,10 +96,14 @@ class Training:
         overrides = _config_keys(overrides)
         self.dist = dist = Dist.from_env()
         if resume and out is None:
-            raise WaeError("--resume needs --out RUN_DIR (the run directory to continue)")
+            raise WaeError(f"{worded.flag_or_arg('--resume needs --out RUN_DIR', 'resume=True needs out')} (the run "
+                           f"directory to continue)")
         if force and not resume:   # (a new run has no config of its own to differ from; it never replaces one)
-            raise WaeError("--force goes with --resume: it continues a run with a changed config; add --resume, or "
-                           "drop --force (a new run needs an empty or new --out)")
+            raise WaeError(worded.flag_or_arg(
+                "--force goes with --resume: it continues a run with a changed config; add --resume, or drop --force "
+                "(a new run needs an empty or new --out)",
+                "force=True goes with resume=True: it continues a run with a changed config; add resume=True, or "
+                "drop force=True (a new run needs an empty or new out folder)"))
         plan = None if resume else plan_for(overrides, None, False, force, dist.world_size)
         self.run = run = RunDir(out if out is not None else default_out(plan.cfg))
         if not resume:
@@ -116,7 +123,7 @@ class Training:
                 if run.holds_run():
                     raise WaeError(_holds_run(run, plan, dist.world_size))
                 raise WaeError(f"output directory {str(run.path)!r} is not empty and is not a run folder; choose "
-                               f"another --out (or an empty folder)")
+                               f"{_another_out()} (or an empty folder)")
             dist.barrier()   # every rank has checked the folder before rank 0 writes into it
         self._armed = True
         with self._phase():
@@ -142,8 +149,10 @@ class Training:
             self.built = build_run(plan, channels=train.images.shape[1], total_steps=T, device=device, dist=dist)
         except Exception as e:
             if is_out_of_memory(e):
+                sizes = worded.flag_or_arg("--arch, latent_dim, the regularizer's",
+                                           "arch, latent_dim, the regularizer's under \"reg\"")
                 raise WaeError(f"out of memory building the model ({_first_line(e)}); lower the settings that "
-                               f"size it (--arch, latent_dim, the regularizer's; `wae-bench list`)") from None
+                               f"size it ({sizes}; `wae-bench list`)") from None
             raise
         notice = before(plan) if before else None
         self.trainer = trainer = self.built.trainer
@@ -333,12 +342,17 @@ def _holds_run(run: RunDir, plan: Plan, world_size: int) -> str:
         changed = []
     where = f"output directory {str(run.path)!r} holds a run"
     if not changed:
-        return f"{where}; pass --resume to continue it, or choose another --out"
+        return f"{where}; pass {worded.flag('--resume')} to continue it, or choose {_another_out()}"
     shown = changed[:3]
     more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
     return (f"{where} with other settings: that run has {', '.join(f'{k}={_shown(a)}' for k, a, _ in shown)}, this "
-            f"one {', '.join(f'{k}={_shown(b)}' for k, _, b in shown)}{more}; choose another --out (not --resume: "
-            f"it continues a run only with its own settings)")
+            f"one {', '.join(f'{k}={_shown(b)}' for k, _, b in shown)}{more}; choose {_another_out()} (not "
+            f"{worded.flag('--resume')}: it continues a run only with its own settings)")
+
+
+def _another_out() -> str:
+    """``another --out`` (a run); ``another out`` (a call of the Python API)."""
+    return f"another {worded.flag('--out')}"
 
 
 def _shown(v) -> str:
@@ -350,7 +364,7 @@ def _locked(path: Path, dist: Dist):
     if not dist.is_main:
         return contextlib.nullcontext()
     return lock.hold(path, "wae-bench run", what="run directory",
-                     fix="wait for it to finish (or stop it), or choose another --out")
+                     fix=f"wait for it to finish (or stop it), or choose {_another_out()}")
 
 
 def _first_line(e: BaseException) -> str:
@@ -366,18 +380,22 @@ def _go_on(verb: str, path: Path, world_size: int) -> str:
     """How to resume the run in ``path`` (``verb``: "continue", "finish it"):
     ``continue with: wae-bench run --resume --out P``; under torchrun the
     same launch with --resume (as many processes resume exactly; one would
-    not, docs/multi-gpu.md); in a bench cell, its bench command (:func:`wae_bench.worded.go_on`)."""
+    not, docs/multi-gpu.md); in a bench cell, its bench command; in a call of
+    the Python API, ``train_run({}, 'P', resume=True)`` (:func:`wae_bench.worded.go_on`)."""
     if world_size > 1:
         return (f"{verb} by rerunning your torchrun command ({world_size} processes) with --resume --out "
                 f"{path}")
-    return worded.go_on(f"{verb} with: wae-bench run --resume --out {path}")
+    return worded.go_on(f"{verb} with: wae-bench run --resume --out {path}",
+                        f"{verb} with: {worded.resume_call(path)}")
 
 
 def _then_resume(path: Path, world_size: int = 1) -> str:
     """How to go on after fixing the cause: resume, if a checkpoint exists."""
     if checkpoint.checkpoints(path):
         return f"then {_go_on('continue', path, world_size)}"
-    return f"then {worded.rerun() if worded.now().bench else 'rerun the same command'} (no checkpoint had been written)"
+    again = worded.rerun() if worded.now().bench else worded.flag_or_arg("rerun the same command",
+                                                                          "call train_run again")
+    return f"then {again} (no checkpoint had been written)"
 
 
 def _smaller() -> str:
@@ -387,7 +405,8 @@ def _smaller() -> str:
     if worded.now().bench:
         return ("run fewer cells at once (--concurrent, --devices), or lower train.batch_size or choose a smaller "
                 "arch or latent_dim (--set train.KEY=V, in a new --out: they are part of the folder's spec)")
-    return "lower --batch-size, or choose a smaller --arch or latent_dim"
+    return worded.flag_or_arg("lower --batch-size, or choose a smaller --arch or latent_dim",
+                              "lower batch_size, or choose a smaller arch or latent_dim (the overrides' keys)")
 
 
 def _finish(built: Run, T: int, train_x: torch.Tensor, test_x: torch.Tensor, out: Path, finished: bool,
@@ -502,7 +521,7 @@ def _resume(trainer, run, cfg, trust: bool, dist: Dist) -> tuple[int, bool, Path
     except (RuntimeError, KeyError, ValueError, TypeError) as e:
         raise WaeError(f"checkpoint {str(path)!r} does not fit this model ({type(e).__name__}: "
                        f"{str(e).splitlines()[0][:120]}); "
-                       f"{worded.start_again(RESUME_OWN)}") from None
+                       f"{_resume_own()}") from None
     ranks = state.get("rng_ranks")
     if dist.enabled and ranks and len(ranks) == dist.world_size:
         trainer.load_rng(ranks[dist.rank])
@@ -523,8 +542,13 @@ def _resume(trainer, run, cfg, trust: bool, dist: Dist) -> tuple[int, bool, Path
 
 
 # How to go on from a checkpoint that does not fit the run's settings (:func:`wae_bench.worded.start_again`
-# words it for a bench cell).
+# words it for a bench cell; RESUME_OWN_PYTHON for a call of the Python API).
 RESUME_OWN = "resume with the run's own settings or start a new --out"
+RESUME_OWN_PYTHON = "resume with the run's own settings or start a new out"
+
+
+def _resume_own() -> str:
+    return worded.start_again(RESUME_OWN, RESUME_OWN_PYTHON)
 
 
 def _check_same(state: dict, cfg, path: Path) -> None:
@@ -532,7 +556,7 @@ def _check_same(state: dict, cfg, path: Path) -> None:
     for key in ("regularizer", "arch", "latent_dim", "image_size"):
         if key in saved and saved[key] != getattr(cfg, key):
             raise WaeError(f"checkpoint {str(path)!r} is of {key} {saved[key]!r}, not {getattr(cfg, key)!r}; "
-                           f"{worded.start_again(RESUME_OWN)}")
+                           f"{_resume_own()}")
 
 
 def _data_place(cfg: TrainConfig) -> str:
