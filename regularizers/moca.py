@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from wae_bench import worded
 from wae_bench.config import check
 from wae_bench.errors import doc_ref
 from wae_bench.losses import moca_loss
@@ -118,7 +119,8 @@ class MoCA(Regularizer):
     def __init__(self, cfg: MoCAConfig, setup: Setup):
         super().__init__(cfg, setup)
         B = setup.batch_size * setup.world_size
-        check(cfg.K >= B, f"K ({cfg.K}) must be >= the global batch size ({B}); raise reg.K or lower --batch-size")
+        check(cfg.K >= B, f"K ({cfg.K}) must be >= the global batch size ({B}); raise reg.K or lower "
+                          f"{worded.setting('--batch-size', 'train.batch_size')}")
         g = torch.Generator().manual_seed(0)
         self.register_buffer("queue", F.normalize(torch.randn(cfg.K, setup.latent_dim, generator=g), dim=1))
         self.register_buffer("ptr", torch.zeros((), dtype=torch.long))

@@ -301,3 +301,25 @@ def test_training_images_too_large_for_the_gpu_name_the_data_on_device_key():
         assert memory.estimate(plan, 1, 2, data_bytes=10)[what] == (10, 'pass {"data_on_device": False}')
     with worded.cli(), worded.python():      # (the command line's call of the Python API)
         assert memory.estimate(plan, 1, 2, data_bytes=10)[what] == (10, "pass --set data_on_device=false")
+
+
+def test_a_queue_smaller_than_the_batch_names_the_batch_size_key(tmp_path, capsys):
+    moca = {**TINY, "regularizer": "moca", "batch_size": 8, "reg": {"K": 4}}
+    msg = _refusal(train_run, moca, tmp_path / "a")
+    assert msg.endswith('K (4) must be >= the global batch size (8); raise reg.K or lower batch_size '
+                        '({"batch_size": N})'), msg
+    err = _cli_error(["run", *CLI, "--reg", "moca", "--batch-size", "8", "--set", "reg.K=4", "--out", tmp_path / "b"],
+                     capsys)
+    assert err.endswith("raise reg.K or lower --batch-size\n"), err
+
+
+def test_a_resume_on_changed_data_names_out_and_force(trained, tmp_path, capsys):
+    run = _copy(trained, tmp_path / "run")
+    rec = json.loads((run / "config.json").read_text())
+    rec["data_fingerprint"]["holdout_of"] = 1400                 # the digits' train split has 1,500 images
+    (run / "config.json").write_text(json.dumps(rec))
+    msg = _refusal(train_run, {}, run, resume=True, quiet=True)
+    assert "changed since this run started" in msg and msg.endswith(
+        "or start a new out (force=True resumes anyway)"), msg
+    err = _cli_error(["run", "--resume", "--out", run, "--no-eval", "--quiet"], capsys)
+    assert err.endswith("or start a new --out (--force resumes anyway)\n"), err

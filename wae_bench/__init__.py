@@ -30,7 +30,8 @@ import train_run``):
   (stopping on SIGINT/SIGTERM with the command that continues), :mod:`wae_bench.formats` (the format
   versions files name: a newer wae-bench's file is refused in one line, never taken for a damaged one),
   :mod:`wae_bench.requirements` (a declared package not installed: the one line naming it),
-  :mod:`wae_bench.worded` (who an error's fix is worded for: a run, or a bench cell and its folder)
+  :mod:`wae_bench.worded` (who an error's fix is worded for: a run, a bench cell and its folder, or a
+  caller of the Python API)
 """
 # The one source of the version: pyproject.toml reads it ([tool.setuptools.dynamic]); a bump is
 # docs/maintaining.md's "Releasing".

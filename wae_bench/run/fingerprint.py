@@ -71,7 +71,7 @@ def check(info: dict, now: dict, where: str, force: bool) -> str | None:
         return None
     what = f"{where} changed since this run started ({'; '.join(changed)})"
     if force:
-        return (f"{what}; resuming anyway (--force): the result is not that of one run on one dataset, and "
-                f"config.json keeps the data it started on")
-    raise WaeError(f"{what}; restore it (the folder may move, its contents may not), or "
-                   f"{worded.start_again('start a new --out (--force resumes anyway)')}")
+        return (f"{what}; resuming anyway ({worded.flag('--force')}): the result is not that of one run on one "
+                f"dataset, and config.json keeps the data it started on")
+    again = worded.start_again("start a new --out (--force resumes anyway)", "start a new out (force=True resumes anyway)")
+    raise WaeError(f"{what}; restore it (the folder may move, its contents may not), or {again}")
