@@ -1,7 +1,7 @@
 """A user's own image folder, as the datasets walk-through found it: links,
 files left out, what a read does to the images that its tensor does not
-show (each said in one ``note:`` line) and a slow read of a few large images
-announced."""
+show (each said in one ``note:`` line), a slow read of a few large images
+announced, and the fix for an archive passed as ``--data-root``."""
 from __future__ import annotations
 
 import io
@@ -115,6 +115,23 @@ def test_a_read_of_few_but_large_images_is_announced(tmp_path, capsys, monkeypat
     monkeypatch.setattr(files, "DECODE_NOTICE_BYTES", 1)
     load_split(FOLDER, str(tmp_path / "d"), "train", 8)
     assert "decoding 3 images from train ..." in capsys.readouterr().err
+
+
+def test_an_archive_passed_as_data_root_is_answered_with_the_fix(tmp_path):
+    write_pngs(tmp_path / "imgs")
+    both = tmp_path / "both.zip"
+    with zipfile.ZipFile(both, "w") as zf:
+        for f in sorted((tmp_path / "imgs").rglob("*.png")):
+            zf.write(f, "train/" + str(f.relative_to(tmp_path / "imgs")))
+    with pytest.raises(WaeError, match=r"; --data-root is a file, and a zip of both splits is not read: unzip it "
+                                       r"and pass the folder, or zip each split as train.zip and test.zip in one "
+                                       r"folder and pass that$"):
+        load_split(FOLDER, str(both), "train", 8)
+    split = tmp_path / "z" / "mine-train.zip"
+    split.parent.mkdir()
+    split.write_bytes(both.read_bytes())
+    with pytest.raises(WaeError, match=rf"; pass its parent {str(split.parent)!r} as --data-root$"):
+        load_split(FOLDER, str(split), "train", 8)
 
 
 def test_a_palette_image_with_transparency_bytes_is_read_without_pils_warning(tmp_path, capsys):
