@@ -147,3 +147,15 @@ def test_a_palette_image_with_transparency_bytes_is_read_without_pils_warning(tm
     want = np.asarray(Image.open(tmp_path / "d" / "train" / "a" / "p.png").convert("RGBA"))[:, :, :3]
     assert (x[1].permute(1, 2, 0).numpy() == want).all()               # (a/000.png, a/p.png, b/001.png)
     assert notes(capsys)[0].startswith("note: 1 of 3 images in")
+
+
+def test_an_exif_orientation_left_unapplied_is_noted(tmp_path, capsys):
+    write_pngs(tmp_path / "d" / "train", n=2)
+    exif = Image.Exif()
+    exif[0x0112] = 6                                                    # "rotate 90° clockwise to view"
+    Image.new("RGB", (8, 8)).save(tmp_path / "d" / "train" / "a" / "phone.jpg", exif=exif)
+    Image.new("RGB", (8, 8)).save(tmp_path / "d" / "train" / "a" / "plain.jpg")
+    assert len(load_split(FOLDER, str(tmp_path / "d"), "train", 8).images) == 4
+    (line,) = notes(capsys)
+    assert line.startswith(f"note: 1 of 4 images in {str(tmp_path / 'd' / 'train')!r} carry an EXIF orientation")
+    assert line.endswith("apply it to the files first (PIL: ImageOps.exif_transpose)")

@@ -6,8 +6,8 @@ cannot write outside the data folder (no path traversal).  A folder is walked
 through its links to folders (each folder once) and a link to nothing is
 refused; a read says in ``note:`` lines what it did to the images that the
 loader's output no longer shows (:func:`_read_notes`): files left out by
-their extension, a grayscale set read as RGB, alpha channels dropped,
-non-square images stretched.
+their extension, a grayscale set read as RGB, alpha channels dropped, EXIF
+orientations not applied, non-square images stretched.
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 # PIL modes read as 8-bit RGB or L as they are ("1": bilevel 0/255; 16-bit and float modes are refused)
 _MODES = {"RGB", "L", "RGBA", "P", "LA", "PA", "1", "CMYK", "YCbCr"}
 _GRAY, _ALPHA = {"L", "LA", "1"}, {"RGBA", "LA", "PA"}
+_ORIENTATION = 0x0112   # the EXIF tag of a camera's rotation (1: as stored)
 
 
 def _is_hidden(name: str) -> bool:
@@ -98,10 +99,19 @@ DECODE_NOTICE = 5000   # a read of this many images or more says so first (60,00
 DECODE_NOTICE_BYTES = 64 << 20
 
 
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation of ``im`` (1: as stored; a damaged EXIF block counts as 1: the pixels decoded)."""
+    try:
+        return int(im.getexif().get(_ORIENTATION, 1))
+    except (OSError, SyntaxError, ValueError, TypeError):
+        return 1
+
+
 def _decode(name: str, raw: bytes, channels: int, size: int | None, crop: int | None,
             where: Path, source: tuple[int, int] | None = None, tally: Counter | None = None) -> np.ndarray:
     """One image as uint8 H×W×C; ``tally`` counts what the conversion hides
-    (``gray``, ``alpha``, ``colour`` for a 1-channel read, ``stretched``), for :func:`_read_notes`."""
+    (``gray``, ``alpha``, ``colour`` for a 1-channel read, ``stretched``, ``turned``: an EXIF
+    orientation left unapplied), for :func:`_read_notes`."""
     try:
         im = Image.open(io.BytesIO(raw))
         im.load()
@@ -121,7 +131,8 @@ def _decode(name: str, raw: bytes, channels: int, size: int | None, crop: int | 
     if tally is not None:
         tally.update(k for k, hit in (("gray", im.mode in _GRAY), ("alpha", im.mode in _ALPHA),
                                       ("colour", channels == 1 and im.mode not in _GRAY),
-                                      ("stretched", size is not None and crop is None and im.size[0] != im.size[1]))
+                                      ("stretched", size is not None and crop is None and im.size[0] != im.size[1]),
+                                      ("turned", _orientation(im) != 1))
                      if hit)
     im = im.convert("RGB" if channels == 3 else "L")
     if source is not None and im.size != source and min(im.size) >= (crop or 0):
@@ -223,7 +234,7 @@ def _read_notes(path: Path, n: int, others: list[str], tally: Counter, channels:
     """What a read of ``n`` images from ``path`` did that its tensor does not
     show: the files it left out by their extension, a wholly grayscale set
     read as RGB (or colour images read as grayscale), alpha channels dropped,
-    non-square images stretched to a square."""
+    EXIF orientations not applied, non-square images stretched to a square."""
     where, out = repr(str(path)), []
     if others:
         first = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
@@ -239,6 +250,10 @@ def _read_notes(path: Path, n: int, others: list[str], tally: Counter, channels:
     if tally["alpha"]:
         out.append(f"{tally['alpha']} of {n} images in {where} have an alpha channel, dropped: transparent "
                    f"pixels keep the colour stored under them; flatten them onto a background first to choose it")
+    if tally["turned"]:
+        out.append(f"{tally['turned']} of {n} images in {where} carry an EXIF orientation (a camera's rotation, "
+                   f"which viewers apply); read as stored, not turned: to train on them upright, apply it to the "
+                   f"files first (PIL: ImageOps.exif_transpose)")
     if tally["stretched"]:
         out.append(f"{tally['stretched']} of {n} images in {where} are not square; stretched to {size}x{size} "
                    f"(the loader crops nothing: crop them first to keep their aspect)")
