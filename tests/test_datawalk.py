@@ -159,3 +159,19 @@ def test_an_exif_orientation_left_unapplied_is_noted(tmp_path, capsys):
     (line,) = notes(capsys)
     assert line.startswith(f"note: 1 of 4 images in {str(tmp_path / 'd' / 'train')!r} carry an EXIF orientation")
     assert line.endswith("apply it to the files first (PIL: ImageOps.exif_transpose)")
+
+
+def test_a_folder_that_cannot_be_listed_is_one_line_not_skipped(tmp_path, monkeypatch):
+    write_pngs(tmp_path / "d" / "train")
+    locked, scandir = tmp_path / "d" / "train" / "b", os.scandir
+
+    def refuse(path="."):
+        if os.fspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", str(locked))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    with pytest.raises(WaeError) as e:
+        load_split(FOLDER, str(tmp_path / "d"), "train", 8)
+    assert str(e.value) == (f"cannot list {str(locked)!r} (Permission denied) under {str(tmp_path / 'd' / 'train')!r}; "
+                            f"check its permissions, or move it out of the data folder")
