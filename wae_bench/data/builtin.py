@@ -48,10 +48,16 @@ def _scan_files(name: str, root: Path) -> DataScan:
 
 
 def _split_hint(root: Path, split: str) -> str:
-    """The fix for a missing split: pass the parent of a split folder given
-    itself, or make a test split of a train-only folder; else fix --data-root."""
-    if root.name in ("train", "test") and root.is_dir() and find_split(root.parent, split) is not None:
+    """The fix for a missing split: pass the parent of a split folder (or
+    split archive) given itself, make a test split of a train-only folder,
+    or unpack one archive given as --data-root (a zip is one split, never
+    both); else fix --data-root."""
+    given_split = root.is_file() or (root.name in ("train", "test") and root.is_dir())
+    if given_split and find_split(root.parent, split) is not None:
         return f"pass its parent {str(root.parent)!r} as --data-root"
+    if root.is_file():
+        return ("--data-root is a file, and a zip of both splits is not read: unzip it and pass the folder, "
+                "or zip each split as train.zip and test.zip in one folder and pass that")
     if split == "test" and root.is_dir() and find_split(root, "train") is not None:
         return "move some of the training images (e.g. 10%) into test/<class>/ beside train/, or fix --data-root"
     return "fix --data-root"
