@@ -31,6 +31,7 @@ DOC_PAGES = {
     "benchmarks.md": "Benchmarks: specs, the tuning protocol, tables and plots",
     "datasets.md": "Datasets",
     "status.md": "Reproduction status",
+    "maintaining.md": "Maintaining wae-bench",
 }
 
 

@@ -38,7 +38,7 @@ from typing import Any
 
 from wae_bench.bench.grid import Cell
 from wae_bench.config import EvalSettings
-from wae_bench.errors import source_file
+from wae_bench.errors import doc_ref, source_file
 from wae_bench.registry import DATASETS, REGULARIZERS
 
 FORMAT = "wae-bench-rates/1"
@@ -402,8 +402,9 @@ def _no_rates(g: GridEstimate) -> str:
                      f"(its rates are for {', '.join(measured_nets)}: measure these nets with "
                      f"{source_file('benchmarks/speed.py')})")
     for reg, ids in g.unmeasured.items():
-        fix = (f"a built-in without one: in wae-bench's source, measure it with python benchmarks/speed.py --regs "
-               f"{reg}, then python benchmarks/rates.py (docs/maintaining.md)" if REGULARIZERS.builtin(reg) else
+        fix = (f"a built-in without one: measure it with the --regs {reg} of {source_file('benchmarks/speed.py')}, "
+               f"then rewrite the rates: {doc_ref('maintaining.md', 'Adding a built-in regularizer')}"
+               if REGULARIZERS.builtin(reg) else
                f"a plugin has none; time one of its cells with --only {ids[0]}")
         parts.append(f"no measured rates for {reg} ({len(ids)} cell(s)) on {g.device} at concurrency "
                      f"{g.concurrency}: its rates are for {', '.join(g.regularizers)} ({fix})")
