@@ -96,6 +96,16 @@ def test_saved_reconstructions_and_interpolations_name_their_columns(tmp_path):
             assert all(ink[2 + 66 * i: 2 + 66 * (i + 1)].any() for i in range(columns)), name
 
 
+def test_the_run_header_says_the_image_size_it_trains_at(tmp_path, capsys):
+    """A resize (digits' 8 px trained at 16) was invisible: the header named
+    the data and its counts, not the size the images are trained at."""
+    code, stdout, err = run_cli(["run", "--out", str(tmp_path / "r"), "--no-eval", "--set", "image_size=16",
+                                 "--set", "max_steps=1", "--set", "expost=[]"], capsys)
+    assert code == 0, err
+    (header,) = [line for line in stdout.splitlines() if "M params) · digits [" in line]
+    assert "] 16×16, 1500 train / 297 test · batch 64" in header, header
+
+
 def test_a_run_prints_no_library_warning(tmp_path):
     """A default-style run in a fresh process, Python's default warning filters."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
