@@ -175,3 +175,22 @@ def test_a_folder_that_cannot_be_listed_is_one_line_not_skipped(tmp_path, monkey
         load_split(FOLDER, str(tmp_path / "d"), "train", 8)
     assert str(e.value) == (f"cannot list {str(locked)!r} (Permission denied) under {str(tmp_path / 'd' / 'train')!r}; "
                             f"check its permissions, or move it out of the data folder")
+
+
+def test_a_missing_split_names_torchvision_s_layout_only_for_a_dataset_it_lays_out(tmp_path):
+    """``folder`` has no torchvision layout, but its missing split said
+    "expected torchvision's layout, or 'train/' ..."; cifar10's still says it."""
+    (tmp_path / "empty").mkdir()
+    for spec, said in ((FOLDER, "no folder train split in {}: expected 'train/' or '*train*.zip' of images there; "),
+                       (CIFAR10, "no cifar10 train split in {}: expected torchvision's layout, or 'train/' or ")):
+        with pytest.raises(WaeError) as e:
+            load_split(spec, str(tmp_path / "empty"), "train", 32)
+        assert str(e.value).startswith(said.format(repr(str(tmp_path / "empty")))), e.value
+
+
+def test_a_root_holding_only_a_test_split_says_where_the_training_images_go(tmp_path):
+    write_pngs(tmp_path / "only" / "test", n=2)
+    with pytest.raises(WaeError) as e:
+        load_split(FOLDER, str(tmp_path / "only"), "train", 8)
+    assert str(e.value).endswith("; put the training images in train/<class>/ beside test/ (a test split alone "
+                                 "trains nothing), or fix --data-root"), e.value

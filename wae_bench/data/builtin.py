@@ -22,11 +22,16 @@ from wae_bench.data.spec import DataScan, DatasetSpec, ImageSet, note_once
 from wae_bench.errors import WaeError, doc_ref
 
 
+FOLDER_NAME = "folder"   # the dataset of a user's own train/ and test/ images (no torchvision layout)
+
+
 def _split_place(name: str, root: Path, split: str) -> Path:
-    """The folder or zip of ``split`` under a files root (:func:`find_split`), or the error naming the fix."""
+    """The folder or zip of ``split`` under a files root (:func:`find_split`), or the error naming the fix
+    (and, for a dataset torchvision also lays out, that layout: ``folder`` has none)."""
     where = find_split(root, split) if root.is_dir() else None
     if where is None:
-        raise WaeError(f"no {name} {split} split in {str(root)!r}: expected torchvision's layout, or "
+        layout = "" if name == FOLDER_NAME else "torchvision's layout, or "
+        raise WaeError(f"no {name} {split} split in {str(root)!r}: expected {layout}"
                        f"'{split}/' or '*{split}*.zip' of images there; {_split_hint(root, split)}")
     return where
 
@@ -50,7 +55,7 @@ def _scan_files(name: str, root: Path) -> DataScan:
 def _split_hint(root: Path, split: str) -> str:
     """The fix for a missing split: pass the parent of a split folder (or
     split archive) given itself, make a test split of a train-only folder,
-    or unpack one archive given as --data-root (a zip is one split, never
+    add the train split beside a test-only one, or unpack one archive given as --data-root (a zip is one split, never
     both); else fix --data-root."""
     given_split = root.is_file() or (root.name in ("train", "test") and root.is_dir())
     if given_split and find_split(root.parent, split) is not None:
@@ -60,6 +65,9 @@ def _split_hint(root: Path, split: str) -> str:
                 "or zip each split as train.zip and test.zip in one folder and pass that")
     if split == "test" and root.is_dir() and find_split(root, "train") is not None:
         return "move some of the training images (e.g. 10%) into test/<class>/ beside train/, or fix --data-root"
+    if split == "train" and root.is_dir() and find_split(root, "test") is not None:
+        return ("put the training images in train/<class>/ beside test/ (a test split alone trains nothing), or "
+                "fix --data-root")
     return "fix --data-root"
 
 
@@ -232,7 +240,7 @@ def load_folder(root, split, image_size, download) -> ImageSet:
     ``image_size`` (default 32; ``--set image_size=N``)."""
     if root is None:
         raise WaeError("dataset 'folder' needs --data-root DIR holding train/ and test/ (folders or zips)")
-    return _files("folder", root, split, 3, resize_to=image_size)
+    return _files(FOLDER_NAME, root, split, 3, resize_to=image_size)
 
 
 DIGITS = DatasetSpec("digits", "scikit-learn digits, embedded (offline default)", load_digits,
@@ -246,6 +254,6 @@ CELEBA = DatasetSpec("celeba", "CelebA (Liu et al. 2015), 140 crop -> 64x64", lo
                      n_test=celeba.STANDARD_N - celeba.STANDARD_CUT, scan=scan_celeba)
 MNIST = DatasetSpec("mnist", "MNIST (LeCun et al. 1998), padded to 32x32", load_mnist,
                     image_size=32, channels=1, arch="a1", epochs=100, n_train=60000, n_test=10000, scan=scan_mnist)
-FOLDER = DatasetSpec("folder", "your images: train/ and test/ folders or zips", load_folder,
+FOLDER = DatasetSpec(FOLDER_NAME, "your images: train/ and test/ folders or zips", load_folder,
                      image_size=32, arch="a1", epochs=100, downloadable=False,
-                     scan=lambda root: _scan_files("folder", root))
+                     scan=lambda root: _scan_files(FOLDER_NAME, root))
