@@ -111,8 +111,8 @@ class AeConfig(RegularizerConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        check(self.lambda_ == 0, f"ae has no penalty, got lambda={self.lambda_}; {worded.drop('--lambda', 'reg.lambda', 'ae')}, "
-                                 f"or use "
+        check(self.lambda_ == 0, f"ae has no penalty, got lambda={self.lambda_}; "
+                                 f"{worded.drop('--lambda', 'reg.lambda', 'ae')}, or use "
                                  f"rae-l2 / rae-gp / rae-sn")
 
 

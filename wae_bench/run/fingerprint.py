@@ -73,5 +73,6 @@ def check(info: dict, now: dict, where: str, force: bool) -> str | None:
     if force:
         return (f"{what}; resuming anyway ({worded.flag('--force')}): the result is not that of one run on one "
                 f"dataset, and config.json keeps the data it started on")
-    again = worded.start_again("start a new --out (--force resumes anyway)", "start a new out (force=True resumes anyway)")
+    again = worded.start_again("start a new --out (--force resumes anyway)",
+                               "start a new out (force=True resumes anyway)")
     raise WaeError(f"{what}; restore it (the folder may move, its contents may not), or {again}")

@@ -178,8 +178,8 @@ class Training:
                                      fingerprint.KEY: data},
                                resumed_at=self.start if resumed_from else None)
         stdout.print(f"[bold]{cfg.regularizer}[/] · {cfg.arch} ({params / 1e6:.2f}M params) · "
-                     f"{cfg.dataset} \\[{variant}] {cfg.image_size}×{cfg.image_size}, {len(train.images)} train{held} / "
-                     f"{len(test.images)} test · "
+                     f"{cfg.dataset} \\[{variant}] {cfg.image_size}×{cfg.image_size}, "
+                     f"{len(train.images)} train{held} / {len(test.images)} test · "
                      f"batch {cfg.batch_size} per process × {dist.world_size} = "
                      f"{cfg.batch_size * dist.world_size} · {T} steps ({_epochs_text(T, spe, cfg.epochs)}) · "
                      f"{device} ({self.built.fast.describe()}) · {_precision_text(cfg.precision)} · "
