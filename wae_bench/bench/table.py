@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wae_bench.bench import grid, tune
-from wae_bench.bench.aggregate import Entry, number, within_spread
+from wae_bench.bench.aggregate import Entry, number, pooled_std, within_spread
 from wae_bench.bench.folder import METRIC_SCORES, SCORE_NAMES, ResultsDir, better, score
 from wae_bench.bench.grid import Cell, format_value
 from wae_bench.bench.spec import WHAT_LABELS, Cited, Spec, flat_keys
@@ -121,6 +121,7 @@ class Report:
     code_paper: list[str] = field(default_factory=list)   # the same without local paths (table.tex)
     mixed_code: dict[RowKey, str] = field(default_factory=dict)   # rows pooling cells of different plugin code
     row_code: dict[RowKey, str] = field(default_factory=dict)     # table.csv's code column
+    unknown_spread: list[tuple[RowKey, ColKey]] = field(default_factory=list)   # compared with a best on one seed
 
     @property
     def cited_columns(self) -> set[ColKey]:
@@ -277,8 +278,11 @@ def _mark_best(rep: Report) -> None:
     is better, :func:`~wae_bench.bench.folder.better`) is "best", and so is
     any whose mean prints the same (a tie at the table's decimals), those
     within the seed spread of it "near" (where two or more regularizers
-    compete: a head-to-head, not one's own grid alone).  A score without a
-    direction (a std) marks none."""
+    compete: a head-to-head, not one's own grid alone); an entry of one seed
+    compared with the best, or a best of one seed, is listed in
+    ``unknown_spread`` (:func:`~wae_bench.bench.aggregate.pooled_std`: the
+    spread, and so ≈, cannot be told).  A score without a direction (a std)
+    marks none."""
     way = better(rep.metric)
     if way is None:
         return
@@ -297,6 +301,9 @@ def _mark_best(rep: Report) -> None:
         for k in keys:
             if k != best and number(rep.entries[k].mean) == shown:
                 rep.marks[k] = "best"      # a tie as printed: two entries that read the same are both best
+            elif k != best and pooled_std(rep.entries[best].values, rep.entries[k].values) is None:
+                rep.unknown_spread += [e for e in (best, k) if len(rep.entries[e].values) < 2
+                                       and e not in rep.unknown_spread]   # (one seed: ≈ cannot be told)
             elif k != best and within_spread(rep.entries[best].values, rep.entries[k].values,
                                            higher=way == "higher") is not None:
                 rep.marks[k] = "near"

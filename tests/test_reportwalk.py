@@ -1,0 +1,47 @@
+"""Reading a benchmark's results as a researcher deciding which regularizer
+is better: what each number and mark means must be said wherever the table
+is shown (terminal, table.md, table.tex), stand-in scores never read as FID,
+and a folder that is not a results folder is named for what it is."""
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from wae_bench.atomic import write_json
+from wae_bench.bench import export, table, table_render
+from tests.helpers import run_cli
+from tests.reliability_helpers import assert_one_line_error
+from tests.test_bench_table import SCORES, fill_tuned, h2h
+
+ONE_SEED = {"moca-tiny-digits-s0": (5.0, 9.0), "ae-tiny-digits-s0": (1.0, 6.2)}
+
+
+def _printed(rep) -> str:
+    buf = io.StringIO()
+    table_render.print_rich(rep, Console(file=buf, width=300, color_system=None))
+    return buf.getvalue()
+
+
+def test_a_best_decided_on_one_seed_says_the_spread_is_unknown(tmp_path):
+    """``wae-bench compare moca ae`` (one seed) marked ae's entry best and
+    none ≈: read as "moca is clearly worse", though with one seed no spread
+    is known to tell; the legend (table.md, report, table.tex) and the
+    terminal say so, naming the rows, and a table of several seeds does not."""
+    rep = table.collect(h2h(tmp_path, ONE_SEED))
+    assert rep.marks and "near" not in rep.marks.values()
+    note = "One seed only (moca · tiny · digits, ae · tiny · digits): the seed spread is unknown"
+    assert note in table_render.markdown(rep)
+    assert note in _printed(rep)
+    assert note in export.latex(rep).replace(r"$\cdot$", "·")
+    (tmp_path / "more").mkdir()
+    rep = table.collect(h2h(tmp_path / "more", SCORES))
+    assert not rep.unknown_spread and "One seed" not in table_render.markdown(rep) + _printed(rep)
+
+
+def test_the_terminal_title_says_which_way_is_better_and_what_best_and_near_mean(tmp_path):
+    rep = table.collect(h2h(tmp_path, SCORES))
+    title = table_render.title(rep)
+    assert "(NOT FID) (lower is better)" in title
+    assert "best = the best † per dataset and architecture, ≈ = within the seed spread of it" in title
+    assert title in _printed(rep)
