@@ -45,3 +45,13 @@ def test_the_terminal_title_says_which_way_is_better_and_what_best_and_near_mean
     assert "(NOT FID) (lower is better)" in title
     assert "best = the best † per dataset and architecture, ≈ = within the seed spread of it" in title
     assert title in _printed(rep)
+
+
+def test_the_tuning_section_marks_stand_in_scores_not_fid(tmp_path):
+    """Every line of the tuning section read "validation fid" with stand-in
+    features, where the table and plots say NOT FID."""
+    folder, _ = fill_tuned(tmp_path)
+    rep = table.collect(folder)
+    groups = [x for x in rep.tuning if ", validation " in x]
+    assert groups and all(", validation fid on standin features (NOT FID): " in x for x in groups), groups
+    assert "scored by fid on standin features (NOT FID) of 128 images" in rep.tuning[0]

@@ -24,8 +24,9 @@ from wae_bench.bench.aggregate import Entry, number, pooled_std, within_spread
 from wae_bench.bench.folder import METRIC_SCORES, SCORE_NAMES, ResultsDir, better, score
 from wae_bench.bench.grid import Cell, format_value
 from wae_bench.bench.spec import WHAT_LABELS, Cited, Spec, flat_keys
-from wae_bench.bench.table_notes import (MIXED_CODE, budget, description, evaluation, mixed_code, one_or_varies,
-                                         protocol, regularizer_code, resolved, row_code, row_settings, settings)
+from wae_bench.bench.table_notes import (MIXED_CODE, budget, description, evaluation, metric_label, mixed_code,
+                                         one_or_varies, protocol, regularizer_code, resolved, row_code, row_settings,
+                                         settings)
 from wae_bench.bench.tuning_summary import tuning
 from wae_bench.errors import WaeError
 from wae_bench.run.directory import missing_plugin
@@ -35,13 +36,6 @@ ColKey = tuple[str, str]                        # dataset, what
 NOT_STATED = "(not stated)"
 OWN = "†"    # the entry of the row's own sampler: the column that judges it
 NEAR = "≈"   # within the seed spread of the best own-sampler entry
-
-
-def metric_label(spec: Spec, metric: str) -> str:
-    """``FID``, or a plain warning when the features are a stand-in."""
-    if spec.eval.features != "inception":
-        return f"{metric} on {spec.eval.features} features (NOT {metric.upper()})"
-    return metric.upper()
 
 
 def better_note(metric: str) -> str:
