@@ -55,3 +55,13 @@ def test_the_tuning_section_marks_stand_in_scores_not_fid(tmp_path):
     groups = [x for x in rep.tuning if ", validation " in x]
     assert groups and all(", validation fid on standin features (NOT FID): " in x for x in groups), groups
     assert "scored by fid on standin features (NOT FID) of 128 images" in rep.tuning[0]
+
+
+def test_table_tex_keeps_two_hyphens_and_its_caption_names_no_flag(tmp_path):
+    """pdflatex sets ``--`` as an en dash (``--set`` printed as "–set"), and
+    the caption, which names no command, named ``--exclude-failed-tuning``."""
+    assert export.tex("--set a=1") == "-{}-set a=1" and export.tex("a---b") == "a-{}-{}-b"
+    assert export.tex("x - y") == "x - y" and export.tex("—") == "--"
+    folder, _ = fill_tuned(tmp_path)
+    tex = export.latex(table.collect(folder))
+    assert "exclude-failed-tuning" not in tex and "failed ones excluded from the choice" in tex
