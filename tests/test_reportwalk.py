@@ -65,3 +65,24 @@ def test_table_tex_keeps_two_hyphens_and_its_caption_names_no_flag(tmp_path):
     folder, _ = fill_tuned(tmp_path)
     tex = export.latex(table.collect(folder))
     assert "exclude-failed-tuning" not in tex and "failed ones excluded from the choice" in tex
+
+
+def test_table_and_report_name_the_results_folder_for_a_cell_or_a_run_folder(tmp_path, capsys):
+    folder = h2h(tmp_path, SCORES)
+    cell = folder.cell_dir("moca-tiny-digits-s0")
+    for command in ("table", "report"):
+        code, _, err = run_cli([command, str(cell)], capsys)
+        line = assert_one_line_error(code, err, "is inside the benchmark results folder",
+                                     f"wae-bench {command} {folder.path}")
+        assert code == 2, line
+        code, _, err = run_cli([command, str(folder.cells_path)], capsys)
+        assert_one_line_error(code, err, f"pass that folder: wae-bench {command} {folder.path}")
+    run = tmp_path / "a-run"
+    write_json(run / "config.json", {"config": {}})
+    code, _, err = run_cli(["table", str(run)], capsys)
+    assert_one_line_error(code, err, "is a run folder of `wae-bench run`", "`wae-bench table` takes the --out of a "
+                          "`wae-bench bench` run")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run_cli(["report", str(empty)], capsys)
+    assert_one_line_error(code, err, "is not a benchmark results folder (no spec.json)")

@@ -16,7 +16,9 @@ writes and prints it.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from wae_bench.bench import grid, tune
@@ -179,6 +181,26 @@ class Report:
         mark = self.marks.get((row, col))
         return (NEAR if mark == "near" else "") + text + (OWN if self.marks_own else "") + \
             (" best" if mark == "best" and best_word else "")
+
+
+def results_folder(path: str | Path, command: str = "table") -> ResultsDir:
+    """The benchmark results folder ``path`` for ``wae-bench COMMAND``; a
+    folder inside one (a cell's, ``cells/``, ``plots/``) is refused naming
+    the results folder to pass, and a run folder of ``wae-bench run`` (its
+    ``config.json``, no ``spec.json``) naming what it is, each in one line
+    (any other folder without ``spec.json``: :meth:`ResultsDir.spec`)."""
+    p = Path(path)
+    if not (p / "spec.json").is_file():
+        up = next((a for a in (os.path.normpath(p / ".."), os.path.normpath(p / ".." / ".."))
+                   if (Path(a) / "spec.json").is_file()), None)
+        if up is not None:
+            raise WaeError(f"{str(path)!r} is inside the benchmark results folder {up!r} (a cell or a folder of "
+                           f"it); pass that folder: wae-bench {command} {up}")
+        if (p / "config.json").is_file():
+            raise WaeError(f"{str(path)!r} is a run folder of `wae-bench run` (config.json, no spec.json), not a "
+                           f"benchmark results folder: its scores are in its results.json (`wae-bench eval {path}` "
+                           f"scores it again); `wae-bench {command}` takes the --out of a `wae-bench bench` run")
+    return ResultsDir(p)
 
 
 def require_plugins(folder: ResultsDir) -> None:
