@@ -111,7 +111,8 @@ def test_each_tuning_value_links_to_its_tuning_cells(tuned):
     assert len(groups) == 2
     for item, reg, lams in zip(groups, ("moca", "wae-mmd"), ((10, 100, 1000), (15, 150))):
         line, cells = item.split('<div class="cells">')
-        assert text(line).startswith(f"{reg} · tiny · digits, validation fid: λ = {lams[0]}: ")
+        assert text(line).startswith(f"{reg} · tiny · digits, validation fid on standin features (NOT FID): "
+                                     f"λ = {lams[0]}: ")
         assert text(cells) == "cells: " + "; ".join(f"λ = {lam}: s0 s1" for lam in lams)
         assert re.findall(r'href="#cell-([^"]+)"', cells) == [f"tune-{reg}-tiny-digits-lambda{lam}-s{s}"
                                                              for lam in lams for s in (0, 1)]

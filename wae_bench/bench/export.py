@@ -195,6 +195,8 @@ def _tex_char(ch: str, text: str, at: int) -> str:
     line (a missing glyph stops pdflatex with a fatal error)."""
     if ch in _LATEX:
         return _LATEX[ch]
+    if ch == "-" and text[at + 1:at + 2] == "-":
+        return "-{}"      # (TeX joins -- into an en dash, --- into an em dash: a flag's hyphens stay two)
     if ch in _LATEX_SYMBOLS:
         return _LATEX_SYMBOLS[ch]
     if ord(ch) < 128:
@@ -227,6 +229,13 @@ def _entry(rep: Report, row, col, cited: bool) -> str:
     return rf"\textbf{{{text}}}" if not cited and rep.marks.get((row, col)) == "best" else text
 
 
+def paper_rule(metric: str) -> str:
+    """The tuning rule (:data:`~wae_bench.bench.tune.RULE`) in a caption's
+    words: the failed values excluded from the choice, not the flag that
+    excludes them (a caption names no command)."""
+    return tune.RULE.format(metric=metric).replace(f"excluded with {tune.EXCLUDE_FLAG}", "excluded from the choice")
+
+
 def caption(rep: Report) -> str:
     """table.tex's caption: the metric, the legend of the marks that appear
     (:func:`~wae_bench.bench.table_render.legend`, ``paper``), what the tuned
@@ -240,7 +249,7 @@ def caption(rep: Report) -> str:
     if rep.tuned_grids and t is not None:
         parts.append(f"Tuned values (column tuned): scored on {t.holdout} training images held out of every "
                      f"tuning run (tuning seeds {', '.join(map(str, rep.spec.tune_seeds))}), the value of the "
-                     f"{tune.RULE.format(metric=t.metric)}; "
+                     f"{paper_rule(t.metric)}; "
                      + "; ".join(f"{reg} over {' / '.join(over)}" for reg, over in rep.tuned_grids.items()) + ".")
     if rep.code_paper:
         parts.append("Regularizer code: " + " ".join(f"{line}." for line in rep.code_paper))

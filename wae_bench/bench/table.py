@@ -16,16 +16,19 @@ writes and prints it.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from wae_bench.bench import grid, tune
-from wae_bench.bench.aggregate import Entry, number, within_spread
+from wae_bench.bench.aggregate import Entry, number, pooled_std, within_spread
 from wae_bench.bench.folder import METRIC_SCORES, SCORE_NAMES, ResultsDir, better, score
 from wae_bench.bench.grid import Cell, format_value
 from wae_bench.bench.spec import WHAT_LABELS, Cited, Spec, flat_keys
-from wae_bench.bench.table_notes import (MIXED_CODE, budget, description, evaluation, mixed_code, one_or_varies,
-                                         protocol, regularizer_code, resolved, row_code, row_settings, settings)
+from wae_bench.bench.table_notes import (MIXED_CODE, budget, description, evaluation, metric_label, mixed_code,
+                                         one_or_varies, protocol, regularizer_code, resolved, row_code, row_settings,
+                                         settings)
 from wae_bench.bench.tuning_summary import tuning
 from wae_bench.errors import WaeError
 from wae_bench.run.directory import missing_plugin
@@ -35,13 +38,6 @@ ColKey = tuple[str, str]                        # dataset, what
 NOT_STATED = "(not stated)"
 OWN = "†"    # the entry of the row's own sampler: the column that judges it
 NEAR = "≈"   # within the seed spread of the best own-sampler entry
-
-
-def metric_label(spec: Spec, metric: str) -> str:
-    """``FID``, or a plain warning when the features are a stand-in."""
-    if spec.eval.features != "inception":
-        return f"{metric} on {spec.eval.features} features (NOT {metric.upper()})"
-    return metric.upper()
 
 
 def better_note(metric: str) -> str:
@@ -121,6 +117,7 @@ class Report:
     code_paper: list[str] = field(default_factory=list)   # the same without local paths (table.tex)
     mixed_code: dict[RowKey, str] = field(default_factory=dict)   # rows pooling cells of different plugin code
     row_code: dict[RowKey, str] = field(default_factory=dict)     # table.csv's code column
+    unknown_spread: list[tuple[RowKey, ColKey]] = field(default_factory=list)   # compared with a best on one seed
 
     @property
     def cited_columns(self) -> set[ColKey]:
@@ -184,6 +181,26 @@ class Report:
         mark = self.marks.get((row, col))
         return (NEAR if mark == "near" else "") + text + (OWN if self.marks_own else "") + \
             (" best" if mark == "best" and best_word else "")
+
+
+def results_folder(path: str | Path, command: str = "table") -> ResultsDir:
+    """The benchmark results folder ``path`` for ``wae-bench COMMAND``; a
+    folder inside one (a cell's, ``cells/``, ``plots/``) is refused naming
+    the results folder to pass, and a run folder of ``wae-bench run`` (its
+    ``config.json``, no ``spec.json``) naming what it is, each in one line
+    (any other folder without ``spec.json``: :meth:`ResultsDir.spec`)."""
+    p = Path(path)
+    if not (p / "spec.json").is_file():
+        up = next((a for a in (os.path.normpath(p / ".."), os.path.normpath(p / ".." / ".."))
+                   if (Path(a) / "spec.json").is_file()), None)
+        if up is not None:
+            raise WaeError(f"{str(path)!r} is inside the benchmark results folder {up!r} (a cell or a folder of "
+                           f"it); pass that folder: wae-bench {command} {up}")
+        if (p / "config.json").is_file():
+            raise WaeError(f"{str(path)!r} is a run folder of `wae-bench run` (config.json, no spec.json), not a "
+                           f"benchmark results folder: its scores are in its results.json (`wae-bench eval {path}` "
+                           f"scores it again); `wae-bench {command}` takes the --out of a `wae-bench bench` run")
+    return ResultsDir(p)
 
 
 def require_plugins(folder: ResultsDir) -> None:
@@ -277,8 +294,11 @@ def _mark_best(rep: Report) -> None:
     is better, :func:`~wae_bench.bench.folder.better`) is "best", and so is
     any whose mean prints the same (a tie at the table's decimals), those
     within the seed spread of it "near" (where two or more regularizers
-    compete: a head-to-head, not one's own grid alone).  A score without a
-    direction (a std) marks none."""
+    compete: a head-to-head, not one's own grid alone); an entry of one seed
+    compared with the best, or a best of one seed, is listed in
+    ``unknown_spread`` (:func:`~wae_bench.bench.aggregate.pooled_std`: the
+    spread, and so ≈, cannot be told).  A score without a direction (a std)
+    marks none."""
     way = better(rep.metric)
     if way is None:
         return
@@ -297,6 +317,9 @@ def _mark_best(rep: Report) -> None:
         for k in keys:
             if k != best and number(rep.entries[k].mean) == shown:
                 rep.marks[k] = "best"      # a tie as printed: two entries that read the same are both best
+            elif k != best and pooled_std(rep.entries[best].values, rep.entries[k].values) is None:
+                rep.unknown_spread += [e for e in (best, k) if len(rep.entries[e].values) < 2
+                                       and e not in rep.unknown_spread]   # (one seed: ≈ cannot be told)
             elif k != best and within_spread(rep.entries[best].values, rep.entries[k].values,
                                            higher=way == "higher") is not None:
                 rep.marks[k] = "near"

@@ -31,6 +31,13 @@ BUDGET_KEYS = ("arch", "epochs", "max_steps", "batch_size", "lr", "lr_halve_ever
                "precision")
 
 
+def metric_label(spec: Spec, metric: str) -> str:
+    """``FID``, or a plain warning when the features are a stand-in."""
+    if spec.eval.features != "inception":
+        return f"{metric} on {spec.eval.features} features (NOT {metric.upper()})"
+    return metric.upper()
+
+
 def score_name(spec: Spec, metric: str) -> str:
     """A score's name in CSV headers: ``fid``, or ``standin-fid`` where the
     features are a stand-in (NOT FID), so a CSV says what it holds."""

@@ -72,12 +72,25 @@ def legend(rep: Report, paper: bool = False) -> str:
                     f"{OTHER_PROTOCOL} = a seed scored under another protocol than asked (see Evaluation).")
     return (f"{entries} Columns: {cols}"
             + (f" {said[0].upper()}{said[1:]}." if said else "")
+            + (f" {spread_note(rep)}" if rep.unknown_spread else "")
             + (f" {MIXED_CODE} after a regularizer: its row's mean pools cells trained by different regularizer "
                f"code (named below)." if rep.mixed_code else "")
             + (" Columns marked (cited) hold values reported in the papers below, not measured here."
                if rep.cited and not paper else
                " Columns marked (cited) hold values reported in the works cited below, not measured here."
                if rep.cited else ""))
+
+
+def spread_note(rep: Report) -> str:
+    """Where a best was decided against (or by) an entry of one seed
+    (:attr:`~wae_bench.bench.table.Report.unknown_spread`): that the seed
+    spread is unknown there, so no ≈ says how close it is; else ``""``."""
+    if not rep.unknown_spread:
+        return ""
+    rows = list(dict.fromkeys(" · ".join([row[0], *([row[1]] if row[1] else []), col[0]])
+                              for row, col in sorted(rep.unknown_spread, key=lambda k: (rep.rows.index(k[0]), k[1]))))
+    return (f"One seed only ({', '.join(rows)}): the seed spread is unknown, so no entry compared with the best there "
+            f"can be marked {NEAR} and a best by a small margin may be noise (more seeds tell).")
 
 
 def _shown(rep: Report) -> str:
@@ -196,8 +209,13 @@ def _rich_entry(rep: Report, row, col, cited: bool) -> str:
 
 
 def title(rep: Report) -> str:
-    return (f"{rep.spec.name}: {metric_label(rep.spec, rep.metric)}, mean ± std (seeds scored/in grid)"
+    """The line above the rich table: the metric and its direction, what an
+    entry is and what its marks mean (table.md's legend, short)."""
+    return (f"{rep.spec.name}: {metric_label(rep.spec, rep.metric)}{better_note(rep.metric)}, mean ± std "
+            f"(seeds scored/in grid)"
             + (f"; {OWN} = the row's own sampler (the column that judges it)" if rep.marks_own else "")
+            + (f"; best = the best {OWN if rep.marks_own else 'entry'} per dataset and architecture, {NEAR} = "
+               f"within the seed spread of it" if rep.marks else "")
             + ("; (cited) columns are not ours" if rep.cited else ""))
 
 
@@ -207,7 +225,8 @@ def print_rich(rep: Report, console: Console) -> None:
     to the console, never to the table's width)."""
     console.print(title(rep), soft_wrap=True, markup=False, highlight=False)
     console.print(rich_table(rep))
-    for line in rep.budget + rep.settings + rep.protocol + rep.tuning + rep.code:
+    for line in [*filter(None, [spread_note(rep)]), *rep.budget, *rep.settings, *rep.protocol, *rep.tuning,
+                 *rep.code]:
         console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 

@@ -13,8 +13,8 @@ from typing import Any
 from wae_bench.bench import grid, tune
 from wae_bench.bench.aggregate import decimals, mean_std, number, within_spread
 from wae_bench.bench.grid import Cell, axis_label, display_value, format_value
-from wae_bench.bench.spec import WHAT_LABELS
-from wae_bench.bench.table_notes import budget, count, protocol, score_name
+from wae_bench.bench.spec import WHAT_LABELS, Spec
+from wae_bench.bench.table_notes import budget, count, metric_label, protocol, score_name
 from wae_bench.errors import WaeError
 
 
@@ -139,6 +139,15 @@ NOTHING_TUNED = ("no tuning cell: no regularizer of this grid has an axis to tun
                  "settings the table states")
 
 
+def validation_metric(spec: Spec) -> str:
+    """The tuning score's name in the tuning section: ``fid``, or with
+    stand-in features ``fid on standin features (NOT FID)``
+    (:func:`~wae_bench.bench.table_notes.metric_label`), so no line of it
+    reads as FID."""
+    metric = spec.tune.metric
+    return metric if spec.eval.features == "inception" else metric_label(spec, metric)
+
+
 def tuning(read: tune.Tuning) -> TuningSummary:
     """The tuned column, the tuning section and the tuning.csv rows of the
     table of ``read``'s spec, from the tuning cells and the recorded choices."""
@@ -149,8 +158,8 @@ def tuning(read: tune.Tuning) -> TuningSummary:
     samplers = {c.regularizer: grid.sampler(c.regularizer) for c in tcells}
     by_sampler = "; ".join(f"{WHAT_LABELS[w]}: {', '.join(r for r, s in samplers.items() if s == w)}"
                            for w in dict.fromkeys(samplers.values()))
-    out.lines = [f"chosen by the {tune.RULE.format(metric=t.metric)}; scored by {t.metric} of {t.fid_samples} "
-                 f"images of each regularizer's sampler ({by_sampler}) against the validation split: "
+    out.lines = [f"chosen by the {tune.RULE.format(metric=t.metric)}; scored by {validation_metric(spec)} of "
+                 f"{t.fid_samples} images of each regularizer's sampler ({by_sampler}) against the validation split: "
                  f"{t.holdout} training images held out of every tuning run (a seeded random subset, the same "
                  f"for every run of a dataset), never the test split; tuning seeds {spec.tune_seeds}"
                  + ("; one tuning seed: spread unknown, so a choice by a small margin may be noise (give "
@@ -261,7 +270,7 @@ def _tuning_line(read: tune.Tuning, rows: list[dict[str, Any]], final: Cell) -> 
             "" if trained else " (best so far: its final cells have not run)")
     where = " · ".join([final.regularizer, final.arch, final.dataset,
                         *(f"{axis_label(k)} = {display_value(v)}" for k, v in final.axes)])
-    return f"{where}, validation {metric}: " + "; ".join(parts) + (f" —{status}" if status else "")
+    return f"{where}, validation {validation_metric(spec)}: " + "; ".join(parts) + (f" —{status}" if status else "")
 
 
 def _state(p: tune.Point) -> str:

@@ -16,9 +16,8 @@ def report_cmd(results_dir, out):
     cells and every cell's sample / reconstruction / interpolation grids and latent spectrum."""
     # (import torch and matplotlib, ~3 s: `wae-bench --help` must not)
     from wae_bench.bench import report, table
-    from wae_bench.bench.folder import ResultsDir
 
-    folder = ResultsDir(results_dir)
+    folder = table.results_folder(results_dir, "report")
     console.print(f"wrote {report.write(folder, table.collect(folder), out)}")
 
 

@@ -35,9 +35,8 @@ def table_cmd(results_dir, columns, metric, no_plots, formats, plot_formats, plo
     """Aggregate a results folder: mean ± std over seeds, missing cells marked."""
     # (import torch and matplotlib, ~3 s: `wae-bench --help` must not)
     from wae_bench.bench import export, plots, table, table_render
-    from wae_bench.bench.folder import ResultsDir
 
-    folder = ResultsDir(results_dir)
+    folder = table.results_folder(results_dir, "table")
     cols = split_list(columns) if columns else None
     asked = export.parse_formats(formats) if formats is not None else []
     plot_asked = plots.parse_formats(plot_formats)
