@@ -94,10 +94,12 @@ def test_defaults_are_real_fid_on_the_embedded_data_with_its_budget():
 
 
 def test_toml_text_round_trips():
-    data = {"bench": {"name": "x", "seeds": [0, 1], "description": 'a "quoted" line'},
+    data = {"bench": {"name": "x", "seeds": [0, 1], "description": 'a "quoted" line, λ over {1, 10}\tand a tab'},
             "train": {"lr": 1e-05, "sync_bn": False},
             "reg": {"moca": {"K": 8, "grid": {"reg.lambda": [10, 100.5]}}}}
-    assert tomllib.loads(compare.toml_text(data)) == data
+    text = compare.toml_text(data)
+    assert tomllib.loads(text) == data
+    assert "λ over" in text and "\\u03bb" not in text          # (the report shows this text: λ as λ)
 
 
 @pytest.mark.parametrize("args, needle", [

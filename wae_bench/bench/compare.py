@@ -167,14 +167,14 @@ def check_tuning_alike(folder: ResultsDir, spec: specs.Spec) -> None:
 
 
 def _key(k: str) -> str:
-    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k, ensure_ascii=False)
 
 
 def _value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float, str)):
-        return json.dumps(v)          # JSON's numbers and strings are TOML's
+        return json.dumps(v, ensure_ascii=False)   # JSON's numbers and strings are TOML's (λ as λ, not \u03bb)
     if isinstance(v, list):
         return "[" + ", ".join(_value(x) for x in v) + "]"
     raise TypeError(f"no TOML form for {v!r}")
