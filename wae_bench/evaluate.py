@@ -57,7 +57,10 @@ def evaluate_run(run_dir, *, device: str = "auto", quiet: bool = False, data_roo
     :func:`load_results`).  Where the file's top stays an Inception
     evaluation these stand-in scores are only in its history, and the result
     also holds ``"kept_below"``, the line that says so (printed too unless
-    ``quiet``).  Under torchrun the ranks other than 0 return ``{}``.
+    ``quiet``).  Scores this evaluation moves from the file's top to its
+    history (an earlier evaluation computed otherwise, a value computed
+    again) are named in one line too, unless ``quiet``
+    (:func:`wae_bench.results.moved`).  Under torchrun the ranks other than 0 return ``{}``.
     The global random generators (torch's, NumPy's, Python's) are left as
     they were (:func:`~wae_bench.step.rng.global_generators_kept`).
     A Ctrl-C (SIGINT) raises ``KeyboardInterrupt`` and leaves results.json as it was.
@@ -161,11 +164,15 @@ def _evaluate(run_dir: Path, ev: EvalSettings, device, quiet: bool, data_root: s
                                     cached, seed, dev, metrics, ev.kid_subsets, kid_subset_size, m, elapsed),
               "diagnostics": diagnostics,
               "run": _run(m)}
+    before = results.read(run_dir)
     merged = results.write(run_dir, result)
     _plot_spectrum(m, spectrum, run_dir, quiet)     # after the scores are safe: a plot never costs them
     kept_below = results.inception(merged["protocol"]) and not results.inception(result["protocol"])
-    if kept_below and not quiet:
-        console.print(KEPT_BELOW, soft_wrap=True)
+    moved = results.moved(before, merged)          # (scores no longer at the top: said, never silently)
+    if not quiet:
+        for line in (KEPT_BELOW if kept_below else None, moved):
+            if line:
+                console.print(line, soft_wrap=True, markup=False, highlight=False)
     if m.plan.cfg.log == "tensorboard":
         _tensorboard_hparams(m, run_dir, scores)
     if table:
