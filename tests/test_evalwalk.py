@@ -8,6 +8,9 @@
 * A score computed again under the same protocol with another value (the
   Interp column at other ``--interp-alphas``) is replaced at the top and
   the earlier value kept in the history: said in one line too.
+* An option that the evaluation asked for cannot use (``--fid-weights``
+  with stand-in features, ``--interp-alphas`` without the interp column,
+  the KID settings without KID) is named in one note, not ignored silently.
 """
 from __future__ import annotations
 
@@ -96,3 +99,24 @@ def test_eval_at_other_interp_alphas_says_the_interp_score_was_replaced(run, cap
     err = capsys.readouterr().err
     assert "computed again: interp fid" in err and "interp.alphas [0.5] → [0.25, 0.75]" in err
 
+
+def test_settings_this_evaluation_cannot_use_are_named_in_one_note(run, capsys):
+    evaluate_run(run, **STANDIN, what=["samples"], fid_weights="/nowhere/weights.pth", interp_alphas=[0.25],
+                 kid_subsets=3)
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if "not used" in x]
+    assert line == ("note: not used by this evaluation: fid_weights (needs features='inception'), interp_alphas "
+                    "(needs 'interp' in what), kid_subsets (needs 'kid' in metrics)")
+
+
+def test_the_command_line_names_its_flags_and_defaults_say_nothing(run, capsys):
+    from tests.reliability_helpers import cli
+
+    code, _, err = cli(["eval", run, "--features", "standin", "--fid-samples", "16", "--fid-weights", "/nowhere.pth",
+                        "--kid-subset-size", "8"], capsys)
+    assert code == 0, err
+    assert ("note: not used by this evaluation: --fid-weights (needs --features inception), --kid-subset-size "
+            "(needs kid in --metrics)") in err
+    code, _, err = cli(["eval", run, "--features", "standin", "--fid-samples", "16", "--what", "interp",
+                        "--interp-alphas", "0.5", "--metrics", "fid,kid", "--kid-subset-size", "8"], capsys)
+    assert code == 0, err
+    assert "not used" not in err

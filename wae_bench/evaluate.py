@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 import torch_fidelity
 import torchvision
+from rich.markup import escape
 
 from wae_bench import __version__, lock, pictures, results, worded
 from wae_bench.config import EvalSettings, from_dict, to_dict
@@ -127,6 +128,7 @@ def _evaluate(run_dir: Path, ev: EvalSettings, device, quiet: bool, data_root: s
         F.check_kid_size(n_min, len(ref.images), kid_subset_size)
     quiet = quiet or not dist.is_main
     _warn(m, features, dev, fid_samples * len(what), len(ref.images), quiet)
+    _unused_note(ev, quiet)
 
     ext = make_extractor(features, dev, weights.path if weights else None, logits="is" in metrics)
     key = make_key(ref.images, variant, split, features, weights.sha256 if weights else "none")
@@ -287,6 +289,33 @@ def _plot_spectrum(m: Loaded, spec: dict, run_dir: Path, quiet: bool) -> None:
     cfg = m.plan.cfg
     diag.plot_spectrum(spec, run_dir / SPECTRUM_PLOT,
                        f"{cfg.regularizer} {cfg.arch} {cfg.dataset}: latents of {spec['n']} train images")
+
+
+# Settings that only some evaluations use: (key, flag, whether this evaluation uses it, what it needs, as
+# the command line says it and as a Python call does).
+CONDITIONAL = (("fid_weights", "--fid-weights", lambda ev: ev.features == "inception",
+                "--features inception", "features='inception'"),
+               ("interp_alphas", "--interp-alphas", lambda ev: "interp" in ev.what,
+                "interp in --what", "'interp' in what"),
+               ("kid_subset_size", "--kid-subset-size", lambda ev: "kid" in ev.metrics,
+                "kid in --metrics", "'kid' in metrics"),
+               ("kid_subsets", "--kid-subsets", lambda ev: "kid" in ev.metrics, "kid in --metrics", "'kid' in metrics"))
+
+
+def unused_settings(ev: EvalSettings) -> list[str]:
+    """The settings given (other than their defaults) that this evaluation
+    does not use, each with what it needs: ``--fid-weights (needs --features
+    inception)``; named as the Python arguments inside :func:`wae_bench.worded.python`."""
+    default = EvalSettings()
+    return [f"{worded.flag_or_arg(flag, key)} (needs {worded.flag_or_arg(cli, py)})"
+            for key, flag, used, cli, py in CONDITIONAL if getattr(ev, key) != getattr(default, key) and not used(ev)]
+
+
+def _unused_note(ev: EvalSettings, quiet: bool) -> None:
+    """One line naming the settings that would otherwise be ignored without a word."""
+    unused = unused_settings(ev)
+    if unused and not quiet:
+        console.print(f"[yellow]note:[/] not used by this evaluation: {escape(', '.join(unused))}", soft_wrap=True)
 
 
 def _few_samples_note(counts: dict, n_ref: int, dim: int, metrics: list[str]) -> None:
