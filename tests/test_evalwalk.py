@@ -11,6 +11,8 @@
 * An option that the evaluation asked for cannot use (``--fid-weights``
   with stand-in features, ``--interp-alphas`` without the interp column,
   the KID settings without KID) is named in one note, not ignored silently.
+* The CPU time estimate counts REC as the reference images it reconstructs
+  (at most the split's size), not ``--fid-samples`` of them.
 """
 from __future__ import annotations
 
@@ -120,3 +122,24 @@ def test_the_command_line_names_its_flags_and_defaults_say_nothing(run, capsys):
                         "--interp-alphas", "0.5", "--metrics", "fid,kid", "--kid-subset-size", "8"], capsys)
     assert code == 0, err
     assert "not used" not in err
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_the_cpu_time_estimate_counts_rec_as_the_reference_images_it_reconstructs(run, capsys, monkeypatch):
+    """--fid-samples 2000 --what samples,rec on the digits generates 2000 + 297 images, not 4000."""
+    from wae_bench import evaluate
+
+    monkeypatch.setattr(evaluate, "_weights", lambda *a: None)          # (no Inception network is run here)
+    monkeypatch.setattr(evaluate, "cpu_eval_rate", lambda: (1.0, "a test's rate"))
+
+    def stop(*a, **k):
+        raise _Stop
+
+    monkeypatch.setattr(evaluate, "make_extractor", stop)
+    with pytest.raises(_Stop):
+        evaluate_run(run, fid_samples=2000, what=["samples", "rec"], quiet=False, device="cpu")
+    err = capsys.readouterr().err
+    assert "2297 generated images" in err and "297 reference images" in err

@@ -124,10 +124,11 @@ def _evaluate(run_dir: Path, ev: EvalSettings, device, quiet: bool, data_root: s
     variant = m.run_info.get("data_variant") or plan.cfg.data_variant or ref.variant
     need_feats = bool({"kid", "pr"} & set(metrics))
     if "kid" in metrics:   # both sizes known, before any slow work
-        n_min = min(fid_samples, len(ref.images)) if "rec" in what else fid_samples
+        n_min = min(column_size(w, fid_samples, len(ref.images)) for w in what)
         F.check_kid_size(n_min, len(ref.images), kid_subset_size)
     quiet = quiet or not dist.is_main
-    _warn(m, features, dev, fid_samples * len(what), len(ref.images), quiet)
+    n_gen = sum(column_size(w, fid_samples, len(ref.images)) for w in what)
+    _warn(m, features, dev, n_gen, len(ref.images), quiet)
     _unused_note(ev, quiet)
 
     ext = make_extractor(features, dev, weights.path if weights else None, logits="is" in metrics)
@@ -180,6 +181,12 @@ def _evaluate(run_dir: Path, ev: EvalSettings, device, quiet: bool, data_root: s
     if table:
         print_table(result)
     return {**result, "kept_below": KEPT_BELOW} if kept_below else result
+
+
+def column_size(what: str, fid_samples: int, n_ref: int) -> int:
+    """How many images column ``what`` scores: ``fid_samples``, but REC
+    reconstructs each reference image at most once (:func:`wae_bench.metrics.generate.columns`)."""
+    return min(fid_samples, n_ref) if what == "rec" else fid_samples
 
 
 def _eval_call(run_dir: Path) -> str:
