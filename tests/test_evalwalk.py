@@ -143,3 +143,41 @@ def test_the_cpu_time_estimate_counts_rec_as_the_reference_images_it_reconstruct
         evaluate_run(run, fid_samples=2000, what=["samples", "rec"], quiet=False, device="cpu")
     err = capsys.readouterr().err
     assert "2297 generated images" in err and "297 reference images" in err
+
+
+# -- bad input met on the walk: one line each, exit 2 (rows for docs/bad-input.md) ----------------------------
+@pytest.mark.parametrize("args, line", [
+    (["--fid-samples", "1"], "error: --fid-samples must be >= 2, got 1"),
+    (["--batch-size", "0"], "error: --batch-size must be >= 1, got 0"),
+    (["--interp-alphas", "1.5", "--what", "interp"],
+     "error: bad --interp-alphas [1.5]: write numbers in [0, 1], e.g. 0.5 or 0.25,0.5,0.75"),
+    (["--diagnostics-limit", "0"], "error: --diagnostics-limit must be >= 1 image (leave it out for all), got 0"),
+    (["--split", "foo"], "error: bad --split 'foo': choose one of test, train, val"),
+    (["--features", "standin", "--metrics", "is"],
+     "error: the Inception Score needs Inception logits; it is not available with --features standin"),
+    (["--fid-weights", "/nowhere/w.pth"],
+     "error: FID weights file '/nowhere/w.pth' (from --fid-weights) not found; pass an existing file or provision "
+     "the weights with `wae-bench fid-weights --from-fid-helper`"),
+])
+def test_a_bad_eval_option_is_one_line(run, capsys, args, line):
+    from tests.reliability_helpers import cli
+
+    code, _, err = cli(["eval", run, *args], capsys)
+    assert (code, err.strip()) == (2, line)
+    assert not (run / "results.json").exists()
+
+
+def test_fid_weights_given_two_sources_or_a_file_that_is_not_one_is_one_line(tmp_path, capsys):
+    from tests.reliability_helpers import cli
+
+    code, _, err = cli(["fid-weights", "--download", "--from-fid-helper"], capsys)
+    assert (code, err.strip()) == (2, "error: pass only one of --from-fid-helper, --from-file, --download")
+    code, _, err = cli(["fid-weights", "--from-file", tmp_path / "none.pth"], capsys)
+    assert (code, err.strip()) == (2, f"error: '{tmp_path / 'none.pth'}' not found; pass an existing weight file "
+                                      f"to --from-file")
+    (tmp_path / "notes.txt").write_text("not weights")
+    code, _, err = cli(["fid-weights", "--from-file", tmp_path / "notes.txt"], capsys)
+    assert (code, err.strip()) == (2, f"error: '{tmp_path / 'notes.txt'}' is not a loadable state dict "
+                                      f"(UnpicklingError); pass torch-fidelity's "
+                                      f"weights-inception-2015-12-05-6726825d.pth or run "
+                                      f"`wae-bench fid-weights --from-fid-helper`")
