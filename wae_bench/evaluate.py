@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 import torch_fidelity
 import torchvision
+from rich.markup import escape
 
 from wae_bench import __version__, lock, pictures, results, worded
 from wae_bench.config import EvalSettings, from_dict, to_dict
@@ -57,7 +58,10 @@ def evaluate_run(run_dir, *, device: str = "auto", quiet: bool = False, data_roo
     :func:`load_results`).  Where the file's top stays an Inception
     evaluation these stand-in scores are only in its history, and the result
     also holds ``"kept_below"``, the line that says so (printed too unless
-    ``quiet``).  Under torchrun the ranks other than 0 return ``{}``.
+    ``quiet``).  Scores this evaluation moves from the file's top to its
+    history (an earlier evaluation computed otherwise, a value computed
+    again) are named in one line too, unless ``quiet``
+    (:func:`wae_bench.results.moved`).  Under torchrun the ranks other than 0 return ``{}``.
     The global random generators (torch's, NumPy's, Python's) are left as
     they were (:func:`~wae_bench.step.rng.global_generators_kept`).
     A Ctrl-C (SIGINT) raises ``KeyboardInterrupt`` and leaves results.json as it was.
@@ -120,10 +124,12 @@ def _evaluate(run_dir: Path, ev: EvalSettings, device, quiet: bool, data_root: s
     variant = m.run_info.get("data_variant") or plan.cfg.data_variant or ref.variant
     need_feats = bool({"kid", "pr"} & set(metrics))
     if "kid" in metrics:   # both sizes known, before any slow work
-        n_min = min(fid_samples, len(ref.images)) if "rec" in what else fid_samples
+        n_min = min(column_size(w, fid_samples, len(ref.images)) for w in what)
         F.check_kid_size(n_min, len(ref.images), kid_subset_size)
     quiet = quiet or not dist.is_main
-    _warn(m, features, dev, fid_samples * len(what), len(ref.images), quiet)
+    n_gen = sum(column_size(w, fid_samples, len(ref.images)) for w in what)
+    _warn(m, features, dev, n_gen, len(ref.images), quiet)
+    _unused_note(ev, quiet)
 
     ext = make_extractor(features, dev, weights.path if weights else None, logits="is" in metrics)
     key = make_key(ref.images, variant, split, features, weights.sha256 if weights else "none")
@@ -161,16 +167,26 @@ def _evaluate(run_dir: Path, ev: EvalSettings, device, quiet: bool, data_root: s
                                     cached, seed, dev, metrics, ev.kid_subsets, kid_subset_size, m, elapsed),
               "diagnostics": diagnostics,
               "run": _run(m)}
+    before = results.read(run_dir)
     merged = results.write(run_dir, result)
     _plot_spectrum(m, spectrum, run_dir, quiet)     # after the scores are safe: a plot never costs them
     kept_below = results.inception(merged["protocol"]) and not results.inception(result["protocol"])
-    if kept_below and not quiet:
-        console.print(KEPT_BELOW, soft_wrap=True)
+    moved = results.moved(before, merged)          # (scores no longer at the top: said, never silently)
+    if not quiet:
+        for line in (KEPT_BELOW if kept_below else None, moved):
+            if line:
+                console.print(line, soft_wrap=True, markup=False, highlight=False)
     if m.plan.cfg.log == "tensorboard":
         _tensorboard_hparams(m, run_dir, scores)
     if table:
         print_table(result)
     return {**result, "kept_below": KEPT_BELOW} if kept_below else result
+
+
+def column_size(what: str, fid_samples: int, n_ref: int) -> int:
+    """How many images column ``what`` scores: ``fid_samples``, but REC
+    reconstructs each reference image at most once (:func:`wae_bench.metrics.generate.columns`)."""
+    return min(fid_samples, n_ref) if what == "rec" else fid_samples
 
 
 def _eval_call(run_dir: Path) -> str:
@@ -280,6 +296,33 @@ def _plot_spectrum(m: Loaded, spec: dict, run_dir: Path, quiet: bool) -> None:
     cfg = m.plan.cfg
     diag.plot_spectrum(spec, run_dir / SPECTRUM_PLOT,
                        f"{cfg.regularizer} {cfg.arch} {cfg.dataset}: latents of {spec['n']} train images")
+
+
+# Settings that only some evaluations use: (key, flag, whether this evaluation uses it, what it needs, as
+# the command line says it and as a Python call does).
+CONDITIONAL = (("fid_weights", "--fid-weights", lambda ev: ev.features == "inception",
+                "--features inception", "features='inception'"),
+               ("interp_alphas", "--interp-alphas", lambda ev: "interp" in ev.what,
+                "interp in --what", "'interp' in what"),
+               ("kid_subset_size", "--kid-subset-size", lambda ev: "kid" in ev.metrics,
+                "kid in --metrics", "'kid' in metrics"),
+               ("kid_subsets", "--kid-subsets", lambda ev: "kid" in ev.metrics, "kid in --metrics", "'kid' in metrics"))
+
+
+def unused_settings(ev: EvalSettings) -> list[str]:
+    """The settings given (other than their defaults) that this evaluation
+    does not use, each with what it needs: ``--fid-weights (needs --features
+    inception)``; named as the Python arguments inside :func:`wae_bench.worded.python`."""
+    default = EvalSettings()
+    return [f"{worded.flag_or_arg(flag, key)} (needs {worded.flag_or_arg(cli, py)})"
+            for key, flag, used, cli, py in CONDITIONAL if getattr(ev, key) != getattr(default, key) and not used(ev)]
+
+
+def _unused_note(ev: EvalSettings, quiet: bool) -> None:
+    """One line naming the settings that would otherwise be ignored without a word."""
+    unused = unused_settings(ev)
+    if unused and not quiet:
+        console.print(f"[yellow]note:[/] not used by this evaluation: {escape(', '.join(unused))}", soft_wrap=True)
 
 
 def _few_samples_note(counts: dict, n_ref: int, dim: int, metrics: list[str]) -> None:

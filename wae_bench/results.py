@@ -99,6 +99,63 @@ def merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
     return {**out, "history": history} if history else out
 
 
+def differences(old: dict[str, Any], new: dict[str, Any], most: int = 3) -> str:
+    """What makes two protocols incompatible (:func:`compatible`), for a
+    reader: ``fid_samples 500 → 200; reference.split test → val``, the first
+    ``most`` entries (and how many more)."""
+    a, b = basis(old), basis(new)
+    a.update({k: old[k] for k in SAME_WHERE_BOTH if k in old and k in new})
+    b.update({k: new[k] for k in SAME_WHERE_BOTH if k in old and k in new})
+    out = []
+    for k in dict.fromkeys([*a, *b]):
+        x, y = a.get(k), b.get(k)
+        if x == y:
+            continue
+        if isinstance(x, dict) and isinstance(y, dict):
+            out += [f"{k}.{s} {_short(x.get(s))} → {_short(y.get(s))}" for s in dict.fromkeys([*x, *y])
+                    if x.get(s) != y.get(s)]
+        else:
+            out.append(f"{k} {_short(x)} → {_short(y)}")
+    more = f"; and {len(out) - most} more" if len(out) > most else ""
+    return "; ".join(out[:most]) + more
+
+
+def _short(v: Any) -> str:
+    t = "none" if v is None else str(v)
+    return t if len(t) <= 40 else t[:37] + "..."
+
+
+def moved(before: dict[str, Any] | None, after: dict[str, Any]) -> str | None:
+    """One line on the scores a write (``before`` → ``after``, :func:`merge`)
+    moved from the top of the file to its ``history``, and why: a whole
+    earlier evaluation computed otherwise, or values computed again; None
+    when nothing moved or only stand-in scores went below an Inception
+    evaluation (which :data:`wae_bench.evaluate.KEPT_BELOW` says)."""
+    entries = (after.get("history") or [])[len((before or {}).get("history") or []):]
+    parts = []
+    for e in entries:
+        if "kept_below" in e:
+            continue
+        if "diagnostics" in e:          # (a whole evaluation: merge keeps its diagnostics with it)
+            parts.append(f"the earlier evaluation ({', '.join(e['scores'])}) was computed otherwise "
+                         f"({differences(e['protocol'], after['protocol'])}) and moved to its history; the top "
+                         f"now holds this evaluation's {', '.join(after['scores'])} only")
+        else:
+            now, gen = after["scores"], (after["protocol"].get("generated") or {})
+            why = [f"{col}.{k} {_short(g.get(k))} → {_short(gen.get(col, {}).get(k))}"
+                   for col, g in (e["protocol"].get("generated") or {}).items() if col in e["scores"]
+                   for k in g if g.get(k) != gen.get(col, {}).get(k)]
+            parts.append("computed again: " + ", ".join(
+                f"{col} {metric} {_num(v)} → {_num(now[col][metric])}"
+                for col, values in e["scores"].items() for metric, v in values.items())
+                         + (f" ({'; '.join(why)})" if why else "") + "; the earlier values are kept in its history")
+    return ("results.json: " + "; ".join(parts)) if parts else None
+
+
+def _num(v: Any) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
 def check_format(result: dict[str, Any], path: str | Path) -> dict[str, Any]:
     """``result`` (the content of ``path``), unless it names another version
     of :data:`FORMAT` (:class:`~wae_bench.formats.OtherVersion`); a missing
