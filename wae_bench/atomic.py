@@ -35,12 +35,16 @@ def _open_temp(path: Path) -> tuple[IO, str]:
     return os.fdopen(fd, "wb"), tmp
 
 
-def _os_error(e: BaseException) -> OSError | None:
-    """The OSError behind ``e`` (torch.save reports a failed write as a
-    RuntimeError whose context is the OSError)."""
+def _behind(e: BaseException, kind: type) -> BaseException | None:
+    """The exception of ``kind`` behind ``e`` (``e`` itself, or its cause or
+    context, a few links deep): torch.save reports a failed write as a
+    RuntimeError whose context is the OSError, and a Ctrl-C inside it (a
+    signal handler's ``KeyboardInterrupt``) as the RuntimeError of its zip
+    writer that then fails to close (``[enforce fail at
+    inline_container.cc:672] ... unexpected pos``)."""
     seen = 0
     while e is not None and seen < 8:
-        if isinstance(e, OSError):
+        if isinstance(e, kind):
             return e
         e, seen = e.__cause__ or e.__context__, seen + 1
     return None
@@ -70,7 +74,10 @@ def atomic_write(path: str | Path, write: Callable[[IO], None], mode: str = "wb"
         os.replace(tmp, path)
     except BaseException as e:
         unlink(tmp)
-        err = _os_error(e) if isinstance(e, Exception) else None
+        stop = _behind(e, KeyboardInterrupt)
+        if stop is not None and stop is not e:   # (a Ctrl-C stays one: the caller says what it kept)
+            raise stop from None
+        err = _behind(e, OSError) if isinstance(e, Exception) else None
         if err is None:
             raise
         raise WriteFailed(f"could not write {str(path)!r} ({err.strerror or err}); {os_fix(err)}; the previous "

@@ -49,6 +49,15 @@ class Stopped(KeyboardInterrupt):
 _RECEIVED: list[str] = []   # each SIGINT/SIGTERM this process was stopped by, in order
 
 
+def at_once(kept: str, go_on: str) -> Stopped:
+    """A stop by a repeated signal (the last one received), which did not
+    wait for the step a first one asked to be the last, or abandoned the
+    checkpoint being written: ``stopped by SIG... at once (a repeated
+    signal); KEPT; GO_ON``, so that it too says what is kept on disk
+    (``kept``) and how to go on (``go_on``)."""
+    return Stopped(_RECEIVED[-1] if _RECEIVED else "SIGINT", f"at once (a repeated signal); {kept}", go_on)
+
+
 def note(signame: str) -> None:
     """Record that ``signame`` stopped (or began to stop) the work."""
     _RECEIVED.append(signame)

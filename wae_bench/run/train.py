@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -19,7 +20,7 @@ from wae_bench.data import holdout
 from wae_bench.config import TrainConfig, key_of, to_dict
 from wae_bench.data.batcher import to_float
 from wae_bench.errors import WaeError, is_out_of_memory
-from wae_bench.interrupt import Stopped, finishing, stop_at_once
+from wae_bench.interrupt import Stopped, at_once, finishing, stop_at_once
 from wae_bench.nets import count_params
 from wae_bench.progress import TrainProgress, phase, stdout
 from wae_bench.run import checkpoint, fingerprint, memory, tensorboard
@@ -54,7 +55,8 @@ def train_run(overrides: dict | TrainConfig, out: str | Path | None = None, *, r
     command can be run again.  SIGINT or SIGTERM stops the run after its
     current step, with a checkpoint, and raises
     :class:`~wae_bench.interrupt.Stopped`, a ``KeyboardInterrupt`` (a
-    caller's ``except Exception`` lets it through).  The caller's global
+    caller's ``except Exception`` lets it through); a repeated signal stops
+    it at once, a ``Stopped`` that says what is kept (:func:`_stopped_at_once`).  The caller's global
     state is left as it was, after a failure or a stop too: the global random
     generators the build seeds (:func:`~wae_bench.step.rng.global_generators_kept`)
     and ``torch.backends.cudnn.benchmark``, which a CUDA run turns on
@@ -65,9 +67,14 @@ def train_run(overrides: dict | TrainConfig, out: str | Path | None = None, *, r
     with worded.python(), global_generators_kept(), cudnn_benchmark_kept():
         t = Training(overrides, out, resume=resume, force=force, quiet=quiet, trust=trust, before=before)
         with StopFlag() as stop:
-            t.begin(stop)
-            while not t.over:
-                t.advance()
+            try:
+                t.begin(stop)
+                while not t.over:
+                    t.advance()
+            except KeyboardInterrupt as e:   # (a bench says a cell's repeated signal in its own words)
+                if isinstance(e, Stopped) or not stop.raised or worded.now().bench:
+                    raise
+                raise _stopped_at_once(t.run.path, t.dist.world_size) from None
         return t.finish()
 
 
@@ -385,9 +392,23 @@ def _go_on(verb: str, path: Path, world_size: int) -> str:
     the Python API, ``train_run({}, 'P', resume=True)`` (:func:`wae_bench.worded.go_on`)."""
     if world_size > 1:
         return (f"{verb} by rerunning your torchrun command ({world_size} processes) with --resume --out "
-                f"{path}")
-    return worded.go_on(f"{verb} with: wae-bench run --resume --out {path}",
+                f"{shlex.quote(str(path))}")
+    return worded.go_on(f"{verb} with: wae-bench run --resume --out {shlex.quote(str(path))}",
                         f"{verb} with: {worded.resume_call(path)}")
+
+
+def _stopped_at_once(path: Path, world_size: int) -> Stopped:
+    """The run in ``path`` stopped by a repeated signal (:func:`wae_bench.interrupt.at_once`),
+    after a failed phase took back a new run without a checkpoint: its last
+    checkpoint is kept, or a resumed run with none starts from step 0, or
+    nothing is kept and the same command starts it again."""
+    step = checkpoint.latest_step(path)
+    if step is not None:
+        return at_once(f"its checkpoint of step {step} is kept", _go_on("continue", path, world_size))
+    if (path / "config.json").is_file():
+        return at_once("it had no checkpoint yet", _go_on("start it again", path, world_size))
+    return at_once("the run had no checkpoint yet, so nothing is kept", worded.flag_or_arg(
+        "rerun the same command to start it again", "call train_run again to start it again"))
 
 
 def _then_resume(path: Path, world_size: int = 1) -> str:
