@@ -28,6 +28,10 @@ def test_parse_sets_nested_and_typed():
     ({"reg": 5}, "bad value 5 for reg: expected a table of settings; set one with --set reg.KEY=VALUE"),
     # the setting every regularizer has, given at the top level
     ({"lambda": 10}, "unknown config key 'lambda'; did you mean 'reg.lambda'?"),
+    # a bound without its fix (the resume walk-through)
+    ({"keep_checkpoints": 0}, "keep_checkpoints must be >= 1 (the newest checkpoints kept: a resume continues from "
+                              "one), got 0; give 1 or more"),
+    ({"log_every": 0}, "log_every must be >= 1 step, got 0; give 1 or more"),
 ])
 def test_bad_keys_and_values_are_one_line_errors(data, needle):
     with pytest.raises(WaeError) as e:

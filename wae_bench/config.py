@@ -406,8 +406,9 @@ class TrainConfig:
         check(self.lr_halve_every >= 0, f"lr_halve_every must be >= 0 epochs (0 = never), got {self.lr_halve_every}")
         check(self.ckpt_every >= 0, f"ckpt_every must be >= 0 steps (0 = by time only), got {self.ckpt_every}")
         check(self.ckpt_minutes >= 0, f"ckpt_minutes must be >= 0 (0 = by step count only), got {self.ckpt_minutes}")
-        check(self.keep_checkpoints >= 1, f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
-        check(self.log_every >= 1, f"log_every must be >= 1 step, got {self.log_every}")
+        check(self.keep_checkpoints >= 1, f"keep_checkpoints must be >= 1 (the newest checkpoints kept: a resume "
+                                          f"continues from one), got {self.keep_checkpoints}; give 1 or more")
+        check(self.log_every >= 1, f"log_every must be >= 1 step, got {self.log_every}; give 1 or more")
         check(self.diverge_factor == 0 or self.diverge_factor > 1,
               f"diverge_factor must be 0 (off) or > 1 (a growth factor of the reconstruction loss, e.g. 1e4), got "
               f"{self.diverge_factor}")
