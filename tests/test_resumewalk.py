@@ -116,3 +116,28 @@ def test_the_continue_command_of_a_folder_with_a_space_works_when_pasted(tmp_pat
     pasted = shlex.split(last.split("continue with: ")[1])[1:] + ["--no-eval", "--quiet"]
     code, stdout, err = run_cli(pasted, capsys)
     assert code == 0 and "resuming from step 3" in stdout, err
+
+
+def test_a_stopped_eval_says_the_same_eval_command_quoted(tmp_path, capsys, monkeypatch):
+    """`wae-bench eval` stopped while scoring said ``score the run with:
+    wae-bench eval my run``: the folder unquoted and the options given left
+    out; it names the same command, pasteable (as `wae-bench run`'s own
+    scoring stop does)."""
+    import shlex
+
+    import wae_bench.metrics.generate
+
+    out = tmp_path / "my run"
+    code, _, err = run_cli(["run", *TINY, "--out", str(out)], capsys)
+    assert code == 0, err
+
+    def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(wae_bench.metrics.generate, "images", interrupted)
+    code, _, err = run_cli(["eval", str(out), "--features", "standin", "--fid-samples", "8", "--what", "samples",
+                            "--quiet"], capsys)
+    assert code == 130, err
+    said = err.strip().split("score the run with: ", 1)[1]
+    assert said == f"wae-bench eval {shlex.quote(str(out))} --fid-samples 8 --what samples --features standin", err
+    assert shlex.split(said)[2] == str(out)

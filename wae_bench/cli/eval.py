@@ -24,10 +24,12 @@ def eval_cmd(run_dir, device, data_root, trust_checkpoint, quiet, **flags):
     from wae_bench.evaluate import evaluate_run
     from wae_bench.interrupt import said_by_rank0, stop_at_once
 
-    ev = from_dict(EvalSettings, options.given(options.EVAL_FLAGS, flags), flags=True)
+    given = options.given(options.EVAL_FLAGS, flags)
+    ev = from_dict(EvalSettings, given, flags=True)
+    again = options.eval_command(run_dir, given, options.EVAL_FLAGS)   # (the flags given: the same scoring)
     # (the fixes name this command's flags, not evaluate_run's arguments)
     with said_by_rank0(), worded.cli(), stop_at_once(f"while scoring (results.json is as it was); score the run "
-                                                     f"with: wae-bench eval {run_dir}"):
+                                                     f"with: {again}"):
         evaluate_run(run_dir, **to_dict(ev), device=device, quiet=quiet, data_root=data_root,
                      trust=trust_checkpoint, table=True)
     click.echo(f"results: {run_dir.rstrip('/')}/results.json")

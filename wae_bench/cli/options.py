@@ -171,3 +171,14 @@ def options_table_cmd():
 
 
 COMMANDS = [options_table_cmd]
+
+
+def eval_command(path, given: dict[str, Any], flags: list[Flag]) -> str:
+    """The `wae-bench eval` command that scores ``path`` with the evaluation
+    flags the user gave (``given``, as :func:`given` read them from
+    ``flags``), quoted for the shell: what a stop while scoring says to run."""
+    import shlex
+
+    args = [(fl.name if given[fl.dest] else f"--no-{fl.name[2:]}") if fl.is_bool
+            else f"{fl.name} {shlex.quote(str(given[fl.dest]))}" for fl in flags if fl.dest in given]
+    return " ".join(["wae-bench eval", shlex.quote(str(path)), *args])

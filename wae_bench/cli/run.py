@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shlex
 
 import click
 from click.core import ParameterSource
@@ -87,7 +86,7 @@ def run_cmd(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, qu
         if _is_main():
             click.echo(f"run directory: {path}")
         if scored:   # every process generates its share of the samples (torchrun)
-            _evaluate(path, ev, _eval_command(path, eval_given), quiet=quiet, trust=trust_checkpoint)
+            _evaluate(path, ev, options.eval_command(path, eval_given, options.RUN_EVAL_FLAGS), quiet=quiet, trust=trust_checkpoint)
 
 
 def _is_main() -> bool:
@@ -127,12 +126,6 @@ def _check_eval(ctx, ev: EvalSettings) -> tuple[bool, str | None]:
             raise WaeError(f"{e}; or pass --no-eval") from None
         return False, f"[yellow]note:[/] the run will not be scored: {escape(str(e))}; then score it with `wae-bench eval RUN`"
     return True, None
-
-
-def _eval_command(path, given: dict) -> str:
-    """The `wae-bench eval` command that scores ``path`` as this run would have."""
-    args = [f"{fl.name} {shlex.quote(str(given[fl.dest]))}" for fl in options.RUN_EVAL_FLAGS if fl.dest in given]
-    return " ".join(["wae-bench eval", shlex.quote(str(path)), *args])
 
 
 def _evaluate(path, ev: EvalSettings, command: str, **kw) -> None:
