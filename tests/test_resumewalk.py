@@ -141,3 +141,34 @@ def test_a_stopped_eval_says_the_same_eval_command_quoted(tmp_path, capsys, monk
     said = err.strip().split("score the run with: ", 1)[1]
     assert said == f"wae-bench eval {shlex.quote(str(out))} --fid-samples 8 --what samples --features standin", err
     assert shlex.split(said)[2] == str(out)
+
+
+def test_a_sigterm_while_a_sequential_bench_scores_a_cell_says_the_stop(tmp_path):
+    """A SIGTERM while a sequential bench scored a cell met the default
+    handler (the training's own was gone): the process died without the
+    ``stopped by`` line the docs promise in every mode.  (In a process of
+    its own: without the fix, the signal kills it.)"""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    smoke = Path(__file__).resolve().parents[1] / "benchmarks" / "smoke.toml"
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        from wae_bench.bench import runner
+        real = runner.evaluate_cell
+        def evaluate_cell(*a, **kw):
+            os.kill(os.getpid(), signal.SIGTERM)
+            return real(*a, **kw)
+        runner.evaluate_cell = evaluate_cell
+        from wae_bench.cli import main
+        main(["bench", {str(smoke)!r}, "--out", {str(tmp_path / "res")!r}, "--quiet",
+              "--only", "ae-tiny-digits-s0", "--set", "train.max_steps=2", "--no-table"])
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 128 + signal.SIGTERM, (r.returncode, r.stderr)
+    assert r.stderr.strip().splitlines()[-1].endswith(
+        "cell ae-tiny-digits-s0 stopped by SIGTERM while scoring (its training is kept; the rerun scores it); "
+        "rerun the same bench command to continue"), r.stderr
+    assert (tmp_path / "res" / "cells" / "ae-tiny-digits-s0" / "config.json").is_file()

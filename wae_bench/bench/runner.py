@@ -198,7 +198,9 @@ def run_cell(tuning: tune.Tuning, cell: Cell, device: str | None = None, quiet: 
             if other is not None:
                 return other
             train.train_run(overrides, run_dir, resume=(run_dir / "config.json").is_file(), quiet=quiet)
-            score_cell(folder, tuning.spec, cell, device, quiet)
+            # (SIGTERM too: after training no handler of the run's is left, and the default one kills at once)
+            with interrupt.stop_at_once("while scoring (its training is kept; the rerun scores it)"):
+                score_cell(folder, tuning.spec, cell, device, quiet)
         return None
 
     before = len(interrupt.received())
