@@ -71,7 +71,7 @@ def test_a_piped_bench_table_title_and_notes_are_lines_of_their_own(tmp_path, sp
                               "--set", "bench.seeds=[0]"], capsys)
     assert code == 0, err
     title = next(ln for ln in out.splitlines() if ln.startswith("out: "))
-    assert title == "out: fid on standin features (NOT FID), mean ± std (seeds scored/in grid)"   # (no cited columns)
+    assert title == "out: fid on standin features (NOT FID) (lower is better), mean ± std (seeds scored/in grid)"
     after = out.split("└")[-1].splitlines()[1:]          # the notes under the table, each one line, left-aligned
     assert any(ln.startswith("digits: 1 cell, arch tiny, 1 epoch capped at 4 steps") for ln in after), after
     assert any(ln.startswith("NOT FID: eval.features = 'standin'") and ln.endswith("never compare with published FIDs")
