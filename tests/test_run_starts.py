@@ -178,7 +178,7 @@ def test_a_config_json_from_before_starts_and_aux_steps_were_recorded_resumes(tm
     assert after["aux_steps"] == 2
     old, new = after["starts"]
     assert old == {"step": None, "time": None, "threads": rec["threads"], "source": rec["source"],
-                   "versions": rec["versions"], "synthesised": True}
+                   "versions": rec["versions"], "world_size": rec["world_size"], "synthesised": True}
     assert new["step"] == 2 and new["threads"]["intra_op"] == 1
     assert ("intra-op threads 7 -> 1 since its first recorded start" in err and err.count("mixes settings") == 1), err
 
@@ -197,3 +197,18 @@ def test_starts_kept_by_a_resume_and_the_mixed_settings_line():
     assert directory.recorded_starts({"threads": {"intra_op": 2}, "n_train": 5}) == [
         {"step": None, "time": None, "threads": {"intra_op": 2}, "synthesised": True}]
     assert directory.recorded_starts({"n_train": 5}) == []
+
+
+def test_a_start_records_its_processes_and_a_resume_in_another_number_says_so(tmp_path, capsys):
+    """A 2-process run resumed in 1 trains at half the global batch, twice
+    the steps per epoch: the starts did not record process counts, so
+    nothing said the run mixed them (multi-gpu.md)."""
+    out = tmp_path / "run"
+    with one_thread():
+        assert cli([*BASE, "--out", out], capsys)[0] == 0
+    rec = _record(out)
+    assert [s["world_size"] for s in rec["starts"]] == [1] and rec["world_size"] == 1
+    two = {**rec["starts"][0], "world_size": 2}
+    assert directory.mixed_settings([two, rec["starts"][0]]) == (
+        'this run mixes settings that change its numbers: processes 2 -> 1 since its first start (step 0); '
+        'config.json lists each start under "starts"')

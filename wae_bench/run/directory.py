@@ -174,15 +174,17 @@ def git_revision(here: Path) -> str | None:
 #: computed them.  A resume may change them (another machine, a newer
 #: commit, an edited plugin: ``plugin_sha256``, :func:`run_sources`); a run
 #: whose starts differ says so (:func:`mixed_settings`).
-START_SETTINGS = ("threads", "source", "versions", "plugin_sha256")
+START_SETTINGS = ("threads", "source", "versions", "plugin_sha256", "world_size")
 
 
-def start_record(cfg: TrainConfig, step: int) -> dict:
+def start_record(cfg: TrainConfig, step: int, world_size: int = 1) -> dict:
     """What ``config.json`` records about a start of the run of ``cfg`` at
-    ``step`` (0, or the step of the checkpoint a resume continues from):
-    the step, the time, and its :data:`START_SETTINGS`."""
+    ``step`` (0, or the step of the checkpoint a resume continues from) in
+    ``world_size`` processes: the step, the time, and its :data:`START_SETTINGS`
+    (a resume in another number of processes trains at another global batch)."""
     return {"step": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "threads": cpu_threads(),
-            "source": source_revision(), "versions": run_versions(cfg), "plugin_sha256": run_sources(cfg)}
+            "source": source_revision(), "versions": run_versions(cfg), "plugin_sha256": run_sources(cfg),
+            "world_size": world_size}
 
 
 def recorded_starts(info: dict) -> list[dict]:
@@ -227,6 +229,8 @@ def mixed_settings(starts: list[dict]) -> str | None:
 #: a value it shows may be (a sha256 as git shortens a commit; the full one is in config.json)
 ENTRY_NAMES = {"threads": lambda k: f"{k.replace('_', '-')} threads", "plugin_sha256": lambda k: f"{k} source sha256"}
 SHOWN_CHARS = {"plugin_sha256": 12}
+#: How it names a setting that is one value
+SETTING_NAMES = {"world_size": "processes"}
 
 
 def _dict_changes(key: str, was, new) -> list[str]:
@@ -235,7 +239,7 @@ def _dict_changes(key: str, was, new) -> list[str]:
     source sha256 3f2a9c1d0b4e -> 8e7d...``)."""
     cut = SHOWN_CHARS.get(key)
     if not (isinstance(was, dict) and isinstance(new, dict)):
-        return [f"{key} {_value_text(was, cut)} -> {_value_text(new, cut)}"]
+        return [f"{SETTING_NAMES.get(key, key)} {_value_text(was, cut)} -> {_value_text(new, cut)}"]
     name = ENTRY_NAMES.get(key, lambda k: k)
     return [f"{name(k)} {_value_text(was.get(k), cut)} -> {_value_text(new.get(k), cut)}"
             for k in dict.fromkeys([*was, *new]) if was.get(k) != new.get(k)]
@@ -312,7 +316,7 @@ class RunDir:
         it started) and so are its starts before that step
         (:func:`earlier_starts`; an unreadable config.json keeps nothing)."""
         old = self.info() if resumed_at is not None else {}
-        starts = [start_record(cfg, resumed_at or 0)]
+        starts = [start_record(cfg, resumed_at or 0, int(extra.get("world_size", 1)))]
         if old:
             kept = RECORDED_AT_START
             extra = {**{k: v for k, v in extra.items() if k not in kept}, **{k: old[k] for k in kept if k in old}}
