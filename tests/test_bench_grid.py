@@ -325,6 +325,32 @@ def test_regularizers_archs_and_datasets_are_added_to_a_folder_like_seeds(tmp_pa
     assert folder.spec().hash() == specs.spec_hash(folder.record()["spec"])
 
 
+def test_a_set_that_lists_fewer_members_runs_them_alone_and_the_folder_keeps_the_others_tables(tmp_path):
+    """docs/benchmarks.md: "A later run with fewer seeds or regularizers trains
+    only those" -- with --set too, although the file has [reg.NAME] tables for
+    the ones it leaves out (they were refused: "configures a regularizer not
+    in bench.regularizers ... remove the table", which --set cannot do)."""
+    path = write(tmp_path, BASE.replace('regularizers = ["moca"]', 'regularizers = ["moca", "swae"]')
+                 + '\n[reg.swae]\nlambda = 5.0\n[reg.moca.dataset.digits]\nK = 32\n[reg.swae.arch.tiny]\nlambda = 4.0\n'
+                 + '[dataset.digits]\nepochs = 1\n')
+    only_swae = specs.load(path, ['bench.regularizers=["swae"]'])
+    assert only_swae.bench.regularizers == ["swae"] and set(only_swae.reg) == {"swae"}
+    assert [c.regularizer for c in grid.expand(only_swae)] == ["swae"] * 3
+    assert specs.load(path, ['bench.archs=["dcgan"]']).reg["swae"].get("arch", {}) == {}
+    no_digits = specs.load(path, ['bench.datasets=["mnist"]'])
+    assert no_digits.dataset == {} and no_digits.reg["moca"].get("dataset", {}) == {}
+    folder = ResultsDir(tmp_path / "results")
+    folder.claim(only_swae)
+    assert folder.claim(specs.load(path)) == {"regularizers": ["moca"]}        # then all of them: moca added
+    assert folder.spec().reg["moca"]["dataset"] == {"digits": {"K": 32}}
+    assert folder.claim(specs.load(path, ['bench.regularizers=["moca"]'])) == {}   # and fewer again: nothing lost
+    assert folder.spec().reg["swae"]["lambda"] == 5.0
+    # a table the file has for a member the file does not list is still a misspelling
+    with pytest.raises(WaeError, match=r"\[reg.sawe\] configures a regularizer not in bench.regularizers"):
+        specs.load(write(tmp_path, BASE + "\n[reg.sawe]\nlambda = 1.0\n", "typo.toml"),
+                   ['bench.regularizers=["moca"]'])
+
+
 @pytest.mark.parametrize("extra, sets, named", [
     ("\n[reg.swae]\nlambda = 6.0\n", ['bench.regularizers=["moca", "swae"]'], "reg.swae.lambda"),  # swae changed
     ("", ["reg.moca.K=128", 'bench.regularizers=["moca", "ae"]'], "reg.moca.K"),   # added one, changed another

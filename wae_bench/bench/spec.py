@@ -395,9 +395,36 @@ def load(path: str | Path, sets: typing.Iterable[str] = ()) -> Spec:
         raise WaeError(f"benchmark spec {str(p)!r} not found; pass a TOML file (its keys: "
                        f"{doc_ref('benchmarks.md', 'The spec in full')}), such as "
                        f"{source_file('benchmarks/smoke.toml')}")
-    spec = parse(merge(load_toml(p), parse_sets(sets)), str(p))
+    written, given = load_toml(p), parse_sets(sets)
+    spec = parse(narrowed(merge(written, given), written, given), str(p))
     spec.overrides = list(sets)
     return spec
+
+
+def narrowed(raw: dict[str, Any], written: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """Spec ``raw`` (file ``written`` with overrides ``given`` merged) without
+    the settings tables of the members that a ``--set bench.LIST=[...]``
+    leaves out of the file's list: ``--set 'bench.regularizers=["ae"]'`` on a
+    spec with ``[reg.moca]`` runs the ae cells alone, as a run of fewer
+    members does (:func:`grow` keeps a results folder's tables of the members
+    a run leaves out). A table of a member the file itself does not list
+    stays, and :func:`validate` refuses it (a misspelt name)."""
+    asked = given.get("bench", {}) if isinstance(given.get("bench"), dict) else {}
+    left_out = {key: set(_members(written, key)) - set(asked[key]) for key in ("regularizers", "datasets", "archs")
+                if isinstance(asked.get(key), list) and all(isinstance(m, str) for m in asked[key])}
+    if not any(left_out.values()):
+        return raw
+    out = json.loads(json.dumps(raw))
+    for name in left_out.get("regularizers", ()):
+        out.get("reg", {}).pop(name, None)
+    for name in left_out.get("datasets", ()):
+        out.get("dataset", {}).pop(name, None)
+    for table in out.get("reg", {}).values():
+        for sub in ("dataset", "arch"):
+            for name in left_out.get(f"{sub}s", ()):
+                if isinstance(table, dict) and isinstance(table.get(sub), dict):
+                    table[sub].pop(name, None)
+    return out
 
 
 def _strip(data: dict[str, Any]) -> dict[str, Any]:
