@@ -117,8 +117,11 @@ def _three_finite_steps(name: str, tr: Trainer) -> None:
 
 def penalty_reaches_encoder(name: str) -> None:
     """``penalty()`` returns a RegOut with a finite scalar loss and scalar
-    terms (:func:`~wae_bench.regularizer.check_penalty`), and the gradient of
-    reconstruction + loss reaches the encoder."""
+    terms (:func:`~wae_bench.regularizer.check_penalty`) that carries a
+    gradient (a loss of a detached ``z``, or computed under ``no_grad``,
+    trains as the plain autoencoder, without a word: reconstruction alone
+    moves the encoder), and the gradient of reconstruction + loss reaches
+    the encoder."""
     tr = trainer(name)
     x = batch()
     z, x_hat = tr.ae(x, tr.reg.constrain)
@@ -127,6 +130,11 @@ def penalty_reaches_encoder(name: str) -> None:
     if not torch.isfinite(out.loss):
         raise _broken(name, f"penalty() returned a non-finite loss ({out.loss}) on tiny data",
                       "keep the penalty finite (guard divisions and logs, e.g. x.clamp_min(1e-12))")
+    if not out.loss.requires_grad:
+        raise _broken(name, "penalty()'s loss carries no gradient (computed from a detached z, under "
+                            "torch.no_grad() or as a constant), so it regularises nothing",
+                      "compute it from the z penalty() is given, without .detach() or no_grad (a plugin that "
+                      "regularises only in attach() or decoder_weight_decay() returns 0 * z.sum())")
     loss = ((x_hat - x) ** 2).sum() + out.loss
     loss.backward()
     grads = [p.grad for p in tr.ae.encoder.parameters() if p.grad is not None]
@@ -151,8 +159,8 @@ def _global_rng_kept() -> Iterator[None]:
 def _first_difference(a: dict, b: dict) -> str | None:
     if a.keys() != b.keys():
         return f"its keys differ: {sorted(a.keys() ^ b.keys())[:3]}"
-    for k in a:
-        if not torch.allclose(a[k].double(), b[k].double(), rtol=1e-5, atol=1e-7):
+    for k in a:   # (NaN equals NaN here: a non-finite step is finite-step's failure, not this check's)
+        if not torch.allclose(a[k].double(), b[k].double(), rtol=1e-5, atol=1e-7, equal_nan=True):
             return f"{k!r} differs"
     return None
 

@@ -113,12 +113,36 @@ def _own_place(frames: list[tuple[FrameType, int]], first: int) -> str:
     return _where(own)
 
 
-def import_fix(e: BaseException) -> str | None:
-    """The fix for an exception a plugin's module raised as it was imported,
-    where the exception alone does not say it (None elsewhere): Python's
-    dataclass refusal of a field without a default after fields with one,
-    which every field of a plugin's Config added without a default meets
-    (RegularizerConfig's ``lambda_`` has one)."""
+def import_fix(e: BaseException, target: str | None = None) -> str | None:
+    """The fix for an exception a plugin's module raised as it was imported
+    (``target``: the entry point's ``module:attribute`` that was loaded),
+    where the exception alone does not say it (None elsewhere):
+
+    - Python's dataclass refusal of a field without a default after fields
+      with one, which every field of a plugin's Config added without a
+      default meets (RegularizerConfig's ``lambda_`` has one);
+    - a ``target`` whose module or attribute does not exist (a typo in the
+      entry point, or a module renamed since the package was installed);
+    - a module the plugin imports that is not installed (a dependency)."""
+    module, _, attr = (target or "").partition(":")
+    if isinstance(e, ModuleNotFoundError) and e.name:
+        if module == e.name or module.startswith(e.name + "."):
+            return (f"the entry point {target!r} names module {module}, which is not installed; fix the module "
+                    f"path of that module:Class in the plugin's pyproject.toml and reinstall its package, "
+                    f"pip install -e DIR")
+        if module and e.name.partition(".")[0] == module.partition(".")[0]:
+            return f"the plugin imports {e.name}, which its own package does not hold; fix that import"
+        return (f"the plugin imports {e.name}, which is not installed here; pip install "
+                f"{e.name.partition('.')[0]}, whose distribution name may differ, and list it in the plugin's "
+                f"dependencies")
+    if (isinstance(e, AttributeError) and attr and getattr(e, "name", None) == attr.split(".")[0]
+            and getattr(getattr(e, "obj", None), "__name__", None) == module):
+        import difflib
+
+        close = difflib.get_close_matches(e.name, [n for n in dir(e.obj) if not n.startswith("_")], n=1)
+        hint = f"did you mean {module}:{close[0]}? " if close else ""
+        return (f"{hint}the entry point {target!r} names an attribute {module} does not define; fix it "
+                f"as module:Class in the plugin's pyproject.toml and reinstall its package, pip install -e DIR")
     field = re.match(r"non-default argument '(\w+)'", str(e)) if isinstance(e, TypeError) else None
     if field is None:
         return None

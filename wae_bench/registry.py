@@ -136,7 +136,7 @@ class Registry:
             except Exception as e:  # a broken plugin is reported, not fatal
                 from wae_bench.plugin_fault import import_fix
 
-                fix = import_fix(e)
+                fix = import_fix(e, ep.value)
                 self._refuse(ep.name, by, f"{ep.value}: {type(e).__name__}: {e}".splitlines()[0]
                              + (f" ({fix})" if fix else ""))
                 continue
@@ -345,13 +345,14 @@ def _module_of(obj: Any) -> str:
 
 
 def _check_regularizer(name: str, obj: Any) -> None:
-    """A Regularizer subclass declares a known ``prior`` and ``sampler``
-    (:func:`wae_bench.regularizer.check_declared`); another object is refused
-    when a run is built from it."""
-    from wae_bench.regularizer import Regularizer, check_declared   # (torch: imported by the plugin anyway)
+    """A Regularizer subclass that declares a known ``prior`` and ``sampler``
+    (:func:`wae_bench.regularizer.check_declared`); another object (an entry
+    point at the Config class, a module, a function) is refused as not a
+    subclass, so that `wae-bench list` lists it as broken instead of failing
+    on its missing ``paper``."""
+    from wae_bench.regularizer import check_declared   # (torch: imported by the plugin anyway)
 
-    if isinstance(obj, type) and issubclass(obj, Regularizer):
-        check_declared(name, obj)
+    check_declared(name, obj)
 
 
 def _check_spec(kind: str, spec_path: str):

@@ -83,9 +83,7 @@ def check_shape(name: str, cls: type) -> None:
     a new field and no run records it) or not a :class:`RegularizerConfig`
     (``--lambda`` would be refused as no setting of it)."""
     if not (isinstance(cls, type) and issubclass(cls, Regularizer)):
-        what = f"class {cls.__qualname__}" if isinstance(cls, type) else f"a {type(cls).__name__}"
-        raise WaeError(f"regularizer {name!r} is {what}, not a subclass of wae_bench.regularizer.Regularizer; "
-                       f"subclass it")
+        raise WaeError(_not_a_regularizer(name, cls))
     where = f"in class {cls.__qualname__}"
     if not cls.name:
         raise WaeError(f"plugin {name!r}: the class sets no name (a run logs its terms as NAME/TERM); set "
@@ -99,9 +97,11 @@ def check_shape(name: str, cls: type) -> None:
             try:
                 inspect.signature(getattr(cls, h)).bind(*given)   # (a classmethod's cls is bound: not in given)
             except TypeError:
-                full = ["cls", *given] if isinstance(vars(Regularizer)[h], classmethod) else given
+                of_class = isinstance(vars(Regularizer)[h], classmethod)
+                full = ["cls", *given] if of_class else given
                 raise WaeError(f"plugin {name!r}: {h}{inspect.signature(getattr(cls, h))} does not take the "
-                               f"arguments a run passes it; define it as {h}({', '.join(full)}) {where}") from None
+                               f"arguments a run passes it; define it as {'@classmethod ' if of_class else ''}"
+                               f"{h}({', '.join(full)}) {where}") from None
     for m in methods:
         close = difflib.get_close_matches(m, missing, n=1, cutoff=0.85)
         if close:
@@ -120,6 +120,20 @@ def check_shape(name: str, cls: type) -> None:
                        f"({', '.join(own)}) are no settings of its own: their defaults are not used, --set reg.KEY "
                        f"refuses a new one and no run records it; decorate the class with @dataclass (from "
                        f"dataclasses)")
+
+
+def _not_a_regularizer(name: str, obj: object) -> str:
+    """Why ``obj``, registered as ``name``, is no plugin, and the fix for
+    what it most likely is: a module or a Config class (an entry point
+    whose target misses ``:Class`` or names the Config), another class."""
+    if inspect.ismodule(obj):
+        return (f"regularizer {name!r} is the module {obj.__name__}, not a class; point the entry point at the "
+                f"class: \"{obj.__name__}:CLASS\" (module:attribute), and reinstall the plugin's package")
+    if isinstance(obj, type) and issubclass(obj, RegularizerConfig):
+        return (f"regularizer {name!r} is class {obj.__qualname__}, a Config, not the plugin; point the entry "
+                f"point (or the registration) at the Regularizer subclass whose Config it is")
+    what = f"class {obj.__qualname__}" if isinstance(obj, type) else f"a {type(obj).__name__}"
+    return f"regularizer {name!r} is {what}, not a subclass of wae_bench.regularizer.Regularizer; subclass it"
 
 
 def _methods(cls: type, names: Iterable[str]) -> list[str]:
@@ -367,7 +381,8 @@ class Regularizer(nn.Module):
             return {}
         values = to_dict(from_dict(cls.Config, cls.defaults(setup)))
         out = {}
-        for key, (below, above) in cls.tuning_spans.items():
+        for key, span in cls.tuning_spans.items():
+            below, above = _span(cls, key, span)
             if key not in values:
                 close = [key_of(key)] if key_of(key) in values else difflib.get_close_matches(key, values, n=1)
                 hint = (f"; tuning_spans spells the field {key} as {close[0]!r}" if close and close[0] == key_of(key)
@@ -467,6 +482,20 @@ class Regularizer(nn.Module):
 
     def after_step(self, x: Tensor, z: Tensor, out: RegOut, ae: nn.Module, ctx: Context) -> None:
         """Work after the optimiser step, under ``no_grad`` (EMA, enqueue)."""
+
+
+def _span(cls: type, key: str, span: object) -> tuple[float, float]:
+    """``tuning_spans[key]`` of plugin ``cls`` as (decades below, decades
+    above) its default (:func:`log_grid`), else refused naming the entry
+    and the form it takes."""
+    ok = (isinstance(span, (tuple, list)) and len(span) == 2
+          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in span))
+    if not ok:
+        raise WaeError(f"{cls.name}: tuning_spans[{key!r}] = {span!r} is not (decades below, decades above) its "
+                       f"default; write it as two numbers >= 0, e.g. tuning_spans = {{{key!r}: (1.5, 1.5)}}, in "
+                       f"class {cls.__qualname__}")
+    return float(span[0]), float(span[1])
+
 
 def log_grid(center: float, below: float = 1.5, above: float = 1.5) -> list[float]:
     """Half-decade steps (×1, ×3, ×10, ...) from ``below`` decades under

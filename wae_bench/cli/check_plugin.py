@@ -52,6 +52,8 @@ def _check_architecture(name: str) -> bool:
     channels = sorted({ds.channels for _, ds in DATASETS.items() if ds.arch == name}) or [3]
     cases = [(s, c) for s in spec.sizes or (32, 64) for c in channels]
     click.echo(f"{ARCHITECTURES.label(name)}: the shape probe at {len(cases)} image size(s), d = {d}")
+    if ARCHITECTURES.shadowed(name):   # (the built-in is probed, not the refused entry point)
+        click.echo(f"  note: {ARCHITECTURES.shadowed(name)}")
     failed = 0
     for size, c in cases:
         x = f"(2, {c}, {size}, {size})"
@@ -85,7 +87,7 @@ def check_plugin_cmd(names, compile_):
     # (imports torch, ~2 s: `wae-bench --help` must not)
     from wae_bench.cli import DEBUG_HINT, _debug
     from wae_bench.plugin_check import checks, run_checks
-    from wae_bench.registry import REGULARIZERS
+    from wae_bench.registry import ARCHITECTURES, REGULARIZERS
     from wae_bench.step.first_step import draws_unwarned
 
     archs = {name for name in names if _is_architecture(name)}   # an unknown name is refused before anything runs
@@ -96,6 +98,8 @@ def check_plugin_cmd(names, compile_):
         if name in archs:
             if not _check_architecture(name):
                 failed.append(name)
+            if ARCHITECTURES.shadowed(name):   # (the built-in was probed, not the refused entry point)
+                refused.append(f"{name} from {ARCHITECTURES.broken_by(name)}")
             continue
         click.echo(f"plugin {name!r} ({_checked(name)}): {len(run)} checks on a tiny run on the CPU")
         if REGULARIZERS.shadowed(name):    # (the built-in is checked, not the refused entry point)
