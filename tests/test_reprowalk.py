@@ -2,22 +2,41 @@
 researcher regenerating the reproduction page and the README table, and by
 the small stumbles of the evaluation, the FID weights and the tuning plot:
 
+* The reproduction page averaged a cell scored on the real CIFAR-10 with
+  one of the JPEG copy under the first one's label, linked only the first
+  cell's results folder, and counted a seed committed twice (a results
+  folder copied under another name) as two: now one line per data variant,
+  every folder linked, a twice-committed seed refused in one line.
+* A torn ``results.json`` or a ``config.json`` that is not a run's under
+  ``benchmarks/results`` stopped both generators with a traceback; one
+  without its protocol was called "stand-in features": now one line each,
+  naming the file and the fix.
+* A results folder without a README of its own was linked to
+  ``benchmarks/results/README.md`` (about every folder, not that one).
 * A compatible re-evaluation (the same protocol) that computes the
   diagnostics again keeps the earlier ones in ``results.json["history"]``
   (as the scores computed again are kept) and says so in the one line.
+* ``wae-bench fid-weights --from-fid-helper`` run again does not convert
+  again; ``--from-file`` of a converted file records what it is a copy of.
+* A tuning plot's diverged value far off the grid (λ = 1e39) is marked at the
+  axis edge instead of stretching the axis.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests.test_evalwalk import trained  # noqa: F401 - (a fixture: a 20-step moca run)
 from wae_bench import results
 from wae_bench.bench.aggregate import Entry
 from wae_bench.evaluate import evaluate_run, load_results
 
+ROOT = Path(__file__).resolve().parents[1]
 STANDIN = {"features": "standin", "fid_samples": 16, "quiet": False, "table": False}
 
 
@@ -43,16 +62,6 @@ def test_diagnostics_computed_again_keep_the_earlier_values_in_the_history():
     # the same diagnostics again: nothing kept, nothing said
     again = results.merge(new, _evaluation(1.0, dict(new["diagnostics"])))
     assert again["history"] == new["history"] and results.moved(new, again) is None
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, single_thread_module) -> Path:
-    from wae_bench.cli import main
-
-    out = tmp_path_factory.mktemp("runs") / "moca"
-    main(["run", "--reg", "moca", "--set", "max_steps=20", "--set", "expost=[]", "--no-eval", "--quiet",
-          "--device", "cpu", "--out", str(out)])
-    return out
 
 
 @pytest.mark.usefixtures("single_thread")
@@ -156,3 +165,92 @@ def test_a_diverged_value_far_off_the_scored_ones_is_marked_at_the_axis_edge(tmp
     failed = plots.UNSCORED_STYLE["failed"]["label"]
     assert [x for lb, (x, _, _) in marks.items() if lb.startswith(failed)] == [[0.0]]
     assert any(lb.startswith(f"{failed} (below the axis: λ = ") for lb in marks)
+
+
+# -- the reproduction page and the README table from a user's own results folder ------------------------------------
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    if name not in sys.modules:
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod              # dataclasses look their module up there
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+FULL = {"regularizer": "moca", "arch": "a1", "dataset": "cifar10", "data_variant": "cifar10-jpeg-q75", "epochs": 100,
+        "max_steps": 0, "batch_size": 64, "latent_dim": 128, "image_size": 32, "reg": {"lambda": 1000.0, "K": 30000}}
+
+
+def _cell(folder: Path, seed: int, fid: float, variant: str | None = "cifar10-jpeg-q75", source: str = "abc1234"):
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"config": {**FULL, "seed": seed, "data_variant": variant},
+                                                    "source": source}))
+    protocol = {"implementation": "torch-fidelity 0.4.0", "features": "inception-v3-compat", "seed": 0,
+                "time": "2026-12-03T10:00:00+0000", "generated": {"samples": {"n": 10000}},
+                "reference": {"split": "test", "n": 10000, "dataset_variant": variant or "cifar10"}}
+    (folder / "results.json").write_text(json.dumps({"scores": {"samples": {"fid": fid}}, "protocol": protocol}))
+
+
+@pytest.fixture
+def page(tmp_path, monkeypatch):
+    """reproduction_page (and its readme_table) rooted at an empty repository copy holding the CIFAR-10 spec."""
+    mod = _script("reproduction_page")
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    shutil.copy(ROOT / "benchmarks" / "table1-cifar10.toml", tmp_path / "benchmarks")
+    monkeypatch.setattr(mod, "ROOT", tmp_path)
+    monkeypatch.setattr(mod.readme_table, "ROOT", tmp_path)
+    return mod
+
+
+def _render(page, root: Path) -> str:
+    return page.render([root / "benchmarks" / "table1-cifar10.toml"], page.committed(root))
+
+
+def test_a_mean_never_mixes_data_variants_and_names_every_folder_in_it(page, tmp_path):
+    res = tmp_path / "benchmarks" / "results"
+    _cell(res / "h200" / "table1-cifar10" / "moca-a1-cifar10-s0", 0, 150.0, source="5fc9149")
+    (res / "h200" / "README.md").write_text("# the H200 call\n")
+    _cell(res / "mine" / "table1-cifar10" / "moca-a1-cifar10-s1", 1, 160.0)
+    _cell(res / "real" / "table1-cifar10" / "moca-a1-cifar10-s0", 0, 60.0, variant=None)
+    rows = [ln for ln in _render(page, tmp_path).splitlines() if ln.startswith("| moca | a1 |")]
+    jpeg, real = rows
+    assert "| 155.00 ± 7.07 (2/3) | cifar10-jpeg-q75 |" in jpeg and "60.00" not in jpeg
+    assert "| 60.00 (1/3) | cifar10 |" in real and "155.00" not in real
+    assert "5fc9149, abc1234" in jpeg
+    assert "| λ = 1000: fixed (not tuned; the spec now tunes it) |" in jpeg   # (a cell of before the protocol)
+    assert jpeg.endswith("[h200](../benchmarks/results/h200/README.md), "
+                         "`benchmarks/results/mine/table1-cifar10/moca-a1-cifar10-s1` |")
+    # the README table: a folder without a README is named by its path, not linked to benchmarks/results/README.md
+    (res / "README.md").write_text("# every results folder\n")
+    rt = page.readme_table
+    assert rt.source_link("benchmarks/results/mine/table1-cifar10") == "`benchmarks/results/mine/table1-cifar10`"
+    assert rt.source_link("benchmarks/results/h200/table1-cifar10") == "[h200](benchmarks/results/h200/README.md)"
+
+
+def test_a_seed_committed_twice_is_refused_in_one_line(page, tmp_path):
+    res = tmp_path / "benchmarks" / "results"
+    _cell(res / "h200" / "table1-cifar10" / "moca-a1-cifar10-s0", 0, 150.0)
+    shutil.copytree(res / "h200", res / "h200-copy")
+    with pytest.raises(SystemExit, match=r"^seed 0 of moca a1 on cifar10-jpeg-q75 is committed twice "
+                                         r"\(benchmarks/results/h200/.*, benchmarks/results/h200-copy/.*\): a mean "
+                                         r"over seeds would count it twice; remove one$"):
+        _render(page, tmp_path)
+
+
+@pytest.mark.parametrize("name, text, line", [
+    ("results.json", '{"scores": {"samples": {"fi', r"^'benchmarks/results/mine/t/c-s0/results.json' is unreadable "
+     r"\(.*\); move it aside .*; or remove the cell folder from the results folder$"),
+    ("results.json", '{"scores": {"samples": {"fid": 1.0}}}', r"^'benchmarks/results/mine/t/c-s0/results.json' has "
+     r"scores without their protocol; re-run `wae-bench eval .*`; or remove the cell folder from the results folder$"),
+    ("config.json", '{"x": 1}', r"^benchmarks/results/mine/t/c-s0/config.json is unreadable \(no \"config\" object: "
+     r"not the config.json a run writes\); restore the run's own config.json, or remove the cell folder"),
+    ("config.json", "[1", r"^benchmarks/results/mine/t/c-s0/config.json is unreadable \(Expecting"),
+])
+def test_a_torn_or_hand_made_cell_file_is_one_line_naming_it(page, tmp_path, name, text, line):
+    cell = tmp_path / "benchmarks" / "results" / "mine" / "t" / "c-s0"
+    _cell(cell, 0, 150.0)
+    (cell / name).write_text(text)
+    with pytest.raises(SystemExit, match=line):
+        page.committed(tmp_path)
+    with pytest.raises(SystemExit, match=line):
+        page.readme_table.collect(tmp_path, ["benchmarks/results/mine/t"])
