@@ -82,9 +82,31 @@ def cell_dirs(source: Path) -> list[Path]:
     return [d for d in cell_folders(source) if (d / "results.json").is_file() and (d / "config.json").is_file()]
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+
+
 def read_cell(path: Path) -> Cell:
-    return Cell(path, json.loads((path / "config.json").read_text())["config"],
-                json.loads((path / "results.json").read_text()))
+    """A committed cell folder's config and scores; a torn or hand-made file
+    refused in one line naming it and the fix (never a traceback):
+    ``results.json`` as :func:`wae_bench.results.load` reads it (scores with
+    their protocol), ``config.json`` a run's (its ``"config"``)."""
+    from wae_bench import results
+    from wae_bench.errors import WaeError
+
+    try:
+        res = results.load(path)
+    except WaeError as e:
+        raise SystemExit(f"{str(e).replace(str(path), _shown(path))}; or remove the cell folder from the results "
+                         f"folder") from None
+    try:
+        cfg = json.loads((path / "config.json").read_text())
+        if not isinstance(cfg, dict) or not isinstance(cfg.get("config"), dict):
+            raise ValueError("no \"config\" object: not the config.json a run writes")
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"{_shown(path / 'config.json')} is unreadable ({str(e).splitlines()[0][:120]}); restore "
+                         f"the run's own config.json, or remove the cell folder from the results folder") from None
+    return Cell(path, cfg["config"], res)
 
 
 def real_fid(cell: Cell) -> Cell:
@@ -92,7 +114,7 @@ def real_fid(cell: Cell) -> Cell:
     features (NOT FID): a ``SMALL=1`` dry run's folder, say, committed where
     the published tables read FID."""
     if not inception(cell.results.get("protocol") or {}):
-        shown = cell.path.relative_to(ROOT) if cell.path.is_relative_to(ROOT) else cell.path
+        shown = _shown(cell.path)
         raise SystemExit(f"{shown}: scored with stand-in features, not FID (a SMALL=1 dry run's cell?); "
                          "remove it from the results folder or score it with the Inception features")
     return cell
@@ -168,10 +190,11 @@ def entry(row: Row, what: str) -> Entry:
 
 def source_link(source: str) -> str:
     """A link to the README of the results folder that holds ``source`` (the
-    nearest one below the repository root), or the source's path."""
+    nearest one below ``benchmarks/results``, whose own README is about them
+    all), or the source's path."""
     for folder in [ROOT / source, *(ROOT / source).parents]:
-        if folder == ROOT or ROOT not in folder.parents:
-            break
+        if folder == ROOT or ROOT not in folder.parents or folder == ROOT / "benchmarks" / "results":
+            break      # (benchmarks/results/README.md is about every folder: not this one's record)
         if (folder / "README.md").is_file():
             return f"[{folder.name}]({(folder / 'README.md').relative_to(ROOT).as_posix()})"
     return f"`{source}`"

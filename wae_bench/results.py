@@ -12,7 +12,10 @@ except that stand-in features never displace an Inception evaluation
 holds the real FID, and the stand-in scores go to the history.
 Either way every score that is no longer at the top -- a whole evaluation of
 another protocol, or a value computed again -- is kept in ``history``,
-oldest first, with the protocol it was computed under.
+oldest first, with the protocol it was computed under; so are the
+diagnostics an evaluation replaces (:func:`replaced_diagnostics`: the
+earlier reconstruction error and spectrum summaries, whose
+``latent_spectrum.json`` each evaluation rewrites).
 
 The file names its format (``"format": "wae-bench-results/1"``, :data:`FORMAT`;
 a results folder's ``spec.json`` names the same).  A file without one (written
@@ -87,8 +90,10 @@ def merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
             if before is not None and before != v:
                 redone.setdefault(col, {})[metric] = before
             scores[col][metric] = v
-    if redone:
-        history.append({"scores": redone, "protocol": old["protocol"], "replaced": when})
+    diagnostics = replaced_diagnostics(old.get("diagnostics"), new.get("diagnostics"))
+    if redone or diagnostics:
+        history.append({"scores": redone, "protocol": old["protocol"], "replaced": when,
+                        **({"diagnostics": diagnostics} if diagnostics else {})})
     p, q = old["protocol"], new["protocol"]
     protocol = {**q, "generated": {**p.get("generated", {}), **q.get("generated", {})},
                 "metrics": list(dict.fromkeys([*p.get("metrics", []), *q.get("metrics", [])]))}
@@ -97,6 +102,16 @@ def merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
             protocol[k] = p[k]
     out = {**new, "scores": scores, "protocol": protocol}
     return {**out, "history": history} if history else out
+
+
+def replaced_diagnostics(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
+    """The entries of ``old`` (the top's ``diagnostics``) that ``new`` (an
+    evaluation of the same protocol) changes or drops: the earlier values a
+    merge keeps in the history beside the scores computed again (the
+    reconstruction error, the summaries of ``latent_spectrum.json``, which
+    each evaluation rewrites)."""
+    old, new = old or {}, new or {}
+    return {k: v for k, v in old.items() if new.get(k) != v}
 
 
 def differences(old: dict[str, Any], new: dict[str, Any], most: int = 3) -> str:
@@ -136,7 +151,7 @@ def moved(before: dict[str, Any] | None, after: dict[str, Any]) -> str | None:
     for e in entries:
         if "kept_below" in e:
             continue
-        if "diagnostics" in e:          # (a whole evaluation: merge keeps its diagnostics with it)
+        if not compatible(e["protocol"], after["protocol"]):   # (a whole evaluation, with its diagnostics)
             parts.append(f"the earlier evaluation ({', '.join(e['scores'])}) was computed otherwise "
                          f"({differences(e['protocol'], after['protocol'])}) and moved to its history; the top "
                          f"now holds this evaluation's {', '.join(after['scores'])} only")
@@ -145,10 +160,17 @@ def moved(before: dict[str, Any] | None, after: dict[str, Any]) -> str | None:
             why = [f"{col}.{k} {_short(g.get(k))} → {_short(gen.get(col, {}).get(k))}"
                    for col, g in (e["protocol"].get("generated") or {}).items() if col in e["scores"]
                    for k in g if g.get(k) != gen.get(col, {}).get(k)]
-            parts.append("computed again: " + ", ".join(
-                f"{col} {metric} {_num(v)} → {_num(now[col][metric])}"
-                for col, values in e["scores"].items() for metric, v in values.items())
-                         + (f" ({'; '.join(why)})" if why else "") + "; the earlier values are kept in its history")
+            again = [f"{col} {metric} {_num(v)} → {_num(now[col][metric])}"
+                     for col, values in e["scores"].items() for metric, v in values.items()]
+            diag = e.get("diagnostics") or {}
+            shown = [f"{k} {_num(v)} → {_num((after.get('diagnostics') or {}).get(k))}" for k, v in diag.items()]
+            if len(shown) > 3:
+                shown = shown[:3] + [f"and {len(shown) - 3} more"]
+            again += [f"diagnostics {', '.join(shown)}"] if shown else []
+            parts.append("computed again: " + ", ".join(again)
+                         + (f" ({'; '.join(why)})" if why else "") + "; the earlier values are kept in its history"
+                         + (" (latent_spectrum.json holds this evaluation's spectrum)"
+                            if any(k.startswith("spectrum") for k in diag) else ""))
     return ("results.json: " + "; ".join(parts)) if parts else None
 
 

