@@ -14,7 +14,11 @@ import torch
 import torch.distributed as td
 from torch import Tensor, nn
 
+from wae_bench.errors import WaeError
 from wae_bench.regularizer import Context
+
+# What torchrun sets for each process it starts (besides WORLD_SIZE): without them it is not a torchrun launch.
+LAUNCH_VARS = ("RANK", "MASTER_ADDR", "MASTER_PORT")
 
 
 def gather_with_grad(t: Tensor) -> Tensor:
@@ -62,6 +66,11 @@ class Dist:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world <= 1:
             return cls()
+        missing = [v for v in LAUNCH_VARS if not os.environ.get(v)]
+        if missing:   # (a WORLD_SIZE left in the environment, not torchrun: env:// would fail or wait for peers)
+            raise WaeError(f"WORLD_SIZE={world} is set but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                           f"not, so this is no torchrun launch; start it with `torchrun --nproc_per_node {world} -m "
+                           f"wae_bench ...`, or unset WORLD_SIZE to train in one process")
         rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
         if torch.cuda.is_available():
             device = torch.device("cuda", local)
