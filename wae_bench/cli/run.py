@@ -58,15 +58,17 @@ def run_settings(path: str) -> dict:
 @click.pass_context
 def run_cmd(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, quiet, **flags):
     """Train one model; resumable; writes a run directory (and scores it, unless --no-eval)."""
-    from wae_bench.plugin_fault import plugin_fault
-    from wae_bench.step.distributed import peer_failed
-
-    try:
+    try:   # (torch is not imported before _run: wae_bench.run imports numpy first, see its __init__)
         _run(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, quiet, flags)
     except WaeError as e:
         raise _said_once(e) from None
     except Exception as e:   # (under torchrun: another process's end, or a plugin's bug, as one line of this rank)
-        line = (PEER_FAILED if peer_failed(e) else plugin_fault(e)) if _torchrun() else None
+        if not _torchrun():
+            raise
+        from wae_bench.plugin_fault import plugin_fault
+        from wae_bench.step.distributed import peer_failed
+
+        line = PEER_FAILED if peer_failed(e) else plugin_fault(e)
         if line is None:
             raise
         raise _said_once(WaeError(line)) from e
@@ -82,6 +84,8 @@ def _said_once(e: WaeError) -> BaseException:
     """Under torchrun, ``e`` as this process says it: rank 0's as it is, another
     rank's under its number, or a silent exit where rank 0 says the same
     (:func:`~wae_bench.step.distributed.says_error`: one line, not one a process)."""
+    if not _torchrun():
+        return e
     from wae_bench.step.distributed import says_error
 
     if not says_error(str(e)):
