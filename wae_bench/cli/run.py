@@ -58,6 +58,46 @@ def run_settings(path: str) -> dict:
 @click.pass_context
 def run_cmd(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, quiet, **flags):
     """Train one model; resumable; writes a run directory (and scores it, unless --no-eval)."""
+    try:   # (torch is not imported before _run: wae_bench.run imports numpy first, see its __init__)
+        _run(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, quiet, flags)
+    except WaeError as e:
+        raise _said_once(e) from None
+    except Exception as e:   # (under torchrun: another process's end, or a plugin's bug, as one line of this rank)
+        if not _torchrun():
+            raise
+        from wae_bench.plugin_fault import plugin_fault
+        from wae_bench.step.distributed import peer_failed
+
+        line = PEER_FAILED if peer_failed(e) else plugin_fault(e)
+        if line is None:
+            raise
+        raise _said_once(WaeError(line)) from e
+
+
+# What a rank says when a collective failed because another process of the launch ended.
+PEER_FAILED = ("another process of this torchrun launch ended (its own error above, or torchrun's summary below, "
+               "names it); fix that and rerun your torchrun command (with --resume --out RUN_DIR where a checkpoint "
+               "was kept)")
+
+
+def _said_once(e: WaeError) -> BaseException:
+    """Under torchrun, ``e`` as this process says it: rank 0's as it is, another
+    rank's under its number, or a silent exit where rank 0 says the same
+    (:func:`~wae_bench.step.distributed.says_error`: one line, not one a process)."""
+    if not _torchrun():
+        return e
+    from wae_bench.step.distributed import says_error
+
+    if not says_error(str(e)):
+        return SystemExit(e.exit_code)
+    if _is_main():
+        return e
+    said = WaeError(f"process {os.environ['RANK']} of {os.environ['WORLD_SIZE']}: {e}")
+    said.exit_code = e.exit_code
+    return said
+
+
+def _run(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, quiet, flags) -> None:
     # (imports torch, ~2 s: `wae-bench --help` must not)
     from wae_bench import worded
     from wae_bench.interrupt import said_by_rank0
@@ -87,6 +127,11 @@ def run_cmd(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, qu
             click.echo(f"run directory: {path}")
         if scored:   # every process generates its share of the samples (torchrun)
             _evaluate(path, ev, options.eval_command(path, eval_given, options.RUN_EVAL_FLAGS), quiet=quiet, trust=trust_checkpoint)
+
+
+def _torchrun() -> bool:
+    """A process of a torchrun launch of several."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def _is_main() -> bool:

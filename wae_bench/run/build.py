@@ -27,6 +27,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from wae_bench import worded
 from wae_bench.config import TrainConfig, from_dict, key_of, merge, to_dict
 from wae_bench.data import Batcher, DatasetSpec, ImageSet, holdout, load_split
 from wae_bench.errors import WaeError
@@ -178,8 +179,14 @@ def load_val(plan: Plan) -> ImageSet:
 
 def pick_device(name: str, dist: Dist | None = None) -> torch.device:
     """``auto`` (CUDA if there is one), ``cpu``, ``cuda``, ``cuda:N``; under
-    torchrun, the process's own GPU."""
+    torchrun, the process's own device (the GPU of its ``LOCAL_RANK``, or
+    the CPU where torch sees no GPU): ``auto`` or that device's type, any
+    other is refused rather than ignored."""
     if dist is not None and dist.enabled:
+        if name not in ("auto", dist.device.type, str(dist.device)):
+            raise WaeError(f"{worded.flag_or_arg(f'--device {name}', f'device={name!r}')} under torchrun, where each "
+                           f"process trains on its own device (here {dist.device}: the GPU of its LOCAL_RANK, or the "
+                           f"CPU where torch sees no GPU); drop it (device auto)")
         return dist.device
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as td
 from torch import Tensor, nn
 
+from wae_bench.errors import WaeError
 from wae_bench.regularizer import Context
+
+# What torchrun sets for each process it starts (besides WORLD_SIZE): without them it is not a torchrun launch.
+LAUNCH_VARS = ("RANK", "MASTER_ADDR", "MASTER_PORT")
+# How long another rank waits for rank 0 to say the same error (rank 0 reads the data first: it can be later).
+SAME_ERROR_WAIT_S = 5.0
+# How gloo's collectives fail when another process of the launch has ended (NCCL's raise a DistBackendError).
+PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "Broken pipe")
 
 
 def gather_with_grad(t: Tensor) -> Tensor:
@@ -62,6 +71,11 @@ class Dist:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world <= 1:
             return cls()
+        missing = [v for v in LAUNCH_VARS if not os.environ.get(v)]
+        if missing:   # (a WORLD_SIZE left in the environment, not torchrun: env:// would fail or wait for peers)
+            raise WaeError(f"WORLD_SIZE={world} is set but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                           f"not, so this is no torchrun launch; start it with `torchrun --nproc_per_node {world} -m "
+                           f"wae_bench ...`, or unset WORLD_SIZE to train in one process")
         rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
         if torch.cuda.is_available():
             device = torch.device("cuda", local)
@@ -122,3 +136,45 @@ class Dist:
         if self.enabled:
             ctx.gather, ctx.gather_nograd = gather_with_grad, gather_nograd
         return ctx
+
+
+def peer_failed(e: BaseException) -> bool:
+    """Whether ``e`` is a collective of this launch that failed because
+    another of its processes ended (it raised, or was stopped): gloo's
+    "Connection closed by peer", NCCL's ``DistBackendError``."""
+    if not (td.is_available() and td.is_initialized()) or not isinstance(e, RuntimeError):
+        return False
+    return isinstance(e, getattr(td, "DistBackendError", ())) or any(w in str(e) for w in PEER_GONE)
+
+
+def _launch_store(timeout_s: float):
+    """torchrun's key-value store (``MASTER_ADDR:MASTER_PORT``), as a client; None where there is none to reach."""
+    host, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT")
+    if not host or not port:
+        return None
+    try:
+        return td.TCPStore(host, int(port), is_master=False, timeout=timedelta(seconds=timeout_s),
+                           wait_for_workers=False)
+    except (RuntimeError, ValueError):
+        return None
+
+
+def says_error(message: str, wait_s: float = SAME_ERROR_WAIT_S) -> bool:
+    """Under torchrun, whether this process prints its error ``message``.
+    Rank 0 always, and it tells the others through torchrun's store; another
+    rank unless rank 0 says the same within ``wait_s`` seconds: a bad setting
+    that every rank refuses alike is one line, not one a process, while an
+    error of one rank alone (its data, a plugin failing there) is still said."""
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0") or 0)
+    store = _launch_store(wait_s) if world > 1 else None
+    if store is None:
+        return True
+    key = f"wae_bench/error/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"   # (a restart is a new launch)
+    try:
+        if rank == 0:
+            store.set(key, message)
+            return True
+        store.wait([key], timedelta(seconds=wait_s))
+        return store.get(key).decode() != message
+    except (RuntimeError, ValueError):   # (rank 0 said nothing in time, or the store is gone)
+        return True
