@@ -3,12 +3,15 @@
 
 - every log step: the scalars of its ``metrics.jsonl`` line (``train/loss``,
   ``train/rec``, ``train/reg``, the plugin's terms ``train/moca/pos``, ...,
-  ``train/lr``, ``train/img_per_s``);
+  ``train/lr``, ``train/img_per_s``, ``train/epoch``; not its wall-clock ``time``,
+  which TensorBoard records with every event);
 - every checkpoint: the picture grids (``samples``, ``reconstructions``,
   ``interpolations``; :func:`wae_bench.pictures.labelled_grids`);
 - when the run is scored (:func:`wae_bench.evaluate.evaluate_run`): the
   resolved config as hparams, with the final scores as their metrics
-  (``score/samples/fid``, ...).
+  (``score/samples/fid``, ...), also as scalars at the run's step; each
+  scoring is a session of its own, so a run scored again has a second point
+  at that step.
 
 The files are TensorBoard's own event files, written by
 ``torch.utils.tensorboard.SummaryWriter``; the package comes with the
