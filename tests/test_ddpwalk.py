@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -85,3 +86,54 @@ def test_one_rank_failing_is_said_by_it_and_the_others_say_why_they_end(tmp_path
     assert ("error: process 1 of 2: plugin 'rank1boom' raised RuntimeError: boom on one rank" in r.stderr), \
         r.stderr[-3000:]
     assert "internal error" not in r.stderr
+
+
+@pytest.mark.parametrize("command, instead", [
+    (["bench", "benchmarks/smoke.toml"], "--devices cuda:0,cuda:1"),
+    (["compare", "moca", "ae"], "run it in one process"),
+])
+def test_a_bench_or_compare_under_torchrun_is_refused_once_before_anything_runs(tmp_path, monkeypatch, capsys,
+                                                                                command, instead):
+    """Each process of the launch would run the whole grid into one folder (the
+    second was refused as 'in use by wae-bench bench (pid N)', rank 0's pid)."""
+    from tests.helpers import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    spec = Path(__file__).resolve().parents[1] / command[1] if command[0] == "bench" else None
+    args = [command[0], str(spec)] if spec else command
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    code, out, err = run_cli(args, capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"error: wae-bench {command[0]} is not a torchrun command: each of its 2 processes") and \
+        instead in err
+    monkeypatch.setenv("RANK", "1")                 # the other processes: the same status, silently
+    assert run_cli(args, capsys) == (2, "", "")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_eval_under_torchrun_says_where_its_results_are_once(tmp_path, monkeypatch, capsys):
+    """Every process scores its share of the samples; the results line was printed by each."""
+    from tests.helpers import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(["run", "--reg", "ae", *TINY, "--set", "max_steps=4", "--out", "run"], capsys)[0] == 0
+    r = _torchrun(tmp_path, "eval", "run", "--features", "standin", "--fid-samples", "32", "--quiet")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("results: run/results.json") == 1, r.stdout
+
+
+@pytest.mark.parametrize("args, said", [
+    (["run", "--bogus"], "error: no such option"),
+    (["run", "--epochs", "many"], "error: invalid value for '--epochs'"),
+])
+def test_a_bad_option_under_torchrun_is_said_by_rank_0_alone(monkeypatch, capsys, args, said):
+    """Every process parses the same arguments: the usage error was printed once a process."""
+    from tests.helpers import run_cli
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    code, out, err = run_cli(args, capsys)
+    assert code == 2 and err.lower().startswith(said.lower()) and err.count("\n") == 1, err
+    monkeypatch.setenv("RANK", "1")
+    assert run_cli(args, capsys) == (2, "", "")

@@ -27,7 +27,8 @@ import train_run``):
   :mod:`wae_bench.progress` progress bars and plain progress lines
 - plumbing: :mod:`wae_bench.errors` (:class:`WaeError`, one-line errors), :mod:`wae_bench.atomic`
   (crash-safe writes), :mod:`wae_bench.lock` (one process per folder), :mod:`wae_bench.interrupt`
-  (stopping on SIGINT/SIGTERM with the command that continues), :mod:`wae_bench.formats` (the format
+  (stopping on SIGINT/SIGTERM with the command that continues), :mod:`wae_bench.launch` (a torchrun
+  launch as the environment says it: which process speaks, commands that are none), :mod:`wae_bench.formats` (the format
   versions files name: a newer wae-bench's file is refused in one line, never taken for a damaged one),
   :mod:`wae_bench.requirements` (a declared package not installed: the one line naming it),
   :mod:`wae_bench.worded` (who an error's fix is worded for: a run, a bench cell and its folder, or a

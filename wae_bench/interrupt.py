@@ -30,6 +30,7 @@ import signal
 from typing import Iterator
 
 from wae_bench.errors import WaeError
+from wae_bench.launch import is_rank0
 
 
 class Stopped(KeyboardInterrupt):
@@ -93,7 +94,7 @@ def repeat_waits(signame: str) -> bool:
     (:class:`~wae_bench.step.loop.StopFlag`): the signal after it stops at once."""
     if not _FINISHING:
         return False
-    if int(os.environ.get("RANK", "0")) == 0:
+    if is_rank0():
         again = "press Ctrl-C" if signame == "SIGINT" else f"send {signame}"
         # (os.write, not print: a signal handler may run inside a write to sys.stderr)
         os.write(2, f"already stopping: {_FINISHING[-1]}; {again} again to abandon it\n".encode())
@@ -155,7 +156,7 @@ def said_by_rank0() -> Iterator[None]:
     try:
         yield
     except Stopped as e:
-        if int(os.environ.get("RANK", "0")) == 0:
+        if is_rank0():
             raise
         raise SystemExit(e.exit_code) from None
 

@@ -36,6 +36,7 @@ import click
 
 from wae_bench import __version__
 from wae_bench.errors import WaeError, is_out_of_memory, os_error_text
+from wae_bench.launch import is_rank0
 from wae_bench.plugin_fault import plugin_fault
 from wae_bench.plugin_imports import ENV as PLUGINS_ENV, FLAG as PLUGIN_FLAG, import_plugins
 from wae_bench.requirements import missing_requirement
@@ -163,6 +164,8 @@ def _main(args: list[str], whole_process: bool) -> None:
     except click.UsageError as e:  # bad option or value: one line, not click's three
         if _debug():
             raise
+        if not is_rank0():   # (torchrun: every process parses the same arguments; rank 0 says it)
+            sys.exit(e.exit_code)
         if isinstance(e, click.NoSuchOption) and e.option_name in (PLUGIN_FLAG, "--debug"):   # after the command
             click.echo(f"error: {e.option_name} is not an option of {e.ctx.info_name if e.ctx else 'the command'} "
                        f"but of wae-bench, before the command: "
@@ -174,6 +177,8 @@ def _main(args: list[str], whole_process: bool) -> None:
     except click.ClickException as e:
         if _debug():
             raise
+        if not is_rank0():
+            sys.exit(e.exit_code)
         click.echo(f"error: {_one_line(e.format_message())}", err=True)
         sys.exit(e.exit_code)
     except (WaeError, Stopped) as e:

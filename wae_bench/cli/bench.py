@@ -14,6 +14,7 @@ from wae_bench import worded
 from wae_bench.bench import spec as specs
 from wae_bench.config import split_list
 from wae_bench.errors import WaeError, source_file
+from wae_bench.launch import refuse_under_torchrun
 from wae_bench.progress import console, stdout
 
 
@@ -238,6 +239,8 @@ def _print_data(lines: list[tuple[str, str]], out) -> None:
 def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device, devices, concurrent, dry_run,
               estimate_on, as_json, skip_failed, exclude_failed_tuning, no_table, quiet, verbose):
     """Train + evaluate every cell of the grid in SPEC (a TOML file); resumable."""
+    refuse_under_torchrun("bench", "run it in one process, which spreads its cells over GPUs itself, one cell a "
+                                   "GPU: wae-bench bench SPEC --devices cuda:0,cuda:1,...")
     # (import torch, ~2 s: `wae-bench --help` must not)
     from wae_bench.bench import grid
     from wae_bench.bench.folder import WORKER_ENV, ResultsDir

@@ -13,6 +13,7 @@ import click
 
 from wae_bench.config import TrainConfig, split_list
 from wae_bench.errors import WaeError
+from wae_bench.launch import refuse_under_torchrun
 from wae_bench.progress import console, stdout
 
 
@@ -46,6 +47,7 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
     each one's pictures and write the HTML report. Scores the prior samples, the reconstructions (REC) and
     each regularizer's own sampler (the ex-post GMM for the AE and the RAE family). Resumable: rerun it
     to continue. Without --tune each regularizer trains at its plugin's default settings."""
+    refuse_under_torchrun("compare", "run it in one process: its cells train one after another on --device")
     # (import torch, ~2 s: `wae-bench --help` must not)
     from wae_bench.bench import compare, grid, report, runner, tune
     from wae_bench.bench import spec as specs

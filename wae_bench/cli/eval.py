@@ -6,6 +6,7 @@ import click
 
 from wae_bench.cli import options
 from wae_bench.config import EvalSettings, from_dict, to_dict
+from wae_bench.launch import is_rank0
 
 
 @click.command("eval")
@@ -32,7 +33,8 @@ def eval_cmd(run_dir, device, data_root, trust_checkpoint, quiet, **flags):
                                                      f"with: {again}"):
         evaluate_run(run_dir, **to_dict(ev), device=device, quiet=quiet, data_root=data_root,
                      trust=trust_checkpoint, table=True)
-    click.echo(f"results: {run_dir.rstrip('/')}/results.json")
+    if is_rank0():   # (torchrun: every process scores its share of the samples; one line)
+        click.echo(f"results: {run_dir.rstrip('/')}/results.json")
 
 
 COMMANDS = [eval_cmd]

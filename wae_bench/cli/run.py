@@ -11,6 +11,7 @@ from rich.markup import escape
 from wae_bench.cli import options
 from wae_bench.config import EvalSettings, from_dict, load_toml, merge, parse_sets, to_dict
 from wae_bench.errors import WaeError
+from wae_bench.launch import is_rank0, under_torchrun
 
 
 def overrides_from(config: str | None, sets: tuple[str, ...], flags: dict) -> dict:
@@ -63,7 +64,7 @@ def run_cmd(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, qu
     except WaeError as e:
         raise _said_once(e) from None
     except Exception as e:   # (under torchrun: another process's end, or a plugin's bug, as one line of this rank)
-        if not _torchrun():
+        if not under_torchrun():
             raise
         from wae_bench.plugin_fault import plugin_fault
         from wae_bench.step.distributed import peer_failed
@@ -84,13 +85,13 @@ def _said_once(e: WaeError) -> BaseException:
     """Under torchrun, ``e`` as this process says it: rank 0's as it is, another
     rank's under its number, or a silent exit where rank 0 says the same
     (:func:`~wae_bench.step.distributed.says_error`: one line, not one a process)."""
-    if not _torchrun():
+    if not under_torchrun():
         return e
     from wae_bench.step.distributed import says_error
 
     if not says_error(str(e)):
         return SystemExit(e.exit_code)
-    if _is_main():
+    if is_rank0():
         return e
     said = WaeError(f"process {os.environ['RANK']} of {os.environ['WORLD_SIZE']}: {e}")
     said.exit_code = e.exit_code
@@ -123,20 +124,10 @@ def _run(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, quiet
     with said_by_rank0(), worded.cli():
         path = train_run(overrides, out, resume=resume, force=force, quiet=quiet, trust=trust_checkpoint,
                          before=check_eval if do_eval else None)
-        if _is_main():
+        if is_rank0():
             click.echo(f"run directory: {path}")
         if scored:   # every process generates its share of the samples (torchrun)
             _evaluate(path, ev, options.eval_command(path, eval_given, options.RUN_EVAL_FLAGS), quiet=quiet, trust=trust_checkpoint)
-
-
-def _torchrun() -> bool:
-    """A process of a torchrun launch of several."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
-def _is_main() -> bool:
-    """Rank 0 under torchrun (or a single process) prints."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _sampler_columns(plan, ev: EvalSettings, given: dict) -> tuple[EvalSettings, dict, str | None]:
@@ -184,7 +175,7 @@ def _evaluate(path, ev: EvalSettings, command: str, **kw) -> None:
             evaluate_run(path, **to_dict(ev), **kw, table=True)
     except WaeError as e:
         raise WaeError(f"{e} (the trained run is kept; score it later with `{command}`)") from None
-    if _is_main():
+    if is_rank0():
         click.echo(f"results: {path}/results.json")
 
 

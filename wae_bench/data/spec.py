@@ -2,7 +2,6 @@
 :class:`ImageSet`; registered through the ``wae_bench.datasets`` entry points."""
 from __future__ import annotations
 
-import os
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ import torch
 from torch import Tensor
 
 from wae_bench.errors import WaeError, os_error_text
+from wae_bench.launch import is_rank0
 
 Split = Literal["train", "test"]
 
@@ -243,7 +243,7 @@ _WARNED: set[str] = set()
 def _warn_once(text: str, kind: str = "warning") -> None:
     """A ``warning:`` (or ``note:``) line once per process (a bench loads a
     dataset for every cell), from the main process only."""
-    if text not in _WARNED and int(os.environ.get("RANK", "0")) == 0:
+    if text not in _WARNED and is_rank0():
         _WARNED.add(text)
         from rich.markup import escape
 

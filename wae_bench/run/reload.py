@@ -19,6 +19,7 @@ from torch import Tensor
 from wae_bench import expost, progress, worded
 from wae_bench.data.batcher import to_float
 from wae_bench.errors import WaeError
+from wae_bench.launch import is_rank0
 from wae_bench.metrics import generate
 from wae_bench.nets import Autoencoder
 from wae_bench.regularizer import Regularizer
@@ -214,7 +215,7 @@ def _no_checkpoint(run: RunDir) -> str:
 
 
 def _warn(text: str) -> None:
-    if int(os.environ.get("RANK", "0")) == 0:     # (torchrun: one line, not one per process)
+    if is_rank0():     # (torchrun: one line, not one per process)
         progress.notice(f"[yellow]warning:[/] {escape(text)}")
 
 
