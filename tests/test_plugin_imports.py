@@ -232,3 +232,20 @@ def test_an_installed_plugins_slip_lists_it_as_broken_with_the_fix(tmp_path):
         "error: regularizer 'noname' from noname-pkg 0.1 failed to load (noname_pkg:Pull: plugin 'noname': the "
         "class sets no name (a run logs its terms as NAME/TERM); set name = 'noname' in class Pull); fix or "
         "uninstall the plugin that provides it")
+
+
+def test_a_plugin_file_imports_the_modules_beside_it_from_any_folder(tmp_path):
+    """As a script does: `from my_helpers import ...` in pull.py, run from
+    another folder (was: No module named 'my_helpers' ... pip install)."""
+    plug = tmp_path / "plug"
+    plug.mkdir()
+    (plug / "my_helpers.py").write_text("def squared_norm(z):\n    return z.pow(2).sum(1).mean()\n")
+    (plug / "pull.py").write_text(cell().replace("p = z.pow(2).sum(1).mean()", "p = squared_norm(z)")
+                                  .replace("from dataclasses import dataclass",
+                                           "from dataclasses import dataclass\nfrom my_helpers import squared_norm"))
+    assert "squared_norm(z)" in (plug / "pull.py").read_text()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = wae_bench(["--plugin", plug / "pull.py", *RUN, "--reg", "pull", "--out", "r"], elsewhere)
+    assert r.returncode == 0, r.stderr
+    assert (elsewhere / "r" / "config.json").is_file()

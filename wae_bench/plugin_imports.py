@@ -6,7 +6,8 @@
 - a ``.py`` file (a VALUE ending in ``.py`` or holding a path separator),
   imported by path as module ``wae_bench_plugin_STEM`` (the same name in
   every process, so a bench worker's and a torchrun rank's classes are the
-  parent's), or
+  parent's), its folder added at the end of ``sys.path`` so that the
+  modules beside it import as a script's do, or
 - a module name, imported with ``importlib.import_module`` (from
   ``sys.path``: ``PYTHONPATH``, the current folder under ``python -m``).
 
@@ -108,6 +109,8 @@ def _import_file(value: str, origin: str) -> str:
     if spec is None or spec.loader is None:
         raise WaeError(f"{what} cannot be imported as Python; give a .py file")
     module = importlib.util.module_from_spec(spec)
+    if str(path.parent) not in sys.path:   # its own modules beside it import, as a script's do (at the end:
+        sys.path.append(str(path.parent))  # nothing installed is shadowed)
     sys.modules[name] = module
     _files[name] = path
     try:
