@@ -2,7 +2,10 @@
 reads them: each spec's header comment says what of the paper it
 reproduces and, for the ablations, that the dataset and architecture are
 the spec's choice (the paper does not say them); the values a header calls
-the paper's are the ones PAPER.md gives and the spec grids."""
+the paper's are the ones docs/../PAPER.md gives and the spec grids; and the
+table's legend says what a grid-axis column holds for the rows that are not
+on that axis (λ of moca against each other regularizer's own λ) and what
+the tuned column is.  No training here (claimed folders only)."""
 from __future__ import annotations
 
 import re
@@ -11,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from wae_bench.bench import export, table, table_render
+from wae_bench.bench import spec as specs
+from tests.test_bench_table import SPEC as TABLE_SPEC
+from wae_bench.bench.folder import ResultsDir
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
@@ -78,3 +85,53 @@ def test_docs_specs_table_has_a_row_per_ablation_with_the_papers_values_named():
     for p in ABLATIONS:
         assert f"| `{p.name}` |" in text, p.name
     assert "the paper does not say which\ndataset, architecture, λ or budget its ablations used" in text
+
+
+# test_bench_table's folder (moca on a λ axis beside ae, a cited vae row), with rae-l2 beside them
+SPEC = TABLE_SPEC.replace('regularizers = ["moca", "ae"]', 'regularizers = ["moca", "rae-l2", "ae"]')
+
+
+def _report(tmp_path: Path, text: str):
+    p = tmp_path / "s.toml"
+    p.write_text(text)
+    folder = ResultsDir(tmp_path / "results")
+    folder.claim(specs.load(p))
+    return table.collect(folder)
+
+
+def test_the_legend_says_whose_grid_axis_a_column_is_and_that_other_rows_show_their_own_lambda(tmp_path):
+    """The smoke table's λ column: moca's grid axis, filled for rae-l2 and ae
+    with their own λ (1e-07, 0), which weighs another penalty: the legend
+    said nothing of it, so `rae-l2 | 1e-07` read as a point of moca's axis."""
+    rep = _report(tmp_path, SPEC)
+    legend = table_render.legend(rep)
+    assert ("λ: the grid axis reg.lambda of moca; the rows of rae-l2, ae show the λ their cells ran with, each "
+            "regularizer's own (it weighs that regularizer's penalty: compare λ within a regularizer, not across; "
+            "see Settings).") in legend, legend
+    assert "tuned:" not in legend                               # no [tune]: no tuned column to explain
+    caption = export.caption(rep)                               # table.tex: the same, without a pointer
+    assert "the rows of rae-l2, ae show the" in caption and "see Settings" not in caption
+
+
+def test_no_axis_note_where_every_row_is_a_point_of_the_axis(tmp_path):
+    """digits-d-lambda's table: every row on both axes, nothing to explain."""
+    plain = SPEC.split("[[cited]]")[0].replace('regularizers = ["moca", "rae-l2", "ae"]', 'regularizers = ["moca"]')
+    rep = _report(tmp_path, plain.replace("[reg.moca.grid]", "[grid]\nlatent_dim = [8, 16]"))
+    assert rep.axis_keys == ["latent_dim", "reg.lambda"]
+    assert "the grid axis" not in table_render.legend(rep)
+
+
+def test_a_shared_train_axis_is_named_without_the_not_comparable_clause(tmp_path):
+    """``latent_dim`` means the same for every regularizer: only whose axis it is."""
+    rep = _report(tmp_path, SPEC.replace('"reg.lambda" = [0, 10, 100]', "latent_dim = [8, 16]"))
+    legend = table_render.legend(rep)
+    assert "d: the grid axis latent_dim of moca; the rows of rae-l2, ae show the d their cells ran with " \
+           "(see Settings)." in legend, legend
+    assert "compare d within" not in legend
+
+
+def test_the_legend_says_what_the_tuned_column_holds(tmp_path):
+    rep = _report(tmp_path, (BENCH / "smoke-tune.toml").read_text())
+    legend = table_render.legend(rep)
+    assert "tuned: the value each row's cells trained at, chosen on the validation split" in legend, legend
+    assert "tuned: the value" not in table_render.legend(rep, paper=True)   # table.tex's caption has its own line
