@@ -71,6 +71,7 @@ def legend(rep: Report, paper: bool = False) -> str:
                     f"resolves to now, left out of the mean (`wae-bench bench SPEC --dry-run` lists what changed); "
                     f"{OTHER_PROTOCOL} = a seed scored under another protocol than asked (see Evaluation).")
     return (f"{entries} Columns: {cols}"
+            + "".join(f" {note}" for note in axis_notes(rep, paper))
             + (f" {said[0].upper()}{said[1:]}." if said else "")
             + (f" {spread_note(rep)}" if rep.unknown_spread else "")
             + (f" {MIXED_CODE} after a regularizer: its row's mean pools cells trained by different regularizer "
@@ -79,6 +80,34 @@ def legend(rep: Report, paper: bool = False) -> str:
                if rep.cited and not paper else
                " Columns marked (cited) hold values reported in the works cited below, not measured here."
                if rep.cited else ""))
+
+
+def axis_notes(rep: Report, paper: bool = False) -> list[str]:
+    """What the leading columns other than regularizer and arch hold: for a
+    grid axis that only some regularizers are points of (``[reg.moca.grid]``),
+    whose, and that the other rows show the value their cells ran with (for a
+    regularizer setting, each regularizer's own: the same name weighs another
+    penalty in another plugin, e.g. λ of moca and of rae-l2); and (not
+    ``paper``: table.tex's caption says it) what the tuned column holds."""
+    notes = []
+    for k in rep.axis_keys:
+        on = list(dict.fromkeys(r for r, _, axes in rep.rows if k in dict(axes)))
+        off = list(dict.fromkeys(row[0] for row in rep.rows if k in rep.axis_values.get(row, {})))
+        if not off:
+            continue
+        name = axis_label(k)
+        see = "" if paper else "see Settings"
+        if k.startswith("reg.") and len(set(on + off)) > 1:
+            said = (f", each regularizer's own (it weighs that regularizer's penalty: compare {name} within a "
+                    f"regularizer, not across{'; ' + see if see else ''})")
+        else:
+            said = f" ({see})" if see else ""
+        notes.append(f"{name}: the grid axis {k} of {', '.join(on)}; the rows of {', '.join(off)} show the {name} "
+                     f"their cells ran with{said}.")
+    if rep.spec.tune is not None and not paper:
+        notes.append("tuned: the value each row's cells trained at, chosen on the validation split over the grid and "
+                     "at the budget named (see Tuning); nothing to tune: a regularizer without a tuning grid.")
+    return notes
 
 
 def spread_note(rep: Report) -> str:
