@@ -167,6 +167,20 @@ def test_a_diverged_value_far_off_the_scored_ones_is_marked_at_the_axis_edge(tmp
     assert any(lb.startswith(f"{failed} (below the axis: λ = ") for lb in marks)
 
 
+@pytest.mark.parametrize("scored, unscored, far", [
+    ([10, 100], [1e39], {1e39: 1}),                     # benchmarks/smoke-tune.toml's grid: 1e39 diverges there
+    ([10, 100, 1000, 10000], [30000, 1e39, 1e-30], {1e39: 1, 1e-30: -1}),
+    ([100], [10, 1e39], {1e39: 1}),                     # one scored value: the grid's smallest step
+    ([10, 100], [1000], {}),                            # a neighbour is drawn where it lies
+])
+def test_far_off_measures_the_grid_step_among_the_scored_values(scored, unscored, far):
+    """Of 10, 100, 1e39 the median gap was the 37 decades to 1e39 itself: the
+    shipped smoke-tune plot still stretched to 1e40."""
+    from wae_bench.bench import plots
+
+    assert plots.far_off([float(v) for v in scored], [float(v) for v in unscored], log=True) == far
+
+
 # -- the reproduction page and the README table from a user's own results folder ------------------------------------
 def _script(name: str):
     spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")

@@ -121,13 +121,21 @@ def far_off(scored: list[float], unscored: list[float], log: bool) -> dict[float
     (above) for each one separated from the scored values by a gap wider than
     :data:`FAR_STEPS` times the grid's median step (decades on a log axis,
     at least one decade), every value past it far too; none without scored
-    values (nothing to stretch away from)."""
+    values (nothing to stretch away from).  The step is the scored values'
+    (the gap a far value leaves is no step of the grid: of ``10, 100, 1e39``
+    it would be the median), or with one scored value, the smallest of all."""
     if not scored:
         return {}
     pos = (lambda v: math.log10(v)) if log else (lambda v: v)
     usable = sorted({v for v in [*scored, *unscored] if not log or v > 0})
-    steps = sorted(b - a for a, b in zip(map(pos, usable), map(pos, usable[1:])))
-    limit = FAR_STEPS * (steps[len(steps) // 2] if steps else 0.0)
+    grid = sorted({pos(v) for v in scored if not log or v > 0})
+    if len(grid) > 1:
+        steps = sorted(b - a for a, b in zip(grid, grid[1:]))
+        step = steps[len(steps) // 2]
+    else:
+        every = [pos(v) for v in usable]
+        step = min((b - a for a, b in zip(every, every[1:])), default=0.0)
+    limit = FAR_STEPS * step
     limit = max(limit, 1.0) if log else (limit or abs(max(scored)) or 1.0)
     out: dict[float, int] = {}
     for side, ahead in ((1, sorted(v for v in usable if v > max(scored))),
