@@ -67,3 +67,29 @@ def test_the_star_of_a_two_axis_tuning_names_the_chosen_value_of_every_axis(tmp_
     legend = _legend(monkeypatch, tmp_path, "reg.lambda", {line: pts}, tmp_path / "p.png", "t", "fid",
                      chosen={line: {"reg.lambda": 1, "reg.cov_weight": 0.5}})
     assert "chosen: λ = 1, cov_weight = 0.5" in [lb for lb, _, _ in legend], legend
+
+
+def test_a_latent_dimension_axis_of_powers_of_two_is_log2_with_a_tick_a_value(tmp_path, monkeypatch):
+    """d = 8 ... 256 (digits-d-lambda) was drawn on a linear axis: 8, 16 and 32
+    crowded at its left end, unlabelled; λ's own log axis stays base 10."""
+    seen = {}
+
+    def save(fig, path, formats=("png",)):
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        seen.update(scale=ax.get_xscale(), ticks=[t.get_text() for t in ax.get_xticklabels()],
+                    base=getattr(ax.xaxis.get_transform(), "base", None))
+        return [path]
+
+    monkeypatch.setattr(plots, "_save", save)
+    line = ("moca", "tiny", ())
+    d = [8.0, 16.0, 32.0, 64.0, 128.0, 256.0]
+    plots._plot(None, "latent_dim", {line: [(x, Entry([100.0 + x / 10], 1)) for x in d]}, tmp_path / "p.png", "t",
+                "fid")
+    assert seen["scale"] == "log" and seen["base"] == 2 and seen["ticks"] == ["8", "16", "32", "64", "128", "256"]
+    plots._plot(None, "reg.lambda", {line: [(x, Entry([1.0], 1)) for x in (1.0, 2.0, 4.0, 8.0)]}, tmp_path / "q.png",
+                "t", "fid")
+    assert seen["scale"] == "log" and seen["base"] == 10
+    plots._plot(None, "latent_dim", {line: [(x, Entry([1.0], 1)) for x in (16.0, 24.0, 32.0)]}, tmp_path / "r.png",
+                "t", "fid")
+    assert seen["scale"] == "linear"

@@ -110,6 +110,13 @@ FAR_STEPS = 10   # an unscored value this many grid steps (their median, on the 
 #                  toward the scored values is far off (λ = 1e39 beside 10 ... 10,000): marked at the axis edge
 
 
+def _doubling(xs: list[float]) -> bool:
+    """Whether axis values ``xs`` are three or more powers of two (d = 16, 32,
+    ..., 512 in the paper's Fig. 3): drawn on a log-2 axis, one tick a value."""
+    values = set(xs)
+    return len(values) > 2 and all(x > 0 and math.log2(x).is_integer() for x in values)
+
+
 def _log_like(key: str, xs: list[float]) -> bool:
     """Whether axis ``key`` over values ``xs`` is drawn on a log axis (λ, K;
     or positive values spanning 50× or more)."""
@@ -280,7 +287,14 @@ def _plot(spec: Spec, key: str, lines: Curve, path: Path, title: str, ylabel: st
                                   f"{', '.join(format_value(x) for x in off)})")
     for label, pts_ in (cited or {}).items():
         ax.plot([x for x, _ in pts_], [y for _, y in pts_], "x--", color="grey", label=label)
-    if _log_like(key, xs_all):
+    if _doubling(xs_all) and key not in LOG_AXES:   # (d: evenly spaced, each value its tick)
+        from matplotlib.ticker import FuncFormatter, NullLocator
+
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(set(xs_all)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
+    elif _log_like(key, xs_all):
         if min(xs_all) > 0:
             ax.set_xscale("log")
         else:  # λ = 0 (Fig. 5) has no place on a log axis: linear near 0
