@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import SHARED_DATA, run_cli as _cli
-import scipy.linalg
 import torch
 
+from tests.helpers import SHARED_DATA, run_cli as _cli
+from tests.test_missing_deps import needs_test_extra
 from wae_bench.errors import WaeError
 from wae_bench.evaluate import evaluate_run, load_results
 from wae_bench.metrics import weights as W
@@ -91,11 +91,12 @@ def no_weights(clean_env, monkeypatch):
 def _fid_reference(a: torch.Tensor, b: torch.Tensor) -> float:
     """FID with Tr((Σ1Σ2)^½) = Tr((Σ1^½ Σ2 Σ1^½)^½), a symmetric PSD form that
     stays exact for the rank-deficient covariances of a few samples."""
+    linalg = needs_test_extra("scipy.linalg")
     x, y = a.double().numpy(), b.double().numpy()
     s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
-    e, v = scipy.linalg.eigh(s1)
+    e, v = linalg.eigh(s1)
     r1 = (v * np.sqrt(np.clip(e, 0, None))) @ v.T
-    tr = np.sqrt(np.clip(scipy.linalg.eigvalsh(r1 @ s2 @ r1), 0, None)).sum()
+    tr = np.sqrt(np.clip(linalg.eigvalsh(r1 @ s2 @ r1), 0, None)).sum()
     return float(((x.mean(0) - y.mean(0)) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr)
 
 
