@@ -8,11 +8,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import ot
 import pytest
 import torch
 from torch import nn
 
+from tests.test_missing_deps import needs_test_extra
 from wae_bench.losses import (WAE_SCALES, decoder_gradient, mmd, reconstruction, reconstruction_per_image,
                               sinkhorn, sliced_w2, sq_dists, unit_directions, wae_scales)
 
@@ -122,7 +122,7 @@ def test_sliced_w2_matches_pot(n, d, L):
     theta = unit_directions(L, d, generator=g(6)).double()
     assert torch.allclose(theta.norm(dim=1), torch.ones(L, dtype=torch.float64))
     got = float(sliced_w2(z, p, theta))
-    sw = ot.sliced_wasserstein_distance(z.numpy(), p.numpy(), projections=theta.numpy().T, p=2)
+    sw = needs_test_extra("ot").sliced_wasserstein_distance(z.numpy(), p.numpy(), projections=theta.numpy().T, p=2)
     assert got == pytest.approx(float(sw) ** 2, rel=1e-5)
     assert float(sliced_w2(z, z, theta)) == 0.0
 
@@ -137,6 +137,7 @@ def test_sliced_w2_refuses_unequal_sizes():
 def entropic_ot(x: np.ndarray, y: np.ndarray, eps: float, p: int) -> float:
     """OT_ε(α, β) = min_π <π, C> + ε KL(π | α⊗β), C = |x−y|^p / p, uniform weights,
     solved by POT's log-domain Sinkhorn to convergence (an independent solver)."""
+    ot = needs_test_extra("ot")
     a, b = np.full(len(x), 1 / len(x)), np.full(len(y), 1 / len(y))
     C = ot.dist(x, y, metric="sqeuclidean") / 2 if p == 2 else ot.dist(x, y, metric="euclidean")
     P = ot.sinkhorn(a, b, C, eps, method="sinkhorn_log", numItermax=20000, stopThr=1e-12)
@@ -175,7 +176,7 @@ def test_sinkhorn_tends_to_w2_of_two_gaussians_as_blur_goes_to_zero():
     x = torch.randn(n, 2, generator=g(12), dtype=torch.float64)                                 # N(0, I)
     y = m + torch.randn(n, 2, generator=g(13), dtype=torch.float64) * torch.tensor([2.0, 0.5], dtype=torch.float64)
     w2_closed = float(m.pow(2).sum()) + (1 - 2.0) ** 2 + (1 - 0.5) ** 2                        # 2.5
-    a = np.full(n, 1 / n)
+    a, ot = np.full(n, 1 / n), needs_test_extra("ot")
     w2_exact = float(ot.emd2(a, a, ot.dist(x.numpy(), y.numpy(), metric="sqeuclidean"), numItermax=10 ** 7))
     s = 2 * float(sinkhorn(x, y, blur=0.02, scaling=0.7, diameter=20.0, p_exp=2))
     assert s == pytest.approx(w2_exact, rel=0.02)

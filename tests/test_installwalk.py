@@ -17,6 +17,7 @@ import pytest
 
 from tests.helpers import run_cli
 from tests.test_missing_deps import HARNESS, RC, one_error_line, worked
+from wae_bench.run import checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 INSTALL = (REPO / "docs" / "install.md").read_text()
@@ -65,7 +66,7 @@ def test_the_cache_variables_move_what_the_page_says(monkeypatch, tmp_path):
     assert cache.cache_root() == Path.home() / ".cache" / "wae-bench"    # (not $XDG_CACHE_HOME, as it says)
 
 
-def _hidden(cwd: Path, *cases: tuple[str, str]) -> list[tuple[int, list[str]]]:
+def hidden_runs(cwd: Path, *cases: tuple[str, str]) -> list[tuple[int, list[str]]]:
     """Each (hidden module, command) in one fresh interpreter, in turn, by
     tests/test_missing_deps.py's harness: (exit status, stderr lines) each."""
     (cwd / "hide.py").write_text(HARNESS)
@@ -93,20 +94,25 @@ def _image_folder(root: Path) -> Path:
 TINY = "--arch tiny --set max_steps=2 --set latent_dim=8 --set image_size=8 --quiet"
 
 
-def test_without_scikit_learn_a_run_stops_at_the_expost_fit_and_resumes_after_the_install(tmp_path, capsys):
+def test_without_scikit_learn_a_run_that_fits_expost_densities_is_refused_before_training(tmp_path, capsys):
+    """depsfront: not at the ex-post fit after the last step (the run trained for nothing)."""
     images = _image_folder(tmp_path / "imgs")
     run = f"run --reg moca --dataset folder --data-root {images} {TINY} --set reg.K=64 --lambda 10 --no-eval"
-    sk_expost, sk_plain, tf_list, tf_run = _hidden(   # (in this order: the ex-post fit imports sklearn)
-        tmp_path, ("sklearn", f"{run} --out sk"), ("sklearn", f"{run} --set expost=[] --out plain"),
+    code, _, err = run_cli([*f"{run} --set max_steps=4 --set ckpt_every=2".split(), "--out", str(tmp_path / "part")],
+                           capsys)
+    assert code == 0, err
+    checkpoint.checkpoints(tmp_path / "part")[-1].unlink()       # (as a run stopped at its step-2 checkpoint)
+    sk_expost, sk_resume, sk_plain, tf_list, tf_run = hidden_runs(   # (in this order: the ex-post fit imports sklearn)
+        tmp_path, ("sklearn", f"{run} --out sk"), ("sklearn", "run --resume --out part --no-eval --quiet"),
+        ("sklearn", f"{run} --set expost=[] --out plain"),
         ("torch_fidelity", "list"), ("torch_fidelity", f"run --reg swae {TINY} --no-eval --out tf"))
     assert worked(tf_list) and worked(tf_run) and (tmp_path / "tf" / "samples.png").is_file()
-    assert one_error_line(sk_expost) == ("error: wae-bench needs scikit-learn (module 'sklearn' is not installed in "
-                                         "this environment); pip install scikit-learn")
+    line = ("error: wae-bench needs scikit-learn (module 'sklearn' is not installed in this environment); pip "
+            "install scikit-learn, or leave out the ex-post fit after training with --set expost=[]")
+    assert one_error_line(sk_expost) == line and one_error_line(sk_resume) == line
+    assert not (tmp_path / "sk").exists()                       # (nothing trained, nothing left)
+    assert checkpoint.latest_step(tmp_path / "part") == 2
     assert worked(sk_plain) and (tmp_path / "plain" / "samples.png").is_file()
-    assert not (tmp_path / "sk" / "samples.png").exists()
-    code, _, err = run_cli(["run", "--resume", "--out", str(tmp_path / "sk"), "--quiet", "--no-eval"], capsys)
-    assert code == 0, err
-    assert (tmp_path / "sk" / "samples.png").is_file()
 
 
 def test_without_matplotlib_table_writes_the_table_then_names_the_package(tmp_path, capsys):
@@ -116,7 +122,7 @@ def test_without_matplotlib_table_writes_the_table_then_names_the_package(tmp_pa
     assert code == 0, err
     for name in ("table.md", "table.csv"):
         (bench / name).unlink()
-    (case,) = _hidden(tmp_path, ("matplotlib", f"table {bench}"))
+    (case,) = hidden_runs(tmp_path, ("matplotlib", f"table {bench}"))
     assert one_error_line(case) == ("error: wae-bench needs matplotlib (module 'matplotlib' is not installed in "
                                     "this environment); pip install matplotlib")
     assert (bench / "table.md").is_file() and (bench / "table.csv").is_file()
@@ -124,7 +130,7 @@ def test_without_matplotlib_table_writes_the_table_then_names_the_package(tmp_pa
 
 @pytest.mark.parametrize("claim", [
     "`--set expost=[]` leaves them out",
-    "`wae-bench run --resume --out RUN_DIR`",
+    "a `wae-bench run --resume --out RUN_DIR` is refused alike, before its first step",
     "`wae-bench table`\nwrites `table.md` and `table.csv`",
 ])
 def test_the_page_says_what_these_tests_check(claim):

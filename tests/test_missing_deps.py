@@ -22,7 +22,8 @@ from wae_bench.requirements import missing_requirement
 REPO = Path(__file__).resolve().parents[1]
 RC = "### exit status "   # what the harness prints on stderr after each command
 
-HARNESS = f'''
+# Every finder on sys.meta_path answers "not found" for the module named by ``hidden`` (and its submodules).
+HIDE = '''
 import sys
 
 hidden = None
@@ -43,6 +44,9 @@ class Hide:
 
 
 sys.meta_path[:] = [Hide(f) if hasattr(f, "find_spec") else f for f in sys.meta_path]
+'''
+
+HARNESS = HIDE + f'''
 from wae_bench.cli import main
 
 for case in sys.argv[1:]:
@@ -89,6 +93,19 @@ def ran(tmp_path_factory) -> tuple[Path, dict[str, tuple[int, list[str]]]]:
             lines.append(line)
     assert len(out) == len(CASES), res.stderr[-3000:]
     return cwd, dict(zip(CASES, out))
+
+
+# The packages of the test extra the tests import as references, by import name (docs/install.md, "Tests").
+TEST_EXTRA = {"ot": "pot", "scipy": "scipy"}
+
+
+def needs_test_extra(module: str):
+    """``module`` (``ot``, ``scipy.linalg``: of :data:`TEST_EXTRA`) imported,
+    or the calling test skipped with the install command, so that a suite run
+    without the test extra skips the tests that compare against it instead
+    of stopping at the collection of their files."""
+    package = TEST_EXTRA[module.partition(".")[0]]
+    return pytest.importorskip(module, reason=f"{package} (the test extra) is not installed: pip install -e '.[test]'")
 
 
 def one_error_line(case: tuple[int, list[str]]) -> str:

@@ -202,7 +202,7 @@ def _tensorboard_hparams(m: Loaded, run_dir: Path, scores: dict) -> None:
     try:
         tensorboard.check_installed()
     except WaeError as e:
-        notice(f"[yellow]warning:[/] no hparams written to the run's TensorBoard log: {e}")
+        notice(f"[yellow]warning:[/] no hparams written to the run's TensorBoard log: {escape(str(e))}")
         return
     tensorboard.write_hparams(run_dir, to_dict(m.plan.cfg), scores, m.step)
 
@@ -291,7 +291,7 @@ def _plot_spectrum(m: Loaded, spec: dict, run_dir: Path, quiet: bool) -> None:
     if why is not None:
         (run_dir / SPECTRUM_PLOT).unlink(missing_ok=True)    # (an earlier evaluation's plot: not of these latents)
         if not quiet:
-            console.print(f"[yellow]note:[/] {why}", soft_wrap=True)
+            console.print(f"[yellow]note:[/] {escape(why)}", soft_wrap=True)
         return
     cfg = m.plan.cfg
     diag.plot_spectrum(spec, run_dir / SPECTRUM_PLOT,
@@ -333,7 +333,7 @@ def _few_samples_note(counts: dict, n_ref: int, dim: int, metrics: list[str]) ->
     n = min([n_ref, *(c["n"] for c in counts.values())])
     note = F.few_images_note(n, dim)
     if "fid" in metrics and note:
-        console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
 
 
 def _pictures(m: Loaded, ref_x: torch.Tensor, run_dir: Path, seed: int) -> None:
@@ -410,7 +410,7 @@ def _warn(m: Loaded, features: str, dev: torch.device, n_gen: int, n_ref: int, q
         rate, source = cpu_eval_rate()
         mins, ref_mins = n_gen / rate / 60, n_ref / rate / 60
         if mins + ref_mins > 2:
-            notice(f"[yellow]Inception on CPU (~{rate:,.0f} img/s, {source}): {n_gen} generated images ≈ "
+            notice(f"[yellow]Inception on CPU (~{rate:,.0f} img/s, {escape(source)}): {n_gen} generated images ≈ "
                    f"{mins:.0f} min (a first run also computes the statistics of the {n_ref} reference images, "
                    f"≈ {ref_mins:.0f} min more; they are cached after it); lower --fid-samples or use a GPU")
 

@@ -57,3 +57,15 @@ def missing_requirement(e: ModuleNotFoundError) -> str | None:
         return (f"wae-bench needs a newer {dist} (its module {e.name!r} is missing from the installed{have}; "
                 f"wae-bench requires {req}); pip install -U '{req}'")
     return f"wae-bench needs {dist} (module {top!r} is not installed in this environment); pip install {dist}"
+
+
+def not_installed(module: str) -> str | None:
+    """The missing-package line (:func:`missing_requirement`'s) for the
+    top-level ``module`` (an import name: ``sklearn``) where no finder finds
+    it here, else None; looked up without importing it, so that a command can
+    say it before the work that imports it (the ex-post fit after training)."""
+    if importlib.util.find_spec(module) is not None:
+        return None
+    line = missing_requirement(ModuleNotFoundError(f"No module named {module!r}", name=module))
+    dist = _normalised(DISTRIBUTION_OF.get(module, module))
+    return line or f"module {module!r} is not installed in this environment; pip install {dist}"

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
-from wae_bench import evaluate, interrupt, worded
+from wae_bench import interrupt, requirements, worded
 from wae_bench.bench import grid, tune
 from wae_bench.bench.folder import WORKER_ENV, ResultsDir, has_scores
 from wae_bench.bench.grid import Cell
@@ -57,6 +57,7 @@ from wae_bench.interrupt import Stopped
 from wae_bench.lock import Busy
 from wae_bench.progress import console
 from wae_bench.run import checkpoint, train
+from wae_bench.run.build import optional_modules
 from wae_bench.run.directory import output_dir
 from wae_bench.step.trainer import NonFinite
 
@@ -100,6 +101,8 @@ class Outcome:
 
 
 def evaluate_cell(run_dir: Path, ev: EvalSettings, device: str | None, quiet: bool) -> None:
+    from wae_bench import evaluate   # (imports torch-fidelity: check_requirements says first when it is missing)
+
     evaluate.evaluate_run(run_dir, **to_dict(ev), device=device or "auto", quiet=quiet)
 
 
@@ -232,6 +235,38 @@ def stopped_at_once(cell: Cell, run_dir: Path, noted: list[str], e: KeyboardInte
 
 
 SETTLED = tune.SETTLED
+
+# The spec's setting behind each key of :func:`~wae_bench.run.build.optional_modules` (and the scoring of
+# every cell, "eval"), and the --set that does without it (None: no way round the package).
+SPEC_NEEDS = {"dataset": ("bench.datasets' digits (scikit-learn's embedded images)", None),
+              "expost": ("train.expost (the ex-post fit after training)", "--set train.expost=[]"),
+              "log": ('train.log = "tensorboard"', "--set train.log=jsonl"),
+              "eval": ("scoring (every cell is scored: [eval])", None)}
+
+
+def check_requirements(folder: ResultsDir, spec: Spec, cells: list[Cell], configs: dict[str, dict],
+                       retry_failed: bool = True) -> None:
+    """Refuse the bench in one line, before its first cell and before anything
+    is written, where the cells it would run (``cells`` not yet done,
+    :func:`to_run`; ``configs``: their resolved configs) need a package that
+    is not installed, rather than failing every cell with the same line: the
+    missing-package line (:func:`wae_bench.requirements.not_installed`), the
+    ``--set`` that does without it where there is one, and the spec's
+    settings that need it, with their cells."""
+    todo = to_run(tune.Tuning(folder, spec, grid.expand(spec)), cells, retry_failed)
+    asked: dict[str, dict[str, list[str]]] = {}    # module -> key -> the cells whose key needs it
+    for c in todo:
+        for module, key in [*optional_modules(configs[c.id]), ("torch_fidelity", "eval")]:
+            asked.setdefault(module, {}).setdefault(key, []).append(c.id)
+    for module, keys in asked.items():
+        line = requirements.not_installed(module)
+        if line is None:
+            continue
+        ways = [SPEC_NEEDS[k][1] for k in keys]
+        needs = "; ".join(f"{SPEC_NEEDS[k][0]} needs it in {len(ids)} cell(s): {', '.join(ids[:3])}"
+                          f"{', ...' if len(ids) > 3 else ''}" for k, ids in keys.items())
+        raise WaeError(f"{line}{', or ' + ' and '.join(ways) if all(ways) else ''} (the bench did not start: "
+                       f"the spec's {needs})")
 
 
 def to_run(tuning: tune.Tuning, cells: list[Cell], retry_failed: bool) -> list[Cell]:

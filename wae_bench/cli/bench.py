@@ -275,6 +275,9 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
         if dry_run:
             _dry_run(folder, spec, cells, everything, configs, as_json, device, estimate_on, concurrent)
             return
+        from wae_bench.bench.runner import check_requirements
+
+        check_requirements(folder, spec, cells, configs, retry_failed=not skip_failed)   # (one line, nothing written)
         with folder.lock(part, only):
             claim(folder, spec)
             _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, devices, concurrent, skip_failed,

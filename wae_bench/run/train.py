@@ -14,7 +14,7 @@ import torch
 import torch.distributed as td
 from rich.markup import escape
 
-from wae_bench import atomic, expost, lock, pictures, progress, worded
+from wae_bench import atomic, expost, lock, pictures, progress, requirements, worded
 from wae_bench.atomic import WriteFailed
 from wae_bench.data import holdout
 from wae_bench.config import TrainConfig, key_of, to_dict
@@ -24,7 +24,7 @@ from wae_bench.interrupt import Stopped, at_once, finishing, stop_at_once
 from wae_bench.nets import count_params
 from wae_bench.progress import TrainProgress, phase, stdout
 from wae_bench.run import checkpoint, fingerprint, memory, tensorboard
-from wae_bench.run.build import Plan, Run, batches, build_run, load_data, pick_device, total_steps
+from wae_bench.run.build import Plan, Run, batches, build_run, load_data, optional_modules, pick_device, total_steps
 from wae_bench.run.directory import (RunDir, changes, check_outside_runs, default_out, mixed_settings, output_dir,
                                      plan_for, refused_entry_points, resolved, run_versions, saved_resolved)
 from wae_bench.step.compile import eager
@@ -76,6 +76,26 @@ def train_run(overrides: dict | TrainConfig, out: str | Path | None = None, *, r
                     raise
                 raise _stopped_at_once(t.run.path, t.dist.world_size) from None
         return t.finish()
+
+
+def check_expost_installed(cfg: TrainConfig) -> None:
+    """The ex-post fit after training (``expost``) imports scikit-learn: a
+    run without it is refused before its first step (not after its last), in
+    the missing-package line with the other way out, fitting none (unless the
+    dataset needs the package too: the embedded digits)."""
+    needs = optional_modules(to_dict(cfg))
+    for module, key in needs:
+        line = requirements.not_installed(module) if key == "expost" else None
+        if line:
+            raise WaeError(line if (module, "dataset") in needs else
+                           f"{line}, or leave out the ex-post fit after training with {_no_expost()}")
+
+
+def _no_expost() -> str:
+    """``--set expost=[]``, in the words of a bench's spec or a call of the Python API."""
+    if worded.now().bench:
+        return "--set train.expost=[]"
+    return worded.flag_or_arg("--set expost=[]", f"the overrides' {worded.overrides('expost', '[]')}")
 
 
 class Training:
@@ -142,6 +162,7 @@ class Training:
         self.tb: tensorboard.TrainingLog | None = None
         if cfg.log == "tensorboard":
             tensorboard.check_installed()
+        check_expost_installed(cfg)
         self.device = device = pick_device(cfg.device, dist)
         self.train, self.test = train, test = load_data(plan)
         # a resume continues on the data the run started on (one with no checkpoint yet starts afresh)
