@@ -46,6 +46,7 @@ def ran(tmp_path_factory) -> tuple[Path, dict[str, tuple[int, list[str]]]]:
         "sk-digits-bench": ("sklearn", f"{BENCH} --out skb"),
         "sk-expost-bench": ("sklearn", f"{BENCH} {folder} --out skf"),
         "tb-bench": ("tensorboard", f"{BENCH} --set train.log=tensorboard --out tbb"),
+        "tb-compare": ("tensorboard", "compare moca ae --set train.log=tensorboard --out tbc"),
         "tb-eval": ("tensorboard", "eval tb --features standin --fid-samples 64"),
     }
     return cwd, dict(zip(cases, hidden_runs(cwd, *cases.values())))
@@ -73,6 +74,9 @@ EXPOST = "train.expost (the ex-post fit after training) needs it in "
                                f"start: the spec's {EXPOST}{_cells('folder')})"),
     ("tb-bench", "tbb", f"{_line('tensorboard', 'tensorboard')}, or --set train.log=jsonl (the bench did not start: "
                         f"the spec's train.log = \"tensorboard\" needs it in {_cells('digits')})"),
+    ("tb-compare", "tbc", f"{_line('tensorboard', 'tensorboard')}, or --set train.log=jsonl (wae-bench compare did "
+                          f"not start: the spec's train.log = \"tensorboard\" needs it in 2 cell(s): moca-tiny-digits-s0, "
+                          f"ae-tiny-digits-s0)"),
 ])
 def test_a_bench_whose_cells_need_a_missing_package_is_refused_before_its_first_cell(ran, case, folder, line):
     cwd, cases = ran

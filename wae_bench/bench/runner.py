@@ -265,7 +265,9 @@ def check_requirements(folder: ResultsDir, spec: Spec, cells: list[Cell], config
         ways = [SPEC_NEEDS[k][1] for k in keys]
         needs = "; ".join(f"{SPEC_NEEDS[k][0]} needs it in {len(ids)} cell(s): {', '.join(ids[:3])}"
                           f"{', ...' if len(ids) > 3 else ''}" for k, ids in keys.items())
-        raise WaeError(f"{line}{', or ' + ' and '.join(ways) if all(ways) else ''} (the bench did not start: "
+        command = worded.now().command   # (bench; compare for `wae-bench compare`, whose spec it writes)
+        raise WaeError(f"{line}{', or ' + ' and '.join(ways) if all(ways) else ''} "
+                       f"({'the bench' if command == 'bench' else f'wae-bench {command}'} did not start: "
                        f"the spec's {needs})")
 
 

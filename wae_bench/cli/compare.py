@@ -70,10 +70,12 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
     spec = specs.parse(data)
     folder = ResultsDir(out or compare.default_out(spec, changed=bool(sets)))
     cells = grid.expand(spec)
-    grid.resolve_all(cells)          # every cell valid before anything runs
+    configs = grid.resolve_all(cells)          # every cell valid before anything runs
     compare.check_tuning_alike(folder, spec)   # a tuned and an untuned one never share a folder
     folder.check(spec, compare.other_spec_fix(folder))   # another spec's folder: refused before anything is written
     _check_weights(spec)
+    with worded.bench("tune.holdout" if spec.tune is not None else "train.holdout", command="compare"):
+        runner.check_requirements(folder, spec, cells, configs)   # (a package missing: one line, nothing written)
     path = folder.path / compare.SPEC_FILE
     args = [*regularizers, *(["--dataset", dataset] if dataset != TrainConfig.dataset else []),
             *(["--seeds", seeds] if seed_list != [0] else []), *(["--tune"] if tuned else []),
