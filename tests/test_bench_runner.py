@@ -111,7 +111,8 @@ def test_the_adding_line_names_a_folder_rich_would_read_as_markup_whole(tmp_path
     assert bench(tmp_path, "--set", "bench.seeds=[0]", "--out", str(out))[0] == 0
     capsys.readouterr()
     assert bench(tmp_path, "--out", str(out))[0] == 0
-    assert f"adding seed 1 to {out} (the cells already done" in " ".join(capsys.readouterr().err.split())
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"adding seed 1 to {out} (the cells already done" in err and f"4/4 cell(s) done in {out}" in err
 
 
 def test_a_regularizer_added_to_a_finished_grid_trains_only_its_cells(tmp_path, calls, capsys):

@@ -234,9 +234,10 @@ def test_cli_writes_the_page_atomically_where_asked(tmp_path, capsys):
     default = folder.path / "report.html"
     assert default.read_text() == report.page(folder, table.collect(folder))
     assert err.startswith("wrote") and str(default) in "".join(err.split())     # (rich wraps long lines)
-    code, _, err = run_cli(["report", str(folder.path), "--out", str(tmp_path / "new" / "page.html")], capsys)
-    assert code == 0 and (tmp_path / "new" / "page.html").read_text() == default.read_text()
-    assert not [p for p in (tmp_path / "new").iterdir() if p.name != "page.html"]   # no temp file left
+    code, _, err = run_cli(["report", str(folder.path), "--out", str(tmp_path / "[new]" / "page.html")], capsys)
+    assert code == 0 and (tmp_path / "[new]" / "page.html").read_text() == default.read_text()
+    assert not [p for p in (tmp_path / "[new]").iterdir() if p.name != "page.html"]   # no temp file left
+    assert str(tmp_path / "[new]" / "page.html") in "".join(err.split())   # (whole: no markup read in the path)
     default.unlink()
     code, _, err = run_cli(["table", str(folder.path), "--report", "--no-plots"], capsys)
     assert code == 0 and str(default) in "".join(err.split())

@@ -409,7 +409,7 @@ def summarize(folder, outcomes, waiting_text: str | None = None) -> None:
                   + (f"; {left} failed cell(s) left as they were (--skip-failed)" if left else "")
                   + (f"; {waiting_text}" if waiting and waiting_text else
                      f"; {waiting} cell(s) wait for tuning cells not yet run (other shards): rerun the same "
-                     f"command after them" if waiting else ""), soft_wrap=True)
+                     f"command after them" if waiting else ""), soft_wrap=True, markup=False)
     if failed:
         raise WaeError(f"{len(failed)} cell(s) failed ({', '.join(failed[:3])}{', ...' if len(failed) > 3 else ''}); "
                        f"see {folder.path}/cells/<id>/failed.json, fix the cause and rerun to retry them"

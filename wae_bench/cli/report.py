@@ -18,7 +18,7 @@ def report_cmd(results_dir, out):
     from wae_bench.bench import report, table
 
     folder = table.results_folder(results_dir, "report")
-    console.print(f"wrote {report.write(folder, table.collect(folder), out)}")
+    console.print(f"wrote {report.write(folder, table.collect(folder), out)}", markup=False)
 
 
 COMMANDS = [report_cmd]
