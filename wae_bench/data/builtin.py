@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -32,7 +33,7 @@ def _split_place(name: str, root: Path, split: str) -> Path:
     if where is None:
         layout = "" if name == FOLDER_NAME else "torchvision's layout, or "
         raise WaeError(f"no {name} {split} split in {str(root)!r}: expected {layout}"
-                       f"'{split}/' or '*{split}*.zip' of images there; {_split_hint(root, split)}")
+                       f"'{split}/' or '*{split}*.zip' of images there; {_split_hint(root, split, name)}")
     return where
 
 
@@ -52,11 +53,28 @@ def _scan_files(name: str, root: Path) -> DataScan:
     return DataScan(f"{str(places['train'])!r} and {str(places['test'])!r}", sizes, f"{name}-files")
 
 
-def _split_hint(root: Path, split: str) -> str:
+# torchvision's layout of a dataset: (its folder in --data-root, the archive its --download fetches and extracts)
+TORCHVISION_LAYOUT = {"cifar10": ("cifar-10-batches-py", "cifar-10-python.tar.gz"), "mnist": ("MNIST", None)}
+
+
+def _split_hint(root: Path, split: str, name: str = FOLDER_NAME) -> str:
     """The fix for a missing split: pass the parent of a split folder (or
-    split archive) given itself, make a test split of a train-only folder,
-    add the train split beside a test-only one, or unpack one archive given as --data-root (a zip is one split, never
-    both); else fix --data-root."""
+    split archive, or torchvision's folder) given itself, extract
+    torchvision's archive left packed, pass the folder a level down that
+    holds the data, make a test split of a train-only folder, add the train
+    split beside a test-only one, or unpack one archive given as --data-root
+    (a zip is one split, never both); else fix --data-root."""
+    layout, archive = TORCHVISION_LAYOUT.get(name, (None, None))
+    if layout is not None and root.name == layout and root.is_dir():
+        return f"this is torchvision's {layout} folder itself: pass its parent {str(root.parent)!r} as --data-root"
+    if archive is not None and (root / archive).is_file():
+        return (f"{archive} there is not extracted: extract it there (tar -xzf {str(root / archive)!r} -C "
+                f"{str(root)!r}), or pass --download, which extracts it without the network when its md5 checks")
+    below = _data_below(root, split, layout)
+    if below:
+        shown = " and ".join(repr(str(p)) for p in below[:4]) + (f" (and {len(below) - 4} more)" if len(below) > 4
+                                                                  else "")
+        return f"the data is a level down, in {shown}: pass {'it' if len(below) == 1 else 'the one to use'} as --data-root"
     given_split = root.is_file() or (root.name in ("train", "test") and root.is_dir())
     if given_split and find_split(root.parent, split) is not None:
         return f"pass its parent {str(root.parent)!r} as --data-root"
@@ -69,6 +87,26 @@ def _split_hint(root: Path, split: str) -> str:
         return ("put the training images in train/<class>/ beside test/ (a test split alone trains nothing), or "
                 "fix --data-root")
     return "fix --data-root"
+
+
+def _data_below(root: Path, split: str, layout: str | None) -> list[Path]:
+    """The sub-folders of ``root`` (not hidden) holding torchvision's ``layout``
+    folder or ``split``: a --data-root one level too high."""
+    if not root.is_dir() or root.name in ("train", "test"):
+        return []
+    try:
+        children = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return []
+
+    def holds(child: Path) -> bool:
+        if layout is not None and (child / layout).is_dir():
+            return True
+        try:
+            return find_split(child, split) is not None
+        except WaeError:   # (two candidates there: their own error once it is passed)
+            return True
+    return [c for c in children if holds(c)]
 
 
 def _digits_8x8() -> np.ndarray:
@@ -98,17 +136,21 @@ def load_digits(root, split, image_size, download) -> ImageSet:
     return ImageSet(x.clamp(0, 1).mul(255).round().to(torch.uint8), "digits-sklearn")
 
 
-def _torchvision(cls_name: str, root: Path, download: bool, inside: tuple[str, ...] = (), **kw):
+def _torchvision(cls_name: str, root: Path, download: bool, inside: tuple[str, ...] = (),
+                 damage: Callable[[Path], str | None] | None = None, **kw):
     """torchvision's ``cls_name`` dataset at ``root``; its errors as one line,
     and the folders a failed download made (still empty) removed again:
     ``root`` and its parents, and ``inside`` (the folders torchvision makes
-    in ``root``, deepest first: CelebA's ``celeba``)."""
+    in ``root``, deepest first: CelebA's ``celeba``).  ``damage(root)``: what
+    is wrong with the files torchvision refused (missing, failing its md5),
+    where the dataset can tell (:func:`_cifar10_damage`)."""
     import torchvision.datasets as tvd
 
+    cls = getattr(tvd, cls_name)
     made = [root / p for p in inside if not (root / p).exists()]
     made += [p for p in (root, *root.parents) if not p.exists()]
     try:
-        return getattr(tvd, cls_name)(str(root), download=download, **kw)
+        return cls(str(root), download=download, **kw)
     except RuntimeError as e:  # torchvision: "Dataset not found or corrupted"; gdown missing (CelebA)
         _remove_empty(made)
         if "gdown" in str(e):   # torchvision fetches CelebA from Google Drive with gdown, not a dependency
@@ -116,12 +158,59 @@ def _torchvision(cls_name: str, root: Path, download: bool, inside: tuple[str, .
                            f"'wae-bench[celeba]'); Google Drive often refuses {cls_name}'s files over its daily "
                            f"quota, so the download may still fail: then download img_align_celeba.zip and "
                            f"list_eval_partition.txt by hand ({doc_ref('datasets.md', 'CelebA')}) and pass --data-root") from None
+        found = damage(root) if damage is not None else None
+        if found:
+            raise WaeError(f"{cls_name} not found in {str(root)!r}: {found}; restore them (extract "
+                           f"{getattr(cls, 'filename', 'its archive')} there again), or delete that folder and "
+                           f"pass --download when online, or pass another --data-root") from None
         raise WaeError(f"{cls_name} not found in {str(root)!r} ({str(e).splitlines()[0]}); pass the folder "
                        f"that holds it as --data-root, or --download when online") from None
     except OSError as e:
         _remove_empty(made)
-        raise WaeError(f"could not download {cls_name} to {str(root)!r} ({e}); download it elsewhere and "
-                       f"pass --data-root, or check the network") from None
+        if not download:
+            raise WaeError(f"cannot read {cls_name} in {str(root)!r} ({e}); restore its files, or pass another "
+                           f"--data-root") from None
+        raise WaeError(f"could not download {cls_name} to {str(root)!r} ({e}); {_by_hand(cls, root)}") from None
+
+
+def _by_hand(cls, root: Path) -> str:
+    """The fix of a failed ``--download``: fetch torchvision's archive
+    elsewhere and put it in ``root`` (a --download then only checks and
+    extracts it), where the class names one; a copy there that failed its
+    md5 check (which made torchvision fetch it again) is named."""
+    url, archive = getattr(cls, "url", None), getattr(cls, "filename", None)
+    if not (isinstance(url, str) and isinstance(archive, str)):
+        return "download it elsewhere and pass --data-root, or check the network"
+    from torchvision.datasets.utils import check_integrity
+
+    there, md5 = "", getattr(cls, "tgz_md5", None)
+    if (root / archive).is_file() and isinstance(md5, str) and not check_integrity(str(root / archive), md5):
+        there = (f"the {archive} there fails torchvision's md5 check (a download cut short?), so it was "
+                 f"fetched again: replace it; ")
+    return (f"{there}download {url} elsewhere and put it in {str(root)!r} (--download then extracts it without "
+            f"the network), or pass the folder holding its extracted {getattr(cls, 'base_folder', 'files')} as "
+            f"--data-root")
+
+
+def _cifar10_damage(root: Path) -> str | None:
+    """What is wrong with ``root/cifar-10-batches-py`` that torchvision
+    refused: the files it lacks, else those failing torchvision's md5 check
+    (its own lists of names and md5s); None when neither."""
+    import torchvision.datasets.cifar as tv_cifar
+
+    cls = tv_cifar.CIFAR10
+    folder = root / cls.base_folder
+    if not folder.is_dir():
+        return None
+    listed = [*cls.train_list, *cls.test_list, [cls.meta["filename"], cls.meta["md5"]]]
+    missing = [name for name, _ in listed if not (folder / name).is_file()]
+    if missing:
+        return f"{str(folder)!r} lacks {', '.join(missing)} (an extraction cut short?)"
+    bad = [name for name, md5 in listed if not tv_cifar.check_integrity(str(folder / name), md5)]
+    if bad:
+        return (f"{', '.join(bad)} in {str(folder)!r} fail{'s' * (len(bad) == 1)} torchvision's md5 check "
+                f"(damaged, or not CIFAR-10's own files)")
+    return None
 
 
 def _remove_empty(folders: list[Path]) -> None:
@@ -133,7 +222,7 @@ def _remove_empty(folders: list[Path]) -> None:
 
 def load_cifar10(root, split, image_size, download) -> ImageSet:
     if download or (root / "cifar-10-batches-py").is_dir():
-        ds = _torchvision("CIFAR10", root, download, train=split == "train")
+        ds = _torchvision("CIFAR10", root, download, damage=_cifar10_damage, train=split == "train")
         x = torch.from_numpy(np.asarray(ds.data)).permute(0, 3, 1, 2).contiguous()
         variant = "cifar10"
     else:
