@@ -8,10 +8,12 @@ from __future__ import annotations
 import os
 import urllib.error
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from wae_bench.data import load_split
-from wae_bench.data.builtin import CIFAR10
+from wae_bench.data.builtin import CELEBA, CIFAR10
 from wae_bench.errors import WaeError
 
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
@@ -101,3 +103,39 @@ def test_download_offline_names_the_archive_to_fetch_by_hand(tmp_path, monkeypat
     (tmp_path / "cut" / "cifar-10-python.tar.gz").write_bytes(b"half a download")
     assert ("the cifar-10-python.tar.gz there fails torchvision's md5 check (a download cut short?), so it was "
             "fetched again: replace it") in error(tmp_path / "cut", download=True)
+
+
+def aligned(folder, n):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(1, n + 1):
+        Image.fromarray(np.full((218, 178, 3), 10 * i, np.uint8)).save(folder / f"{i:06d}.jpg")
+
+
+def test_celeba_one_level_too_high_is_refused_not_split_by_file_order(tmp_path):
+    """``DATA/`` holding ``DATA/mine/celeba/img_align_celeba`` was read as a
+    folder of images, split by file order, its partition file left out as a
+    stray file: now the folder to pass is named."""
+    celeba = tmp_path / "mine" / "celeba"
+    aligned(celeba / "img_align_celeba", 4)
+    (celeba / "list_eval_partition.txt").write_text("000001.jpg 0\n000002.jpg 0\n000003.jpg 1\n000004.jpg 2\n")
+    text = error(tmp_path, CELEBA)
+    assert text.startswith(f"CelebA's img_align_celeba is a level below {str(tmp_path)!r}, in "
+                           f"{str(tmp_path / 'mine')!r}: pass it as --data-root")
+    with pytest.raises(WaeError, match="is a level below"):
+        CELEBA.scan(tmp_path)
+    got = load_split(CELEBA, str(tmp_path / "mine"), "train", 64)
+    assert len(got.images) == 3 and got.variant == "celeba-140crop-trainval"
+
+
+def test_celeba_folder_extracted_in_part_beside_its_zip_is_told_to_unzip_it(tmp_path):
+    import zipfile
+
+    celeba = tmp_path / "celeba"
+    aligned(celeba / "img_align_celeba", 4)
+    (celeba / "list_eval_partition.txt").write_text("000001.jpg 0\n000002.jpg 0\n000003.jpg 1\n000004.jpg 2\n")
+    with zipfile.ZipFile(celeba / "img_align_celeba.zip", "w") as zf:
+        for p in sorted((celeba / "img_align_celeba").iterdir()):
+            zf.write(p, f"img_align_celeba/{p.name}")
+    (celeba / "img_align_celeba" / "000004.jpg").unlink()
+    assert ("(train: 0 of 3, test: 1 of 1; first: 000004.jpg); the img_align_celeba.zip beside it holds them: unzip "
+            "it again, or move the folder aside to read the zip") in error(tmp_path, CELEBA)

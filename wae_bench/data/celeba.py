@@ -70,17 +70,41 @@ def images_path(root: Path) -> Path:
     if len(celeba) > 1:
         raise WaeError(f"{' and '.join(repr(p.name + '/') for p in celeba)} in {str(root)!r} could each be CelebA; "
                        f"move one of them aside")
-    found = []
-    for base in (root, *celeba):
-        for where in (base, *_children(base, "Img")):
-            for cand in (where / IMAGES, where / f"{IMAGES}.zip"):
-                if cand.exists():
-                    found.append(cand)
-                    break                          # the folder, where torchvision extracted the zip beside it
+    found = [cand for base in (root, *celeba) for cand in _candidates(base)]
     if len(found) > 1:
         raise WaeError(f"{len(found)} CelebA image folders under {str(root)!r} "
                        f"({', '.join(str(p.relative_to(root)) for p in found)}); pass the one to use as --data-root")
+    if not found and not celeba:
+        _refuse_one_level_up(root)
     return found[0] if found else root
+
+
+def _candidates(base: Path) -> list[Path]:
+    """The image folder (or zip) in ``base`` and in its ``Img/``: the
+    folder where torchvision extracted the zip beside it."""
+    found = []
+    for where in (base, *_children(base, "Img")):
+        for cand in (where / IMAGES, where / f"{IMAGES}.zip"):
+            if cand.exists():
+                found.append(cand)
+                break
+    return found
+
+
+def _refuse_one_level_up(root: Path) -> None:
+    """A --data-root one level above CelebA's (``DATA/`` holding
+    ``DATA/mine/celeba/img_align_celeba``): refused, naming the folder to
+    pass, rather than read as a folder of images split by file order."""
+    try:
+        children = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return                                     # (unlistable: the read says why)
+    below = [child for child in children if _candidates(child) or any(map(_candidates, _children(child, "celeba")))]
+    if below:
+        raise WaeError(f"CelebA's {IMAGES} is a level below {str(root)!r}, in "
+                       f"{' and '.join(repr(str(p)) for p in below[:4])}{', ...' if len(below) > 4 else ''}: pass "
+                       f"{'it' if len(below) == 1 else 'the one to use'} as --data-root (read from here, its images "
+                       f"would be split by file order, not by its {PARTITION_FILES[0]})")
 
 
 def partition_path(images: Path) -> Path | None:
@@ -218,8 +242,11 @@ def _by_partition(images: Path, names: tuple[str, ...], partition: Path) -> Layo
         other = [n for n in names if Path(n).stem == Path(first).stem and Path(n).name not in part]
         also = f"; {other[0]} is there, under another name" if other else ""
         counts = ", ".join(f"{split}: {len(missing[split]):,} of {listed[split]:,}" for split in SPLIT_CODES)
+        archive = images.parent / f"{images.name}.zip"
+        fix = (f"the {archive.name} beside it holds them: unzip it again, or move the folder aside to read the zip"
+               if images.is_dir() and archive.is_file() else "restore them (an unzip cut short?)")
         raise WaeError(f"{n_missing:,} of the {len(part):,} images that {str(partition)!r} lists are not in "
-                       f"{str(images)!r} ({counts}; first: {first}{also}); restore them (an unzip cut short?), "
+                       f"{str(images)!r} ({counts}; first: {first}{also}); {fix}, "
                        f"or move the partition file aside to split by file order")
     splits = {split: sorted(index[f] for f, (code, _) in part.items() if code in codes)
               for split, codes in SPLIT_CODES.items()}
