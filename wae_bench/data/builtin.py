@@ -74,7 +74,8 @@ def _split_hint(root: Path, split: str, name: str = FOLDER_NAME) -> str:
     if below:
         shown = " and ".join(repr(str(p)) for p in below[:4]) + (f" (and {len(below) - 4} more)" if len(below) > 4
                                                                   else "")
-        return f"the data is a level down, in {shown}: pass {'it' if len(below) == 1 else 'the one to use'} as --data-root"
+        which = "it" if len(below) == 1 else "the one to use"
+        return f"the data is a level down, in {shown}: pass {which} as --data-root"
     given_split = root.is_file() or (root.name in ("train", "test") and root.is_dir())
     if given_split and find_split(root.parent, split) is not None:
         return f"pass its parent {str(root.parent)!r} as --data-root"
