@@ -82,6 +82,7 @@ def test_a_bench_whose_cells_need_a_missing_package_is_refused_before_its_first_
     cwd, cases = ran
     assert one_error_line(cases[case]) == line
     assert not (cwd / folder).exists()
+    assert cases[case][1] == [line], cases[case][1]   # (nothing before it: a compare provisioned the FID weights)
 
 
 def test_scoring_a_tensorboard_run_without_tensorboard_names_the_extra_whole(ran):

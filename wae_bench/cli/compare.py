@@ -73,9 +73,9 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
     configs = grid.resolve_all(cells)          # every cell valid before anything runs
     compare.check_tuning_alike(folder, spec)   # a tuned and an untuned one never share a folder
     folder.check(spec, compare.other_spec_fix(folder))   # another spec's folder: refused before anything is written
-    _check_weights(spec)
     with worded.bench("tune.holdout" if spec.tune is not None else "train.holdout", command="compare"):
         runner.check_requirements(folder, spec, cells, configs)   # (a package missing: one line, nothing written)
+    _check_weights(spec)   # (after: it may provision the FID weights into the cache)
     path = folder.path / compare.SPEC_FILE
     args = [*regularizers, *(["--dataset", dataset] if dataset != TrainConfig.dataset else []),
             *(["--seeds", seeds] if seed_list != [0] else []), *(["--tune"] if tuned else []),
