@@ -473,3 +473,16 @@ def test_the_dry_run_names_the_results_folder_absolute_and_whether_it_holds_cell
         (folder.cell_dir(c.id) / "config.json").write_text("{}")
     code, out, _ = run_cli(["bench", str(spec), "--dry-run"], capsys)
     assert code == 0 and out.splitlines()[0] == f"results folder: {where} (holds 2 cells)", out
+
+
+def test_the_dry_run_prints_names_paths_and_values_rich_would_read_as_markup_whole(tmp_path, capsys, monkeypatch):
+    """A spec named ``[bold]t``, a data root ``[old]`` and a rates file under ``[rates]``: Rich took each
+    bracketed word for a style and dropped it from the dry run's lines."""
+    spec = write(tmp_path, BASE.replace('name = "t"', 'name = "[bold]t"'))
+    monkeypatch.setenv("WAE_BENCH_RATES", str(tmp_path / "[rates]" / "rates.json"))
+    code, out, err = run_cli(["bench", str(spec), "--out", str(tmp_path / "r"), "--dry-run",
+                              "--data-root", str(tmp_path / "[old]")], capsys)
+    said = " ".join((out + err).split())
+    assert "[bold]t: 3 cell(s); shared settings:" in said
+    assert f'data_root="{tmp_path / "[old]"}"' in said
+    assert f"no measured rates at {tmp_path / '[rates]' / 'rates.json'}" in said

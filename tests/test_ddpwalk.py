@@ -65,6 +65,33 @@ def test_a_device_torchrun_does_not_give_is_refused_not_ignored():
             pick_device(name, dist)
 
 
+def test_an_indexed_device_under_torchrun_is_refused_on_every_rank_alike():
+    # cuda:0 is rank 0's own device but not rank 1's: both refuse it, so the error is one, said once
+    for rank in (0, 1):
+        dist = Dist(rank=rank, world_size=2, device=torch.device(f"cuda:{rank}"))
+        assert pick_device("auto", dist) == pick_device("cuda", dist) == torch.device(f"cuda:{rank}")
+        with pytest.raises(WaeError, match=rf"--device cuda:0 under torchrun, .*here cuda:{rank}.*drop it"):
+            pick_device("cuda:0", dist)
+
+
+def test_a_resume_under_torchrun_does_not_inherit_the_runs_indexed_device(tmp_path):
+    # a run trained alone on cuda:0, resumed under torchrun without --device: each process takes its own
+    import json
+
+    from wae_bench import train_run
+    from wae_bench.run.directory import RunDir, plan_for
+    out = tmp_path / "run"
+    train_run({"dataset": "digits", "arch": "tiny", "image_size": 8, "latent_dim": 8, "batch_size": 16,
+               "max_steps": 1, "device": "cpu"}, out, quiet=True)
+    record = json.loads((out / "config.json").read_text())
+    record["config"]["device"] = "cuda:0"
+    (out / "config.json").write_text(json.dumps(record))
+    run = RunDir(out)
+    assert plan_for({}, run, True, False, world_size=2).cfg.device == "auto"
+    assert plan_for({}, run, True, False, world_size=1).cfg.device == "cuda:0"   # alone: where it ran
+    assert plan_for({"device": "cuda"}, run, True, False, world_size=2).cfg.device == "cuda"
+
+
 def test_an_error_outside_torchrun_is_always_said():
     from wae_bench.step.distributed import says_error
 

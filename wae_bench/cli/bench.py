@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from wae_bench import worded
@@ -162,14 +163,15 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
     flat = {cid: {k: json.dumps(v, sort_keys=True) for k, v in cfg.items()} for cid, cfg in configs.items()}
     keys = list(next(iter(flat.values())))
     shared = [k for k in keys if len({f[k] for f in flat.values()}) == 1 and k not in ("reg",)]
-    stdout.print(f"[bold]{spec.name}[/]: {len(cells)} cell(s); shared settings: "
-                 + ", ".join(f"{k}={flat[cells[0].id][k]}" for k in shared if k not in ("regularizer", "arch",
-                                                                                      "dataset", "seed")),
+    # (spec names, paths and values are the user's words: escaped, not read as Rich markup)
+    stdout.print(f"[bold]{escape(spec.name)}[/]: {len(cells)} cell(s); shared settings: "
+                 + escape(", ".join(f"{k}={flat[cells[0].id][k]}" for k in shared
+                                    if k not in ("regularizer", "arch", "dataset", "seed"))),
                  soft_wrap=True)
-    stdout.print(f"evaluation: {json.dumps({k: v for k, v in vars(spec.eval).items()})}", soft_wrap=True)
+    stdout.print(f"evaluation: {escape(json.dumps({k: v for k, v in vars(spec.eval).items()}))}", soft_wrap=True)
     if spec.tune is not None:
-        stdout.print(f"tuning: {json.dumps({**vars(spec.tune), 'seeds': spec.tune_seeds})}; tuning cells are scored on "
-                     f"the validation split (the held-out training images) by their regularizer's sampler",
+        stdout.print(f"tuning: {escape(json.dumps({**vars(spec.tune), 'seeds': spec.tune_seeds}))}; tuning cells are "
+                     f"scored on the validation split (the held-out training images) by their regularizer's sampler",
                      soft_wrap=True)
     t = Table(show_lines=False)
     for h in ("#", "cell", "state", "est. train", "settings of this cell (resolved)"):
@@ -182,17 +184,17 @@ def _dry_run(folder, spec, cells, everything, configs: dict[str, dict], as_json:
         e = est.cells.get(c.id) if est else None
         left = ("—" if states[c.id] in tune.SETTLED else   # (done, diverged or excluded: nothing left to time)
                 "?" if e is None or e.train_s is None else estimate.duration(e.train_s))
-        t.add_row(str(i), c.id, state, left,
-                  " ".join(f"{k}={json.dumps(v)}" for k, v in own.items()))
+        t.add_row(str(i), escape(c.id), escape(state), left,
+                  escape(" ".join(f"{k}={json.dumps(v)}" for k, v in own.items())))
     stdout.print(t)
     _print_data(checked, stdout)
     if est is None:
         stdout.print(f"no time estimate: no measured rates at {estimate.rates_path()} "
                      f"({source_file('benchmarks/rates.py')} writes them; WAE_BENCH_RATES=PATH names another file)",
-                     soft_wrap=True)
+                     soft_wrap=True, markup=False)
     else:
         for line in estimate.summary(est, n_todo):
-            stdout.print(line, soft_wrap=True)
+            stdout.print(line, soft_wrap=True, markup=False)
 
 
 _STYLE = {"data": "bold", "note": "yellow", "warning": "yellow", "error": "red"}
@@ -200,8 +202,6 @@ _STYLE = {"data": "bold", "note": "yellow", "warning": "yellow", "error": "red"}
 
 def _print_data(lines: list[tuple[str, str]], out) -> None:
     """:func:`data_check`'s lines, each ``kind: text``."""
-    from rich.markup import escape
-
     for kind, text in lines:
         out.print(f"[{_STYLE[kind]}]{kind}:[/] {escape(text)}", soft_wrap=True)
 

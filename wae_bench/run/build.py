@@ -197,10 +197,11 @@ def load_val(plan: Plan) -> ImageSet:
 def pick_device(name: str, dist: Dist | None = None) -> torch.device:
     """``auto`` (CUDA if there is one), ``cpu``, ``cuda``, ``cuda:N``; under
     torchrun, the process's own device (the GPU of its ``LOCAL_RANK``, or
-    the CPU where torch sees no GPU): ``auto`` or that device's type, any
-    other is refused rather than ignored."""
+    the CPU where torch sees no GPU): ``auto`` or that device's type; any
+    other, an indexed one too (``cuda:0`` is rank 0's own device but not
+    rank 1's), is refused on every process alike rather than ignored."""
     if dist is not None and dist.enabled:
-        if name not in ("auto", dist.device.type, str(dist.device)):
+        if name not in ("auto", dist.device.type):
             raise WaeError(f"{worded.flag_or_arg(f'--device {name}', f'device={name!r}')} under torchrun, where each "
                            f"process trains on its own device (here {dist.device}: the GPU of its LOCAL_RANK, or the "
                            f"CPU where torch sees no GPU); drop it (device auto)")

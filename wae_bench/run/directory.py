@@ -602,7 +602,8 @@ def stale(run: RunDir, overrides: dict) -> list[str]:
 def plan_for(overrides: dict, run: RunDir | None, resume: bool, force: bool, world_size: int = 1) -> Plan:
     """The resolved config of a new run (``overrides`` on the defaults), or of
     a resumed run (the saved config; overrides that change the result are
-    refused unless ``force``)."""
+    refused unless ``force``; under torchrun, ``world_size`` > 1, the saved
+    device is not inherited: each process trains on its own)."""
     if not resume:
         return resolve(from_dict(TrainConfig, overrides), world_size)
     saved = run.saved_config() if run else None
@@ -617,6 +618,8 @@ def plan_for(overrides: dict, run: RunDir | None, resume: bool, force: bool, wor
                        f"{saved.get('regularizer')!r}, with {with_reg}: a resume continues the run's own regularizer "
                        f"({worded.flag('--force')} cannot change it); drop {drop}, or start a "
                        f"new {worded.flag('--out')} for {asked}")
+    if world_size > 1 and "device" not in overrides:   # (torchrun gives each process its device; a location key)
+        saved = {**saved, "device": "auto"}
     before = saved_resolved(run, world_size)
     plan = resolve(from_dict(TrainConfig, merge(saved, overrides)), world_size)
     changed = [k for k, _, _ in changes(before, resolved(plan))]
