@@ -320,7 +320,7 @@ ROWS = [
         lambda w: [*RUN, "--set", "image_size=10"], ("cannot take 10x10", "image_size")),
     Row("bad-device", "`--device tpu`", lambda w: [*RUN, "--device", "tpu"], ("bad device 'tpu'",)),
     Row("holdout-too-large", "`--set holdout=1500` (1,500 training images)",
-        lambda w: [*RUN, "--set", "holdout=1500"], ("holdout = 1500 must be between 1 and 1499", "lower holdout")),
+        lambda w: [*RUN, "--set", "holdout=1500"], ("holdout = 1,500 must be between 1 and 1,499", "lower holdout")),
     Row("val-split-without-holdout", "`eval RUN --split val` (the run held out nothing)",
         lambda w: ["eval", w.run_copy(), "--split", "val", "--features", "standin"],
         ("held out no validation images", "--set holdout=N")),

@@ -349,7 +349,8 @@ def test_dry_run_checks_each_datasets_files_without_decoding_them(tmp_path, caps
     assert data_lines("--data-root", str(root)) == [
         f"data: celeba at {str(root)!r}: 10 images in {str(images)!r}, split by {str(part)!r}: 7 train / 3 test "
         f"(variant celeba-140crop-trainval)",
-        "warning: tune.holdout = 5,000 leaves 0 of the 7 celeba training images found, fewer than one batch of 64; "
+        "warning: tune.holdout = 5,000 would hold out all of the 7 celeba training images found, leaving none to train on "
+        "(one batch is 64); "
         "the bench would stop at the first cell that holds them out: lower it (--set tune.holdout=N)"]
     part.unlink()
     lines = data_lines("--data-root", str(root), "--set", "tune.holdout=2", "--set", "train.batch_size=4")
@@ -453,8 +454,8 @@ def test_dry_run_warns_of_a_tuned_batch_the_hold_out_leaves_no_room_for(tmp_path
     code, out, err = run_cli(args, capsys)
     assert code == 0, err
     assert ("warning: tune.holdout = 300 leaves 1,200 of the 1,500 digits training images found, fewer than one "
-            "batch of 5000, the tuned batch_size of tune-moca-tiny-digits-batch_size5000-s0: that value will fail "
+            "batch of 5,000, the tuned batch_size of tune-moca-tiny-digits-batch_size5000-s0: that value will fail "
             "(--exclude-failed-tuning excludes it from the choice)") in " ".join(out.split()), out
     code, out, err = run_cli([*args, "--set", "tune.holdout=1495"], capsys)
-    assert code == 0 and ("fewer than one batch of 5000; no tuned batch_size of moca fits, so each of its tuning "
+    assert code == 0 and ("fewer than one batch of 5,000; no tuned batch_size of moca fits, so each of its tuning "
                           "cells will fail: lower it (--set tune.holdout=N, at most 1,492)") in " ".join(out.split())

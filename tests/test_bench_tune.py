@@ -54,7 +54,7 @@ def test_holdout_is_a_seeded_random_subset_fixed_per_dataset():
     classes = torch.bincount(idx // 150, minlength=10)                       # a class-sorted layout
     assert classes.min() >= 15 and classes.max() <= 45                       # every class, none over-drawn
     assert not torch.equal(idx, torch.arange(300))                           # not "the first N"
-    with pytest.raises(WaeError, match="holdout = 1500 must be between 1 and 1499"):
+    with pytest.raises(WaeError, match="holdout = 1,500 must be between 1 and 1,499"):
         holdout.indices(1500, 1500, "digits")
 
 
@@ -175,7 +175,7 @@ def test_a_holdout_larger_than_the_training_set_stops_the_bench_in_one_line(tmp_
     code, _, err = run_cli(["bench", str(SMOKE_TUNE), "--out", str(tmp_path / "r"), "--set", "tune.holdout=1500"],
                            capsys)
     errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert code == 2 and len(errors) == 1 and "holdout = 1500 must be between 1 and 1499" in errors[0], err
+    assert code == 2 and len(errors) == 1 and "holdout = 1,500 must be between 1 and 1,499" in errors[0], err
     assert "Traceback" not in err and not (tmp_path / "r" / "cells").exists()    # no cell ran, none failed
 
 
@@ -185,8 +185,8 @@ def test_the_dry_run_warns_of_a_holdout_the_known_training_set_cannot_fit(tmp_pa
     code, out, err = run_cli(["bench", str(SMOKE_TUNE), "--out", str(tmp_path / "r"), "--dry-run",
                               "--set", "tune.holdout=5000"], capsys)
     text = " ".join((out + err).split())
-    assert code == 0 and ("warning: tune.holdout = 5,000 leaves 0 of the 1,500 digits training images found, fewer "
-                          "than one batch of 32") in text and "--set tune.holdout=N, at most 1,468" in text, text
+    assert code == 0 and ("warning: tune.holdout = 5,000 would hold out all of the 1,500 digits training images found, "
+                          "leaving none to train on (one batch is 32)") in text and "--set tune.holdout=N, at most 1,468" in text, text
     code, out, err = run_cli(["bench", str(SMOKE_TUNE), "--out", str(tmp_path / "r"), "--dry-run"], capsys)
     assert code == 0 and "warning: tune.holdout" not in out + err
 

@@ -103,7 +103,7 @@ def test_the_run_header_says_the_image_size_it_trains_at(tmp_path, capsys):
                                  "--set", "max_steps=1", "--set", "expost=[]"], capsys)
     assert code == 0, err
     (header,) = [line for line in stdout.splitlines() if "M params) · digits [" in line]
-    assert "] 16×16, 1500 train / 297 test · batch 64" in header, header
+    assert "] 16×16, 1,500 train / 297 test · batch 64" in header, header
 
 
 def test_a_run_prints_no_library_warning(tmp_path):

@@ -221,9 +221,9 @@ def test_a_holdout_leaving_less_than_a_batch_stops_the_bench_at_its_first_cell(t
                             "--set", "tune.holdout=1480"], capsys)
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert code == 2 and len(errors) == 1, err
-    assert "holdout = 1480 leaves 20 of the 1500 digits training images, fewer than one batch of 32" in errors[0]
+    assert "holdout = 1,480 leaves 20 of the 1,500 digits training images, fewer than one batch of 32" in errors[0]
     # the key a bench sets (a run's message says holdout: the test above)
-    assert ("lower tune.holdout (--set tune.holdout=N) (to at most 1468) or train.batch_size "
+    assert ("lower tune.holdout (--set tune.holdout=N) (to at most 1,468) or train.batch_size "
             "(--set train.batch_size=N)") in errors[0] and "Traceback" not in err   # (bench has no --batch-size)
     assert not list(out.glob("cells/*/failed.json")) and not (out / "failed.json").exists()   # no cell failed
 

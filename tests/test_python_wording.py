@@ -203,9 +203,9 @@ def test_a_busy_folder_says_choose_another_out_or_evaluate_run(trained, capsys):
 # -- settings -----------------------------------------------------------------------------------------------
 def test_a_batch_larger_than_the_data_names_the_batch_size_key(tmp_path, capsys):
     msg = _refusal(train_run, {**TINY, "batch_size": 4096}, tmp_path / "a")
-    assert msg.endswith('fewer than one batch of 4096; lower batch_size ({"batch_size": N})'), msg
+    assert msg.endswith('fewer than one batch of 4,096; lower batch_size ({"batch_size": N})'), msg
     assert _cli_error(["run", *CLI, "--batch-size", "4096", "--out", tmp_path / "b"], capsys).endswith(
-        "fewer than one batch of 4096; lower --batch-size\n")
+        "fewer than one batch of 4,096; lower --batch-size\n")
 
 
 def test_a_setting_the_regularizer_refuses_names_the_overrides(tmp_path, capsys):

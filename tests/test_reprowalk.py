@@ -79,6 +79,7 @@ def test_eval_again_with_another_diagnostics_limit_keeps_the_earlier_diagnostics
     kept = top["history"][-1]["diagnostics"]
     assert kept["limit"] == 8 and kept["rec_mse_test"] == first["rec_mse_test"]
     assert "computed again: diagnostics" in err and "kept in its history" in err
+    assert "not computed this time: limit 8;" in " ".join(err.split()) and "None" not in err
     assert json.loads((run / "latent_spectrum.json").read_text())["n"] != first["spectrum_n"]
 
 

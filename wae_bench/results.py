@@ -162,11 +162,13 @@ def moved(before: dict[str, Any] | None, after: dict[str, Any]) -> str | None:
                    for k in g if g.get(k) != gen.get(col, {}).get(k)]
             again = [f"{col} {metric} {_num(v)} → {_num(now[col][metric])}"
                      for col, values in e["scores"].items() for metric, v in values.items()]
-            diag = e.get("diagnostics") or {}
-            shown = [f"{k} {_num(v)} → {_num((after.get('diagnostics') or {}).get(k))}" for k, v in diag.items()]
+            diag, now_diag = e.get("diagnostics") or {}, after.get("diagnostics") or {}
+            shown = [f"{k} {_num(v)} → {_num(now_diag[k])}" for k, v in diag.items() if k in now_diag]
             if len(shown) > 3:
                 shown = shown[:3] + [f"and {len(shown) - 3} more"]
+            dropped = [f"{k} {_num(v)}" for k, v in diag.items() if k not in now_diag]
             again += [f"diagnostics {', '.join(shown)}"] if shown else []
+            again += [f"not computed this time: {', '.join(dropped)}"] if dropped else []
             parts.append("computed again: " + ", ".join(again)
                          + (f" ({'; '.join(why)})" if why else "") + "; the earlier values are kept in its history"
                          + (" (latent_spectrum.json holds this evaluation's spectrum)"

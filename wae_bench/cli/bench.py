@@ -124,8 +124,10 @@ def _holdout_warning(name, group, configs, n_train: int | None) -> list[tuple[st
                key=lambda c: configs[c.id]["holdout"] + configs[c.id]["batch_size"])
     size, batch = configs[cell.id]["holdout"], configs[cell.id]["batch_size"]
     key = "tune.holdout" if cell.role == "tune" else "train.holdout"
-    said = (f"{key} = {size:,} leaves {max(n_train - size, 0):,} of the {n_train:,} {name} training images found, "
-            f"fewer than one batch of {batch}")
+    said = (f"{key} = {size:,} leaves {n_train - size:,} of the {n_train:,} {name} training images found, "
+            f"fewer than one batch of {batch:,}" if size < n_train else
+            f"{key} = {size:,} would hold out all of the {n_train:,} {name} training images found, leaving none to "
+            f"train on (one batch is {batch:,})")
     if cell in value_only:   # (a tuned batch only: that value's cell fails, the others train)
         return [("warning", f"{said}, the tuned batch_size of {cell.id}: that value will fail "
                             f"(--exclude-failed-tuning excludes it from the choice)")]

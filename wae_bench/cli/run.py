@@ -103,7 +103,7 @@ def _run(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, quiet
     from wae_bench import worded
     from wae_bench.interrupt import said_by_rank0
     from wae_bench.run.build import check_val
-    from wae_bench.run.directory import default_out
+    from wae_bench.run.directory import run_folder
     from wae_bench.run.train import train_run
 
     overrides = overrides_from(config, sets, options.given(options.TRAIN_FLAGS, flags))
@@ -118,7 +118,7 @@ def _run(ctx, resume, force, config, sets, out, do_eval, trust_checkpoint, quiet
         note = None
         if "what" not in eval_given:      # the prior samples, and the plugin's own sampler (rae-l2, ae: gmm)
             ev, eval_given, note = _sampler_columns(plan, ev, eval_given)
-        run_dir = out if out is not None else default_out(plan.cfg)   # (where train_run puts the run)
+        run_dir = run_folder(out, plan)   # (where train_run puts the run)
         scored, notice = _check_eval(ctx, ev, options.eval_command(run_dir, eval_given, options.RUN_EVAL_FLAGS))
         return "\n".join(filter(None, (note, notice))) or None
 

@@ -24,8 +24,8 @@ class Batcher:
         self.B, self.seed, self.rank, self.W = batch_size, seed, rank, world_size
         self.steps_per_epoch = len(images) // (batch_size * world_size)
         if self.steps_per_epoch == 0:
-            raise WaeError(f"the training set has {len(images)} images, fewer than one batch of "
-                           f"{batch_size * world_size}; lower {worded.setting('--batch-size', 'train.batch_size')}")
+            raise WaeError(f"the training set has {len(images):,} images, fewer than one batch of "
+                           f"{batch_size * world_size:,}; lower {worded.setting('--batch-size', 'train.batch_size')}")
         self._epoch, self._perm = -1, None
 
     def perm(self, epoch: int) -> Tensor:

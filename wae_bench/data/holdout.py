@@ -46,8 +46,8 @@ def seed(dataset: str) -> int:
 def indices(n: int, size: int, dataset: str) -> torch.Tensor:
     """Sorted indices of the ``size`` held-out images among ``n`` training images."""
     if not 0 < size < n:
-        raise HoldoutSize(f"holdout = {size} must be between 1 and {n - 1} (the {dataset} training set has {n} "
-                          f"images); {_lower()}")
+        raise HoldoutSize(f"holdout = {size:,} must be between 1 and {n - 1:,} (the {dataset} training set has "
+                          f"{n:,} images); {_lower()}")
     return random_subset(n, size, f"holdout/{dataset}")
 
 
@@ -58,9 +58,9 @@ def split(train: ImageSet, size: int, dataset: str, batch: int | None = None) ->
     n = len(train.images)
     held = indices(n, size, dataset)
     if batch is not None and n - size < batch:
-        fix = f"{_lower()} (to at most {n - batch}) or {_batch()}" if n - batch >= 1 else f"lower {_batch()}"
-        raise HoldoutSize(f"holdout = {size} leaves {n - size} of the {n} {dataset} training images, fewer than one "
-                          f"batch of {batch}; {fix}")
+        fix = f"{_lower()} (to at most {n - batch:,}) or {_batch()}" if n - batch >= 1 else f"lower {_batch()}"
+        raise HoldoutSize(f"holdout = {size:,} leaves {n - size:,} of the {n:,} {dataset} training images, fewer than "
+                          f"one batch of {batch:,}; {fix}")
     keep = torch.ones(len(train.images), dtype=torch.bool)
     keep[held] = False
     return ImageSet(train.images[keep], train.variant), ImageSet(train.images[held], train.variant)

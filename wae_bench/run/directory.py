@@ -453,6 +453,12 @@ def default_out(cfg: TrainConfig) -> Path:
     return Path("runs") / f"{cfg.regularizer}-{cfg.arch}-{cfg.dataset}-s{cfg.seed}"
 
 
+def run_folder(out: str | Path | None, plan: Plan | None) -> Path:
+    """Where the run of ``plan`` goes: ``out``, or without one :func:`default_out`
+    of its config (a resume has ``out`` and no plan yet)."""
+    return Path(out) if out is not None else default_out(plan.cfg)
+
+
 def saved_plan(saved: dict, source: str | Path, version: str | None, world_size: int = 1,
                recorded: dict | None = None, commit: str | None = None) -> Plan:
     """The plan of a config a run saved (in ``source``, written by wae-bench

@@ -25,7 +25,7 @@ from wae_bench.nets import count_params
 from wae_bench.progress import TrainProgress, phase, stdout
 from wae_bench.run import checkpoint, fingerprint, memory, tensorboard
 from wae_bench.run.build import Plan, Run, batches, build_run, load_data, optional_modules, pick_device, total_steps
-from wae_bench.run.directory import (RunDir, changes, check_outside_runs, default_out, mixed_settings, output_dir,
+from wae_bench.run.directory import (RunDir, changes, check_outside_runs, mixed_settings, output_dir, run_folder,
                                      plan_for, refused_entry_points, resolved, run_versions, saved_resolved)
 from wae_bench.step.compile import eager
 from wae_bench.step.distributed import Dist
@@ -132,7 +132,7 @@ class Training:
                 "force=True goes with resume=True: it continues a run with a changed config; add resume=True, or "
                 "drop force=True (a new run needs an empty or new out folder)"))
         plan = None if resume else plan_for(overrides, None, False, force, dist.world_size)
-        self.run = run = RunDir(out if out is not None else default_out(plan.cfg))
+        self.run = run = RunDir(run_folder(out, plan))
         if not resume:
             check_outside_runs(run.path)
         self.resume, self.quiet, self.force = resume, quiet, force
@@ -193,7 +193,7 @@ class Training:
         if not dist.is_main:
             return
         variant = cfg.data_variant or train.variant
-        held = f" (+{cfg.holdout} held out)" if cfg.holdout else ""
+        held = f" (+{cfg.holdout:,} held out)" if cfg.holdout else ""
         params = count_params(self.built.ae)
         rec = run.write_config(cfg, {"aux_steps": self.trainer.aux_steps, "total_steps": T, "steps_per_epoch": spe,
                                      "n_train": len(train.images), "n_test": len(test.images),
@@ -207,9 +207,9 @@ class Training:
                                resumed_at=self.start if resumed_from else None)
         stdout.print(f"[bold]{cfg.regularizer}[/] · {cfg.arch} ({params / 1e6:.2f}M params) · "
                      f"{cfg.dataset} \\[{variant}] {cfg.image_size}×{cfg.image_size}, "
-                     f"{len(train.images)} train{held} / {len(test.images)} test · "
+                     f"{len(train.images):,} train{held} / {len(test.images):,} test · "
                      f"batch {cfg.batch_size} per process × {dist.world_size} = "
-                     f"{cfg.batch_size * dist.world_size} · {T} steps ({_epochs_text(T, spe, cfg.epochs)}) · "
+                     f"{cfg.batch_size * dist.world_size} · {T:,} steps ({_epochs_text(T, spe, cfg.epochs)}) · "
                      f"{device} ({self.built.fast.describe()}) · {_precision_text(cfg.precision)} · "
                      f"{escape(str(run.path))}", soft_wrap=True)
         if resumed:
