@@ -427,6 +427,14 @@ def test_an_unknown_name_is_one_line_with_a_suggestion(plugins, capsys):
     assert err.count("\n") == 1 and err.startswith("error: unknown regularizer 'mocha'; did you mean 'moca'?")
 
 
+def test_a_plugin_file_that_does_not_import_is_one_line_exit_2_as_docs_plugins_md_says(tmp_path, capsys):
+    (tmp_path / "broken_import.py").write_text("import wae_bench_no_such_module_xyz\n")
+    code, out, err = run_cli(["--plugin", str(tmp_path / "broken_import.py"), "check-plugin", "moca"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert "broken_import.py" in err and "raised ModuleNotFoundError" in err and "pip install" in err
+    assert "does not import" in (Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
+
+
 def test_a_plugins_own_exception_is_that_checks_failure_and_debug_shows_it(plugins, capsys):
     code, out, err = run_cli(["check-plugin", "raiser"], capsys)
     assert code == 1 and "Traceback" not in out + err

@@ -168,6 +168,36 @@ def test_a_diverged_value_far_off_the_scored_ones_is_marked_at_the_axis_edge(tmp
     assert any(lb.startswith(f"{failed} (below the axis: λ = ") for lb in marks)
 
 
+def test_a_finite_score_far_above_the_others_leaves_the_y_axis_to_them(tmp_path, monkeypatch):
+    """λ = 0.001 scored FID 3e7 (a decoder nearly diverged) beside 60 ... 90: the
+    y axis spans 60 ... 90, the curve runs off the top, where a triangle in the
+    curve's colour marks it, its λ and score in the legend."""
+    from wae_bench.bench import plots
+
+    pts = {("moca", "tiny", "digits", (("reg.lambda", lam),)): Entry([fid], 1)
+           for lam, fid in ((0.001, 3e7), (10, 90.0), (100, 60.0), (1000, 75.0))}
+    lines, unscored = plots._curves(pts, "digits", "reg.lambda")
+    seen = {}
+
+    def save(fig, path, formats=("png",)):
+        ax = fig.axes[0]
+        fig.canvas.draw()
+        seen.update(ylim=ax.get_ylim(), ax=ax, lines=[(ln.get_label(), list(ln.get_xdata()), list(ln.get_ydata()),
+                                                       ln.get_marker(), ln.get_transform()) for ln in ax.lines])
+        return [path]
+
+    monkeypatch.setattr(plots, "_save", save)
+    plots._plot(None, "reg.lambda", lines, tmp_path / "p.png", "t", "fid", unscored)
+    lo, hi = seen["ylim"]
+    assert 50 < lo < 60 and 90 < hi < 100, seen["ylim"]
+    (mark,) = [m for m in seen["lines"] if m[3] == "^"]
+    label, xs, ys, _, transform = mark
+    assert label == "moca · tiny above the axis: λ = 0.001 scored 3e+07" and xs == [0.001] and ys == [1.0]
+    assert transform != seen["ax"].transData      # (x in data, y at the top edge)
+    assert plots.far_above([60.0, 75.0, 90.0, 200.0]) == set()          # a spread of scores stays on the axis
+    assert plots.far_above([60.0, 3e7]) == set()                         # two: no median to judge by
+
+
 @pytest.mark.parametrize("scored, unscored, far", [
     ([10, 100], [1e39], {1e39: 1}),                     # benchmarks/smoke-tune.toml's grid: 1e39 diverges there
     ([10, 100, 1000, 10000], [30000, 1e39, 1e-30], {1e39: 1, 1e-30: -1}),

@@ -107,6 +107,7 @@ UNSCORED_STYLE = {"failed": dict(marker="v", label="failed (an error: the next r
                   "diverged": dict(marker="x", label="diverged (non-finite: never chosen)")}
 MARK_TOP, MARK_STEP = 0.97, 0.045   # axes fraction of the first curve's marks; each next curve's a step lower
 FAR_STEPS = 10   # an unscored value this many grid steps (their median, on the axis' scale) past its neighbour
+FAR_SCORE = 10   # a finite score this many times the median score (all positive): above the y axis, not on it
 #                  toward the scored values is far off (λ = 1e39 beside 10 ... 10,000): marked at the axis edge
 
 
@@ -154,6 +155,19 @@ def far_off(scored: list[float], unscored: list[float], log: bool) -> dict[float
                 break
             edge = v
     return {v: side for v, side in out.items() if v in unscored}
+
+
+def far_above(means: list[float]) -> set[float]:
+    """The finite scores that would stretch the y axis: above :data:`FAR_SCORE`
+    times the median of ``means`` (three or more, all positive: an FID of
+    3e7 from a nearly diverged cell beside 60 ... 200 flattens the curve it
+    is judged against); none otherwise."""
+    if len(means) < 3 or min(means) <= 0:
+        return set()
+    ordered = sorted(means)
+    mid = len(ordered) // 2
+    median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    return {m for m in means if m > FAR_SCORE * median}
 
 
 def _line_of(reg: str, arch: str, axes: tuple, key: str) -> tuple:
@@ -232,7 +246,10 @@ def _plot(spec: Spec, key: str, lines: Curve, path: Path, title: str, ylabel: st
     the curve where there are several); one far off the scored values
     (:func:`far_off`: a λ = 1e39 of a grid of 10 ... 10,000) marked at
     the axis edge instead, its value in its legend entry, so that it never
-    stretches the axis; ``chosen`` values starred (per curve,
+    stretches the axis; likewise a finite score far above the others
+    (:func:`far_above`) leaves the y axis to the rest: its curve runs off
+    the top, where a triangle marks it, the value in its legend entry;
+    ``chosen`` values starred (per curve,
     the chosen value of every tuned axis: ``{"reg.lambda": 1, "reg.cov_weight": 0.5}``,
     each named in the legend); ``tuned``: per curve and axis value, the tuned
     values its point rests on (``λ=30``), said once in the curve's legend
@@ -287,6 +304,7 @@ def _plot(spec: Spec, key: str, lines: Curve, path: Path, title: str, ylabel: st
                                   f"{', '.join(format_value(x) for x in off)})")
     for label, pts_ in (cited or {}).items():
         ax.plot([x for x, _ in pts_], [y for _, y in pts_], "x--", color="grey", label=label)
+    _keep_y_to_the_rest(ax, lines, order, colour, key, cited)
     if _doubling(xs_all) and key not in LOG_AXES:   # (d: evenly spaced, each value its tick)
         from matplotlib.ticker import FuncFormatter, NullLocator
 
@@ -308,6 +326,31 @@ def _plot(spec: Spec, key: str, lines: Curve, path: Path, title: str, ylabel: st
     curves_first = sorted(range(len(handles)), key=lambda i: not isinstance(handles[i], ErrorbarContainer))
     ax.legend([handles[i] for i in curves_first], [labels[i] for i in curves_first], fontsize=7)
     return _save(fig, path, formats)
+
+
+def _keep_y_to_the_rest(ax, lines: Curve, order: list, colour: dict, key: str,
+                        cited: dict[str, list[tuple[float, float]]] | None) -> None:
+    """The y axis spans the scores but those :func:`far_above` them (and the
+    cited values); each of those is a triangle at the top edge in its
+    curve's colour, the curve's name, axis value and score in the legend."""
+    means = [e.mean for line in lines for _, e in lines[line] if math.isfinite(e.mean)]
+    far = far_above(means)
+    if not far:
+        return
+    near = [(e.mean - (e.std or 0.0), e.mean + (e.std or 0.0)) for line in lines for _, e in lines[line]
+            if math.isfinite(e.mean) and e.mean not in far]
+    near += [(y, y) for pts_ in (cited or {}).values() for _, y in pts_]
+    lo, hi = min(a for a, _ in near), max(b for _, b in near)
+    pad = 0.08 * (hi - lo) or 0.08 * abs(hi) or 1.0
+    ax.set_ylim(lo - pad, hi + pad)
+    at_top = ax.get_xaxis_transform()
+    for line in (c for c in order if c in lines):
+        off = sorted((x, e.mean) for x, e in lines[line] if e.mean in far)
+        if off:
+            ax.plot([x for x, _ in off], [1.0] * len(off), ls="none", marker="^", ms=9, color=colour[line],
+                    transform=at_top, clip_on=False,
+                    label=f"{_curve_name(line)} above the axis: "
+                          + ", ".join(f"{axis_label(key)} = {format_value(x)} scored {m:.3g}" for x, m in off))
 
 
 def _axis_name(key: str) -> str:
