@@ -195,6 +195,20 @@ def test_plots_are_written_for_the_lambda_axis(tmp_path):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000
 
 
+def test_each_spectrum_names_the_seed_it_is_of(tmp_path, monkeypatch):
+    """Each λ's spectrum is the first seed's that has one, named in its legend entry."""
+    folder, s, _ = fill(tmp_path)
+    said = []
+
+    def save(fig, path, formats=("png",)):
+        said.extend(fig.axes[0].get_legend_handles_labels()[1])
+        return [path]
+
+    monkeypatch.setattr(plots, "_save", save)
+    plots.spectra(folder, s, grid.expand(s))
+    assert said == ["λ = 10 (seed 0)", "λ = 100 (seed 0)"], said
+
+
 def test_failed_json_holds_the_error_line(tmp_path):
     folder, _, _ = fill(tmp_path)
     fail = json.loads((folder.cell_dir("moca-tiny-digits-lambda0-s0") / "failed.json").read_text())

@@ -473,8 +473,8 @@ def _spectrum_of(folder: ResultsDir, cell: Cell) -> list[float] | None:
 def spectra(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str = "reg.lambda",
             formats: list[str] = ("png",), dpi: int = PNG_DPI) -> list[Path]:
     """One PNG per (regularizer, arch, dataset, other axes): a spectrum per value
-    of ``key`` (the first seed that has one)."""
-    groups: dict[tuple, dict[float, list[float]]] = {}
+    of ``key`` (the first seed that has one, named in its legend entry)."""
+    groups: dict[tuple, dict[float, tuple[int, list[float]]]] = {}
     for c in cells:
         values = dict(c.axes)
         if key not in values or not is_number(values[key]):
@@ -483,15 +483,15 @@ def spectra(folder: ResultsDir, spec: Spec, cells: list[Cell], key: str = "reg.l
         if float(values[key]) not in g:
             s = _spectrum_of(folder, c)
             if s is not None:
-                g[float(values[key])] = s
+                g[float(values[key])] = (c.seed, s)
     out = []
     for (reg, arch, ds, others), by_value in groups.items():
         if not by_value:
             continue
         fig, ax = _figure(dpi)
         for v in sorted(by_value):
-            s = by_value[v]
-            ax.plot(range(1, len(s) + 1), s, label=f"{axis_label(key)} = {format_value(v)}")
+            seed, s = by_value[v]
+            ax.plot(range(1, len(s) + 1), s, label=f"{axis_label(key)} = {format_value(v)} (seed {seed})")
         ax.set_yscale("log")
         ax.set_xlabel("index of singular value")
         ax.set_ylabel("normalised singular value")
