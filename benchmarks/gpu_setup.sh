@@ -90,6 +90,12 @@ python3 -c "from importlib.metadata import entry_points as e; import wae_bench
 [x for x in e(group='wae_bench.regularizers') if x.name == 'moca'][0].load()" 2>/dev/null || {
   echo "error: python3 cannot load wae_bench with its entry points: prepare .whl as benchmarks/GPU.md says" \
        "(the GPU call installs it then), or pip install -e . into this python3 for a dry run" >&2; exit 1; }
+# the carried wheels go in without their dependencies: each must import (torch-fidelity needs tqdm, scipy,
+# pillow), else every cell would train and then fail at its scoring
+why=$(python3 -c "import torch_fidelity, geomloss" 2>&1 | tail -1)
+[ -z "$why" ] || {
+  echo "error: the carried wheels do not import here ($why): carry the missing package's wheel in .whl too" \
+    | tee -a "$WORK/summary.txt" >&2; exit 1; }
 DATA=${DATA:-/tmp/wae-data}
 W=${W:-/tmp/wae-inception.pth}
 # (unpacked only where $DATA holds no copy yet: neither train/ nor the *train*.zip archives a

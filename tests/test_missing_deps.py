@@ -187,3 +187,42 @@ def test_a_bench_cells_failure_record_names_the_missing_package_not_an_internal_
                     "pip install scikit-learn")
     assert one_line(ModuleNotFoundError("No module named 'my_own_pkg'", name="my_own_pkg")) == \
         "ModuleNotFoundError: No module named 'my_own_pkg'"
+
+
+def test_a_requirement_installed_without_a_dependency_of_its_own_names_both():
+    """The carried torch-fidelity wheel, installed with --no-deps where tqdm is not: its import fails on
+    tqdm, which is no requirement of wae-bench's; the line names the package that needs it."""
+    frame = {"__name__": "torch_fidelity.utils"}          # (torch-fidelity's own module, importing tqdm)
+    with pytest.raises(ModuleNotFoundError) as info:
+        exec(compile("import wae_bench_test_no_such_dependency", "utils.py", "exec"), frame)
+    assert missing_requirement(info.value) == (
+        "wae-bench needs torch-fidelity, which is installed but does not import: it needs "
+        "wae-bench-test-no-such-dependency (module 'wae_bench_test_no_such_dependency' is not installed in this "
+        "environment); pip install wae-bench-test-no-such-dependency (or reinstall torch-fidelity with its "
+        "dependencies: pip install --force-reinstall torch-fidelity)")
+    own = {"__name__": "my_plugin"}                        # a plugin's own import: not ours to name
+    with pytest.raises(ModuleNotFoundError) as info:
+        exec(compile("import wae_bench_test_no_such_dependency", "my_plugin.py", "exec"), own)
+    assert missing_requirement(info.value) is None
+
+
+def test_a_requirement_installed_without_its_own_dependencies_is_not_taken_as_installed(monkeypatch):
+    """bench and compare ask before their first cell (runner.check_requirements): torch-fidelity found
+    but without tqdm would fail every cell at its scoring, after training; asked of the metadata."""
+    import importlib.metadata
+
+    from wae_bench import requirements
+
+    assert requirements.not_installed("torch_fidelity") is None         # (here: with its dependencies)
+    real = importlib.metadata.distribution
+
+    def without_tqdm(name):
+        if requirements._normalised(name) == "tqdm":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", without_tqdm)
+    assert requirements.not_installed("torch_fidelity") == (
+        "wae-bench needs torch-fidelity, which is installed without its dependency tqdm (it would not import); "
+        "pip install tqdm (or reinstall torch-fidelity with its dependencies: pip install --force-reinstall "
+        "torch-fidelity)")
