@@ -6,7 +6,8 @@
   re-score on the test split, or with fewer images); a tuning cell with no
   such evaluation is scored on the validation split again by the next run
   (training and scoring faked: tests/test_bench_tune.py's ``fake``, best
-  λ = 10 on every split);
+  λ = 10 on every split); with ``tune.metric = "kid"``, by the lowest KID
+  mean (not its std, nor the FID beside it);
 - ``bench --concurrent`` of a tuned grid trained and scored for real: the
   cells scored in between the rounds of the others change nothing, every
   checkpoint, score and the tuned value equal the serial bench's (the
@@ -18,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench_helpers import tiny_spec
+import wae_bench.evaluate
+from tests.bench_helpers import run_cli, tiny_spec
 from tests.reliability_helpers import cli, diff_states
-from tests.test_bench_tune import TUNE_IDS, fake, sched  # noqa: F401 - (fake: a fixture)
+from tests.test_bench_tune import SPEC, TUNE_IDS, fake, sched  # noqa: F401 - (fake: a fixture)
 from wae_bench import results
 from wae_bench.atomic import write_json
 from wae_bench.run import checkpoint
@@ -112,3 +114,28 @@ fid_samples = 16
 "reg.lambda" = [1, 10, 100]
 """
 TUNED = ["tune-moca-tiny-digits-lambda1-s0"]
+
+
+# Per λ: KID (its mean, the choice's; the lowest at λ = 1), KID's std and FID, whose lowest lie elsewhere.
+KID_MEAN, KID_STD, KID_FID = {1: 0.01, 10: 0.05, 1000: 0.03}, {1: 0.9, 10: 0.1, 1000: 0.5}, {1: 9.0, 10: 8.0, 1000: 7.0}
+
+
+def test_a_kid_tuned_grid_chooses_the_lowest_kid_mean_not_its_std_or_the_fid(tmp_path, capsys, fake, monkeypatch):
+    """``tune.metric = "kid"``: the evaluation records ``kid_mean`` and ``kid_std``
+    (wae_bench.metrics.fid.kid); the final cells train at the λ of the lowest
+    KID mean (λ = 1), not that of the lowest std (10) or FID (1000)."""
+    def evaluate_run(run_dir, **kw):
+        lam = json.loads((Path(run_dir) / "config.json").read_text())["config"]["reg"].get("lambda") or 10
+        res = {"scores": {w: {"kid_mean": KID_MEAN[lam], "kid_std": KID_STD[lam], "fid": KID_FID[lam]}
+                          for w in kw["what"]}, "protocol": {"reference": {"split": kw["split"]}}, "run": {}}
+        write_json(Path(run_dir) / "results.json", res)
+        return res
+
+    monkeypatch.setattr(wae_bench.evaluate, "evaluate_run", evaluate_run)
+    p = tmp_path / "sched.toml"
+    p.write_text(SPEC.replace("[tune]\n", "[tune]\nmetric = \"kid\"\n")
+                 .replace("[eval]\n", "[eval]\nkid_subset_size = 50\n"))   # (KID subsets that fit the 100 held out)
+    code, _, err = run_cli(["bench", str(p), "--out", str(tmp_path / "res"), "--quiet", "--only", "tune-moca-*,moca-*"],
+                           capsys)
+    assert code == 0, err
+    assert _lambda(tmp_path / "res", "moca-tiny-digits-s0") == 1
