@@ -7,7 +7,8 @@
   such evaluation is scored on the validation split again by the next run
   (training and scoring faked: tests/test_bench_tune.py's ``fake``, best
   λ = 10 on every split); with ``tune.metric = "kid"``, by the lowest KID
-  mean (not its std, nor the FID beside it);
+  mean (not its std, nor the FID beside it); each arch of a grid by its
+  own tuning cells;
 - ``bench --concurrent`` of a tuned grid trained and scored for real: the
   cells scored in between the rounds of the others change nothing, every
   checkpoint, score and the tuned value equal the serial bench's (the
@@ -139,3 +140,30 @@ def test_a_kid_tuned_grid_chooses_the_lowest_kid_mean_not_its_std_or_the_fid(tmp
                            capsys)
     assert code == 0, err
     assert _lambda(tmp_path / "res", "moca-tiny-digits-s0") == 1
+
+
+# (arch, λ) -> a tuning cell's validation score: the best λ differs between the two archs' groups.
+BY_ARCH = {("tiny", 1): 5.0, ("tiny", 10): 6.0, ("tiny", 1000): 7.0, ("a1", 1): 7.0, ("a1", 10): 6.0, ("a1", 1000): 5.0}
+
+
+def test_each_arch_of_a_grid_is_tuned_on_its_own_tuning_cells(tmp_path, capsys, fake, monkeypatch):
+    """Two archs in one folder (as table1's a1 and a2): each final cell trains
+    at the best λ of its own arch's tuning cells (tiny: 1, a1: 1000), never at
+    the other arch's, nor at the λ of the best score over both."""
+    def evaluate_run(run_dir, **kw):
+        cfg = json.loads((Path(run_dir) / "config.json").read_text())["config"]
+        fid = BY_ARCH[(cfg["arch"], cfg["reg"]["lambda"])] if kw["split"] == "val" else 20.0
+        res = {"scores": {w: {"fid": fid} for w in kw["what"]}, "protocol": {"reference": {"split": kw["split"]}},
+               "run": {}}
+        write_json(Path(run_dir) / "results.json", res)
+        return res
+
+    monkeypatch.setattr(wae_bench.evaluate, "evaluate_run", evaluate_run)
+    p = tmp_path / "sched.toml"
+    p.write_text(SPEC.replace('archs = ["tiny"]', 'archs = ["tiny", "a1"]')
+                 .replace("[train]\n", "[train]\nimage_size = 32\n"))    # (a1's smallest size; nothing is trained)
+    code, _, err = run_cli(["bench", str(p), "--out", str(tmp_path / "res"), "--quiet", "--only", "tune-moca-*,moca-*"],
+                           capsys)
+    assert code == 0, err
+    res = tmp_path / "res"
+    assert [_lambda(res, f"moca-{arch}-digits-s{s}") for arch in ("tiny", "a1") for s in (0, 1)] == [1, 1, 1000, 1000]
