@@ -8,7 +8,8 @@
   (training and scoring faked: tests/test_bench_tune.py's ``fake``, best
   λ = 10 on every split); with ``tune.metric = "kid"``, by the lowest KID
   mean (not its std, nor the FID beside it); each arch of a grid by its
-  own tuning cells;
+  own tuning cells; over two tuning seeds by the lowest mean (not the
+  lowest single score, nor one seed's best);
 - ``bench --concurrent`` of a tuned grid trained and scored for real: the
   cells scored in between the rounds of the others change nothing, every
   checkpoint, score and the tuned value equal the serial bench's (the
@@ -23,7 +24,7 @@ import pytest
 import wae_bench.evaluate
 from tests.bench_helpers import run_cli, tiny_spec
 from tests.reliability_helpers import cli, diff_states
-from tests.test_bench_tune import SPEC, TUNE_IDS, fake, sched  # noqa: F401 - (fake: a fixture)
+from tests.test_bench_tune import SPEC, TUNE_IDS, fake, sched, scored_by  # noqa: F401 - (fake: a fixture)
 from wae_bench import results
 from wae_bench.atomic import write_json
 from wae_bench.run import checkpoint
@@ -167,3 +168,19 @@ def test_each_arch_of_a_grid_is_tuned_on_its_own_tuning_cells(tmp_path, capsys, 
     assert code == 0, err
     res = tmp_path / "res"
     assert [_lambda(res, f"moca-{arch}-digits-s{s}") for arch in ("tiny", "a1") for s in (0, 1)] == [1, 1, 1000, 1000]
+
+
+# (λ, tuning seed) -> validation score: the lowest mean is λ = 10's; the lowest single score λ = 1's (seed 0),
+# the lowest of seed 1 λ = 1000's.
+BY_SEED = {(1, 0): 5.0, (1, 1): 9.0, (10, 0): 6.5, (10, 1): 6.5, (1000, 0): 8.0, (1000, 1): 6.0}
+
+
+def test_two_tuning_seeds_choose_the_lowest_mean_not_the_lowest_score_or_one_seeds_best(tmp_path, capsys, fake,
+                                                                                           monkeypatch):
+    """``tune.seeds = [0, 1]``: the final cells train at the λ of the lowest
+    mean over the seeds (10), not that of the lowest single score (1) nor of
+    either seed's best alone (1, 1000)."""
+    monkeypatch.setattr(wae_bench.evaluate, "evaluate_run", scored_by(lambda lam, seed: BY_SEED[(lam, seed)]))
+    code, err = sched(tmp_path, capsys, "--only", "tune-moca-*,moca-*", "--set", "tune.seeds=[0,1]")
+    assert code == 0, err
+    assert _lambda(tmp_path / "res", "moca-tiny-digits-s0") == _lambda(tmp_path / "res", "moca-tiny-digits-s1") == 10
