@@ -468,6 +468,7 @@ def fill_tuned(tmp_path: Path, tuning_done: bool = True, seeds_run: tuple = (0,)
     folder.claim(s)
     cells = grid.expand(s)
     proto = _protocol(128, "standin-randconv")
+    val = {**proto, "reference": {"split": "val", "n": 300}}   # (the tuning cells' protocol: the validation split)
     for c in cells:
         if c.role != "tune":
             continue
@@ -476,7 +477,7 @@ def fill_tuned(tmp_path: Path, tuning_done: bool = True, seeds_run: tuple = (0,)
             folder.mark_failed(c, "loss is nan", diverged=True)
         elif tuning_done or key != "lambda10":
             write_json(folder.cell_dir(c.id) / "results.json",
-                       {"scores": {grid.sampler(c.regularizer): {"fid": TUNE_SCORES[key]}}, "protocol": proto})
+                       {"scores": {grid.sampler(c.regularizer): {"fid": TUNE_SCORES[key]}}, "protocol": val})
     for i, c in enumerate(x for x in cells if x.role != "tune" and x.seed in seeds_run):
         if c.role == "final":
             tune.settle(folder, s, c, cells)

@@ -37,6 +37,7 @@ from wae_bench.bench.grid import Cell
 from wae_bench.bench.spec import EvalSettings, Spec
 from wae_bench.errors import WaeError
 from wae_bench.plugin_fault import plugin_fault
+from wae_bench.registry import DATASETS
 from wae_bench.requirements import missing_requirement
 
 FORMAT = run_results.FORMAT   # spec.json's, as every cell's results.json
@@ -277,3 +278,35 @@ def score(res: dict[str, Any], what: str, metric: str) -> float | None:
 def has_scores(res: dict[str, Any], ev: EvalSettings) -> bool:
     """The evaluation the spec asks for is all there."""
     return all(score(res, w, m) is not None for w in ev.what for m in ev.metrics)
+
+
+def asked(ev: EvalSettings, p: dict[str, Any], what: str, dataset: str) -> bool:
+    """Whether a recorded protocol is the evaluation ``ev`` asks for: its
+    features, reference split, seed and number of generated images of column
+    ``what`` (the dataset's default where ``ev`` names none; reconstructions:
+    at most the reference images).  What the protocol does not record does
+    not count against it."""
+    if "features" in p and not str(p["features"]).startswith(ev.features):
+        return False
+    ref = p.get("reference") or {}
+    if ref.get("split", ev.split) != ev.split or p.get("seed", ev.seed) != ev.seed:
+        return False
+    n = ((p.get("generated") or {}).get(what) or {}).get("n")
+    want = ev.fid_samples or getattr(DATASETS.get(dataset), "fid_samples", None)
+    if n is None or want is None:
+        return True
+    if what == "rec" and isinstance(ref.get("n"), int):
+        want = min(want, ref["n"])
+    return n == want
+
+
+def evaluation(ev: EvalSettings, res: dict[str, Any], what: str, dataset: str) -> tuple[dict[str, Any], bool]:
+    """The evaluation of a cell's results.json (the top, else the newest of
+    its ``history`` holding column ``what``) whose protocol the spec asks
+    for (:func:`asked`), and True; else the top, and False."""
+    tops = [res, *reversed([h for h in res.get("history") or [] if isinstance(h, dict)])]
+    for e in tops:
+        p = e.get("protocol")
+        if isinstance(p, dict) and isinstance((e.get("scores") or {}).get(what), dict) and asked(ev, p, what, dataset):
+            return e, True
+    return res, not isinstance(res.get("protocol"), dict)

@@ -34,10 +34,9 @@ from pathlib import Path
 
 from wae_bench import atomic, lock
 from wae_bench.bench import tune
-from wae_bench.bench.folder import ResultsDir
+from wae_bench.bench.folder import ResultsDir, evaluation
 from wae_bench.bench.grid import Cell
 from wae_bench.bench.spec import Spec
-from wae_bench.bench.table_notes import evaluation
 
 RECORD = "reused.json"
 
@@ -90,7 +89,7 @@ def _take(folder: ResultsDir, cell: Cell, reads: list[tune.Tuning], alike) -> li
 def _done_alike(read: tune.Tuning, cell: Cell) -> bool:
     """``cell`` is done in ``read``'s folder for its spec's evaluation, scored
     under the protocol it asks for (features, split, seed, number of images:
-    :func:`~wae_bench.bench.table_notes.evaluation`), with the same resolved
+    :func:`~wae_bench.bench.folder.evaluation`), with the same resolved
     settings (not stale: :meth:`~wae_bench.bench.tune.Tuning.state`), and no
     process is working on it there; or, a tuning cell, diverged there with
     those settings."""

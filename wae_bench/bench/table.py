@@ -23,10 +23,10 @@ from typing import Any
 
 from wae_bench.bench import grid, tune
 from wae_bench.bench.aggregate import Entry, number, pooled_std, within_spread
-from wae_bench.bench.folder import METRIC_SCORES, SCORE_NAMES, ResultsDir, better, score
+from wae_bench.bench.folder import METRIC_SCORES, SCORE_NAMES, ResultsDir, better, evaluation, score
 from wae_bench.bench.grid import Cell, format_value
 from wae_bench.bench.spec import WHAT_LABELS, Cited, Spec, flat_keys
-from wae_bench.bench.table_notes import (MIXED_CODE, budget, description, evaluation, metric_label, mixed_code,
+from wae_bench.bench.table_notes import (MIXED_CODE, budget, description, metric_label, mixed_code,
                                          one_or_varies, protocol, regularizer_code, resolved, row_code, row_settings,
                                          settings)
 from wae_bench.bench.tuning_summary import tuning
@@ -50,7 +50,7 @@ def better_note(metric: str) -> str:
 def points(tuning: tune.Tuning, cells: list[Cell], what: str, metric: str) -> dict[tuple, Entry]:
     """``{cell.point: Entry}``: each grid point's scores over its seeds in
     ``tuning``'s folder, each cell's from the evaluation whose protocol the
-    spec asks for (:func:`~wae_bench.bench.table_notes.evaluation`; a cell
+    spec asks for (:func:`~wae_bench.bench.folder.evaluation`; a cell
     with none is listed in the entry's ``other_protocol``); the score of a
     stale cell (:meth:`~wae_bench.bench.tune.Tuning.changes`: trained with
     settings other than the spec's now) is counted as stale, not shown as current."""

@@ -3,7 +3,7 @@
 given, each regularizer's settings and where they came from, and the
 evaluation protocol asked for and as the scored cells recorded it
 (:func:`protocol_basis`: the parts that decide whether two scores compare;
-:func:`asked`: whether a recorded evaluation is the one the spec asks for);
+:func:`~wae_bench.bench.folder.evaluation`: the recorded evaluation the spec asks for);
 and stated under it, which code each regularizer that is not built in is
 (:func:`regularizer_code`), with the rows that pool cells trained by
 different plugin code marked :data:`MIXED_CODE` (:func:`mixed_code`)."""
@@ -18,7 +18,7 @@ from wae_bench import results
 from wae_bench.bench import grid, tune
 from wae_bench.bench.aggregate import OTHER_PROTOCOL
 from wae_bench.bench.compare import assignment
-from wae_bench.bench.folder import ResultsDir
+from wae_bench.bench.folder import ResultsDir, evaluation
 from wae_bench.bench.grid import Cell, axis_label, display_value
 from wae_bench.bench.spec import WHAT_LABELS, EvalSettings, Spec, flat_keys
 from wae_bench.config import to_dict
@@ -230,26 +230,6 @@ def settings(tuning: tune.Tuning, cells: list[Cell]) -> list[str]:
     return lines
 
 
-def asked(ev: EvalSettings, p: dict[str, Any], what: str, dataset: str) -> bool:
-    """Whether a recorded protocol is the evaluation ``ev`` asks for: its
-    features, reference split, seed and number of generated images of column
-    ``what`` (the dataset's default where ``ev`` names none; reconstructions:
-    at most the reference images).  What the protocol does not record does
-    not count against it."""
-    if "features" in p and not str(p["features"]).startswith(ev.features):
-        return False
-    ref = p.get("reference") or {}
-    if ref.get("split", ev.split) != ev.split or p.get("seed", ev.seed) != ev.seed:
-        return False
-    n = ((p.get("generated") or {}).get(what) or {}).get("n")
-    want = ev.fid_samples or getattr(DATASETS.get(dataset), "fid_samples", None)
-    if n is None or want is None:
-        return True
-    if what == "rec" and isinstance(ref.get("n"), int):
-        want = min(want, ref["n"])
-    return n == want
-
-
 def _weights_source(w: dict[str, Any]) -> str:
     """Where the FID weights came from, without a local path (``file
     /tmp/x.pth``: a file given with --fid-weights; its sha256 names it)."""
@@ -311,18 +291,6 @@ def code_version(p: dict[str, Any], source: str | None = None) -> str:
         return ""
     return ("wae-bench" + (f" {v['wae_bench']}" if v.get("wae_bench") else "") + (f" ({source})" if source else "")
             + (f", torch {v['torch']}" if v.get("torch") else ""))
-
-
-def evaluation(ev: EvalSettings, res: dict[str, Any], what: str, dataset: str) -> tuple[dict[str, Any], bool]:
-    """The evaluation of a cell's results.json (the top, else the newest of
-    its ``history`` holding column ``what``) whose protocol the spec asks
-    for (:func:`asked`), and True; else the top, and False."""
-    tops = [res, *reversed([h for h in res.get("history") or [] if isinstance(h, dict)])]
-    for e in tops:
-        p = e.get("protocol")
-        if isinstance(p, dict) and isinstance((e.get("scores") or {}).get(what), dict) and asked(ev, p, what, dataset):
-            return e, True
-    return res, not isinstance(res.get("protocol"), dict)
 
 
 def protocol(folder: ResultsDir, spec: Spec, cells: list[Cell], generated: bool = True,

@@ -41,7 +41,7 @@ from typing import Any
 
 from wae_bench import atomic, worded
 from wae_bench.bench import grid
-from wae_bench.bench.folder import ResultsDir, State, score
+from wae_bench.bench.folder import ResultsDir, State, evaluation, score
 from wae_bench.bench.grid import Cell
 from wae_bench.bench.spec import Spec
 from wae_bench.config import EvalSettings
@@ -358,8 +358,14 @@ class Tuning:
         a cell whose run was trained with settings other than those it resolves
         to now (:meth:`changes`: never done, never resumed); "diverged" for a
         tuning cell that failed on a non-finite loss; "excluded" for a failed
-        tuning cell excluded from the choice (:meth:`exclude_failed`)."""
-        state: State = self.folder.state(cell, eval_settings(self.spec, cell))
+        tuning cell excluded from the choice (:meth:`exclude_failed`); "partial"
+        for a tuning cell scored, but not by the tuning protocol (its top
+        evaluation another one, e.g. `wae-bench eval` of its folder on the test
+        split, and none in its history): the next run scores it on the validation split."""
+        ev = eval_settings(self.spec, cell)
+        state: State = self.folder.state(cell, ev)
+        if state == "done" and cell.role == "tune" and self._validation(cell, ev) is None:
+            state = "partial"
         if state != "pending" and self.changes(cell):
             return "stale"
         if state == "failed" and cell.role == "tune":
@@ -447,7 +453,7 @@ class Tuning:
             p.cells.append(c.id)
             state = self.state(c)
             if state == "done":
-                v = score(folder.results(c.id), eval_settings(spec, c).what[0], spec.tune.metric)
+                v = self._validation(c, eval_settings(spec, c))
                 if math.isfinite(v):
                     p.scores.append(v)
                 else:
@@ -461,6 +467,17 @@ class Tuning:
             else:
                 p.pending.append(c.id)
         return Choice(list(points.values()))
+
+    def _validation(self, cell: Cell, ev: EvalSettings) -> float | None:
+        """A tuning cell's validation score: from the evaluation of its
+        ``results.json`` that the tuning protocol ``ev`` asks for (the split,
+        features, seed and number of images: :func:`~wae_bench.bench.folder.evaluation`;
+        the top, else the newest in its history), never from another one at
+        the top; None without one."""
+        res = self.folder.results(cell.id) or {}
+        what = ev.what[0]
+        found, matched = evaluation(ev, res, what, cell.dataset)
+        return score(found, what, self.spec.tune.metric) if matched else None
 
     def chosen(self, final: Cell) -> dict[str, Any] | None:
         """``final``'s group's choice now: the best value once every tuning cell
