@@ -15,11 +15,12 @@ import signal
 from pathlib import Path
 
 import pytest
+import torch
 
 import wae_bench.evaluate
 from tests.bench_helpers import tiny_spec
 from tests.reliability_helpers import assert_one_line_error, cli, diff_states, fake_evaluate_run, final_state
-from wae_bench.bench import concurrent
+from wae_bench.bench import concurrent, grid
 from wae_bench.run import checkpoint
 from wae_bench.step.trainer import Trainer
 
@@ -89,6 +90,28 @@ def test_concurrent_cells_end_bit_identical_to_the_same_cells_one_after_another(
             assert diff_states(checkpoint.load(ca), checkpoint.load(cb)) == [], ca
         assert metrics(a) == metrics(b)
         assert (b / "results.json").is_file()
+
+
+def test_a_concurrent_grid_leaves_the_callers_global_generators_and_cudnn_flag_as_they_were(tmp_path, steps):
+    """As train_run does: a Python caller's torch/NumPy/random state and cudnn.benchmark are its own."""
+    import random
+
+    import numpy as np
+
+    from wae_bench.bench import spec as specs
+    from wae_bench.bench.concurrent import run_concurrent
+    from wae_bench.bench.folder import ResultsDir
+
+    torch.manual_seed(1234), np.random.seed(5), random.seed(6)
+    before = torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()
+    torch.backends.cudnn.benchmark = False
+    spec = specs.load(spec_file(tmp_path, ["swae", "moca"], steps=3))
+    folder = ResultsDir(tmp_path / "res")
+    folder.claim(spec)
+    outcomes = run_concurrent(folder, spec, grid.expand(spec), 2, quiet=True)
+    assert [o.state for o in outcomes] == ["done", "done"]
+    assert torch.equal(torch.get_rng_state(), before[0]) and (np.random.get_state()[1] == before[1]).all()
+    assert random.getstate() == before[2] and torch.backends.cudnn.benchmark is False
 
 
 def test_a_stopped_concurrent_grid_checkpoints_every_running_cell_and_resumes(tmp_path, steps, capsys,

@@ -46,6 +46,8 @@ from wae_bench.bench.spec import Spec
 from wae_bench.errors import WaeError
 from wae_bench.run.train import Training
 from wae_bench.step.loop import StopFlag
+from wae_bench.step.rng import global_generators_kept
+from wae_bench.step.trainer import cudnn_benchmark_kept
 
 GiB = 1 << 30
 HEADROOM = 0.9   # of the free memory: the caching allocator's slack, cuDNN workspaces, the evaluation
@@ -245,7 +247,8 @@ def run_concurrent(folder: ResultsDir, spec: Spec, cells: list[Cell], n: int, *,
             gc.collect()
 
     blocked = -1   # len(out) when no queued cell could start: none can until another cell ends
-    with StopFlag() as stop:
+    # (the caller's global generators and cuDNN flag as train_run leaves them: a Python caller's state is its own)
+    with global_generators_kept(), cudnn_benchmark_kept(), StopFlag() as stop:
         try:
             while queue or active:
                 while queue and len(active) < n and blocked != len(out) and not stop.is_set() and _room(memory,
