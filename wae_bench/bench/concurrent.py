@@ -238,12 +238,15 @@ def run_concurrent(folder: ResultsDir, spec: Spec, cells: list[Cell], n: int, *,
         done(o or Outcome(slot.cell, "done", time.perf_counter() - slot.t0), slot)
 
     def release(slot: Slot) -> None:
-        """Drop a cell that ended (its training released the run folder itself) and its folder's lock."""
+        """Drop a cell that ended (its training released the run folder itself) and its folder's lock.
+        Its stream is synchronised before the cell's tensors are let go: memory freed while its kernels
+        were pending could be handed to another cell's stream (not relying on a reference cycle to delay it)."""
         active.remove(slot)
+        if slot.stream is not None:
+            slot.stream.synchronize()
         slot.training = None
         slot.folder.close()
         if slot.stream is not None:
-            slot.stream.synchronize()
             gc.collect()
 
     blocked = -1   # len(out) when no queued cell could start: none can until another cell ends
