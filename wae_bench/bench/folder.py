@@ -161,8 +161,18 @@ class ResultsDir:
         rec = self.record()
         if rec is None:
             raise WaeError(f"{str(self.path)!r} is not a benchmark results folder (no spec.json); "
-                           f"pass the --out of a `wae-bench bench` run")
+                           f"{self._pass_instead()}")
         return specs.parse(rec["spec"], rec.get("source", ""))
+
+    def _pass_instead(self) -> str:
+        """The fix of a folder that is not a results folder: the results
+        folders it holds (``runs/compare`` holds one per head-to-head), else
+        the --out of a bench or a head-to-head."""
+        inside = sorted(p.parent for p in self.path.glob("*/spec.json"))
+        if not inside:
+            return "pass the --out of a `wae-bench bench` or `wae-bench compare` run"
+        shown = ", ".join(str(p) for p in inside[:3]) + (f", ... ({len(inside)} in all)" if len(inside) > 3 else "")
+        return f"it holds {len(inside)} results folder(s), one per bench or head-to-head: pass one of them ({shown})"
 
     # -- cells -------------------------------------------------------------------
     def cell_dir(self, cell_id: str) -> Path:

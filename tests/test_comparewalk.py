@@ -1,0 +1,137 @@
+"""The head-to-head walked as a researcher new to wae-bench walks it
+(README -> `wae-bench compare REG...` -> `wae-bench table` / `report` of
+what it wrote, -> bad options and values): what every cell would fail on
+alike (a device that is not one, or not here; a dataset without its data
+root) is refused in one line before the first cell, nothing written, in
+`compare` and in `bench` (:mod:`wae_bench.bench.preflight`); a cell's data
+message names the bench's download setting, not a run's `--download`;
+`table` / `report` of `runs/compare` names the results folders it holds; a
+misplaced `--set epochs=N` is pointed to `train.epochs`, not to the tuning's
+`tune.epochs`; `--exclude-failed-tuning` without `--tune` and a negative
+`--seeds` are refused naming the flag.  Stand-in features and a tiny budget."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.helpers import run_cli
+from tests.reliability_helpers import assert_one_line_error
+from tests.test_compare import TINY
+
+ROOT = Path(__file__).resolve().parents[1]
+CIFAR_TINY = ["--set", "train.max_steps=4", "--set", "eval.features=standin", "--set", "eval.fid_samples=24"]
+SMOKE = ["bench", str(ROOT / "benchmarks" / "smoke.toml"), "--only", "ae-*", "--no-table", "--quiet"]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["compare", "moca", "ae", *TINY, "--device", "foo"],
+     "bad device 'foo'; use auto, cpu, cuda or cuda:N (wae-bench compare did not start: each of its 2 cell(s)"),
+    (["compare", "moca", "ae", *TINY, "--device", "cuda"],
+     "device 'cuda' asked for but no CUDA GPU is available; use --device cpu (wae-bench compare did not start"),
+    (["compare", "moca", "ae", *TINY, "--set", 'train.device="foo"'], "bad device 'foo'"),
+    ([*SMOKE, "--device", "foo"], "bad device 'foo'; use auto, cpu, cuda or cuda:N (the bench did not start: "),
+    ([*SMOKE, "--devices", "cpu,cuda"],
+     "device 'cuda' asked for but no CUDA GPU is available; use --device cpu (the bench did not start: the cells "
+     "sent to it would fail on it)"),
+])
+def test_a_device_every_cell_would_fail_on_is_refused_before_the_first_cell(args, needle, tmp_path, capsys,
+                                                                          monkeypatch):
+    """It was accepted: each cell then failed with the same line into its
+    failed.json, the folder claimed and its table all 'failed'."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)   # (the same on a GPU machine)
+    out = tmp_path / "res"
+    code, _, err = run_cli([*args, "--out", str(out)], capsys)
+    err = "\n".join(ln for ln in err.splitlines() if not ln.startswith("results folder:"))   # (bench's first line)
+    assert_one_line_error(code, err, needle)
+    assert code == 2 and not out.exists()
+
+
+@pytest.mark.parametrize("more, needle", [
+    ([], "error: dataset 'cifar10' needs --data-root DIR (or --set train.download=true when online) "
+         "(wae-bench compare did not start: each of its 2 cell(s) to run would fail on it)"),
+    (["--data-root", "nope"], "error: data root 'nope' does not exist; pass an existing --data-root "
+                              "(or --set train.download=true when online) (wae-bench compare did not start"),
+])
+def test_a_head_to_head_without_its_data_root_is_refused_before_the_first_cell(more, needle, tmp_path, capsys,
+                                                                             monkeypatch):
+    """It failed every cell, each naming `--download`, which compare does not have."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["compare", "moca", "ae", "--dataset", "cifar10", *more, *CIFAR_TINY], capsys)
+    assert_one_line_error(code, err, needle)
+    assert code == 2 and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("command", [["compare", "moca", "ae", "--dataset", "cifar10"],
+                                     ["bench", str(ROOT / "benchmarks" / "table1-cifar10.toml"), "--dry-run"]])
+def test_an_image_size_the_arch_cannot_take_names_the_spec_keys(command, tmp_path, capsys, monkeypatch):
+    """It said 'pass --set image_size=N or choose another --arch', a run's
+    key and a flag neither command has."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli([*command, *CIFAR_TINY, "--set", "train.image_size=8"], capsys)
+    assert_one_line_error(code, err, "architecture 'a1' cannot take 8x8 images (it takes 32, 64); "
+                                     "pass --set train.image_size=N or another --set train.arch=NAME")
+
+
+def test_a_cells_missing_data_root_names_the_download_setting_of_its_command():
+    """A cell's own check (the root gone after the command started) in a bench's words."""
+    from wae_bench import worded
+    from wae_bench.data.spec import root_problem
+    from wae_bench.registry import DATASETS
+
+    cifar = DATASETS.get("cifar10")
+    assert root_problem(cifar, None) == "dataset 'cifar10' needs --data-root DIR (or --download when online)"
+    with worded.bench("train.holdout", command="compare"):
+        assert root_problem(cifar, None) == ("dataset 'cifar10' needs --data-root DIR "
+                                             "(or --set train.download=true when online)")
+
+
+def test_a_done_head_to_head_with_a_bad_device_is_still_shown(tmp_path, capsys, monkeypatch):
+    """The check is of the cells to run: a rerun with nothing left to train is not refused."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["compare", "ae", *TINY], capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["compare", "ae", *TINY, "--device", "foo"], capsys)
+    assert code == 0 and "skipping 1 cell(s) already done" in err and "pictures" in out, err
+
+
+@pytest.mark.parametrize("command", ["table", "report"])
+def test_the_folder_of_head_to_heads_names_the_results_folders_it_holds(command, tmp_path, capsys, monkeypatch):
+    """`wae-bench table runs/compare` said only 'pass the --out of a `wae-bench bench` run'."""
+    monkeypatch.chdir(tmp_path)
+    for regs in (["ae"], ["ae", "swae"]):
+        code, _, err = run_cli(["compare", *regs, *TINY], capsys)
+        assert code == 0, err
+    names = sorted(p.name for p in (tmp_path / "runs" / "compare").iterdir())
+    code, _, err = run_cli([command, "runs/compare"], capsys)
+    assert_one_line_error(code, err, "'runs/compare' is not a benchmark results folder (no spec.json); it holds 2 "
+                          "results folder(s), one per bench or head-to-head: pass one of them (" +
+                          ", ".join(f"runs/compare/{n}" for n in names) + ")")
+    code, _, err = run_cli([command, str(tmp_path)], capsys)   # (nothing inside: the generic fix)
+    assert_one_line_error(code, err, "pass the --out of a `wae-bench bench` or `wae-bench compare` run")
+
+
+@pytest.mark.parametrize("key, suggested", [("epochs", "train.epochs"), ("holdout", "train.holdout"),
+                                            ("fid_samples", "eval.fid_samples")])
+def test_a_spec_key_given_without_its_section_is_pointed_to_the_cells_setting(key, suggested, tmp_path, capsys,
+                                                                            monkeypatch):
+    """`--set epochs=3` was answered "did you mean 'tune.epochs'?", a key that turns on the tuning."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["compare", "moca", "ae", "--set", f"{key}=3"], capsys)
+    assert_one_line_error(code, err, f"unknown config key '{key}'; did you mean '{suggested}'?")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--exclude-failed-tuning"], "--exclude-failed-tuning chooses among tuned values, and without --tune nothing "
+                                  "is tuned: add --tune, or drop --exclude-failed-tuning"),
+    (["--seeds", "-1"], "bad --seeds '-1': write integers >= 0, e.g. --seeds 0,1,2"),
+    (["--seeds", "0,x"], "bad --seeds '0,x': write integers >= 0"),
+])
+def test_a_compare_flag_that_cannot_apply_is_refused_naming_it(args, needle, tmp_path, capsys, monkeypatch):
+    """--exclude-failed-tuning without --tune did nothing, silently; --seeds -1
+    named a cell 'moca-tiny-digits-s-1' rather than the flag."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["compare", "moca", "ae", *TINY, *args], capsys)
+    assert_one_line_error(code, err, needle)
+    assert code == 2 and not (tmp_path / "runs").exists()
