@@ -8,9 +8,11 @@ message names the bench's download setting, not a run's `--download`;
 `table` / `report` of `runs/compare` names the results folders it holds; a
 misplaced `--set epochs=N` is pointed to `train.epochs`, not to the tuning's
 `tune.epochs`; `--exclude-failed-tuning` without `--tune` and a negative
-`--seeds` are refused naming the flag.  Stand-in features and a tiny budget."""
+`--seeds` are refused naming the flag; a cell in use names the command
+that holds it (`compare`, not `bench`).  Stand-in features and a tiny budget."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -135,3 +137,19 @@ def test_a_compare_flag_that_cannot_apply_is_refused_naming_it(args, needle, tmp
     code, _, err = run_cli(["compare", "moca", "ae", *TINY, *args], capsys)
     assert_one_line_error(code, err, needle)
     assert code == 2 and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("command", ["bench", "compare"])
+def test_a_cell_in_use_names_the_command_that_holds_it(command, tmp_path):
+    """A second `compare` beside a running one was told the cell 'is in use by
+    wae-bench bench (cell ...)', a command nobody ran."""
+    from wae_bench import lock, worded
+    from wae_bench.bench import grid, spec as specs
+    from wae_bench.bench.folder import ResultsDir
+
+    spec = specs.parse({"bench": {"name": "x", "datasets": ["digits"], "regularizers": ["ae"], "seeds": [0]}})
+    (cell,) = grid.expand(spec)
+    folder = ResultsDir(tmp_path / "res")
+    with worded.bench("train.holdout", command=command), folder.cell_lock(cell) as held:
+        holder = lock.holder_text(lock.read_holder(held))
+    assert holder.startswith(f"wae-bench {command} (cell ae-tiny-digits-s0) (pid {os.getpid()} on "), holder

@@ -31,7 +31,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Literal
 
-from wae_bench import __version__, atomic, formats, lock, results as run_results
+from wae_bench import __version__, atomic, formats, lock, results as run_results, worded
 from wae_bench.bench import spec as specs
 from wae_bench.bench.grid import Cell
 from wae_bench.bench.spec import EvalSettings, Spec
@@ -131,7 +131,8 @@ class ResultsDir:
 
     def cell_lock(self, cell: Cell) -> contextlib.AbstractContextManager:
         """A cell's run folder, held while it trains and is scored."""
-        return lock.hold(self.cell_dir(cell.id), f"wae-bench bench (cell {cell.id})", what=f"cell {cell.id}",
+        command = f"wae-bench {worded.now().command}"   # (bench; compare for a head-to-head's cells)
+        return lock.hold(self.cell_dir(cell.id), f"{command} (cell {cell.id})", what=f"cell {cell.id}",
                          fix="it runs in that process; rerun this command after it to pick up what is left")
 
     def claim(self, spec: Spec) -> dict[str, list]:
