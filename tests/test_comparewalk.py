@@ -9,7 +9,8 @@ message names the bench's download setting, not a run's `--download`;
 misplaced `--set epochs=N` is pointed to `train.epochs`, not to the tuning's
 `tune.epochs`; `--exclude-failed-tuning` without `--tune` and a negative
 `--seeds` are refused naming the flag; a cell in use names the command
-that holds it (`compare`, not `bench`).  Stand-in features and a tiny budget."""
+that holds it (`compare`, not `bench`); a `--set bench.regularizers`
+(`seeds`, `datasets`) that would replace the command line's is refused.  Stand-in features and a tiny budget."""
 from __future__ import annotations
 
 import os
@@ -153,3 +154,18 @@ def test_a_cell_in_use_names_the_command_that_holds_it(command, tmp_path):
     with worded.bench("train.holdout", command=command), folder.cell_lock(cell) as held:
         holder = lock.holder_text(lock.read_holder(held))
     assert holder.startswith(f"wae-bench {command} (cell ae-tiny-digits-s0) (pid {os.getpid()} on "), holder
+
+
+@pytest.mark.parametrize("key, value, fix", [
+    ("regularizers", '["swae"]', "takes its regularizers as its arguments, wae-bench compare REG REG ..."),
+    ("seeds", "[5]", "takes its seeds with --seeds 0,1,2"),
+    ("datasets", '["mnist"]', "takes its datasets with --dataset NAME (a head-to-head is on one dataset)"),
+])
+def test_a_set_of_what_the_command_line_gives_is_refused(key, value, fix, tmp_path, capsys, monkeypatch):
+    """`compare moca ae --set 'bench.regularizers=["swae"]'` trained swae
+    alone, in a folder named for moca and ae; `--seeds 3 --set
+    bench.seeds=[5]` trained seed 5."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["compare", "moca", "ae", "--seeds", "3", *TINY, "--set", f"bench.{key}={value}"], capsys)
+    assert_one_line_error(code, err, f"--set bench.{key}: wae-bench compare {fix}; drop the --set")
+    assert code == 2 and not (tmp_path / "runs").exists()

@@ -57,6 +57,7 @@ def spec_data(regularizers: list[str], dataset: str, seeds: list[int], sets: lis
     data = {"bench": {"name": name, "datasets": [dataset], "regularizers": list(regularizers), "seeds": list(seeds)},
             "eval": {"metrics": ["fid"], "what": scored(regularizers), "features": "inception"}}
     overrides = parse_sets(sets)
+    refuse_own_keys(overrides)
     if tune or asks_tuning(overrides):
         data["tune"] = tune_table(merge(data, overrides))
     data = merge(data, overrides)
@@ -67,6 +68,23 @@ def spec_data(regularizers: list[str], dataset: str, seeds: list[int], sets: lis
     about = data["bench"].get("description") or description(regularizers, dataset, overrides, data)
     data["bench"] = {"name": data["bench"]["name"], "description": about, **data["bench"]}
     return data
+
+
+#: The spec keys the command's own arguments set, and how to give them instead.
+OWN_KEYS = {"regularizers": "as its arguments, wae-bench compare REG REG ...",
+            "datasets": "with --dataset NAME (a head-to-head is on one dataset)",
+            "seeds": "with --seeds 0,1,2"}
+
+
+def refuse_own_keys(overrides: dict[str, Any]) -> None:
+    """A ``--set bench.KEY`` of a key the command line sets (:data:`OWN_KEYS`)
+    is refused in one line: it silently replaced the regularizers, dataset or
+    seeds given (``compare moca ae --set 'bench.regularizers=["swae"]'``
+    trained swae alone, in a folder named for moca and ae)."""
+    for key in (overrides.get("bench") or {}):
+        if key in OWN_KEYS:
+            raise WaeError(f"--set bench.{key}: wae-bench compare takes its {key} {OWN_KEYS[key]}; "
+                           f"drop the --set")
 
 
 def asks_tuning(overrides: dict[str, Any]) -> bool:
