@@ -77,6 +77,17 @@ def test_an_image_size_the_arch_cannot_take_names_the_spec_keys(command, tmp_pat
                                      "pass --set train.image_size=N or another --set train.arch=NAME")
 
 
+def test_a_data_root_without_the_datasets_files_is_refused_before_the_first_cell(tmp_path, capsys, monkeypatch):
+    """An existing folder that holds no train/ split: every cell failed on it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(["compare", "moca", "ae", "--dataset", "folder", "--data-root", "empty", *CIFAR_TINY],
+                           capsys)
+    assert_one_line_error(code, err, "no folder train split in 'empty': expected 'train/' or '*train*.zip' of images "
+                                     "there; fix --data-root (wae-bench compare did not start: each of its 2 cell(s)")
+    assert code == 2 and not (tmp_path / "runs").exists()
+
+
 def test_a_cells_missing_data_root_names_the_download_setting_of_its_command():
     """A cell's own check (the root gone after the command started) in a bench's words."""
     from wae_bench import worded

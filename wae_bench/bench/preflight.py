@@ -2,14 +2,16 @@
 in one line before its first cell and before anything is written in the
 results folder: a device that is not one, or not on this machine
 (``--device foo``, ``--device cuda`` without a GPU), and a dataset's data
-root that is missing or does not exist (``wae-bench compare moca ae --dataset
-cifar10`` without ``--data-root``). Without it each cell failed with the same
+root that is missing, does not exist or lacks the dataset's files
+(``wae-bench compare moca ae --dataset cifar10`` without ``--data-root``). Without it each cell failed with the same
 line into its ``failed.json``, and the table listed every cell as failed.
 
 (A package the cells need that is not installed:
 :func:`wae_bench.bench.runner.check_requirements`.)
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 from wae_bench import worded
 from wae_bench.bench import grid, tune
@@ -62,10 +64,14 @@ def check_devices(names: list[str], cells: str) -> None:
 
 
 def check_data_roots(cells: list[Cell], configs: dict[str, dict]) -> None:
-    """Each dataset of ``cells`` has the data root it needs, and a root
-    given exists (:func:`wae_bench.data.spec.root_problem`), checked once per
-    dataset and root without reading an image."""
-    from wae_bench.data.spec import root_problem
+    """Each dataset of ``cells`` has the data root it needs, a root given
+    exists (:func:`wae_bench.data.spec.root_problem`) and, for a built-in
+    dataset, holds its files where its scan looks (:func:`~wae_bench.data.spec.scan_root`,
+    what `bench --dry-run` reports: ``no folder train split in ...``),
+    checked once per dataset and root without decoding an image. (A
+    plugin's scan hook is left to the dry run: a broken one must not stop
+    a dataset its loader reads.)"""
+    from wae_bench.data.spec import is_builtin, root_problem, scan_root
     from wae_bench.registry import DATASETS
 
     groups: dict[tuple, int] = {}
@@ -74,7 +80,13 @@ def check_data_roots(cells: list[Cell], configs: dict[str, dict]) -> None:
         key = (cfg["dataset"], cfg.get("data_root"), bool(cfg.get("download")))
         groups[key] = groups.get(key, 0) + 1
     for (name, root, download), n in groups.items():
-        problem = root_problem(DATASETS.get(name), root, download)
+        ds = DATASETS.get(name)
+        refused = _did_not_start(f"each of its {n} cell(s) to run" + (f" on {name}" if len(groups) > 1 else ""))
+        problem = root_problem(ds, root, download)
         if problem:
-            on = f" on {name}" if len(groups) > 1 else ""
-            raise WaeError(f"{problem} {_did_not_start(f'each of its {n} cell(s) to run{on}')}")
+            raise WaeError(f"{problem} {refused}")
+        if root is not None and not download and is_builtin(ds):
+            try:
+                scan_root(ds, Path(root).expanduser())
+            except WaeError as e:
+                raise WaeError(f"{e} {refused}") from None
