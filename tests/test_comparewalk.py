@@ -180,3 +180,13 @@ def test_a_set_of_what_the_command_line_gives_is_refused(key, value, fix, tmp_pa
     code, _, err = run_cli(["compare", "moca", "ae", "--seeds", "3", *TINY, "--set", f"bench.{key}={value}"], capsys)
     assert_one_line_error(code, err, f"--set bench.{key}: wae-bench compare {fix}; drop the --set")
     assert code == 2 and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("name, hint", [("mocaa", "did you mean 'moca'? "), ("swae", "")])
+def test_a_setting_of_a_regularizer_not_compared_names_the_ones_compared(name, hint, tmp_path, capsys, monkeypatch):
+    """It said '[reg.mocaa] configures a regularizer not in bench.regularizers
+    (moca, ae); add it there', a spec's words for a spec the user did not write."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["compare", "moca", "ae", *TINY, "--set", f"reg.{name}.lambda=1"], capsys)
+    assert_one_line_error(code, err, f"--set reg.{name}.…: '{name}' is not one of the regularizers compared "
+                                     f"(moca, ae); {hint}set one of theirs, or add {name} to the REG arguments")

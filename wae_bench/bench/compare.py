@@ -22,6 +22,7 @@ description the table prints says so.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from pathlib import Path
@@ -58,6 +59,7 @@ def spec_data(regularizers: list[str], dataset: str, seeds: list[int], sets: lis
             "eval": {"metrics": ["fid"], "what": scored(regularizers), "features": "inception"}}
     overrides = parse_sets(sets)
     refuse_own_keys(overrides)
+    refuse_others_settings(overrides, regularizers)
     if tune or asks_tuning(overrides):
         data["tune"] = tune_table(merge(data, overrides))
     data = merge(data, overrides)
@@ -85,6 +87,18 @@ def refuse_own_keys(overrides: dict[str, Any]) -> None:
         if key in OWN_KEYS:
             raise WaeError(f"--set bench.{key}: wae-bench compare takes its {key} {OWN_KEYS[key]}; "
                            f"drop the --set")
+
+
+def refuse_others_settings(overrides: dict[str, Any], regularizers: list[str]) -> None:
+    """A ``--set reg.NAME.KEY=V`` of a regularizer not compared, one line in
+    the command's words (a misspelling gets the name it is close to), not
+    the spec's "[reg.NAME] ... not in bench.regularizers; add it there"."""
+    for name in (overrides.get("reg") or {}):
+        if name not in regularizers:
+            close = difflib.get_close_matches(str(name), regularizers, n=1, cutoff=0.75)   # (swae is not ae)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise WaeError(f"--set reg.{name}.…: {name!r} is not one of the regularizers compared "
+                           f"({', '.join(regularizers)}); {hint}set one of theirs, or add {name} to the REG arguments")
 
 
 def asks_tuning(overrides: dict[str, Any]) -> bool:
