@@ -190,3 +190,22 @@ def test_a_setting_of_a_regularizer_not_compared_names_the_ones_compared(name, h
     code, _, err = run_cli(["compare", "moca", "ae", *TINY, "--set", f"reg.{name}.lambda=1"], capsys)
     assert_one_line_error(code, err, f"--set reg.{name}.…: '{name}' is not one of the regularizers compared "
                                      f"(moca, ae); {hint}set one of theirs, or add {name} to the REG arguments")
+
+
+def test_a_head_to_head_given_the_folder_of_another_says_so_and_where_its_own_goes(tmp_path, capsys, monkeypatch):
+    """`compare moca ae swae --out` the folder of `compare moca ae` was refused
+    as a spec that 'differs in bench.name', a key the user never set."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["compare", "ae", *TINY], capsys)
+    assert code == 0, err
+    (made,) = (tmp_path / "runs" / "compare").iterdir()
+    code, _, err = run_cli(["compare", "ae", "swae", *TINY, "--out", f"runs/compare/{made.name}"], capsys)
+    line = assert_one_line_error(code, err, f"results folder 'runs/compare/{made.name}' was made by a different "
+                                            f"spec, the head-to-head of ae on digits; this one is of ae, swae on digits: give it a folder of its "
+                                            f"own beside that one, --out 'runs/compare/digits-ae-swae-",
+                                 "(which takes over the cells done there alike), or rerun the command that made it, "
+                                 "`wae-bench compare ae --set train.max_steps=4")
+    assert "bench.name" not in line and [p.name for p in (tmp_path / "runs" / "compare").iterdir()] == [made.name]
+    own = line.split("--out '")[1].split("'")[0]
+    code, out, err = run_cli(["compare", "ae", "swae", *TINY, "--out", own], capsys)   # the folder it names
+    assert code == 0 and f"reusing 1 finished cell(s) from runs/compare/{made.name}" in out, err

@@ -198,6 +198,34 @@ def check_tuning_alike(folder: ResultsDir, spec: specs.Spec) -> None:
                    f"{asked} --tune: pass another --out for it (or rerun {made} --tune to continue that one)")
 
 
+def check_same_head_to_head(folder: ResultsDir, spec: specs.Spec, own_name: str) -> None:
+    """A folder of a head-to-head of other regularizers (or another dataset)
+    refused in those words, not as a spec that "differs in bench.name" (the
+    name is made from them; ``compare moca ae swae --out`` the folder of
+    ``compare moca ae``): the fix is a folder of its own beside it
+    (``own_name``, the one it gets without ``--out``), which takes over the
+    cells done there (:mod:`wae_bench.bench.reuse`), or the command that made it."""
+    rec = folder.record()
+    if rec is None or not (folder.path / SPEC_FILE).is_file():
+        return
+    made = rec["spec"].get("bench") or {}
+    was = (list(made.get("regularizers") or []), list(made.get("datasets") or []))
+    now = (spec.bench.regularizers, spec.bench.datasets)
+    if was == now:
+        return
+    beside = folder.path.parent / own_name
+
+    def of(regs_ds) -> str:
+        return f"{', '.join(regs_ds[0])} on {', '.join(regs_ds[1])}"
+
+    fix = other_spec_fix(folder).removeprefix("pass another --out (without one, every head-to-head gets a folder "
+                                              "of its own)")
+    raise WaeError(f"results folder {str(folder.path)!r} was made by a different spec, the head-to-head of "
+                   f"{of(was)}; this one is of "
+                   f"{of(now)}: give it a folder of its own beside that one, --out {str(beside)!r} (which takes "
+                   f"over the cells done there alike){fix}")
+
+
 def _key(k: str) -> str:
     return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k, ensure_ascii=False)
 

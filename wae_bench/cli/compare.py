@@ -73,11 +73,13 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
     if exclude_failed_tuning and spec.tune is None:
         raise WaeError("--exclude-failed-tuning chooses among tuned values, and without --tune nothing is tuned: "
                        "add --tune, or drop --exclude-failed-tuning")
-    folder = ResultsDir(out or compare.default_out(spec, changed=bool(sets)))
+    own = compare.default_out(spec, changed=bool(sets))
+    folder = ResultsDir(out or own)
     cells = grid.expand(spec)
     with worded.bench("tune.holdout" if spec.tune is not None else "train.holdout", command="compare"):
         configs = grid.resolve_all(cells)      # every cell valid before anything runs (its fixes: spec keys)
     compare.check_tuning_alike(folder, spec)   # a tuned and an untuned one never share a folder
+    compare.check_same_head_to_head(folder, spec, own.name)   # (other regularizers: a folder of their own)
     folder.check(spec, compare.other_spec_fix(folder))   # another spec's folder: refused before anything is written
     with worded.bench("tune.holdout" if spec.tune is not None else "train.holdout", command="compare"):
         runner.check_requirements(folder, spec, cells, configs)   # (a package missing: one line, nothing written)
