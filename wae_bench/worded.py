@@ -127,11 +127,8 @@ ARGUMENTS = {"--out": "out", "--resume": "resume=True", "--force": "force=True",
 def download_flag() -> str:
     """How to ask for a dataset's download: a run's ``--download``; in a
     bench or a head-to-head, whose commands have no such flag,
-    ``--set train.download=true``; in a call of the Python API,
-    ``{"download": true}``."""
-    if now().bench:
-        return "--set train.download=true"
-    return overrides("download", "True") if _python() else "--download"
+    ``--set train.download=true``."""
+    return "--set train.download=true" if now().bench else "--download"
 
 
 def flag(name: str) -> str:
