@@ -201,8 +201,9 @@ def test_a_head_to_head_given_the_folder_of_another_says_so_and_where_its_own_go
     (made,) = (tmp_path / "runs" / "compare").iterdir()
     code, _, err = run_cli(["compare", "ae", "swae", *TINY, "--out", f"runs/compare/{made.name}"], capsys)
     line = assert_one_line_error(code, err, f"results folder 'runs/compare/{made.name}' was made by a different "
-                                            f"spec, the head-to-head of ae on digits; this one is of ae, swae on digits: give it a folder of its "
-                                            f"own beside that one, --out 'runs/compare/digits-ae-swae-",
+                                            "spec, the head-to-head of ae on digits; this one is of ae, swae on "
+                                            "digits: give it a folder of its own beside that one, --out "
+                                            "'runs/compare/digits-ae-swae-",
                                  "(which takes over the cells done there alike), or rerun the command that made it, "
                                  "`wae-bench compare ae --set train.max_steps=4")
     assert "bench.name" not in line and [p.name for p in (tmp_path / "runs" / "compare").iterdir()] == [made.name]

@@ -3,8 +3,9 @@ in one line before its first cell and before anything is written in the
 results folder: a device that is not one, or not on this machine
 (``--device foo``, ``--device cuda`` without a GPU), and a dataset's data
 root that is missing, does not exist or lacks the dataset's files
-(``wae-bench compare moca ae --dataset cifar10`` without ``--data-root``). Without it each cell failed with the same
-line into its ``failed.json``, and the table listed every cell as failed.
+(``wae-bench compare moca ae --dataset cifar10`` without ``--data-root``).
+Without it each cell failed with the same line into its ``failed.json``,
+and the table listed every cell as failed.
 
 (A package the cells need that is not installed:
 :func:`wae_bench.bench.runner.check_requirements`.)

@@ -63,8 +63,8 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
     try:
         seed_list = [int(s) for s in split_list(seeds)]
     except ValueError:
-        seed_list = [-1]
-    if any(s < 0 for s in seed_list):
+        seed_list = None
+    if seed_list is None or any(s < 0 for s in seed_list):
         raise WaeError(f"bad --seeds {seeds!r}: write integers >= 0, e.g. --seeds 0,1,2")
     locations = [*([f"train.data_root={json.dumps(data_root)}"] if data_root else []),
                  *([f"eval.fid_weights={json.dumps(fid_weights)}"] if fid_weights else [])]
