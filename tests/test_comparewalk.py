@@ -1,16 +1,25 @@
 """The head-to-head walked as a researcher new to wae-bench walks it
 (README -> `wae-bench compare REG...` -> `wae-bench table` / `report` of
-what it wrote, -> bad options and values): what every cell would fail on
-alike (a device that is not one, or not here; a dataset without its data
-root) is refused in one line before the first cell, nothing written, in
-`compare` and in `bench` (:mod:`wae_bench.bench.preflight`); a cell's data
-message names the bench's download setting, not a run's `--download`;
-`table` / `report` of `runs/compare` names the results folders it holds; a
-misplaced `--set epochs=N` is pointed to `train.epochs`, not to the tuning's
-`tune.epochs`; `--exclude-failed-tuning` without `--tune` and a negative
-`--seeds` are refused naming the flag; a cell in use names the command
-that holds it (`compare`, not `bench`); a `--set bench.regularizers`
-(`seeds`, `datasets`) that would replace the command line's is refused.  Stand-in features and a tiny budget."""
+what it wrote -> more regularizers or seeds -> bad options and values):
+
+- what every cell would fail on alike (a device that is not one, or not
+  here; a dataset without its data root, or a root without its files) is
+  refused in one line before the first cell, nothing written, in `compare`
+  and in `bench` (:mod:`wae_bench.bench.preflight`); a rerun with nothing
+  left to train is not;
+- a cell's messages name the spec's settings, not a run's flags (the
+  download, the image size and arch, `reg.ae.K`), and a cell in use names
+  the command that holds it (`compare`, not `bench`);
+- `table` / `report` of `runs/compare` name the results folders it holds;
+- a misplaced `--set epochs=N` is pointed to `train.epochs`, not to the
+  tuning's `tune.epochs`;
+- compare refuses what cannot apply or would silently replace its command
+  line: `--exclude-failed-tuning` without `--tune`, a negative `--seeds`,
+  `--set bench.regularizers` (`seeds`, `datasets`), a `--set reg.NAME.*` of
+  a regularizer not compared, the folder of another head-to-head (naming
+  the folder of its own beside it, which takes over the cells done there).
+
+Stand-in features and a tiny budget."""
 from __future__ import annotations
 
 import os
@@ -210,3 +219,13 @@ def test_a_head_to_head_given_the_folder_of_another_says_so_and_where_its_own_go
     own = line.split("--out '")[1].split("'")[0]
     code, out, err = run_cli(["compare", "ae", "swae", *TINY, "--out", own], capsys)   # the folder it names
     assert code == 0 and f"reusing 1 finished cell(s) from runs/compare/{made.name}" in out, err
+
+
+@pytest.mark.parametrize("command", [["compare", "moca", "ae", *TINY], [*SMOKE, "--dry-run"]])
+def test_a_setting_a_regularizer_lacks_names_its_spec_key(command, tmp_path, capsys, monkeypatch):
+    """It said "unknown config key 'reg.K' of regularizer 'ae'", a run's key:
+    the spec's (and --set's) is reg.ae.K."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli([*command, "--set", "reg.ae.K=3"], capsys)
+    assert_one_line_error(code, err, "cell ae-tiny-digits-s0", "unknown config key 'reg.ae.K' of regularizer 'ae'; "
+                                     "valid keys: lambda")
