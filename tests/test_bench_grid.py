@@ -93,7 +93,7 @@ def test_a_train_table_typo_lists_only_what_the_table_takes(tmp_path, sets, said
 
 @pytest.mark.parametrize("sets, message", [
     (["bench.regularizers=[\"moca\", \"mocca\"]"], "unknown regularizer 'mocca'; did you mean 'moca'"),
-    (["reg.moca.Kay=3"], "unknown config key 'reg.Kay'"),
+    (["reg.moca.Kay=3"], "unknown config key 'reg.moca.Kay'"),
     (["bench.archs=[\"a7\"]"], "unknown architecture 'a7'"),
     (["bench.datasets=[\"digitz\"]"], "unknown dataset 'digitz'"),
     (["reg.moca.tau=-1"], "tau must be > 0"),

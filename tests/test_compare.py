@@ -71,8 +71,8 @@ def test_compare_runs_cells_prints_table_and_pictures_and_is_cached(tmp_path, ca
     # another head-to-head given this --out: refused naming compare's fixes, not a bench's "the spec that made it"
     code, _, err = run_cli(["compare", "moca", "swae", *TINY, "--out", str(folder)], capsys)
     assert code == 2 and err.count("\n") == 1 and "was made by a different spec" in err, err
-    assert err.rstrip().endswith("pass another --out (without one, every head-to-head gets a folder of its own), or "
-                                 "rerun the command that made it, `wae-bench compare moca ae --set "
+    assert "give it a folder of its own beside that one, --out" in err   # (its words: test_comparewalk.py)
+    assert err.rstrip().endswith("or rerun the command that made it, `wae-bench compare moca ae --set "
                                  "train.max_steps=4 --set train.latent_dim=8 --set train.image_size=8 --set "
                                  "'train.expost=[\"gmm\"]' --set eval.features=standin --set eval.fid_samples=24`"), err
 

@@ -218,13 +218,16 @@ def missing_keys_error(cls: type, missing: list[str], hints: dict[str, Any], whe
     return WaeError(f"{section} needs {names} (e.g. {examples})" + (f"; see {doc}" if doc else ""))
 
 
-def _nested_key(key: str, hints: dict[str, Any], fields: dict[str, str]) -> list[str]:
+def _nested_key(key: str, cls: type, hints: dict[str, Any], fields: dict[str, str]) -> list[str]:
     """``key`` as the key of a table one level down where a table field's
     dataclass declares it (``lambda`` -> ``["reg.lambda"]``, the setting every
-    regularizer has); empty where none does."""
+    regularizer has), or the dataclass its ``table_of`` metadata names (a
+    bench spec's ``[train]``, a plain table of ``TrainConfig`` keys: ``epochs``
+    -> ``["train.epochs"]``, before ``[tune]``'s); empty where none does."""
+    declared = {f.name: f.metadata.get("table_of") for f in dataclasses.fields(cls)}
     for name, field_name in fields.items():
         hint = hints[field_name]
-        for inner in (typing.get_args(hint) or (hint,)):
+        for inner in ((declared[field_name],) if declared[field_name] else typing.get_args(hint) or (hint,)):
             if isinstance(inner, type) and dataclasses.is_dataclass(inner) and key in {
                     key_of(f.name) for f in dataclasses.fields(inner) if f.init}:
                 return [f"{name}.{key}"]
@@ -247,7 +250,7 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "", flags: bool = Fa
     for key, value in data.items():
         if key not in fields:
             close = (difflib.get_close_matches(str(key), valid, n=1)
-                     or _nested_key(str(key), hints, {k: fields[k] for k in valid}))
+                     or _nested_key(str(key), cls, hints, {k: fields[k] for k in valid}))
             hint = f"did you mean {where + close[0]!r}? " if close else ""
             of = f" of {owner}" if owner else ""
             raise WaeError(f"unknown config key {where + str(key)!r}{of}; {hint}valid keys: {', '.join(valid)}")

@@ -124,6 +124,13 @@ def overrides(key: str, value: str = "...") -> str:
 ARGUMENTS = {"--out": "out", "--resume": "resume=True", "--force": "force=True", "--trust-checkpoint": "trust=True"}
 
 
+def download_flag() -> str:
+    """How to ask for a dataset's download: a run's ``--download``; in a
+    bench or a head-to-head, whose commands have no such flag,
+    ``--set train.download=true``."""
+    return "--set train.download=true" if now().bench else "--download"
+
+
 def flag(name: str) -> str:
     """A run's flag ``name`` (``--resume``), or its Python argument
     (:data:`ARGUMENTS`: ``resume=True``) in a call of the Python API."""

@@ -8,6 +8,8 @@ al. 2021, Table 1; ablations after its Tables 3-4 and Figs. 3-5).
 - :mod:`~wae_bench.bench.folder`    the results folder: spec record, cell states
 - :mod:`~wae_bench.bench.runner`    train + evaluate each cell (in process, or one
   subprocess per device)
+- :mod:`~wae_bench.bench.preflight` what every cell would fail on alike (a device, a data root),
+  refused in one line before the first cell
 - :mod:`~wae_bench.bench.concurrent` N cells at once in one process on one device
   (``--concurrent``), each on its own CUDA stream
 - :mod:`~wae_bench.bench.output`    what bench prints: a line a finished cell, each cell's full

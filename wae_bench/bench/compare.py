@@ -22,6 +22,7 @@ description the table prints says so.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from pathlib import Path
@@ -57,6 +58,8 @@ def spec_data(regularizers: list[str], dataset: str, seeds: list[int], sets: lis
     data = {"bench": {"name": name, "datasets": [dataset], "regularizers": list(regularizers), "seeds": list(seeds)},
             "eval": {"metrics": ["fid"], "what": scored(regularizers), "features": "inception"}}
     overrides = parse_sets(sets)
+    refuse_own_keys(overrides)
+    refuse_others_settings(overrides, regularizers)
     if tune or asks_tuning(overrides):
         data["tune"] = tune_table(merge(data, overrides))
     data = merge(data, overrides)
@@ -67,6 +70,35 @@ def spec_data(regularizers: list[str], dataset: str, seeds: list[int], sets: lis
     about = data["bench"].get("description") or description(regularizers, dataset, overrides, data)
     data["bench"] = {"name": data["bench"]["name"], "description": about, **data["bench"]}
     return data
+
+
+#: The spec keys the command's own arguments set, and how to give them instead.
+OWN_KEYS = {"regularizers": "as its arguments, wae-bench compare REG REG ...",
+            "datasets": "with --dataset NAME (a head-to-head is on one dataset)",
+            "seeds": "with --seeds 0,1,2"}
+
+
+def refuse_own_keys(overrides: dict[str, Any]) -> None:
+    """A ``--set bench.KEY`` of a key the command line sets (:data:`OWN_KEYS`)
+    is refused in one line: it silently replaced the regularizers, dataset or
+    seeds given (``compare moca ae --set 'bench.regularizers=["swae"]'``
+    trained swae alone, in a folder named for moca and ae)."""
+    for key in (overrides.get("bench") or {}):
+        if key in OWN_KEYS:
+            raise WaeError(f"--set bench.{key}: wae-bench compare takes its {key} {OWN_KEYS[key]}; "
+                           f"drop the --set")
+
+
+def refuse_others_settings(overrides: dict[str, Any], regularizers: list[str]) -> None:
+    """A ``--set reg.NAME.KEY=V`` of a regularizer not compared, one line in
+    the command's words (a misspelling gets the name it is close to), not
+    the spec's "[reg.NAME] ... not in bench.regularizers; add it there"."""
+    for name in (overrides.get("reg") or {}):
+        if name not in regularizers:
+            close = difflib.get_close_matches(str(name), regularizers, n=1, cutoff=0.75)   # (swae is not ae)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise WaeError(f"--set reg.{name}.…: {name!r} is not one of the regularizers compared "
+                           f"({', '.join(regularizers)}); {hint}set one of theirs, or add {name} to the REG arguments")
 
 
 def asks_tuning(overrides: dict[str, Any]) -> bool:
@@ -166,6 +198,31 @@ def check_tuning_alike(folder: ResultsDir, spec: specs.Spec) -> None:
                    f"{asked} --tune: pass another --out for it (or rerun {made} --tune to continue that one)")
 
 
+def check_same_head_to_head(folder: ResultsDir, spec: specs.Spec, own_name: str) -> None:
+    """A folder of a head-to-head of other regularizers (or another dataset)
+    refused in those words, not as a spec that "differs in bench.name" (the
+    name is made from them; ``compare moca ae swae --out`` the folder of
+    ``compare moca ae``): the fix is a folder of its own beside it
+    (``own_name``, the one it gets without ``--out``), which takes over the
+    cells done there (:mod:`wae_bench.bench.reuse`), or the command that made it."""
+    rec = folder.record()
+    if rec is None or not (folder.path / SPEC_FILE).is_file():
+        return
+    made = rec["spec"].get("bench") or {}
+    was = (list(made.get("regularizers") or []), list(made.get("datasets") or []))
+    now = (spec.bench.regularizers, spec.bench.datasets)
+    if was == now:
+        return
+    beside = folder.path.parent / own_name
+
+    def of(regs_ds) -> str:
+        return f"{', '.join(regs_ds[0])} on {', '.join(regs_ds[1])}"
+
+    raise WaeError(f"results folder {str(folder.path)!r} was made by a different spec, the head-to-head of "
+                   f"{of(was)}; this one is of {of(now)}: give it a folder of its own beside that one, --out "
+                   f"{str(beside)!r} (which takes over the cells done there alike){rerun_maker(folder)}")
+
+
 def _key(k: str) -> str:
     return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k, ensure_ascii=False)
 
@@ -198,13 +255,19 @@ def spec_file_text(data: dict[str, Any], command: str) -> str:
 def other_spec_fix(folder: ResultsDir) -> str:
     """The fix of a head-to-head refused by a folder of another spec (an
     ``--out`` given twice): another ``--out``, or the command that made the
-    folder, from the first line of its ``compare.toml`` (:func:`spec_file_text`)."""
+    folder (:func:`rerun_maker`)."""
+    return "pass another --out (without one, every head-to-head gets a folder of its own)" + rerun_maker(folder)
+
+
+def rerun_maker(folder: ResultsDir) -> str:
+    """``, or rerun the command that made it, `wae-bench compare ...```: the
+    command from the first line of the folder's ``compare.toml``
+    (:func:`spec_file_text`); empty where it has none."""
     try:
         made = re.match(r"# Generated by `(.+)`: ", (folder.path / SPEC_FILE).read_text(encoding="utf-8"))
     except OSError:
         made = None
-    return ("pass another --out (without one, every head-to-head gets a folder of its own)"
-            + (f", or rerun the command that made it, `{made.group(1)}`" if made else ""))
+    return f", or rerun the command that made it, `{made.group(1)}`" if made else ""
 
 
 def pictures_of(regularizer: str) -> list[str]:

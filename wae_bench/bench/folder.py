@@ -31,7 +31,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Literal
 
-from wae_bench import __version__, atomic, formats, lock, results as run_results
+from wae_bench import __version__, atomic, formats, lock, results as run_results, worded
 from wae_bench.bench import spec as specs
 from wae_bench.bench.grid import Cell
 from wae_bench.bench.spec import EvalSettings, Spec
@@ -132,7 +132,8 @@ class ResultsDir:
 
     def cell_lock(self, cell: Cell) -> contextlib.AbstractContextManager:
         """A cell's run folder, held while it trains and is scored."""
-        return lock.hold(self.cell_dir(cell.id), f"wae-bench bench (cell {cell.id})", what=f"cell {cell.id}",
+        command = f"wae-bench {worded.now().command}"   # (bench; compare for a head-to-head's cells)
+        return lock.hold(self.cell_dir(cell.id), f"{command} (cell {cell.id})", what=f"cell {cell.id}",
                          fix="it runs in that process; rerun this command after it to pick up what is left")
 
     def claim(self, spec: Spec) -> dict[str, list]:
@@ -162,8 +163,18 @@ class ResultsDir:
         rec = self.record()
         if rec is None:
             raise WaeError(f"{str(self.path)!r} is not a benchmark results folder (no spec.json); "
-                           f"pass the --out of a `wae-bench bench` run")
+                           f"{self._pass_instead()}")
         return specs.parse(rec["spec"], rec.get("source", ""))
+
+    def _pass_instead(self) -> str:
+        """The fix of a folder that is not a results folder: the results
+        folders it holds (``runs/compare`` holds one per head-to-head), else
+        the --out of a bench or a head-to-head."""
+        inside = sorted(p.parent for p in self.path.glob("*/spec.json"))
+        if not inside:
+            return "pass the --out of a `wae-bench bench` or `wae-bench compare` run"
+        shown = ", ".join(str(p) for p in inside[:3]) + (f", ... ({len(inside)} in all)" if len(inside) > 3 else "")
+        return f"it holds {len(inside)} results folder(s), one per bench or head-to-head: pass one of them ({shown})"
 
     # -- cells -------------------------------------------------------------------
     def cell_dir(self, cell_id: str) -> Path:

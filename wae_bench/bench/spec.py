@@ -146,7 +146,7 @@ class Cited:
 @dataclass
 class Spec:
     bench: BenchInfo
-    train: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict, metadata={"table_of": TrainConfig})  # (checked per cell)
     eval: EvalSettings = field(default_factory=EvalSettings)
     reg: dict[str, Any] = field(default_factory=dict)
     dataset: dict[str, Any] = field(default_factory=dict)

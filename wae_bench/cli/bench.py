@@ -75,7 +75,7 @@ def _data_lines(ds, name, root, download, group, configs, scanned) -> tuple[list
     training images its scan found (None: not scanned)."""
     from wae_bench.data.spec import root_problem, scan_root
 
-    problem = root_problem(ds, root, download, download_flag="--set train.download=true")
+    problem = root_problem(ds, root, download)
     if problem:
         return [("error", f"{problem}; every {name} cell would fail on it")], None
     if download:
@@ -277,9 +277,12 @@ def bench_cmd(spec_path, out, sets, data_root, fid_weights, only, shard, device,
         if dry_run:
             _dry_run(folder, spec, cells, everything, configs, as_json, device, estimate_on, concurrent)
             return
+        from wae_bench.bench import preflight
         from wae_bench.bench.runner import check_requirements
 
         check_requirements(folder, spec, cells, configs, retry_failed=not skip_failed)   # (one line, nothing written)
+        preflight.check(folder, spec, cells, configs, retry_failed=not skip_failed, device=device,
+                        devices=split_list(devices) if devices else [])   # (a bad device or data root: the same)
         with folder.lock(part, only):
             claim(folder, spec)
             _run(folder, spec, cells, spec_path, sets, data_root, fid_weights, device, devices, concurrent, skip_failed,

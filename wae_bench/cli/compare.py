@@ -49,7 +49,7 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
     to continue. Without --tune each regularizer trains at its plugin's default settings."""
     refuse_under_torchrun("compare", "run it in one process: its cells train one after another on --device")
     # (import torch, ~2 s: `wae-bench --help` must not)
-    from wae_bench.bench import compare, grid, report, runner, tune
+    from wae_bench.bench import compare, grid, preflight, report, runner, tune
     from wae_bench.bench import spec as specs
     from wae_bench.bench.folder import ResultsDir
     from wae_bench.bench.output import Output
@@ -63,18 +63,27 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
     try:
         seed_list = [int(s) for s in split_list(seeds)]
     except ValueError:
-        raise WaeError(f"bad --seeds {seeds!r}: write integers, e.g. --seeds 0,1,2") from None
+        seed_list = None
+    if seed_list is None or any(s < 0 for s in seed_list):
+        raise WaeError(f"bad --seeds {seeds!r}: write integers >= 0, e.g. --seeds 0,1,2")
     locations = [*([f"train.data_root={json.dumps(data_root)}"] if data_root else []),
                  *([f"eval.fid_weights={json.dumps(fid_weights)}"] if fid_weights else [])]
     data = compare.spec_data(list(regularizers), dataset, seed_list or [0], [*sets, *locations], tune=tuned)
     spec = specs.parse(data)
-    folder = ResultsDir(out or compare.default_out(spec, changed=bool(sets)))
+    if exclude_failed_tuning and spec.tune is None:
+        raise WaeError("--exclude-failed-tuning chooses among tuned values, and without --tune nothing is tuned: "
+                       "add --tune, or drop --exclude-failed-tuning")
+    own = compare.default_out(spec, changed=bool(sets))
+    folder = ResultsDir(out or own)
     cells = grid.expand(spec)
-    configs = grid.resolve_all(cells)          # every cell valid before anything runs
+    with worded.bench("tune.holdout" if spec.tune is not None else "train.holdout", command="compare"):
+        configs = grid.resolve_all(cells)      # every cell valid before anything runs (its fixes: spec keys)
     compare.check_tuning_alike(folder, spec)   # a tuned and an untuned one never share a folder
+    compare.check_same_head_to_head(folder, spec, own.name)   # (other regularizers: a folder of their own)
     folder.check(spec, compare.other_spec_fix(folder))   # another spec's folder: refused before anything is written
     with worded.bench("tune.holdout" if spec.tune is not None else "train.holdout", command="compare"):
         runner.check_requirements(folder, spec, cells, configs)   # (a package missing: one line, nothing written)
+        preflight.check(folder, spec, cells, configs, device=device)   # (a bad device or data root: the same)
     _check_weights(spec)   # (after: it may provision the FID weights into the cache)
     path = folder.path / compare.SPEC_FILE
     args = [*regularizers, *(["--dataset", dataset] if dataset != TrainConfig.dataset else []),

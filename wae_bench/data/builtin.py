@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wae_bench import worded
 from wae_bench.data import celeba
 from wae_bench.data.files import find_split, members, no_images, read_images
 from wae_bench.data.spec import DataScan, DatasetSpec, ImageSet, note_once
@@ -163,9 +164,9 @@ def _torchvision(cls_name: str, root: Path, download: bool, inside: tuple[str, .
         if found:
             raise WaeError(f"{cls_name} not found in {str(root)!r}: {found}; restore them (extract "
                            f"{getattr(cls, 'filename', 'its archive')} there again), or delete that folder and "
-                           f"pass --download when online, or pass another --data-root") from None
+                           f"pass {worded.download_flag()} when online, or pass another --data-root") from None
         raise WaeError(f"{cls_name} not found in {str(root)!r} ({str(e).splitlines()[0]}); pass the folder "
-                       f"that holds it as --data-root, or --download when online") from None
+                       f"that holds it as --data-root, or {worded.download_flag()} when online") from None
     except OSError as e:
         _remove_empty(made)
         if not download:

@@ -10,6 +10,7 @@ from typing import Callable, Literal
 import torch
 from torch import Tensor
 
+from wae_bench import worded
 from wae_bench.errors import WaeError, os_error_text
 from wae_bench.launch import is_rank0
 
@@ -78,12 +79,12 @@ class DatasetSpec:
     scan: Callable[[Path], DataScan] | None = None
 
 
-def root_problem(spec: DatasetSpec, root: str | None, download: bool = False,
-                 download_flag: str = "--download") -> str | None:
+def root_problem(spec: DatasetSpec, root: str | None, download: bool = False) -> str | None:
     """Why ``root`` cannot be ``spec``'s data root (none given where one is
-    needed, or a path that does not exist), or None; ``download_flag``: how
-    the command asks for a download (`bench`: ``--set train.download=true``)."""
-    online = f" (or {download_flag} when online)" if spec.downloadable else ""
+    needed, or a path that does not exist), or None; a download is asked for
+    in the words of the command (:func:`wae_bench.worded.download_flag`:
+    ``--download``, in a bench ``--set train.download=true``)."""
+    online = f" (or {worded.download_flag()} when online)" if spec.downloadable else ""
     if spec.needs_root and root is None:   # (a download needs it too: the folder it fills)
         return f"dataset {spec.name!r} needs --data-root DIR" + (" to download it into" if download else online)
     path = Path(root).expanduser() if root is not None else None

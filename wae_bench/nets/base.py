@@ -6,6 +6,7 @@ from typing import Callable
 
 from torch import Tensor, nn
 
+from wae_bench import worded
 from wae_bench.errors import WaeError
 
 
@@ -68,8 +69,10 @@ class ArchSpec:
         ok = image_size in self.sizes if self.sizes else image_size % self.multiple == 0
         if not ok:
             takes = ", ".join(map(str, self.sizes)) if self.sizes else f"multiples of {self.multiple}"
+            fix = ("pass --set train.image_size=N or another --set train.arch=NAME" if worded.now().bench
+                   else "pass --set image_size=N or choose another --arch")   # (a bench has no --arch)
             raise WaeError(f"architecture {self.name!r} cannot take {image_size}x{image_size} "
-                           f"images (it takes {takes}); pass --set image_size=N or choose another --arch")
+                           f"images (it takes {takes}); {fix}")
 
 
 def count_params(m: nn.Module) -> int:

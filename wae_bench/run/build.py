@@ -130,7 +130,8 @@ def resolve(cfg: TrainConfig, world_size: int = 1, data: DatasetSpec | None = No
                               epochs=cfg.epochs or data.epochs)
     plan = Plan(cfg, data, arch, reg_cls, world_size)
     user = cfg.reg if isinstance(cfg.reg, dict) else to_dict(cfg.reg)
-    reg_cfg = from_dict(reg_cls.Config, merge(reg_cls.defaults(plan.setup(0)), user), where="reg.",
+    where = f"reg.{cfg.regularizer}." if worded.now().bench else "reg."   # (a bench's key: [reg.NAME] KEY)
+    reg_cfg = from_dict(reg_cls.Config, merge(reg_cls.defaults(plan.setup(0)), user), where=where,
                         owner=f"regularizer {cfg.regularizer!r}")
     plan.cfg = dataclasses.replace(cfg, reg=reg_cfg)
     given = {key_of(k) for k in user}
