@@ -486,3 +486,21 @@ def test_the_dry_run_prints_names_paths_and_values_rich_would_read_as_markup_who
     assert "[bold]t: 3 cell(s); shared settings:" in said
     assert f'data_root="{tmp_path / "[old]"}"' in said
     assert f"no measured rates at {tmp_path / '[rates]' / 'rates.json'}" in said
+
+
+@pytest.mark.parametrize("setting, said", [
+    ('eval.what=["samples","nn"]', "error: bad eval.what nn; choose from samples,n,gmm,rec,interp"),
+    ("eval.seed=-1", "error: eval.seed must be in [0, 4294967295], got -1"),
+    ("eval.fid_samples=1", "error: eval.fid_samples must be >= 2, got 1"),
+])
+def test_a_bad_eval_value_of_a_spec_names_its_spec_key_not_an_eval_flag(tmp_path, capsys, setting, said):
+    """A spec's [eval] (or --set eval.KEY) is checked by the evaluation's own checks, which named the flags
+    of `wae-bench eval` (`bad --what nn`, `--seed must be`: a bench has neither)."""
+    code, out, err = run_cli(["bench", str(ROOT / "benchmarks" / "smoke.toml"), "--dry-run", "--set", setting,
+                              "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and err == said + "\n", err
+
+
+def test_compares_fid_samples_flag_is_named_as_given(tmp_path, capsys):
+    code, out, err = run_cli(["compare", "moca", "ae", "--fid-samples", "1", "--out", str(tmp_path / "c")], capsys)
+    assert code == 2 and err == "error: --fid-samples must be >= 2, got 1\n" and not (tmp_path / "c").exists()

@@ -25,6 +25,7 @@ config is saved beside every checkpoint and result.
 """
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import difflib
 import keyword
@@ -234,6 +235,18 @@ def _nested_key(key: str, cls: type, hints: dict[str, Any], fields: dict[str, st
     return []
 
 
+#: How a dataclass's own checks (``__post_init__``) name its keys while :func:`from_dict`
+#: builds it: None, as flags (``--fid-samples``); else this prefix and the key
+#: (``eval.fid_samples``, a spec's ``[eval]``).
+_LABEL_PREFIX: contextvars.ContextVar[str | None] = contextvars.ContextVar("label_prefix", default=None)
+
+
+def label_of(key: str) -> str:
+    """``key`` as the values being checked were given: a flag, or a spec's key (:data:`_LABEL_PREFIX`)."""
+    prefix = _LABEL_PREFIX.get()
+    return flag_of(key) if prefix is None else prefix + key_of(key)
+
+
 def from_dict(cls: type, data: dict[str, Any], where: str = "", flags: bool = False, owner: str = "",
               unlisted: typing.Collection[str] = ()) -> Any:
     """Build dataclass ``cls`` from ``data``; unknown keys, missing required
@@ -260,12 +273,15 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "", flags: bool = Fa
                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:
         raise missing_keys_error(cls, missing, hints, where)
+    token = _LABEL_PREFIX.set(None if flags or not where else where)
     try:
         return cls(**kwargs)
     except WaeError:
         raise
     except (TypeError, ValueError) as e:
         raise WaeError(f"bad config for {where or cls.__name__}: {e}") from None
+    finally:
+        _LABEL_PREFIX.reset(token)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -466,14 +482,18 @@ class EvalSettings:
         flag=True, default_text="none: the whole reference split and 10,000 training images")
 
     def __post_init__(self):
-        self.metrics = _names(self.metrics, METRICS, "--metrics")
-        self.what = _names(self.what, WHAT, "--what")
-        check(self.fid_samples is None or self.fid_samples >= 2, f"--fid-samples must be >= 2, got {self.fid_samples}")
-        check(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
-        check(self.kid_subsets >= 1, f"--kid-subsets must be >= 1, got {self.kid_subsets}; KID is the mean over "
-                                     f"that many random subsets (default 100)")
-        check(0 <= self.seed <= MAX_SEED, f"--seed must be in [0, {MAX_SEED}], got {self.seed}")
+        # (each named as given: a flag of run/eval, or a spec's [eval] key, eval.seed; label_of)
+        self.metrics = _names(self.metrics, METRICS, label_of("metrics"))
+        self.what = _names(self.what, WHAT, label_of("what"))
+        check(self.fid_samples is None or self.fid_samples >= 2,
+              f"{label_of('fid_samples')} must be >= 2, got {self.fid_samples}")
+        check(self.batch_size >= 1, f"{label_of('batch_size')} must be >= 1, got {self.batch_size}")
+        check(self.kid_subsets >= 1, f"{label_of('kid_subsets')} must be >= 1, got {self.kid_subsets}; KID is the "
+                                     f"mean over that many random subsets (default 100)")
+        check(0 <= self.seed <= MAX_SEED, f"{label_of('seed')} must be in [0, {MAX_SEED}], got {self.seed}")
         check(self.diagnostics_limit is None or self.diagnostics_limit >= 1,
-              f"--diagnostics-limit must be >= 1 image (leave it out for all), got {self.diagnostics_limit}")
+              f"{label_of('diagnostics_limit')} must be >= 1 image (leave it out for all), got "
+              f"{self.diagnostics_limit}")
         check(bool(self.interp_alphas) and all(0.0 <= a <= 1.0 for a in self.interp_alphas),
-              f"bad --interp-alphas {self.interp_alphas}: write numbers in [0, 1], e.g. 0.5 or 0.25,0.5,0.75")
+              f"bad {label_of('interp_alphas')} {self.interp_alphas}: write numbers in [0, 1], e.g. 0.5 or "
+              f"0.25,0.5,0.75")

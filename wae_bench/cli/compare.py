@@ -60,6 +60,8 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
                  *([f"eval.fid_samples={fid_samples}"] if fid_samples is not None else []),
                  *([f"eval.features={json.dumps(features)}"] if features else [])]
     sets = (*shorthand, *sets)   # (a --set of the same key, given after, wins)
+    if fid_samples is not None and fid_samples < 2:   # (said as the flag given; the spec's check says eval.fid_samples)
+        raise WaeError(f"--fid-samples must be >= 2, got {fid_samples}")
     try:
         seed_list = [int(s) for s in split_list(seeds)]
     except ValueError:
