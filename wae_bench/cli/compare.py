@@ -78,12 +78,13 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
     own = compare.default_out(spec, changed=bool(sets))
     folder = ResultsDir(out or own)
     cells = grid.expand(spec)
-    with worded.bench("tune.holdout" if spec.tune is not None else "train.holdout", command="compare"):
-        configs = grid.resolve_all(cells)      # every cell valid before anything runs (its fixes: spec keys)
+    holdout_key = "tune.holdout" if spec.tune is not None else "train.holdout"   # (a cell's fixes: spec keys)
+    with worded.bench(holdout_key, command="compare"):
+        configs = grid.resolve_all(cells)      # every cell valid before anything runs
     compare.check_tuning_alike(folder, spec)   # a tuned and an untuned one never share a folder
     compare.check_same_head_to_head(folder, spec, own.name)   # (other regularizers: a folder of their own)
     folder.check(spec, compare.other_spec_fix(folder))   # another spec's folder: refused before anything is written
-    with worded.bench("tune.holdout" if spec.tune is not None else "train.holdout", command="compare"):
+    with worded.bench(holdout_key, command="compare"):
         runner.check_requirements(folder, spec, cells, configs)   # (a package missing: one line, nothing written)
         preflight.check(folder, spec, cells, configs, device=device)   # (a bad device or data root: the same)
     _check_weights(spec)   # (after: it may provision the FID weights into the cache)
@@ -98,7 +99,7 @@ def compare_cmd(regularizers, dataset, data_root, seeds, sets, epochs, fid_sampl
         stdout.print(line, markup=False)
     _take_over(folder, spec, cells)
     # (a hold-out error's key; the fixes of every message, to the summary's, name this command)
-    with worded.bench("tune.holdout" if spec.tune is not None else "train.holdout", command="compare"):
+    with worded.bench(holdout_key, command="compare"):
         outcomes = runner.run_serial(folder, spec, cells, device=device, quiet=quiet,   # (a few cells: each one's block)
                                      exclude_failed=exclude_failed_tuning,
                                      output=Output(folder, spec, verbose=True, quiet=quiet))
